@@ -1,0 +1,132 @@
+-- hookrelay schema. Applied at start-up by src/store/schema.rs.
+--
+-- Versioning: every statement below is idempotent (IF NOT EXISTS), and the file as a whole is
+-- schema version 1 (PRAGMA user_version). A later version appends its upgrade steps in
+-- src/store/schema.rs, keyed by the version they upgrade from, so an older database is
+-- upgraded in place.
+--
+-- Times are integer milliseconds since the Unix epoch (UTC). IDs are prefixed and
+-- time-sortable (UUIDv7 hex), so "ORDER BY id" is creation order and time windows are id ranges.
+
+-- Admin API keys. Only the SHA-256 of a key is stored; keys given in the config are not stored.
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_hash    BLOB PRIMARY KEY,
+    label       TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Content-addressed blobs: request bodies, response bodies and automation snapshots are stored
+-- once however many attempts, reruns or logs refer to them. hash = first 16 bytes of SHA-256.
+CREATE TABLE IF NOT EXISTS bodies (
+    hash        BLOB PRIMARY KEY,
+    data        BLOB NOT NULL
+) WITHOUT ROWID;
+
+-- Subscribed webhook endpoints ("automations", uiform's Endpoint).
+CREATE TABLE IF NOT EXISTS automations (
+    id                  TEXT PRIMARY KEY,
+    name                TEXT NOT NULL,
+    processor_id        TEXT NOT NULL,
+    webhook_url         TEXT NOT NULL,
+    webhook_headers     TEXT NOT NULL,          -- JSON object of string -> string
+    need_validation     INTEGER NOT NULL,
+    default_language    TEXT NOT NULL,
+    enabled             INTEGER NOT NULL,
+    event_types         TEXT,                   -- JSON array; NULL = every event type
+    secret              TEXT NOT NULL,          -- whsec_…
+    previous_secret     TEXT,                   -- still signs until previous_secret_until
+    previous_secret_until INTEGER,
+    created_at          INTEGER NOT NULL,
+    updated_at          INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS automations_processor ON automations(processor_id, id);
+
+-- Everything a producer posted. The payload lives in bodies (payload_hash).
+CREATE TABLE IF NOT EXISTS messages (
+    id              TEXT PRIMARY KEY,
+    processor_id    TEXT,
+    event_type      TEXT,
+    payload_hash    BLOB NOT NULL,
+    created_at      INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Idempotency-Key → the answer given the first time (kept 24 h).
+-- request_hash tells a genuine retry from a key reused for a different request.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key         TEXT PRIMARY KEY,
+    request_hash BLOB NOT NULL,
+    response    TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_keys_age ON idempotency_keys(created_at);
+
+-- One delivery per (message, automation).
+-- status: pending | succeeded | exhausted (retries or max age used up) | failed (ended without
+-- retry: automation deleted or disabled, or a recover attempt that failed).
+-- claimed = 1 while the dispatcher holds it in memory; next_attempt_at is then the lease expiry.
+CREATE TABLE IF NOT EXISTS deliveries (
+    id                  TEXT PRIMARY KEY,
+    message_id          TEXT NOT NULL,
+    automation_id       TEXT NOT NULL,
+    status              TEXT NOT NULL,
+    attempts            INTEGER NOT NULL,
+    next_attempt_at     INTEGER NOT NULL,
+    claimed             INTEGER NOT NULL DEFAULT 0,
+    next_trigger        TEXT NOT NULL,          -- initial | retry | recover
+    recover_job_id      TEXT,
+    last_log_id         TEXT,
+    created_at          INTEGER NOT NULL,
+    updated_at          INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(next_attempt_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_claimed ON deliveries(claimed) WHERE claimed = 1;
+CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries(status, updated_at);
+CREATE INDEX IF NOT EXISTS deliveries_automation ON deliveries(automation_id, id);
+CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries(message_id);
+CREATE INDEX IF NOT EXISTS deliveries_recover_job ON deliveries(recover_job_id, status)
+    WHERE recover_job_id IS NOT NULL;
+
+-- One AutomationLog per outgoing call (attempt, rerun, recover or test).
+-- status_code 0 / status_class 0 = no HTTP response (see error_code).
+CREATE TABLE IF NOT EXISTS logs (
+    id                  TEXT PRIMARY KEY,
+    delivery_id         TEXT,
+    message_id          TEXT NOT NULL,
+    automation_id       TEXT NOT NULL,
+    processor_id        TEXT NOT NULL,
+    attempt             INTEGER NOT NULL,
+    trigger             TEXT NOT NULL,          -- initial | retry | rerun | recover | test
+    rerun_of            TEXT,
+    webhook_url         TEXT NOT NULL,
+    request_headers     TEXT NOT NULL,          -- JSON object, secrets redacted
+    request_body_hash   BLOB NOT NULL,
+    request_at          INTEGER NOT NULL,
+    response_at         INTEGER NOT NULL,
+    status_code         INTEGER NOT NULL,
+    status_class        INTEGER NOT NULL,
+    response_headers    TEXT NOT NULL,          -- JSON object
+    response_body_hash  BLOB,
+    response_truncated  INTEGER NOT NULL,
+    duration_ms         REAL NOT NULL,
+    error_code          TEXT,
+    error_message       TEXT,
+    snapshot_hash       BLOB NOT NULL           -- automation as it was when the call was made
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS logs_automation ON logs(automation_id, id);
+CREATE INDEX IF NOT EXISTS logs_processor ON logs(processor_id, id);
+CREATE INDEX IF NOT EXISTS logs_status_code ON logs(status_code, id);
+CREATE INDEX IF NOT EXISTS logs_status_class ON logs(status_class, id);
+CREATE INDEX IF NOT EXISTS logs_webhook_url ON logs(webhook_url, id);
+CREATE INDEX IF NOT EXISTS logs_delivery ON logs(delivery_id) WHERE delivery_id IS NOT NULL;
+
+-- Background recover jobs. Progress is read from the deliveries they re-queued.
+CREATE TABLE IF NOT EXISTS recover_jobs (
+    id              TEXT PRIMARY KEY,
+    since           INTEGER NOT NULL,
+    until           INTEGER NOT NULL,
+    automation_id   TEXT,
+    total           INTEGER NOT NULL,       -- deliveries matched (at most the per-job cap)
+    requeued        INTEGER NOT NULL,       -- of those, re-queued so far
+    capped          INTEGER NOT NULL,       -- 1 when more matched than the cap
+    created_at      INTEGER NOT NULL
+) WITHOUT ROWID;

@@ -1,0 +1,341 @@
+//! The one typed configuration. Sources, lowest precedence first: the documented defaults,
+//! the TOML file given with `--config`, then `HOOKRELAY_*` environment variables.
+//! Every key is documented in `config.example.toml`; unknown keys are rejected so a typo
+//! cannot silently fall back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// A configuration problem, naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {problem}")]
+pub struct ConfigError {
+    /// The dotted key (or environment variable) that is wrong.
+    pub key: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+fn bad(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { key: key.to_string(), problem: problem.into() }
+}
+
+/// Top-level settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// SQLite database file; created when missing.
+    pub database: PathBuf,
+    /// Admin API keys. When empty, a key is generated at first start and only its hash kept.
+    pub api_keys: Vec<String>,
+    /// `organization_id` reported on AutomationLogs.
+    pub organization_id: String,
+    /// `text` or `json` log lines on stderr.
+    pub log_format: LogFormat,
+    /// Outgoing-call safety.
+    pub security: SecurityConfig,
+    /// Delivery, retry and capture settings.
+    pub delivery: DeliveryConfig,
+    /// Input bounds of the HTTP API.
+    pub limits: LimitsConfig,
+    /// SQLite tuning.
+    pub store: StoreConfig,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Which addresses outgoing calls may reach.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Allow loopback, private, link-local, CGNAT and metadata addresses (off by default).
+    pub allow_private_targets: bool,
+    /// Networks allowed even when `allow_private_targets` is false, e.g. `["10.1.0.0/16"]`.
+    pub allowed_cidrs: Vec<IpNet>,
+}
+
+/// How deliveries are sent, retried and recorded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// TCP (and TLS) connect timeout, milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Whole-call timeout including the response body, milliseconds.
+    pub request_timeout_ms: u64,
+    /// Attempts before a delivery is marked `exhausted` (first attempt included).
+    pub max_attempts: u32,
+    /// A delivery older than this (seconds) is not retried again.
+    pub max_age_secs: u64,
+    /// First retry delay, milliseconds.
+    pub initial_backoff_ms: u64,
+    /// Growth factor between retry delays.
+    pub backoff_multiplier: f64,
+    /// Largest retry delay, milliseconds.
+    pub max_backoff_ms: u64,
+    /// Jitter: each delay is drawn from ±this fraction around its nominal value.
+    pub backoff_jitter: f64,
+    /// Longest `Retry-After` honoured, seconds; longer values are clamped.
+    pub max_retry_after_secs: u64,
+    /// Calls in flight at once, all automations together.
+    pub global_concurrency: usize,
+    /// Calls in flight at once to one automation.
+    pub per_automation_concurrency: usize,
+    /// Response bodies are stored up to this many bytes and flagged when truncated.
+    pub response_body_cap_bytes: usize,
+    /// How often the dispatcher looks for due retries when nothing woke it, milliseconds.
+    pub poll_interval_ms: u64,
+    /// On SIGTERM, how long in-flight calls may take to finish, seconds.
+    pub shutdown_grace_secs: u64,
+    /// Most deliveries one recover job re-queues.
+    pub recover_max_deliveries: u32,
+    /// `User-Agent` of outgoing calls.
+    pub user_agent: String,
+}
+
+/// Bounds on what the API accepts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest request body, bytes (413 above).
+    pub max_body_bytes: usize,
+    /// Most `webhook_headers` one automation may carry.
+    pub max_webhook_headers: usize,
+    /// Largest `limit` of a list call.
+    pub max_list_limit: u32,
+}
+
+/// SQLite settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Read-only connections for queries (the single writer is separate).
+    pub reader_connections: usize,
+    /// Most queued writes committed in one transaction (group commit).
+    pub max_batch: usize,
+    /// `synchronous` pragma: `full` makes each commit durable against power loss;
+    /// `normal` (WAL) survives a process crash (kill -9) but not an OS crash.
+    pub synchronous: Synchronous,
+}
+
+/// SQLite `synchronous` level.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Durable against power loss.
+    Full,
+    /// Durable against process crashes.
+    Normal,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database: PathBuf::from("./hookrelay.db"),
+            api_keys: Vec::new(),
+            organization_id: "org_hookrelay".into(),
+            log_format: LogFormat::Text,
+            security: SecurityConfig::default(),
+            delivery: DeliveryConfig::default(),
+            limits: LimitsConfig::default(),
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self { allow_private_targets: false, allowed_cidrs: Vec::new() }
+    }
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_ms: 5_000,
+            request_timeout_ms: 15_000,
+            max_attempts: 8,
+            max_age_secs: 3 * 24 * 3600,
+            initial_backoff_ms: 5_000,
+            backoff_multiplier: 4.0,
+            max_backoff_ms: 6 * 3600 * 1000,
+            backoff_jitter: 0.2,
+            max_retry_after_secs: 3600,
+            global_concurrency: 256,
+            per_automation_concurrency: 64,
+            response_body_cap_bytes: 64 * 1024,
+            poll_interval_ms: 500,
+            shutdown_grace_secs: 10,
+            recover_max_deliveries: 100_000,
+            user_agent: concat!("hookrelay/", env!("CARGO_PKG_VERSION")).into(),
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { max_body_bytes: 1024 * 1024, max_webhook_headers: 32, max_list_limit: 100 }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { reader_connections: 4, max_batch: 1024, synchronous: Synchronous::Normal }
+    }
+}
+
+impl DeliveryConfig {
+    /// Connect timeout as a duration.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    /// Whole-call timeout as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `path` (when given), then the environment, and validates.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| bad("--config", format!("cannot read {}: {e}", path.display())))?;
+                Self::from_toml(&text)?
+            }
+            None => Self::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML document; the error names the offending key.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let key = e.message().split('`').nth(1).unwrap_or("config file").to_string();
+            let problem = e.to_string().replace('\n', " ");
+            ConfigError { key, problem }
+        })
+    }
+
+    /// Applies `HOOKRELAY_*` overrides read through `get`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = get("HOOKRELAY_LISTEN") {
+            self.listen =
+                v.parse().map_err(|_| bad("HOOKRELAY_LISTEN", format!("`{v}` is not host:port")))?;
+        }
+        if let Some(v) = get("HOOKRELAY_DATABASE") {
+            self.database = PathBuf::from(v);
+        }
+        if let Some(v) = get("HOOKRELAY_API_KEYS") {
+            self.api_keys =
+                v.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect();
+        }
+        if let Some(v) = get("HOOKRELAY_ALLOW_PRIVATE_TARGETS") {
+            self.security.allow_private_targets = parse_bool("HOOKRELAY_ALLOW_PRIVATE_TARGETS", &v)?;
+        }
+        if let Some(v) = get("HOOKRELAY_LOG_FORMAT") {
+            self.log_format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err(bad("HOOKRELAY_LOG_FORMAT", "expected `text` or `json`")),
+            };
+        }
+        Ok(())
+    }
+
+    /// Rejects values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let d = &self.delivery;
+        let positive = [
+            ("delivery.connect_timeout_ms", d.connect_timeout_ms),
+            ("delivery.request_timeout_ms", d.request_timeout_ms),
+            ("delivery.max_attempts", u64::from(d.max_attempts)),
+            ("delivery.initial_backoff_ms", d.initial_backoff_ms),
+            ("delivery.max_backoff_ms", d.max_backoff_ms),
+            ("delivery.global_concurrency", d.global_concurrency as u64),
+            ("delivery.per_automation_concurrency", d.per_automation_concurrency as u64),
+            ("delivery.poll_interval_ms", d.poll_interval_ms),
+            ("delivery.recover_max_deliveries", u64::from(d.recover_max_deliveries)),
+            ("limits.max_body_bytes", self.limits.max_body_bytes as u64),
+            ("limits.max_list_limit", u64::from(self.limits.max_list_limit)),
+            ("store.reader_connections", self.store.reader_connections as u64),
+            ("store.max_batch", self.store.max_batch as u64),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(bad(key, "must be greater than 0"));
+            }
+        }
+        if !(d.backoff_multiplier >= 1.0 && d.backoff_multiplier.is_finite()) {
+            return Err(bad("delivery.backoff_multiplier", "must be a number >= 1"));
+        }
+        if !(0.0..1.0).contains(&d.backoff_jitter) {
+            return Err(bad("delivery.backoff_jitter", "must be in [0, 1)"));
+        }
+        if self.api_keys.iter().any(|k| k.len() < 16) {
+            return Err(bad("api_keys", "every key must be at least 16 characters"));
+        }
+        if self.organization_id.is_empty() {
+            return Err(bad("organization_id", "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(bad(key, format!("`{v}` is not a boolean (true/false)"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_and_wrong_keys_are_named() {
+        let e = Config::from_toml("[delivery]\nmax_atempts = 3\n").unwrap_err();
+        assert!(e.to_string().contains("max_atempts"), "{e}");
+        let e = Config::from_toml("listen = 5\n").unwrap_err();
+        assert!(e.to_string().contains("listen"), "{e}");
+        let mut c = Config::default();
+        c.delivery.max_attempts = 0;
+        assert_eq!(c.validate().unwrap_err().key, "delivery.max_attempts");
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let mut c = Config::from_toml("listen = \"127.0.0.1:9000\"\n").unwrap();
+        c.apply_env(|k| match k {
+            "HOOKRELAY_LISTEN" => Some("127.0.0.1:9100".into()),
+            "HOOKRELAY_API_KEYS" => Some("k1-aaaaaaaaaaaaaaaa, k2-bbbbbbbbbbbbbbbb".into()),
+            "HOOKRELAY_ALLOW_PRIVATE_TARGETS" => Some("true".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.listen.port(), 9100);
+        assert_eq!(c.api_keys.len(), 2);
+        assert!(c.security.allow_private_targets);
+        let e = c.apply_env(|k| (k == "HOOKRELAY_ALLOW_PRIVATE_TARGETS").then(|| "maybe".into()));
+        assert_eq!(e.unwrap_err().key, "HOOKRELAY_ALLOW_PRIVATE_TARGETS");
+    }
+}

@@ -1,0 +1,108 @@
+//! One signed call for an automation and the log it leaves. Shared by the dispatcher,
+//! reruns and the test call, so every path signs and records the same way.
+
+use bytes::Bytes;
+
+use super::sender::{CallResult, Sender};
+use super::signing;
+use crate::ids;
+use crate::redact;
+use crate::store::{Automation, BodyHash, NewLog, Trigger};
+
+/// Headers every call carries: content type, Standard Webhooks id/timestamp/signature (the
+/// timestamp in integer seconds, signed exactly as sent), then the automation's own headers.
+pub fn signed_headers(automation: &Automation, message_id: &str, body: &[u8], now_ms: i64) -> Vec<(String, String)> {
+    let timestamp = now_ms.div_euclid(1000);
+    let secrets = automation.signing_secrets(now_ms);
+    let mut headers = Vec::with_capacity(4 + automation.webhook_headers.len());
+    headers.push(("content-type".to_string(), "application/json".to_string()));
+    headers.push(("webhook-id".to_string(), message_id.to_string()));
+    headers.push(("webhook-timestamp".to_string(), timestamp.to_string()));
+    headers.push(("webhook-signature".to_string(), signing::signature_header(&secrets, message_id, timestamp, body)));
+    for (name, value) in &automation.webhook_headers {
+        headers.push((name.clone(), value.clone()));
+    }
+    headers
+}
+
+/// The request headers as stored on the log: a JSON object with secret values redacted.
+pub fn recorded_headers(headers: &[(String, String)], user_agent: &str) -> String {
+    let mut object = serde_json::Map::with_capacity(headers.len() + 1);
+    object.insert("user-agent".into(), user_agent.into());
+    for (name, value) in headers {
+        object.insert(name.to_ascii_lowercase(), redact::shown(name, value).into());
+    }
+    serde_json::Value::Object(object).to_string()
+}
+
+/// Where a call sits: which delivery, attempt and trigger, and what it refers to.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    /// The delivery, for dispatcher attempts.
+    pub delivery_id: Option<String>,
+    /// The message (`webhook-id`).
+    pub message_id: String,
+    /// 1-based attempt number.
+    pub attempt: u32,
+    /// Why the call is made.
+    pub trigger: Trigger,
+    /// For reruns, the log rerun.
+    pub rerun_of: Option<String>,
+    /// Hash of the body sent.
+    pub body_hash: BodyHash,
+    /// Hash of the automation snapshot.
+    pub snapshot_hash: BodyHash,
+}
+
+/// Signs and sends `body` to `url` for `automation`; returns the log to store and the
+/// `Retry-After` the receiver asked for, if any.
+pub async fn call(
+    sender: &Sender,
+    user_agent: &str,
+    automation: &Automation,
+    url: &str,
+    body: Bytes,
+    context: CallContext,
+) -> (NewLog, Option<std::time::Duration>) {
+    let headers = signed_headers(automation, &context.message_id, &body, crate::time::now_ms());
+    let result = sender.post(url, &headers, body).await;
+    let retry_after = result.retry_after;
+    (log_of(automation, url, recorded_headers(&headers, user_agent), result, context), retry_after)
+}
+
+/// The log of a call (or of a call that was never made, such as a disabled automation's).
+pub fn log_of(
+    automation: &Automation,
+    url: &str,
+    request_headers: String,
+    result: CallResult,
+    context: CallContext,
+) -> NewLog {
+    let (error_code, error_message) = match result.error {
+        Some((code, detail)) => (Some(code), Some(detail)),
+        None => (None, None),
+    };
+    NewLog {
+        id: ids::new_id(ids::LOG),
+        delivery_id: context.delivery_id,
+        message_id: context.message_id,
+        automation_id: automation.id.clone(),
+        processor_id: automation.processor_id.clone(),
+        attempt: context.attempt,
+        trigger: context.trigger,
+        rerun_of: context.rerun_of,
+        webhook_url: url.to_string(),
+        request_headers,
+        request_body_hash: context.body_hash,
+        request_at: result.request_at,
+        response_at: result.response_at,
+        status_code: result.status,
+        response_headers: result.response_headers,
+        response_body: result.body,
+        response_truncated: result.truncated,
+        duration_ms: result.duration_ms,
+        error_code,
+        error_message,
+        snapshot_hash: context.snapshot_hash,
+    }
+}

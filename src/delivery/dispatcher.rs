@@ -1,0 +1,174 @@
+//! The dispatcher: claims due deliveries in batches and sends each under a global and a
+//! per-automation concurrency bound. Ingest wakes it at once; a timer covers retries that
+//! come due. The schedule lives in the database, never in a sleeping task.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::{sleep, timeout};
+
+use super::attempt::{self, CallContext};
+use super::retry::{Next, RetryPolicy};
+use super::sender::{codes, CallResult, Sender};
+use crate::config::DeliveryConfig;
+use crate::metrics::Metrics;
+use crate::store::{ClaimedDelivery, DeliveryStatus, Outcome, Store, Trigger};
+use crate::time::now_ms;
+
+/// Most deliveries claimed in one write.
+const CLAIM_BATCH: usize = 512;
+/// A delivery whose automation is at its concurrency bound is handed back for this long.
+const BUSY_DEFER_MS: i64 = 200;
+
+/// Shared dispatcher state; see the module doc.
+pub struct Dispatcher {
+    store: Store,
+    sender: Arc<Sender>,
+    policy: RetryPolicy,
+    metrics: Arc<Metrics>,
+    config: DeliveryConfig,
+    global: Arc<Semaphore>,
+    per_automation: Mutex<HashMap<String, Arc<Semaphore>>>,
+    wake: Notify,
+    stopping: AtomicBool,
+    running: AtomicBool,
+}
+
+impl Dispatcher {
+    /// A dispatcher over `store`, sending with `sender`.
+    pub fn new(store: Store, sender: Arc<Sender>, config: DeliveryConfig, metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            sender,
+            policy: RetryPolicy::from_config(&config),
+            metrics,
+            global: Arc::new(Semaphore::new(config.global_concurrency)),
+            per_automation: Mutex::new(HashMap::new()),
+            config,
+            wake: Notify::new(),
+            stopping: AtomicBool::new(false),
+            running: AtomicBool::new(false),
+        })
+    }
+
+    /// Tells the dispatcher that new deliveries were committed.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Whether the claim loop is running (for `/readyz`).
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// The claim loop; returns after [`Dispatcher::shutdown`].
+    pub async fn run(self: Arc<Self>) {
+        self.running.store(true, Ordering::Relaxed);
+        let lease_ms = i64::try_from(self.config.request_timeout_ms).unwrap_or(i64::MAX / 2).saturating_add(60_000);
+        let poll = Duration::from_millis(self.config.poll_interval_ms);
+        while !self.stopping.load(Ordering::Relaxed) {
+            let Ok(first) = self.global.clone().acquire_owned().await else { break };
+            let want = (1 + self.global.available_permits()).min(CLAIM_BATCH);
+            let claimed = match self.store.claim_due(want, lease_ms).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "claiming due deliveries failed");
+                    drop(first);
+                    sleep(poll).await;
+                    continue;
+                }
+            };
+            let full_batch = claimed.len() == want;
+            let mut first = Some(first);
+            for delivery in claimed {
+                let permit = match first.take() {
+                    Some(p) => p,
+                    None => match self.global.clone().acquire_owned().await {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                };
+                let this = self.clone();
+                tokio::spawn(async move { this.deliver(delivery, permit).await });
+            }
+            drop(first);
+            if !full_batch {
+                let _ = timeout(poll, self.wake.notified()).await;
+            }
+        }
+        self.running.store(false, Ordering::Relaxed);
+    }
+
+    /// Stops claiming and waits up to `grace` for calls in flight; the rest stay pending
+    /// (their claim is released at the next start).
+    pub async fn shutdown(&self, grace: Duration) {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+        let all = u32::try_from(self.config.global_concurrency).unwrap_or(u32::MAX);
+        if timeout(grace, self.global.acquire_many(all)).await.is_err() {
+            tracing::warn!("shutdown grace period over with calls still in flight; they stay pending");
+        }
+        self.global.close();
+    }
+
+    fn automation_slot(&self, automation_id: &str) -> Option<OwnedSemaphorePermit> {
+        let semaphore = {
+            let mut map = self.per_automation.lock().ok()?;
+            map.entry(automation_id.to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_automation_concurrency)))
+                .clone()
+        };
+        semaphore.try_acquire_owned().ok()
+    }
+
+    async fn deliver(&self, d: ClaimedDelivery, _global: OwnedSemaphorePermit) {
+        let Some(_slot) = self.automation_slot(&d.automation.id) else {
+            // The automation is at its bound: hand the delivery back rather than hold a
+            // global slot waiting, so one slow receiver cannot starve the others.
+            if let Err(e) = self.store.defer_delivery(d.id.clone(), now_ms() + BUSY_DEFER_MS).await {
+                tracing::error!(delivery = %d.id, error = %e, "deferring a delivery failed");
+            }
+            return;
+        };
+        self.metrics.in_flight.inc();
+        let context = CallContext {
+            delivery_id: Some(d.id.clone()),
+            message_id: d.message_id.clone(),
+            attempt: d.attempt,
+            trigger: d.trigger,
+            rerun_of: None,
+            body_hash: d.payload_hash,
+            snapshot_hash: d.snapshot_hash,
+        };
+        let automation = &d.automation;
+        let (log, retry_after) = if automation.enabled {
+            let ua = &self.config.user_agent;
+            attempt::call(&self.sender, ua, automation, &automation.webhook_url, d.payload.clone(), context).await
+        } else {
+            let result = CallResult::not_sent(codes::AUTOMATION_DISABLED, "automation is disabled".into());
+            (attempt::log_of(automation, &automation.webhook_url, "{}".into(), result, context), None)
+        };
+        self.metrics.in_flight.dec();
+
+        let (status, next_attempt_at, outcome) = if log.error_code.is_none() {
+            (DeliveryStatus::Succeeded, log.response_at, "succeeded")
+        } else if !automation.enabled || d.trigger == Trigger::Recover {
+            // A recover job gives each delivery one more attempt; it does not restart the schedule.
+            (DeliveryStatus::Failed, log.response_at, "failed")
+        } else {
+            match self.policy.next(d.attempt, d.created_at, log.response_at, retry_after) {
+                Next::RetryAt(at) => (DeliveryStatus::Pending, at, "retry_scheduled"),
+                Next::Exhausted => (DeliveryStatus::Exhausted, log.response_at, "exhausted"),
+            }
+        };
+        self.metrics.record_attempt(outcome, log.duration_ms);
+        let outcome = Outcome { delivery_id: d.id.clone(), log, status, next_attempt_at };
+        if let Err(e) = self.store.record_outcome(outcome).await {
+            // The claim lease makes it due again later; nothing is lost.
+            tracing::error!(delivery = %d.id, error = %e, "recording an attempt failed");
+        }
+    }
+}

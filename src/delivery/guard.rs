@@ -1,0 +1,143 @@
+//! SSRF guard: outgoing calls may not reach loopback, private (RFC 1918, ULA), link-local,
+//! CGNAT, unspecified, multicast or cloud-metadata addresses unless the configuration allows
+//! them. It filters what DNS returns (so the connection can only use an allowed address)
+//! and checks literal IP hosts, which never reach the resolver.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+use crate::config::SecurityConfig;
+
+/// Which addresses are reachable.
+#[derive(Debug, Clone)]
+pub struct TargetPolicy {
+    allow_private: bool,
+    allowed: Vec<IpNet>,
+}
+
+/// A refused target: recorded as `E_BLOCKED_TARGET`.
+#[derive(Debug, thiserror::Error)]
+#[error("target address {0} is not allowed (private, loopback, link-local or metadata)")]
+pub struct BlockedTarget(pub String);
+
+/// Name resolution failed: recorded as `E_DNS`.
+#[derive(Debug, thiserror::Error)]
+#[error("DNS lookup of {host} failed: {reason}")]
+pub struct DnsFailure {
+    /// The name looked up.
+    pub host: String,
+    /// Why it failed.
+    pub reason: String,
+}
+
+impl TargetPolicy {
+    /// The policy of the `[security]` section.
+    pub fn from_config(config: &SecurityConfig) -> Self {
+        Self { allow_private: config.allow_private_targets, allowed: config.allowed_cidrs.clone() }
+    }
+
+    /// Whether a call may connect to `ip`.
+    pub fn permits(&self, ip: IpAddr) -> bool {
+        self.allow_private || !is_internal(ip) || self.allowed.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// Addresses that are not on the public internet.
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_internal_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal_v4(v4);
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || (first & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated)
+                || v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) // AWS metadata over v6
+                || is_nat64_of_internal(v6)
+        }
+    }
+}
+
+fn is_internal_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local() // includes 169.254.169.254 metadata
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0 // "this network" 0.0.0.0/8
+        || (a == 100 && (64..128).contains(&b)) // CGNAT 100.64.0.0/10
+        || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
+        || (a == 198 && (18..20).contains(&b)) // benchmarking 198.18.0.0/15
+        || a >= 240 // reserved
+}
+
+/// 64:ff9b::/96 embeds an IPv4 address; judge the embedded one.
+fn is_nat64_of_internal(v6: Ipv6Addr) -> bool {
+    let s = v6.segments();
+    s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && is_internal_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8))
+}
+
+/// reqwest resolver that drops disallowed addresses; fails with [`BlockedTarget`] when none is left.
+#[derive(Debug, Clone)]
+pub struct GuardedResolver {
+    policy: Arc<TargetPolicy>,
+}
+
+impl GuardedResolver {
+    /// A resolver enforcing `policy`.
+    pub fn new(policy: Arc<TargetPolicy>) -> Self {
+        Self { policy }
+    }
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.policy.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let found = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|e| DnsFailure { host: host.clone(), reason: e.to_string() })?;
+            let all: Vec<SocketAddr> = found.collect();
+            let allowed: Vec<SocketAddr> = all.iter().copied().filter(|a| policy.permits(a.ip())).collect();
+            if allowed.is_empty() {
+                let shown = all.first().map(|a| a.ip().to_string()).unwrap_or_else(|| host.clone());
+                return Err(Box::new(BlockedTarget(format!("{shown} (from {host})"))) as _);
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_ranges_are_refused_and_public_allowed() {
+        let policy = TargetPolicy { allow_private: false, allowed: vec![] };
+        for ip in [
+            "127.0.0.1", "10.0.0.1", "172.16.0.1", "192.168.1.1", "100.64.0.1", "169.254.169.254",
+            "0.0.0.0", "::1", "::ffff:127.0.0.1", "fd00::1", "fe80::1", "::", "64:ff9b::a00:1",
+        ] {
+            assert!(!policy.permits(ip.parse().unwrap()), "{ip} should be refused");
+        }
+        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+            assert!(policy.permits(ip.parse().unwrap()), "{ip} should be allowed");
+        }
+        let allow_list = TargetPolicy { allow_private: false, allowed: vec!["10.1.0.0/16".parse().unwrap()] };
+        assert!(allow_list.permits("10.1.2.3".parse().unwrap()));
+        assert!(!allow_list.permits("10.2.0.1".parse().unwrap()));
+    }
+}

@@ -1,0 +1,13 @@
+//! Delivery: the dispatcher, the HTTP sender with its SSRF guard, Standard Webhooks
+//! signing, the retry policy, and recover jobs.
+
+pub mod attempt;
+pub mod dispatcher;
+pub mod guard;
+pub mod recover;
+pub mod retry;
+pub mod sender;
+pub mod signing;
+
+pub use dispatcher::Dispatcher;
+pub use sender::{codes, CallResult, Sender};

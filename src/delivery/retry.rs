@@ -1,0 +1,131 @@
+//! The retry schedule. Every use of the `backoff` crate lives here (it is flagged
+//! unmaintained; swapping it for another crate touches only this file). `backoff` computes
+//! the jittered exponential delays; the attempt and age bounds are ours, because the
+//! schedule is persisted (`next_attempt_at`) and must survive restarts.
+
+use std::time::Duration;
+
+use backoff::backoff::Backoff;
+use backoff::ExponentialBackoff;
+
+use crate::config::DeliveryConfig;
+
+/// What happens after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Try again at this Unix ms.
+    RetryAt(i64),
+    /// No more attempts: out of attempts or past the maximum age.
+    Exhausted,
+}
+
+/// Retry bounds and delay shape.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    max_age_ms: i64,
+    initial: Duration,
+    multiplier: f64,
+    max_interval: Duration,
+    jitter: f64,
+    max_retry_after: Duration,
+}
+
+impl RetryPolicy {
+    /// The policy of the `[delivery]` section.
+    pub fn from_config(c: &DeliveryConfig) -> Self {
+        Self {
+            max_attempts: c.max_attempts,
+            max_age_ms: i64::try_from(c.max_age_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+            initial: Duration::from_millis(c.initial_backoff_ms),
+            multiplier: c.backoff_multiplier,
+            max_interval: Duration::from_millis(c.max_backoff_ms),
+            jitter: c.backoff_jitter,
+            max_retry_after: Duration::from_secs(c.max_retry_after_secs),
+        }
+    }
+
+    /// The jittered delay after the `attempt`-th failed attempt (1-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exponent = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
+        let nominal = self.initial.as_secs_f64() * self.multiplier.powi(exponent);
+        let nominal = Duration::from_secs_f64(nominal.min(self.max_interval.as_secs_f64()));
+        let mut backoff = ExponentialBackoff {
+            current_interval: nominal,
+            initial_interval: self.initial,
+            randomization_factor: self.jitter,
+            multiplier: self.multiplier,
+            max_interval: self.max_interval,
+            max_elapsed_time: None,
+            ..ExponentialBackoff::default()
+        };
+        backoff.next_backoff().unwrap_or(nominal)
+    }
+
+    /// Decides after failed attempt number `attempt` of a delivery created at `created_at`.
+    /// A `Retry-After` (from a 429 or 503) replaces the computed delay, clamped to the maximum.
+    pub fn next(&self, attempt: u32, created_at: i64, now: i64, retry_after: Option<Duration>) -> Next {
+        if attempt >= self.max_attempts {
+            return Next::Exhausted;
+        }
+        let delay = retry_after.map(|d| d.min(self.max_retry_after)).unwrap_or_else(|| self.delay(attempt));
+        let at = now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+        if at > created_at.saturating_add(self.max_age_ms) {
+            Next::Exhausted
+        } else {
+            Next::RetryAt(at)
+        }
+    }
+}
+
+/// Parses a `Retry-After` value: delta seconds or an HTTP-date (relative to `now_ms`).
+pub fn parse_retry_after(value: &str, now_ms: i64) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?.timestamp_millis();
+    Some(Duration::from_millis(u64::try_from(at - now_ms).unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy::from_config(&DeliveryConfig {
+            max_attempts: 4,
+            initial_backoff_ms: 1000,
+            backoff_multiplier: 2.0,
+            max_backoff_ms: 3000,
+            backoff_jitter: 0.2,
+            max_age_secs: 60,
+            max_retry_after_secs: 10,
+            ..DeliveryConfig::default()
+        })
+    }
+
+    #[test]
+    fn delays_grow_with_jitter_and_cap() {
+        let p = policy();
+        for (attempt, nominal) in [(1, 1000.0), (2, 2000.0), (3, 3000.0), (9, 3000.0)] {
+            for _ in 0..50 {
+                let d = p.delay(attempt).as_secs_f64() * 1000.0;
+                assert!(d >= nominal * 0.8 - 1.0 && d <= nominal * 1.2 + 1.0, "attempt {attempt}: {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn bounds_and_retry_after() {
+        let p = policy();
+        assert_eq!(p.next(4, 0, 0, None), Next::Exhausted);
+        assert_eq!(p.next(1, 0, 0, Some(Duration::from_secs(7))), Next::RetryAt(7000));
+        assert_eq!(p.next(1, 0, 0, Some(Duration::from_secs(700))), Next::RetryAt(10_000));
+        assert_eq!(p.next(1, 0, 59_900, None), Next::Exhausted, "past max age");
+        assert_eq!(parse_retry_after(" 12 ", 0), Some(Duration::from_secs(12)));
+        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z").unwrap().timestamp_millis();
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}

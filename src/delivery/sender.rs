@@ -1,0 +1,250 @@
+//! The HTTP side of a call: one shared reqwest client (keep-alive pool, timeouts, no
+//! redirects, no proxy, the SSRF guard as its resolver), bounded response capture, and a
+//! stable error code for every way a call can fail.
+
+use std::error::Error as StdError;
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{redirect, Client, Url};
+
+use super::guard::{BlockedTarget, DnsFailure, GuardedResolver, TargetPolicy};
+use super::retry::parse_retry_after;
+use crate::config::{DeliveryConfig, SecurityConfig};
+use crate::time::now_ms;
+
+/// Stable error codes stored on logs.
+pub mod codes {
+    /// No complete answer within the timeout.
+    pub const TIMEOUT: &str = "E_TIMEOUT";
+    /// The host name did not resolve.
+    pub const DNS: &str = "E_DNS";
+    /// Refused, reset or closed connection.
+    pub const CONNECTION: &str = "E_CONNECTION";
+    /// TLS handshake or certificate failure.
+    pub const TLS: &str = "E_TLS";
+    /// The target address is not allowed (SSRF guard).
+    pub const BLOCKED_TARGET: &str = "E_BLOCKED_TARGET";
+    /// A response that is not valid HTTP.
+    pub const INVALID_RESPONSE: &str = "E_INVALID_RESPONSE";
+    /// A non-2xx status (including redirects, which are not followed).
+    pub const HTTP_STATUS: &str = "E_HTTP_STATUS";
+    /// The stored URL or headers cannot form a request.
+    pub const INVALID_REQUEST: &str = "E_INVALID_REQUEST";
+    /// The automation was disabled when the attempt came due; nothing was sent.
+    pub const AUTOMATION_DISABLED: &str = "E_AUTOMATION_DISABLED";
+}
+
+/// What one call did.
+#[derive(Debug, Clone)]
+pub struct CallResult {
+    /// Unix ms when the request started.
+    pub request_at: i64,
+    /// Unix ms when the response ended (or the call failed).
+    pub response_at: i64,
+    /// Wall time of the call.
+    pub duration_ms: f64,
+    /// HTTP status; 0 when no response arrived.
+    pub status: u16,
+    /// Response headers as a JSON object (repeated headers joined with ", ").
+    pub response_headers: String,
+    /// Response body up to the cap (none when no response).
+    pub body: Option<Vec<u8>>,
+    /// Whether the body was cut at the cap.
+    pub truncated: bool,
+    /// Error code and detail; none for a 2xx.
+    pub error: Option<(&'static str, String)>,
+    /// `Retry-After` of a 429 or 503, when given.
+    pub retry_after: Option<Duration>,
+}
+
+impl CallResult {
+    /// Whether the call counts as delivered.
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// A call that failed before any byte was sent.
+    pub fn not_sent(code: &'static str, detail: String) -> Self {
+        let now = now_ms();
+        Self {
+            request_at: now,
+            response_at: now,
+            duration_ms: 0.0,
+            status: 0,
+            response_headers: "{}".into(),
+            body: None,
+            truncated: false,
+            error: Some((code, detail)),
+            retry_after: None,
+        }
+    }
+}
+
+/// Sends calls. Cheap to share; build one per process.
+pub struct Sender {
+    client: Client,
+    policy: Arc<TargetPolicy>,
+    body_cap: usize,
+}
+
+static CRYPTO: Once = Once::new();
+
+impl Sender {
+    /// Builds the shared client from the delivery and security settings.
+    pub fn new(delivery: &DeliveryConfig, security: &SecurityConfig) -> Result<Self, reqwest::Error> {
+        CRYPTO.call_once(|| {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        });
+        let policy = Arc::new(TargetPolicy::from_config(security));
+        let client = Client::builder()
+            .user_agent(delivery.user_agent.clone())
+            .connect_timeout(delivery.connect_timeout())
+            .timeout(delivery.request_timeout())
+            .redirect(redirect::Policy::none())
+            .no_proxy()
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .dns_resolver(Arc::new(GuardedResolver::new(policy.clone())))
+            .build()?;
+        Ok(Self { client, policy, body_cap: delivery.response_body_cap_bytes })
+    }
+
+    /// POSTs `body` to `url` with `headers`, and captures the answer.
+    pub async fn post(&self, url: &str, headers: &[(String, String)], body: Bytes) -> CallResult {
+        let url = match Url::parse(url) {
+            Ok(u) => u,
+            Err(e) => return CallResult::not_sent(codes::INVALID_REQUEST, format!("invalid URL: {e}")),
+        };
+        if let Some(blocked) = self.literal_ip_blocked(&url) {
+            return CallResult::not_sent(codes::BLOCKED_TARGET, blocked.to_string());
+        }
+        let header_map = match to_header_map(headers) {
+            Ok(h) => h,
+            Err(detail) => return CallResult::not_sent(codes::INVALID_REQUEST, detail),
+        };
+        let request_at = now_ms();
+        let started = Instant::now();
+        let sent = self.client.post(url).headers(header_map).body(body).send().await;
+        let mut result = match sent {
+            Ok(response) => self.capture(response, request_at).await,
+            Err(e) => {
+                let (code, detail) = classify(&e);
+                CallResult { error: Some((code, detail)), ..CallResult::not_sent(code, String::new()) }
+            }
+        };
+        result.request_at = request_at;
+        result.response_at = now_ms();
+        result.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        result
+    }
+
+    /// Literal IP hosts (including forms like `127.1` or `2130706433`, which the URL parser
+    /// normalises) never reach the resolver, so they are checked here.
+    fn literal_ip_blocked(&self, url: &Url) -> Option<BlockedTarget> {
+        let ip = match url.host()? {
+            url::Host::Ipv4(v4) => std::net::IpAddr::V4(v4),
+            url::Host::Ipv6(v6) => std::net::IpAddr::V6(v6),
+            url::Host::Domain(_) => return None,
+        };
+        (!self.policy.permits(ip)).then(|| BlockedTarget(ip.to_string()))
+    }
+
+    async fn capture(&self, mut response: reqwest::Response, request_at: i64) -> CallResult {
+        let status = response.status().as_u16();
+        let headers = headers_json(response.headers());
+        let retry_after = if status == 429 || status == 503 {
+            response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| parse_retry_after(v, request_at))
+        } else {
+            None
+        };
+        let mut body = Vec::new();
+        let mut truncated = false;
+        let mut read_error = None;
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = self.body_cap - body.len();
+                    if chunk.len() > room {
+                        body.extend_from_slice(&chunk[..room]);
+                        truncated = true;
+                        break; // dropping the response closes the connection: the rest is never read
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    read_error = Some(classify(&e));
+                    break;
+                }
+            }
+        }
+        let error = match read_error {
+            Some((code, detail)) => Some((code, format!("reading the response body: {detail}"))),
+            None if (200..300).contains(&status) => None,
+            None => Some((codes::HTTP_STATUS, format!("receiver answered HTTP {status}"))),
+        };
+        CallResult {
+            request_at,
+            response_at: now_ms(),
+            duration_ms: 0.0,
+            status,
+            response_headers: headers,
+            body: Some(body),
+            truncated,
+            error,
+            retry_after,
+        }
+    }
+}
+
+fn to_header_map(headers: &[(String, String)]) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))?;
+        let value = HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
+        map.insert(name, value);
+    }
+    Ok(map)
+}
+
+/// Headers as a JSON object of strings, the shape `ExternalRequestLog` requires.
+pub fn headers_json(headers: &HeaderMap) -> String {
+    let mut object = serde_json::Map::with_capacity(headers.keys_len());
+    for name in headers.keys() {
+        let joined = headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ");
+        object.insert(name.as_str().to_string(), serde_json::Value::String(joined));
+    }
+    serde_json::Value::Object(object).to_string()
+}
+
+/// Maps a reqwest failure to a stable code by walking its cause chain.
+fn classify(error: &reqwest::Error) -> (&'static str, String) {
+    let mut detail = error.to_string();
+    let mut source: Option<&(dyn StdError + 'static)> = error.source();
+    let mut code = None;
+    while let Some(cause) = source {
+        detail = format!("{detail}: {cause}");
+        if code.is_none() {
+            if cause.is::<BlockedTarget>() {
+                code = Some(codes::BLOCKED_TARGET);
+            } else if cause.is::<DnsFailure>() {
+                code = Some(codes::DNS);
+            } else if cause.is::<rustls::Error>() {
+                code = Some(codes::TLS);
+            } else if cause.downcast_ref::<hyper::Error>().is_some_and(|h| h.is_parse()) {
+                code = Some(codes::INVALID_RESPONSE);
+            }
+        }
+        source = cause.source();
+    }
+    let code = code.unwrap_or(if error.is_timeout() { codes::TIMEOUT } else { codes::CONNECTION });
+    (code, detail)
+}

@@ -1,0 +1,16 @@
+//! hookrelay: a single-binary webhook automation relay with an embedded SQLite store.
+//!
+//! Layout: [`config`] (one typed config), [`store`] (SQLite, one writer with group commit),
+//! [`delivery`] (dispatcher, sender with SSRF guard, signing, retry policy, recover jobs),
+//! [`api`] (axum routers, one file per resource), [`server`] (wiring, start-up, shutdown).
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod delivery;
+pub mod ids;
+pub mod metrics;
+pub mod redact;
+pub mod server;
+pub mod store;
+pub mod time;

@@ -1,0 +1,313 @@
+//! Automations: the subscribed webhook endpoints, with their signing secrets.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::page::{read_page, Conditions, Page, PageRequest};
+use super::{Store, StoreError, StoreResult};
+
+/// A stored automation.
+#[derive(Debug, Clone)]
+pub struct Automation {
+    /// `endp_…`
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The processor (or workflow app) whose messages feed it.
+    pub processor_id: String,
+    /// Where deliveries go.
+    pub webhook_url: String,
+    /// Extra headers sent with every call.
+    pub webhook_headers: BTreeMap<String, String>,
+    /// uiform's flag, stored and echoed.
+    pub need_validation: bool,
+    /// uiform's field, stored and echoed.
+    pub default_language: String,
+    /// Disabled automations get no new deliveries.
+    pub enabled: bool,
+    /// Event types it receives; `None` = all.
+    pub event_types: Option<Vec<String>>,
+    /// Current `whsec_…` signing secret.
+    pub secret: String,
+    /// The secret before the last rotation, still signing until `previous_secret_until`.
+    pub previous_secret: Option<String>,
+    /// Unix ms after which the previous secret no longer signs.
+    pub previous_secret_until: Option<i64>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+/// The user-settable fields of an automation (validated by the API layer).
+#[derive(Debug, Clone)]
+pub struct AutomationInput {
+    /// See [`Automation::name`].
+    pub name: String,
+    /// See [`Automation::processor_id`].
+    pub processor_id: String,
+    /// See [`Automation::webhook_url`].
+    pub webhook_url: String,
+    /// See [`Automation::webhook_headers`].
+    pub webhook_headers: BTreeMap<String, String>,
+    /// See [`Automation::need_validation`].
+    pub need_validation: bool,
+    /// See [`Automation::default_language`].
+    pub default_language: String,
+    /// See [`Automation::enabled`].
+    pub enabled: bool,
+    /// See [`Automation::event_types`].
+    pub event_types: Option<Vec<String>>,
+}
+
+/// List filters.
+#[derive(Debug, Default, Clone)]
+pub struct AutomationFilter {
+    /// Exact name.
+    pub name: Option<String>,
+    /// Exact webhook URL.
+    pub webhook_url: Option<String>,
+    /// Exact processor id.
+    pub processor_id: Option<String>,
+}
+
+impl Automation {
+    /// Whether a message of `event_type` goes to this automation.
+    pub fn wants(&self, event_type: Option<&str>) -> bool {
+        match (&self.event_types, event_type) {
+            (None, _) => true,
+            (Some(types), Some(t)) => types.iter().any(|x| x == t),
+            (Some(_), None) => false,
+        }
+    }
+
+    /// The secrets that sign a call made at `now`: the current one, and the previous one
+    /// during the 24 h after a rotation so receivers can switch over without dropping calls.
+    pub fn signing_secrets(&self, now: i64) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let (Some(prev), Some(until)) = (&self.previous_secret, self.previous_secret_until) {
+            if now < until {
+                secrets.push(prev);
+            }
+        }
+        secrets
+    }
+}
+
+const COLUMNS: &str = "id, name, processor_id, webhook_url, webhook_headers, need_validation, \
+    default_language, enabled, event_types, secret, previous_secret, previous_secret_until, \
+    created_at, updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Automation> {
+    let headers: String = r.get(4)?;
+    let event_types: Option<String> = r.get(8)?;
+    Ok(Automation {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        processor_id: r.get(2)?,
+        webhook_url: r.get(3)?,
+        webhook_headers: serde_json::from_str(&headers).unwrap_or_default(),
+        need_validation: r.get(5)?,
+        default_language: r.get(6)?,
+        enabled: r.get(7)?,
+        event_types: event_types.and_then(|t| serde_json::from_str(&t).ok()),
+        secret: r.get(9)?,
+        previous_secret: r.get(10)?,
+        previous_secret_until: r.get(11)?,
+        created_at: r.get(12)?,
+        updated_at: r.get(13)?,
+    })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Inserts a new automation.
+pub(super) fn insert(conn: &Connection, a: &Automation) -> StoreResult<()> {
+    let event_types = a.event_types.as_ref().map(to_json).transpose()?;
+    conn.prepare_cached(&format!(
+        "INSERT INTO automations ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    ))?
+    .execute(params![
+        a.id,
+        a.name,
+        a.processor_id,
+        a.webhook_url,
+        to_json(&a.webhook_headers)?,
+        a.need_validation,
+        a.default_language,
+        a.enabled,
+        event_types,
+        a.secret,
+        a.previous_secret,
+        a.previous_secret_until,
+        a.created_at,
+        a.updated_at
+    ])?;
+    Ok(())
+}
+
+/// Reads one automation.
+pub(super) fn get(conn: &Connection, id: &str) -> StoreResult<Option<Automation>> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM automations WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?)
+}
+
+/// Replaces the user-settable fields; the secret and creation time are kept.
+pub(super) fn update(conn: &Connection, id: &str, input: &AutomationInput, now: i64) -> StoreResult<Automation> {
+    let event_types = input.event_types.as_ref().map(to_json).transpose()?;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE automations SET name = ?2, processor_id = ?3, webhook_url = ?4, \
+             webhook_headers = ?5, need_validation = ?6, default_language = ?7, enabled = ?8, \
+             event_types = ?9, updated_at = ?10 WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            input.name,
+            input.processor_id,
+            input.webhook_url,
+            to_json(&input.webhook_headers)?,
+            input.need_validation,
+            input.default_language,
+            input.enabled,
+            event_types,
+            now
+        ])?;
+    if changed == 0 {
+        return Err(StoreError::NotFound("automation"));
+    }
+    get(conn, id)?.ok_or(StoreError::NotFound("automation"))
+}
+
+/// Deletes an automation. Its pending deliveries end as `failed` (recorded, not dropped);
+/// its logs stay, each with the snapshot of the automation it was sent for.
+pub(super) fn delete(conn: &Connection, id: &str, now: i64) -> StoreResult<()> {
+    if conn.prepare_cached("DELETE FROM automations WHERE id = ?1")?.execute([id])? == 0 {
+        return Err(StoreError::NotFound("automation"));
+    }
+    conn.prepare_cached(
+        "UPDATE deliveries SET status = 'failed', updated_at = ?2 \
+         WHERE automation_id = ?1 AND status = 'pending' AND claimed = 0",
+    )?
+    .execute(params![id, now])?;
+    Ok(())
+}
+
+/// Makes `new_secret` current; the old one keeps signing until `previous_until`.
+pub(super) fn rotate_secret(
+    conn: &Connection,
+    id: &str,
+    new_secret: &str,
+    previous_until: i64,
+    now: i64,
+) -> StoreResult<Automation> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE automations SET previous_secret = secret, previous_secret_until = ?3, \
+             secret = ?2, updated_at = ?4 WHERE id = ?1",
+        )?
+        .execute(params![id, new_secret, previous_until, now])?;
+    if changed == 0 {
+        return Err(StoreError::NotFound("automation"));
+    }
+    get(conn, id)?.ok_or(StoreError::NotFound("automation"))
+}
+
+/// Enabled automations of `processor_id` that want `event_type`.
+pub(super) fn subscribers(
+    conn: &Connection,
+    processor_id: &str,
+    event_type: Option<&str>,
+) -> StoreResult<Vec<Automation>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM automations WHERE processor_id = ?1 AND enabled = 1 ORDER BY id"
+    ))?;
+    let all = stmt.query_map([processor_id], from_row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(all.into_iter().filter(|a| a.wants(event_type)).collect())
+}
+
+/// One page of automations.
+pub(super) fn list(conn: &Connection, filter: &AutomationFilter, page: &PageRequest) -> StoreResult<Page<Automation>> {
+    let mut conditions = Conditions::default();
+    if let Some(name) = &filter.name {
+        conditions.push("name = ?", name.clone());
+    }
+    if let Some(url) = &filter.webhook_url {
+        conditions.push("webhook_url = ?", url.clone());
+    }
+    if let Some(p) = &filter.processor_id {
+        conditions.push("processor_id = ?", p.clone());
+    }
+    read_page(conn, "automations", COLUMNS, &conditions, page, from_row, |a| &a.id)
+}
+
+impl Store {
+    /// Stores a new automation.
+    pub async fn create_automation(&self, automation: Automation) -> StoreResult<Automation> {
+        self.write(move |c| insert(c, &automation).map(|()| automation)).await
+    }
+
+    /// Reads one automation.
+    pub async fn automation(&self, id: String) -> StoreResult<Automation> {
+        self.read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("automation"))).await
+    }
+
+    /// Replaces an automation's settable fields.
+    pub async fn update_automation(&self, id: String, input: AutomationInput) -> StoreResult<Automation> {
+        self.write(move |c| update(c, &id, &input, crate::time::now_ms())).await
+    }
+
+    /// Deletes an automation (see [`delete`]).
+    pub async fn delete_automation(&self, id: String) -> StoreResult<()> {
+        self.write(move |c| delete(c, &id, crate::time::now_ms())).await
+    }
+
+    /// Rotates the signing secret; the old one signs for `overlap_ms` more.
+    pub async fn rotate_automation_secret(
+        &self,
+        id: String,
+        new_secret: String,
+        overlap_ms: i64,
+    ) -> StoreResult<Automation> {
+        self.write(move |c| {
+            let now = crate::time::now_ms();
+            rotate_secret(c, &id, &new_secret, now + overlap_ms, now)
+        })
+        .await
+    }
+
+    /// One page of automations.
+    pub async fn list_automations(
+        &self,
+        filter: AutomationFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Automation>> {
+        self.read(move |c| list(c, &filter, &page)).await
+    }
+}
+
+impl Automation {
+    /// uiform's `AutomationConfig` for this automation, header secrets redacted: what a log
+    /// shows as `automation_snapshot` (stored once per distinct version).
+    pub fn snapshot_json(&self) -> Vec<u8> {
+        let headers: BTreeMap<&str, &str> =
+            self.webhook_headers.iter().map(|(k, v)| (k.as_str(), crate::redact::shown(k, v))).collect();
+        let snapshot = serde_json::json!({
+            "object": "automation.endpoint",
+            "id": self.id,
+            "name": self.name,
+            "processor_id": self.processor_id,
+            "updated_at": crate::time::rfc3339(self.updated_at),
+            "default_language": self.default_language,
+            "webhook_url": self.webhook_url,
+            "webhook_headers": headers,
+            "need_validation": self.need_validation,
+        });
+        snapshot.to_string().into_bytes()
+    }
+}

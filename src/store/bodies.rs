@@ -1,0 +1,33 @@
+//! Content-addressed blobs: a body, payload or snapshot is stored once and referred to by hash.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+
+use super::{StoreError, StoreResult};
+
+/// The first 16 bytes of the SHA-256 of a blob: collision-safe for this use, half the index.
+pub type BodyHash = [u8; 16];
+
+/// Hash of `data` as stored.
+pub fn body_hash(data: &[u8]) -> BodyHash {
+    let digest = Sha256::digest(data);
+    let mut hash = [0u8; 16];
+    hash.copy_from_slice(&digest[..16]);
+    hash
+}
+
+/// Stores `data` unless an identical blob is already there; returns its hash.
+pub(super) fn put(conn: &Connection, data: &[u8]) -> StoreResult<BodyHash> {
+    let hash = body_hash(data);
+    conn.prepare_cached("INSERT OR IGNORE INTO bodies (hash, data) VALUES (?1, ?2)")?
+        .execute(params![&hash[..], data])?;
+    Ok(hash)
+}
+
+/// Reads a stored blob.
+pub(super) fn get(conn: &Connection, hash: &[u8]) -> StoreResult<Vec<u8>> {
+    conn.prepare_cached("SELECT data FROM bodies WHERE hash = ?1")?
+        .query_row([hash], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::Corrupt("a referenced body is missing".into()))
+}

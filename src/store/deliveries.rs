@@ -1,0 +1,308 @@
+//! Deliveries: the outbox. The dispatcher claims due rows, and each attempt's outcome is
+//! written together with its log, so a delivery never moves without a record of why.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::automations::{self, Automation};
+use super::logs::{self, NewLog, Trigger};
+use super::page::{read_page, Conditions, Page, PageRequest};
+use super::{bodies, messages, BodyHash, Store, StoreError, StoreResult};
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Waiting for its next attempt (or in flight).
+    Pending,
+    /// A call got a 2xx.
+    Succeeded,
+    /// Every attempt failed, or the maximum age passed.
+    Exhausted,
+    /// Ended without further retries (automation deleted or disabled, or a recover attempt failed).
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// Stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Exhausted => "exhausted",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored or requested name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => DeliveryStatus::Pending,
+            "succeeded" => DeliveryStatus::Succeeded,
+            "exhausted" => DeliveryStatus::Exhausted,
+            "failed" => DeliveryStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// A delivery the dispatcher now holds, with everything needed to send it.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    /// `dlv_…`
+    pub id: String,
+    /// `msg_…`, the `webhook-id`.
+    pub message_id: String,
+    /// The automation as it is now.
+    pub automation: Arc<Automation>,
+    /// Hash of the stored snapshot of `automation`.
+    pub snapshot_hash: BodyHash,
+    /// The body to send.
+    pub payload: Bytes,
+    /// Hash of `payload`.
+    pub payload_hash: BodyHash,
+    /// 1-based number of the attempt about to be made.
+    pub attempt: u32,
+    /// Why this attempt happens.
+    pub trigger: Trigger,
+    /// Set when a recover job re-queued it.
+    pub recover_job_id: Option<String>,
+    /// Unix ms; the maximum age counts from here.
+    pub created_at: i64,
+}
+
+/// The result of one attempt: its log and where the delivery goes next.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The delivery attempted.
+    pub delivery_id: String,
+    /// The attempt's log.
+    pub log: NewLog,
+    /// The delivery's new status.
+    pub status: DeliveryStatus,
+    /// For `Pending`: when to try again (Unix ms).
+    pub next_attempt_at: i64,
+}
+
+/// A delivery as listed.
+#[derive(Debug, Clone)]
+pub struct DeliveryRow {
+    /// `dlv_…`
+    pub id: String,
+    /// `msg_…`
+    pub message_id: String,
+    /// `endp_…`
+    pub automation_id: String,
+    /// Current status.
+    pub status: DeliveryStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Next attempt (Unix ms) while pending.
+    pub next_attempt_at: Option<i64>,
+    /// Latest attempt's log.
+    pub last_log_id: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+/// After a crash or restart nothing is in flight: claimed rows become due at once.
+pub(super) fn release_claims(conn: &Connection) -> StoreResult<usize> {
+    let now = crate::time::now_ms();
+    Ok(conn.execute(
+        "UPDATE deliveries SET claimed = 0, next_attempt_at = ?1 WHERE claimed = 1 AND status = 'pending'",
+        [now],
+    )?)
+}
+
+/// Claims up to `limit` due deliveries: marks them claimed with `lease_until` as their
+/// next_attempt_at (so a hung attempt is retried after the lease), and loads what sending needs.
+/// Deliveries of automations that no longer exist end as `failed`.
+fn claim(conn: &Connection, now: i64, lease_until: i64, limit: usize) -> StoreResult<Vec<ClaimedDelivery>> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE deliveries SET claimed = 1, next_attempt_at = ?2 WHERE id IN \
+         (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?1 \
+          ORDER BY next_attempt_at LIMIT ?3) \
+         RETURNING id, message_id, automation_id, attempts, next_trigger, recover_job_id, created_at",
+    )?;
+    let rows = stmt
+        .query_map(params![now, lease_until, limit as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, u32>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, i64>(6)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut automations_seen: HashMap<String, Option<(Arc<Automation>, BodyHash)>> = HashMap::new();
+    let mut payloads: HashMap<String, (Bytes, BodyHash)> = HashMap::new();
+    let mut claimed = Vec::with_capacity(rows.len());
+    for (id, message_id, automation_id, attempts, trigger, recover_job_id, created_at) in rows {
+        if !automations_seen.contains_key(&automation_id) {
+            let found = match automations::get(conn, &automation_id)? {
+                Some(a) => {
+                    let hash = bodies::put(conn, &a.snapshot_json())?;
+                    Some((Arc::new(a), hash))
+                }
+                None => None,
+            };
+            automations_seen.insert(automation_id.clone(), found);
+        }
+        let Some(Some((automation, snapshot_hash))) = automations_seen.get(&automation_id).cloned() else {
+            conn.prepare_cached("UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 WHERE id = ?1")?
+                .execute(params![id, now])?;
+            continue;
+        };
+        if !payloads.contains_key(&message_id) {
+            let payload = messages::payload(conn, &message_id)?;
+            let hash = bodies::body_hash(&payload);
+            payloads.insert(message_id.clone(), (Bytes::from(payload), hash));
+        }
+        let Some((payload, payload_hash)) = payloads.get(&message_id).cloned() else { continue };
+        claimed.push(ClaimedDelivery {
+            id,
+            message_id,
+            automation,
+            snapshot_hash,
+            payload,
+            payload_hash,
+            attempt: attempts + 1,
+            trigger: Trigger::parse(&trigger).unwrap_or(Trigger::Retry),
+            recover_job_id,
+            created_at,
+        });
+    }
+    Ok(claimed)
+}
+
+fn record(conn: &Connection, outcome: &Outcome) -> StoreResult<()> {
+    logs::insert(conn, &outcome.log)?;
+    conn.prepare_cached(
+        "UPDATE deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, claimed = 0, \
+         next_trigger = 'retry', last_log_id = ?5, updated_at = ?6 WHERE id = ?1",
+    )?
+    .execute(params![
+        outcome.delivery_id,
+        outcome.status.as_str(),
+        outcome.log.attempt,
+        outcome.next_attempt_at,
+        outcome.log.id,
+        outcome.log.response_at
+    ])?;
+    Ok(())
+}
+
+const COLUMNS: &str =
+    "id, message_id, automation_id, status, attempts, next_attempt_at, last_log_id, created_at, updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
+    let status: String = r.get(3)?;
+    let status = DeliveryStatus::parse(&status).unwrap_or(DeliveryStatus::Failed);
+    Ok(DeliveryRow {
+        id: r.get(0)?,
+        message_id: r.get(1)?,
+        automation_id: r.get(2)?,
+        status,
+        attempts: r.get(4)?,
+        next_attempt_at: (status == DeliveryStatus::Pending).then(|| r.get(5)).transpose()?,
+        last_log_id: r.get(6)?,
+        created_at: r.get(7)?,
+        updated_at: r.get(8)?,
+    })
+}
+
+impl Store {
+    /// Claims up to `limit` due deliveries for `lease_ms`.
+    pub async fn claim_due(&self, limit: usize, lease_ms: i64) -> StoreResult<Vec<ClaimedDelivery>> {
+        self.write(move |c| {
+            let now = crate::time::now_ms();
+            claim(c, now, now + lease_ms, limit)
+        })
+        .await
+    }
+
+    /// Writes an attempt's log and moves its delivery on, in one savepoint.
+    pub async fn record_outcome(&self, outcome: Outcome) -> StoreResult<()> {
+        self.write(move |c| record(c, &outcome)).await
+    }
+
+    /// Hands a claimed delivery back untried, due again at `at` (no attempt counted).
+    pub async fn defer_delivery(&self, id: String, at: i64) -> StoreResult<()> {
+        self.write(move |c| {
+            c.prepare_cached("UPDATE deliveries SET claimed = 0, next_attempt_at = ?2 WHERE id = ?1")?
+                .execute(params![id, at])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The earliest next_attempt_at among pending, unclaimed deliveries.
+    pub async fn next_due_at(&self) -> StoreResult<Option<i64>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT next_attempt_at FROM deliveries WHERE status = 'pending' AND claimed = 0 \
+                 ORDER BY next_attempt_at LIMIT 1",
+            )?
+            .query_row([], |r| r.get(0))
+            .optional()?)
+        })
+        .await
+    }
+
+    /// Counts of pending deliveries: (all pending, due now and not in flight).
+    pub async fn backlog(&self) -> StoreResult<(i64, i64)> {
+        self.read(|c| {
+            let now = crate::time::now_ms();
+            Ok(c.prepare_cached(
+                "SELECT count(*), coalesce(sum(next_attempt_at <= ?1 AND claimed = 0), 0) \
+                 FROM deliveries WHERE status = 'pending'",
+            )?
+            .query_row([now], |r| Ok((r.get(0)?, r.get(1)?)))?)
+        })
+        .await
+    }
+
+    /// One delivery.
+    pub async fn delivery(&self, id: String) -> StoreResult<DeliveryRow> {
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?1"))?
+                .query_row([id], from_row)
+                .optional()?
+                .ok_or(StoreError::NotFound("delivery"))
+        })
+        .await
+    }
+
+    /// One page of deliveries, filtered by status, automation and message.
+    pub async fn list_deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        automation_id: Option<String>,
+        message_id: Option<String>,
+        page: PageRequest,
+    ) -> StoreResult<Page<DeliveryRow>> {
+        self.read(move |c| {
+            let mut cond = Conditions::default();
+            if let Some(s) = status {
+                cond.push("status = ?", s.as_str().to_string());
+            }
+            if let Some(a) = automation_id {
+                cond.push("automation_id = ?", a);
+            }
+            if let Some(m) = message_id {
+                cond.push("message_id = ?", m);
+            }
+            read_page(c, "deliveries", COLUMNS, &cond, &page, from_row, |d| &d.id)
+        })
+        .await
+    }
+}

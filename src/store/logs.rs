@@ -1,0 +1,298 @@
+//! AutomationLogs: one row per outgoing call, bodies and snapshots by hash.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::page::{read_page, Conditions, Page, PageRequest};
+use super::{bodies, BodyHash, Store, StoreError, StoreResult};
+use crate::ids;
+
+/// Why a call was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// First attempt of a delivery.
+    Initial,
+    /// A scheduled retry.
+    Retry,
+    /// An operator's rerun of one log.
+    Rerun,
+    /// An attempt re-queued by a recover job.
+    Recover,
+    /// The automation test call.
+    Test,
+}
+
+impl Trigger {
+    /// Stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Initial => "initial",
+            Trigger::Retry => "retry",
+            Trigger::Rerun => "rerun",
+            Trigger::Recover => "recover",
+            Trigger::Test => "test",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "initial" => Trigger::Initial,
+            "retry" => Trigger::Retry,
+            "rerun" => Trigger::Rerun,
+            "recover" => Trigger::Recover,
+            "test" => Trigger::Test,
+            _ => return None,
+        })
+    }
+}
+
+/// A log to insert. Bodies are referenced by hash except the response body, stored here.
+#[derive(Debug, Clone)]
+pub struct NewLog {
+    /// `log_auto_…`
+    pub id: String,
+    /// The delivery this attempt belongs to (none for reruns and tests).
+    pub delivery_id: Option<String>,
+    /// The message whose payload was sent (its id is the `webhook-id`).
+    pub message_id: String,
+    /// The automation called.
+    pub automation_id: String,
+    /// Its processor, for the processor-scoped logs API.
+    pub processor_id: String,
+    /// 1-based attempt number within the delivery (reruns: 1).
+    pub attempt: u32,
+    /// Why the call was made.
+    pub trigger: Trigger,
+    /// For reruns: the log that was rerun.
+    pub rerun_of: Option<String>,
+    /// The URL called.
+    pub webhook_url: String,
+    /// Request headers as a JSON object, secrets redacted.
+    pub request_headers: String,
+    /// Hash of the request body (the message payload).
+    pub request_body_hash: BodyHash,
+    /// Unix ms.
+    pub request_at: i64,
+    /// Unix ms.
+    pub response_at: i64,
+    /// HTTP status, 0 when no response arrived.
+    pub status_code: u16,
+    /// Response headers as a JSON object.
+    pub response_headers: String,
+    /// The response body up to the cap.
+    pub response_body: Option<Vec<u8>>,
+    /// Whether the body was cut at the cap.
+    pub response_truncated: bool,
+    /// Call duration.
+    pub duration_ms: f64,
+    /// Stable error code (`E_TIMEOUT`, …), none on success.
+    pub error_code: Option<&'static str>,
+    /// Human-readable detail of the error.
+    pub error_message: Option<String>,
+    /// Hash of the automation snapshot.
+    pub snapshot_hash: BodyHash,
+}
+
+/// A stored log with its bodies.
+#[derive(Debug, Clone)]
+pub struct LogRecord {
+    /// `log_auto_…`
+    pub id: String,
+    /// See [`NewLog::delivery_id`].
+    pub delivery_id: Option<String>,
+    /// See [`NewLog::message_id`].
+    pub message_id: String,
+    /// See [`NewLog::automation_id`].
+    pub automation_id: String,
+    /// See [`NewLog::processor_id`].
+    pub processor_id: String,
+    /// See [`NewLog::attempt`].
+    pub attempt: u32,
+    /// See [`NewLog::trigger`].
+    pub trigger: Trigger,
+    /// See [`NewLog::rerun_of`].
+    pub rerun_of: Option<String>,
+    /// See [`NewLog::webhook_url`].
+    pub webhook_url: String,
+    /// See [`NewLog::request_headers`].
+    pub request_headers: String,
+    /// The request body bytes.
+    pub request_body: Vec<u8>,
+    /// See [`NewLog::request_at`].
+    pub request_at: i64,
+    /// See [`NewLog::response_at`].
+    pub response_at: i64,
+    /// See [`NewLog::status_code`].
+    pub status_code: u16,
+    /// See [`NewLog::response_headers`].
+    pub response_headers: String,
+    /// See [`NewLog::response_body`].
+    pub response_body: Option<Vec<u8>>,
+    /// See [`NewLog::response_truncated`].
+    pub response_truncated: bool,
+    /// See [`NewLog::duration_ms`].
+    pub duration_ms: f64,
+    /// See [`NewLog::error_code`].
+    pub error_code: Option<String>,
+    /// See [`NewLog::error_message`].
+    pub error_message: Option<String>,
+    /// The automation snapshot JSON.
+    pub snapshot: Vec<u8>,
+}
+
+/// Log list filters (all optional, ANDed).
+#[derive(Debug, Default, Clone)]
+pub struct LogFilter {
+    /// Exact HTTP status (0 = no response).
+    pub status_code: Option<u16>,
+    /// Status class: 2, 3, 4 or 5 (0 = no response).
+    pub status_class: Option<u8>,
+    /// Automation called.
+    pub automation_id: Option<String>,
+    /// Processor of the automation.
+    pub processor_id: Option<String>,
+    /// Exact URL called.
+    pub webhook_url: Option<String>,
+    /// Created at or after (Unix ms).
+    pub created_after: Option<i64>,
+    /// Created before (Unix ms).
+    pub created_before: Option<i64>,
+}
+
+const COLUMNS: &str = "id, delivery_id, message_id, automation_id, processor_id, attempt, trigger, \
+    rerun_of, webhook_url, request_headers, request_body_hash, request_at, response_at, status_code, \
+    response_headers, response_body_hash, response_truncated, duration_ms, error_code, error_message, \
+    snapshot_hash";
+
+/// A log row with body hashes, before the bodies are loaded.
+struct Stored {
+    record: LogRecord,
+    request_body_hash: Vec<u8>,
+    response_body_hash: Option<Vec<u8>>,
+    snapshot_hash: Vec<u8>,
+}
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Stored> {
+    let trigger: String = r.get(6)?;
+    Ok(Stored {
+        record: LogRecord {
+            id: r.get(0)?,
+            delivery_id: r.get(1)?,
+            message_id: r.get(2)?,
+            automation_id: r.get(3)?,
+            processor_id: r.get(4)?,
+            attempt: r.get(5)?,
+            trigger: Trigger::parse(&trigger).unwrap_or(Trigger::Initial),
+            rerun_of: r.get(7)?,
+            webhook_url: r.get(8)?,
+            request_headers: r.get(9)?,
+            request_body: Vec::new(),
+            request_at: r.get(11)?,
+            response_at: r.get(12)?,
+            status_code: r.get(13)?,
+            response_headers: r.get(14)?,
+            response_body: None,
+            response_truncated: r.get(16)?,
+            duration_ms: r.get(17)?,
+            error_code: r.get(18)?,
+            error_message: r.get(19)?,
+            snapshot: Vec::new(),
+        },
+        request_body_hash: r.get(10)?,
+        response_body_hash: r.get(15)?,
+        snapshot_hash: r.get(20)?,
+    })
+}
+
+fn load_bodies(conn: &Connection, stored: Stored) -> StoreResult<LogRecord> {
+    let mut record = stored.record;
+    record.request_body = bodies::get(conn, &stored.request_body_hash)?;
+    record.snapshot = bodies::get(conn, &stored.snapshot_hash)?;
+    record.response_body = stored.response_body_hash.map(|h| bodies::get(conn, &h)).transpose()?;
+    Ok(record)
+}
+
+/// Inserts a log (and its response body, once).
+pub(super) fn insert(conn: &Connection, log: &NewLog) -> StoreResult<()> {
+    let response_hash = log.response_body.as_deref().map(|b| bodies::put(conn, b)).transpose()?;
+    conn.prepare_cached(&format!(
+        "INSERT INTO logs ({COLUMNS}, status_class) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+         ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
+    ))?
+    .execute(params![
+        log.id,
+        log.delivery_id,
+        log.message_id,
+        log.automation_id,
+        log.processor_id,
+        log.attempt,
+        log.trigger.as_str(),
+        log.rerun_of,
+        log.webhook_url,
+        log.request_headers,
+        &log.request_body_hash[..],
+        log.request_at,
+        log.response_at,
+        log.status_code,
+        log.response_headers,
+        response_hash.as_ref().map(|h| &h[..]),
+        log.response_truncated,
+        log.duration_ms,
+        log.error_code,
+        log.error_message,
+        &log.snapshot_hash[..],
+        log.status_code / 100
+    ])?;
+    Ok(())
+}
+
+fn get(conn: &Connection, id: &str) -> StoreResult<Option<LogRecord>> {
+    let stored =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM logs WHERE id = ?1"))?.query_row([id], from_row).optional()?;
+    stored.map(|s| load_bodies(conn, s)).transpose()
+}
+
+fn list(conn: &Connection, filter: &LogFilter, page: &PageRequest) -> StoreResult<Page<LogRecord>> {
+    let mut c = Conditions::default();
+    if let Some(code) = filter.status_code {
+        c.push("status_code = ?", i64::from(code));
+    }
+    if let Some(class) = filter.status_class {
+        c.push("status_class = ?", i64::from(class));
+    }
+    if let Some(a) = &filter.automation_id {
+        c.push("automation_id = ?", a.clone());
+    }
+    if let Some(p) = &filter.processor_id {
+        c.push("processor_id = ?", p.clone());
+    }
+    if let Some(u) = &filter.webhook_url {
+        c.push("webhook_url = ?", u.clone());
+    }
+    if let Some(t) = filter.created_after {
+        c.push("id >= ?", ids::time_bound(ids::LOG, t));
+    }
+    if let Some(t) = filter.created_before {
+        c.push("id < ?", ids::time_bound(ids::LOG, t));
+    }
+    let page = read_page(conn, "logs", COLUMNS, &c, page, from_row, |s| &s.record.id)?;
+    let items = page.items.into_iter().map(|s| load_bodies(conn, s)).collect::<StoreResult<Vec<_>>>()?;
+    Ok(Page { items, before: page.before, after: page.after })
+}
+
+impl Store {
+    /// Records a call that belongs to no delivery (a rerun or a test).
+    pub async fn insert_log(&self, log: NewLog) -> StoreResult<()> {
+        self.write(move |c| insert(c, &log)).await
+    }
+
+    /// Reads one log with its bodies.
+    pub async fn log(&self, id: String) -> StoreResult<LogRecord> {
+        self.read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("log"))).await
+    }
+
+    /// One page of logs with their bodies.
+    pub async fn list_logs(&self, filter: LogFilter, page: PageRequest) -> StoreResult<Page<LogRecord>> {
+        self.read(move |c| list(c, &filter, &page)).await
+    }
+}

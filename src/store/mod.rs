@@ -1,0 +1,129 @@
+//! SQLite storage: one writer thread with group commit, a pool of read-only connections,
+//! and one module per table family. Callers hand closures to [`Store::write`] and
+//! [`Store::read`]; nothing else touches a connection.
+
+mod automations;
+mod bodies;
+mod deliveries;
+mod keys;
+mod logs;
+mod messages;
+mod page;
+mod readers;
+mod recover;
+mod schema;
+mod writer;
+
+pub use automations::{Automation, AutomationFilter, AutomationInput};
+pub use messages::IDEMPOTENCY_WINDOW_MS;
+pub use bodies::{body_hash, BodyHash};
+pub use deliveries::{ClaimedDelivery, DeliveryRow, DeliveryStatus, Outcome};
+pub use logs::{LogFilter, LogRecord, NewLog, Trigger};
+pub use messages::{IngestResult, NewMessage};
+pub use page::{Conditions, Page, PageRequest};
+pub use recover::RecoverJob;
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::config::{StoreConfig, Synchronous};
+use readers::Readers;
+use writer::Writer;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite itself failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The thing named does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The write conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The batch this write was part of failed to commit.
+    #[error("commit failed: {0}")]
+    Commit(String),
+    /// A stored value could not be decoded.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// The store is shutting down.
+    #[error("store is closed")]
+    Closed,
+}
+
+/// Result alias for store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Handle to the database: cheap to clone, safe to share.
+#[derive(Clone)]
+pub struct Store {
+    writer: Writer,
+    readers: Readers,
+}
+
+impl Store {
+    /// Opens (creating or upgrading) the database at `path` and starts the writer thread.
+    pub fn open(path: &Path, config: &StoreConfig) -> StoreResult<Self> {
+        let conn = open_connection(path, OpenFlags::default(), config.synchronous)?;
+        schema::apply(&conn)?;
+        deliveries::release_claims(&conn)?;
+        let writer = Writer::start(conn, config.max_batch)?;
+        let mut readers = Vec::with_capacity(config.reader_connections);
+        for _ in 0..config.reader_connections {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            readers.push(open_connection(path, flags, config.synchronous)?);
+        }
+        Ok(Self { writer, readers: Readers::new(readers) })
+    }
+
+    /// Runs `f` inside the next group-commit transaction, in a savepoint of its own: when it
+    /// returns an error, its writes are rolled back and the rest of the batch commits.
+    /// Resolves only after the batch is committed.
+    pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.writer.write(f).await
+    }
+
+    /// Runs `f` on a read-only connection from the pool (on a blocking thread).
+    pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.readers.read(f).await
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await.is_ok()
+    }
+
+    /// Stops accepting writes and waits for the writer to commit what it has.
+    pub async fn close(&self) {
+        self.writer.close().await;
+    }
+}
+
+fn open_connection(path: &Path, flags: OpenFlags, sync: Synchronous) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let synchronous = match sync {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {synchronous}; PRAGMA temp_store = MEMORY; \
+         PRAGMA cache_size = -32000; PRAGMA mmap_size = 268435456;"
+    ))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}

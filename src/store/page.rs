@@ -1,0 +1,114 @@
+//! Cursor pagination over id-ordered tables (ids are time-sortable, so id order is
+//! creation order). `after` = the page following a cursor in listing order, `before` = the
+//! page preceding it; the answer names the cursors for the neighbouring pages, or none.
+
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Connection, Row};
+
+use super::StoreResult;
+
+/// Which page of a list to read.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    /// Return the items just before this id, in listing order.
+    pub before: Option<String>,
+    /// Return the items just after this id, in listing order.
+    pub after: Option<String>,
+    /// Page size (already validated against the configured maximum).
+    pub limit: u32,
+    /// Newest first when true.
+    pub desc: bool,
+}
+
+/// One page and the cursors of its neighbours.
+#[derive(Debug)]
+pub struct Page<T> {
+    /// The items, in listing order.
+    pub items: Vec<T>,
+    /// Cursor for the previous page (`before=`), when there is one.
+    pub before: Option<String>,
+    /// Cursor for the next page (`after=`), when there is one.
+    pub after: Option<String>,
+}
+
+/// Filters as SQL conditions (`"automation_id = ?"`) with their bound values, ANDed.
+#[derive(Debug, Default)]
+pub struct Conditions {
+    sql: Vec<String>,
+    values: Vec<Value>,
+}
+
+impl Conditions {
+    /// Adds a condition with one `?` placeholder.
+    pub fn push(&mut self, sql: &str, value: impl Into<Value>) {
+        self.sql.push(sql.to_string());
+        self.values.push(value.into());
+    }
+
+    fn where_clause(&self, extra: Option<&str>) -> String {
+        let mut parts: Vec<&str> = self.sql.iter().map(String::as_str).collect();
+        parts.extend(extra);
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", parts.join(" AND "))
+        }
+    }
+}
+
+/// Reads one page of `SELECT {columns} FROM {table}` under `conditions`. Each mapped item
+/// must expose its id through `id_of`.
+pub fn read_page<T>(
+    conn: &Connection,
+    table: &str,
+    columns: &str,
+    conditions: &Conditions,
+    request: &PageRequest,
+    map: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
+    id_of: impl Fn(&T) -> &str,
+) -> StoreResult<Page<T>> {
+    let forward = request.before.is_none();
+    let scan_desc = request.desc == forward;
+    let cursor = if forward { request.after.as_deref() } else { request.before.as_deref() };
+    let (toward, away) = if scan_desc { ("id < ?", "id > ?") } else { ("id > ?", "id < ?") };
+
+    let mut values = conditions.values.clone();
+    let clause = match cursor {
+        Some(c) => {
+            values.push(Value::Text(c.to_string()));
+            conditions.where_clause(Some(toward))
+        }
+        None => conditions.where_clause(None),
+    };
+    let order = if scan_desc { "DESC" } else { "ASC" };
+    let sql = format!("SELECT {columns} FROM {table}{clause} ORDER BY id {order} LIMIT ?");
+    values.push(Value::Integer(i64::from(request.limit) + 1));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut items = stmt.query_map(params_from_iter(values), |r| map(r))?.collect::<Result<Vec<_>, _>>()?;
+    let more_in_scan = items.len() > request.limit as usize;
+    items.truncate(request.limit as usize);
+
+    // Is there anything on the other side of the scan, beyond the first item scanned?
+    let other_side = match (cursor, items.first()) {
+        (Some(_), Some(first)) => exists(conn, table, conditions, away, id_of(first))?,
+        _ => false,
+    };
+    if !forward {
+        items.reverse();
+    }
+    let first = items.first().map(|i| id_of(i).to_string());
+    let last = items.last().map(|i| id_of(i).to_string());
+    let (before, after) = if forward {
+        (first.filter(|_| other_side), last.filter(|_| more_in_scan))
+    } else {
+        (first.filter(|_| more_in_scan), last.filter(|_| other_side))
+    };
+    Ok(Page { items, before, after })
+}
+
+fn exists(conn: &Connection, table: &str, conditions: &Conditions, cmp: &str, id: &str) -> StoreResult<bool> {
+    let sql = format!("SELECT EXISTS (SELECT 1 FROM {table}{})", conditions.where_clause(Some(cmp)));
+    let mut values = conditions.values.clone();
+    values.push(Value::Text(id.to_string()));
+    Ok(conn.prepare_cached(&sql)?.query_row(params_from_iter(values), |r| r.get(0))?)
+}

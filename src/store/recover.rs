@@ -1,0 +1,157 @@
+//! Recover jobs: re-queue every delivery that ended `failed` or `exhausted` in a window.
+//! A job re-queues in chunks (so a big window never holds the writer for long) and its
+//! progress is read from the deliveries it tagged, so the numbers are never out of step.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{Store, StoreError, StoreResult};
+use crate::ids;
+
+/// A recover job and its progress.
+#[derive(Debug, Clone)]
+pub struct RecoverJob {
+    /// `rcv_…`
+    pub id: String,
+    /// Window start (Unix ms, inclusive): when the deliveries ended.
+    pub since: i64,
+    /// Window end (Unix ms, exclusive).
+    pub until: i64,
+    /// Only this automation's deliveries, when set.
+    pub automation_id: Option<String>,
+    /// Deliveries matched (at most the cap).
+    pub total: i64,
+    /// Whether more matched than the cap.
+    pub capped: bool,
+    /// Re-queued so far.
+    pub requeued: i64,
+    /// Re-queued and delivered.
+    pub done: i64,
+    /// Re-queued and failed again.
+    pub failed: i64,
+    /// Re-queued and not yet attempted.
+    pub pending: i64,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+impl RecoverJob {
+    /// `running` until every matched delivery was re-queued and attempted.
+    pub fn status(&self) -> &'static str {
+        if self.requeued < self.total || self.pending > 0 {
+            "running"
+        } else {
+            "completed"
+        }
+    }
+}
+
+const MATCH: &str = "status IN ('failed', 'exhausted') AND updated_at >= ?1 AND updated_at < ?2 \
+    AND (?3 IS NULL OR automation_id = ?3) AND (recover_job_id IS NULL OR recover_job_id != ?4)";
+
+fn create(conn: &Connection, since: i64, until: i64, automation_id: Option<String>, cap: i64) -> StoreResult<String> {
+    let id = ids::new_id(ids::RECOVER_JOB);
+    let matched: i64 = conn
+        .prepare_cached(&format!("SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE {MATCH} LIMIT ?5)"))?
+        .query_row(params![since, until, automation_id, id, cap + 1], |r| r.get(0))?;
+    conn.prepare_cached(
+        "INSERT INTO recover_jobs (id, since, until, automation_id, total, requeued, capped, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7)",
+    )?
+    .execute(params![id, since, until, automation_id, matched.min(cap), matched > cap, crate::time::now_ms()])?;
+    Ok(id)
+}
+
+/// Re-queues up to `chunk` more deliveries of job `id`; returns how many.
+fn requeue_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResult<i64> {
+    let job: Option<(i64, i64, Option<String>, i64, i64)> = conn
+        .prepare_cached("SELECT since, until, automation_id, total, requeued FROM recover_jobs WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .optional()?;
+    let (since, until, automation_id, total, requeued) = job.ok_or(StoreError::NotFound("recover job"))?;
+    let take = chunk.min(total - requeued);
+    if take <= 0 {
+        return Ok(0);
+    }
+    let now = crate::time::now_ms();
+    let n = conn
+        .prepare_cached(&format!(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = ?6, claimed = 0, \
+             next_trigger = 'recover', recover_job_id = ?4, updated_at = ?6 \
+             WHERE id IN (SELECT id FROM deliveries WHERE {MATCH} LIMIT ?5)"
+        ))?
+        .execute(params![since, until, automation_id, id, take, now])? as i64;
+    // Fewer than asked means the window ran dry (e.g. deliveries deleted): the job is complete.
+    let new_requeued = if n < take { total } else { requeued + n };
+    conn.prepare_cached("UPDATE recover_jobs SET requeued = ?2 WHERE id = ?1")?.execute(params![id, new_requeued])?;
+    Ok(n)
+}
+
+fn progress(conn: &Connection, id: &str) -> StoreResult<RecoverJob> {
+    let mut job = conn
+        .prepare_cached(
+            "SELECT id, since, until, automation_id, total, capped, requeued, created_at FROM recover_jobs WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok(RecoverJob {
+                id: r.get(0)?,
+                since: r.get(1)?,
+                until: r.get(2)?,
+                automation_id: r.get(3)?,
+                total: r.get(4)?,
+                capped: r.get(5)?,
+                requeued: r.get(6)?,
+                done: 0,
+                failed: 0,
+                pending: 0,
+                created_at: r.get(7)?,
+            })
+        })
+        .optional()?
+        .ok_or(StoreError::NotFound("recover job"))?;
+    let mut stmt =
+        conn.prepare_cached("SELECT status, count(*) FROM deliveries WHERE recover_job_id = ?1 GROUP BY status")?;
+    let counts = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    for row in counts {
+        let (status, n) = row?;
+        match status.as_str() {
+            "succeeded" => job.done += n,
+            "pending" => job.pending += n,
+            _ => job.failed += n,
+        }
+    }
+    Ok(job)
+}
+
+impl Store {
+    /// Creates a recover job over the window; re-queuing happens in [`Store::requeue_chunk`].
+    pub async fn create_recover_job(
+        &self,
+        since: i64,
+        until: i64,
+        automation_id: Option<String>,
+        cap: i64,
+    ) -> StoreResult<RecoverJob> {
+        let id = self.write(move |c| create(c, since, until, automation_id, cap)).await?;
+        self.recover_job(id).await
+    }
+
+    /// Re-queues the next chunk of a job; 0 when it has nothing left.
+    pub async fn requeue_chunk(&self, id: String, chunk: i64) -> StoreResult<i64> {
+        self.write(move |c| requeue_chunk(c, &id, chunk)).await
+    }
+
+    /// A job with its progress.
+    pub async fn recover_job(&self, id: String) -> StoreResult<RecoverJob> {
+        self.read(move |c| progress(c, &id)).await
+    }
+
+    /// Jobs interrupted before they re-queued everything (resumed at start-up).
+    pub async fn unfinished_recover_jobs(&self) -> StoreResult<Vec<String>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT id FROM recover_jobs WHERE requeued < total")?;
+            let ids = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+            Ok(ids)
+        })
+        .await
+    }
+}

@@ -1,0 +1,32 @@
+//! Applies `schema.sql` and upgrades older databases in place (`PRAGMA user_version`).
+
+use rusqlite::Connection;
+
+use super::{StoreError, StoreResult};
+
+/// The schema this build writes.
+pub const VERSION: i64 = 1;
+
+/// `schema.sql` is the whole current schema, written idempotently; upgrades from older
+/// versions run first, in order, each keyed by the version it upgrades from.
+const SCHEMA: &str = include_str!("../../schema.sql");
+const UPGRADES: &[(i64, &str)] = &[];
+
+pub(super) fn apply(conn: &Connection) -> StoreResult<()> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {found} is newer than this build ({VERSION})"
+        )));
+    }
+    let tx = conn.unchecked_transaction()?;
+    for (from, sql) in UPGRADES {
+        if found != 0 && *from >= found {
+            tx.execute_batch(sql)?;
+        }
+    }
+    tx.execute_batch(SCHEMA)?;
+    tx.pragma_update(None, "user_version", VERSION)?;
+    tx.commit()?;
+    Ok(())
+}

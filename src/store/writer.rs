@@ -1,0 +1,142 @@
+//! The single writer. Writes queue on a bounded channel; the writer thread takes everything
+//! queued (up to `max_batch`), runs each in its own savepoint inside one transaction, commits
+//! once, and only then answers each caller. Many small writes thus share one fsync, and a
+//! failing write rolls back alone without a half-written record.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{StoreError, StoreResult};
+
+/// Called once the batch's fate is known: `Ok` when committed.
+type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// A queued write: runs on the connection, says whether it succeeded, and how to answer.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+
+#[derive(Clone)]
+pub(super) struct Writer {
+    sender: Arc<Mutex<Option<mpsc::Sender<Job>>>>,
+    done: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
+}
+
+const QUEUE_DEPTH: usize = 8192;
+
+impl Writer {
+    pub(super) fn start(conn: Connection, max_batch: usize) -> StoreResult<Self> {
+        let (sender, receiver) = mpsc::channel::<Job>(QUEUE_DEPTH);
+        let (done_tx, done_rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("hookrelay-writer".into())
+            .spawn(move || {
+                run(conn, receiver, max_batch);
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| StoreError::Commit(format!("cannot start writer thread: {e}")))?;
+        Ok(Self {
+            sender: Arc::new(Mutex::new(Some(sender))),
+            done: Arc::new(Mutex::new(Some(done_rx))),
+        })
+    }
+
+    pub(super) async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let sender = self.sender.lock().map_err(|_| StoreError::Closed)?.clone();
+        let sender = sender.ok_or(StoreError::Closed)?;
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit| {
+                let answer = match (result, commit) {
+                    (Ok(value), Ok(())) => Ok(value),
+                    (Ok(_), Err(e)) => Err(StoreError::Commit(e)),
+                    (Err(e), _) => Err(e),
+                };
+                let _ = tx.send(answer);
+            });
+            (ok, reply)
+        });
+        sender.send(job).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Closes the queue; queued writes still commit. Waits for the thread to finish.
+    pub(super) async fn close(&self) {
+        if let Ok(mut sender) = self.sender.lock() {
+            sender.take();
+        }
+        let done = self.done.lock().ok().and_then(|mut d| d.take());
+        if let Some(done) = done {
+            let _ = done.await;
+        }
+    }
+}
+
+fn run(conn: Connection, mut receiver: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    let mut replies: Vec<Reply> = Vec::with_capacity(max_batch);
+    while let Some(first) = receiver.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcome = run_batch(&conn, &mut batch, &mut replies);
+        for reply in replies.drain(..) {
+            reply(outcome.clone());
+        }
+    }
+    if let Err(e) = conn.execute_batch("PRAGMA optimize;") {
+        tracing::warn!(error = %e, "PRAGMA optimize failed at shutdown");
+    }
+}
+
+fn run_batch(conn: &Connection, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) -> Result<(), String> {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Nothing ran. Dropping the jobs drops their answer channels: each caller sees an error.
+        tracing::error!(error = %e, "cannot begin a write transaction");
+        batch.clear();
+        return Err(e.to_string());
+    }
+    for job in batch.drain(..) {
+        let savepoint = conn.execute_batch("SAVEPOINT op");
+        let (ok, reply) = job_or_abort(conn, job);
+        let closed = if ok && savepoint.is_ok() {
+            conn.execute_batch("RELEASE op")
+        } else {
+            conn.execute_batch("ROLLBACK TO op; RELEASE op")
+        };
+        if let Err(e) = closed {
+            tracing::error!(error = %e, "savepoint handling failed");
+        }
+        replies.push(reply);
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            tracing::error!(error = %e, "group commit failed; batch rolled back");
+            Err(e.to_string())
+        }
+    }
+}
+
+/// Runs one job; a panic inside it is contained (its savepoint is rolled back and its caller
+/// sees the store as closed) instead of killing the writer thread.
+fn job_or_abort(conn: &Connection, job: Job) -> (bool, Reply) {
+    match catch_unwind(AssertUnwindSafe(|| job(conn))) {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::error!("a write panicked; its changes were rolled back");
+            (false, Box::new(|_| {}))
+        }
+    }
+}
