@@ -237,8 +237,9 @@ impl Config {
     /// Applies `HOOKRELAY_*` overrides read through `get`.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = get("HOOKRELAY_LISTEN") {
-            self.listen =
-                v.parse().map_err(|_| bad("HOOKRELAY_LISTEN", format!("`{v}` is not host:port")))?;
+            self.listen = v
+                .parse()
+                .map_err(|_| bad("HOOKRELAY_LISTEN", format!("`{v}` is not host:port")))?;
         }
         if let Some(v) = get("HOOKRELAY_DATABASE") {
             self.database = PathBuf::from(v);
@@ -248,7 +249,8 @@ impl Config {
                 v.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect();
         }
         if let Some(v) = get("HOOKRELAY_ALLOW_PRIVATE_TARGETS") {
-            self.security.allow_private_targets = parse_bool("HOOKRELAY_ALLOW_PRIVATE_TARGETS", &v)?;
+            self.security.allow_private_targets =
+                parse_bool("HOOKRELAY_ALLOW_PRIVATE_TARGETS", &v)?;
         }
         if let Some(v) = get("HOOKRELAY_LOG_FORMAT") {
             self.log_format = match v.as_str() {

@@ -38,16 +38,36 @@ impl Default for Metrics {
         let attempts = Family::<OutcomeLabel, Counter>::default();
         registry.register("delivery_attempts", "Delivery attempts by outcome", attempts.clone());
         let attempt_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
-        registry.register("attempt_duration_seconds", "Outgoing call latency", attempt_seconds.clone());
+        registry.register(
+            "attempt_duration_seconds",
+            "Outgoing call latency",
+            attempt_seconds.clone(),
+        );
         let in_flight = Gauge::default();
         registry.register("in_flight_calls", "Outgoing calls in flight", in_flight.clone());
         let queue_depth = Gauge::default();
         registry.register("queue_depth", "Pending deliveries", queue_depth.clone());
         let due_backlog = Gauge::default();
-        registry.register("due_backlog", "Deliveries due now and not yet sent", due_backlog.clone());
+        registry.register(
+            "due_backlog",
+            "Deliveries due now and not yet sent",
+            due_backlog.clone(),
+        );
         let messages_accepted = Counter::default();
-        registry.register("messages_accepted", "Messages accepted by POST /v1/messages", messages_accepted.clone());
-        Self { registry, attempts, attempt_seconds, in_flight, queue_depth, due_backlog, messages_accepted }
+        registry.register(
+            "messages_accepted",
+            "Messages accepted by POST /v1/messages",
+            messages_accepted.clone(),
+        );
+        Self {
+            registry,
+            attempts,
+            attempt_seconds,
+            in_flight,
+            queue_depth,
+            due_backlog,
+            messages_accepted,
+        }
     }
 }
 

@@ -8,7 +8,9 @@ pub const REDACTED: &str = "[REDACTED]";
 pub fn is_sensitive(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     matches!(name.as_str(), "authorization" | "proxy-authorization" | "cookie" | "set-cookie")
-        || ["key", "token", "secret", "password", "auth", "signature-key"].iter().any(|w| name.contains(w))
+        || ["key", "token", "secret", "password", "auth", "signature-key"]
+            .iter()
+            .any(|w| name.contains(w))
 }
 
 /// The value to record for header `name`.

@@ -1,1 +1,111 @@
+//! Wiring: opens the store, resolves the admin keys, starts the dispatcher and the HTTP
+//! listener, and shuts down in order on SIGTERM/SIGINT (stop accepting, let in-flight calls
+//! finish within the grace period, commit, close).
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState};
+use crate::auth::{self, AdminKeys};
+use crate::config::Config;
+use crate::delivery::{recover, Dispatcher, Sender};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// How often expired idempotency keys are purged.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Runs the relay until a shutdown signal.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let store = Store::open(&config.database, &config.store)
+        .with_context(|| format!("cannot open database {}", config.database.display()))?;
+    let admin_keys = admin_keys(&config, &store).await?;
+    let metrics = Arc::new(Metrics::default());
+    let sender = Arc::new(
+        Sender::new(&config.delivery, &config.security).context("cannot build the HTTP client")?,
+    );
+    let dispatcher =
+        Dispatcher::new(store.clone(), sender.clone(), config.delivery.clone(), metrics.clone());
+    let dispatch_loop = tokio::spawn(dispatcher.clone().run());
+    for job in store.unfinished_recover_jobs().await? {
+        recover::spawn(store.clone(), dispatcher.clone(), job);
+    }
+    let maintenance = tokio::spawn(maintain(store.clone()));
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let grace = Duration::from_secs(config.delivery.shutdown_grace_secs);
+    let state = AppState {
+        store: store.clone(),
+        dispatcher: dispatcher.clone(),
+        sender,
+        config: Arc::new(config),
+        metrics,
+        admin_keys: Arc::new(admin_keys),
+    };
+    // Printed on stdout so scripts and tests can find the port when listening on :0.
+    println!("hookrelay listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+
+    tracing::info!("shutting down: waiting for calls in flight");
+    dispatcher.shutdown(grace).await;
+    maintenance.abort();
+    let _ = dispatch_loop.await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Configured keys, plus generated ones from the database. With none at all, one is
+/// generated, printed once, and only its hash stored: there is no unauthenticated mode.
+async fn admin_keys(config: &Config, store: &Store) -> anyhow::Result<AdminKeys> {
+    let mut hashes: Vec<[u8; 32]> = config.api_keys.iter().map(|k| auth::key_hash(k)).collect();
+    for stored in store.admin_key_hashes().await? {
+        if let Ok(hash) = <[u8; 32]>::try_from(stored.as_slice()) {
+            hashes.push(hash);
+        }
+    }
+    if hashes.is_empty() {
+        let key = auth::generate_admin_key();
+        store
+            .add_admin_key_hash(auth::key_hash(&key).to_vec(), "generated at first start".into())
+            .await?;
+        println!("No API key configured. Generated admin key (shown once; only its hash is stored):\n  {key}");
+        hashes.push(auth::key_hash(&key));
+    }
+    Ok(AdminKeys::from_hashes(hashes))
+}
+
+async fn maintain(store: Store) {
+    loop {
+        if let Err(e) = store.purge_idempotency_keys().await {
+            tracing::warn!(error = %e, "purging idempotency keys failed");
+        }
+        tokio::time::sleep(MAINTENANCE_EVERY).await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown signal received");
+}

@@ -1,1 +1,82 @@
+//! The HTTP API: axum routers, one file per resource, behind one admin-key layer.
 
+mod automations;
+mod error;
+mod extract;
+mod logs;
+mod logs_view;
+mod messages;
+mod ops;
+mod recover;
+
+pub use error::{ApiError, ApiResult};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{self, AdminKeys, APP_KEY_PREFIX};
+use crate::config::Config;
+use crate::delivery::{Dispatcher, Sender};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Wakes on new deliveries; runs recover jobs.
+    pub dispatcher: Arc<Dispatcher>,
+    /// Sends reruns and test calls.
+    pub sender: Arc<Sender>,
+    /// The configuration in force.
+    pub config: Arc<Config>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Valid admin keys.
+    pub admin_keys: Arc<AdminKeys>,
+}
+
+/// Synchronous calls (rerun, test) wait for the receiver; leave them room beyond its timeout.
+const API_TIMEOUT_SLACK: Duration = Duration::from_secs(15);
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let api_timeout = state.config.delivery.request_timeout() + API_TIMEOUT_SLACK;
+    let v1 = Router::new()
+        .merge(automations::router())
+        .merge(messages::router())
+        .merge(logs::router())
+        .merge(recover::router())
+        .layer(middleware::from_fn_with_state(state.clone(), require_admin_key));
+    Router::new()
+        .nest("/v1", v1)
+        .merge(ops::router())
+        .fallback(|| async { ApiError::not_found("route") })
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::GATEWAY_TIMEOUT, api_timeout))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// 401 without a valid admin key; 403 for an app key (the wrong kind for this API).
+async fn require_admin_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match auth::presented_key(req.headers()) {
+        Some(key) if state.admin_keys.verify(key) => next.run(req).await,
+        Some(key) if key.starts_with(APP_KEY_PREFIX) => {
+            ApiError::forbidden("an app key cannot use the admin API; use an admin key")
+                .into_response()
+        }
+        Some(_) => ApiError::unauthorized("invalid API key").into_response(),
+        None => ApiError::unauthorized(
+            "missing API key: send `Api-Key: <key>` or `Authorization: Bearer <key>`",
+        )
+        .into_response(),
+    }
+}

@@ -11,14 +11,22 @@ use crate::store::{Automation, BodyHash, NewLog, Trigger};
 
 /// Headers every call carries: content type, Standard Webhooks id/timestamp/signature (the
 /// timestamp in integer seconds, signed exactly as sent), then the automation's own headers.
-pub fn signed_headers(automation: &Automation, message_id: &str, body: &[u8], now_ms: i64) -> Vec<(String, String)> {
+pub fn signed_headers(
+    automation: &Automation,
+    message_id: &str,
+    body: &[u8],
+    now_ms: i64,
+) -> Vec<(String, String)> {
     let timestamp = now_ms.div_euclid(1000);
     let secrets = automation.signing_secrets(now_ms);
     let mut headers = Vec::with_capacity(4 + automation.webhook_headers.len());
     headers.push(("content-type".to_string(), "application/json".to_string()));
     headers.push(("webhook-id".to_string(), message_id.to_string()));
     headers.push(("webhook-timestamp".to_string(), timestamp.to_string()));
-    headers.push(("webhook-signature".to_string(), signing::signature_header(&secrets, message_id, timestamp, body)));
+    headers.push((
+        "webhook-signature".to_string(),
+        signing::signature_header(&secrets, message_id, timestamp, body),
+    ));
     for (name, value) in &automation.webhook_headers {
         headers.push((name.clone(), value.clone()));
     }

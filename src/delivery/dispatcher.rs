@@ -39,7 +39,12 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     /// A dispatcher over `store`, sending with `sender`.
-    pub fn new(store: Store, sender: Arc<Sender>, config: DeliveryConfig, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub fn new(
+        store: Store,
+        sender: Arc<Sender>,
+        config: DeliveryConfig,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             store,
             sender,
@@ -67,7 +72,9 @@ impl Dispatcher {
     /// The claim loop; returns after [`Dispatcher::shutdown`].
     pub async fn run(self: Arc<Self>) {
         self.running.store(true, Ordering::Relaxed);
-        let lease_ms = i64::try_from(self.config.request_timeout_ms).unwrap_or(i64::MAX / 2).saturating_add(60_000);
+        let lease_ms = i64::try_from(self.config.request_timeout_ms)
+            .unwrap_or(i64::MAX / 2)
+            .saturating_add(60_000);
         let poll = Duration::from_millis(self.config.poll_interval_ms);
         while !self.stopping.load(Ordering::Relaxed) {
             let Ok(first) = self.global.clone().acquire_owned().await else { break };
@@ -109,7 +116,9 @@ impl Dispatcher {
         self.wake.notify_one();
         let all = u32::try_from(self.config.global_concurrency).unwrap_or(u32::MAX);
         if timeout(grace, self.global.acquire_many(all)).await.is_err() {
-            tracing::warn!("shutdown grace period over with calls still in flight; they stay pending");
+            tracing::warn!(
+                "shutdown grace period over with calls still in flight; they stay pending"
+            );
         }
         self.global.close();
     }
@@ -128,7 +137,8 @@ impl Dispatcher {
         let Some(_slot) = self.automation_slot(&d.automation.id) else {
             // The automation is at its bound: hand the delivery back rather than hold a
             // global slot waiting, so one slow receiver cannot starve the others.
-            if let Err(e) = self.store.defer_delivery(d.id.clone(), now_ms() + BUSY_DEFER_MS).await {
+            if let Err(e) = self.store.defer_delivery(d.id.clone(), now_ms() + BUSY_DEFER_MS).await
+            {
                 tracing::error!(delivery = %d.id, error = %e, "deferring a delivery failed");
             }
             return;
@@ -146,10 +156,22 @@ impl Dispatcher {
         let automation = &d.automation;
         let (log, retry_after) = if automation.enabled {
             let ua = &self.config.user_agent;
-            attempt::call(&self.sender, ua, automation, &automation.webhook_url, d.payload.clone(), context).await
+            attempt::call(
+                &self.sender,
+                ua,
+                automation,
+                &automation.webhook_url,
+                d.payload.clone(),
+                context,
+            )
+            .await
         } else {
-            let result = CallResult::not_sent(codes::AUTOMATION_DISABLED, "automation is disabled".into());
-            (attempt::log_of(automation, &automation.webhook_url, "{}".into(), result, context), None)
+            let result =
+                CallResult::not_sent(codes::AUTOMATION_DISABLED, "automation is disabled".into());
+            (
+                attempt::log_of(automation, &automation.webhook_url, "{}".into(), result, context),
+                None,
+            )
         };
         self.metrics.in_flight.dec();
 

@@ -85,7 +85,13 @@ fn is_internal_v4(ip: Ipv4Addr) -> bool {
 /// 64:ff9b::/96 embeds an IPv4 address; judge the embedded one.
 fn is_nat64_of_internal(v6: Ipv6Addr) -> bool {
     let s = v6.segments();
-    s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && is_internal_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8))
+    s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+        && is_internal_v4(Ipv4Addr::new(
+            (s[6] >> 8) as u8,
+            s[6] as u8,
+            (s[7] >> 8) as u8,
+            s[7] as u8,
+        ))
 }
 
 /// reqwest resolver that drops disallowed addresses; fails with [`BlockedTarget`] when none is left.
@@ -110,7 +116,8 @@ impl Resolve for GuardedResolver {
                 .await
                 .map_err(|e| DnsFailure { host: host.clone(), reason: e.to_string() })?;
             let all: Vec<SocketAddr> = found.collect();
-            let allowed: Vec<SocketAddr> = all.iter().copied().filter(|a| policy.permits(a.ip())).collect();
+            let allowed: Vec<SocketAddr> =
+                all.iter().copied().filter(|a| policy.permits(a.ip())).collect();
             if allowed.is_empty() {
                 let shown = all.first().map(|a| a.ip().to_string()).unwrap_or_else(|| host.clone());
                 return Err(Box::new(BlockedTarget(format!("{shown} (from {host})"))) as _);
@@ -128,15 +135,27 @@ mod tests {
     fn internal_ranges_are_refused_and_public_allowed() {
         let policy = TargetPolicy { allow_private: false, allowed: vec![] };
         for ip in [
-            "127.0.0.1", "10.0.0.1", "172.16.0.1", "192.168.1.1", "100.64.0.1", "169.254.169.254",
-            "0.0.0.0", "::1", "::ffff:127.0.0.1", "fd00::1", "fe80::1", "::", "64:ff9b::a00:1",
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "::1",
+            "::ffff:127.0.0.1",
+            "fd00::1",
+            "fe80::1",
+            "::",
+            "64:ff9b::a00:1",
         ] {
             assert!(!policy.permits(ip.parse().unwrap()), "{ip} should be refused");
         }
         for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
             assert!(policy.permits(ip.parse().unwrap()), "{ip} should be allowed");
         }
-        let allow_list = TargetPolicy { allow_private: false, allowed: vec!["10.1.0.0/16".parse().unwrap()] };
+        let allow_list =
+            TargetPolicy { allow_private: false, allowed: vec!["10.1.0.0/16".parse().unwrap()] };
         assert!(allow_list.permits("10.1.2.3".parse().unwrap()));
         assert!(!allow_list.permits("10.2.0.1".parse().unwrap()));
     }

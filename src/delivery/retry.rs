@@ -64,11 +64,18 @@ impl RetryPolicy {
 
     /// Decides after failed attempt number `attempt` of a delivery created at `created_at`.
     /// A `Retry-After` (from a 429 or 503) replaces the computed delay, clamped to the maximum.
-    pub fn next(&self, attempt: u32, created_at: i64, now: i64, retry_after: Option<Duration>) -> Next {
+    pub fn next(
+        &self,
+        attempt: u32,
+        created_at: i64,
+        now: i64,
+        retry_after: Option<Duration>,
+    ) -> Next {
         if attempt >= self.max_attempts {
             return Next::Exhausted;
         }
-        let delay = retry_after.map(|d| d.min(self.max_retry_after)).unwrap_or_else(|| self.delay(attempt));
+        let delay =
+            retry_after.map(|d| d.min(self.max_retry_after)).unwrap_or_else(|| self.delay(attempt));
         let at = now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
         if at > created_at.saturating_add(self.max_age_ms) {
             Next::Exhausted
@@ -111,7 +118,10 @@ mod tests {
         for (attempt, nominal) in [(1, 1000.0), (2, 2000.0), (3, 3000.0), (9, 3000.0)] {
             for _ in 0..50 {
                 let d = p.delay(attempt).as_secs_f64() * 1000.0;
-                assert!(d >= nominal * 0.8 - 1.0 && d <= nominal * 1.2 + 1.0, "attempt {attempt}: {d}");
+                assert!(
+                    d >= nominal * 0.8 - 1.0 && d <= nominal * 1.2 + 1.0,
+                    "attempt {attempt}: {d}"
+                );
             }
         }
     }
@@ -124,8 +134,13 @@ mod tests {
         assert_eq!(p.next(1, 0, 0, Some(Duration::from_secs(700))), Next::RetryAt(10_000));
         assert_eq!(p.next(1, 0, 59_900, None), Next::Exhausted, "past max age");
         assert_eq!(parse_retry_after(" 12 ", 0), Some(Duration::from_secs(12)));
-        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z").unwrap().timestamp_millis();
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now), Some(Duration::from_secs(30)));
+        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z")
+            .unwrap()
+            .timestamp_millis();
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
         assert_eq!(parse_retry_after("soon", now), None);
     }
 }

@@ -94,7 +94,10 @@ static CRYPTO: Once = Once::new();
 
 impl Sender {
     /// Builds the shared client from the delivery and security settings.
-    pub fn new(delivery: &DeliveryConfig, security: &SecurityConfig) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        delivery: &DeliveryConfig,
+        security: &SecurityConfig,
+    ) -> Result<Self, reqwest::Error> {
         CRYPTO.call_once(|| {
             let _ = rustls::crypto::ring::default_provider().install_default();
         });
@@ -116,7 +119,9 @@ impl Sender {
     pub async fn post(&self, url: &str, headers: &[(String, String)], body: Bytes) -> CallResult {
         let url = match Url::parse(url) {
             Ok(u) => u,
-            Err(e) => return CallResult::not_sent(codes::INVALID_REQUEST, format!("invalid URL: {e}")),
+            Err(e) => {
+                return CallResult::not_sent(codes::INVALID_REQUEST, format!("invalid URL: {e}"))
+            }
         };
         if let Some(blocked) = self.literal_ip_blocked(&url) {
             return CallResult::not_sent(codes::BLOCKED_TARGET, blocked.to_string());
@@ -132,7 +137,10 @@ impl Sender {
             Ok(response) => self.capture(response, request_at).await,
             Err(e) => {
                 let (code, detail) = classify(&e);
-                CallResult { error: Some((code, detail)), ..CallResult::not_sent(code, String::new()) }
+                CallResult {
+                    error: Some((code, detail)),
+                    ..CallResult::not_sent(code, String::new())
+                }
             }
         };
         result.request_at = request_at;
@@ -156,7 +164,11 @@ impl Sender {
         let status = response.status().as_u16();
         let headers = headers_json(response.headers());
         let retry_after = if status == 429 || status == 503 {
-            response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| parse_retry_after(v, request_at))
+            response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, request_at))
         } else {
             None
         };
@@ -203,8 +215,10 @@ impl Sender {
 fn to_header_map(headers: &[(String, String)]) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))?;
-        let value = HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("invalid header name {name:?}"))?;
+        let value =
+            HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
         map.insert(name, value);
     }
     Ok(map)

@@ -158,7 +158,12 @@ pub(super) fn get(conn: &Connection, id: &str) -> StoreResult<Option<Automation>
 }
 
 /// Replaces the user-settable fields; the secret and creation time are kept.
-pub(super) fn update(conn: &Connection, id: &str, input: &AutomationInput, now: i64) -> StoreResult<Automation> {
+pub(super) fn update(
+    conn: &Connection,
+    id: &str,
+    input: &AutomationInput,
+    now: i64,
+) -> StoreResult<Automation> {
     let event_types = input.event_types.as_ref().map(to_json).transpose()?;
     let changed = conn
         .prepare_cached(
@@ -232,7 +237,11 @@ pub(super) fn subscribers(
 }
 
 /// One page of automations.
-pub(super) fn list(conn: &Connection, filter: &AutomationFilter, page: &PageRequest) -> StoreResult<Page<Automation>> {
+pub(super) fn list(
+    conn: &Connection,
+    filter: &AutomationFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<Automation>> {
     let mut conditions = Conditions::default();
     if let Some(name) = &filter.name {
         conditions.push("name = ?", name.clone());
@@ -258,7 +267,11 @@ impl Store {
     }
 
     /// Replaces an automation's settable fields.
-    pub async fn update_automation(&self, id: String, input: AutomationInput) -> StoreResult<Automation> {
+    pub async fn update_automation(
+        &self,
+        id: String,
+        input: AutomationInput,
+    ) -> StoreResult<Automation> {
         self.write(move |c| update(c, &id, &input, crate::time::now_ms())).await
     }
 
@@ -295,8 +308,11 @@ impl Automation {
     /// uiform's `AutomationConfig` for this automation, header secrets redacted: what a log
     /// shows as `automation_snapshot` (stored once per distinct version).
     pub fn snapshot_json(&self) -> Vec<u8> {
-        let headers: BTreeMap<&str, &str> =
-            self.webhook_headers.iter().map(|(k, v)| (k.as_str(), crate::redact::shown(k, v))).collect();
+        let headers: BTreeMap<&str, &str> = self
+            .webhook_headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), crate::redact::shown(k, v)))
+            .collect();
         let snapshot = serde_json::json!({
             "object": "automation.endpoint",
             "id": self.id,

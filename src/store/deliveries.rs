@@ -122,7 +122,12 @@ pub(super) fn release_claims(conn: &Connection) -> StoreResult<usize> {
 /// Claims up to `limit` due deliveries: marks them claimed with `lease_until` as their
 /// next_attempt_at (so a hung attempt is retried after the lease), and loads what sending needs.
 /// Deliveries of automations that no longer exist end as `failed`.
-fn claim(conn: &Connection, now: i64, lease_until: i64, limit: usize) -> StoreResult<Vec<ClaimedDelivery>> {
+fn claim(
+    conn: &Connection,
+    now: i64,
+    lease_until: i64,
+    limit: usize,
+) -> StoreResult<Vec<ClaimedDelivery>> {
     let mut stmt = conn.prepare_cached(
         "UPDATE deliveries SET claimed = 1, next_attempt_at = ?2 WHERE id IN \
          (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?1 \
@@ -157,7 +162,8 @@ fn claim(conn: &Connection, now: i64, lease_until: i64, limit: usize) -> StoreRe
             };
             automations_seen.insert(automation_id.clone(), found);
         }
-        let Some(Some((automation, snapshot_hash))) = automations_seen.get(&automation_id).cloned() else {
+        let Some(Some((automation, snapshot_hash))) = automations_seen.get(&automation_id).cloned()
+        else {
             conn.prepare_cached("UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 WHERE id = ?1")?
                 .execute(params![id, now])?;
             continue;
@@ -222,7 +228,11 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
 
 impl Store {
     /// Claims up to `limit` due deliveries for `lease_ms`.
-    pub async fn claim_due(&self, limit: usize, lease_ms: i64) -> StoreResult<Vec<ClaimedDelivery>> {
+    pub async fn claim_due(
+        &self,
+        limit: usize,
+        lease_ms: i64,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
         self.write(move |c| {
             let now = crate::time::now_ms();
             claim(c, now, now + lease_ms, limit)
@@ -238,8 +248,10 @@ impl Store {
     /// Hands a claimed delivery back untried, due again at `at` (no attempt counted).
     pub async fn defer_delivery(&self, id: String, at: i64) -> StoreResult<()> {
         self.write(move |c| {
-            c.prepare_cached("UPDATE deliveries SET claimed = 0, next_attempt_at = ?2 WHERE id = ?1")?
-                .execute(params![id, at])?;
+            c.prepare_cached(
+                "UPDATE deliveries SET claimed = 0, next_attempt_at = ?2 WHERE id = ?1",
+            )?
+            .execute(params![id, at])?;
             Ok(())
         })
         .await

@@ -18,8 +18,10 @@ impl Store {
     /// Stores the hash of a newly generated admin key.
     pub async fn add_admin_key_hash(&self, hash: Vec<u8>, label: String) -> StoreResult<()> {
         self.write(move |c| {
-            c.prepare_cached("INSERT OR IGNORE INTO api_keys (key_hash, label, created_at) VALUES (?1, ?2, ?3)")?
-                .execute(params![hash, label, crate::time::now_ms()])?;
+            c.prepare_cached(
+                "INSERT OR IGNORE INTO api_keys (key_hash, label, created_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![hash, label, crate::time::now_ms()])?;
             Ok(())
         })
         .await

@@ -247,8 +247,10 @@ pub(super) fn insert(conn: &Connection, log: &NewLog) -> StoreResult<()> {
 }
 
 fn get(conn: &Connection, id: &str) -> StoreResult<Option<LogRecord>> {
-    let stored =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM logs WHERE id = ?1"))?.query_row([id], from_row).optional()?;
+    let stored = conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM logs WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?;
     stored.map(|s| load_bodies(conn, s)).transpose()
 }
 
@@ -276,14 +278,20 @@ fn list(conn: &Connection, filter: &LogFilter, page: &PageRequest) -> StoreResul
         c.push("id < ?", ids::time_bound(ids::LOG, t));
     }
     let page = read_page(conn, "logs", COLUMNS, &c, page, from_row, |s| &s.record.id)?;
-    let items = page.items.into_iter().map(|s| load_bodies(conn, s)).collect::<StoreResult<Vec<_>>>()?;
+    let items =
+        page.items.into_iter().map(|s| load_bodies(conn, s)).collect::<StoreResult<Vec<_>>>()?;
     Ok(Page { items, before: page.before, after: page.after })
 }
 
 impl Store {
-    /// Records a call that belongs to no delivery (a rerun or a test).
-    pub async fn insert_log(&self, log: NewLog) -> StoreResult<()> {
-        self.write(move |c| insert(c, &log)).await
+    /// Records a call that belongs to no delivery (a rerun or a test), with the snapshot
+    /// of the automation it was made for (`log.snapshot_hash` must be its hash).
+    pub async fn insert_log(&self, log: NewLog, snapshot: Vec<u8>) -> StoreResult<()> {
+        self.write(move |c| {
+            bodies::put(c, &snapshot)?;
+            insert(c, &log)
+        })
+        .await
     }
 
     /// Reads one log with its bodies.
@@ -292,7 +300,40 @@ impl Store {
     }
 
     /// One page of logs with their bodies.
-    pub async fn list_logs(&self, filter: LogFilter, page: PageRequest) -> StoreResult<Page<LogRecord>> {
+    pub async fn list_logs(
+        &self,
+        filter: LogFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<LogRecord>> {
         self.read(move |c| list(c, &filter, &page)).await
+    }
+}
+
+impl NewLog {
+    /// The record this log reads back as, given the bodies it refers to by hash.
+    pub fn to_record(&self, request_body: Vec<u8>, snapshot: Vec<u8>) -> LogRecord {
+        LogRecord {
+            id: self.id.clone(),
+            delivery_id: self.delivery_id.clone(),
+            message_id: self.message_id.clone(),
+            automation_id: self.automation_id.clone(),
+            processor_id: self.processor_id.clone(),
+            attempt: self.attempt,
+            trigger: self.trigger,
+            rerun_of: self.rerun_of.clone(),
+            webhook_url: self.webhook_url.clone(),
+            request_headers: self.request_headers.clone(),
+            request_body,
+            request_at: self.request_at,
+            response_at: self.response_at,
+            status_code: self.status_code,
+            response_headers: self.response_headers.clone(),
+            response_body: self.response_body.clone(),
+            response_truncated: self.response_truncated,
+            duration_ms: self.duration_ms,
+            error_code: self.error_code.map(str::to_string),
+            error_message: self.error_message.clone(),
+            snapshot,
+        }
     }
 }

@@ -4,7 +4,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use super::{automations, bodies, Store, StoreError, StoreResult};
+use super::{automations, bodies, BodyHash, Store, StoreError, StoreResult};
 use crate::ids;
 
 /// How long an `Idempotency-Key` keeps answering with its first result.
@@ -46,7 +46,9 @@ pub fn ingest(conn: &Connection, msg: &NewMessage, now: i64) -> StoreResult<(Ing
     let request_hash = bodies::body_hash(&request_fingerprint(msg));
     if let Some(key) = &msg.idempotency_key {
         let found: Option<(Vec<u8>, String, i64)> = conn
-            .prepare_cached("SELECT request_hash, response, created_at FROM idempotency_keys WHERE key = ?1")?
+            .prepare_cached(
+                "SELECT request_hash, response, created_at FROM idempotency_keys WHERE key = ?1",
+            )?
             .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
         if let Some((hash, response, created_at)) = found {
@@ -56,7 +58,8 @@ pub fn ingest(conn: &Connection, msg: &NewMessage, now: i64) -> StoreResult<(Ing
                         "Idempotency-Key was already used for a different request".into(),
                     ));
                 }
-                let result = serde_json::from_str(&response).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let result = serde_json::from_str(&response)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 return Ok((result, true));
             }
         }
@@ -70,8 +73,12 @@ pub fn ingest(conn: &Connection, msg: &NewMessage, now: i64) -> StoreResult<(Ing
             }
             (a.processor_id.clone(), vec![a])
         }
-        (None, Some(p)) => (p.clone(), automations::subscribers(conn, p, msg.event_type.as_deref())?),
-        (None, None) => return Err(StoreError::Conflict("processor_id or automation_id is required".into())),
+        (None, Some(p)) => {
+            (p.clone(), automations::subscribers(conn, p, msg.event_type.as_deref())?)
+        }
+        (None, None) => {
+            return Err(StoreError::Conflict("processor_id or automation_id is required".into()))
+        }
     };
 
     let message_id = ids::new_id(ids::MESSAGE);
@@ -100,7 +107,8 @@ pub fn ingest(conn: &Connection, msg: &NewMessage, now: i64) -> StoreResult<(Ing
         created_at: now,
     };
     if let Some(key) = &msg.idempotency_key {
-        let response = serde_json::to_string(&result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let response =
+            serde_json::to_string(&result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         conn.prepare_cached(
             "INSERT OR REPLACE INTO idempotency_keys (key, request_hash, response, created_at) VALUES (?1, ?2, ?3, ?4)",
         )?
@@ -136,11 +144,32 @@ impl Store {
         self.write(move |c| ingest(c, &msg, crate::time::now_ms())).await
     }
 
+    /// Stores a message that fans out to nobody (the automation test call): it gives the
+    /// call its `webhook-id` and keeps its body for reruns.
+    pub async fn insert_bare_message(
+        &self,
+        processor_id: String,
+        event_type: &'static str,
+        payload: Vec<u8>,
+    ) -> StoreResult<(String, BodyHash)> {
+        self.write(move |c| {
+            let id = ids::new_id(ids::MESSAGE);
+            let hash = bodies::put(c, &payload)?;
+            c.prepare_cached(
+                "INSERT INTO messages (id, processor_id, event_type, payload_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![id, processor_id, event_type, &hash[..], crate::time::now_ms()])?;
+            Ok((id, hash))
+        })
+        .await
+    }
+
     /// Forgets idempotency keys older than the window.
     pub async fn purge_idempotency_keys(&self) -> StoreResult<usize> {
         self.write(|c| {
             let cutoff = crate::time::now_ms() - IDEMPOTENCY_WINDOW_MS;
-            Ok(c.prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?.execute([cutoff])?)
+            Ok(c.prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
+                .execute([cutoff])?)
         })
         .await
     }

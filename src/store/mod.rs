@@ -15,10 +15,10 @@ mod schema;
 mod writer;
 
 pub use automations::{Automation, AutomationFilter, AutomationInput};
-pub use messages::IDEMPOTENCY_WINDOW_MS;
 pub use bodies::{body_hash, BodyHash};
 pub use deliveries::{ClaimedDelivery, DeliveryRow, DeliveryStatus, Outcome};
 pub use logs::{LogFilter, LogRecord, NewLog, Trigger};
+pub use messages::IDEMPOTENCY_WINDOW_MS;
 pub use messages::{IngestResult, NewMessage};
 pub use page::{Conditions, Page, PageRequest};
 pub use recover::RecoverJob;

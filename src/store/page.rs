@@ -84,7 +84,8 @@ pub fn read_page<T>(
     let sql = format!("SELECT {columns} FROM {table}{clause} ORDER BY id {order} LIMIT ?");
     values.push(Value::Integer(i64::from(request.limit) + 1));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut items = stmt.query_map(params_from_iter(values), |r| map(r))?.collect::<Result<Vec<_>, _>>()?;
+    let mut items =
+        stmt.query_map(params_from_iter(values), |r| map(r))?.collect::<Result<Vec<_>, _>>()?;
     let more_in_scan = items.len() > request.limit as usize;
     items.truncate(request.limit as usize);
 
@@ -106,8 +107,15 @@ pub fn read_page<T>(
     Ok(Page { items, before, after })
 }
 
-fn exists(conn: &Connection, table: &str, conditions: &Conditions, cmp: &str, id: &str) -> StoreResult<bool> {
-    let sql = format!("SELECT EXISTS (SELECT 1 FROM {table}{})", conditions.where_clause(Some(cmp)));
+fn exists(
+    conn: &Connection,
+    table: &str,
+    conditions: &Conditions,
+    cmp: &str,
+    id: &str,
+) -> StoreResult<bool> {
+    let sql =
+        format!("SELECT EXISTS (SELECT 1 FROM {table}{})", conditions.where_clause(Some(cmp)));
     let mut values = conditions.values.clone();
     values.push(Value::Text(id.to_string()));
     Ok(conn.prepare_cached(&sql)?.query_row(params_from_iter(values), |r| r.get(0))?)

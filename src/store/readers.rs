@@ -24,10 +24,12 @@ impl Readers {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let permit = self.available.clone().acquire_owned().await.map_err(|_| StoreError::Closed)?;
+        let permit =
+            self.available.clone().acquire_owned().await.map_err(|_| StoreError::Closed)?;
         let idle = self.idle.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = idle.lock().map_err(|_| StoreError::Closed)?.pop().ok_or(StoreError::Closed)?;
+            let conn =
+                idle.lock().map_err(|_| StoreError::Closed)?.pop().ok_or(StoreError::Closed)?;
             let result = f(&conn);
             if let Ok(mut pool) = idle.lock() {
                 pool.push(conn);

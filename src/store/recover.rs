@@ -48,10 +48,18 @@ impl RecoverJob {
 const MATCH: &str = "status IN ('failed', 'exhausted') AND updated_at >= ?1 AND updated_at < ?2 \
     AND (?3 IS NULL OR automation_id = ?3) AND (recover_job_id IS NULL OR recover_job_id != ?4)";
 
-fn create(conn: &Connection, since: i64, until: i64, automation_id: Option<String>, cap: i64) -> StoreResult<String> {
+fn create(
+    conn: &Connection,
+    since: i64,
+    until: i64,
+    automation_id: Option<String>,
+    cap: i64,
+) -> StoreResult<String> {
     let id = ids::new_id(ids::RECOVER_JOB);
     let matched: i64 = conn
-        .prepare_cached(&format!("SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE {MATCH} LIMIT ?5)"))?
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE {MATCH} LIMIT ?5)"
+        ))?
         .query_row(params![since, until, automation_id, id, cap + 1], |r| r.get(0))?;
     conn.prepare_cached(
         "INSERT INTO recover_jobs (id, since, until, automation_id, total, requeued, capped, created_at) \
@@ -64,10 +72,13 @@ fn create(conn: &Connection, since: i64, until: i64, automation_id: Option<Strin
 /// Re-queues up to `chunk` more deliveries of job `id`; returns how many.
 fn requeue_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResult<i64> {
     let job: Option<(i64, i64, Option<String>, i64, i64)> = conn
-        .prepare_cached("SELECT since, until, automation_id, total, requeued FROM recover_jobs WHERE id = ?1")?
+        .prepare_cached(
+            "SELECT since, until, automation_id, total, requeued FROM recover_jobs WHERE id = ?1",
+        )?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
         .optional()?;
-    let (since, until, automation_id, total, requeued) = job.ok_or(StoreError::NotFound("recover job"))?;
+    let (since, until, automation_id, total, requeued) =
+        job.ok_or(StoreError::NotFound("recover job"))?;
     let take = chunk.min(total - requeued);
     if take <= 0 {
         return Ok(0);
@@ -82,7 +93,8 @@ fn requeue_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResult<i64> {
         .execute(params![since, until, automation_id, id, take, now])? as i64;
     // Fewer than asked means the window ran dry (e.g. deliveries deleted): the job is complete.
     let new_requeued = if n < take { total } else { requeued + n };
-    conn.prepare_cached("UPDATE recover_jobs SET requeued = ?2 WHERE id = ?1")?.execute(params![id, new_requeued])?;
+    conn.prepare_cached("UPDATE recover_jobs SET requeued = ?2 WHERE id = ?1")?
+        .execute(params![id, new_requeued])?;
     Ok(n)
 }
 
@@ -108,8 +120,9 @@ fn progress(conn: &Connection, id: &str) -> StoreResult<RecoverJob> {
         })
         .optional()?
         .ok_or(StoreError::NotFound("recover job"))?;
-    let mut stmt =
-        conn.prepare_cached("SELECT status, count(*) FROM deliveries WHERE recover_job_id = ?1 GROUP BY status")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT status, count(*) FROM deliveries WHERE recover_job_id = ?1 GROUP BY status",
+    )?;
     let counts = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     for row in counts {
         let (status, n) = row?;
@@ -148,7 +161,8 @@ impl Store {
     /// Jobs interrupted before they re-queued everything (resumed at start-up).
     pub async fn unfinished_recover_jobs(&self) -> StoreResult<Vec<String>> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached("SELECT id FROM recover_jobs WHERE requeued < total")?;
+            let mut stmt =
+                c.prepare_cached("SELECT id FROM recover_jobs WHERE requeued < total")?;
             let ids = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
             Ok(ids)
         })

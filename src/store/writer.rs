@@ -99,7 +99,11 @@ fn run(conn: Connection, mut receiver: mpsc::Receiver<Job>, max_batch: usize) {
     }
 }
 
-fn run_batch(conn: &Connection, batch: &mut Vec<Job>, replies: &mut Vec<Reply>) -> Result<(), String> {
+fn run_batch(
+    conn: &Connection,
+    batch: &mut Vec<Job>,
+    replies: &mut Vec<Reply>,
+) -> Result<(), String> {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         // Nothing ran. Dropping the jobs drops their answer channels: each caller sees an error.
         tracing::error!(error = %e, "cannot begin a write transaction");

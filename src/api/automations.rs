@@ -1,0 +1,354 @@
+//! `/v1/processors/automations/endpoints`: create, list, get, update, delete, secret
+//! rotation; and the test call `/v1/processors/automations/tests/webhook/{id}`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::{list_body, ApiQuery, JsonBody, PageParams};
+use super::{logs, ApiError, ApiResult, AppState};
+use crate::delivery::signing;
+use crate::ids;
+use crate::redact::{self, REDACTED};
+use crate::store::{Automation, AutomationFilter, AutomationInput};
+use crate::time::{now_ms, rfc3339};
+
+/// A rotated-out secret keeps signing this long, so receivers can switch over.
+const ROTATION_OVERLAP_MS: i64 = 24 * 3600 * 1000;
+
+/// Headers hookrelay sets itself; an automation may not override them.
+const RESERVED_HEADERS: &[&str] = &[
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "content-type",
+    "content-length",
+    "host",
+    "transfer-encoding",
+    "connection",
+];
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/processors/automations/endpoints", post(create).get(list))
+        .route("/processors/automations/endpoints/{id}", get(show).put(update).delete(remove))
+        .route("/processors/automations/endpoints/{id}/secret", get(secret))
+        .route("/processors/automations/endpoints/{id}/secret/rotate", post(rotate))
+        .route("/processors/automations/tests/webhook/{id}", post(test_webhook))
+}
+
+/// Create or update body; on update every field is optional and absent ones keep their value.
+#[derive(Debug, Deserialize)]
+struct AutomationBody {
+    name: Option<String>,
+    processor_id: Option<String>,
+    webhook_url: Option<String>,
+    webhook_headers: Option<BTreeMap<String, String>>,
+    need_validation: Option<bool>,
+    default_language: Option<String>,
+    enabled: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    event_types: Option<Option<Vec<String>>>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<Vec<String>>>, D::Error> {
+    Option::<Vec<String>>::deserialize(d).map(Some)
+}
+
+/// The automation as the API shows it (uiform `Endpoint` plus hookrelay's fields).
+pub(super) fn automation_json(a: &Automation) -> Value {
+    let headers: BTreeMap<&str, &str> =
+        a.webhook_headers.iter().map(|(k, v)| (k.as_str(), redact::shown(k, v))).collect();
+    json!({
+        "object": "automation.endpoint",
+        "id": a.id,
+        "name": a.name,
+        "processor_id": a.processor_id,
+        "webhook_url": a.webhook_url,
+        "webhook_headers": headers,
+        "need_validation": a.need_validation,
+        "default_language": a.default_language,
+        "enabled": a.enabled,
+        "event_types": a.event_types,
+        "created_at": rfc3339(a.created_at),
+        "updated_at": rfc3339(a.updated_at),
+    })
+}
+
+fn check_text(field: &str, value: &str, max: usize) -> ApiResult<()> {
+    if value.trim().is_empty() {
+        return Err(ApiError::invalid(field, "must not be empty"));
+    }
+    if value.len() > max {
+        return Err(ApiError::invalid(field, format!("must be at most {max} bytes")));
+    }
+    Ok(())
+}
+
+/// An absolute http(s) URL with a host. Whether its address may be called is decided at
+/// send time (the SSRF guard), so a URL is accepted here even if it will be refused then.
+pub(super) fn check_webhook_url(url: &str) -> ApiResult<()> {
+    check_text("webhook_url", url, 2048)?;
+    let parsed = url::Url::parse(url)
+        .map_err(|e| ApiError::invalid("webhook_url", format!("not an absolute URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err(ApiError::invalid(
+            "webhook_url",
+            "must be an absolute http:// or https:// URL",
+        ));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(ApiError::invalid(
+            "webhook_url",
+            "must not carry credentials; use webhook_headers",
+        ));
+    }
+    Ok(())
+}
+
+fn check_headers(headers: &BTreeMap<String, String>, max: usize) -> ApiResult<()> {
+    if headers.len() > max {
+        return Err(ApiError::invalid("webhook_headers", format!("at most {max} headers")));
+    }
+    for (name, value) in headers {
+        let field = format!("webhook_headers.{name}");
+        if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(ApiError::invalid(field, "not a valid header name"));
+        }
+        if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(ApiError::invalid(field, "is set by hookrelay and cannot be overridden"));
+        }
+        if axum::http::HeaderValue::from_str(value).is_err() || value.len() > 4096 {
+            return Err(ApiError::invalid(
+                field,
+                "not a valid header value (visible ASCII, at most 4096 bytes)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Merges `body` over `current` (or defaults, on create) and validates the result.
+fn merged_input(
+    body: AutomationBody,
+    current: Option<&Automation>,
+    max_headers: usize,
+) -> ApiResult<AutomationInput> {
+    let required =
+        |value: Option<String>, old: Option<&String>, field: &str| -> ApiResult<String> {
+            value.or_else(|| old.cloned()).ok_or_else(|| ApiError::invalid(field, "is required"))
+        };
+    let name = required(body.name, current.map(|c| &c.name), "name")?;
+    let processor_id =
+        required(body.processor_id, current.map(|c| &c.processor_id), "processor_id")?;
+    let webhook_url = required(body.webhook_url, current.map(|c| &c.webhook_url), "webhook_url")?;
+    check_text("name", &name, 256)?;
+    check_text("processor_id", &processor_id, 256)?;
+    check_webhook_url(&webhook_url)?;
+    let mut webhook_headers = body
+        .webhook_headers
+        .unwrap_or_else(|| current.map(|c| c.webhook_headers.clone()).unwrap_or_default());
+    // A value shown redacted and sent back unchanged keeps the stored secret.
+    for (name, value) in webhook_headers.iter_mut() {
+        if value == REDACTED {
+            match current.and_then(|c| c.webhook_headers.get(name)) {
+                Some(old) => value.clone_from(old),
+                None => {
+                    return Err(ApiError::invalid(
+                        format!("webhook_headers.{name}"),
+                        "a redacted value needs a stored one",
+                    ))
+                }
+            }
+        }
+    }
+    check_headers(&webhook_headers, max_headers)?;
+    let event_types = match body.event_types {
+        Some(types) => types,
+        None => current.and_then(|c| c.event_types.clone()),
+    };
+    if let Some(types) = &event_types {
+        if types.is_empty()
+            || types.len() > 64
+            || types.iter().any(|t| t.is_empty() || t.len() > 128)
+        {
+            return Err(ApiError::invalid(
+                "event_types",
+                "1 to 64 non-empty names (or null for every event type)",
+            ));
+        }
+    }
+    let default_language = body
+        .default_language
+        .or_else(|| current.map(|c| c.default_language.clone()))
+        .unwrap_or_else(|| "en".into());
+    check_text("default_language", &default_language, 16)?;
+    Ok(AutomationInput {
+        name,
+        processor_id,
+        webhook_url,
+        webhook_headers,
+        need_validation: body
+            .need_validation
+            .or(current.map(|c| c.need_validation))
+            .unwrap_or(false),
+        default_language,
+        enabled: body.enabled.or(current.map(|c| c.enabled)).unwrap_or(true),
+        event_types,
+    })
+}
+
+async fn create(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<AutomationBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let input = merged_input(body, None, state.config.limits.max_webhook_headers)?;
+    let now = now_ms();
+    let automation = Automation {
+        id: ids::new_id(ids::AUTOMATION),
+        name: input.name,
+        processor_id: input.processor_id,
+        webhook_url: input.webhook_url,
+        webhook_headers: input.webhook_headers,
+        need_validation: input.need_validation,
+        default_language: input.default_language,
+        enabled: input.enabled,
+        event_types: input.event_types,
+        secret: signing::new_secret(),
+        previous_secret: None,
+        previous_secret_until: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let automation = state.store.create_automation(automation).await?;
+    let mut body = automation_json(&automation);
+    body["secret"] = automation.secret.clone().into();
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    before: Option<String>,
+    after: Option<String>,
+    limit: Option<u32>,
+    order: Option<String>,
+    name: Option<String>,
+    webhook_url: Option<String>,
+    processor_id: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let page = PageParams { before: q.before, after: q.after, limit: q.limit, order: q.order }
+        .to_request(ids::AUTOMATION, state.config.limits.max_list_limit)?;
+    let filter =
+        AutomationFilter { name: q.name, webhook_url: q.webhook_url, processor_id: q.processor_id };
+    let page = state.store.list_automations(filter, page).await?;
+    Ok(Json(list_body(page.items.iter().map(automation_json).collect(), page.before, page.after)))
+}
+
+/// Validates an automation id from the path (404 when malformed, like an unknown id).
+pub(super) fn automation_id(id: String) -> ApiResult<String> {
+    if ids::is_valid(ids::AUTOMATION, &id) {
+        Ok(id)
+    } else {
+        Err(ApiError::not_found("automation"))
+    }
+}
+
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(automation_json(&state.store.automation(automation_id(id)?).await?)))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<AutomationBody>,
+) -> ApiResult<Json<Value>> {
+    let current = state.store.automation(automation_id(id)?).await?;
+    let input = merged_input(body, Some(&current), state.config.limits.max_webhook_headers)?;
+    Ok(Json(automation_json(&state.store.update_automation(current.id, input).await?)))
+}
+
+async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = automation_id(id)?;
+    state.store.delete_automation(id.clone()).await?;
+    Ok(Json(json!({"object": "automation.endpoint", "id": id, "deleted": true})))
+}
+
+async fn secret(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let a = state.store.automation(automation_id(id)?).await?;
+    Ok(Json(
+        json!({"secret": a.secret, "previous_secret_expires_at": a.previous_secret_until.map(rfc3339)}),
+    ))
+}
+
+async fn rotate(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = automation_id(id)?;
+    let a = state
+        .store
+        .rotate_automation_secret(id, signing::new_secret(), ROTATION_OVERLAP_MS)
+        .await?;
+    Ok(Json(
+        json!({"secret": a.secret, "previous_secret_expires_at": a.previous_secret_until.map(rfc3339)}),
+    ))
+}
+
+/// A sample `WebhookRequest` (`{completion, user, file_payload, metadata}`), the shape the
+/// uiform SDK parses, sent synchronously; answers the AutomationLog of the call.
+async fn test_webhook(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let automation = state.store.automation(automation_id(id)?).await?;
+    let now = now_ms();
+    let parsed = json!({"first_name": "John", "last_name": "Doe", "email": "john.doe@example.com", "company": "Example Corp"});
+    let payload = json!({
+        "completion": {
+            "id": format!("chatcmpl-test-{now}"),
+            "object": "chat.completion",
+            "created": now / 1000,
+            "model": "hookrelay-test",
+            "choices": [{
+                "index": 0,
+                "finish_reason": "stop",
+                "logprobs": null,
+                "message": {"role": "assistant", "content": parsed.to_string(), "parsed": parsed, "refusal": null},
+            }],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            "extraction_id": null,
+            "likelihoods": {},
+            "request_at": rfc3339(now),
+            "first_token_at": rfc3339(now),
+            "last_token_at": rfc3339(now),
+        },
+        "user": "test@example.com",
+        "file_payload": {"filename": "sample.txt", "url": "data:text/plain;base64,aGVsbG8=", "metadata": {}},
+        "metadata": {"test": true, "automation_id": automation.id},
+    });
+    let body = payload.to_string().into_bytes();
+    let (message_id, body_hash) = state
+        .store
+        .insert_bare_message(automation.processor_id.clone(), "hookrelay.test", body.clone())
+        .await?;
+    let call = logs::OneCall {
+        message_id,
+        body,
+        body_hash,
+        url: automation.webhook_url.clone(),
+        trigger: crate::store::Trigger::Test,
+        rerun_of: None,
+    };
+    let record = logs::send_one(&state, &automation, call).await?;
+    Ok(Json(super::logs_view::automation_log(&record, &state.config.organization_id)))
+}

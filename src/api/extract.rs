@@ -1,0 +1,122 @@
+//! Request decoding with errors that name the field: JSON bodies (size-capped, any or no
+//! content type), query strings, and cursor-pagination parameters.
+
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::ids;
+use crate::store::PageRequest;
+
+/// A JSON body decoded into `T`; a type error names the path of the bad field.
+pub struct JsonBody<T>(pub T);
+
+/// Reads the whole body, at most `limits.max_body_bytes` (413 beyond).
+pub async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    let limit = state.config.limits.max_body_bytes;
+    axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| ApiError::too_large(limit))
+}
+
+/// Decodes JSON `bytes`, naming the field at fault.
+pub fn decode_json<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            ApiError::invalid("body", format!("malformed JSON: {inner}"))
+        } else {
+            ApiError::invalid(path, inner.to_string())
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::invalid("body", format!("trailing characters after JSON: {e}")))?;
+    Ok(value)
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::invalid("body", "a JSON object is required"));
+        }
+        decode_json(&bytes).map(JsonBody)
+    }
+}
+
+/// A query string decoded into `T`, with a 400 naming the parameter on failure.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state).await.map(|Query(v)| ApiQuery(v)).map_err(
+            |e| {
+                ApiError::invalid(
+                    "query",
+                    e.body_text().replace("Failed to deserialize query string: ", ""),
+                )
+            },
+        )
+    }
+}
+
+/// `before`, `after`, `limit`, `order` as every list takes them.
+#[derive(Debug, Deserialize)]
+pub struct PageParams {
+    /// Cursor: the page before this id.
+    pub before: Option<String>,
+    /// Cursor: the page after this id.
+    pub after: Option<String>,
+    /// Page size, 1..=limits.max_list_limit (default 10).
+    pub limit: Option<u32>,
+    /// `desc` (default, newest first) or `asc`.
+    pub order: Option<String>,
+}
+
+impl PageParams {
+    /// Validates against the id `prefix` of the listed kind and the configured maximum.
+    pub fn to_request(&self, prefix: &str, max_limit: u32) -> Result<PageRequest, ApiError> {
+        if self.before.is_some() && self.after.is_some() {
+            return Err(ApiError::invalid("before", "give either before or after, not both"));
+        }
+        for (name, cursor) in [("before", &self.before), ("after", &self.after)] {
+            if let Some(c) = cursor {
+                if !ids::is_valid(prefix, c) {
+                    return Err(ApiError::invalid(
+                        name,
+                        format!("`{c}` is not a valid {prefix}… cursor"),
+                    ));
+                }
+            }
+        }
+        let limit = self.limit.unwrap_or(10);
+        if limit == 0 || limit > max_limit {
+            return Err(ApiError::invalid("limit", format!("must be between 1 and {max_limit}")));
+        }
+        let desc = match self.order.as_deref() {
+            None | Some("desc") => true,
+            Some("asc") => false,
+            Some(other) => {
+                return Err(ApiError::invalid("order", format!("`{other}` is not asc or desc")))
+            }
+        };
+        Ok(PageRequest { before: self.before.clone(), after: self.after.clone(), limit, desc })
+    }
+}
+
+/// The `{data, list_metadata: {before, after}}` shape of every list.
+pub fn list_body(
+    data: Vec<serde_json::Value>,
+    before: Option<String>,
+    after: Option<String>,
+) -> serde_json::Value {
+    serde_json::json!({"object": "list", "data": data, "list_metadata": {"before": before, "after": after}})
+}

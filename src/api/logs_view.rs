@@ -1,0 +1,161 @@
+//! How a stored log is shown: uiform's `AutomationLog` and `ExternalRequestLog`, every
+//! required key present (nullable ones as `null`), plus hookrelay's own fields.
+
+use serde_json::{json, Map, Value};
+
+use crate::store::LogRecord;
+use crate::time::rfc3339;
+
+/// `ExternalRequestLog`: the request as sent and the answer as received.
+pub fn external_request_log(r: &LogRecord) -> Value {
+    let error = match (&r.error_code, &r.error_message) {
+        (Some(code), Some(message)) => Value::String(format!("{code}: {message}")),
+        (Some(code), None) => Value::String(code.clone()),
+        _ => Value::Null,
+    };
+    json!({
+        "webhook_url": r.webhook_url,
+        "request_body": as_object(&r.request_body),
+        "request_headers": parse_object(&r.request_headers),
+        "request_at": rfc3339(r.request_at),
+        "response_body": r.response_body.as_deref().map(as_object).unwrap_or_else(|| json!({})),
+        "response_headers": parse_object(&r.response_headers),
+        "response_at": rfc3339(r.response_at),
+        "status_code": r.status_code,
+        "error": error,
+        "duration_ms": r.duration_ms,
+    })
+}
+
+/// `AutomationLog` with hookrelay's extras (`delivery_id`, `attempt`, `trigger`, …).
+pub fn automation_log(r: &LogRecord, organization_id: &str) -> Value {
+    let request = serde_json::from_slice::<Value>(&r.request_body).unwrap_or(Value::Null);
+    let completion = completion_of(&request, r);
+    let extraction_id = completion.get("extraction_id").cloned().unwrap_or(Value::Null);
+    json!({
+        "object": "automation_log",
+        "id": r.id,
+        "user_email": request.get("user").and_then(Value::as_str).filter(|u| looks_like_email(u)),
+        "organization_id": organization_id,
+        "created_at": rfc3339(r.request_at),
+        "automation_snapshot": serde_json::from_slice::<Value>(&r.snapshot).unwrap_or_else(|_| json!({})),
+        "completion": completion,
+        "file_metadata": file_metadata(&request),
+        "external_request_log": external_request_log(r),
+        "extraction_id": extraction_id,
+        "automation_id": r.automation_id,
+        "processor_id": r.processor_id,
+        "delivery_id": r.delivery_id,
+        "message_id": r.message_id,
+        "attempt": r.attempt,
+        "trigger": r.trigger.as_str(),
+        "rerun_of": r.rerun_of,
+        "error_code": r.error_code,
+        "response_truncated": r.response_truncated,
+    })
+}
+
+/// A body as the JSON object `ExternalRequestLog` requires: a JSON object as is; other JSON
+/// under `value`; UTF-8 text under `text`; anything else base64 under `base64`; empty as `{}`.
+fn as_object(body: &[u8]) -> Value {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return json!({});
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Value::Object(map),
+        Ok(other) => json!({ "value": other }),
+        Err(_) => match std::str::from_utf8(body) {
+            Ok(text) => json!({ "text": text }),
+            Err(_) => {
+                use base64::Engine;
+                json!({ "base64": base64::engine::general_purpose::STANDARD.encode(body) })
+            }
+        },
+    }
+}
+
+fn parse_object(text: &str) -> Value {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Value::Object(map),
+        _ => Value::Object(Map::new()),
+    }
+}
+
+/// The payload's own `completion` when it is a chat completion (a `WebhookRequest`);
+/// otherwise one that carries the payload as its parsed message, so every log validates.
+fn completion_of(request: &Value, r: &LogRecord) -> Value {
+    if let Some(c) = request.get("completion").filter(|c| is_chat_completion(c)) {
+        return c.clone();
+    }
+    json!({
+        "id": format!("chatcmpl-{}", r.message_id),
+        "object": "chat.completion",
+        "created": r.request_at / 1000,
+        "model": "hookrelay",
+        "choices": [{
+            "index": 0,
+            "finish_reason": "stop",
+            "logprobs": null,
+            "message": {"role": "assistant", "content": request.to_string(), "parsed": request},
+        }],
+    })
+}
+
+fn is_chat_completion(c: &Value) -> bool {
+    c.get("id").is_some_and(Value::is_string)
+        && c.get("object").and_then(Value::as_str) == Some("chat.completion")
+        && c.get("created").is_some_and(Value::is_i64)
+        && c.get("model").is_some_and(Value::is_string)
+        && c.get("choices").and_then(Value::as_array).is_some_and(|choices| {
+            choices.iter().all(|ch| {
+                ch.get("message").and_then(|m| m.get("role")).is_some_and(Value::is_string)
+            })
+        })
+}
+
+/// `BaseMIMEData` from the payload's `file_payload`, when it has a filename and a URL.
+fn file_metadata(request: &Value) -> Value {
+    let Some(file) = request.get("file_payload") else { return Value::Null };
+    match (file.get("filename").and_then(Value::as_str), file.get("url").and_then(Value::as_str)) {
+        (Some(filename), Some(url)) => json!({"filename": filename, "url": url}),
+        _ => Value::Null,
+    }
+}
+
+/// A conservative check matching what the SDK's `EmailStr` accepts: a local part, and a
+/// dotted domain with an alphabetic top-level label (`x@localhost` is refused there).
+fn looks_like_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else { return false };
+    let tld = domain.rsplit('.').next().unwrap_or("");
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !s.contains(char::is_whitespace)
+        && domain.split('.').all(|label| !label.is_empty())
+        && tld.len() >= 2
+        && tld.chars().all(|c| c.is_ascii_alphabetic())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_always_become_objects() {
+        assert_eq!(as_object(br#"{"a":1}"#), json!({"a": 1}));
+        assert_eq!(as_object(b"[1]"), json!({"value": [1]}));
+        assert_eq!(as_object(b"ok"), json!({"text": "ok"}));
+        assert_eq!(as_object(&[0xff, 0xfe]), json!({"base64": "//4="}));
+        assert_eq!(as_object(b""), json!({}));
+    }
+
+    #[test]
+    fn emails_are_those_the_sdk_accepts() {
+        assert!(looks_like_email("john.doe@example.com"));
+        for bad in
+            ["x@localhost", "x@test", "no-at", "@example.com", "a b@example.com", "x@example.c0m"]
+        {
+            assert!(!looks_like_email(bad), "{bad}");
+        }
+    }
+}

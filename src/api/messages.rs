@@ -1,0 +1,181 @@
+//! `POST /v1/messages`, the one ingest path, and the delivery views
+//! (`GET /v1/deliveries`, `GET /v1/deliveries/{id}`).
+
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use super::extract::{body_bytes, decode_json, list_body, ApiQuery, PageParams};
+use super::{ApiError, ApiResult, AppState};
+use crate::ids;
+use crate::store::{DeliveryRow, DeliveryStatus, IngestResult, NewMessage};
+use crate::time::rfc3339;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/messages", post(ingest))
+        .route("/deliveries", get(list_deliveries))
+        .route("/deliveries/{id}", get(show_delivery))
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageBody<'a> {
+    processor_id: Option<String>,
+    automation_id: Option<String>,
+    event_type: Option<String>,
+    /// Kept as the producer's bytes: sent and signed exactly as received, never re-encoded.
+    #[serde(borrow)]
+    payload: Option<&'a RawValue>,
+}
+
+const MAX_IDEMPOTENCY_KEY: usize = 256;
+
+fn message_json(r: &IngestResult) -> Value {
+    let deliveries: Vec<Value> = r
+        .deliveries
+        .iter()
+        .map(|(id, automation_id)| json!({"id": id, "automation_id": automation_id}))
+        .collect();
+    json!({
+        "object": "message",
+        "id": r.message_id,
+        "processor_id": r.processor_id,
+        "event_type": r.event_type,
+        "delivery_ids": r.deliveries.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        "deliveries": deliveries,
+        "created_at": rfc3339(r.created_at),
+    })
+}
+
+/// Answers 202 only after the message and its deliveries are committed.
+async fn ingest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req: Request,
+) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
+    let idempotency_key = match headers.get("idempotency-key") {
+        Some(v) => {
+            let key = v
+                .to_str()
+                .map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
+            if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+                return Err(ApiError::invalid(
+                    "Idempotency-Key",
+                    format!("must be 1 to {MAX_IDEMPOTENCY_KEY} characters"),
+                ));
+            }
+            Some(key.to_string())
+        }
+        None => None,
+    };
+    let bytes = body_bytes(req, &state).await?;
+    let body: MessageBody<'_> = decode_json(&bytes)?;
+    let payload = body.payload.ok_or_else(|| ApiError::invalid("payload", "is required"))?;
+    if !payload.get().starts_with('{') {
+        return Err(ApiError::invalid("payload", "must be a JSON object"));
+    }
+    match (&body.processor_id, &body.automation_id) {
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "processor_id",
+                "processor_id or automation_id is required",
+            ))
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "automation_id",
+                "give processor_id or automation_id, not both",
+            ))
+        }
+        (_, Some(a)) if !ids::is_valid(ids::AUTOMATION, a) => {
+            return Err(ApiError::not_found("automation"))
+        }
+        (Some(p), _) if p.is_empty() || p.len() > 256 => {
+            return Err(ApiError::invalid("processor_id", "1 to 256 characters"))
+        }
+        _ => {}
+    }
+    if body.event_type.as_ref().is_some_and(|t| t.is_empty() || t.len() > 128) {
+        return Err(ApiError::invalid("event_type", "1 to 128 characters"));
+    }
+    let message = NewMessage {
+        processor_id: body.processor_id,
+        automation_id: body.automation_id,
+        event_type: body.event_type,
+        payload: payload.get().as_bytes().to_vec(),
+        idempotency_key,
+    };
+    let (result, replayed) = state.store.ingest(message).await?;
+    let mut response_headers = HeaderMap::new();
+    if replayed {
+        response_headers
+            .insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+    } else {
+        state.metrics.messages_accepted.inc();
+        if !result.deliveries.is_empty() {
+            state.dispatcher.wake();
+        }
+    }
+    Ok((StatusCode::ACCEPTED, response_headers, Json(message_json(&result))))
+}
+
+fn delivery_json(d: &DeliveryRow) -> Value {
+    json!({
+        "object": "delivery",
+        "id": d.id,
+        "message_id": d.message_id,
+        "automation_id": d.automation_id,
+        "status": d.status.as_str(),
+        "attempts": d.attempts,
+        "next_attempt_at": d.next_attempt_at.map(rfc3339),
+        "last_log_id": d.last_log_id,
+        "created_at": rfc3339(d.created_at),
+        "updated_at": rfc3339(d.updated_at),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct DeliveryQuery {
+    before: Option<String>,
+    after: Option<String>,
+    limit: Option<u32>,
+    order: Option<String>,
+    status: Option<String>,
+    automation_id: Option<String>,
+    message_id: Option<String>,
+}
+
+async fn list_deliveries(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<DeliveryQuery>,
+) -> ApiResult<Json<Value>> {
+    let page = PageParams { before: q.before, after: q.after, limit: q.limit, order: q.order }
+        .to_request(ids::DELIVERY, state.config.limits.max_list_limit)?;
+    let status = q
+        .status
+        .map(|s| {
+            DeliveryStatus::parse(&s).ok_or_else(|| {
+                ApiError::invalid(
+                    "status",
+                    format!("`{s}` is not pending, succeeded, exhausted or failed"),
+                )
+            })
+        })
+        .transpose()?;
+    let page = state.store.list_deliveries(status, q.automation_id, q.message_id, page).await?;
+    Ok(Json(list_body(page.items.iter().map(delivery_json).collect(), page.before, page.after)))
+}
+
+async fn show_delivery(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if !ids::is_valid(ids::DELIVERY, &id) {
+        return Err(ApiError::not_found("delivery"));
+    }
+    Ok(Json(delivery_json(&state.store.delivery(id).await?)))
+}
