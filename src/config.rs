@@ -324,6 +324,13 @@ mod tests {
         assert_eq!(c.validate().unwrap_err().key, "delivery.max_attempts");
     }
 
+    /// config.example.toml documents the defaults: parsing it must give exactly them.
+    #[test]
+    fn example_file_is_the_defaults() {
+        let example = Config::from_toml(include_str!("../config.example.toml")).unwrap();
+        assert_eq!(format!("{example:?}"), format!("{:?}", Config::default()));
+    }
+
     #[test]
     fn env_overrides_file() {
         let mut c = Config::from_toml("listen = \"127.0.0.1:9000\"\n").unwrap();

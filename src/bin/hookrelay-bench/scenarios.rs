@@ -1,0 +1,312 @@
+//! The named scenarios. Each returns one [`Row`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use serde_json::{json, Value};
+
+use crate::load::{closed_loop, percentiles};
+use crate::receiver::Receiver;
+use crate::relay::{Relay, KEY};
+use crate::Settings;
+
+/// One line of the results table.
+pub struct Row {
+    scenario: String,
+    count: usize,
+    per_second: f64,
+    latency_ms: (f64, f64, f64),
+    rss_mb: f64,
+    extra: Value,
+}
+
+impl Row {
+    /// Prints the table row and a JSON line with everything.
+    pub fn print(&self) {
+        let (p50, p99, max) = self.latency_ms;
+        println!(
+            "{:<12} {:>10} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>10.1}",
+            self.scenario, self.count, self.per_second, p50, p99, max, self.rss_mb
+        );
+        let record = json!({
+            "scenario": self.scenario, "count": self.count, "per_second": self.per_second,
+            "p50_ms": p50, "p99_ms": p99, "max_ms": max, "rss_mb": self.rss_mb,
+            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "extra": self.extra,
+        });
+        println!("json {record}");
+    }
+}
+
+/// Runs scenario `name`.
+pub async fn run(name: &str, s: &Settings) -> anyhow::Result<Row> {
+    match name {
+        "raw" => raw(s).await,
+        "ingest" => ingest(s).await,
+        "e2e" => e2e(s).await,
+        "rerun" => rerun(s).await,
+        "logs-query" => logs_query(s).await,
+        other => bail!("unknown scenario {other}"),
+    }
+}
+
+fn client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().pool_max_idle_per_host(256).tcp_nodelay(true).build()?)
+}
+
+fn payload(bytes: usize) -> String {
+    let filler = "x".repeat(bytes.saturating_sub(40));
+    format!("{{\"invoice\":12345,\"note\":\"{filler}\"}}")
+}
+
+async fn create_automation(
+    http: &reqwest::Client,
+    relay: &Relay,
+    url: &str,
+) -> anyhow::Result<String> {
+    let resp = http
+        .post(format!("{}/v1/processors/automations/endpoints", relay.base))
+        .header("Api-Key", KEY)
+        .json(&json!({"name": "bench", "processor_id": "proc_bench", "webhook_url": url}))
+        .send()
+        .await?;
+    let body: Value = resp.json().await?;
+    body["id"].as_str().map(String::from).ok_or_else(|| anyhow!("create automation: {body}"))
+}
+
+/// The loopback ceiling: the same client posting the same payload straight to the receiver.
+async fn raw(s: &Settings) -> anyhow::Result<Row> {
+    let receiver = Receiver::start().await?;
+    let http = client()?;
+    let url = format!("http://{}/hook", receiver.addr);
+    let body = payload(s.payload_bytes);
+    let (elapsed, mut lat) = closed_loop(s.messages, s.concurrency, move |i| {
+        let (http, url, body) = (http.clone(), url.clone(), body.clone());
+        async move {
+            let resp =
+                http.post(&url).header("webhook-id", i.to_string()).body(body).send().await?;
+            resp.error_for_status()?.bytes().await?;
+            Ok(())
+        }
+    })
+    .await?;
+    Ok(Row {
+        scenario: "raw".into(),
+        count: s.messages,
+        per_second: s.messages as f64 / elapsed.as_secs_f64(),
+        latency_ms: percentiles(&mut lat),
+        rss_mb: 0.0,
+        extra: json!({"concurrency": s.concurrency, "payload_bytes": s.payload_bytes}),
+    })
+}
+
+/// Sends `s.messages` messages; returns elapsed, API latencies and message id → send start.
+async fn push_messages(
+    http: &reqwest::Client,
+    relay: &Relay,
+    s: &Settings,
+) -> anyhow::Result<(Duration, Vec<Duration>, HashMap<String, Instant>)> {
+    let started: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let url = format!("{}/v1/messages", relay.base);
+    let body =
+        format!("{{\"processor_id\":\"proc_bench\",\"payload\":{}}}", payload(s.payload_bytes));
+    let (http, record) = (http.clone(), started.clone());
+    let (elapsed, lat) = closed_loop(s.messages, s.concurrency, move |_| {
+        let (http, url, body, record) = (http.clone(), url.clone(), body.clone(), record.clone());
+        async move {
+            let t = Instant::now();
+            let resp = http
+                .post(&url)
+                .header("Api-Key", KEY)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await?;
+            if resp.status().as_u16() != 202 {
+                bail!("ingest answered {}", resp.status());
+            }
+            let v: Value = resp.json().await?;
+            let id = v["id"].as_str().context("message id")?.to_string();
+            record.lock().map_err(|_| anyhow!("lock"))?.insert(id, t);
+            Ok(())
+        }
+    })
+    .await?;
+    let map = std::mem::take(&mut *started.lock().map_err(|_| anyhow!("lock"))?);
+    Ok((elapsed, lat, map))
+}
+
+/// Waits until the receiver saw `n` distinct messages and no delivery is pending (every
+/// attempt's log committed).
+async fn wait_drained(
+    http: &reqwest::Client,
+    relay: &Relay,
+    receiver: &Receiver,
+    n: usize,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while receiver.distinct() < n {
+        if Instant::now() > deadline {
+            bail!("only {} of {n} delivered", receiver.distinct());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    loop {
+        let v: Value = http
+            .get(format!("{}/v1/deliveries?status=pending&limit=1", relay.base))
+            .header("Api-Key", KEY)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if v["data"].as_array().is_some_and(Vec::is_empty) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("deliveries still pending");
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn ingest(s: &Settings) -> anyhow::Result<Row> {
+    let receiver = Receiver::start().await?;
+    let relay = Relay::start("", None)?;
+    let http = client()?;
+    create_automation(&http, &relay, &format!("http://{}/hook", receiver.addr)).await?;
+    let (elapsed, mut lat, _) = push_messages(&http, &relay, s).await?;
+    Ok(Row {
+        scenario: "ingest".into(),
+        count: s.messages,
+        per_second: s.messages as f64 / elapsed.as_secs_f64(),
+        latency_ms: percentiles(&mut lat),
+        rss_mb: relay.rss_mb(),
+        extra: json!({"concurrency": s.concurrency, "payload_bytes": s.payload_bytes}),
+    })
+}
+
+async fn e2e(s: &Settings) -> anyhow::Result<Row> {
+    let receiver = Receiver::start().await?;
+    let relay = Relay::start("", None)?;
+    let http = client()?;
+    create_automation(&http, &relay, &format!("http://{}/hook", receiver.addr)).await?;
+    let t0 = Instant::now();
+    let (_, mut api_lat, started) = push_messages(&http, &relay, s).await?;
+    wait_drained(&http, &relay, &receiver, s.messages).await?;
+    let elapsed = t0.elapsed();
+    let arrivals = receiver.arrivals.lock().map_err(|_| anyhow!("lock"))?;
+    let mut lat: Vec<Duration> = started
+        .iter()
+        .filter_map(|(id, t)| arrivals.first.get(id).map(|a| a.saturating_duration_since(*t)))
+        .collect();
+    let duplicates = arrivals.calls - arrivals.first.len();
+    let api = percentiles(&mut api_lat);
+    Ok(Row {
+        scenario: "e2e".into(),
+        count: s.messages,
+        per_second: s.messages as f64 / elapsed.as_secs_f64(),
+        latency_ms: percentiles(&mut lat),
+        rss_mb: relay.rss_mb(),
+        extra: json!({
+            "concurrency": s.concurrency, "payload_bytes": s.payload_bytes, "duplicates": duplicates,
+            "api_p50_ms": api.0, "api_p99_ms": api.1, "db_bytes": relay.db_bytes(),
+            "db_bytes_per_log": relay.db_bytes() as f64 / s.messages as f64,
+        }),
+    })
+}
+
+async fn rerun(s: &Settings) -> anyhow::Result<Row> {
+    let receiver = Receiver::start().await?;
+    let relay = Relay::start("", None)?;
+    let http = client()?;
+    create_automation(&http, &relay, &format!("http://{}/hook", receiver.addr)).await?;
+    let one = Settings { messages: 1, concurrency: 1, ..s.clone() };
+    push_messages(&http, &relay, &one).await?;
+    wait_drained(&http, &relay, &receiver, 1).await?;
+    let list: Value = http
+        .get(format!("{}/v1/processors/automations/logs?limit=1", relay.base))
+        .header("Api-Key", KEY)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let log_id = list["data"][0]["id"].as_str().context("a log")?.to_string();
+    let url = format!("{}/v1/processors/automations/logs/{log_id}/rerun", relay.base);
+    let count = 1000;
+    let (elapsed, mut lat) = closed_loop(count, 1, move |_| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let resp = http
+                .post(&url)
+                .header("Api-Key", KEY)
+                .header("content-type", "application/json")
+                .send()
+                .await?;
+            let v: Value = resp.error_for_status()?.json().await?;
+            if v["status_code"] != 200 {
+                bail!("rerun: {v}");
+            }
+            Ok(())
+        }
+    })
+    .await?;
+    Ok(Row {
+        scenario: "rerun".into(),
+        count,
+        per_second: count as f64 / elapsed.as_secs_f64(),
+        latency_ms: percentiles(&mut lat),
+        rss_mb: relay.rss_mb(),
+        extra: json!({"sequential": true}),
+    })
+}
+
+async fn logs_query(s: &Settings) -> anyhow::Result<Row> {
+    let dir = std::env::temp_dir().join(format!("hookrelay-bench-logs-{}", crate::load::nanos()));
+    std::fs::create_dir_all(&dir)?;
+    let automations = crate::seed::seed_logs(&dir.join("hookrelay.db"), s.logs).await?;
+    let relay = Relay::start("", Some(dir))?;
+    let http = client()?;
+    let base = format!("{}/v1/processors/automations/logs", relay.base);
+    let mid = crate::seed::middle_time(s.logs);
+    let queries: Vec<String> = vec![
+        format!("{base}?limit=100&automation_id={}", automations[3]),
+        format!("{base}?limit=100&status_class=5xx"),
+        format!("{base}?limit=100&status_code=404&order=asc"),
+        format!("{base}?limit=100&created_after={}&created_before={}", mid.0, mid.1),
+        format!(
+            "{base}?limit=100&automation_id={}&status_class=2xx&created_before={}",
+            automations[7], mid.1
+        ),
+        format!("{base}?limit=100&after={}", crate::seed::middle_id(s.logs)),
+    ];
+    let n = queries.len() * 100;
+    let queries = Arc::new(queries);
+    let (elapsed, mut lat) = closed_loop(n, 1, move |i| {
+        let (http, queries) = (http.clone(), queries.clone());
+        async move {
+            let v: Value = http
+                .get(&queries[i % queries.len()])
+                .header("Api-Key", KEY)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            if v["data"].as_array().map_or(0, Vec::len) == 0 {
+                bail!("empty page for {}", queries[i % queries.len()]);
+            }
+            Ok(())
+        }
+    })
+    .await?;
+    Ok(Row {
+        scenario: "logs-query".into(),
+        count: n,
+        per_second: n as f64 / elapsed.as_secs_f64(),
+        latency_ms: percentiles(&mut lat),
+        rss_mb: relay.rss_mb(),
+        extra: json!({"logs": s.logs, "page": 100, "db_bytes": relay.db_bytes(), "db_bytes_per_log": relay.db_bytes() as f64 / s.logs as f64}),
+    })
+}

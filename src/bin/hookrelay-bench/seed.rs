@@ -1,0 +1,94 @@
+//! Fills a database with synthetic logs for `logs-query`, through the store's own write path.
+//! Logs are spread 2 s apart from a fixed start, over 10 automations and a mix of statuses
+//! (70 % 200, 10 % 500, 10 % 404, 10 % no response).
+
+use std::path::Path;
+
+use futures_util::{stream, StreamExt};
+use hookrelay::config::StoreConfig;
+use hookrelay::store::{body_hash, NewLog, Store, Trigger};
+use hookrelay::time::rfc3339;
+
+const START_MS: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+const STEP_MS: i64 = 2_000;
+
+fn log_id(i: usize) -> String {
+    format!("log_auto_{:012x}{:020x}", START_MS + i as i64 * STEP_MS, i)
+}
+
+fn automation_id(k: usize) -> String {
+    format!("endp_{k:032x}")
+}
+
+/// The id of the log in the middle of the table.
+pub fn middle_id(n: usize) -> String {
+    log_id(n / 2)
+}
+
+/// A window of 1 % of the table around its middle, as RFC 3339 bounds.
+pub fn middle_time(n: usize) -> (String, String) {
+    let mid = START_MS + (n / 2) as i64 * STEP_MS;
+    let half = (n / 200).max(50) as i64 * STEP_MS;
+    (rfc3339(mid - half), rfc3339(mid + half))
+}
+
+/// Inserts `n` logs; returns the automation ids used.
+pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
+    let store = Store::open(path, &StoreConfig::default())?;
+    let body = br#"{"invoice":12345,"note":"seeded"}"#.to_vec();
+    let (message_id, request_hash) =
+        store.insert_bare_message("proc_bench".into(), "bench.seed", body).await?;
+    let snapshot = br#"{"object":"automation.endpoint","id":"endp_seed","name":"seed","processor_id":"proc_bench","webhook_url":"http://127.0.0.1:9/hook","webhook_headers":{},"need_validation":false,"default_language":"en","updated_at":"2026-01-01T00:00:00Z"}"#.to_vec();
+    let snapshot_hash = body_hash(&snapshot);
+    let automations: Vec<String> = (0..10).map(automation_id).collect();
+    let started = std::time::Instant::now();
+    stream::iter(0..n)
+        .map(|i| {
+            let status: u16 = match i % 10 {
+                0..=6 => 200,
+                7 => 500,
+                8 => 404,
+                _ => 0,
+            };
+            let at = START_MS + i as i64 * STEP_MS;
+            let log = NewLog {
+                id: log_id(i),
+                delivery_id: None,
+                message_id: message_id.clone(),
+                automation_id: automations[i % 10].clone(),
+                processor_id: "proc_bench".into(),
+                attempt: 1,
+                trigger: Trigger::Initial,
+                rerun_of: None,
+                webhook_url: format!("http://127.0.0.1:9/hook/{}", i % 10),
+                request_headers: r#"{"content-type":"application/json"}"#.into(),
+                request_body_hash: request_hash,
+                request_at: at,
+                response_at: at + 12,
+                status_code: status,
+                response_headers: r#"{"content-type":"application/json"}"#.into(),
+                response_body: (status != 0).then(|| br#"{"ok":true}"#.to_vec()),
+                response_truncated: false,
+                duration_ms: 12.0,
+                error_code: (status != 200).then_some(if status == 0 {
+                    "E_TIMEOUT"
+                } else {
+                    "E_HTTP_STATUS"
+                }),
+                error_message: None,
+                snapshot_hash,
+            };
+            let (store, snapshot) = (store.clone(), snapshot.clone());
+            async move { store.insert_log(log, snapshot).await }
+        })
+        .buffer_unordered(512)
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                eprintln!("seed: {e}");
+            }
+        })
+        .await;
+    store.close().await;
+    eprintln!("seeded {n} logs in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(automations)
+}
