@@ -79,8 +79,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
     updated_at          INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(next_attempt_at) WHERE status = 'pending';
-CREATE INDEX IF NOT EXISTS deliveries_claimed ON deliveries(claimed) WHERE claimed = 1;
-CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries(status, updated_at);
+-- Ended-unsuccessfully deliveries by when they ended: recover windows and status filters.
+-- Partial, so the common pending → succeeded path never touches it.
+CREATE INDEX IF NOT EXISTS deliveries_ended ON deliveries(status, updated_at)
+    WHERE status IN ('exhausted', 'failed');
 CREATE INDEX IF NOT EXISTS deliveries_automation ON deliveries(automation_id, id);
 CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries(message_id);
 CREATE INDEX IF NOT EXISTS deliveries_recover_job ON deliveries(recover_job_id, status)

@@ -108,17 +108,17 @@ async fn ingest(
         event_type: body.event_type,
         payload: payload.get().as_bytes().to_vec(),
         idempotency_key,
+        claim_for_ms: Some(state.dispatcher.lease_ms()),
     };
-    let (result, replayed) = state.store.ingest(message).await?;
+    let accepted = state.store.ingest(message).await?;
+    let (result, replayed) = (accepted.result, accepted.replayed);
     let mut response_headers = HeaderMap::new();
     if replayed {
         response_headers
             .insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
     } else {
         state.metrics.messages_accepted.inc();
-        if !result.deliveries.is_empty() {
-            state.dispatcher.wake();
-        }
+        state.dispatcher.submit(accepted.ready);
     }
     Ok((StatusCode::ACCEPTED, response_headers, Json(message_json(&result))))
 }

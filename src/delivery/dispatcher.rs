@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep, timeout};
 
 use super::attempt::{self, CallContext};
@@ -20,6 +20,10 @@ use crate::time::now_ms;
 
 /// Most deliveries claimed in one write.
 const CLAIM_BATCH: usize = 512;
+/// Deliveries handed over by ingest and waiting for a global slot.
+const READY_QUEUE: usize = 4096;
+/// Lease beyond the request timeout.
+const LEASE_SLACK_MS: i64 = 60_000;
 /// A delivery whose automation is at its concurrency bound is handed back for this long.
 const BUSY_DEFER_MS: i64 = 200;
 
@@ -33,6 +37,8 @@ pub struct Dispatcher {
     global: Arc<Semaphore>,
     per_automation: Mutex<HashMap<String, Arc<Semaphore>>>,
     wake: Notify,
+    ready_tx: mpsc::Sender<ClaimedDelivery>,
+    ready_rx: tokio::sync::Mutex<mpsc::Receiver<ClaimedDelivery>>,
     stopping: AtomicBool,
     running: AtomicBool,
 }
@@ -45,7 +51,10 @@ impl Dispatcher {
         config: DeliveryConfig,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
+        let (ready_tx, ready_rx) = mpsc::channel(READY_QUEUE);
         Arc::new(Self {
+            ready_tx,
+            ready_rx: tokio::sync::Mutex::new(ready_rx),
             store,
             sender,
             policy: RetryPolicy::from_config(&config),
@@ -64,17 +73,63 @@ impl Dispatcher {
         self.wake.notify_one();
     }
 
+    /// How long a claim holds a delivery: past the whole-call timeout, so only a crashed or
+    /// stuck attempt ever lets the lease run out.
+    pub fn lease_ms(&self) -> i64 {
+        i64::try_from(self.config.request_timeout_ms)
+            .unwrap_or(i64::MAX / 2)
+            .saturating_add(LEASE_SLACK_MS)
+    }
+
+    /// Takes deliveries that ingest stored already claimed. Those that do not fit in the
+    /// bounded ready queue are released to the database, where the claim loop finds them.
+    pub fn submit(self: &Arc<Self>, ready: Vec<ClaimedDelivery>) {
+        let mut overflow = Vec::new();
+        for delivery in ready {
+            if let Err(e) = self.ready_tx.try_send(delivery) {
+                let (mpsc::error::TrySendError::Full(d) | mpsc::error::TrySendError::Closed(d)) = e;
+                overflow.push(d.id);
+            }
+        }
+        if !overflow.is_empty() {
+            let this = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = this.store.release_deliveries(overflow).await {
+                    tracing::error!(error = %e, "releasing deliveries failed; their lease expires instead");
+                }
+                this.wake();
+            });
+        }
+    }
+
+    /// Sends what ingest handed over, as global slots free up.
+    async fn run_ready(self: Arc<Self>) {
+        let mut ready = self.ready_rx.lock().await;
+        while !self.stopping.load(Ordering::Relaxed) {
+            let Some(delivery) = ready.recv().await else { break };
+            let Ok(permit) = self.global.clone().acquire_owned().await else { break };
+            let this = self.clone();
+            tokio::spawn(async move { this.deliver(delivery, permit).await });
+        }
+    }
+
     /// Whether the claim loop is running (for `/readyz`).
     pub fn is_running(&self) -> bool {
         self.running.load(Ordering::Relaxed)
     }
 
-    /// The claim loop; returns after [`Dispatcher::shutdown`].
+    /// The dispatcher: the ready-queue loop and the claim loop (due retries, recovered and
+    /// released deliveries); returns after [`Dispatcher::shutdown`].
     pub async fn run(self: Arc<Self>) {
         self.running.store(true, Ordering::Relaxed);
-        let lease_ms = i64::try_from(self.config.request_timeout_ms)
-            .unwrap_or(i64::MAX / 2)
-            .saturating_add(60_000);
+        let ready_loop = tokio::spawn(self.clone().run_ready());
+        self.clone().run_claims().await;
+        ready_loop.abort();
+        self.running.store(false, Ordering::Relaxed);
+    }
+
+    async fn run_claims(self: Arc<Self>) {
+        let lease_ms = self.lease_ms();
         let poll = Duration::from_millis(self.config.poll_interval_ms);
         while !self.stopping.load(Ordering::Relaxed) {
             let Ok(first) = self.global.clone().acquire_owned().await else { break };
@@ -106,7 +161,6 @@ impl Dispatcher {
                 let _ = timeout(poll, self.wake.notified()).await;
             }
         }
-        self.running.store(false, Ordering::Relaxed);
     }
 
     /// Stops claiming and waits up to `grace` for calls in flight; the rest stay pending

@@ -223,17 +223,16 @@ pub(super) fn rotate_secret(
     get(conn, id)?.ok_or(StoreError::NotFound("automation"))
 }
 
-/// Enabled automations of `processor_id` that want `event_type`.
-pub(super) fn subscribers(
+/// Enabled automations of `processor_id`.
+pub(super) fn enabled_of_processor(
     conn: &Connection,
     processor_id: &str,
-    event_type: Option<&str>,
 ) -> StoreResult<Vec<Automation>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM automations WHERE processor_id = ?1 AND enabled = 1 ORDER BY id"
     ))?;
     let all = stmt.query_map([processor_id], from_row)?.collect::<Result<Vec<_>, _>>()?;
-    Ok(all.into_iter().filter(|a| a.wants(event_type)).collect())
+    Ok(all)
 }
 
 /// One page of automations.
@@ -258,7 +257,12 @@ pub(super) fn list(
 impl Store {
     /// Stores a new automation.
     pub async fn create_automation(&self, automation: Automation) -> StoreResult<Automation> {
-        self.write(move |c| insert(c, &automation).map(|()| automation)).await
+        let cache = self.cache.clone();
+        self.write(move |c| {
+            cache.lock().clear();
+            insert(c, &automation).map(|()| automation)
+        })
+        .await
     }
 
     /// Reads one automation.
@@ -272,12 +276,22 @@ impl Store {
         id: String,
         input: AutomationInput,
     ) -> StoreResult<Automation> {
-        self.write(move |c| update(c, &id, &input, crate::time::now_ms())).await
+        let cache = self.cache.clone();
+        self.write(move |c| {
+            cache.lock().clear();
+            update(c, &id, &input, crate::time::now_ms())
+        })
+        .await
     }
 
     /// Deletes an automation (see [`delete`]).
     pub async fn delete_automation(&self, id: String) -> StoreResult<()> {
-        self.write(move |c| delete(c, &id, crate::time::now_ms())).await
+        let cache = self.cache.clone();
+        self.write(move |c| {
+            cache.lock().clear();
+            delete(c, &id, crate::time::now_ms())
+        })
+        .await
     }
 
     /// Rotates the signing secret; the old one signs for `overlap_ms` more.
@@ -287,7 +301,9 @@ impl Store {
         new_secret: String,
         overlap_ms: i64,
     ) -> StoreResult<Automation> {
+        let cache = self.cache.clone();
         self.write(move |c| {
+            cache.lock().clear();
             let now = crate::time::now_ms();
             rotate_secret(c, &id, &new_secret, now + overlap_ms, now)
         })

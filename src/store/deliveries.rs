@@ -8,7 +8,8 @@ use bytes::Bytes;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::automations::{self, Automation};
+use super::automations::Automation;
+use super::cache::AutomationCache;
 use super::logs::{self, NewLog, Trigger};
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{bodies, messages, BodyHash, Store, StoreError, StoreResult};
@@ -124,6 +125,7 @@ pub(super) fn release_claims(conn: &Connection) -> StoreResult<usize> {
 /// Deliveries of automations that no longer exist end as `failed`.
 fn claim(
     conn: &Connection,
+    cache: &mut AutomationCache,
     now: i64,
     lease_until: i64,
     limit: usize,
@@ -148,22 +150,10 @@ fn claim(
         })?
         .collect::<Result<Vec<_>, _>>()?;
 
-    let mut automations_seen: HashMap<String, Option<(Arc<Automation>, BodyHash)>> = HashMap::new();
     let mut payloads: HashMap<String, (Bytes, BodyHash)> = HashMap::new();
     let mut claimed = Vec::with_capacity(rows.len());
     for (id, message_id, automation_id, attempts, trigger, recover_job_id, created_at) in rows {
-        if !automations_seen.contains_key(&automation_id) {
-            let found = match automations::get(conn, &automation_id)? {
-                Some(a) => {
-                    let hash = bodies::put(conn, &a.snapshot_json())?;
-                    Some((Arc::new(a), hash))
-                }
-                None => None,
-            };
-            automations_seen.insert(automation_id.clone(), found);
-        }
-        let Some(Some((automation, snapshot_hash))) = automations_seen.get(&automation_id).cloned()
-        else {
+        let Some(target) = cache.target(conn, &automation_id)? else {
             conn.prepare_cached("UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 WHERE id = ?1")?
                 .execute(params![id, now])?;
             continue;
@@ -177,8 +167,8 @@ fn claim(
         claimed.push(ClaimedDelivery {
             id,
             message_id,
-            automation,
-            snapshot_hash,
+            automation: target.automation.clone(),
+            snapshot_hash: target.snapshot_hash,
             payload,
             payload_hash,
             attempt: attempts + 1,
@@ -233,9 +223,10 @@ impl Store {
         limit: usize,
         lease_ms: i64,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let cache = self.cache.clone();
         self.write(move |c| {
             let now = crate::time::now_ms();
-            claim(c, now, now + lease_ms, limit)
+            claim(c, &mut cache.lock(), now, now + lease_ms, limit)
         })
         .await
     }
@@ -243,6 +234,21 @@ impl Store {
     /// Writes an attempt's log and moves its delivery on, in one savepoint.
     pub async fn record_outcome(&self, outcome: Outcome) -> StoreResult<()> {
         self.write(move |c| record(c, &outcome)).await
+    }
+
+    /// Hands claimed deliveries back untried, due now (the dispatcher had no room for them).
+    pub async fn release_deliveries(&self, ids: Vec<String>) -> StoreResult<()> {
+        self.write(move |c| {
+            let now = crate::time::now_ms();
+            let mut stmt = c.prepare_cached(
+                "UPDATE deliveries SET claimed = 0, next_attempt_at = ?2 WHERE id = ?1",
+            )?;
+            for id in ids {
+                stmt.execute(params![id, now])?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Hands a claimed delivery back untried, due again at `at` (no attempt counted).
@@ -305,7 +311,7 @@ impl Store {
         self.read(move |c| {
             let mut cond = Conditions::default();
             if let Some(s) = status {
-                cond.push("status = ?", s.as_str().to_string());
+                cond.push_literal(format!("status = '{}'", s.as_str()));
             }
             if let Some(a) = automation_id {
                 cond.push("automation_id = ?", a);

@@ -4,7 +4,12 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use super::{automations, bodies, BodyHash, Store, StoreError, StoreResult};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::cache::{AutomationCache, Target};
+use super::{bodies, BodyHash, ClaimedDelivery, Store, StoreError, StoreResult, Trigger};
 use crate::ids;
 
 /// How long an `Idempotency-Key` keeps answering with its first result.
@@ -23,6 +28,20 @@ pub struct NewMessage {
     pub payload: Vec<u8>,
     /// Same key within 24 h → the first answer again, nothing new stored.
     pub idempotency_key: Option<String>,
+    /// When set, the deliveries are stored already claimed for this many ms and returned
+    /// ready to send, so the dispatcher need not claim (and re-read) what ingest just wrote.
+    pub claim_for_ms: Option<i64>,
+}
+
+/// What [`Store::ingest`] did.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The answer (the first one again for a replayed idempotency key).
+    pub result: IngestResult,
+    /// Whether `result` is a replay.
+    pub replayed: bool,
+    /// With `claim_for_ms`: the new deliveries, claimed, for the dispatcher.
+    pub ready: Vec<ClaimedDelivery>,
 }
 
 /// The answer to an accepted message.
@@ -41,9 +60,13 @@ pub struct IngestResult {
 }
 
 /// Stores `msg` and its deliveries on `conn` (inside the caller's transaction).
-/// Returns the stored answer, and whether it is a replay of an earlier identical request.
-pub fn ingest(conn: &Connection, msg: &NewMessage, now: i64) -> StoreResult<(IngestResult, bool)> {
-    let request_hash = bodies::body_hash(&request_fingerprint(msg));
+pub(super) fn ingest(
+    conn: &Connection,
+    cache: &mut AutomationCache,
+    msg: NewMessage,
+    now: i64,
+) -> StoreResult<Accepted> {
+    let request_hash = bodies::body_hash(&request_fingerprint(&msg));
     if let Some(key) = &msg.idempotency_key {
         let found: Option<(Vec<u8>, String, i64)> = conn
             .prepare_cached(
@@ -58,28 +81,39 @@ pub fn ingest(conn: &Connection, msg: &NewMessage, now: i64) -> StoreResult<(Ing
                         "Idempotency-Key was already used for a different request".into(),
                     ));
                 }
-                let result = serde_json::from_str(&response)
+                let result: IngestResult = serde_json::from_str(&response)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                return Ok((result, true));
+                return Ok(Accepted { result, replayed: true, ready: Vec::new() });
             }
         }
     }
 
-    let (processor_id, targets) = match (&msg.automation_id, &msg.processor_id) {
-        (Some(id), _) => {
-            let a = automations::get(conn, id)?.ok_or(StoreError::NotFound("automation"))?;
-            if !a.enabled {
-                return Err(StoreError::Conflict(format!("automation {id} is disabled")));
+    let (processor_id, targets): (String, Vec<Arc<Target>>) =
+        match (&msg.automation_id, &msg.processor_id) {
+            (Some(id), _) => {
+                let t = cache.target(conn, id)?.ok_or(StoreError::NotFound("automation"))?;
+                if !t.automation.enabled {
+                    return Err(StoreError::Conflict(format!("automation {id} is disabled")));
+                }
+                (t.automation.processor_id.clone(), vec![t])
             }
-            (a.processor_id.clone(), vec![a])
-        }
-        (None, Some(p)) => {
-            (p.clone(), automations::subscribers(conn, p, msg.event_type.as_deref())?)
-        }
-        (None, None) => {
-            return Err(StoreError::Conflict("processor_id or automation_id is required".into()))
-        }
-    };
+            (None, Some(p)) => {
+                let wanted = cache.subscribers(conn, p)?;
+                (
+                    p.clone(),
+                    wanted
+                        .iter()
+                        .filter(|t| t.automation.wants(msg.event_type.as_deref()))
+                        .cloned()
+                        .collect(),
+                )
+            }
+            (None, None) => {
+                return Err(StoreError::Conflict(
+                    "processor_id or automation_id is required".into(),
+                ))
+            }
+        };
 
     let message_id = ids::new_id(ids::MESSAGE);
     let payload_hash = bodies::put(conn, &msg.payload)?;
@@ -88,21 +122,48 @@ pub fn ingest(conn: &Connection, msg: &NewMessage, now: i64) -> StoreResult<(Ing
     )?
     .execute(params![message_id, processor_id, msg.event_type, &payload_hash[..], now])?;
 
+    let (claimed, next_attempt_at) = match msg.claim_for_ms {
+        Some(lease) => (true, now + lease),
+        None => (false, now),
+    };
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, message_id, automation_id, status, attempts, next_attempt_at, \
          claimed, next_trigger, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, 'pending', 0, ?4, 0, 'initial', ?4, ?4)",
+         VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5, 'initial', ?6, ?6)",
     )?;
+    let payload = Bytes::from(msg.payload);
     let mut deliveries = Vec::with_capacity(targets.len());
-    for automation in targets {
+    let mut ready = Vec::with_capacity(if claimed { targets.len() } else { 0 });
+    for target in targets {
         let delivery_id = ids::new_id(ids::DELIVERY);
-        insert.execute(params![delivery_id, message_id, automation.id, now])?;
-        deliveries.push((delivery_id, automation.id));
+        insert.execute(params![
+            delivery_id,
+            message_id,
+            target.automation.id,
+            next_attempt_at,
+            claimed,
+            now
+        ])?;
+        deliveries.push((delivery_id.clone(), target.automation.id.clone()));
+        if claimed {
+            ready.push(ClaimedDelivery {
+                id: delivery_id,
+                message_id: message_id.clone(),
+                automation: target.automation.clone(),
+                snapshot_hash: target.snapshot_hash,
+                payload: payload.clone(),
+                payload_hash,
+                attempt: 1,
+                trigger: Trigger::Initial,
+                recover_job_id: None,
+                created_at: now,
+            });
+        }
     }
     let result = IngestResult {
         message_id,
         processor_id,
-        event_type: msg.event_type.clone(),
+        event_type: msg.event_type,
         deliveries,
         created_at: now,
     };
@@ -114,7 +175,7 @@ pub fn ingest(conn: &Connection, msg: &NewMessage, now: i64) -> StoreResult<(Ing
         )?
         .execute(params![key, &request_hash[..], response, now])?;
     }
-    Ok((result, false))
+    Ok(Accepted { result, replayed: false, ready })
 }
 
 /// What identifies "the same request" for idempotency: target, event type and payload.
@@ -140,8 +201,9 @@ pub(super) fn payload(conn: &Connection, message_id: &str) -> StoreResult<Vec<u8
 
 impl Store {
     /// Accepts a message: answers only once it and its deliveries are committed.
-    pub async fn ingest(&self, msg: NewMessage) -> StoreResult<(IngestResult, bool)> {
-        self.write(move |c| ingest(c, &msg, crate::time::now_ms())).await
+    pub async fn ingest(&self, msg: NewMessage) -> StoreResult<Accepted> {
+        let cache = self.cache.clone();
+        self.write(move |c| ingest(c, &mut cache.lock(), msg, crate::time::now_ms())).await
     }
 
     /// Stores a message that fans out to nobody (the automation test call): it gives the

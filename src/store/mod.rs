@@ -4,6 +4,7 @@
 
 mod automations;
 mod bodies;
+mod cache;
 mod deliveries;
 mod keys;
 mod logs;
@@ -16,10 +17,11 @@ mod writer;
 
 pub use automations::{Automation, AutomationFilter, AutomationInput};
 pub use bodies::{body_hash, BodyHash};
+pub use cache::Target;
 pub use deliveries::{ClaimedDelivery, DeliveryRow, DeliveryStatus, Outcome};
 pub use logs::{LogFilter, LogRecord, NewLog, Trigger};
 pub use messages::IDEMPOTENCY_WINDOW_MS;
-pub use messages::{IngestResult, NewMessage};
+pub use messages::{Accepted, IngestResult, NewMessage};
 pub use page::{Conditions, Page, PageRequest};
 pub use recover::RecoverJob;
 
@@ -62,6 +64,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct Store {
     writer: Writer,
     readers: Readers,
+    cache: cache::SharedCache,
 }
 
 impl Store {
@@ -76,7 +79,7 @@ impl Store {
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
             readers.push(open_connection(path, flags, config.synchronous)?);
         }
-        Ok(Self { writer, readers: Readers::new(readers) })
+        Ok(Self { writer, readers: Readers::new(readers), cache: cache::SharedCache::default() })
     }
 
     /// Runs `f` inside the next group-commit transaction, in a savepoint of its own: when it
@@ -87,7 +90,12 @@ impl Store {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.writer.write(f).await
+        let result = self.writer.write(f).await;
+        if matches!(result, Err(StoreError::Commit(_))) {
+            // The batch rolled back: cached automations may reflect writes that never landed.
+            self.cache.lock().clear();
+        }
+        result
     }
 
     /// Runs `f` on a read-only connection from the pool (on a blocking thread).

@@ -45,6 +45,12 @@ impl Conditions {
         self.values.push(value.into());
     }
 
+    /// Adds a condition without parameters. Only for SQL built from trusted constants: a
+    /// literal lets SQLite use partial indexes that a bound parameter cannot.
+    pub fn push_literal(&mut self, sql: String) {
+        self.sql.push(sql);
+    }
+
     fn where_clause(&self, extra: Option<&str>) -> String {
         let mut parts: Vec<&str> = self.sql.iter().map(String::as_str).collect();
         parts.extend(extra);

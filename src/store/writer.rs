@@ -104,33 +104,38 @@ fn run_batch(
     batch: &mut Vec<Job>,
     replies: &mut Vec<Reply>,
 ) -> Result<(), String> {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         // Nothing ran. Dropping the jobs drops their answer channels: each caller sees an error.
         tracing::error!(error = %e, "cannot begin a write transaction");
         batch.clear();
         return Err(e.to_string());
     }
     for job in batch.drain(..) {
-        let savepoint = conn.execute_batch("SAVEPOINT op");
+        let savepoint = exec(conn, "SAVEPOINT op");
         let (ok, reply) = job_or_abort(conn, job);
         let closed = if ok && savepoint.is_ok() {
-            conn.execute_batch("RELEASE op")
+            exec(conn, "RELEASE op")
         } else {
-            conn.execute_batch("ROLLBACK TO op; RELEASE op")
+            exec(conn, "ROLLBACK TO op").and_then(|()| exec(conn, "RELEASE op"))
         };
         if let Err(e) = closed {
             tracing::error!(error = %e, "savepoint handling failed");
         }
         replies.push(reply);
     }
-    match conn.execute_batch("COMMIT") {
+    match exec(conn, "COMMIT") {
         Ok(()) => Ok(()),
         Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = exec(conn, "ROLLBACK");
             tracing::error!(error = %e, "group commit failed; batch rolled back");
             Err(e.to_string())
         }
     }
+}
+
+/// Runs a transaction-control statement through the statement cache (parsed once, not per job).
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// Runs one job; a panic inside it is contained (its savepoint is rolled back and its caller
