@@ -59,7 +59,7 @@ pub enum LogFormat {
 }
 
 /// Which addresses outgoing calls may reach.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecurityConfig {
     /// Allow loopback, private, link-local, CGNAT and metadata addresses (off by default).
@@ -154,12 +154,6 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             store: StoreConfig::default(),
         }
-    }
-}
-
-impl Default for SecurityConfig {
-    fn default() -> Self {
-        Self { allow_private_targets: false, allowed_cidrs: Vec::new() }
     }
 }
 

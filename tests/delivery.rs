@@ -732,7 +732,6 @@ async fn stalled_response_body_times_out() {
 
 // RFC 9110 §5.6.7: a recipient must accept all three HTTP-date formats, including asctime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: src/delivery/retry.rs parse_retry_after only parses RFC 2822 dates; asctime (and RFC 850) HTTP-dates fall back to the 200 ms schedule"]
 async fn retry_after_asctime_http_date_is_honoured() {
     let receiver = Receiver::with(Arc::new(|i| {
         if i == 0 {

@@ -85,13 +85,26 @@ impl RetryPolicy {
     }
 }
 
-/// Parses a `Retry-After` value: delta seconds or an HTTP-date (relative to `now_ms`).
+/// Parses a `Retry-After` value: delta seconds or an HTTP-date (relative to `now_ms`) in
+/// any of the three forms RFC 9110 §5.6.7 obliges a recipient to accept: IMF-fixdate,
+/// obsolete RFC 850, and asctime.
 pub fn parse_retry_after(value: &str, now_ms: i64) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?.timestamp_millis();
+    let at = match chrono::DateTime::parse_from_rfc2822(value) {
+        Ok(at) => at.timestamp_millis(),
+        Err(_) => {
+            // asctime pads the day with a space ("Oct  1"): collapse runs of spaces first.
+            let single_spaced = value.split_whitespace().collect::<Vec<_>>().join(" ");
+            ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %d %H:%M:%S %Y"].iter().find_map(|format| {
+                chrono::NaiveDateTime::parse_from_str(&single_spaced, format).ok()
+            })?
+        }
+        .and_utc()
+        .timestamp_millis(),
+    };
     Some(Duration::from_millis(u64::try_from(at - now_ms).unwrap_or(0)))
 }
 
@@ -140,6 +153,19 @@ mod tests {
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
             Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wednesday, 21-Oct-15 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed Oct 21 07:28:30 2015", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Thu Oct  1 07:28:00 2015", now),
+            Some(Duration::ZERO),
+            "past dates mean now"
         );
         assert_eq!(parse_retry_after("soon", now), None);
     }
