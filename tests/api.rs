@@ -1720,7 +1720,6 @@ async fn messages_fan_out_to_a_processor_or_target_one_automation() {
 
 /// Unparseable JSON is a problem with the body, not with whichever field the parser was in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: src/api/extract.rs decode_json names the field the parser was in (`name`, or `?`) for JSON syntax errors instead of `body`"]
 async fn malformed_json_is_reported_against_the_body() {
     let relay = Relay::start(common::FAST_RETRIES);
     for (path, body) in [

@@ -27,7 +27,13 @@ pub fn decode_json<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, ApiE
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if path == "." || path.is_empty() {
+        // Syntax errors are the body's fault wherever the parser stopped; only a value of
+        // the wrong type or shape is blamed on the field that holds it.
+        let syntax = matches!(
+            inner.classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        );
+        if syntax || path == "." || path.is_empty() {
             ApiError::invalid("body", format!("malformed JSON: {inner}"))
         } else {
             ApiError::invalid(path, inner.to_string())

@@ -35,6 +35,8 @@ pub mod codes {
     pub const INVALID_REQUEST: &str = "E_INVALID_REQUEST";
     /// The automation was disabled when the attempt came due; nothing was sent.
     pub const AUTOMATION_DISABLED: &str = "E_AUTOMATION_DISABLED";
+    /// The relay stopped (crash or shutdown) during the attempt; recorded at the next start.
+    pub const INTERRUPTED: &str = crate::store::INTERRUPTED_CODE;
 }
 
 /// What one call did.

@@ -111,13 +111,72 @@ pub struct DeliveryRow {
     pub updated_at: i64,
 }
 
-/// After a crash or restart nothing is in flight: claimed rows become due at once.
+/// Error code of the log recorded for an attempt cut short by a stop of the relay.
+pub const INTERRUPTED_CODE: &str = "E_INTERRUPTED";
+
+/// After a crash or restart nothing is in flight. Each delivery still claimed was being
+/// attempted (or about to be) when the relay stopped, so the receiver may have got the call:
+/// that attempt is recorded as an `E_INTERRUPTED` log, and the delivery is due again at once.
+/// The interrupted attempt counts in the attempt numbers but never exhausts a delivery.
 pub(super) fn release_claims(conn: &Connection) -> StoreResult<usize> {
     let now = crate::time::now_ms();
-    Ok(conn.execute(
-        "UPDATE deliveries SET claimed = 0, next_attempt_at = ?1 WHERE claimed = 1 AND status = 'pending'",
-        [now],
-    )?)
+    let tx = conn.unchecked_transaction()?;
+    let rows = tx
+        .prepare(
+            "SELECT d.id, d.message_id, d.automation_id, d.attempts, d.next_trigger, m.payload_hash \
+             FROM deliveries d JOIN messages m ON m.id = d.message_id \
+             WHERE d.claimed = 1 AND d.status = 'pending'",
+        )?
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, u32>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Vec<u8>>(5)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut cache = AutomationCache::default();
+    for (id, message_id, automation_id, attempts, trigger, payload_hash) in &rows {
+        let Some(target) = cache.target(&tx, automation_id)? else {
+            tx.execute("UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 WHERE id = ?1", params![id, now])?;
+            continue;
+        };
+        let log = NewLog {
+            id: crate::ids::new_id(crate::ids::LOG),
+            delivery_id: Some(id.clone()),
+            message_id: message_id.clone(),
+            automation_id: automation_id.clone(),
+            processor_id: target.automation.processor_id.clone(),
+            attempt: attempts + 1,
+            trigger: Trigger::parse(trigger).unwrap_or(Trigger::Retry),
+            rerun_of: None,
+            webhook_url: target.automation.webhook_url.clone(),
+            // What was certainly sent; the timestamp and signature of the lost call are unknown.
+            request_headers: serde_json::json!({"content-type": "application/json", "webhook-id": message_id}).to_string(),
+            request_body_hash: payload_hash.as_slice().try_into().map_err(|_| StoreError::Corrupt("payload hash".into()))?,
+            request_at: now,
+            response_at: now,
+            status_code: 0,
+            response_headers: "{}".into(),
+            response_body: None,
+            response_truncated: false,
+            duration_ms: 0.0,
+            error_code: Some(INTERRUPTED_CODE),
+            error_message: Some("the relay stopped while this attempt was in flight; the receiver may have got the call".into()),
+            snapshot_hash: target.snapshot_hash,
+        };
+        logs::insert(&tx, &log)?;
+        tx.execute(
+            "UPDATE deliveries SET claimed = 0, next_attempt_at = ?2, attempts = ?3, next_trigger = 'retry', \
+             last_log_id = ?4, updated_at = ?2 WHERE id = ?1",
+            params![id, now, attempts + 1, log.id],
+        )?;
+    }
+    tx.commit()?;
+    Ok(rows.len())
 }
 
 /// Claims up to `limit` due deliveries: marks them claimed with `lease_until` as their

@@ -18,7 +18,7 @@ mod writer;
 pub use automations::{Automation, AutomationFilter, AutomationInput};
 pub use bodies::{body_hash, BodyHash};
 pub use cache::Target;
-pub use deliveries::{ClaimedDelivery, DeliveryRow, DeliveryStatus, Outcome};
+pub use deliveries::{ClaimedDelivery, DeliveryRow, DeliveryStatus, Outcome, INTERRUPTED_CODE};
 pub use logs::{LogFilter, LogRecord, NewLog, Trigger};
 pub use messages::IDEMPOTENCY_WINDOW_MS;
 pub use messages::{Accepted, IngestResult, NewMessage};
