@@ -682,9 +682,14 @@ async fn sigterm_past_grace_leaves_delivery_pending_for_next_start() {
     let arrivals = slow.count();
     assert_eq!(arrivals, 2, "sent again after restart, exactly once more");
     let logs = logs_of(&relay, &id).await;
-    assert_eq!(logs.len(), 1, "{logs:#?}");
-    assert_eq!(logs[0]["external_request_log"]["status_code"], 200);
-    assert_eq!(logs[0]["message_id"], message["id"]);
+    assert_eq!(logs.len(), 2, "the cut-off attempt and the resend are both logged: {logs:#?}");
+    assert_eq!(logs[0]["error_code"], "E_INTERRUPTED", "{}", logs[0]);
+    assert_eq!(logs[0]["attempt"], 1);
+    assert_eq!(logs[1]["external_request_log"]["status_code"], 200);
+    assert_eq!(logs[1]["attempt"], 2);
+    for log in &logs {
+        assert_eq!(log["message_id"], message["id"]);
+    }
 }
 
 // The maximum age bounds retries even when attempts remain.
