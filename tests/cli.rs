@@ -1,0 +1,105 @@
+//! The `hookrelay serve` command line: invalid configuration and the generated first key.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn serve(config_toml: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
+    let config = dir.join("config.toml");
+    std::fs::write(&config, config_toml).expect("write config");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookrelay"));
+    cmd.args(["serve", "--config"]).arg(&config);
+    cmd.env_remove("HOOKRELAY_API_KEYS")
+        .env_remove("HOOKRELAY_LISTEN")
+        .env_remove("HOOKRELAY_DATABASE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run hookrelay")
+}
+
+#[test]
+fn invalid_config_exits_non_zero_naming_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        ("[delivery]\nmax_atempts = 3\n", &[], "max_atempts"),
+        ("[delivery]\nmax_attempts = 0\n", &[], "delivery.max_attempts"),
+        ("listen = \"nowhere\"\n", &[], "listen"),
+        ("[security]\nallowed_cidrs = [\"10.0.0.0/99\"]\n", &[], "allowed_cidrs"),
+        ("", &[("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "maybe")], "HOOKRELAY_ALLOW_PRIVATE_TARGETS"),
+        ("", &[("HOOKRELAY_API_KEYS", "short")], "api_keys"),
+    ];
+    for (toml, env, key) in cases {
+        let out = serve(toml, dir.path(), env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{toml:?} {env:?} should fail");
+        assert!(stderr.contains(key), "{toml:?}: stderr should name {key}: {stderr}");
+    }
+}
+
+#[test]
+fn without_keys_one_is_generated_printed_once_and_works() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    let db = dir.path().join("h.db");
+    std::fs::write(&config, format!("listen = \"127.0.0.1:0\"\ndatabase = {db:?}\n"))
+        .expect("write");
+    let start = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env_remove("HOOKRELAY_API_KEYS")
+            .env_remove("HOOKRELAY_LISTEN")
+            .env_remove("HOOKRELAY_DATABASE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut key = None;
+        let base = loop {
+            let line = lines.next().expect("output").expect("line");
+            if let Some(k) = line.trim().strip_prefix("hr_admin_") {
+                key = Some(format!("hr_admin_{k}"));
+            }
+            if let Some(url) = line.strip_prefix("hookrelay listening on ") {
+                break url.to_string();
+            }
+        };
+        (child, base, key)
+    };
+    let (mut first, base, key) = start();
+    let key = key.expect("a generated key is printed at first start");
+    assert_eq!(raw_http::get_status(&base, &key), 200, "the generated key authenticates");
+    assert_eq!(raw_http::get_status(&base, "hr_admin_wrong-key-0000000"), 401);
+    let _ = first.kill();
+    let _ = first.wait();
+    let stored = std::fs::read(&db).expect("db");
+    assert!(
+        !stored.windows(key.len()).any(|w| w == key.as_bytes()),
+        "the key itself is never stored"
+    );
+
+    let (mut second, base, again) = start();
+    assert!(again.is_none(), "the key is printed only once");
+    assert_eq!(raw_http::get_status(&base, &key), 200, "still valid after restart");
+    let _ = second.kill();
+    let _ = second.wait();
+}
+
+/// A tiny HTTP GET of the automations list with `Api-Key`, over a plain TCP socket (no async
+/// runtime needed in these synchronous tests); returns the status code.
+mod raw_http {
+    use std::io::{Read, Write};
+
+    pub fn get_status(base: &str, key: &str) -> u16 {
+        let addr = base.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        let request = format!(
+            "GET /v1/processors/automations/endpoints HTTP/1.1\r\nHost: {addr}\r\nApi-Key: {key}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line")
+    }
+}
