@@ -1,0 +1,70 @@
+use std::collections::HashSet;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::common::{self, Receiver, Relay, KEY};
+use crate::helpers::{assert_error, count_list, send, wait_logs};
+
+// ---------------------------------------------------------------------------------------
+// 7. Idempotency
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_key_replays_the_first_answer() {
+    let receiver = Receiver::ok().await;
+    let relay = Relay::start(common::FAST_RETRIES);
+    relay.create_automation("proc_idem", &receiver.url("/i")).await;
+    let body = json!({"processor_id": "proc_idem", "payload": {"charge": 1}}).to_string();
+    let post = |key: &'static str, body: String| {
+        let relay = &relay;
+        async move {
+            send(
+                relay,
+                Method::POST,
+                "/v1/messages",
+                &[("Api-Key", KEY.to_string()), ("Idempotency-Key", key.to_string())],
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    let first = post("key-1", body.clone()).await;
+    assert_eq!(first.status, 202, "{}", first.text);
+    assert_ne!(
+        first.headers.get("idempotent-replayed").and_then(|v| v.to_str().ok()),
+        Some("true"),
+        "the first answer is not a replay"
+    );
+    let again = post("key-1", body.clone()).await;
+    assert_eq!(again.status, 202, "{}", again.text);
+    assert_eq!(
+        again.headers.get("idempotent-replayed").and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+    assert_eq!(again.body["id"], first.body["id"]);
+    assert_eq!(again.body["delivery_ids"], first.body["delivery_ids"]);
+
+    let other = json!({"processor_id": "proc_idem", "payload": {"charge": 2}}).to_string();
+    let conflict = post("key-1", other).await;
+    assert_error(&conflict, 409, "", "same key, different body");
+
+    // Concurrent requests with one new key: one message.
+    let answers = futures_util::future::join_all((0..6).map(|_| post("key-2", body.clone()))).await;
+    let ids: HashSet<String> = answers
+        .iter()
+        .map(|a| {
+            assert_eq!(a.status, 202, "{}", a.text);
+            a.body["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "concurrent same-key requests made several messages");
+    assert_ne!(ids.iter().next(), first.body["id"].as_str().map(str::to_string).as_ref());
+
+    wait_logs(&relay, "", 2).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(receiver.count(), 2, "a replay was delivered again");
+    assert_eq!(count_list(&relay, "/v1/deliveries?limit=100").await, 2);
+}

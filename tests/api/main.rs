@@ -1,0 +1,20 @@
+#[path = "../common/mod.rs"]
+mod common;
+
+// End-to-end tests of the `/v1` API surface: auth on every route, bad input, automations,
+// cursor pagination, log filters, rerun, idempotent ingest, recover jobs, the test webhook,
+// and the uiform `AutomationLog` shape of every log served.
+
+mod helpers;
+
+mod auth;
+mod automations;
+mod bad_input;
+mod cursor;
+mod filters;
+mod idempotency;
+mod known_bugs;
+mod messages;
+mod recover;
+mod rerun;
+mod test_webhook;

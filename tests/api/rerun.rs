@@ -1,0 +1,132 @@
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::common::{self, verify_signature, Receiver, Relay, KEY};
+use crate::helpers::{
+    assert_error, assert_external_request_log, assert_uiform_log, header, send, send_ok, wait_logs,
+    ENDPOINTS, LOGS,
+};
+
+// ---------------------------------------------------------------------------------------
+// 6. Rerun
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerun_resends_the_stored_request_and_links_the_new_log() {
+    let receiver = Receiver::ok().await;
+    let relay = Relay::start(common::FAST_RETRIES);
+    let automation = relay.create_automation("proc_rr", &receiver.url("/rr")).await;
+    let secret = automation["secret"].as_str().unwrap().to_string();
+    relay.send_message("proc_rr", json!({"order": 42, "nested": {"a": [1, 2, 3]}})).await;
+    let logs = wait_logs(&relay, "", 1).await;
+    let original = logs[0].clone();
+    let oid = original["id"].as_str().unwrap().to_string();
+    assert_eq!(original["trigger"], "initial");
+    // webhook-timestamp has one-second resolution: make sure a fresh one differs.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let r = send(
+        &relay,
+        Method::POST,
+        &format!("{LOGS}/{oid}/rerun"),
+        &[("Api-Key", KEY.to_string()), ("Content-Length", "0".to_string())],
+        Some(String::new()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let answer = r.body;
+    assert_external_request_log(&answer);
+    assert_eq!(answer["status_code"], 200);
+    assert!(answer["error"].is_null(), "{answer}");
+    assert_eq!(answer["request_body"], json!({"order": 42, "nested": {"a": [1, 2, 3]}}));
+    assert_eq!(answer["response_body"], json!({"ok": true}));
+    assert_eq!(answer["webhook_url"], receiver.url("/rr"));
+    let new_id = answer["id"].as_str().expect("id of the new log").to_string();
+    assert!(new_id.starts_with("log_auto_") && new_id != oid, "{new_id}");
+
+    let calls = receiver.calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[1].body, calls[0].body, "rerun body differs");
+    assert_eq!(header(&calls[1].headers, "webhook-id"), header(&calls[0].headers, "webhook-id"));
+    let ts = |c: &common::Received| header(&c.headers, "webhook-timestamp").parse::<i64>().unwrap();
+    assert!(ts(&calls[1]) > ts(&calls[0]), "timestamp not fresh");
+    assert_ne!(
+        header(&calls[1].headers, "webhook-signature"),
+        header(&calls[0].headers, "webhook-signature")
+    );
+    assert!(verify_signature(&secret, &calls[1].headers, &calls[1].body));
+
+    let new_log = relay.get_json(&format!("{LOGS}/{new_id}")).await;
+    assert_uiform_log(&new_log);
+    assert_eq!(new_log["trigger"], "rerun");
+    assert_eq!(new_log["rerun_of"], oid.as_str());
+    assert_eq!(new_log["external_request_log"]["status_code"], 200);
+    let unchanged = relay.get_json(&format!("{LOGS}/{oid}")).await;
+    assert_eq!(unchanged, original, "the original log changed");
+
+    // Processor-scoped rerun, and a wrong processor.
+    let scoped = format!("/v1/processors/proc_rr/automations/logs/{oid}");
+    let got = relay.get_json(&scoped).await;
+    assert_eq!(got, original);
+    let r = send_ok(&relay, Method::POST, &format!("{scoped}/rerun"), Some(String::new())).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_external_request_log(&r.body);
+    let scoped_new = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(receiver.count(), 3);
+    let l = relay.get_json(&format!("{LOGS}/{scoped_new}")).await;
+    assert_eq!(l["trigger"], "rerun");
+    assert_eq!(l["rerun_of"], oid.as_str());
+
+    let wrong = format!("/v1/processors/proc_other/automations/logs/{oid}");
+    let r = send_ok(&relay, Method::GET, &wrong, None).await;
+    assert_error(&r, 404, "", "scoped GET, wrong processor");
+    let r = send_ok(&relay, Method::POST, &format!("{wrong}/rerun"), Some(String::new())).await;
+    assert_error(&r, 404, "", "scoped rerun, wrong processor");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(receiver.count(), 3, "a refused rerun reached the receiver");
+
+    // A rerun without any content type is fine too.
+    let r = send(
+        &relay,
+        Method::POST,
+        &format!("{LOGS}/{oid}/rerun"),
+        &[("Api-Key", KEY.to_string())],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(receiver.count(), 4);
+    let all = relay.all_logs("").await;
+    assert_eq!(all.len(), 4);
+    assert_eq!(all.iter().filter(|l| l["trigger"] == "rerun").count(), 3);
+
+    // A rerun goes to the URL the original call went to, even after the automation moved.
+    let moved = Receiver::ok().await;
+    let aid = automation["id"].as_str().unwrap();
+    let r = send_ok(
+        &relay,
+        Method::PUT,
+        &format!("{ENDPOINTS}/{aid}"),
+        Some(json!({"webhook_url": moved.url("/moved")}).to_string()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r =
+        send_ok(&relay, Method::POST, &format!("{LOGS}/{oid}/rerun"), Some(String::new())).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["webhook_url"], receiver.url("/rr"));
+    assert_eq!(receiver.count(), 5);
+    assert_eq!(moved.count(), 0);
+
+    // With the automation deleted there is no secret to sign with: a clear error, no call.
+    let r = send_ok(&relay, Method::DELETE, &format!("{ENDPOINTS}/{aid}"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r =
+        send_ok(&relay, Method::POST, &format!("{LOGS}/{oid}/rerun"), Some(String::new())).await;
+    assert!(r.status == 404 || r.status == 409, "rerun after delete: {}", r.text);
+    assert_error(&r, r.status, "", "rerun after delete");
+    assert_eq!(receiver.count(), 5);
+    assert_eq!(relay.all_logs("").await.len(), 5);
+}

@@ -1,0 +1,130 @@
+//! Shared helpers: config tweaks, delivery and log waits, a slow receiver.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Router;
+use serde_json::Value;
+
+use crate::common::{self, Relay};
+
+/// How long any single wait in these tests may take before it counts as a failure.
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
+
+/// A full `[delivery]` table: `common::FAST_RETRIES` with some keys replaced or added.
+/// (Appending a second `[delivery]` table to FAST_RETRIES would be invalid TOML.)
+pub(crate) fn delivery_toml(changes: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    let mut seen = Vec::new();
+    for line in common::FAST_RETRIES.lines() {
+        let key = line.split('=').next().unwrap_or("").trim();
+        match changes.iter().find(|(k, _)| *k == key) {
+            Some((k, v)) => {
+                out.push_str(&format!("{k} = {v}\n"));
+                seen.push(*k);
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    for (k, v) in changes {
+        if !seen.contains(k) {
+            out.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    assert_eq!(out.matches("[delivery]").count(), 1);
+    out
+}
+
+pub(crate) async fn delivery(relay: &Relay, id: &str) -> Value {
+    relay.get_json(&format!("/v1/deliveries/{id}")).await
+}
+
+/// Waits until delivery `id` leaves `pending`, then asserts it ended as `status`.
+pub(crate) async fn wait_delivery(relay: &Relay, id: &str, status: &str) -> Value {
+    let d = relay
+        .wait_for(WAIT, &format!("delivery {id} to end (expected {status})"), || async {
+            let d = delivery(relay, id).await;
+            (d["status"] != "pending").then_some(d)
+        })
+        .await;
+    assert_eq!(d["status"], status, "delivery ended otherwise: {d}");
+    d
+}
+
+/// The logs of delivery `id`, in attempt order.
+pub(crate) async fn logs_of(relay: &Relay, id: &str) -> Vec<Value> {
+    let mut logs: Vec<Value> =
+        relay.all_logs("").await.into_iter().filter(|l| l["delivery_id"] == id).collect();
+    logs.sort_by_key(|l| l["attempt"].as_u64());
+    logs
+}
+
+/// Waits until `query` lists exactly `n` logs; returns them.
+pub(crate) async fn wait_logs(relay: &Relay, query: &str, n: usize) -> Vec<Value> {
+    relay
+        .wait_for(WAIT, &format!("{n} logs for `{query}`"), || async {
+            let logs = relay.all_logs(query).await;
+            (logs.len() >= n).then_some(logs)
+        })
+        .await
+}
+
+pub(crate) fn first_delivery(message: &Value) -> String {
+    let ids = message["delivery_ids"].as_array().expect("delivery_ids");
+    assert_eq!(ids.len(), 1, "{message}");
+    ids[0].as_str().expect("delivery id").to_string()
+}
+
+pub(crate) fn header<'a>(call: &'a common::Received, name: &str) -> &'a str {
+    call.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+pub(crate) fn gap_ms(calls: &[common::Received], i: usize) -> u128 {
+    calls[i + 1].at.duration_since(calls[i].at).as_millis()
+}
+
+/// A receiver that answers 200 only after `delay` (asynchronously, so it never blocks
+/// the test runtime). Records when each call arrived.
+#[derive(Clone)]
+pub(crate) struct SlowReceiver {
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) arrivals: Arc<Mutex<Vec<Instant>>>,
+    pub(crate) answered: Arc<AtomicUsize>,
+}
+
+impl SlowReceiver {
+    pub(crate) async fn start(delay: Duration) -> Self {
+        let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
+        let answered: Arc<AtomicUsize> = Arc::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (a, done) = (arrivals.clone(), answered.clone());
+        let app = Router::new().fallback(move || {
+            let (a, done) = (a.clone(), done.clone());
+            async move {
+                a.lock().expect("lock").push(Instant::now());
+                tokio::time::sleep(delay).await;
+                done.fetch_add(1, Ordering::SeqCst);
+                (StatusCode::OK, "{\"slow\":true}").into_response()
+            }
+        });
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { addr, arrivals, answered }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}/slow", self.addr)
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.arrivals.lock().expect("lock").len()
+    }
+}
