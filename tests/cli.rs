@@ -20,7 +20,8 @@ fn serve(config_toml: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> std:
 #[test]
 fn invalid_config_exits_non_zero_naming_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         ("[delivery]\nmax_atempts = 3\n", &[], "max_atempts"),
         ("[delivery]\nmax_attempts = 0\n", &[], "delivery.max_attempts"),
         ("listen = \"nowhere\"\n", &[], "listen"),

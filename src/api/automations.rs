@@ -236,10 +236,8 @@ async fn create(
 
 #[derive(Debug, Deserialize)]
 struct ListQuery {
-    before: Option<String>,
-    after: Option<String>,
-    limit: Option<u32>,
-    order: Option<String>,
+    #[serde(flatten)]
+    page: PageParams,
     name: Option<String>,
     webhook_url: Option<String>,
     processor_id: Option<String>,
@@ -249,8 +247,7 @@ async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let page = PageParams { before: q.before, after: q.after, limit: q.limit, order: q.order }
-        .to_request(ids::AUTOMATION, state.config.limits.max_list_limit)?;
+    let page = q.page.to_request(ids::AUTOMATION, state.config.limits.max_list_limit)?;
     let filter =
         AutomationFilter { name: q.name, webhook_url: q.webhook_url, processor_id: q.processor_id };
     let page = state.store.list_automations(filter, page).await?;

@@ -74,7 +74,8 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuer
     }
 }
 
-/// `before`, `after`, `limit`, `order` as every list takes them.
+/// `before`, `after`, `limit`, `order` as every list takes them; list queries embed it with
+/// `#[serde(flatten)]`. Flattened query values arrive as strings, so numbers are parsed here.
 #[derive(Debug, Deserialize)]
 pub struct PageParams {
     /// Cursor: the page before this id.
@@ -82,9 +83,23 @@ pub struct PageParams {
     /// Cursor: the page after this id.
     pub after: Option<String>,
     /// Page size, 1..=limits.max_list_limit (default 10).
-    pub limit: Option<u32>,
+    pub limit: Option<String>,
     /// `desc` (default, newest first) or `asc`.
     pub order: Option<String>,
+}
+
+/// Parses an optional integer query parameter, naming it when it is not one.
+pub fn parse_number<T: std::str::FromStr>(
+    field: &str,
+    value: Option<&str>,
+) -> Result<Option<T>, ApiError> {
+    value
+        .map(|v| {
+            v.trim()
+                .parse()
+                .map_err(|_| ApiError::invalid(field, format!("`{v}` is not a valid number")))
+        })
+        .transpose()
 }
 
 impl PageParams {
@@ -103,7 +118,7 @@ impl PageParams {
                 }
             }
         }
-        let limit = self.limit.unwrap_or(10);
+        let limit = parse_number::<u32>("limit", self.limit.as_deref())?.unwrap_or(10);
         if limit == 0 || limit > max_limit {
             return Err(ApiError::invalid("limit", format!("must be between 1 and {max_limit}")));
         }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::extract::{list_body, ApiQuery, PageParams};
+use super::extract::{list_body, parse_number, ApiQuery, PageParams};
 use super::logs_view::{automation_log, external_request_log};
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::attempt::{self, CallContext};
@@ -31,11 +31,9 @@ pub(super) fn router() -> Router<AppState> {
 /// carry no such field).
 #[derive(Debug, Deserialize)]
 struct ListQuery {
-    before: Option<String>,
-    after: Option<String>,
-    limit: Option<u32>,
-    order: Option<String>,
-    status_code: Option<u16>,
+    #[serde(flatten)]
+    page: PageParams,
+    status_code: Option<String>,
     status_class: Option<String>,
     automation_id: Option<String>,
     webhook_url: Option<String>,
@@ -75,10 +73,9 @@ async fn list_logs(
     q: ListQuery,
     processor_id: Option<String>,
 ) -> ApiResult<Json<Value>> {
-    let page = PageParams { before: q.before, after: q.after, limit: q.limit, order: q.order }
-        .to_request(ids::LOG, state.config.limits.max_list_limit)?;
+    let page = q.page.to_request(ids::LOG, state.config.limits.max_list_limit)?;
     let filter = LogFilter {
-        status_code: q.status_code,
+        status_code: parse_number("status_code", q.status_code.as_deref())?,
         status_class: q.status_class.as_deref().map(parse_class).transpose()?,
         automation_id: q.automation_id,
         processor_id,

@@ -140,10 +140,8 @@ fn delivery_json(d: &DeliveryRow) -> Value {
 
 #[derive(Debug, Deserialize)]
 struct DeliveryQuery {
-    before: Option<String>,
-    after: Option<String>,
-    limit: Option<u32>,
-    order: Option<String>,
+    #[serde(flatten)]
+    page: PageParams,
     status: Option<String>,
     automation_id: Option<String>,
     message_id: Option<String>,
@@ -153,8 +151,7 @@ async fn list_deliveries(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> ApiResult<Json<Value>> {
-    let page = PageParams { before: q.before, after: q.after, limit: q.limit, order: q.order }
-        .to_request(ids::DELIVERY, state.config.limits.max_list_limit)?;
+    let page = q.page.to_request(ids::DELIVERY, state.config.limits.max_list_limit)?;
     let status = q
         .status
         .map(|s| {

@@ -37,6 +37,7 @@ pub struct Dispatcher {
     global: Arc<Semaphore>,
     per_automation: Mutex<HashMap<String, Arc<Semaphore>>>,
     wake: Notify,
+    stop: Notify,
     ready_tx: mpsc::Sender<ClaimedDelivery>,
     ready_rx: tokio::sync::Mutex<mpsc::Receiver<ClaimedDelivery>>,
     stopping: AtomicBool,
@@ -63,6 +64,7 @@ impl Dispatcher {
             per_automation: Mutex::new(HashMap::new()),
             config,
             wake: Notify::new(),
+            stop: Notify::new(),
             stopping: AtomicBool::new(false),
             running: AtomicBool::new(false),
         })
@@ -102,14 +104,46 @@ impl Dispatcher {
         }
     }
 
-    /// Sends what ingest handed over, as global slots free up.
+    /// Sends what ingest handed over, as global slots free up. On shutdown, what was never
+    /// sent is released (not left claimed, which the next start would log as interrupted).
     async fn run_ready(self: Arc<Self>) {
         let mut ready = self.ready_rx.lock().await;
-        while !self.stopping.load(Ordering::Relaxed) {
-            let Some(delivery) = ready.recv().await else { break };
-            let Ok(permit) = self.global.clone().acquire_owned().await else { break };
-            let this = self.clone();
-            tokio::spawn(async move { this.deliver(delivery, permit).await });
+        let mut unsent = Vec::new();
+        loop {
+            let stop = self.stop.notified();
+            tokio::pin!(stop);
+            stop.as_mut().enable();
+            if self.stopping.load(Ordering::Relaxed) {
+                break;
+            }
+            let delivery = tokio::select! {
+                d = ready.recv() => d,
+                () = stop => None,
+            };
+            let Some(delivery) = delivery else { break };
+            match self.global.clone().acquire_owned().await {
+                Ok(permit) if !self.stopping.load(Ordering::Relaxed) => {
+                    let this = self.clone();
+                    tokio::spawn(async move { this.deliver(delivery, permit).await });
+                }
+                _ => {
+                    unsent.push(delivery.id);
+                    break;
+                }
+            }
+        }
+        while let Ok(delivery) = ready.try_recv() {
+            unsent.push(delivery.id);
+        }
+        self.release_unsent(unsent).await;
+    }
+
+    async fn release_unsent(&self, ids: Vec<String>) {
+        if ids.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.release_deliveries(ids).await {
+            tracing::error!(error = %e, "releasing unsent deliveries failed; the next start logs them as interrupted");
         }
     }
 
@@ -124,7 +158,7 @@ impl Dispatcher {
         self.running.store(true, Ordering::Relaxed);
         let ready_loop = tokio::spawn(self.clone().run_ready());
         self.clone().run_claims().await;
-        ready_loop.abort();
+        let _ = ready_loop.await;
         self.running.store(false, Ordering::Relaxed);
     }
 
@@ -145,18 +179,22 @@ impl Dispatcher {
             };
             let full_batch = claimed.len() == want;
             let mut first = Some(first);
+            let mut unsent = Vec::new();
             for delivery in claimed {
                 let permit = match first.take() {
-                    Some(p) => p,
-                    None => match self.global.clone().acquire_owned().await {
-                        Ok(p) => p,
-                        Err(_) => break,
-                    },
+                    Some(p) => Ok(p),
+                    None => self.global.clone().acquire_owned().await,
                 };
-                let this = self.clone();
-                tokio::spawn(async move { this.deliver(delivery, permit).await });
+                match permit {
+                    Ok(permit) if !self.stopping.load(Ordering::Relaxed) => {
+                        let this = self.clone();
+                        tokio::spawn(async move { this.deliver(delivery, permit).await });
+                    }
+                    _ => unsent.push(delivery.id),
+                }
             }
             drop(first);
+            self.release_unsent(unsent).await;
             if !full_batch {
                 let _ = timeout(poll, self.wake.notified()).await;
             }
@@ -168,6 +206,7 @@ impl Dispatcher {
     pub async fn shutdown(&self, grace: Duration) {
         self.stopping.store(true, Ordering::Relaxed);
         self.wake.notify_one();
+        self.stop.notify_waiters();
         let all = u32::try_from(self.config.global_concurrency).unwrap_or(u32::MAX);
         if timeout(grace, self.global.acquire_many(all)).await.is_err() {
             tracing::warn!(

@@ -13,7 +13,7 @@ mod bad_input;
 mod cursor;
 mod filters;
 mod idempotency;
-mod known_bugs;
+mod malformed_json;
 mod messages;
 mod recover;
 mod rerun;

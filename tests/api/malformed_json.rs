@@ -3,10 +3,6 @@ use reqwest::Method;
 use crate::common::{self, Relay};
 use crate::helpers::{assert_error, send_ok, ENDPOINTS};
 
-// ---------------------------------------------------------------------------------------
-// Known product bugs (see the `ignore` reasons)
-// ---------------------------------------------------------------------------------------
-
 /// Unparseable JSON is a problem with the body, not with whichever field the parser was in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_json_is_reported_against_the_body() {
