@@ -1,6 +1,6 @@
 //! Fills a database with synthetic logs for `logs-query`, through the store's own write path.
-//! Logs are spread 2 s apart from a fixed start, over 10 automations and a mix of statuses
-//! (70 % 200, 10 % 500, 10 % 404, 10 % no response).
+//! Logs are spread 2 s apart from a fixed start, over 10 automations (round robin) and a mix
+//! of statuses independent of the automation (70 % 200, 10 % 500, 10 % 404, 10 % none).
 
 use std::path::Path;
 
@@ -44,7 +44,7 @@ pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
     let started = std::time::Instant::now();
     stream::iter(0..n)
         .map(|i| {
-            let status: u16 = match i % 10 {
+            let status: u16 = match (i / 10) % 10 {
                 0..=6 => 200,
                 7 => 500,
                 8 => 404,
