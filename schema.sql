@@ -1,7 +1,7 @@
 -- hookrelay schema. Applied at start-up by src/store/schema.rs.
 --
 -- Versioning: every statement below is idempotent (IF NOT EXISTS), and the file as a whole is
--- schema version 1 (PRAGMA user_version). A later version appends its upgrade steps in
+-- schema version 2 (PRAGMA user_version; 1 had no workflow tables). A later version appends its upgrade steps in
 -- src/store/schema.rs, keyed by the version they upgrade from, so an older database is
 -- upgraded in place.
 --
@@ -132,3 +132,27 @@ CREATE TABLE IF NOT EXISTS recover_jobs (
     capped          INTEGER NOT NULL,       -- 1 when more matched than the cap
     created_at      INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- Workflow runs (Dify's workflow_run). ids and task ids are UUIDs, as Dify shows them.
+CREATE TABLE IF NOT EXISTS workflow_runs (
+    id              TEXT PRIMARY KEY,
+    app_id          TEXT NOT NULL,
+    task_id         TEXT NOT NULL,
+    status          TEXT NOT NULL,          -- running | succeeded | failed | stopped
+    inputs          TEXT NOT NULL,          -- JSON object
+    outputs         TEXT,                   -- JSON object
+    error           TEXT,
+    user            TEXT NOT NULL,
+    files           TEXT NOT NULL,          -- JSON array
+    elapsed_time    REAL NOT NULL,
+    total_tokens    INTEGER NOT NULL,
+    total_steps     INTEGER NOT NULL,
+    idempotency_key TEXT,
+    created_at      INTEGER NOT NULL,
+    finished_at     INTEGER
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS workflow_runs_task ON workflow_runs(task_id);
+CREATE INDEX IF NOT EXISTS workflow_runs_app ON workflow_runs(app_id, created_at);
+CREATE INDEX IF NOT EXISTS workflow_runs_running ON workflow_runs(status) WHERE status = 'running';
+CREATE UNIQUE INDEX IF NOT EXISTS workflow_runs_idempotency ON workflow_runs(app_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;

@@ -10,6 +10,10 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+/// `config.example.toml`: every key with its default, plus the demo apps; the configuration
+/// used when no file is given.
+pub const EXAMPLE: &str = include_str!("../config.example.toml");
+
 /// A configuration problem, naming the key at fault.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {key}: {problem}")]
@@ -46,6 +50,24 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// SQLite tuning.
     pub store: StoreConfig,
+    /// Settings shared by every workflow app.
+    pub workflow: WorkflowConfig,
+    /// Workflow apps served by the Dify-compatible API (`[[apps]]`).
+    pub apps: Vec<crate::workflow::app::AppDefinition>,
+}
+
+/// Settings of the Workflow App API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkflowConfig {
+    /// Interval of `event: ping` on streaming runs, milliseconds (Dify: 10 s).
+    pub ping_interval_ms: u64,
+}
+
+impl Default for WorkflowConfig {
+    fn default() -> Self {
+        Self { ping_interval_ms: 10_000 }
+    }
 }
 
 /// Log line format.
@@ -153,6 +175,8 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             limits: LimitsConfig::default(),
             store: StoreConfig::default(),
+            workflow: WorkflowConfig::default(),
+            apps: Vec::new(),
         }
     }
 }
@@ -204,7 +228,8 @@ impl DeliveryConfig {
 }
 
 impl Config {
-    /// Loads defaults, then `path` (when given), then the environment, and validates.
+    /// Loads `path` (or, without one, the embedded `config.example.toml`, whose demo app
+    /// makes the first minute work), then the environment, and validates.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let mut config = match path {
             Some(path) => {
@@ -212,7 +237,7 @@ impl Config {
                     .map_err(|e| bad("--config", format!("cannot read {}: {e}", path.display())))?;
                 Self::from_toml(&text)?
             }
-            None => Self::default(),
+            None => Self::from_toml(EXAMPLE)?,
         };
         config.apply_env(|name| std::env::var(name).ok())?;
         config.validate()?;
@@ -273,6 +298,7 @@ impl Config {
             ("limits.max_list_limit", u64::from(self.limits.max_list_limit)),
             ("store.reader_connections", self.store.reader_connections as u64),
             ("store.max_batch", self.store.max_batch as u64),
+            ("workflow.ping_interval_ms", self.workflow.ping_interval_ms),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -291,6 +317,12 @@ impl Config {
         if self.organization_id.is_empty() {
             return Err(bad("organization_id", "must not be empty"));
         }
+        crate::workflow::app::validate(&self.apps).map_err(|message| {
+            match message.split_once(": ") {
+                Some((key, problem)) => bad(key, problem),
+                None => bad("apps", message),
+            }
+        })?;
         Ok(())
     }
 }
@@ -318,11 +350,15 @@ mod tests {
         assert_eq!(c.validate().unwrap_err().key, "delivery.max_attempts");
     }
 
-    /// config.example.toml documents the defaults: parsing it must give exactly them.
+    /// config.example.toml documents the defaults: apart from its demo apps, parsing it must
+    /// give exactly what an empty file gives; and its apps must pass validation.
     #[test]
     fn example_file_is_the_defaults() {
-        let example = Config::from_toml(include_str!("../config.example.toml")).unwrap();
-        assert_eq!(format!("{example:?}"), format!("{:?}", Config::default()));
+        let mut example = Config::from_toml(EXAMPLE).unwrap();
+        example.validate().unwrap();
+        assert_eq!(example.apps.len(), 2);
+        example.apps.clear();
+        assert_eq!(format!("{example:?}"), format!("{:?}", Config::from_toml("").unwrap()));
     }
 
     #[test]

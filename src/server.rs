@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::delivery::{recover, Dispatcher, Sender};
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::workflow::service::Workflows;
 
 /// How often expired idempotency keys are purged.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
@@ -34,6 +35,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         recover::spawn(store.clone(), dispatcher.clone(), job);
     }
     let maintenance = tokio::spawn(maintain(store.clone()));
+    let workflows = Workflows::new(&config.apps, store.clone(), sender.clone(), dispatcher.clone());
+    let interrupted = workflows.fail_interrupted_runs().await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            runs = interrupted,
+            "workflow runs interrupted by the last stop were marked failed"
+        );
+    }
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -47,6 +56,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config: Arc::new(config),
         metrics,
         admin_keys: Arc::new(admin_keys),
+        workflows,
     };
     // Printed on stdout so scripts and tests can find the port when listening on :0.
     println!("hookrelay listening on http://{addr}");

@@ -8,6 +8,8 @@ mod logs_view;
 mod messages;
 mod ops;
 mod recover;
+mod workflow_inputs;
+mod workflows;
 
 pub use error::{ApiError, ApiResult};
 
@@ -42,6 +44,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Valid admin keys.
     pub admin_keys: Arc<AdminKeys>,
+    /// Workflow apps and their runs.
+    pub workflows: Arc<crate::workflow::service::Workflows>,
 }
 
 /// Synchronous calls (rerun, test) wait for the receiver; leave them room beyond its timeout.
@@ -50,12 +54,15 @@ const API_TIMEOUT_SLACK: Duration = Duration::from_secs(15);
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let api_timeout = state.config.delivery.request_timeout() + API_TIMEOUT_SLACK;
-    let v1 = Router::new()
+    let admin = Router::new()
         .merge(automations::router())
         .merge(messages::router())
         .merge(logs::router())
         .merge(recover::router())
-        .layer(middleware::from_fn_with_state(state.clone(), require_admin_key));
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin_key));
+    let app_api = workflows::router()
+        .route_layer(middleware::from_fn_with_state(state.clone(), workflows::require_app_key));
+    let v1 = Router::new().merge(admin).merge(app_api);
     Router::new()
         .nest("/v1", v1)
         .merge(ops::router())

@@ -117,10 +117,30 @@ impl Sender {
         Ok(Self { client, policy, body_cap: delivery.response_body_cap_bytes })
     }
 
-    /// POSTs `body` to `url` with `headers`, and captures the answer.
+    /// POSTs `body` to `url` with `headers` (a webhook call), and captures the answer.
     pub async fn post(&self, url: &str, headers: &[(String, String)], body: Bytes) -> CallResult {
+        self.request(reqwest::Method::POST, url, headers, Some(body), None, self.body_cap).await
+    }
+
+    /// Any call through the guarded client: `timeout` overrides the configured one, and the
+    /// response body is kept up to `body_cap` bytes.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<Bytes>,
+        timeout: Option<Duration>,
+        body_cap: usize,
+    ) -> CallResult {
         let url = match Url::parse(url) {
-            Ok(u) => u,
+            Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+            Ok(u) => {
+                return CallResult::not_sent(
+                    codes::INVALID_REQUEST,
+                    format!("unsupported scheme {}", u.scheme()),
+                )
+            }
             Err(e) => {
                 return CallResult::not_sent(codes::INVALID_REQUEST, format!("invalid URL: {e}"))
             }
@@ -134,21 +154,40 @@ impl Sender {
         };
         let request_at = now_ms();
         let started = Instant::now();
-        let sent = self.client.post(url).headers(header_map).body(body).send().await;
-        let mut result = match sent {
-            Ok(response) => self.capture(response, request_at).await,
+        let mut builder = self.client.request(method, url).headers(header_map);
+        if let Some(body) = body {
+            builder = builder.body(body);
+        }
+        if let Some(timeout) = timeout {
+            builder = builder.timeout(timeout);
+        }
+        let mut result = match builder.send().await {
+            Ok(response) => capture(response, request_at, body_cap).await,
             Err(e) => {
                 let (code, detail) = classify(&e);
-                CallResult {
-                    error: Some((code, detail)),
-                    ..CallResult::not_sent(code, String::new())
-                }
+                CallResult::not_sent(code, detail)
             }
         };
         result.request_at = request_at;
         result.response_at = now_ms();
         result.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         result
+    }
+
+    /// The guarded client itself (resolver filter, no redirects, no proxy), for callers that
+    /// stream; pair it with [`Sender::check_target`] for literal IP hosts.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Refuses a URL whose literal IP host the policy does not allow (`E_BLOCKED_TARGET: …`).
+    pub fn check_target(&self, url: &str) -> Result<(), String> {
+        let parsed =
+            Url::parse(url).map_err(|e| format!("{}: invalid URL: {e}", codes::INVALID_REQUEST))?;
+        match self.literal_ip_blocked(&parsed) {
+            Some(blocked) => Err(format!("{}: {blocked}", codes::BLOCKED_TARGET)),
+            None => Ok(()),
+        }
     }
 
     /// Literal IP hosts (including forms like `127.1` or `2130706433`, which the URL parser
@@ -161,56 +200,57 @@ impl Sender {
         };
         (!self.policy.permits(ip)).then(|| BlockedTarget(ip.to_string()))
     }
+}
 
-    async fn capture(&self, mut response: reqwest::Response, request_at: i64) -> CallResult {
-        let status = response.status().as_u16();
-        let headers = headers_json(response.headers());
-        let retry_after = if status == 429 || status == 503 {
-            response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, request_at))
-        } else {
-            None
-        };
-        let mut body = Vec::new();
-        let mut truncated = false;
-        let mut read_error = None;
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    let room = self.body_cap - body.len();
-                    if chunk.len() > room {
-                        body.extend_from_slice(&chunk[..room]);
-                        truncated = true;
-                        break; // dropping the response closes the connection: the rest is never read
-                    }
-                    body.extend_from_slice(&chunk);
+/// Reads the status, headers and up to `body_cap` bytes of the body.
+async fn capture(mut response: reqwest::Response, request_at: i64, body_cap: usize) -> CallResult {
+    let status = response.status().as_u16();
+    let headers = headers_json(response.headers());
+    let retry_after = if status == 429 || status == 503 {
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, request_at))
+    } else {
+        None
+    };
+    let mut body = Vec::new();
+    let mut truncated = false;
+    let mut read_error = None;
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = body_cap - body.len();
+                if chunk.len() > room {
+                    body.extend_from_slice(&chunk[..room]);
+                    truncated = true;
+                    break; // dropping the response closes the connection: the rest is never read
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    read_error = Some(classify(&e));
-                    break;
-                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                read_error = Some(classify(&e));
+                break;
             }
         }
-        let error = match read_error {
-            Some((code, detail)) => Some((code, format!("reading the response body: {detail}"))),
-            None if (200..300).contains(&status) => None,
-            None => Some((codes::HTTP_STATUS, format!("receiver answered HTTP {status}"))),
-        };
-        CallResult {
-            request_at,
-            response_at: now_ms(),
-            duration_ms: 0.0,
-            status,
-            response_headers: headers,
-            body: Some(body),
-            truncated,
-            error,
-            retry_after,
-        }
+    }
+    let error = match read_error {
+        Some((code, detail)) => Some((code, format!("reading the response body: {detail}"))),
+        None if (200..300).contains(&status) => None,
+        None => Some((codes::HTTP_STATUS, format!("receiver answered HTTP {status}"))),
+    };
+    CallResult {
+        request_at,
+        response_at: now_ms(),
+        duration_ms: 0.0,
+        status,
+        response_headers: headers,
+        body: Some(body),
+        truncated,
+        error,
+        retry_after,
     }
 }
 

@@ -12,6 +12,7 @@ mod messages;
 mod page;
 mod readers;
 mod recover;
+mod runs;
 mod schema;
 mod writer;
 
@@ -24,6 +25,7 @@ pub use messages::IDEMPOTENCY_WINDOW_MS;
 pub use messages::{Accepted, IngestResult, NewMessage};
 pub use page::{Conditions, Page, PageRequest};
 pub use recover::RecoverJob;
+pub use runs::{RunFilter, RunFinish, RunRecord};
 
 use std::path::Path;
 

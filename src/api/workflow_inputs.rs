@@ -1,0 +1,160 @@
+//! Checks a run's `inputs` and `files` against the app's form and upload settings, with
+//! Dify's error code (`invalid_param`) and a message naming the input.
+
+use serde_json::{json, Map, Value};
+
+use super::ApiError;
+use crate::workflow::app::{AppDefinition, InputKind};
+
+/// Dify's upload size limits (MB) as `/parameters` reports them.
+pub fn system_parameters() -> Value {
+    json!({"file_size_limit": 15, "image_file_size_limit": 10, "audio_file_size_limit": 50, "video_file_size_limit": 100})
+}
+
+/// The inputs with defaults applied, or the first problem.
+pub fn validate_inputs(
+    app: &AppDefinition,
+    mut given: Map<String, Value>,
+) -> Result<Map<String, Value>, ApiError> {
+    let mut out = Map::new();
+    for field in &app.inputs {
+        let name = &field.variable;
+        let value = match given.remove(name) {
+            Some(Value::Null) | None => field.default.clone().filter(|d| !is_blank(d)),
+            Some(v) if is_blank(&v) => field.default.clone().filter(|d| !is_blank(d)),
+            Some(v) => Some(v),
+        };
+        let Some(value) = value else {
+            if field.required {
+                return Err(ApiError::invalid(
+                    format!("inputs.{name}"),
+                    format!("{name} is required in input form"),
+                ));
+            }
+            continue;
+        };
+        let field_name = format!("inputs.{name}");
+        let value = match field.kind {
+            InputKind::TextInput | InputKind::Paragraph | InputKind::Select => {
+                let Value::String(text) = &value else {
+                    return Err(ApiError::invalid(
+                        field_name,
+                        format!("{name} in input form must be a string"),
+                    ));
+                };
+                if let Some(max) = field.max_length {
+                    if text.chars().count() > max {
+                        return Err(ApiError::invalid(
+                            field_name,
+                            format!("{name} in input form must be less than {max} characters"),
+                        ));
+                    }
+                }
+                if field.kind == InputKind::Select && !field.options.contains(text) {
+                    return Err(ApiError::invalid(
+                        field_name,
+                        format!(
+                            "{name} in input form must be one of the following: {:?}",
+                            field.options
+                        ),
+                    ));
+                }
+                value
+            }
+            InputKind::Number => match &value {
+                Value::Number(_) => value,
+                Value::String(s) => match s.trim().parse::<f64>() {
+                    Ok(n) if n.is_finite() => json!(n),
+                    _ => {
+                        return Err(ApiError::invalid(
+                            field_name,
+                            format!("{name} in input form must be a valid number"),
+                        ))
+                    }
+                },
+                _ => {
+                    return Err(ApiError::invalid(
+                        field_name,
+                        format!("{name} in input form must be a valid number"),
+                    ))
+                }
+            },
+            InputKind::File => {
+                if !value.is_object() {
+                    return Err(ApiError::invalid(
+                        field_name,
+                        format!("{name} in input form must be a file object"),
+                    ));
+                }
+                check_file(app, &value, &field_name)?;
+                value
+            }
+            InputKind::FileList => {
+                let Some(items) = value.as_array() else {
+                    return Err(ApiError::invalid(
+                        field_name,
+                        format!("{name} in input form must be a list of files"),
+                    ));
+                };
+                for (i, item) in items.iter().enumerate() {
+                    check_file(app, item, &format!("{field_name}.{i}"))?;
+                }
+                value
+            }
+        };
+        out.insert(name.clone(), value);
+    }
+    Ok(out)
+}
+
+fn is_blank(v: &Value) -> bool {
+    matches!(v, Value::Null) || v.as_str().is_some_and(str::is_empty)
+}
+
+/// Checks the run's `files` list against the app's upload settings.
+pub fn validate_files(app: &AppDefinition, files: Vec<Value>) -> Result<Vec<Value>, ApiError> {
+    if files.is_empty() {
+        return Ok(files);
+    }
+    if !app.file_upload.enabled {
+        return Err(ApiError::invalid("files", "this app does not accept files"));
+    }
+    if files.len() > app.file_upload.number_limits {
+        return Err(ApiError::invalid(
+            "files",
+            format!("at most {} files", app.file_upload.number_limits),
+        ));
+    }
+    for (i, file) in files.iter().enumerate() {
+        check_file(app, file, &format!("files.{i}"))?;
+    }
+    Ok(files)
+}
+
+fn check_file(app: &AppDefinition, file: &Value, field: &str) -> Result<(), ApiError> {
+    let kind = file.get("type").and_then(Value::as_str).unwrap_or("");
+    if !app.file_upload.allowed_types.iter().any(|t| t == kind) {
+        return Err(ApiError::invalid(field, format!("file type `{kind}` is not allowed here")));
+    }
+    let method = file.get("transfer_method").and_then(Value::as_str).unwrap_or("");
+    if !app.file_upload.transfer_methods.iter().any(|m| m == method) {
+        return Err(ApiError::invalid(
+            field,
+            format!("transfer_method `{method}` is not allowed here"),
+        ));
+    }
+    match method {
+        "remote_url" => {
+            let url = file.get("url").and_then(Value::as_str).unwrap_or("");
+            match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+                _ => Err(ApiError::invalid(field, "remote_url needs an absolute http(s) `url`")),
+            }
+        }
+        "local_file" => Err(ApiError::invalid(
+            field,
+            "local_file uploads are not supported yet; use remote_url",
+        )),
+        _ => Err(ApiError::invalid(field, "transfer_method must be remote_url or local_file")),
+    }
+}

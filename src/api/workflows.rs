@@ -1,0 +1,318 @@
+//! The Dify-compatible Workflow App API (`Authorization: Bearer app-…`; the key selects the
+//! app): run (blocking, streaming, async), run detail, stop, logs, parameters.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use futures_util::stream;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use tokio::sync::mpsc;
+
+use super::extract::{body_bytes, decode_json, ApiQuery};
+use super::workflow_inputs::validate_inputs;
+use super::{ApiError, ApiResult, AppState};
+use crate::auth;
+use crate::store::{RunFilter, RunRecord};
+use crate::time::parse_time;
+use crate::workflow::app::AppDefinition;
+use crate::workflow::runner::{finished_data, RunSpec};
+
+/// The app selected by the request's key.
+pub type App = Extension<Arc<AppDefinition>>;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/workflows/run", post(run))
+        .route("/workflows/run/{id}", get(show_run))
+        .route("/workflows/tasks/{task_id}/stop", post(stop))
+        .route("/workflows/logs", get(logs))
+        .route("/parameters", get(parameters))
+}
+
+/// 401 without a valid app key; 403 for an admin key (the wrong kind for this API).
+pub(super) async fn require_app_key(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let Some(key) = auth::presented_key(req.headers()) else {
+        return ApiError::unauthorized(
+            "Access token is missing: send `Authorization: Bearer app-…`",
+        )
+        .into_response();
+    };
+    match state.workflows.app_for_key(key) {
+        Some(app) => {
+            req.extensions_mut().insert(app);
+            next.run(req).await
+        }
+        None if state.admin_keys.verify(key) => {
+            ApiError::forbidden("an admin key cannot use the workflow app API; use the app's key")
+                .into_response()
+        }
+        None => ApiError::unauthorized("Access token is invalid").into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RunBody {
+    inputs: Option<Map<String, Value>>,
+    response_mode: Option<String>,
+    user: Option<String>,
+    #[serde(default)]
+    files: Vec<Value>,
+}
+
+async fn run(
+    State(state): State<AppState>,
+    Extension(app): App,
+    headers: HeaderMap,
+    req: Request,
+) -> ApiResult<Response> {
+    let idempotency_key =
+        headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let bytes = body_bytes(req, &state).await?;
+    let body: RunBody = decode_json(&bytes)?;
+    let inputs = body.inputs.ok_or_else(|| ApiError::invalid("inputs", "inputs is required"))?;
+    let user = body
+        .user
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ApiError::invalid("user", "user is required"))?;
+    if user.len() > 256 {
+        return Err(ApiError::invalid("user", "at most 256 characters"));
+    }
+    let mode = body.response_mode.unwrap_or_else(|| "blocking".into());
+    if !matches!(mode.as_str(), "blocking" | "streaming" | "async") {
+        return Err(ApiError::invalid("response_mode", "must be blocking, streaming or async"));
+    }
+    let inputs = validate_inputs(&app, inputs)?;
+    let files = super::workflow_inputs::validate_files(&app, body.files)?;
+    let (sink, events) = if mode == "streaming" {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
+    let started =
+        state.workflows.start(app.clone(), inputs, user, files, idempotency_key, sink).await?;
+    if let Some(existing) = started.existing {
+        // An idempotent replay: the run that key started, as it is now.
+        return Ok(Json(blocking_body(&started.spec, &existing)).into_response());
+    }
+    match (mode.as_str(), events, started.outcome) {
+        ("streaming", Some(events), _) => {
+            let ping = Duration::from_millis(state.config.workflow.ping_interval_ms);
+            Ok(sse(events, ping).into_response())
+        }
+        ("async", _, _) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"workflow_run_id": started.spec.run_id, "task_id": started.spec.task_id})),
+        )
+            .into_response()),
+        (_, _, Some(outcome)) => {
+            let outcome = outcome
+                .await
+                .map_err(|_| ApiError::internal("the run task ended without an outcome"))?;
+            Ok(Json(json!({
+                "workflow_run_id": started.spec.run_id,
+                "task_id": started.spec.task_id,
+                "data": finished_data(&started.spec, &outcome),
+            }))
+            .into_response())
+        }
+        _ => Err(ApiError::internal("run started without an outcome channel")),
+    }
+}
+
+fn blocking_body(spec: &RunSpec, run: &RunRecord) -> Value {
+    json!({"workflow_run_id": spec.run_id, "task_id": spec.task_id, "data": {
+        "id": run.id, "workflow_id": run.app_id, "status": run.status, "outputs": run.outputs, "error": run.error,
+        "elapsed_time": run.elapsed_time, "total_tokens": run.total_tokens, "total_steps": run.total_steps,
+        "created_at": run.created_at / 1000, "finished_at": run.finished_at.map(|t| t / 1000),
+    }})
+}
+
+/// The event stream: every run event as `data: {json}`, `event: ping` every `ping`, and the
+/// end of the response right after `workflow_finished`.
+fn sse(events: mpsc::UnboundedReceiver<Value>, ping: Duration) -> impl IntoResponse {
+    let stream = stream::unfold((events, false), |(mut events, finished)| async move {
+        if finished {
+            return None;
+        }
+        let event = events.recv().await?;
+        let last = event.get("event").and_then(Value::as_str) == Some("workflow_finished");
+        let frame = Event::default().data(event.to_string());
+        Some((Ok::<Event, Infallible>(frame), (events, last)))
+    });
+    let body = Sse::new(stream);
+    let keep_alive = KeepAlive::new().interval(ping).event(Event::default().event("ping"));
+    (
+        [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache")],
+        body.keep_alive(keep_alive),
+    )
+}
+
+fn run_detail(run: &RunRecord) -> Value {
+    json!({
+        "id": run.id,
+        "workflow_id": run.app_id,
+        "status": run.status,
+        "inputs": Value::Object(run.inputs.clone()).to_string(),
+        "outputs": run.outputs,
+        "error": run.error,
+        "total_steps": run.total_steps,
+        "total_tokens": run.total_tokens,
+        "created_at": run.created_at / 1000,
+        "finished_at": run.finished_at.map(|t| t / 1000),
+        "elapsed_time": run.elapsed_time,
+    })
+}
+
+async fn show_run(
+    State(state): State<AppState>,
+    Extension(app): App,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let run = state.store.run(id).await?;
+    if run.app_id != app.id {
+        return Err(ApiError::not_found("workflow run"));
+    }
+    Ok(Json(run_detail(&run)))
+}
+
+#[derive(Debug, Deserialize)]
+struct StopBody {
+    user: Option<String>,
+}
+
+async fn stop(
+    State(state): State<AppState>,
+    Extension(app): App,
+    Path(task_id): Path<String>,
+    req: Request,
+) -> ApiResult<Json<Value>> {
+    let bytes = body_bytes(req, &state).await?;
+    let body: StopBody = decode_json(&bytes)?;
+    let user = body
+        .user
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ApiError::invalid("user", "user is required"))?;
+    let run = state.store.run_by_task(task_id.clone()).await?;
+    if run.app_id != app.id || run.user != user {
+        return Err(ApiError::not_found("task"));
+    }
+    state.workflows.stop(&task_id);
+    Ok(Json(json!({"result": "success"})))
+}
+
+#[derive(Debug, Deserialize)]
+struct LogsQuery {
+    keyword: Option<String>,
+    status: Option<String>,
+    page: Option<String>,
+    limit: Option<String>,
+    #[serde(rename = "created_at__before")]
+    created_before: Option<String>,
+    #[serde(rename = "created_at__after")]
+    created_after: Option<String>,
+    created_by_end_user_session_id: Option<String>,
+    created_by_account: Option<String>,
+}
+
+async fn logs(
+    State(state): State<AppState>,
+    Extension(app): App,
+    ApiQuery(q): ApiQuery<LogsQuery>,
+) -> ApiResult<Json<Value>> {
+    let page = super::extract::parse_number::<u32>("page", q.page.as_deref())?.unwrap_or(1);
+    let limit = super::extract::parse_number::<u32>("limit", q.limit.as_deref())?.unwrap_or(20);
+    if !(1..=99_999).contains(&page) {
+        return Err(ApiError::invalid("page", "must be between 1 and 99999"));
+    }
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 100"));
+    }
+    if let Some(s) = &q.status {
+        if !matches!(s.as_str(), "succeeded" | "failed" | "stopped" | "running") {
+            return Err(ApiError::invalid(
+                "status",
+                "must be succeeded, failed, stopped or running",
+            ));
+        }
+    }
+    let when = |field: &str, v: Option<String>| -> ApiResult<Option<i64>> {
+        v.map(|t| parse_time(&t).ok_or_else(|| ApiError::invalid(field, "not an ISO 8601 time")))
+            .transpose()
+    };
+    let filter = RunFilter {
+        keyword: q.keyword.filter(|k| !k.is_empty()).map(|k| k.chars().take(30).collect()),
+        status: q.status,
+        created_before: when("created_at__before", q.created_before)?,
+        created_after: when("created_at__after", q.created_after)?,
+        user: q.created_by_end_user_session_id,
+    };
+    // Runs are made by end users only: asking for an account's runs matches none.
+    let (runs, total) = if q.created_by_account.is_some() {
+        (Vec::new(), 0)
+    } else {
+        state.store.list_runs(app.id.clone(), filter, page, limit).await?
+    };
+    let data: Vec<Value> = runs
+        .iter()
+        .map(|run| {
+            json!({
+                "id": run.id,
+                "workflow_run": {
+                    "id": run.id, "version": "1", "status": run.status, "error": run.error,
+                    "elapsed_time": run.elapsed_time, "total_tokens": run.total_tokens,
+                    "total_steps": run.total_steps, "created_at": run.created_at / 1000,
+                    "finished_at": run.finished_at.map(|t| t / 1000),
+                },
+                "created_from": "service-api",
+                "created_by_role": "end_user",
+                "created_by_account": null,
+                "created_by_end_user": {"id": run.user, "type": "service_api", "is_anonymous": false, "session_id": run.user},
+                "created_at": run.created_at / 1000,
+            })
+        })
+        .collect();
+    let has_more = u64::from(page) * u64::from(limit) < total;
+    Ok(Json(
+        json!({"page": page, "limit": limit, "total": total, "has_more": has_more, "data": data}),
+    ))
+}
+
+async fn parameters(Extension(app): App) -> Json<Value> {
+    let form: Vec<Value> = app
+        .inputs
+        .iter()
+        .map(|f| {
+            json!({ f.kind.as_str(): {
+                "label": if f.label.is_empty() { &f.variable } else { &f.label },
+                "variable": f.variable, "required": f.required, "default": f.default.clone().unwrap_or(Value::String(String::new())),
+                "options": f.options, "max_length": f.max_length,
+            }})
+        })
+        .collect();
+    let upload = &app.file_upload;
+    let kind = |name: &str| {
+        json!({"enabled": upload.enabled && upload.allowed_types.iter().any(|t| t == name),
+               "number_limits": upload.number_limits, "transfer_methods": upload.transfer_methods})
+    };
+    Json(json!({
+        "opening_statement": "",
+        "user_input_form": form,
+        "file_upload": {"image": kind("image"), "document": kind("document"), "audio": kind("audio"),
+                        "video": kind("video"), "custom": kind("custom")},
+        "system_parameters": super::workflow_inputs::system_parameters(),
+    }))
+}

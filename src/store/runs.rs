@@ -1,0 +1,262 @@
+//! Workflow runs. A run's final state and its completion message (with one delivery per
+//! subscribed automation) are committed in one transaction.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::{Map, Value};
+
+use super::messages::{self, Accepted, NewMessage};
+use super::{Store, StoreError, StoreResult};
+
+/// A stored run.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    /// `workflow_run_id`.
+    pub id: String,
+    /// The app (workflow) id.
+    pub app_id: String,
+    /// `task_id`.
+    pub task_id: String,
+    /// `running`, `succeeded`, `failed` or `stopped`.
+    pub status: String,
+    /// Inputs as given (defaults applied).
+    pub inputs: Map<String, Value>,
+    /// Outputs of a succeeded run.
+    pub outputs: Option<Map<String, Value>>,
+    /// Why it failed or stopped.
+    pub error: Option<String>,
+    /// Dify's `user`.
+    pub user: String,
+    /// Files given.
+    pub files: Vec<Value>,
+    /// Seconds.
+    pub elapsed_time: f64,
+    /// Tokens.
+    pub total_tokens: u64,
+    /// Nodes executed.
+    pub total_steps: u32,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub finished_at: Option<i64>,
+}
+
+/// The final state of a run.
+#[derive(Debug, Clone)]
+pub struct RunFinish {
+    /// Final status.
+    pub status: String,
+    /// Outputs.
+    pub outputs: Option<Map<String, Value>>,
+    /// Error.
+    pub error: Option<String>,
+    /// Seconds.
+    pub elapsed_time: f64,
+    /// Tokens.
+    pub total_tokens: u64,
+    /// Steps.
+    pub total_steps: u32,
+    /// Unix ms.
+    pub finished_at: i64,
+}
+
+const COLUMNS: &str =
+    "id, app_id, task_id, status, inputs, outputs, error, user, files, elapsed_time, \
+    total_tokens, total_steps, created_at, finished_at";
+
+fn json_map(text: Option<String>) -> Option<Map<String, Value>> {
+    text.and_then(|t| serde_json::from_str::<Value>(&t).ok()).and_then(|v| match v {
+        Value::Object(m) => Some(m),
+        _ => None,
+    })
+}
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<RunRecord> {
+    let files: String = r.get(8)?;
+    Ok(RunRecord {
+        id: r.get(0)?,
+        app_id: r.get(1)?,
+        task_id: r.get(2)?,
+        status: r.get(3)?,
+        inputs: json_map(r.get(4)?).unwrap_or_default(),
+        outputs: json_map(r.get(5)?),
+        error: r.get(6)?,
+        user: r.get(7)?,
+        files: serde_json::from_str(&files).unwrap_or_default(),
+        elapsed_time: r.get(9)?,
+        total_tokens: r.get::<_, i64>(10)?.max(0) as u64,
+        total_steps: r.get(11)?,
+        created_at: r.get(12)?,
+        finished_at: r.get(13)?,
+    })
+}
+
+fn get(conn: &Connection, id: &str) -> StoreResult<Option<RunRecord>> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM workflow_runs WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?)
+}
+
+/// Dify's `/workflows/logs` filters.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Case-insensitive substring of inputs, outputs or user.
+    pub keyword: Option<String>,
+    /// Final status.
+    pub status: Option<String>,
+    /// Created before (Unix ms).
+    pub created_before: Option<i64>,
+    /// Created after (Unix ms).
+    pub created_after: Option<i64>,
+    /// Exact end-user session id.
+    pub user: Option<String>,
+}
+
+impl Store {
+    /// Stores a new `running` run; with an idempotency key already used by this app,
+    /// returns that run instead (and `false`).
+    pub async fn create_run(
+        &self,
+        run: RunRecord,
+        idempotency_key: Option<String>,
+    ) -> StoreResult<(RunRecord, bool)> {
+        self.write(move |c| {
+            if let Some(key) = &idempotency_key {
+                let existing = c
+                    .prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM workflow_runs WHERE app_id = ?1 AND idempotency_key = ?2"
+                    ))?
+                    .query_row(params![run.app_id, key], from_row)
+                    .optional()?;
+                if let Some(existing) = existing {
+                    return Ok((existing, false));
+                }
+            }
+            let to_text = |v: &Value| v.to_string();
+            c.prepare_cached(&format!(
+                "INSERT INTO workflow_runs ({COLUMNS}, idempotency_key) \
+                 VALUES (?1, ?2, ?3, 'running', ?4, NULL, NULL, ?5, ?6, 0, 0, 0, ?7, NULL, ?8)"
+            ))?
+            .execute(params![
+                run.id,
+                run.app_id,
+                run.task_id,
+                to_text(&Value::Object(run.inputs.clone())),
+                run.user,
+                to_text(&Value::Array(run.files.clone())),
+                run.created_at,
+                idempotency_key
+            ])?;
+            Ok((run, true))
+        })
+        .await
+    }
+
+    /// Records a run's final state and ingests its completion in the same transaction.
+    pub async fn finish_run(
+        &self,
+        run_id: String,
+        finish: RunFinish,
+        completion: NewMessage,
+    ) -> StoreResult<Accepted> {
+        let cache = self.cache.clone();
+        self.write(move |c| {
+            let changed = c
+                .prepare_cached(
+                    "UPDATE workflow_runs SET status = ?2, outputs = ?3, error = ?4, elapsed_time = ?5, \
+                     total_tokens = ?6, total_steps = ?7, finished_at = ?8 WHERE id = ?1 AND status = 'running'",
+                )?
+                .execute(params![
+                    run_id,
+                    finish.status,
+                    finish.outputs.map(|o| Value::Object(o).to_string()),
+                    finish.error,
+                    finish.elapsed_time,
+                    i64::try_from(finish.total_tokens).unwrap_or(i64::MAX),
+                    finish.total_steps,
+                    finish.finished_at
+                ])?;
+            if changed == 0 {
+                return Err(StoreError::Conflict(format!("run {run_id} is not running")));
+            }
+            messages::ingest(c, &mut cache.lock(), completion, finish.finished_at)
+        })
+        .await
+    }
+
+    /// One run.
+    pub async fn run(&self, id: String) -> StoreResult<RunRecord> {
+        self.read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("workflow run"))).await
+    }
+
+    /// One run by task id.
+    pub async fn run_by_task(&self, task_id: String) -> StoreResult<RunRecord> {
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {COLUMNS} FROM workflow_runs WHERE task_id = ?1"))?
+                .query_row([task_id], from_row)
+                .optional()?
+                .ok_or(StoreError::NotFound("task"))
+        })
+        .await
+    }
+
+    /// Runs left `running` (by a crash).
+    pub async fn running_runs(&self) -> StoreResult<Vec<RunRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM workflow_runs WHERE status = 'running'"
+            ))?;
+            let runs = stmt.query_map([], from_row)?.collect::<Result<Vec<_>, _>>()?;
+            Ok(runs)
+        })
+        .await
+    }
+
+    /// A page of an app's runs, newest first, and the total matching.
+    pub async fn list_runs(
+        &self,
+        app_id: String,
+        filter: RunFilter,
+        page: u32,
+        limit: u32,
+    ) -> StoreResult<(Vec<RunRecord>, u64)> {
+        self.read(move |c| {
+            let mut sql = String::from(" FROM workflow_runs WHERE app_id = ?1");
+            let mut values: Vec<rusqlite::types::Value> = vec![app_id.into()];
+            let mut add = |cond: &str, v: rusqlite::types::Value| {
+                values.push(v);
+                sql.push_str(&format!(" AND {cond} ?{}", values.len()));
+            };
+            if let Some(s) = filter.status {
+                add("status =", s.into());
+            }
+            if let Some(t) = filter.created_before {
+                add("created_at <", t.into());
+            }
+            if let Some(t) = filter.created_after {
+                add("created_at >", t.into());
+            }
+            if let Some(u) = filter.user {
+                add("user =", u.into());
+            }
+            if let Some(k) = filter.keyword {
+                let pattern = format!("%{}%", k.to_lowercase().replace('%', "\\%").replace('_', "\\_"));
+                values.push(pattern.into());
+                let n = values.len();
+                sql.push_str(&format!(
+                    " AND (lower(inputs) LIKE ?{n} ESCAPE '\\' OR lower(coalesce(outputs, '')) LIKE ?{n} ESCAPE '\\' \
+                     OR lower(user) LIKE ?{n} ESCAPE '\\')"
+                ));
+            }
+            let total: i64 = c
+                .prepare_cached(&format!("SELECT count(*){sql}"))?
+                .query_row(rusqlite::params_from_iter(values.iter()), |r| r.get(0))?;
+            let offset = i64::from(page.saturating_sub(1)) * i64::from(limit);
+            let query = format!("SELECT {COLUMNS}{sql} ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}");
+            let mut stmt = c.prepare_cached(&query)?;
+            let runs = stmt.query_map(rusqlite::params_from_iter(values.iter()), from_row)?.collect::<Result<Vec<_>, _>>()?;
+            Ok((runs, total.max(0) as u64))
+        })
+        .await
+    }
+}

@@ -1,0 +1,73 @@
+//! The completion a finished run hands to the relay: uiform's `WebhookRequest`
+//! (`{completion, user, file_payload, metadata}`), with the run's outputs as the parsed
+//! message of an OpenAI `chat.completion`.
+
+use serde_json::{json, Map, Value};
+
+use super::runner::{RunOutcome, RunSpec};
+use crate::time::rfc3339;
+
+/// Event type of a run's completion: `workflow_run.succeeded|failed|stopped`. Automations
+/// choose which final statuses they receive through their `event_types` (default: all).
+pub fn event_type(outcome: &RunOutcome) -> String {
+    format!("workflow_run.{}", outcome.status.as_str())
+}
+
+/// The webhook body for a finished run.
+pub fn webhook_request(spec: &RunSpec, outcome: &RunOutcome) -> Value {
+    let outputs = Value::Object(outcome.outputs.clone().unwrap_or_default());
+    let user_email = crate::email::looks_like_email(&spec.user).then(|| spec.user.clone());
+    json!({
+        "completion": {
+            "id": format!("chatcmpl-{}", spec.run_id),
+            "object": "chat.completion",
+            "created": spec.created_at / 1000,
+            "model": format!("hookrelay-workflow/{}", spec.app.id),
+            "choices": [{
+                "index": 0,
+                "finish_reason": if outcome.status.as_str() == "succeeded" { "stop" } else { "error" },
+                "logprobs": null,
+                "message": {"role": "assistant", "content": outputs.to_string(), "parsed": outputs, "refusal": null},
+            }],
+            "usage": {"prompt_tokens": 0, "completion_tokens": outcome.total_tokens, "total_tokens": outcome.total_tokens},
+            "extraction_id": spec.run_id,
+            "likelihoods": {},
+            "request_at": rfc3339(spec.created_at),
+            "first_token_at": outcome.first_token_at.map(rfc3339),
+            "last_token_at": outcome.last_token_at.map(rfc3339),
+        },
+        "user": user_email,
+        "file_payload": file_payload(&spec.files),
+        "metadata": {
+            "workflow_run_id": spec.run_id,
+            "task_id": spec.task_id,
+            "workflow_id": spec.app.id,
+            "status": outcome.status.as_str(),
+            "error": outcome.error,
+            "elapsed_time": outcome.elapsed_time,
+            "total_tokens": outcome.total_tokens,
+            "total_steps": outcome.total_steps,
+            "user": spec.user,
+        },
+    })
+}
+
+/// The first input file as uiform's `MIMEData` (`filename`, `url`, `metadata`), or null.
+fn file_payload(files: &[Value]) -> Value {
+    let Some(file) = files.first() else { return Value::Null };
+    let url = file.get("url").and_then(Value::as_str).unwrap_or_default();
+    let filename = file
+        .get("filename")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| url.rsplit('/').next().map(|s| s.split('?').next().unwrap_or(s).to_string()))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "file".into());
+    let mut metadata = Map::new();
+    for key in ["type", "transfer_method", "upload_file_id", "mime_type", "size"] {
+        if let Some(v) = file.get(key) {
+            metadata.insert(key.into(), v.clone());
+        }
+    }
+    json!({"filename": filename, "url": url, "metadata": metadata})
+}

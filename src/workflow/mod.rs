@@ -1,0 +1,10 @@
+//! Workflows: app definitions, node types, the runner, run events (SSE), and the
+//! completion each finished run hands to the relay.
+
+pub mod app;
+pub mod completion;
+pub mod graph;
+pub mod nodes;
+pub mod runner;
+pub mod service;
+pub mod variables;

@@ -1,0 +1,169 @@
+//! The `llm` node: any OpenAI-compatible chat-completions endpoint, streamed so that text
+//! chunks reach the run's SSE stream as they arrive; optional JSON-schema structured output.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::workflow::variables::Pool;
+
+/// One templated chat message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmMessage {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// Text with `{{#node.var#}}` references.
+    pub text: String,
+}
+
+/// Settings of an llm node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmNode {
+    /// Base URL of the API, e.g. `https://api.openai.com/v1` (`/chat/completions` is appended).
+    pub base_url: String,
+    /// API key, sent as `Authorization: Bearer`.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// Environment variable holding the API key (preferred over `api_key`).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Model name.
+    pub model: String,
+    /// The prompt.
+    pub messages: Vec<LlmMessage>,
+    /// A JSON schema: the reply is requested as JSON matching it, and the parsed object
+    /// becomes the node's `structured_output`.
+    #[serde(default)]
+    pub json_schema: Option<Value>,
+    /// Sampling temperature.
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    /// Whole-call timeout (default 120 s).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+/// What the node produced.
+pub struct LlmResult {
+    /// Outputs: `text`, `usage`, and `structured_output` with a schema.
+    pub outputs: Map<String, Value>,
+    /// Tokens used (prompt + completion).
+    pub total_tokens: u64,
+}
+
+impl LlmNode {
+    /// Rejects an unusable definition.
+    pub fn validate(&self) -> Result<(), String> {
+        if url::Url::parse(&self.base_url).is_err() {
+            return Err(format!("base_url `{}` is not an absolute URL", self.base_url));
+        }
+        if self.messages.is_empty() {
+            return Err("an llm node needs messages".into());
+        }
+        if let Some(m) = self
+            .messages
+            .iter()
+            .find(|m| !matches!(m.role.as_str(), "system" | "user" | "assistant"))
+        {
+            return Err(format!("unknown message role `{}`", m.role));
+        }
+        if self.json_schema.as_ref().is_some_and(|s| !s.is_object()) {
+            return Err("json_schema must be an object".into());
+        }
+        Ok(())
+    }
+
+    fn request_body(&self, pool: &Pool) -> Value {
+        let messages: Vec<Value> = self
+            .messages
+            .iter()
+            .map(|m| json!({"role": m.role, "content": pool.substitute(&m.text)}))
+            .collect();
+        let mut body = json!({
+            "model": self.model,
+            "messages": messages,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+        });
+        if let Some(t) = self.temperature {
+            body["temperature"] = json!(t);
+        }
+        if let Some(schema) = &self.json_schema {
+            body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": true}});
+        }
+        body
+    }
+
+    /// Calls the model, handing each text delta to `on_chunk`.
+    pub async fn run(
+        &self,
+        pool: &Pool,
+        client: &reqwest::Client,
+        on_chunk: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<LlmResult, String> {
+        let key = match &self.api_key_env {
+            Some(var) => std::env::var(var).ok(),
+            None => self.api_key.clone(),
+        };
+        let url = format!("{}/chat/completions", self.base_url.trim_end_matches('/'));
+        let mut request = client
+            .post(url)
+            .timeout(Duration::from_secs(self.timeout_secs.unwrap_or(120)))
+            .json(&self.request_body(pool));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.map_err(|e| format!("llm request failed: {e}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            return Err(format!(
+                "llm answered HTTP {}: {}",
+                status.as_u16(),
+                text.chars().take(500).collect::<String>()
+            ));
+        }
+        let mut text = String::new();
+        let mut usage = Value::Null;
+        let mut buffer: Vec<u8> = Vec::new();
+        let mut stream = response.bytes_stream();
+        'read: while let Some(chunk) = stream.next().await {
+            buffer.extend_from_slice(&chunk.map_err(|e| format!("llm stream broke: {e}"))?);
+            while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = buffer.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&line);
+                let Some(data) = line.trim().strip_prefix("data:").map(str::trim) else { continue };
+                if data == "[DONE]" {
+                    break 'read;
+                }
+                let event: Value =
+                    serde_json::from_str(data).map_err(|e| format!("llm sent a bad event: {e}"))?;
+                if let Some(delta) =
+                    event.pointer("/choices/0/delta/content").and_then(Value::as_str)
+                {
+                    if !delta.is_empty() {
+                        text.push_str(delta);
+                        on_chunk(delta);
+                    }
+                }
+                if event.get("usage").is_some_and(Value::is_object) {
+                    usage = event["usage"].clone();
+                }
+            }
+        }
+        let total_tokens = usage.get("total_tokens").and_then(Value::as_u64).unwrap_or(0);
+        let mut outputs = Map::new();
+        if self.json_schema.is_some() {
+            let parsed: Value = serde_json::from_str(&text)
+                .map_err(|e| format!("llm reply is not the requested JSON: {e}"))?;
+            outputs.insert("structured_output".into(), parsed);
+        }
+        outputs.insert("text".into(), text.into());
+        outputs.insert("usage".into(), usage);
+        Ok(LlmResult { outputs, total_tokens })
+    }
+}

@@ -1,0 +1,302 @@
+//! Runs a workflow graph: walks from the start node along edges (an if-else follows one
+//! branch), records each node's outputs in the pool, emits Dify's events, and stops on
+//! error, on timeout, or when asked to (dropping the node's future aborts its I/O).
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{json, Map, Value};
+use tokio::sync::{mpsc, watch};
+
+use super::app::{AppDefinition, NodeKind};
+use super::graph::successors;
+use super::nodes::{self, NodeContext};
+use super::variables::Pool;
+use crate::delivery::Sender;
+use crate::time::now_ms;
+
+/// Final status of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Still going.
+    Running,
+    /// Reached an end node.
+    Succeeded,
+    /// A node failed, or the run timed out or was interrupted.
+    Failed,
+    /// Stopped on request.
+    Stopped,
+}
+
+impl RunStatus {
+    /// Dify's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Stopped => "stopped",
+        }
+    }
+
+    /// Parses Dify's name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            "stopped" => RunStatus::Stopped,
+            _ => return None,
+        })
+    }
+}
+
+/// What a run is given.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// The app.
+    pub app: Arc<AppDefinition>,
+    /// `workflow_run_id` (UUID).
+    pub run_id: String,
+    /// `task_id` (UUID), used to stop it.
+    pub task_id: String,
+    /// Validated inputs (defaults applied).
+    pub inputs: Map<String, Value>,
+    /// The end user (Dify's `user`).
+    pub user: String,
+    /// Files given with the run (`sys.files`).
+    pub files: Vec<Value>,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// Final status.
+    pub status: RunStatus,
+    /// Outputs of the end node (succeeded runs).
+    pub outputs: Option<Map<String, Value>>,
+    /// Why it failed or stopped.
+    pub error: Option<String>,
+    /// Seconds.
+    pub elapsed_time: f64,
+    /// Tokens spent by llm nodes.
+    pub total_tokens: u64,
+    /// Nodes executed.
+    pub total_steps: u32,
+    /// Unix ms.
+    pub finished_at: i64,
+    /// When the first and last llm tokens arrived (Unix ms), for the completion.
+    pub first_token_at: Option<i64>,
+    /// See `first_token_at`.
+    pub last_token_at: Option<i64>,
+}
+
+/// Where events go (the SSE stream of a streaming run; nowhere otherwise). A closed
+/// receiver (client gone) is ignored: the run goes on.
+#[derive(Clone)]
+pub struct Events {
+    sink: Option<mpsc::UnboundedSender<Value>>,
+    task_id: String,
+    run_id: String,
+}
+
+impl Events {
+    /// Events for `spec`, sent to `sink` when given.
+    pub fn new(spec: &RunSpec, sink: Option<mpsc::UnboundedSender<Value>>) -> Self {
+        Self { sink, task_id: spec.task_id.clone(), run_id: spec.run_id.clone() }
+    }
+
+    /// Emits `workflow_finished` (after the final state is committed).
+    pub fn finished(&self, spec: &RunSpec, outcome: &RunOutcome) {
+        self.emit("workflow_finished", finished_data(spec, outcome));
+    }
+
+    fn emit(&self, event: &str, data: Value) {
+        if let Some(sink) = &self.sink {
+            let _ = sink.send(json!({"event": event, "task_id": self.task_id, "workflow_run_id": self.run_id, "data": data}));
+        }
+    }
+}
+
+/// The `workflow_finished` data (also the blocking answer's `data`).
+pub fn finished_data(spec: &RunSpec, outcome: &RunOutcome) -> Value {
+    json!({
+        "id": spec.run_id,
+        "workflow_id": spec.app.id,
+        "status": outcome.status.as_str(),
+        "outputs": outcome.outputs,
+        "error": outcome.error,
+        "elapsed_time": outcome.elapsed_time,
+        "total_tokens": outcome.total_tokens,
+        "total_steps": outcome.total_steps,
+        "created_at": spec.created_at / 1000,
+        "finished_at": outcome.finished_at / 1000,
+    })
+}
+
+struct Progress {
+    steps: u32,
+    tokens: u64,
+    outputs: Option<Map<String, Value>>,
+    first_token_at: Option<i64>,
+    last_token_at: Option<i64>,
+}
+
+/// Runs `spec` to its end (the caller commits it, then emits `workflow_finished`). `stop`
+/// turning true stops it; the app's timeout fails it.
+pub async fn run(
+    spec: &RunSpec,
+    sender: &Sender,
+    events: &Events,
+    mut stop: watch::Receiver<bool>,
+) -> RunOutcome {
+    let started = Instant::now();
+    events.emit(
+        "workflow_started",
+        json!({"id": spec.run_id, "workflow_id": spec.app.id, "inputs": spec.inputs, "created_at": spec.created_at / 1000}),
+    );
+    let mut progress =
+        Progress { steps: 0, tokens: 0, outputs: None, first_token_at: None, last_token_at: None };
+    let timeout = std::time::Duration::from_secs(spec.app.run_timeout_secs);
+    let walk = walk(spec, sender, events, &mut progress);
+    let (status, error) = tokio::select! {
+        result = tokio::time::timeout(timeout, walk) => match result {
+            Ok(Ok(())) => (RunStatus::Succeeded, None),
+            Ok(Err(e)) => (RunStatus::Failed, Some(e)),
+            Err(_) => (RunStatus::Failed, Some(format!("run timed out after {} s", spec.app.run_timeout_secs))),
+        },
+        () = stopped(&mut stop) => (RunStatus::Stopped, Some("stopped by the user".to_string())),
+    };
+    RunOutcome {
+        status,
+        outputs: if status == RunStatus::Succeeded {
+            progress.outputs.or_else(|| Some(Map::new()))
+        } else {
+            None
+        },
+        error,
+        elapsed_time: started.elapsed().as_secs_f64(),
+        total_tokens: progress.tokens,
+        total_steps: progress.steps,
+        finished_at: now_ms(),
+        first_token_at: progress.first_token_at,
+        last_token_at: progress.last_token_at,
+    }
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    while !*stop.borrow_and_update() {
+        if stop.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+async fn walk(
+    spec: &RunSpec,
+    sender: &Sender,
+    events: &Events,
+    progress: &mut Progress,
+) -> Result<(), String> {
+    let app = &spec.app;
+    let mut pool = Pool::default();
+    let mut sys = Map::new();
+    sys.insert("user_id".into(), spec.user.clone().into());
+    sys.insert("app_id".into(), app.id.clone().into());
+    sys.insert("workflow_id".into(), app.id.clone().into());
+    sys.insert("workflow_run_id".into(), spec.run_id.clone().into());
+    sys.insert("files".into(), Value::Array(spec.files.clone()));
+    pool.set("sys", sys);
+
+    let start =
+        app.nodes.iter().find(|n| matches!(n.kind, NodeKind::Start)).ok_or("no start node")?;
+    let mut queue: VecDeque<(&str, Option<&str>)> = VecDeque::from([(start.id.as_str(), None)]);
+    let mut done: HashSet<&str> = HashSet::new();
+    while let Some((node_id, predecessor)) = queue.pop_front() {
+        if !done.insert(node_id) {
+            continue;
+        }
+        let node = app
+            .nodes
+            .iter()
+            .find(|n| n.id == node_id)
+            .ok_or_else(|| format!("unknown node {node_id}"))?;
+        progress.steps += 1;
+        let execution_id = uuid::Uuid::now_v7().to_string();
+        let title = node.title.clone().unwrap_or_else(|| node.id.clone());
+        let created_at = now_ms() / 1000;
+        let common = json!({
+            "id": execution_id, "node_id": node.id, "node_type": node.kind.type_name(), "title": title,
+            "index": progress.steps, "predecessor_node_id": predecessor, "created_at": created_at,
+        });
+        let mut started = common.clone();
+        started["inputs"] = Value::Object(Map::new());
+        events.emit("node_started", started);
+        let node_started = Instant::now();
+
+        let result = if matches!(node.kind, NodeKind::Start) {
+            pool.set(&node.id, spec.inputs.clone());
+            Ok(nodes::NodeOutput {
+                outputs: spec.inputs.clone(),
+                inputs: spec.inputs.clone(),
+                ..Default::default()
+            })
+        } else {
+            let mut first = progress.first_token_at;
+            let mut last = progress.last_token_at;
+            let mut on_chunk = |text: &str| {
+                let now = now_ms();
+                first.get_or_insert(now);
+                last = Some(now);
+                events.emit(
+                    "text_chunk",
+                    json!({"text": text, "from_variable_selector": [node.id, "text"]}),
+                );
+            };
+            let mut ctx = NodeContext { sender, on_chunk: &mut on_chunk };
+            let r = nodes::execute(node, &pool, &mut ctx).await;
+            progress.first_token_at = first;
+            progress.last_token_at = last;
+            r
+        };
+        let mut finished = common;
+        finished["elapsed_time"] = json!(node_started.elapsed().as_secs_f64());
+        finished["process_data"] = Value::Null;
+        match result {
+            Ok(output) => {
+                progress.tokens += output.tokens;
+                finished["inputs"] = Value::Object(output.inputs);
+                finished["outputs"] = Value::Object(output.outputs.clone());
+                finished["status"] = "succeeded".into();
+                finished["error"] = Value::Null;
+                finished["execution_metadata"] =
+                    json!({"total_tokens": output.tokens, "total_price": 0, "currency": "USD"});
+                events.emit("node_finished", finished);
+                if matches!(node.kind, NodeKind::End { .. }) {
+                    progress.outputs.get_or_insert_with(Map::new).extend(output.outputs.clone());
+                }
+                pool.set(&node.id, output.outputs);
+                for next in successors(app, &node.id, output.branch) {
+                    queue.push_back((next, Some(node.id.as_str())));
+                }
+            }
+            Err(error) => {
+                finished["inputs"] = Value::Object(Map::new());
+                finished["outputs"] = Value::Null;
+                finished["status"] = "failed".into();
+                finished["error"] = error.clone().into();
+                finished["execution_metadata"] =
+                    json!({"total_tokens": 0, "total_price": 0, "currency": "USD"});
+                events.emit("node_finished", finished);
+                return Err(format!("node {}: {error}", node.id));
+            }
+        }
+    }
+    if progress.outputs.is_none() {
+        return Err("the run ended without reaching an end node".into());
+    }
+    Ok(())
+}

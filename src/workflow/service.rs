@@ -1,0 +1,200 @@
+//! The workflow service: finds the app of an app key, starts runs in their own tasks (a run
+//! goes on when its client disconnects), stops them, and on each final state commits the
+//! run and its completion together, then hands the deliveries to the dispatcher.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::app::AppDefinition;
+use super::completion;
+use super::runner::{self, Events, RunOutcome, RunSpec, RunStatus};
+use crate::auth::key_hash;
+use crate::delivery::{Dispatcher, Sender};
+use crate::store::{NewMessage, RunFinish, RunRecord, Store, StoreResult};
+use crate::time::now_ms;
+
+/// See the module doc.
+pub struct Workflows {
+    apps: HashMap<[u8; 32], Arc<AppDefinition>>,
+    store: Store,
+    sender: Arc<Sender>,
+    dispatcher: Arc<Dispatcher>,
+    running: Mutex<HashMap<String, watch::Sender<bool>>>,
+}
+
+/// A started run: its spec, and (for new runs) where its outcome will arrive.
+pub struct Started {
+    /// The run.
+    pub spec: RunSpec,
+    /// Resolves when the run's final state is committed; `None` for an idempotent replay.
+    pub outcome: Option<oneshot::Receiver<RunOutcome>>,
+    /// For a replay: the stored run.
+    pub existing: Option<RunRecord>,
+}
+
+impl Workflows {
+    /// The service over the configured apps.
+    pub fn new(
+        apps: &[AppDefinition],
+        store: Store,
+        sender: Arc<Sender>,
+        dispatcher: Arc<Dispatcher>,
+    ) -> Arc<Self> {
+        let mut by_key = HashMap::new();
+        for app in apps {
+            let app = Arc::new(app.clone());
+            for key in &app.api_keys {
+                by_key.insert(key_hash(key), app.clone());
+            }
+        }
+        Arc::new(Self {
+            apps: by_key,
+            store,
+            sender,
+            dispatcher,
+            running: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The app an app key selects. The key is hashed first, so the lookup reveals nothing
+    /// about the key by its timing.
+    pub fn app_for_key(&self, key: &str) -> Option<Arc<AppDefinition>> {
+        self.apps.get(&key_hash(key)).cloned()
+    }
+
+    /// Stores the run and starts it. With an idempotency key the app already used, nothing
+    /// starts and the stored run is returned.
+    pub async fn start(
+        self: &Arc<Self>,
+        app: Arc<AppDefinition>,
+        inputs: Map<String, Value>,
+        user: String,
+        files: Vec<Value>,
+        idempotency_key: Option<String>,
+        sink: Option<mpsc::UnboundedSender<Value>>,
+    ) -> StoreResult<Started> {
+        let record = RunRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            app_id: app.id.clone(),
+            task_id: uuid::Uuid::now_v7().to_string(),
+            status: "running".into(),
+            inputs,
+            outputs: None,
+            error: None,
+            user,
+            files,
+            elapsed_time: 0.0,
+            total_tokens: 0,
+            total_steps: 0,
+            created_at: now_ms(),
+            finished_at: None,
+        };
+        let (record, is_new) = self.store.create_run(record, idempotency_key).await?;
+        let spec = RunSpec {
+            app,
+            run_id: record.id.clone(),
+            task_id: record.task_id.clone(),
+            inputs: record.inputs.clone(),
+            user: record.user.clone(),
+            files: record.files.clone(),
+            created_at: record.created_at,
+        };
+        if !is_new {
+            return Ok(Started { spec, outcome: None, existing: Some(record) });
+        }
+        let (stop_tx, stop_rx) = watch::channel(false);
+        if let Ok(mut running) = self.running.lock() {
+            running.insert(spec.task_id.clone(), stop_tx);
+        }
+        let (done_tx, done_rx) = oneshot::channel();
+        let this = self.clone();
+        let task_spec = spec.clone();
+        tokio::spawn(async move {
+            let events = Events::new(&task_spec, sink);
+            let outcome = runner::run(&task_spec, &this.sender, &events, stop_rx).await;
+            this.finish(&task_spec, &outcome).await;
+            if let Ok(mut running) = this.running.lock() {
+                running.remove(&task_spec.task_id);
+            }
+            events.finished(&task_spec, &outcome);
+            let _ = done_tx.send(outcome);
+        });
+        Ok(Started { spec, outcome: Some(done_rx), existing: None })
+    }
+
+    /// Asks a running task to stop; false when no such task runs here.
+    pub fn stop(&self, task_id: &str) -> bool {
+        let running = self.running.lock().ok();
+        match running.as_ref().and_then(|r| r.get(task_id)) {
+            Some(stop) => stop.send(true).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Commits the final state with its completion, then hands the deliveries over.
+    async fn finish(&self, spec: &RunSpec, outcome: &RunOutcome) {
+        let finish = RunFinish {
+            status: outcome.status.as_str().into(),
+            outputs: outcome.outputs.clone(),
+            error: outcome.error.clone(),
+            elapsed_time: outcome.elapsed_time,
+            total_tokens: outcome.total_tokens,
+            total_steps: outcome.total_steps,
+            finished_at: outcome.finished_at,
+        };
+        let message = NewMessage {
+            processor_id: Some(spec.app.id.clone()),
+            automation_id: None,
+            event_type: Some(completion::event_type(outcome)),
+            payload: completion::webhook_request(spec, outcome).to_string().into_bytes(),
+            idempotency_key: None,
+            claim_for_ms: Some(self.dispatcher.lease_ms()),
+        };
+        match self.store.finish_run(spec.run_id.clone(), finish, message).await {
+            Ok(accepted) => self.dispatcher.submit(accepted.ready),
+            Err(e) => {
+                tracing::error!(run = %spec.run_id, error = %e, "recording a finished run failed")
+            }
+        }
+    }
+
+    /// Runs left `running` by a crash end `failed`, each with its completion webhook.
+    pub async fn fail_interrupted_runs(&self) -> StoreResult<usize> {
+        let runs = self.store.running_runs().await?;
+        let count = runs.len();
+        for run in runs {
+            let apps: Vec<&Arc<AppDefinition>> =
+                self.apps.values().filter(|a| a.id == run.app_id).collect();
+            let Some(app) = apps.first() else {
+                tracing::warn!(run = %run.id, app = %run.app_id, "interrupted run of an app no longer configured");
+                continue;
+            };
+            let spec = RunSpec {
+                app: (*app).clone(),
+                run_id: run.id,
+                task_id: run.task_id,
+                inputs: run.inputs,
+                user: run.user,
+                files: run.files,
+                created_at: run.created_at,
+            };
+            let now = now_ms();
+            let outcome = RunOutcome {
+                status: RunStatus::Failed,
+                outputs: None,
+                error: Some("the relay stopped during the run".into()),
+                elapsed_time: (now - spec.created_at) as f64 / 1000.0,
+                total_tokens: 0,
+                total_steps: 0,
+                finished_at: now,
+                first_token_at: None,
+                last_token_at: None,
+            };
+            self.finish(&spec, &outcome).await;
+        }
+        Ok(count)
+    }
+}
