@@ -1,7 +1,7 @@
 -- hookrelay schema. Applied at start-up by src/store/schema.rs.
 --
 -- Versioning: every statement below is idempotent (IF NOT EXISTS), and the file as a whole is
--- schema version 2 (PRAGMA user_version; 1 had no workflow tables). A later version appends its upgrade steps in
+-- schema version 2 (PRAGMA user_version; 1 had no workflow or upload tables). A later version appends its upgrade steps in
 -- src/store/schema.rs, keyed by the version they upgrade from, so an older database is
 -- upgraded in place.
 --
@@ -156,3 +156,16 @@ CREATE INDEX IF NOT EXISTS workflow_runs_app ON workflow_runs(app_id, created_at
 CREATE INDEX IF NOT EXISTS workflow_runs_running ON workflow_runs(status) WHERE status = 'running';
 CREATE UNIQUE INDEX IF NOT EXISTS workflow_runs_idempotency ON workflow_runs(app_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
+
+-- Files uploaded through POST /v1/files/upload (content in bodies, by hash).
+CREATE TABLE IF NOT EXISTS upload_files (
+    id          TEXT PRIMARY KEY,               -- UUID
+    app_id      TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    extension   TEXT NOT NULL,
+    mime_type   TEXT NOT NULL,
+    created_by  TEXT NOT NULL,
+    data_hash   BLOB NOT NULL,
+    created_at  INTEGER NOT NULL
+) WITHOUT ROWID;

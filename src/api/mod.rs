@@ -3,6 +3,7 @@
 mod automations;
 mod error;
 mod extract;
+mod files;
 mod logs;
 mod logs_view;
 mod messages;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(recover::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin_key));
     let app_api = workflows::router()
+        .merge(files::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), workflows::require_app_key));
     let v1 = Router::new().merge(admin).merge(app_api);
     Router::new()

@@ -6,11 +6,6 @@ use serde_json::{json, Map, Value};
 use super::ApiError;
 use crate::workflow::app::{AppDefinition, InputKind};
 
-/// Dify's upload size limits (MB) as `/parameters` reports them.
-pub fn system_parameters() -> Value {
-    json!({"file_size_limit": 15, "image_file_size_limit": 10, "audio_file_size_limit": 50, "video_file_size_limit": 100})
-}
-
 /// The inputs with defaults applied, or the first problem.
 pub fn validate_inputs(
     app: &AppDefinition,
@@ -151,10 +146,80 @@ fn check_file(app: &AppDefinition, file: &Value, field: &str) -> Result<(), ApiE
                 _ => Err(ApiError::invalid(field, "remote_url needs an absolute http(s) `url`")),
             }
         }
-        "local_file" => Err(ApiError::invalid(
-            field,
-            "local_file uploads are not supported yet; use remote_url",
-        )),
+        "local_file" => match file.get("upload_file_id").and_then(Value::as_str) {
+            Some(id) if !id.is_empty() => Ok(()),
+            _ => {
+                Err(ApiError::invalid(field, "local_file needs the `upload_file_id` of an upload"))
+            }
+        },
         _ => Err(ApiError::invalid(field, "transfer_method must be remote_url or local_file")),
     }
+}
+
+/// Uploads up to this size are inlined in the completion's `file_payload.url` as a data URL
+/// (uiform's MIMEData); larger ones are referred to by id only.
+const INLINE_LIMIT: u64 = 1024 * 1024;
+
+/// Resolves `local_file` entries (of `files` and of file inputs) to their uploads: unknown
+/// ids are a 400; known ones gain `filename`, `mime_type`, `size` and a data URL.
+pub async fn resolve_files(
+    store: &crate::store::Store,
+    app: &AppDefinition,
+    files: &mut [Value],
+    inputs: &mut Map<String, Value>,
+) -> Result<(), ApiError> {
+    for (i, file) in files.iter_mut().enumerate() {
+        resolve(store, app, file, &format!("files.{i}")).await?;
+    }
+    for field in
+        app.inputs.iter().filter(|f| matches!(f.kind, InputKind::File | InputKind::FileList))
+    {
+        let name = format!("inputs.{}", field.variable);
+        match inputs.get_mut(&field.variable) {
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    resolve(store, app, item, &format!("{name}.{i}")).await?;
+                }
+            }
+            Some(item @ Value::Object(_)) => resolve(store, app, item, &name).await?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+async fn resolve(
+    store: &crate::store::Store,
+    app: &AppDefinition,
+    file: &mut Value,
+    field: &str,
+) -> Result<(), ApiError> {
+    if file.get("transfer_method").and_then(Value::as_str) != Some("local_file") {
+        return Ok(());
+    }
+    let id = file.get("upload_file_id").and_then(Value::as_str).unwrap_or_default().to_string();
+    let (upload, data) = store.upload(app.id.clone(), id.clone()).await.map_err(|e| match e {
+        crate::store::StoreError::NotFound(_) => ApiError::invalid(
+            field,
+            format!("upload_file_id `{id}` is not a file uploaded to this app"),
+        ),
+        other => other.into(),
+    })?;
+    let url = if upload.size <= INLINE_LIMIT {
+        use base64::Engine;
+        format!(
+            "data:{};base64,{}",
+            upload.mime_type,
+            base64::engine::general_purpose::STANDARD.encode(&data)
+        )
+    } else {
+        String::new()
+    };
+    if let Some(obj) = file.as_object_mut() {
+        obj.insert("filename".into(), upload.name.into());
+        obj.insert("mime_type".into(), upload.mime_type.into());
+        obj.insert("size".into(), upload.size.into());
+        obj.insert("url".into(), url.into());
+    }
+    Ok(())
 }

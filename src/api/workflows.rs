@@ -94,8 +94,9 @@ async fn run(
     if !matches!(mode.as_str(), "blocking" | "streaming" | "async") {
         return Err(ApiError::invalid("response_mode", "must be blocking, streaming or async"));
     }
-    let inputs = validate_inputs(&app, inputs)?;
-    let files = super::workflow_inputs::validate_files(&app, body.files)?;
+    let mut inputs = validate_inputs(&app, inputs)?;
+    let mut files = super::workflow_inputs::validate_files(&app, body.files)?;
+    super::workflow_inputs::resolve_files(&state.store, &app, &mut files, &mut inputs).await?;
     let (sink, events) = if mode == "streaming" {
         let (tx, rx) = mpsc::unbounded_channel();
         (Some(tx), Some(rx))
@@ -313,6 +314,6 @@ async fn parameters(Extension(app): App) -> Json<Value> {
         "user_input_form": form,
         "file_upload": {"image": kind("image"), "document": kind("document"), "audio": kind("audio"),
                         "video": kind("video"), "custom": kind("custom")},
-        "system_parameters": super::workflow_inputs::system_parameters(),
+        "system_parameters": crate::workflow::files::system_parameters(),
     }))
 }

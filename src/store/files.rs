@@ -1,0 +1,82 @@
+//! Uploaded files: metadata here, content in `bodies` (stored once however often uploaded).
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{bodies, Store, StoreError, StoreResult};
+
+/// An uploaded file's metadata.
+#[derive(Debug, Clone)]
+pub struct UploadFile {
+    /// UUID.
+    pub id: String,
+    /// The app it was uploaded to.
+    pub app_id: String,
+    /// Original file name.
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// Extension without the dot.
+    pub extension: String,
+    /// MIME type as sent.
+    pub mime_type: String,
+    /// The end user who uploaded it.
+    pub created_by: String,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Stores an upload and its content.
+    pub async fn insert_upload(&self, file: UploadFile, data: Vec<u8>) -> StoreResult<UploadFile> {
+        self.write(move |c| {
+            let hash = bodies::put(c, &data)?;
+            c.prepare_cached(
+                "INSERT INTO upload_files (id, app_id, name, size, extension, mime_type, created_by, data_hash, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                file.id,
+                file.app_id,
+                file.name,
+                i64::try_from(file.size).unwrap_or(i64::MAX),
+                file.extension,
+                file.mime_type,
+                file.created_by,
+                &hash[..],
+                file.created_at
+            ])?;
+            Ok(file)
+        })
+        .await
+    }
+
+    /// An upload of `app_id` with its content.
+    pub async fn upload(&self, app_id: String, id: String) -> StoreResult<(UploadFile, Vec<u8>)> {
+        self.read(move |c| {
+            let found = c
+                .prepare_cached(
+                    "SELECT id, app_id, name, size, extension, mime_type, created_by, created_at, data_hash \
+                     FROM upload_files WHERE id = ?1 AND app_id = ?2",
+                )?
+                .query_row(params![id, app_id], |r| {
+                    Ok((
+                        UploadFile {
+                            id: r.get(0)?,
+                            app_id: r.get(1)?,
+                            name: r.get(2)?,
+                            size: r.get::<_, i64>(3)?.max(0) as u64,
+                            extension: r.get(4)?,
+                            mime_type: r.get(5)?,
+                            created_by: r.get(6)?,
+                            created_at: r.get(7)?,
+                        },
+                        r.get::<_, Vec<u8>>(8)?,
+                    ))
+                })
+                .optional()?;
+            let (file, hash) = found.ok_or(StoreError::NotFound("upload file"))?;
+            Ok((file, bodies::get(c, &hash)?))
+        })
+        .await
+    }
+}
