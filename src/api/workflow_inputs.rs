@@ -6,7 +6,8 @@ use serde_json::{json, Map, Value};
 use super::ApiError;
 use crate::workflow::app::{AppDefinition, InputKind};
 
-/// The inputs with defaults applied, or the first problem.
+/// The inputs with defaults applied, or the first problem. Inputs the form does not declare
+/// are dropped (as Dify does), except for upstream apps, which pass them on.
 pub fn validate_inputs(
     app: &AppDefinition,
     mut given: Map<String, Value>,
@@ -98,6 +99,10 @@ pub fn validate_inputs(
             }
         };
         out.insert(name.clone(), value);
+    }
+    if app.upstream.is_some() {
+        // The upstream app owns its form: what this app does not declare passes through.
+        out.extend(given);
     }
     Ok(out)
 }

@@ -33,6 +33,20 @@ pub struct AppDefinition {
     /// The graph's edges.
     #[serde(default)]
     pub edges: Vec<Edge>,
+    /// Instead of a graph: an upstream Dify-compatible server that runs the workflow.
+    #[serde(default)]
+    pub upstream: Option<Upstream>,
+}
+
+/// An upstream Dify-compatible app: runs are forwarded there in streaming mode, its events
+/// relayed to the client, and the finished run recorded and turned into webhooks here.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    /// Base URL including `/v1`, e.g. `https://api.dify.ai/v1`.
+    pub base_url: String,
+    /// The upstream app's key (`app-…`).
+    pub api_key: String,
 }
 
 fn default_run_timeout() -> u64 {
@@ -244,7 +258,22 @@ pub fn validate(apps: &[AppDefinition]) -> Result<(), String> {
                 return Err(at(format!("input `{}`: a select needs options", field.variable)));
             }
         }
-        validate_graph(app).map_err(at)?;
+        match &app.upstream {
+            Some(upstream) => {
+                if !app.nodes.is_empty() || !app.edges.is_empty() {
+                    return Err(at(
+                        "an app has either an upstream or nodes and edges, not both".into()
+                    ));
+                }
+                if url::Url::parse(&upstream.base_url).is_err() {
+                    return Err(at(format!(
+                        "upstream.base_url `{}` is not an absolute URL",
+                        upstream.base_url
+                    )));
+                }
+            }
+            None => validate_graph(app).map_err(at)?,
+        }
     }
     Ok(())
 }

@@ -8,4 +8,5 @@ pub mod graph;
 pub mod nodes;
 pub mod runner;
 pub mod service;
+pub mod upstream;
 pub mod variables;

@@ -114,7 +114,7 @@ impl Events {
         self.emit("workflow_finished", finished_data(spec, outcome));
     }
 
-    fn emit(&self, event: &str, data: Value) {
+    pub(super) fn emit(&self, event: &str, data: Value) {
         if let Some(sink) = &self.sink {
             let _ = sink.send(json!({"event": event, "task_id": self.task_id, "workflow_run_id": self.run_id, "data": data}));
         }
@@ -137,12 +137,13 @@ pub fn finished_data(spec: &RunSpec, outcome: &RunOutcome) -> Value {
     })
 }
 
-struct Progress {
-    steps: u32,
-    tokens: u64,
-    outputs: Option<Map<String, Value>>,
-    first_token_at: Option<i64>,
-    last_token_at: Option<i64>,
+/// What a run accumulated so far (filled by the graph walk or the upstream relay).
+pub(super) struct Progress {
+    pub(super) steps: u32,
+    pub(super) tokens: u64,
+    pub(super) outputs: Option<Map<String, Value>>,
+    pub(super) first_token_at: Option<i64>,
+    pub(super) last_token_at: Option<i64>,
 }
 
 /// Runs `spec` to its end (the caller commits it, then emits `workflow_finished`). `stop`
@@ -161,7 +162,14 @@ pub async fn run(
     let mut progress =
         Progress { steps: 0, tokens: 0, outputs: None, first_token_at: None, last_token_at: None };
     let timeout = std::time::Duration::from_secs(spec.app.run_timeout_secs);
-    let walk = walk(spec, sender, events, &mut progress);
+    let walk = async {
+        match &spec.app.upstream {
+            Some(upstream) => {
+                super::upstream::forward(upstream, spec, sender, events, &mut progress).await
+            }
+            None => walk(spec, sender, events, &mut progress).await,
+        }
+    };
     let (status, error) = tokio::select! {
         result = tokio::time::timeout(timeout, walk) => match result {
             Ok(Ok(())) => (RunStatus::Succeeded, None),

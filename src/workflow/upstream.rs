@@ -1,0 +1,102 @@
+//! Upstream apps: a run is forwarded to a Dify-compatible server in streaming mode; its
+//! events are relayed to this run's client under this run's ids, and its final event
+//! decides the outcome recorded here (so existing Dify deployments get completion webhooks).
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+use super::app::Upstream;
+use super::runner::{Events, Progress, RunSpec};
+use crate::delivery::Sender;
+use crate::time::now_ms;
+
+/// Forwards `spec` to `upstream`; `Ok` when it finished `succeeded`.
+pub(super) async fn forward(
+    upstream: &Upstream,
+    spec: &RunSpec,
+    sender: &Sender,
+    events: &Events,
+    progress: &mut Progress,
+) -> Result<(), String> {
+    let url = format!("{}/workflows/run", upstream.base_url.trim_end_matches('/'));
+    sender.check_target(&url)?;
+    let body = json!({"inputs": spec.inputs, "response_mode": "streaming", "user": spec.user, "files": spec.files});
+    let response = sender
+        .client()
+        .post(&url)
+        .bearer_auth(&upstream.api_key)
+        .timeout(std::time::Duration::from_secs(spec.app.run_timeout_secs))
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("upstream request failed: {e}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        let text = response.text().await.unwrap_or_default();
+        return Err(format!(
+            "upstream answered HTTP {}: {}",
+            status.as_u16(),
+            text.chars().take(500).collect::<String>()
+        ));
+    }
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        buffer.extend_from_slice(&chunk.map_err(|e| format!("upstream stream broke: {e}"))?);
+        while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line);
+            let Some(data) = line.trim().strip_prefix("data:").map(str::trim) else { continue };
+            let Ok(event) = serde_json::from_str::<Value>(data) else { continue };
+            if let Some(done) = relay(&event, events, progress) {
+                return done;
+            }
+        }
+    }
+    Err("the upstream stream ended before workflow_finished".into())
+}
+
+/// Relays one upstream event; returns the run's result once the upstream run is over.
+fn relay(event: &Value, events: &Events, progress: &mut Progress) -> Option<Result<(), String>> {
+    let name = event.get("event").and_then(Value::as_str).unwrap_or("");
+    let mut data = event.get("data").cloned().unwrap_or(Value::Null);
+    match name {
+        // This run's own workflow_started was already sent; its finish is sent after commit.
+        "workflow_started" => None,
+        "node_started" | "node_finished" | "text_chunk" => {
+            if name == "node_finished" {
+                progress.steps += 1;
+            }
+            if name == "text_chunk" {
+                let now = now_ms();
+                progress.first_token_at.get_or_insert(now);
+                progress.last_token_at = Some(now);
+            }
+            events.emit(name, data);
+            None
+        }
+        "workflow_finished" => {
+            progress.tokens = data.get("total_tokens").and_then(Value::as_u64).unwrap_or(0);
+            progress.steps = data
+                .get("total_steps")
+                .and_then(|s| s.as_u64().or_else(|| s.as_str().and_then(|t| t.parse().ok())))
+                .map_or(progress.steps, |s| u32::try_from(s).unwrap_or(u32::MAX));
+            progress.outputs = data.get_mut("outputs").and_then(|o| o.as_object().cloned());
+            match data.get("status").and_then(Value::as_str) {
+                Some("succeeded") => Some(Ok(())),
+                other => {
+                    let error = data
+                        .get("error")
+                        .and_then(Value::as_str)
+                        .unwrap_or("upstream run did not succeed");
+                    Some(Err(format!("upstream run {}: {error}", other.unwrap_or("ended"))))
+                }
+            }
+        }
+        "error" => {
+            let message = event.get("message").and_then(Value::as_str).unwrap_or("upstream error");
+            Some(Err(format!("upstream error: {message}")))
+        }
+        _ => None,
+    }
+}
