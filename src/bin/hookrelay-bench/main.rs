@@ -5,13 +5,16 @@
 //! ```text
 //! cargo build --release && target/release/hookrelay-bench [SCENARIO…] [--messages N] [--concurrency C] [--logs N]
 //! ```
-//! Scenarios: raw, ingest, e2e, rerun, logs-query (default: all but logs-query).
+//! Scenarios: raw, ingest, e2e, rerun, logs-query, workflow (blocking runs of the demo app
+//! with their completion webhooks), sse (time to the first byte of a streaming run).
+//! Default: all but logs-query.
 
 mod load;
 mod receiver;
 mod relay;
 mod scenarios;
 mod seed;
+mod workflow;
 
 use std::process::ExitCode;
 
@@ -54,15 +57,17 @@ fn main() -> ExitCode {
                 Some(n) => settings.logs = n,
                 None => return ExitCode::from(2),
             },
-            "raw" | "ingest" | "e2e" | "rerun" | "logs-query" => wanted.push(arg),
+            "raw" | "ingest" | "e2e" | "rerun" | "logs-query" | "workflow" | "sse" => {
+                wanted.push(arg)
+            }
             other => {
-                eprintln!("unknown argument {other}; scenarios: raw ingest e2e rerun logs-query");
+                eprintln!("unknown argument {other}; scenarios: raw ingest e2e rerun logs-query workflow sse");
                 return ExitCode::from(2);
             }
         }
     }
     if wanted.is_empty() {
-        wanted = ["raw", "ingest", "e2e", "rerun"].map(String::from).to_vec();
+        wanted = ["raw", "ingest", "e2e", "rerun", "workflow", "sse"].map(String::from).to_vec();
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

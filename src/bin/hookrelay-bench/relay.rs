@@ -17,8 +17,9 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Starts the relay with `extra_toml` in a fresh directory (or `db_dir` when given).
-    pub fn start(extra_toml: &str, db_dir: Option<PathBuf>) -> anyhow::Result<Self> {
+    /// Starts the relay with the documented defaults (config.example.toml, demo apps
+    /// included) on loopback, in a fresh directory (or `db_dir` when given).
+    pub fn start(db_dir: Option<PathBuf>) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?.with_file_name("hookrelay");
         let dir = match db_dir {
             Some(d) => d,
@@ -33,10 +34,15 @@ impl Relay {
             }
         };
         let config = dir.join("config.toml");
-        let toml = format!(
-            "listen = \"127.0.0.1:0\"\ndatabase = {:?}\napi_keys = [{KEY:?}]\n[security]\nallow_private_targets = true\n{extra_toml}",
-            dir.join("hookrelay.db")
-        );
+        let toml = hookrelay::config::EXAMPLE
+            .replacen("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"", 1)
+            .replacen(
+                "database = \"./hookrelay.db\"",
+                &format!("database = {:?}", dir.join("hookrelay.db")),
+                1,
+            )
+            .replacen("api_keys = []", &format!("api_keys = [{KEY:?}]"), 1)
+            .replacen("allow_private_targets = false", "allow_private_targets = true", 1);
         std::fs::write(&config, toml)?;
         let mut child = Command::new(&exe)
             .args(["serve", "--config"])

@@ -14,12 +14,12 @@ use crate::Settings;
 
 /// One line of the results table.
 pub struct Row {
-    scenario: String,
-    count: usize,
-    per_second: f64,
-    latency_ms: (f64, f64, f64),
-    rss_mb: f64,
-    extra: Value,
+    pub(crate) scenario: String,
+    pub(crate) count: usize,
+    pub(crate) per_second: f64,
+    pub(crate) latency_ms: (f64, f64, f64),
+    pub(crate) rss_mb: f64,
+    pub(crate) extra: Value,
 }
 
 impl Row {
@@ -48,11 +48,13 @@ pub async fn run(name: &str, s: &Settings) -> anyhow::Result<Row> {
         "e2e" => e2e(s).await,
         "rerun" => rerun(s).await,
         "logs-query" => logs_query(s).await,
+        "workflow" => crate::workflow::blocking_runs(s).await,
+        "sse" => crate::workflow::first_sse_byte(s).await,
         other => bail!("unknown scenario {other}"),
     }
 }
 
-fn client() -> anyhow::Result<reqwest::Client> {
+pub(crate) fn client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder().pool_max_idle_per_host(256).tcp_nodelay(true).build()?)
 }
 
@@ -61,15 +63,16 @@ fn payload(bytes: usize) -> String {
     format!("{{\"invoice\":12345,\"note\":\"{filler}\"}}")
 }
 
-async fn create_automation(
+pub(crate) async fn create_automation(
     http: &reqwest::Client,
     relay: &Relay,
+    processor: &str,
     url: &str,
 ) -> anyhow::Result<String> {
     let resp = http
         .post(format!("{}/v1/processors/automations/endpoints", relay.base))
         .header("Api-Key", KEY)
-        .json(&json!({"name": "bench", "processor_id": "proc_bench", "webhook_url": url}))
+        .json(&json!({"name": "bench", "processor_id": processor, "webhook_url": url}))
         .send()
         .await?;
     let body: Value = resp.json().await?;
@@ -140,7 +143,7 @@ async fn push_messages(
 
 /// Waits until the receiver saw `n` distinct messages and no delivery is pending (every
 /// attempt's log committed).
-async fn wait_drained(
+pub(crate) async fn wait_drained(
     http: &reqwest::Client,
     relay: &Relay,
     receiver: &Receiver,
@@ -173,9 +176,10 @@ async fn wait_drained(
 
 async fn ingest(s: &Settings) -> anyhow::Result<Row> {
     let receiver = Receiver::start().await?;
-    let relay = Relay::start("", None)?;
+    let relay = Relay::start(None)?;
     let http = client()?;
-    create_automation(&http, &relay, &format!("http://{}/hook", receiver.addr)).await?;
+    create_automation(&http, &relay, "proc_bench", &format!("http://{}/hook", receiver.addr))
+        .await?;
     let (elapsed, mut lat, _) = push_messages(&http, &relay, s).await?;
     Ok(Row {
         scenario: "ingest".into(),
@@ -189,9 +193,10 @@ async fn ingest(s: &Settings) -> anyhow::Result<Row> {
 
 async fn e2e(s: &Settings) -> anyhow::Result<Row> {
     let receiver = Receiver::start().await?;
-    let relay = Relay::start("", None)?;
+    let relay = Relay::start(None)?;
     let http = client()?;
-    create_automation(&http, &relay, &format!("http://{}/hook", receiver.addr)).await?;
+    create_automation(&http, &relay, "proc_bench", &format!("http://{}/hook", receiver.addr))
+        .await?;
     let t0 = Instant::now();
     let (_, mut api_lat, started) = push_messages(&http, &relay, s).await?;
     wait_drained(&http, &relay, &receiver, s.messages).await?;
@@ -219,9 +224,10 @@ async fn e2e(s: &Settings) -> anyhow::Result<Row> {
 
 async fn rerun(s: &Settings) -> anyhow::Result<Row> {
     let receiver = Receiver::start().await?;
-    let relay = Relay::start("", None)?;
+    let relay = Relay::start(None)?;
     let http = client()?;
-    create_automation(&http, &relay, &format!("http://{}/hook", receiver.addr)).await?;
+    create_automation(&http, &relay, "proc_bench", &format!("http://{}/hook", receiver.addr))
+        .await?;
     let one = Settings { messages: 1, concurrency: 1, ..s.clone() };
     push_messages(&http, &relay, &one).await?;
     wait_drained(&http, &relay, &receiver, 1).await?;
@@ -266,7 +272,7 @@ async fn logs_query(s: &Settings) -> anyhow::Result<Row> {
     let dir = std::env::temp_dir().join(format!("hookrelay-bench-logs-{}", crate::load::nanos()));
     std::fs::create_dir_all(&dir)?;
     let automations = crate::seed::seed_logs(&dir.join("hookrelay.db"), s.logs).await?;
-    let relay = Relay::start("", Some(dir))?;
+    let relay = Relay::start(Some(dir))?;
     let http = client()?;
     let base = format!("{}/v1/processors/automations/logs", relay.base);
     let mid = crate::seed::middle_time(s.logs);
