@@ -154,3 +154,113 @@ async fn an_upstream_failure_is_a_failed_run_with_its_webhook() {
     let webhook: Value = serde_json::from_slice(&receiver.calls()[0].body).expect("json");
     assert_eq!(webhook["metadata"]["status"], "failed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_proxied_run_stops_it_upstream_too() {
+    let slow = SlowServer::start().await;
+    let upstream = Relay::start(&format!(
+        "[[apps]]\nid = \"slow\"\napi_keys = [\"app-upstream-slow-0123456789\"]\n\
+         [[apps.nodes]]\nid = \"start\"\ntype = \"start\"\n\
+         [[apps.nodes]]\nid = \"call\"\ntype = \"http-request\"\nmethod = \"POST\"\nurl = \"{}\"\n\
+         [[apps.nodes]]\nid = \"end\"\ntype = \"end\"\n\
+         [[apps.edges]]\nsource = \"start\"\ntarget = \"call\"\n[[apps.edges]]\nsource = \"call\"\ntarget = \"end\"\n",
+        slow.url("/slow")
+    ));
+    let downstream = Relay::start(&format!(
+        "[[apps]]\nid = \"proxied\"\napi_keys = [\"app-downstream-0123456789\"]\n\
+         upstream = {{ base_url = \"{}/v1\", api_key = \"app-upstream-slow-0123456789\" }}\n",
+        upstream.base
+    ));
+    let started: Value =
+        run(&downstream, json!({"inputs": {}, "user": "u1", "response_mode": "async"}))
+            .await
+            .json()
+            .await
+            .expect("json");
+    let task = started["task_id"].as_str().expect("task").to_string();
+    let run_id = started["workflow_run_id"].as_str().expect("run").to_string();
+    downstream
+        .wait_for(Duration::from_secs(5), "the upstream call", || async {
+            (slow.hits.load(std::sync::atomic::Ordering::SeqCst) == 1).then_some(())
+        })
+        .await;
+    let t = std::time::Instant::now();
+    let stop: Value = common::client()
+        .post(downstream.url(&format!("/v1/workflows/tasks/{task}/stop")))
+        .bearer_auth("app-downstream-0123456789")
+        .json(&json!({"user": "u1"}))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(stop["result"], "success");
+    let get = |relay: &Relay, path: String, key: &'static str| {
+        let url = relay.url(&path);
+        async move {
+            common::client()
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("send")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    let status = downstream
+        .wait_for(Duration::from_secs(2), "stopped downstream", || async {
+            let r = get(
+                &downstream,
+                format!("/v1/workflows/run/{run_id}"),
+                "app-downstream-0123456789",
+            )
+            .await;
+            (r["status"] != "running").then(|| r["status"].clone())
+        })
+        .await;
+    assert_eq!(status, "stopped");
+    assert!(t.elapsed() < Duration::from_secs(2), "stopped without waiting for the slow call");
+    let upstream_status = upstream
+        .wait_for(Duration::from_secs(2), "stopped upstream", || async {
+            let logs =
+                get(&upstream, "/v1/workflows/logs".into(), "app-upstream-slow-0123456789").await;
+            let status = logs["data"][0]["workflow_run"]["status"].clone();
+            (status != "running" && !status.is_null()).then_some(status)
+        })
+        .await;
+    assert_eq!(upstream_status, "stopped", "the upstream task was stopped too");
+}
+
+/// Answers after 3 s (asynchronously, so it blocks no test thread), counting calls.
+struct SlowServer {
+    addr: std::net::SocketAddr,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SlowServer {
+    async fn start() -> Self {
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        let app = axum::Router::new().fallback(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                "late"
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { addr, hits }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}

@@ -144,6 +144,8 @@ pub(super) struct Progress {
     pub(super) outputs: Option<Map<String, Value>>,
     pub(super) first_token_at: Option<i64>,
     pub(super) last_token_at: Option<i64>,
+    /// For upstream apps: the upstream's task id, to stop it there too.
+    pub(super) upstream_task: Option<String>,
 }
 
 /// Runs `spec` to its end (the caller commits it, then emits `workflow_finished`). `stop`
@@ -159,8 +161,14 @@ pub async fn run(
         "workflow_started",
         json!({"id": spec.run_id, "workflow_id": spec.app.id, "inputs": spec.inputs, "created_at": spec.created_at / 1000}),
     );
-    let mut progress =
-        Progress { steps: 0, tokens: 0, outputs: None, first_token_at: None, last_token_at: None };
+    let mut progress = Progress {
+        steps: 0,
+        tokens: 0,
+        outputs: None,
+        first_token_at: None,
+        last_token_at: None,
+        upstream_task: None,
+    };
     let timeout = std::time::Duration::from_secs(spec.app.run_timeout_secs);
     let walk = async {
         match &spec.app.upstream {
@@ -178,6 +186,11 @@ pub async fn run(
         },
         () = stopped(&mut stop) => (RunStatus::Stopped, Some("stopped by the user".to_string())),
     };
+    if let (RunStatus::Stopped, Some(upstream), Some(task)) =
+        (status, &spec.app.upstream, &progress.upstream_task)
+    {
+        super::upstream::stop(upstream, task, &spec.user, sender).await;
+    }
     RunOutcome {
         status,
         outputs: if status == RunStatus::Succeeded {

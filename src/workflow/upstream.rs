@@ -59,6 +59,9 @@ pub(super) async fn forward(
 /// Relays one upstream event; returns the run's result once the upstream run is over.
 fn relay(event: &Value, events: &Events, progress: &mut Progress) -> Option<Result<(), String>> {
     let name = event.get("event").and_then(Value::as_str).unwrap_or("");
+    if progress.upstream_task.is_none() {
+        progress.upstream_task = event.get("task_id").and_then(Value::as_str).map(str::to_string);
+    }
     let mut data = event.get("data").cloned().unwrap_or(Value::Null);
     match name {
         // This run's own workflow_started was already sent; its finish is sent after commit.
@@ -98,5 +101,21 @@ fn relay(event: &Value, events: &Events, progress: &mut Progress) -> Option<Resu
             Some(Err(format!("upstream error: {message}")))
         }
         _ => None,
+    }
+}
+
+/// Stops the upstream's task (best effort: the run here is already stopped).
+pub(super) async fn stop(upstream: &Upstream, task_id: &str, user: &str, sender: &Sender) {
+    let url = format!("{}/workflows/tasks/{task_id}/stop", upstream.base_url.trim_end_matches('/'));
+    let sent = sender
+        .client()
+        .post(url)
+        .bearer_auth(&upstream.api_key)
+        .timeout(std::time::Duration::from_secs(5))
+        .json(&json!({"user": user}))
+        .send()
+        .await;
+    if let Err(e) = sent {
+        tracing::warn!(task = %task_id, error = %e, "stopping the upstream task failed");
     }
 }
