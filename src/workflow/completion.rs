@@ -29,7 +29,11 @@ pub fn webhook_request(spec: &RunSpec, outcome: &RunOutcome) -> Value {
                 "logprobs": null,
                 "message": {"role": "assistant", "content": outputs.to_string(), "parsed": outputs, "refusal": null},
             }],
-            "usage": {"prompt_tokens": 0, "completion_tokens": outcome.total_tokens, "total_tokens": outcome.total_tokens},
+            "usage": {
+                "prompt_tokens": outcome.prompt_tokens,
+                "completion_tokens": outcome.total_tokens.saturating_sub(outcome.prompt_tokens),
+                "total_tokens": outcome.total_tokens,
+            },
             "extraction_id": spec.run_id,
             "likelihoods": {},
             "request_at": rfc3339(spec.created_at),

@@ -84,6 +84,8 @@ pub struct RunOutcome {
     pub elapsed_time: f64,
     /// Tokens spent by llm nodes.
     pub total_tokens: u64,
+    /// Of which prompt tokens.
+    pub prompt_tokens: u64,
     /// Nodes executed.
     pub total_steps: u32,
     /// Unix ms.
@@ -141,6 +143,7 @@ pub fn finished_data(spec: &RunSpec, outcome: &RunOutcome) -> Value {
 pub(super) struct Progress {
     pub(super) steps: u32,
     pub(super) tokens: u64,
+    pub(super) prompt_tokens: u64,
     pub(super) outputs: Option<Map<String, Value>>,
     pub(super) first_token_at: Option<i64>,
     pub(super) last_token_at: Option<i64>,
@@ -164,6 +167,7 @@ pub async fn run(
     let mut progress = Progress {
         steps: 0,
         tokens: 0,
+        prompt_tokens: 0,
         outputs: None,
         first_token_at: None,
         last_token_at: None,
@@ -201,6 +205,7 @@ pub async fn run(
         error,
         elapsed_time: started.elapsed().as_secs_f64(),
         total_tokens: progress.tokens,
+        prompt_tokens: progress.prompt_tokens,
         total_steps: progress.steps,
         finished_at: now_ms(),
         first_token_at: progress.first_token_at,
@@ -289,6 +294,7 @@ async fn walk(
         match result {
             Ok(output) => {
                 progress.tokens += output.tokens;
+                progress.prompt_tokens += output.prompt_tokens;
                 finished["inputs"] = Value::Object(output.inputs);
                 finished["outputs"] = Value::Object(output.outputs.clone());
                 finished["status"] = "succeeded".into();

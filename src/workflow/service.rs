@@ -188,6 +188,7 @@ impl Workflows {
                 error: Some("the relay stopped during the run".into()),
                 elapsed_time: (now - spec.created_at) as f64 / 1000.0,
                 total_tokens: 0,
+                prompt_tokens: 0,
                 total_steps: 0,
                 finished_at: now,
                 first_token_at: None,

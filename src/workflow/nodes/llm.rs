@@ -53,6 +53,8 @@ pub struct LlmResult {
     pub outputs: Map<String, Value>,
     /// Tokens used (prompt + completion).
     pub total_tokens: u64,
+    /// Of which prompt tokens.
+    pub prompt_tokens: u64,
 }
 
 impl LlmNode {
@@ -156,6 +158,7 @@ impl LlmNode {
             }
         }
         let total_tokens = usage.get("total_tokens").and_then(Value::as_u64).unwrap_or(0);
+        let prompt_tokens = usage.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0);
         let mut outputs = Map::new();
         if self.json_schema.is_some() {
             let parsed: Value = serde_json::from_str(&text)
@@ -164,6 +167,6 @@ impl LlmNode {
         }
         outputs.insert("text".into(), text.into());
         outputs.insert("usage".into(), usage);
-        Ok(LlmResult { outputs, total_tokens })
+        Ok(LlmResult { outputs, total_tokens, prompt_tokens })
     }
 }

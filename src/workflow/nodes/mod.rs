@@ -21,6 +21,8 @@ pub struct NodeOutput {
     pub branch: Option<&'static str>,
     /// Tokens spent (llm).
     pub tokens: u64,
+    /// Of which prompt tokens.
+    pub prompt_tokens: u64,
 }
 
 /// What nodes may use while running.
@@ -65,6 +67,7 @@ pub async fn execute(
             Ok(NodeOutput {
                 outputs: result.outputs,
                 tokens: result.total_tokens,
+                prompt_tokens: result.prompt_tokens,
                 ..NodeOutput::default()
             })
         }
