@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # SDK compatibility suite: the real `uiform==0.0.35` (and `retab==0.0.49`, processor-scoped
-# logs) Python SDKs against a real hookrelay binary, and the real `standardwebhooks==1.1.0`
-# package verifying every delivered signature.
+# logs) Python SDKs against a real hookrelay binary, the real `dify-client==0.1.10` driving the
+# Dify-compatible Workflow App API (demo app of config.example.toml, built in when the server
+# runs without --config), and the real `standardwebhooks==1.1.0` package verifying every
+# delivered signature.
 #
 #   bash tests/sdk/run.sh            # from anywhere; venvs live at the repo root
 #   PYTEST_ARGS="-k rerun" bash tests/sdk/run.sh
 #   HOOKRELAY_BIN=target/release/hookrelay bash tests/sdk/run.sh   # use a prebuilt binary
 #
-# Creates ./.venv-sdk (uiform, standardwebhooks, pytest) and ./.venv-retab (retab 0.0.49 and
+# Creates ./.venv-sdk (uiform, dify-client, standardwebhooks, pytest; dify-client only needs
+# `requests`, which uiform already pulls in) and ./.venv-retab (retab 0.0.49 and
 # its undeclared imports fastapi + PyYAML; separate because retab conflicts with uiform's
 # pins). Builds the binary with `cargo build`, starts it on 127.0.0.1 with a temporary
-# database, runs pytest, and stops the server on exit. Exits non-zero when any test fails or
-# when no test is collected. If retab cannot be installed, only the retab part is skipped
-# (with a message saying so).
+# database, runs pytest, and stops the server on exit (test_dify_compat.py also starts a
+# second relay of its own from the same binary, with a slow app). Exits non-zero when any test
+# fails or when no test is collected (a file left empty by a PYTEST_ARGS selection is
+# allowed). If retab cannot be installed, only the retab part is skipped (with a message
+# saying so).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -38,9 +43,9 @@ make_venv() { # dir, packages...
     "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
 }
 
-say "pip install into .venv-sdk: uiform==0.0.35 standardwebhooks==1.1.0 typing_extensions pytest"
+say "pip install into .venv-sdk: uiform==0.0.35 dify-client==0.1.10 standardwebhooks==1.1.0 typing_extensions pytest"
 t0=$(date +%s%N)
-make_venv "$SDK_VENV" "uiform==0.0.35" "standardwebhooks==1.1.0" typing_extensions pytest
+make_venv "$SDK_VENV" "uiform==0.0.35" "dify-client==0.1.10" "standardwebhooks==1.1.0" typing_extensions pytest
 say "pip install (.venv-sdk) took $(elapsed "$t0")"
 
 RETAB_OK=1
@@ -69,6 +74,7 @@ else
     BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/hookrelay"
 fi
 [[ -x "$BIN" ]] || { echo "no binary at $BIN" >&2; exit 1; }
+BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")" # absolute: servers start in other dirs
 
 WORK="$(mktemp -d)"
 SERVER_PID=""
@@ -114,7 +120,9 @@ done
 say "hookrelay at $BASE_URL"
 
 # --- 4. tests -------------------------------------------------------------------------------
-export HOOKRELAY_BASE_URL="$BASE_URL" HOOKRELAY_API_KEY="$API_KEY"
+# HOOKRELAY_BIN: test_dify_compat.py starts a second relay of its own (a slow app, for stopped
+# and timed-out runs) from the same binary.
+export HOOKRELAY_BASE_URL="$BASE_URL" HOOKRELAY_API_KEY="$API_KEY" HOOKRELAY_BIN="$BIN"
 # The SDKs pick up these from the environment; make sure a developer's real keys never leak in.
 unset OPENAI_API_KEY GEMINI_API_KEY XAI_API_KEY UIFORM_API_KEY UIFORM_API_BASE_URL \
     RETAB_API_KEY RETAB_API_BASE_URL 2>/dev/null || true
@@ -123,14 +131,18 @@ status=0
 run_pytest() { # venv, test file
     local venv="$1" file="$2" rc=0
     say "pytest $file ($("$venv/bin/python" -c 'import sys; print(sys.version.split()[0])'))"
-    # Exit code 5 (no tests collected) is non-zero too, so an empty run fails.
-    "$venv/bin/python" -m pytest -p no:cacheprovider -q -rfEsp ${PYTEST_ARGS:-} "tests/sdk/$file" || rc=$?
-    if [[ $rc != 0 ]]; then
+    # Exit code 5 (no tests collected) is non-zero too, so an empty run fails; only a
+    # selection narrowed by PYTEST_ARGS (e.g. -k rerun) may leave a file with none.
+    "$venv/bin/python" -m pytest -p no:cacheprovider -q -rfEsxXp ${PYTEST_ARGS:-} "tests/sdk/$file" || rc=$?
+    if [[ $rc == 5 && -n "${PYTEST_ARGS:-}" ]]; then
+        echo "== $file: nothing selected by PYTEST_ARGS=${PYTEST_ARGS}" >&2
+    elif [[ $rc != 0 ]]; then
         echo "!! $file failed (pytest exit $rc)" >&2
         status=1
     fi
 }
 run_pytest "$SDK_VENV" test_uiform_compat.py
+run_pytest "$SDK_VENV" test_dify_compat.py
 if [[ $RETAB_OK == 1 ]]; then
     run_pytest "$RETAB_VENV" test_retab_compat.py
 else
