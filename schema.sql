@@ -1,7 +1,7 @@
 -- hookrelay schema. Applied at start-up by src/store/schema.rs.
 --
 -- Versioning: every statement below is idempotent (IF NOT EXISTS), and the file as a whole is
--- schema version 2 (PRAGMA user_version; 1 had no workflow or upload tables). A later version appends its upgrade steps in
+-- schema version 2 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables). A later version appends its upgrade steps in
 -- src/store/schema.rs, keyed by the version they upgrade from, so an older database is
 -- upgraded in place.
 --
@@ -169,3 +169,37 @@ CREATE TABLE IF NOT EXISTS upload_files (
     data_hash   BLOB NOT NULL,
     created_at  INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- Spreadsheets of the Sheets-style sink. Worksheet ids start at 0 within a spreadsheet.
+CREATE TABLE IF NOT EXISTS spreadsheets (
+    id              TEXT PRIMARY KEY,
+    title           TEXT NOT NULL,
+    webhook_secret  TEXT,                   -- whsec_…: the sink then requires a valid signature
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS worksheets (
+    spreadsheet_id  TEXT NOT NULL,
+    sheet_id        INTEGER NOT NULL,
+    title           TEXT NOT NULL,
+    header          TEXT NOT NULL,          -- JSON array of column names (row 1)
+    last_row        INTEGER NOT NULL,       -- last used row number (1 = header only, 0 = empty)
+    PRIMARY KEY (spreadsheet_id, sheet_id)
+) WITHOUT ROWID;
+
+-- Data rows (row 1, the header, lives in worksheets.header). cells: JSON array in header
+-- order at the time of the append; likelihoods: JSON array aligned with cells, or NULL.
+-- webhook_id makes appends exactly-once; append_result is the answer given the first time.
+CREATE TABLE IF NOT EXISTS sheet_rows (
+    spreadsheet_id  TEXT NOT NULL,
+    sheet_id        INTEGER NOT NULL,
+    row_number      INTEGER NOT NULL,
+    cells           TEXT NOT NULL,
+    likelihoods     TEXT,
+    webhook_id      TEXT,
+    append_result   TEXT NOT NULL,
+    PRIMARY KEY (spreadsheet_id, sheet_id, row_number)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS sheet_rows_webhook ON sheet_rows(spreadsheet_id, sheet_id, webhook_id)
+    WHERE webhook_id IS NOT NULL;

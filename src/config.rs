@@ -138,6 +138,10 @@ pub struct LimitsConfig {
     pub max_webhook_headers: usize,
     /// Largest `limit` of a list call.
     pub max_list_limit: u32,
+    /// Most columns a worksheet of the sheets sink may grow to.
+    pub sheet_max_columns: usize,
+    /// Longest cell value the sheets sink stores, characters.
+    pub sheet_max_cell_chars: usize,
 }
 
 /// SQLite settings.
@@ -206,7 +210,13 @@ impl Default for DeliveryConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 1024 * 1024, max_webhook_headers: 32, max_list_limit: 100 }
+        Self {
+            max_body_bytes: 1024 * 1024,
+            max_webhook_headers: 32,
+            max_list_limit: 100,
+            sheet_max_columns: 1000,
+            sheet_max_cell_chars: 50_000,
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod metrics;
 pub mod redact;
 pub mod server;
+pub mod sheets;
 pub mod store;
 pub mod time;
 pub mod workflow;

@@ -99,6 +99,12 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::Conflict(message) => ApiError::conflict(message),
+            StoreError::Limit(message) => Self {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "limit_exceeded",
+                message,
+                field: None,
+            },
             StoreError::Closed => Self {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 code: "unavailable",

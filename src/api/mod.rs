@@ -9,6 +9,9 @@ mod logs_view;
 mod messages;
 mod ops;
 mod recover;
+mod sheet_values;
+mod sheets;
+mod sink;
 mod workflow_inputs;
 mod workflows;
 
@@ -60,11 +63,14 @@ pub fn router(state: AppState) -> Router {
         .merge(messages::router())
         .merge(logs::router())
         .merge(recover::router())
+        .merge(sheets::router())
+        .merge(sheet_values::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin_key));
     let app_api = workflows::router()
         .merge(files::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), workflows::require_app_key));
-    let v1 = Router::new().merge(admin).merge(app_api);
+    // The sink authenticates each call itself: by signature, or by admin key.
+    let v1 = Router::new().merge(admin).merge(app_api).merge(sink::router());
     Router::new()
         .nest("/v1", v1)
         .merge(ops::router())

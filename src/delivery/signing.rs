@@ -40,6 +40,41 @@ pub fn signature_header(secrets: &[&str], msg_id: &str, timestamp: i64, body: &[
     secrets.iter().filter_map(|s| sign(s, msg_id, timestamp, body)).collect::<Vec<_>>().join(" ")
 }
 
+/// How far a signed timestamp may be from now (the reference libraries' tolerance).
+pub const TOLERANCE_SECS: i64 = 5 * 60;
+
+/// Checks a Standard Webhooks signature: the timestamp within ±5 minutes of `now_secs`, and
+/// any `v1,` entry of `signature` matching (compared in constant time). The error says why.
+pub fn verify(
+    secret: &str,
+    msg_id: &str,
+    timestamp: &str,
+    signature: &str,
+    body: &[u8],
+    now_secs: i64,
+) -> Result<(), &'static str> {
+    let ts: i64 = timestamp.trim().parse().map_err(|_| "webhook-timestamp is not an integer")?;
+    if now_secs - ts > TOLERANCE_SECS {
+        return Err("webhook-timestamp is too old");
+    }
+    if ts - now_secs > TOLERANCE_SECS {
+        return Err("webhook-timestamp is in the future");
+    }
+    let expected =
+        sign(secret, msg_id, ts, body).ok_or("the configured secret is not valid base64")?;
+    let matched = signature
+        .split(' ')
+        .filter(|entry| entry.starts_with("v1,"))
+        .fold(subtle::Choice::from(0), |found, entry| {
+            found | subtle::ConstantTimeEq::ct_eq(entry.as_bytes(), expected.as_bytes())
+        });
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err("no webhook-signature entry matches")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +98,22 @@ mod tests {
         assert_eq!(entries.len(), 2);
         assert_eq!(Some(entries[1].to_string()), sign(&b, "msg_1", 1, b"{}"));
         assert_eq!(sign("whsec_", "m", 1, b""), None);
+    }
+
+    #[test]
+    fn verify_accepts_a_good_signature_and_refuses_stale_or_wrong_ones() {
+        let secret = new_secret();
+        let header = signature_header(&["whsec_AAAA", &secret], "msg_1", 1_000, b"{}");
+        assert_eq!(verify(&secret, "msg_1", "1000", &header, b"{}", 1_100), Ok(()));
+        assert!(verify(&secret, "msg_1", "1000", &header, b"{ }", 1_100).is_err(), "body changed");
+        assert!(verify(&secret, "msg_2", "1000", &header, b"{}", 1_100).is_err(), "id changed");
+        assert_eq!(
+            verify(&secret, "msg_1", "1000", &header, b"{}", 1_301),
+            Err("webhook-timestamp is too old")
+        );
+        assert!(
+            verify(&new_secret(), "msg_1", "1000", &header, b"{}", 1_000).is_err(),
+            "wrong secret"
+        );
     }
 }

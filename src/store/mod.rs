@@ -15,6 +15,7 @@ mod readers;
 mod recover;
 mod runs;
 mod schema;
+mod sheets;
 mod writer;
 
 pub use automations::{Automation, AutomationFilter, AutomationInput};
@@ -28,6 +29,7 @@ pub use messages::{Accepted, IngestResult, NewMessage};
 pub use page::{Conditions, Page, PageRequest};
 pub use recover::RecoverJob;
 pub use runs::{RunFilter, RunFinish, RunRecord};
+pub use sheets::{Appended, NewRow, SheetRow, Spreadsheet, Worksheet};
 
 use std::path::Path;
 
@@ -55,6 +57,9 @@ pub enum StoreError {
     /// A stored value could not be decoded.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
+    /// The write would pass a documented limit.
+    #[error("{0}")]
+    Limit(String),
     /// The store is shutting down.
     #[error("store is closed")]
     Closed,

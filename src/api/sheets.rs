@@ -1,0 +1,134 @@
+//! `/v1/spreadsheets`: create, list, show, delete (admin key).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::{list_body, ApiQuery, JsonBody, PageParams};
+use super::{ApiError, ApiResult, AppState};
+use crate::ids;
+use crate::store::{Spreadsheet, Worksheet};
+use crate::time::{now_ms, rfc3339};
+
+/// Prefix of spreadsheet ids.
+pub const SPREADSHEET: &str = "ss_";
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/spreadsheets", post(create).get(list))
+        .route("/spreadsheets/{id}", get(show).delete(remove))
+}
+
+#[derive(Debug, Deserialize)]
+struct CreateBody {
+    title: String,
+    #[serde(default)]
+    sheets: Option<Vec<String>>,
+    #[serde(default)]
+    webhook_secret: Option<String>,
+}
+
+/// The spreadsheet as the API shows it (a Sheets-API-like `properties`/`sheets` shape).
+pub(super) fn spreadsheet_json(s: &Spreadsheet) -> Value {
+    let sheets: Vec<Value> = s
+        .worksheets
+        .iter()
+        .map(|w| {
+            json!({"properties": {
+                "sheetId": w.sheet_id, "title": w.title, "index": w.sheet_id,
+                "gridProperties": {"rowCount": w.last_row, "columnCount": w.header.len()},
+            }, "header": w.header})
+        })
+        .collect();
+    json!({
+        "spreadsheetId": s.id,
+        "properties": {"title": s.title},
+        "sheets": sheets,
+        "signed": s.webhook_secret.is_some(),
+        "created_at": rfc3339(s.created_at),
+        "updated_at": rfc3339(s.updated_at),
+    })
+}
+
+async fn create(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let title = body.title.trim().to_string();
+    if title.is_empty() || title.len() > 256 {
+        return Err(ApiError::invalid("title", "1 to 256 characters"));
+    }
+    let titles = body.sheets.unwrap_or_else(|| vec!["Sheet1".into()]);
+    if titles.is_empty() || titles.len() > 100 {
+        return Err(ApiError::invalid("sheets", "1 to 100 worksheet titles"));
+    }
+    for (i, t) in titles.iter().enumerate() {
+        if t.trim().is_empty() || t.len() > 100 || titles[..i].contains(t) {
+            return Err(ApiError::invalid(
+                format!("sheets.{i}"),
+                "titles are 1 to 100 characters and distinct",
+            ));
+        }
+    }
+    if let Some(secret) = &body.webhook_secret {
+        if crate::delivery::signing::sign(secret, "probe", 0, b"").is_none() {
+            return Err(ApiError::invalid(
+                "webhook_secret",
+                "not a whsec_ secret (base64 after the prefix)",
+            ));
+        }
+    }
+    let now = now_ms();
+    let worksheets = titles
+        .into_iter()
+        .enumerate()
+        .map(|(i, title)| Worksheet { sheet_id: i as u32, title, header: Vec::new(), last_row: 0 })
+        .collect();
+    let sheet = Spreadsheet {
+        id: ids::new_id(SPREADSHEET),
+        title,
+        webhook_secret: body.webhook_secret,
+        worksheets,
+        created_at: now,
+        updated_at: now,
+    };
+    let stored = state.store.create_spreadsheet(sheet).await?;
+    Ok((StatusCode::CREATED, Json(spreadsheet_json(&stored))))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    #[serde(flatten)]
+    page: PageParams,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let page = q.page.to_request(SPREADSHEET, state.config.limits.max_list_limit)?;
+    let page = state.store.list_spreadsheets(page).await?;
+    Ok(Json(list_body(page.items.iter().map(spreadsheet_json).collect(), page.before, page.after)))
+}
+
+/// Validates a spreadsheet id from a path or query (404 when malformed, like an unknown id).
+pub(super) fn spreadsheet_id(id: String) -> ApiResult<String> {
+    if ids::is_valid(SPREADSHEET, &id) {
+        Ok(id)
+    } else {
+        Err(ApiError::not_found("spreadsheet"))
+    }
+}
+
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(spreadsheet_json(&state.store.spreadsheet(spreadsheet_id(id)?).await?)))
+}
+
+async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = spreadsheet_id(id)?;
+    state.store.delete_spreadsheet(id.clone()).await?;
+    Ok(Json(json!({"spreadsheetId": id, "deleted": true})))
+}

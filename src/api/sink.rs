@@ -1,0 +1,128 @@
+//! `POST /v1/integrations/google_sheets/webhook?spreadsheet_id=…&worksheet_id=0&color_by_likelihood=false`:
+//! appends a completion (or any JSON object) as one row, answering like Google's
+//! `spreadsheets.values.append`. A spreadsheet with a webhook secret accepts only calls
+//! signed with it (Standard Webhooks, ±5 min); one without requires an admin key.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::{body_bytes, ApiQuery};
+use super::sheets::spreadsheet_id;
+use super::{ApiError, ApiResult, AppState};
+use crate::delivery::signing;
+use crate::sheets::flatten::row_of;
+use crate::store::Appended;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route("/integrations/google_sheets/webhook", post(append))
+}
+
+#[derive(Debug, Deserialize)]
+struct SinkQuery {
+    spreadsheet_id: Option<String>,
+    worksheet_id: Option<String>,
+    color_by_likelihood: Option<String>,
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Google's append answer for `appended` with `spreadsheet_id`.
+fn append_answer(spreadsheet_id: &str, a: &Appended) -> String {
+    let last_col = a.columns.saturating_sub(1);
+    let rows = a.row - a.first_row + 1;
+    let range = crate::sheets::a1::format_range(&a.sheet_title, 0, a.first_row, last_col, a.row);
+    let table = crate::sheets::a1::format_range(&a.sheet_title, 0, 1, last_col, a.row);
+    json!({
+        "spreadsheetId": spreadsheet_id,
+        "tableRange": table,
+        "updates": {
+            "spreadsheetId": spreadsheet_id,
+            "updatedRange": range,
+            "updatedRows": rows,
+            "updatedColumns": a.columns,
+            "updatedCells": rows * a.columns,
+        },
+    })
+    .to_string()
+}
+
+async fn append(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<SinkQuery>,
+    headers: HeaderMap,
+    req: Request,
+) -> ApiResult<Json<Value>> {
+    let id = spreadsheet_id(
+        q.spreadsheet_id.ok_or_else(|| ApiError::invalid("spreadsheet_id", "is required"))?,
+    )?;
+    let sheet_id: u32 = match q.worksheet_id.as_deref() {
+        None => 0,
+        Some(v) => v.parse().map_err(|_| {
+            ApiError::invalid("worksheet_id", format!("`{v}` is not a worksheet id"))
+        })?,
+    };
+    let colour = match q.color_by_likelihood.as_deref() {
+        None | Some("false") | Some("False") | Some("0") => false,
+        Some("true") | Some("True") | Some("1") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "color_by_likelihood",
+                format!("`{other}` is not true or false"),
+            ))
+        }
+    };
+    let spreadsheet = state.store.spreadsheet(id.clone()).await?;
+    let webhook_id = header(&headers, "webhook-id").map(str::to_string);
+    let bytes = body_bytes(req, &state).await?;
+    match &spreadsheet.webhook_secret {
+        Some(secret) => {
+            let (Some(msg_id), Some(ts), Some(sig)) = (
+                webhook_id.as_deref(),
+                header(&headers, "webhook-timestamp"),
+                header(&headers, "webhook-signature"),
+            ) else {
+                return Err(ApiError::unauthorized("this spreadsheet accepts only signed calls (webhook-id, webhook-timestamp, webhook-signature)"));
+            };
+            let now = crate::time::now_ms() / 1000;
+            signing::verify(secret, msg_id, ts, sig, &bytes, now)
+                .map_err(ApiError::unauthorized)?;
+        }
+        None => match crate::auth::presented_key(&headers) {
+            Some(key) if state.admin_keys.verify(key) => {}
+            _ => {
+                return Err(ApiError::unauthorized(
+                    "this spreadsheet has no webhook secret: send an admin key",
+                ))
+            }
+        },
+    }
+    let body: Value = super::extract::decode_json(&bytes)?;
+    let limits = &state.config.limits;
+    let row = row_of(&body, colour, limits.sheet_max_cell_chars).map_err(|e| match e {
+        crate::sheets::flatten::RowError::CellTooLong { .. } => ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "limit_exceeded",
+            message: e.to_string(),
+            field: Some("body".into()),
+        },
+        other => ApiError::invalid("body", other.to_string()),
+    })?;
+    if !spreadsheet.worksheets.iter().any(|w| w.sheet_id == sheet_id) {
+        return Err(ApiError::not_found("worksheet"));
+    }
+    let answer_id = id.clone();
+    let (answer, _replayed) = state
+        .store
+        .append_row(id, sheet_id, webhook_id, row, limits.sheet_max_columns, move |a| {
+            append_answer(&answer_id, a)
+        })
+        .await?;
+    let answer: Value = serde_json::from_str(&answer).map_err(ApiError::internal)?;
+    Ok(Json(answer))
+}

@@ -1,0 +1,281 @@
+//! Spreadsheets of the Sheets-style sink. Appends run in the single writer, so concurrent
+//! appends get distinct, contiguous row numbers; a `webhook-id` seen before on a worksheet
+//! answers the first append's result and adds nothing (exactly-once rows).
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::page::{read_page, Conditions, Page, PageRequest};
+use super::{Store, StoreError, StoreResult};
+
+/// A spreadsheet with its worksheets.
+#[derive(Debug, Clone)]
+pub struct Spreadsheet {
+    /// `ss_…`
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// When set, the sink accepts only calls signed with this `whsec_…` secret.
+    pub webhook_secret: Option<String>,
+    /// Worksheets, by id.
+    pub worksheets: Vec<Worksheet>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+/// A worksheet: its header (row 1) and how far it is filled.
+#[derive(Debug, Clone)]
+pub struct Worksheet {
+    /// 0, 1, …
+    pub sheet_id: u32,
+    /// Title (`Sheet1` by default).
+    pub title: String,
+    /// Column names.
+    pub header: Vec<String>,
+    /// Last used row (1 = only the header, 0 = empty).
+    pub last_row: u32,
+}
+
+/// A flattened row to append: column names with their values and likelihoods.
+#[derive(Debug, Clone)]
+pub struct NewRow {
+    /// Column name → (value, likelihood), in the object's order.
+    pub cells: Vec<(String, String, Option<f64>)>,
+}
+
+/// Where an append landed.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// The worksheet's title.
+    pub sheet_title: String,
+    /// First row written (1 when the header was written too).
+    pub first_row: u32,
+    /// The data row.
+    pub row: u32,
+    /// Columns of the row (the header's width after this append).
+    pub columns: u32,
+}
+
+/// A stored row.
+#[derive(Debug, Clone)]
+pub struct SheetRow {
+    /// Row number (2 = first data row).
+    pub row: u32,
+    /// Values in header order.
+    pub cells: Vec<String>,
+    /// Likelihoods aligned with `cells`, when stored.
+    pub likelihoods: Option<Vec<Option<f64>>>,
+}
+
+fn worksheets(conn: &Connection, id: &str) -> StoreResult<Vec<Worksheet>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT sheet_id, title, header, last_row FROM worksheets WHERE spreadsheet_id = ?1 ORDER BY sheet_id",
+    )?;
+    let rows = stmt.query_map([id], |r| {
+        let header: String = r.get(2)?;
+        Ok(Worksheet {
+            sheet_id: r.get(0)?,
+            title: r.get(1)?,
+            header: serde_json::from_str(&header).unwrap_or_default(),
+            last_row: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn get(conn: &Connection, id: &str) -> StoreResult<Option<Spreadsheet>> {
+    let found = conn
+        .prepare_cached("SELECT id, title, webhook_secret, created_at, updated_at FROM spreadsheets WHERE id = ?1")?
+        .query_row([id], |r| {
+            Ok(Spreadsheet {
+                id: r.get(0)?,
+                title: r.get(1)?,
+                webhook_secret: r.get(2)?,
+                worksheets: Vec::new(),
+                created_at: r.get(3)?,
+                updated_at: r.get(4)?,
+            })
+        })
+        .optional()?;
+    match found {
+        Some(mut s) => {
+            s.worksheets = worksheets(conn, id)?;
+            Ok(Some(s))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Appends `row`: grows the header with new keys (at the end), writes the values in header
+/// order, and stores `answer(&Appended)` as the result a replay of `webhook_id` gets.
+fn append(
+    conn: &Connection,
+    spreadsheet_id: &str,
+    sheet_id: u32,
+    webhook_id: Option<&str>,
+    row: &NewRow,
+    max_columns: usize,
+    answer: &dyn Fn(&Appended) -> String,
+) -> StoreResult<(String, bool)> {
+    if let Some(id) = webhook_id {
+        let earlier: Option<String> = conn
+            .prepare_cached(
+                "SELECT append_result FROM sheet_rows WHERE spreadsheet_id = ?1 AND sheet_id = ?2 AND webhook_id = ?3",
+            )?
+            .query_row(params![spreadsheet_id, sheet_id, id], |r| r.get(0))
+            .optional()?;
+        if let Some(result) = earlier {
+            return Ok((result, true));
+        }
+    }
+    let sheet = worksheets(conn, spreadsheet_id)?
+        .into_iter()
+        .find(|w| w.sheet_id == sheet_id)
+        .ok_or(StoreError::NotFound("worksheet"))?;
+    let mut header = sheet.header;
+    for (key, _, _) in &row.cells {
+        if !header.contains(key) {
+            header.push(key.clone());
+        }
+    }
+    if header.len() > max_columns {
+        return Err(StoreError::Limit(format!(
+            "a worksheet has at most {max_columns} columns; this row needs {}",
+            header.len()
+        )));
+    }
+    let mut values = vec![String::new(); header.len()];
+    let mut likelihoods = vec![None; header.len()];
+    for (key, value, likelihood) in &row.cells {
+        if let Some(i) = header.iter().position(|h| h == key) {
+            values[i].clone_from(value);
+            likelihoods[i] = *likelihood;
+        }
+    }
+    let header_written = sheet.last_row == 0;
+    let data_row = sheet.last_row.max(1) + 1;
+    let appended = Appended {
+        sheet_title: sheet.title,
+        first_row: if header_written { 1 } else { data_row },
+        row: data_row,
+        columns: header.len() as u32,
+    };
+    let result = answer(&appended);
+    let likelihoods_json =
+        likelihoods.iter().any(Option::is_some).then(|| serde_json::json!(likelihoods).to_string());
+    conn.prepare_cached(
+        "INSERT INTO sheet_rows (spreadsheet_id, sheet_id, row_number, cells, likelihoods, webhook_id, append_result) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![spreadsheet_id, sheet_id, data_row, serde_json::json!(values).to_string(), likelihoods_json, webhook_id, result])?;
+    conn.prepare_cached("UPDATE worksheets SET header = ?3, last_row = ?4 WHERE spreadsheet_id = ?1 AND sheet_id = ?2")?
+        .execute(params![spreadsheet_id, sheet_id, serde_json::json!(header).to_string(), data_row])?;
+    Ok((result, false))
+}
+
+impl Store {
+    /// Stores a new spreadsheet and its worksheets.
+    pub async fn create_spreadsheet(&self, sheet: Spreadsheet) -> StoreResult<Spreadsheet> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO spreadsheets (id, title, webhook_secret, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![sheet.id, sheet.title, sheet.webhook_secret, sheet.created_at, sheet.updated_at])?;
+            let mut insert = c.prepare_cached(
+                "INSERT INTO worksheets (spreadsheet_id, sheet_id, title, header, last_row) VALUES (?1, ?2, ?3, '[]', 0)",
+            )?;
+            for w in &sheet.worksheets {
+                insert.execute(params![sheet.id, w.sheet_id, w.title])?;
+            }
+            Ok(sheet)
+        })
+        .await
+    }
+
+    /// One spreadsheet with its worksheets.
+    pub async fn spreadsheet(&self, id: String) -> StoreResult<Spreadsheet> {
+        self.read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("spreadsheet"))).await
+    }
+
+    /// One page of spreadsheets (without their worksheets' contents).
+    pub async fn list_spreadsheets(&self, page: PageRequest) -> StoreResult<Page<Spreadsheet>> {
+        self.read(move |c| {
+            let page = read_page(
+                c,
+                "spreadsheets",
+                "id",
+                &Conditions::default(),
+                &page,
+                |r| r.get::<_, String>(0),
+                |id| id.as_str(),
+            )?;
+            let items = page
+                .items
+                .iter()
+                .map(|id| get(c, id)?.ok_or(StoreError::NotFound("spreadsheet")))
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Page { items, before: page.before, after: page.after })
+        })
+        .await
+    }
+
+    /// Deletes a spreadsheet, its worksheets and rows.
+    pub async fn delete_spreadsheet(&self, id: String) -> StoreResult<()> {
+        self.write(move |c| {
+            if c.prepare_cached("DELETE FROM spreadsheets WHERE id = ?1")?.execute([&id])? == 0 {
+                return Err(StoreError::NotFound("spreadsheet"));
+            }
+            c.prepare_cached("DELETE FROM worksheets WHERE spreadsheet_id = ?1")?.execute([&id])?;
+            c.prepare_cached("DELETE FROM sheet_rows WHERE spreadsheet_id = ?1")?.execute([&id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Appends a row (see [`append`]); returns the stored answer and whether it is a replay.
+    pub async fn append_row<F>(
+        &self,
+        spreadsheet_id: String,
+        sheet_id: u32,
+        webhook_id: Option<String>,
+        row: NewRow,
+        max_columns: usize,
+        answer: F,
+    ) -> StoreResult<(String, bool)>
+    where
+        F: Fn(&Appended) -> String + Send + 'static,
+    {
+        self.write(move |c| {
+            append(c, &spreadsheet_id, sheet_id, webhook_id.as_deref(), &row, max_columns, &answer)
+        })
+        .await
+    }
+
+    /// Data rows `first..=last` of a worksheet.
+    pub async fn sheet_rows(
+        &self,
+        spreadsheet_id: String,
+        sheet_id: u32,
+        first: u32,
+        last: u32,
+    ) -> StoreResult<Vec<SheetRow>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT row_number, cells, likelihoods FROM sheet_rows \
+                 WHERE spreadsheet_id = ?1 AND sheet_id = ?2 AND row_number BETWEEN ?3 AND ?4 ORDER BY row_number",
+            )?;
+            let rows = stmt.query_map(params![spreadsheet_id, sheet_id, first, last], |r| {
+                let cells: String = r.get(1)?;
+                let likelihoods: Option<String> = r.get(2)?;
+                Ok(SheetRow {
+                    row: r.get(0)?,
+                    cells: serde_json::from_str(&cells).unwrap_or_default(),
+                    likelihoods: likelihoods.and_then(|l| serde_json::from_str(&l).ok()),
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+}
