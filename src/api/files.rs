@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -33,8 +34,11 @@ struct Received {
 async fn upload(
     State(state): State<AppState>,
     Extension(app): Extension<Arc<AppDefinition>>,
-    mut form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    // Not multipart at all (e.g. a client that sent no file): Dify answers no_file_uploaded.
+    let mut form =
+        form.map_err(|e| dify_error(StatusCode::BAD_REQUEST, "no_file_uploaded", e.body_text()))?;
     let mut file: Option<Received> = None;
     let mut user: Option<String> = None;
     let bad_form = |e: axum::extract::multipart::MultipartError| {

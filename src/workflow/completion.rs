@@ -13,7 +13,9 @@ pub fn event_type(outcome: &RunOutcome) -> String {
     format!("workflow_run.{}", outcome.status.as_str())
 }
 
-/// The webhook body for a finished run.
+/// The webhook body for a finished run. `finish_reason` is always `stop` (the OpenAI and
+/// uiform models accept no other value for a finished completion); the run's real status is
+/// in `metadata.status` and `metadata.error`.
 pub fn webhook_request(spec: &RunSpec, outcome: &RunOutcome) -> Value {
     let outputs = Value::Object(outcome.outputs.clone().unwrap_or_default());
     let user_email = crate::email::looks_like_email(&spec.user).then(|| spec.user.clone());
@@ -25,7 +27,7 @@ pub fn webhook_request(spec: &RunSpec, outcome: &RunOutcome) -> Value {
             "model": format!("hookrelay-workflow/{}", spec.app.id),
             "choices": [{
                 "index": 0,
-                "finish_reason": if outcome.status.as_str() == "succeeded" { "stop" } else { "error" },
+                "finish_reason": "stop",
                 "logprobs": null,
                 "message": {"role": "assistant", "content": outputs.to_string(), "parsed": outputs, "refusal": null},
             }],
@@ -41,7 +43,7 @@ pub fn webhook_request(spec: &RunSpec, outcome: &RunOutcome) -> Value {
             "last_token_at": outcome.last_token_at.map(rfc3339),
         },
         "user": user_email,
-        "file_payload": file_payload(&spec.files),
+        "file_payload": file_payload(spec),
         "metadata": {
             "workflow_run_id": spec.run_id,
             "task_id": spec.task_id,
@@ -56,9 +58,19 @@ pub fn webhook_request(spec: &RunSpec, outcome: &RunOutcome) -> Value {
     })
 }
 
-/// The first input file as uiform's `MIMEData` (`filename`, `url`, `metadata`), or null.
-fn file_payload(files: &[Value]) -> Value {
-    let Some(file) = files.first() else { return Value::Null };
+/// The first input file as uiform's `MIMEData` (`filename`, `url`, `metadata`). A run
+/// without files sends its inputs as a JSON document instead: uiform's `WebhookRequest`
+/// requires a `file_payload`, and the inputs are what the run was made from.
+fn file_payload(spec: &RunSpec) -> Value {
+    let Some(file) = spec.files.first() else {
+        use base64::Engine;
+        let document = Value::Object(spec.inputs.clone()).to_string();
+        let url = format!(
+            "data:application/json;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(document)
+        );
+        return json!({"filename": format!("{}-inputs.json", spec.run_id), "url": url, "metadata": {"source": "inputs"}});
+    };
     let url = file.get("url").and_then(Value::as_str).unwrap_or_default();
     let filename = file
         .get("filename")

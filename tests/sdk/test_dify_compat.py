@@ -721,15 +721,9 @@ def test_webhooks_verify_with_standardwebhooks(demo: Demo, runs: CanonicalRuns) 
             assert req.completion.extraction_id == run_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="contract question, not a parse failure of the SDK's own calls: uiform's WebhookRequest "
-    "requires file_payload (MIMEData), and a run without files sends file_payload: null "
-    "(src/workflow/completion.rs file_payload). strict: this XPASSes, and so fails, once it changes.",
-)
 def test_webhook_of_a_run_without_file_is_a_uiform_webhook_request(demo: Demo, runs: CanonicalRuns) -> None:
     # uiform's WebhookRequest (the documented webhook body) requires `file_payload`
-    # (MIMEData, not Optional). A run without files sends `file_payload: null`.
+    # (MIMEData, not Optional): a run without files sends its inputs as a JSON document.
     wait_for("webhook calls", lambda: len(demo.receiver.snapshot()) >= len(demo.runs))
     calls = [json.loads(c.body) for c in demo.receiver.snapshot()]
     plain = next(p for p in calls if run_id_of(p) == runs.plain_run)
@@ -789,7 +783,13 @@ def test_uiform_parses_the_run_logs(base_url: str, api_key: str, demo: Demo, run
             assert log.file_metadata.filename == info.filename
             assert log.file_metadata.url.startswith("data:text/plain;base64,")
         else:
-            assert log.file_metadata is None
+            # Without a file, the run's inputs stand in as the document (WebhookRequest needs one).
+            assert log.file_metadata is not None
+            assert log.file_metadata.filename.endswith("inputs.json"), log.file_metadata.filename
+            assert log.file_metadata.url.startswith("data:application/json;base64,")
+            encoded = log.file_metadata.url.split(",", 1)[1]
+            document = json.loads(base64.b64decode(encoded))
+            assert info.inputs.items() <= document.items(), (info.inputs, document)  # defaults added
         # get parses the same log
         got = logs_api.get(log.id)
         assert got.id == log.id and got.completion == log.completion
