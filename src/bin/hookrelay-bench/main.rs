@@ -6,7 +6,8 @@
 //! cargo build --release && target/release/hookrelay-bench [SCENARIO…] [--messages N] [--concurrency C] [--logs N]
 //! ```
 //! Scenarios: raw, ingest, e2e, rerun, logs-query, workflow (blocking runs of the demo app
-//! with their completion webhooks), sse (time to the first byte of a streaming run).
+//! with their completion webhooks), sse (time to the first byte of a streaming run), sink
+//! (signed appends to the sheets sink, then 100-row reads from the middle of the sheet).
 //! Default: all but logs-query.
 
 mod load;
@@ -14,6 +15,7 @@ mod receiver;
 mod relay;
 mod scenarios;
 mod seed;
+mod sink;
 mod workflow;
 
 use std::process::ExitCode;
@@ -57,17 +59,18 @@ fn main() -> ExitCode {
                 Some(n) => settings.logs = n,
                 None => return ExitCode::from(2),
             },
-            "raw" | "ingest" | "e2e" | "rerun" | "logs-query" | "workflow" | "sse" => {
+            "raw" | "ingest" | "e2e" | "rerun" | "logs-query" | "workflow" | "sse" | "sink" => {
                 wanted.push(arg)
             }
             other => {
-                eprintln!("unknown argument {other}; scenarios: raw ingest e2e rerun logs-query workflow sse");
+                eprintln!("unknown argument {other}; scenarios: raw ingest e2e rerun logs-query workflow sse sink");
                 return ExitCode::from(2);
             }
         }
     }
     if wanted.is_empty() {
-        wanted = ["raw", "ingest", "e2e", "rerun", "workflow", "sse"].map(String::from).to_vec();
+        wanted =
+            ["raw", "ingest", "e2e", "rerun", "workflow", "sse", "sink"].map(String::from).to_vec();
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

@@ -50,6 +50,7 @@ pub async fn run(name: &str, s: &Settings) -> anyhow::Result<Row> {
         "logs-query" => logs_query(s).await,
         "workflow" => crate::workflow::blocking_runs(s).await,
         "sse" => crate::workflow::first_sse_byte(s).await,
+        "sink" => crate::sink::appends(s).await,
         other => bail!("unknown scenario {other}"),
     }
 }
