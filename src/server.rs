@@ -49,6 +49,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    sender.allow_own_sink(addr);
     let grace = Duration::from_secs(config.delivery.shutdown_grace_secs);
     let state = AppState {
         store: store.clone(),

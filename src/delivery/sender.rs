@@ -3,7 +3,8 @@
 //! stable error code for every way a call can fail.
 
 use std::error::Error as StdError;
-use std::sync::{Arc, Once};
+use std::net::SocketAddr;
+use std::sync::{Arc, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -90,7 +91,11 @@ pub struct Sender {
     client: Client,
     policy: Arc<TargetPolicy>,
     body_cap: usize,
+    own_address: OnceLock<SocketAddr>,
 }
+
+/// Path prefix of the built-in sheets sink.
+const OWN_SINK_PATH: &str = "/v1/integrations/google_sheets/";
 
 static CRYPTO: Once = Once::new();
 
@@ -114,7 +119,12 @@ impl Sender {
             .pool_idle_timeout(Duration::from_secs(60))
             .dns_resolver(Arc::new(GuardedResolver::new(policy.clone())))
             .build()?;
-        Ok(Self { client, policy, body_cap: delivery.response_body_cap_bytes })
+        Ok(Self {
+            client,
+            policy,
+            body_cap: delivery.response_body_cap_bytes,
+            own_address: OnceLock::new(),
+        })
     }
 
     /// POSTs `body` to `url` with `headers` (a webhook call), and captures the answer.
@@ -198,7 +208,26 @@ impl Sender {
             url::Host::Ipv6(v6) => std::net::IpAddr::V6(v6),
             url::Host::Domain(_) => return None,
         };
+        if self.is_own_sink(ip, url) {
+            return None;
+        }
         (!self.policy.permits(ip)).then(|| BlockedTarget(ip.to_string()))
+    }
+
+    /// Records the relay's own listening address: calls to its built-in sheets sink there
+    /// (`http://<that ip:port>/v1/integrations/google_sheets/…`) pass the SSRF guard, so an
+    /// automation can feed the sink without opening loopback to every target.
+    pub fn allow_own_sink(&self, listening: SocketAddr) {
+        let _ = self.own_address.set(listening);
+    }
+
+    fn is_own_sink(&self, ip: std::net::IpAddr, url: &Url) -> bool {
+        let Some(own) = self.own_address.get() else { return false };
+        let same_host = ip == own.ip() || (own.ip().is_unspecified() && ip.is_loopback());
+        same_host
+            && url.port_or_known_default() == Some(own.port())
+            && url.scheme() == "http"
+            && url.path().starts_with(OWN_SINK_PATH)
     }
 }
 
