@@ -37,10 +37,8 @@ fn append_answer(spreadsheet_id: &str, a: &Appended) -> String {
     let last_col = a.columns.saturating_sub(1);
     let rows = a.row - a.first_row + 1;
     let range = crate::sheets::a1::format_range(&a.sheet_title, 0, a.first_row, last_col, a.row);
-    let table = crate::sheets::a1::format_range(&a.sheet_title, 0, 1, last_col, a.row);
-    json!({
+    let mut answer = json!({
         "spreadsheetId": spreadsheet_id,
-        "tableRange": table,
         "updates": {
             "spreadsheetId": spreadsheet_id,
             "updatedRange": range,
@@ -48,8 +46,13 @@ fn append_answer(spreadsheet_id: &str, a: &Appended) -> String {
             "updatedColumns": a.columns,
             "updatedCells": rows * a.columns,
         },
-    })
-    .to_string()
+    });
+    // As Google: the table found before the append; none when this call wrote the header.
+    if a.first_row > 1 {
+        answer["tableRange"] =
+            crate::sheets::a1::format_range(&a.sheet_title, 0, 1, last_col, a.first_row - 1).into();
+    }
+    answer.to_string()
 }
 
 async fn append(
@@ -78,7 +81,11 @@ async fn append(
         }
     };
     let spreadsheet = state.store.spreadsheet(id.clone()).await?;
-    let webhook_id = header(&headers, "webhook-id").map(str::to_string);
+    // An empty id is no id: it must not make every later id-less call a "duplicate".
+    let webhook_id = header(&headers, "webhook-id")
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(str::to_string);
     let bytes = body_bytes(req, &state).await?;
     match &spreadsheet.webhook_secret {
         Some(secret) => {

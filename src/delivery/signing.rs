@@ -22,6 +22,11 @@ fn key_bytes(secret: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD_NO_PAD.decode(b64).ok().filter(|k| !k.is_empty())
 }
 
+/// Whether `secret` is a usable `whsec_` secret: the prefix, then base64 of at least 16 bytes.
+pub fn is_valid_secret(secret: &str) -> bool {
+    secret.starts_with(PREFIX) && key_bytes(secret).is_some_and(|k| k.len() >= 16)
+}
+
 /// `v1,<signature>` of `body` for one secret, or `None` for an undecodable secret.
 pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
     let key = key_bytes(secret)?;

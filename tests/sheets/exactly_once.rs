@@ -86,7 +86,6 @@ async fn a_webhook_id_is_scoped_to_its_worksheet() {
 /// Either each call appends (200, a row of its own) or it is refused (4xx); never a 200
 /// that silently drops the payload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: an empty webhook-id header is stored as an id, so later calls with one are silently dropped (src/api/sink.rs)"]
 async fn an_empty_webhook_id_does_not_swallow_later_calls() {
     let relay = Relay::start("");
     let id = new_sheet(&relay, "Empty ids", None).await;
