@@ -59,8 +59,10 @@ pub fn validate_inputs(
             }
             InputKind::Number => match &value {
                 Value::Number(_) => value,
-                Value::String(s) => match s.trim().parse::<f64>() {
-                    Ok(n) if n.is_finite() => json!(n),
+                // As Dify: "3" becomes the integer 3, "2.5" the float 2.5.
+                Value::String(s) => match (s.trim().parse::<i64>(), s.trim().parse::<f64>()) {
+                    (Ok(i), _) => json!(i),
+                    (_, Ok(n)) if n.is_finite() => json!(n),
                     _ => {
                         return Err(ApiError::invalid(
                             field_name,

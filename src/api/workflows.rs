@@ -106,8 +106,17 @@ async fn run(
     let started =
         state.workflows.start(app.clone(), inputs, user, files, idempotency_key, sink).await?;
     if let Some(existing) = started.existing {
-        // An idempotent replay: the run that key started, as it is now.
-        return Ok(Json(blocking_body(&started.spec, &existing)).into_response());
+        // An idempotent replay: the run that key started, as it is now — in the shape the
+        // client asked for (an event stream holds its workflow_finished, or where it stands).
+        let body = blocking_body(&started.spec, &existing);
+        if mode == "streaming" {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let _ = tx.send(json!({"event": "workflow_finished", "task_id": body["task_id"],
+                "workflow_run_id": body["workflow_run_id"], "data": body["data"]}));
+            let ping = Duration::from_millis(state.config.workflow.ping_interval_ms);
+            return Ok(sse(rx, ping).into_response());
+        }
+        return Ok(Json(body).into_response());
     }
     match (mode.as_str(), events, started.outcome) {
         ("streaming", Some(events), _) => {

@@ -339,8 +339,8 @@ fn validate_graph(app: &AppDefinition) -> Result<(), String> {
             NodeKind::Start => {}
         }
     }
-    if super::graph::has_cycle(app) {
-        return Err("the graph has a cycle".into());
+    if let Some(node) = super::graph::cycle_node(app) {
+        return Err(format!("node `{node}`: is on a cycle; workflow graphs must be acyclic"));
     }
     let start = starts[0].id.as_str();
     let reachable = super::graph::reachable(app, start);

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::app::InputKind;
 use super::runner::{RunOutcome, RunSpec};
 use crate::time::rfc3339;
 
@@ -58,11 +59,19 @@ pub fn webhook_request(spec: &RunSpec, outcome: &RunOutcome) -> Value {
     })
 }
 
-/// The first input file as uiform's `MIMEData` (`filename`, `url`, `metadata`). A run
+/// The first input file (of `files`, else of the file inputs) as uiform's `MIMEData`
+/// (`filename`, `url`, `metadata`). A run
 /// without files sends its inputs as a JSON document instead: uiform's `WebhookRequest`
 /// requires a `file_payload`, and the inputs are what the run was made from.
 fn file_payload(spec: &RunSpec) -> Value {
-    let Some(file) = spec.files.first() else {
+    let from_inputs = || {
+        spec.app.inputs.iter().find_map(|field| match spec.inputs.get(&field.variable) {
+            Some(v @ Value::Object(_)) if field.kind == InputKind::File => Some(v),
+            Some(Value::Array(items)) if field.kind == InputKind::FileList => items.first(),
+            _ => None,
+        })
+    };
+    let Some(file) = spec.files.first().or_else(from_inputs) else {
         use base64::Engine;
         let document = Value::Object(spec.inputs.clone()).to_string();
         let url = format!(

@@ -14,8 +14,8 @@ pub fn successors<'a>(app: &'a AppDefinition, node: &str, branch: Option<&str>) 
         .collect()
 }
 
-/// Whether following edges can come back to a node.
-pub fn has_cycle(app: &AppDefinition) -> bool {
+/// A node on a cycle, if following edges can come back to a node.
+pub fn cycle_node(app: &AppDefinition) -> Option<&str> {
     let mut out: HashMap<&str, Vec<&str>> = HashMap::new();
     for e in &app.edges {
         out.entry(e.source.as_str()).or_default().push(e.target.as_str());
@@ -34,7 +34,7 @@ pub fn has_cycle(app: &AppDefinition) -> bool {
                 Some(n) => {
                     stack.push((node, i + 1));
                     match colour.get(n) {
-                        Some(1) => return true,
+                        Some(1) => return Some(n),
                         Some(_) => {}
                         None => {
                             colour.insert(n, 1);
@@ -48,7 +48,7 @@ pub fn has_cycle(app: &AppDefinition) -> bool {
             }
         }
     }
-    false
+    None
 }
 
 /// Nodes reachable from the start (used to reject unreachable ends).

@@ -13,7 +13,7 @@ use super::completion;
 use super::runner::{self, Events, RunOutcome, RunSpec, RunStatus};
 use crate::auth::key_hash;
 use crate::delivery::{Dispatcher, Sender};
-use crate::store::{NewMessage, RunFinish, RunRecord, Store, StoreResult};
+use crate::store::{NewMessage, RunFinish, RunRecord, Store, StoreError, StoreResult};
 use crate::time::now_ms;
 
 /// See the module doc.
@@ -76,6 +76,7 @@ impl Workflows {
         idempotency_key: Option<String>,
         sink: Option<mpsc::UnboundedSender<Value>>,
     ) -> StoreResult<Started> {
+        let asked = idempotency_key.as_ref().map(|_| (user.clone(), inputs.clone()));
         let record = RunRecord {
             id: uuid::Uuid::now_v7().to_string(),
             app_id: app.id.clone(),
@@ -103,6 +104,11 @@ impl Workflows {
             created_at: record.created_at,
         };
         if !is_new {
+            if asked.is_some_and(|(user, inputs)| record.user != user || record.inputs != inputs) {
+                return Err(StoreError::Conflict(
+                    "Idempotency-Key was already used for a different run request".into(),
+                ));
+            }
             return Ok(Started { spec, outcome: None, existing: Some(record) });
         }
         let (stop_tx, stop_rx) = watch::channel(false);

@@ -227,7 +227,6 @@ async fn completion_webhooks_are_signed_and_carry_the_run_field_by_field() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: a file given through a `file` input is not the file_payload; the inputs JSON is sent instead (src/workflow/completion.rs file_payload reads only `files`)"]
 async fn a_file_input_is_the_file_payload_when_files_is_empty() {
     let relay = Relay::start(&config());
     let receiver = Receiver::ok().await;

@@ -193,7 +193,6 @@ async fn node_events_carry_inputs_outputs_and_the_branch_taken() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: a number input given as the string \"3\" becomes 3.0 (src/api/workflow_inputs.rs, InputKind::Number)"]
 async fn a_number_input_given_as_text_is_the_integer_dify_would_make() {
     let echo = Echo::start().await;
     let relay = Relay::start(&app(&echo));

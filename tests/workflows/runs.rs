@@ -272,11 +272,16 @@ async fn an_idempotency_key_returns_the_same_run() {
     assert_eq!(echo.seen().len(), 1, "the replay ran nothing");
     let other: Value = send("order-2", "Eve").await.expect("send").json().await.expect("json");
     assert_ne!(other["workflow_run_id"], first["workflow_run_id"], "another key, another run");
+    // The same key for a different request is refused, not answered with someone else's run.
+    let reused = send("order-1", "Mallory").await.expect("send");
+    assert_eq!(reused.status(), 409);
+    let reused: Value = reused.json().await.expect("json");
+    assert_eq!(reused["code"], "conflict", "{reused}");
+    assert!(reused.get("data").is_none(), "no outputs of the other run leak: {reused}");
     assert_eq!(api.runs_total().await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: replaying an Idempotency-Key in streaming mode answers application/json, not an event stream (src/api/workflows.rs run)"]
 async fn a_streaming_replay_still_answers_an_event_stream() {
     let echo = Echo::start().await;
     let relay = Relay::start(&app(&echo));

@@ -154,7 +154,6 @@ fn bad_app_definitions_stop_the_server_naming_app_and_node() {
 }
 
 #[test]
-#[ignore = "BUG: a cycle is reported without naming any node on it (src/workflow/app.rs validate_graph: `the graph has a cycle`)"]
 fn a_cycle_is_reported_with_a_node_on_it() {
     let (failed, stderr) =
         serve(&app("ok", &format!("{}{}", good_edges(), edges(&[("no", "gate")]))));
