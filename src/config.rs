@@ -138,6 +138,8 @@ pub struct LimitsConfig {
     pub max_webhook_headers: usize,
     /// Largest `limit` of a list call.
     pub max_list_limit: u32,
+    /// How long a client may take to send a request's headers, milliseconds (slowloris).
+    pub header_read_timeout_ms: u64,
     /// Most columns a worksheet of the sheets sink may grow to.
     pub sheet_max_columns: usize,
     /// Longest cell value the sheets sink stores, characters.
@@ -214,6 +216,7 @@ impl Default for LimitsConfig {
             max_body_bytes: 1024 * 1024,
             max_webhook_headers: 32,
             max_list_limit: 100,
+            header_read_timeout_ms: 10_000,
             sheet_max_columns: 1000,
             sheet_max_cell_chars: 50_000,
         }
@@ -309,6 +312,7 @@ impl Config {
             ("store.reader_connections", self.store.reader_connections as u64),
             ("store.max_batch", self.store.max_batch as u64),
             ("workflow.ping_interval_ms", self.workflow.ping_interval_ms),
+            ("limits.header_read_timeout_ms", self.limits.header_read_timeout_ms),
         ];
         for (key, value) in positive {
             if value == 0 {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod delivery;
 pub mod email;
 pub mod ids;
+pub mod listener;
 pub mod metrics;
 pub mod redact;
 pub mod server;

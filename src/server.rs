@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
@@ -63,13 +62,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Printed on stdout so scripts and tests can find the port when listening on :0.
     println!("hookrelay listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    // No Nagle delay: streamed responses (SSE) send each event as its own small write.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    let header_timeout = Duration::from_millis(state.config.limits.header_read_timeout_ms);
+    crate::listener::serve(listener, api::router(state), header_timeout, shutdown_signal(), grace)
+        .await;
 
     tracing::info!("shutting down: waiting for calls in flight");
     dispatcher.shutdown(grace).await;
