@@ -7,7 +7,9 @@
 //! ```
 //! Scenarios: raw, ingest, e2e, rerun, logs-query, workflow (blocking runs of the demo app
 //! with their completion webhooks), sse (time to the first byte of a streaming run), sink
-//! (signed appends to the sheets sink, then 100-row reads from the middle of the sheet).
+//! (signed appends to the sheets sink, then 100-row reads from the middle of the sheet),
+//! fanout (each message to 10 automations), failing (a healthy automation beside one whose
+//! receiver fails every other call).
 //! Default: all but logs-query.
 
 mod load;
@@ -16,6 +18,7 @@ mod relay;
 mod scenarios;
 mod seed;
 mod sink;
+mod spread;
 mod workflow;
 
 use std::process::ExitCode;
@@ -59,18 +62,18 @@ fn main() -> ExitCode {
                 Some(n) => settings.logs = n,
                 None => return ExitCode::from(2),
             },
-            "raw" | "ingest" | "e2e" | "rerun" | "logs-query" | "workflow" | "sse" | "sink" => {
-                wanted.push(arg)
-            }
+            "raw" | "ingest" | "e2e" | "rerun" | "logs-query" | "workflow" | "sse" | "sink"
+            | "fanout" | "failing" => wanted.push(arg),
             other => {
-                eprintln!("unknown argument {other}; scenarios: raw ingest e2e rerun logs-query workflow sse sink");
+                eprintln!("unknown argument {other}; scenarios: raw ingest e2e rerun logs-query workflow sse sink fanout failing");
                 return ExitCode::from(2);
             }
         }
     }
     if wanted.is_empty() {
-        wanted =
-            ["raw", "ingest", "e2e", "rerun", "workflow", "sse", "sink"].map(String::from).to_vec();
+        wanted = ["raw", "ingest", "e2e", "fanout", "failing", "rerun", "workflow", "sse", "sink"]
+            .map(String::from)
+            .to_vec();
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

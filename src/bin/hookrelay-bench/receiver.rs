@@ -22,8 +22,14 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// Starts on 127.0.0.1:0.
+    /// Starts on 127.0.0.1:0, answering 200 to everything.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_failing_every(0).await
+    }
+
+    /// Starts on 127.0.0.1:0; every `n`-th call (0 = none) is answered 500 and not recorded
+    /// as an arrival.
+    pub async fn start_failing_every(n: usize) -> anyhow::Result<Self> {
         let arrivals: Arc<Mutex<Arrivals>> = Arc::default();
         let recorded = arrivals.clone();
         let app = Router::new().fallback(move |headers: HeaderMap| {
@@ -34,11 +40,16 @@ impl Receiver {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("")
                     .to_string();
+                let mut status = axum::http::StatusCode::OK;
                 if let Ok(mut a) = recorded.lock() {
                     a.calls += 1;
-                    a.first.entry(id).or_insert_with(Instant::now);
+                    if n > 0 && a.calls % n == 0 {
+                        status = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                    } else {
+                        a.first.entry(id).or_insert_with(Instant::now);
+                    }
                 }
-                "{\"ok\":true}"
+                (status, "{\"ok\":true}")
             }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -47,6 +58,11 @@ impl Receiver {
             let _ = axum::serve(listener, app).await;
         });
         Ok(Self { addr, arrivals })
+    }
+
+    /// Calls received, failed ones included.
+    pub fn calls(&self) -> usize {
+        self.arrivals.lock().map(|a| a.calls).unwrap_or(0)
     }
 
     /// Distinct webhook-ids received.

@@ -51,6 +51,8 @@ pub async fn run(name: &str, s: &Settings) -> anyhow::Result<Row> {
         "workflow" => crate::workflow::blocking_runs(s).await,
         "sse" => crate::workflow::first_sse_byte(s).await,
         "sink" => crate::sink::appends(s).await,
+        "fanout" => crate::spread::fanout(s).await,
+        "failing" => crate::spread::failing(s).await,
         other => bail!("unknown scenario {other}"),
     }
 }
@@ -107,7 +109,7 @@ async fn raw(s: &Settings) -> anyhow::Result<Row> {
 }
 
 /// Sends `s.messages` messages; returns elapsed, API latencies and message id → send start.
-async fn push_messages(
+pub(crate) async fn push_messages(
     http: &reqwest::Client,
     relay: &Relay,
     s: &Settings,

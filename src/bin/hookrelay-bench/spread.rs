@@ -1,0 +1,106 @@
+//! Scenarios of several automations: `fanout` (each message to 10 automations) and `failing`
+//! (a receiver failing every other call beside a healthy one, which must not slow down).
+
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use serde_json::{json, Value};
+
+use crate::load::percentiles;
+use crate::receiver::Receiver;
+use crate::relay::{Relay, KEY};
+use crate::scenarios::{client, create_automation, push_messages, Row};
+use crate::Settings;
+
+async fn pending(http: &reqwest::Client, relay: &Relay) -> anyhow::Result<bool> {
+    let v: Value = http
+        .get(format!("{}/v1/deliveries?status=pending&limit=1", relay.base))
+        .header("Api-Key", KEY)
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(v["data"].as_array().is_some_and(|d| !d.is_empty()))
+}
+
+/// One message to 10 automations: deliveries per second until every call is logged.
+pub async fn fanout(s: &Settings) -> anyhow::Result<Row> {
+    const FAN: usize = 10;
+    let receiver = Receiver::start().await?;
+    let relay = Relay::start(None)?;
+    let http = client()?;
+    for i in 0..FAN {
+        create_automation(
+            &http,
+            &relay,
+            "proc_bench",
+            &format!("http://{}/hook/{i}", receiver.addr),
+        )
+        .await?;
+    }
+    let messages = (s.messages / FAN).max(1);
+    let settings = Settings { messages, ..s.clone() };
+    let t0 = Instant::now();
+    let (_, mut api, _) = push_messages(&http, &relay, &settings).await?;
+    let deadline = t0 + Duration::from_secs(600);
+    while receiver.calls() < messages * FAN || pending(&http, &relay).await? {
+        if Instant::now() > deadline {
+            bail!("fanout did not drain");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = t0.elapsed();
+    Ok(Row {
+        scenario: "fanout".into(),
+        count: messages * FAN,
+        per_second: (messages * FAN) as f64 / elapsed.as_secs_f64(),
+        latency_ms: percentiles(&mut api),
+        rss_mb: relay.rss_mb(),
+        extra: json!({"automations": FAN, "messages": messages, "latency": "API p50/p99 of the ingest calls"}),
+    })
+}
+
+/// A healthy automation beside one whose receiver fails every other call: the healthy one's
+/// enqueue→delivered latency, and the failing one's retries scheduled and logged.
+pub async fn failing(s: &Settings) -> anyhow::Result<Row> {
+    let healthy = Receiver::start().await?;
+    let flaky = Receiver::start_failing_every(2).await?;
+    let relay = Relay::start(None)?;
+    let http = client()?;
+    create_automation(&http, &relay, "proc_bench", &format!("http://{}/ok", healthy.addr)).await?;
+    create_automation(&http, &relay, "proc_bench", &format!("http://{}/flaky", flaky.addr)).await?;
+    let t0 = Instant::now();
+    let (_, _, started) = push_messages(&http, &relay, s).await?;
+    let deadline = t0 + Duration::from_secs(600);
+    while healthy.distinct() < s.messages {
+        if Instant::now() > deadline {
+            bail!("healthy automation did not catch up");
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let healthy_done = t0.elapsed();
+    let arrivals = healthy.arrivals.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+    let mut lat: Vec<Duration> = started
+        .iter()
+        .filter_map(|(id, t)| arrivals.first.get(id).map(|a| a.saturating_duration_since(*t)))
+        .collect();
+    let logs: Value = http
+        .get(format!("{}/v1/processors/automations/logs?status_class=5xx&limit=1", relay.base))
+        .header("Api-Key", KEY)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let failures_logged = logs["data"].as_array().is_some_and(|d| !d.is_empty());
+    Ok(Row {
+        scenario: "failing".into(),
+        count: s.messages,
+        per_second: s.messages as f64 / healthy_done.as_secs_f64(),
+        latency_ms: percentiles(&mut lat),
+        rss_mb: relay.rss_mb(),
+        extra: json!({
+            "measures": "the healthy automation beside a 50 %-failing one",
+            "flaky_calls": flaky.calls(), "flaky_delivered": flaky.distinct(), "failures_logged": failures_logged,
+        }),
+    })
+}
