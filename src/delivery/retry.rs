@@ -93,6 +93,10 @@ pub fn parse_retry_after(value: &str, now_ms: i64) -> Option<Duration> {
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Too large for u64: the longest wait there is (clamped by the policy).
+        return Some(Duration::MAX);
+    }
     let at = match chrono::DateTime::parse_from_rfc2822(value) {
         Ok(at) => at.timestamp_millis(),
         Err(_) => {

@@ -324,7 +324,15 @@ fn classify(error: &reqwest::Error) -> (&'static str, String) {
                 code = Some(codes::DNS);
             } else if cause.is::<rustls::Error>() {
                 code = Some(codes::TLS);
-            } else if cause.downcast_ref::<hyper::Error>().is_some_and(|h| h.is_parse()) {
+            } else if cause.downcast_ref::<hyper::Error>().is_some_and(|h| h.is_parse())
+                || cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
+                    // hyper reports broken body framing (bad chunk sizes) as these kinds.
+                    matches!(
+                        e.kind(),
+                        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+                    )
+                })
+            {
                 code = Some(codes::INVALID_RESPONSE);
             }
         }

@@ -60,9 +60,6 @@ async fn responses_that_are_not_http_are_e_invalid_response() {
 // Chunked framing is HTTP too: a chunk-size line that is not hex is an invalid response,
 // not a connection failure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: src/delivery/sender.rs classify() only maps hyper parse errors to \
-            E_INVALID_RESPONSE; hyper's chunked decoder reports bad framing as an io::Error \
-            (InvalidInput/InvalidData) inside a body error, so it is logged as E_CONNECTION"]
 async fn malformed_chunked_framing_is_e_invalid_response() {
     let relay = Relay::start(&delivery_toml(&[]));
     let bytes =

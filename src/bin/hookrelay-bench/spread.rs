@@ -79,11 +79,13 @@ pub async fn failing(s: &Settings) -> anyhow::Result<Row> {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let healthy_done = t0.elapsed();
-    let arrivals = healthy.arrivals.lock().map_err(|_| anyhow::anyhow!("lock"))?;
-    let mut lat: Vec<Duration> = started
-        .iter()
-        .filter_map(|(id, t)| arrivals.first.get(id).map(|a| a.saturating_duration_since(*t)))
-        .collect();
+    let mut lat: Vec<Duration> = {
+        let arrivals = healthy.arrivals.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+        started
+            .iter()
+            .filter_map(|(id, t)| arrivals.first.get(id).map(|a| a.saturating_duration_since(*t)))
+            .collect()
+    };
     let logs: Value = http
         .get(format!("{}/v1/processors/automations/logs?status_class=5xx&limit=1", relay.base))
         .header("Api-Key", KEY)
