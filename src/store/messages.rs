@@ -66,8 +66,10 @@ pub(super) fn ingest(
     msg: NewMessage,
     now: i64,
 ) -> StoreResult<Accepted> {
-    let request_hash = bodies::body_hash(&request_fingerprint(&msg));
-    if let Some(key) = &msg.idempotency_key {
+    // Only a keyed request needs its fingerprint (a copy and a hash of the payload).
+    let request_hash =
+        msg.idempotency_key.as_ref().map(|_| bodies::body_hash(&request_fingerprint(&msg)));
+    if let (Some(key), Some(request_hash)) = (&msg.idempotency_key, &request_hash) {
         let found: Option<(Vec<u8>, String, i64)> = conn
             .prepare_cached(
                 "SELECT request_hash, response, created_at FROM idempotency_keys WHERE key = ?1",
@@ -76,7 +78,7 @@ pub(super) fn ingest(
             .optional()?;
         if let Some((hash, response, created_at)) = found {
             if now - created_at < IDEMPOTENCY_WINDOW_MS {
-                if hash != request_hash {
+                if hash != request_hash[..] {
                     return Err(StoreError::Conflict(
                         "Idempotency-Key was already used for a different request".into(),
                     ));
@@ -167,7 +169,7 @@ pub(super) fn ingest(
         deliveries,
         created_at: now,
     };
-    if let Some(key) = &msg.idempotency_key {
+    if let (Some(key), Some(request_hash)) = (&msg.idempotency_key, &request_hash) {
         let response =
             serde_json::to_string(&result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         conn.prepare_cached(

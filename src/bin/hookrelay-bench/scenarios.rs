@@ -159,22 +159,25 @@ pub(crate) async fn wait_drained(
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    loop {
-        let v: Value = http
-            .get(format!("{}/v1/deliveries?status=pending&limit=1", relay.base))
-            .header("Api-Key", KEY)
-            .send()
-            .await?
-            .json()
-            .await?;
-        if v["data"].as_array().is_some_and(Vec::is_empty) {
-            return Ok(());
-        }
+    while any_pending(http, relay).await? {
         if Instant::now() > deadline {
             bail!("deliveries still pending");
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    Ok(())
+}
+
+/// Whether any delivery is still pending.
+pub(crate) async fn any_pending(http: &reqwest::Client, relay: &Relay) -> anyhow::Result<bool> {
+    let v: Value = http
+        .get(format!("{}/v1/deliveries?status=pending&limit=1", relay.base))
+        .header("Api-Key", KEY)
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(v["data"].as_array().is_some_and(|d| !d.is_empty()))
 }
 
 async fn ingest(s: &Settings) -> anyhow::Result<Row> {

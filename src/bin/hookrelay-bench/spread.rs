@@ -9,19 +9,8 @@ use serde_json::{json, Value};
 use crate::load::percentiles;
 use crate::receiver::Receiver;
 use crate::relay::{Relay, KEY};
-use crate::scenarios::{client, create_automation, push_messages, Row};
+use crate::scenarios::{any_pending, client, create_automation, push_messages, Row};
 use crate::Settings;
-
-async fn pending(http: &reqwest::Client, relay: &Relay) -> anyhow::Result<bool> {
-    let v: Value = http
-        .get(format!("{}/v1/deliveries?status=pending&limit=1", relay.base))
-        .header("Api-Key", KEY)
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(v["data"].as_array().is_some_and(|d| !d.is_empty()))
-}
 
 /// One message to 10 automations: deliveries per second until every call is logged.
 pub async fn fanout(s: &Settings) -> anyhow::Result<Row> {
@@ -43,7 +32,7 @@ pub async fn fanout(s: &Settings) -> anyhow::Result<Row> {
     let t0 = Instant::now();
     let (_, mut api, _) = push_messages(&http, &relay, &settings).await?;
     let deadline = t0 + Duration::from_secs(600);
-    while receiver.calls() < messages * FAN || pending(&http, &relay).await? {
+    while receiver.calls() < messages * FAN || any_pending(&http, &relay).await? {
         if Instant::now() > deadline {
             bail!("fanout did not drain");
         }
