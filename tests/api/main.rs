@@ -1,13 +1,18 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-// End-to-end tests of the `/v1` API surface: auth on every route, bad input, automations,
+// End-to-end tests of the `/v1` API surface: auth on every route (the auth matrix, checked
+// against the router's route table), app-scoped resources across apps, bad input, automations,
 // cursor pagination, log filters, rerun, idempotent ingest, recover jobs, the test webhook,
 // and the uiform `AutomationLog` shape of every log served.
 
 mod helpers;
 
 mod auth;
+mod auth_fixture;
+mod auth_matrix;
+mod auth_routes;
+mod auth_scoping;
 mod automations;
 mod bad_input;
 mod cursor;
