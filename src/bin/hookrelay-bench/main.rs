@@ -3,22 +3,28 @@
 //! 127.0.0.1, and runs named scenarios, printing one table row and one JSON line each.
 //!
 //! ```text
-//! cargo build --release && target/release/hookrelay-bench [SCENARIO…] [--messages N] [--concurrency C] [--logs N]
+//! cargo build --release && target/release/hookrelay-bench [SCENARIO…] [--messages N]
+//!     [--concurrency C] [--logs N] [--rate R] [--duration S] [--out DIR]
 //! ```
 //! Scenarios: raw, ingest, e2e, rerun, logs-query, workflow (blocking runs of the demo app
 //! with their completion webhooks), sse (time to the first byte of a streaming run), sink
 //! (signed appends to the sheets sink, then 100-row reads from the middle of the sheet),
 //! fanout (each message to 10 automations), failing (a healthy automation beside one whose
-//! receiver fails every other call).
-//! Default: all but logs-query.
+//! receiver fails every other call), steady (R messages/s for S seconds, open loop:
+//! enqueue→delivered latency at a fixed rate).
+//! Default: all but logs-query. Each scenario also writes `DIR/<scenario>.json` (default
+//! `target/bench`) with its figures, settings, the machine and the commit.
 
 mod load;
+mod logs_query;
 mod receiver;
 mod relay;
+mod report;
 mod scenarios;
 mod seed;
 mod sink;
 mod spread;
+mod steady;
 mod workflow;
 
 use std::process::ExitCode;
@@ -34,11 +40,22 @@ pub struct Settings {
     pub payload_bytes: usize,
     /// Logs stored before `logs-query`.
     pub logs: usize,
+    /// Offered messages per second in `steady`.
+    pub rate: usize,
+    /// How long `steady` runs, seconds.
+    pub duration_secs: usize,
 }
 
 fn main() -> ExitCode {
-    let mut settings =
-        Settings { messages: 50_000, concurrency: 32, payload_bytes: 1024, logs: 1_000_000 };
+    let mut settings = Settings {
+        messages: 50_000,
+        concurrency: 32,
+        payload_bytes: 1024,
+        logs: 1_000_000,
+        rate: 1_000,
+        duration_secs: 30,
+    };
+    let mut out = std::path::PathBuf::from("target/bench");
     let mut wanted = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -62,18 +79,36 @@ fn main() -> ExitCode {
                 Some(n) => settings.logs = n,
                 None => return ExitCode::from(2),
             },
+            "--rate" => match number("--rate") {
+                Some(n) => settings.rate = n.max(1),
+                None => return ExitCode::from(2),
+            },
+            "--duration" => match number("--duration") {
+                Some(n) => settings.duration_secs = n.max(1),
+                None => return ExitCode::from(2),
+            },
+            "--out" => match args.next() {
+                Some(dir) => out = dir.into(),
+                None => {
+                    eprintln!("--out needs a directory");
+                    return ExitCode::from(2);
+                }
+            },
             "raw" | "ingest" | "e2e" | "rerun" | "logs-query" | "workflow" | "sse" | "sink"
-            | "fanout" | "failing" => wanted.push(arg),
+            | "fanout" | "failing" | "steady" => wanted.push(arg),
             other => {
-                eprintln!("unknown argument {other}; scenarios: raw ingest e2e rerun logs-query workflow sse sink fanout failing");
+                eprintln!("unknown argument {other}; scenarios: raw ingest e2e rerun logs-query workflow sse sink fanout failing steady");
                 return ExitCode::from(2);
             }
         }
     }
     if wanted.is_empty() {
-        wanted = ["raw", "ingest", "e2e", "fanout", "failing", "rerun", "workflow", "sse", "sink"]
-            .map(String::from)
-            .to_vec();
+        wanted = [
+            "raw", "ingest", "e2e", "fanout", "failing", "steady", "rerun", "workflow", "sse",
+            "sink",
+        ]
+        .map(String::from)
+        .to_vec();
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -83,13 +118,16 @@ fn main() -> ExitCode {
         }
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
-    println!(
-        "{:<12} {:>10} {:>12} {:>9} {:>9} {:>9} {:>10}",
-        "scenario", "count", "per_second", "p50_ms", "p99_ms", "max_ms", "rss_mb"
-    );
+    report::print_header();
+    let mut raw_per_second = None;
     for name in wanted {
         match runtime.block_on(scenarios::run(&name, &settings)) {
-            Ok(row) => row.print(),
+            Ok(row) => {
+                row.print(&settings, &out, raw_per_second);
+                if name == "raw" {
+                    raw_per_second = Some(row.per_second);
+                }
+            }
             Err(e) => {
                 eprintln!("{name}: {e:#}");
                 return ExitCode::FAILURE;

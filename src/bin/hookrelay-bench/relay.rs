@@ -63,25 +63,88 @@ impl Relay {
         Ok(Self { child, base, dir })
     }
 
-    /// Resident set size of the relay process, MiB (from /proc).
-    pub fn rss_mb(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
+    /// What the relay used so far: peak RSS, CPU time (all threads, and the writer's), and
+    /// the database's size and log count.
+    pub fn stats(&self) -> RelayStats {
+        let pid = self.child.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let peak_rss_mb = status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
             .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(0.0)
+            .map_or(0.0, |kb| kb / 1024.0);
+        let writer_cpu_ms = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.trim() == "hookrelay-write")
+            })
+            .filter_map(|t| cpu_ms(&t.path().join("stat")))
+            .sum();
+        let db = self.dir.join("hookrelay.db");
+        let logs =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .and_then(|c| c.query_row("SELECT count(*) FROM logs", [], |r| r.get::<_, i64>(0)))
+                .map_or(0, |n| n.max(0) as u64);
+        RelayStats {
+            peak_rss_mb,
+            cpu_ms: cpu_ms(std::path::Path::new(&format!("/proc/{pid}/stat"))).unwrap_or(0.0),
+            writer_cpu_ms,
+            db_bytes: ["hookrelay.db", "hookrelay.db-wal"]
+                .iter()
+                .filter_map(|f| std::fs::metadata(self.dir.join(f)).ok())
+                .map(|m| m.len())
+                .sum(),
+            logs,
+        }
+    }
+}
+
+/// utime + stime of a `/proc/…/stat` file, in ms (Linux reports them in 1/100 s ticks).
+fn cpu_ms(stat: &std::path::Path) -> Option<f64> {
+    let text = std::fs::read_to_string(stat).ok()?;
+    // The command name (field 2) may hold spaces; the fields after its ')' are fixed.
+    let rest = text.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * 10.0)
+}
+
+/// The relay's resource use, read from /proc and its database.
+pub struct RelayStats {
+    /// Peak resident set size (VmHWM), MiB; SQLite's memory-mapped pages count here too.
+    pub peak_rss_mb: f64,
+    /// CPU time of the whole process, ms.
+    pub cpu_ms: f64,
+    /// CPU time of the single SQLite writer thread, ms.
+    pub writer_cpu_ms: f64,
+    /// Database file plus WAL, bytes.
+    pub db_bytes: u64,
+    /// AutomationLogs stored.
+    pub logs: u64,
+}
+
+impl RelayStats {
+    /// Database bytes per stored log (0 without logs).
+    pub fn bytes_per_log(&self) -> f64 {
+        if self.logs == 0 {
+            0.0
+        } else {
+            self.db_bytes as f64 / self.logs as f64
+        }
     }
 
-    /// Database size on disk (main file + WAL), bytes.
-    pub fn db_bytes(&self) -> u64 {
-        ["hookrelay.db", "hookrelay.db-wal"]
-            .iter()
-            .filter_map(|f| std::fs::metadata(self.dir.join(f)).ok())
-            .map(|m| m.len())
-            .sum()
+    /// The figures as JSON, with per-operation CPU for `count` operations.
+    pub fn json(&self, count: usize) -> serde_json::Value {
+        let per_op = |ms: f64| ms * 1000.0 / count.max(1) as f64;
+        serde_json::json!({
+            "peak_rss_mb": self.peak_rss_mb, "cpu_ms": self.cpu_ms, "writer_cpu_ms": self.writer_cpu_ms,
+            "cpu_us_per_op": per_op(self.cpu_ms), "writer_cpu_us_per_op": per_op(self.writer_cpu_ms),
+            "db_bytes": self.db_bytes, "logs": self.logs, "db_bytes_per_log": self.bytes_per_log(),
+        })
     }
 }
 

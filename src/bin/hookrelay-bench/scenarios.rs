@@ -8,37 +8,11 @@ use anyhow::{anyhow, bail, Context};
 use serde_json::{json, Value};
 
 use crate::load::{closed_loop, percentiles};
+use crate::report::Row;
+
 use crate::receiver::Receiver;
 use crate::relay::{Relay, KEY};
 use crate::Settings;
-
-/// One line of the results table.
-pub struct Row {
-    pub(crate) scenario: String,
-    pub(crate) count: usize,
-    pub(crate) per_second: f64,
-    pub(crate) latency_ms: (f64, f64, f64),
-    pub(crate) rss_mb: f64,
-    pub(crate) extra: Value,
-}
-
-impl Row {
-    /// Prints the table row and a JSON line with everything.
-    pub fn print(&self) {
-        let (p50, p99, max) = self.latency_ms;
-        println!(
-            "{:<12} {:>10} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>10.1}",
-            self.scenario, self.count, self.per_second, p50, p99, max, self.rss_mb
-        );
-        let record = json!({
-            "scenario": self.scenario, "count": self.count, "per_second": self.per_second,
-            "p50_ms": p50, "p99_ms": p99, "max_ms": max, "rss_mb": self.rss_mb,
-            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-            "extra": self.extra,
-        });
-        println!("json {record}");
-    }
-}
 
 /// Runs scenario `name`.
 pub async fn run(name: &str, s: &Settings) -> anyhow::Result<Row> {
@@ -47,7 +21,8 @@ pub async fn run(name: &str, s: &Settings) -> anyhow::Result<Row> {
         "ingest" => ingest(s).await,
         "e2e" => e2e(s).await,
         "rerun" => rerun(s).await,
-        "logs-query" => logs_query(s).await,
+        "logs-query" => crate::logs_query::pages(s).await,
+        "steady" => crate::steady::steady(s).await,
         "workflow" => crate::workflow::blocking_runs(s).await,
         "sse" => crate::workflow::first_sse_byte(s).await,
         "sink" => crate::sink::appends(s).await,
@@ -61,7 +36,7 @@ pub(crate) fn client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder().pool_max_idle_per_host(256).tcp_nodelay(true).build()?)
 }
 
-fn payload(bytes: usize) -> String {
+pub(crate) fn payload(bytes: usize) -> String {
     let filler = "x".repeat(bytes.saturating_sub(40));
     format!("{{\"invoice\":12345,\"note\":\"{filler}\"}}")
 }
@@ -103,7 +78,7 @@ async fn raw(s: &Settings) -> anyhow::Result<Row> {
         count: s.messages,
         per_second: s.messages as f64 / elapsed.as_secs_f64(),
         latency_ms: percentiles(&mut lat),
-        rss_mb: 0.0,
+        relay: None,
         extra: json!({"concurrency": s.concurrency, "payload_bytes": s.payload_bytes}),
     })
 }
@@ -111,11 +86,11 @@ async fn raw(s: &Settings) -> anyhow::Result<Row> {
 /// Sends `s.messages` messages; returns elapsed, API latencies and message id → send start.
 pub(crate) async fn push_messages(
     http: &reqwest::Client,
-    relay: &Relay,
+    base: &str,
     s: &Settings,
 ) -> anyhow::Result<(Duration, Vec<Duration>, HashMap<String, Instant>)> {
     let started: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let url = format!("{}/v1/messages", relay.base);
+    let url = format!("{base}/v1/messages");
     let body =
         format!("{{\"processor_id\":\"proc_bench\",\"payload\":{}}}", payload(s.payload_bytes));
     let (http, record) = (http.clone(), started.clone());
@@ -148,7 +123,7 @@ pub(crate) async fn push_messages(
 /// attempt's log committed).
 pub(crate) async fn wait_drained(
     http: &reqwest::Client,
-    relay: &Relay,
+    base: &str,
     receiver: &Receiver,
     n: usize,
 ) -> anyhow::Result<()> {
@@ -159,7 +134,7 @@ pub(crate) async fn wait_drained(
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    while any_pending(http, relay).await? {
+    while any_pending(http, base).await? {
         if Instant::now() > deadline {
             bail!("deliveries still pending");
         }
@@ -169,9 +144,9 @@ pub(crate) async fn wait_drained(
 }
 
 /// Whether any delivery is still pending.
-pub(crate) async fn any_pending(http: &reqwest::Client, relay: &Relay) -> anyhow::Result<bool> {
+pub(crate) async fn any_pending(http: &reqwest::Client, base: &str) -> anyhow::Result<bool> {
     let v: Value = http
-        .get(format!("{}/v1/deliveries?status=pending&limit=1", relay.base))
+        .get(format!("{base}/v1/deliveries?status=pending&limit=1"))
         .header("Api-Key", KEY)
         .send()
         .await?
@@ -186,13 +161,13 @@ async fn ingest(s: &Settings) -> anyhow::Result<Row> {
     let http = client()?;
     create_automation(&http, &relay, "proc_bench", &format!("http://{}/hook", receiver.addr))
         .await?;
-    let (elapsed, mut lat, _) = push_messages(&http, &relay, s).await?;
+    let (elapsed, mut lat, _) = push_messages(&http, &relay.base, s).await?;
     Ok(Row {
         scenario: "ingest".into(),
         count: s.messages,
         per_second: s.messages as f64 / elapsed.as_secs_f64(),
         latency_ms: percentiles(&mut lat),
-        rss_mb: relay.rss_mb(),
+        relay: Some(relay.stats()),
         extra: json!({"concurrency": s.concurrency, "payload_bytes": s.payload_bytes}),
     })
 }
@@ -204,8 +179,8 @@ async fn e2e(s: &Settings) -> anyhow::Result<Row> {
     create_automation(&http, &relay, "proc_bench", &format!("http://{}/hook", receiver.addr))
         .await?;
     let t0 = Instant::now();
-    let (_, mut api_lat, started) = push_messages(&http, &relay, s).await?;
-    wait_drained(&http, &relay, &receiver, s.messages).await?;
+    let (_, mut api_lat, started) = push_messages(&http, &relay.base, s).await?;
+    wait_drained(&http, &relay.base, &receiver, s.messages).await?;
     let elapsed = t0.elapsed();
     let arrivals = receiver.arrivals.lock().map_err(|_| anyhow!("lock"))?;
     let mut lat: Vec<Duration> = started
@@ -219,11 +194,10 @@ async fn e2e(s: &Settings) -> anyhow::Result<Row> {
         count: s.messages,
         per_second: s.messages as f64 / elapsed.as_secs_f64(),
         latency_ms: percentiles(&mut lat),
-        rss_mb: relay.rss_mb(),
+        relay: Some(relay.stats()),
         extra: json!({
             "concurrency": s.concurrency, "payload_bytes": s.payload_bytes, "duplicates": duplicates,
-            "api_p50_ms": api.0, "api_p99_ms": api.1, "db_bytes": relay.db_bytes(),
-            "db_bytes_per_log": relay.db_bytes() as f64 / s.messages as f64,
+            "api_p50_ms": api.0, "api_p99_ms": api.1,
         }),
     })
 }
@@ -235,8 +209,8 @@ async fn rerun(s: &Settings) -> anyhow::Result<Row> {
     create_automation(&http, &relay, "proc_bench", &format!("http://{}/hook", receiver.addr))
         .await?;
     let one = Settings { messages: 1, concurrency: 1, ..s.clone() };
-    push_messages(&http, &relay, &one).await?;
-    wait_drained(&http, &relay, &receiver, 1).await?;
+    push_messages(&http, &relay.base, &one).await?;
+    wait_drained(&http, &relay.base, &receiver, 1).await?;
     let list: Value = http
         .get(format!("{}/v1/processors/automations/logs?limit=1", relay.base))
         .header("Api-Key", KEY)
@@ -269,56 +243,7 @@ async fn rerun(s: &Settings) -> anyhow::Result<Row> {
         count,
         per_second: count as f64 / elapsed.as_secs_f64(),
         latency_ms: percentiles(&mut lat),
-        rss_mb: relay.rss_mb(),
+        relay: Some(relay.stats()),
         extra: json!({"sequential": true}),
-    })
-}
-
-async fn logs_query(s: &Settings) -> anyhow::Result<Row> {
-    let dir = std::env::temp_dir().join(format!("hookrelay-bench-logs-{}", crate::load::nanos()));
-    std::fs::create_dir_all(&dir)?;
-    let automations = crate::seed::seed_logs(&dir.join("hookrelay.db"), s.logs).await?;
-    let relay = Relay::start(Some(dir))?;
-    let http = client()?;
-    let base = format!("{}/v1/processors/automations/logs", relay.base);
-    let mid = crate::seed::middle_time(s.logs);
-    let queries: Vec<String> = vec![
-        format!("{base}?limit=100&automation_id={}", automations[3]),
-        format!("{base}?limit=100&status_class=5xx"),
-        format!("{base}?limit=100&status_code=404&order=asc"),
-        format!("{base}?limit=100&created_after={}&created_before={}", mid.0, mid.1),
-        format!(
-            "{base}?limit=100&automation_id={}&status_class=2xx&created_before={}",
-            automations[7], mid.1
-        ),
-        format!("{base}?limit=100&after={}", crate::seed::middle_id(s.logs)),
-    ];
-    let n = queries.len() * 100;
-    let queries = Arc::new(queries);
-    let (elapsed, mut lat) = closed_loop(n, 1, move |i| {
-        let (http, queries) = (http.clone(), queries.clone());
-        async move {
-            let v: Value = http
-                .get(&queries[i % queries.len()])
-                .header("Api-Key", KEY)
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            if v["data"].as_array().map_or(0, Vec::len) == 0 {
-                bail!("empty page for {}", queries[i % queries.len()]);
-            }
-            Ok(())
-        }
-    })
-    .await?;
-    Ok(Row {
-        scenario: "logs-query".into(),
-        count: n,
-        per_second: n as f64 / elapsed.as_secs_f64(),
-        latency_ms: percentiles(&mut lat),
-        rss_mb: relay.rss_mb(),
-        extra: json!({"logs": s.logs, "page": 100, "db_bytes": relay.db_bytes(), "db_bytes_per_log": relay.db_bytes() as f64 / s.logs as f64}),
     })
 }

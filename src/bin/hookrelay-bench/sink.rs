@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 
 use crate::load::{closed_loop, percentiles};
 use crate::relay::{Relay, KEY};
-use crate::scenarios::{client, Row};
+use crate::report::Row;
+use crate::scenarios::client;
 use crate::Settings;
 use hookrelay::delivery::signing;
 
@@ -79,7 +80,7 @@ pub async fn appends(s: &Settings) -> anyhow::Result<Row> {
         count: s.messages,
         per_second: s.messages as f64 / elapsed.as_secs_f64(),
         latency_ms: percentiles(&mut lat),
-        rss_mb: relay.rss_mb(),
+        relay: Some(relay.stats()),
         extra: json!({
             "signed": true, "concurrency": s.concurrency,
             "read_100_rows_p50_ms": read_lat.0, "read_100_rows_p99_ms": read_lat.1,

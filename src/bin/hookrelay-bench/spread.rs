@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use crate::load::percentiles;
 use crate::receiver::Receiver;
 use crate::relay::{Relay, KEY};
-use crate::scenarios::{any_pending, client, create_automation, push_messages, Row};
+use crate::report::Row;
+use crate::scenarios::{any_pending, client, create_automation, push_messages};
 use crate::Settings;
 
 /// One message to 10 automations: deliveries per second until every call is logged.
@@ -30,9 +31,9 @@ pub async fn fanout(s: &Settings) -> anyhow::Result<Row> {
     let messages = (s.messages / FAN).max(1);
     let settings = Settings { messages, ..s.clone() };
     let t0 = Instant::now();
-    let (_, mut api, _) = push_messages(&http, &relay, &settings).await?;
+    let (_, mut api, _) = push_messages(&http, &relay.base, &settings).await?;
     let deadline = t0 + Duration::from_secs(600);
-    while receiver.calls() < messages * FAN || any_pending(&http, &relay).await? {
+    while receiver.calls() < messages * FAN || any_pending(&http, &relay.base).await? {
         if Instant::now() > deadline {
             bail!("fanout did not drain");
         }
@@ -44,7 +45,7 @@ pub async fn fanout(s: &Settings) -> anyhow::Result<Row> {
         count: messages * FAN,
         per_second: (messages * FAN) as f64 / elapsed.as_secs_f64(),
         latency_ms: percentiles(&mut api),
-        rss_mb: relay.rss_mb(),
+        relay: Some(relay.stats()),
         extra: json!({"automations": FAN, "messages": messages, "latency": "API p50/p99 of the ingest calls"}),
     })
 }
@@ -59,7 +60,7 @@ pub async fn failing(s: &Settings) -> anyhow::Result<Row> {
     create_automation(&http, &relay, "proc_bench", &format!("http://{}/ok", healthy.addr)).await?;
     create_automation(&http, &relay, "proc_bench", &format!("http://{}/flaky", flaky.addr)).await?;
     let t0 = Instant::now();
-    let (_, _, started) = push_messages(&http, &relay, s).await?;
+    let (_, _, started) = push_messages(&http, &relay.base, s).await?;
     let deadline = t0 + Duration::from_secs(600);
     while healthy.distinct() < s.messages {
         if Instant::now() > deadline {
@@ -88,7 +89,7 @@ pub async fn failing(s: &Settings) -> anyhow::Result<Row> {
         count: s.messages,
         per_second: s.messages as f64 / healthy_done.as_secs_f64(),
         latency_ms: percentiles(&mut lat),
-        rss_mb: relay.rss_mb(),
+        relay: Some(relay.stats()),
         extra: json!({
             "measures": "the healthy automation beside a 50 %-failing one",
             "flaky_calls": flaky.calls(), "flaky_delivered": flaky.distinct(), "failures_logged": failures_logged,

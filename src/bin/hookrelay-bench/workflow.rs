@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 use crate::load::{closed_loop, percentiles};
 use crate::receiver::Receiver;
 use crate::relay::Relay;
-use crate::scenarios::{client, create_automation, wait_drained, Row};
+use crate::report::Row;
+use crate::scenarios::{client, create_automation, wait_drained};
 use crate::Settings;
 
 const APP_KEY: &str = "app-demo-key-0123456789";
@@ -37,13 +38,13 @@ pub async fn blocking_runs(s: &Settings) -> anyhow::Result<Row> {
         }
     })
     .await?;
-    wait_drained(&http, &relay, &receiver, s.messages).await?;
+    wait_drained(&http, &relay.base, &receiver, s.messages).await?;
     Ok(Row {
         scenario: "workflow".into(),
         count: s.messages,
         per_second: s.messages as f64 / elapsed.as_secs_f64(),
         latency_ms: percentiles(&mut lat),
-        rss_mb: relay.rss_mb(),
+        relay: Some(relay.stats()),
         extra: json!({"concurrency": s.concurrency, "webhooks_delivered_after_s": started.elapsed().as_secs_f64()}),
     })
 }
@@ -76,7 +77,7 @@ pub async fn first_sse_byte(_s: &Settings) -> anyhow::Result<Row> {
         count,
         per_second: count as f64 / elapsed.as_secs_f64(),
         latency_ms: percentiles(&mut firsts),
-        rss_mb: relay.rss_mb(),
+        relay: Some(relay.stats()),
         extra: json!({"measures": "time to first SSE byte", "sequential": true}),
     })
 }
