@@ -3,12 +3,15 @@
 //! Every key is documented in `config.example.toml`; unknown keys are rejected so a typo
 //! cannot silently fall back to a default.
 
+mod security;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ipnet::IpNet;
 use serde::Deserialize;
+
+pub use security::SecurityConfig;
 
 /// `config.example.toml`: every key with its default, plus the demo apps; the configuration
 /// used when no file is given.
@@ -78,16 +81,6 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
-}
-
-/// Which addresses outgoing calls may reach.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SecurityConfig {
-    /// Allow loopback, private, link-local, CGNAT and metadata addresses (off by default).
-    pub allow_private_targets: bool,
-    /// Networks allowed even when `allow_private_targets` is false, e.g. `["10.1.0.0/16"]`.
-    pub allowed_cidrs: Vec<IpNet>,
 }
 
 /// How deliveries are sent, retried and recorded.

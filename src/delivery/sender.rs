@@ -11,7 +11,7 @@ use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{redirect, Client, Url};
 
-use super::guard::{BlockedTarget, DnsFailure, GuardedResolver, TargetPolicy};
+use super::guard::{redirect_target, BlockedTarget, DnsFailure, GuardedResolver, TargetPolicy};
 use super::retry::parse_retry_after;
 use crate::config::{DeliveryConfig, SecurityConfig};
 use crate::time::now_ms;
@@ -26,7 +26,7 @@ pub mod codes {
     pub const CONNECTION: &str = "E_CONNECTION";
     /// TLS handshake or certificate failure.
     pub const TLS: &str = "E_TLS";
-    /// The target address is not allowed (SSRF guard).
+    /// The target address is not allowed (SSRF guard), or a redirect pointed at one.
     pub const BLOCKED_TARGET: &str = "E_BLOCKED_TARGET";
     /// A response that is not valid HTTP.
     pub const INVALID_RESPONSE: &str = "E_INVALID_RESPONSE";
@@ -171,8 +171,12 @@ impl Sender {
         if let Some(timeout) = timeout {
             builder = builder.timeout(timeout);
         }
+        let mut redirect = None;
         let mut result = match builder.send().await {
-            Ok(response) => capture(response, request_at, body_cap).await,
+            Ok(response) => {
+                redirect = redirect_target(&response);
+                capture(response, request_at, body_cap).await
+            }
             Err(e) => {
                 let (code, detail) = classify(&e);
                 CallResult::not_sent(code, detail)
@@ -181,6 +185,9 @@ impl Sender {
         result.request_at = request_at;
         result.response_at = now_ms();
         result.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if let Some(target) = redirect {
+            self.refuse_blocked_redirect(&target, &mut result).await;
+        }
         result
     }
 
@@ -212,6 +219,24 @@ impl Sender {
             return None;
         }
         (!self.policy.permits(ip)).then(|| BlockedTarget(ip.to_string()))
+    }
+
+    /// Redirects are never followed; one to a target the guard would refuse (literal IP, or
+    /// a name whose pin or DNS answer is refused) is recorded as `E_BLOCKED_TARGET`, so a
+    /// public receiver pointing at an internal address shows as what it is.
+    async fn refuse_blocked_redirect(&self, target: &Url, result: &mut CallResult) {
+        let blocked = match self.literal_ip_blocked(target) {
+            Some(blocked) => Some(blocked),
+            None => self.policy.refuses_host(target).await,
+        };
+        if let Some(blocked) = blocked {
+            let detail = format!(
+                "receiver answered HTTP {} redirecting to {target}; the redirect was refused \
+                 and not followed: {blocked}",
+                result.status
+            );
+            result.error = Some((codes::BLOCKED_TARGET, detail));
+        }
     }
 
     /// Records the relay's own listening address: calls to its built-in sheets sink there

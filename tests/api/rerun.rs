@@ -3,10 +3,11 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
+use crate::common::ssrf::{assert_no_failures, check_refused, Matrix, GUARD_ON};
 use crate::common::{self, verify_signature, Receiver, Relay, KEY};
 use crate::helpers::{
-    assert_error, assert_external_request_log, assert_uiform_log, header, send, send_ok, wait_logs,
-    ENDPOINTS, LOGS,
+    assert_error, assert_external_request_log, assert_uiform_log, header, retries, send, send_ok,
+    wait_logs, ENDPOINTS, LOGS,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -129,4 +130,61 @@ async fn rerun_resends_the_stored_request_and_links_the_new_log() {
     assert_error(&r, r.status, "", "rerun after delete");
     assert_eq!(receiver.count(), 5);
     assert_eq!(relay.all_logs("").await.len(), 5);
+}
+
+/// Creates an automation calling `url` under its own processor, posts one message, and
+/// returns the log of that (single) attempt.
+async fn first_log(relay: &Relay, processor: &str, url: &str) -> serde_json::Value {
+    let automation = relay.create_automation(processor, url).await;
+    relay.send_message(processor, json!({"to": url})).await;
+    let id = automation["id"].as_str().expect("automation id");
+    wait_logs(relay, &format!("&automation_id={id}"), 1).await.remove(0)
+}
+
+/// Reruns log `id`; the answer (an `ExternalRequestLog`) and the new log as stored.
+async fn rerun_of(relay: &Relay, id: &str) -> (serde_json::Value, serde_json::Value) {
+    let r = send_ok(relay, Method::POST, &format!("{LOGS}/{id}/rerun"), Some(String::new())).await;
+    assert_eq!(r.status, 200, "rerun of {id}: {}", r.text);
+    let new_id = r.body["id"].as_str().expect("id of the new log");
+    let stored = relay.get_json(&format!("{LOGS}/{new_id}")).await;
+    assert_eq!(stored["trigger"], "rerun");
+    assert_eq!(stored["rerun_of"], id);
+    (r.body, stored)
+}
+
+// SSRF guard on: a rerun goes through the same guard as the delivery it repeats, for every
+// internal target of the matrix and for a public receiver redirecting to an internal one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reruns_refuse_every_internal_target() {
+    let matrix = Matrix::start().await;
+    let relay =
+        Relay::start_with_env(&format!("{}{}", retries(1), matrix.security_toml()), &GUARD_ON);
+
+    // Controls: pinned public.example is reachable by reruns; a redirect to it stays E_HTTP_STATUS.
+    let ok = first_log(&relay, "ctl_ok", &matrix.public_url("/ok")).await;
+    let (answer, _) = rerun_of(&relay, ok["id"].as_str().expect("id")).await;
+    assert_eq!(answer["status_code"], 200, "{answer}");
+    assert!(answer["error"].is_null(), "{answer}");
+    let to_public = first_log(&relay, "ctl_redirect", &matrix.public_url("/to-public")).await;
+    let (answer, stored) = rerun_of(&relay, to_public["id"].as_str().expect("id")).await;
+    assert_eq!(answer["status_code"], 302, "{answer}");
+    assert_eq!(stored["error_code"], "E_HTTP_STATUS", "{stored}");
+
+    let mut failures = Vec::new();
+    for (i, target) in matrix.targets().iter().enumerate() {
+        let original = first_log(&relay, &format!("ssrf_{i}"), &target.url).await;
+        let (answer, stored) = rerun_of(&relay, original["id"].as_str().expect("id")).await;
+        let message = answer["error"].as_str().unwrap_or("");
+        if !message.starts_with("E_BLOCKED_TARGET") {
+            failures.push(format!("{}: rerun answered error {message:?}", target.name));
+        }
+        failures.extend(check_refused(
+            target,
+            &stored["error_code"],
+            &answer["status_code"],
+            message,
+        ));
+    }
+    assert_no_failures("reruns", &failures);
+    matrix.assert_only_public_calls(2, &["/ok", "/ok", "/to-public", "/to-public"]);
 }

@@ -17,6 +17,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::Value;
 
+pub mod ssrf;
+
 /// The admin key every test server is started with.
 pub const KEY: &str = "test-admin-key-0123456789";
 

@@ -18,5 +18,6 @@ mod llm;
 mod logs;
 mod nodes;
 mod runs;
+mod ssrf;
 mod stop;
 mod validation;

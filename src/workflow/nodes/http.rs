@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::delivery::Sender;
+use crate::delivery::{codes, Sender};
 use crate::workflow::variables::Pool;
 
 /// Most response bytes a node keeps.
@@ -64,8 +64,10 @@ impl HttpRequestNode {
         let result = sender
             .request(method, &url, &headers, body.map(Into::into), Some(timeout), BODY_CAP)
             .await;
+        // Any status is an output for the graph to branch on, except when no answer came or
+        // the answer redirected to a target the SSRF guard refuses.
         if let Some((code, detail)) = &result.error {
-            if result.status == 0 {
+            if result.status == 0 || *code == codes::BLOCKED_TARGET {
                 return Err(format!("{code}: {detail}"));
             }
         }

@@ -1,0 +1,81 @@
+//! `[security]`: which addresses outgoing calls may reach, and static host pins.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// Which addresses outgoing calls may reach.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Allow loopback, private, link-local, CGNAT and metadata addresses (off by default).
+    pub allow_private_targets: bool,
+    /// Networks allowed even when `allow_private_targets` is false, e.g. `["10.1.0.0/16"]`.
+    pub allowed_cidrs: Vec<IpNet>,
+    /// Static host → address pins, consulted before DNS (like curl's `--resolve` or Docker's
+    /// `extra_hosts`): `resolve = { "api.internal" = "10.1.2.3" }`. Host names are stored
+    /// lowercased; a pinned address still has to pass the guard.
+    #[serde(deserialize_with = "host_pins")]
+    pub resolve: BTreeMap<String, IpAddr>,
+}
+
+/// Reads `security.resolve`: every key a DNS name (not an IP literal, which never reaches the
+/// resolver), every value an IP address. Errors name the entry, as `from_toml` expects.
+fn host_pins<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, IpAddr>, D::Error> {
+    use serde::de::Error;
+    let raw = BTreeMap::<String, String>::deserialize(deserializer).map_err(|e| {
+        D::Error::custom(format!("`security.resolve`: expected a table of host = \"ip\": {e}"))
+    })?;
+    let mut pins = BTreeMap::new();
+    for (host, address) in raw {
+        let key = format!("security.resolve.\"{host}\"");
+        let name = match url::Host::parse(&host) {
+            Ok(url::Host::Domain(name)) if !name.is_empty() && !name.ends_with('.') => name,
+            Ok(_) => {
+                return Err(D::Error::custom(format!(
+                    "`{key}`: pin a host name, not an IP address (IP hosts are never resolved)"
+                )))
+            }
+            Err(e) => return Err(D::Error::custom(format!("`{key}`: not a host name: {e}"))),
+        };
+        let ip: IpAddr = address.trim().parse().map_err(|_| {
+            D::Error::custom(format!("`{key}`: `{address}` is not an IPv4 or IPv6 address"))
+        })?;
+        if pins.insert(name, ip).is_some() {
+            return Err(D::Error::custom(format!("`{key}`: the host is pinned twice")));
+        }
+    }
+    Ok(pins)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn host_pins_are_parsed_and_bad_ones_named() {
+        let c = Config::from_toml(
+            "[security]\nresolve = { \"API.Example\" = \"10.1.2.3\", \"v6.example\" = \"fd00::1\" }\n",
+        )
+        .unwrap();
+        assert_eq!(c.security.resolve.get("api.example"), Some(&"10.1.2.3".parse().unwrap()));
+        assert_eq!(c.security.resolve.get("v6.example"), Some(&"fd00::1".parse().unwrap()));
+        for (toml, key) in [
+            ("{ \"a.example\" = \"nope\" }", "security.resolve.\"a.example\""),
+            ("{ \"127.1\" = \"10.0.0.1\" }", "security.resolve.\"127.1\""),
+            ("{ \"[::1]\" = \"10.0.0.1\" }", "security.resolve.\"[::1]\""),
+            ("{ \"a b\" = \"10.0.0.1\" }", "security.resolve.\"a b\""),
+            ("{ \"\" = \"10.0.0.1\" }", "security.resolve.\"\""),
+            ("{ \"x.example.\" = \"10.0.0.1\" }", "security.resolve.\"x.example.\""),
+            ("{ \"A.example\" = \"10.0.0.1\", \"a.example\" = \"10.0.0.2\" }", "security.resolve."),
+            ("[\"a.example=10.0.0.1\"]", "security.resolve"),
+        ] {
+            let e = Config::from_toml(&format!("[security]\nresolve = {toml}\n")).unwrap_err();
+            assert!(e.key.starts_with(key), "{toml}: key {:?} ({e})", e.key);
+        }
+    }
+}
