@@ -8,5 +8,6 @@ pub mod graph;
 pub mod nodes;
 pub mod runner;
 pub mod service;
+pub mod sse;
 pub mod upstream;
 pub mod variables;

@@ -1,12 +1,14 @@
 //! Upstream apps: a run is forwarded to a Dify-compatible server in streaming mode; its
 //! events are relayed to this run's client under this run's ids, and its final event
 //! decides the outcome recorded here (so existing Dify deployments get completion webhooks).
+//! The stream is decoded by [`super::sse::SseDecoder`].
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use super::app::Upstream;
 use super::runner::{Events, Progress, RunSpec};
+use super::sse::{SseDecoder, MAX_EVENT_BYTES};
 use crate::delivery::Sender;
 use crate::time::now_ms;
 
@@ -39,15 +41,11 @@ pub(super) async fn forward(
             text.chars().take(500).collect::<String>()
         ));
     }
-    let mut buffer: Vec<u8> = Vec::new();
+    let mut decoder = SseDecoder::new(MAX_EVENT_BYTES);
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        buffer.extend_from_slice(&chunk.map_err(|e| format!("upstream stream broke: {e}"))?);
-        while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = buffer.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line);
-            let Some(data) = line.trim().strip_prefix("data:").map(str::trim) else { continue };
-            let Ok(event) = serde_json::from_str::<Value>(data) else { continue };
+        let chunk = chunk.map_err(|e| format!("upstream stream broke: {e}"))?;
+        for event in decoder.push(&chunk)? {
             if let Some(done) = relay(&event, events, progress) {
                 return done;
             }

@@ -155,6 +155,11 @@ pub(crate) fn apply(mut bytes: Vec<u8>, edits: &[ByteEdit]) -> Vec<u8> {
     bytes
 }
 
+/// Zero to four byte edits, to [`apply`] to a text the case generates itself.
+pub(crate) fn byte_edits() -> impl Strategy<Value = Vec<ByteEdit>> {
+    prop::collection::vec(byte_edit(), 0..5)
+}
+
 /// `text` with one to four byte edits.
 pub(crate) fn mutated_bytes(text: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(byte_edit(), 1..5).prop_map(move |e| apply(text.clone(), &e))
