@@ -2,12 +2,13 @@
 //! per-automation concurrency bound. Ingest wakes it at once; a timer covers retries that
 //! come due. The schedule lives in the database, never in a sleeping task.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+
+use super::lanes::{Admit, Lanes};
 use tokio::time::{sleep, timeout};
 
 use super::attempt::{self, CallContext};
@@ -24,7 +25,7 @@ const CLAIM_BATCH: usize = 512;
 const READY_QUEUE: usize = 4096;
 /// Lease beyond the request timeout.
 const LEASE_SLACK_MS: i64 = 60_000;
-/// A delivery whose automation is at its concurrency bound is handed back for this long.
+/// A delivery that finds its automation's backlog full is handed back for this long.
 const BUSY_DEFER_MS: i64 = 200;
 
 /// Shared dispatcher state; see the module doc.
@@ -35,7 +36,7 @@ pub struct Dispatcher {
     metrics: Arc<Metrics>,
     config: DeliveryConfig,
     global: Arc<Semaphore>,
-    per_automation: Mutex<HashMap<String, Arc<Semaphore>>>,
+    lanes: Lanes,
     wake: Notify,
     stop: Notify,
     ready_tx: mpsc::Sender<ClaimedDelivery>,
@@ -61,7 +62,7 @@ impl Dispatcher {
             policy: RetryPolicy::from_config(&config),
             metrics,
             global: Arc::new(Semaphore::new(config.global_concurrency)),
-            per_automation: Mutex::new(HashMap::new()),
+            lanes: Lanes::new(config.per_automation_concurrency),
             config,
             wake: Notify::new(),
             stop: Notify::new(),
@@ -205,6 +206,8 @@ impl Dispatcher {
     /// (their claim is released at the next start).
     pub async fn shutdown(&self, grace: Duration) {
         self.stopping.store(true, Ordering::Relaxed);
+        let queued = self.lanes.close();
+        self.release_unsent(queued).await;
         self.wake.notify_one();
         self.stop.notify_waiters();
         let all = u32::try_from(self.config.global_concurrency).unwrap_or(u32::MAX);
@@ -216,26 +219,34 @@ impl Dispatcher {
         self.global.close();
     }
 
-    fn automation_slot(&self, automation_id: &str) -> Option<OwnedSemaphorePermit> {
-        let semaphore = {
-            let mut map = self.per_automation.lock().ok()?;
-            map.entry(automation_id.to_string())
-                .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_automation_concurrency)))
-                .clone()
+    /// Calls `delivery` within its automation's lane, then whatever queued behind it there;
+    /// see [`Lanes`]. Holds one global slot throughout.
+    async fn deliver(&self, delivery: ClaimedDelivery, _global: OwnedSemaphorePermit) {
+        let mut next = match self.lanes.admit(delivery) {
+            Admit::Go(d) => d,
+            Admit::Queued => return,
+            Admit::Refused(d) => {
+                if let Err(e) =
+                    self.store.defer_delivery(d.id.clone(), now_ms() + BUSY_DEFER_MS).await
+                {
+                    tracing::error!(delivery = %d.id, error = %e, "deferring a delivery failed");
+                }
+                return;
+            }
         };
-        semaphore.try_acquire_owned().ok()
+        loop {
+            let automation_id = next.automation.id.clone();
+            self.attempt(next).await;
+            match self.lanes.finish(&automation_id) {
+                Some(d) => next = d,
+                None => return,
+            }
+        }
     }
 
-    async fn deliver(&self, d: ClaimedDelivery, _global: OwnedSemaphorePermit) {
-        let Some(_slot) = self.automation_slot(&d.automation.id) else {
-            // The automation is at its bound: hand the delivery back rather than hold a
-            // global slot waiting, so one slow receiver cannot starve the others.
-            if let Err(e) = self.store.defer_delivery(d.id.clone(), now_ms() + BUSY_DEFER_MS).await
-            {
-                tracing::error!(delivery = %d.id, error = %e, "deferring a delivery failed");
-            }
-            return;
-        };
+    /// One attempt: the call (or its refusal for a disabled automation), then its log and the
+    /// delivery's next state in one write.
+    async fn attempt(&self, d: ClaimedDelivery) {
         self.metrics.in_flight.inc();
         let context = CallContext {
             delivery_id: Some(d.id.clone()),

@@ -4,6 +4,7 @@
 pub mod attempt;
 pub mod dispatcher;
 pub mod guard;
+pub mod lanes;
 pub mod recover;
 pub mod retry;
 pub mod sender;
