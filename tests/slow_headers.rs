@@ -9,7 +9,8 @@ use common::Relay;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const SLOW_CLIENTS: usize = 300;
+/// As many as the issue asks for; `.ci/run` raises the open-file limit to make room.
+const SLOW_CLIENTS: usize = 1000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_header_clients_are_cut_off_and_do_not_starve_others() {
