@@ -4,6 +4,7 @@ mod automations;
 mod error;
 mod extract;
 mod files;
+mod json_errors;
 mod logs;
 mod logs_view;
 mod messages;
@@ -76,6 +77,8 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .fallback(|| async { ApiError::not_found("route") })
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::GATEWAY_TIMEOUT, api_timeout))
+        // Outside the timeout, so its 504 gets the JSON error body too.
+        .layer(middleware::map_response(json_errors::json_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -1,7 +1,9 @@
 //! `POST /v1/integrations/google_sheets/webhook?spreadsheet_id=…&worksheet_id=0&color_by_likelihood=false`:
 //! appends a completion (or any JSON object) as one row, answering like Google's
 //! `spreadsheets.values.append`. A spreadsheet with a webhook secret accepts only calls
-//! signed with it (Standard Webhooks, ±5 min); one without requires an admin key.
+//! signed with it (Standard Webhooks, ±5 min); one without requires an admin key. Every
+//! unauthenticated call gets the same 401, also for a spreadsheet that does not exist: only
+//! an admin key learns that (404).
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -55,15 +57,26 @@ fn append_answer(spreadsheet_id: &str, a: &Appended) -> String {
     answer.to_string()
 }
 
+/// The one answer to every call that is not authenticated: the same whether the
+/// spreadsheet is unknown, keyed or signed, and whatever was wrong, so that it tells a
+/// caller without credentials nothing about which spreadsheets exist. The reason is logged.
+fn refused(reason: &str) -> ApiError {
+    tracing::info!(reason, "sheets sink call refused");
+    ApiError::unauthorized(
+        "not authenticated: a spreadsheet with a webhook secret accepts only calls signed with \
+         it (webhook-id, webhook-timestamp, webhook-signature, within 5 minutes); one without \
+         requires an admin key",
+    )
+}
+
 async fn append(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<SinkQuery>,
     headers: HeaderMap,
     req: Request,
 ) -> ApiResult<Json<Value>> {
-    let id = spreadsheet_id(
-        q.spreadsheet_id.ok_or_else(|| ApiError::invalid("spreadsheet_id", "is required"))?,
-    )?;
+    let raw_id =
+        q.spreadsheet_id.ok_or_else(|| ApiError::invalid("spreadsheet_id", "is required"))?;
     let sheet_id: u32 = match q.worksheet_id.as_deref() {
         None => 0,
         Some(v) => v.parse().map_err(|_| {
@@ -80,13 +93,28 @@ async fn append(
             ))
         }
     };
-    let spreadsheet = state.store.spreadsheet(id.clone()).await?;
+    // Read before anything about the spreadsheet is looked at, so that a body too large is
+    // refused alike whether or not the spreadsheet exists.
+    let bytes = body_bytes(req, &state).await?;
     // An empty id is no id: it must not make every later id-less call a "duplicate".
     let webhook_id = header(&headers, "webhook-id")
         .map(str::trim)
         .filter(|id| !id.is_empty())
         .map(str::to_string);
-    let bytes = body_bytes(req, &state).await?;
+    let admin = crate::auth::presented_key(&headers).is_some_and(|k| state.admin_keys.verify(k));
+    let found = match spreadsheet_id(raw_id) {
+        Ok(id) => state.store.spreadsheet(id).await.map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    let spreadsheet = match found {
+        Ok(spreadsheet) => spreadsheet,
+        // Only an authenticated caller learns that a spreadsheet does not exist.
+        Err(e) if e.status == StatusCode::NOT_FOUND && !admin => {
+            return Err(refused("unknown spreadsheet, no admin key"))
+        }
+        Err(e) => return Err(e),
+    };
+    let id = spreadsheet.id.clone();
     match &spreadsheet.webhook_secret {
         Some(secret) => {
             let (Some(msg_id), Some(ts), Some(sig)) = (
@@ -94,20 +122,13 @@ async fn append(
                 header(&headers, "webhook-timestamp"),
                 header(&headers, "webhook-signature"),
             ) else {
-                return Err(ApiError::unauthorized("this spreadsheet accepts only signed calls (webhook-id, webhook-timestamp, webhook-signature)"));
+                return Err(refused("signed spreadsheet, signature headers missing"));
             };
             let now = crate::time::now_ms() / 1000;
-            signing::verify(secret, msg_id, ts, sig, &bytes, now)
-                .map_err(ApiError::unauthorized)?;
+            signing::verify(secret, msg_id, ts, sig, &bytes, now).map_err(refused)?;
         }
-        None => match crate::auth::presented_key(&headers) {
-            Some(key) if state.admin_keys.verify(key) => {}
-            _ => {
-                return Err(ApiError::unauthorized(
-                    "this spreadsheet has no webhook secret: send an admin key",
-                ))
-            }
-        },
+        None if admin => {}
+        None => return Err(refused("keyed spreadsheet, no admin key")),
     }
     let body: Value = super::extract::decode_json(&bytes)?;
     let limits = &state.config.limits;

@@ -1,10 +1,14 @@
 //! The workflow service: finds the app of an app key, starts runs in their own tasks (a run
 //! goes on when its client disconnects), stops them, and on each final state commits the
-//! run and its completion together, then hands the deliveries to the dispatcher.
+//! run and its completion together, then hands the deliveries to the dispatcher. A run
+//! whose code panics ends `failed` like any other failure: it never stays `running`.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
+use futures_util::FutureExt;
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -15,6 +19,9 @@ use crate::auth::key_hash;
 use crate::delivery::{Dispatcher, Sender};
 use crate::store::{NewMessage, RunFinish, RunRecord, Store, StoreError, StoreResult};
 use crate::time::now_ms;
+
+/// The error of a run whose code panicked (the panic itself is logged).
+pub const PANICKED: &str = "internal error: the run panicked";
 
 /// See the module doc.
 pub struct Workflows {
@@ -120,15 +127,38 @@ impl Workflows {
         let task_spec = spec.clone();
         tokio::spawn(async move {
             let events = Events::new(&task_spec, sink);
-            let outcome = runner::run(&task_spec, &this.sender, &events, stop_rx).await;
-            this.finish(&task_spec, &outcome).await;
-            if let Ok(mut running) = this.running.lock() {
-                running.remove(&task_spec.task_id);
-            }
-            events.finished(&task_spec, &outcome);
+            let run = runner::run(&task_spec, &this.sender, &events, stop_rx);
+            let outcome = this.supervise(&task_spec, &events, run).await;
             let _ = done_tx.send(outcome);
         });
         Ok(Started { spec, outcome: Some(done_rx), existing: None })
+    }
+
+    /// Drives `run` to the run's final state: a panic inside it is contained and ends the
+    /// run `failed` ([`PANICKED`]), like any failure. Then commits the final state with its
+    /// completion, forgets the task, and emits `workflow_finished`; returns the outcome.
+    async fn supervise<F>(&self, spec: &RunSpec, events: &Events, run: F) -> RunOutcome
+    where
+        F: Future<Output = RunOutcome>,
+    {
+        let outcome = match AssertUnwindSafe(run).catch_unwind().await {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                let detail = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "(no message)".into());
+                tracing::error!(run = %spec.run_id, panic = %detail, "a workflow run panicked");
+                failed_now(spec, PANICKED)
+            }
+        };
+        self.finish(spec, &outcome).await;
+        if let Ok(mut running) = self.running.lock() {
+            running.remove(&spec.task_id);
+        }
+        events.finished(spec, &outcome);
+        outcome
     }
 
     /// Asks a running task to stop; false when no such task runs here.
@@ -187,21 +217,29 @@ impl Workflows {
                 files: run.files,
                 created_at: run.created_at,
             };
-            let now = now_ms();
-            let outcome = RunOutcome {
-                status: RunStatus::Failed,
-                outputs: None,
-                error: Some("the relay stopped during the run".into()),
-                elapsed_time: (now - spec.created_at) as f64 / 1000.0,
-                total_tokens: 0,
-                prompt_tokens: 0,
-                total_steps: 0,
-                finished_at: now,
-                first_token_at: None,
-                last_token_at: None,
-            };
-            self.finish(&spec, &outcome).await;
+            self.finish(&spec, &failed_now(&spec, "the relay stopped during the run")).await;
         }
         Ok(count)
     }
 }
+
+/// A failed outcome of `spec`, now, with `error`.
+fn failed_now(spec: &RunSpec, error: &str) -> RunOutcome {
+    let now = now_ms();
+    RunOutcome {
+        status: RunStatus::Failed,
+        outputs: None,
+        error: Some(error.into()),
+        elapsed_time: (now - spec.created_at).max(0) as f64 / 1000.0,
+        total_tokens: 0,
+        prompt_tokens: 0,
+        total_steps: 0,
+        finished_at: now,
+        first_token_at: None,
+        last_token_at: None,
+    }
+}
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;

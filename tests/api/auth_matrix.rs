@@ -11,7 +11,9 @@
 //! or `Authorization: Bearer`, never from the query; when both headers are sent `Api-Key`
 //! is the one judged, so a wrong `Api-Key` is not rescued by a right bearer token. The sink
 //! answers 401 to every unauthenticated call (its key is not of a "kind": a signed sheet
-//! wants a signature, a keyed one an admin key). Another app's resources: `auth_scoping.rs`.
+//! wants a signature, a keyed one an admin key), with one and the same body whether the
+//! sheet is keyed, signed, unknown or not even an id, so that ids cannot be probed.
+//! Another app's resources: `auth_scoping.rs`.
 
 use std::time::Duration;
 
@@ -146,16 +148,31 @@ async fn refuse_sink(fx: &Fixture) -> usize {
     with_key[2].1 = "v1,AAAA".into();
     with_key.push(("Api-Key", KEY.into()));
     signed.push(v("a bad signature and an admin key", with_key, 401));
+    // An id that does not exist (or cannot): the same 401, so ids cannot be probed.
+    let mut unknown: Vec<Variant> = not_a_key(KEY);
+    unknown.push(v("app key as Bearer", bearer(ALPHA_KEY), 401));
+    unknown.push(v("another sheet's valid signature", signed_by_sheet.clone(), 401));
+    unknown.push(v("signed with another secret", signed_headers(&other_secret, &body), 401));
+    let unknown_id = format!("ss_{}", "0".repeat(32));
     let mut sent = 0;
-    for (sheet, variants) in [(&fx.keyed_sheet, keyed), (&fx.signed_sheet, signed)] {
-        for variant in &variants {
+    let mut answers = std::collections::BTreeSet::new();
+    let targets = [
+        (fx.keyed_sheet.as_str(), &keyed),
+        (fx.signed_sheet.as_str(), &signed),
+        (unknown_id.as_str(), &unknown),
+        ("not-an-id", &unknown),
+    ];
+    for (sheet, variants) in targets {
+        for variant in variants {
             let path = with_query(&sink_path(sheet), &variant.query);
             let body = Some(("application/json".to_string(), body.clone()));
             let r = send_raw(&fx.relay, Method::POST, &path, &variant.headers, body).await;
             assert_refused(fx, &r, variant.status, &format!("POST {path} with {}", variant.what));
+            answers.insert(r.text);
             sent += 1;
         }
     }
+    assert_eq!(answers.len(), 1, "sink refusals differ, telling sheets apart: {answers:#?}");
     sent
 }
 

@@ -23,3 +23,4 @@ mod messages;
 mod recover;
 mod rerun;
 mod test_webhook;
+mod wrong_routes;

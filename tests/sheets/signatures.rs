@@ -211,3 +211,73 @@ async fn without_a_secret_the_sink_wants_an_admin_key() {
     assert_eq!(bearer.status, 200, "{}", bearer.body);
     assert_eq!(rows(&relay, &id, "Sheet1").await, grid(&[&["k"], &["1"], &["1"]]));
 }
+
+/// An unauthenticated caller cannot probe which spreadsheet ids exist: without an admin key
+/// or a valid signature, an unknown, malformed or deleted id gets the very same 401 as a
+/// keyed or a signed spreadsheet (same body, whatever was wrong). With an admin key an
+/// unknown id is 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unauthenticated_caller_cannot_tell_which_spreadsheets_exist() {
+    let relay = Relay::start("");
+    let secret = new_secret();
+    let keyed = new_sheet(&relay, "Keyed", None).await;
+    let signed = new_sheet(&relay, "Signed", Some(&secret)).await;
+    let deleted = new_sheet(&relay, "Gone", None).await;
+    let gone = crate::helpers::send(
+        relay.req(reqwest::Method::DELETE, &format!("{}/{deleted}", crate::helpers::SHEETS)),
+    )
+    .await;
+    assert_eq!(gone.status, 200, "{}", gone.body);
+    let unknown = format!("ss_{}", "0".repeat(32));
+    let body = serde_json::to_vec(&json!({"probe": 1})).unwrap();
+    let (wid, now) = (msg_id(), now_secs());
+    let variants: [(&str, Vec<(&str, String)>); 5] = [
+        ("no credentials", vec![]),
+        ("wrong key", vec![("Api-Key", "not-the-admin-key-0000".into())]),
+        ("app key", vec![("Authorization", "Bearer app-demo-key-0123456789".into())]),
+        (
+            "signed with another secret",
+            vec![
+                ("webhook-id", wid.clone()),
+                ("webhook-timestamp", now.to_string()),
+                ("webhook-signature", sign(&new_secret(), &wid, now, &body)),
+            ],
+        ),
+        (
+            "stale signature",
+            vec![
+                ("webhook-id", wid.clone()),
+                ("webhook-timestamp", (now - 3600).to_string()),
+                ("webhook-signature", sign(&new_secret(), &wid, now - 3600, &body)),
+            ],
+        ),
+    ];
+    let targets = [
+        ("unknown", unknown.as_str()),
+        ("malformed", "nope"),
+        ("deleted", deleted.as_str()),
+        ("keyed", keyed.as_str()),
+        ("signed", signed.as_str()),
+    ];
+    let mut answers = std::collections::BTreeSet::new();
+    for (what, headers) in &variants {
+        for (target, id) in targets {
+            let r = call(&relay, &sink_path(id, 0, None), None, None, None, headers, &body).await;
+            assert_eq!(r.status, 401, "{what} on {target}: {}", r.body);
+            assert_error(&r, 401, "unauthorized", None);
+            assert!(!r.body.to_string().contains(id), "{what} on {target}: {}", r.body);
+            answers.insert(r.body.to_string());
+        }
+    }
+    assert_eq!(answers.len(), 1, "refusals differ, so they tell ids apart: {answers:#?}");
+    for id in [&keyed, &signed] {
+        assert_eq!(row_count(&relay, id, 0).await, 0, "a refused call appended something");
+    }
+
+    // An admin key is authenticated: it learns that an id does not exist.
+    let key = [("Api-Key", KEY.to_string())];
+    for id in [unknown.as_str(), "nope", deleted.as_str()] {
+        let r = call(&relay, &sink_path(id, 0, None), None, None, None, &key, &body).await;
+        assert_error(&r, 404, "not_found", Some("spreadsheet"));
+    }
+}

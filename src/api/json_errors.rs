@@ -1,0 +1,130 @@
+//! Every error answer is the JSON error `{code, message, status}`, including those no handler
+//! of ours writes: axum's 405 for a known route and a method it does not serve (empty
+//! body), an extractor's rejection (plain text), the request timeout (empty body). The
+//! layer rewrites such an answer's body and keeps its status and headers (`Allow`…).
+
+use axum::body::{to_bytes, Body};
+use axum::http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::ApiError;
+
+/// The most of a rejection's text kept as the message.
+const MAX_DETAIL_BYTES: usize = 4096;
+
+/// Rewrites an error answer whose body is not JSON into the JSON error shape; passes every
+/// other answer through untouched. For `axum::middleware::map_response`.
+pub(super) async fn json_errors(method: Method, response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let detail = detail(body).await;
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allow = parts.headers.get(ALLOW).and_then(|v| v.to_str().ok()).unwrap_or("");
+            format!("method {method} is not allowed on this route; allowed: {allow}")
+        }
+        _ => detail.unwrap_or_else(|| {
+            status.canonical_reason().unwrap_or("request failed").to_lowercase()
+        }),
+    };
+    let mut answer =
+        ApiError { status, code: code_for(status), message, field: None }.into_response();
+    let mut headers = parts.headers;
+    headers.remove(CONTENT_LENGTH);
+    headers.remove(CONTENT_TYPE);
+    if let Some(json) = answer.headers().get(CONTENT_TYPE).cloned() {
+        headers.insert(CONTENT_TYPE, json);
+    }
+    *answer.headers_mut() = headers;
+    answer
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"))
+}
+
+/// The body's text, when it is short, non-empty text.
+async fn detail(body: Body) -> Option<String> {
+    let bytes = to_bytes(body, MAX_DETAIL_BYTES).await.ok()?;
+    let text = std::str::from_utf8(&bytes).ok()?.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+/// The stable code of an answer no handler of ours wrote.
+fn code_for(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "invalid_param",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_param",
+        StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        StatusCode::GATEWAY_TIMEOUT => "timeout",
+        s if s.is_client_error() => "bad_request",
+        _ => "internal_error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(status: StatusCode, body: &'static str) -> Response {
+        let mut r = (status, body).into_response();
+        r.headers_mut().insert(ALLOW, "GET,HEAD".parse().expect("header"));
+        r
+    }
+
+    async fn body_json(r: Response) -> serde_json::Value {
+        let bytes = to_bytes(r.into_body(), usize::MAX).await.expect("body");
+        serde_json::from_slice(&bytes).expect("json")
+    }
+
+    #[tokio::test]
+    async fn an_empty_405_becomes_json_and_keeps_allow() {
+        let r = json_errors(Method::DELETE, plain(StatusCode::METHOD_NOT_ALLOWED, "")).await;
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(r.headers()[ALLOW], "GET,HEAD");
+        assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
+        let body = body_json(r).await;
+        assert_eq!(body["code"], "method_not_allowed");
+        assert_eq!(body["status"], 405);
+        assert!(body["message"].as_str().is_some_and(|m| m.contains("DELETE")), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_text_rejection_keeps_its_text_and_json_and_success_pass_through() {
+        let r = json_errors(Method::GET, plain(StatusCode::BAD_REQUEST, "Invalid URL")).await;
+        let body = body_json(r).await;
+        assert_eq!(
+            body,
+            serde_json::json!({"code": "invalid_param", "message": "Invalid URL", "status": 400})
+        );
+        let ok = json_errors(Method::GET, (StatusCode::OK, "fine").into_response()).await;
+        assert_eq!(to_bytes(ok.into_body(), 100).await.expect("body"), "fine");
+        let ours = ApiError::conflict("taken").into_response();
+        let body = body_json(json_errors(Method::GET, ours).await).await;
+        assert_eq!(body["message"], "taken");
+    }
+
+    #[tokio::test]
+    async fn an_empty_timeout_gets_a_message() {
+        let r = json_errors(Method::GET, StatusCode::GATEWAY_TIMEOUT.into_response()).await;
+        let body = body_json(r).await;
+        assert_eq!(body["code"], "timeout");
+        assert_eq!(body["message"], "gateway timeout");
+    }
+}
