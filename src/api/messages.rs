@@ -108,7 +108,7 @@ async fn ingest(
         event_type: body.event_type,
         payload: payload.get().as_bytes().to_vec(),
         idempotency_key,
-        claim_for_ms: Some(state.dispatcher.lease_ms()),
+        claim_for_ms: state.dispatcher.handover_lease(),
     };
     let accepted = state.store.ingest(message).await?;
     let (result, replayed) = (accepted.result, accepted.replayed);

@@ -25,8 +25,14 @@ const CLAIM_BATCH: usize = 512;
 const READY_QUEUE: usize = 4096;
 /// Lease beyond the request timeout.
 const LEASE_SLACK_MS: i64 = 60_000;
-/// A delivery that finds its automation's backlog full is handed back for this long.
+/// A delivery that finds the lanes' backlog full is handed back for this long.
 const BUSY_DEFER_MS: i64 = 200;
+/// Ingest hands deliveries over only while the ready queue and the lanes' backlog both have
+/// this much room (a message may fan out to many automations); otherwise it stores them
+/// unclaimed for the claim loop, instead of handing them over only to release them again.
+const HANDOVER_HEADROOM: usize = 256;
+/// How long the claim loop waits while the lanes' backlog is full (it drains meanwhile).
+const BACKLOG_FULL_WAIT: Duration = Duration::from_millis(20);
 
 /// Shared dispatcher state; see the module doc.
 pub struct Dispatcher {
@@ -84,9 +90,23 @@ impl Dispatcher {
             .saturating_add(LEASE_SLACK_MS)
     }
 
-    /// Takes deliveries that ingest stored already claimed. Those that do not fit in the
+    /// The claim lease for ingest to store new deliveries under and hand them straight over,
+    /// or none when the dispatcher has no room for them now (they are then stored due and
+    /// unclaimed, and the claim loop picks them up).
+    pub fn handover_lease(&self) -> Option<i64> {
+        let room =
+            self.ready_tx.capacity() >= HANDOVER_HEADROOM && self.lanes.room() >= HANDOVER_HEADROOM;
+        room.then(|| self.lease_ms())
+    }
+
+    /// Takes deliveries that ingest stored already claimed (none: ingest stored them
+    /// unclaimed, see [`Dispatcher::handover_lease`], and the claim loop is woken). Those that do not fit in the
     /// bounded ready queue are released to the database, where the claim loop finds them.
     pub fn submit(self: &Arc<Self>, ready: Vec<ClaimedDelivery>) {
+        if ready.is_empty() {
+            self.wake();
+            return;
+        }
         let mut overflow = Vec::new();
         for delivery in ready {
             if let Err(e) = self.ready_tx.try_send(delivery) {
@@ -168,7 +188,13 @@ impl Dispatcher {
         let poll = Duration::from_millis(self.config.poll_interval_ms);
         while !self.stopping.load(Ordering::Relaxed) {
             let Ok(first) = self.global.clone().acquire_owned().await else { break };
-            let want = (1 + self.global.available_permits()).min(CLAIM_BATCH);
+            let want =
+                (1 + self.global.available_permits()).min(CLAIM_BATCH).min(self.lanes.room());
+            if want == 0 {
+                drop(first);
+                sleep(BACKLOG_FULL_WAIT).await;
+                continue;
+            }
             let claimed = match self.store.claim_due(want, lease_ms).await {
                 Ok(c) => c,
                 Err(e) => {

@@ -1,18 +1,18 @@
 //! Per-automation lanes: at most `per_automation_concurrency` calls in flight to one
 //! automation, and a bounded in-memory backlog behind them. A delivery that finds its lane
 //! full waits in the backlog without holding a global slot (so one slow receiver cannot
-//! starve the others), and the call that frees a lane slot takes the next one at once. Only
-//! when a backlog is full does a delivery go back to the database to be claimed again later,
-//! which costs a write and a poll interval of latency.
+//! starve the others), and the call that frees a lane slot takes the next one at once. The
+//! backlog is bounded in total; ingest and the claim loop check [`Lanes::room`] before
+//! handing deliveries over, so a delivery is seldom refused and sent back to the database
+//! (which costs a write and a poll interval of latency).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use crate::store::ClaimedDelivery;
 
-/// Most deliveries waiting in memory behind one automation.
-const BACKLOG_PER_AUTOMATION: usize = 2048;
-/// Most deliveries waiting in memory behind all automations together.
+/// Most deliveries waiting in memory behind all automations together (one hot automation may
+/// use all of it: the others' calls still start at once while their lanes have free slots).
 const BACKLOG_TOTAL: usize = 8192;
 
 /// What [`Lanes::admit`] decided.
@@ -57,13 +57,13 @@ impl Lanes {
             return Admit::Refused(delivery);
         }
         let limit = self.limit;
-        let room = state.queued < BACKLOG_TOTAL;
+        let full = state.queued >= BACKLOG_TOTAL;
         let lane = state.lanes.entry(delivery.automation.id.clone()).or_default();
         if lane.in_flight < limit {
             lane.in_flight += 1;
             return Admit::Go(delivery);
         }
-        if !room || lane.backlog.len() >= BACKLOG_PER_AUTOMATION {
+        if full {
             return Admit::Refused(delivery);
         }
         lane.backlog.push_back(delivery);
@@ -89,6 +89,17 @@ impl Lanes {
         next
     }
 
+    /// How many more deliveries the backlog takes (0 once closed).
+    pub fn room(&self) -> usize {
+        self.state.lock().map_or(0, |s| {
+            if s.closed {
+                0
+            } else {
+                BACKLOG_TOTAL.saturating_sub(s.queued)
+            }
+        })
+    }
+
     /// Refuses everything from now on and returns the ids of the deliveries still queued,
     /// which were never sent (shutdown releases them to the database).
     pub fn close(&self) -> Vec<String> {
@@ -98,3 +109,7 @@ impl Lanes {
         state.lanes.values_mut().flat_map(|lane| lane.backlog.drain(..)).map(|d| d.id).collect()
     }
 }
+
+#[cfg(test)]
+#[path = "lanes_tests.rs"]
+mod tests;

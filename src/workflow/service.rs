@@ -187,7 +187,7 @@ impl Workflows {
             event_type: Some(completion::event_type(outcome)),
             payload: completion::webhook_request(spec, outcome).to_string().into_bytes(),
             idempotency_key: None,
-            claim_for_ms: Some(self.dispatcher.lease_ms()),
+            claim_for_ms: self.dispatcher.handover_lease(),
         };
         match self.store.finish_run(spec.run_id.clone(), finish, message).await {
             Ok(accepted) => self.dispatcher.submit(accepted.ready),
