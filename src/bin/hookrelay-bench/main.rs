@@ -6,7 +6,8 @@
 //! cargo build --release && target/release/hookrelay-bench [SCENARIO…] [--messages N]
 //!     [--concurrency C] [--logs N] [--rate R] [--duration S] [--out DIR]
 //! ```
-//! Scenarios: raw, ingest, e2e, rerun, logs-query, workflow (blocking runs of the demo app
+//! Scenarios: raw, forward (a storage-free forwarder: the ceiling of one call in and one
+//! out per message), ingest, e2e, rerun, logs-query, workflow (blocking runs of the demo app
 //! with their completion webhooks), sse (time to the first byte of a streaming run), sink
 //! (signed appends to the sheets sink, then 100-row reads from the middle of the sheet),
 //! fanout (each message to 10 automations), failing (a healthy automation beside one whose
@@ -15,6 +16,7 @@
 //! Default: all but logs-query. Each scenario also writes `DIR/<scenario>.json` (default
 //! `target/bench`) with its figures, settings, the machine and the commit.
 
+mod forward;
 mod load;
 mod logs_query;
 mod receiver;
@@ -95,17 +97,17 @@ fn main() -> ExitCode {
                 }
             },
             "raw" | "ingest" | "e2e" | "rerun" | "logs-query" | "workflow" | "sse" | "sink"
-            | "fanout" | "failing" | "steady" => wanted.push(arg),
+            | "fanout" | "failing" | "steady" | "forward" => wanted.push(arg),
             other => {
-                eprintln!("unknown argument {other}; scenarios: raw ingest e2e rerun logs-query workflow sse sink fanout failing steady");
+                eprintln!("unknown argument {other}; scenarios: raw forward ingest e2e rerun logs-query workflow sse sink fanout failing steady");
                 return ExitCode::from(2);
             }
         }
     }
     if wanted.is_empty() {
         wanted = [
-            "raw", "ingest", "e2e", "fanout", "failing", "steady", "rerun", "workflow", "sse",
-            "sink",
+            "raw", "forward", "ingest", "e2e", "fanout", "failing", "steady", "rerun", "workflow",
+            "sse", "sink",
         ]
         .map(String::from)
         .to_vec();

@@ -18,6 +18,7 @@ use crate::Settings;
 pub async fn run(name: &str, s: &Settings) -> anyhow::Result<Row> {
     match name {
         "raw" => raw(s).await,
+        "forward" => crate::forward::forward(s).await,
         "ingest" => ingest(s).await,
         "e2e" => e2e(s).await,
         "rerun" => rerun(s).await,
