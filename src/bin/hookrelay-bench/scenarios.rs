@@ -99,18 +99,7 @@ pub(crate) async fn push_messages(
         let (http, url, body, record) = (http.clone(), url.clone(), body.clone(), record.clone());
         async move {
             let t = Instant::now();
-            let resp = http
-                .post(&url)
-                .header("Api-Key", KEY)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await?;
-            if resp.status().as_u16() != 202 {
-                bail!("ingest answered {}", resp.status());
-            }
-            let v: Value = resp.json().await?;
-            let id = v["id"].as_str().context("message id")?.to_string();
+            let id = post_message(&http, &url, body).await?;
             record.lock().map_err(|_| anyhow!("lock"))?.insert(id, t);
             Ok(())
         }
@@ -118,6 +107,26 @@ pub(crate) async fn push_messages(
     .await?;
     let map = std::mem::take(&mut *started.lock().map_err(|_| anyhow!("lock"))?);
     Ok((elapsed, lat, map))
+}
+
+/// Posts one message to `url` (`…/v1/messages`); returns its id once answered 202.
+pub(crate) async fn post_message(
+    http: &reqwest::Client,
+    url: &str,
+    body: String,
+) -> anyhow::Result<String> {
+    let resp = http
+        .post(url)
+        .header("Api-Key", KEY)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await?;
+    if resp.status().as_u16() != 202 {
+        bail!("ingest answered {}", resp.status());
+    }
+    let v: Value = resp.json().await?;
+    Ok(v["id"].as_str().context("message id")?.to_string())
 }
 
 /// Waits until the receiver saw `n` distinct messages and no delivery is pending (every

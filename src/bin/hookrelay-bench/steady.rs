@@ -7,16 +7,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context};
-use serde_json::{json, Value};
+use anyhow::anyhow;
+use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio::time::MissedTickBehavior;
 
 use crate::load::percentiles;
 use crate::receiver::Receiver;
-use crate::relay::{Relay, KEY};
+use crate::relay::Relay;
 use crate::report::Row;
-use crate::scenarios::{client, create_automation, payload, wait_drained};
+use crate::scenarios::{client, create_automation, payload, post_message, wait_drained};
 use crate::Settings;
 
 /// Most requests in flight; past it the schedule slips and the run fails (the relay could
@@ -52,18 +52,7 @@ pub async fn steady(s: &Settings) -> anyhow::Result<Row> {
             (http.clone(), url.clone(), body.clone(), scheduled.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = permit;
-            let resp = http
-                .post(url.as_str())
-                .header("Api-Key", KEY)
-                .header("content-type", "application/json")
-                .body(body.as_str().to_owned())
-                .send()
-                .await?;
-            if resp.status().as_u16() != 202 {
-                bail!("ingest answered {}", resp.status());
-            }
-            let v: Value = resp.json().await?;
-            let id = v["id"].as_str().context("message id")?.to_string();
+            let id = post_message(&http, &url, body.as_str().to_owned()).await?;
             scheduled.lock().map_err(|_| anyhow!("lock"))?.insert(id, at);
             Ok::<_, anyhow::Error>(at.elapsed())
         }));
