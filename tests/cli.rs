@@ -25,6 +25,7 @@ fn invalid_config_exits_non_zero_naming_the_key() {
         ("[delivery]\nmax_atempts = 3\n", &[], "max_atempts"),
         ("[delivery]\nmax_attempts = 0\n", &[], "delivery.max_attempts"),
         ("listen = \"nowhere\"\n", &[], "listen"),
+        ("[store]\nmmap_size_mb = 5000\n", &[], "store.mmap_size_mb"),
         ("[security]\nallowed_cidrs = [\"10.0.0.0/99\"]\n", &[], "allowed_cidrs"),
         ("", &[("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "maybe")], "HOOKRELAY_ALLOW_PRIVATE_TARGETS"),
         ("", &[("HOOKRELAY_API_KEYS", "short")], "api_keys"),

@@ -79,14 +79,14 @@ pub struct Store {
 impl Store {
     /// Opens (creating or upgrading) the database at `path` and starts the writer thread.
     pub fn open(path: &Path, config: &StoreConfig) -> StoreResult<Self> {
-        let conn = open_connection(path, OpenFlags::default(), config.synchronous)?;
+        let conn = open_connection(path, OpenFlags::default(), config)?;
         schema::apply(&conn)?;
         deliveries::release_claims(&conn)?;
         let writer = Writer::start(conn, config.max_batch)?;
         let mut readers = Vec::with_capacity(config.reader_connections);
         for _ in 0..config.reader_connections {
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            readers.push(open_connection(path, flags, config.synchronous)?);
+            readers.push(open_connection(path, flags, config)?);
         }
         Ok(Self { writer, readers: Readers::new(readers), cache: cache::SharedCache::default() })
     }
@@ -127,10 +127,10 @@ impl Store {
     }
 }
 
-fn open_connection(path: &Path, flags: OpenFlags, sync: Synchronous) -> StoreResult<Connection> {
+fn open_connection(path: &Path, flags: OpenFlags, config: &StoreConfig) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    let synchronous = match sync {
+    let synchronous = match config.synchronous {
         Synchronous::Full => "FULL",
         Synchronous::Normal => "NORMAL",
     };
@@ -139,7 +139,8 @@ fn open_connection(path: &Path, flags: OpenFlags, sync: Synchronous) -> StoreRes
     }
     conn.execute_batch(&format!(
         "PRAGMA synchronous = {synchronous}; PRAGMA temp_store = MEMORY; \
-         PRAGMA cache_size = -32000; PRAGMA mmap_size = 268435456;"
+         PRAGMA cache_size = -32000; PRAGMA mmap_size = {};",
+        config.mmap_size_mb.saturating_mul(1024 * 1024)
     ))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
