@@ -292,7 +292,8 @@ impl Store {
 
     /// Writes an attempt's log and moves its delivery on, in one savepoint.
     pub async fn record_outcome(&self, outcome: Outcome) -> StoreResult<()> {
-        self.write(move |c| record(c, &outcome)).await
+        // Unguarded: after its first write only a storage failure can stop it.
+        self.write_unguarded(move |c| record(c, &outcome)).await
     }
 
     /// Hands claimed deliveries back untried, due now (the dispatcher had no room for them).

@@ -99,7 +99,26 @@ impl Store {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let result = self.writer.write(f).await;
+        self.write_in(f, true).await
+    }
+
+    /// Like [`Store::write`] without the savepoint, for the hot path. Only for writes that
+    /// can fail after their first change solely through a storage failure: such a failure
+    /// rolls back the whole group-commit transaction (see `writer`'s module doc).
+    pub(crate) async fn write_unguarded<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.write_in(f, false).await
+    }
+
+    async fn write_in<T, F>(&self, f: F, guarded: bool) -> StoreResult<T>
+    where
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let result = self.writer.write(f, guarded).await;
         if matches!(result, Err(StoreError::Commit(_))) {
             // The batch rolled back: cached automations may reflect writes that never landed.
             self.cache.lock().clear();

@@ -1,0 +1,101 @@
+//! Group commit with guarded and unguarded writes: what commits, what rolls back, and what
+//! each caller is told.
+
+use std::sync::mpsc as std_mpsc;
+
+use rusqlite::Connection;
+
+use super::Writer;
+use crate::store::{StoreError, StoreResult};
+
+fn writer() -> (Writer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conn = Connection::open(dir.path().join("w.db")).expect("open");
+    conn.execute_batch("CREATE TABLE t (name TEXT PRIMARY KEY)").expect("schema");
+    (Writer::start(conn, 64).expect("writer"), dir)
+}
+
+fn insert(conn: &Connection, name: &str) -> StoreResult<()> {
+    conn.execute("INSERT INTO t (name) VALUES (?1)", [name])?;
+    Ok(())
+}
+
+fn names(dir: &tempfile::TempDir) -> Vec<String> {
+    let conn = Connection::open(dir.path().join("w.db")).expect("open");
+    let mut stmt = conn.prepare("SELECT name FROM t ORDER BY name").expect("prepare");
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).expect("query");
+    rows.map(|r| r.expect("row")).collect()
+}
+
+/// Holds the writer thread inside a first write until `release` is sent, so the writes
+/// queued meanwhile share the next transaction.
+async fn hold(writer: &Writer) -> (std_mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (release, wait) = std_mpsc::channel::<()>();
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let w = writer.clone();
+    let held = tokio::spawn(async move {
+        let _ = w
+            .write(
+                move |_| {
+                    let _ = started_tx.send(());
+                    let _ = wait.recv();
+                    Ok(())
+                },
+                true,
+            )
+            .await;
+    });
+    started.await.expect("holder started");
+    (release, held)
+}
+
+#[tokio::test]
+async fn an_unguarded_write_failing_part_way_rolls_back_its_transaction_only() {
+    let (writer, dir) = writer();
+    let (release, held) = hold(&writer).await;
+    let before = writer.write(|c| insert(c, "a-guarded"), true);
+    let broken = writer.write(
+        |c| {
+            insert(c, "b-half-done")?;
+            Err::<(), _>(StoreError::Conflict("failed after a change".into()))
+        },
+        false,
+    );
+    let after = writer.write(|c| insert(c, "c-after"), false);
+    let (before, broken, after, ()) = tokio::join!(before, broken, after, async {
+        tokio::task::yield_now().await;
+        let _ = release.send(());
+    });
+    held.await.expect("holder");
+    assert!(matches!(before, Err(StoreError::Commit(_))), "{before:?}");
+    assert!(matches!(broken, Err(StoreError::Conflict(_))), "{broken:?}");
+    assert!(after.is_ok(), "the write queued behind runs in a new transaction: {after:?}");
+    assert_eq!(names(&dir), ["c-after"]);
+}
+
+#[tokio::test]
+async fn an_unguarded_write_failing_before_any_change_costs_the_others_nothing() {
+    let (writer, dir) = writer();
+    let (release, held) = hold(&writer).await;
+    let before = writer.write(|c| insert(c, "a"), false);
+    let refused =
+        writer.write(|_| Err::<(), _>(StoreError::Conflict("refused before writing".into())), false);
+    let guarded_fails = writer.write(
+        |c| {
+            insert(c, "b-rolled-back-alone")?;
+            Err::<(), _>(StoreError::Conflict("guarded".into()))
+        },
+        true,
+    );
+    let after = writer.write(|c| insert(c, "c"), false);
+    let (before, refused, guarded_fails, after, ()) =
+        tokio::join!(before, refused, guarded_fails, after, async {
+            tokio::task::yield_now().await;
+            let _ = release.send(());
+        });
+    held.await.expect("holder");
+    assert!(before.is_ok() && after.is_ok(), "{before:?} {after:?}");
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    assert!(matches!(guarded_fails, Err(StoreError::Conflict(_))), "{guarded_fails:?}");
+    assert_eq!(names(&dir), ["a", "c"]);
+}
