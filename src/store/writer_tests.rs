@@ -78,8 +78,8 @@ async fn an_unguarded_write_failing_before_any_change_costs_the_others_nothing()
     let (writer, dir) = writer();
     let (release, held) = hold(&writer).await;
     let before = writer.write(|c| insert(c, "a"), false);
-    let refused =
-        writer.write(|_| Err::<(), _>(StoreError::Conflict("refused before writing".into())), false);
+    let refused = writer
+        .write(|_| Err::<(), _>(StoreError::Conflict("refused before writing".into())), false);
     let guarded_fails = writer.write(
         |c| {
             insert(c, "b-rolled-back-alone")?;
