@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::load::percentiles;
 use crate::receiver::Receiver;
-use crate::relay::{Relay, KEY};
+use crate::relay::{Relay, RelayStats, KEY};
 use crate::report::Row;
 use crate::scenarios::{any_pending, client, create_automation, push_messages};
 use crate::Settings;
@@ -51,14 +51,52 @@ pub async fn fanout(s: &Settings) -> anyhow::Result<Row> {
 }
 
 /// A healthy automation beside one whose receiver fails every other call: the healthy one's
-/// enqueue→delivered latency, and the failing one's retries scheduled and logged.
+/// throughput and enqueue→delivered latency, against a control run where the other
+/// automation is healthy too (so the retries' cost is what differs), and the failing one's
+/// retries scheduled and logged.
 pub async fn failing(s: &Settings) -> anyhow::Result<Row> {
+    let control = healthy_beside(s, 0).await?;
+    let mut flaky = healthy_beside(s, 2).await?;
+    let mut control_lat = control.latencies;
+    let control_lat = percentiles(&mut control_lat);
+    Ok(Row {
+        scenario: "failing".into(),
+        count: s.messages,
+        per_second: flaky.per_second,
+        latency_ms: percentiles(&mut flaky.latencies),
+        relay: Some(flaky.relay),
+        extra: json!({
+            "measures": "the healthy automation beside a 50 %-failing one",
+            "flaky_calls": flaky.other_calls, "flaky_delivered": flaky.other_delivered,
+            "failures_logged": flaky.failures_logged,
+            "control": {
+                "measures": "the same automation beside a healthy one",
+                "per_second": control.per_second, "p50_ms": control_lat.0, "p99_ms": control_lat.1,
+            },
+            "healthy_throughput_vs_control": flaky.per_second / control.per_second,
+        }),
+    })
+}
+
+/// What the healthy automation saw beside the other one.
+struct Beside {
+    per_second: f64,
+    latencies: Vec<Duration>,
+    relay: RelayStats,
+    other_calls: usize,
+    other_delivered: usize,
+    failures_logged: bool,
+}
+
+/// Sends `s.messages` to a healthy automation and another whose receiver fails every
+/// `fail_every`-th call (0: never); measures the healthy one until it has them all.
+async fn healthy_beside(s: &Settings, fail_every: usize) -> anyhow::Result<Beside> {
     let healthy = Receiver::start().await?;
-    let flaky = Receiver::start_failing_every(2).await?;
+    let other = Receiver::start_failing_every(fail_every).await?;
     let relay = Relay::start(None)?;
     let http = client()?;
     create_automation(&http, &relay, "proc_bench", &format!("http://{}/ok", healthy.addr)).await?;
-    create_automation(&http, &relay, "proc_bench", &format!("http://{}/flaky", flaky.addr)).await?;
+    create_automation(&http, &relay, "proc_bench", &format!("http://{}/other", other.addr)).await?;
     let t0 = Instant::now();
     let (_, _, started) = push_messages(&http, &relay.base, s).await?;
     let deadline = t0 + Duration::from_secs(600);
@@ -69,7 +107,7 @@ pub async fn failing(s: &Settings) -> anyhow::Result<Row> {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let healthy_done = t0.elapsed();
-    let mut lat: Vec<Duration> = {
+    let latencies: Vec<Duration> = {
         let arrivals = healthy.arrivals.lock().map_err(|_| anyhow::anyhow!("lock"))?;
         started
             .iter()
@@ -83,16 +121,12 @@ pub async fn failing(s: &Settings) -> anyhow::Result<Row> {
         .await?
         .json()
         .await?;
-    let failures_logged = logs["data"].as_array().is_some_and(|d| !d.is_empty());
-    Ok(Row {
-        scenario: "failing".into(),
-        count: s.messages,
+    Ok(Beside {
         per_second: s.messages as f64 / healthy_done.as_secs_f64(),
-        latency_ms: percentiles(&mut lat),
-        relay: Some(relay.stats()),
-        extra: json!({
-            "measures": "the healthy automation beside a 50 %-failing one",
-            "flaky_calls": flaky.calls(), "flaky_delivered": flaky.distinct(), "failures_logged": failures_logged,
-        }),
+        latencies,
+        relay: relay.stats(),
+        other_calls: other.calls(),
+        other_delivered: other.distinct(),
+        failures_logged: logs["data"].as_array().is_some_and(|d| !d.is_empty()),
     })
 }
