@@ -36,6 +36,11 @@ pub(super) struct Writer {
 }
 
 const QUEUE_DEPTH: usize = 8192;
+/// A batch that found at least this many writes queued (the writer is busy) waits
+/// [`LINGER`] for more to share its commit: one commit writes each touched page once.
+const LINGER_FROM: usize = 8;
+/// How long such a batch waits.
+const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
 
 impl Writer {
     pub(super) fn start(conn: Connection, max_batch: usize) -> StoreResult<Self> {
@@ -97,11 +102,11 @@ fn run(conn: Connection, mut receiver: mpsc::Receiver<Queued>, max_batch: usize)
     let mut replies: Vec<Reply> = Vec::with_capacity(max_batch);
     while let Some(first) = receiver.blocking_recv() {
         batch.push_back(first);
-        while batch.len() < max_batch {
-            match receiver.try_recv() {
-                Ok(job) => batch.push_back(job),
-                Err(_) => break,
-            }
+        drain_queue(&mut receiver, &mut batch, max_batch);
+        if batch.len() >= LINGER_FROM && batch.len() < max_batch {
+            // Writes are arriving concurrently: wait a moment for more to share the commit.
+            std::thread::sleep(LINGER);
+            drain_queue(&mut receiver, &mut batch, max_batch);
         }
         // A transaction cut short by a half-done unguarded write leaves the rest queued.
         while !batch.is_empty() {
@@ -113,6 +118,20 @@ fn run(conn: Connection, mut receiver: mpsc::Receiver<Queued>, max_batch: usize)
     }
     if let Err(e) = conn.execute_batch("PRAGMA optimize;") {
         tracing::warn!(error = %e, "PRAGMA optimize failed at shutdown");
+    }
+}
+
+/// Moves what is queued into `batch`, up to `max_batch`.
+fn drain_queue(
+    receiver: &mut mpsc::Receiver<Queued>,
+    batch: &mut VecDeque<Queued>,
+    max_batch: usize,
+) {
+    while batch.len() < max_batch {
+        match receiver.try_recv() {
+            Ok(job) => batch.push_back(job),
+            Err(_) => break,
+        }
     }
 }
 
