@@ -28,6 +28,9 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     /// Deliveries due now but not yet sent (set at scrape time).
     pub due_backlog: Gauge,
+    /// Deliveries waiting in memory behind automations at their concurrency bound (set at
+    /// scrape time).
+    pub lane_backlog: Gauge,
     /// Messages accepted.
     pub messages_accepted: Counter,
 }
@@ -53,6 +56,12 @@ impl Default for Metrics {
             "Deliveries due now and not yet sent",
             due_backlog.clone(),
         );
+        let lane_backlog = Gauge::default();
+        registry.register(
+            "lane_backlog",
+            "Deliveries waiting behind automations at their concurrency bound",
+            lane_backlog.clone(),
+        );
         let messages_accepted = Counter::default();
         registry.register(
             "messages_accepted",
@@ -66,6 +75,7 @@ impl Default for Metrics {
             in_flight,
             queue_depth,
             due_backlog,
+            lane_backlog,
             messages_accepted,
         }
     }

@@ -41,5 +41,9 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         state.metrics.queue_depth.set(pending);
         state.metrics.due_backlog.set(due);
     }
+    state
+        .metrics
+        .lane_backlog
+        .set(i64::try_from(state.dispatcher.lane_backlog()).unwrap_or(i64::MAX));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
 }

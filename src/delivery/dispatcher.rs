@@ -144,8 +144,7 @@ impl Dispatcher {
             let Some(delivery) = delivery else { break };
             match self.global.clone().acquire_owned().await {
                 Ok(permit) if !self.stopping.load(Ordering::Relaxed) => {
-                    let this = self.clone();
-                    tokio::spawn(async move { this.deliver(delivery, permit).await });
+                    self.dispatch(delivery, permit);
                 }
                 _ => {
                     unsent.push(delivery.id);
@@ -166,6 +165,11 @@ impl Dispatcher {
         if let Err(e) = self.store.release_deliveries(ids).await {
             tracing::error!(error = %e, "releasing unsent deliveries failed; the next start logs them as interrupted");
         }
+    }
+
+    /// Deliveries waiting in memory behind automations at their concurrency bound.
+    pub fn lane_backlog(&self) -> usize {
+        self.lanes.queued()
     }
 
     /// Whether the claim loop is running (for `/readyz`).
@@ -214,8 +218,7 @@ impl Dispatcher {
                 };
                 match permit {
                     Ok(permit) if !self.stopping.load(Ordering::Relaxed) => {
-                        let this = self.clone();
-                        tokio::spawn(async move { this.deliver(delivery, permit).await });
+                        self.dispatch(delivery, permit);
                     }
                     _ => unsent.push(delivery.id),
                 }
@@ -245,21 +248,31 @@ impl Dispatcher {
         self.global.close();
     }
 
-    /// Calls `delivery` within its automation's lane, then whatever queued behind it there;
-    /// see [`Lanes`]. Holds one global slot throughout.
-    async fn deliver(&self, delivery: ClaimedDelivery, _global: OwnedSemaphorePermit) {
-        let mut next = match self.lanes.admit(delivery) {
-            Admit::Go(d) => d,
-            Admit::Queued => return,
-            Admit::Refused(d) => {
-                if let Err(e) =
-                    self.store.defer_delivery(d.id.clone(), now_ms() + BUSY_DEFER_MS).await
-                {
-                    tracing::error!(delivery = %d.id, error = %e, "deferring a delivery failed");
-                }
-                return;
+    /// Admits `delivery` to its automation's lane here, in the order deliveries arrive (so
+    /// an automation's backlog is first come, first sent), then calls it on a task of its
+    /// own; see [`Lanes`]. A queued delivery gives its global slot back at once.
+    fn dispatch(self: &Arc<Self>, delivery: ClaimedDelivery, global: OwnedSemaphorePermit) {
+        let this = self.clone();
+        match self.lanes.admit(delivery) {
+            Admit::Go(d) => {
+                tokio::spawn(async move { this.run_lane(d, global).await });
             }
-        };
+            Admit::Queued => {}
+            Admit::Refused(d) => {
+                tokio::spawn(async move {
+                    let deferred =
+                        this.store.defer_delivery(d.id.clone(), now_ms() + BUSY_DEFER_MS);
+                    if let Err(e) = deferred.await {
+                        tracing::error!(delivery = %d.id, error = %e, "deferring a delivery failed");
+                    }
+                });
+            }
+        }
+    }
+
+    /// Calls `first`, then whatever queued behind it in its lane, holding one global slot.
+    async fn run_lane(&self, first: ClaimedDelivery, _global: OwnedSemaphorePermit) {
+        let mut next = first;
         loop {
             let automation_id = next.automation.id.clone();
             self.attempt(next).await;

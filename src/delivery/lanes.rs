@@ -89,6 +89,11 @@ impl Lanes {
         next
     }
 
+    /// How many deliveries wait in the backlog.
+    pub fn queued(&self) -> usize {
+        self.state.lock().map_or(0, |s| s.queued)
+    }
+
     /// How many more deliveries the backlog takes (0 once closed).
     pub fn room(&self) -> usize {
         self.state.lock().map_or(0, |s| {

@@ -53,6 +53,7 @@ fn calls_past_the_bound_queue_and_the_finishing_call_takes_them_in_order() {
     assert!(matches!(lanes.admit(delivery("a", 3)), Admit::Queued));
     assert!(matches!(lanes.admit(delivery("a", 4)), Admit::Queued));
     assert_eq!(lanes.room(), BACKLOG_TOTAL - 2);
+    assert_eq!(lanes.queued(), 2);
     // Another automation is not held up by a's backlog.
     assert_eq!(id_of(lanes.admit(delivery("b", 1))).as_deref(), Some("dlv_b_1"));
     assert_eq!(lanes.finish("a").map(|d| d.id).as_deref(), Some("dlv_a_3"));

@@ -10,6 +10,7 @@ mod helpers;
 
 mod disabled;
 mod fan_out;
+mod lanes;
 mod responses;
 mod retries;
 mod retry_after;
