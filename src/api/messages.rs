@@ -118,7 +118,7 @@ async fn ingest(
             .insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
     } else {
         state.metrics.messages_accepted.inc();
-        state.dispatcher.submit(accepted.ready);
+        state.dispatcher.submit(accepted.ready, accepted.unclaimed);
     }
     Ok((StatusCode::ACCEPTED, response_headers, Json(message_json(&result))))
 }

@@ -7,11 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
-
-use super::lanes::{Admit, Lanes};
 use tokio::time::{sleep, timeout};
 
 use super::attempt::{self, CallContext};
+use super::lanes::{Admit, Lanes};
 use super::retry::{Next, RetryPolicy};
 use super::sender::{codes, CallResult, Sender};
 use crate::config::DeliveryConfig;
@@ -99,13 +98,13 @@ impl Dispatcher {
         room.then(|| self.lease_ms())
     }
 
-    /// Takes deliveries that ingest stored already claimed (none: ingest stored them
-    /// unclaimed, see [`Dispatcher::handover_lease`], and the claim loop is woken). Those that do not fit in the
-    /// bounded ready queue are released to the database, where the claim loop finds them.
-    pub fn submit(self: &Arc<Self>, ready: Vec<ClaimedDelivery>) {
-        if ready.is_empty() {
+    /// Takes deliveries that ingest stored already claimed; `unclaimed` says ingest stored
+    /// some unclaimed instead (see [`Dispatcher::handover_lease`]), and wakes the claim loop
+    /// for them. Those that do not fit in the bounded ready queue are released to the
+    /// database, where the claim loop finds them.
+    pub fn submit(self: &Arc<Self>, ready: Vec<ClaimedDelivery>, unclaimed: bool) {
+        if unclaimed {
             self.wake();
-            return;
         }
         let mut overflow = Vec::new();
         for delivery in ready {
@@ -252,13 +251,14 @@ impl Dispatcher {
     /// an automation's backlog is first come, first sent), then calls it on a task of its
     /// own; see [`Lanes`]. A queued delivery gives its global slot back at once.
     fn dispatch(self: &Arc<Self>, delivery: ClaimedDelivery, global: OwnedSemaphorePermit) {
-        let this = self.clone();
         match self.lanes.admit(delivery) {
             Admit::Go(d) => {
+                let this = self.clone();
                 tokio::spawn(async move { this.run_lane(d, global).await });
             }
             Admit::Queued => {}
             Admit::Refused(d) => {
+                let this = self.clone();
                 tokio::spawn(async move {
                     let deferred =
                         this.store.defer_delivery(d.id.clone(), now_ms() + BUSY_DEFER_MS);

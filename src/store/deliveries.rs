@@ -290,7 +290,7 @@ impl Store {
         .await
     }
 
-    /// Writes an attempt's log and moves its delivery on, in one savepoint.
+    /// Writes an attempt's log and moves its delivery on, in one write.
     pub async fn record_outcome(&self, outcome: Outcome) -> StoreResult<()> {
         // Unguarded: after its first write only a storage failure can stop it.
         self.write_unguarded(move |c| record(c, &outcome)).await

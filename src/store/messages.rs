@@ -42,6 +42,9 @@ pub struct Accepted {
     pub replayed: bool,
     /// With `claim_for_ms`: the new deliveries, claimed, for the dispatcher.
     pub ready: Vec<ClaimedDelivery>,
+    /// Without `claim_for_ms`: whether new deliveries were stored unclaimed, for the
+    /// dispatcher's claim loop to pick up.
+    pub unclaimed: bool,
 }
 
 /// The answer to an accepted message.
@@ -85,7 +88,12 @@ pub(super) fn ingest(
                 }
                 let result: IngestResult = serde_json::from_str(&response)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                return Ok(Accepted { result, replayed: true, ready: Vec::new() });
+                return Ok(Accepted {
+                    result,
+                    replayed: true,
+                    ready: Vec::new(),
+                    unclaimed: false,
+                });
             }
         }
     }
@@ -177,7 +185,8 @@ pub(super) fn ingest(
         )?
         .execute(params![key, &request_hash[..], response, now])?;
     }
-    Ok(Accepted { result, replayed: false, ready })
+    let unclaimed = !claimed && !result.deliveries.is_empty();
+    Ok(Accepted { result, replayed: false, ready, unclaimed })
 }
 
 /// What identifies "the same request" for idempotency: target, event type and payload.

@@ -190,7 +190,7 @@ impl Workflows {
             claim_for_ms: self.dispatcher.handover_lease(),
         };
         match self.store.finish_run(spec.run_id.clone(), finish, message).await {
-            Ok(accepted) => self.dispatcher.submit(accepted.ready),
+            Ok(accepted) => self.dispatcher.submit(accepted.ready, accepted.unclaimed),
             Err(e) => {
                 tracing::error!(run = %spec.run_id, error = %e, "recording a finished run failed")
             }
