@@ -67,9 +67,9 @@ impl Row {
         });
         println!("json {record}");
         let file = out.join(format!("{}.json", self.scenario));
-        let written = std::fs::create_dir_all(out).and_then(|()| {
-            std::fs::write(&file, serde_json::to_vec_pretty(&record).unwrap_or_default())
-        });
+        let written = std::fs::create_dir_all(out)
+            .and_then(|()| Ok(serde_json::to_vec_pretty(&record)?))
+            .and_then(|bytes| std::fs::write(&file, bytes));
         if let Err(e) = written {
             eprintln!("cannot write {}: {e}", file.display());
         }
