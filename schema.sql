@@ -1,7 +1,8 @@
 -- hookrelay schema. Applied at start-up by src/store/schema.rs.
 --
 -- Versioning: every statement below is idempotent (IF NOT EXISTS), and the file as a whole is
--- schema version 2 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables). A later version appends its upgrade steps in
+-- schema version 3 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2 no
+-- snapshot_headers table and no trigger guarding logs). A later version appends its upgrade steps in
 -- src/store/schema.rs, keyed by the version they upgrade from, so an older database is
 -- upgraded in place.
 --
@@ -203,3 +204,20 @@ CREATE TABLE IF NOT EXISTS sheet_rows (
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS sheet_rows_webhook ON sheet_rows(spreadsheet_id, sheet_id, webhook_id)
     WHERE webhook_id IS NOT NULL;
+
+-- Version 3.
+-- The custom headers an automation version sent, in clear, keyed by the hash of its snapshot
+-- (which shows them redacted): a rerun of a log sends exactly these again to the log's URL.
+CREATE TABLE IF NOT EXISTS snapshot_headers (
+    snapshot_hash   BLOB PRIMARY KEY,
+    headers         TEXT NOT NULL           -- JSON object of string -> string
+) WITHOUT ROWID;
+
+-- A log refers to its request body and automation snapshot by hash: both are stored before
+-- the log is, or the log is refused (a log pointing at nothing could be neither shown nor rerun).
+CREATE TRIGGER IF NOT EXISTS logs_refer_to_stored_bodies BEFORE INSERT ON logs
+WHEN NOT EXISTS (SELECT 1 FROM bodies WHERE hash = NEW.snapshot_hash)
+  OR NOT EXISTS (SELECT 1 FROM bodies WHERE hash = NEW.request_body_hash)
+BEGIN
+    SELECT RAISE(ABORT, 'a log must refer to a stored request body and snapshot');
+END;

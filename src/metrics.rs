@@ -33,6 +33,8 @@ pub struct Metrics {
     pub lane_backlog: Gauge,
     /// Messages accepted.
     pub messages_accepted: Counter,
+    /// Group-commit transactions rolled back since start (set at scrape time).
+    pub store_rollbacks: Gauge,
 }
 
 impl Default for Metrics {
@@ -68,6 +70,12 @@ impl Default for Metrics {
             "Messages accepted by POST /v1/messages",
             messages_accepted.clone(),
         );
+        let store_rollbacks = Gauge::default();
+        registry.register(
+            "store_rollbacks",
+            "Group-commit transactions rolled back since start (each failed innocent writes)",
+            store_rollbacks.clone(),
+        );
         Self {
             registry,
             attempts,
@@ -77,6 +85,7 @@ impl Default for Metrics {
             due_backlog,
             lane_backlog,
             messages_accepted,
+            store_rollbacks,
         }
     }
 }

@@ -14,7 +14,9 @@ use super::logs_view::{automation_log, external_request_log};
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::attempt::{self, CallContext};
 use crate::ids;
-use crate::store::{body_hash, Automation, BodyHash, LogFilter, LogRecord, StoreError, Trigger};
+use crate::store::{
+    body_hash, Automation, BodyHash, LogFilter, LogRecord, Snapshot, StoreError, Trigger,
+};
 use crate::time::parse_time;
 
 pub(super) fn router() -> Router<AppState> {
@@ -136,27 +138,35 @@ async fn show_scoped(
     Ok(Json(automation_log(&record, &state.config.organization_id)))
 }
 
-/// Sends the stored request again: same URL, same body and `webhook-id`, fresh timestamp and
-/// signature (current secret), synchronously. The body is not read, so the SDK's empty
-/// `Content-Type: application/json` POST is accepted.
+/// Sends the stored request again: same URL, same body, `webhook-id` and custom headers as
+/// the original call (never the automation's current headers: they may hold a credential for
+/// another receiver), fresh timestamp and signature (current secret), synchronously. The
+/// body is not read, so the SDK's empty `Content-Type: application/json` POST is accepted.
 async fn rerun_log(
     state: AppState,
     log_id: String,
     processor_id: Option<String>,
 ) -> ApiResult<Json<Value>> {
     let original = find(&state, log_id, processor_id.as_deref()).await?;
-    let automation =
+    let Some(body) = original.request_body else {
+        return Err(ApiError::conflict(
+            "the stored request body of this log is missing; it cannot be sent again",
+        ));
+    };
+    let mut automation =
         state.store.automation(original.automation_id.clone()).await.map_err(|e| match e {
             StoreError::NotFound(_) => ApiError::conflict(
                 "the automation of this log was deleted; there is no secret to sign a rerun with",
             ),
             other => other.into(),
         })?;
+    automation.webhook_headers = state.store.sent_headers(original.id.clone()).await?;
+    automation.webhook_url = original.webhook_url;
     let call = OneCall {
         message_id: original.message_id.clone(),
-        body_hash: body_hash(&original.request_body),
-        body: original.request_body,
-        url: original.webhook_url,
+        body_hash: body_hash(&body),
+        body,
+        url: automation.webhook_url.clone(),
         trigger: Trigger::Rerun,
         rerun_of: Some(original.id),
     };
@@ -204,7 +214,7 @@ pub(super) async fn send_one(
     automation: &Automation,
     call: OneCall,
 ) -> ApiResult<LogRecord> {
-    let snapshot = automation.snapshot_json();
+    let snapshot = Snapshot::of(automation);
     let context = CallContext {
         delivery_id: None,
         message_id: call.message_id,
@@ -212,14 +222,14 @@ pub(super) async fn send_one(
         trigger: call.trigger,
         rerun_of: call.rerun_of,
         body_hash: call.body_hash,
-        snapshot_hash: body_hash(&snapshot),
+        snapshot_hash: snapshot.hash,
     };
     let ua = &state.config.delivery.user_agent;
     let body = Bytes::from(call.body);
     let (log, _) =
         attempt::call(&state.sender, ua, automation, &call.url, body.clone(), context).await;
     state.metrics.record_attempt(call.trigger.as_str(), log.duration_ms);
-    let record = log.to_record(body.to_vec(), snapshot.clone());
+    let record = log.to_record(body.to_vec(), automation.snapshot_json());
     state.store.insert_log(log, snapshot).await?;
     Ok(record)
 }

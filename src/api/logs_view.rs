@@ -15,7 +15,7 @@ pub fn external_request_log(r: &LogRecord) -> Value {
     };
     json!({
         "webhook_url": r.webhook_url,
-        "request_body": as_object(&r.request_body),
+        "request_body": as_object(r.request_body.as_deref().unwrap_or_default()),
         "request_headers": parse_object(&r.request_headers),
         "request_at": rfc3339(r.request_at),
         "response_body": r.response_body.as_deref().map(as_object).unwrap_or_else(|| json!({})),
@@ -29,7 +29,11 @@ pub fn external_request_log(r: &LogRecord) -> Value {
 
 /// `AutomationLog` with hookrelay's extras (`delivery_id`, `attempt`, `trigger`, …).
 pub fn automation_log(r: &LogRecord, organization_id: &str) -> Value {
-    let request = serde_json::from_slice::<Value>(&r.request_body).unwrap_or(Value::Null);
+    let request = r
+        .request_body
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+        .unwrap_or(Value::Null);
     let completion = completion_of(&request, r);
     let extraction_id = completion.get("extraction_id").cloned().unwrap_or(Value::Null);
     json!({

@@ -41,6 +41,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         state.metrics.queue_depth.set(pending);
         state.metrics.due_backlog.set(due);
     }
+    state.metrics.store_rollbacks.set(i64::try_from(state.store.rollbacks()).unwrap_or(i64::MAX));
     state
         .metrics
         .lane_backlog

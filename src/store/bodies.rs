@@ -24,10 +24,15 @@ pub(super) fn put(conn: &Connection, data: &[u8]) -> StoreResult<BodyHash> {
     Ok(hash)
 }
 
-/// Reads a stored blob.
+/// Reads a stored blob that must be there.
 pub(super) fn get(conn: &Connection, hash: &[u8]) -> StoreResult<Vec<u8>> {
-    conn.prepare_cached("SELECT data FROM bodies WHERE hash = ?1")?
+    find(conn, hash)?.ok_or_else(|| StoreError::Corrupt("a referenced body is missing".into()))
+}
+
+/// Reads a stored blob, `None` when it is missing.
+pub(super) fn find(conn: &Connection, hash: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+    Ok(conn
+        .prepare_cached("SELECT data FROM bodies WHERE hash = ?1")?
         .query_row([hash], |r| r.get(0))
-        .optional()?
-        .ok_or_else(|| StoreError::Corrupt("a referenced body is missing".into()))
+        .optional()?)
 }

@@ -1,23 +1,41 @@
-//! Automations as deliveries need them (with the hash of their stored snapshot), cached for
-//! the writer's hot path: ingest and claims would otherwise read, decode and snapshot the
-//! same automation for every message. Any write to an automation clears the cache; it is
-//! used only inside writer jobs, so it always matches what the writer sees.
+//! Automations as deliveries need them (with their snapshot and its hash), cached for the
+//! writer's hot path: ingest and claims would otherwise read, decode and snapshot the same
+//! automation for every message. Any write to an automation clears the cache, and so does
+//! every rollback in the writer (see `Store::open`): the cache remembers which snapshots it
+//! has stored, and that memory must never outlive the transaction that stored them.
+//!
+//! Looking an automation up never writes; [`AutomationCache::store_snapshot`] writes its
+//! snapshot, once per cache lifetime. Callers look up and refuse first, then write, so a
+//! refusal never leaves a write behind in a shared transaction.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
 use super::automations::{self, Automation};
-use super::{bodies, BodyHash, StoreResult};
+use super::snapshots::Snapshot;
+use super::{BodyHash, StoreResult};
 
-/// An automation and the hash of its snapshot (already stored in `bodies`).
+/// An automation and its snapshot (what its logs show it was).
 #[derive(Debug)]
 pub struct Target {
     /// The automation.
     pub automation: Arc<Automation>,
-    /// Hash of `automation.snapshot_json()`.
-    pub snapshot_hash: BodyHash,
+    snapshot: Snapshot,
+    /// Whether `snapshot` was written in the transaction now open (or one committed before it).
+    stored: AtomicBool,
+}
+
+impl Target {
+    fn new(automation: Automation) -> Arc<Self> {
+        Arc::new(Self {
+            snapshot: Snapshot::of(&automation),
+            automation: Arc::new(automation),
+            stored: AtomicBool::new(false),
+        })
+    }
 }
 
 /// See the module doc.
@@ -32,26 +50,25 @@ pub(super) struct AutomationCache {
 pub(super) struct SharedCache(Arc<Mutex<AutomationCache>>);
 
 impl SharedCache {
-    /// Locks the cache (only writer jobs do, one at a time, so this never waits). A
-    /// poisoned lock is recovered: the cache holds no invariant a panic could break.
+    /// Locks the cache (only the writer thread does, one job at a time, so this never
+    /// waits). A poisoned lock is recovered: clearing the cache restores every invariant.
     pub(super) fn lock(&self) -> MutexGuard<'_, AutomationCache> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0.lock().unwrap_or_else(|poisoned| {
+            let mut cache = poisoned.into_inner();
+            cache.clear();
+            cache
+        })
     }
 }
 
-fn target_of(conn: &Connection, automation: Automation) -> StoreResult<Arc<Target>> {
-    let snapshot_hash = bodies::put(conn, &automation.snapshot_json())?;
-    Ok(Arc::new(Target { automation: Arc::new(automation), snapshot_hash }))
-}
-
 impl AutomationCache {
-    /// Forgets everything (after any automation write).
+    /// Forgets everything (after any automation write, and after any rollback).
     pub(super) fn clear(&mut self) {
         self.by_id.clear();
         self.by_processor.clear();
     }
 
-    /// One automation, or `None` when it does not exist.
+    /// One automation, or `None` when it does not exist. Reads only.
     pub(super) fn target(
         &mut self,
         conn: &Connection,
@@ -60,12 +77,12 @@ impl AutomationCache {
         if let Some(found) = self.by_id.get(id) {
             return Ok(found.clone());
         }
-        let found = automations::get(conn, id)?.map(|a| target_of(conn, a)).transpose()?;
+        let found = automations::get(conn, id)?.map(Target::new);
         self.by_id.insert(id.to_string(), found.clone());
         Ok(found)
     }
 
-    /// The enabled automations of a processor, whatever their event types.
+    /// The enabled automations of a processor, whatever their event types. Reads only.
     pub(super) fn subscribers(
         &mut self,
         conn: &Connection,
@@ -76,10 +93,20 @@ impl AutomationCache {
         }
         let targets: Arc<[Arc<Target>]> = automations::enabled_of_processor(conn, processor_id)?
             .into_iter()
-            .map(|a| target_of(conn, a))
-            .collect::<StoreResult<Vec<_>>>()?
+            .map(Target::new)
+            .collect::<Vec<_>>()
             .into();
         self.by_processor.insert(processor_id.to_string(), targets.clone());
         Ok(targets)
+    }
+
+    /// Writes `target`'s snapshot unless this cache already did (the cache is cleared on
+    /// every rollback, so "already did" means it is in the database or in this transaction).
+    pub(super) fn store_snapshot(conn: &Connection, target: &Target) -> StoreResult<BodyHash> {
+        if !target.stored.load(Ordering::Relaxed) {
+            target.snapshot.put(conn)?;
+            target.stored.store(true, Ordering::Relaxed);
+        }
+        Ok(target.snapshot.hash)
     }
 }

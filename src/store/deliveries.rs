@@ -144,6 +144,7 @@ pub(super) fn release_claims(conn: &Connection) -> StoreResult<usize> {
             tx.execute("UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 WHERE id = ?1", params![id, now])?;
             continue;
         };
+        let snapshot_hash = AutomationCache::store_snapshot(&tx, &target)?;
         let log = NewLog {
             id: crate::ids::new_id(crate::ids::LOG),
             delivery_id: Some(id.clone()),
@@ -166,7 +167,7 @@ pub(super) fn release_claims(conn: &Connection) -> StoreResult<usize> {
             duration_ms: 0.0,
             error_code: Some(INTERRUPTED_CODE),
             error_message: Some("the relay stopped while this attempt was in flight; the receiver may have got the call".into()),
-            snapshot_hash: target.snapshot_hash,
+            snapshot_hash,
         };
         logs::insert(&tx, &log)?;
         tx.execute(
@@ -223,11 +224,12 @@ fn claim(
             payloads.insert(message_id.clone(), (Bytes::from(payload), hash));
         }
         let Some((payload, payload_hash)) = payloads.get(&message_id).cloned() else { continue };
+        let snapshot_hash = AutomationCache::store_snapshot(conn, &target)?;
         claimed.push(ClaimedDelivery {
             id,
             message_id,
             automation: target.automation.clone(),
-            snapshot_hash: target.snapshot_hash,
+            snapshot_hash,
             payload,
             payload_hash,
             attempt: attempts + 1,

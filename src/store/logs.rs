@@ -3,7 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::page::{read_page, Conditions, Page, PageRequest};
-use super::{bodies, BodyHash, Store, StoreError, StoreResult};
+use super::{bodies, BodyHash, Snapshot, Store, StoreError, StoreResult};
 use crate::ids;
 
 /// Why a call was made.
@@ -116,8 +116,9 @@ pub struct LogRecord {
     pub webhook_url: String,
     /// See [`NewLog::request_headers`].
     pub request_headers: String,
-    /// The request body bytes.
-    pub request_body: Vec<u8>,
+    /// The request body bytes; `None` when its stored copy is missing (a database damaged
+    /// before the schema refused such logs): the log stays readable, but cannot be rerun.
+    pub request_body: Option<Vec<u8>>,
     /// See [`NewLog::request_at`].
     pub request_at: i64,
     /// See [`NewLog::response_at`].
@@ -136,7 +137,7 @@ pub struct LogRecord {
     pub error_code: Option<String>,
     /// See [`NewLog::error_message`].
     pub error_message: Option<String>,
-    /// The automation snapshot JSON.
+    /// The automation snapshot JSON (empty when its stored copy is missing).
     pub snapshot: Vec<u8>,
 }
 
@@ -186,7 +187,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Stored> {
             rerun_of: r.get(7)?,
             webhook_url: r.get(8)?,
             request_headers: r.get(9)?,
-            request_body: Vec::new(),
+            request_body: None,
             request_at: r.get(11)?,
             response_at: r.get(12)?,
             status_code: r.get(13)?,
@@ -204,11 +205,16 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Stored> {
     })
 }
 
+/// Loads a log's bodies. A missing one is shown as absent rather than failing the whole
+/// list: the schema makes new such logs impossible, but an older database may hold some.
 fn load_bodies(conn: &Connection, stored: Stored) -> StoreResult<LogRecord> {
     let mut record = stored.record;
-    record.request_body = bodies::get(conn, &stored.request_body_hash)?;
-    record.snapshot = bodies::get(conn, &stored.snapshot_hash)?;
-    record.response_body = stored.response_body_hash.map(|h| bodies::get(conn, &h)).transpose()?;
+    record.request_body = bodies::find(conn, &stored.request_body_hash)?;
+    record.snapshot = bodies::find(conn, &stored.snapshot_hash)?.unwrap_or_default();
+    record.response_body = match stored.response_body_hash {
+        Some(hash) => bodies::find(conn, &hash)?,
+        None => None,
+    };
     Ok(record)
 }
 
@@ -286,9 +292,9 @@ fn list(conn: &Connection, filter: &LogFilter, page: &PageRequest) -> StoreResul
 impl Store {
     /// Records a call that belongs to no delivery (a rerun or a test), with the snapshot
     /// of the automation it was made for (`log.snapshot_hash` must be its hash).
-    pub async fn insert_log(&self, log: NewLog, snapshot: Vec<u8>) -> StoreResult<()> {
+    pub async fn insert_log(&self, log: NewLog, snapshot: Snapshot) -> StoreResult<()> {
         self.write(move |c| {
-            bodies::put(c, &snapshot)?;
+            snapshot.put(c)?;
             insert(c, &log)
         })
         .await
@@ -323,7 +329,7 @@ impl NewLog {
             rerun_of: self.rerun_of.clone(),
             webhook_url: self.webhook_url.clone(),
             request_headers: self.request_headers.clone(),
-            request_body,
+            request_body: Some(request_body),
             request_at: self.request_at,
             response_at: self.response_at,
             status_code: self.status_code,

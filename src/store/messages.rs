@@ -98,6 +98,8 @@ pub(super) fn ingest(
         }
     }
 
+    // Every refusal comes before the first write: ingest runs without a savepoint of its
+    // own, so a write followed by a refusal would roll back the whole group commit.
     let (processor_id, targets): (String, Vec<Arc<Target>>) =
         match (&msg.automation_id, &msg.processor_id) {
             (Some(id), _) => {
@@ -156,11 +158,14 @@ pub(super) fn ingest(
         ])?;
         deliveries.push((delivery_id.clone(), target.automation.id.clone()));
         if claimed {
+            // The attempt's log will refer to this snapshot (the claim loop stores it for
+            // deliveries left unclaimed).
+            let snapshot_hash = AutomationCache::store_snapshot(conn, &target)?;
             ready.push(ClaimedDelivery {
                 id: delivery_id,
                 message_id: message_id.clone(),
                 automation: target.automation.clone(),
-                snapshot_hash: target.snapshot_hash,
+                snapshot_hash,
                 payload: payload.clone(),
                 payload_hash,
                 attempt: 1,

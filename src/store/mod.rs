@@ -16,6 +16,7 @@ mod recover;
 mod runs;
 mod schema;
 mod sheets;
+mod snapshots;
 mod writer;
 
 pub use automations::{Automation, AutomationFilter, AutomationInput};
@@ -30,6 +31,7 @@ pub use page::{Conditions, Page, PageRequest};
 pub use recover::RecoverJob;
 pub use runs::{RunFilter, RunFinish, RunRecord};
 pub use sheets::{Appended, NewRow, SheetRow, Spreadsheet, Worksheet};
+pub use snapshots::Snapshot;
 
 use std::path::Path;
 
@@ -82,13 +84,16 @@ impl Store {
         let conn = open_connection(path, OpenFlags::default(), config)?;
         schema::apply(&conn)?;
         deliveries::release_claims(&conn)?;
-        let writer = Writer::start(conn, config.max_batch)?;
+        let cache = cache::SharedCache::default();
+        let cleared = cache.clone();
+        let on_rollback = Box::new(move || cleared.lock().clear());
+        let writer = Writer::start(conn, config.max_batch, on_rollback)?;
         let mut readers = Vec::with_capacity(config.reader_connections);
         for _ in 0..config.reader_connections {
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
             readers.push(open_connection(path, flags, config)?);
         }
-        Ok(Self { writer, readers: Readers::new(readers), cache: cache::SharedCache::default() })
+        Ok(Self { writer, readers: Readers::new(readers), cache })
     }
 
     /// Runs `f` inside the next group-commit transaction, in a savepoint of its own: when it
@@ -118,12 +123,13 @@ impl Store {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let result = self.writer.write(f, guarded).await;
-        if matches!(result, Err(StoreError::Commit(_))) {
-            // The batch rolled back: cached automations may reflect writes that never landed.
-            self.cache.lock().clear();
-        }
-        result
+        self.writer.write(f, guarded).await
+    }
+
+    /// How many group-commit transactions were rolled back since start (each one failed
+    /// writes that were not at fault; a healthy relay keeps this at zero).
+    pub fn rollbacks(&self) -> u64 {
+        self.writer.rollbacks()
     }
 
     /// Runs `f` on a read-only connection from the pool (on a blocking thread).

@@ -5,11 +5,11 @@ use rusqlite::Connection;
 use super::{StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
-/// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
-/// added tables (workflow runs), which the idempotent schema itself creates.
+/// versions run first, in order, each keyed by the version it upgrades from. Versions 2 and 3
+/// only added tables and a trigger, which the idempotent schema itself creates.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[];
 

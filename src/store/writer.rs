@@ -8,9 +8,15 @@
 //! nothing; one that fails after changing something (which for them means a storage failure)
 //! rolls the whole transaction back, failing the writes already run in it, and the rest of
 //! the queue goes on in a new one. Either way no half-written record is ever committed.
+//!
+//! Every rollback (a savepoint's or a transaction's) calls the store's `on_rollback` on the
+//! writer thread before the next write runs, so state kept beside the database (the
+//! automation cache) never outlives the writes it mirrors. Whole-transaction rollbacks are
+//! counted: each one failed writes that had done nothing wrong.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
@@ -29,10 +35,21 @@ struct Queued {
     guarded: bool,
 }
 
+/// Runs on the writer thread after anything was rolled back.
+pub(super) type OnRollback = Box<dyn Fn() + Send>;
+
 #[derive(Clone)]
 pub(super) struct Writer {
     sender: Arc<Mutex<Option<mpsc::Sender<Queued>>>>,
     done: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
+    rollbacks: Arc<AtomicU64>,
+}
+
+/// What the writer thread owns.
+struct Thread {
+    conn: Connection,
+    on_rollback: OnRollback,
+    rollbacks: Arc<AtomicU64>,
 }
 
 const QUEUE_DEPTH: usize = 8192;
@@ -43,20 +60,32 @@ const LINGER_FROM: usize = 8;
 const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
 
 impl Writer {
-    pub(super) fn start(conn: Connection, max_batch: usize) -> StoreResult<Self> {
+    pub(super) fn start(
+        conn: Connection,
+        max_batch: usize,
+        on_rollback: OnRollback,
+    ) -> StoreResult<Self> {
         let (sender, receiver) = mpsc::channel::<Queued>(QUEUE_DEPTH);
         let (done_tx, done_rx) = oneshot::channel();
+        let rollbacks = Arc::new(AtomicU64::new(0));
+        let thread = Thread { conn, on_rollback, rollbacks: rollbacks.clone() };
         std::thread::Builder::new()
             .name("hookrelay-writer".into())
             .spawn(move || {
-                run(conn, receiver, max_batch);
+                run(&thread, receiver, max_batch);
                 let _ = done_tx.send(());
             })
             .map_err(|e| StoreError::Commit(format!("cannot start writer thread: {e}")))?;
         Ok(Self {
             sender: Arc::new(Mutex::new(Some(sender))),
             done: Arc::new(Mutex::new(Some(done_rx))),
+            rollbacks,
         })
+    }
+
+    /// How many group-commit transactions were rolled back since start.
+    pub(super) fn rollbacks(&self) -> u64 {
+        self.rollbacks.load(Ordering::Relaxed)
     }
 
     /// Queues `f`; `guarded` runs it in a savepoint of its own (see the module doc).
@@ -97,7 +126,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut receiver: mpsc::Receiver<Queued>, max_batch: usize) {
+fn run(thread: &Thread, mut receiver: mpsc::Receiver<Queued>, max_batch: usize) {
     let mut batch: VecDeque<Queued> = VecDeque::with_capacity(max_batch);
     let mut replies: Vec<Reply> = Vec::with_capacity(max_batch);
     while let Some(first) = receiver.blocking_recv() {
@@ -110,13 +139,13 @@ fn run(conn: Connection, mut receiver: mpsc::Receiver<Queued>, max_batch: usize)
         }
         // A transaction cut short by a half-done unguarded write leaves the rest queued.
         while !batch.is_empty() {
-            let outcome = run_batch(&conn, &mut batch, &mut replies);
+            let outcome = run_batch(thread, &mut batch, &mut replies);
             for reply in replies.drain(..) {
                 reply(outcome.clone());
             }
         }
     }
-    if let Err(e) = conn.execute_batch("PRAGMA optimize;") {
+    if let Err(e) = thread.conn.execute_batch("PRAGMA optimize;") {
         tracing::warn!(error = %e, "PRAGMA optimize failed at shutdown");
     }
 }
@@ -138,10 +167,11 @@ fn drain_queue(
 /// Runs queued writes in one transaction until the queue is empty or an unguarded write
 /// fails part-way (then the transaction is rolled back and the rest stays queued).
 fn run_batch(
-    conn: &Connection,
+    thread: &Thread,
     batch: &mut VecDeque<Queued>,
     replies: &mut Vec<Reply>,
 ) -> Result<(), String> {
+    let conn = &thread.conn;
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         // Nothing ran. Dropping the jobs drops their answer channels: each caller sees an error.
         tracing::error!(error = %e, "cannot begin a write transaction");
@@ -155,6 +185,7 @@ fn run_batch(
             let closed = if ok && savepoint.is_ok() {
                 exec(conn, "RELEASE op")
             } else {
+                (thread.on_rollback)();
                 exec(conn, "ROLLBACK TO op").and_then(|()| exec(conn, "RELEASE op"))
             };
             if let Err(e) = closed {
@@ -167,7 +198,7 @@ fn run_batch(
         let (ok, reply) = job_or_abort(conn, job);
         replies.push(reply);
         if !ok && conn.total_changes() != changes_before {
-            let _ = exec(conn, "ROLLBACK");
+            rollback(thread);
             tracing::error!("a write failed part-way; its transaction was rolled back");
             return Err("a write in the same transaction failed part-way".into());
         }
@@ -175,11 +206,21 @@ fn run_batch(
     match exec(conn, "COMMIT") {
         Ok(()) => Ok(()),
         Err(e) => {
-            let _ = exec(conn, "ROLLBACK");
+            rollback(thread);
             tracing::error!(error = %e, "group commit failed; batch rolled back");
             Err(e.to_string())
         }
     }
+}
+
+/// Rolls the open transaction back, counts it, and tells the store.
+fn rollback(thread: &Thread) {
+    if let Err(e) = exec(&thread.conn, "ROLLBACK") {
+        // SQLite rolls back by itself after some errors (a full disk, I/O); nothing is open then.
+        tracing::debug!(error = %e, "ROLLBACK found no open transaction");
+    }
+    thread.rollbacks.fetch_add(1, Ordering::Relaxed);
+    (thread.on_rollback)();
 }
 
 /// Runs a transaction-control statement through the statement cache (parsed once, not per job).

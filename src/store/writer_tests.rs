@@ -1,18 +1,26 @@
 //! Group commit with guarded and unguarded writes: what commits, what rolls back, and what
 //! each caller is told.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
 
 use rusqlite::Connection;
 
 use super::Writer;
 use crate::store::{StoreError, StoreResult};
 
-fn writer() -> (Writer, tempfile::TempDir) {
+/// A writer whose `on_rollback` calls are counted.
+fn writer_counting_rollbacks() -> (Writer, tempfile::TempDir, Arc<AtomicUsize>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let conn = Connection::open(dir.path().join("w.db")).expect("open");
     conn.execute_batch("CREATE TABLE t (name TEXT PRIMARY KEY)").expect("schema");
-    (Writer::start(conn, 64).expect("writer"), dir)
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let on_rollback = Box::new(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+    });
+    (Writer::start(conn, 64, on_rollback).expect("writer"), dir, calls)
 }
 
 fn insert(conn: &Connection, name: &str) -> StoreResult<()> {
@@ -51,7 +59,7 @@ async fn hold(writer: &Writer) -> (std_mpsc::Sender<()>, tokio::task::JoinHandle
 
 #[tokio::test]
 async fn an_unguarded_write_failing_part_way_rolls_back_its_transaction_only() {
-    let (writer, dir) = writer();
+    let (writer, dir, on_rollback_calls) = writer_counting_rollbacks();
     let (release, held) = hold(&writer).await;
     let before = writer.write(|c| insert(c, "a-guarded"), true);
     let broken = writer.write(
@@ -71,11 +79,13 @@ async fn an_unguarded_write_failing_part_way_rolls_back_its_transaction_only() {
     assert!(matches!(broken, Err(StoreError::Conflict(_))), "{broken:?}");
     assert!(after.is_ok(), "the write queued behind runs in a new transaction: {after:?}");
     assert_eq!(names(&dir), ["c-after"]);
+    assert_eq!(writer.rollbacks(), 1, "the rolled-back transaction is counted");
+    assert_eq!(on_rollback_calls.load(Ordering::SeqCst), 1, "the store was told");
 }
 
 #[tokio::test]
 async fn an_unguarded_write_failing_before_any_change_costs_the_others_nothing() {
-    let (writer, dir) = writer();
+    let (writer, dir, on_rollback_calls) = writer_counting_rollbacks();
     let (release, held) = hold(&writer).await;
     let before = writer.write(|c| insert(c, "a"), false);
     let refused = writer
@@ -98,4 +108,10 @@ async fn an_unguarded_write_failing_before_any_change_costs_the_others_nothing()
     assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
     assert!(matches!(guarded_fails, Err(StoreError::Conflict(_))), "{guarded_fails:?}");
     assert_eq!(names(&dir), ["a", "c"]);
+    assert_eq!(writer.rollbacks(), 0, "no transaction was rolled back");
+    assert_eq!(
+        on_rollback_calls.load(Ordering::SeqCst),
+        1,
+        "the guarded write's savepoint rollback told the store"
+    );
 }

@@ -22,5 +22,6 @@ mod malformed_json;
 mod messages;
 mod recover;
 mod rerun;
+mod rerun_credentials;
 mod test_webhook;
 mod wrong_routes;

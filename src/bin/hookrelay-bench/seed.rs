@@ -6,7 +6,7 @@ use std::path::Path;
 
 use futures_util::{stream, StreamExt};
 use hookrelay::config::StoreConfig;
-use hookrelay::store::{body_hash, NewLog, Store, Trigger};
+use hookrelay::store::{Automation, NewLog, Snapshot, Store, Trigger};
 use hookrelay::time::rfc3339;
 
 const START_MS: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -38,8 +38,23 @@ pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
     let body = br#"{"invoice":12345,"note":"seeded"}"#.to_vec();
     let (message_id, request_hash) =
         store.insert_bare_message("proc_bench".into(), "bench.seed", body).await?;
-    let snapshot = br#"{"object":"automation.endpoint","id":"endp_seed","name":"seed","processor_id":"proc_bench","webhook_url":"http://127.0.0.1:9/hook","webhook_headers":{},"need_validation":false,"default_language":"en","updated_at":"2026-01-01T00:00:00Z"}"#.to_vec();
-    let snapshot_hash = body_hash(&snapshot);
+    let seed_automation = Automation {
+        id: "endp_seed".into(),
+        name: "seed".into(),
+        processor_id: "proc_bench".into(),
+        webhook_url: "http://127.0.0.1:9/hook".into(),
+        webhook_headers: Default::default(),
+        need_validation: false,
+        default_language: "en".into(),
+        enabled: true,
+        event_types: None,
+        secret: "whsec_c2VlZA==".into(),
+        previous_secret: None,
+        previous_secret_until: None,
+        created_at: START_MS,
+        updated_at: START_MS,
+    };
+    let snapshot_hash = Snapshot::of(&seed_automation).hash;
     let automations: Vec<String> = (0..10).map(automation_id).collect();
     let started = std::time::Instant::now();
     stream::iter(0..n)
@@ -78,7 +93,7 @@ pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
                 error_message: None,
                 snapshot_hash,
             };
-            let (store, snapshot) = (store.clone(), snapshot.clone());
+            let (store, snapshot) = (store.clone(), Snapshot::of(&seed_automation));
             async move { store.insert_log(log, snapshot).await }
         })
         .buffer_unordered(512)

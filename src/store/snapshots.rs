@@ -1,0 +1,66 @@
+//! Automation snapshots: an automation as one of its calls saw it. The snapshot a log shows
+//! (`automation_snapshot`, header secrets redacted) is a body like any other; beside it, keyed
+//! by the same hash, the custom headers that version sent, in clear. A rerun of a log sends
+//! exactly those again to the log's URL, never the automation's current headers: an
+//! automation moved to a new receiver with a new credential must not hand that credential
+//! to the old receiver.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::automations::Automation;
+use super::{bodies, BodyHash, Store, StoreError, StoreResult};
+
+/// A snapshot ready to store.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Hash of the shown snapshot; logs refer to it.
+    pub hash: BodyHash,
+    shown: Vec<u8>,
+    sent_headers: String,
+}
+
+impl Snapshot {
+    /// The snapshot of `automation` as it is now.
+    pub fn of(automation: &Automation) -> Self {
+        let shown = automation.snapshot_json();
+        // A map of strings always encodes; an empty object is the safe fallback regardless.
+        let sent_headers =
+            serde_json::to_string(&automation.webhook_headers).unwrap_or_else(|_| "{}".into());
+        Self { hash: bodies::body_hash(&shown), shown, sent_headers }
+    }
+
+    /// Stores the shown snapshot and the headers sent with it (once per hash).
+    pub(super) fn put(&self, conn: &Connection) -> StoreResult<()> {
+        bodies::put(conn, &self.shown)?;
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO snapshot_headers (snapshot_hash, headers) VALUES (?1, ?2)",
+        )?
+        .execute(params![&self.hash[..], self.sent_headers])?;
+        Ok(())
+    }
+}
+
+/// The custom headers sent with the calls whose log is `log_id`; empty when the log predates
+/// this record (nothing is sent that is not known to have been sent then).
+fn sent_headers(conn: &Connection, log_id: &str) -> StoreResult<BTreeMap<String, String>> {
+    let headers: Option<String> = conn
+        .prepare_cached(
+            "SELECT s.headers FROM logs l JOIN snapshot_headers s ON s.snapshot_hash = l.snapshot_hash \
+             WHERE l.id = ?1",
+        )?
+        .query_row([log_id], |r| r.get(0))
+        .optional()?;
+    headers
+        .map(|h| serde_json::from_str(&h).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+impl Store {
+    /// See [`sent_headers`].
+    pub async fn sent_headers(&self, log_id: String) -> StoreResult<BTreeMap<String, String>> {
+        self.read(move |c| sent_headers(c, &log_id)).await
+    }
+}

@@ -1,0 +1,9 @@
+#[path = "../common/mod.rs"]
+mod common;
+
+// The store's integrity under load and failure: refused writes never cost other producers
+// their writes, every call is logged exactly once, logs stay readable, and storage failures
+// (a full disk, a database locked by another process) are answered for what they are.
+
+mod damaged;
+mod refusals;
