@@ -221,3 +221,9 @@ WHEN NOT EXISTS (SELECT 1 FROM bodies WHERE hash = NEW.snapshot_hash)
 BEGIN
     SELECT RAISE(ABORT, 'a log must refer to a stored request body and snapshot');
 END;
+
+-- One row, rewritten by /readyz while writes are failing, to learn when they work again.
+CREATE TABLE IF NOT EXISTS write_probe (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    written_at  INTEGER NOT NULL
+);

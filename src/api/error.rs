@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::store::StoreError;
+use crate::store::{StorageFailure, StoreError};
 
 /// An error answered to a client.
 #[derive(Debug)]
@@ -96,6 +96,31 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        match e.storage_failure() {
+            Some(StorageFailure::DiskFull) => {
+                tracing::error!(error = %e, "a write failed: the disk is full");
+                return Self {
+                    status: StatusCode::INSUFFICIENT_STORAGE,
+                    code: "insufficient_storage",
+                    message: "the disk holding the database is full; nothing was written. \
+                              Free space, then retry"
+                        .into(),
+                    field: None,
+                };
+            }
+            Some(StorageFailure::Locked) => {
+                tracing::error!(error = %e, "a write failed: the database is locked");
+                return Self {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: "database_locked",
+                    message: "another process holds the database's write lock; nothing was \
+                              written. Retry later"
+                        .into(),
+                    field: None,
+                };
+            }
+            Some(StorageFailure::Other(_)) | None => {}
+        }
         match e {
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::Conflict(message) => ApiError::conflict(message),

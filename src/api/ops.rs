@@ -21,17 +21,23 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// Ready to work: the database answers and the dispatcher runs.
+/// Ready to work: the database answers and takes writes, and the dispatcher runs. While
+/// writes are failing (a full disk, a lock held by another process), each call tries one
+/// small write, so readiness comes back as soon as the database takes writes again.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = state.store.ping().await;
+    let writable = !state.store.writes_failing() || state.store.probe_write().await;
     let dispatcher = state.dispatcher.is_running();
-    let status =
-        if database && dispatcher { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let ready = database && writable && dispatcher;
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (
         status,
-        Json(
-            json!({"status": if status == StatusCode::OK { "ready" } else { "not_ready" }, "database": database, "dispatcher": dispatcher}),
-        ),
+        Json(json!({
+            "status": if ready { "ready" } else { "not_ready" },
+            "database": database,
+            "writable": writable,
+            "dispatcher": dispatcher,
+        })),
     )
 }
 

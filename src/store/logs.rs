@@ -218,9 +218,11 @@ fn load_bodies(conn: &Connection, stored: Stored) -> StoreResult<LogRecord> {
     Ok(record)
 }
 
-/// Inserts a log (and its response body, once).
+/// Inserts a log (and its response body, once). The log row goes first: the schema refuses
+/// one that refers to missing bodies, and a refusal must come before any write (attempt
+/// outcomes run without a savepoint of their own).
 pub(super) fn insert(conn: &Connection, log: &NewLog) -> StoreResult<()> {
-    let response_hash = log.response_body.as_deref().map(|b| bodies::put(conn, b)).transpose()?;
+    let response_hash = log.response_body.as_deref().map(bodies::body_hash);
     conn.prepare_cached(&format!(
         "INSERT INTO logs ({COLUMNS}, status_class) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
          ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
@@ -249,6 +251,9 @@ pub(super) fn insert(conn: &Connection, log: &NewLog) -> StoreResult<()> {
         &log.snapshot_hash[..],
         log.status_code / 100
     ])?;
+    if let Some(body) = &log.response_body {
+        bodies::put(conn, body)?;
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@ mod automations;
 mod bodies;
 mod cache;
 mod deliveries;
+mod failure;
 mod files;
 mod keys;
 mod logs;
@@ -23,6 +24,7 @@ pub use automations::{Automation, AutomationFilter, AutomationInput};
 pub use bodies::{body_hash, BodyHash};
 pub use cache::Target;
 pub use deliveries::{ClaimedDelivery, DeliveryRow, DeliveryStatus, Outcome, INTERRUPTED_CODE};
+pub use failure::StorageFailure;
 pub use files::UploadFile;
 pub use logs::{LogFilter, LogRecord, NewLog, Trigger};
 pub use messages::IDEMPOTENCY_WINDOW_MS;
@@ -53,9 +55,9 @@ pub enum StoreError {
     /// The write conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
-    /// The batch this write was part of failed to commit.
-    #[error("commit failed: {0}")]
-    Commit(String),
+    /// The transaction this write was part of could not be committed (nothing it wrote was kept).
+    #[error("nothing was written: {0}")]
+    Commit(StorageFailure),
     /// A stored value could not be decoded.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
@@ -139,6 +141,24 @@ impl Store {
         T: Send + 'static,
     {
         self.readers.read(f).await
+    }
+
+    /// Whether writes are failing: the last batch that tried to write met a storage failure
+    /// (a full disk, a lock held by another process), and none that changed something has
+    /// committed since.
+    pub fn writes_failing(&self) -> bool {
+        self.writer.failing()
+    }
+
+    /// Writes one small row and commits it: whether the database takes writes again.
+    pub async fn probe_write(&self) -> bool {
+        self.write(|c| {
+            c.prepare_cached("INSERT OR REPLACE INTO write_probe (id, written_at) VALUES (1, ?1)")?
+                .execute([crate::time::now_ms()])?;
+            Ok(())
+        })
+        .await
+        .is_ok()
     }
 
     /// Whether the database answers a trivial query.

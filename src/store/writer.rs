@@ -12,22 +12,34 @@
 //! Every rollback (a savepoint's or a transaction's) calls the store's `on_rollback` on the
 //! writer thread before the next write runs, so state kept beside the database (the
 //! automation cache) never outlives the writes it mirrors. Whole-transaction rollbacks are
-//! counted: each one failed writes that had done nothing wrong.
+//! counted: each one failed writes that had done nothing wrong. When the database refuses
+//! writes as a whole (a full disk, a lock held by another process), every write of the batch
+//! is answered with that [`StorageFailure`], and the store counts as failing until a batch
+//! that changed something commits.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, StoreResult};
+use super::{StorageFailure, StoreError, StoreResult};
 
 /// Called once the batch's fate is known: `Ok` when committed.
-type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
-/// A write: runs on the connection, says whether it succeeded, and how to answer.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+type Reply = Box<dyn FnOnce(Result<(), StorageFailure>) + Send>;
+/// A write: runs on the connection (or, when the transaction could not even begin, is told
+/// why) and says how it went and how to answer.
+type Job = Box<dyn FnOnce(Result<&Connection, &StorageFailure>) -> Ran + Send>;
+
+/// What running a job gave.
+struct Ran {
+    ok: bool,
+    /// Set when the job failed because the database refused writes as a whole.
+    storage_failure: Option<StorageFailure>,
+    reply: Reply,
+}
 
 /// A queued write and whether it runs in a savepoint of its own.
 struct Queued {
@@ -42,14 +54,21 @@ pub(super) type OnRollback = Box<dyn Fn() + Send>;
 pub(super) struct Writer {
     sender: Arc<Mutex<Option<mpsc::Sender<Queued>>>>,
     done: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
-    rollbacks: Arc<AtomicU64>,
+    health: Arc<Health>,
+}
+
+/// What the writer tells about itself.
+#[derive(Default)]
+struct Health {
+    rollbacks: AtomicU64,
+    failing: AtomicBool,
 }
 
 /// What the writer thread owns.
 struct Thread {
     conn: Connection,
     on_rollback: OnRollback,
-    rollbacks: Arc<AtomicU64>,
+    health: Arc<Health>,
 }
 
 const QUEUE_DEPTH: usize = 8192;
@@ -67,25 +86,32 @@ impl Writer {
     ) -> StoreResult<Self> {
         let (sender, receiver) = mpsc::channel::<Queued>(QUEUE_DEPTH);
         let (done_tx, done_rx) = oneshot::channel();
-        let rollbacks = Arc::new(AtomicU64::new(0));
-        let thread = Thread { conn, on_rollback, rollbacks: rollbacks.clone() };
+        let health = Arc::new(Health::default());
+        let thread = Thread { conn, on_rollback, health: health.clone() };
         std::thread::Builder::new()
             .name("hookrelay-writer".into())
             .spawn(move || {
                 run(&thread, receiver, max_batch);
                 let _ = done_tx.send(());
             })
-            .map_err(|e| StoreError::Commit(format!("cannot start writer thread: {e}")))?;
+            .map_err(|e| {
+                StoreError::Commit(StorageFailure::Other(format!("cannot start writer: {e}")))
+            })?;
         Ok(Self {
             sender: Arc::new(Mutex::new(Some(sender))),
             done: Arc::new(Mutex::new(Some(done_rx))),
-            rollbacks,
+            health,
         })
     }
 
     /// How many group-commit transactions were rolled back since start.
     pub(super) fn rollbacks(&self) -> u64 {
-        self.rollbacks.load(Ordering::Relaxed)
+        self.health.rollbacks.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last batch that tried to write met a storage failure.
+    pub(super) fn failing(&self) -> bool {
+        self.health.failing.load(Ordering::Relaxed)
     }
 
     /// Queues `f`; `guarded` runs it in a savepoint of its own (see the module doc).
@@ -98,17 +124,21 @@ impl Writer {
         let sender = sender.ok_or(StoreError::Closed)?;
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let result = f(conn);
+            let result = match conn {
+                Ok(conn) => f(conn),
+                Err(failure) => Err(StoreError::Commit(failure.clone())),
+            };
             let ok = result.is_ok();
+            let storage_failure = result.as_ref().err().and_then(StoreError::storage_failure);
             let reply: Reply = Box::new(move |commit| {
                 let answer = match (result, commit) {
                     (Ok(value), Ok(())) => Ok(value),
-                    (Ok(_), Err(e)) => Err(StoreError::Commit(e)),
+                    (Ok(_), Err(failure)) => Err(StoreError::Commit(failure)),
                     (Err(e), _) => Err(e),
                 };
                 let _ = tx.send(answer);
             });
-            (ok, reply)
+            Ran { ok, storage_failure, reply }
         });
         sender.send(Queued { job, guarded }).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -170,19 +200,25 @@ fn run_batch(
     thread: &Thread,
     batch: &mut VecDeque<Queued>,
     replies: &mut Vec<Reply>,
-) -> Result<(), String> {
+) -> Result<(), StorageFailure> {
     let conn = &thread.conn;
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
-        // Nothing ran. Dropping the jobs drops their answer channels: each caller sees an error.
+        let failure = StorageFailure::of(&e);
         tracing::error!(error = %e, "cannot begin a write transaction");
-        batch.clear();
-        return Err(e.to_string());
+        thread.health.failing.store(true, Ordering::Relaxed);
+        for Queued { job, .. } in batch.drain(..) {
+            replies.push(job(Err(&failure)).reply);
+        }
+        return Err(failure);
     }
+    let changes_at_begin = conn.total_changes();
+    let mut storage_failed = false;
     while let Some(Queued { job, guarded }) = batch.pop_front() {
         if guarded {
             let savepoint = exec(conn, "SAVEPOINT op");
-            let (ok, reply) = job_or_abort(conn, job);
-            let closed = if ok && savepoint.is_ok() {
+            let ran = job_or_abort(conn, job);
+            storage_failed |= ran.storage_failure.is_some();
+            let closed = if ran.ok && savepoint.is_ok() {
                 exec(conn, "RELEASE op")
             } else {
                 (thread.on_rollback)();
@@ -191,24 +227,35 @@ fn run_batch(
             if let Err(e) = closed {
                 tracing::error!(error = %e, "savepoint handling failed");
             }
-            replies.push(reply);
+            replies.push(ran.reply);
             continue;
         }
         let changes_before = conn.total_changes();
-        let (ok, reply) = job_or_abort(conn, job);
-        replies.push(reply);
-        if !ok && conn.total_changes() != changes_before {
+        let ran = job_or_abort(conn, job);
+        storage_failed |= ran.storage_failure.is_some();
+        replies.push(ran.reply);
+        if !ran.ok && conn.total_changes() != changes_before {
             rollback(thread);
             tracing::error!("a write failed part-way; its transaction was rolled back");
-            return Err("a write in the same transaction failed part-way".into());
+            return Err(ran.storage_failure.unwrap_or_else(|| {
+                StorageFailure::Other("a write in the same transaction failed part-way".into())
+            }));
         }
     }
+    let changed = conn.total_changes() != changes_at_begin;
     match exec(conn, "COMMIT") {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            if storage_failed {
+                thread.health.failing.store(true, Ordering::Relaxed);
+            } else if changed {
+                thread.health.failing.store(false, Ordering::Relaxed);
+            }
+            Ok(())
+        }
         Err(e) => {
             rollback(thread);
             tracing::error!(error = %e, "group commit failed; batch rolled back");
-            Err(e.to_string())
+            Err(StorageFailure::of(&e))
         }
     }
 }
@@ -219,7 +266,8 @@ fn rollback(thread: &Thread) {
         // SQLite rolls back by itself after some errors (a full disk, I/O); nothing is open then.
         tracing::debug!(error = %e, "ROLLBACK found no open transaction");
     }
-    thread.rollbacks.fetch_add(1, Ordering::Relaxed);
+    thread.health.rollbacks.fetch_add(1, Ordering::Relaxed);
+    thread.health.failing.store(true, Ordering::Relaxed);
     (thread.on_rollback)();
 }
 
@@ -230,12 +278,12 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 
 /// Runs one job; a panic inside it is contained (its savepoint is rolled back and its caller
 /// sees the store as closed) instead of killing the writer thread.
-fn job_or_abort(conn: &Connection, job: Job) -> (bool, Reply) {
-    match catch_unwind(AssertUnwindSafe(|| job(conn))) {
-        Ok(result) => result,
+fn job_or_abort(conn: &Connection, job: Job) -> Ran {
+    match catch_unwind(AssertUnwindSafe(|| job(Ok(conn)))) {
+        Ok(ran) => ran,
         Err(_) => {
             tracing::error!("a write panicked; its changes were rolled back");
-            (false, Box::new(|_| {}))
+            Ran { ok: false, storage_failure: None, reply: Box::new(|_| {}) }
         }
     }
 }

@@ -63,9 +63,18 @@ impl Relay {
 
     /// Starts the binary with `extra_toml` and extra environment variables.
     pub fn start_with_env(extra_toml: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_full(None, extra_toml, env)
+    }
+
+    /// Starts the binary on the database file `db` (allowing private targets).
+    pub fn start_with_database(db: &std::path::Path, extra_toml: &str) -> Self {
+        Self::start_full(Some(db), extra_toml, &[("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "true")])
+    }
+
+    fn start_full(db: Option<&std::path::Path>, extra_toml: &str, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("config.toml");
-        let db = dir.path().join("hookrelay.db");
+        let db = db.map(PathBuf::from).unwrap_or_else(|| dir.path().join("hookrelay.db"));
         let toml = format!(
             "listen = \"127.0.0.1:0\"\ndatabase = {:?}\napi_keys = [{:?}]\n{extra_toml}",
             db, KEY

@@ -7,3 +7,4 @@ mod common;
 
 mod damaged;
 mod refusals;
+mod storage_failures;
