@@ -10,9 +10,10 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecurityConfig {
-    /// Allow loopback, private, link-local, CGNAT and metadata addresses (off by default).
+    /// Allow every address, not only globally reachable unicast (off by default).
     pub allow_private_targets: bool,
-    /// Networks allowed even when `allow_private_targets` is false, e.g. `["10.1.0.0/16"]`.
+    /// Networks allowed even when `allow_private_targets` is false, e.g. `["10.1.0.0/16"]`;
+    /// matched against the address connected to, not an IPv4 address it embeds.
     pub allowed_cidrs: Vec<IpNet>,
     /// Static host → address pins, consulted before DNS (like curl's `--resolve` or Docker's
     /// `extra_hosts`): `resolve = { "api.internal" = "10.1.2.3" }`. Host names are stored

@@ -218,7 +218,8 @@ impl Sender {
         if self.is_own_sink(ip, url) {
             return None;
         }
-        (!self.policy.permits(ip)).then(|| BlockedTarget(ip.to_string()))
+        let reason = self.policy.refusal(ip)?;
+        Some(BlockedTarget { address: ip.to_string(), reason })
     }
 
     /// Redirects are never followed; one to a target the guard would refuse (literal IP, or
