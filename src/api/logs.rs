@@ -84,9 +84,9 @@ async fn list_logs(
         created_before: parse_when("created_before", q.created_before)?,
     };
     let page = state.store.list_logs(filter, page).await?;
-    let org = &state.config.organization_id;
+    let (org, rule) = (&state.config.organization_id, &state.config.security.redact_headers);
     Ok(Json(list_body(
-        page.items.iter().map(|r| automation_log(r, org)).collect(),
+        page.items.iter().map(|r| automation_log(r, org, rule)).collect(),
         page.before,
         page.after,
     )))
@@ -125,7 +125,8 @@ async fn find(
 
 async fn show(State(state): State<AppState>, Path(log_id): Path<String>) -> ApiResult<Json<Value>> {
     let record = find(&state, log_id, None).await?;
-    Ok(Json(automation_log(&record, &state.config.organization_id)))
+    let (org, rule) = (&state.config.organization_id, &state.config.security.redact_headers);
+    Ok(Json(automation_log(&record, org, rule)))
 }
 
 async fn show_scoped(
@@ -133,7 +134,8 @@ async fn show_scoped(
     Path((processor_id, log_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let record = find(&state, log_id, Some(&processor_id)).await?;
-    Ok(Json(automation_log(&record, &state.config.organization_id)))
+    let (org, rule) = (&state.config.organization_id, &state.config.security.redact_headers);
+    Ok(Json(automation_log(&record, org, rule)))
 }
 
 /// Sends the stored request again: same URL, same body and `webhook-id`, fresh timestamp and
@@ -161,7 +163,7 @@ async fn rerun_log(
         rerun_of: Some(original.id),
     };
     let record = send_one(&state, &automation, call).await?;
-    let mut body = external_request_log(&record);
+    let mut body = external_request_log(&record, &state.config.security.redact_headers);
     body["id"] = record.id.clone().into();
     body["object"] = "automation_log.rerun".into();
     body["rerun_of"] = record.rerun_of.clone().into();
@@ -204,7 +206,7 @@ pub(super) async fn send_one(
     automation: &Automation,
     call: OneCall,
 ) -> ApiResult<LogRecord> {
-    let snapshot = automation.snapshot_json();
+    let snapshot = automation.snapshot_json(&state.config.security.redact_headers);
     let context = CallContext {
         delivery_id: None,
         message_id: call.message_id,

@@ -36,6 +36,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::config::{StoreConfig, Synchronous};
+use crate::redact::HeaderRedaction;
 use readers::Readers;
 use writer::Writer;
 
@@ -77,18 +78,20 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating or upgrading) the database at `path` and starts the writer thread.
-    pub fn open(path: &Path, config: &StoreConfig) -> StoreResult<Self> {
+    /// Opens (creating or upgrading) the database at `path` and starts the writer thread;
+    /// automation snapshots are stored with header secrets redacted by `rule`.
+    pub fn open(path: &Path, config: &StoreConfig, rule: &HeaderRedaction) -> StoreResult<Self> {
         let conn = open_connection(path, OpenFlags::default(), config)?;
         schema::apply(&conn)?;
-        deliveries::release_claims(&conn)?;
+        deliveries::release_claims(&conn, rule)?;
         let writer = Writer::start(conn, config.max_batch)?;
         let mut readers = Vec::with_capacity(config.reader_connections);
         for _ in 0..config.reader_connections {
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
             readers.push(open_connection(path, flags, config)?);
         }
-        Ok(Self { writer, readers: Readers::new(readers), cache: cache::SharedCache::default() })
+        let cache = cache::SharedCache::new(rule.clone());
+        Ok(Self { writer, readers: Readers::new(readers), cache })
     }
 
     /// Runs `f` inside the next group-commit transaction, in a savepoint of its own: when it

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use futures_util::{stream, StreamExt};
 use hookrelay::config::StoreConfig;
+use hookrelay::redact::HeaderRedaction;
 use hookrelay::store::{body_hash, NewLog, Store, Trigger};
 use hookrelay::time::rfc3339;
 
@@ -34,7 +35,7 @@ pub fn middle_time(n: usize) -> (String, String) {
 
 /// Inserts `n` logs; returns the automation ids used.
 pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
-    let store = Store::open(path, &StoreConfig::default())?;
+    let store = Store::open(path, &StoreConfig::default(), &HeaderRedaction::default())?;
     let body = br#"{"invoice":12345,"note":"seeded"}"#.to_vec();
     let (message_id, request_hash) =
         store.insert_bare_message("proc_bench".into(), "bench.seed", body).await?;
