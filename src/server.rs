@@ -21,7 +21,7 @@ const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Runs the relay until a shutdown signal.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let store = Store::open(&config.database, &config.store)
+    let store = Store::open(&config.database, &config.store, &config.security.redact_headers)
         .with_context(|| format!("cannot open database {}", config.database.display()))?;
     let admin_keys = admin_keys(&config, &store).await?;
     let metrics = Arc::new(Metrics::default());

@@ -14,7 +14,7 @@ use super::extract::{list_body, ApiQuery, JsonBody, PageParams};
 use super::{logs, ApiError, ApiResult, AppState};
 use crate::delivery::signing;
 use crate::ids;
-use crate::redact::{self, REDACTED};
+use crate::redact::{HeaderRedaction, REDACTED};
 use crate::store::{Automation, AutomationFilter, AutomationInput};
 use crate::time::{now_ms, rfc3339};
 
@@ -63,10 +63,11 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
     Option::<Vec<String>>::deserialize(d).map(Some)
 }
 
-/// The automation as the API shows it (uiform `Endpoint` plus hookrelay's fields).
-pub(super) fn automation_json(a: &Automation) -> Value {
+/// The automation as the API shows it (uiform `Endpoint` plus hookrelay's fields), header
+/// secrets redacted by `rule`.
+pub(super) fn automation_json(a: &Automation, rule: &HeaderRedaction) -> Value {
     let headers: BTreeMap<&str, &str> =
-        a.webhook_headers.iter().map(|(k, v)| (k.as_str(), redact::shown(k, v))).collect();
+        a.webhook_headers.iter().map(|(k, v)| (k.as_str(), rule.shown(k, v))).collect();
     json!({
         "object": "automation.endpoint",
         "id": a.id,
@@ -229,7 +230,7 @@ async fn create(
         updated_at: now,
     };
     let automation = state.store.create_automation(automation).await?;
-    let mut body = automation_json(&automation);
+    let mut body = automation_json(&automation, &state.config.security.redact_headers);
     body["secret"] = automation.secret.clone().into();
     Ok((StatusCode::CREATED, Json(body)))
 }
@@ -251,7 +252,9 @@ async fn list(
     let filter =
         AutomationFilter { name: q.name, webhook_url: q.webhook_url, processor_id: q.processor_id };
     let page = state.store.list_automations(filter, page).await?;
-    Ok(Json(list_body(page.items.iter().map(automation_json).collect(), page.before, page.after)))
+    let rule = &state.config.security.redact_headers;
+    let items = page.items.iter().map(|a| automation_json(a, rule)).collect();
+    Ok(Json(list_body(items, page.before, page.after)))
 }
 
 /// Validates an automation id from the path (404 when malformed, like an unknown id).
@@ -264,7 +267,8 @@ pub(super) fn automation_id(id: String) -> ApiResult<String> {
 }
 
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(automation_json(&state.store.automation(automation_id(id)?).await?)))
+    let automation = state.store.automation(automation_id(id)?).await?;
+    Ok(Json(automation_json(&automation, &state.config.security.redact_headers)))
 }
 
 async fn update(
@@ -274,7 +278,8 @@ async fn update(
 ) -> ApiResult<Json<Value>> {
     let current = state.store.automation(automation_id(id)?).await?;
     let input = merged_input(body, Some(&current), state.config.limits.max_webhook_headers)?;
-    Ok(Json(automation_json(&state.store.update_automation(current.id, input).await?)))
+    let updated = state.store.update_automation(current.id, input).await?;
+    Ok(Json(automation_json(&updated, &state.config.security.redact_headers)))
 }
 
 async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
@@ -347,5 +352,6 @@ async fn test_webhook(
         rerun_of: None,
     };
     let record = logs::send_one(&state, &automation, call).await?;
-    Ok(Json(super::logs_view::automation_log(&record, &state.config.organization_id)))
+    let (org, rule) = (&state.config.organization_id, &state.config.security.redact_headers);
+    Ok(Json(super::logs_view::automation_log(&record, org, rule)))
 }

@@ -86,9 +86,9 @@ async fn list_logs(
         created_before: parse_when("created_before", q.created_before)?,
     };
     let page = state.store.list_logs(filter, page).await?;
-    let org = &state.config.organization_id;
+    let (org, rule) = (&state.config.organization_id, &state.config.security.redact_headers);
     Ok(Json(list_body(
-        page.items.iter().map(|r| automation_log(r, org)).collect(),
+        page.items.iter().map(|r| automation_log(r, org, rule)).collect(),
         page.before,
         page.after,
     )))
@@ -127,7 +127,8 @@ async fn find(
 
 async fn show(State(state): State<AppState>, Path(log_id): Path<String>) -> ApiResult<Json<Value>> {
     let record = find(&state, log_id, None).await?;
-    Ok(Json(automation_log(&record, &state.config.organization_id)))
+    let (org, rule) = (&state.config.organization_id, &state.config.security.redact_headers);
+    Ok(Json(automation_log(&record, org, rule)))
 }
 
 async fn show_scoped(
@@ -135,7 +136,8 @@ async fn show_scoped(
     Path((processor_id, log_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let record = find(&state, log_id, Some(&processor_id)).await?;
-    Ok(Json(automation_log(&record, &state.config.organization_id)))
+    let (org, rule) = (&state.config.organization_id, &state.config.security.redact_headers);
+    Ok(Json(automation_log(&record, org, rule)))
 }
 
 /// Sends the stored request again: same URL, same body, `webhook-id` and custom headers as
@@ -171,7 +173,7 @@ async fn rerun_log(
         rerun_of: Some(original.id),
     };
     let record = send_one(&state, &automation, call).await?;
-    let mut body = external_request_log(&record);
+    let mut body = external_request_log(&record, &state.config.security.redact_headers);
     body["id"] = record.id.clone().into();
     body["object"] = "automation_log.rerun".into();
     body["rerun_of"] = record.rerun_of.clone().into();
@@ -214,7 +216,8 @@ pub(super) async fn send_one(
     automation: &Automation,
     call: OneCall,
 ) -> ApiResult<LogRecord> {
-    let snapshot = Snapshot::of(automation);
+    let rule = &state.config.security.redact_headers;
+    let snapshot = Snapshot::of(automation, rule);
     let context = CallContext {
         delivery_id: None,
         message_id: call.message_id,
@@ -229,7 +232,7 @@ pub(super) async fn send_one(
     let (log, _) =
         attempt::call(&state.sender, ua, automation, &call.url, body.clone(), context).await;
     state.metrics.record_attempt(call.trigger.as_str(), log.duration_ms);
-    let record = log.to_record(body.to_vec(), automation.snapshot_json());
+    let record = log.to_record(body.to_vec(), automation.snapshot_json(rule));
     state.store.insert_log(log, snapshot).await?;
     Ok(record)
 }

@@ -3,11 +3,13 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::redact::HeaderRedaction;
 use crate::store::LogRecord;
 use crate::time::rfc3339;
 
-/// `ExternalRequestLog`: the request as sent and the answer as received.
-pub fn external_request_log(r: &LogRecord) -> Value {
+/// `ExternalRequestLog`: the request as sent and the answer as received, header secrets
+/// redacted by `rule` (again: rows stored under an older rule are covered too).
+pub fn external_request_log(r: &LogRecord, rule: &HeaderRedaction) -> Value {
     let error = match (&r.error_code, &r.error_message) {
         (Some(code), Some(message)) => Value::String(format!("{code}: {message}")),
         (Some(code), None) => Value::String(code.clone()),
@@ -16,10 +18,10 @@ pub fn external_request_log(r: &LogRecord) -> Value {
     json!({
         "webhook_url": r.webhook_url,
         "request_body": as_object(r.request_body.as_deref().unwrap_or_default()),
-        "request_headers": parse_object(&r.request_headers),
+        "request_headers": headers_object(&r.request_headers, rule),
         "request_at": rfc3339(r.request_at),
         "response_body": r.response_body.as_deref().map(as_object).unwrap_or_else(|| json!({})),
-        "response_headers": parse_object(&r.response_headers),
+        "response_headers": headers_object(&r.response_headers, rule),
         "response_at": rfc3339(r.response_at),
         "status_code": r.status_code,
         "error": error,
@@ -27,8 +29,9 @@ pub fn external_request_log(r: &LogRecord) -> Value {
     })
 }
 
-/// `AutomationLog` with hookrelay's extras (`delivery_id`, `attempt`, `trigger`, …).
-pub fn automation_log(r: &LogRecord, organization_id: &str) -> Value {
+/// `AutomationLog` with hookrelay's extras (`delivery_id`, `attempt`, `trigger`, …), header
+/// secrets redacted by `rule`.
+pub fn automation_log(r: &LogRecord, organization_id: &str, rule: &HeaderRedaction) -> Value {
     let request = r
         .request_body
         .as_deref()
@@ -42,10 +45,10 @@ pub fn automation_log(r: &LogRecord, organization_id: &str) -> Value {
         "user_email": request.get("user").and_then(Value::as_str).filter(|u| crate::email::looks_like_email(u)),
         "organization_id": organization_id,
         "created_at": rfc3339(r.request_at),
-        "automation_snapshot": serde_json::from_slice::<Value>(&r.snapshot).unwrap_or_else(|_| json!({})),
+        "automation_snapshot": snapshot_of(&r.snapshot, rule),
         "completion": completion,
         "file_metadata": file_metadata(&request),
-        "external_request_log": external_request_log(r),
+        "external_request_log": external_request_log(r, rule),
         "extraction_id": extraction_id,
         "automation_id": r.automation_id,
         "processor_id": r.processor_id,
@@ -78,11 +81,22 @@ fn as_object(body: &[u8]) -> Value {
     }
 }
 
-fn parse_object(text: &str) -> Value {
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(map)) => Value::Object(map),
-        _ => Value::Object(Map::new()),
+fn headers_object(text: &str, rule: &HeaderRedaction) -> Value {
+    let mut headers = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    rule.redact_object(&mut headers);
+    Value::Object(headers)
+}
+
+/// The stored automation snapshot, its `webhook_headers` redacted by `rule`.
+fn snapshot_of(stored: &[u8], rule: &HeaderRedaction) -> Value {
+    let mut snapshot = serde_json::from_slice::<Value>(stored).unwrap_or_else(|_| json!({}));
+    if let Some(Value::Object(headers)) = snapshot.get_mut("webhook_headers") {
+        rule.redact_object(headers);
     }
+    snapshot
 }
 
 /// The payload's own `completion` when it is a chat completion (a `WebhookRequest`);
@@ -137,5 +151,24 @@ mod tests {
         assert_eq!(as_object(b"ok"), json!({"text": "ok"}));
         assert_eq!(as_object(&[0xff, 0xfe]), json!({"base64": "//4="}));
         assert_eq!(as_object(b""), json!({}));
+    }
+
+    #[test]
+    fn headers_and_snapshots_stored_in_clear_are_shown_redacted() {
+        let rule = HeaderRedaction::with_names(["x-tenant".to_string()]);
+        let stored = r#"{"x-session-id":"s","x-tenant":"t","webhook-signature":"v1,x","a":"b"}"#;
+        assert_eq!(
+            headers_object(stored, &rule),
+            json!({"x-session-id": "[REDACTED]", "x-tenant": "[REDACTED]",
+                   "webhook-signature": "v1,x", "a": "b"})
+        );
+        assert_eq!(headers_object("[]", &rule), json!({}));
+        let snapshot =
+            json!({"id": "endp_1", "webhook_headers": {"X-Passwd": "p", "X-Plain": "v"}});
+        assert_eq!(
+            snapshot_of(snapshot.to_string().as_bytes(), &rule),
+            json!({"id": "endp_1", "webhook_headers": {"X-Passwd": "[REDACTED]", "X-Plain": "v"}})
+        );
+        assert_eq!(snapshot_of(b"not json", &rule), json!({}));
     }
 }

@@ -6,19 +6,44 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use crate::redact::HeaderRedaction;
+
 /// Which addresses outgoing calls may reach.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecurityConfig {
-    /// Allow loopback, private, link-local, CGNAT and metadata addresses (off by default).
+    /// Allow every address, not only globally reachable unicast (off by default).
     pub allow_private_targets: bool,
-    /// Networks allowed even when `allow_private_targets` is false, e.g. `["10.1.0.0/16"]`.
+    /// Networks allowed even when `allow_private_targets` is false, e.g. `["10.1.0.0/16"]`;
+    /// matched against the address connected to, not an IPv4 address it embeds.
     pub allowed_cidrs: Vec<IpNet>,
     /// Static host → address pins, consulted before DNS (like curl's `--resolve` or Docker's
     /// `extra_hosts`): `resolve = { "api.internal" = "10.1.2.3" }`. Host names are stored
     /// lowercased; a pinned address still has to pass the guard.
     #[serde(deserialize_with = "host_pins")]
     pub resolve: BTreeMap<String, IpAddr>,
+    /// `redact_headers`: header names (whole, any case) whose values are shown as
+    /// `[REDACTED]` in addition to the built-in rule of [`crate::redact`].
+    #[serde(deserialize_with = "redacted_header_names")]
+    pub redact_headers: HeaderRedaction,
+}
+
+/// Reads `security.redact_headers`: a list of valid HTTP header names.
+fn redacted_header_names<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<HeaderRedaction, D::Error> {
+    use serde::de::Error;
+    let names = Vec::<String>::deserialize(deserializer).map_err(|e| {
+        D::Error::custom(format!("`security.redact_headers`: expected a list of header names: {e}"))
+    })?;
+    for (i, name) in names.iter().enumerate() {
+        if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(D::Error::custom(format!(
+                "`security.redact_headers[{i}]`: `{name}` is not a valid header name"
+            )));
+        }
+    }
+    Ok(HeaderRedaction::with_names(names))
 }
 
 /// Reads `security.resolve`: every key a DNS name (not an IP literal, which never reaches the
@@ -55,6 +80,21 @@ fn host_pins<'de, D: serde::Deserializer<'de>>(
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
+
+    #[test]
+    fn redact_headers_add_names_and_bad_ones_are_named() {
+        let c = Config::from_toml("[security]\nredact_headers = [\"X-Tenant\"]\n").unwrap();
+        assert!(c.security.redact_headers.is_secret("x-tenant"));
+        assert!(!Config::from_toml("").unwrap().security.redact_headers.is_secret("x-tenant"));
+        for (toml, key) in [
+            ("[\"ok\", \"bad name\"]", "security.redact_headers[1]"),
+            ("\"x-tenant\"", "security.redact_headers"),
+        ] {
+            let e =
+                Config::from_toml(&format!("[security]\nredact_headers = {toml}\n")).unwrap_err();
+            assert_eq!(e.key, key, "{toml}: {e}");
+        }
+    }
 
     #[test]
     fn host_pins_are_parsed_and_bad_ones_named() {

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use super::sender::{CallResult, Sender};
 use super::signing;
 use crate::ids;
-use crate::redact;
+use crate::redact::HeaderRedaction;
 use crate::store::{Automation, BodyHash, NewLog, Trigger};
 
 /// Headers every call carries: content type, Standard Webhooks id/timestamp/signature (the
@@ -34,11 +34,15 @@ pub fn signed_headers(
 }
 
 /// The request headers as stored on the log: a JSON object with secret values redacted.
-pub fn recorded_headers(headers: &[(String, String)], user_agent: &str) -> String {
+pub fn recorded_headers(
+    headers: &[(String, String)],
+    user_agent: &str,
+    rule: &HeaderRedaction,
+) -> String {
     let mut object = serde_json::Map::with_capacity(headers.len() + 1);
     object.insert("user-agent".into(), user_agent.into());
     for (name, value) in headers {
-        object.insert(name.to_ascii_lowercase(), redact::shown(name, value).into());
+        object.insert(name.to_ascii_lowercase(), rule.shown(name, value).into());
     }
     serde_json::Value::Object(object).to_string()
 }
@@ -62,8 +66,8 @@ pub struct CallContext {
     pub snapshot_hash: BodyHash,
 }
 
-/// Signs and sends `body` to `url` for `automation`; returns the log to store and the
-/// `Retry-After` the receiver asked for, if any.
+/// Signs and sends `body` to `url` for `automation`; returns the log to store, request and
+/// response header secrets redacted, and the `Retry-After` the receiver asked for, if any.
 pub async fn call(
     sender: &Sender,
     user_agent: &str,
@@ -73,9 +77,12 @@ pub async fn call(
     context: CallContext,
 ) -> (NewLog, Option<std::time::Duration>) {
     let headers = signed_headers(automation, &context.message_id, &body, crate::time::now_ms());
-    let result = sender.post(url, &headers, body).await;
+    let mut result = sender.post(url, &headers, body).await;
     let retry_after = result.retry_after;
-    (log_of(automation, url, recorded_headers(&headers, user_agent), result, context), retry_after)
+    let rule = sender.redaction();
+    result.response_headers = rule.redact_json(&result.response_headers);
+    let request_headers = recorded_headers(&headers, user_agent, rule);
+    (log_of(automation, url, request_headers, result, context), retry_after)
 }
 
 /// The log of a call (or of a call that was never made, such as a disabled automation's).

@@ -1,12 +1,13 @@
-//! SSRF guard: outgoing calls may not reach loopback, private (RFC 1918, ULA), link-local,
-//! CGNAT, unspecified, multicast or cloud-metadata addresses unless the configuration allows
-//! them. It filters what DNS (or a `security.resolve` pin) returns, so the connection can
-//! only use an allowed address; literal IP hosts, which never reach the resolver, are checked
-//! by the sender. Redirects are never followed, and one whose target the guard would refuse
+//! SSRF guard: outgoing calls may only reach globally reachable unicast addresses (see
+//! [`special_addresses`]: loopback, private, link-local, CGNAT, metadata, documentation,
+//! multicast and the IPv6 transition prefixes embedding such addresses are refused) unless
+//! the configuration opens them. It filters what DNS (or a `security.resolve` pin) returns,
+//! so the connection can only use an allowed address; literal IP hosts, which never reach
+//! the resolver, are checked by the sender. Redirects are never followed, and one whose target the guard would refuse
 //! is reported as such ([`TargetPolicy::refuses_host`]).
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use ipnet::IpNet;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::Url;
 
+use super::special_addresses;
 use crate::config::SecurityConfig;
 
 /// Which addresses are reachable.
@@ -33,8 +35,13 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A refused target: recorded as `E_BLOCKED_TARGET`.
 #[derive(Debug, thiserror::Error)]
-#[error("target address {0} is not allowed (private, loopback, link-local or metadata)")]
-pub struct BlockedTarget(pub String);
+#[error("target address {address} is not allowed: {reason}")]
+pub struct BlockedTarget {
+    /// The address (and where it came from, for names).
+    pub address: String,
+    /// Why: the special-purpose block it is in, or the internal IPv4 it embeds.
+    pub reason: String,
+}
 
 /// Name resolution failed: recorded as `E_DNS`.
 #[derive(Debug, thiserror::Error)]
@@ -56,9 +63,20 @@ impl TargetPolicy {
         }
     }
 
+    /// Why a call may not connect to `ip`, or `None` when it may: globally reachable
+    /// unicast is allowed, and so is anything `allowed_cidrs` holds (matched against the
+    /// address itself, not an IPv4 address it embeds) or everything when
+    /// `allow_private_targets` is on.
+    pub fn refusal(&self, ip: IpAddr) -> Option<String> {
+        if self.allow_private || self.allowed.iter().any(|net| net.contains(&ip)) {
+            return None;
+        }
+        special_addresses::refusal(ip).map(|why| format!("{why}, not globally reachable"))
+    }
+
     /// Whether a call may connect to `ip`.
     pub fn permits(&self, ip: IpAddr) -> bool {
-        self.allow_private || !is_internal(ip) || self.allowed.iter().any(|net| net.contains(&ip))
+        self.refusal(ip).is_none()
     }
 
     /// The addresses a call to `host` may use: its pin, or else what DNS answers, without
@@ -81,7 +99,10 @@ impl TargetPolicy {
         let allowed: Vec<SocketAddr> =
             all.iter().copied().filter(|a| self.permits(a.ip())).collect();
         if allowed.is_empty() {
-            return Err(Box::new(BlockedTarget(format!("{} (from {host}{origin})", first.ip()))));
+            return Err(Box::new(BlockedTarget {
+                address: format!("{} (from {host}{origin})", first.ip()),
+                reason: self.refusal(first.ip()).unwrap_or_default(),
+            }));
         }
         Ok(allowed)
     }
@@ -108,55 +129,6 @@ pub fn redirect_target(response: &reqwest::Response) -> Option<Url> {
     }
     let location = response.headers().get(reqwest::header::LOCATION)?.to_str().ok()?;
     response.url().join(location.trim()).ok()
-}
-
-/// Addresses that are not on the public internet.
-pub fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_internal_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_internal_v4(v4);
-            }
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || (first & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated)
-                || v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) // AWS metadata over v6
-                || is_nat64_of_internal(v6)
-        }
-    }
-}
-
-fn is_internal_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
-    ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local() // includes 169.254.169.254 metadata
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || ip.is_documentation()
-        || a == 0 // "this network" 0.0.0.0/8
-        || (a == 100 && (64..128).contains(&b)) // CGNAT 100.64.0.0/10
-        || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
-        || (a == 198 && (18..20).contains(&b)) // benchmarking 198.18.0.0/15
-        || a >= 240 // reserved
-}
-
-/// 64:ff9b::/96 embeds an IPv4 address; judge the embedded one.
-fn is_nat64_of_internal(v6: Ipv6Addr) -> bool {
-    let s = v6.segments();
-    s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
-        && is_internal_v4(Ipv4Addr::new(
-            (s[6] >> 8) as u8,
-            s[6] as u8,
-            (s[7] >> 8) as u8,
-            s[7] as u8,
-        ))
 }
 
 /// reqwest resolver that drops disallowed addresses; fails with [`BlockedTarget`] when none is left.
@@ -187,35 +159,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn internal_ranges_are_refused_and_public_allowed() {
+    fn the_registries_decide_and_allowed_cidrs_open_exactly_their_networks() {
         let policy = TargetPolicy { allow_private: false, allowed: vec![], pins: BTreeMap::new() };
-        for ip in [
-            "127.0.0.1",
-            "10.0.0.1",
-            "172.16.0.1",
-            "192.168.1.1",
-            "100.64.0.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "::1",
-            "::ffff:127.0.0.1",
-            "fd00::1",
-            "fe80::1",
-            "::",
-            "64:ff9b::a00:1",
-        ] {
+        for ip in ["127.0.0.1", "10.0.0.1", "::ffff:127.0.0.1", "64:ff9b::a00:1", "2002:a00:1::1"] {
             assert!(!policy.permits(ip.parse().unwrap()), "{ip} should be refused");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+        for ip in ["93.184.216.34", "2606:4700::1111", "64:ff9b::808:808"] {
             assert!(policy.permits(ip.parse().unwrap()), "{ip} should be allowed");
         }
         let allow_list = TargetPolicy {
             allow_private: false,
-            allowed: vec!["10.1.0.0/16".parse().unwrap()],
+            allowed: vec!["10.1.0.0/16".parse().unwrap(), "2002:a01::/32".parse().unwrap()],
             pins: BTreeMap::new(),
         };
         assert!(allow_list.permits("10.1.2.3".parse().unwrap()));
+        assert!(allow_list.permits("2002:a01:203::1".parse().unwrap()));
         assert!(!allow_list.permits("10.2.0.1".parse().unwrap()));
+        assert!(!allow_list.permits("::ffff:10.1.2.3".parse().unwrap()), "not the embedded IPv4");
     }
 
     fn pinned(allowed: &[&str]) -> TargetPolicy {
@@ -235,9 +195,10 @@ mod tests {
         let refused = policy.allowed_addrs("private.example").await.unwrap_err();
         let blocked = refused.downcast_ref::<BlockedTarget>().expect("a BlockedTarget");
         assert!(
-            blocked.0.contains("10.0.0.1") && blocked.0.contains("security.resolve"),
+            blocked.address.contains("10.0.0.1") && blocked.address.contains("security.resolve"),
             "{blocked}"
         );
+        assert!(blocked.reason.contains("Private-Use (RFC 1918)"), "{blocked}");
         let opened = pinned(&["10.0.0.0/8"]);
         assert_eq!(opened.allowed_addrs("private.example").await.unwrap().len(), 1);
     }

@@ -14,6 +14,7 @@ use reqwest::{redirect, Client, Url};
 use super::guard::{redirect_target, BlockedTarget, DnsFailure, GuardedResolver, TargetPolicy};
 use super::retry::parse_retry_after;
 use crate::config::{DeliveryConfig, SecurityConfig};
+use crate::redact::HeaderRedaction;
 use crate::time::now_ms;
 
 /// Stable error codes stored on logs.
@@ -90,6 +91,8 @@ impl CallResult {
 pub struct Sender {
     client: Client,
     policy: Arc<TargetPolicy>,
+    /// `security.redact_headers` and the built-in rule, for the logs of calls.
+    redaction: HeaderRedaction,
     body_cap: usize,
     own_address: OnceLock<SocketAddr>,
 }
@@ -122,6 +125,7 @@ impl Sender {
         Ok(Self {
             client,
             policy,
+            redaction: security.redact_headers.clone(),
             body_cap: delivery.response_body_cap_bytes,
             own_address: OnceLock::new(),
         })
@@ -191,6 +195,12 @@ impl Sender {
         result
     }
 
+    /// Which header values the logs of calls show as `[REDACTED]`. Calls themselves send
+    /// every value, and [`CallResult`] holds the answer as received.
+    pub fn redaction(&self) -> &HeaderRedaction {
+        &self.redaction
+    }
+
     /// The guarded client itself (resolver filter, no redirects, no proxy), for callers that
     /// stream; pair it with [`Sender::check_target`] for literal IP hosts.
     pub fn client(&self) -> &Client {
@@ -218,7 +228,8 @@ impl Sender {
         if self.is_own_sink(ip, url) {
             return None;
         }
-        (!self.policy.permits(ip)).then(|| BlockedTarget(ip.to_string()))
+        let reason = self.policy.refusal(ip)?;
+        Some(BlockedTarget { address: ip.to_string(), reason })
     }
 
     /// Redirects are never followed; one to a target the guard would refuse (literal IP, or

@@ -6,6 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{Store, StoreError, StoreResult};
+use crate::redact::HeaderRedaction;
 
 /// A stored automation.
 #[derive(Debug, Clone)]
@@ -321,14 +322,11 @@ impl Store {
 }
 
 impl Automation {
-    /// uiform's `AutomationConfig` for this automation, header secrets redacted: what a log
-    /// shows as `automation_snapshot` (stored once per distinct version).
-    pub fn snapshot_json(&self) -> Vec<u8> {
-        let headers: BTreeMap<&str, &str> = self
-            .webhook_headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), crate::redact::shown(k, v)))
-            .collect();
+    /// uiform's `AutomationConfig` for this automation, header secrets redacted by `rule`:
+    /// what a log shows as `automation_snapshot` (stored once per distinct version).
+    pub fn snapshot_json(&self, rule: &HeaderRedaction) -> Vec<u8> {
+        let headers: BTreeMap<&str, &str> =
+            self.webhook_headers.iter().map(|(k, v)| (k.as_str(), rule.shown(k, v))).collect();
         let snapshot = serde_json::json!({
             "object": "automation.endpoint",
             "id": self.id,

@@ -17,6 +17,7 @@ use rusqlite::Connection;
 use super::automations::{self, Automation};
 use super::snapshots::Snapshot;
 use super::{BodyHash, StoreResult};
+use crate::redact::HeaderRedaction;
 
 /// An automation and its snapshot (what its logs show it was).
 #[derive(Debug)]
@@ -29,9 +30,9 @@ pub struct Target {
 }
 
 impl Target {
-    fn new(automation: Automation) -> Arc<Self> {
+    fn new(automation: Automation, rule: &HeaderRedaction) -> Arc<Self> {
         Arc::new(Self {
-            snapshot: Snapshot::of(&automation),
+            snapshot: Snapshot::of(&automation, rule),
             automation: Arc::new(automation),
             stored: AtomicBool::new(false),
         })
@@ -39,17 +40,24 @@ impl Target {
 }
 
 /// See the module doc.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct AutomationCache {
     by_id: HashMap<String, Option<Arc<Target>>>,
     by_processor: HashMap<String, Arc<[Arc<Target>]>>,
+    /// Redacts the header secrets of the snapshots it stores.
+    rule: HeaderRedaction,
 }
 
 /// The cache as the store shares it with writer jobs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(super) struct SharedCache(Arc<Mutex<AutomationCache>>);
 
 impl SharedCache {
+    /// An empty cache storing snapshots redacted by `rule`.
+    pub(super) fn new(rule: HeaderRedaction) -> Self {
+        Self(Arc::new(Mutex::new(AutomationCache::new(rule))))
+    }
+
     /// Locks the cache (only the writer thread does, one job at a time, so this never
     /// waits). A poisoned lock is recovered: clearing the cache restores every invariant.
     pub(super) fn lock(&self) -> MutexGuard<'_, AutomationCache> {
@@ -62,6 +70,11 @@ impl SharedCache {
 }
 
 impl AutomationCache {
+    /// An empty cache storing snapshots redacted by `rule`.
+    pub(super) fn new(rule: HeaderRedaction) -> Self {
+        Self { by_id: HashMap::new(), by_processor: HashMap::new(), rule }
+    }
+
     /// Forgets everything (after any automation write, and after any rollback).
     pub(super) fn clear(&mut self) {
         self.by_id.clear();
@@ -77,7 +90,7 @@ impl AutomationCache {
         if let Some(found) = self.by_id.get(id) {
             return Ok(found.clone());
         }
-        let found = automations::get(conn, id)?.map(Target::new);
+        let found = automations::get(conn, id)?.map(|a| Target::new(a, &self.rule));
         self.by_id.insert(id.to_string(), found.clone());
         Ok(found)
     }
@@ -93,7 +106,7 @@ impl AutomationCache {
         }
         let targets: Arc<[Arc<Target>]> = automations::enabled_of_processor(conn, processor_id)?
             .into_iter()
-            .map(Target::new)
+            .map(|a| Target::new(a, &self.rule))
             .collect::<Vec<_>>()
             .into();
         self.by_processor.insert(processor_id.to_string(), targets.clone());

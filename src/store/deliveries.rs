@@ -13,6 +13,7 @@ use super::cache::AutomationCache;
 use super::logs::{self, NewLog, Trigger};
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{bodies, messages, BodyHash, Store, StoreError, StoreResult};
+use crate::redact::HeaderRedaction;
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +119,7 @@ pub const INTERRUPTED_CODE: &str = "E_INTERRUPTED";
 /// attempted (or about to be) when the relay stopped, so the receiver may have got the call:
 /// that attempt is recorded as an `E_INTERRUPTED` log, and the delivery is due again at once.
 /// The interrupted attempt counts in the attempt numbers but never exhausts a delivery.
-pub(super) fn release_claims(conn: &Connection) -> StoreResult<usize> {
+pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> StoreResult<usize> {
     let now = crate::time::now_ms();
     let tx = conn.unchecked_transaction()?;
     let rows = tx
@@ -138,7 +139,7 @@ pub(super) fn release_claims(conn: &Connection) -> StoreResult<usize> {
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    let mut cache = AutomationCache::default();
+    let mut cache = AutomationCache::new(rule.clone());
     for (id, message_id, automation_id, attempts, trigger, payload_hash) in &rows {
         let Some(target) = cache.target(&tx, automation_id)? else {
             tx.execute("UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 WHERE id = ?1", params![id, now])?;

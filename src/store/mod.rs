@@ -40,6 +40,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::config::{StoreConfig, Synchronous};
+use crate::redact::HeaderRedaction;
 use readers::Readers;
 use writer::Writer;
 
@@ -81,12 +82,13 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating or upgrading) the database at `path` and starts the writer thread.
-    pub fn open(path: &Path, config: &StoreConfig) -> StoreResult<Self> {
+    /// Opens (creating or upgrading) the database at `path` and starts the writer thread;
+    /// automation snapshots are stored with header secrets redacted by `rule`.
+    pub fn open(path: &Path, config: &StoreConfig, rule: &HeaderRedaction) -> StoreResult<Self> {
         let conn = open_connection(path, OpenFlags::default(), config)?;
         schema::apply(&conn)?;
-        deliveries::release_claims(&conn)?;
-        let cache = cache::SharedCache::default();
+        deliveries::release_claims(&conn, rule)?;
+        let cache = cache::SharedCache::new(rule.clone());
         let cleared = cache.clone();
         let on_rollback = Box::new(move || cleared.lock().clear());
         let writer = Writer::start(conn, config.max_batch, on_rollback)?;

@@ -11,6 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::automations::Automation;
 use super::{bodies, BodyHash, Store, StoreError, StoreResult};
+use crate::redact::HeaderRedaction;
 
 /// A snapshot ready to store.
 #[derive(Debug)]
@@ -22,9 +23,9 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The snapshot of `automation` as it is now.
-    pub fn of(automation: &Automation) -> Self {
-        let shown = automation.snapshot_json();
+    /// The snapshot of `automation` as it is now, header secrets redacted by `rule`.
+    pub fn of(automation: &Automation, rule: &HeaderRedaction) -> Self {
+        let shown = automation.snapshot_json(rule);
         // A map of strings always encodes; an empty object is the safe fallback regardless.
         let sent_headers =
             serde_json::to_string(&automation.webhook_headers).unwrap_or_else(|_| "{}".into());

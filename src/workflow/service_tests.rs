@@ -41,7 +41,9 @@ struct World {
 async fn world() -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = Config::from_toml(APP).expect("config");
-    let store = Store::open(&dir.path().join("runs.db"), &config.store).expect("store");
+    let store =
+        Store::open(&dir.path().join("runs.db"), &config.store, &config.security.redact_headers)
+            .expect("store");
     let sender = Arc::new(Sender::new(&config.delivery, &config.security).expect("sender"));
     let dispatcher = Dispatcher::new(
         store.clone(),

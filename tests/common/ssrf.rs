@@ -3,8 +3,9 @@
 //! (`public.example`, pinned to 127.0.0.2 and allowed) that redirects to internal ones.
 //!
 //! Nothing here ever talks to a non-loopback address: 10/8, 172.16/12, 192.168/16,
-//! 100.64/10, 169.254/16, fd00::/8 and fe80::/10 targets must be refused before any
-//! connect, which is what the tests check. Timeouts are short, so a broken guard fails
+//! 100.64/10, 169.254/16, fd00::/8, fe80::/10 and the IPv6 transition spellings of
+//! loopback and private addresses (IPv4-compatible, SIIT, 6to4, local-use NAT64, Teredo)
+//! must be refused before any connect, which is what the tests check. Timeouts are short, so a broken guard fails
 //! fast instead of hanging.
 
 use std::net::SocketAddr;
@@ -67,7 +68,8 @@ impl Matrix {
     pub fn security_toml(&self) -> String {
         "[security]\nallow_private_targets = false\nallowed_cidrs = [\"127.0.0.2/32\"]\n\
          resolve = { \"public.example\" = \"127.0.0.2\", \"private.example\" = \"10.0.0.1\", \
-         \"loop.example\" = \"127.0.0.1\", \"ula.example\" = \"fd00::1\" }\n"
+         \"loop.example\" = \"127.0.0.1\", \"ula.example\" = \"fd00::1\", \
+         \"sixtofour.example\" = \"2002:7f00:1::1\" }\n"
             .to_string()
     }
 
@@ -91,6 +93,15 @@ impl Matrix {
             direct("localhost", format!("http://localhost:{p}/m")),
             direct("[::1]", format!("http://[::1]:{p}/m")),
             direct("[::ffff:127.0.0.1]", format!("http://[::ffff:127.0.0.1]:{p}/m")),
+            direct("IPv4-compatible [::127.0.0.1]", format!("http://[::127.0.0.1]:{p}/m")),
+            direct("SIIT [::ffff:0:7f00:1]", format!("http://[::ffff:0:7f00:1]:{p}/m")),
+            direct("6to4 [2002:7f00:1::1]", format!("http://[2002:7f00:1::1]:{p}/m")),
+            direct("6to4 [2002:a00:1::1]", format!("http://[2002:a00:1::1]:{p}/m")),
+            direct("local NAT64 [64:ff9b:1::7f00:1]", format!("http://[64:ff9b:1::7f00:1]:{p}/m")),
+            direct(
+                "Teredo with client 127.0.0.1",
+                format!("http://[2001:0:4136:e378:8000:63bf:80ff:fffe]:{p}/m"),
+            ),
             direct("10.0.0.1", format!("http://10.0.0.1:{p}/m")),
             direct("172.16.0.1", format!("http://172.16.0.1:{p}/m")),
             direct("192.168.1.1", format!("http://192.168.1.1:{p}/m")),
@@ -101,6 +112,7 @@ impl Matrix {
             direct("name pinned to 10.0.0.1", format!("http://private.example:{p}/m")),
             direct("name pinned to 127.0.0.1", format!("http://loop.example:{p}/m")),
             direct("name pinned to fd00::1", format!("http://ula.example:{p}/m")),
+            direct("name pinned to 2002:7f00:1::1", format!("http://sixtofour.example:{p}/m")),
             redirect("public redirect to 127.0.0.1", "/to-loopback"),
             redirect("public redirect to 10.0.0.1", "/to-private"),
             redirect("public redirect to localhost", "/to-localhost"),

@@ -3,14 +3,15 @@ mod common;
 
 // End-to-end delivery behaviour: retries on the persisted schedule, exhaustion,
 // `Retry-After`, timeouts, the response-body cap, redirects, the SSRF guard, secret
-// rotation, disabled automations, fan-out and graceful shutdown. Every test runs the real
-// binary against receivers on 127.0.0.1 with its own SQLite file.
+// rotation, header redaction, disabled automations, fan-out and graceful shutdown. Every
+// test runs the real binary against receivers on 127.0.0.1 with its own SQLite file.
 
 mod helpers;
 
 mod disabled;
 mod fan_out;
 mod lanes;
+mod redaction;
 mod responses;
 mod retries;
 mod retry_after;

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use futures_util::{stream, StreamExt};
 use hookrelay::config::StoreConfig;
+use hookrelay::redact::HeaderRedaction;
 use hookrelay::store::{Automation, NewLog, Snapshot, Store, Trigger};
 use hookrelay::time::rfc3339;
 
@@ -34,7 +35,7 @@ pub fn middle_time(n: usize) -> (String, String) {
 
 /// Inserts `n` logs; returns the automation ids used.
 pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
-    let store = Store::open(path, &StoreConfig::default())?;
+    let store = Store::open(path, &StoreConfig::default(), &HeaderRedaction::default())?;
     let body = br#"{"invoice":12345,"note":"seeded"}"#.to_vec();
     let (message_id, request_hash) =
         store.insert_bare_message("proc_bench".into(), "bench.seed", body).await?;
@@ -54,7 +55,7 @@ pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
         created_at: START_MS,
         updated_at: START_MS,
     };
-    let snapshot_hash = Snapshot::of(&seed_automation).hash;
+    let snapshot_hash = Snapshot::of(&seed_automation, &HeaderRedaction::default()).hash;
     let automations: Vec<String> = (0..10).map(automation_id).collect();
     let started = std::time::Instant::now();
     stream::iter(0..n)
@@ -93,7 +94,8 @@ pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
                 error_message: None,
                 snapshot_hash,
             };
-            let (store, snapshot) = (store.clone(), Snapshot::of(&seed_automation));
+            let (store, snapshot) =
+                (store.clone(), Snapshot::of(&seed_automation, &HeaderRedaction::default()));
             async move { store.insert_log(log, snapshot).await }
         })
         .buffer_unordered(512)
