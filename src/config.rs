@@ -131,8 +131,15 @@ pub struct LimitsConfig {
     pub max_webhook_headers: usize,
     /// Largest `limit` of a list call.
     pub max_list_limit: u32,
-    /// How long a client may take to send a request's headers, milliseconds (slowloris).
+    /// How long a client may take to send a request's headers, milliseconds (slowloris);
+    /// for a connection's first request, counted from its accept, whatever it speaks.
     pub header_read_timeout_ms: u64,
+    /// How long a connection that has served a request stays open with none in flight,
+    /// milliseconds (HTTP/2; HTTP/1 keep-alive also within `header_read_timeout_ms`).
+    pub idle_timeout_ms: u64,
+    /// Most connections open at once; past it, the one idle the longest is closed to make
+    /// room, or, when none is idle, the new one gets a 503.
+    pub max_connections: usize,
     /// Most columns a worksheet of the sheets sink may grow to.
     pub sheet_max_columns: usize,
     /// Longest cell value the sheets sink stores, characters.
@@ -214,6 +221,8 @@ impl Default for LimitsConfig {
             max_webhook_headers: 32,
             max_list_limit: 100,
             header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 512,
             sheet_max_columns: 1000,
             sheet_max_cell_chars: 50_000,
         }
@@ -315,6 +324,8 @@ impl Config {
             ("store.max_batch", self.store.max_batch as u64),
             ("workflow.ping_interval_ms", self.workflow.ping_interval_ms),
             ("limits.header_read_timeout_ms", self.limits.header_read_timeout_ms),
+            ("limits.idle_timeout_ms", self.limits.idle_timeout_ms),
+            ("limits.max_connections", self.limits.max_connections as u64),
         ];
         for (key, value) in positive {
             if value == 0 {
