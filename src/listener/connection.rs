@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 use super::tracker::{Activity, InFlight, Slot};
+use crate::api::MAX_HEADER_FIELDS;
 use crate::config::LimitsConfig;
 
 /// How often an HTTP/2 connection with requests in flight pings its client, and how long
@@ -30,6 +31,20 @@ const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Concurrent streams one HTTP/2 client may open; more wait for the client's own turn.
 const H2_MAX_STREAMS: u32 = 100;
+
+/// Header fields hyper's HTTP/1 parser takes in. Above `MAX_HEADER_FIELDS`, so that a
+/// request with too many reaches the router's check and gets a JSON 431; hyper answers
+/// past this itself, with an empty body.
+const PARSER_MAX_HEADERS: usize = 2 * MAX_HEADER_FIELDS;
+
+/// The HTTP/2 header list size accepted (SETTINGS_MAX_HEADER_LIST_SIZE), which counts each
+/// field's name and value plus 32 bytes, pseudo-headers (`:path`…) included. Twice our own
+/// limits, so a request past them reaches the router's check and gets a JSON 414 or 431;
+/// past this, h2 refuses the stream itself (431, empty body).
+fn h2_max_header_list_size(limits: &LimitsConfig) -> u32 {
+    let bytes = 2 * (limits.max_header_bytes + limits.max_uri_bytes) + 32 * PARSER_MAX_HEADERS;
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
 
 /// How long an idle connection told to close may take to finish its HTTP/2 goodbye (GOAWAY,
 /// and a PING its client must answer) before it is dropped.
@@ -47,13 +62,18 @@ impl ConnectionSettings {
     pub(super) fn new(limits: &LimitsConfig) -> Self {
         let header_read = Duration::from_millis(limits.header_read_timeout_ms);
         let mut builder = Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read);
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read)
+            .max_headers(PARSER_MAX_HEADERS);
         builder
             .http2()
             .timer(TokioTimer::new())
             .keep_alive_interval(H2_PING_INTERVAL)
             .keep_alive_timeout(H2_PING_TIMEOUT)
-            .max_concurrent_streams(H2_MAX_STREAMS);
+            .max_concurrent_streams(H2_MAX_STREAMS)
+            .max_header_list_size(h2_max_header_list_size(limits));
         Self {
             builder,
             first_request: header_read,
