@@ -62,9 +62,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Printed on stdout so scripts and tests can find the port when listening on :0.
     println!("hookrelay listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    let header_timeout = Duration::from_millis(state.config.limits.header_read_timeout_ms);
-    crate::listener::serve(listener, api::router(state), header_timeout, shutdown_signal(), grace)
-        .await;
+    let limits = state.config.limits.clone();
+    crate::listener::serve(listener, api::router(state), &limits, shutdown_signal(), grace).await;
 
     tracing::info!("shutting down: waiting for calls in flight");
     dispatcher.shutdown(grace).await;

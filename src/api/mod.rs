@@ -4,6 +4,7 @@ mod automations;
 mod error;
 mod extract;
 mod files;
+mod head_limits;
 mod json_errors;
 mod logs;
 mod logs_view;
@@ -17,6 +18,7 @@ mod workflow_inputs;
 mod workflows;
 
 pub use error::{ApiError, ApiResult};
+pub use head_limits::MAX_HEADER_FIELDS;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1)
         .merge(ops::router())
         .fallback(|| async { ApiError::not_found("route") })
+        .layer(middleware::from_fn_with_state(state.clone(), head_limits::check_head))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::GATEWAY_TIMEOUT, api_timeout))
         // Outside the timeout, so its 504 gets the JSON error body too.
         .layer(middleware::map_response(json_errors::json_errors))

@@ -53,6 +53,8 @@ pub struct Relay {
     pub base: String,
     pub config: PathBuf,
     env: Vec<(String, String)>,
+    /// The open-file limit (`ulimit -n`) the binary runs under, when not inherited.
+    fd_limit: Option<u32>,
 }
 
 impl Relay {
@@ -63,15 +65,27 @@ impl Relay {
 
     /// Starts the binary with `extra_toml` and extra environment variables.
     pub fn start_with_env(extra_toml: &str, env: &[(&str, &str)]) -> Self {
-        Self::start_full(None, extra_toml, env)
+        Self::launch(None, extra_toml, env, None)
     }
 
     /// Starts the binary on the database file `db` (allowing private targets).
     pub fn start_with_database(db: &std::path::Path, extra_toml: &str) -> Self {
-        Self::start_full(Some(db), extra_toml, &[("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "true")])
+        Self::launch(Some(db), extra_toml, &[("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "true")], None)
     }
 
-    fn start_full(db: Option<&std::path::Path>, extra_toml: &str, env: &[(&str, &str)]) -> Self {
+    /// Starts the binary with `extra_toml` under an open-file limit of `fd_limit`
+    /// (`ulimit -n`, as systemd's default soft limit of 1024 would impose).
+    pub fn start_with_fd_limit(extra_toml: &str, fd_limit: u32) -> Self {
+        let env = [("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "true")];
+        Self::launch(None, extra_toml, &env, Some(fd_limit))
+    }
+
+    fn launch(
+        db: Option<&std::path::Path>,
+        extra_toml: &str,
+        env: &[(&str, &str)],
+        fd_limit: Option<u32>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("config.toml");
         let db = db.map(PathBuf::from).unwrap_or_else(|| dir.path().join("hookrelay.db"));
@@ -81,13 +95,22 @@ impl Relay {
         );
         std::fs::write(&config, toml).expect("write config");
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut relay = Self { child: None, dir, base: String::new(), config, env };
+        let mut relay = Self { child: None, dir, base: String::new(), config, env, fd_limit };
         relay.spawn();
         relay
     }
 
     fn spawn(&mut self) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookrelay"));
+        let binary = env!("CARGO_BIN_EXE_hookrelay");
+        let mut cmd = match self.fd_limit {
+            None => Command::new(binary),
+            Some(limit) => {
+                // `exec` keeps the process id, so kill9 and terminate reach the relay itself.
+                let mut sh = Command::new("sh");
+                sh.arg("-c").arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\"")).arg(binary);
+                sh
+            }
+        };
         cmd.arg("serve").arg("--config").arg(&self.config);
         cmd.env_remove("HOOKRELAY_API_KEYS")
             .env_remove("HOOKRELAY_LISTEN")
