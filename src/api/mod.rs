@@ -13,6 +13,7 @@ mod recover;
 mod sheet_values;
 mod sheets;
 mod sink;
+mod upload_body;
 mod workflow_inputs;
 mod workflows;
 
