@@ -3,6 +3,7 @@
 //! Every key is documented in `config.example.toml`; unknown keys are rejected so a typo
 //! cannot silently fall back to a default.
 
+mod limits;
 mod security;
 
 use std::net::SocketAddr;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use limits::{LimitsConfig, MAX_JSON_DEPTH_CEILING};
 pub use security::SecurityConfig;
 
 /// `config.example.toml`: every key with its default, plus the demo apps; the configuration
@@ -121,24 +123,6 @@ pub struct DeliveryConfig {
     pub user_agent: String,
 }
 
-/// Bounds on what the API accepts.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LimitsConfig {
-    /// Largest request body, bytes (413 above).
-    pub max_body_bytes: usize,
-    /// Most `webhook_headers` one automation may carry.
-    pub max_webhook_headers: usize,
-    /// Largest `limit` of a list call.
-    pub max_list_limit: u32,
-    /// How long a client may take to send a request's headers, milliseconds (slowloris).
-    pub header_read_timeout_ms: u64,
-    /// Most columns a worksheet of the sheets sink may grow to.
-    pub sheet_max_columns: usize,
-    /// Longest cell value the sheets sink stores, characters.
-    pub sheet_max_cell_chars: usize,
-}
-
 /// SQLite settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -203,19 +187,6 @@ impl Default for DeliveryConfig {
             shutdown_grace_secs: 10,
             recover_max_deliveries: 100_000,
             user_agent: concat!("hookrelay/", env!("CARGO_PKG_VERSION")).into(),
-        }
-    }
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 1024 * 1024,
-            max_webhook_headers: 32,
-            max_list_limit: 100,
-            header_read_timeout_ms: 10_000,
-            sheet_max_columns: 1000,
-            sheet_max_cell_chars: 50_000,
         }
     }
 }
@@ -309,12 +280,9 @@ impl Config {
             ("delivery.per_automation_concurrency", d.per_automation_concurrency as u64),
             ("delivery.poll_interval_ms", d.poll_interval_ms),
             ("delivery.recover_max_deliveries", u64::from(d.recover_max_deliveries)),
-            ("limits.max_body_bytes", self.limits.max_body_bytes as u64),
-            ("limits.max_list_limit", u64::from(self.limits.max_list_limit)),
             ("store.reader_connections", self.store.reader_connections as u64),
             ("store.max_batch", self.store.max_batch as u64),
             ("workflow.ping_interval_ms", self.workflow.ping_interval_ms),
-            ("limits.header_read_timeout_ms", self.limits.header_read_timeout_ms),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -327,6 +295,7 @@ impl Config {
         if !(0.0..1.0).contains(&d.backoff_jitter) {
             return Err(bad("delivery.backoff_jitter", "must be in [0, 1)"));
         }
+        self.limits.validate()?;
         if self.store.mmap_size_mb > 4096 {
             return Err(bad("store.mmap_size_mb", "must be at most 4096"));
         }
@@ -367,6 +336,11 @@ mod tests {
         let mut c = Config::default();
         c.delivery.max_attempts = 0;
         assert_eq!(c.validate().unwrap_err().key, "delivery.max_attempts");
+        for depth in [0, MAX_JSON_DEPTH_CEILING + 1] {
+            let mut c = Config::default();
+            c.limits.max_json_depth = depth;
+            assert_eq!(c.validate().unwrap_err().key, "limits.max_json_depth", "{depth}");
+        }
     }
 
     /// config.example.toml documents the defaults: apart from its demo apps, parsing it must

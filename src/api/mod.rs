@@ -4,6 +4,7 @@ mod automations;
 mod error;
 mod extract;
 mod files;
+mod json_depth;
 mod json_errors;
 mod logs;
 mod logs_view;
