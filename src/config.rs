@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use limits::LimitsConfig;
+pub use limits::{LimitsConfig, MAX_JSON_DEPTH_CEILING};
 pub use security::SecurityConfig;
 
 /// `config.example.toml`: every key with its default, plus the demo apps; the configuration
@@ -336,6 +336,11 @@ mod tests {
         let mut c = Config::default();
         c.delivery.max_attempts = 0;
         assert_eq!(c.validate().unwrap_err().key, "delivery.max_attempts");
+        for depth in [0, MAX_JSON_DEPTH_CEILING + 1] {
+            let mut c = Config::default();
+            c.limits.max_json_depth = depth;
+            assert_eq!(c.validate().unwrap_err().key, "limits.max_json_depth", "{depth}");
+        }
     }
 
     /// config.example.toml documents the defaults: apart from its demo apps, parsing it must

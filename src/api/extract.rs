@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::json_depth::check_depth;
 use super::AppState;
 use crate::ids;
 use crate::store::PageRequest;
@@ -21,9 +22,17 @@ pub async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiErro
     axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| ApiError::too_large(limit))
 }
 
-/// Decodes JSON `bytes`, naming the field at fault.
-pub fn decode_json<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, ApiError> {
+/// Decodes JSON `bytes`, naming the field at fault. Bodies nesting deeper than
+/// `max_depth` below their top level are refused before parsing ([`check_depth`]); the
+/// parser's own recursion limit (127 levels of the whole body, short of the `max_depth + 1`
+/// the check allows) is then lifted, as the check has bounded its recursion.
+pub fn decode_json<'de, T: Deserialize<'de>>(
+    bytes: &'de [u8],
+    max_depth: usize,
+) -> Result<T, ApiError> {
+    check_depth(bytes, max_depth)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
+    de.disable_recursion_limit();
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
@@ -52,7 +61,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::invalid("body", "a JSON object is required"));
         }
-        decode_json(&bytes).map(JsonBody)
+        decode_json(&bytes, state.config.limits.max_json_depth).map(JsonBody)
     }
 }
 

@@ -1,28 +1,83 @@
 //! `POST /v1/files/upload` (Dify): one multipart `file` plus `user`; 201 with the file's
 //! metadata. Kinds and sizes follow the app's upload settings and Dify's limits.
+//!
+//! Every part of the form is bounded, and so is the memory an upload can take: the body by
+//! the app's own limit (refused unread when its declared length is over it), the file by
+//! its kind's limit while it streams in, `user` and the file's name and type by their
+//! lengths, other parts (ignored, as Dify does) by the body limit, and the number of parts.
+//! What the multipart parser holds besides the parts' data (preamble, part headers) is
+//! bounded by [`FRAMING_BUDGET`].
 
 use std::sync::Arc;
 
-use axum::extract::multipart::MultipartRejection;
-use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::body::{Bytes, HttpBody};
+use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 
+use super::upload_body::{metered, Meter, Refusal, FRAMING_BUDGET};
 use super::{ApiError, ApiResult, AppState};
 use crate::store::UploadFile;
 use crate::time::now_ms;
 use crate::workflow::app::AppDefinition;
-use crate::workflow::files::{kind_for, size_limit, MAX_UPLOAD_BYTES};
+use crate::workflow::files::{kind_for, largest_limit, size_limit};
+
+/// Most parts a form may have: `file`, `user`, and a few more a client may add.
+const MAX_PARTS: usize = 16;
+/// Longest `user`, characters (as on runs).
+const MAX_USER_CHARS: usize = 256;
+/// Longest file name and content type of the `file` part, characters.
+const MAX_NAME_CHARS: usize = 255;
+/// What a body may carry beyond the app's largest file: boundaries, part headers, `user`.
+const FORM_ALLOWANCE: u64 = 64 * 1024;
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/files/upload", post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)))
+    // The handler applies the app's own limit; axum's default (2 MB) must not cut it short.
+    Router::new().route("/files/upload", post(upload).layer(DefaultBodyLimit::disable()))
 }
 
 fn dify_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError { status, code, message: message.into(), field: Some("file".into()) }
+}
+
+/// The answer to a body over the app's limit.
+fn too_large(meter: &Meter) -> ApiError {
+    let file_mb = meter.limit().saturating_sub(FORM_ALLOWANCE) / (1024 * 1024);
+    dify_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "file_too_large",
+        format!(
+            "the upload is larger than this app accepts: a file of at most {file_mb} MB plus \
+             {} KiB for the rest of the form ({} bytes in all)",
+            FORM_ALLOWANCE / 1024,
+            meter.limit()
+        ),
+    )
+}
+
+/// The answer to a parser error: the limit the meter stopped the body at, or a malformed
+/// form.
+fn form_error(meter: &Meter, e: MultipartError) -> ApiError {
+    match meter.refusal() {
+        Some(Refusal::TooLarge) => too_large(meter),
+        Some(Refusal::Framing) => ApiError::invalid(
+            "body",
+            format!("the form's preamble or part headers exceed {} KiB", FRAMING_BUDGET / 1024),
+        ),
+        None => ApiError::invalid("file", format!("malformed multipart body: {}", e.body_text())),
+    }
+}
+
+/// The next chunk of `field`'s data, counted as handed out.
+async fn next_chunk(meter: &Meter, field: &mut Field<'_>) -> Result<Option<Bytes>, ApiError> {
+    let chunk = field.chunk().await.map_err(|e| form_error(meter, e))?;
+    if let Some(chunk) = &chunk {
+        meter.handed_out(chunk.len());
+    }
+    Ok(chunk)
 }
 
 struct Received {
@@ -34,25 +89,29 @@ struct Received {
 async fn upload(
     State(state): State<AppState>,
     Extension(app): Extension<Arc<AppDefinition>>,
-    form: Result<Multipart, MultipartRejection>,
+    req: Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let limit = largest_limit(&app.file_upload.allowed_types) + FORM_ALLOWANCE;
+    let (parts, body) = req.into_parts();
+    // A declared length (hyper has checked it is a number) over the limit is refused
+    // unread; the pump then only drains what the client still sends.
+    let declared = body.size_hint().lower();
+    let (body, meter) = metered(body, limit);
+    if declared > limit {
+        return Err(too_large(&meter));
+    }
     // Not multipart at all (e.g. a client that sent no file): Dify answers no_file_uploaded.
-    let mut form =
-        form.map_err(|e| dify_error(StatusCode::BAD_REQUEST, "no_file_uploaded", e.body_text()))?;
+    let mut form = Multipart::from_request(Request::from_parts(parts, body), &state)
+        .await
+        .map_err(|e| dify_error(StatusCode::BAD_REQUEST, "no_file_uploaded", e.body_text()))?;
     let mut file: Option<Received> = None;
     let mut user: Option<String> = None;
-    let bad_form = |e: axum::extract::multipart::MultipartError| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            dify_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "file_too_large",
-                "file is larger than the upload limit",
-            )
-        } else {
-            ApiError::invalid("file", format!("malformed multipart body: {}", e.body_text()))
+    let mut count = 0;
+    while let Some(mut field) = form.next_field().await.map_err(|e| form_error(&meter, e))? {
+        count += 1;
+        if count > MAX_PARTS {
+            return Err(ApiError::invalid("body", format!("a form has at most {MAX_PARTS} parts")));
         }
-    };
-    while let Some(mut field) = form.next_field().await.map_err(bad_form)? {
         match field.name() {
             Some("file") => {
                 if file.is_some() {
@@ -62,38 +121,16 @@ async fn upload(
                         "only one file may be uploaded at a time",
                     ));
                 }
-                let name = field.file_name().unwrap_or("file").to_string();
-                let mime_type =
-                    field.content_type().unwrap_or("application/octet-stream").to_string();
-                let extension = extension_of(&name);
-                let kind = kind_for(
-                    &extension,
-                    &app.file_upload.allowed_types,
-                    &app.file_upload.allowed_extensions,
-                )
-                .ok_or_else(|| {
-                    dify_error(
-                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                        "unsupported_file_type",
-                        format!("files of type `.{extension}` are not allowed"),
-                    )
-                })?;
-                let limit = size_limit(kind);
-                let mut data = Vec::new();
-                while let Some(chunk) = field.chunk().await.map_err(bad_form)? {
-                    if (data.len() + chunk.len()) as u64 > limit {
-                        return Err(dify_error(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            "file_too_large",
-                            format!("{kind} files may be at most {} MB", limit / (1024 * 1024)),
-                        ));
-                    }
-                    data.extend_from_slice(&chunk);
-                }
-                file = Some(Received { name, mime_type, data });
+                file = Some(read_file(&app, &meter, &mut field).await?);
             }
-            Some("user") => user = Some(field.text().await.map_err(bad_form)?),
-            _ => {}
+            Some("user") => {
+                if user.is_some() {
+                    return Err(ApiError::invalid("user", "give one user part"));
+                }
+                user = Some(read_user(&meter, &mut field).await?);
+            }
+            // Ignored, as Dify does; drained here so that its bytes are counted.
+            _ => while next_chunk(&meter, &mut field).await?.is_some() {},
         }
     }
     let file = file.ok_or_else(|| {
@@ -114,6 +151,66 @@ async fn upload(
     };
     let stored = state.store.insert_upload(record, file.data).await?;
     Ok((StatusCode::CREATED, Json(upload_json(&stored))))
+}
+
+/// The `file` part: its kind must be allowed, and its data is refused as soon as it passes
+/// the kind's limit, so no more than the limit is ever held.
+async fn read_file(
+    app: &AppDefinition,
+    meter: &Meter,
+    field: &mut Field<'_>,
+) -> Result<Received, ApiError> {
+    let name = field.file_name().unwrap_or("file").to_string();
+    let mime_type = field.content_type().unwrap_or("application/octet-stream").to_string();
+    for (what, value) in [("file name", &name), ("content type", &mime_type)] {
+        if value.chars().count() > MAX_NAME_CHARS {
+            return Err(ApiError::invalid(
+                "file",
+                format!("the {what} is longer than {MAX_NAME_CHARS} characters"),
+            ));
+        }
+    }
+    let extension = extension_of(&name);
+    let kind =
+        kind_for(&extension, &app.file_upload.allowed_types, &app.file_upload.allowed_extensions)
+            .ok_or_else(|| {
+            dify_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_file_type",
+                format!("files of type `.{extension}` are not allowed"),
+            )
+        })?;
+    let limit = size_limit(kind);
+    let mut data = Vec::new();
+    while let Some(chunk) = next_chunk(meter, field).await? {
+        if (data.len() + chunk.len()) as u64 > limit {
+            return Err(dify_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "file_too_large",
+                format!("{kind} files may be at most {} MB", limit / (1024 * 1024)),
+            ));
+        }
+        data.extend_from_slice(&chunk);
+    }
+    Ok(Received { name, mime_type, data })
+}
+
+/// The `user` part, read no further than [`MAX_USER_CHARS`] characters can take.
+async fn read_user(meter: &Meter, field: &mut Field<'_>) -> Result<String, ApiError> {
+    let too_long = || ApiError::invalid("user", format!("at most {MAX_USER_CHARS} characters"));
+    let mut bytes = Vec::new();
+    while let Some(chunk) = next_chunk(meter, field).await? {
+        // A character is at most 4 bytes in UTF-8.
+        if bytes.len() + chunk.len() > MAX_USER_CHARS * 4 {
+            return Err(too_long());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let user = String::from_utf8(bytes).map_err(|_| ApiError::invalid("user", "must be UTF-8"))?;
+    if user.chars().count() > MAX_USER_CHARS {
+        return Err(too_long());
+    }
+    Ok(user)
 }
 
 /// Dify's answer for an upload.

@@ -73,7 +73,7 @@ async fn ingest(
         None => None,
     };
     let bytes = body_bytes(req, &state).await?;
-    let body: MessageBody<'_> = decode_json(&bytes)?;
+    let body: MessageBody<'_> = decode_json(&bytes, state.config.limits.max_json_depth)?;
     let payload = body.payload.ok_or_else(|| ApiError::invalid("payload", "is required"))?;
     if !payload.get().starts_with('{') {
         return Err(ApiError::invalid("payload", "must be a JSON object"));

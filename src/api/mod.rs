@@ -5,6 +5,7 @@ mod error;
 mod extract;
 mod files;
 mod head_limits;
+mod json_depth;
 mod json_errors;
 mod logs;
 mod logs_view;
@@ -14,6 +15,7 @@ mod recover;
 mod sheet_values;
 mod sheets;
 mod sink;
+mod upload_body;
 mod workflow_inputs;
 mod workflows;
 

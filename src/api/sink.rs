@@ -130,7 +130,7 @@ async fn append(
         None if admin => {}
         None => return Err(refused("keyed spreadsheet, no admin key")),
     }
-    let body: Value = super::extract::decode_json(&bytes)?;
+    let body: Value = super::extract::decode_json(&bytes, state.config.limits.max_json_depth)?;
     let limits = &state.config.limits;
     let row = row_of(&body, colour, limits.sheet_max_cell_chars).map_err(|e| match e {
         crate::sheets::flatten::RowError::CellTooLong { .. } => ApiError {

@@ -81,7 +81,7 @@ async fn run(
     let idempotency_key =
         headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
     let bytes = body_bytes(req, &state).await?;
-    let body: RunBody = decode_json(&bytes)?;
+    let body: RunBody = decode_json(&bytes, state.config.limits.max_json_depth)?;
     let inputs = body.inputs.ok_or_else(|| ApiError::invalid("inputs", "inputs is required"))?;
     let user = body
         .user
@@ -211,7 +211,7 @@ async fn stop(
     req: Request,
 ) -> ApiResult<Json<Value>> {
     let bytes = body_bytes(req, &state).await?;
-    let body: StopBody = decode_json(&bytes)?;
+    let body: StopBody = decode_json(&bytes, state.config.limits.max_json_depth)?;
     let user = body
         .user
         .filter(|u| !u.is_empty())

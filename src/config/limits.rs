@@ -10,12 +10,20 @@ const MAX_URI_BYTES: usize = 65_534;
 /// fits hyper's read buffer (~400 KiB), past which hyper refuses it itself (431, empty body).
 const MAX_HEADER_BYTES: usize = 256 * 1024;
 
+/// The deepest `max_json_depth` may be set to, serde_json's default recursion limit: the
+/// relay parses, drops and serialises request bodies recursively, which is safe for the
+/// stack to this depth.
+pub const MAX_JSON_DEPTH_CEILING: usize = 128;
+
 /// Bounds on what the API accepts.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Largest request body, bytes (413 above).
     pub max_body_bytes: usize,
+    /// Most levels of arrays and objects a JSON body's top-level member (a message's
+    /// `payload`, a run's `inputs`, …) may nest, `{}` being one (400 above).
+    pub max_json_depth: usize,
     /// Most `webhook_headers` one automation may carry.
     pub max_webhook_headers: usize,
     /// Largest `limit` of a list call.
@@ -43,6 +51,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 1024 * 1024,
+            max_json_depth: MAX_JSON_DEPTH_CEILING,
             max_webhook_headers: 32,
             max_list_limit: 100,
             header_read_timeout_ms: 10_000,
@@ -81,6 +90,12 @@ impl LimitsConfig {
         if self.max_header_bytes > MAX_HEADER_BYTES {
             let problem = format!("must be at most {MAX_HEADER_BYTES}");
             return Err(bad("limits.max_header_bytes", problem));
+        }
+        if !(1..=MAX_JSON_DEPTH_CEILING).contains(&self.max_json_depth) {
+            return Err(bad(
+                "limits.max_json_depth",
+                format!("must be between 1 and {MAX_JSON_DEPTH_CEILING}"),
+            ));
         }
         Ok(())
     }

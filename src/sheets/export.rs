@@ -10,13 +10,13 @@
 //! below; when any cell has one, a second worksheet named `Legend` explains the colours.
 //!
 //! Values are written as data, never as formulas: in XLSX a value such as `=1+1` is a
-//! string. CSV has no such distinction, so a spreadsheet program opening the CSV may still
-//! evaluate a value that starts with `=`, `+`, `-` or `@`; the CSV is left exact (it
-//! round-trips) rather than altered to prevent that.
+//! string, written exactly. CSV has no such distinction, so there a value that starts like
+//! a formula gets a leading `'` (see [`csv_field`]), and numbers stay as they are.
 
 use rust_xlsxwriter::{Color, Format, FormatPattern, Workbook, Worksheet, XlsxError};
 
 use super::a1::column_name;
+use super::formula::csv_field;
 
 /// Likelihood from which a cell is filled green ([`Confidence::High`]).
 pub const HIGH_CONFIDENCE: f64 = 0.9;
@@ -166,8 +166,10 @@ pub enum ExportError {
 
 /// The worksheet as CSV (RFC 4180: fields quoted when they hold a comma, quote, CR or LF,
 /// quotes doubled, CRLF line ends), UTF-8 without a byte-order mark. Values only:
-/// likelihoods are not exported. Short rows are padded with empty fields to the widest
-/// row, so every record has the same number of fields.
+/// likelihoods are not exported. A value (header included) that a spreadsheet program
+/// would run as a formula is written with a leading `'` ([`csv_field`]). Short rows are
+/// padded with empty fields to the widest row, so every record has the same number of
+/// fields.
 pub fn to_csv(rows: &[Vec<Cell>]) -> Result<Vec<u8>, ExportError> {
     let width = rows.iter().map(Vec::len).max().unwrap_or(0);
     if width == 0 {
@@ -178,9 +180,14 @@ pub fn to_csv(rows: &[Vec<Cell>]) -> Result<Vec<u8>, ExportError> {
         .quote_style(csv::QuoteStyle::Necessary)
         .from_writer(Vec::new());
     for row in rows {
-        let values = row.iter().map(|cell| cell.value.as_str());
-        let padding = std::iter::repeat_n("", width - row.len());
-        writer.write_record(values.chain(padding))?;
+        for cell in row {
+            writer.write_field(csv_field(&cell.value).as_bytes())?;
+        }
+        for _ in row.len()..width {
+            writer.write_field("")?;
+        }
+        // An empty record ends the one whose fields were written above.
+        writer.write_record(None::<&[u8]>)?;
     }
     writer.into_inner().map_err(|e| ExportError::Csv(e.into_error().into()))
 }

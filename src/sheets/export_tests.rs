@@ -27,7 +27,7 @@ fn csv_round_trips_awkward_values() {
         row(&["name", "note", "amount", "city"]),
         row(&["Smith, John", "said \"hi\"", "12.50", "Zürich"]),
         row(&["multi\nline", "cr\r\nlf", "", "東京 🗼"]),
-        row(&["'quote", "=1+1", " padded ", "\"\""]),
+        row(&["'quote", "1+1=2", " padded ", "\"\""]),
     ];
     let bytes = to_csv(&rows).unwrap();
     assert_eq!(read_csv(&bytes), values(&rows));
@@ -35,6 +35,13 @@ fn csv_round_trips_awkward_values() {
     assert!(text.starts_with("name,note,amount,city\r\n"), "{text}");
     assert!(text.contains("\"Smith, John\",\"said \"\"hi\"\"\",12.50,Zürich\r\n"), "{text}");
     assert!(text.contains("\"multi\nline\""), "{text}");
+}
+
+#[test]
+fn csv_fields_that_start_like_formulas_get_a_quote() {
+    let rows = vec![row(&["=title", "b"]), row(&["-5", "-5+1"]), row(&["@x"])];
+    let text = String::from_utf8(to_csv(&rows).unwrap()).unwrap();
+    assert_eq!(text, "'=title,b\r\n-5,'-5+1\r\n'@x,\r\n");
 }
 
 #[test]

@@ -4,3 +4,4 @@
 pub mod a1;
 pub mod export;
 pub mod flatten;
+pub mod formula;

@@ -26,8 +26,10 @@ pub fn size_limit(kind: &str) -> u64 {
     }
 }
 
-/// The largest limit of any kind (the upload route's body limit).
-pub const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024 + 64 * 1024;
+/// The largest limit among the `allowed` kinds, bytes (0 when none is allowed).
+pub fn largest_limit(allowed: &[String]) -> u64 {
+    allowed.iter().map(|kind| size_limit(kind)).max().unwrap_or(0)
+}
 
 /// The kind an extension belongs to among `allowed` kinds (`custom` matches
 /// `custom_extensions`); `None` when the app does not accept it.
@@ -63,5 +65,7 @@ mod tests {
         assert_eq!(kind_for("png", &allowed, &[]), None);
         assert_eq!(kind_for("log", &allowed, &[".log".into()]), Some("custom"));
         assert_eq!(size_limit("video"), 100 * 1024 * 1024);
+        assert_eq!(largest_limit(&allowed), 15 * 1024 * 1024);
+        assert_eq!(largest_limit(&["image".into(), "audio".into()]), 50 * 1024 * 1024);
     }
 }

@@ -18,6 +18,7 @@ mod bad_input;
 mod cursor;
 mod filters;
 mod idempotency;
+mod json_depth;
 mod malformed_json;
 mod messages;
 mod recover;

@@ -158,6 +158,22 @@ impl Relay {
         self.spawn();
     }
 
+    /// Process id of the running relay, `None` after it was stopped.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Peak (`VmHWM`) and current (`VmRSS`) resident memory of the relay process, KiB.
+    pub fn memory_kib(&self) -> (u64, u64) {
+        let pid = self.pid().expect("the relay is running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        let field = |name: &str| -> u64 {
+            let line = status.lines().find(|l| l.starts_with(name)).expect(name);
+            line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("kB value")
+        };
+        (field("VmHWM:"), field("VmRSS:"))
+    }
+
     /// Absolute URL of `path` on the relay.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)

@@ -8,8 +8,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::common::Relay;
 use crate::support::{
-    after_attempt, assert_default_backoff, deliver_one, delivery_toml, raw_receiver,
-    relay_memory_kib, wait_final,
+    after_attempt, assert_default_backoff, deliver_one, delivery_toml, raw_receiver, wait_final,
 };
 
 const GIB: u64 = 1 << 30;
@@ -73,7 +72,7 @@ async fn one_gigabyte_bodies_are_capped_cut_short_and_not_buffered() {
         ("response_body_cap_bytes", &CAP.to_string()),
         ("request_timeout_ms", "20000"),
     ]));
-    let (rss_before, _) = relay_memory_kib(&relay);
+    let (rss_before, _) = relay.memory_kib();
     let cases = [
         ("proc_flood_ok", 200, false),
         ("proc_flood_chunked", 200, true),
@@ -122,7 +121,7 @@ async fn one_gigabyte_bodies_are_capped_cut_short_and_not_buffered() {
         let ended = seen.ended_ms.load(Ordering::SeqCst);
         assert!(ended < 3_000, "{processor}: the relay held the connection {ended} ms");
     }
-    let (peak, now) = relay_memory_kib(&relay);
+    let (peak, now) = relay.memory_kib();
     assert!(peak < 300 * 1024, "relay peak RSS {peak} KiB (started at {rss_before} KiB)");
     assert!(now < 300 * 1024, "relay RSS {now} KiB");
     assert!(peak < rss_before + 100 * 1024, "peak RSS grew from {rss_before} to {peak} KiB");

@@ -191,28 +191,6 @@ pub(crate) fn assert_failed(log: &Value, code: &str, status: u64) {
     assert!(error.starts_with(code), "error text should start with {code}: {error:?}");
 }
 
-/// Peak and current resident memory (KiB) of the relay process started with `relay`'s
-/// config, found by its command line in /proc.
-pub(crate) fn relay_memory_kib(relay: &Relay) -> (u64, u64) {
-    let config = relay.config.to_string_lossy().into_owned();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc") {
-        let path = entry.expect("entry").path();
-        let Ok(cmdline) = std::fs::read(path.join("cmdline")) else { continue };
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.contains(&config.as_bytes()) && args.contains(&b"serve".as_slice()) {
-            found.push(path);
-        }
-    }
-    assert_eq!(found.len(), 1, "exactly one relay process runs with {config}: {found:?}");
-    let status = std::fs::read_to_string(found[0].join("status")).expect("status");
-    let field = |name: &str| -> u64 {
-        let line = status.lines().find(|l| l.starts_with(name)).expect(name);
-        line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("kB value")
-    };
-    (field("VmHWM:"), field("VmRSS:"))
-}
-
 /// Sends one message to a new automation calling `url`, waits for its first attempt, and
 /// asserts it failed with `code` and `status` and was rescheduled on the configured
 /// backoff. Returns the delivery id, the delivery after attempt 1, and that attempt's log.

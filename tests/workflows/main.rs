@@ -20,4 +20,5 @@ mod nodes;
 mod runs;
 mod ssrf;
 mod stop;
+mod uploads;
 mod validation;
