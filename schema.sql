@@ -1,7 +1,8 @@
 -- hookrelay schema. Applied at start-up by src/store/schema.rs.
 --
 -- Versioning: every statement below is idempotent (IF NOT EXISTS), and the file as a whole is
--- schema version 2 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables). A later version appends its upgrade steps in
+-- schema version 3 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
+-- deliveries_due index had no automation_id). A later version appends its upgrade steps in
 -- src/store/schema.rs, keyed by the version they upgrade from, so an older database is
 -- upgraded in place.
 --
@@ -78,7 +79,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
     created_at          INTEGER NOT NULL,
     updated_at          INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(next_attempt_at) WHERE status = 'pending';
+-- Due deliveries in due order, with their automation: a claim passes over those of saturated
+-- automations (see src/store/claims.rs) without reading the table.
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(next_attempt_at, automation_id)
+    WHERE status = 'pending';
 -- Ended-unsuccessfully deliveries by when they ended: recover windows and status filters.
 -- Partial, so the common pending → succeeded path never touches it.
 CREATE INDEX IF NOT EXISTS deliveries_ended ON deliveries(status, updated_at)

@@ -109,6 +109,10 @@ pub struct DeliveryConfig {
     pub global_concurrency: usize,
     /// Calls in flight at once to one automation.
     pub per_automation_concurrency: usize,
+    /// Deliveries waiting in memory behind one automation's calls in flight (its share).
+    pub per_automation_backlog: usize,
+    /// Deliveries waiting in memory behind calls in flight, all automations together.
+    pub lane_backlog: usize,
     /// Response bodies are stored up to this many bytes and flagged when truncated.
     pub response_body_cap_bytes: usize,
     /// How often the dispatcher looks for due retries when nothing woke it, milliseconds.
@@ -198,6 +202,8 @@ impl Default for DeliveryConfig {
             max_retry_after_secs: 3600,
             global_concurrency: 256,
             per_automation_concurrency: 64,
+            per_automation_backlog: 1024,
+            lane_backlog: 8192,
             response_body_cap_bytes: 64 * 1024,
             poll_interval_ms: 500,
             shutdown_grace_secs: 10,
@@ -307,6 +313,8 @@ impl Config {
             ("delivery.max_backoff_ms", d.max_backoff_ms),
             ("delivery.global_concurrency", d.global_concurrency as u64),
             ("delivery.per_automation_concurrency", d.per_automation_concurrency as u64),
+            ("delivery.per_automation_backlog", d.per_automation_backlog as u64),
+            ("delivery.lane_backlog", d.lane_backlog as u64),
             ("delivery.poll_interval_ms", d.poll_interval_ms),
             ("delivery.recover_max_deliveries", u64::from(d.recover_max_deliveries)),
             ("limits.max_body_bytes", self.limits.max_body_bytes as u64),

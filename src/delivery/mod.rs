@@ -9,6 +9,7 @@ pub mod recover;
 pub mod retry;
 pub mod sender;
 pub mod signing;
+pub mod ticket;
 
 pub use dispatcher::Dispatcher;
 pub use sender::{codes, CallResult, Sender};

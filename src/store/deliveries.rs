@@ -1,7 +1,6 @@
 //! Deliveries: the outbox. The dispatcher claims due rows, and each attempt's outcome is
 //! written together with its log, so a delivery never moves without a record of why.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -12,7 +11,7 @@ use super::automations::Automation;
 use super::cache::AutomationCache;
 use super::logs::{self, NewLog, Trigger};
 use super::page::{read_page, Conditions, Page, PageRequest};
-use super::{bodies, messages, BodyHash, Store, StoreError, StoreResult};
+use super::{BodyHash, Store, StoreError, StoreResult};
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,66 +178,6 @@ pub(super) fn release_claims(conn: &Connection) -> StoreResult<usize> {
     Ok(rows.len())
 }
 
-/// Claims up to `limit` due deliveries: marks them claimed with `lease_until` as their
-/// next_attempt_at (so a hung attempt is retried after the lease), and loads what sending needs.
-/// Deliveries of automations that no longer exist end as `failed`.
-fn claim(
-    conn: &Connection,
-    cache: &mut AutomationCache,
-    now: i64,
-    lease_until: i64,
-    limit: usize,
-) -> StoreResult<Vec<ClaimedDelivery>> {
-    let mut stmt = conn.prepare_cached(
-        "UPDATE deliveries SET claimed = 1, next_attempt_at = ?2 WHERE id IN \
-         (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?1 \
-          ORDER BY next_attempt_at LIMIT ?3) \
-         RETURNING id, message_id, automation_id, attempts, next_trigger, recover_job_id, created_at",
-    )?;
-    let rows = stmt
-        .query_map(params![now, lease_until, limit as i64], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, u32>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, i64>(6)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-
-    let mut payloads: HashMap<String, (Bytes, BodyHash)> = HashMap::new();
-    let mut claimed = Vec::with_capacity(rows.len());
-    for (id, message_id, automation_id, attempts, trigger, recover_job_id, created_at) in rows {
-        let Some(target) = cache.target(conn, &automation_id)? else {
-            conn.prepare_cached("UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 WHERE id = ?1")?
-                .execute(params![id, now])?;
-            continue;
-        };
-        if !payloads.contains_key(&message_id) {
-            let payload = messages::payload(conn, &message_id)?;
-            let hash = bodies::body_hash(&payload);
-            payloads.insert(message_id.clone(), (Bytes::from(payload), hash));
-        }
-        let Some((payload, payload_hash)) = payloads.get(&message_id).cloned() else { continue };
-        claimed.push(ClaimedDelivery {
-            id,
-            message_id,
-            automation: target.automation.clone(),
-            snapshot_hash: target.snapshot_hash,
-            payload,
-            payload_hash,
-            attempt: attempts + 1,
-            trigger: Trigger::parse(&trigger).unwrap_or(Trigger::Retry),
-            recover_job_id,
-            created_at,
-        });
-    }
-    Ok(claimed)
-}
-
 fn record(conn: &Connection, outcome: &Outcome) -> StoreResult<()> {
     logs::insert(conn, &outcome.log)?;
     conn.prepare_cached(
@@ -276,20 +215,6 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
 }
 
 impl Store {
-    /// Claims up to `limit` due deliveries for `lease_ms`.
-    pub async fn claim_due(
-        &self,
-        limit: usize,
-        lease_ms: i64,
-    ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let cache = self.cache.clone();
-        self.write(move |c| {
-            let now = crate::time::now_ms();
-            claim(c, &mut cache.lock(), now, now + lease_ms, limit)
-        })
-        .await
-    }
-
     /// Writes an attempt's log and moves its delivery on, in one write.
     pub async fn record_outcome(&self, outcome: Outcome) -> StoreResult<()> {
         // Unguarded: after its first write only a storage failure can stop it.
@@ -306,18 +231,6 @@ impl Store {
             for id in ids {
                 stmt.execute(params![id, now])?;
             }
-            Ok(())
-        })
-        .await
-    }
-
-    /// Hands a claimed delivery back untried, due again at `at` (no attempt counted).
-    pub async fn defer_delivery(&self, id: String, at: i64) -> StoreResult<()> {
-        self.write(move |c| {
-            c.prepare_cached(
-                "UPDATE deliveries SET claimed = 0, next_attempt_at = ?2 WHERE id = ?1",
-            )?
-            .execute(params![id, at])?;
             Ok(())
         })
         .await

@@ -5,6 +5,7 @@
 mod automations;
 mod bodies;
 mod cache;
+mod claims;
 mod deliveries;
 mod files;
 mod keys;
@@ -21,6 +22,7 @@ mod writer;
 pub use automations::{Automation, AutomationFilter, AutomationInput};
 pub use bodies::{body_hash, BodyHash};
 pub use cache::Target;
+pub use claims::{ClaimRequest, Intake, Take};
 pub use deliveries::{ClaimedDelivery, DeliveryRow, DeliveryStatus, Outcome, INTERRUPTED_CODE};
 pub use files::UploadFile;
 pub use logs::{LogFilter, LogRecord, NewLog, Trigger};

@@ -5,13 +5,14 @@ use rusqlite::Connection;
 use super::{StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
-/// added tables (workflow runs), which the idempotent schema itself creates.
+/// added tables (workflow runs), which the idempotent schema itself creates. Version 3
+/// redefines an index: the old one is dropped, and the schema creates the new one.
 const SCHEMA: &str = include_str!("../../schema.sql");
-const UPGRADES: &[(i64, &str)] = &[];
+const UPGRADES: &[(i64, &str)] = &[(2, "DROP INDEX IF EXISTS deliveries_due;")];
 
 pub(super) fn apply(conn: &Connection) -> StoreResult<()> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
