@@ -13,7 +13,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
 
 use crate::store::ClaimedDelivery;
 
@@ -36,6 +36,17 @@ pub enum Admit {
     Refused(ClaimedDelivery),
 }
 
+/// What [`Lanes::slot_or_wait`] got a caller (a rerun or a test call).
+pub enum SlotOrWait {
+    /// A lane slot, taken.
+    Taken,
+    /// In line for one: the receiver is told when a finishing call hands its slot over
+    /// (see [`Lanes::cancel_wait`]); it errs when the lanes close.
+    Waiting(u64, oneshot::Receiver<()>),
+    /// The lanes are closed.
+    Closed,
+}
+
 /// The backlog bounds.
 #[derive(Debug, Clone, Copy)]
 pub struct Bounds {
@@ -53,6 +64,8 @@ struct Lane {
     /// Places taken: queued deliveries and reservations not yet enqueued.
     held: usize,
     backlog: VecDeque<ClaimedDelivery>,
+    /// Callers in line for a slot, served before the backlog: a person waits for each.
+    callers: VecDeque<(u64, oneshot::Sender<()>)>,
 }
 
 #[derive(Default)]
@@ -60,6 +73,7 @@ struct State {
     lanes: HashMap<String, Lane>,
     held: usize,
     closed: bool,
+    next_caller: u64,
 }
 
 /// The lanes of every automation with calls in flight or deliveries waiting.
@@ -153,14 +167,52 @@ impl Lanes {
         Admit::Go(delivery)
     }
 
-    /// A call to `automation_id` ended: the next queued delivery keeps its lane slot and is
-    /// returned to be called; with none queued (or the lanes closed) the slot is freed.
+    /// Takes a lane slot of `automation_id` for a call outside the dispatcher, or puts the
+    /// caller in line for one. Give the slot back with [`Lanes::finish`].
+    pub fn slot_or_wait(&self, automation_id: &str) -> SlotOrWait {
+        let Ok(mut guard) = self.state.lock() else { return SlotOrWait::Closed };
+        let state = &mut *guard;
+        if state.closed {
+            return SlotOrWait::Closed;
+        }
+        state.next_caller += 1;
+        let id = state.next_caller;
+        let lane = state.lanes.entry(automation_id.to_string()).or_default();
+        if lane.in_flight < self.bounds.per_automation_calls {
+            lane.in_flight += 1;
+            return SlotOrWait::Taken;
+        }
+        let (tx, rx) = oneshot::channel();
+        lane.callers.push_back((id, tx));
+        SlotOrWait::Waiting(id, rx)
+    }
+
+    /// Takes caller `id` out of line; false when it is no longer in line because a finishing
+    /// call already handed it its slot (the caller then holds it and must give it back).
+    pub fn cancel_wait(&self, automation_id: &str, id: u64) -> bool {
+        let Ok(mut state) = self.state.lock() else { return false };
+        let Some(lane) = state.lanes.get_mut(automation_id) else { return false };
+        let before = lane.callers.len();
+        lane.callers.retain(|(caller, _)| *caller != id);
+        before != lane.callers.len()
+    }
+
+    /// A call to `automation_id` ended: a caller in line gets its lane slot, else the next
+    /// queued delivery keeps it and is returned to be called; with neither (or the lanes
+    /// closed) the slot is freed.
     pub fn finish(&self, automation_id: &str) -> Option<ClaimedDelivery> {
         let mut guard = self.state.lock().ok()?;
         let state = &mut *guard;
         let closed = state.closed;
         let bounds = self.bounds;
         let lane = state.lanes.get_mut(automation_id)?;
+        while let Some((_, caller)) = lane.callers.pop_front() {
+            // Sent under the lock, so a caller that gives up in line sees either its place
+            // or its slot (see `cancel_wait`).
+            if caller.send(()).is_ok() {
+                return None;
+            }
+        }
         let next = if closed { None } else { lane.backlog.pop_front() };
         match next {
             Some(_) => {
@@ -219,6 +271,7 @@ impl Lanes {
         state.closed = true;
         let mut ids = Vec::new();
         for lane in state.lanes.values_mut() {
+            lane.callers.clear();
             lane.held = lane.held.saturating_sub(lane.backlog.len());
             ids.extend(lane.backlog.drain(..).map(|d| d.id));
         }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use tokio::sync::Notify;
 
-use super::{Admit, Bounds, Lanes, Reserved};
+use super::{Admit, Bounds, Lanes, Reserved, SlotOrWait};
 use crate::store::{Automation, ClaimedDelivery, Trigger};
 
 fn delivery(automation: &str, n: usize) -> ClaimedDelivery {
@@ -136,4 +136,23 @@ fn a_reserved_place_whose_lane_freed_up_meanwhile_goes_at_once() {
     assert!(lanes.finish("a").is_none(), "the call ended before the place was filled");
     assert!(matches!(lanes.enqueue(delivery("a", 1)), Admit::Go(_)));
     assert_eq!(lanes.queued(), 0);
+}
+
+#[test]
+fn callers_wait_in_line_ahead_of_the_backlog_and_can_leave_it() {
+    let (lanes, _) = lanes(1, 10, 10);
+    assert!(matches!(lanes.slot_or_wait("a"), SlotOrWait::Taken));
+    assert_eq!(arrive(&lanes, "a", 1), Some(Reserved::Place));
+    let SlotOrWait::Waiting(first, mut handed) = lanes.slot_or_wait("a") else {
+        panic!("the only slot is taken")
+    };
+    let SlotOrWait::Waiting(second, _) = lanes.slot_or_wait("a") else { panic!("still taken") };
+    assert!(lanes.cancel_wait("a", second), "the second caller gives up while in line");
+    // The finishing call hands its slot to the first caller, not to the queued delivery.
+    assert!(lanes.finish("a").is_none());
+    assert!(handed.try_recv().is_ok());
+    assert!(!lanes.cancel_wait("a", first), "it holds the slot now, no longer in line");
+    assert_eq!(lanes.finish("a").map(|d| d.id).as_deref(), Some("dlv_a_1"));
+    assert!(lanes.finish("a").is_none());
+    assert!(matches!(lanes.slot_or_wait("a"), SlotOrWait::Taken));
 }
