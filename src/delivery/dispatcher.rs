@@ -18,6 +18,7 @@ use super::ticket::{Capacity, Returned, Ticket};
 use crate::config::DeliveryConfig;
 use crate::metrics::Metrics;
 use crate::store::{ClaimRequest, ClaimedDelivery, DeliveryStatus, Outcome, Store, Trigger};
+use crate::time::now_ms;
 
 /// Most deliveries claimed in one write.
 const CLAIM_BATCH: usize = 512;
@@ -184,7 +185,7 @@ impl Dispatcher {
             return;
         }
         if let Err(e) = self.store.release_deliveries(ids).await {
-            tracing::error!(error = %e, "releasing unsent deliveries failed; the next start logs them as interrupted");
+            tracing::error!(error = %e, "releasing unsent deliveries failed; they stay claimed until the next start");
         }
     }
 
@@ -266,21 +267,56 @@ impl Dispatcher {
     }
 
     /// Calls `first`, then whatever queued behind it in its lane, holding one global slot.
+    /// A held delivery (see `store::claims`) is called only once the database records its
+    /// call as started: the write recording the call before it in the lane does so (the
+    /// lane's next delivery is taken before that write), and failing that, a write of its own.
     async fn run_lane(&self, first: ClaimedDelivery, _global: OwnedSemaphorePermit) {
-        let mut next = first;
-        loop {
-            let automation_id = next.automation.id.clone();
-            self.attempt(next).await;
-            match self.capacity.lanes.finish(&automation_id) {
-                Some(d) => next = d,
-                None => return,
+        let mut next = Some(first);
+        while let Some(mut delivery) = next.take() {
+            let automation_id = delivery.automation.id.clone();
+            if !delivery.started {
+                delivery.started = self.mark_started(&delivery.id).await;
+            }
+            if !delivery.started {
+                next = self.capacity.lanes.finish(&automation_id);
+                continue;
+            }
+            let outcome = self.attempt(&delivery).await;
+            next = self.capacity.lanes.finish(&automation_id);
+            let lease_until = now_ms().saturating_add(self.lease_ms());
+            let mark = next.as_ref().filter(|n| !n.started).map(|n| (n.id.clone(), lease_until));
+            match self.store.record_outcome(outcome, mark).await {
+                Ok(marked) => {
+                    if let Some(n) = next.as_mut() {
+                        n.started |= marked;
+                    }
+                }
+                // The claim lease makes it due again later; nothing is lost.
+                Err(e) => {
+                    tracing::error!(delivery = %delivery.id, error = %e, "recording an attempt failed")
+                }
             }
         }
     }
 
-    /// One attempt: the call (or its refusal for a disabled automation), then its log and the
-    /// delivery's next state in one write.
-    async fn attempt(&self, d: ClaimedDelivery) {
+    /// Records that held delivery `id` is about to be called; false when it must not be (it
+    /// was released or its automation deleted meanwhile, or the write failed: then it is
+    /// released, or stays held in the database until the next start).
+    async fn mark_started(&self, id: &str) -> bool {
+        let lease_until = now_ms().saturating_add(self.lease_ms());
+        match self.store.mark_started(id.to_string(), lease_until).await {
+            Ok(marked) => marked,
+            Err(e) => {
+                tracing::error!(delivery = %id, error = %e, "marking a call started failed; not calling it");
+                self.release_unsent(vec![id.to_string()]).await;
+                false
+            }
+        }
+    }
+
+    /// One attempt: the call (or its refusal for a disabled automation); returns its log and
+    /// the delivery's next state, to be written together.
+    async fn attempt(&self, d: &ClaimedDelivery) -> Outcome {
         self.metrics.in_flight.inc();
         let context = CallContext {
             delivery_id: Some(d.id.clone()),
@@ -325,10 +361,6 @@ impl Dispatcher {
             }
         };
         self.metrics.record_attempt(outcome, log.duration_ms);
-        let outcome = Outcome { delivery_id: d.id.clone(), log, status, next_attempt_at };
-        if let Err(e) = self.store.record_outcome(outcome).await {
-            // The claim lease makes it due again later; nothing is lost.
-            tracing::error!(delivery = %d.id, error = %e, "recording an attempt failed");
-        }
+        Outcome { delivery_id: d.id.clone(), log, status, next_attempt_at }
     }
 }

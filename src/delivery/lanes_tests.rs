@@ -38,6 +38,7 @@ fn delivery(automation: &str, n: usize) -> ClaimedDelivery {
         trigger: Trigger::Initial,
         recover_job_id: None,
         created_at: 0,
+        started: false,
     }
 }
 

@@ -2,6 +2,13 @@
 //! deliveries for the dispatcher (ingest, the claim loop) asks its [`Intake`] about each one
 //! as the write runs, so a delivery is claimed only when the dispatcher has room for it, and
 //! the rest stay unclaimed and due, durable in the database.
+//!
+//! `deliveries.claimed` says how: 1 for a delivery taken to call at once (its call may have
+//! started: a crash logs it `E_INTERRUPTED`), under a lease in `next_attempt_at`; 2 for one
+//! held in memory, whose call has not started (a crash puts it back as it was). A held
+//! delivery is marked 1 in a write that commits before its call starts, usually the write
+//! recording the call before it in its lane. Held deliveries are never claimed again, and
+//! never time out: they leave memory only by being called or released.
 
 use std::collections::HashMap;
 
@@ -18,6 +25,16 @@ pub enum Take {
     Call,
     /// To hold in memory until its automation has a free slot.
     Hold,
+}
+
+impl Take {
+    /// The `claimed` value it is stored with (see the module doc).
+    pub(super) fn claimed(self) -> i64 {
+        match self {
+            Take::Call => 1,
+            Take::Hold => 2,
+        }
+    }
 }
 
 /// The dispatcher's side of a write that stores or claims deliveries. [`Intake::take`] runs
@@ -46,7 +63,7 @@ fn claim(
     let candidates = conn
         .prepare_cached(
             "SELECT id, automation_id FROM deliveries \
-             WHERE status = 'pending' AND next_attempt_at <= ?1 \
+             WHERE status = 'pending' AND next_attempt_at <= ?1 AND claimed != 2 \
              AND automation_id NOT IN (SELECT value FROM json_each(?2)) \
              ORDER BY next_attempt_at LIMIT ?3",
         )?
@@ -57,7 +74,8 @@ fn claim(
 
     let lease_until = now + request.intake.lease_ms();
     let mut take = conn.prepare_cached(
-        "UPDATE deliveries SET claimed = 1, next_attempt_at = ?2 WHERE id = ?1 \
+        "UPDATE deliveries SET claimed = ?3, \
+         next_attempt_at = CASE WHEN ?3 = 1 THEN ?2 ELSE next_attempt_at END WHERE id = ?1 \
          RETURNING message_id, attempts, next_trigger, recover_job_id, created_at",
     )?;
     let mut payloads: HashMap<String, (Bytes, BodyHash)> = HashMap::new();
@@ -71,11 +89,9 @@ fn claim(
                 .execute(params![id, now])?;
             continue;
         };
-        if request.intake.take(&automation_id, &id).is_none() {
-            continue;
-        }
+        let Some(taken) = request.intake.take(&automation_id, &id) else { continue };
         let (message_id, attempts, trigger, recover_job_id, created_at) =
-            take.query_row(params![id, lease_until], |r| {
+            take.query_row(params![id, lease_until, taken.claimed()], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, u32>(1)?,
@@ -101,6 +117,7 @@ fn claim(
             trigger: Trigger::parse(&trigger).unwrap_or(Trigger::Retry),
             recover_job_id,
             created_at,
+            started: taken == Take::Call,
         });
     }
     Ok(claimed)

@@ -72,6 +72,9 @@ pub struct ClaimedDelivery {
     pub recover_job_id: Option<String>,
     /// Unix ms; the maximum age counts from here.
     pub created_at: i64,
+    /// Whether the database records this attempt as possibly sent (`claimed = 1`, see
+    /// [`release_claims`]). A delivery held in memory is marked so just before its call.
+    pub started: bool,
 }
 
 /// The result of one attempt: its log and where the delivery goes next.
@@ -113,13 +116,16 @@ pub struct DeliveryRow {
 /// Error code of the log recorded for an attempt cut short by a stop of the relay.
 pub const INTERRUPTED_CODE: &str = "E_INTERRUPTED";
 
-/// After a crash or restart nothing is in flight. Each delivery still claimed was being
-/// attempted (or about to be) when the relay stopped, so the receiver may have got the call:
-/// that attempt is recorded as an `E_INTERRUPTED` log, and the delivery is due again at once.
-/// The interrupted attempt counts in the attempt numbers but never exhausts a delivery.
+/// After a crash or restart nothing is in flight. A delivery that was only held in memory
+/// (`claimed = 2`: its call had not started) goes back to the queue as it was, without a
+/// log. One whose call may have started (`claimed = 1`, written before the call) may have
+/// reached the receiver: that attempt is recorded as an `E_INTERRUPTED` log, and the delivery
+/// is due again at once. The interrupted attempt counts in the attempt numbers but never
+/// exhausts a delivery.
 pub(super) fn release_claims(conn: &Connection) -> StoreResult<usize> {
     let now = crate::time::now_ms();
     let tx = conn.unchecked_transaction()?;
+    tx.execute("UPDATE deliveries SET claimed = 0 WHERE claimed = 2", [])?;
     let rows = tx
         .prepare(
             "SELECT d.id, d.message_id, d.automation_id, d.attempts, d.next_trigger, m.payload_hash \
@@ -178,6 +184,18 @@ pub(super) fn release_claims(conn: &Connection) -> StoreResult<usize> {
     Ok(rows.len())
 }
 
+/// Marks held delivery `id` as possibly sent from now on, under a lease until `lease_until`;
+/// false when it is no longer held (released, or its automation deleted meanwhile).
+fn mark_started(conn: &Connection, id: &str, lease_until: i64) -> StoreResult<bool> {
+    let marked = conn
+        .prepare_cached(
+            "UPDATE deliveries SET claimed = 1, next_attempt_at = ?2 \
+             WHERE id = ?1 AND claimed = 2 AND status = 'pending'",
+        )?
+        .execute(params![id, lease_until])?;
+    Ok(marked == 1)
+}
+
 fn record(conn: &Connection, outcome: &Outcome) -> StoreResult<()> {
     logs::insert(conn, &outcome.log)?;
     conn.prepare_cached(
@@ -215,10 +233,29 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
 }
 
 impl Store {
-    /// Writes an attempt's log and moves its delivery on, in one write.
-    pub async fn record_outcome(&self, outcome: Outcome) -> StoreResult<()> {
+    /// Writes an attempt's log and moves its delivery on, in one write; with `next`, marks
+    /// that held delivery started in the same write (see [`Store::mark_started`]), and says
+    /// whether it was.
+    pub async fn record_outcome(
+        &self,
+        outcome: Outcome,
+        next: Option<(String, i64)>,
+    ) -> StoreResult<bool> {
         // Unguarded: after its first write only a storage failure can stop it.
-        self.write_unguarded(move |c| record(c, &outcome)).await
+        self.write_unguarded(move |c| {
+            record(c, &outcome)?;
+            match next {
+                Some((id, lease_until)) => mark_started(c, &id, lease_until),
+                None => Ok(false),
+            }
+        })
+        .await
+    }
+
+    /// Marks held delivery `id` as possibly sent, under a lease until `lease_until`; its call
+    /// may start only once this is committed. False when it is no longer held.
+    pub async fn mark_started(&self, id: String, lease_until: i64) -> StoreResult<bool> {
+        self.write(move |c| mark_started(c, &id, lease_until)).await
     }
 
     /// Hands claimed deliveries back untried, due now (the dispatcher had no room for them).

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::cache::{AutomationCache, Target};
-use super::claims::Intake;
+use super::claims::{Intake, Take};
 use super::{bodies, BodyHash, ClaimedDelivery, Store, StoreError, StoreResult, Trigger};
 use crate::ids;
 
@@ -147,21 +147,21 @@ pub(super) fn ingest(
         let delivery_id = ids::new_id(ids::DELIVERY);
         let taken =
             msg.intake.as_ref().and_then(|intake| intake.take(&target.automation.id, &delivery_id));
-        let (claimed, next_attempt_at) = match taken {
-            Some(_) => (true, lease_until),
-            None => (false, now),
+        let next_attempt_at = match taken {
+            Some(Take::Call) => lease_until,
+            Some(Take::Hold) | None => now,
         };
-        unclaimed |= !claimed;
+        unclaimed |= taken.is_none();
         insert.execute(params![
             delivery_id,
             message_id,
             target.automation.id,
             next_attempt_at,
-            claimed,
+            taken.map_or(0, Take::claimed),
             now
         ])?;
         deliveries.push((delivery_id.clone(), target.automation.id.clone()));
-        if claimed {
+        if let Some(taken) = taken {
             ready.push(ClaimedDelivery {
                 id: delivery_id,
                 message_id: message_id.clone(),
@@ -173,6 +173,7 @@ pub(super) fn ingest(
                 trigger: Trigger::Initial,
                 recover_job_id: None,
                 created_at: now,
+                started: taken == Take::Call,
             });
         }
     }

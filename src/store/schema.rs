@@ -5,14 +5,17 @@ use rusqlite::Connection;
 use super::{StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
-/// added tables (workflow runs), which the idempotent schema itself creates. Version 3
-/// redefines an index: the old one is dropped, and the schema creates the new one.
+/// added tables (workflow runs), which the idempotent schema itself creates. Versions 3 and 4
+/// redefine an index: the old one is dropped, and the schema creates the new one. Version 4
+/// also gives `deliveries.claimed` the value 2 (held, call not started); a 1 written by an
+/// older build keeps its meaning (call may have started).
 const SCHEMA: &str = include_str!("../../schema.sql");
-const UPGRADES: &[(i64, &str)] = &[(2, "DROP INDEX IF EXISTS deliveries_due;")];
+const UPGRADES: &[(i64, &str)] =
+    &[(2, "DROP INDEX IF EXISTS deliveries_due;"), (3, "DROP INDEX IF EXISTS deliveries_due;")];
 
 pub(super) fn apply(conn: &Connection) -> StoreResult<()> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
