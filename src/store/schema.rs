@@ -35,3 +35,32 @@ pub(super) fn apply(conn: &Connection) -> StoreResult<()> {
     tx.commit()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version 2 database gets the redefined deliveries_due index.
+    #[test]
+    fn a_version_2_database_is_upgraded_in_place() {
+        let conn = Connection::open_in_memory().unwrap();
+        let v2 = SCHEMA.replace(
+            "deliveries(next_attempt_at, automation_id, claimed)",
+            "deliveries(next_attempt_at)",
+        );
+        assert_ne!(v2, SCHEMA, "the old index definition replaced");
+        conn.execute_batch(&v2).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        apply(&conn).unwrap();
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_index_info('deliveries_due')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(columns, ["next_attempt_at", "automation_id", "claimed"]);
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, VERSION);
+    }
+}
