@@ -1,10 +1,11 @@
 -- hookrelay schema. Applied at start-up by src/store/schema.rs.
 --
 -- Versioning: every statement below is idempotent (IF NOT EXISTS), and the file as a whole is
--- schema version 3 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2 no
--- snapshot_headers table and no trigger guarding logs). A later version appends its upgrade steps in
--- src/store/schema.rs, keyed by the version they upgrade from, so an older database is
--- upgraded in place.
+-- schema version 4 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
+-- deliveries_due index had neither automation_id nor claimed, 3's no claimed; before 4 there
+-- was no snapshot_headers table, no write_probe table and no trigger guarding logs). A later
+-- version appends its upgrade steps in src/store/schema.rs, keyed by the version they upgrade
+-- from, so an older database is upgraded in place.
 --
 -- Times are integer milliseconds since the Unix epoch (UTC). IDs are prefixed and
 -- time-sortable (UUIDv7 hex), so "ORDER BY id" is creation order and time windows are id ranges.
@@ -64,7 +65,9 @@ CREATE INDEX IF NOT EXISTS idempotency_keys_age ON idempotency_keys(created_at);
 -- One delivery per (message, automation).
 -- status: pending | succeeded | exhausted (retries or max age used up) | failed (ended without
 -- retry: automation deleted or disabled, or a recover attempt that failed).
--- claimed = 1 while the dispatcher holds it in memory; next_attempt_at is then the lease expiry.
+-- claimed: 0 = not held by the dispatcher; 1 = its call may have started (next_attempt_at is
+-- then the lease expiry, and a crash logs the attempt E_INTERRUPTED); 2 = held in memory, call
+-- not started (a crash puts it back untouched). See src/store/claims.rs.
 CREATE TABLE IF NOT EXISTS deliveries (
     id                  TEXT PRIMARY KEY,
     message_id          TEXT NOT NULL,
@@ -79,7 +82,11 @@ CREATE TABLE IF NOT EXISTS deliveries (
     created_at          INTEGER NOT NULL,
     updated_at          INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(next_attempt_at) WHERE status = 'pending';
+-- Due deliveries in due order, with their automation and claim: a claim passes over those of
+-- saturated automations and those held in memory (see src/store/claims.rs) without reading
+-- the table.
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(next_attempt_at, automation_id, claimed)
+    WHERE status = 'pending';
 -- Ended-unsuccessfully deliveries by when they ended: recover windows and status filters.
 -- Partial, so the common pending → succeeded path never touches it.
 CREATE INDEX IF NOT EXISTS deliveries_ended ON deliveries(status, updated_at)
@@ -205,7 +212,7 @@ CREATE TABLE IF NOT EXISTS sheet_rows (
 CREATE UNIQUE INDEX IF NOT EXISTS sheet_rows_webhook ON sheet_rows(spreadsheet_id, sheet_id, webhook_id)
     WHERE webhook_id IS NOT NULL;
 
--- Version 3.
+-- Version 4.
 -- The custom headers an automation version sent, in clear, keyed by the hash of its snapshot
 -- (which shows them redacted): a rerun of a log sends exactly these again to the log's URL.
 CREATE TABLE IF NOT EXISTS snapshot_headers (

@@ -3,15 +3,16 @@
 //! Every key is documented in `config.example.toml`; unknown keys are rejected so a typo
 //! cannot silently fall back to a default.
 
+mod delivery;
 mod limits;
 mod security;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use delivery::DeliveryConfig;
 pub use limits::{LimitsConfig, MAX_JSON_DEPTH_CEILING};
 pub use security::SecurityConfig;
 
@@ -85,44 +86,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// How deliveries are sent, retried and recorded.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DeliveryConfig {
-    /// TCP (and TLS) connect timeout, milliseconds.
-    pub connect_timeout_ms: u64,
-    /// Whole-call timeout including the response body, milliseconds.
-    pub request_timeout_ms: u64,
-    /// Attempts before a delivery is marked `exhausted` (first attempt included).
-    pub max_attempts: u32,
-    /// A delivery older than this (seconds) is not retried again.
-    pub max_age_secs: u64,
-    /// First retry delay, milliseconds.
-    pub initial_backoff_ms: u64,
-    /// Growth factor between retry delays.
-    pub backoff_multiplier: f64,
-    /// Largest retry delay, milliseconds.
-    pub max_backoff_ms: u64,
-    /// Jitter: each delay is drawn from ±this fraction around its nominal value.
-    pub backoff_jitter: f64,
-    /// Longest `Retry-After` honoured, seconds; longer values are clamped.
-    pub max_retry_after_secs: u64,
-    /// Calls in flight at once, all automations together.
-    pub global_concurrency: usize,
-    /// Calls in flight at once to one automation.
-    pub per_automation_concurrency: usize,
-    /// Response bodies are stored up to this many bytes and flagged when truncated.
-    pub response_body_cap_bytes: usize,
-    /// How often the dispatcher looks for due retries when nothing woke it, milliseconds.
-    pub poll_interval_ms: u64,
-    /// On SIGTERM, how long in-flight calls may take to finish, seconds.
-    pub shutdown_grace_secs: u64,
-    /// Most deliveries one recover job re-queues.
-    pub recover_max_deliveries: u32,
-    /// `User-Agent` of outgoing calls.
-    pub user_agent: String,
-}
-
 /// SQLite settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -168,29 +131,6 @@ impl Default for Config {
     }
 }
 
-impl Default for DeliveryConfig {
-    fn default() -> Self {
-        Self {
-            connect_timeout_ms: 5_000,
-            request_timeout_ms: 15_000,
-            max_attempts: 8,
-            max_age_secs: 3 * 24 * 3600,
-            initial_backoff_ms: 5_000,
-            backoff_multiplier: 4.0,
-            max_backoff_ms: 6 * 3600 * 1000,
-            backoff_jitter: 0.2,
-            max_retry_after_secs: 3600,
-            global_concurrency: 256,
-            per_automation_concurrency: 64,
-            response_body_cap_bytes: 64 * 1024,
-            poll_interval_ms: 500,
-            shutdown_grace_secs: 10,
-            recover_max_deliveries: 100_000,
-            user_agent: concat!("hookrelay/", env!("CARGO_PKG_VERSION")).into(),
-        }
-    }
-}
-
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
@@ -199,17 +139,6 @@ impl Default for StoreConfig {
             synchronous: Synchronous::Normal,
             mmap_size_mb: 0,
         }
-    }
-}
-
-impl DeliveryConfig {
-    /// Connect timeout as a duration.
-    pub fn connect_timeout(&self) -> Duration {
-        Duration::from_millis(self.connect_timeout_ms)
-    }
-    /// Whole-call timeout as a duration.
-    pub fn request_timeout(&self) -> Duration {
-        Duration::from_millis(self.request_timeout_ms)
     }
 }
 
@@ -278,6 +207,8 @@ impl Config {
             ("delivery.max_backoff_ms", d.max_backoff_ms),
             ("delivery.global_concurrency", d.global_concurrency as u64),
             ("delivery.per_automation_concurrency", d.per_automation_concurrency as u64),
+            ("delivery.per_automation_backlog", d.per_automation_backlog as u64),
+            ("delivery.lane_backlog", d.lane_backlog as u64),
             ("delivery.poll_interval_ms", d.poll_interval_ms),
             ("delivery.recover_max_deliveries", u64::from(d.recover_max_deliveries)),
             ("store.reader_connections", self.store.reader_connections as u64),

@@ -264,3 +264,84 @@ async fn kill9_mid_flight_loses_nothing_acknowledged() {
     );
     assert!(per_id.values().all(|&n| n <= 2), "a message was received more than twice");
 }
+
+/// A receiver that answers its first `answered` calls at once and holds every later one
+/// past the test; counts the calls it got.
+async fn holding_receiver(answered: usize) -> (String, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let app = axum::Router::new().fallback(move || {
+        let seen = seen.clone();
+        async move {
+            if seen.fetch_add(1, Ordering::SeqCst) >= answered {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+            "{\"ok\":true}"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/held"), calls)
+}
+
+/// The `hookrelay_lane_backlog` gauge.
+async fn lane_backlog(relay: &Relay) -> i64 {
+    let resp = relay.req(reqwest::Method::GET, "/metrics").send().await.expect("metrics");
+    let text = resp.text().await.expect("text");
+    text.lines()
+        .find_map(|l| l.strip_prefix("hookrelay_lane_backlog "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no hookrelay_lane_backlog in {text}"))
+}
+
+// kill -9 while deliveries wait in memory behind a receiver at its concurrency bound: only
+// the calls that may have left the process (here: those the receiver got and holds) are
+// logged E_INTERRUPTED after the restart; the deliveries still queued get no log and keep
+// their attempt count. The receiver answers the first calls, so the ones it holds at the kill
+// were taken from the queue as calls before them ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_logs_as_interrupted_only_the_calls_that_started() {
+    const MESSAGES: usize = 40;
+    const LIMIT: usize = 4;
+    const ANSWERED: usize = 8;
+    let (url, calls) = holding_receiver(ANSWERED).await;
+    let config =
+        format!("[delivery]\nper_automation_concurrency = {LIMIT}\nrequest_timeout_ms = 120000\n");
+    let mut relay = Relay::start(&config);
+    let automation = relay.create_automation("proc_held", &url).await;
+    let automation_id = automation["id"].as_str().expect("id").to_string();
+    for n in 0..MESSAGES {
+        relay.send_message("proc_held", json!({ "n": n })).await;
+    }
+    let held = relay
+        .wait_for(
+            Duration::from_secs(10),
+            "answered calls logged, the rest held or queued",
+            || async {
+                let got = calls.load(Ordering::SeqCst);
+                let queued = lane_backlog(&relay).await;
+                let logged = relay.all_logs("&status_code=200").await.len();
+                (got == ANSWERED + LIMIT && queued == (MESSAGES - got) as i64 && logged == ANSWERED)
+                    .then_some(got - ANSWERED)
+            },
+        )
+        .await;
+    tokio::task::block_in_place(|| relay.kill9());
+    tokio::task::block_in_place(|| relay.restart());
+
+    // Claims are released at start, before the relay listens: these are all there will be.
+    let logs = relay.all_logs("").await;
+    let interrupted = logs.iter().filter(|l| l["error_code"] == "E_INTERRUPTED").count();
+    assert_eq!(interrupted, held, "interrupted logs vs calls the receiver held at the kill");
+    assert_eq!(logs.len(), ANSWERED + interrupted, "no other log: {logs:?}");
+    let deliveries = walk(&relay, &format!("/v1/deliveries?automation_id={automation_id}")).await;
+    assert_eq!(deliveries.len(), MESSAGES);
+    let untouched = deliveries
+        .iter()
+        .filter(|d| d["attempts"] == 0 && d["last_log_id"].is_null() && d["status"] == "pending")
+        .count();
+    assert_eq!(untouched, MESSAGES - ANSWERED - held, "queued deliveries: no log, no attempt");
+}

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::delivery::NoSlot;
 use crate::store::{StorageFailure, StoreError};
 
 /// An error answered to a client.
@@ -138,6 +139,16 @@ impl From<StoreError> for ApiError {
             },
             other => ApiError::internal(other),
         }
+    }
+}
+
+impl From<NoSlot> for ApiError {
+    fn from(e: NoSlot) -> Self {
+        let code = match e {
+            NoSlot::Busy { .. } => "concurrency_limit",
+            NoSlot::ShuttingDown => "unavailable",
+        };
+        Self { status: StatusCode::SERVICE_UNAVAILABLE, code, message: e.to_string(), field: None }
     }
 }
 

@@ -210,7 +210,8 @@ pub(super) struct OneCall {
     pub rerun_of: Option<String>,
 }
 
-/// Makes the call, stores its log, and returns the log as stored.
+/// Makes the call within the delivery concurrency bounds (waiting for a slot, 503 when none
+/// comes free in time), stores its log, and returns the log as stored.
 pub(super) async fn send_one(
     state: &AppState,
     automation: &Automation,
@@ -229,8 +230,10 @@ pub(super) async fn send_one(
     };
     let ua = &state.config.delivery.user_agent;
     let body = Bytes::from(call.body);
+    let slot = state.dispatcher.call_slot(&automation.id).await?;
     let (log, _) =
         attempt::call(&state.sender, ua, automation, &call.url, body.clone(), context).await;
+    drop(slot);
     state.metrics.record_attempt(call.trigger.as_str(), log.duration_ms);
     let record = log.to_record(body.to_vec(), automation.snapshot_json(rule));
     state.store.insert_log(log, snapshot).await?;

@@ -102,13 +102,14 @@ async fn ingest(
     if body.event_type.as_ref().is_some_and(|t| t.is_empty() || t.len() > 128) {
         return Err(ApiError::invalid("event_type", "1 to 128 characters"));
     }
+    let intake = state.dispatcher.intake();
     let message = NewMessage {
         processor_id: body.processor_id,
         automation_id: body.automation_id,
         event_type: body.event_type,
         payload: payload.get().as_bytes().to_vec(),
         idempotency_key,
-        claim_for_ms: state.dispatcher.handover_lease(),
+        intake: Some(intake.clone()),
     };
     let accepted = state.store.ingest(message).await?;
     let (result, replayed) = (accepted.result, accepted.replayed);
@@ -118,7 +119,7 @@ async fn ingest(
             .insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
     } else {
         state.metrics.messages_accepted.inc();
-        state.dispatcher.submit(accepted.ready, accepted.unclaimed);
+        state.dispatcher.admit(&intake, accepted.ready, accepted.unclaimed);
     }
     Ok((StatusCode::ACCEPTED, response_headers, Json(message_json(&result))))
 }

@@ -1,6 +1,7 @@
 //! The dispatcher: claims due deliveries in batches and sends each under a global and a
-//! per-automation concurrency bound. Ingest wakes it at once; a timer covers retries that
-//! come due. The schedule lives in the database, never in a sleeping task.
+//! per-automation concurrency bound. Ingest hands over what it stores when there is room
+//! for it; a timer covers retries that come due. The schedule lives in the database, never
+//! in a sleeping task.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,28 +11,21 @@ use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep, timeout};
 
 use super::attempt::{self, CallContext};
-use super::lanes::{Admit, Lanes};
+use super::lanes::{Admit, Bounds, Lanes};
 use super::retry::{Next, RetryPolicy};
 use super::sender::{codes, CallResult, Sender};
+use super::ticket::{Capacity, Returned, Ticket};
 use crate::config::DeliveryConfig;
 use crate::metrics::Metrics;
-use crate::store::{ClaimedDelivery, DeliveryStatus, Outcome, Store, Trigger};
+use crate::store::{ClaimRequest, ClaimedDelivery, DeliveryStatus, Outcome, Store, Trigger};
 use crate::time::now_ms;
 
 /// Most deliveries claimed in one write.
 const CLAIM_BATCH: usize = 512;
-/// Deliveries handed over by ingest and waiting for a global slot.
-const READY_QUEUE: usize = 4096;
+/// Most candidates one claim looks at, per delivery it wants (see `ClaimRequest::scan`).
+const SCAN_PER_WANTED: usize = 4;
 /// Lease beyond the request timeout.
 const LEASE_SLACK_MS: i64 = 60_000;
-/// A delivery that finds the lanes' backlog full is handed back for this long.
-const BUSY_DEFER_MS: i64 = 200;
-/// Ingest hands deliveries over only while the ready queue and the lanes' backlog both have
-/// this much room (a message may fan out to many automations); otherwise it stores them
-/// unclaimed for the claim loop, instead of handing them over only to release them again.
-const HANDOVER_HEADROOM: usize = 256;
-/// How long the claim loop waits while the lanes' backlog is full (it drains meanwhile).
-const BACKLOG_FULL_WAIT: Duration = Duration::from_millis(20);
 
 /// Shared dispatcher state; see the module doc.
 pub struct Dispatcher {
@@ -39,13 +33,11 @@ pub struct Dispatcher {
     sender: Arc<Sender>,
     policy: RetryPolicy,
     metrics: Arc<Metrics>,
-    config: DeliveryConfig,
-    global: Arc<Semaphore>,
-    lanes: Lanes,
-    wake: Notify,
+    pub(super) config: DeliveryConfig,
+    pub(super) capacity: Arc<Capacity>,
+    wake: Arc<Notify>,
     stop: Notify,
-    ready_tx: mpsc::Sender<ClaimedDelivery>,
-    ready_rx: tokio::sync::Mutex<mpsc::Receiver<ClaimedDelivery>>,
+    returns: tokio::sync::Mutex<mpsc::UnboundedReceiver<Returned>>,
     stopping: AtomicBool,
     running: AtomicBool,
 }
@@ -58,19 +50,28 @@ impl Dispatcher {
         config: DeliveryConfig,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
-        let (ready_tx, ready_rx) = mpsc::channel(READY_QUEUE);
+        let wake = Arc::new(Notify::new());
+        let bounds = Bounds {
+            per_automation_calls: config.per_automation_concurrency,
+            per_automation_backlog: config.per_automation_backlog,
+            total_backlog: config.lane_backlog,
+        };
+        let (returns_tx, returns_rx) = mpsc::unbounded_channel();
+        let capacity = Arc::new(Capacity {
+            global: Arc::new(Semaphore::new(config.global_concurrency)),
+            lanes: Lanes::new(bounds, wake.clone()),
+            returns: returns_tx,
+        });
         Arc::new(Self {
-            ready_tx,
-            ready_rx: tokio::sync::Mutex::new(ready_rx),
             store,
             sender,
             policy: RetryPolicy::from_config(&config),
             metrics,
-            global: Arc::new(Semaphore::new(config.global_concurrency)),
-            lanes: Lanes::new(config.per_automation_concurrency),
             config,
-            wake: Notify::new(),
+            capacity,
+            wake,
             stop: Notify::new(),
+            returns: tokio::sync::Mutex::new(returns_rx),
             stopping: AtomicBool::new(false),
             running: AtomicBool::new(false),
         })
@@ -89,46 +90,69 @@ impl Dispatcher {
             .saturating_add(LEASE_SLACK_MS)
     }
 
-    /// The claim lease for ingest to store new deliveries under and hand them straight over,
-    /// or none when the dispatcher has no room for them now (they are then stored due and
-    /// unclaimed, and the claim loop picks them up).
-    pub fn handover_lease(&self) -> Option<i64> {
-        let room =
-            self.ready_tx.capacity() >= HANDOVER_HEADROOM && self.lanes.room() >= HANDOVER_HEADROOM;
-        room.then(|| self.lease_ms())
+    /// A ticket for a write that stores deliveries (ingest): the dispatcher takes each one it
+    /// has room for as the write runs; give the write's result to [`Dispatcher::admit`].
+    pub fn intake(&self) -> Arc<Ticket> {
+        Arc::new(Ticket::new(self.capacity.clone(), self.lease_ms(), None))
     }
 
-    /// Takes deliveries that ingest stored already claimed; `unclaimed` says ingest stored
-    /// some unclaimed instead (see [`Dispatcher::handover_lease`]), and wakes the claim loop
-    /// for them. Those that do not fit in the bounded ready queue are released to the
-    /// database, where the claim loop finds them.
-    pub fn submit(self: &Arc<Self>, ready: Vec<ClaimedDelivery>, unclaimed: bool) {
-        if unclaimed {
+    /// Starts or queues the deliveries a write stored or claimed under `ticket`. `unclaimed`
+    /// says the write also stored some unclaimed; the claim loop is woken for them when they
+    /// were only short of a global slot.
+    pub fn admit(self: &Arc<Self>, ticket: &Ticket, ready: Vec<ClaimedDelivery>, unclaimed: bool) {
+        if unclaimed && ticket.short_of_slots() {
             self.wake();
         }
-        let mut overflow = Vec::new();
+        if self.stopping.load(Ordering::Relaxed) {
+            return; // the ticket, once dropped, gives everything back
+        }
+        let mut refused = Vec::new();
         for delivery in ready {
-            if let Err(e) = self.ready_tx.try_send(delivery) {
-                let (mpsc::error::TrySendError::Full(d) | mpsc::error::TrySendError::Closed(d)) = e;
-                overflow.push(d.id);
+            let Some(reservation) = ticket.redeem(&delivery.id) else {
+                refused.push(delivery.id);
+                continue;
+            };
+            match reservation.global {
+                Some(global) => {
+                    let this = self.clone();
+                    tokio::spawn(async move { this.run_lane(delivery, global).await });
+                }
+                None => match self.capacity.lanes.enqueue(delivery) {
+                    Admit::Go(d) => self.run_later(d, None),
+                    Admit::Queued => {}
+                    Admit::Refused(d) => refused.push(d.id),
+                },
             }
         }
-        if !overflow.is_empty() {
-            let this = self.clone();
-            tokio::spawn(async move {
-                if let Err(e) = this.store.release_deliveries(overflow).await {
-                    tracing::error!(error = %e, "releasing deliveries failed; their lease expires instead");
-                }
-                this.wake();
-            });
+        if !refused.is_empty() {
+            let _ = self.capacity.returns.send(Returned::Release(refused));
         }
     }
 
-    /// Sends what ingest handed over, as global slots free up. On shutdown, what was never
-    /// sent is released (not left claimed, which the next start would log as interrupted).
-    async fn run_ready(self: Arc<Self>) {
-        let mut ready = self.ready_rx.lock().await;
-        let mut unsent = Vec::new();
+    /// Calls `delivery`, which holds a lane slot, once it has a global slot.
+    fn run_later(
+        self: &Arc<Self>,
+        delivery: ClaimedDelivery,
+        global: Option<OwnedSemaphorePermit>,
+    ) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let global = match global {
+                Some(g) => Ok(g),
+                None => this.capacity.global.clone().acquire_owned().await,
+            };
+            match global {
+                Ok(global) if !this.stopping.load(Ordering::Relaxed) => {
+                    this.run_lane(delivery, global).await
+                }
+                _ => this.release_unsent(vec![delivery.id]).await,
+            }
+        });
+    }
+
+    /// Finishes what code that could not wait handed over (see [`Returned`]).
+    async fn run_returns(self: Arc<Self>) {
+        let mut returns = self.returns.lock().await;
         loop {
             let stop = self.stop.notified();
             tokio::pin!(stop);
@@ -136,23 +160,22 @@ impl Dispatcher {
             if self.stopping.load(Ordering::Relaxed) {
                 break;
             }
-            let delivery = tokio::select! {
-                d = ready.recv() => d,
+            let returned = tokio::select! {
+                r = returns.recv() => r,
                 () = stop => None,
             };
-            let Some(delivery) = delivery else { break };
-            match self.global.clone().acquire_owned().await {
-                Ok(permit) if !self.stopping.load(Ordering::Relaxed) => {
-                    self.dispatch(delivery, permit);
-                }
-                _ => {
-                    unsent.push(delivery.id);
-                    break;
-                }
+            match returned {
+                Some(Returned::Release(ids)) => self.release_unsent(ids).await,
+                Some(Returned::Run(delivery, global)) => self.run_later(delivery, global),
+                None => break,
             }
         }
-        while let Ok(delivery) = ready.try_recv() {
-            unsent.push(delivery.id);
+        let mut unsent = Vec::new();
+        while let Ok(returned) = returns.try_recv() {
+            match returned {
+                Returned::Release(ids) => unsent.extend(ids),
+                Returned::Run(delivery, _) => unsent.push(delivery.id),
+            }
         }
         self.release_unsent(unsent).await;
     }
@@ -162,13 +185,13 @@ impl Dispatcher {
             return;
         }
         if let Err(e) = self.store.release_deliveries(ids).await {
-            tracing::error!(error = %e, "releasing unsent deliveries failed; the next start logs them as interrupted");
+            tracing::error!(error = %e, "releasing unsent deliveries failed; they stay claimed until the next start");
         }
     }
 
     /// Deliveries waiting in memory behind automations at their concurrency bound.
     pub fn lane_backlog(&self) -> usize {
-        self.lanes.queued()
+        self.capacity.lanes.queued()
     }
 
     /// Whether the claim loop is running (for `/readyz`).
@@ -176,55 +199,51 @@ impl Dispatcher {
         self.running.load(Ordering::Relaxed)
     }
 
-    /// The dispatcher: the ready-queue loop and the claim loop (due retries, recovered and
-    /// released deliveries); returns after [`Dispatcher::shutdown`].
+    /// The dispatcher: the claim loop (due retries, recovered and released deliveries, and
+    /// what ingest had no room for) and the loop finishing returned room; returns after
+    /// [`Dispatcher::shutdown`].
     pub async fn run(self: Arc<Self>) {
         self.running.store(true, Ordering::Relaxed);
-        let ready_loop = tokio::spawn(self.clone().run_ready());
+        let returns_loop = tokio::spawn(self.clone().run_returns());
         self.clone().run_claims().await;
-        let _ = ready_loop.await;
+        let _ = returns_loop.await;
         self.running.store(false, Ordering::Relaxed);
     }
 
+    /// Claims while a global slot is free, as much as the lanes take. It goes on at once
+    /// while a claim filled its batch or ran short of global slots (the next one waits for a
+    /// slot), and otherwise waits for a wake (ingest left deliveries unclaimed, a saturated
+    /// lane drained) or the poll interval (retries coming due).
     async fn run_claims(self: Arc<Self>) {
-        let lease_ms = self.lease_ms();
         let poll = Duration::from_millis(self.config.poll_interval_ms);
         while !self.stopping.load(Ordering::Relaxed) {
-            let Ok(first) = self.global.clone().acquire_owned().await else { break };
-            let want =
-                (1 + self.global.available_permits()).min(CLAIM_BATCH).min(self.lanes.room());
-            if want == 0 {
-                drop(first);
-                sleep(BACKLOG_FULL_WAIT).await;
-                continue;
+            let Ok(first) = self.capacity.global.clone().acquire_owned().await else { break };
+            if self.stopping.load(Ordering::Relaxed) {
+                break;
             }
-            let claimed = match self.store.claim_due(want, lease_ms).await {
+            let lanes = &self.capacity.lanes;
+            let want =
+                (1 + self.capacity.global.available_permits() + lanes.room()).min(CLAIM_BATCH);
+            let ticket = Arc::new(Ticket::new(self.capacity.clone(), self.lease_ms(), Some(first)));
+            let request = ClaimRequest {
+                want,
+                scan: want * SCAN_PER_WANTED,
+                saturated: lanes.saturated(),
+                intake: ticket.clone(),
+            };
+            let claimed = match self.store.claim_due(request).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(error = %e, "claiming due deliveries failed");
-                    drop(first);
+                    drop(ticket);
                     sleep(poll).await;
                     continue;
                 }
             };
-            let full_batch = claimed.len() == want;
-            let mut first = Some(first);
-            let mut unsent = Vec::new();
-            for delivery in claimed {
-                let permit = match first.take() {
-                    Some(p) => Ok(p),
-                    None => self.global.clone().acquire_owned().await,
-                };
-                match permit {
-                    Ok(permit) if !self.stopping.load(Ordering::Relaxed) => {
-                        self.dispatch(delivery, permit);
-                    }
-                    _ => unsent.push(delivery.id),
-                }
-            }
-            drop(first);
-            self.release_unsent(unsent).await;
-            if !full_batch {
+            let go_on = claimed.len() == want || ticket.short_of_slots();
+            self.admit(&ticket, claimed, false);
+            drop(ticket);
+            if !go_on {
                 let _ = timeout(poll, self.wake.notified()).await;
             }
         }
@@ -234,58 +253,70 @@ impl Dispatcher {
     /// (their claim is released at the next start).
     pub async fn shutdown(&self, grace: Duration) {
         self.stopping.store(true, Ordering::Relaxed);
-        let queued = self.lanes.close();
+        let queued = self.capacity.lanes.close();
         self.release_unsent(queued).await;
         self.wake.notify_one();
         self.stop.notify_waiters();
         let all = u32::try_from(self.config.global_concurrency).unwrap_or(u32::MAX);
-        if timeout(grace, self.global.acquire_many(all)).await.is_err() {
+        if timeout(grace, self.capacity.global.acquire_many(all)).await.is_err() {
             tracing::warn!(
                 "shutdown grace period over with calls still in flight; they stay pending"
             );
         }
-        self.global.close();
-    }
-
-    /// Admits `delivery` to its automation's lane here, in the order deliveries arrive (so
-    /// an automation's backlog is first come, first sent), then calls it on a task of its
-    /// own; see [`Lanes`]. A queued delivery gives its global slot back at once.
-    fn dispatch(self: &Arc<Self>, delivery: ClaimedDelivery, global: OwnedSemaphorePermit) {
-        match self.lanes.admit(delivery) {
-            Admit::Go(d) => {
-                let this = self.clone();
-                tokio::spawn(async move { this.run_lane(d, global).await });
-            }
-            Admit::Queued => {}
-            Admit::Refused(d) => {
-                let this = self.clone();
-                tokio::spawn(async move {
-                    let deferred =
-                        this.store.defer_delivery(d.id.clone(), now_ms() + BUSY_DEFER_MS);
-                    if let Err(e) = deferred.await {
-                        tracing::error!(delivery = %d.id, error = %e, "deferring a delivery failed");
-                    }
-                });
-            }
-        }
+        self.capacity.global.close();
     }
 
     /// Calls `first`, then whatever queued behind it in its lane, holding one global slot.
+    /// A held delivery (see `store::claims`) is called only once the database records its
+    /// call as started: the write recording the call before it in the lane does so (the
+    /// lane's next delivery is taken before that write), and failing that, a write of its own.
     async fn run_lane(&self, first: ClaimedDelivery, _global: OwnedSemaphorePermit) {
-        let mut next = first;
-        loop {
-            let automation_id = next.automation.id.clone();
-            self.attempt(next).await;
-            match self.lanes.finish(&automation_id) {
-                Some(d) => next = d,
-                None => return,
+        let mut next = Some(first);
+        while let Some(mut delivery) = next.take() {
+            let automation_id = delivery.automation.id.clone();
+            if !delivery.started {
+                delivery.started = self.mark_started(&delivery.id).await;
+            }
+            if !delivery.started {
+                next = self.capacity.lanes.finish(&automation_id);
+                continue;
+            }
+            let outcome = self.attempt(&delivery).await;
+            next = self.capacity.lanes.finish(&automation_id);
+            let lease_until = now_ms().saturating_add(self.lease_ms());
+            let mark = next.as_ref().filter(|n| !n.started).map(|n| (n.id.clone(), lease_until));
+            match self.store.record_outcome(outcome, mark).await {
+                Ok(marked) => {
+                    if let Some(n) = next.as_mut() {
+                        n.started |= marked;
+                    }
+                }
+                // The claim lease makes it due again later; nothing is lost.
+                Err(e) => {
+                    tracing::error!(delivery = %delivery.id, error = %e, "recording an attempt failed")
+                }
             }
         }
     }
 
-    /// One attempt: the call (or its refusal for a disabled automation), then its log and the
-    /// delivery's next state in one write.
-    async fn attempt(&self, d: ClaimedDelivery) {
+    /// Records that held delivery `id` is about to be called; false when it must not be (it
+    /// was released or its automation deleted meanwhile, or the write failed: then it is
+    /// released, or stays held in the database until the next start).
+    async fn mark_started(&self, id: &str) -> bool {
+        let lease_until = now_ms().saturating_add(self.lease_ms());
+        match self.store.mark_started(id.to_string(), lease_until).await {
+            Ok(marked) => marked,
+            Err(e) => {
+                tracing::error!(delivery = %id, error = %e, "marking a call started failed; not calling it");
+                self.release_unsent(vec![id.to_string()]).await;
+                false
+            }
+        }
+    }
+
+    /// One attempt: the call (or its refusal for a disabled automation); returns its log and
+    /// the delivery's next state, to be written together.
+    async fn attempt(&self, d: &ClaimedDelivery) -> Outcome {
         self.metrics.in_flight.inc();
         let context = CallContext {
             delivery_id: Some(d.id.clone()),
@@ -330,10 +361,6 @@ impl Dispatcher {
             }
         };
         self.metrics.record_attempt(outcome, log.duration_ms);
-        let outcome = Outcome { delivery_id: d.id.clone(), log, status, next_attempt_at };
-        if let Err(e) = self.store.record_outcome(outcome).await {
-            // The claim lease makes it due again later; nothing is lost.
-            tracing::error!(delivery = %d.id, error = %e, "recording an attempt failed");
-        }
+        Outcome { delivery_id: d.id.clone(), log, status, next_attempt_at }
     }
 }

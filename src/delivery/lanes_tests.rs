@@ -1,11 +1,14 @@
-//! Lanes: the concurrency bound per automation, the backlog behind it, and shutdown.
+//! Lanes: the concurrency bound per automation, the backlog behind it with its two bounds,
+//! and shutdown.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{Admit, Lanes, BACKLOG_TOTAL};
+use tokio::sync::Notify;
+
+use super::{Admit, Bounds, Lanes, Reserved, SlotOrWait};
 use crate::store::{Automation, ClaimedDelivery, Trigger};
 
 fn delivery(automation: &str, n: usize) -> ClaimedDelivery {
@@ -35,52 +38,122 @@ fn delivery(automation: &str, n: usize) -> ClaimedDelivery {
         trigger: Trigger::Initial,
         recover_job_id: None,
         created_at: 0,
+        started: false,
     }
 }
 
-fn id_of(admit: Admit) -> Option<String> {
-    match admit {
-        Admit::Go(d) => Some(d.id),
-        Admit::Queued | Admit::Refused(_) => None,
+fn lanes(calls: usize, share: usize, total: usize) -> (Lanes, Arc<Notify>) {
+    let refill = Arc::new(Notify::new());
+    let bounds =
+        Bounds { per_automation_calls: calls, per_automation_backlog: share, total_backlog: total };
+    (Lanes::new(bounds, refill.clone()), refill)
+}
+
+/// Reserves for delivery `n` of `automation` with a global slot free, and queues it when it
+/// got a place; returns what was reserved.
+fn arrive(lanes: &Lanes, automation: &str, n: usize) -> Option<Reserved> {
+    let reserved = lanes.reserve(automation, || true);
+    if reserved == Some(Reserved::Place) {
+        assert!(matches!(lanes.enqueue(delivery(automation, n)), Admit::Queued));
     }
+    reserved
 }
 
 #[test]
 fn calls_past_the_bound_queue_and_the_finishing_call_takes_them_in_order() {
-    let lanes = Lanes::new(2);
-    assert_eq!(id_of(lanes.admit(delivery("a", 1))).as_deref(), Some("dlv_a_1"));
-    assert_eq!(id_of(lanes.admit(delivery("a", 2))).as_deref(), Some("dlv_a_2"));
-    assert!(matches!(lanes.admit(delivery("a", 3)), Admit::Queued));
-    assert!(matches!(lanes.admit(delivery("a", 4)), Admit::Queued));
-    assert_eq!(lanes.room(), BACKLOG_TOTAL - 2);
-    assert_eq!(lanes.queued(), 2);
+    let (lanes, _) = lanes(2, 100, 1000);
+    assert_eq!(arrive(&lanes, "a", 1), Some(Reserved::Slot));
+    assert_eq!(arrive(&lanes, "a", 2), Some(Reserved::Slot));
+    assert_eq!(arrive(&lanes, "a", 3), Some(Reserved::Place));
+    assert_eq!(arrive(&lanes, "a", 4), Some(Reserved::Place));
+    assert_eq!((lanes.queued(), lanes.room()), (2, 998));
     // Another automation is not held up by a's backlog.
-    assert_eq!(id_of(lanes.admit(delivery("b", 1))).as_deref(), Some("dlv_b_1"));
+    assert_eq!(arrive(&lanes, "b", 1), Some(Reserved::Slot));
     assert_eq!(lanes.finish("a").map(|d| d.id).as_deref(), Some("dlv_a_3"));
     assert_eq!(lanes.finish("a").map(|d| d.id).as_deref(), Some("dlv_a_4"));
-    assert_eq!(lanes.room(), BACKLOG_TOTAL);
-    // Backlog empty: the slots free up, and a new call goes straight through.
+    assert_eq!(lanes.room(), 1000);
+    // Backlog empty: the slots free up, and a new delivery gets one straight away.
     assert!(lanes.finish("a").is_none());
     assert!(lanes.finish("a").is_none());
-    assert_eq!(id_of(lanes.admit(delivery("a", 5))).as_deref(), Some("dlv_a_5"));
+    assert_eq!(arrive(&lanes, "a", 5), Some(Reserved::Slot));
 }
 
 #[test]
-fn a_full_backlog_refuses_and_closing_returns_what_was_queued() {
-    let lanes = Lanes::new(1);
-    assert!(matches!(lanes.admit(delivery("a", 0)), Admit::Go(_)));
-    for n in 1..=BACKLOG_TOTAL {
-        assert!(matches!(lanes.admit(delivery("a", n)), Admit::Queued), "delivery {n}");
-    }
-    assert_eq!(lanes.room(), 0);
-    assert!(matches!(lanes.admit(delivery("b", 0)), Admit::Go(_)), "b has a free slot");
-    assert!(matches!(lanes.admit(delivery("b", 1)), Admit::Refused(_)), "no backlog room");
+fn a_free_lane_slot_without_a_global_one_reserves_nothing() {
+    let (lanes, _) = lanes(2, 100, 1000);
+    assert_eq!(lanes.reserve("a", || false), None, "a place behind no call would never be taken");
+    assert_eq!(lanes.queued(), 0);
+    assert!(lanes.saturated().is_empty());
+}
 
-    let queued = lanes.close();
-    assert_eq!(queued.len(), BACKLOG_TOTAL);
-    assert_eq!(queued.first().map(String::as_str), Some("dlv_a_1"));
-    // Closed: nothing is admitted, and a finishing call takes nothing more.
-    assert!(matches!(lanes.admit(delivery("c", 0)), Admit::Refused(_)));
+#[test]
+fn no_automation_takes_more_than_its_share_of_the_backlog() {
+    let (lanes, refill) = lanes(1, 4, 6);
+    assert_eq!(arrive(&lanes, "a", 0), Some(Reserved::Slot));
+    for n in 1..=4 {
+        assert_eq!(arrive(&lanes, "a", n), Some(Reserved::Place), "delivery {n}");
+    }
+    assert_eq!(lanes.reserve("a", || true), None, "a's share is used up");
+    assert_eq!(lanes.saturated(), vec!["a".to_string()]);
+    // b still finds room: its own slot, then what is left of the total.
+    assert_eq!(arrive(&lanes, "b", 0), Some(Reserved::Slot));
+    assert_eq!(arrive(&lanes, "b", 1), Some(Reserved::Place));
+    assert_eq!(arrive(&lanes, "b", 2), Some(Reserved::Place));
+    assert_eq!(lanes.reserve("b", || true), None, "the total is used up");
+    assert_eq!(lanes.reserve("c", || true), Some(Reserved::Slot), "a free slot needs no place");
+    // c is at its bound too, and with the total used up it can take nothing either.
+    let mut saturated = lanes.saturated();
+    saturated.sort();
+    assert_eq!(saturated, ["a", "b", "c"]);
+    // a drains to half its share: the claim loop is told to refill it.
+    assert!(lanes.finish("a").is_some());
+    assert!(lanes.finish("a").is_some());
+    assert!(futures_util::FutureExt::now_or_never(refill.notified()).is_some());
+    // A place given back (its write failed) is room again.
+    assert_eq!(arrive(&lanes, "a", 5), Some(Reserved::Place));
+    lanes.cancel_place("b");
+    assert_eq!(lanes.queued(), 4);
+}
+
+#[test]
+fn closing_returns_what_was_queued_and_refuses_the_rest() {
+    let (lanes, _) = lanes(1, 10, 10);
+    assert_eq!(arrive(&lanes, "a", 0), Some(Reserved::Slot));
+    assert_eq!(arrive(&lanes, "a", 1), Some(Reserved::Place));
+    assert_eq!(lanes.reserve("a", || true), Some(Reserved::Place));
+    assert_eq!(lanes.close(), vec!["dlv_a_1".to_string()]);
+    // Closed: a reserved place is refused, nothing new is reserved, a finishing call takes nothing.
+    assert!(matches!(lanes.enqueue(delivery("a", 2)), Admit::Refused(_)));
+    assert_eq!(lanes.reserve("c", || true), None);
     assert!(lanes.finish("a").is_none());
-    assert_eq!(lanes.room(), 0);
+    assert_eq!((lanes.queued(), lanes.room()), (0, 0));
+}
+
+#[test]
+fn a_reserved_place_whose_lane_freed_up_meanwhile_goes_at_once() {
+    let (lanes, _) = lanes(1, 10, 10);
+    assert_eq!(lanes.reserve("a", || true), Some(Reserved::Slot));
+    assert_eq!(lanes.reserve("a", || true), Some(Reserved::Place));
+    assert!(lanes.finish("a").is_none(), "the call ended before the place was filled");
+    assert!(matches!(lanes.enqueue(delivery("a", 1)), Admit::Go(_)));
+    assert_eq!(lanes.queued(), 0);
+}
+
+#[test]
+fn callers_wait_in_line_ahead_of_the_backlog_and_can_leave_it() {
+    let (lanes, _) = lanes(1, 10, 10);
+    assert!(matches!(lanes.slot_or_wait("a"), SlotOrWait::Taken));
+    assert_eq!(arrive(&lanes, "a", 1), Some(Reserved::Place));
+    let SlotOrWait::Waiting(first, mut handed) = lanes.slot_or_wait("a") else {
+        panic!("the only slot is taken")
+    };
+    let SlotOrWait::Waiting(second, _) = lanes.slot_or_wait("a") else { panic!("still taken") };
+    assert!(lanes.cancel_wait("a", second), "the second caller gives up while in line");
+    // The finishing call hands its slot to the first caller, not to the queued delivery.
+    assert!(lanes.finish("a").is_none());
+    assert!(handed.try_recv().is_ok());
+    assert!(!lanes.cancel_wait("a", first), "it holds the slot now, no longer in line");
+    assert_eq!(lanes.finish("a").map(|d| d.id).as_deref(), Some("dlv_a_1"));
+    assert!(lanes.finish("a").is_none());
+    assert!(matches!(lanes.slot_or_wait("a"), SlotOrWait::Taken));
 }

@@ -1,4 +1,4 @@
-//! Delivery: the dispatcher, the HTTP sender with its SSRF guard, Standard Webhooks
+//! Delivery: the dispatcher with its lanes and call slots, the HTTP sender with its SSRF guard, Standard Webhooks
 //! signing, the retry policy, and recover jobs.
 
 pub mod attempt;
@@ -9,7 +9,10 @@ pub mod recover;
 pub mod retry;
 pub mod sender;
 pub mod signing;
+pub mod slots;
 pub mod special_addresses;
+pub mod ticket;
 
 pub use dispatcher::Dispatcher;
 pub use sender::{codes, CallResult, Sender};
+pub use slots::{CallSlot, NoSlot};

@@ -190,15 +190,17 @@ pub(super) fn update(
     get(conn, id)?.ok_or(StoreError::NotFound("automation"))
 }
 
-/// Deletes an automation. Its pending deliveries end as `failed` (recorded, not dropped);
-/// its logs stay, each with the snapshot of the automation it was sent for.
+/// Deletes an automation. Its pending deliveries end as `failed` (recorded, not dropped),
+/// those held in memory too (they are then not called); those whose call may have started
+/// are left to end by their outcome. Its logs stay, each with the snapshot of the
+/// automation it was sent for.
 pub(super) fn delete(conn: &Connection, id: &str, now: i64) -> StoreResult<()> {
     if conn.prepare_cached("DELETE FROM automations WHERE id = ?1")?.execute([id])? == 0 {
         return Err(StoreError::NotFound("automation"));
     }
     conn.prepare_cached(
-        "UPDATE deliveries SET status = 'failed', updated_at = ?2 \
-         WHERE automation_id = ?1 AND status = 'pending' AND claimed = 0",
+        "UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 \
+         WHERE automation_id = ?1 AND status = 'pending' AND claimed != 1",
     )?
     .execute(params![id, now])?;
     Ok(())

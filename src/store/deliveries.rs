@@ -1,7 +1,6 @@
 //! Deliveries: the outbox. The dispatcher claims due rows, and each attempt's outcome is
 //! written together with its log, so a delivery never moves without a record of why.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -12,7 +11,7 @@ use super::automations::Automation;
 use super::cache::AutomationCache;
 use super::logs::{self, NewLog, Trigger};
 use super::page::{read_page, Conditions, Page, PageRequest};
-use super::{bodies, messages, BodyHash, Store, StoreError, StoreResult};
+use super::{BodyHash, Store, StoreError, StoreResult};
 use crate::redact::HeaderRedaction;
 
 /// Where a delivery stands.
@@ -74,6 +73,9 @@ pub struct ClaimedDelivery {
     pub recover_job_id: Option<String>,
     /// Unix ms; the maximum age counts from here.
     pub created_at: i64,
+    /// Whether the database records this attempt as possibly sent (`claimed = 1`, see
+    /// [`release_claims`]). A delivery held in memory is marked so just before its call.
+    pub started: bool,
 }
 
 /// The result of one attempt: its log and where the delivery goes next.
@@ -115,13 +117,16 @@ pub struct DeliveryRow {
 /// Error code of the log recorded for an attempt cut short by a stop of the relay.
 pub const INTERRUPTED_CODE: &str = "E_INTERRUPTED";
 
-/// After a crash or restart nothing is in flight. Each delivery still claimed was being
-/// attempted (or about to be) when the relay stopped, so the receiver may have got the call:
-/// that attempt is recorded as an `E_INTERRUPTED` log, and the delivery is due again at once.
-/// The interrupted attempt counts in the attempt numbers but never exhausts a delivery.
+/// After a crash or restart nothing is in flight. A delivery that was only held in memory
+/// (`claimed = 2`: its call had not started) goes back to the queue as it was, without a
+/// log. One whose call may have started (`claimed = 1`, written before the call) may have
+/// reached the receiver: that attempt is recorded as an `E_INTERRUPTED` log, and the delivery
+/// is due again at once. The interrupted attempt counts in the attempt numbers but never
+/// exhausts a delivery.
 pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> StoreResult<usize> {
     let now = crate::time::now_ms();
     let tx = conn.unchecked_transaction()?;
+    tx.execute("UPDATE deliveries SET claimed = 0 WHERE claimed = 2", [])?;
     let rows = tx
         .prepare(
             "SELECT d.id, d.message_id, d.automation_id, d.attempts, d.next_trigger, m.payload_hash \
@@ -181,65 +186,16 @@ pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> Store
     Ok(rows.len())
 }
 
-/// Claims up to `limit` due deliveries: marks them claimed with `lease_until` as their
-/// next_attempt_at (so a hung attempt is retried after the lease), and loads what sending needs.
-/// Deliveries of automations that no longer exist end as `failed`.
-fn claim(
-    conn: &Connection,
-    cache: &mut AutomationCache,
-    now: i64,
-    lease_until: i64,
-    limit: usize,
-) -> StoreResult<Vec<ClaimedDelivery>> {
-    let mut stmt = conn.prepare_cached(
-        "UPDATE deliveries SET claimed = 1, next_attempt_at = ?2 WHERE id IN \
-         (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?1 \
-          ORDER BY next_attempt_at LIMIT ?3) \
-         RETURNING id, message_id, automation_id, attempts, next_trigger, recover_job_id, created_at",
-    )?;
-    let rows = stmt
-        .query_map(params![now, lease_until, limit as i64], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, u32>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, i64>(6)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-
-    let mut payloads: HashMap<String, (Bytes, BodyHash)> = HashMap::new();
-    let mut claimed = Vec::with_capacity(rows.len());
-    for (id, message_id, automation_id, attempts, trigger, recover_job_id, created_at) in rows {
-        let Some(target) = cache.target(conn, &automation_id)? else {
-            conn.prepare_cached("UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 WHERE id = ?1")?
-                .execute(params![id, now])?;
-            continue;
-        };
-        if !payloads.contains_key(&message_id) {
-            let payload = messages::payload(conn, &message_id)?;
-            let hash = bodies::body_hash(&payload);
-            payloads.insert(message_id.clone(), (Bytes::from(payload), hash));
-        }
-        let Some((payload, payload_hash)) = payloads.get(&message_id).cloned() else { continue };
-        let snapshot_hash = AutomationCache::store_snapshot(conn, &target)?;
-        claimed.push(ClaimedDelivery {
-            id,
-            message_id,
-            automation: target.automation.clone(),
-            snapshot_hash,
-            payload,
-            payload_hash,
-            attempt: attempts + 1,
-            trigger: Trigger::parse(&trigger).unwrap_or(Trigger::Retry),
-            recover_job_id,
-            created_at,
-        });
-    }
-    Ok(claimed)
+/// Marks held delivery `id` as possibly sent from now on, under a lease until `lease_until`;
+/// false when it is no longer held (released, or its automation deleted meanwhile).
+fn mark_started(conn: &Connection, id: &str, lease_until: i64) -> StoreResult<bool> {
+    let marked = conn
+        .prepare_cached(
+            "UPDATE deliveries SET claimed = 1, next_attempt_at = ?2 \
+             WHERE id = ?1 AND claimed = 2 AND status = 'pending'",
+        )?
+        .execute(params![id, lease_until])?;
+    Ok(marked == 1)
 }
 
 fn record(conn: &Connection, outcome: &Outcome) -> StoreResult<()> {
@@ -279,24 +235,29 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
 }
 
 impl Store {
-    /// Claims up to `limit` due deliveries for `lease_ms`.
-    pub async fn claim_due(
+    /// Writes an attempt's log and moves its delivery on, in one write; with `next`, marks
+    /// that held delivery started in the same write (see [`Store::mark_started`]), and says
+    /// whether it was.
+    pub async fn record_outcome(
         &self,
-        limit: usize,
-        lease_ms: i64,
-    ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let cache = self.cache.clone();
-        self.write(move |c| {
-            let now = crate::time::now_ms();
-            claim(c, &mut cache.lock(), now, now + lease_ms, limit)
+        outcome: Outcome,
+        next: Option<(String, i64)>,
+    ) -> StoreResult<bool> {
+        // Unguarded: after its first write only a storage failure can stop it.
+        self.write_unguarded(move |c| {
+            record(c, &outcome)?;
+            match next {
+                Some((id, lease_until)) => mark_started(c, &id, lease_until),
+                None => Ok(false),
+            }
         })
         .await
     }
 
-    /// Writes an attempt's log and moves its delivery on, in one write.
-    pub async fn record_outcome(&self, outcome: Outcome) -> StoreResult<()> {
-        // Unguarded: after its first write only a storage failure can stop it.
-        self.write_unguarded(move |c| record(c, &outcome)).await
+    /// Marks held delivery `id` as possibly sent, under a lease until `lease_until`; its call
+    /// may start only once this is committed. False when it is no longer held.
+    pub async fn mark_started(&self, id: String, lease_until: i64) -> StoreResult<bool> {
+        self.write(move |c| mark_started(c, &id, lease_until)).await
     }
 
     /// Hands claimed deliveries back untried, due now (the dispatcher had no room for them).
@@ -309,18 +270,6 @@ impl Store {
             for id in ids {
                 stmt.execute(params![id, now])?;
             }
-            Ok(())
-        })
-        .await
-    }
-
-    /// Hands a claimed delivery back untried, due again at `at` (no attempt counted).
-    pub async fn defer_delivery(&self, id: String, at: i64) -> StoreResult<()> {
-        self.write(move |c| {
-            c.prepare_cached(
-                "UPDATE deliveries SET claimed = 0, next_attempt_at = ?2 WHERE id = ?1",
-            )?
-            .execute(params![id, at])?;
             Ok(())
         })
         .await

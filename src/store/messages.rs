@@ -9,6 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::cache::{AutomationCache, Target};
+use super::claims::{Intake, Take};
 use super::{bodies, BodyHash, ClaimedDelivery, Store, StoreError, StoreResult, Trigger};
 use crate::ids;
 
@@ -16,7 +17,7 @@ use crate::ids;
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
 /// A message to accept.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewMessage {
     /// Fan out to the enabled automations of this processor…
     pub processor_id: Option<String>,
@@ -28,9 +29,10 @@ pub struct NewMessage {
     pub payload: Vec<u8>,
     /// Same key within 24 h → the first answer again, nothing new stored.
     pub idempotency_key: Option<String>,
-    /// When set, the deliveries are stored already claimed for this many ms and returned
-    /// ready to send, so the dispatcher need not claim (and re-read) what ingest just wrote.
-    pub claim_for_ms: Option<i64>,
+    /// When set, the deliveries it takes are stored already claimed and returned ready to
+    /// send, so the dispatcher need not claim (and re-read) what ingest just wrote; the
+    /// others are stored unclaimed.
+    pub intake: Option<Arc<dyn Intake>>,
 }
 
 /// What [`Store::ingest`] did.
@@ -40,10 +42,9 @@ pub struct Accepted {
     pub result: IngestResult,
     /// Whether `result` is a replay.
     pub replayed: bool,
-    /// With `claim_for_ms`: the new deliveries, claimed, for the dispatcher.
+    /// The new deliveries the intake took, claimed, for the dispatcher.
     pub ready: Vec<ClaimedDelivery>,
-    /// Without `claim_for_ms`: whether new deliveries were stored unclaimed, for the
-    /// dispatcher's claim loop to pick up.
+    /// Whether new deliveries were stored unclaimed, for the dispatcher's claim loop.
     pub unclaimed: bool,
 }
 
@@ -134,10 +135,7 @@ pub(super) fn ingest(
     )?
     .execute(params![message_id, processor_id, msg.event_type, &payload_hash[..], now])?;
 
-    let (claimed, next_attempt_at) = match msg.claim_for_ms {
-        Some(lease) => (true, now + lease),
-        None => (false, now),
-    };
+    let lease_until = msg.intake.as_ref().map_or(now, |intake| now + intake.lease_ms());
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, message_id, automation_id, status, attempts, next_attempt_at, \
          claimed, next_trigger, created_at, updated_at) \
@@ -145,19 +143,27 @@ pub(super) fn ingest(
     )?;
     let payload = Bytes::from(msg.payload);
     let mut deliveries = Vec::with_capacity(targets.len());
-    let mut ready = Vec::with_capacity(if claimed { targets.len() } else { 0 });
+    let mut ready = Vec::with_capacity(if msg.intake.is_some() { targets.len() } else { 0 });
+    let mut unclaimed = false;
     for target in targets {
         let delivery_id = ids::new_id(ids::DELIVERY);
+        let taken =
+            msg.intake.as_ref().and_then(|intake| intake.take(&target.automation.id, &delivery_id));
+        let next_attempt_at = match taken {
+            Some(Take::Call) => lease_until,
+            Some(Take::Hold) | None => now,
+        };
+        unclaimed |= taken.is_none();
         insert.execute(params![
             delivery_id,
             message_id,
             target.automation.id,
             next_attempt_at,
-            claimed,
+            taken.map_or(0, Take::claimed),
             now
         ])?;
         deliveries.push((delivery_id.clone(), target.automation.id.clone()));
-        if claimed {
+        if let Some(taken) = taken {
             // The attempt's log will refer to this snapshot (the claim loop stores it for
             // deliveries left unclaimed).
             let snapshot_hash = AutomationCache::store_snapshot(conn, &target)?;
@@ -172,6 +178,7 @@ pub(super) fn ingest(
                 trigger: Trigger::Initial,
                 recover_job_id: None,
                 created_at: now,
+                started: taken == Take::Call,
             });
         }
     }
@@ -190,7 +197,6 @@ pub(super) fn ingest(
         )?
         .execute(params![key, &request_hash[..], response, now])?;
     }
-    let unclaimed = !claimed && !result.deliveries.is_empty();
     Ok(Accepted { result, replayed: false, ready, unclaimed })
 }
 

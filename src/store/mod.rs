@@ -5,6 +5,7 @@
 mod automations;
 mod bodies;
 mod cache;
+mod claims;
 mod deliveries;
 mod failure;
 mod files;
@@ -23,6 +24,7 @@ mod writer;
 pub use automations::{Automation, AutomationFilter, AutomationInput};
 pub use bodies::{body_hash, BodyHash};
 pub use cache::Target;
+pub use claims::{ClaimRequest, Intake, Take};
 pub use deliveries::{ClaimedDelivery, DeliveryRow, DeliveryStatus, Outcome, INTERRUPTED_CODE};
 pub use failure::StorageFailure;
 pub use files::UploadFile;

@@ -181,16 +181,17 @@ impl Workflows {
             total_steps: outcome.total_steps,
             finished_at: outcome.finished_at,
         };
+        let intake = self.dispatcher.intake();
         let message = NewMessage {
             processor_id: Some(spec.app.id.clone()),
             automation_id: None,
             event_type: Some(completion::event_type(outcome)),
             payload: completion::webhook_request(spec, outcome).to_string().into_bytes(),
             idempotency_key: None,
-            claim_for_ms: self.dispatcher.handover_lease(),
+            intake: Some(intake.clone()),
         };
         match self.store.finish_run(spec.run_id.clone(), finish, message).await {
-            Ok(accepted) => self.dispatcher.submit(accepted.ready, accepted.unclaimed),
+            Ok(accepted) => self.dispatcher.admit(&intake, accepted.ready, accepted.unclaimed),
             Err(e) => {
                 tracing::error!(run = %spec.run_id, error = %e, "recording a finished run failed")
             }

@@ -15,6 +15,7 @@ mod auth_routes;
 mod auth_scoping;
 mod automations;
 mod bad_input;
+mod call_slots;
 mod cursor;
 mod filters;
 mod idempotency;

@@ -8,6 +8,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 
 use crate::common::Relay;
+use crate::helpers::lane_backlog;
 
 /// A receiver that holds every call until the test lets it through, recording the order of
 /// `webhook-id`s and the most calls it ever had in flight at once.
@@ -52,21 +53,6 @@ async fn gated_receiver(gate: Gate) -> String {
         let _ = axum::serve(listener, app).await;
     });
     format!("http://{addr}/hook")
-}
-
-async fn lane_backlog(relay: &Relay) -> i64 {
-    let text = relay
-        .req(reqwest::Method::GET, "/metrics")
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .find_map(|l| l.strip_prefix("hookrelay_lane_backlog "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no hookrelay_lane_backlog in {text}"))
 }
 
 // An automation at its concurrency bound: the deliveries behind it wait in memory (shown by

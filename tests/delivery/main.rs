@@ -18,4 +18,5 @@ mod retry_after;
 mod secrets;
 mod shutdown;
 mod ssrf;
+mod stalled;
 mod timeouts;

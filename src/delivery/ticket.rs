@@ -1,0 +1,139 @@
+//! The room one write sets aside for the deliveries it stores or claims (a [`Ticket`]), and
+//! the dispatcher's capacity it comes from: the global slots, the lanes, and the channel that
+//! carries room given back from code that cannot wait (a drop, the writer thread) to the
+//! dispatcher, which finishes the job.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+
+use super::lanes::{Lanes, Reserved};
+use crate::store::{ClaimedDelivery, Intake, Take};
+
+/// Work handed to the dispatcher by code that cannot wait for it.
+pub(super) enum Returned {
+    /// Claimed deliveries that will not be called now: hand them back to the database.
+    Release(Vec<String>),
+    /// A queued delivery that took over a lane slot given back: call it (with this global
+    /// slot, when one came along).
+    Run(ClaimedDelivery, Option<OwnedSemaphorePermit>),
+}
+
+/// How many calls the relay may make at once, and where they wait.
+pub(super) struct Capacity {
+    /// `delivery.global_concurrency` slots.
+    pub global: Arc<Semaphore>,
+    /// The per-automation lanes.
+    pub lanes: Lanes,
+    /// See [`Returned`]; unbounded, since each message stands for room already held.
+    pub returns: mpsc::UnboundedSender<Returned>,
+}
+
+impl Capacity {
+    /// Gives back the lane slot of a call to `automation_id` that ended or never started:
+    /// the next queued delivery takes it over (with `global`, when given), else it is freed.
+    pub fn free_slot(&self, automation_id: &str, global: Option<OwnedSemaphorePermit>) {
+        if let Some(next) = self.lanes.finish(automation_id) {
+            let _ = self.returns.send(Returned::Run(next, global));
+        }
+    }
+}
+
+/// What one delivery of a ticket holds.
+pub(super) struct Reservation {
+    /// Its automation.
+    pub automation_id: String,
+    /// With a lane slot: the global slot to call with. Without: a backlog place.
+    pub global: Option<OwnedSemaphorePermit>,
+}
+
+/// The room one write (an ingest or a claim) set aside, delivery by delivery, as it ran.
+/// The dispatcher redeems it for the deliveries the write returns; whatever is left when
+/// the ticket is dropped (the write failed, or its caller went away) is given back, and its
+/// deliveries are released in the database in case the write did commit.
+pub struct Ticket {
+    capacity: Arc<Capacity>,
+    lease_ms: i64,
+    /// A global slot the claim loop already holds, used before any other.
+    prepaid: Mutex<Option<OwnedSemaphorePermit>>,
+    taken: Mutex<HashMap<String, Reservation>>,
+    short_of_slots: AtomicBool,
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing a panic could leave half-done is guarded by these locks.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Ticket {
+    pub(super) fn new(
+        capacity: Arc<Capacity>,
+        lease_ms: i64,
+        prepaid: Option<OwnedSemaphorePermit>,
+    ) -> Self {
+        Self {
+            capacity,
+            lease_ms,
+            prepaid: Mutex::new(prepaid),
+            taken: Mutex::default(),
+            short_of_slots: AtomicBool::new(false),
+        }
+    }
+
+    /// Takes out what was set aside for delivery `id`.
+    pub(super) fn redeem(&self, id: &str) -> Option<Reservation> {
+        locked(&self.taken).remove(id)
+    }
+
+    /// Whether a delivery was declined only because no global slot was free: the claim loop
+    /// takes it as soon as one is (a delivery declined because its automation is saturated
+    /// waits for its lane to drain instead).
+    pub fn short_of_slots(&self) -> bool {
+        self.short_of_slots.load(Ordering::Relaxed)
+    }
+}
+
+impl Intake for Ticket {
+    fn lease_ms(&self) -> i64 {
+        self.lease_ms
+    }
+
+    fn take(&self, automation_id: &str, delivery_id: &str) -> Option<Take> {
+        let mut global = None;
+        let reserved = self.capacity.lanes.reserve(automation_id, || {
+            global = locked(&self.prepaid)
+                .take()
+                .or_else(|| self.capacity.global.clone().try_acquire_owned().ok());
+            if global.is_none() {
+                self.short_of_slots.store(true, Ordering::Relaxed);
+            }
+            global.is_some()
+        })?;
+        let reservation = Reservation { automation_id: automation_id.to_string(), global };
+        locked(&self.taken).insert(delivery_id.to_string(), reservation);
+        Some(match reserved {
+            Reserved::Slot => Take::Call,
+            Reserved::Place => Take::Hold,
+        })
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let taken = std::mem::take(&mut *locked(&self.taken));
+        if taken.is_empty() {
+            return;
+        }
+        let mut ids = Vec::with_capacity(taken.len());
+        for (id, reservation) in taken {
+            match reservation.global {
+                Some(global) => self.capacity.free_slot(&reservation.automation_id, Some(global)),
+                None => self.capacity.lanes.cancel_place(&reservation.automation_id),
+            }
+            ids.push(id);
+        }
+        let _ = self.capacity.returns.send(Returned::Release(ids));
+    }
+}

@@ -1,0 +1,145 @@
+//! Claims: the dispatcher takes due deliveries out of the database. Whoever stores or claims
+//! deliveries for the dispatcher (ingest, the claim loop) asks its [`Intake`] about each one
+//! as the write runs, so a delivery is claimed only when the dispatcher has room for it, and
+//! the rest stay unclaimed and due, durable in the database.
+//!
+//! `deliveries.claimed` says how: 1 for a delivery taken to call at once (its call may have
+//! started: a crash logs it `E_INTERRUPTED`), under a lease in `next_attempt_at`; 2 for one
+//! held in memory, whose call has not started (a crash puts it back as it was). A held
+//! delivery is marked 1 in a write that commits before its call starts, usually the write
+//! recording the call before it in its lane. Held deliveries are never claimed again, and
+//! never time out: they leave memory only by being called or released.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use rusqlite::{params, Connection};
+
+use super::cache::AutomationCache;
+use super::{bodies, messages, BodyHash, ClaimedDelivery, Store, StoreResult, Trigger};
+
+/// How the dispatcher takes a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// To call at once.
+    Call,
+    /// To hold in memory until its automation has a free slot.
+    Hold,
+}
+
+impl Take {
+    /// The `claimed` value it is stored with (see the module doc).
+    pub(super) fn claimed(self) -> i64 {
+        match self {
+            Take::Call => 1,
+            Take::Hold => 2,
+        }
+    }
+}
+
+/// The dispatcher's side of a write that stores or claims deliveries. [`Intake::take`] runs
+/// on the writer thread, inside the write's transaction, so it must not block.
+pub trait Intake: Send + Sync {
+    /// How long a claim holds a delivery (ms): past the whole call, so only a crashed or
+    /// stuck attempt lets it run out.
+    fn lease_ms(&self) -> i64;
+    /// Sets room aside for delivery `delivery_id` of `automation_id`, or declines it (it then
+    /// stays unclaimed). Room set aside for a write that fails is the intake's to give back.
+    fn take(&self, automation_id: &str, delivery_id: &str) -> Option<Take>;
+}
+
+/// Claims due deliveries, oldest due first, as `intake` takes them, until `want` are taken.
+/// Deliveries of the `saturated` automations are passed over in the query, and at most
+/// `scan` candidates are looked at, so a claim costs the same however much waits behind
+/// automations that can take nothing. Deliveries of automations that no longer exist end
+/// `failed`.
+fn claim(
+    conn: &Connection,
+    cache: &mut AutomationCache,
+    request: &ClaimRequest,
+    now: i64,
+) -> StoreResult<Vec<ClaimedDelivery>> {
+    let saturated = serde_json::Value::from(request.saturated.clone()).to_string();
+    let candidates = conn
+        .prepare_cached(
+            "SELECT id, automation_id FROM deliveries \
+             WHERE status = 'pending' AND next_attempt_at <= ?1 AND claimed != 2 \
+             AND automation_id NOT IN (SELECT value FROM json_each(?2)) \
+             ORDER BY next_attempt_at LIMIT ?3",
+        )?
+        .query_map(params![now, saturated, request.scan as i64], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let lease_until = now + request.intake.lease_ms();
+    let mut take = conn.prepare_cached(
+        "UPDATE deliveries SET claimed = ?3, \
+         next_attempt_at = CASE WHEN ?3 = 1 THEN ?2 ELSE next_attempt_at END WHERE id = ?1 \
+         RETURNING message_id, attempts, next_trigger, recover_job_id, created_at",
+    )?;
+    let mut payloads: HashMap<String, (Bytes, BodyHash)> = HashMap::new();
+    let mut claimed = Vec::with_capacity(request.want.min(candidates.len()));
+    for (id, automation_id) in candidates {
+        if claimed.len() == request.want {
+            break;
+        }
+        let Some(target) = cache.target(conn, &automation_id)? else {
+            conn.prepare_cached("UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 WHERE id = ?1")?
+                .execute(params![id, now])?;
+            continue;
+        };
+        let Some(taken) = request.intake.take(&automation_id, &id) else { continue };
+        let (message_id, attempts, trigger, recover_job_id, created_at) =
+            take.query_row(params![id, lease_until, taken.claimed()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })?;
+        if !payloads.contains_key(&message_id) {
+            let payload = messages::payload(conn, &message_id)?;
+            let hash = bodies::body_hash(&payload);
+            payloads.insert(message_id.clone(), (Bytes::from(payload), hash));
+        }
+        let Some((payload, payload_hash)) = payloads.get(&message_id).cloned() else { continue };
+        let snapshot_hash = AutomationCache::store_snapshot(conn, &target)?;
+        claimed.push(ClaimedDelivery {
+            id,
+            message_id,
+            automation: target.automation.clone(),
+            snapshot_hash,
+            payload,
+            payload_hash,
+            attempt: attempts + 1,
+            trigger: Trigger::parse(&trigger).unwrap_or(Trigger::Retry),
+            recover_job_id,
+            created_at,
+            started: taken == Take::Call,
+        });
+    }
+    Ok(claimed)
+}
+
+/// What one claim asks for; see [`Store::claim_due`].
+pub struct ClaimRequest {
+    /// Most deliveries to take.
+    pub want: usize,
+    /// Most candidates to look at.
+    pub scan: usize,
+    /// Automations whose deliveries are passed over.
+    pub saturated: Vec<String>,
+    /// Decides about each candidate.
+    pub intake: std::sync::Arc<dyn Intake>,
+}
+
+impl Store {
+    /// Claims due deliveries as the request's intake takes them; see [`ClaimRequest`].
+    pub async fn claim_due(&self, request: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
+        let cache = self.cache.clone();
+        self.write(move |c| claim(c, &mut cache.lock(), &request, crate::time::now_ms())).await
+    }
+}
