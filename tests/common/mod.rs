@@ -240,6 +240,22 @@ impl Relay {
         }
     }
 
+    /// The value of the unlabelled metric `name` on `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = client()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        let value = text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' '));
+        value
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("metric {name} missing from:\n{text}"))
+    }
+
     /// Every log (following cursors), oldest first, optionally filtered by a query string.
     pub async fn all_logs(&self, query: &str) -> Vec<Value> {
         let mut out = Vec::new();

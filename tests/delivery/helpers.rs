@@ -131,16 +131,5 @@ impl SlowReceiver {
 
 /// The `hookrelay_lane_backlog` gauge: deliveries waiting in memory behind calls in flight.
 pub(crate) async fn lane_backlog(relay: &Relay) -> i64 {
-    let text = relay
-        .req(reqwest::Method::GET, "/metrics")
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .find_map(|l| l.strip_prefix("hookrelay_lane_backlog "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no hookrelay_lane_backlog in {text}"))
+    relay.metric("hookrelay_lane_backlog").await as i64
 }

@@ -25,20 +25,6 @@ async fn put_automation(relay: &Relay, id: &str, body: Value) {
     assert_eq!(resp.status(), 200, "PUT {id}: {}", resp.text().await.unwrap_or_default());
 }
 
-async fn metric(relay: &Relay, name: &str) -> f64 {
-    let text = crate::common::client()
-        .get(relay.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
-        .unwrap_or_else(|| panic!("metric {name} missing from:\n{text}"))
-}
-
 /// Every log of `query` is listable, and each can be read alone.
 async fn every_log_readable(relay: &Relay, query: &str) -> Vec<Value> {
     let logs = relay.all_logs(query).await;
@@ -93,7 +79,7 @@ async fn a_refused_message_leaves_the_retry_of_its_automation_logged_and_readabl
         .await
         .expect("rerun");
     assert!(rerun.status().is_success(), "rerun: {}", rerun.status());
-    assert_eq!(metric(&relay, "hookrelay_store_rollbacks").await, 0.0);
+    assert_eq!(relay.metric("hookrelay_store_rollbacks").await, 0.0);
 
     relay.restart();
     assert_eq!(every_log_readable(&relay, "").await.len(), 3, "two attempts and a rerun");
@@ -223,10 +209,6 @@ async fn refused_messages_and_edits_under_load_cost_healthy_producers_nothing() 
     }
     assert_eq!(per_delivery.len(), expected * HEALTHY_AUTOMATIONS, "every call has a log");
     assert!(per_delivery.values().all(|&n| n == 1), "every call is logged exactly once");
-    assert_eq!(
-        metric(&relay, "hookrelay_store_rollbacks").await,
-        0.0,
-        "no group commit rolled back"
-    );
+    assert_eq!(relay.metric("hookrelay_store_rollbacks").await, 0.0, "no group commit rolled back");
     assert_eq!(sink.count(), 0, "nothing reached a disabled automation");
 }
