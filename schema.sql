@@ -3,7 +3,7 @@
 -- Versioning: every statement below is idempotent (IF NOT EXISTS), and the file as a whole is
 -- schema version 4 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
 -- deliveries_due index had neither automation_id nor claimed, 3's no claimed; before 4 there
--- was no snapshot_headers table, no write_probe table and no trigger guarding logs). A later
+-- was no snapshot_headers table and no trigger guarding logs). A later
 -- version appends its upgrade steps in src/store/schema.rs, keyed by the version they upgrade
 -- from, so an older database is upgraded in place.
 --
@@ -228,9 +228,3 @@ WHEN NOT EXISTS (SELECT 1 FROM bodies WHERE hash = NEW.snapshot_hash)
 BEGIN
     SELECT RAISE(ABORT, 'a log must refer to a stored request body and snapshot');
 END;
-
--- One row, rewritten by /readyz while writes are failing, to learn when they work again.
-CREATE TABLE IF NOT EXISTS write_probe (
-    id          INTEGER PRIMARY KEY CHECK (id = 1),
-    written_at  INTEGER NOT NULL
-);

@@ -147,22 +147,10 @@ impl Store {
         self.readers.read(f).await
     }
 
-    /// Whether writes are failing: the last batch that tried to write met a storage failure
-    /// (a full disk, a lock held by another process), and none that changed something has
-    /// committed since.
+    /// Whether writes are failing: the database refused a write as a whole (a full disk, a
+    /// lock held by another process) within the last few seconds.
     pub fn writes_failing(&self) -> bool {
         self.writer.failing()
-    }
-
-    /// Writes one small row and commits it: whether the database takes writes again.
-    pub async fn probe_write(&self) -> bool {
-        self.write(|c| {
-            c.prepare_cached("INSERT OR REPLACE INTO write_probe (id, written_at) VALUES (1, ?1)")?
-                .execute([crate::time::now_ms()])?;
-            Ok(())
-        })
-        .await
-        .is_ok()
     }
 
     /// Whether the database answers a trivial query.

@@ -14,12 +14,13 @@
 //! automation cache) never outlives the writes it mirrors. Whole-transaction rollbacks are
 //! counted: each one failed writes that had done nothing wrong. When the database refuses
 //! writes as a whole (a full disk, a lock held by another process), every write of the batch
-//! is answered with that [`StorageFailure`], and the store counts as failing until a batch
-//! that changed something commits.
+//! is answered with that [`StorageFailure`], and the time is noted: the store counts as
+//! failing for [`FAILURE_HOLD_MS`] after the last storage failure. (A write that succeeds
+//! proves little: a small one still fits on a disk too full for the next batch.)
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
@@ -61,7 +62,17 @@ pub(super) struct Writer {
 #[derive(Default)]
 struct Health {
     rollbacks: AtomicU64,
-    failing: AtomicBool,
+    /// Unix ms of the last storage failure (0: none yet).
+    last_failure_ms: AtomicI64,
+}
+
+/// How long after a storage failure the store still counts as failing.
+pub(super) const FAILURE_HOLD_MS: i64 = 5_000;
+
+impl Health {
+    fn failed(&self) {
+        self.last_failure_ms.store(crate::time::now_ms(), Ordering::Relaxed);
+    }
 }
 
 /// What the writer thread owns.
@@ -111,7 +122,8 @@ impl Writer {
 
     /// Whether the last batch that tried to write met a storage failure.
     pub(super) fn failing(&self) -> bool {
-        self.health.failing.load(Ordering::Relaxed)
+        let last = self.health.last_failure_ms.load(Ordering::Relaxed);
+        last > 0 && crate::time::now_ms() - last < FAILURE_HOLD_MS
     }
 
     /// Queues `f`; `guarded` runs it in a savepoint of its own (see the module doc).
@@ -205,13 +217,12 @@ fn run_batch(
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let failure = StorageFailure::of(&e);
         tracing::error!(error = %e, "cannot begin a write transaction");
-        thread.health.failing.store(true, Ordering::Relaxed);
+        thread.health.failed();
         for Queued { job, .. } in batch.drain(..) {
             replies.push(job(Err(&failure)).reply);
         }
         return Err(failure);
     }
-    let changes_at_begin = conn.total_changes();
     let mut storage_failed = false;
     while let Some(Queued { job, guarded }) = batch.pop_front() {
         if guarded {
@@ -242,13 +253,10 @@ fn run_batch(
             }));
         }
     }
-    let changed = conn.total_changes() != changes_at_begin;
     match exec(conn, "COMMIT") {
         Ok(()) => {
             if storage_failed {
-                thread.health.failing.store(true, Ordering::Relaxed);
-            } else if changed {
-                thread.health.failing.store(false, Ordering::Relaxed);
+                thread.health.failed();
             }
             Ok(())
         }
@@ -267,7 +275,7 @@ fn rollback(thread: &Thread) {
         tracing::debug!(error = %e, "ROLLBACK found no open transaction");
     }
     thread.health.rollbacks.fetch_add(1, Ordering::Relaxed);
-    thread.health.failing.store(true, Ordering::Relaxed);
+    thread.health.failed();
     (thread.on_rollback)();
 }
 

@@ -1,6 +1,7 @@
 //! Storage failures are answered for what they are: a full disk is 507, a database locked
 //! by another process is 503 `database_locked` (not "shutting down"); `/readyz` reports the
-//! store not writable meanwhile and ready again once writes work; nothing accepted is lost.
+//! store not writable while writes fail (a small write that still fits changes nothing) and
+//! ready again a few seconds after the last failure; nothing accepted is lost.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -88,6 +89,8 @@ async fn a_full_disk_is_507_and_not_ready_then_recovers_without_losing_anything(
     for seq in 0..5 {
         let (status, body) = post(&relay, 100_000 + seq).await;
         assert_eq!(status, 507, "still full: {body}");
+        let (status, ready) = readyz(&relay).await;
+        assert_eq!(status, 503, "not ready while writes fail: {ready}");
     }
 
     std::fs::remove_file(&filler).expect("free space");
@@ -129,10 +132,16 @@ async fn a_database_locked_by_another_process_is_503_database_locked_then_recove
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["code"], "database_locked", "{body}");
     assert!(!body["message"].as_str().unwrap_or("").contains("shutting down"), "{body}");
+    let asked = std::time::Instant::now();
     let (status, ready) = readyz(&relay).await;
     assert_eq!((status, &ready["writable"]), (503, &json!(false)), "{ready}");
+    assert!(asked.elapsed() < Duration::from_secs(1), "/readyz answers at once while locked");
 
     other.execute_batch("ROLLBACK").expect("release the lock");
-    assert_eq!(readyz(&relay).await.0, 200);
+    relay
+        .wait_for(Duration::from_secs(10), "ready again", || async {
+            (readyz(&relay).await.0 == 200).then_some(())
+        })
+        .await;
     relay.send_message("proc_locked", json!({"n": 2})).await;
 }
