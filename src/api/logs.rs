@@ -211,8 +211,21 @@ pub(super) struct OneCall {
 }
 
 /// Makes the call within the delivery concurrency bounds (waiting for a slot, 503 when none
-/// comes free in time), stores its log, and returns the log as stored.
+/// comes free in time), stores its log, and returns the log as stored. The call and its log
+/// run in a task of their own: a client that goes away mid-call must not leave a call the
+/// receiver saw without its log (dropping the handler's future would cancel both).
 pub(super) async fn send_one(
+    state: &AppState,
+    automation: &Automation,
+    call: OneCall,
+) -> ApiResult<LogRecord> {
+    let (state, automation) = (state.clone(), automation.clone());
+    tokio::spawn(async move { call_and_log(&state, &automation, call).await })
+        .await
+        .map_err(ApiError::internal)?
+}
+
+async fn call_and_log(
     state: &AppState,
     automation: &Automation,
     call: OneCall,

@@ -25,5 +25,6 @@ mod messages;
 mod recover;
 mod rerun;
 mod rerun_credentials;
+mod rerun_detached;
 mod test_webhook;
 mod wrong_routes;
