@@ -215,10 +215,13 @@ CREATE UNIQUE INDEX IF NOT EXISTS sheet_rows_webhook ON sheet_rows(spreadsheet_i
 -- Version 4.
 -- The custom headers an automation version sent, in clear, keyed by the hash of its snapshot
 -- (which shows them redacted): a rerun of a log sends exactly these again to the log's URL.
+-- Deleted with the automation (its logs can no longer be rerun, and its secrets must not stay).
 CREATE TABLE IF NOT EXISTS snapshot_headers (
     snapshot_hash   BLOB PRIMARY KEY,
+    automation_id   TEXT NOT NULL,
     headers         TEXT NOT NULL           -- JSON object of string -> string
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS snapshot_headers_automation ON snapshot_headers(automation_id);
 
 -- A log refers to its request body and automation snapshot by hash: both are stored before
 -- the log is, or the log is refused (a log pointing at nothing could be neither shown nor rerun).

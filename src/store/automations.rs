@@ -193,11 +193,12 @@ pub(super) fn update(
 /// Deletes an automation. Its pending deliveries end as `failed` (recorded, not dropped),
 /// those held in memory too (they are then not called); those whose call may have started
 /// are left to end by their outcome. Its logs stay, each with the snapshot of the
-/// automation it was sent for.
+/// automation it was sent for; the headers it sent in clear go.
 pub(super) fn delete(conn: &Connection, id: &str, now: i64) -> StoreResult<()> {
     if conn.prepare_cached("DELETE FROM automations WHERE id = ?1")?.execute([id])? == 0 {
         return Err(StoreError::NotFound("automation"));
     }
+    conn.prepare_cached("DELETE FROM snapshot_headers WHERE automation_id = ?1")?.execute([id])?;
     conn.prepare_cached(
         "UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 \
          WHERE automation_id = ?1 AND status = 'pending' AND claimed != 1",

@@ -3,7 +3,8 @@
 //! by the same hash, the custom headers that version sent, in clear. A rerun of a log sends
 //! exactly those again to the log's URL, never the automation's current headers: an
 //! automation moved to a new receiver with a new credential must not hand that credential
-//! to the old receiver.
+//! to the old receiver. They are kept as long as the automation exists (the automation's
+//! own row holds its current ones in clear too) and deleted with it.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,7 @@ pub struct Snapshot {
     /// Hash of the shown snapshot; logs refer to it.
     pub hash: BodyHash,
     shown: Vec<u8>,
+    automation_id: String,
     sent_headers: String,
 }
 
@@ -29,16 +31,18 @@ impl Snapshot {
         // A map of strings always encodes; an empty object is the safe fallback regardless.
         let sent_headers =
             serde_json::to_string(&automation.webhook_headers).unwrap_or_else(|_| "{}".into());
-        Self { hash: bodies::body_hash(&shown), shown, sent_headers }
+        let automation_id = automation.id.clone();
+        Self { hash: bodies::body_hash(&shown), shown, automation_id, sent_headers }
     }
 
     /// Stores the shown snapshot and the headers sent with it (once per hash).
     pub(super) fn put(&self, conn: &Connection) -> StoreResult<()> {
         bodies::put(conn, &self.shown)?;
         conn.prepare_cached(
-            "INSERT OR IGNORE INTO snapshot_headers (snapshot_hash, headers) VALUES (?1, ?2)",
+            "INSERT OR IGNORE INTO snapshot_headers (snapshot_hash, automation_id, headers) \
+             VALUES (?1, ?2, ?3)",
         )?
-        .execute(params![&self.hash[..], self.sent_headers])?;
+        .execute(params![&self.hash[..], self.automation_id, self.sent_headers])?;
         Ok(())
     }
 }

@@ -66,4 +66,20 @@ async fn a_rerun_after_the_automation_moved_sends_the_old_receiver_only_its_old_
         })
         .await;
     assert_eq!(header(&new.calls()[0].headers, "authorization"), "Bearer new-token");
+
+    // The headers kept for reruns go with the automation.
+    let stored = |token: &str| -> i64 {
+        let db = rusqlite::Connection::open(relay.dir.path().join("hookrelay.db")).expect("db");
+        db.query_row(
+            "SELECT count(*) FROM snapshot_headers WHERE headers LIKE ?1",
+            [format!("%{token}%")],
+            |r| r.get(0),
+        )
+        .expect("count")
+    };
+    assert!(stored("old-token") > 0 && stored("new-token") > 0, "kept while it exists");
+    let resp =
+        relay.req(Method::DELETE, &format!("{ENDPOINTS}/{id}")).send().await.expect("delete");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    assert_eq!((stored("old-token"), stored("new-token")), (0, 0), "deleted with it");
 }
