@@ -17,7 +17,10 @@ use super::sender::{codes, CallResult, Sender};
 use super::ticket::{Capacity, Returned, Ticket};
 use crate::config::DeliveryConfig;
 use crate::metrics::Metrics;
-use crate::store::{ClaimRequest, ClaimedDelivery, DeliveryStatus, Outcome, Store, Trigger};
+use crate::store::{
+    Automation, ClaimRequest, ClaimedDelivery, DeliveryStatus, Outcome, Snapshot, Store,
+    StoreError, Trigger,
+};
 use crate::time::now_ms;
 
 /// Most deliveries claimed in one write.
@@ -314,10 +317,37 @@ impl Dispatcher {
         }
     }
 
+    /// The automation as it is now, when it may have changed since `d` was stored or claimed
+    /// (a delivery can wait in memory while its automation is disabled, moved or deleted),
+    /// with the snapshot to store for its log; a deleted one comes back disabled, with the
+    /// snapshot already stored (nothing of it is written again).
+    async fn current_automation(
+        &self,
+        d: &ClaimedDelivery,
+    ) -> Option<(Automation, Option<Snapshot>)> {
+        if self.store.automations_version() == d.automation_version {
+            return None;
+        }
+        match self.store.automation(d.automation.id.clone()).await {
+            Ok(automation) => {
+                let snapshot = self.store.snapshot_of(&automation);
+                Some((automation, Some(snapshot)))
+            }
+            Err(StoreError::NotFound(_)) => {
+                Some((Automation { enabled: false, ..(*d.automation).clone() }, None))
+            }
+            Err(e) => {
+                tracing::warn!(delivery = %d.id, error = %e, "cannot read the automation again; calling with the copy held");
+                None
+            }
+        }
+    }
+
     /// One attempt: the call (or its refusal for a disabled automation); returns its log and
     /// the delivery's next state, to be written together.
     async fn attempt(&self, d: &ClaimedDelivery) -> Outcome {
         self.metrics.in_flight.inc();
+        let current = self.current_automation(d).await;
         let context = CallContext {
             delivery_id: Some(d.id.clone()),
             message_id: d.message_id.clone(),
@@ -325,9 +355,12 @@ impl Dispatcher {
             trigger: d.trigger,
             rerun_of: None,
             body_hash: d.payload_hash,
-            snapshot_hash: d.snapshot_hash,
+            snapshot_hash: match &current {
+                Some((_, Some(snapshot))) => snapshot.hash,
+                _ => d.snapshot_hash,
+            },
         };
-        let automation = &d.automation;
+        let automation = current.as_ref().map_or(&*d.automation, |(a, _)| a);
         let (log, retry_after) = if automation.enabled {
             let ua = &self.config.user_agent;
             attempt::call(
@@ -361,6 +394,7 @@ impl Dispatcher {
             }
         };
         self.metrics.record_attempt(outcome, log.duration_ms);
-        Outcome { delivery_id: d.id.clone(), log, status, next_attempt_at }
+        let snapshot = current.and_then(|(_, snapshot)| snapshot);
+        Outcome { delivery_id: d.id.clone(), log, status, next_attempt_at, snapshot }
     }
 }

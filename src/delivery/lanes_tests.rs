@@ -13,6 +13,7 @@ use crate::store::{Automation, ClaimedDelivery, Trigger};
 
 fn delivery(automation: &str, n: usize) -> ClaimedDelivery {
     ClaimedDelivery {
+        automation_version: 0,
         id: format!("dlv_{automation}_{n}"),
         message_id: format!("msg_{n}"),
         automation: Arc::new(Automation {

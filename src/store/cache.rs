@@ -9,7 +9,7 @@
 //! refusal never leaves a write behind in a shared transaction.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::Connection;
@@ -46,16 +46,24 @@ pub(super) struct AutomationCache {
     by_processor: HashMap<String, Arc<[Arc<Target>]>>,
     /// Redacts the header secrets of the snapshots it stores.
     rule: HeaderRedaction,
+    /// Raised by every clear: a copy of an automation taken at another version may be stale.
+    version: Arc<AtomicU64>,
 }
 
 /// The cache as the store shares it with writer jobs.
 #[derive(Debug, Clone)]
-pub(super) struct SharedCache(Arc<Mutex<AutomationCache>>);
+pub(super) struct SharedCache(Arc<Mutex<AutomationCache>>, Arc<AtomicU64>);
 
 impl SharedCache {
     /// An empty cache storing snapshots redacted by `rule`.
     pub(super) fn new(rule: HeaderRedaction) -> Self {
-        Self(Arc::new(Mutex::new(AutomationCache::new(rule))))
+        let version = Arc::new(AtomicU64::new(0));
+        Self(Arc::new(Mutex::new(AutomationCache::new(rule, version.clone()))), version)
+    }
+
+    /// The version of the automations: it changes whenever any automation may have changed.
+    pub(super) fn version(&self) -> u64 {
+        self.1.load(Ordering::Acquire)
     }
 
     /// Locks the cache (only the writer thread does, one job at a time, so this never
@@ -70,15 +78,21 @@ impl SharedCache {
 }
 
 impl AutomationCache {
-    /// An empty cache storing snapshots redacted by `rule`.
-    pub(super) fn new(rule: HeaderRedaction) -> Self {
-        Self { by_id: HashMap::new(), by_processor: HashMap::new(), rule }
+    /// An empty cache storing snapshots redacted by `rule`, counting its clears in `version`.
+    pub(super) fn new(rule: HeaderRedaction, version: Arc<AtomicU64>) -> Self {
+        Self { by_id: HashMap::new(), by_processor: HashMap::new(), rule, version }
     }
 
     /// Forgets everything (after any automation write, and after any rollback).
     pub(super) fn clear(&mut self) {
         self.by_id.clear();
         self.by_processor.clear();
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// See [`SharedCache::version`].
+    pub(super) fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
     }
 
     /// One automation, or `None` when it does not exist. Reads only.

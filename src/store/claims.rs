@@ -111,6 +111,7 @@ fn claim(
             id,
             message_id,
             automation: target.automation.clone(),
+            automation_version: cache.version(),
             snapshot_hash,
             payload,
             payload_hash,

@@ -11,7 +11,7 @@ use super::automations::Automation;
 use super::cache::AutomationCache;
 use super::logs::{self, NewLog, Trigger};
 use super::page::{read_page, Conditions, Page, PageRequest};
-use super::{BodyHash, Store, StoreError, StoreResult};
+use super::{BodyHash, Snapshot, Store, StoreError, StoreResult};
 use crate::redact::HeaderRedaction;
 
 /// Where a delivery stands.
@@ -57,8 +57,11 @@ pub struct ClaimedDelivery {
     pub id: String,
     /// `msg_…`, the `webhook-id`.
     pub message_id: String,
-    /// The automation as it is now.
+    /// The automation as it was when the delivery was stored or claimed.
     pub automation: Arc<Automation>,
+    /// The version of the automations then (see `Store::automations_version`): when it has
+    /// changed by the time of the call, the automation is read again before calling.
+    pub automation_version: u64,
     /// Hash of the stored snapshot of `automation`.
     pub snapshot_hash: BodyHash,
     /// The body to send.
@@ -89,6 +92,9 @@ pub struct Outcome {
     pub status: DeliveryStatus,
     /// For `Pending`: when to try again (Unix ms).
     pub next_attempt_at: i64,
+    /// The snapshot the log refers to, when it is not stored yet (the automation was read
+    /// again just before the call).
+    pub snapshot: Option<Snapshot>,
 }
 
 /// A delivery as listed.
@@ -144,7 +150,7 @@ pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> Store
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    let mut cache = AutomationCache::new(rule.clone());
+    let mut cache = AutomationCache::new(rule.clone(), Default::default());
     for (id, message_id, automation_id, attempts, trigger, payload_hash) in &rows {
         let Some(target) = cache.target(&tx, automation_id)? else {
             tx.execute("UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 WHERE id = ?1", params![id, now])?;
@@ -199,6 +205,9 @@ fn mark_started(conn: &Connection, id: &str, lease_until: i64) -> StoreResult<bo
 }
 
 fn record(conn: &Connection, outcome: &Outcome) -> StoreResult<()> {
+    if let Some(snapshot) = &outcome.snapshot {
+        snapshot.put(conn)?;
+    }
     logs::insert(conn, &outcome.log)?;
     conn.prepare_cached(
         "UPDATE deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, claimed = 0, \

@@ -171,6 +171,7 @@ pub(super) fn ingest(
                 id: delivery_id,
                 message_id: message_id.clone(),
                 automation: target.automation.clone(),
+                automation_version: cache.version(),
                 snapshot_hash,
                 payload: payload.clone(),
                 payload_hash,

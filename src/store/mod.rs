@@ -81,6 +81,7 @@ pub struct Store {
     writer: Writer,
     readers: Readers,
     cache: cache::SharedCache,
+    rule: HeaderRedaction,
 }
 
 impl Store {
@@ -99,7 +100,7 @@ impl Store {
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
             readers.push(open_connection(path, flags, config)?);
         }
-        Ok(Self { writer, readers: Readers::new(readers), cache })
+        Ok(Self { writer, readers: Readers::new(readers), cache, rule: rule.clone() })
     }
 
     /// Runs `f` inside the next group-commit transaction, in a savepoint of its own: when it
@@ -145,6 +146,17 @@ impl Store {
         T: Send + 'static,
     {
         self.readers.read(f).await
+    }
+
+    /// The version of the automations: it changes whenever any automation may have changed,
+    /// so a copy taken at another version must be read again before it is relied on.
+    pub fn automations_version(&self) -> u64 {
+        self.cache.version()
+    }
+
+    /// The snapshot of `automation` as this store records it (header secrets redacted).
+    pub fn snapshot_of(&self, automation: &Automation) -> Snapshot {
+        Snapshot::of(automation, &self.rule)
     }
 
     /// Whether writes are failing: the database refused a write as a whole (a full disk, a

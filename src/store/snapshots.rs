@@ -15,7 +15,7 @@ use super::{bodies, BodyHash, Store, StoreError, StoreResult};
 use crate::redact::HeaderRedaction;
 
 /// A snapshot ready to store.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     /// Hash of the shown snapshot; logs refer to it.
     pub hash: BodyHash,

@@ -18,5 +18,6 @@ mod retry_after;
 mod secrets;
 mod shutdown;
 mod ssrf;
+mod stale_copies;
 mod stalled;
 mod timeouts;
