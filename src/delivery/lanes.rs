@@ -66,6 +66,10 @@ struct Lane {
     backlog: VecDeque<ClaimedDelivery>,
     /// Callers in line for a slot, served before the backlog: a person waits for each.
     callers: VecDeque<(u64, oneshot::Sender<()>)>,
+    /// A delivery was declined (left in the database) since this lane last had room: the
+    /// next call to end wakes the claim loop for it. Without this, a lane at its bound while
+    /// the shared backlog is full would get new deliveries only at each poll.
+    declined: bool,
 }
 
 #[derive(Default)]
@@ -80,8 +84,8 @@ struct State {
 pub struct Lanes {
     bounds: Bounds,
     state: Mutex<State>,
-    /// Woken when a saturated lane (or the whole backlog) has drained to half its bound, so
-    /// the claim loop refills it.
+    /// Woken when a saturated lane (or the whole backlog) has drained to half its bound, or a
+    /// call ends in a lane that had deliveries declined, so the claim loop refills it.
     refill: Arc<Notify>,
 }
 
@@ -127,7 +131,10 @@ impl Lanes {
         match reserved {
             Some(Reserved::Place) => state.held += 1,
             Some(Reserved::Slot) => {}
-            None => forget_if_idle(&mut state, automation_id),
+            None => {
+                lane.declined = true;
+                forget_if_idle(&mut state, automation_id);
+            }
         }
         reserved
     }
@@ -214,6 +221,9 @@ impl Lanes {
             }
         }
         let next = if closed { None } else { lane.backlog.pop_front() };
+        if std::mem::take(&mut lane.declined) {
+            self.refill.notify_one();
+        }
         match next {
             Some(_) => {
                 lane.held = lane.held.saturating_sub(1);

@@ -19,4 +19,5 @@ mod secrets;
 mod shutdown;
 mod ssrf;
 mod stalled;
+mod starved;
 mod timeouts;
