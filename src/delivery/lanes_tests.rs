@@ -32,7 +32,7 @@ fn delivery(automation: &str, n: usize) -> ClaimedDelivery {
             updated_at: 0,
         }),
         snapshot_hash: [0; 16],
-        payload: Bytes::from_static(b"{}"),
+        payload: Some(Bytes::from_static(b"{}")),
         payload_hash: [0; 16],
         attempt: 1,
         trigger: Trigger::Initial,

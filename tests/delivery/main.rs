@@ -11,6 +11,7 @@ mod helpers;
 mod disabled;
 mod fan_out;
 mod lanes;
+mod memory;
 mod redaction;
 mod responses;
 mod retries;
