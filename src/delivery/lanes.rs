@@ -242,20 +242,27 @@ impl Lanes {
     }
 
     /// Automations that can take no delivery now: every lane slot busy and no backlog room.
-    /// The claim loop leaves their deliveries in the database.
+    /// The claim loop leaves their deliveries in the database. A lane passed over only
+    /// because the shared backlog is full counts as having had deliveries declined (its next
+    /// call end wakes the claim loop); one at its own share waits to drain to half of it.
     pub fn saturated(&self) -> Vec<String> {
-        let Ok(state) = self.state.lock() else { return Vec::new() };
+        let Ok(mut state) = self.state.lock() else { return Vec::new() };
         let bounds = self.bounds;
         let total_full = state.held >= bounds.total_backlog;
-        state
-            .lanes
-            .iter()
-            .filter(|(_, lane)| {
-                lane.in_flight >= bounds.per_automation_calls
-                    && (total_full || lane.held >= bounds.per_automation_backlog)
-            })
-            .map(|(id, _)| id.clone())
-            .collect()
+        let mut saturated = Vec::new();
+        for (id, lane) in &mut state.lanes {
+            if lane.in_flight < bounds.per_automation_calls {
+                continue;
+            }
+            if lane.held < bounds.per_automation_backlog {
+                if !total_full {
+                    continue;
+                }
+                lane.declined = true;
+            }
+            saturated.push(id.clone());
+        }
+        saturated
     }
 
     /// How many deliveries wait in the backlog (or have a place reserved there).
