@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep, timeout};
 
@@ -280,11 +281,16 @@ impl Dispatcher {
             if !delivery.started {
                 delivery.started = self.mark_started(&delivery.id).await;
             }
-            if !delivery.started {
+            let payload = match delivery.payload.take() {
+                Some(payload) if delivery.started => Some(payload),
+                None if delivery.started => self.read_payload(&delivery).await,
+                _ => None,
+            };
+            let Some(payload) = payload else {
                 next = self.capacity.lanes.finish(&automation_id);
                 continue;
-            }
-            let outcome = self.attempt(&delivery).await;
+            };
+            let outcome = self.attempt(&delivery, payload).await;
             next = self.capacity.lanes.finish(&automation_id);
             let lease_until = now_ms().saturating_add(self.lease_ms());
             let mark = next.as_ref().filter(|n| !n.started).map(|n| (n.id.clone(), lease_until));
@@ -343,9 +349,22 @@ impl Dispatcher {
         }
     }
 
-    /// One attempt: the call (or its refusal for a disabled automation); returns its log and
-    /// the delivery's next state, to be written together.
-    async fn attempt(&self, d: &ClaimedDelivery) -> Outcome {
+    /// The payload of held delivery `d`, read as its call starts; `None` (and `d` released)
+    /// when it cannot be read.
+    async fn read_payload(&self, d: &ClaimedDelivery) -> Option<Bytes> {
+        match self.store.payload(d.payload_hash).await {
+            Ok(payload) => Some(payload),
+            Err(e) => {
+                tracing::error!(delivery = %d.id, error = %e, "reading a payload failed; not calling it");
+                self.release_unsent(vec![d.id.clone()]).await;
+                None
+            }
+        }
+    }
+
+    /// One attempt with `payload`: the call (or its refusal for a disabled automation);
+    /// returns its log and the delivery's next state, to be written together.
+    async fn attempt(&self, d: &ClaimedDelivery, payload: Bytes) -> Outcome {
         self.metrics.in_flight.inc();
         let current = self.current_automation(d).await;
         let context = CallContext {
@@ -363,15 +382,8 @@ impl Dispatcher {
         let automation = current.as_ref().map_or(&*d.automation, |(a, _)| a);
         let (log, retry_after) = if automation.enabled {
             let ua = &self.config.user_agent;
-            attempt::call(
-                &self.sender,
-                ua,
-                automation,
-                &automation.webhook_url,
-                d.payload.clone(),
-                context,
-            )
-            .await
+            attempt::call(&self.sender, ua, automation, &automation.webhook_url, payload, context)
+                .await
         } else {
             let result =
                 CallResult::not_sent(codes::AUTOMATION_DISABLED, "automation is disabled".into());

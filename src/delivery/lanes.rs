@@ -66,6 +66,10 @@ struct Lane {
     backlog: VecDeque<ClaimedDelivery>,
     /// Callers in line for a slot, served before the backlog: a person waits for each.
     callers: VecDeque<(u64, oneshot::Sender<()>)>,
+    /// A delivery was declined (left in the database) since this lane last had room: the
+    /// next call to end wakes the claim loop for it. Without this, a lane at its bound while
+    /// the shared backlog is full would get new deliveries only at each poll.
+    declined: bool,
 }
 
 #[derive(Default)]
@@ -80,8 +84,8 @@ struct State {
 pub struct Lanes {
     bounds: Bounds,
     state: Mutex<State>,
-    /// Woken when a saturated lane (or the whole backlog) has drained to half its bound, so
-    /// the claim loop refills it.
+    /// Woken when a saturated lane (or the whole backlog) has drained to half its bound, or a
+    /// call ends in a lane that had deliveries declined, so the claim loop refills it.
     refill: Arc<Notify>,
 }
 
@@ -127,7 +131,10 @@ impl Lanes {
         match reserved {
             Some(Reserved::Place) => state.held += 1,
             Some(Reserved::Slot) => {}
-            None => forget_if_idle(&mut state, automation_id),
+            None => {
+                lane.declined = true;
+                forget_if_idle(&mut state, automation_id);
+            }
         }
         reserved
     }
@@ -214,6 +221,9 @@ impl Lanes {
             }
         }
         let next = if closed { None } else { lane.backlog.pop_front() };
+        if std::mem::take(&mut lane.declined) {
+            self.refill.notify_one();
+        }
         match next {
             Some(_) => {
                 lane.held = lane.held.saturating_sub(1);
@@ -232,20 +242,27 @@ impl Lanes {
     }
 
     /// Automations that can take no delivery now: every lane slot busy and no backlog room.
-    /// The claim loop leaves their deliveries in the database.
+    /// The claim loop leaves their deliveries in the database. A lane passed over only
+    /// because the shared backlog is full counts as having had deliveries declined (its next
+    /// call end wakes the claim loop); one at its own share waits to drain to half of it.
     pub fn saturated(&self) -> Vec<String> {
-        let Ok(state) = self.state.lock() else { return Vec::new() };
+        let Ok(mut state) = self.state.lock() else { return Vec::new() };
         let bounds = self.bounds;
         let total_full = state.held >= bounds.total_backlog;
-        state
-            .lanes
-            .iter()
-            .filter(|(_, lane)| {
-                lane.in_flight >= bounds.per_automation_calls
-                    && (total_full || lane.held >= bounds.per_automation_backlog)
-            })
-            .map(|(id, _)| id.clone())
-            .collect()
+        let mut saturated = Vec::new();
+        for (id, lane) in &mut state.lanes {
+            if lane.in_flight < bounds.per_automation_calls {
+                continue;
+            }
+            if lane.held < bounds.per_automation_backlog {
+                if !total_full {
+                    continue;
+                }
+                lane.declined = true;
+            }
+            saturated.push(id.clone());
+        }
+        saturated
     }
 
     /// How many deliveries wait in the backlog (or have a place reserved there).

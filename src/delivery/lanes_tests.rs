@@ -33,7 +33,7 @@ fn delivery(automation: &str, n: usize) -> ClaimedDelivery {
             updated_at: 0,
         }),
         snapshot_hash: [0; 16],
-        payload: Bytes::from_static(b"{}"),
+        payload: Some(Bytes::from_static(b"{}")),
         payload_hash: [0; 16],
         attempt: 1,
         trigger: Trigger::Initial,
@@ -114,6 +114,32 @@ fn no_automation_takes_more_than_its_share_of_the_backlog() {
     assert_eq!(arrive(&lanes, "a", 5), Some(Reserved::Place));
     lanes.cancel_place("b");
     assert_eq!(lanes.queued(), 4);
+}
+
+#[test]
+fn a_call_ending_in_a_lane_that_had_deliveries_declined_wakes_the_claim_loop() {
+    let (lanes, refill) = lanes(1, 2, 2);
+    let woken = || futures_util::FutureExt::now_or_never(refill.notified()).is_some();
+    assert_eq!(arrive(&lanes, "stalled", 0), Some(Reserved::Slot));
+    assert_eq!(arrive(&lanes, "stalled", 1), Some(Reserved::Place));
+    assert_eq!(arrive(&lanes, "stalled", 2), Some(Reserved::Place));
+    // The shared backlog is full: "b", at its call bound, has a delivery declined.
+    assert_eq!(arrive(&lanes, "b", 0), Some(Reserved::Slot));
+    assert_eq!(lanes.reserve("b", || true), None);
+    assert!(!woken());
+    assert!(lanes.finish("b").is_none());
+    assert!(woken(), "the slot that came free is refilled at once, not at the next poll");
+    // A lane the claim loop passes over because the shared backlog is full counts as declined.
+    assert_eq!(arrive(&lanes, "b", 1), Some(Reserved::Slot));
+    let mut saturated = lanes.saturated();
+    saturated.sort();
+    assert_eq!(saturated, ["b", "stalled"]);
+    assert!(lanes.finish("b").is_none());
+    assert!(woken());
+    // Nothing declined since: the next call ending wakes nobody.
+    assert_eq!(arrive(&lanes, "b", 2), Some(Reserved::Slot));
+    assert!(lanes.finish("b").is_none());
+    assert!(!woken());
 }
 
 #[test]

@@ -78,7 +78,8 @@ fn claim(
          next_attempt_at = CASE WHEN ?3 = 1 THEN ?2 ELSE next_attempt_at END WHERE id = ?1 \
          RETURNING message_id, attempts, next_trigger, recover_job_id, created_at",
     )?;
-    let mut payloads: HashMap<String, (Bytes, BodyHash)> = HashMap::new();
+    let mut hashes: HashMap<String, BodyHash> = HashMap::new();
+    let mut payloads: HashMap<BodyHash, Bytes> = HashMap::new();
     let mut claimed = Vec::with_capacity(request.want.min(candidates.len()));
     for (id, automation_id) in candidates {
         if claimed.len() == request.want {
@@ -100,12 +101,24 @@ fn claim(
                     r.get::<_, i64>(4)?,
                 ))
             })?;
-        if !payloads.contains_key(&message_id) {
-            let payload = messages::payload(conn, &message_id)?;
-            let hash = bodies::body_hash(&payload);
-            payloads.insert(message_id.clone(), (Bytes::from(payload), hash));
-        }
-        let Some((payload, payload_hash)) = payloads.get(&message_id).cloned() else { continue };
+        let payload_hash = match hashes.get(&message_id) {
+            Some(hash) => *hash,
+            None => {
+                let hash = messages::payload_hash(conn, &message_id)?;
+                hashes.insert(message_id.clone(), hash);
+                hash
+            }
+        };
+        // A held delivery keeps no payload: see `ClaimedDelivery::payload`.
+        let payload = match (taken, payloads.get(&payload_hash)) {
+            (Take::Hold, _) => None,
+            (Take::Call, Some(payload)) => Some(payload.clone()),
+            (Take::Call, None) => {
+                let payload = Bytes::from(bodies::get(conn, &payload_hash)?);
+                payloads.insert(payload_hash, payload.clone());
+                Some(payload)
+            }
+        };
         let snapshot_hash = AutomationCache::store_snapshot(conn, &target)?;
         claimed.push(ClaimedDelivery {
             id,

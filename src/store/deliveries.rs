@@ -11,7 +11,7 @@ use super::automations::Automation;
 use super::cache::AutomationCache;
 use super::logs::{self, NewLog, Trigger};
 use super::page::{read_page, Conditions, Page, PageRequest};
-use super::{BodyHash, Snapshot, Store, StoreError, StoreResult};
+use super::{bodies, BodyHash, Snapshot, Store, StoreError, StoreResult};
 use crate::redact::HeaderRedaction;
 
 /// Where a delivery stands.
@@ -64,8 +64,10 @@ pub struct ClaimedDelivery {
     pub automation_version: u64,
     /// Hash of the stored snapshot of `automation`.
     pub snapshot_hash: BodyHash,
-    /// The body to send.
-    pub payload: Bytes,
+    /// The body to send; `None` while the delivery waits in memory behind its automation's
+    /// calls in flight ([`Store::payload`] reads it as the call starts), so the backlog's
+    /// memory does not grow with payload size.
+    pub payload: Option<Bytes>,
     /// Hash of `payload`.
     pub payload_hash: BodyHash,
     /// 1-based number of the attempt about to be made.
@@ -261,6 +263,11 @@ impl Store {
             }
         })
         .await
+    }
+
+    /// The stored payload with hash `hash` (a held delivery's, read as its call starts).
+    pub async fn payload(&self, hash: BodyHash) -> StoreResult<Bytes> {
+        self.read(move |c| bodies::get(c, &hash).map(Bytes::from)).await
     }
 
     /// Marks held delivery `id` as possibly sent, under a lease until `lease_until`; its call

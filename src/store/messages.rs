@@ -173,7 +173,8 @@ pub(super) fn ingest(
                 automation: target.automation.clone(),
                 automation_version: cache.version(),
                 snapshot_hash,
-                payload: payload.clone(),
+                // A held delivery keeps no payload: see `ClaimedDelivery::payload`.
+                payload: (taken == Take::Call).then(|| payload.clone()),
                 payload_hash,
                 attempt: 1,
                 trigger: Trigger::Initial,
@@ -212,14 +213,15 @@ fn request_fingerprint(msg: &NewMessage) -> Vec<u8> {
     out
 }
 
-/// A message's payload (the webhook body every delivery of it sends).
-pub(super) fn payload(conn: &Connection, message_id: &str) -> StoreResult<Vec<u8>> {
+/// The hash of a message's payload (the webhook body every delivery of it sends).
+pub(super) fn payload_hash(conn: &Connection, message_id: &str) -> StoreResult<BodyHash> {
     let hash: Vec<u8> = conn
         .prepare_cached("SELECT payload_hash FROM messages WHERE id = ?1")?
         .query_row([message_id], |r| r.get(0))
         .optional()?
         .ok_or(StoreError::NotFound("message"))?;
-    bodies::get(conn, &hash)
+    BodyHash::try_from(hash.as_slice())
+        .map_err(|_| StoreError::Corrupt("a payload hash is malformed".into()))
 }
 
 impl Store {

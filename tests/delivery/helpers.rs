@@ -1,15 +1,16 @@
 //! Shared helpers: config tweaks, delivery and log waits, a slow receiver.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Router;
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::common::{self, Relay};
+use crate::common::{self, Relay, KEY};
 
 /// How long any single wait in these tests may take before it counts as a failure.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
@@ -132,4 +133,67 @@ impl SlowReceiver {
 /// The `hookrelay_lane_backlog` gauge: deliveries waiting in memory behind calls in flight.
 pub(crate) async fn lane_backlog(relay: &Relay) -> i64 {
     relay.metric("hookrelay_lane_backlog").await as i64
+}
+
+/// Concurrent producers in [`queue`].
+const PRODUCERS: usize = 16;
+
+/// A receiver that accepts connections and never answers (nor closes them).
+pub(crate) async fn black_hole() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}/hole")
+}
+
+/// A receiver that answers 200 and records when each `webhook-id` arrived.
+pub(crate) async fn timed_receiver() -> (String, Arc<Mutex<HashMap<String, Instant>>>) {
+    let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let seen = arrivals.clone();
+    let app = Router::new().fallback(move |headers: HeaderMap| {
+        let seen = seen.clone();
+        async move {
+            let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            seen.lock().expect("lock").insert(id.to_string(), Instant::now());
+            "{\"ok\":true}"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/ok"), arrivals)
+}
+
+/// Posts `count` messages to `processor` from `PRODUCERS` concurrent clients.
+pub(crate) async fn queue(relay: &Relay, processor: &str, count: usize) {
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let url = relay.url("/v1/messages");
+            let processor = processor.to_string();
+            tokio::spawn(async move {
+                let client = common::client();
+                for n in (p..count).step_by(PRODUCERS) {
+                    let body = json!({"processor_id": processor, "payload": {"n": n}});
+                    let resp = client
+                        .post(&url)
+                        .header("Api-Key", KEY)
+                        .json(&body)
+                        .send()
+                        .await
+                        .expect("post");
+                    assert_eq!(resp.status(), 202, "message {n}");
+                }
+            })
+        })
+        .collect();
+    for producer in producers {
+        producer.await.expect("producer");
+    }
 }

@@ -1,13 +1,9 @@
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::http::HeaderMap;
-use axum::Router;
 use serde_json::json;
 
-use crate::common::{self, Relay, KEY};
-use crate::helpers::{delivery_toml, lane_backlog};
+use crate::common::Relay;
+use crate::helpers::{black_hole, delivery_toml, lane_backlog, queue, timed_receiver};
 
 /// Calls in flight per automation, and the in-memory backlog bounds (lowered from their
 /// defaults of 64, 1,024 and 8,192, so that the ten thousand queued pass each many times).
@@ -19,68 +15,6 @@ const LIMITS: [(&str, &str); 3] = [
 /// Deliveries queued to the receiver that never answers: more than its calls in flight and
 /// the whole in-memory backlog together (and so more than its share of it).
 const STALLED: usize = 10_000;
-/// Concurrent producers queueing them.
-const PRODUCERS: usize = 16;
-
-/// A receiver that accepts connections and never answers (nor closes them).
-async fn black_hole() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    format!("http://{addr}/hole")
-}
-
-/// A receiver that answers 200 and records when each `webhook-id` arrived.
-async fn timed_receiver() -> (String, Arc<Mutex<HashMap<String, Instant>>>) {
-    let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let seen = arrivals.clone();
-    let app = Router::new().fallback(move |headers: HeaderMap| {
-        let seen = seen.clone();
-        async move {
-            let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-            seen.lock().expect("lock").insert(id.to_string(), Instant::now());
-            "{\"ok\":true}"
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/ok"), arrivals)
-}
-
-/// Posts `count` messages to `processor` from `PRODUCERS` concurrent clients.
-async fn queue(relay: &Relay, processor: &str, count: usize) {
-    let producers: Vec<_> = (0..PRODUCERS)
-        .map(|p| {
-            let url = relay.url("/v1/messages");
-            let processor = processor.to_string();
-            tokio::spawn(async move {
-                let client = common::client();
-                for n in (p..count).step_by(PRODUCERS) {
-                    let body = json!({"processor_id": processor, "payload": {"n": n}});
-                    let resp = client
-                        .post(&url)
-                        .header("Api-Key", KEY)
-                        .json(&body)
-                        .send()
-                        .await
-                        .expect("post");
-                    assert_eq!(resp.status(), 202, "message {n}");
-                }
-            })
-        })
-        .collect();
-    for producer in producers {
-        producer.await.expect("producer");
-    }
-}
 
 // One receiver that never answers, with more deliveries queued to it than the in-memory
 // backlog holds: another automation's deliveries still go out at once, because no automation

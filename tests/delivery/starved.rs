@@ -1,0 +1,81 @@
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::common::{self, Relay, KEY};
+use crate::helpers::{black_hole, delivery_toml, lane_backlog, queue, timed_receiver};
+
+/// Small bounds, so that two stalled automations fill the whole shared backlog with their
+/// shares (2 × 32 = 64); the claim loop polls at its default interval.
+const LIMITS: [(&str, &str); 5] = [
+    ("per_automation_concurrency", "4"),
+    ("per_automation_backlog", "32"),
+    ("lane_backlog", "64"),
+    ("poll_interval_ms", "500"),
+    ("request_timeout_ms", "60000"),
+];
+/// Deliveries queued to each receiver that never answers: far more than its share.
+const STALLED_EACH: usize = 300;
+/// Messages posted at once to the healthy automation.
+const BURST: usize = 200;
+
+/// Posts `count` messages to `processor` all at once; returns each message id with the
+/// moment its 202 arrived.
+async fn burst(relay: &Relay, processor: &str, count: usize) -> Vec<(String, Instant)> {
+    let client = common::client();
+    let posts: Vec<_> = (0..count)
+        .map(|n| {
+            let request = client
+                .post(relay.url("/v1/messages"))
+                .header("Api-Key", KEY)
+                .json(&json!({"processor_id": processor, "payload": {"n": n}}));
+            tokio::spawn(async move {
+                let resp = request.send().await.expect("post");
+                assert_eq!(resp.status(), 202, "message {n}");
+                let acked = Instant::now();
+                let body: Value = resp.json().await.expect("json");
+                (body["id"].as_str().expect("id").to_string(), acked)
+            })
+        })
+        .collect();
+    let mut acknowledged = Vec::with_capacity(count);
+    for post in posts {
+        acknowledged.push(post.await.expect("post task"));
+    }
+    acknowledged
+}
+
+// Two receivers that never answer fill the whole shared backlog between them; a burst to a
+// healthy automation still goes out at once: each call that ends with deliveries of its
+// automation left in the database wakes the claim loop, rather than leaving them to the poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_shared_backlog_does_not_starve_a_healthy_automation() {
+    let (healthy, arrivals) = timed_receiver().await;
+    let relay = Relay::start(&delivery_toml(&LIMITS));
+    for stalled in ["proc_stalled_a", "proc_stalled_b"] {
+        relay.create_automation(stalled, &black_hole().await).await;
+    }
+    relay.create_automation("proc_healthy", &healthy).await;
+
+    queue(&relay, "proc_stalled_a", STALLED_EACH).await;
+    queue(&relay, "proc_stalled_b", STALLED_EACH).await;
+    assert_eq!(lane_backlog(&relay).await, 64, "the stalled automations fill the backlog");
+
+    let acknowledged = burst(&relay, "proc_healthy", BURST).await;
+    let arrived = relay
+        .wait_for(Duration::from_secs(10), "every healthy delivery", || async {
+            let arrivals = arrivals.lock().expect("lock");
+            let times: Option<Vec<(Instant, Instant)>> = acknowledged
+                .iter()
+                .map(|(id, acked)| arrivals.get(id).map(|at| (*acked, *at)))
+                .collect();
+            times
+        })
+        .await;
+    let slowest = arrived.iter().map(|(acked, at)| at.saturating_duration_since(*acked)).max();
+    eprintln!("slowest healthy delivery: {slowest:?} after its 202");
+    assert!(
+        slowest.is_some_and(|d| d < Duration::from_secs(1)),
+        "a healthy delivery took {slowest:?} after its 202"
+    );
+}
