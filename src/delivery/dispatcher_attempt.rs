@@ -1,0 +1,101 @@
+//! One attempt of a delivery taken by the dispatcher: the automation read again when it may
+//! have changed, the payload of a delivery that waited in memory, the call and its outcome.
+
+use bytes::Bytes;
+
+use super::Dispatcher;
+use crate::delivery::attempt::{self, CallContext};
+use crate::delivery::retry::Next;
+use crate::delivery::sender::{codes, CallResult};
+use crate::store::{
+    Automation, ClaimedDelivery, DeliveryStatus, Outcome, Snapshot, StoreError, Trigger,
+};
+
+impl Dispatcher {
+    /// The automation as it is now, when it may have changed since `d` was stored or claimed
+    /// (a delivery can wait in memory while its automation is disabled, moved or deleted),
+    /// with the snapshot to store for its log; a deleted one comes back disabled, with the
+    /// snapshot already stored (nothing of it is written again).
+    async fn current_automation(
+        &self,
+        d: &ClaimedDelivery,
+    ) -> Option<(Automation, Option<Snapshot>)> {
+        if self.store.automations_version() == d.automation_version {
+            return None;
+        }
+        match self.store.automation(d.automation.id.clone()).await {
+            Ok(automation) => {
+                let snapshot = self.store.snapshot_of(&automation);
+                Some((automation, Some(snapshot)))
+            }
+            Err(StoreError::NotFound(_)) => {
+                Some((Automation { enabled: false, ..(*d.automation).clone() }, None))
+            }
+            Err(e) => {
+                tracing::warn!(delivery = %d.id, error = %e, "cannot read the automation again; calling with the copy held");
+                None
+            }
+        }
+    }
+
+    /// The payload of held delivery `d`, read as its call starts; `None` (and `d` released)
+    /// when it cannot be read.
+    pub(super) async fn read_payload(&self, d: &ClaimedDelivery) -> Option<Bytes> {
+        match self.store.payload(d.payload_hash).await {
+            Ok(payload) => Some(payload),
+            Err(e) => {
+                tracing::error!(delivery = %d.id, error = %e, "reading a payload failed; not calling it");
+                self.release_unsent(vec![d.id.clone()]).await;
+                None
+            }
+        }
+    }
+
+    /// One attempt with `payload`: the call (or its refusal for a disabled automation);
+    /// returns its log and the delivery's next state, to be written together.
+    pub(super) async fn attempt(&self, d: &ClaimedDelivery, payload: Bytes) -> Outcome {
+        self.metrics.in_flight.inc();
+        let current = self.current_automation(d).await;
+        let context = CallContext {
+            delivery_id: Some(d.id.clone()),
+            message_id: d.message_id.clone(),
+            attempt: d.attempt,
+            trigger: d.trigger,
+            rerun_of: None,
+            body_hash: d.payload_hash,
+            snapshot_hash: match &current {
+                Some((_, Some(snapshot))) => snapshot.hash,
+                _ => d.snapshot_hash,
+            },
+        };
+        let automation = current.as_ref().map_or(&*d.automation, |(a, _)| a);
+        let (log, retry_after) = if automation.enabled {
+            let ua = &self.config.user_agent;
+            attempt::call(&self.sender, ua, automation, &automation.webhook_url, payload, context)
+                .await
+        } else {
+            let result =
+                CallResult::not_sent(codes::AUTOMATION_DISABLED, "automation is disabled".into());
+            (
+                attempt::log_of(automation, &automation.webhook_url, "{}".into(), result, context),
+                None,
+            )
+        };
+        self.metrics.in_flight.dec();
+
+        let (status, next_attempt_at, outcome) = if log.error_code.is_none() {
+            (DeliveryStatus::Succeeded, log.response_at, "succeeded")
+        } else if !automation.enabled || d.trigger == Trigger::Recover {
+            // A recover job gives each delivery one more attempt; it does not restart the schedule.
+            (DeliveryStatus::Failed, log.response_at, "failed")
+        } else {
+            match self.policy.next(d.attempt, d.created_at, log.response_at, retry_after) {
+                Next::RetryAt(at) => (DeliveryStatus::Pending, at, "retry_scheduled"),
+                Next::Exhausted => (DeliveryStatus::Exhausted, log.response_at, "exhausted"),
+            }
+        };
+        self.metrics.record_attempt(outcome, log.duration_ms);
+        let snapshot = current.and_then(|(_, snapshot)| snapshot);
+        Outcome { delivery_id: d.id.clone(), log, status, next_attempt_at, snapshot }
+    }
+}
