@@ -155,13 +155,24 @@ async fn past_the_cap_the_longest_idle_makes_room_and_busy_ones_mean_a_quick_503
     assert!(closed.is_some(), "the oldest idle connection was not evicted");
     drop(silent);
 
-    // Three requests in flight (bodies announced, never sent) fill the cap: nothing is idle,
-    // so a new client gets a 503 JSON error at once instead of waiting in the backlog.
+    // Three requests the relay is working on (test calls to a receiver that never answers)
+    // fill the cap: nothing waits on its client, so a new client gets a 503 JSON error at
+    // once instead of waiting in the backlog.
+    let black_hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let hole_url = format!("http://{}/hook", black_hole.local_addr().expect("addr"));
+    let held = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = black_hole.accept().await {
+            held.push(stream);
+        }
+    });
+    let automation = relay.create_automation("p", &hole_url).await;
+    let id = automation["id"].as_str().expect("id");
     let mut busy = Vec::new();
     for _ in 0..3 {
         let head = format!(
-            "POST /v1/messages HTTP/1.1\r\nHost: x\r\nApi-Key: {KEY}\r\n\
-             Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+            "POST /v1/processors/automations/tests/webhook/{id} HTTP/1.1\r\nHost: x\r\n\
+             Api-Key: {KEY}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
         );
         busy.push(open(&addr, head.as_bytes()).await);
     }
@@ -181,31 +192,14 @@ async fn past_the_cap_the_longest_idle_makes_room_and_busy_ones_mean_a_quick_503
     assert_eq!(body["code"], "unavailable");
     assert_eq!(body["status"], 503);
     assert!(asked.elapsed() < Duration::from_secs(1), "refused after {:?}", asked.elapsed());
-}
-
-/// Raises this process's soft open-file limit to `want` (or its hard limit); the limit in force.
-fn raise_fd_limit(want: u64) -> u64 {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 0;
-        }
-        if limit.rlim_cur < want {
-            limit.rlim_cur = want.min(limit.rlim_max);
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-            }
-        }
-    }
-    limit.rlim_cur
+    held.abort();
 }
 
 /// The review's reproduction: the relay under a 1,024-descriptor limit, 1,100 idle sockets
 /// (half silent, half an HTTP/2 preface and nothing more).
 async fn healthz_answers_with_1100_idle_connections(max_connections: usize) {
     const IDLE: usize = 1100;
-    let available = raise_fd_limit(4096);
+    let available = common::raise_fd_limit(4096);
     if available < IDLE as u64 + 200 {
         eprintln!("SKIPPED: needs {} open files, the hard limit allows {available}", IDLE + 200);
         return;

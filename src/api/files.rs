@@ -6,9 +6,15 @@
 //! its kind's limit while it streams in, `user` and the file's name and type by their
 //! lengths, other parts (ignored, as Dify does) by the body limit, and the number of parts.
 //! What the multipart parser holds besides the parts' data (preamble, part headers) is
-//! bounded by [`FRAMING_BUDGET`].
+//! bounded by [`FRAMING_BUDGET`]. At most `limits.max_concurrent_uploads` uploads are read
+//! at once; past that an upload is refused (503) before its body is read, so the memory
+//! uploads take is bounded whatever the number of clients or HTTP/2 streams; each file's
+//! buffer is sized from the declared length, not doubled as it grows.
 
+use std::future::{poll_fn, Future};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use axum::body::{Bytes, HttpBody};
 use axum::extract::multipart::{Field, MultipartError};
@@ -17,6 +23,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
+use tokio::sync::Semaphore;
 
 use super::upload_body::{metered, Meter, Refusal, FRAMING_BUDGET};
 use super::{ApiError, ApiResult, AppState};
@@ -34,9 +41,17 @@ const MAX_NAME_CHARS: usize = 255;
 /// What a body may carry beyond the app's largest file: boundaries, part headers, `user`.
 const FORM_ALLOWANCE: u64 = 64 * 1024;
 
-pub(super) fn router() -> Router<AppState> {
+/// The permits for uploads being read; one per upload.
+#[derive(Clone)]
+struct UploadSlots(Arc<Semaphore>);
+
+/// The upload route, reading at most `max_concurrent` uploads at once.
+pub(super) fn router(max_concurrent: usize) -> Router<AppState> {
+    let slots = UploadSlots(Arc::new(Semaphore::new(max_concurrent)));
     // The handler applies the app's own limit; axum's default (2 MB) must not cut it short.
-    Router::new().route("/files/upload", post(upload).layer(DefaultBodyLimit::disable()))
+    Router::new()
+        .route("/files/upload", post(upload).layer(DefaultBodyLimit::disable()))
+        .layer(Extension(slots))
 }
 
 fn dify_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
@@ -63,17 +78,43 @@ fn too_large(meter: &Meter) -> ApiError {
 fn form_error(meter: &Meter, e: MultipartError) -> ApiError {
     match meter.refusal() {
         Some(Refusal::TooLarge) => too_large(meter),
-        Some(Refusal::Framing) => ApiError::invalid(
-            "body",
-            format!("the form's preamble or part headers exceed {} KiB", FRAMING_BUDGET / 1024),
-        ),
+        Some(Refusal::Framing) => framing_error(),
         None => ApiError::invalid("file", format!("malformed multipart body: {}", e.body_text())),
     }
 }
 
+/// Runs one step of the parser (`next_field`, `chunk`); a framing refusal when it must
+/// wait while its feed is paused for the budget (see [`Meter::paused`]).
+async fn parse<T>(
+    meter: &Meter,
+    step: impl Future<Output = Result<T, MultipartError>>,
+) -> Result<T, ApiError> {
+    let mut step = pin!(step);
+    let result = poll_fn(|cx| match step.as_mut().poll(cx) {
+        Poll::Pending if meter.paused() => {
+            meter.refuse_framing();
+            Poll::Ready(None)
+        }
+        other => other.map(Some),
+    })
+    .await;
+    match result {
+        Some(result) => result.map_err(|e| form_error(meter, e)),
+        None => Err(framing_error()),
+    }
+}
+
+/// The answer to a form whose preamble or part headers are over the budget.
+fn framing_error() -> ApiError {
+    ApiError::invalid(
+        "body",
+        format!("the form's preamble or part headers exceed {} KiB", FRAMING_BUDGET / 1024),
+    )
+}
+
 /// The next chunk of `field`'s data, counted as handed out.
 async fn next_chunk(meter: &Meter, field: &mut Field<'_>) -> Result<Option<Bytes>, ApiError> {
-    let chunk = field.chunk().await.map_err(|e| form_error(meter, e))?;
+    let chunk = parse(meter, field.chunk()).await?;
     if let Some(chunk) = &chunk {
         meter.handed_out(chunk.len());
     }
@@ -86,20 +127,39 @@ struct Received {
     data: Vec<u8>,
 }
 
+/// The answer to an upload past `limits.max_concurrent_uploads`.
+fn too_many_uploads(max: usize) -> ApiError {
+    ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "too_many_uploads",
+        message: format!(
+            "{max} uploads are being received already (limits.max_concurrent_uploads); \
+             retry shortly"
+        ),
+        field: None,
+    }
+}
+
 async fn upload(
     State(state): State<AppState>,
     Extension(app): Extension<Arc<AppDefinition>>,
+    Extension(slots): Extension<UploadSlots>,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let limit = largest_limit(&app.file_upload.allowed_types) + FORM_ALLOWANCE;
     let (parts, body) = req.into_parts();
     // A declared length (hyper has checked it is a number) over the limit is refused
-    // unread; the pump then only drains what the client still sends.
+    // unread, and so is an upload past the cap; the pump then only drains what the client
+    // still sends, keeping nothing.
     let declared = body.size_hint().lower();
     let (body, meter) = metered(body, limit);
     if declared > limit {
         return Err(too_large(&meter));
     }
+    let _slot = slots
+        .0
+        .try_acquire_owned()
+        .map_err(|_| too_many_uploads(state.config.limits.max_concurrent_uploads))?;
     // Not multipart at all (e.g. a client that sent no file): Dify answers no_file_uploaded.
     let mut form = Multipart::from_request(Request::from_parts(parts, body), &state)
         .await
@@ -107,7 +167,7 @@ async fn upload(
     let mut file: Option<Received> = None;
     let mut user: Option<String> = None;
     let mut count = 0;
-    while let Some(mut field) = form.next_field().await.map_err(|e| form_error(&meter, e))? {
+    while let Some(mut field) = parse(&meter, form.next_field()).await? {
         count += 1;
         if count > MAX_PARTS {
             return Err(ApiError::invalid("body", format!("a form has at most {MAX_PARTS} parts")));
@@ -121,7 +181,7 @@ async fn upload(
                         "only one file may be uploaded at a time",
                     ));
                 }
-                file = Some(read_file(&app, &meter, &mut field).await?);
+                file = Some(read_file(&app, &meter, declared, &mut field).await?);
             }
             Some("user") => {
                 if user.is_some() {
@@ -154,10 +214,13 @@ async fn upload(
 }
 
 /// The `file` part: its kind must be allowed, and its data is refused as soon as it passes
-/// the kind's limit, so no more than the limit is ever held.
+/// the kind's limit, so no more than the limit is ever held. The buffer is reserved for
+/// the body's `declared` length (at most the limit): grown by doubling instead, it would
+/// hold up to twice the file while it is read.
 async fn read_file(
     app: &AppDefinition,
     meter: &Meter,
+    declared: u64,
     field: &mut Field<'_>,
 ) -> Result<Received, ApiError> {
     let name = field.file_name().unwrap_or("file").to_string();
@@ -181,7 +244,7 @@ async fn read_file(
             )
         })?;
     let limit = size_limit(kind);
-    let mut data = Vec::new();
+    let mut data = Vec::with_capacity(usize::try_from(declared.min(limit)).unwrap_or(0));
     while let Some(chunk) = next_chunk(meter, field).await? {
         if (data.len() + chunk.len()) as u64 > limit {
             return Err(dify_error(

@@ -35,6 +35,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{self, AdminKeys, APP_KEY_PREFIX};
 use crate::config::Config;
 use crate::delivery::{Dispatcher, Sender};
+use crate::listener::BodyTimedOut;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -72,7 +73,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sheet_values::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin_key));
     let app_api = workflows::router()
-        .merge(files::router())
+        .merge(files::router(state.config.limits.max_concurrent_uploads))
         .route_layer(middleware::from_fn_with_state(state.clone(), workflows::require_app_key));
     // The sink authenticates each call itself: by signature, or by admin key.
     let v1 = Router::new().merge(admin).merge(app_api).merge(sink::router());
@@ -81,11 +82,32 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn_with_state(state.clone(), head_limits::check_head))
+        .layer(middleware::from_fn(slow_body_answer))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::GATEWAY_TIMEOUT, api_timeout))
         // Outside the timeout, so its 504 gets the JSON error body too.
         .layer(middleware::map_response(json_errors::json_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// 408 for a request whose body missed its deadline (see `listener::body_deadline`),
+/// whatever the handler made of the body's error (a 400, a 413, a parser's message).
+async fn slow_body_answer(req: Request, next: Next) -> Response {
+    let timed_out = req.extensions().get::<BodyTimedOut>().cloned();
+    let response = next.run(req).await;
+    match timed_out {
+        Some(t) if t.expired() => ApiError {
+            status: axum::http::StatusCode::REQUEST_TIMEOUT,
+            code: "request_timeout",
+            message: "the request body did not arrive in time: each piece must come within \
+                      limits.header_read_timeout_ms of the last, the whole within \
+                      limits.body_read_timeout_ms"
+                .into(),
+            field: Some("body".into()),
+        }
+        .into_response(),
+        _ => response,
+    }
 }
 
 /// 401 without a valid admin key; 403 for an app key (the wrong kind for this API).

@@ -93,15 +93,24 @@ async fn append(
             ))
         }
     };
-    // Read before anything about the spreadsheet is looked at, so that a body too large is
-    // refused alike whether or not the spreadsheet exists.
-    let bytes = body_bytes(req, &state).await?;
     // An empty id is no id: it must not make every later id-less call a "duplicate".
     let webhook_id = header(&headers, "webhook-id")
         .map(str::trim)
         .filter(|id| !id.is_empty())
         .map(str::to_string);
     let admin = crate::auth::presented_key(&headers).is_some_and(|k| state.admin_keys.verify(k));
+    let signed = webhook_id.is_some()
+        && header(&headers, "webhook-timestamp").is_some()
+        && header(&headers, "webhook-signature").is_some();
+    // Neither credential: refused before the body is read, so that an anonymous client
+    // cannot hold a connection by sending a body slowly. The headers alone decide, so this
+    // tells nothing about the spreadsheet.
+    if !admin && !signed {
+        return Err(refused("no admin key and no signature headers"));
+    }
+    // Read before anything about the spreadsheet is looked at, so that a body too large is
+    // refused alike whether or not the spreadsheet exists.
+    let bytes = body_bytes(req, &state).await?;
     let found = match spreadsheet_id(raw_id) {
         Ok(id) => state.store.spreadsheet(id).await.map_err(ApiError::from),
         Err(e) => Err(e),

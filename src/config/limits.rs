@@ -31,6 +31,10 @@ pub struct LimitsConfig {
     /// How long a client may take to send a request's headers, milliseconds (slowloris);
     /// for a connection's first request, counted from its accept, whatever it speaks.
     pub header_read_timeout_ms: u64,
+    /// Longest time a request body may take to arrive whole, milliseconds, from its
+    /// request's start (408 past it); each piece must also come within
+    /// `header_read_timeout_ms` of the last.
+    pub body_read_timeout_ms: u64,
     /// How long a connection that has served a request stays open with none in flight,
     /// milliseconds (HTTP/2; HTTP/1 keep-alive also within `header_read_timeout_ms`).
     pub idle_timeout_ms: u64,
@@ -38,9 +42,13 @@ pub struct LimitsConfig {
     pub max_uri_bytes: usize,
     /// Largest total of a request's header names and values, bytes (431 above).
     pub max_header_bytes: usize,
-    /// Most connections open at once; past it, the one idle the longest is closed to make
-    /// room, or, when none is idle, the new one gets a 503.
+    /// Most connections open at once; past it, the one that has waited on its client the
+    /// longest (idle, or only receiving request bodies) is closed to make room, or, when
+    /// none waits, the new one gets a 503.
     pub max_connections: usize,
+    /// Most uploads (`POST /v1/files/upload`) received at once; past it, 503
+    /// `too_many_uploads` before the body is read. Each may hold its app's largest file.
+    pub max_concurrent_uploads: usize,
     /// Most columns a worksheet of the sheets sink may grow to.
     pub sheet_max_columns: usize,
     /// Longest cell value the sheets sink stores, characters.
@@ -55,8 +63,10 @@ impl Default for LimitsConfig {
             max_webhook_headers: 32,
             max_list_limit: 100,
             header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 20_000,
             idle_timeout_ms: 60_000,
             max_connections: 512,
+            max_concurrent_uploads: 4,
             max_uri_bytes: 8192,
             max_header_bytes: 32 * 1024,
             sheet_max_columns: 1000,
@@ -72,8 +82,10 @@ impl LimitsConfig {
             ("limits.max_body_bytes", self.max_body_bytes as u64),
             ("limits.max_list_limit", u64::from(self.max_list_limit)),
             ("limits.header_read_timeout_ms", self.header_read_timeout_ms),
+            ("limits.body_read_timeout_ms", self.body_read_timeout_ms),
             ("limits.idle_timeout_ms", self.idle_timeout_ms),
             ("limits.max_connections", self.max_connections as u64),
+            ("limits.max_concurrent_uploads", self.max_concurrent_uploads as u64),
             ("limits.max_uri_bytes", self.max_uri_bytes as u64),
             ("limits.max_header_bytes", self.max_header_bytes as u64),
         ];
@@ -113,5 +125,9 @@ mod tests {
         assert_eq!(limits.validate().unwrap_err().key, "limits.max_header_bytes");
         limits = LimitsConfig { max_connections: 0, ..Default::default() };
         assert_eq!(limits.validate().unwrap_err().key, "limits.max_connections");
+        limits = LimitsConfig { body_read_timeout_ms: 0, ..Default::default() };
+        assert_eq!(limits.validate().unwrap_err().key, "limits.body_read_timeout_ms");
+        limits = LimitsConfig { max_concurrent_uploads: 0, ..Default::default() };
+        assert_eq!(limits.validate().unwrap_err().key, "limits.max_concurrent_uploads");
     }
 }

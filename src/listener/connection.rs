@@ -19,6 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
+use super::body_deadline::{BodyDeadlines, DeadlineBody};
 use super::tracker::{Activity, InFlight, Slot};
 use crate::api::MAX_HEADER_FIELDS;
 use crate::config::LimitsConfig;
@@ -55,6 +56,7 @@ pub(super) struct ConnectionSettings {
     builder: Builder<TokioExecutor>,
     first_request: Duration,
     between_requests: Duration,
+    bodies: BodyDeadlines,
 }
 
 impl ConnectionSettings {
@@ -78,6 +80,10 @@ impl ConnectionSettings {
             builder,
             first_request: header_read,
             between_requests: Duration::from_millis(limits.idle_timeout_ms),
+            bodies: BodyDeadlines {
+                between_reads: header_read,
+                whole: Duration::from_millis(limits.body_read_timeout_ms),
+            },
         }
     }
 }
@@ -92,7 +98,7 @@ pub(super) async fn serve(
     shutdown: watch::Sender<()>,
 ) {
     let activity = slot.activity.clone();
-    let service = TrackedService { app, activity: activity.clone() };
+    let service = TrackedService { app, activity: activity.clone(), bodies: settings.bodies };
     let mut conn =
         pin!(settings.builder.serve_connection_with_upgrades(TokioIo::new(stream), service));
     let mut shutting_down = pin!(shutdown.closed());
@@ -113,10 +119,11 @@ pub(super) async fn serve(
                 conn.as_mut().graceful_shutdown();
             }
             () = &mut idle => break,
-            // Dropped at once: its descriptor is needed now, and it has nothing in flight,
-            // unless a request came in since it was chosen; that one is finished first.
+            // Dropped at once: its descriptor is needed now, and it has nothing in flight
+            // but requests still receiving their bodies, unless a request came in since it was chosen; that one is
+            // finished first.
             () = &mut evicted, if !was_evicted => {
-                if !activity.has_requests_in_flight() {
+                if !activity.has_work_in_flight() {
                     return;
                 }
                 was_evicted = true;
@@ -131,10 +138,12 @@ pub(super) async fn serve(
     }
 }
 
-/// The router, recording each request in flight on the connection's activity.
+/// The router, recording each request in flight on the connection's activity, its body
+/// read under the body deadlines.
 struct TrackedService {
     app: Router,
     activity: Arc<Activity>,
+    bodies: BodyDeadlines,
 }
 
 impl hyper::service::Service<Request<Incoming>> for TrackedService {
@@ -145,8 +154,12 @@ impl hyper::service::Service<Request<Incoming>> for TrackedService {
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let in_flight = self.activity.request_started();
         let app = self.app.clone();
+        let (parts, body) = req.into_parts();
+        let (body, timed_out) = DeadlineBody::new(body, self.bodies, self.activity.clone());
+        let mut req = Request::from_parts(parts, Body::new(body));
+        req.extensions_mut().insert(timed_out);
         Box::pin(async move {
-            let response = app.oneshot(req.map(Body::new)).await?;
+            let response = app.oneshot(req).await?;
             Ok(response.map(|body| TrackedBody { body, _in_flight: in_flight }))
         })
     }

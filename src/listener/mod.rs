@@ -2,13 +2,16 @@
 //! shuts down gracefully. Our own accept loop (rather than `axum::serve`) because it must
 //! bound what an unauthenticated client can hold: every connection must send its first
 //! request's headers within `header_read_timeout_ms` of its accept (whatever it speaks, or
-//! if it sends nothing), is closed after `idle_timeout_ms` without a request in flight, and
-//! at most `max_connections` are open. Without these, silent, slow-header (slowloris) or
+//! if it sends nothing), is closed after `idle_timeout_ms` without a request in flight, must
+//! keep sending a request body (see `body_deadline`), and at most `max_connections` are open. Without these, silent, slow-header (slowloris) or
 //! idle HTTP/2 clients hold file descriptors for as long as they like, and once the process
 //! runs out of them nobody, `/healthz` included, gets an answer.
 
+mod body_deadline;
 mod connection;
 mod tracker;
+
+pub use body_deadline::BodyTimedOut;
 
 use std::future::Future;
 use std::pin::pin;

@@ -4,7 +4,13 @@
 //! A connection is idle while it has no request in flight: from its accept until its first
 //! request's headers are in, and from the end of each answer (the response body sent or
 //! dropped) until the next request. Closing an idle connection loses no work, so under
-//! pressure the one idle the longest makes room for a new client.
+//! pressure the one idle the longest makes room for a new client. A connection whose only
+//! requests in flight are still receiving their bodies is waiting on its client too, and
+//! may be evicted alike, ranked by how long it has waited (since the oldest such request
+//! started): a client that trickles a body holds a descriptor just as a slow head does,
+//! and if such connections counted as busy, enough of them, reconnecting as they are
+//! closed, would lock everyone out (`/healthz` included). A new connection is always the
+//! youngest, so it gets its turn. Under no pressure they are left to finish.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -89,10 +95,7 @@ fn evict_longest_idle(open: &mut Open) -> bool {
     let longest = open
         .by_id
         .values()
-        .filter_map(|activity| {
-            let state = activity.lock();
-            (state.in_flight == 0 && !state.evicted).then_some((state.idle_since, activity))
-        })
+        .filter_map(|activity| activity.lock().evictable_since().map(|since| (since, activity)))
         .min_by_key(|(idle_since, _)| *idle_since)
         .map(|(_, activity)| activity.clone());
     let Some(activity) = longest else { return false };
@@ -113,6 +116,10 @@ pub(super) struct Activity {
 struct ActivityState {
     in_flight: usize,
     idle_since: Instant,
+    /// How many of `in_flight` are still receiving their bodies, and since when (the
+    /// first of them that started).
+    bodies_arriving: usize,
+    arriving_since: Instant,
     /// Whether a request has started: until then the first-request deadline applies.
     served: bool,
     evicted: bool,
@@ -124,6 +131,8 @@ impl Activity {
             state: Mutex::new(ActivityState {
                 in_flight: 0,
                 idle_since: Instant::now(),
+                bodies_arriving: 0,
+                arriving_since: Instant::now(),
                 served: false,
                 evicted: false,
             }),
@@ -165,9 +174,21 @@ impl Activity {
         }
     }
 
-    /// Whether a request is in flight on the connection.
-    pub(super) fn has_requests_in_flight(&self) -> bool {
-        self.lock().in_flight > 0
+    /// Records that a request's body is arriving; it is until the guard drops.
+    pub(super) fn body_arriving(self: &Arc<Self>) -> BodyArriving {
+        let mut state = self.lock();
+        if state.bodies_arriving == 0 {
+            state.arriving_since = Instant::now();
+        }
+        state.bodies_arriving += 1;
+        BodyArriving(self.clone())
+    }
+
+    /// Whether a request whose body is in is in flight on the connection: closing the
+    /// connection would lose work the relay is doing.
+    pub(super) fn has_work_in_flight(&self) -> bool {
+        let state = self.lock();
+        state.in_flight > state.bodies_arriving
     }
 
     /// Resolves when the connection is evicted to make room for another.
@@ -177,6 +198,29 @@ impl Activity {
 
     fn lock(&self) -> MutexGuard<'_, ActivityState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl ActivityState {
+    /// Since when the connection may be evicted; `None` while it has work in flight (or
+    /// was evicted already).
+    fn evictable_since(&self) -> Option<Instant> {
+        if self.evicted {
+            None
+        } else if self.in_flight == 0 {
+            Some(self.idle_since)
+        } else {
+            (self.in_flight == self.bodies_arriving).then_some(self.arriving_since)
+        }
+    }
+}
+
+/// A request body still arriving; dropping it ends that.
+pub(super) struct BodyArriving(Arc<Activity>);
+
+impl Drop for BodyArriving {
+    fn drop(&mut self) {
+        self.0.lock().bodies_arriving -= 1;
     }
 }
 
@@ -220,6 +264,21 @@ mod tests {
         let _busy = [newer.activity.request_started(), third.activity.request_started()];
         assert!(matches!(connections.admit(), Admission::Full));
         assert!(!connections.evict_longest_idle());
+    }
+
+    #[tokio::test]
+    async fn a_connection_only_receiving_bodies_is_evicted_oldest_first_and_busy_ones_never() {
+        let connections = Connections::new(2);
+        let (older, newer) = (admitted(&connections), admitted(&connections));
+        let _requests = [older.activity.request_started(), newer.activity.request_started()];
+        let arriving = older.activity.body_arriving();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let _also_arriving = newer.activity.body_arriving();
+        let _third = admitted(&connections);
+        assert!(older.activity.lock().evicted, "the body waited on the longest makes room");
+        assert!(!newer.activity.lock().evicted);
+        drop(arriving);
+        assert!(older.activity.has_work_in_flight(), "its body is in: the relay is working");
     }
 
     #[tokio::test]

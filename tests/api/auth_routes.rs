@@ -104,9 +104,9 @@ fn routes_in(source: &str) -> Vec<(String, String)> {
 }
 
 /// The kind of the routes of module `module`, from the statement of `src/api/mod.rs`'s
-/// `router()` that merges `module::router()`.
+/// `router()` that merges `module::router(…)`.
 fn kind_of(router_fn: &str, module: &str) -> Kind {
-    let call = format!("{module}::router()");
+    let call = format!("{module}::router(");
     let statement = router_fn
         .split(';')
         .find(|s| s.contains(&call))

@@ -21,4 +21,5 @@ mod runs;
 mod ssrf;
 mod stop;
 mod uploads;
+mod uploads_at_once;
 mod validation;

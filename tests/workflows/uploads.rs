@@ -12,17 +12,17 @@ use serde_json::Value;
 use crate::common::{self, Relay};
 use crate::helpers::edges;
 
-const DOCS_KEY: &str = "app-docs-key-0123456789";
+pub(crate) const DOCS_KEY: &str = "app-docs-key-0123456789";
 const VIDEO_KEY: &str = "app-video-key-0123456789";
-const BOUNDARY: &str = "hookrelay-upload-test-boundary";
-const MB: usize = 1024 * 1024;
+pub(crate) const BOUNDARY: &str = "hookrelay-upload-test-boundary";
+pub(crate) const MB: usize = 1024 * 1024;
 /// The size of the over-long `user` parts: the one the review sent.
 const HUGE_USER: usize = 90 * MB;
 /// The relay's peak RSS allowed while four such uploads run at once (it was ~1 GB).
 const MAX_PEAK_RSS_KIB: u64 = 150 * 1024;
 
 /// `docs` accepts documents (15 MB, Dify's limit); `video` accepts videos (100 MB).
-fn config() -> String {
+pub(crate) fn config() -> String {
     let app = |id: &str, key: &str, kind: &str| {
         format!(
             "[[apps]]\nid = \"{id}\"\napi_keys = [\"{key}\"]\n[apps.file_upload]\nenabled = true\n\
@@ -34,7 +34,7 @@ fn config() -> String {
     format!("{}{}", app("docs", DOCS_KEY, "document"), app("video", VIDEO_KEY, "video"))
 }
 
-fn part_head(name: &str, file_name: Option<&str>) -> String {
+pub(crate) fn part_head(name: &str, file_name: Option<&str>) -> String {
     let file = file_name.map(|f| format!("; filename=\"{f}\"")).unwrap_or_default();
     format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"{file}\r\n\r\n")
 }
