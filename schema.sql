@@ -3,7 +3,7 @@
 -- Versioning: every statement below is idempotent (IF NOT EXISTS), and the file as a whole is
 -- schema version 4 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
 -- deliveries_due index had neither automation_id nor claimed, 3's no claimed; before 4 there
--- was no snapshot_headers table and no trigger guarding logs). A later
+-- was no snapshot_headers table). A later
 -- version appends its upgrade steps in src/store/schema.rs, keyed by the version they upgrade
 -- from, so an older database is upgraded in place.
 --
@@ -222,12 +222,3 @@ CREATE TABLE IF NOT EXISTS snapshot_headers (
     headers         TEXT NOT NULL           -- JSON object of string -> string
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS snapshot_headers_automation ON snapshot_headers(automation_id);
-
--- A log refers to its request body and automation snapshot by hash: both are stored before
--- the log is, or the log is refused (a log pointing at nothing could be neither shown nor rerun).
-CREATE TRIGGER IF NOT EXISTS logs_refer_to_stored_bodies BEFORE INSERT ON logs
-WHEN NOT EXISTS (SELECT 1 FROM bodies WHERE hash = NEW.snapshot_hash)
-  OR NOT EXISTS (SELECT 1 FROM bodies WHERE hash = NEW.request_body_hash)
-BEGIN
-    SELECT RAISE(ABORT, 'a log must refer to a stored request body and snapshot');
-END;

@@ -116,8 +116,8 @@ pub struct LogRecord {
     pub webhook_url: String,
     /// See [`NewLog::request_headers`].
     pub request_headers: String,
-    /// The request body bytes; `None` when its stored copy is missing (a database damaged
-    /// before the schema refused such logs): the log stays readable, but cannot be rerun.
+    /// The request body bytes; `None` when its stored copy is missing (a database damaged by
+    /// an older build): the log stays readable, but cannot be rerun.
     pub request_body: Option<Vec<u8>>,
     /// See [`NewLog::request_at`].
     pub request_at: i64,
@@ -206,7 +206,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Stored> {
 }
 
 /// Loads a log's bodies. A missing one is shown as absent rather than failing the whole
-/// list: the schema makes new such logs impossible, but an older database may hold some.
+/// list: new such logs cannot be written, but a database damaged by an older build may
+/// hold some.
 fn load_bodies(conn: &Connection, stored: Stored) -> StoreResult<LogRecord> {
     let mut record = stored.record;
     record.request_body = bodies::find(conn, &stored.request_body_hash)?;
@@ -218,9 +219,9 @@ fn load_bodies(conn: &Connection, stored: Stored) -> StoreResult<LogRecord> {
     Ok(record)
 }
 
-/// Inserts a log (and its response body, once). The log row goes first: the schema refuses
-/// one that refers to missing bodies, and a refusal must come before any write (attempt
-/// outcomes run without a savepoint of their own).
+/// Inserts a log (and its response body, once). Its request body and snapshot are stored
+/// already: the payload with its message, the snapshot when the delivery was handed out
+/// (`AutomationCache::store_snapshot`, whose memory never outlives a rollback).
 pub(super) fn insert(conn: &Connection, log: &NewLog) -> StoreResult<()> {
     let response_hash = log.response_body.as_deref().map(bodies::body_hash);
     conn.prepare_cached(&format!(

@@ -13,7 +13,7 @@ pub const VERSION: i64 = 4;
 /// redefine an index: the old one is dropped, and the schema creates the new one. Version 4
 /// also gives `deliveries.claimed` the value 2 (held, call not started); a 1 written by an
 /// older build keeps its meaning (call may have started); and it adds the snapshot_headers
-/// table and the trigger that refuses logs pointing at missing bodies.
+/// table.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] =
     &[(2, "DROP INDEX IF EXISTS deliveries_due;"), (3, "DROP INDEX IF EXISTS deliveries_due;")];
