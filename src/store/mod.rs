@@ -10,6 +10,7 @@ mod deliveries;
 mod failure;
 mod files;
 mod keys;
+mod lock;
 mod logs;
 mod messages;
 mod page;
@@ -70,6 +71,9 @@ pub enum StoreError {
     /// The store is shutting down.
     #[error("store is closed")]
     Closed,
+    /// Another process holds the database (see `lock`).
+    #[error("{0}")]
+    InUse(String),
 }
 
 /// Result alias for store operations.
@@ -82,12 +86,15 @@ pub struct Store {
     readers: Readers,
     cache: cache::SharedCache,
     rule: HeaderRedaction,
+    /// Held while any clone of the store lives.
+    _lock: std::sync::Arc<lock::DatabaseLock>,
 }
 
 impl Store {
     /// Opens (creating or upgrading) the database at `path` and starts the writer thread;
     /// automation snapshots are stored with header secrets redacted by `rule`.
     pub fn open(path: &Path, config: &StoreConfig, rule: &HeaderRedaction) -> StoreResult<Self> {
+        let lock = lock::DatabaseLock::acquire(path)?;
         let conn = open_connection(path, OpenFlags::default(), config)?;
         schema::apply(&conn)?;
         deliveries::release_claims(&conn, rule)?;
@@ -100,7 +107,8 @@ impl Store {
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
             readers.push(open_connection(path, flags, config)?);
         }
-        Ok(Self { writer, readers: Readers::new(readers), cache, rule: rule.clone() })
+        let _lock = std::sync::Arc::new(lock);
+        Ok(Self { writer, readers: Readers::new(readers), cache, rule: rule.clone(), _lock })
     }
 
     /// Runs `f` inside the next group-commit transaction, in a savepoint of its own: when it

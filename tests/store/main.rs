@@ -7,4 +7,5 @@ mod common;
 
 mod damaged;
 mod refusals;
+mod second_server;
 mod storage_failures;
