@@ -308,26 +308,6 @@ async fn repeated_kill9_under_load_loses_nothing_acknowledged() {
     assert!(max_per_id <= 1 + KILLS, "a message was received {max_per_id} times");
 }
 
-/// A receiver for the workflow's http-request node that answers after `delay`; counts calls.
-async fn slow_receiver(delay: Duration) -> (String, Arc<AtomicUsize>) {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let seen = calls.clone();
-    let app = axum::Router::new().fallback(move || {
-        let seen = seen.clone();
-        async move {
-            seen.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(delay).await;
-            "{\"ok\":true}"
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/slow"), calls)
-}
-
 const APP_ID: &str = "crashapp";
 const APP_KEY: &str = "app-crashloop-key-0123456789";
 
@@ -336,7 +316,7 @@ async fn kill9_during_an_async_workflow_run_fails_it_with_its_webhook() {
     let seed = seed();
     eprintln!("workflow crash seed: {seed} (replay with CRASH_LOOP_SEED={seed})");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let (slow_url, slow_calls) = slow_receiver(Duration::from_secs(2)).await;
+    let (slow_url, slow_calls) = common::slow::slow_receiver(Duration::from_secs(2)).await;
     let app = format!(
         "{CONFIG}\n[[apps]]\nid = \"{APP_ID}\"\nname = \"Crash app\"\napi_keys = [\"{APP_KEY}\"]\n\
          [[apps.nodes]]\nid = \"start\"\ntype = \"start\"\n\

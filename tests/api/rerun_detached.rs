@@ -1,8 +1,7 @@
 //! A rerun or test call whose client goes away mid-call still leaves its log: the call the
 //! receiver saw is recorded whatever the client does.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::json;
@@ -10,29 +9,9 @@ use serde_json::json;
 use crate::common::{self, Relay, KEY};
 use crate::helpers::{wait_logs, LOGS};
 
-/// A receiver answering 200 after `delay`; returns its URL and its call counter.
-async fn slow_receiver(delay: Duration) -> (String, Arc<AtomicUsize>) {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counted = calls.clone();
-    let app = axum::Router::new().fallback(move || {
-        let counted = counted.clone();
-        async move {
-            counted.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(delay).await;
-            "{\"ok\":true}"
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/slow"), calls)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reruns_and_test_calls_abandoned_by_their_client_are_still_logged() {
-    let (url, calls) = slow_receiver(Duration::from_millis(1500)).await;
+    let (url, calls) = common::slow::slow_receiver(Duration::from_millis(1500)).await;
     let relay = Relay::start(common::FAST_RETRIES);
     let automation = relay.create_automation("proc_abandon", &url).await;
     let id = automation["id"].as_str().expect("id").to_string();

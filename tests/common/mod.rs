@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::Value;
 
+pub mod slow;
 pub mod ssrf;
 
 /// The admin key every test server is started with.

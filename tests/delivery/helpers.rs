@@ -197,3 +197,25 @@ pub(crate) async fn queue(relay: &Relay, processor: &str, count: usize) {
         producer.await.expect("producer");
     }
 }
+
+/// Waits up to `timeout` for every `(webhook-id, acknowledged at)` to arrive at a
+/// [`timed_receiver`]; returns the longest time from a 202 to its arrival.
+pub(crate) async fn slowest_arrival(
+    relay: &Relay,
+    arrivals: &Mutex<HashMap<String, Instant>>,
+    acknowledged: &[(String, Instant)],
+    timeout: Duration,
+) -> Duration {
+    relay
+        .wait_for(timeout, "every healthy delivery", || async {
+            let arrivals = arrivals.lock().expect("lock");
+            acknowledged
+                .iter()
+                .map(|(id, acked)| arrivals.get(id).map(|at| at.saturating_duration_since(*acked)))
+                .collect::<Option<Vec<Duration>>>()
+        })
+        .await
+        .into_iter()
+        .max()
+        .unwrap_or_default()
+}

@@ -3,7 +3,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::common::Relay;
-use crate::helpers::{black_hole, delivery_toml, lane_backlog, queue, timed_receiver};
+use crate::helpers::{
+    black_hole, delivery_toml, lane_backlog, queue, slowest_arrival, timed_receiver,
+};
 
 /// Calls in flight per automation, and the in-memory backlog bounds (lowered from their
 /// defaults of 64, 1,024 and 8,192, so that the ten thousand queued pass each many times).
@@ -39,19 +41,6 @@ async fn a_stalled_receiver_does_not_hold_up_other_automations() {
         let message = relay.send_message("proc_healthy", json!({ "n": n })).await;
         acknowledged.push((message["id"].as_str().expect("id").to_string(), Instant::now()));
     }
-    let arrived = relay
-        .wait_for(Duration::from_secs(5), "every healthy delivery", || async {
-            let arrivals = arrivals.lock().expect("lock");
-            let times: Option<Vec<(Instant, Instant)>> = acknowledged
-                .iter()
-                .map(|(id, acked)| arrivals.get(id).map(|at| (*acked, *at)))
-                .collect();
-            times
-        })
-        .await;
-    let slowest = arrived.iter().map(|(acked, at)| at.saturating_duration_since(*acked)).max();
-    assert!(
-        slowest.is_some_and(|d| d < Duration::from_secs(1)),
-        "a healthy delivery took {slowest:?} after its 202"
-    );
+    let slowest = slowest_arrival(&relay, &arrivals, &acknowledged, Duration::from_secs(5)).await;
+    assert!(slowest < Duration::from_secs(1), "a healthy delivery took {slowest:?} after its 202");
 }
