@@ -2,7 +2,8 @@
 //!
 //! Layout: [`config`] (one typed config), [`store`] (SQLite, one writer with group commit),
 //! [`delivery`] (dispatcher, sender with SSRF guard, signing, retry policy, recover jobs),
-//! [`api`] (axum routers, one file per resource), [`server`] (wiring, start-up, shutdown).
+//! [`api`] (axum routers, one file per resource), [`server`] (wiring, start-up, shutdown),
+//! [`receive`] (a stand-in webhook receiver for trying it out).
 
 pub mod api;
 pub mod auth;
@@ -12,6 +13,7 @@ pub mod email;
 pub mod ids;
 pub mod listener;
 pub mod metrics;
+pub mod receive;
 pub mod redact;
 pub mod server;
 pub mod sheets;

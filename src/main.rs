@@ -1,10 +1,14 @@
-//! `hookrelay serve [--config FILE]`.
+//! `hookrelay serve [--config FILE]`, and `hookrelay receive`, a stand-in webhook receiver.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use axum::http::StatusCode;
 use clap::{Parser, Subcommand};
 use hookrelay::config::{Config, LogFormat};
+use hookrelay::delivery::signing;
+use hookrelay::receive::{self, ReceiveOptions};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of glibc malloc: the relay allocates many short-lived buffers across
@@ -32,12 +36,25 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Run a stand-in webhook receiver: answers every call with one status and prints it.
+    Receive {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: SocketAddr,
+        /// HTTP status every call is answered with.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u16).range(200..=599))]
+        status: u16,
+        /// A `whsec_` signing secret: calls without a valid Standard Webhooks signature get 401.
+        #[arg(long)]
+        secret: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
+        Command::Receive { listen, status, secret } => receive(listen, status, secret),
     }
 }
 
@@ -61,6 +78,30 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hookrelay: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn receive(listen: SocketAddr, status: u16, secret: Option<String>) -> ExitCode {
+    let Ok(status) = StatusCode::from_u16(status) else {
+        eprintln!("hookrelay receive: --status {status} is not an HTTP status");
+        return ExitCode::from(2);
+    };
+    if let Some(secret) = &secret {
+        if !signing::is_valid_secret(secret) {
+            eprintln!(
+                "hookrelay receive: --secret must be a whsec_ secret (base64 after the prefix)"
+            );
+            return ExitCode::from(2);
+        }
+    }
+    let options = ReceiveOptions { listen, status, secret };
+    let served = tokio::runtime::Runtime::new().and_then(|rt| rt.block_on(receive::run(options)));
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hookrelay receive: cannot listen on {listen}: {e}");
             ExitCode::FAILURE
         }
     }
