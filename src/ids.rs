@@ -16,6 +16,8 @@ pub const MESSAGE: &str = "msg_";
 pub const DELIVERY: &str = "dlv_";
 /// Prefix of recover job ids.
 pub const RECOVER_JOB: &str = "rcv_";
+/// Prefix of replay job ids (replay-missing; stored beside recover jobs).
+pub const REPLAY_JOB: &str = "rpl_";
 
 const SUFFIX_LEN: usize = 32;
 
