@@ -28,9 +28,10 @@ const SCAN_PER_DELIVERY: i64 = 4;
 /// was posted to its processor (not addressed to one automation, not a test call), the
 /// automation subscribes to its event type (`:event_types` NULL = all; a message without
 /// an event type only reaches automations of all types, as at ingest), and it has no
-/// delivery to the automation yet.
+/// delivery to the automation yet. Never NULL (it is read as a boolean column).
 const MISSING: &str = "automation_id IS NULL AND event_type IS NOT :test_event_type \
-    AND (:event_types IS NULL OR event_type IN (SELECT value FROM json_each(:event_types))) \
+    AND (:event_types IS NULL OR (event_type IS NOT NULL \
+        AND event_type IN (SELECT value FROM json_each(:event_types)))) \
     AND NOT EXISTS (SELECT 1 FROM deliveries d \
         WHERE d.message_id = messages.id AND d.automation_id = :automation_id)";
 
@@ -309,3 +310,7 @@ impl Store {
         self.read(move |c| progress(c, &id)).await
     }
 }
+
+#[cfg(test)]
+#[path = "replay_tests.rs"]
+mod tests;
