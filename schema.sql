@@ -141,9 +141,9 @@ CREATE TABLE IF NOT EXISTS recover_jobs (
     since           INTEGER NOT NULL,
     until           INTEGER NOT NULL,
     automation_id   TEXT,                   -- replay: always set
-    total           INTEGER NOT NULL,       -- deliveries (replay: messages) matched, at most the per-job cap
-    requeued        INTEGER NOT NULL,       -- of those, re-queued (replay: delivered to) so far
-    capped          INTEGER NOT NULL,       -- 1 when more matched than the cap
+    total           INTEGER NOT NULL,       -- deliveries matched, at most the per-job cap (replay: the cap)
+    requeued        INTEGER NOT NULL,       -- of those, re-queued so far (replay: deliveries created)
+    capped          INTEGER NOT NULL,       -- 1 when more matched than the cap (replay: it stopped there)
     created_at      INTEGER NOT NULL,
     kind            TEXT NOT NULL DEFAULT 'recover',    -- recover | replay
     cursor          TEXT,                   -- replay: the last message examined

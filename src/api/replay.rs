@@ -39,7 +39,7 @@ fn job_json(job: &ReplayJob) -> Value {
         "automation_id": job.automation_id,
         "since": rfc3339(job.since),
         "until": rfc3339(job.until),
-        "total": job.total,
+        "scanned_through": rfc3339(job.scanned_through),
         "capped": job.capped,
         "created": job.created,
         "done": job.done,

@@ -8,6 +8,10 @@
 //! id in `recover_job_id`, which gives the progress. A message gets at most one delivery per
 //! automation (`deliveries_message_automation` is unique), so replaying a window twice, or
 //! beside ingest, creates nothing twice.
+//!
+//! The deliveries are new ones, queued in the outbox for the dispatcher's claim loop: the
+//! first attempt is logged with trigger `replay`, and a failed one is retried on the normal
+//! schedule (a recovered delivery, by contrast, gets one more attempt only).
 
 use rusqlite::{named_params, params, Connection, OptionalExtension};
 
@@ -40,7 +44,9 @@ const COMPLETED: &str = "completed";
 const AUTOMATION_DISABLED: &str = "automation_disabled";
 const AUTOMATION_DELETED: &str = "automation_deleted";
 
-/// A replay job and its progress.
+/// A replay job and its progress. No total is counted up front: that would scan the whole
+/// window in the request (a day of a busy processor is hundreds of millions of messages);
+/// `scanned_through` tells how far the job has come instead.
 #[derive(Debug, Clone)]
 pub struct ReplayJob {
     /// `rpl_…`
@@ -51,9 +57,11 @@ pub struct ReplayJob {
     pub since: i64,
     /// Window end (Unix ms, exclusive).
     pub until: i64,
-    /// Messages missing a delivery when the job was created (at most the cap).
-    pub total: i64,
-    /// Whether more were missing than the cap.
+    /// Every message accepted before this time (Unix ms) has been examined: `until` once the
+    /// job went through its window; where a job that stopped early can be resumed.
+    pub scanned_through: i64,
+    /// Whether it stopped at the per-job cap before the end of its window (another job from
+    /// `scanned_through` does the rest).
     pub capped: bool,
     /// Deliveries created so far.
     pub created: i64,
@@ -103,63 +111,29 @@ fn enabled_automation(conn: &Connection, id: &str) -> StoreResult<Automation> {
     Ok(automation)
 }
 
-/// Counts the messages of the window missing a delivery to `automation`, up to `limit`.
-fn count_missing(
-    conn: &Connection,
-    automation: &Automation,
-    since: i64,
-    until: i64,
-    limit: i64,
-) -> StoreResult<i64> {
-    let sql = format!(
-        "SELECT count(*) FROM (SELECT 1 FROM messages WHERE processor_id = :processor_id \
-         AND id >= :from AND id < :to AND {MISSING} LIMIT :limit)"
-    );
-    let event_types = event_types_json(automation)?;
-    Ok(conn.prepare_cached(&sql)?.query_row(
-        named_params! {
-            ":processor_id": automation.processor_id,
-            ":from": ids::time_bound(ids::MESSAGE, since),
-            ":to": ids::time_bound(ids::MESSAGE, until),
-            ":test_event_type": TEST_EVENT_TYPE,
-            ":event_types": event_types,
-            ":automation_id": automation.id,
-            ":limit": limit,
-        },
-        |r| r.get(0),
-    )?)
-}
-
+/// Stores a replay job for an enabled automation; it creates at most `cap` deliveries
+/// (kept in `total`).
 fn insert_job(
     conn: &Connection,
     automation_id: &str,
     since: i64,
     until: i64,
-    missing: i64,
     cap: i64,
 ) -> StoreResult<String> {
     enabled_automation(conn, automation_id)?;
     let id = ids::new_id(ids::REPLAY_JOB);
     conn.prepare_cached(
         "INSERT INTO recover_jobs (id, kind, since, until, automation_id, total, requeued, capped, created_at) \
-         VALUES (?1, 'replay', ?2, ?3, ?4, ?5, 0, ?6, ?7)",
+         VALUES (?1, 'replay', ?2, ?3, ?4, ?5, 0, 0, ?6)",
     )?
-    .execute(params![
-        id,
-        since,
-        until,
-        automation_id,
-        missing.min(cap),
-        missing > cap,
-        crate::time::now_ms()
-    ])?;
+    .execute(params![id, since, until, automation_id, cap, crate::time::now_ms()])?;
     Ok(id)
 }
 
 /// Creates up to `chunk` more deliveries for replay job `id`, examining at most
 /// `chunk * SCAN_PER_DELIVERY` messages; returns how many messages it examined (0 when the
-/// job has nothing left). Ends the job when its window is done or its cap reached, or when
-/// its automation was disabled or deleted meanwhile.
+/// job has nothing left). Ends the job when its window is done or its cap (`total`)
+/// reached, or when its automation was disabled or deleted meanwhile.
 pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResult<i64> {
     type JobRow = (String, i64, i64, i64, i64, Option<String>, Option<String>);
     let job: Option<JobRow> = conn
@@ -171,7 +145,7 @@ pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResu
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
         })
         .optional()?;
-    let (automation_id, since, until, total, created, cursor, ended) =
+    let (automation_id, since, until, cap, created, cursor, ended) =
         job.ok_or(StoreError::NotFound("replay job"))?;
     if ended.is_some() {
         return Ok(0);
@@ -181,10 +155,8 @@ pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResu
         Some(a) if !a.enabled => return end(conn, id, AUTOMATION_DISABLED),
         Some(a) => a,
     };
-    let take = chunk.min(total - created);
-    if take <= 0 {
-        return end(conn, id, COMPLETED);
-    }
+    // At the cap, nothing is scanned and the job ends capped below.
+    let take = chunk.min(cap - created).max(0);
     let scan = take * SCAN_PER_DELIVERY;
     // One lower bound, so the index range starts there (not at the window's start).
     let (lower, from) = match cursor {
@@ -237,12 +209,13 @@ pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResu
         }
     }
     let window_done = (rows.len() as i64) < scan && examined == rows.len() as i64;
-    let ended = (window_done || created + made >= total).then_some(COMPLETED);
+    let capped = !window_done && created + made >= cap;
+    let ended = (window_done || capped).then_some(COMPLETED);
     conn.prepare_cached(
-        "UPDATE recover_jobs SET requeued = requeued + ?2, cursor = coalesce(?3, cursor), ended = ?4 \
-         WHERE id = ?1",
+        "UPDATE recover_jobs SET requeued = requeued + ?2, cursor = coalesce(?3, cursor), \
+         ended = ?4, capped = ?5 WHERE id = ?1",
     )?
-    .execute(params![id, made, last, ended])?;
+    .execute(params![id, made, last, ended, capped])?;
     Ok(examined)
 }
 
@@ -256,22 +229,31 @@ fn end(conn: &Connection, id: &str, reason: &str) -> StoreResult<i64> {
 fn progress(conn: &Connection, id: &str) -> StoreResult<ReplayJob> {
     let mut job = conn
         .prepare_cached(
-            "SELECT id, automation_id, since, until, total, capped, requeued, ended, created_at \
+            "SELECT id, automation_id, since, until, cursor, capped, requeued, ended, created_at \
              FROM recover_jobs WHERE id = ?1 AND kind = 'replay'",
         )?
         .query_row([id], |r| {
+            let (since, until, cursor): (i64, i64, Option<String>) =
+                (r.get(2)?, r.get(3)?, r.get(4)?);
+            let (capped, ended): (bool, Option<String>) = (r.get(5)?, r.get(7)?);
+            let window_done = ended.as_deref() == Some(COMPLETED) && !capped;
+            let scanned_through = if window_done {
+                until
+            } else {
+                cursor.and_then(|c| ids::time_of(ids::MESSAGE, &c)).unwrap_or(since)
+            };
             Ok(ReplayJob {
                 id: r.get(0)?,
                 automation_id: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                since: r.get(2)?,
-                until: r.get(3)?,
-                total: r.get(4)?,
-                capped: r.get(5)?,
+                since,
+                until,
+                scanned_through,
+                capped,
                 created: r.get(6)?,
                 done: 0,
                 failed: 0,
                 pending: 0,
-                ended: r.get(7)?,
+                ended,
                 created_at: r.get(8)?,
             })
         })
@@ -292,16 +274,7 @@ impl Store {
         until: i64,
         cap: i64,
     ) -> StoreResult<ReplayJob> {
-        // Counted on a reader: a wide window must not hold the writer.
-        let id = automation_id.clone();
-        let missing = self
-            .read(move |c| {
-                let automation = enabled_automation(c, &id)?;
-                count_missing(c, &automation, since, until, cap + 1)
-            })
-            .await?;
-        let id =
-            self.write(move |c| insert_job(c, &automation_id, since, until, missing, cap)).await?;
+        let id = self.write(move |c| insert_job(c, &automation_id, since, until, cap)).await?;
         self.replay_job(id).await
     }
 

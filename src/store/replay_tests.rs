@@ -77,10 +77,10 @@ fn setup() -> (Connection, Vec<String>) {
     (conn, missing)
 }
 
+const UNTIL: i64 = i64::MAX / 2;
+
 fn job(conn: &Connection, cap: i64) -> String {
-    let a = automations::get(conn, "endp_a").unwrap().unwrap();
-    let missing = count_missing(conn, &a, 0, i64::MAX / 2, cap + 1).unwrap();
-    insert_job(conn, "endp_a", 0, i64::MAX / 2, missing, cap).unwrap()
+    insert_job(conn, "endp_a", 0, UNTIL, cap).unwrap()
 }
 
 fn delivered_to_a(conn: &Connection) -> Vec<String> {
@@ -100,7 +100,7 @@ fn chunks_create_each_missing_delivery_once_within_their_bound() {
     let (conn, missing) = setup();
     let id = job(&conn, 100);
     let before = progress(&conn, &id).unwrap();
-    assert_eq!((before.total, before.created, before.status()), (9, 0, "running"));
+    assert_eq!((before.created, before.scanned_through, before.status()), (0, 0, "running"));
     let mut chunks = 0;
     loop {
         let examined = replay_chunk(&conn, &id, 1).unwrap();
@@ -114,22 +114,29 @@ fn chunks_create_each_missing_delivery_once_within_their_bound() {
     assert_eq!(delivered_to_a(&conn), missing);
     let done = progress(&conn, &id).unwrap();
     assert_eq!((done.created, done.pending, done.ended.as_deref()), (9, 9, Some(COMPLETED)));
+    assert_eq!((done.capped, done.scanned_through), (false, UNTIL));
     let again = job(&conn, 100);
-    assert_eq!(progress(&conn, &again).unwrap().total, 0);
-    assert_eq!(replay_chunk(&conn, &again, 500).unwrap(), 0);
+    while replay_chunk(&conn, &again, 500).unwrap() > 0 {}
+    let again = progress(&conn, &again).unwrap();
+    assert_eq!((again.created, again.ended.as_deref()), (0, Some(COMPLETED)));
     assert_eq!(delivered_to_a(&conn).len(), 9);
 }
 
-/// The cap bounds the deliveries one job creates; the oldest come first.
+/// The cap bounds the deliveries one job creates, the oldest first; a job from where it
+/// stopped creates the rest.
 #[test]
-fn a_capped_job_creates_the_oldest_missing_deliveries() {
+fn a_capped_job_creates_the_oldest_missing_deliveries_and_says_where_it_stopped() {
     let (conn, missing) = setup();
     let id = job(&conn, 4);
-    let j = progress(&conn, &id).unwrap();
-    assert_eq!((j.total, j.capped), (4, true));
     while replay_chunk(&conn, &id, 500).unwrap() > 0 {}
     assert_eq!(delivered_to_a(&conn), missing[..4]);
-    assert_eq!(progress(&conn, &id).unwrap().ended.as_deref(), Some(COMPLETED));
+    let j = progress(&conn, &id).unwrap();
+    assert_eq!((j.created, j.capped, j.ended.as_deref()), (4, true, Some(COMPLETED)));
+    assert_eq!(Some(j.scanned_through), ids::time_of(ids::MESSAGE, &missing[3]));
+    let rest = insert_job(&conn, "endp_a", j.scanned_through, UNTIL, 100).unwrap();
+    while replay_chunk(&conn, &rest, 500).unwrap() > 0 {}
+    assert_eq!(delivered_to_a(&conn), missing);
+    assert_eq!(progress(&conn, &rest).unwrap().created, 5);
 }
 
 /// An automation disabled or deleted while its job runs stops the job (its deliveries would
@@ -147,7 +154,7 @@ fn a_job_stops_when_its_automation_is_disabled_or_deleted() {
         .unwrap();
     assert_eq!(progress(&conn, &id).unwrap().status(), "stopped");
     assert!(matches!(
-        insert_job(&conn, "endp_a", 0, 1, 0, 100),
+        insert_job(&conn, "endp_a", 0, 1, 100),
         Err(StoreError::Conflict(m)) if m.contains("disabled")
     ));
 
