@@ -241,6 +241,8 @@ enum Payload<'a> {
     Json(&'a RawValue),
     /// A stored payload that is no longer JSON (a damaged row), shown as text.
     Text(String),
+    /// A stored payload that is missing (a damaged database), shown as `null`.
+    Missing,
 }
 
 async fn show_message(
@@ -251,10 +253,11 @@ async fn show_message(
         return Err(ApiError::not_found("message"));
     }
     let detail = state.store.message(id).await?;
-    let text = String::from_utf8_lossy(&detail.payload);
-    let payload = match serde_json::from_str::<&RawValue>(&text) {
-        Ok(raw) => Payload::Json(raw),
-        Err(_) => Payload::Text(text.to_string()),
+    let text = detail.payload.as_deref().map(String::from_utf8_lossy);
+    let payload = match text.as_deref().map(|t| (t, serde_json::from_str::<&RawValue>(t))) {
+        Some((_, Ok(raw))) => Payload::Json(raw),
+        Some((t, Err(_))) => Payload::Text(t.to_string()),
+        None => Payload::Missing,
     };
     let view = MessageView {
         message: message_row_json(&detail.message),

@@ -30,8 +30,9 @@ pub struct MessageRow {
 pub struct MessageDetail {
     /// The message.
     pub message: MessageRow,
-    /// The payload as accepted (the body of every call made for it).
-    pub payload: Vec<u8>,
+    /// The payload as accepted (the body of every call made for it); `None` when its stored
+    /// copy is missing (a damaged database: shown as absent rather than failing the read).
+    pub payload: Option<Vec<u8>>,
     /// Its deliveries, oldest first.
     pub deliveries: Vec<DeliveryRow>,
 }
@@ -88,8 +89,7 @@ fn detail(conn: &Connection, id: &str) -> StoreResult<MessageDetail> {
         .query_row([id], |r| Ok((from_row(r)?, r.get::<_, Vec<u8>>(6)?)))
         .optional()?;
     let (message, payload_hash) = found.ok_or(StoreError::NotFound("message"))?;
-    let payload = bodies::find(conn, &payload_hash)?
-        .ok_or_else(|| StoreError::Corrupt(format!("the payload of message {id} is missing")))?;
+    let payload = bodies::find(conn, &payload_hash)?;
     let deliveries = deliveries::of_message(conn, id)?;
     Ok(MessageDetail { message, payload, deliveries })
 }
