@@ -1,9 +1,9 @@
 -- hookrelay schema. Applied at start-up by src/store/schema.rs.
 --
 -- Versioning: every statement below is idempotent (IF NOT EXISTS), and the file as a whole is
--- schema version 4 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
+-- schema version 5 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
 -- deliveries_due index had neither automation_id nor claimed, 3's no claimed; before 4 there
--- was no snapshot_headers table). A later
+-- was no snapshot_headers table; version 5 is described at the end of the file). A later
 -- version appends its upgrade steps in src/store/schema.rs, keyed by the version they upgrade
 -- from, so an older database is upgraded in place.
 --
@@ -44,12 +44,17 @@ CREATE TABLE IF NOT EXISTS automations (
 CREATE INDEX IF NOT EXISTS automations_processor ON automations(processor_id, id);
 
 -- Everything a producer posted. The payload lives in bodies (payload_hash).
+-- automation_id: the one automation it was addressed to (posted with automation_id, or an
+-- automation's test call); NULL when it went to its processor's subscribed automations.
+-- Ingest is the hot path: each index here costs on every message, so there are only the two
+-- the list filters need (see version 5 at the end).
 CREATE TABLE IF NOT EXISTS messages (
     id              TEXT PRIMARY KEY,
     processor_id    TEXT,
     event_type      TEXT,
     payload_hash    BLOB NOT NULL,
-    created_at      INTEGER NOT NULL
+    created_at      INTEGER NOT NULL,
+    automation_id   TEXT
 ) WITHOUT ROWID;
 
 -- Idempotency-Key → the answer given the first time (kept 24 h).
@@ -62,7 +67,7 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idempotency_keys_age ON idempotency_keys(created_at);
 
--- One delivery per (message, automation).
+-- One delivery per (message, automation) (enforced by deliveries_message_automation).
 -- status: pending | succeeded | exhausted (retries or max age used up) | failed (ended without
 -- retry: automation deleted or disabled, or a recover attempt that failed).
 -- claimed: 0 = not held by the dispatcher; 1 = its call may have started (next_attempt_at is
@@ -76,8 +81,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     attempts            INTEGER NOT NULL,
     next_attempt_at     INTEGER NOT NULL,
     claimed             INTEGER NOT NULL DEFAULT 0,
-    next_trigger        TEXT NOT NULL,          -- initial | retry | recover
-    recover_job_id      TEXT,
+    next_trigger        TEXT NOT NULL,          -- initial | retry | recover | replay
+    recover_job_id      TEXT,                   -- the recover or replay job that queued it
     last_log_id         TEXT,
     created_at          INTEGER NOT NULL,
     updated_at          INTEGER NOT NULL
@@ -92,7 +97,6 @@ CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(next_attempt_at, automat
 CREATE INDEX IF NOT EXISTS deliveries_ended ON deliveries(status, updated_at)
     WHERE status IN ('exhausted', 'failed');
 CREATE INDEX IF NOT EXISTS deliveries_automation ON deliveries(automation_id, id);
-CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries(message_id);
 CREATE INDEX IF NOT EXISTS deliveries_recover_job ON deliveries(recover_job_id, status)
     WHERE recover_job_id IS NOT NULL;
 
@@ -105,7 +109,7 @@ CREATE TABLE IF NOT EXISTS logs (
     automation_id       TEXT NOT NULL,
     processor_id        TEXT NOT NULL,
     attempt             INTEGER NOT NULL,
-    trigger             TEXT NOT NULL,          -- initial | retry | rerun | recover | test
+    trigger             TEXT NOT NULL,          -- initial | retry | rerun | recover | replay | test
     rerun_of            TEXT,
     webhook_url         TEXT NOT NULL,
     request_headers     TEXT NOT NULL,          -- JSON object, secrets redacted
@@ -129,16 +133,21 @@ CREATE INDEX IF NOT EXISTS logs_status_class ON logs(status_class, id);
 CREATE INDEX IF NOT EXISTS logs_webhook_url ON logs(webhook_url, id);
 CREATE INDEX IF NOT EXISTS logs_delivery ON logs(delivery_id) WHERE delivery_id IS NOT NULL;
 
--- Background recover jobs. Progress is read from the deliveries they re-queued.
+-- Background jobs that queue deliveries: recover (re-queue failed deliveries) and replay
+-- (create the missing deliveries of an automation's messages). Progress is read from the
+-- deliveries they tagged (deliveries.recover_job_id).
 CREATE TABLE IF NOT EXISTS recover_jobs (
     id              TEXT PRIMARY KEY,
     since           INTEGER NOT NULL,
     until           INTEGER NOT NULL,
-    automation_id   TEXT,
-    total           INTEGER NOT NULL,       -- deliveries matched (at most the per-job cap)
-    requeued        INTEGER NOT NULL,       -- of those, re-queued so far
-    capped          INTEGER NOT NULL,       -- 1 when more matched than the cap
-    created_at      INTEGER NOT NULL
+    automation_id   TEXT,                   -- replay: always set
+    total           INTEGER NOT NULL,       -- deliveries matched, at most the per-job cap (replay: the cap)
+    requeued        INTEGER NOT NULL,       -- of those, re-queued so far (replay: deliveries created)
+    capped          INTEGER NOT NULL,       -- 1 when more matched than the cap (replay: it stopped there)
+    created_at      INTEGER NOT NULL,
+    kind            TEXT NOT NULL DEFAULT 'recover',    -- recover | replay
+    cursor          TEXT,                   -- replay: the last message examined
+    ended           TEXT                    -- replay: NULL while running, then why it ended
 ) WITHOUT ROWID;
 
 -- Workflow runs (Dify's workflow_run). ids and task ids are UUIDs, as Dify shows them.
@@ -222,3 +231,18 @@ CREATE TABLE IF NOT EXISTS snapshot_headers (
     headers         TEXT NOT NULL           -- JSON object of string -> string
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS snapshot_headers_automation ON snapshot_headers(automation_id);
+
+-- Version 5.
+-- Messages are listed (GET /v1/messages) by processor or by event type, in id order within a
+-- time window (an id range). One index per filter, no more: each costs on every ingest. The
+-- event-type one is partial, so messages without an event type do not pay for it (a query
+-- `event_type = ?` implies NOT NULL, so it can use it). A replay job scans an automation's
+-- processor through messages_processor.
+CREATE INDEX IF NOT EXISTS messages_processor ON messages(processor_id, id);
+CREATE INDEX IF NOT EXISTS messages_event_type ON messages(event_type, id)
+    WHERE event_type IS NOT NULL;
+-- At most one delivery per message and automation: a replay job, run twice or beside ingest,
+-- can never send a message twice to the same automation. Replaces the index on message_id
+-- alone (version 4's deliveries_message), so it costs ingest nothing more.
+CREATE UNIQUE INDEX IF NOT EXISTS deliveries_message_automation
+    ON deliveries(message_id, automation_id);

@@ -16,6 +16,8 @@ pub const MESSAGE: &str = "msg_";
 pub const DELIVERY: &str = "dlv_";
 /// Prefix of recover job ids.
 pub const RECOVER_JOB: &str = "rcv_";
+/// Prefix of replay job ids (replay-missing; stored beside recover jobs).
+pub const REPLAY_JOB: &str = "rpl_";
 
 const SUFFIX_LEN: usize = 32;
 
@@ -41,6 +43,15 @@ pub fn time_bound(prefix: &str, ms: i64) -> String {
     format!("{prefix}{ms:012x}{:020}", 0)
 }
 
+/// When an id of this kind was made (Unix ms), from its first 12 hex digits; `None` when
+/// `id` is not of this kind.
+pub fn time_of(prefix: &str, id: &str) -> Option<i64> {
+    if !is_valid(prefix, id) {
+        return None;
+    }
+    i64::from_str_radix(&id[prefix.len()..prefix.len() + 12], 16).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +67,9 @@ mod tests {
         let now = chrono::Utc::now().timestamp_millis();
         assert!(time_bound(LOG, now - 1000) < a);
         assert!(time_bound(LOG, now + 1000) > b);
+        let made = time_of(LOG, &a).unwrap();
+        assert!((now - 1000..=now).contains(&made), "{made} vs {now}");
+        assert_eq!(time_of(LOG, &time_bound(LOG, 1_700_000_000_123)), Some(1_700_000_000_123));
+        assert_eq!(time_of(AUTOMATION, &a), None);
     }
 }

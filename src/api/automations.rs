@@ -339,10 +339,8 @@ async fn test_webhook(
         "metadata": {"test": true, "automation_id": automation.id},
     });
     let body = payload.to_string().into_bytes();
-    let (message_id, body_hash) = state
-        .store
-        .insert_bare_message(automation.processor_id.clone(), "hookrelay.test", body.clone())
-        .await?;
+    let (message_id, body_hash) =
+        state.store.insert_bare_message(&automation, "hookrelay.test", body.clone()).await?;
     let call = logs::OneCall {
         message_id,
         body,

@@ -111,6 +111,18 @@ pub fn parse_number<T: std::str::FromStr>(
         .transpose()
 }
 
+/// Parses an optional time query parameter (RFC 3339 or Unix seconds, as every list takes
+/// them) into Unix ms, naming it when it is neither.
+pub fn parse_time_param(field: &str, value: Option<String>) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|v| {
+            crate::time::parse_time(&v).ok_or_else(|| {
+                ApiError::invalid(field, format!("`{v}` is not an RFC 3339 time or Unix seconds"))
+            })
+        })
+        .transpose()
+}
+
 impl PageParams {
     /// Validates against the id `prefix` of the listed kind and the configured maximum.
     pub fn to_request(&self, prefix: &str, max_limit: u32) -> Result<PageRequest, ApiError> {

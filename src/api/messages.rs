@@ -1,23 +1,28 @@
-//! `POST /v1/messages`, the one ingest path, and the delivery views
-//! (`GET /v1/deliveries`, `GET /v1/deliveries/{id}`).
+//! `POST /v1/messages`, the one ingest path; the message views (`GET /v1/messages`,
+//! `GET /v1/messages/{id}`: every accepted message, delivered to any automation or none);
+//! and the delivery views (`GET /v1/deliveries`, `GET /v1/deliveries/{id}`).
 
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use super::extract::{body_bytes, decode_json, list_body, ApiQuery, PageParams};
+use super::extract::{body_bytes, decode_json, list_body, parse_time_param, ApiQuery, PageParams};
 use super::{ApiError, ApiResult, AppState};
 use crate::ids;
-use crate::store::{DeliveryRow, DeliveryStatus, IngestResult, NewMessage};
+use crate::store::{
+    DeliveryRow, DeliveryStatus, IngestResult, MessageFilter, MessageRow, NewMessage,
+};
 use crate::time::rfc3339;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
-        .route("/messages", post(ingest))
+        .route("/messages", post(ingest).get(list_messages))
+        .route("/messages/{id}", get(show_message))
         .route("/deliveries", get(list_deliveries))
         .route("/deliveries/{id}", get(show_delivery))
 }
@@ -134,6 +139,8 @@ fn delivery_json(d: &DeliveryRow) -> Value {
         "attempts": d.attempts,
         "next_attempt_at": d.next_attempt_at.map(rfc3339),
         "last_log_id": d.last_log_id,
+        "last_error_code": d.last_error_code,
+        "last_error_message": d.last_error_message,
         "created_at": rfc3339(d.created_at),
         "updated_at": rfc3339(d.updated_at),
     })
@@ -176,4 +183,87 @@ async fn show_delivery(
         return Err(ApiError::not_found("delivery"));
     }
     Ok(Json(delivery_json(&state.store.delivery(id).await?)))
+}
+
+/// A message as listed. `automation_id` is the one automation it was addressed to (`null`:
+/// it went to its processor's automations); `delivery_count` 0 means it reached none.
+fn message_row_json(m: &MessageRow) -> Value {
+    json!({
+        "object": "message",
+        "id": m.id,
+        "processor_id": m.processor_id,
+        "automation_id": m.automation_id,
+        "event_type": m.event_type,
+        "delivery_count": m.delivery_count,
+        "created_at": rfc3339(m.created_at),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageQuery {
+    #[serde(flatten)]
+    page: PageParams,
+    processor_id: Option<String>,
+    event_type: Option<String>,
+    created_after: Option<String>,
+    created_before: Option<String>,
+}
+
+async fn list_messages(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<MessageQuery>,
+) -> ApiResult<Json<Value>> {
+    let page = q.page.to_request(ids::MESSAGE, state.config.limits.max_list_limit)?;
+    let filter = MessageFilter {
+        processor_id: q.processor_id,
+        event_type: q.event_type,
+        created_after: parse_time_param("created_after", q.created_after)?,
+        created_before: parse_time_param("created_before", q.created_before)?,
+    };
+    let page = state.store.list_messages(filter, page).await?;
+    Ok(Json(list_body(page.items.iter().map(message_row_json).collect(), page.before, page.after)))
+}
+
+/// `GET /v1/messages/{id}`: the listed fields, then the payload exactly as accepted (never
+/// re-encoded: numbers and key order as the producer sent them) and every delivery of it.
+#[derive(Serialize)]
+struct MessageView<'a> {
+    #[serde(flatten)]
+    message: Value,
+    payload: Payload<'a>,
+    deliveries: Vec<Value>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Payload<'a> {
+    /// The accepted JSON object.
+    Json(&'a RawValue),
+    /// A stored payload that is no longer JSON (a damaged row), shown as text.
+    Text(String),
+    /// A stored payload that is missing (a damaged database), shown as `null`.
+    Missing,
+}
+
+async fn show_message(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    if !ids::is_valid(ids::MESSAGE, &id) {
+        return Err(ApiError::not_found("message"));
+    }
+    let detail = state.store.message(id).await?;
+    let text = detail.payload.as_deref().map(String::from_utf8_lossy);
+    let payload = match text.as_deref().map(|t| (t, serde_json::from_str::<&RawValue>(t))) {
+        Some((_, Ok(raw))) => Payload::Json(raw),
+        Some((t, Err(_))) => Payload::Text(t.to_string()),
+        None => Payload::Missing,
+    };
+    let view = MessageView {
+        message: message_row_json(&detail.message),
+        payload,
+        deliveries: detail.deliveries.iter().map(delivery_json).collect(),
+    };
+    // Serialized here, while the payload it borrows lives.
+    Ok(Json(view).into_response())
 }

@@ -12,6 +12,7 @@ mod logs_view;
 mod messages;
 mod ops;
 mod recover;
+mod replay;
 mod sheet_values;
 mod sheets;
 mod sink;
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(messages::router())
         .merge(logs::router())
         .merge(recover::router())
+        .merge(replay::router())
         .merge(sheets::router())
         .merge(sheet_values::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin_key));

@@ -43,7 +43,7 @@ pub struct DeliveryConfig {
     pub poll_interval_ms: u64,
     /// On SIGTERM, how long in-flight calls may take to finish, seconds.
     pub shutdown_grace_secs: u64,
-    /// Most deliveries one recover job re-queues.
+    /// Most deliveries one recover job re-queues, or one replay-missing job creates.
     pub recover_max_deliveries: u32,
     /// `User-Agent` of outgoing calls.
     pub user_agent: String,

@@ -116,6 +116,10 @@ pub struct DeliveryRow {
     pub next_attempt_at: Option<i64>,
     /// Latest attempt's log.
     pub last_log_id: Option<String>,
+    /// The error code of the latest attempt's log (`None` when it succeeded, or none yet).
+    pub last_error_code: Option<String>,
+    /// The error message of the latest attempt's log.
+    pub last_error_message: Option<String>,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms.
@@ -226,8 +230,12 @@ fn record(conn: &Connection, outcome: &Outcome) -> StoreResult<()> {
     Ok(())
 }
 
+/// The last error is read from the last log (one primary-key lookup per row shown) rather
+/// than copied onto the delivery, which would cost a wider row on every attempt's write.
 const COLUMNS: &str =
-    "id, message_id, automation_id, status, attempts, next_attempt_at, last_log_id, created_at, updated_at";
+    "id, message_id, automation_id, status, attempts, next_attempt_at, last_log_id, created_at, updated_at, \
+     (SELECT error_code FROM logs WHERE logs.id = deliveries.last_log_id), \
+     (SELECT error_message FROM logs WHERE logs.id = deliveries.last_log_id)";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
     let status: String = r.get(3)?;
@@ -240,9 +248,20 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
         attempts: r.get(4)?,
         next_attempt_at: (status == DeliveryStatus::Pending).then(|| r.get(5)).transpose()?,
         last_log_id: r.get(6)?,
+        last_error_code: r.get(9)?,
+        last_error_message: r.get(10)?,
         created_at: r.get(7)?,
         updated_at: r.get(8)?,
     })
+}
+
+/// Every delivery of message `message_id`, oldest first (one per automation it went to).
+pub(super) fn of_message(conn: &Connection, message_id: &str) -> StoreResult<Vec<DeliveryRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM deliveries WHERE message_id = ?1 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([message_id], from_row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 impl Store {

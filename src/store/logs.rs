@@ -17,6 +17,8 @@ pub enum Trigger {
     Rerun,
     /// An attempt re-queued by a recover job.
     Recover,
+    /// The first attempt of a delivery a replay job created for a message that had none.
+    Replay,
     /// The automation test call.
     Test,
 }
@@ -29,6 +31,7 @@ impl Trigger {
             Trigger::Retry => "retry",
             Trigger::Rerun => "rerun",
             Trigger::Recover => "recover",
+            Trigger::Replay => "replay",
             Trigger::Test => "test",
         }
     }
@@ -40,6 +43,7 @@ impl Trigger {
             "retry" => Trigger::Retry,
             "rerun" => Trigger::Rerun,
             "recover" => Trigger::Recover,
+            "replay" => Trigger::Replay,
             "test" => Trigger::Test,
             _ => return None,
         })

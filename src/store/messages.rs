@@ -10,7 +10,9 @@ use bytes::Bytes;
 
 use super::cache::{AutomationCache, Target};
 use super::claims::{Intake, Take};
-use super::{bodies, BodyHash, ClaimedDelivery, Store, StoreError, StoreResult, Trigger};
+use super::{
+    bodies, Automation, BodyHash, ClaimedDelivery, Store, StoreError, StoreResult, Trigger,
+};
 use crate::ids;
 
 /// How long an `Idempotency-Key` keeps answering with its first result.
@@ -131,9 +133,17 @@ pub(super) fn ingest(
     let message_id = ids::new_id(ids::MESSAGE);
     let payload_hash = bodies::put(conn, &msg.payload)?;
     conn.prepare_cached(
-        "INSERT INTO messages (id, processor_id, event_type, payload_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO messages (id, processor_id, event_type, payload_hash, created_at, automation_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![message_id, processor_id, msg.event_type, &payload_hash[..], now])?;
+    .execute(params![
+        message_id,
+        processor_id,
+        msg.event_type,
+        &payload_hash[..],
+        now,
+        msg.automation_id
+    ])?;
 
     let lease_until = msg.intake.as_ref().map_or(now, |intake| now + intake.lease_ms());
     let mut insert = conn.prepare_cached(
@@ -233,21 +243,32 @@ impl Store {
             .await
     }
 
-    /// Stores a message that fans out to nobody (the automation test call): it gives the
-    /// call its `webhook-id` and keeps its body for reruns.
+    /// Stores a message addressed to `automation` that gets no delivery (the automation
+    /// test call, sent directly): it gives the call its `webhook-id` and keeps its body for
+    /// reruns. Being addressed to one automation, it is never replayed to the others.
     pub async fn insert_bare_message(
         &self,
-        processor_id: String,
+        automation: &Automation,
         event_type: &'static str,
         payload: Vec<u8>,
     ) -> StoreResult<(String, BodyHash)> {
+        let (processor_id, automation_id) =
+            (automation.processor_id.clone(), automation.id.clone());
         self.write(move |c| {
             let id = ids::new_id(ids::MESSAGE);
             let hash = bodies::put(c, &payload)?;
             c.prepare_cached(
-                "INSERT INTO messages (id, processor_id, event_type, payload_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO messages (id, processor_id, event_type, payload_hash, created_at, automation_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![id, processor_id, event_type, &hash[..], crate::time::now_ms()])?;
+            .execute(params![
+                id,
+                processor_id,
+                event_type,
+                &hash[..],
+                crate::time::now_ms(),
+                automation_id
+            ])?;
             Ok((id, hash))
         })
         .await

@@ -126,3 +126,11 @@ fn exists(
     values.push(Value::Text(id.to_string()));
     Ok(conn.prepare_cached(&sql)?.query_row(params_from_iter(values), |r| r.get(0))?)
 }
+
+#[cfg(test)]
+impl Conditions {
+    /// The WHERE clause and its values, for query-plan tests.
+    pub(super) fn sql_for_test(&self) -> (String, Vec<Value>) {
+        (self.where_clause(None), self.values.clone())
+    }
+}

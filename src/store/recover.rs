@@ -120,19 +120,27 @@ fn progress(conn: &Connection, id: &str) -> StoreResult<RecoverJob> {
         })
         .optional()?
         .ok_or(StoreError::NotFound("recover job"))?;
+    (job.done, job.failed, job.pending) = tagged_counts(conn, id)?;
+    Ok(job)
+}
+
+/// The deliveries job `id` (recover or replay) tagged: (succeeded, failed or exhausted,
+/// pending).
+pub(super) fn tagged_counts(conn: &Connection, id: &str) -> StoreResult<(i64, i64, i64)> {
     let mut stmt = conn.prepare_cached(
         "SELECT status, count(*) FROM deliveries WHERE recover_job_id = ?1 GROUP BY status",
     )?;
     let counts = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let (mut done, mut failed, mut pending) = (0, 0, 0);
     for row in counts {
         let (status, n) = row?;
         match status.as_str() {
-            "succeeded" => job.done += n,
-            "pending" => job.pending += n,
-            _ => job.failed += n,
+            "succeeded" => done += n,
+            "pending" => pending += n,
+            _ => failed += n,
         }
     }
-    Ok(job)
+    Ok((done, failed, pending))
 }
 
 impl Store {
@@ -148,8 +156,13 @@ impl Store {
         self.recover_job(id).await
     }
 
-    /// Re-queues the next chunk of a job; 0 when it has nothing left.
+    /// Re-queues the next chunk of a job; 0 when it has nothing left. For a replay job
+    /// (`rpl_…`) a chunk creates the missing deliveries instead, and the count is of the
+    /// messages it examined (see [`super::replay`]).
     pub async fn requeue_chunk(&self, id: String, chunk: i64) -> StoreResult<i64> {
+        if ids::is_valid(ids::REPLAY_JOB, &id) {
+            return self.write(move |c| super::replay::replay_chunk(c, &id, chunk)).await;
+        }
         self.write(move |c| requeue_chunk(c, &id, chunk)).await
     }
 
@@ -158,11 +171,14 @@ impl Store {
         self.read(move |c| progress(c, &id)).await
     }
 
-    /// Jobs interrupted before they re-queued everything (resumed at start-up).
+    /// Jobs interrupted before they re-queued (a replay job: created) everything, resumed
+    /// at start-up.
     pub async fn unfinished_recover_jobs(&self) -> StoreResult<Vec<String>> {
         self.read(|c| {
-            let mut stmt =
-                c.prepare_cached("SELECT id FROM recover_jobs WHERE requeued < total")?;
+            let mut stmt = c.prepare_cached(
+                "SELECT id FROM recover_jobs WHERE (kind = 'recover' AND requeued < total) \
+                 OR (kind = 'replay' AND ended IS NULL)",
+            )?;
             let ids = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
             Ok(ids)
         })

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use super::{StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -13,10 +13,24 @@ pub const VERSION: i64 = 4;
 /// redefine an index: the old one is dropped, and the schema creates the new one. Version 4
 /// also gives `deliveries.claimed` the value 2 (held, call not started); a 1 written by an
 /// older build keeps its meaning (call may have started); and it adds the snapshot_headers
-/// table.
+/// table. Version 5 adds columns (`messages.automation_id`; `recover_jobs.kind`, `cursor`
+/// and `ended`, for replay jobs), the two message-list indexes, and replaces the index on
+/// `deliveries(message_id)` by a unique one on `(message_id, automation_id)`. Messages
+/// stored before 5 have no `automation_id`: those addressed to one automation cannot be
+/// told from those sent to their processor, and are taken for the latter.
 const SCHEMA: &str = include_str!("../../schema.sql");
-const UPGRADES: &[(i64, &str)] =
-    &[(2, "DROP INDEX IF EXISTS deliveries_due;"), (3, "DROP INDEX IF EXISTS deliveries_due;")];
+const UPGRADES: &[(i64, &str)] = &[
+    (2, "DROP INDEX IF EXISTS deliveries_due;"),
+    (3, "DROP INDEX IF EXISTS deliveries_due;"),
+    (
+        4,
+        "ALTER TABLE messages ADD COLUMN automation_id TEXT; \
+         ALTER TABLE recover_jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'recover'; \
+         ALTER TABLE recover_jobs ADD COLUMN cursor TEXT; \
+         ALTER TABLE recover_jobs ADD COLUMN ended TEXT; \
+         DROP INDEX IF EXISTS deliveries_message;",
+    ),
+];
 
 pub(super) fn apply(conn: &Connection) -> StoreResult<()> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -41,27 +55,101 @@ pub(super) fn apply(conn: &Connection) -> StoreResult<()> {
 mod tests {
     use super::*;
 
-    /// A version 2 database gets the redefined deliveries_due index.
-    #[test]
-    fn a_version_2_database_is_upgraded_in_place() {
-        let conn = Connection::open_in_memory().unwrap();
-        let v2 = SCHEMA.replace(
-            "deliveries(next_attempt_at, automation_id, claimed)",
-            "deliveries(next_attempt_at)",
-        );
-        assert_ne!(v2, SCHEMA, "the old index definition replaced");
-        conn.execute_batch(&v2).unwrap();
-        conn.pragma_update(None, "user_version", 2).unwrap();
-        apply(&conn).unwrap();
-        let columns: Vec<String> = conn
-            .prepare("SELECT name FROM pragma_index_info('deliveries_due')")
+    /// The schema of version 4, derived from this one: without version 5's columns and
+    /// indexes, with the index on `deliveries(message_id)` it replaced.
+    fn version_4_schema() -> String {
+        let cut = SCHEMA.find("-- Version 5.").expect("the version 5 section");
+        let new_columns = ["    automation_id   TEXT\n", "    kind ", "    cursor ", "    ended "];
+        let v4: String = SCHEMA[..cut]
+            .split_inclusive('\n')
+            .filter(|line| !new_columns.iter().any(|c| line.starts_with(c)))
+            .collect();
+        // The column before the removed ones lost its successor.
+        let v4 = v4.replace(",\n)", "\n)");
+        assert!(!v4.contains("kind") && !v4.contains("TEXT\n)"), "{v4}");
+        v4 + "CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries(message_id);"
+    }
+
+    fn names(conn: &Connection, sql: &str) -> Vec<String> {
+        conn.prepare(sql)
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()
             .collect::<Result<_, _>>()
-            .unwrap();
+            .unwrap()
+    }
+
+    fn open_at(version: i64, schema: &str) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(schema).unwrap();
+        conn.pragma_update(None, "user_version", version).unwrap();
+        conn
+    }
+
+    /// A version 2 database gets the redefined deliveries_due index.
+    #[test]
+    fn a_version_2_database_is_upgraded_in_place() {
+        let v4 = version_4_schema();
+        let v2 = v4.replace(
+            "deliveries(next_attempt_at, automation_id, claimed)",
+            "deliveries(next_attempt_at)",
+        );
+        assert_ne!(v2, v4, "the old index definition replaced");
+        let conn = open_at(2, &v2);
+        apply(&conn).unwrap();
+        let columns = names(&conn, "SELECT name FROM pragma_index_info('deliveries_due')");
         assert_eq!(columns, ["next_attempt_at", "automation_id", "claimed"]);
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(version, VERSION);
+    }
+
+    /// A version 4 database gets version 5's columns and indexes; its recover jobs stay
+    /// recover jobs, and a second delivery of a message to the same automation is refused.
+    #[test]
+    fn a_version_4_database_is_upgraded_to_5() {
+        let conn = open_at(4, &version_4_schema());
+        conn.execute(
+            "INSERT INTO recover_jobs (id, since, until, total, requeued, capped, created_at) \
+             VALUES ('rcv_1', 0, 1, 0, 0, 0, 0)",
+            [],
+        )
+        .unwrap();
+        assert!(names(&conn, "SELECT name FROM pragma_table_info('messages')")
+            .iter()
+            .all(|c| c != "automation_id"));
+        apply(&conn).unwrap();
+        let message_columns = names(&conn, "SELECT name FROM pragma_table_info('messages')");
+        assert!(message_columns.contains(&"automation_id".to_string()), "{message_columns:?}");
+        let job_columns = names(&conn, "SELECT name FROM pragma_table_info('recover_jobs')");
+        for c in ["kind", "cursor", "ended"] {
+            assert!(job_columns.contains(&c.to_string()), "{c}: {job_columns:?}");
+        }
+        let kind: String =
+            conn.query_row("SELECT kind FROM recover_jobs", [], |r| r.get(0)).unwrap();
+        assert_eq!(kind, "recover");
+        let indexes = names(&conn, "SELECT name FROM sqlite_master WHERE type = 'index'");
+        for i in ["messages_processor", "messages_event_type", "deliveries_message_automation"] {
+            assert!(indexes.contains(&i.to_string()), "{i}: {indexes:?}");
+        }
+        assert!(!indexes.contains(&"deliveries_message".to_string()), "{indexes:?}");
+        let insert = "INSERT INTO deliveries (id, message_id, automation_id, status, attempts, \
+            next_attempt_at, next_trigger, created_at, updated_at) \
+            VALUES (?1, 'msg_1', 'endp_1', 'pending', 0, 0, 'initial', 0, 0)";
+        conn.execute(insert, ["dlv_1"]).unwrap();
+        assert!(conn.execute(insert, ["dlv_2"]).is_err(), "a second delivery was stored");
+    }
+
+    /// A fresh database and an upgraded one end up with the same tables and indexes.
+    #[test]
+    fn an_upgraded_database_matches_a_new_one() {
+        let fresh = Connection::open_in_memory().unwrap();
+        apply(&fresh).unwrap();
+        let upgraded = open_at(4, &version_4_schema());
+        apply(&upgraded).unwrap();
+        let shape = "SELECT m.name || ':' || group_concat(p.name) FROM sqlite_master m, \
+            pragma_table_info(m.name) p WHERE m.type = 'table' GROUP BY m.name ORDER BY m.name";
+        assert_eq!(names(&fresh, shape), names(&upgraded, shape));
+        let indexes = "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name";
+        assert_eq!(names(&fresh, indexes), names(&upgraded, indexes));
     }
 }

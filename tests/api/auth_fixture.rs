@@ -139,9 +139,11 @@ pub(crate) struct Fixture {
     pub(crate) receiver: Receiver,
     pub(crate) automation: String,
     pub(crate) secret: String,
+    pub(crate) message: String,
     pub(crate) delivery: String,
     pub(crate) log: String,
     pub(crate) job: String,
+    pub(crate) replay_job: String,
     pub(crate) keyed_sheet: String,
     pub(crate) signed_sheet: String,
     pub(crate) sheet_secret: String,
@@ -171,6 +173,14 @@ impl Fixture {
             relay.post_json(&format!("{LOGS}/recover"), &json!({"since": rfc3339_ago(60)})).await;
         assert_eq!(status, 202, "{j}");
         let job = j["id"].as_str().expect("job id").to_string();
+        let (status, j) = relay
+            .post_json(
+                &format!("{ENDPOINTS}/{automation}/replay-missing"),
+                &json!({"since": rfc3339_ago(60)}),
+            )
+            .await;
+        assert_eq!(status, 202, "{j}");
+        let replay_job = j["id"].as_str().expect("replay job id").to_string();
 
         let sheet_secret = format!(
             "whsec_{}",
@@ -236,6 +246,7 @@ impl Fixture {
             &delivery,
             &log,
             &job,
+            &replay_job,
             &keyed_sheet,
             &signed_sheet,
             &sheet_secret,
@@ -267,9 +278,11 @@ impl Fixture {
             receiver,
             automation,
             secret,
+            message,
             delivery,
             log,
             job,
+            replay_job,
             keyed_sheet,
             signed_sheet,
             sheet_secret,
@@ -291,16 +304,19 @@ impl Fixture {
             &self.automation
         } else if template.starts_with("/v1/deliveries") {
             &self.delivery
+        } else if template.starts_with("/v1/messages") {
+            &self.message
         } else if template.starts_with("/v1/spreadsheets") {
             &self.keyed_sheet
         } else {
             &self.run
         };
+        let job = if template.contains("/replay-missing/") { &self.replay_job } else { &self.job };
         let mut path = template
             .replace("{id}", id)
             .replace("{log_id}", &self.log)
             .replace("{processor_id}", PROCESSOR)
-            .replace("{job_id}", &self.job)
+            .replace("{job_id}", job)
             .replace("{task_id}", &self.task)
             .replace("{range}", "Sheet1");
         assert!(!path.contains('{'), "no value for a placeholder of {template}");
@@ -313,7 +329,7 @@ impl Fixture {
             ("POST", "/v1/messages") => {
                 json_body(json!({"processor_id": PROCESSOR, "payload": {"evil": true}}))
             }
-            ("POST", t) if t.ends_with("/logs/recover") => {
+            ("POST", t) if t.ends_with("/logs/recover") || t.ends_with("/replay-missing") => {
                 json_body(json!({"since": rfc3339_ago(3600)}))
             }
             ("POST", "/v1/spreadsheets") => json_body(json!({"title": "intruder"})),

@@ -193,11 +193,12 @@ async fn every_route_refuses_every_wrong_key_and_shows_nothing() {
         (rows(&fx, &fx.keyed_sheet).await, rows(&fx, &fx.signed_sheet).await);
     assert_eq!((keyed_rows, signed_rows), (2, 2), "header and one row each");
 
+    let messages = count_list(&fx.relay, "/v1/messages?limit=100").await;
     let admin = refuse_all(&fx, Kind::Admin, &admin_variants()).await;
     let app = refuse_all(&fx, Kind::App, &app_variants()).await;
     let sink = refuse_sink(&fx).await;
     eprintln!("auth matrix: {admin} admin, {app} app, {sink} sink refusals");
-    assert_eq!(routes_of(Kind::Admin).count(), 25);
+    assert_eq!(routes_of(Kind::Admin).count(), 29);
     assert_eq!(routes_of(Kind::App).count(), 6);
 
     // Nothing any refused request asked for happened.
@@ -211,6 +212,7 @@ async fn every_route_refuses_every_wrong_key_and_shows_nothing() {
     assert!(secret["previous_secret_expires_at"].is_null(), "rotated: {secret}");
     assert_eq!(fx.relay.all_logs("").await.len(), 1);
     assert_eq!(count_list(&fx.relay, "/v1/deliveries?limit=100").await, 1);
+    assert_eq!(count_list(&fx.relay, "/v1/messages?limit=100").await, messages);
     assert_eq!(count_list(&fx.relay, "/v1/spreadsheets?limit=100").await, 2);
     assert_eq!(rows(&fx, &fx.keyed_sheet).await, keyed_rows, "a refused append wrote a row");
     assert_eq!(rows(&fx, &fx.signed_sheet).await, signed_rows, "a refused append wrote a row");

@@ -3,8 +3,8 @@ mod common;
 
 // End-to-end tests of the `/v1` API surface: auth on every route (the auth matrix, checked
 // against the router's route table), app-scoped resources across apps, bad input, automations,
-// cursor pagination, log filters, rerun, idempotent ingest, recover jobs, the test webhook,
-// and the uiform `AutomationLog` shape of every log served.
+// cursor pagination, log filters, rerun, idempotent ingest, messages read back, recover and
+// replay jobs, the test webhook, and the uiform `AutomationLog` shape of every log served.
 
 mod helpers;
 
@@ -21,8 +21,10 @@ mod filters;
 mod idempotency;
 mod json_depth;
 mod malformed_json;
+mod message_views;
 mod messages;
 mod recover;
+mod replay;
 mod rerun;
 mod rerun_credentials;
 mod rerun_detached;

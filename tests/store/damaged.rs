@@ -1,5 +1,5 @@
 //! A database damaged by an older build (bodies missing under existing logs) still lists and
-//! shows every log; such a log cannot be rerun, and says why.
+//! shows every log and message; such a log cannot be rerun, and says why.
 
 use reqwest::Method;
 use serde_json::json;
@@ -13,7 +13,7 @@ async fn logs_whose_bodies_are_missing_stay_listable_and_say_why_they_cannot_be_
     let receiver = Receiver::ok().await;
     let mut relay = Relay::start(FAST_RETRIES);
     relay.create_automation("proc_damaged", &receiver.url("/d")).await;
-    relay.send_message("proc_damaged", json!({"n": 1})).await;
+    let message = relay.send_message("proc_damaged", json!({"n": 1})).await;
     let logs = relay
         .wait_for(std::time::Duration::from_secs(10), "the log", || async {
             let logs = relay.all_logs("").await;
@@ -40,4 +40,9 @@ async fn logs_whose_bodies_are_missing_stay_listable_and_say_why_they_cannot_be_
     let body: serde_json::Value = resp.json().await.expect("json");
     assert!(body["message"].as_str().unwrap_or("").contains("request body"), "{body}");
     assert_eq!(receiver.count(), 1, "nothing was sent");
+
+    let shown =
+        relay.get_json(&format!("/v1/messages/{}", message["id"].as_str().expect("id"))).await;
+    assert_eq!(shown["payload"], serde_json::Value::Null, "{shown}");
+    assert_eq!(shown["deliveries"][0]["status"], "succeeded", "{shown}");
 }

@@ -37,8 +37,6 @@ pub fn middle_time(n: usize) -> (String, String) {
 pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
     let store = Store::open(path, &StoreConfig::default(), &HeaderRedaction::default())?;
     let body = br#"{"invoice":12345,"note":"seeded"}"#.to_vec();
-    let (message_id, request_hash) =
-        store.insert_bare_message("proc_bench".into(), "bench.seed", body).await?;
     let seed_automation = Automation {
         id: "endp_seed".into(),
         name: "seed".into(),
@@ -55,6 +53,8 @@ pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
         created_at: START_MS,
         updated_at: START_MS,
     };
+    let (message_id, request_hash) =
+        store.insert_bare_message(&seed_automation, "bench.seed", body).await?;
     let snapshot_hash = Snapshot::of(&seed_automation, &HeaderRedaction::default()).hash;
     let automations: Vec<String> = (0..10).map(automation_id).collect();
     let started = std::time::Instant::now();

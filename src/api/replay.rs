@@ -1,0 +1,94 @@
+//! `POST /v1/processors/automations/endpoints/{id}/replay-missing` and
+//! `GET …/replay-missing/{job_id}`: give an automation the deliveries it never got (messages
+//! posted to its processor before it existed, while it was disabled, or of an event type it
+//! did not subscribe to then), as a background job with progress, like recover.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::automations::automation_id;
+use super::extract::JsonBody;
+use super::{ApiError, ApiResult, AppState};
+use crate::delivery::recover;
+use crate::ids;
+use crate::store::ReplayJob;
+use crate::time::{now_ms, parse_time, rfc3339};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/processors/automations/endpoints/{id}/replay-missing", post(create))
+        .route("/processors/automations/endpoints/{id}/replay-missing/{job_id}", get(show))
+}
+
+/// The window of messages to look at, by when they were accepted; `until` defaults to now.
+#[derive(Debug, Deserialize)]
+struct ReplayBody {
+    since: String,
+    until: Option<String>,
+}
+
+fn job_json(job: &ReplayJob) -> Value {
+    json!({
+        "object": "replay_job",
+        "id": job.id,
+        "status": job.status(),
+        "automation_id": job.automation_id,
+        "since": rfc3339(job.since),
+        "until": rfc3339(job.until),
+        "scanned_through": rfc3339(job.scanned_through),
+        "capped": job.capped,
+        "created": job.created,
+        "done": job.done,
+        "failed": job.failed,
+        "pending": job.pending,
+        "ended": job.ended,
+        "created_at": rfc3339(job.created_at),
+    })
+}
+
+fn parse_field(field: &str, value: &str) -> ApiResult<i64> {
+    parse_time(value).ok_or_else(|| {
+        ApiError::invalid(field, format!("`{value}` is not an RFC 3339 time or Unix seconds"))
+    })
+}
+
+/// 202 with the job; 404 for an unknown automation, 409 for a disabled one (enable it
+/// first: a replayed delivery to a disabled automation would only fail).
+async fn create(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ReplayBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let id = automation_id(id)?;
+    let since = parse_field("since", &body.since)?;
+    let until = match &body.until {
+        Some(u) => parse_field("until", u)?,
+        None => now_ms() + 1,
+    };
+    if until <= since {
+        return Err(ApiError::invalid("until", "must be after since"));
+    }
+    let cap = i64::from(state.config.delivery.recover_max_deliveries);
+    let job = state.store.create_replay_job(id, since, until, cap).await?;
+    recover::spawn(state.store.clone(), state.dispatcher.clone(), job.id.clone());
+    Ok((StatusCode::ACCEPTED, Json(job_json(&job))))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Path((id, job_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let id = automation_id(id)?;
+    if !ids::is_valid(ids::REPLAY_JOB, &job_id) {
+        return Err(ApiError::not_found("replay job"));
+    }
+    let job = state.store.replay_job(job_id).await?;
+    if job.automation_id != id {
+        return Err(ApiError::not_found("replay job"));
+    }
+    Ok(Json(job_json(&job)))
+}
