@@ -5,8 +5,9 @@ use bytes::Bytes;
 
 use super::Dispatcher;
 use crate::delivery::attempt::{self, CallContext};
+use crate::delivery::codes;
 use crate::delivery::retry::Next;
-use crate::delivery::sender::{codes, CallResult};
+use crate::delivery::sender::CallResult;
 use crate::store::{
     Automation, ClaimedDelivery, DeliveryStatus, Outcome, Snapshot, StoreError, Trigger,
 };

@@ -122,9 +122,6 @@ pub struct DeliveryRow {
     pub updated_at: i64,
 }
 
-/// Error code of the log recorded for an attempt cut short by a stop of the relay.
-pub const INTERRUPTED_CODE: &str = "E_INTERRUPTED";
-
 /// After a crash or restart nothing is in flight. A delivery that was only held in memory
 /// (`claimed = 2`: its call had not started) goes back to the queue as it was, without a
 /// log. One whose call may have started (`claimed = 1`, written before the call) may have
@@ -179,7 +176,7 @@ pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> Store
             response_body: None,
             response_truncated: false,
             duration_ms: 0.0,
-            error_code: Some(INTERRUPTED_CODE),
+            error_code: Some(crate::delivery::codes::INTERRUPTED),
             error_message: Some("the relay stopped while this attempt was in flight; the receiver may have got the call".into()),
             snapshot_hash,
         };

@@ -26,7 +26,7 @@ pub use automations::{Automation, AutomationFilter, AutomationInput};
 pub use bodies::{body_hash, BodyHash};
 pub use cache::Target;
 pub use claims::{ClaimRequest, Intake, Take};
-pub use deliveries::{ClaimedDelivery, DeliveryRow, DeliveryStatus, Outcome, INTERRUPTED_CODE};
+pub use deliveries::{ClaimedDelivery, DeliveryRow, DeliveryStatus, Outcome};
 pub use failure::StorageFailure;
 pub use files::UploadFile;
 pub use logs::{LogFilter, LogRecord, NewLog, Trigger};
