@@ -24,8 +24,16 @@ pub(super) async fn json_errors(method: Method, response: Response) -> Response 
     let detail = detail(body).await;
     let message = match status {
         StatusCode::METHOD_NOT_ALLOWED => {
-            let allow = parts.headers.get(ALLOW).and_then(|v| v.to_str().ok()).unwrap_or("");
-            format!("method {method} is not allowed on this route; allowed: {allow}")
+            match parts.headers.get(ALLOW).and_then(|v| v.to_str().ok()) {
+                Some(allow) if !allow.is_empty() => {
+                    let methods: Vec<&str> = allow.split(',').map(str::trim).collect();
+                    format!(
+                        "method {method} is not allowed on this route; allowed: {}",
+                        methods.join(", ")
+                    )
+                }
+                _ => format!("method {method} is not allowed on this route"),
+            }
         }
         _ => detail.unwrap_or_else(|| {
             status.canonical_reason().unwrap_or("request failed").to_lowercase()
@@ -102,7 +110,10 @@ mod tests {
         let body = body_json(r).await;
         assert_eq!(body["code"], "method_not_allowed");
         assert_eq!(body["status"], 405);
-        assert!(body["message"].as_str().is_some_and(|m| m.contains("DELETE")), "{body}");
+        assert_eq!(
+            body["message"], "method DELETE is not allowed on this route; allowed: GET, HEAD",
+            "{body}"
+        );
     }
 
     #[tokio::test]
