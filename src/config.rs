@@ -6,6 +6,7 @@
 mod delivery;
 mod limits;
 mod security;
+mod toml_errors;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,18 +21,22 @@ pub use security::SecurityConfig;
 /// used when no file is given.
 pub const EXAMPLE: &str = include_str!("../config.example.toml");
 
-/// A configuration problem, naming the key at fault.
+/// A configuration problem, naming the key at fault. Shown as `config error: KEY: PROBLEM`
+/// on one line, then the context (the TOML caret diagram) on its own lines.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid configuration: {key}: {problem}")]
+#[error("{key}: {problem}")]
 pub struct ConfigError {
-    /// The dotted key (or environment variable) that is wrong.
+    /// The dotted key (`delivery.max_attempts`, `apps[0].id`) or environment variable that is
+    /// wrong.
     pub key: String,
-    /// What is wrong with it.
+    /// What is wrong with it, on one line.
     pub problem: String,
+    /// Where in the file, when known: the parser's lines pointing at the spot.
+    pub context: Option<String>,
 }
 
 fn bad(key: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError { key: key.to_string(), problem: problem.into() }
+    ConfigError { key: key.to_string(), problem: problem.into(), context: None }
 }
 
 /// Top-level settings.
@@ -150,7 +155,11 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| bad("--config", format!("cannot read {}: {e}", path.display())))?;
-                Self::from_toml(&text)?
+                Self::from_toml(&text).map_err(|mut e| {
+                    let diagram = e.context.take().map_or(String::new(), |d| format!("\n{d}"));
+                    e.context = Some(format!("in {}{diagram}", path.display()));
+                    e
+                })?
             }
             None => Self::from_toml(EXAMPLE)?,
         };
@@ -159,13 +168,9 @@ impl Config {
         Ok(config)
     }
 
-    /// Parses a TOML document; the error names the offending key.
+    /// Parses a TOML document; the error names the key at the parser's position.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| {
-            let key = e.message().split('`').nth(1).unwrap_or("config file").to_string();
-            let problem = e.to_string().replace('\n', " ");
-            ConfigError { key, problem }
-        })
+        toml::from_str(text).map_err(|e| toml_errors::config_error(text, &e))
     }
 
     /// Applies `HOOKRELAY_*` overrides read through `get`.

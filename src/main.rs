@@ -45,7 +45,10 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
     let config = match Config::load(path.as_deref()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("hookrelay: {e}");
+            eprintln!("config error: {e}");
+            for line in e.context.iter().flat_map(|c| c.lines()) {
+                eprintln!("  {line}");
+            }
             return ExitCode::from(2);
         }
     };

@@ -22,11 +22,16 @@ fn invalid_config_exits_non_zero_naming_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
     let cases: &[Case] = &[
-        ("[delivery]\nmax_atempts = 3\n", &[], "max_atempts"),
+        ("[delivery]\nmax_atempts = 3\n", &[], "delivery.max_atempts"),
         ("[delivery]\nmax_attempts = 0\n", &[], "delivery.max_attempts"),
         ("listen = \"nowhere\"\n", &[], "listen"),
+        ("listen = 5\n", &[], "listen"),
+        ("log_format = \"jsn\"\n", &[], "log_format"),
+        ("log_format = \"json\n", &[], "log_format"),
+        ("[delivery\nmax_attempts = 3\n", &[], "delivery"),
+        ("[delivery]\nmax_attempts = [3]\n", &[], "delivery.max_attempts"),
         ("[store]\nmmap_size_mb = 5000\n", &[], "store.mmap_size_mb"),
-        ("[security]\nallowed_cidrs = [\"10.0.0.0/99\"]\n", &[], "allowed_cidrs"),
+        ("[security]\nallowed_cidrs = [\"10.0.0.0/99\"]\n", &[], "security.allowed_cidrs[0]"),
         ("", &[("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "maybe")], "HOOKRELAY_ALLOW_PRIVATE_TARGETS"),
         ("", &[("HOOKRELAY_API_KEYS", "short")], "api_keys"),
     ];
@@ -34,8 +39,27 @@ fn invalid_config_exits_non_zero_naming_the_key() {
         let out = serve(toml, dir.path(), env);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{toml:?} {env:?} should fail");
-        assert!(stderr.contains(key), "{toml:?}: stderr should name {key}: {stderr}");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with(&format!("config error: {key}: ")),
+            "{toml:?}: the first line should name {key}: {stderr}"
+        );
     }
+}
+
+/// A TOML error keeps the parser's caret diagram, each of its lines on a line of its own
+/// after the one naming the key, with the file it is in.
+#[test]
+fn a_toml_error_shows_where_it_is_on_lines_of_its_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = serve("database = \"x.db\"\nlisten = 5\n", dir.path(), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines[0].starts_with("config error: listen: "), "{stderr}");
+    assert!(!lines[0].contains('^') && !lines[0].contains(" | "), "{stderr}");
+    assert!(lines.iter().any(|l| l.trim_start().starts_with("in ") && l.ends_with("config.toml")));
+    assert!(lines.iter().any(|l| l.trim() == "2 | listen = 5"), "{stderr}");
+    assert!(lines.iter().any(|l| l.trim_end().ends_with("|          ^")), "{stderr}");
 }
 
 #[test]
