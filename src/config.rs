@@ -39,6 +39,23 @@ fn bad(key: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError { key: key.to_string(), problem: problem.into(), context: None }
 }
 
+/// The environment `hookrelay serve` reads, with the defaults, for `serve --help`. Kept
+/// beside [`Config::apply_env`]; a test checks that every variable it reads is listed.
+pub const ENVIRONMENT_HELP: &str = "\
+Environment (each overrides its key in the file; [default] when neither sets it):
+  HOOKRELAY_LISTEN                 address to listen on, host:port [default: 127.0.0.1:8080]
+  HOOKRELAY_DATABASE               SQLite database file, created when missing [default: ./hookrelay.db]
+  HOOKRELAY_API_KEYS               admin API keys, comma-separated, each at least 16 characters
+                                   [default: none; a key is generated and printed at first start]
+  HOOKRELAY_ALLOW_PRIVATE_TARGETS  true: calls may reach any address, not only globally
+                                   reachable ones (turns the SSRF guard off) [default: false]
+  HOOKRELAY_LOG_FORMAT             text | json log lines on stderr [default: text]
+  RUST_LOG                         log filter, e.g. warn, or info,hookrelay=debug [default: info]
+  OPENAI_API_KEY                   read by the built-in configuration's `summarize` demo app
+
+Without --config, the built-in configuration runs: config.example.toml's defaults and its two
+demo apps, whose app keys are public.";
+
 /// Top-level settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -173,7 +190,7 @@ impl Config {
         toml::from_str(text).map_err(|e| toml_errors::config_error(text, &e))
     }
 
-    /// Applies `HOOKRELAY_*` overrides read through `get`.
+    /// Applies `HOOKRELAY_*` overrides read through `get` (each listed in [`ENVIRONMENT_HELP`]).
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = get("HOOKRELAY_LISTEN") {
             self.listen = v

@@ -27,8 +27,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the relay (HTTP API + dispatcher).
+    #[command(after_help = hookrelay::config::ENVIRONMENT_HELP)]
     Serve {
-        /// TOML configuration file (see config.example.toml); defaults apply without one.
+        /// TOML configuration file (every key: config.example.toml) [default: the built-in
+        /// configuration, see below]
         #[arg(long, short)]
         config: Option<PathBuf>,
     },

@@ -112,6 +112,41 @@ fn without_keys_one_is_generated_printed_once_and_works() {
     let _ = second.wait();
 }
 
+/// `serve --help` lists every environment variable the configuration reads (found in
+/// src/config.rs, so a new one must join the help) and RUST_LOG, with the defaults.
+#[test]
+fn serve_help_lists_the_environment_and_defaults() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args(["serve", "--help"])
+        .output()
+        .expect("run hookrelay");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/config.rs"))
+        .expect("src/config.rs");
+    let read: Vec<&str> = source
+        .split("get(\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|name| name.starts_with("HOOKRELAY_"))
+        .collect();
+    assert!(read.len() >= 5, "variables read by src/config.rs: {read:?}");
+    for name in read.iter().chain(&["RUST_LOG"]) {
+        let line = help.lines().find(|l| l.trim_start().starts_with(name));
+        assert!(line.is_some(), "serve --help lacks {name}: {help}");
+    }
+    let defaults = hookrelay::config::Config::default();
+    for default in [
+        format!("[default: {}]", defaults.listen),
+        format!("[default: {}]", defaults.database.display()),
+        "[default: info]".to_string(),
+        "[default: text]".to_string(),
+        "[default: false]".to_string(),
+    ] {
+        assert!(help.contains(&default), "serve --help lacks {default}: {help}");
+    }
+}
+
 /// A tiny HTTP GET of the automations list with `Api-Key`, over a plain TCP socket (no async
 /// runtime needed in these synchronous tests); returns the status code.
 mod raw_http {
