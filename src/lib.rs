@@ -2,7 +2,7 @@
 //!
 //! Layout: [`config`] (one typed config), [`store`] (SQLite, one writer with group commit),
 //! [`delivery`] (dispatcher, sender with SSRF guard, signing, retry policy, recover jobs),
-//! [`api`] (axum routers, one file per resource), [`server`] (wiring, start-up, shutdown).
+//! [`api`] (axum routers, one file per resource), [`server`] (wiring, start-up, shutdown), [`startup`] (what the server says as it starts).
 
 pub mod api;
 pub mod auth;
@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod redact;
 pub mod server;
 pub mod sheets;
+pub mod startup;
 pub mod store;
 pub mod time;
 pub mod workflow;

@@ -1,5 +1,6 @@
 //! `hookrelay serve [--config FILE]`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -55,6 +56,7 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
         }
     };
     init_tracing(config.log_format);
+    hookrelay::startup::log_settings(&config, path.as_deref());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -71,9 +73,14 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
     }
 }
 
+/// Log lines on stderr, filtered by RUST_LOG (default `info`); colours only on a terminal, so
+/// a file or a log collector gets plain text.
 fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

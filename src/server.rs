@@ -59,9 +59,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         admin_keys: Arc::new(admin_keys),
         workflows,
     };
-    // Printed on stdout so scripts and tests can find the port when listening on :0.
+    // The one line saying where it listens (not logged as well, which printed it twice on a
+    // terminal): on stdout, so scripts and tests can find the port when listening on :0.
     println!("hookrelay listening on http://{addr}");
-    tracing::info!(%addr, "listening");
     let limits = state.config.limits.clone();
     crate::listener::serve(listener, api::router(state), &limits, shutdown_signal(), grace).await;
 

@@ -147,6 +147,97 @@ fn serve_help_lists_the_environment_and_defaults() {
     }
 }
 
+/// Runs `serve` with `args` and `env` until it listens, stops it with SIGTERM, and returns
+/// (stdout, stderr) as written, both pipes (so stderr is not a terminal).
+fn start_and_stop(args: &[&str], env: &[(&str, &str)]) -> (String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookrelay"));
+    cmd.arg("serve").args(args);
+    for name in ["HOOKRELAY_API_KEYS", "HOOKRELAY_LISTEN", "HOOKRELAY_DATABASE", "RUST_LOG"] {
+        cmd.env_remove(name);
+    }
+    cmd.env_remove("HOOKRELAY_ALLOW_PRIVATE_TARGETS").env_remove("HOOKRELAY_LOG_FORMAT");
+    let mut child = cmd
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = String::new();
+    for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
+        let line = line.expect("line");
+        stdout.push_str(&line);
+        stdout.push('\n');
+        if line.starts_with("hookrelay listening on ") {
+            break;
+        }
+    }
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let out = child.wait_with_output().expect("wait");
+    stdout.push_str(&String::from_utf8_lossy(&out.stdout));
+    (stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Lines of `text` containing `needle`.
+fn lines_with<'a>(text: &'a str, needle: &str) -> Vec<&'a str> {
+    text.lines().filter(|l| l.contains(needle)).collect()
+}
+
+/// Start-up says once each where it listens, which configuration file and database it uses,
+/// and whether the SSRF guard is on, warning when it is off; plain text when stderr is not a
+/// terminal.
+#[test]
+fn start_up_says_each_setting_once_without_colours_off_a_terminal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("mine.toml");
+    let db = dir.path().join("start.db");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndatabase = {db:?}\napi_keys = [\"k-0123456789abcdef\"]\n"
+        ),
+    )
+    .expect("write");
+    let config_arg = config.to_str().expect("utf-8 path");
+    let (stdout, stderr) = start_and_stop(&["--config", config_arg], &[]);
+    let listening = stdout.lines().find_map(|l| l.strip_prefix("hookrelay listening on http://"));
+    let addr = listening.expect("the listen line on stdout");
+    let both = format!("{stdout}{stderr}");
+    assert_eq!(lines_with(&both, addr).len(), 1, "where it listens, once: {both}");
+    assert!(!stderr.contains('\u{1b}'), "no ANSI escapes off a terminal: {stderr:?}");
+    let with_config = lines_with(&stderr, config_arg);
+    assert!(with_config.len() == 1 && with_config[0].contains("INFO"), "{stderr}");
+    let with_db = lines_with(&stderr, db.to_str().expect("utf-8 path"));
+    assert!(with_db.len() == 1 && with_db[0].contains("INFO"), "{stderr}");
+    let guard = lines_with(&stderr, "SSRF guard");
+    assert!(guard.len() == 1 && guard[0].contains("INFO") && guard[0].contains("on"), "{stderr}");
+    assert!(lines_with(&stderr, "WARN").is_empty(), "nothing to warn about: {stderr}");
+
+    let (_, stderr) =
+        start_and_stop(&["--config", config_arg], &[("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "true")]);
+    let guard = lines_with(&stderr, "SSRF guard");
+    assert!(guard.len() == 1 && guard[0].contains("WARN") && guard[0].contains("off"), "{stderr}");
+}
+
+/// Without --config the built-in configuration runs, and its demo apps (public keys) are
+/// named in a warning.
+#[test]
+fn start_up_warns_about_the_built_in_demo_apps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("builtin.db");
+    let env = [
+        ("HOOKRELAY_LISTEN", "127.0.0.1:0"),
+        ("HOOKRELAY_DATABASE", db.to_str().expect("utf-8 path")),
+        ("HOOKRELAY_API_KEYS", "k-0123456789abcdef"),
+    ];
+    let (_, stderr) = start_and_stop(&[], &env);
+    let config = lines_with(&stderr, "built-in configuration");
+    assert!(config.len() == 1 && config[0].contains("INFO"), "{stderr}");
+    let warning = lines_with(&stderr, "WARN");
+    assert_eq!(warning.len(), 1, "{stderr}");
+    assert!(warning[0].contains("demo") && warning[0].contains("summarize"), "{stderr}");
+    assert!(warning[0].contains("public") || warning[0].contains("published"), "{stderr}");
+}
+
 /// A tiny HTTP GET of the automations list with `Api-Key`, over a plain TCP socket (no async
 /// runtime needed in these synchronous tests); returns the status code.
 mod raw_http {
