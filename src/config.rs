@@ -80,6 +80,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Settings shared by every workflow app.
     pub workflow: WorkflowConfig,
+    /// `/metrics` settings.
+    pub metrics: MetricsConfig,
     /// Workflow apps served by the Dify-compatible API (`[[apps]]`).
     pub apps: Vec<crate::workflow::app::AppDefinition>,
 }
@@ -95,6 +97,25 @@ pub struct WorkflowConfig {
 impl Default for WorkflowConfig {
     fn default() -> Self {
         Self { ping_interval_ms: 10_000 }
+    }
+}
+
+/// Settings of `/metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Most automations with `hookrelay_automation_attempts` series of their own; the
+    /// attempts of the others are counted under `automation="_other"`. Bounds the series a
+    /// scrape returns whatever the number of automations.
+    pub automation_labels: usize,
+}
+
+/// Most `metrics.automation_labels`: four series each, and a scrape renders them all.
+const MAX_AUTOMATION_LABELS: usize = 10_000;
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { automation_labels: 100 }
     }
 }
 
@@ -148,6 +169,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             store: StoreConfig::default(),
             workflow: WorkflowConfig::default(),
+            metrics: MetricsConfig::default(),
             apps: Vec::new(),
         }
     }
@@ -233,6 +255,7 @@ impl Config {
             ("delivery.lane_backlog", d.lane_backlog as u64),
             ("delivery.poll_interval_ms", d.poll_interval_ms),
             ("delivery.recover_max_deliveries", u64::from(d.recover_max_deliveries)),
+            ("delivery.failure_log_interval_ms", d.failure_log_interval_ms),
             ("store.reader_connections", self.store.reader_connections as u64),
             ("store.max_batch", self.store.max_batch as u64),
             ("workflow.ping_interval_ms", self.workflow.ping_interval_ms),
@@ -249,6 +272,10 @@ impl Config {
             return Err(bad("delivery.backoff_jitter", "must be in [0, 1)"));
         }
         self.limits.validate()?;
+        if self.metrics.automation_labels > MAX_AUTOMATION_LABELS {
+            let problem = format!("must be at most {MAX_AUTOMATION_LABELS}");
+            return Err(bad("metrics.automation_labels", problem));
+        }
         if self.store.mmap_size_mb > 4096 {
             return Err(bad("store.mmap_size_mb", "must be at most 4096"));
         }

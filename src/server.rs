@@ -24,7 +24,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let store = Store::open(&config.database, &config.store, &config.security.redact_headers)
         .with_context(|| format!("cannot open database {}", config.database.display()))?;
     let admin_keys = admin_keys(&config, &store).await?;
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::new(&config.metrics));
     let sender = Arc::new(
         Sender::new(&config.delivery, &config.security).context("cannot build the HTTP client")?,
     );

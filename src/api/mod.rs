@@ -91,7 +91,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .fallback_service(routes)
         .layer(middleware::map_response(json_errors::json_errors))
-        .layer(TraceLayer::new_for_http())
+        // Error answers are logged by json_errors, at a level by status: not here as well.
+        .layer(TraceLayer::new_for_http().on_failure(()))
 }
 
 /// 408 for a request whose body missed its deadline (see `listener::body_deadline`),

@@ -4,6 +4,7 @@
 pub mod attempt;
 pub mod codes;
 pub mod dispatcher;
+pub mod failure_log;
 pub mod guard;
 pub mod lanes;
 pub mod recover;

@@ -301,6 +301,23 @@ impl Store {
         .await
     }
 
+    /// When the oldest delivery due and not yet sent came due (Unix ms): pending and not in
+    /// flight (unclaimed, or held in memory behind its automation's calls, which keeps its
+    /// due time). Walks the deliveries_due index from its start; deliveries in flight, whose
+    /// next_attempt_at is their lease's end, sort after the due ones.
+    pub async fn oldest_due_at(&self) -> StoreResult<Option<i64>> {
+        self.read(|c| {
+            let now = crate::time::now_ms();
+            Ok(c.prepare_cached(
+                "SELECT next_attempt_at FROM deliveries WHERE status = 'pending' AND claimed <> 1 \
+                 AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT 1",
+            )?
+            .query_row([now], |r| r.get(0))
+            .optional()?)
+        })
+        .await
+    }
+
     /// Counts of pending deliveries: (all pending, due now and not in flight).
     pub async fn backlog(&self) -> StoreResult<(i64, i64)> {
         self.read(|c| {
