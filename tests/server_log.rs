@@ -95,6 +95,29 @@ async fn failed_attempts_are_logged_at_most_once_per_interval_per_automation() {
     assert!(!lines_about(&log, "WARN", &other).is_empty(), "{log}");
 }
 
+/// A call cut short by a kill is logged E_INTERRUPTED at the next start, and the server says
+/// so once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_cut_short_by_a_kill_are_reported_at_the_next_start() {
+    let (slow, calls) = common::slow::slow_receiver(Duration::from_secs(5)).await;
+    let mut relay = Relay::start_capturing_log("", &[]);
+    relay.create_automation("proc_cut", &slow).await;
+    relay.send_message("proc_cut", json!({})).await;
+    relay
+        .wait_for(Duration::from_secs(5), "the call to start", || async {
+            (calls.load(std::sync::atomic::Ordering::SeqCst) == 1).then_some(())
+        })
+        .await;
+    relay.restart();
+    let line = relay
+        .wait_for(Duration::from_secs(5), "the start-up warning", || async {
+            let log = relay.log();
+            log.lines().find(|l| l.contains("E_INTERRUPTED")).map(String::from)
+        })
+        .await;
+    assert!(line.contains("WARN") && field(&line, "calls") == Some("1"), "{line}");
+}
+
 /// A client's mistake (409, 404) is logged at DEBUG only; a server error (503) at ERROR, each
 /// once, with its code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -97,7 +97,15 @@ impl Store {
         let lock = lock::DatabaseLock::acquire(path)?;
         let conn = open_connection(path, OpenFlags::default(), config)?;
         schema::apply(&conn)?;
-        deliveries::release_claims(&conn, rule)?;
+        let interrupted = deliveries::release_claims(&conn, rule)?;
+        if interrupted > 0 {
+            tracing::warn!(
+                calls = interrupted,
+                "calls in flight when the relay last stopped were logged {}; their deliveries \
+                 are due again (the receivers may have got them)",
+                crate::delivery::codes::INTERRUPTED
+            );
+        }
         let cache = cache::SharedCache::new(rule.clone());
         let cleared = cache.clone();
         let on_rollback = Box::new(move || cleared.lock().clear());
