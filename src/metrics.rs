@@ -4,7 +4,6 @@ mod automations;
 
 use std::sync::atomic::AtomicU64;
 
-use crate::config::MetricsConfig;
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -13,7 +12,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-pub use automations::{AutomationAttempts, DeliveryOutcome, OTHER};
+use crate::config::MetricsConfig;
+
+pub use automations::{AutomationAttempts, DeliveryOutcome};
 
 /// Label of [`Metrics::attempts`].
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

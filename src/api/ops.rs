@@ -1,4 +1,5 @@
-//! Unauthenticated operations routes: `/healthz`, `/readyz`, `/metrics`.
+//! Operations routes, open without a key: `/healthz`, `/readyz`, `/metrics` (whose series
+//! naming automations only a scrape with an admin key gets).
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
