@@ -6,6 +6,7 @@
 mod delivery;
 mod limits;
 mod security;
+mod toml_errors;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,19 +21,40 @@ pub use security::SecurityConfig;
 /// used when no file is given.
 pub const EXAMPLE: &str = include_str!("../config.example.toml");
 
-/// A configuration problem, naming the key at fault.
+/// A configuration problem, naming the key at fault. Shown as `config error: KEY: PROBLEM`
+/// on one line, then the context (the TOML caret diagram) on its own lines.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid configuration: {key}: {problem}")]
+#[error("{key}: {problem}")]
 pub struct ConfigError {
-    /// The dotted key (or environment variable) that is wrong.
+    /// The dotted key (`delivery.max_attempts`, `apps[0].id`) or environment variable that is
+    /// wrong.
     pub key: String,
-    /// What is wrong with it.
+    /// What is wrong with it, on one line.
     pub problem: String,
+    /// Where in the file, when known: the parser's lines pointing at the spot.
+    pub context: Option<String>,
 }
 
 fn bad(key: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError { key: key.to_string(), problem: problem.into() }
+    ConfigError { key: key.to_string(), problem: problem.into(), context: None }
 }
+
+/// The environment `hookrelay serve` reads, with the defaults, for `serve --help`. Kept
+/// beside [`Config::apply_env`]; a test checks that every variable it reads is listed.
+pub const ENVIRONMENT_HELP: &str = "\
+Environment (each overrides its key in the file; [default] when neither sets it):
+  HOOKRELAY_LISTEN                 address to listen on, host:port [default: 127.0.0.1:8080]
+  HOOKRELAY_DATABASE               SQLite database file, created when missing [default: ./hookrelay.db]
+  HOOKRELAY_API_KEYS               admin API keys, comma-separated, each at least 16 characters
+                                   [default: none; a key is generated and printed at first start]
+  HOOKRELAY_ALLOW_PRIVATE_TARGETS  true: calls may reach any address, not only globally
+                                   reachable ones (turns the SSRF guard off) [default: false]
+  HOOKRELAY_LOG_FORMAT             text | json log lines on stderr [default: text]
+  RUST_LOG                         log filter, e.g. warn, or info,hookrelay=debug [default: info]
+  OPENAI_API_KEY                   read by the built-in configuration's `summarize` demo app
+
+Without --config, the built-in configuration runs: config.example.toml's defaults and its two
+demo apps, whose app keys are public.";
 
 /// Top-level settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +80,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Settings shared by every workflow app.
     pub workflow: WorkflowConfig,
+    /// `/metrics` settings.
+    pub metrics: MetricsConfig,
     /// Workflow apps served by the Dify-compatible API (`[[apps]]`).
     pub apps: Vec<crate::workflow::app::AppDefinition>,
 }
@@ -73,6 +97,25 @@ pub struct WorkflowConfig {
 impl Default for WorkflowConfig {
     fn default() -> Self {
         Self { ping_interval_ms: 10_000 }
+    }
+}
+
+/// Settings of `/metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Most automations with `hookrelay_automation_attempts` series of their own; the
+    /// attempts of the others are counted under `automation="_other"`. Bounds the series a
+    /// scrape returns whatever the number of automations.
+    pub automation_labels: usize,
+}
+
+/// Most `metrics.automation_labels`: four series each, and a scrape renders them all.
+const MAX_AUTOMATION_LABELS: usize = 10_000;
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { automation_labels: 100 }
     }
 }
 
@@ -126,6 +169,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             store: StoreConfig::default(),
             workflow: WorkflowConfig::default(),
+            metrics: MetricsConfig::default(),
             apps: Vec::new(),
         }
     }
@@ -150,7 +194,11 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| bad("--config", format!("cannot read {}: {e}", path.display())))?;
-                Self::from_toml(&text)?
+                Self::from_toml(&text).map_err(|mut e| {
+                    let diagram = e.context.take().map_or(String::new(), |d| format!("\n{d}"));
+                    e.context = Some(format!("in {}{diagram}", path.display()));
+                    e
+                })?
             }
             None => Self::from_toml(EXAMPLE)?,
         };
@@ -159,16 +207,12 @@ impl Config {
         Ok(config)
     }
 
-    /// Parses a TOML document; the error names the offending key.
+    /// Parses a TOML document; the error names the key at the parser's position.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| {
-            let key = e.message().split('`').nth(1).unwrap_or("config file").to_string();
-            let problem = e.to_string().replace('\n', " ");
-            ConfigError { key, problem }
-        })
+        toml::from_str(text).map_err(|e| toml_errors::config_error(text, &e))
     }
 
-    /// Applies `HOOKRELAY_*` overrides read through `get`.
+    /// Applies `HOOKRELAY_*` overrides read through `get` (each listed in [`ENVIRONMENT_HELP`]).
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = get("HOOKRELAY_LISTEN") {
             self.listen = v
@@ -211,6 +255,7 @@ impl Config {
             ("delivery.lane_backlog", d.lane_backlog as u64),
             ("delivery.poll_interval_ms", d.poll_interval_ms),
             ("delivery.recover_max_deliveries", u64::from(d.recover_max_deliveries)),
+            ("delivery.failure_log_interval_ms", d.failure_log_interval_ms),
             ("store.reader_connections", self.store.reader_connections as u64),
             ("store.max_batch", self.store.max_batch as u64),
             ("workflow.ping_interval_ms", self.workflow.ping_interval_ms),
@@ -227,6 +272,10 @@ impl Config {
             return Err(bad("delivery.backoff_jitter", "must be in [0, 1)"));
         }
         self.limits.validate()?;
+        if self.metrics.automation_labels > MAX_AUTOMATION_LABELS {
+            let problem = format!("must be at most {MAX_AUTOMATION_LABELS}");
+            return Err(bad("metrics.automation_labels", problem));
+        }
         if self.store.mmap_size_mb > 4096 {
             return Err(bad("store.mmap_size_mb", "must be at most 4096"));
         }

@@ -3,7 +3,8 @@
 //! Layout: [`config`] (one typed config), [`store`] (SQLite, one writer with group commit),
 //! [`delivery`] (dispatcher, sender with SSRF guard, signing, retry policy, recover jobs),
 //! [`api`] (axum routers, one file per resource), [`server`] (wiring, start-up, shutdown),
-//! [`receive`] (a stand-in webhook receiver for trying it out).
+//! [`startup`] (what the server says as it starts), [`receive`] (a stand-in webhook receiver
+//! for trying it out).
 
 pub mod api;
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod receive;
 pub mod redact;
 pub mod server;
 pub mod sheets;
+pub mod startup;
 pub mod store;
 pub mod time;
 pub mod workflow;

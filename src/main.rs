@@ -1,5 +1,6 @@
 //! `hookrelay serve [--config FILE]`, and `hookrelay receive`, a stand-in webhook receiver.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,8 +32,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the relay (HTTP API + dispatcher).
+    #[command(after_help = hookrelay::config::ENVIRONMENT_HELP)]
     Serve {
-        /// TOML configuration file (see config.example.toml); defaults apply without one.
+        /// TOML configuration file (every key: config.example.toml) [default: the built-in
+        /// configuration, see below]
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
@@ -62,11 +65,15 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
     let config = match Config::load(path.as_deref()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("hookrelay: {e}");
+            eprintln!("config error: {e}");
+            for line in e.context.iter().flat_map(|c| c.lines()) {
+                eprintln!("  {line}");
+            }
             return ExitCode::from(2);
         }
     };
     init_tracing(config.log_format);
+    hookrelay::startup::log_settings(&config, path.as_deref());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -107,9 +114,14 @@ fn receive(listen: SocketAddr, status: u16, secret: Option<String>) -> ExitCode 
     }
 }
 
+/// Log lines on stderr, filtered by RUST_LOG (default `info`); colours only on a terminal, so
+/// a file or a log collector gets plain text.
 fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

@@ -1,12 +1,20 @@
 //! Prometheus metrics, rendered in the text exposition format at `/metrics`.
 
-use prometheus_client::encoding::text::encode;
+mod automations;
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use crate::config::MetricsConfig;
+
+pub use automations::{AutomationAttempts, DeliveryOutcome};
 
 /// Label of [`Metrics::attempts`].
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -18,8 +26,17 @@ pub struct OutcomeLabel {
 /// The relay's metrics.
 pub struct Metrics {
     registry: Registry,
-    /// Attempts by what they led to.
+    /// Series naming automations, rendered only for a scrape with an admin key: automation
+    /// ids are not shown to callers without one.
+    per_automation: Registry,
+    /// Attempts by what they led to (reruns and test calls included).
     pub attempts: Family<OutcomeLabel, Counter>,
+    /// Dispatcher attempts by automation and outcome, cardinality bounded.
+    pub automation_attempts: AutomationAttempts,
+    /// Deliveries that used their last attempt.
+    pub deliveries_exhausted: Counter,
+    /// Age of the oldest delivery due and not yet sent, seconds (set at scrape time).
+    pub oldest_due_age: Gauge<f64, AtomicU64>,
     /// Attempt latency (request start to response end), seconds.
     pub attempt_seconds: Histogram,
     /// Calls in flight now.
@@ -39,9 +56,37 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
+        Self::new(&MetricsConfig::default())
+    }
+}
+
+impl Metrics {
+    /// The metrics, registered, with `config`'s bound on per-automation series.
+    pub fn new(config: &MetricsConfig) -> Self {
         let mut registry = Registry::with_prefix("hookrelay");
         let attempts = Family::<OutcomeLabel, Counter>::default();
         registry.register("delivery_attempts", "Delivery attempts by outcome", attempts.clone());
+        let mut per_automation = Registry::with_prefix("hookrelay");
+        let by_automation = Family::default();
+        per_automation.register(
+            "automation_attempts",
+            "Delivery attempts by automation and outcome; automations past \
+             metrics.automation_labels are counted as automation=\"_other\"",
+            by_automation.clone(),
+        );
+        let automation_attempts = AutomationAttempts::new(by_automation, config.automation_labels);
+        let deliveries_exhausted = Counter::default();
+        registry.register(
+            "deliveries_exhausted",
+            "Deliveries whose last attempt failed",
+            deliveries_exhausted.clone(),
+        );
+        let oldest_due_age = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "oldest_due_delivery_age_seconds",
+            "How long the oldest delivery due and not yet sent has been due (0: none)",
+            oldest_due_age.clone(),
+        );
         let attempt_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         registry.register(
             "attempt_duration_seconds",
@@ -78,7 +123,11 @@ impl Default for Metrics {
         );
         Self {
             registry,
+            per_automation,
             attempts,
+            automation_attempts,
+            deliveries_exhausted,
+            oldest_due_age,
             attempt_seconds,
             in_flight,
             queue_depth,
@@ -88,19 +137,31 @@ impl Default for Metrics {
             store_rollbacks,
         }
     }
-}
 
-impl Metrics {
+    /// Counts one dispatcher attempt of `automation` and its latency.
+    pub fn record_delivery(&self, automation: &str, outcome: DeliveryOutcome, duration_ms: f64) {
+        self.record_attempt(outcome.as_str(), duration_ms);
+        self.automation_attempts.inc(automation, outcome);
+        if outcome == DeliveryOutcome::Exhausted {
+            self.deliveries_exhausted.inc();
+        }
+    }
+
     /// Counts one attempt and its latency.
     pub fn record_attempt(&self, outcome: &'static str, duration_ms: f64) {
         self.attempts.get_or_create(&OutcomeLabel { outcome }).inc();
         self.attempt_seconds.observe(duration_ms / 1000.0);
     }
 
-    /// The text exposition.
-    pub fn render(&self) -> String {
+    /// The text exposition; with the per-automation series when `admin` (see `per_automation`).
+    pub fn render(&self, admin: bool) -> String {
         let mut out = String::new();
-        if encode(&mut out, &self.registry).is_err() {
+        let encoded = encode_registry(&mut out, &self.registry)
+            .and_then(
+                |()| if admin { encode_registry(&mut out, &self.per_automation) } else { Ok(()) },
+            )
+            .and_then(|()| encode_eof(&mut out));
+        if encoded.is_err() {
             out.clear();
         }
         out

@@ -24,7 +24,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let store = Store::open(&config.database, &config.store, &config.security.redact_headers)
         .with_context(|| format!("cannot open database {}", config.database.display()))?;
     let admin_keys = admin_keys(&config, &store).await?;
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::new(&config.metrics));
     let sender = Arc::new(
         Sender::new(&config.delivery, &config.security).context("cannot build the HTTP client")?,
     );
@@ -59,9 +59,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         admin_keys: Arc::new(admin_keys),
         workflows,
     };
-    // Printed on stdout so scripts and tests can find the port when listening on :0.
+    // The one line saying where it listens (not logged as well, which printed it twice on a
+    // terminal): on stdout, so scripts and tests can find the port when listening on :0.
     println!("hookrelay listening on http://{addr}");
-    tracing::info!(%addr, "listening");
     let limits = state.config.limits.clone();
     crate::listener::serve(listener, api::router(state), &limits, shutdown_signal(), grace).await;
 

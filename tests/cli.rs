@@ -22,11 +22,16 @@ fn invalid_config_exits_non_zero_naming_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
     let cases: &[Case] = &[
-        ("[delivery]\nmax_atempts = 3\n", &[], "max_atempts"),
+        ("[delivery]\nmax_atempts = 3\n", &[], "delivery.max_atempts"),
         ("[delivery]\nmax_attempts = 0\n", &[], "delivery.max_attempts"),
         ("listen = \"nowhere\"\n", &[], "listen"),
+        ("listen = 5\n", &[], "listen"),
+        ("log_format = \"jsn\"\n", &[], "log_format"),
+        ("log_format = \"json\n", &[], "log_format"),
+        ("[delivery\nmax_attempts = 3\n", &[], "delivery"),
+        ("[delivery]\nmax_attempts = [3]\n", &[], "delivery.max_attempts"),
         ("[store]\nmmap_size_mb = 5000\n", &[], "store.mmap_size_mb"),
-        ("[security]\nallowed_cidrs = [\"10.0.0.0/99\"]\n", &[], "allowed_cidrs"),
+        ("[security]\nallowed_cidrs = [\"10.0.0.0/99\"]\n", &[], "security.allowed_cidrs[0]"),
         ("", &[("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "maybe")], "HOOKRELAY_ALLOW_PRIVATE_TARGETS"),
         ("", &[("HOOKRELAY_API_KEYS", "short")], "api_keys"),
     ];
@@ -34,8 +39,27 @@ fn invalid_config_exits_non_zero_naming_the_key() {
         let out = serve(toml, dir.path(), env);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{toml:?} {env:?} should fail");
-        assert!(stderr.contains(key), "{toml:?}: stderr should name {key}: {stderr}");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with(&format!("config error: {key}: ")),
+            "{toml:?}: the first line should name {key}: {stderr}"
+        );
     }
+}
+
+/// A TOML error keeps the parser's caret diagram, each of its lines on a line of its own
+/// after the one naming the key, with the file it is in.
+#[test]
+fn a_toml_error_shows_where_it_is_on_lines_of_its_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = serve("database = \"x.db\"\nlisten = 5\n", dir.path(), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines[0].starts_with("config error: listen: "), "{stderr}");
+    assert!(!lines[0].contains('^') && !lines[0].contains(" | "), "{stderr}");
+    assert!(lines.iter().any(|l| l.trim_start().starts_with("in ") && l.ends_with("config.toml")));
+    assert!(lines.iter().any(|l| l.trim() == "2 | listen = 5"), "{stderr}");
+    assert!(lines.iter().any(|l| l.trim_end().ends_with("|          ^")), "{stderr}");
 }
 
 #[test]
@@ -86,6 +110,132 @@ fn without_keys_one_is_generated_printed_once_and_works() {
     assert_eq!(raw_http::get_status(&base, &key), 200, "still valid after restart");
     let _ = second.kill();
     let _ = second.wait();
+}
+
+/// `serve --help` lists every environment variable the configuration reads (found in
+/// src/config.rs, so a new one must join the help) and RUST_LOG, with the defaults.
+#[test]
+fn serve_help_lists_the_environment_and_defaults() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args(["serve", "--help"])
+        .output()
+        .expect("run hookrelay");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/config.rs"))
+        .expect("src/config.rs");
+    let read: Vec<&str> = source
+        .split("get(\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|name| name.starts_with("HOOKRELAY_"))
+        .collect();
+    assert!(read.len() >= 5, "variables read by src/config.rs: {read:?}");
+    for name in read.iter().chain(&["RUST_LOG"]) {
+        let line = help.lines().find(|l| l.trim_start().starts_with(name));
+        assert!(line.is_some(), "serve --help lacks {name}: {help}");
+    }
+    let defaults = hookrelay::config::Config::default();
+    for default in [
+        format!("[default: {}]", defaults.listen),
+        format!("[default: {}]", defaults.database.display()),
+        "[default: info]".to_string(),
+        "[default: text]".to_string(),
+        "[default: false]".to_string(),
+    ] {
+        assert!(help.contains(&default), "serve --help lacks {default}: {help}");
+    }
+}
+
+/// Runs `serve` with `args` and `env` until it listens, stops it with SIGTERM, and returns
+/// (stdout, stderr) as written, both pipes (so stderr is not a terminal).
+fn start_and_stop(args: &[&str], env: &[(&str, &str)]) -> (String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookrelay"));
+    cmd.arg("serve").args(args);
+    for name in ["HOOKRELAY_API_KEYS", "HOOKRELAY_LISTEN", "HOOKRELAY_DATABASE", "RUST_LOG"] {
+        cmd.env_remove(name);
+    }
+    cmd.env_remove("HOOKRELAY_ALLOW_PRIVATE_TARGETS").env_remove("HOOKRELAY_LOG_FORMAT");
+    let mut child = cmd
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = String::new();
+    for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
+        let line = line.expect("line");
+        stdout.push_str(&line);
+        stdout.push('\n');
+        if line.starts_with("hookrelay listening on ") {
+            break;
+        }
+    }
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let out = child.wait_with_output().expect("wait");
+    stdout.push_str(&String::from_utf8_lossy(&out.stdout));
+    (stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Lines of `text` containing `needle`.
+fn lines_with<'a>(text: &'a str, needle: &str) -> Vec<&'a str> {
+    text.lines().filter(|l| l.contains(needle)).collect()
+}
+
+/// Start-up says once each where it listens, which configuration file and database it uses,
+/// and whether the SSRF guard is on, warning when it is off; plain text when stderr is not a
+/// terminal.
+#[test]
+fn start_up_says_each_setting_once_without_colours_off_a_terminal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("mine.toml");
+    let db = dir.path().join("start.db");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndatabase = {db:?}\napi_keys = [\"k-0123456789abcdef\"]\n"
+        ),
+    )
+    .expect("write");
+    let config_arg = config.to_str().expect("utf-8 path");
+    let (stdout, stderr) = start_and_stop(&["--config", config_arg], &[]);
+    let listening = stdout.lines().find_map(|l| l.strip_prefix("hookrelay listening on http://"));
+    let addr = listening.expect("the listen line on stdout");
+    let both = format!("{stdout}{stderr}");
+    assert_eq!(lines_with(&both, addr).len(), 1, "where it listens, once: {both}");
+    assert!(!stderr.contains('\u{1b}'), "no ANSI escapes off a terminal: {stderr:?}");
+    let with_config = lines_with(&stderr, config_arg);
+    assert!(with_config.len() == 1 && with_config[0].contains("INFO"), "{stderr}");
+    let with_db = lines_with(&stderr, db.to_str().expect("utf-8 path"));
+    assert!(with_db.len() == 1 && with_db[0].contains("INFO"), "{stderr}");
+    let guard = lines_with(&stderr, "SSRF guard");
+    assert!(guard.len() == 1 && guard[0].contains("INFO") && guard[0].contains("on"), "{stderr}");
+    assert!(lines_with(&stderr, "WARN").is_empty(), "nothing to warn about: {stderr}");
+
+    let (_, stderr) =
+        start_and_stop(&["--config", config_arg], &[("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "true")]);
+    let guard = lines_with(&stderr, "SSRF guard");
+    assert!(guard.len() == 1 && guard[0].contains("WARN") && guard[0].contains("off"), "{stderr}");
+}
+
+/// Without --config the built-in configuration runs, and its demo apps (public keys) are
+/// named in a warning.
+#[test]
+fn start_up_warns_about_the_built_in_demo_apps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("builtin.db");
+    let env = [
+        ("HOOKRELAY_LISTEN", "127.0.0.1:0"),
+        ("HOOKRELAY_DATABASE", db.to_str().expect("utf-8 path")),
+        ("HOOKRELAY_API_KEYS", "k-0123456789abcdef"),
+    ];
+    let (_, stderr) = start_and_stop(&[], &env);
+    let config = lines_with(&stderr, "built-in configuration");
+    assert!(config.len() == 1 && config[0].contains("INFO"), "{stderr}");
+    let warning = lines_with(&stderr, "WARN");
+    assert_eq!(warning.len(), 1, "{stderr}");
+    assert!(warning[0].contains("demo") && warning[0].contains("summarize"), "{stderr}");
+    assert!(warning[0].contains("public") || warning[0].contains("published"), "{stderr}");
 }
 
 /// A tiny HTTP GET of the automations list with `Api-Key`, over a plain TCP socket (no async

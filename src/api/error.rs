@@ -152,6 +152,11 @@ impl From<NoSlot> for ApiError {
     }
 }
 
+/// The code of an error answer, kept on the response for the layer that logs it (see
+/// `json_errors`).
+#[derive(Debug, Clone, Copy)]
+pub struct AnsweredCode(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body =
@@ -159,6 +164,8 @@ impl IntoResponse for ApiError {
         if let Some(field) = self.field {
             body["field"] = field.into();
         }
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        response.extensions_mut().insert(AnsweredCode(self.code));
+        response
     }
 }

@@ -2,12 +2,16 @@
 //! of ours writes: axum's 405 for a known route and a method it does not serve (empty
 //! body), an extractor's rejection (plain text), the request timeout (empty body). The
 //! layer rewrites such an answer's body and keeps its status and headers (`Allow`…).
+//!
+//! It also logs each error answer once, by whose fault it is: a client error (4xx) at DEBUG,
+//! since a client's mistake is no news for the operator; a server error (5xx) at ERROR.
 
 use axum::body::{to_bytes, Body};
 use axum::http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
+use super::error::AnsweredCode;
 use super::ApiError;
 
 /// The most of a rejection's text kept as the message.
@@ -15,17 +19,31 @@ const MAX_DETAIL_BYTES: usize = 4096;
 
 /// Rewrites an error answer whose body is not JSON into the JSON error shape; passes every
 /// other answer through untouched. For `axum::middleware::map_response`.
-pub(super) async fn json_errors(method: Method, response: Response) -> Response {
+pub(super) async fn json_errors(method: Method, uri: Uri, response: Response) -> Response {
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+    if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
+    let ours = response.extensions().get::<AnsweredCode>().map(|c| c.0);
+    if ours.is_some() || is_json(response.headers()) {
+        log_answer(&method, &uri, status, ours.unwrap_or("-"));
+        return response;
+    }
+    log_answer(&method, &uri, status, code_for(status));
     let (parts, body) = response.into_parts();
     let detail = detail(body).await;
     let message = match status {
         StatusCode::METHOD_NOT_ALLOWED => {
-            let allow = parts.headers.get(ALLOW).and_then(|v| v.to_str().ok()).unwrap_or("");
-            format!("method {method} is not allowed on this route; allowed: {allow}")
+            match parts.headers.get(ALLOW).and_then(|v| v.to_str().ok()) {
+                Some(allow) if !allow.is_empty() => {
+                    let methods: Vec<&str> = allow.split(',').map(str::trim).collect();
+                    format!(
+                        "method {method} is not allowed on this route; allowed: {}",
+                        methods.join(", ")
+                    )
+                }
+                _ => format!("method {method} is not allowed on this route"),
+            }
         }
         _ => detail.unwrap_or_else(|| {
             status.canonical_reason().unwrap_or("request failed").to_lowercase()
@@ -41,6 +59,18 @@ pub(super) async fn json_errors(method: Method, response: Response) -> Response 
     }
     *answer.headers_mut() = headers;
     answer
+}
+
+/// One line per error answer: DEBUG for 4xx, ERROR for 5xx (see the module doc). The path
+/// only: a query string may carry values that do not belong in a log.
+fn log_answer(method: &Method, uri: &Uri, status: StatusCode, code: &str) {
+    let path = uri.path();
+    let status = status.as_u16();
+    if status >= 500 {
+        tracing::error!(%method, path = %path, status, code = %code, "answered a server error");
+    } else {
+        tracing::debug!(%method, path = %path, status, code = %code, "answered a client error");
+    }
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -95,34 +125,57 @@ mod tests {
 
     #[tokio::test]
     async fn an_empty_405_becomes_json_and_keeps_allow() {
-        let r = json_errors(Method::DELETE, plain(StatusCode::METHOD_NOT_ALLOWED, "")).await;
+        let r = json_errors(
+            Method::DELETE,
+            Uri::from_static("/x"),
+            plain(StatusCode::METHOD_NOT_ALLOWED, ""),
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(r.headers()[ALLOW], "GET,HEAD");
         assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
         let body = body_json(r).await;
         assert_eq!(body["code"], "method_not_allowed");
         assert_eq!(body["status"], 405);
-        assert!(body["message"].as_str().is_some_and(|m| m.contains("DELETE")), "{body}");
+        assert_eq!(
+            body["message"], "method DELETE is not allowed on this route; allowed: GET, HEAD",
+            "{body}"
+        );
     }
 
     #[tokio::test]
     async fn a_text_rejection_keeps_its_text_and_json_and_success_pass_through() {
-        let r = json_errors(Method::GET, plain(StatusCode::BAD_REQUEST, "Invalid URL")).await;
+        let r = json_errors(
+            Method::GET,
+            Uri::from_static("/x"),
+            plain(StatusCode::BAD_REQUEST, "Invalid URL"),
+        )
+        .await;
         let body = body_json(r).await;
         assert_eq!(
             body,
             serde_json::json!({"code": "invalid_param", "message": "Invalid URL", "status": 400})
         );
-        let ok = json_errors(Method::GET, (StatusCode::OK, "fine").into_response()).await;
+        let ok = json_errors(
+            Method::GET,
+            Uri::from_static("/x"),
+            (StatusCode::OK, "fine").into_response(),
+        )
+        .await;
         assert_eq!(to_bytes(ok.into_body(), 100).await.expect("body"), "fine");
         let ours = ApiError::conflict("taken").into_response();
-        let body = body_json(json_errors(Method::GET, ours).await).await;
+        let body = body_json(json_errors(Method::GET, Uri::from_static("/x"), ours).await).await;
         assert_eq!(body["message"], "taken");
     }
 
     #[tokio::test]
     async fn an_empty_timeout_gets_a_message() {
-        let r = json_errors(Method::GET, StatusCode::GATEWAY_TIMEOUT.into_response()).await;
+        let r = json_errors(
+            Method::GET,
+            Uri::from_static("/x"),
+            StatusCode::GATEWAY_TIMEOUT.into_response(),
+        )
+        .await;
         let body = body_json(r).await;
         assert_eq!(body["code"], "timeout");
         assert_eq!(body["message"], "gateway timeout");

@@ -79,17 +79,22 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), workflows::require_app_key));
     // The sink authenticates each call itself: by signature, or by admin key.
     let v1 = Router::new().merge(admin).merge(app_api).merge(sink::router());
-    Router::new()
+    let routes = Router::new()
         .nest("/v1", v1)
         .merge(ops::router())
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn_with_state(state.clone(), head_limits::check_head))
         .layer(middleware::from_fn(slow_body_answer))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::GATEWAY_TIMEOUT, api_timeout))
-        // Outside the timeout, so its 504 gets the JSON error body too.
+        .with_state(state);
+    // Around the whole router, not each route: a route's 405 gets its `Allow` header only as
+    // it leaves the router, and the JSON error names the allowed methods from it. Outside the
+    // timeout too, so its 504 gets the JSON error body.
+    Router::new()
+        .fallback_service(routes)
         .layer(middleware::map_response(json_errors::json_errors))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        // Error answers are logged by json_errors, at a level by status: not here as well.
+        .layer(TraceLayer::new_for_http().on_failure(()))
 }
 
 /// 408 for a request whose body missed its deadline (see `listener::body_deadline`),

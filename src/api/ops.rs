@@ -1,13 +1,15 @@
-//! Unauthenticated operations routes: `/healthz`, `/readyz`, `/metrics`.
+//! Operations routes, open without a key: `/healthz`, `/readyz`, `/metrics` (whose series
+//! naming automations only a scrape with an admin key gets).
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
 use super::AppState;
+use crate::auth;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -40,16 +42,32 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// Prometheus text exposition; queue gauges are read from the database at scrape time.
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus text exposition; queue gauges are read from the database at scrape time, and
+/// deleted automations' series dropped. Open to all, but the series naming automations only
+/// to a scrape with an admin key (`Authorization: Bearer …` or `Api-Key`).
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    let admin = auth::presented_key(&headers).is_some_and(|key| state.admin_keys.verify(key));
     if let Ok((pending, due)) = state.store.backlog().await {
         state.metrics.queue_depth.set(pending);
         state.metrics.due_backlog.set(due);
+    }
+    if let Ok(oldest) = state.store.oldest_due_at().await {
+        let age_ms = oldest.map_or(0, |at| crate::time::now_ms().saturating_sub(at).max(0));
+        state.metrics.oldest_due_age.set(age_ms as f64 / 1000.0);
+    }
+    let tracked = state.metrics.automation_attempts.tracked();
+    if !tracked.is_empty() {
+        if let Ok(existing) = state.store.existing_automations(tracked.clone()).await {
+            state.metrics.automation_attempts.retain(&existing, &tracked);
+        }
     }
     state.metrics.store_rollbacks.set(i64::try_from(state.store.rollbacks()).unwrap_or(i64::MAX));
     state
         .metrics
         .lane_backlog
         .set(i64::try_from(state.dispatcher.lane_backlog()).unwrap_or(i64::MAX));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(admin),
+    )
 }

@@ -47,6 +47,10 @@ pub struct DeliveryConfig {
     pub recover_max_deliveries: u32,
     /// `User-Agent` of outgoing calls.
     pub user_agent: String,
+    /// Per automation, at most one log line about a failed attempt per this many
+    /// milliseconds; the failures after it are counted and summed up in one line when the
+    /// interval ends, so a flood of failures cannot drown the log.
+    pub failure_log_interval_ms: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -71,6 +75,7 @@ impl Default for DeliveryConfig {
             shutdown_grace_secs: 10,
             recover_max_deliveries: 100_000,
             user_agent: concat!("hookrelay/", env!("CARGO_PKG_VERSION")).into(),
+            failure_log_interval_ms: 60_000,
         }
     }
 }

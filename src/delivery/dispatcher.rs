@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep, timeout};
 
+use super::failure_log::FailureLog;
 use super::lanes::{Admit, Bounds, Lanes};
 use super::retry::RetryPolicy;
 use super::sender::Sender;
@@ -35,6 +36,7 @@ pub struct Dispatcher {
     sender: Arc<Sender>,
     policy: RetryPolicy,
     metrics: Arc<Metrics>,
+    failures: FailureLog,
     pub(super) config: DeliveryConfig,
     pub(super) capacity: Arc<Capacity>,
     wake: Arc<Notify>,
@@ -69,6 +71,7 @@ impl Dispatcher {
             sender,
             policy: RetryPolicy::from_config(&config),
             metrics,
+            failures: FailureLog::new(Duration::from_millis(config.failure_log_interval_ms)),
             config,
             capacity,
             wake,
@@ -207,9 +210,20 @@ impl Dispatcher {
     pub async fn run(self: Arc<Self>) {
         self.running.store(true, Ordering::Relaxed);
         let returns_loop = tokio::spawn(self.clone().run_returns());
+        let failure_summaries = tokio::spawn(self.clone().summarize_failures());
         self.clone().run_claims().await;
         let _ = returns_loop.await;
+        failure_summaries.abort();
+        self.failures.flush(true);
         self.running.store(false, Ordering::Relaxed);
+    }
+
+    /// Writes the failure log's summaries as its windows end (see `failure_log`).
+    async fn summarize_failures(self: Arc<Self>) {
+        loop {
+            sleep(self.failures.flush_every()).await;
+            self.failures.flush(false);
+        }
     }
 
     /// Claims while a global slot is free, as much as the lanes take. It goes on at once

@@ -5,8 +5,11 @@ use bytes::Bytes;
 
 use super::Dispatcher;
 use crate::delivery::attempt::{self, CallContext};
+use crate::delivery::codes;
+use crate::delivery::failure_log::{AfterFailure, FailedAttempt};
 use crate::delivery::retry::Next;
-use crate::delivery::sender::{codes, CallResult};
+use crate::delivery::sender::CallResult;
+use crate::metrics::DeliveryOutcome;
 use crate::store::{
     Automation, ClaimedDelivery, DeliveryStatus, Outcome, Snapshot, StoreError, Trigger,
 };
@@ -84,17 +87,33 @@ impl Dispatcher {
         self.metrics.in_flight.dec();
 
         let (status, next_attempt_at, outcome) = if log.error_code.is_none() {
-            (DeliveryStatus::Succeeded, log.response_at, "succeeded")
+            (DeliveryStatus::Succeeded, log.response_at, DeliveryOutcome::Succeeded)
         } else if !automation.enabled || d.trigger == Trigger::Recover {
             // A recover job gives each delivery one more attempt; it does not restart the schedule.
-            (DeliveryStatus::Failed, log.response_at, "failed")
+            (DeliveryStatus::Failed, log.response_at, DeliveryOutcome::Failed)
         } else {
             match self.policy.next(d.attempt, d.created_at, log.response_at, retry_after) {
-                Next::RetryAt(at) => (DeliveryStatus::Pending, at, "retry_scheduled"),
-                Next::Exhausted => (DeliveryStatus::Exhausted, log.response_at, "exhausted"),
+                Next::RetryAt(at) => (DeliveryStatus::Pending, at, DeliveryOutcome::RetryScheduled),
+                Next::Exhausted => {
+                    (DeliveryStatus::Exhausted, log.response_at, DeliveryOutcome::Exhausted)
+                }
             }
         };
-        self.metrics.record_attempt(outcome, log.duration_ms);
+        self.metrics.record_delivery(&d.automation.id, outcome, log.duration_ms);
+        if let Some(code) = log.error_code {
+            self.failures.record(FailedAttempt {
+                automation_id: &d.automation.id,
+                delivery_id: &d.id,
+                attempt: d.attempt,
+                code,
+                status: log.status_code,
+                after: match outcome {
+                    DeliveryOutcome::RetryScheduled => AfterFailure::RetryAt(next_attempt_at),
+                    DeliveryOutcome::Exhausted => AfterFailure::Exhausted,
+                    DeliveryOutcome::Succeeded | DeliveryOutcome::Failed => AfterFailure::Failed,
+                },
+            });
+        }
         let snapshot = current.and_then(|(_, snapshot)| snapshot);
         Outcome { delivery_id: d.id.clone(), log, status, next_attempt_at, snapshot }
     }

@@ -2,7 +2,9 @@
 //! signing, the retry policy, and recover jobs.
 
 pub mod attempt;
+pub mod codes;
 pub mod dispatcher;
+pub mod failure_log;
 pub mod guard;
 pub mod lanes;
 pub mod recover;
@@ -14,5 +16,5 @@ pub mod special_addresses;
 pub mod ticket;
 
 pub use dispatcher::Dispatcher;
-pub use sender::{codes, CallResult, Sender};
+pub use sender::{CallResult, Sender};
 pub use slots::{CallSlot, NoSlot};

@@ -11,35 +11,12 @@ use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{redirect, Client, Url};
 
+use super::codes;
 use super::guard::{redirect_target, BlockedTarget, DnsFailure, GuardedResolver, TargetPolicy};
 use super::retry::parse_retry_after;
 use crate::config::{DeliveryConfig, SecurityConfig};
 use crate::redact::HeaderRedaction;
 use crate::time::now_ms;
-
-/// Stable error codes stored on logs.
-pub mod codes {
-    /// No complete answer within the timeout.
-    pub const TIMEOUT: &str = "E_TIMEOUT";
-    /// The host name did not resolve.
-    pub const DNS: &str = "E_DNS";
-    /// Refused, reset or closed connection.
-    pub const CONNECTION: &str = "E_CONNECTION";
-    /// TLS handshake or certificate failure.
-    pub const TLS: &str = "E_TLS";
-    /// The target address is not allowed (SSRF guard), or a redirect pointed at one.
-    pub const BLOCKED_TARGET: &str = "E_BLOCKED_TARGET";
-    /// A response that is not valid HTTP.
-    pub const INVALID_RESPONSE: &str = "E_INVALID_RESPONSE";
-    /// A non-2xx status (including redirects, which are not followed).
-    pub const HTTP_STATUS: &str = "E_HTTP_STATUS";
-    /// The stored URL or headers cannot form a request.
-    pub const INVALID_REQUEST: &str = "E_INVALID_REQUEST";
-    /// The automation was disabled when the attempt came due; nothing was sent.
-    pub const AUTOMATION_DISABLED: &str = "E_AUTOMATION_DISABLED";
-    /// The relay stopped (crash or shutdown) during the attempt; recorded at the next start.
-    pub const INTERRUPTED: &str = crate::store::INTERRUPTED_CODE;
-}
 
 /// What one call did.
 #[derive(Debug, Clone)]

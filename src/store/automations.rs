@@ -288,6 +288,24 @@ impl Store {
         .await
     }
 
+    /// Which of `ids` are automations that exist (one indexed lookup each).
+    pub async fn existing_automations(
+        &self,
+        ids: Vec<String>,
+    ) -> StoreResult<std::collections::HashSet<String>> {
+        self.read(move |c| {
+            let mut exists = c.prepare_cached("SELECT 1 FROM automations WHERE id = ?1")?;
+            let mut found = std::collections::HashSet::new();
+            for id in ids {
+                if exists.exists([&id])? {
+                    found.insert(id);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     /// Deletes an automation (see [`delete`]).
     pub async fn delete_automation(&self, id: String) -> StoreResult<()> {
         let cache = self.cache.clone();

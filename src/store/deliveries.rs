@@ -126,9 +126,6 @@ pub struct DeliveryRow {
     pub updated_at: i64,
 }
 
-/// Error code of the log recorded for an attempt cut short by a stop of the relay.
-pub const INTERRUPTED_CODE: &str = "E_INTERRUPTED";
-
 /// After a crash or restart nothing is in flight. A delivery that was only held in memory
 /// (`claimed = 2`: its call had not started) goes back to the queue as it was, without a
 /// log. One whose call may have started (`claimed = 1`, written before the call) may have
@@ -183,7 +180,7 @@ pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> Store
             response_body: None,
             response_truncated: false,
             duration_ms: 0.0,
-            error_code: Some(INTERRUPTED_CODE),
+            error_code: Some(crate::delivery::codes::INTERRUPTED),
             error_message: Some("the relay stopped while this attempt was in flight; the receiver may have got the call".into()),
             snapshot_hash,
         };
@@ -318,6 +315,23 @@ impl Store {
                  ORDER BY next_attempt_at LIMIT 1",
             )?
             .query_row([], |r| r.get(0))
+            .optional()?)
+        })
+        .await
+    }
+
+    /// When the oldest delivery due and not yet sent came due (Unix ms): pending and not in
+    /// flight (unclaimed, or held in memory behind its automation's calls, which keeps its
+    /// due time). Walks the deliveries_due index from its start; deliveries in flight, whose
+    /// next_attempt_at is their lease's end, sort after the due ones.
+    pub async fn oldest_due_at(&self) -> StoreResult<Option<i64>> {
+        self.read(|c| {
+            let now = crate::time::now_ms();
+            Ok(c.prepare_cached(
+                "SELECT next_attempt_at FROM deliveries WHERE status = 'pending' AND claimed <> 1 \
+                 AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT 1",
+            )?
+            .query_row([now], |r| r.get(0))
             .optional()?)
         })
         .await

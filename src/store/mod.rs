@@ -28,7 +28,7 @@ pub use automations::{Automation, AutomationFilter, AutomationInput};
 pub use bodies::{body_hash, BodyHash};
 pub use cache::Target;
 pub use claims::{ClaimRequest, Intake, Take};
-pub use deliveries::{ClaimedDelivery, DeliveryRow, DeliveryStatus, Outcome, INTERRUPTED_CODE};
+pub use deliveries::{ClaimedDelivery, DeliveryRow, DeliveryStatus, Outcome};
 pub use failure::StorageFailure;
 pub use files::UploadFile;
 pub use logs::{LogFilter, LogRecord, NewLog, Trigger};
@@ -101,7 +101,15 @@ impl Store {
         let lock = lock::DatabaseLock::acquire(path)?;
         let conn = open_connection(path, OpenFlags::default(), config)?;
         schema::apply(&conn)?;
-        deliveries::release_claims(&conn, rule)?;
+        let interrupted = deliveries::release_claims(&conn, rule)?;
+        if interrupted > 0 {
+            tracing::warn!(
+                calls = interrupted,
+                "calls in flight when the relay last stopped were logged {}; their deliveries \
+                 are due again (the receivers may have got them)",
+                crate::delivery::codes::INTERRUPTED
+            );
+        }
         let cache = cache::SharedCache::new(rule.clone());
         let cleared = cache.clone();
         let on_rollback = Box::new(move || cleared.lock().clear());

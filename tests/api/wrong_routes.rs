@@ -54,6 +54,9 @@ async fn a_wrong_method_is_a_json_405_that_keeps_the_allow_header() {
         assert_error(&r, 405, method.as_str(), &ctx);
         assert_eq!(r.body["code"], "method_not_allowed", "{ctx}: {}", r.text);
         let listed = allowed(header(&r.headers, "allow"));
+        let message = r.body["message"].as_str().unwrap_or_default();
+        let named = allowed(message.split_once("allowed: ").map_or("", |(_, methods)| methods));
+        assert_eq!(named, listed, "{ctx}: the message names the Allow header's methods: {message}");
         for m in allow {
             assert!(listed.iter().any(|l| l == m), "{ctx}: Allow {listed:?} lacks {m}");
         }

@@ -56,6 +56,8 @@ pub struct Relay {
     env: Vec<(String, String)>,
     /// The open-file limit (`ulimit -n`) the binary runs under, when not inherited.
     fd_limit: Option<u32>,
+    /// What the relay wrote on stderr, when captured (see [`Relay::start_capturing_log`]).
+    log: Option<Arc<Mutex<String>>>,
 }
 
 impl Relay {
@@ -74,6 +76,22 @@ impl Relay {
         Self::launch(Some(db), extra_toml, &[("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "true")], None)
     }
 
+    /// Starts the binary with `extra_toml` (allowing private targets) and `env`, keeping what
+    /// it writes on stderr for [`Relay::log`] instead of passing it through.
+    pub fn start_capturing_log(extra_toml: &str, env: &[(&str, &str)]) -> Self {
+        let mut all = vec![("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "true")];
+        all.extend_from_slice(env);
+        let mut relay = Self::prepare(None, extra_toml, &all, None);
+        relay.log = Some(Arc::default());
+        relay.spawn();
+        relay
+    }
+
+    /// The relay's stderr so far (only when started with [`Relay::start_capturing_log`]).
+    pub fn log(&self) -> String {
+        self.log.as_ref().expect("stderr is captured").lock().expect("lock").clone()
+    }
+
     /// Starts the binary with `extra_toml` under an open-file limit of `fd_limit`
     /// (`ulimit -n`, as systemd's default soft limit of 1024 would impose).
     pub fn start_with_fd_limit(extra_toml: &str, fd_limit: u32) -> Self {
@@ -82,6 +100,17 @@ impl Relay {
     }
 
     fn launch(
+        db: Option<&std::path::Path>,
+        extra_toml: &str,
+        env: &[(&str, &str)],
+        fd_limit: Option<u32>,
+    ) -> Self {
+        let mut relay = Self::prepare(db, extra_toml, env, fd_limit);
+        relay.spawn();
+        relay
+    }
+
+    fn prepare(
         db: Option<&std::path::Path>,
         extra_toml: &str,
         env: &[(&str, &str)],
@@ -96,9 +125,7 @@ impl Relay {
         );
         std::fs::write(&config, toml).expect("write config");
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut relay = Self { child: None, dir, base: String::new(), config, env, fd_limit };
-        relay.spawn();
-        relay
+        Self { child: None, dir, base: String::new(), config, env, fd_limit, log: None }
     }
 
     fn spawn(&mut self) {
@@ -120,8 +147,17 @@ impl Relay {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let mut child =
-            cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn hookrelay");
+        let stderr = if self.log.is_some() { Stdio::piped() } else { Stdio::inherit() };
+        let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().expect("spawn hookrelay");
+        if let (Some(log), Some(stderr)) = (self.log.clone(), child.stderr.take()) {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let mut log = log.lock().expect("lock");
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let deadline = Instant::now() + Duration::from_secs(20);
