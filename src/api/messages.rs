@@ -9,7 +9,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use super::extract::{body_bytes, decode_json, list_body, ApiQuery, PageParams};
+use super::extract::{
+    body_bytes, decode_json, list_body, ApiQuery, NoQuery, PageParams, QueryParams,
+};
 use super::{ApiError, ApiResult, AppState};
 use crate::ids;
 use crate::store::{DeliveryRow, DeliveryStatus, IngestResult, NewMessage};
@@ -148,6 +150,11 @@ struct DeliveryQuery {
     message_id: Option<String>,
 }
 
+impl QueryParams for DeliveryQuery {
+    const ACCEPTED: &'static [&'static [&'static str]] =
+        &[PageParams::NAMES, &["status", "automation_id", "message_id"]];
+}
+
 async fn list_deliveries(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
@@ -171,6 +178,7 @@ async fn list_deliveries(
 async fn show_delivery(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    _: NoQuery,
 ) -> ApiResult<Json<Value>> {
     if !ids::is_valid(ids::DELIVERY, &id) {
         return Err(ApiError::not_found("delivery"));

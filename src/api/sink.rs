@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{body_bytes, ApiQuery};
+use super::extract::{body_bytes, ApiQuery, QueryParams};
 use super::sheets::spreadsheet_id;
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::signing;
@@ -28,6 +28,11 @@ struct SinkQuery {
     spreadsheet_id: Option<String>,
     worksheet_id: Option<String>,
     color_by_likelihood: Option<String>,
+}
+
+impl QueryParams for SinkQuery {
+    const ACCEPTED: &'static [&'static [&'static str]] =
+        &[&["spreadsheet_id", "worksheet_id", "color_by_likelihood"]];
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -39,6 +39,19 @@ pub mod codes {
     pub const AUTOMATION_DISABLED: &str = "E_AUTOMATION_DISABLED";
     /// The relay stopped (crash or shutdown) during the attempt; recorded at the next start.
     pub const INTERRUPTED: &str = crate::store::INTERRUPTED_CODE;
+    /// Every code above: the values the logs' `error_code` filter takes.
+    pub const ALL: &[&str] = &[
+        TIMEOUT,
+        DNS,
+        CONNECTION,
+        TLS,
+        BLOCKED_TARGET,
+        INVALID_RESPONSE,
+        HTTP_STATUS,
+        INVALID_REQUEST,
+        AUTOMATION_DISABLED,
+        INTERRUPTED,
+    ];
 }
 
 /// What one call did.
