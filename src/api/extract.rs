@@ -3,7 +3,7 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -75,24 +75,28 @@ pub trait QueryParams: DeserializeOwned {
     const ACCEPTED: &'static [&'static [&'static str]];
 }
 
-/// A query string decoded into `T`, with a 400 naming the parameter on failure. Names that
-/// `T` does not accept ([`QueryParams::ACCEPTED`]) are refused before decoding.
+/// A query string decoded into `T` by [`decode_query`].
 pub struct ApiQuery<T>(pub T);
 
 impl<T: QueryParams + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        refuse_unknown(parts.uri.query().unwrap_or(""), T::ACCEPTED)?;
-        Query::<T>::from_request_parts(parts, state).await.map(|Query(v)| ApiQuery(v)).map_err(
-            |e| {
-                ApiError::invalid(
-                    "query",
-                    e.body_text().replace("Failed to deserialize query string: ", ""),
-                )
-            },
-        )
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        decode_query(&parts.uri).map(ApiQuery)
     }
+}
+
+/// Decodes the query string of `uri` into `T`, with a 400 naming the parameter on failure.
+/// Names that `T` does not accept ([`QueryParams::ACCEPTED`]) are refused before decoding.
+/// For a handler that must check something else first; others take [`ApiQuery`].
+pub fn decode_query<T: QueryParams>(uri: &Uri) -> Result<T, ApiError> {
+    refuse_unknown(uri.query().unwrap_or(""), T::ACCEPTED)?;
+    Query::<T>::try_from_uri(uri).map(|Query(v)| v).map_err(|e| {
+        ApiError::invalid(
+            "query",
+            e.body_text().replace("Failed to deserialize query string: ", ""),
+        )
+    })
 }
 
 /// A 400 naming every parameter of `query` not in `accepted` (`field`: the first of them).
