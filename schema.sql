@@ -124,7 +124,8 @@ CREATE TABLE IF NOT EXISTS logs (
     duration_ms         REAL NOT NULL,
     error_code          TEXT,
     error_message       TEXT,
-    snapshot_hash       BLOB NOT NULL           -- automation as it was when the call was made
+    snapshot_hash       BLOB NOT NULL,          -- automation as it was when the call was made
+    event_type          TEXT                    -- the message's (version 5; see below)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS logs_automation ON logs(automation_id, id);
 CREATE INDEX IF NOT EXISTS logs_processor ON logs(processor_id, id);
@@ -246,3 +247,18 @@ CREATE INDEX IF NOT EXISTS messages_event_type ON messages(event_type, id)
 -- alone (version 4's deliveries_message), so it costs ingest nothing more.
 CREATE UNIQUE INDEX IF NOT EXISTS deliveries_message_automation
     ON deliveries(message_id, automation_id);
+-- Version 5 (log filters).
+-- Filters of the log lists, each read in id order from an index (src/store/log_filters.rs).
+-- Every index on logs is written on every call it covers, so these are partial, on predicates
+-- a successful first attempt (the common path) does not meet.
+-- logs.event_type, the message's event type, is copied from messages when a log is written;
+-- older databases get the column, filled from messages, at start-up (src/store/schema.rs).
+-- success=false (any error code: a non-2xx answer, a body cut short, or no answer at all) and
+-- error_code=; success=true uses logs_status_class (a success is a 2xx without error code).
+CREATE INDEX IF NOT EXISTS logs_failed ON logs(id) WHERE error_code IS NOT NULL;
+CREATE INDEX IF NOT EXISTS logs_error_code ON logs(error_code, id) WHERE error_code IS NOT NULL;
+-- trigger= other than initial. First attempts are not indexed: trigger=initial reads the table
+-- in id order, where every delivery has one.
+CREATE INDEX IF NOT EXISTS logs_trigger ON logs(trigger, id) WHERE trigger <> 'initial';
+-- event_type=. Messages without an event type cost no index write.
+CREATE INDEX IF NOT EXISTS logs_event_type ON logs(event_type, id) WHERE event_type IS NOT NULL;

@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{list_body, ApiQuery, JsonBody, PageParams};
+use super::extract::{list_body, ApiQuery, JsonBody, NoQuery, PageParams, QueryParams};
 use super::{logs, ApiError, ApiResult, AppState};
 use crate::delivery::signing;
 use crate::ids;
@@ -244,6 +244,11 @@ struct ListQuery {
     processor_id: Option<String>,
 }
 
+impl QueryParams for ListQuery {
+    const ACCEPTED: &'static [&'static [&'static str]] =
+        &[PageParams::NAMES, &["name", "webhook_url", "processor_id"]];
+}
+
 async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
@@ -266,7 +271,11 @@ pub(super) fn automation_id(id: String) -> ApiResult<String> {
     }
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    _: NoQuery,
+) -> ApiResult<Json<Value>> {
     let automation = state.store.automation(automation_id(id)?).await?;
     Ok(Json(automation_json(&automation, &state.config.security.redact_headers)))
 }
@@ -288,7 +297,11 @@ async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiRes
     Ok(Json(json!({"object": "automation.endpoint", "id": id, "deleted": true})))
 }
 
-async fn secret(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn secret(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    _: NoQuery,
+) -> ApiResult<Json<Value>> {
     let a = state.store.automation(automation_id(id)?).await?;
     Ok(Json(
         json!({"secret": a.secret, "previous_secret_expires_at": a.previous_secret_until.map(rfc3339)}),

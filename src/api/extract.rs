@@ -3,6 +3,7 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
+use axum::http::{StatusCode, Uri};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -65,23 +66,78 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
-/// A query string decoded into `T`, with a 400 naming the parameter on failure.
+/// The parameters a route's query string may hold. [`ApiQuery`] refuses any other name with
+/// a 400 naming it: a route must never ignore a parameter it does not know, or a list looks
+/// filtered when it is not (a misspelt filter, or one this build does not have).
+pub trait QueryParams: DeserializeOwned {
+    /// Every accepted name, by group (a list's [`PageParams::NAMES`], then its own), including
+    /// names accepted and ignored because a client SDK sends them (say why where listed).
+    const ACCEPTED: &'static [&'static [&'static str]];
+}
+
+/// A query string decoded into `T` by [`decode_query`].
 pub struct ApiQuery<T>(pub T);
 
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+impl<T: QueryParams + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Query::<T>::from_request_parts(parts, state).await.map(|Query(v)| ApiQuery(v)).map_err(
-            |e| {
-                ApiError::invalid(
-                    "query",
-                    e.body_text().replace("Failed to deserialize query string: ", ""),
-                )
-            },
-        )
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        decode_query(&parts.uri).map(ApiQuery)
     }
 }
+
+/// Decodes the query string of `uri` into `T`, with a 400 naming the parameter on failure.
+/// Names that `T` does not accept ([`QueryParams::ACCEPTED`]) are refused before decoding.
+/// For a handler that must check something else first; others take [`ApiQuery`].
+pub fn decode_query<T: QueryParams>(uri: &Uri) -> Result<T, ApiError> {
+    refuse_unknown(uri.query().unwrap_or(""), T::ACCEPTED)?;
+    Query::<T>::try_from_uri(uri).map(|Query(v)| v).map_err(|e| {
+        ApiError::invalid(
+            "query",
+            e.body_text().replace("Failed to deserialize query string: ", ""),
+        )
+    })
+}
+
+/// A 400 naming every parameter of `query` not in `accepted` (`field`: the first of them).
+fn refuse_unknown(query: &str, accepted: &[&[&str]]) -> Result<(), ApiError> {
+    let mut unknown: Vec<String> = Vec::new();
+    for (name, _) in url::form_urlencoded::parse(query.as_bytes()) {
+        if !accepted.iter().any(|group| group.contains(&name.as_ref()))
+            && !unknown.iter().any(|u| *u == name)
+        {
+            unknown.push(name.into_owned());
+        }
+    }
+    let Some(first) = unknown.first() else {
+        return Ok(());
+    };
+    let names = unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    let takes: Vec<&str> = accepted.iter().flat_map(|group| group.iter().copied()).collect();
+    let takes = if takes.is_empty() {
+        "this route takes no query parameter".to_string()
+    } else {
+        format!("this route takes {}", takes.join(", "))
+    };
+    let noun = if unknown.len() == 1 { "parameter" } else { "parameters" };
+    Err(ApiError {
+        status: StatusCode::BAD_REQUEST,
+        code: "invalid_param",
+        message: format!("unknown query {noun} {names}: {takes}"),
+        field: Some(first.clone()),
+    })
+}
+
+/// The query of a route that takes no parameter: any is refused.
+#[derive(Debug, Deserialize)]
+pub struct NoParams {}
+
+impl QueryParams for NoParams {
+    const ACCEPTED: &'static [&'static [&'static str]] = &[];
+}
+
+/// Extractor for routes without query parameters (`_: NoQuery`).
+pub type NoQuery = ApiQuery<NoParams>;
 
 /// `before`, `after`, `limit`, `order` as every list takes them; list queries embed it with
 /// `#[serde(flatten)]`. Flattened query values arrive as strings, so numbers are parsed here.
@@ -124,6 +180,9 @@ pub fn parse_time_param(field: &str, value: Option<String>) -> Result<Option<i64
 }
 
 impl PageParams {
+    /// The names of its fields, for a list's [`QueryParams::ACCEPTED`].
+    pub const NAMES: &'static [&'static str] = &["before", "after", "limit", "order"];
+
     /// Validates against the id `prefix` of the listed kind and the configured maximum.
     pub fn to_request(&self, prefix: &str, max_limit: u32) -> Result<PageRequest, ApiError> {
         if self.before.is_some() && self.after.is_some() {

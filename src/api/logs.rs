@@ -9,10 +9,11 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::extract::{list_body, parse_number, ApiQuery, PageParams};
+use super::extract::{list_body, parse_number, ApiQuery, NoQuery, PageParams, QueryParams};
 use super::logs_view::{automation_log, external_request_log};
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::attempt::{self, CallContext};
+use crate::delivery::codes;
 use crate::ids;
 use crate::store::{
     body_hash, Automation, BodyHash, LogFilter, LogRecord, Snapshot, StoreError, Trigger,
@@ -29,8 +30,8 @@ pub(super) fn router() -> Router<AppState> {
         .route("/processors/{processor_id}/automations/logs/{log_id}/rerun", post(rerun_scoped))
 }
 
-/// The SDK's list parameters (`schema_id`/`schema_data_id` are accepted and ignored: logs
-/// carry no such field).
+/// The list filters. `schema_id` and `schema_data_id` are accepted and ignored: the uiform
+/// and retab SDKs' `logs.list` sends them when given, and logs carry no such field.
 #[derive(Debug, Deserialize)]
 struct ListQuery {
     #[serde(flatten)]
@@ -41,10 +42,19 @@ struct ListQuery {
     webhook_url: Option<String>,
     created_after: Option<String>,
     created_before: Option<String>,
-    #[serde(rename = "schema_id")]
-    _schema_id: Option<String>,
-    #[serde(rename = "schema_data_id")]
-    _schema_data_id: Option<String>,
+    error_code: Option<String>,
+    success: Option<String>,
+    trigger: Option<String>,
+    event_type: Option<String>,
+}
+
+impl QueryParams for ListQuery {
+    const ACCEPTED: &'static [&'static [&'static str]] = &[
+        PageParams::NAMES,
+        &["status_code", "status_class", "automation_id", "webhook_url"],
+        &["created_after", "created_before", "error_code", "success", "trigger", "event_type"],
+        &["schema_id", "schema_data_id"],
+    ];
 }
 
 fn parse_class(s: &str) -> ApiResult<u8> {
@@ -70,6 +80,39 @@ fn parse_when(field: &str, value: Option<String>) -> ApiResult<Option<i64>> {
         .transpose()
 }
 
+fn parse_error_code(code: String) -> ApiResult<String> {
+    if codes::ALL.iter().any(|(known, _)| *known == code) {
+        return Ok(code);
+    }
+    let known: Vec<&str> = codes::ALL.iter().map(|(known, _)| *known).collect();
+    Err(ApiError::invalid("error_code", format!("`{code}` is not one of {}", known.join(", "))))
+}
+
+fn parse_success(value: String) -> ApiResult<bool> {
+    match value.as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ApiError::invalid("success", format!("`{value}` is not true or false"))),
+    }
+}
+
+fn parse_trigger(value: String) -> ApiResult<Trigger> {
+    Trigger::parse(&value).ok_or_else(|| {
+        ApiError::invalid(
+            "trigger",
+            format!("`{value}` is not one of initial, retry, rerun, recover, replay, test"),
+        )
+    })
+}
+
+/// The length `POST /v1/messages` allows an event type: a value outside it matches nothing.
+fn parse_event_type(value: String) -> ApiResult<String> {
+    if value.is_empty() || value.len() > 128 {
+        return Err(ApiError::invalid("event_type", "1 to 128 characters"));
+    }
+    Ok(value)
+}
+
 async fn list_logs(
     state: AppState,
     q: ListQuery,
@@ -84,6 +127,10 @@ async fn list_logs(
         webhook_url: q.webhook_url,
         created_after: parse_when("created_after", q.created_after)?,
         created_before: parse_when("created_before", q.created_before)?,
+        error_code: q.error_code.map(parse_error_code).transpose()?,
+        success: q.success.map(parse_success).transpose()?,
+        trigger: q.trigger.map(parse_trigger).transpose()?,
+        event_type: q.event_type.map(parse_event_type).transpose()?,
     };
     let page = state.store.list_logs(filter, page).await?;
     let (org, rule) = (&state.config.organization_id, &state.config.security.redact_headers);
@@ -125,7 +172,11 @@ async fn find(
     }
 }
 
-async fn show(State(state): State<AppState>, Path(log_id): Path<String>) -> ApiResult<Json<Value>> {
+async fn show(
+    State(state): State<AppState>,
+    Path(log_id): Path<String>,
+    _: NoQuery,
+) -> ApiResult<Json<Value>> {
     let record = find(&state, log_id, None).await?;
     let (org, rule) = (&state.config.organization_id, &state.config.security.redact_headers);
     Ok(Json(automation_log(&record, org, rule)))
@@ -134,6 +185,7 @@ async fn show(State(state): State<AppState>, Path(log_id): Path<String>) -> ApiR
 async fn show_scoped(
     State(state): State<AppState>,
     Path((processor_id, log_id)): Path<(String, String)>,
+    _: NoQuery,
 ) -> ApiResult<Json<Value>> {
     let record = find(&state, log_id, Some(&processor_id)).await?;
     let (org, rule) = (&state.config.organization_id, &state.config.security.redact_headers);

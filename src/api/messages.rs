@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use super::extract::{body_bytes, decode_json, list_body, parse_time_param, ApiQuery, PageParams};
+use super::extract::{
+    body_bytes, decode_json, list_body, parse_time_param, ApiQuery, NoQuery, PageParams,
+    QueryParams,
+};
 use super::{ApiError, ApiResult, AppState};
 use crate::ids;
 use crate::store::{
@@ -155,6 +158,11 @@ struct DeliveryQuery {
     message_id: Option<String>,
 }
 
+impl QueryParams for DeliveryQuery {
+    const ACCEPTED: &'static [&'static [&'static str]] =
+        &[PageParams::NAMES, &["status", "automation_id", "message_id"]];
+}
+
 async fn list_deliveries(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
@@ -178,6 +186,7 @@ async fn list_deliveries(
 async fn show_delivery(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    _: NoQuery,
 ) -> ApiResult<Json<Value>> {
     if !ids::is_valid(ids::DELIVERY, &id) {
         return Err(ApiError::not_found("delivery"));
@@ -207,6 +216,11 @@ struct MessageQuery {
     event_type: Option<String>,
     created_after: Option<String>,
     created_before: Option<String>,
+}
+
+impl QueryParams for MessageQuery {
+    const ACCEPTED: &'static [&'static [&'static str]] =
+        &[PageParams::NAMES, &["processor_id", "event_type", "created_after", "created_before"]];
 }
 
 async fn list_messages(
@@ -247,6 +261,7 @@ enum Payload<'a> {
 
 async fn show_message(
     State(state): State<AppState>,
+    _: NoQuery,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     if !ids::is_valid(ids::MESSAGE, &id) {

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::JsonBody;
+use super::extract::{JsonBody, NoQuery};
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::recover;
 use crate::ids;
@@ -71,7 +71,11 @@ async fn create(
     Ok((StatusCode::ACCEPTED, Json(job_json(&job))))
 }
 
-async fn show(State(state): State<AppState>, Path(job_id): Path<String>) -> ApiResult<Json<Value>> {
+async fn show(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+    _: NoQuery,
+) -> ApiResult<Json<Value>> {
     if !ids::is_valid(ids::RECOVER_JOB, &job_id) {
         return Err(ApiError::not_found("recover job"));
     }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::automations::automation_id;
-use super::extract::JsonBody;
+use super::extract::{JsonBody, NoQuery};
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::recover;
 use crate::ids;
@@ -80,6 +80,7 @@ async fn create(
 
 async fn show(
     State(state): State<AppState>,
+    _: NoQuery,
     Path((id, job_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let id = automation_id(id)?;

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::ApiQuery;
+use super::extract::{ApiQuery, NoQuery, QueryParams};
 use super::sheets::spreadsheet_id;
 use super::{ApiError, ApiResult, AppState};
 use crate::sheets::a1::{format_range, A1Range};
@@ -64,6 +64,7 @@ fn worksheet<'a>(
 async fn values(
     State(state): State<AppState>,
     Path((id, range)): Path<(String, String)>,
+    _: NoQuery,
 ) -> ApiResult<Json<Value>> {
     let id = spreadsheet_id(id)?;
     let parsed = A1Range::parse(&range).map_err(|e| ApiError::invalid("range", e.to_string()))?;
@@ -115,6 +116,10 @@ async fn values(
 struct ExportQuery {
     format: Option<String>,
     worksheet_id: Option<String>,
+}
+
+impl QueryParams for ExportQuery {
+    const ACCEPTED: &'static [&'static [&'static str]] = &[&["format", "worksheet_id"]];
 }
 
 async fn export(

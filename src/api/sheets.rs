@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{list_body, ApiQuery, JsonBody, PageParams};
+use super::extract::{list_body, ApiQuery, JsonBody, NoQuery, PageParams, QueryParams};
 use super::{ApiError, ApiResult, AppState};
 use crate::ids;
 use crate::store::{Spreadsheet, Worksheet};
@@ -105,6 +105,10 @@ struct ListQuery {
     page: PageParams,
 }
 
+impl QueryParams for ListQuery {
+    const ACCEPTED: &'static [&'static [&'static str]] = &[PageParams::NAMES];
+}
+
 async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
@@ -123,7 +127,11 @@ pub(super) fn spreadsheet_id(id: String) -> ApiResult<String> {
     }
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    _: NoQuery,
+) -> ApiResult<Json<Value>> {
     Ok(Json(spreadsheet_json(&state.store.spreadsheet(spreadsheet_id(id)?).await?)))
 }
 

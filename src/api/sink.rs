@@ -6,13 +6,13 @@
 //! an admin key learns that (404).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{body_bytes, ApiQuery};
+use super::extract::{body_bytes, decode_query, QueryParams};
 use super::sheets::spreadsheet_id;
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::signing;
@@ -28,6 +28,11 @@ struct SinkQuery {
     spreadsheet_id: Option<String>,
     worksheet_id: Option<String>,
     color_by_likelihood: Option<String>,
+}
+
+impl QueryParams for SinkQuery {
+    const ACCEPTED: &'static [&'static [&'static str]] =
+        &[&["spreadsheet_id", "worksheet_id", "color_by_likelihood"]];
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -71,10 +76,27 @@ fn refused(reason: &str) -> ApiError {
 
 async fn append(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<SinkQuery>,
+    uri: Uri,
     headers: HeaderMap,
     req: Request,
 ) -> ApiResult<Json<Value>> {
+    // An empty id is no id: it must not make every later id-less call a "duplicate".
+    let webhook_id = header(&headers, "webhook-id")
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(str::to_string);
+    let admin = crate::auth::presented_key(&headers).is_some_and(|k| state.admin_keys.verify(k));
+    let signed = webhook_id.is_some()
+        && header(&headers, "webhook-timestamp").is_some()
+        && header(&headers, "webhook-signature").is_some();
+    // Neither credential: refused before the body is read, so that an anonymous client
+    // cannot hold a connection by sending a body slowly. The headers alone decide, so this
+    // tells nothing about the spreadsheet.
+    if !admin && !signed {
+        return Err(refused("no admin key and no signature headers"));
+    }
+    // Decoded only now, so that a caller without credentials learns nothing from it either.
+    let q: SinkQuery = decode_query(&uri)?;
     let raw_id =
         q.spreadsheet_id.ok_or_else(|| ApiError::invalid("spreadsheet_id", "is required"))?;
     let sheet_id: u32 = match q.worksheet_id.as_deref() {
@@ -93,21 +115,6 @@ async fn append(
             ))
         }
     };
-    // An empty id is no id: it must not make every later id-less call a "duplicate".
-    let webhook_id = header(&headers, "webhook-id")
-        .map(str::trim)
-        .filter(|id| !id.is_empty())
-        .map(str::to_string);
-    let admin = crate::auth::presented_key(&headers).is_some_and(|k| state.admin_keys.verify(k));
-    let signed = webhook_id.is_some()
-        && header(&headers, "webhook-timestamp").is_some()
-        && header(&headers, "webhook-signature").is_some();
-    // Neither credential: refused before the body is read, so that an anonymous client
-    // cannot hold a connection by sending a body slowly. The headers alone decide, so this
-    // tells nothing about the spreadsheet.
-    if !admin && !signed {
-        return Err(refused("no admin key and no signature headers"));
-    }
     // Read before anything about the spreadsheet is looked at, so that a body too large is
     // refused alike whether or not the spreadsheet exists.
     let bytes = body_bytes(req, &state).await?;

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 
-use super::extract::{body_bytes, decode_json, ApiQuery};
+use super::extract::{body_bytes, decode_json, ApiQuery, NoQuery, QueryParams};
 use super::workflow_inputs::validate_inputs;
 use super::{ApiError, ApiResult, AppState};
 use crate::auth;
@@ -191,6 +191,7 @@ async fn show_run(
     State(state): State<AppState>,
     Extension(app): App,
     Path(id): Path<String>,
+    _: NoQuery,
 ) -> ApiResult<Json<Value>> {
     let run = state.store.run(id).await?;
     if run.app_id != app.id {
@@ -236,6 +237,28 @@ struct LogsQuery {
     created_after: Option<String>,
     created_by_end_user_session_id: Option<String>,
     created_by_account: Option<String>,
+}
+
+impl QueryParams for LogsQuery {
+    const ACCEPTED: &'static [&'static [&'static str]] = &[&[
+        "keyword",
+        "status",
+        "page",
+        "limit",
+        "created_at__before",
+        "created_at__after",
+        "created_by_end_user_session_id",
+        "created_by_account",
+    ]];
+}
+
+/// `GET /parameters` takes `user` (Dify's SDK always sends it), accepted and ignored: the
+/// form is the app's, the same for every user.
+#[derive(Debug, Deserialize)]
+struct ParametersQuery {}
+
+impl QueryParams for ParametersQuery {
+    const ACCEPTED: &'static [&'static [&'static str]] = &[&["user"]];
 }
 
 async fn logs(
@@ -301,7 +324,7 @@ async fn logs(
     ))
 }
 
-async fn parameters(Extension(app): App) -> Json<Value> {
+async fn parameters(Extension(app): App, _: ApiQuery<ParametersQuery>) -> Json<Value> {
     let form: Vec<Value> = app
         .inputs
         .iter()

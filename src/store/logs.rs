@@ -2,9 +2,9 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::page::{read_page, Conditions, Page, PageRequest};
+use super::log_filters::{conditions, LogFilter};
+use super::page::{read_page, Page, PageRequest};
 use super::{bodies, BodyHash, Snapshot, Store, StoreError, StoreResult};
-use crate::ids;
 
 /// Why a call was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,26 +145,8 @@ pub struct LogRecord {
     pub snapshot: Vec<u8>,
 }
 
-/// Log list filters (all optional, ANDed).
-#[derive(Debug, Default, Clone)]
-pub struct LogFilter {
-    /// Exact HTTP status (0 = no response).
-    pub status_code: Option<u16>,
-    /// Status class: 2, 3, 4 or 5 (0 = no response).
-    pub status_class: Option<u8>,
-    /// Automation called.
-    pub automation_id: Option<String>,
-    /// Processor of the automation.
-    pub processor_id: Option<String>,
-    /// Exact URL called.
-    pub webhook_url: Option<String>,
-    /// Created at or after (Unix ms).
-    pub created_after: Option<i64>,
-    /// Created before (Unix ms).
-    pub created_before: Option<i64>,
-}
-
-const COLUMNS: &str = "id, delivery_id, message_id, automation_id, processor_id, attempt, trigger, \
+/// The columns read back, in [`from_row`]'s order.
+pub(super) const COLUMNS: &str = "id, delivery_id, message_id, automation_id, processor_id, attempt, trigger, \
     rerun_of, webhook_url, request_headers, request_body_hash, request_at, response_at, status_code, \
     response_headers, response_body_hash, response_truncated, duration_ms, error_code, error_message, \
     snapshot_hash";
@@ -225,12 +207,15 @@ fn load_bodies(conn: &Connection, stored: Stored) -> StoreResult<LogRecord> {
 
 /// Inserts a log (and its response body, once). Its request body and snapshot are stored
 /// already: the payload with its message, the snapshot when the delivery was handed out
-/// (`AutomationCache::store_snapshot`, whose memory never outlives a rollback).
+/// (`AutomationCache::store_snapshot`, whose memory never outlives a rollback). The message's
+/// event type is copied from its row (for the `event_type` filter): every path that writes a
+/// log (attempts, reruns, recover, tests, interrupted calls) gets it without carrying it.
 pub(super) fn insert(conn: &Connection, log: &NewLog) -> StoreResult<()> {
     let response_hash = log.response_body.as_deref().map(bodies::body_hash);
     conn.prepare_cached(&format!(
-        "INSERT INTO logs ({COLUMNS}, status_class) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
-         ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
+        "INSERT INTO logs ({COLUMNS}, status_class, event_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
+         ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
+         (SELECT event_type FROM messages WHERE id = ?3))"
     ))?
     .execute(params![
         log.id,
@@ -271,28 +256,7 @@ fn get(conn: &Connection, id: &str) -> StoreResult<Option<LogRecord>> {
 }
 
 fn list(conn: &Connection, filter: &LogFilter, page: &PageRequest) -> StoreResult<Page<LogRecord>> {
-    let mut c = Conditions::default();
-    if let Some(code) = filter.status_code {
-        c.push("status_code = ?", i64::from(code));
-    }
-    if let Some(class) = filter.status_class {
-        c.push("status_class = ?", i64::from(class));
-    }
-    if let Some(a) = &filter.automation_id {
-        c.push("automation_id = ?", a.clone());
-    }
-    if let Some(p) = &filter.processor_id {
-        c.push("processor_id = ?", p.clone());
-    }
-    if let Some(u) = &filter.webhook_url {
-        c.push("webhook_url = ?", u.clone());
-    }
-    if let Some(t) = filter.created_after {
-        c.push("id >= ?", ids::time_bound(ids::LOG, t));
-    }
-    if let Some(t) = filter.created_before {
-        c.push("id < ?", ids::time_bound(ids::LOG, t));
-    }
+    let c = conditions(filter);
     let page = read_page(conn, "logs", COLUMNS, &c, page, from_row, |s| &s.record.id)?;
     let items =
         page.items.into_iter().map(|s| load_bodies(conn, s)).collect::<StoreResult<Vec<_>>>()?;

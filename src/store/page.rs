@@ -86,8 +86,7 @@ pub fn read_page<T>(
         }
         None => conditions.where_clause(None),
     };
-    let order = if scan_desc { "DESC" } else { "ASC" };
-    let sql = format!("SELECT {columns} FROM {table}{clause} ORDER BY id {order} LIMIT ?");
+    let sql = page_sql(table, columns, &clause, scan_desc);
     values.push(Value::Integer(i64::from(request.limit) + 1));
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut items =
@@ -111,6 +110,31 @@ pub fn read_page<T>(
         (first.filter(|_| more_in_scan), last.filter(|_| other_side))
     };
     Ok(Page { items, before, after })
+}
+
+/// The page query: `clause` (empty or ` WHERE …`), by id, then the limit (the last parameter).
+fn page_sql(table: &str, columns: &str, clause: &str, desc: bool) -> String {
+    let order = if desc { "DESC" } else { "ASC" };
+    format!("SELECT {columns} FROM {table}{clause} ORDER BY id {order} LIMIT ?")
+}
+
+/// What SQLite does to answer the first page, newest first, of `table` under `conditions`:
+/// the `detail` of each `EXPLAIN QUERY PLAN` step, joined by `; `.
+#[cfg(test)]
+pub(super) fn first_page_plan(
+    conn: &Connection,
+    table: &str,
+    columns: &str,
+    conditions: &Conditions,
+) -> StoreResult<String> {
+    let sql = page_sql(table, columns, &conditions.where_clause(None), true);
+    let mut values = conditions.values.clone();
+    values.push(Value::Integer(11));
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    let steps = stmt
+        .query_map(params_from_iter(values), |r| r.get::<_, String>(3))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(steps.join("; "))
 }
 
 fn exists(

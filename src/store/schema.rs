@@ -15,7 +15,9 @@ pub const VERSION: i64 = 5;
 /// older build keeps its meaning (call may have started); and it adds the snapshot_headers
 /// table. Version 5 adds columns (`messages.automation_id`; `recover_jobs.kind`, `cursor`
 /// and `ended`, for replay jobs), the two message-list indexes, and replaces the index on
-/// `deliveries(message_id)` by a unique one on `(message_id, automation_id)`. Messages
+/// `deliveries(message_id)` by a unique one on `(message_id, automation_id)`. It also adds
+/// `logs.event_type` (the message's, filled in on existing logs) and the log filters' partial
+/// indexes. Messages
 /// stored before 5 have no `automation_id`: those addressed to one automation cannot be
 /// told from those sent to their processor, and are taken for the latter.
 const SCHEMA: &str = include_str!("../../schema.sql");
@@ -28,7 +30,9 @@ const UPGRADES: &[(i64, &str)] = &[
          ALTER TABLE recover_jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'recover'; \
          ALTER TABLE recover_jobs ADD COLUMN cursor TEXT; \
          ALTER TABLE recover_jobs ADD COLUMN ended TEXT; \
-         DROP INDEX IF EXISTS deliveries_message;",
+         DROP INDEX IF EXISTS deliveries_message; \
+         ALTER TABLE logs ADD COLUMN event_type TEXT; \
+         UPDATE logs SET event_type = (SELECT event_type FROM messages WHERE id = logs.message_id);",
     ),
 ];
 
@@ -59,13 +63,22 @@ mod tests {
     /// indexes, with the index on `deliveries(message_id)` it replaced.
     fn version_4_schema() -> String {
         let cut = SCHEMA.find("-- Version 5.").expect("the version 5 section");
-        let new_columns = ["    automation_id   TEXT\n", "    kind ", "    cursor ", "    ended "];
+        let new_columns = [
+            "    automation_id   TEXT\n",
+            "    kind ",
+            "    cursor ",
+            "    ended ",
+            "    event_type          TEXT ",
+        ];
         let v4: String = SCHEMA[..cut]
             .split_inclusive('\n')
             .filter(|line| !new_columns.iter().any(|c| line.starts_with(c)))
             .collect();
         // The column before the removed ones lost its successor.
-        let v4 = v4.replace(",\n)", "\n)");
+        let v4 = v4.replace(",\n)", "\n)").replace(
+            "BLOB NOT NULL,          -- automation as it was when the call was made\n)",
+            "BLOB NOT NULL\n)",
+        );
         assert!(!v4.contains("kind") && !v4.contains("TEXT\n)"), "{v4}");
         v4 + "CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries(message_id);"
     }
@@ -151,5 +164,40 @@ mod tests {
         assert_eq!(names(&fresh, shape), names(&upgraded, shape));
         let indexes = "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name";
         assert_eq!(names(&fresh, indexes), names(&upgraded, indexes));
+    }
+
+    /// A version 4 database (no logs.event_type, no log filter indexes) gets the column,
+    /// filled from its messages, and the indexes; applying again (every start) changes nothing.
+    #[test]
+    fn a_version_4_database_gets_the_log_filters() {
+        let conn = open_at(4, &version_4_schema());
+        assert!(names(&conn, "SELECT name FROM pragma_table_info('logs')")
+            .iter()
+            .all(|c| c != "event_type"));
+        conn.execute_batch(
+            "INSERT INTO messages VALUES ('msg_1', 'p', 'invoice.paid', x'00', 0), ('msg_2', 'p', NULL, x'00', 0);
+             INSERT INTO logs (id, message_id, automation_id, processor_id, attempt, trigger,
+                 webhook_url, request_headers, request_body_hash, request_at, response_at,
+                 status_code, status_class, response_headers, response_truncated, duration_ms,
+                 snapshot_hash)
+             VALUES ('log_1', 'msg_1', 'a', 'p', 1, 'initial', 'u', '{}', x'00', 0, 0, 200, 2, '{}', 0, 1, x'00'),
+                    ('log_2', 'msg_2', 'a', 'p', 1, 'initial', 'u', '{}', x'00', 0, 0, 200, 2, '{}', 0, 1, x'00');",
+        )
+        .unwrap();
+        for _ in 0..2 {
+            apply(&conn).unwrap();
+        }
+        let types: Vec<Option<String>> = conn
+            .prepare("SELECT event_type FROM logs ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(types, [Some("invoice.paid".to_string()), None]);
+        let indexes = names(&conn, "SELECT name FROM sqlite_master WHERE type = 'index'");
+        for index in ["logs_failed", "logs_error_code", "logs_trigger", "logs_event_type"] {
+            assert!(indexes.contains(&index.to_string()), "{index}: {indexes:?}");
+        }
     }
 }

@@ -84,6 +84,13 @@ def test_list_is_scoped_and_parses(client: Retab, scenario: Scenario) -> None:
     # The other processor's automation does not leak into this processor's list.
     assert logs.list(scenario.processor_id, automation_id=scenario.other["id"]).data == []
     assert [log.id for log in logs.list(scenario.other_processor_id).data] == [scenario.other_log_id]
+    # Every argument `logs.list` has (the relay refuses unknown query parameters).
+    every = logs.list(
+        scenario.processor_id, after=scenario.ok_log_ids[0], limit=100, order="asc", status_code=200,
+        status_class="2xx", automation_id=scenario.ok["id"], webhook_url=scenario.ok_receiver.url("/ok"),
+        schema_id="s", schema_data_id="d",
+    )
+    assert [log.id for log in every.data] == scenario.ok_log_ids[1:]
 
 
 def test_cursor_pagination(client: Retab, scenario: Scenario) -> None:

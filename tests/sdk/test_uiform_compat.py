@@ -171,6 +171,16 @@ def test_list_filters(client: UiForm, scenario: Scenario) -> None:
     assert len(by_bad_url) >= 5 and all(log.automation_snapshot.id == bad_id for log in by_bad_url)
     assert logs.list(webhook_url=scenario.ok_receiver.url("/nowhere")).data == []
 
+    # Every argument `logs.list` has: the relay refuses unknown query parameters, so each one
+    # the SDK sends must be known (schema_id and schema_data_id are accepted and ignored).
+    every = logs.list(
+        after=scenario.ok_log_ids[0], limit=100, order="asc", status_code=200, status_class="2xx",
+        automation_id=ok_id, webhook_url=scenario.ok_receiver.url("/ok"), schema_id="s", schema_data_id="d",
+    )
+    assert [log.id for log in every.data] == scenario.ok_log_ids[1:]
+    back = logs.list(before=scenario.ok_log_ids[-1], automation_id=ok_id, order="asc", schema_id="s")
+    assert [log.id for log in back.data] == scenario.ok_log_ids[:-1]
+
 
 def test_cursor_pagination(client: UiForm, scenario: Scenario) -> None:
     logs = client.processors.automations.logs
