@@ -10,8 +10,10 @@ mod json_errors;
 mod logs;
 mod logs_view;
 mod messages;
+mod one_call;
 mod ops;
 mod recover;
+mod rerun;
 mod sheet_values;
 mod sheets;
 mod sink;
@@ -68,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(automations::router())
         .merge(messages::router())
         .merge(logs::router())
+        .merge(rerun::router())
         .merge(recover::router())
         .merge(sheets::router())
         .merge(sheet_values::router())

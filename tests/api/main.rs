@@ -26,5 +26,7 @@ mod recover;
 mod rerun;
 mod rerun_credentials;
 mod rerun_detached;
+mod rerun_settles;
+mod rerun_target;
 mod test_webhook;
 mod wrong_routes;
