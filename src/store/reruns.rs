@@ -67,3 +67,7 @@ impl Store {
         self.write(move |c| record(c, &log, &snapshot)).await
     }
 }
+
+#[cfg(test)]
+#[path = "reruns_tests.rs"]
+mod tests;
