@@ -13,6 +13,7 @@ mod messages;
 mod one_call;
 mod ops;
 mod recover;
+mod recover_window;
 mod rerun;
 mod sheet_values;
 mod sheets;

@@ -34,7 +34,7 @@ pub use logs::{LogFilter, LogRecord, NewLog, Trigger};
 pub use messages::IDEMPOTENCY_WINDOW_MS;
 pub use messages::{Accepted, IngestResult, NewMessage};
 pub use page::{Conditions, Page, PageRequest};
-pub use recover::RecoverJob;
+pub use recover::{RecoverJob, StillRetrying};
 pub use reruns::RerunDelivery;
 pub use runs::{RunFilter, RunFinish, RunRecord};
 pub use sheets::{Appended, NewRow, SheetRow, Spreadsheet, Worksheet};

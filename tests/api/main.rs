@@ -23,6 +23,7 @@ mod json_depth;
 mod malformed_json;
 mod messages;
 mod recover;
+mod recover_windows;
 mod rerun;
 mod rerun_credentials;
 mod rerun_detached;
