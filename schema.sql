@@ -222,3 +222,15 @@ CREATE TABLE IF NOT EXISTS snapshot_headers (
     headers         TEXT NOT NULL           -- JSON object of string -> string
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS snapshot_headers_automation ON snapshot_headers(automation_id);
+
+-- Issue 10, item 7 (a new table only: this file creates it idempotently, so it needs no
+-- upgrade step of its own; fold this note into the next version bump). An older build
+-- ignores it, and then refuses signed calls to such a spreadsheet (it has no webhook_secret).
+-- The automation whose signing secrets a spreadsheet's sink calls must be signed with (its
+-- current secret, and the previous one during a rotation's overlap), set by
+-- PUT /v1/spreadsheets/{id}/signer in place of a webhook_secret. Deleted with either.
+CREATE TABLE IF NOT EXISTS spreadsheet_signers (
+    spreadsheet_id  TEXT PRIMARY KEY,
+    automation_id   TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS spreadsheet_signers_automation ON spreadsheet_signers(automation_id);

@@ -19,6 +19,7 @@ mod recover;
 mod reruns;
 mod runs;
 mod schema;
+mod sheet_signers;
 mod sheets;
 mod snapshots;
 mod writer;
