@@ -262,3 +262,14 @@ CREATE INDEX IF NOT EXISTS logs_error_code ON logs(error_code, id) WHERE error_c
 CREATE INDEX IF NOT EXISTS logs_trigger ON logs(trigger, id) WHERE trigger <> 'initial';
 -- event_type=. Messages without an event type cost no index write.
 CREATE INDEX IF NOT EXISTS logs_event_type ON logs(event_type, id) WHERE event_type IS NOT NULL;
+-- Version 5 (sheets signed by their automation). A new table only, so no upgrade step: this
+-- file creates it. An older build ignores it, and then refuses signed calls to such a
+-- spreadsheet (it has no webhook_secret).
+-- The automation whose signing secrets a spreadsheet's sink calls must be signed with (its
+-- current secret, and the previous one during a rotation's overlap), set by
+-- PUT /v1/spreadsheets/{id}/signer in place of a webhook_secret. Deleted with either.
+CREATE TABLE IF NOT EXISTS spreadsheet_signers (
+    spreadsheet_id  TEXT PRIMARY KEY,
+    automation_id   TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS spreadsheet_signers_automation ON spreadsheet_signers(automation_id);

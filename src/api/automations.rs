@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{list_body, ApiQuery, JsonBody, NoQuery, PageParams, QueryParams};
-use super::{logs, ApiError, ApiResult, AppState};
+use super::{one_call, ApiError, ApiResult, AppState};
 use crate::delivery::signing;
 use crate::ids;
 use crate::redact::{HeaderRedaction, REDACTED};
@@ -354,7 +354,7 @@ async fn test_webhook(
     let body = payload.to_string().into_bytes();
     let (message_id, body_hash) =
         state.store.insert_bare_message(&automation, "hookrelay.test", body.clone()).await?;
-    let call = logs::OneCall {
+    let call = one_call::OneCall {
         message_id,
         body,
         body_hash,
@@ -362,7 +362,7 @@ async fn test_webhook(
         trigger: crate::store::Trigger::Test,
         rerun_of: None,
     };
-    let record = logs::send_one(&state, &automation, call).await?;
+    let (record, _) = one_call::send_one(&state, &automation, call).await?;
     let (org, rule) = (&state.config.organization_id, &state.config.security.redact_headers);
     Ok(Json(super::logs_view::automation_log(&record, org, rule)))
 }

@@ -1,33 +1,27 @@
-//! AutomationLogs, UiForm/Retab compatible: list, get and rerun, under
+//! AutomationLogs, UiForm/Retab compatible: list and get (rerun: `rerun.rs`), under
 //! `/v1/processors/automations/logs` and the processor-scoped family
 //! `/v1/processors/{processor_id}/automations/logs` (retab 0.0.37–0.0.49).
 
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
-use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::extract::{list_body, parse_number, ApiQuery, NoQuery, PageParams, QueryParams};
-use super::logs_view::{automation_log, external_request_log};
+use super::logs_view::automation_log;
 use super::{ApiError, ApiResult, AppState};
-use crate::delivery::attempt::{self, CallContext};
 use crate::delivery::codes;
 use crate::ids;
-use crate::store::{
-    body_hash, Automation, BodyHash, LogFilter, LogRecord, Snapshot, StoreError, Trigger,
-};
+use crate::store::{LogFilter, LogRecord, Trigger};
 use crate::time::parse_time;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/processors/automations/logs", get(list))
         .route("/processors/automations/logs/{log_id}", get(show))
-        .route("/processors/automations/logs/{log_id}/rerun", post(rerun))
         .route("/processors/{processor_id}/automations/logs", get(list_scoped))
         .route("/processors/{processor_id}/automations/logs/{log_id}", get(show_scoped))
-        .route("/processors/{processor_id}/automations/logs/{log_id}/rerun", post(rerun_scoped))
 }
 
 /// The list filters. `schema_id` and `schema_data_id` are accepted and ignored: the uiform
@@ -157,7 +151,7 @@ async fn list_scoped(
 }
 
 /// Loads a log, 404 when unknown, malformed, or of another processor.
-async fn find(
+pub(super) async fn find(
     state: &AppState,
     log_id: String,
     processor_id: Option<&str>,
@@ -190,117 +184,4 @@ async fn show_scoped(
     let record = find(&state, log_id, Some(&processor_id)).await?;
     let (org, rule) = (&state.config.organization_id, &state.config.security.redact_headers);
     Ok(Json(automation_log(&record, org, rule)))
-}
-
-/// Sends the stored request again: same URL, same body, `webhook-id` and custom headers as
-/// the original call (never the automation's current headers: they may hold a credential for
-/// another receiver), fresh timestamp and signature (current secret), synchronously. The
-/// body is not read, so the SDK's empty `Content-Type: application/json` POST is accepted.
-async fn rerun_log(
-    state: AppState,
-    log_id: String,
-    processor_id: Option<String>,
-) -> ApiResult<Json<Value>> {
-    let original = find(&state, log_id, processor_id.as_deref()).await?;
-    let Some(body) = original.request_body else {
-        return Err(ApiError::conflict(
-            "the stored request body of this log is missing; it cannot be sent again",
-        ));
-    };
-    let mut automation =
-        state.store.automation(original.automation_id.clone()).await.map_err(|e| match e {
-            StoreError::NotFound(_) => ApiError::conflict(
-                "the automation of this log was deleted; there is no secret to sign a rerun with",
-            ),
-            other => other.into(),
-        })?;
-    automation.webhook_headers = state.store.sent_headers(original.id.clone()).await?;
-    automation.webhook_url = original.webhook_url;
-    let call = OneCall {
-        message_id: original.message_id.clone(),
-        body_hash: body_hash(&body),
-        body,
-        url: automation.webhook_url.clone(),
-        trigger: Trigger::Rerun,
-        rerun_of: Some(original.id),
-    };
-    let record = send_one(&state, &automation, call).await?;
-    let mut body = external_request_log(&record, &state.config.security.redact_headers);
-    body["id"] = record.id.clone().into();
-    body["object"] = "automation_log.rerun".into();
-    body["rerun_of"] = record.rerun_of.clone().into();
-    Ok(Json(body))
-}
-
-async fn rerun(
-    State(state): State<AppState>,
-    Path(log_id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    rerun_log(state, log_id, None).await
-}
-
-async fn rerun_scoped(
-    State(state): State<AppState>,
-    Path((processor_id, log_id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    rerun_log(state, log_id, Some(processor_id)).await
-}
-
-/// A synchronous call outside the dispatcher (rerun or test).
-pub(super) struct OneCall {
-    /// `webhook-id`.
-    pub message_id: String,
-    /// Body sent.
-    pub body: Vec<u8>,
-    /// Its hash (already stored).
-    pub body_hash: BodyHash,
-    /// URL called.
-    pub url: String,
-    /// `rerun` or `test`.
-    pub trigger: Trigger,
-    /// For reruns, the original log.
-    pub rerun_of: Option<String>,
-}
-
-/// Makes the call within the delivery concurrency bounds (waiting for a slot, 503 when none
-/// comes free in time), stores its log, and returns the log as stored. The call and its log
-/// run in a task of their own: a client that goes away mid-call must not leave a call the
-/// receiver saw without its log (dropping the handler's future would cancel both).
-pub(super) async fn send_one(
-    state: &AppState,
-    automation: &Automation,
-    call: OneCall,
-) -> ApiResult<LogRecord> {
-    let (state, automation) = (state.clone(), automation.clone());
-    tokio::spawn(async move { call_and_log(&state, &automation, call).await })
-        .await
-        .map_err(ApiError::internal)?
-}
-
-async fn call_and_log(
-    state: &AppState,
-    automation: &Automation,
-    call: OneCall,
-) -> ApiResult<LogRecord> {
-    let rule = &state.config.security.redact_headers;
-    let snapshot = Snapshot::of(automation, rule);
-    let context = CallContext {
-        delivery_id: None,
-        message_id: call.message_id,
-        attempt: 1,
-        trigger: call.trigger,
-        rerun_of: call.rerun_of,
-        body_hash: call.body_hash,
-        snapshot_hash: snapshot.hash,
-    };
-    let ua = &state.config.delivery.user_agent;
-    let body = Bytes::from(call.body);
-    let slot = state.dispatcher.call_slot(&automation.id).await?;
-    let (log, _) =
-        attempt::call(&state.sender, ua, automation, &call.url, body.clone(), context).await;
-    drop(slot);
-    state.metrics.record_attempt(call.trigger.as_str(), log.duration_ms);
-    let record = log.to_record(body.to_vec(), automation.snapshot_json(rule));
-    state.store.insert_log(log, snapshot).await?;
-    Ok(record)
 }

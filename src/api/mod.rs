@@ -10,9 +10,12 @@ mod json_errors;
 mod logs;
 mod logs_view;
 mod messages;
+mod one_call;
 mod ops;
 mod recover;
+mod recover_window;
 mod replay;
+mod rerun;
 mod sheet_values;
 mod sheets;
 mod sink;
@@ -69,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(automations::router())
         .merge(messages::router())
         .merge(logs::router())
+        .merge(rerun::router())
         .merge(recover::router())
         .merge(replay::router())
         .merge(sheets::router())

@@ -1,5 +1,6 @@
-//! `POST /v1/processors/automations/logs/recover` and `GET …/recover/{job_id}`: re-queue
-//! every delivery that ended failed or exhausted in a window, as a background job.
+//! `POST /v1/processors/automations/logs/recover`, `GET …/recover` and
+//! `GET …/recover/{job_id}`: re-queue every delivery that ended failed or exhausted in a
+//! window, as a background job; list the jobs; follow one.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -8,16 +9,17 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{JsonBody, NoQuery};
+use super::extract::{list_body, ApiQuery, JsonBody, NoQuery, PageParams, QueryParams};
+use super::recover_window::window;
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::recover;
 use crate::ids;
-use crate::store::RecoverJob;
-use crate::time::{now_ms, parse_time, rfc3339};
+use crate::store::{RecoverJob, StillRetrying};
+use crate::time::{now_ms, rfc3339};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
-        .route("/processors/automations/logs/recover", post(create))
+        .route("/processors/automations/logs/recover", post(create).get(list))
         .route("/processors/automations/logs/recover/{job_id}", get(show))
 }
 
@@ -46,20 +48,50 @@ fn job_json(job: &RecoverJob) -> Value {
     })
 }
 
+/// The job, with the deliveries of its window that still retry: recover takes only
+/// deliveries that have ended, so these explain a job that matched less than expected.
+/// `retrying_until` is the latest any of them can still be tried (created + the maximum
+/// age); each has ended by then, succeeded or recoverable.
+async fn answer(state: &AppState, job: RecoverJob) -> ApiResult<Json<Value>> {
+    let retrying = state.store.still_retrying(job.clone()).await?;
+    let max_age_ms =
+        i64::try_from(state.config.delivery.max_age_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let retrying_until = retrying.newest_created_at.map(|at| at.saturating_add(max_age_ms));
+    let mut body = job_json(&job);
+    body["still_retrying"] = retrying.count.into();
+    body["next_retry_at"] = retrying.next_attempt_at.map(rfc3339).into();
+    body["retrying_until"] = retrying_until.map(rfc3339).into();
+    body["note"] = note(&job, &retrying, retrying_until).into();
+    Ok(Json(body))
+}
+
+fn note(job: &RecoverJob, retrying: &StillRetrying, until: Option<i64>) -> Option<String> {
+    let n = retrying.count;
+    if n == 0 {
+        return (job.total == 0).then(|| {
+            "no delivery ended failed or exhausted in this window, and none of it is still \
+             retrying: there is nothing to recover"
+                .to_string()
+        });
+    }
+    let when = |at: Option<i64>| at.map(rfc3339).unwrap_or_default();
+    Some(format!(
+        "{n} {} of this window {} still retrying (next attempt at {}, the last by {} at the \
+         latest){}; recover takes only deliveries that have ended failed or exhausted: once \
+         they have, recover a window that includes their end",
+        if n == 1 { "delivery" } else { "deliveries" },
+        if n == 1 { "is" } else { "are" },
+        when(retrying.next_attempt_at),
+        when(until),
+        if job.total == 0 { ", so this job matched nothing" } else { "" },
+    ))
+}
+
 async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<RecoverBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let since = parse_time(&body.since)
-        .ok_or_else(|| ApiError::invalid("since", "not an RFC 3339 time or Unix seconds"))?;
-    let until = match &body.until {
-        Some(u) => parse_time(u)
-            .ok_or_else(|| ApiError::invalid("until", "not an RFC 3339 time or Unix seconds"))?,
-        None => now_ms() + 1,
-    };
-    if until <= since {
-        return Err(ApiError::invalid("until", "must be after since"));
-    }
+    let (since, until) = window(&body.since, body.until.as_deref(), now_ms())?;
     if let Some(a) = &body.automation_id {
         if !ids::is_valid(ids::AUTOMATION, a) {
             return Err(ApiError::invalid("automation_id", "not an automation id"));
@@ -68,7 +100,28 @@ async fn create(
     let cap = i64::from(state.config.delivery.recover_max_deliveries);
     let job = state.store.create_recover_job(since, until, body.automation_id, cap).await?;
     recover::spawn(state.store.clone(), state.dispatcher.clone(), job.id.clone());
-    Ok((StatusCode::ACCEPTED, Json(job_json(&job))))
+    Ok((StatusCode::ACCEPTED, answer(&state, job).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    #[serde(flatten)]
+    page: PageParams,
+}
+
+impl QueryParams for ListQuery {
+    const ACCEPTED: &'static [&'static [&'static str]] = &[PageParams::NAMES];
+}
+
+/// Recover jobs, newest first by default, with their progress (without the still-retrying
+/// part, which costs a scan of the pending deliveries per job: see `show`).
+async fn list(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let page = q.page.to_request(ids::RECOVER_JOB, state.config.limits.max_list_limit)?;
+    let page = state.store.list_recover_jobs(page).await?;
+    Ok(Json(list_body(page.items.iter().map(job_json).collect(), page.before, page.after)))
 }
 
 async fn show(
@@ -79,5 +132,5 @@ async fn show(
     if !ids::is_valid(ids::RECOVER_JOB, &job_id) {
         return Err(ApiError::not_found("recover job"));
     }
-    Ok(Json(job_json(&state.store.recover_job(job_id).await?)))
+    answer(&state, state.store.recover_job(job_id).await?).await
 }

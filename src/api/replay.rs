@@ -12,11 +12,12 @@ use serde_json::{json, Value};
 
 use super::automations::automation_id;
 use super::extract::{JsonBody, NoQuery};
+use super::recover_window::window;
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::recover;
 use crate::ids;
 use crate::store::ReplayJob;
-use crate::time::{now_ms, parse_time, rfc3339};
+use crate::time::{now_ms, rfc3339};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -50,12 +51,6 @@ fn job_json(job: &ReplayJob) -> Value {
     })
 }
 
-fn parse_field(field: &str, value: &str) -> ApiResult<i64> {
-    parse_time(value).ok_or_else(|| {
-        ApiError::invalid(field, format!("`{value}` is not an RFC 3339 time or Unix seconds"))
-    })
-}
-
 /// 202 with the job; 404 for an unknown automation, 409 for a disabled one (enable it
 /// first: a replayed delivery to a disabled automation would only fail).
 async fn create(
@@ -64,14 +59,7 @@ async fn create(
     JsonBody(body): JsonBody<ReplayBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let id = automation_id(id)?;
-    let since = parse_field("since", &body.since)?;
-    let until = match &body.until {
-        Some(u) => parse_field("until", u)?,
-        None => now_ms() + 1,
-    };
-    if until <= since {
-        return Err(ApiError::invalid("until", "must be after since"));
-    }
+    let (since, until) = window(&body.since, body.until.as_deref(), now_ms())?;
     let cap = i64::from(state.config.delivery.recover_max_deliveries);
     let job = state.store.create_replay_job(id, since, until, cap).await?;
     recover::spawn(state.store.clone(), state.dispatcher.clone(), job.id.clone());

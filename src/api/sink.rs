@@ -1,7 +1,8 @@
 //! `POST /v1/integrations/google_sheets/webhook?spreadsheet_id=…&worksheet_id=0&color_by_likelihood=false`:
 //! appends a completion (or any JSON object) as one row, answering like Google's
-//! `spreadsheets.values.append`. A spreadsheet with a webhook secret accepts only calls
-//! signed with it (Standard Webhooks, ±5 min); one without requires an admin key. Every
+//! `spreadsheets.values.append`. A signed spreadsheet accepts only calls signed (Standard
+//! Webhooks, ±5 min) with its webhook secret, or with any secret its signer automation signs
+//! with now (see `store::sheet_signers`); one without either requires an admin key. Every
 //! unauthenticated call gets the same 401, also for a spreadsheet that does not exist: only
 //! an admin key learns that (404).
 
@@ -68,9 +69,9 @@ fn append_answer(spreadsheet_id: &str, a: &Appended) -> String {
 fn refused(reason: &str) -> ApiError {
     tracing::info!(reason, "sheets sink call refused");
     ApiError::unauthorized(
-        "not authenticated: a spreadsheet with a webhook secret accepts only calls signed with \
-         it (webhook-id, webhook-timestamp, webhook-signature, within 5 minutes); one without \
-         requires an admin key",
+        "not authenticated: a signed spreadsheet (a webhook secret, or a signer automation) \
+         accepts only calls signed with its secret (webhook-id, webhook-timestamp, \
+         webhook-signature, within 5 minutes); one without requires an admin key",
     )
 }
 
@@ -131,20 +132,38 @@ async fn append(
         Err(e) => return Err(e),
     };
     let id = spreadsheet.id.clone();
-    match &spreadsheet.webhook_secret {
-        Some(secret) => {
-            let (Some(msg_id), Some(ts), Some(sig)) = (
-                webhook_id.as_deref(),
-                header(&headers, "webhook-timestamp"),
-                header(&headers, "webhook-signature"),
-            ) else {
-                return Err(refused("signed spreadsheet, signature headers missing"));
-            };
-            let now = crate::time::now_ms() / 1000;
-            signing::verify(secret, msg_id, ts, sig, &bytes, now).map_err(refused)?;
+    let now_ms = crate::time::now_ms();
+    let secrets: Vec<&str> = match (&spreadsheet.signer, &spreadsheet.webhook_secret) {
+        (Some(signer), _) => signer.signing_secrets(now_ms),
+        (None, Some(secret)) => vec![secret.as_str()],
+        (None, None) => Vec::new(),
+    };
+    if !secrets.is_empty() {
+        let (Some(msg_id), Some(ts), Some(sig)) = (
+            webhook_id.as_deref(),
+            header(&headers, "webhook-timestamp"),
+            header(&headers, "webhook-signature"),
+        ) else {
+            return Err(refused("signed spreadsheet, signature headers missing"));
+        };
+        let now = now_ms / 1000;
+        // Any one will do: a signer automation signs with its previous secret too for a
+        // while after a rotation, and may have rotated since this call was signed.
+        let mut reason = "";
+        let verified = secrets.iter().any(|secret| {
+            match signing::verify(secret, msg_id, ts, sig, &bytes, now) {
+                Ok(()) => true,
+                Err(why) => {
+                    reason = why;
+                    false
+                }
+            }
+        });
+        if !verified {
+            return Err(refused(reason));
         }
-        None if admin => {}
-        None => return Err(refused("keyed spreadsheet, no admin key")),
+    } else if !admin {
+        return Err(refused("keyed spreadsheet, no admin key"));
     }
     let body: Value = super::extract::decode_json(&bytes, state.config.limits.max_json_depth)?;
     let limits = &state.config.limits;

@@ -193,12 +193,14 @@ pub(super) fn update(
 /// Deletes an automation. Its pending deliveries end as `failed` (recorded, not dropped),
 /// those held in memory too (they are then not called); those whose call may have started
 /// are left to end by their outcome. Its logs stay, each with the snapshot of the
-/// automation it was sent for; the headers it sent in clear go.
+/// automation it was sent for; the headers it sent in clear go, and so does its signing
+/// for spreadsheets.
 pub(super) fn delete(conn: &Connection, id: &str, now: i64) -> StoreResult<()> {
     if conn.prepare_cached("DELETE FROM automations WHERE id = ?1")?.execute([id])? == 0 {
         return Err(StoreError::NotFound("automation"));
     }
     conn.prepare_cached("DELETE FROM snapshot_headers WHERE automation_id = ?1")?.execute([id])?;
+    super::sheet_signers::forget_automation(conn, id)?;
     conn.prepare_cached(
         "UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 \
          WHERE automation_id = ?1 AND status = 'pending' AND claimed != 1",

@@ -212,18 +212,26 @@ fn record(conn: &Connection, outcome: &Outcome) -> StoreResult<()> {
         snapshot.put(conn)?;
     }
     logs::insert(conn, &outcome.log)?;
-    conn.prepare_cached(
-        "UPDATE deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, claimed = 0, \
-         next_trigger = 'retry', last_log_id = ?5, updated_at = ?6 WHERE id = ?1",
-    )?
-    .execute(params![
-        outcome.delivery_id,
-        outcome.status.as_str(),
-        outcome.log.attempt,
-        outcome.next_attempt_at,
-        outcome.log.id,
-        outcome.log.response_at
-    ])?;
+    let moved = conn
+        .prepare_cached(
+            "UPDATE deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, claimed = 0, \
+             next_trigger = 'retry', last_log_id = ?5, updated_at = ?6 \
+             WHERE id = ?1 AND status != 'succeeded'",
+        )?
+        .execute(params![
+            outcome.delivery_id,
+            outcome.status.as_str(),
+            outcome.log.attempt,
+            outcome.next_attempt_at,
+            outcome.log.id,
+            outcome.log.response_at
+        ])?;
+    // Ended `succeeded` while this attempt was in flight (a rerun got through, see
+    // `reruns`): the attempt is logged and counted, and must not make it due again.
+    if moved == 0 {
+        conn.prepare_cached("UPDATE deliveries SET attempts = ?2, claimed = 0 WHERE id = ?1")?
+            .execute(params![outcome.delivery_id, outcome.log.attempt])?;
+    }
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{Store, StoreError, StoreResult};
 use crate::ids;
 
@@ -43,6 +44,18 @@ impl RecoverJob {
             "completed"
         }
     }
+}
+
+/// Deliveries of a window still retrying: not recoverable yet, which is why a recover job
+/// over a window where everything still retries matches nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StillRetrying {
+    /// How many.
+    pub count: i64,
+    /// The earliest next attempt among them (Unix ms; a call in flight counts as now).
+    pub next_attempt_at: Option<i64>,
+    /// When the newest of them was created (Unix ms): the maximum age counts from there.
+    pub newest_created_at: Option<i64>,
 }
 
 const MATCH: &str = "status IN ('failed', 'exhausted') AND updated_at >= ?1 AND updated_at < ?2 \
@@ -143,6 +156,27 @@ pub(super) fn tagged_counts(conn: &Connection, id: &str) -> StoreResult<(i64, i6
     Ok((done, failed, pending))
 }
 
+/// Pending deliveries that were active in `[since, until)` (created before its end, last
+/// changed after its start), apart from those `job` re-queued itself. Both bounds
+/// only move one way while a delivery retries, so the count is stable until they end.
+fn still_retrying(conn: &Connection, job: &RecoverJob, now: i64) -> StoreResult<StillRetrying> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*), min(CASE WHEN claimed = 1 THEN ?5 ELSE next_attempt_at END), \
+             max(created_at) FROM deliveries \
+             WHERE status = 'pending' AND updated_at >= ?1 AND created_at < ?2 \
+             AND (?3 IS NULL OR automation_id = ?3) \
+             AND (recover_job_id IS NULL OR recover_job_id != ?4)",
+        )?
+        .query_row(params![job.since, job.until, job.automation_id, job.id, now], |r| {
+            Ok(StillRetrying {
+                count: r.get(0)?,
+                next_attempt_at: r.get::<_, Option<i64>>(1)?.map(|at| at.max(now)),
+                newest_created_at: r.get(2)?,
+            })
+        })?)
+}
+
 impl Store {
     /// Creates a recover job over the window; re-queuing happens in [`Store::requeue_chunk`].
     pub async fn create_recover_job(
@@ -169,6 +203,32 @@ impl Store {
     /// A job with its progress.
     pub async fn recover_job(&self, id: String) -> StoreResult<RecoverJob> {
         self.read(move |c| progress(c, &id)).await
+    }
+
+    /// The deliveries of job `job`'s window that still retry (see [`still_retrying`]).
+    pub async fn still_retrying(&self, job: RecoverJob) -> StoreResult<StillRetrying> {
+        self.read(move |c| still_retrying(c, &job, crate::time::now_ms())).await
+    }
+
+    /// One page of recover jobs with their progress.
+    pub async fn list_recover_jobs(&self, page: PageRequest) -> StoreResult<Page<RecoverJob>> {
+        self.read(move |c| {
+            // Replay jobs share the table; they are listed with their automation.
+            let mut recover_only = Conditions::default();
+            recover_only.push_literal("kind = 'recover'".into());
+            let ids = read_page(
+                c,
+                "recover_jobs",
+                "id",
+                &recover_only,
+                &page,
+                |r| r.get::<_, String>(0),
+                |id| id.as_str(),
+            )?;
+            let items = ids.items.iter().map(|id| progress(c, id)).collect::<StoreResult<_>>()?;
+            Ok(Page { items, before: ids.before, after: ids.after })
+        })
+        .await
     }
 
     /// Jobs interrupted before they re-queued (a replay job: created) everything, resumed

@@ -4,8 +4,9 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::automations::Automation;
 use super::page::{read_page, Conditions, Page, PageRequest};
-use super::{Store, StoreError, StoreResult};
+use super::{sheet_signers, Store, StoreError, StoreResult};
 
 /// A spreadsheet with its worksheets.
 #[derive(Debug, Clone)]
@@ -16,6 +17,9 @@ pub struct Spreadsheet {
     pub title: String,
     /// When set, the sink accepts only calls signed with this `whsec_…` secret.
     pub webhook_secret: Option<String>,
+    /// When set, the sink accepts only calls signed with this automation's secrets (see
+    /// `sheet_signers`); a spreadsheet has this or `webhook_secret`, not both.
+    pub signer: Option<Automation>,
     /// Worksheets, by id.
     pub worksheets: Vec<Worksheet>,
     /// Unix ms.
@@ -92,6 +96,7 @@ fn get(conn: &Connection, id: &str) -> StoreResult<Option<Spreadsheet>> {
                 id: r.get(0)?,
                 title: r.get(1)?,
                 webhook_secret: r.get(2)?,
+                signer: None,
                 worksheets: Vec::new(),
                 created_at: r.get(3)?,
                 updated_at: r.get(4)?,
@@ -101,6 +106,7 @@ fn get(conn: &Connection, id: &str) -> StoreResult<Option<Spreadsheet>> {
     match found {
         Some(mut s) => {
             s.worksheets = worksheets(conn, id)?;
+            s.signer = sheet_signers::signer_of(conn, id)?;
             Ok(Some(s))
         }
         None => Ok(None),
@@ -228,7 +234,7 @@ impl Store {
             }
             c.prepare_cached("DELETE FROM worksheets WHERE spreadsheet_id = ?1")?.execute([&id])?;
             c.prepare_cached("DELETE FROM sheet_rows WHERE spreadsheet_id = ?1")?.execute([&id])?;
-            Ok(())
+            sheet_signers::forget_spreadsheet(c, &id)
         })
         .await
     }

@@ -19,3 +19,4 @@ mod exactly_once;
 mod export;
 mod ranges;
 mod signatures;
+mod signer;

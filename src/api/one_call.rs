@@ -1,0 +1,73 @@
+//! A synchronous call outside the dispatcher (a rerun or a test call): made within the
+//! delivery concurrency bounds, logged, and, for a rerun, settling the delivery it repeats.
+
+use bytes::Bytes;
+
+use super::{ApiError, ApiResult, AppState};
+use crate::delivery::attempt::{self, CallContext};
+use crate::store::{Automation, BodyHash, LogRecord, RerunDelivery, Snapshot, Trigger};
+
+/// A synchronous call outside the dispatcher (rerun or test).
+pub(super) struct OneCall {
+    /// `webhook-id`.
+    pub message_id: String,
+    /// Body sent.
+    pub body: Vec<u8>,
+    /// Its hash (already stored).
+    pub body_hash: BodyHash,
+    /// URL called.
+    pub url: String,
+    /// `rerun` or `test`.
+    pub trigger: Trigger,
+    /// For reruns, the original log.
+    pub rerun_of: Option<String>,
+}
+
+/// Makes the call within the delivery concurrency bounds (waiting for a slot, 503 when none
+/// comes free in time), stores its log, and returns the log as stored, with the delivery a
+/// rerun settled (see `store::reruns`; a test call has none). The call and its log run in a
+/// task of their own: a client that goes away mid-call must not leave a call the receiver
+/// saw without its log (dropping the handler's future would cancel both).
+pub(super) async fn send_one(
+    state: &AppState,
+    automation: &Automation,
+    call: OneCall,
+) -> ApiResult<(LogRecord, Option<RerunDelivery>)> {
+    let (state, automation) = (state.clone(), automation.clone());
+    tokio::spawn(async move { call_and_log(&state, &automation, call).await })
+        .await
+        .map_err(ApiError::internal)?
+}
+
+async fn call_and_log(
+    state: &AppState,
+    automation: &Automation,
+    call: OneCall,
+) -> ApiResult<(LogRecord, Option<RerunDelivery>)> {
+    let rule = &state.config.security.redact_headers;
+    let snapshot = Snapshot::of(automation, rule);
+    let context = CallContext {
+        delivery_id: None,
+        message_id: call.message_id,
+        attempt: 1,
+        trigger: call.trigger,
+        rerun_of: call.rerun_of,
+        body_hash: call.body_hash,
+        snapshot_hash: snapshot.hash,
+    };
+    let ua = &state.config.delivery.user_agent;
+    let body = Bytes::from(call.body);
+    let slot = state.dispatcher.call_slot(&automation.id).await?;
+    let (log, _) =
+        attempt::call(&state.sender, ua, automation, &call.url, body.clone(), context).await;
+    drop(slot);
+    state.metrics.record_attempt(call.trigger.as_str(), log.duration_ms);
+    let record = log.to_record(body.to_vec(), automation.snapshot_json(rule));
+    let delivery = if call.trigger == Trigger::Rerun {
+        state.store.record_rerun(log, snapshot).await?
+    } else {
+        state.store.insert_log(log, snapshot).await?;
+        None
+    };
+    Ok((record, delivery))
+}

@@ -1,0 +1,135 @@
+//! `POST /v1/processors/automations/logs/{log_id}/rerun` and the processor-scoped
+//! `POST /v1/processors/{processor_id}/automations/logs/{log_id}/rerun` (retab
+//! 0.0.37–0.0.49): send a logged request again, synchronously. The answer is the
+//! `ExternalRequestLog` the SDKs parse, plus the new log's `id`, `rerun_of`, the `target`
+//! used and the delivery the rerun settled.
+
+use axum::extract::{Path, Request, State};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{Map, Value};
+
+use super::extract::{body_bytes, decode_json};
+use super::logs::find;
+use super::logs_view::external_request_log;
+use super::one_call::{send_one, OneCall};
+use super::{ApiError, ApiResult, AppState};
+use crate::store::{body_hash, StoreError, Trigger};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/processors/automations/logs/{log_id}/rerun", post(rerun))
+        .route("/processors/{processor_id}/automations/logs/{log_id}/rerun", post(rerun_scoped))
+}
+
+/// Where a rerun goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// The log's URL with the custom headers sent with that call (uiform's meaning): never
+    /// the automation's current headers, which may hold a credential for another receiver.
+    Original,
+    /// The automation's current URL and headers.
+    Current,
+}
+
+impl Target {
+    fn as_str(self) -> &'static str {
+        match self {
+            Target::Original => "original",
+            Target::Current => "current",
+        }
+    }
+}
+
+/// The rerun options: none, an empty or blank body (the uiform and retab SDKs post nothing,
+/// with `Content-Type: application/json`), `{}` or `{"target": null}` mean the original
+/// target. Any other field is refused, so that a misspelt option is not silently ignored.
+async fn target_of(req: Request, state: &AppState) -> ApiResult<Target> {
+    let bytes = body_bytes(req, state).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Target::Original);
+    }
+    let body: Map<String, Value> = decode_json(&bytes, state.config.limits.max_json_depth)?;
+    if let Some(other) = body.keys().find(|k| *k != "target") {
+        return Err(ApiError::invalid(
+            other.as_str(),
+            "unknown field; a rerun takes only `target`",
+        ));
+    }
+    match body.get("target") {
+        None | Some(Value::Null) => Ok(Target::Original),
+        Some(Value::String(t)) if t == "original" => Ok(Target::Original),
+        Some(Value::String(t)) if t == "current" => Ok(Target::Current),
+        Some(other) => Err(ApiError::invalid(
+            "target",
+            format!("{other} is not \"original\" (the log's URL and headers) or \"current\" (the automation's)"),
+        )),
+    }
+}
+
+/// Sends the stored body again with the stored `webhook-id`, a fresh timestamp and a
+/// signature by the automation's current secret, to `target`.
+async fn rerun_log(
+    state: AppState,
+    log_id: String,
+    processor_id: Option<String>,
+    req: Request,
+) -> ApiResult<Json<Value>> {
+    let target = target_of(req, &state).await?;
+    let original = find(&state, log_id, processor_id.as_deref()).await?;
+    let Some(body) = original.request_body else {
+        return Err(ApiError::conflict(
+            "the stored request body of this log is missing; it cannot be sent again",
+        ));
+    };
+    let mut automation =
+        state.store.automation(original.automation_id.clone()).await.map_err(|e| match e {
+            StoreError::NotFound(_) => ApiError::conflict(match target {
+                Target::Original => {
+                    "the automation of this log was deleted; there is no secret to sign a rerun with"
+                }
+                Target::Current => {
+                    "the automation of this log was deleted; it has no current URL, headers or \
+                     secret to rerun with"
+                }
+            }),
+            other => other.into(),
+        })?;
+    if target == Target::Original {
+        automation.webhook_headers = state.store.sent_headers(original.id.clone()).await?;
+        automation.webhook_url = original.webhook_url;
+    }
+    let call = OneCall {
+        message_id: original.message_id.clone(),
+        body_hash: body_hash(&body),
+        body,
+        url: automation.webhook_url.clone(),
+        trigger: Trigger::Rerun,
+        rerun_of: Some(original.id),
+    };
+    let (record, delivery) = send_one(&state, &automation, call).await?;
+    let mut answer = external_request_log(&record, &state.config.security.redact_headers);
+    answer["id"] = record.id.clone().into();
+    answer["object"] = "automation_log.rerun".into();
+    answer["rerun_of"] = record.rerun_of.clone().into();
+    answer["target"] = target.as_str().into();
+    answer["delivery_id"] = delivery.as_ref().map(|d| d.id.clone()).into();
+    answer["delivery_status"] = delivery.map(|d| d.status.as_str()).into();
+    Ok(Json(answer))
+}
+
+async fn rerun(
+    State(state): State<AppState>,
+    Path(log_id): Path<String>,
+    req: Request,
+) -> ApiResult<Json<Value>> {
+    rerun_log(state, log_id, None, req).await
+}
+
+async fn rerun_scoped(
+    State(state): State<AppState>,
+    Path((processor_id, log_id)): Path<(String, String)>,
+    req: Request,
+) -> ApiResult<Json<Value>> {
+    rerun_log(state, log_id, Some(processor_id), req).await
+}

@@ -1,0 +1,73 @@
+//! Reruns and the delivery they repeat. A rerun is a call of its own (its log belongs to no
+//! delivery), but one that got a 2xx has delivered the message to the automation: it ends
+//! the delivery of that message for that automation `succeeded`, in the same write as its
+//! log, so that no retry or recover sends it again. A failed rerun changes nothing.
+//!
+//! Whatever the delivery's claim (see `claims`), `succeeded` is final from that write on:
+//! - not claimed: claims take only `pending` deliveries, so it is never called again;
+//! - held in memory (`claimed = 2`): its call never starts, as marking it started requires
+//!   `pending`, and the dispatcher drops a delivery it cannot mark;
+//! - call in flight (`claimed = 1`): that call cannot be taken back, and the receiver may get
+//!   the message twice (with the same `webhook-id`, so it can de-duplicate); its outcome is
+//!   logged but does not move the delivery out of `succeeded` (see `deliveries::record`).
+//!
+//! Its claim is cleared, so a restart finds nothing to release or to log `E_INTERRUPTED`.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::deliveries::DeliveryStatus;
+use super::logs::{self, NewLog};
+use super::{Snapshot, Store, StoreError, StoreResult};
+
+/// The delivery a rerun repeated, as it stands after the rerun was recorded.
+#[derive(Debug, Clone)]
+pub struct RerunDelivery {
+    /// `dlv_…`
+    pub id: String,
+    /// Its status now.
+    pub status: DeliveryStatus,
+}
+
+fn record(
+    conn: &Connection,
+    log: &NewLog,
+    snapshot: &Snapshot,
+) -> StoreResult<Option<RerunDelivery>> {
+    snapshot.put(conn)?;
+    logs::insert(conn, log)?;
+    let found: Option<(String, String)> = conn
+        .prepare_cached(
+            "SELECT id, status FROM deliveries WHERE message_id = ?1 AND automation_id = ?2",
+        )?
+        .query_row(params![log.message_id, log.automation_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((id, status)) = found else { return Ok(None) };
+    let status = DeliveryStatus::parse(&status)
+        .ok_or_else(|| StoreError::Corrupt(format!("delivery status `{status}`")))?;
+    if log.error_code.is_some() || status == DeliveryStatus::Succeeded {
+        return Ok(Some(RerunDelivery { id, status }));
+    }
+    conn.prepare_cached(
+        "UPDATE deliveries SET status = 'succeeded', claimed = 0, last_log_id = ?2, \
+         updated_at = ?3 WHERE id = ?1",
+    )?
+    .execute(params![id, log.id, log.response_at])?;
+    Ok(Some(RerunDelivery { id, status: DeliveryStatus::Succeeded }))
+}
+
+impl Store {
+    /// Records rerun `log` with the snapshot of the automation it was sent for, and settles
+    /// the delivery it repeated (see the module doc); returns that delivery, if there is one
+    /// (a test call's message has none).
+    pub async fn record_rerun(
+        &self,
+        log: NewLog,
+        snapshot: Snapshot,
+    ) -> StoreResult<Option<RerunDelivery>> {
+        self.write(move |c| record(c, &log, &snapshot)).await
+    }
+}
+
+#[cfg(test)]
+#[path = "reruns_tests.rs"]
+mod tests;

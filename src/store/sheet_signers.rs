@@ -1,0 +1,71 @@
+//! Spreadsheets signed by an automation: the sink accepts a call to such a spreadsheet when
+//! it is signed with any secret the automation signs with now (its current one and, for the
+//! overlap after a rotation, the previous one), so the spreadsheet follows the automation's
+//! rotations and no secret is copied anywhere. The link goes with either of them.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::automations::{self, Automation};
+use super::{Store, StoreError, StoreResult};
+
+/// The automation signing for spreadsheet `spreadsheet_id`, as it is now.
+pub(super) fn signer_of(
+    conn: &Connection,
+    spreadsheet_id: &str,
+) -> StoreResult<Option<Automation>> {
+    let automation_id: Option<String> = conn
+        .prepare_cached("SELECT automation_id FROM spreadsheet_signers WHERE spreadsheet_id = ?1")?
+        .query_row([spreadsheet_id], |r| r.get(0))
+        .optional()?;
+    match automation_id {
+        Some(id) => automations::get(conn, &id),
+        None => Ok(None),
+    }
+}
+
+/// Makes `automation_id` the signer of `spreadsheet_id`, in place of any signer or webhook
+/// secret it had.
+fn set(conn: &Connection, spreadsheet_id: &str, automation_id: &str, now: i64) -> StoreResult<()> {
+    if automations::get(conn, automation_id)?.is_none() {
+        return Err(StoreError::NotFound("automation"));
+    }
+    let changed = conn
+        .prepare_cached(
+            "UPDATE spreadsheets SET webhook_secret = NULL, updated_at = ?2 WHERE id = ?1",
+        )?
+        .execute(params![spreadsheet_id, now])?;
+    if changed == 0 {
+        return Err(StoreError::NotFound("spreadsheet"));
+    }
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO spreadsheet_signers (spreadsheet_id, automation_id) VALUES (?1, ?2)",
+    )?
+    .execute(params![spreadsheet_id, automation_id])?;
+    Ok(())
+}
+
+/// Forgets the spreadsheets automation `automation_id` signed for (it is being deleted).
+pub(super) fn forget_automation(conn: &Connection, automation_id: &str) -> StoreResult<()> {
+    conn.prepare_cached("DELETE FROM spreadsheet_signers WHERE automation_id = ?1")?
+        .execute([automation_id])?;
+    Ok(())
+}
+
+/// Forgets the signer of spreadsheet `spreadsheet_id` (it is being deleted).
+pub(super) fn forget_spreadsheet(conn: &Connection, spreadsheet_id: &str) -> StoreResult<()> {
+    conn.prepare_cached("DELETE FROM spreadsheet_signers WHERE spreadsheet_id = ?1")?
+        .execute([spreadsheet_id])?;
+    Ok(())
+}
+
+impl Store {
+    /// Makes automation `automation_id` the signer of spreadsheet `spreadsheet_id` (see the
+    /// module doc); `NotFound` names whichever of them does not exist.
+    pub async fn set_sheet_signer(
+        &self,
+        spreadsheet_id: String,
+        automation_id: String,
+    ) -> StoreResult<()> {
+        self.write(move |c| set(c, &spreadsheet_id, &automation_id, crate::time::now_ms())).await
+    }
+}
