@@ -90,6 +90,7 @@ mod tests {
     use rusqlite::Connection;
 
     use super::*;
+    use crate::delivery::codes;
     use crate::store::logs::COLUMNS;
     use crate::store::page::first_page_plan;
     use crate::store::schema;
@@ -107,7 +108,7 @@ mod tests {
         let cases = [
             (
                 "error_code",
-                LogFilter { error_code: Some("E_CONNECTION".into()), ..Default::default() },
+                LogFilter { error_code: Some(codes::CONNECTION.into()), ..Default::default() },
                 "logs_error_code (error_code=?)",
             ),
             (
