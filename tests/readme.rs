@@ -133,6 +133,18 @@ fn every_shell_block_of_the_readme_runs_as_written() {
         None => panic!("still running after {DEADLINE:?}; last block: {failed_at}\n{output}"),
     }
     assert!(output.contains("== README: every block ran"), "{output}");
+
+    // What the walkthroughs say happens, happened (the stand-in receivers print each call, on
+    // lines other output may run into).
+    let calls = |call: &str| output.matches(call).count();
+    assert_eq!(calls("POST /hook webhook-id=msg_"), 2, "the event and its rerun\n{output}");
+    assert_eq!(calls("POST /crm webhook-id=msg_"), 1, "the replayed message\n{output}");
+    let orders = |status: &str| {
+        output.lines().filter(|l| l.contains("POST /orders") && l.contains(status)).count()
+    };
+    assert!(orders("-> 503") >= 3, "the outage's attempts\n{output}");
+    assert_eq!(orders("-> 200"), 3, "the recovered deliveries\n{output}");
+    assert!(output.contains(r#""values":[["#), "the sheet's row\n{output}");
 }
 
 /// The README's first command, `cargo run --release -- serve`, once failed because two
