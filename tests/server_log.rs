@@ -118,10 +118,10 @@ async fn calls_cut_short_by_a_kill_are_reported_at_the_next_start() {
     assert!(line.contains("WARN") && field(&line, "calls") == Some("1"), "{line}");
 }
 
-/// A client's mistake (409, 404) is logged at DEBUG only; a server error (503) at ERROR, each
-/// once, with its code.
+/// A client's mistake (409, 404) is logged at DEBUG only; a refusal for want of capacity
+/// (503) at WARN, each once, with its code; a not-ready `/readyz` is no error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_errors_log_at_debug_and_server_errors_at_error() {
+async fn client_errors_log_at_debug_and_refusals_at_warn() {
     let (slow, _) = common::slow::slow_receiver(Duration::from_millis(3000)).await;
     let config = "[delivery]\nper_automation_concurrency = 1\ncall_slot_wait_ms = 100\n";
     let relay = Relay::start_capturing_log(config, &[("RUST_LOG", "debug")]);
@@ -164,8 +164,9 @@ async fn client_errors_log_at_debug_and_server_errors_at_error() {
     let not_found = answered("404");
     assert!(not_found.len() == 1 && not_found[0].contains("DEBUG"), "{log}");
     let unavailable = answered("503");
-    assert!(unavailable.iter().all(|l| l.contains("ERROR")), "{log}");
+    assert!(unavailable.iter().all(|l| l.contains("WARN")), "{log}");
     assert_eq!(field(&unavailable[0], "code"), Some("concurrency_limit"));
+    assert!(!log.contains("ERROR"), "{log}");
     for line in log.lines().filter(|l| l.contains("ERROR") || l.contains("WARN")) {
         assert!(!line.contains("status=409") && !line.contains("status=404"), "{line}");
     }

@@ -4,7 +4,9 @@
 //! layer rewrites such an answer's body and keeps its status and headers (`Allow`…).
 //!
 //! It also logs each error answer once, by whose fault it is: a client error (4xx) at DEBUG,
-//! since a client's mistake is no news for the operator; a server error (5xx) at ERROR.
+//! since a client's mistake is no news for the operator; a refusal for want of capacity or
+//! storage (503, 507: the relay works as designed, and the client may retry) at WARN; any other
+//! server error at ERROR. `/readyz` answering "not ready" is its answer, not an error: DEBUG.
 
 use axum::body::{to_bytes, Body};
 use axum::http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
@@ -61,15 +63,26 @@ pub(super) async fn json_errors(method: Method, uri: Uri, response: Response) ->
     answer
 }
 
-/// One line per error answer: DEBUG for 4xx, ERROR for 5xx (see the module doc). The path
-/// only: a query string may carry values that do not belong in a log.
+/// One line per error answer, at the level the module doc gives. The path only: a query
+/// string may carry values that do not belong in a log.
 fn log_answer(method: &Method, uri: &Uri, status: StatusCode, code: &str) {
     let path = uri.path();
-    let status = status.as_u16();
-    if status >= 500 {
-        tracing::error!(%method, path = %path, status, code = %code, "answered a server error");
-    } else {
-        tracing::debug!(%method, path = %path, status, code = %code, "answered a client error");
+    match status {
+        StatusCode::SERVICE_UNAVAILABLE if path == "/readyz" => {
+            tracing::debug!(%method, path = %path, status = status.as_u16(), "answered not ready");
+        }
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::INSUFFICIENT_STORAGE => {
+            let status = status.as_u16();
+            tracing::warn!(%method, path = %path, status, code = %code, "answered a refusal");
+        }
+        _ if status.is_server_error() => {
+            let status = status.as_u16();
+            tracing::error!(%method, path = %path, status, code = %code, "answered a server error");
+        }
+        _ => {
+            let status = status.as_u16();
+            tracing::debug!(%method, path = %path, status, code = %code, "answered a client error");
+        }
     }
 }
 
