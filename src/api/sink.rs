@@ -65,9 +65,11 @@ fn append_answer(spreadsheet_id: &str, a: &Appended) -> String {
 
 /// The one answer to every call that is not authenticated: the same whether the
 /// spreadsheet is unknown, keyed or signed, and whatever was wrong, so that it tells a
-/// caller without credentials nothing about which spreadsheets exist. The reason is logged.
+/// caller without credentials nothing about which spreadsheets exist. The reason is logged
+/// at DEBUG, like any client's error: no key is needed to be refused, so at a level shown
+/// by default every anonymous call would add a line to the relay's log.
 fn refused(reason: &str) -> ApiError {
-    tracing::info!(reason, "sheets sink call refused");
+    tracing::debug!(reason, "sheets sink call refused");
     ApiError::unauthorized(
         "not authenticated: a signed spreadsheet (a webhook secret, or a signer automation) \
          accepts only calls signed with its secret (webhook-id, webhook-timestamp, \
