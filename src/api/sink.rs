@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{body_bytes, decode_query, QueryParams};
+use super::sheet_signer::signer_target_problem;
 use super::sheets::spreadsheet_id;
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::signing;
@@ -31,9 +32,14 @@ struct SinkQuery {
     color_by_likelihood: Option<String>,
 }
 
+/// The sink's path on this relay.
+pub(super) const SINK_PATH: &str = "/v1/integrations/google_sheets/webhook";
+
+/// The query parameters the sink takes.
+pub(super) const SINK_PARAMS: &[&str] = &["spreadsheet_id", "worksheet_id", "color_by_likelihood"];
+
 impl QueryParams for SinkQuery {
-    const ACCEPTED: &'static [&'static [&'static str]] =
-        &[&["spreadsheet_id", "worksheet_id", "color_by_likelihood"]];
+    const ACCEPTED: &'static [&'static [&'static str]] = &[SINK_PARAMS];
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -136,6 +142,13 @@ async fn append(
     let id = spreadsheet.id.clone();
     let now_ms = crate::time::now_ms();
     let secrets: Vec<&str> = match (&spreadsheet.signer, &spreadsheet.webhook_secret) {
+        // Trusted only while it sends here: moved elsewhere, its calls (signed alike) could
+        // be received there and replayed to this sink.
+        (Some(signer), _)
+            if signer_target_problem(&state.sender, &signer.webhook_url, &id).is_some() =>
+        {
+            return Err(refused("signer automation no longer sends to this spreadsheet's sink"))
+        }
         (Some(signer), _) => signer.signing_secrets(now_ms),
         (None, Some(secret)) => vec![secret.as_str()],
         (None, None) => Vec::new(),

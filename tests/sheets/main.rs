@@ -21,3 +21,4 @@ mod ranges;
 mod refusals_log;
 mod signatures;
 mod signer;
+mod signer_target;
