@@ -2,7 +2,8 @@
 //! appends a completion (or any JSON object) as one row, answering like Google's
 //! `spreadsheets.values.append`. A signed spreadsheet accepts only calls signed (Standard
 //! Webhooks, ±5 min) with its webhook secret, or with any secret its signer automation signs
-//! with now (see `store::sheet_signers`); one without either requires an admin key. Every
+//! with now (see `store::sheet_signers`) while that automation still sends to this sink
+//! (see `api::sheet_signer`); one without either requires an admin key. Every
 //! unauthenticated call gets the same 401, also for a spreadsheet that does not exist: only
 //! an admin key learns that (404).
 
