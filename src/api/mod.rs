@@ -16,6 +16,7 @@ mod recover;
 mod recover_window;
 mod replay;
 mod rerun;
+mod sheet_signer;
 mod sheet_values;
 mod sheets;
 mod sink;

@@ -1,5 +1,5 @@
-//! `/v1/spreadsheets`: create, list, show, delete, and choose the automation that signs for
-//! one (admin key).
+//! `/v1/spreadsheets`: create, list, show, delete (admin key); the signer routes are in
+//! [`super::sheet_signer`].
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{list_body, ApiQuery, JsonBody, NoQuery, PageParams, QueryParams};
-use super::{ApiError, ApiResult, AppState};
+use super::{sheet_signer, ApiError, ApiResult, AppState};
 use crate::ids;
 use crate::store::{Spreadsheet, Worksheet};
 use crate::time::{now_ms, rfc3339};
@@ -21,7 +21,7 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/spreadsheets", post(create).get(list))
         .route("/spreadsheets/{id}", get(show).delete(remove))
-        .route("/spreadsheets/{id}/signer", put(set_signer))
+        .route("/spreadsheets/{id}/signer", put(sheet_signer::link).delete(sheet_signer::unlink))
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,60 +143,4 @@ async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiRes
     let id = spreadsheet_id(id)?;
     state.store.delete_spreadsheet(id.clone()).await?;
     Ok(Json(json!({"spreadsheetId": id, "deleted": true})))
-}
-
-#[derive(Debug, Deserialize)]
-struct SignerBody {
-    automation_id: Option<String>,
-}
-
-/// The path of the sink, as an automation's `webhook_url` ends (behind whatever host).
-const SINK_PATH: &str = "/v1/integrations/google_sheets/webhook";
-
-/// `PUT /v1/spreadsheets/{id}/signer {"automation_id"}`: the sink then accepts calls signed
-/// with that automation's secrets (following its rotations), in place of a webhook secret
-/// or an admin key, so nothing secret is copied into the spreadsheet or into the
-/// automation's headers. The automation must already send to this spreadsheet's sink: a
-/// wrong id is refused rather than leaving the spreadsheet refusing every call.
-async fn set_signer(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<SignerBody>,
-) -> ApiResult<Json<Value>> {
-    let id = spreadsheet_id(id)?;
-    let automation_id =
-        body.automation_id.ok_or_else(|| ApiError::invalid("automation_id", "is required"))?;
-    let no_automation =
-        || ApiError::invalid("automation_id", format!("no automation `{automation_id}`"));
-    if !ids::is_valid(ids::AUTOMATION, &automation_id) {
-        return Err(no_automation());
-    }
-    state.store.spreadsheet(id.clone()).await?;
-    let automation = match state.store.automation(automation_id.clone()).await {
-        Err(crate::store::StoreError::NotFound(_)) => return Err(no_automation()),
-        other => other?,
-    };
-    if !sends_to(&automation.webhook_url, &id) {
-        return Err(ApiError::invalid(
-            "automation_id",
-            format!(
-                "automation `{automation_id}` sends to `{}`, not to this spreadsheet's sink \
-                 (…{SINK_PATH}?spreadsheet_id={id}&worksheet_id=0)",
-                automation.webhook_url
-            ),
-        ));
-    }
-    match state.store.set_sheet_signer(id.clone(), automation_id.clone()).await {
-        Err(crate::store::StoreError::NotFound("automation")) => return Err(no_automation()),
-        other => other?,
-    }
-    Ok(Json(spreadsheet_json(&state.store.spreadsheet(id).await?)))
-}
-
-/// Whether `url` is the sink of spreadsheet `id` (on any host).
-fn sends_to(url: &str, id: &str) -> bool {
-    reqwest::Url::parse(url).is_ok_and(|u| {
-        u.path().ends_with(SINK_PATH)
-            && u.query_pairs().any(|(k, v)| k == "spreadsheet_id" && v == id)
-    })
 }

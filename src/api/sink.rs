@@ -2,7 +2,8 @@
 //! appends a completion (or any JSON object) as one row, answering like Google's
 //! `spreadsheets.values.append`. A signed spreadsheet accepts only calls signed (Standard
 //! Webhooks, ±5 min) with its webhook secret, or with any secret its signer automation signs
-//! with now (see `store::sheet_signers`); one without either requires an admin key. Every
+//! with now (see `store::sheet_signers`) while that automation still sends to this sink
+//! (see `api::sheet_signer`); one without either requires an admin key. Every
 //! unauthenticated call gets the same 401, also for a spreadsheet that does not exist: only
 //! an admin key learns that (404).
 
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{body_bytes, decode_query, QueryParams};
+use super::sheet_signer::signer_target_problem;
 use super::sheets::spreadsheet_id;
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::signing;
@@ -31,9 +33,14 @@ struct SinkQuery {
     color_by_likelihood: Option<String>,
 }
 
+/// The sink's path on this relay.
+pub(super) const SINK_PATH: &str = "/v1/integrations/google_sheets/webhook";
+
+/// The query parameters the sink takes.
+pub(super) const SINK_PARAMS: &[&str] = &["spreadsheet_id", "worksheet_id", "color_by_likelihood"];
+
 impl QueryParams for SinkQuery {
-    const ACCEPTED: &'static [&'static [&'static str]] =
-        &[&["spreadsheet_id", "worksheet_id", "color_by_likelihood"]];
+    const ACCEPTED: &'static [&'static [&'static str]] = &[SINK_PARAMS];
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -65,9 +72,11 @@ fn append_answer(spreadsheet_id: &str, a: &Appended) -> String {
 
 /// The one answer to every call that is not authenticated: the same whether the
 /// spreadsheet is unknown, keyed or signed, and whatever was wrong, so that it tells a
-/// caller without credentials nothing about which spreadsheets exist. The reason is logged.
+/// caller without credentials nothing about which spreadsheets exist. The reason is logged
+/// at DEBUG, like any client's error: no key is needed to be refused, so at a level shown
+/// by default every anonymous call would add a line to the relay's log.
 fn refused(reason: &str) -> ApiError {
-    tracing::info!(reason, "sheets sink call refused");
+    tracing::debug!(reason, "sheets sink call refused");
     ApiError::unauthorized(
         "not authenticated: a signed spreadsheet (a webhook secret, or a signer automation) \
          accepts only calls signed with its secret (webhook-id, webhook-timestamp, \
@@ -134,6 +143,13 @@ async fn append(
     let id = spreadsheet.id.clone();
     let now_ms = crate::time::now_ms();
     let secrets: Vec<&str> = match (&spreadsheet.signer, &spreadsheet.webhook_secret) {
+        // Trusted only while it sends here: moved elsewhere, its calls (signed alike) could
+        // be received there and replayed to this sink.
+        (Some(signer), _)
+            if signer_target_problem(&state.sender, &signer.webhook_url, &id).is_some() =>
+        {
+            return Err(refused("signer automation no longer sends to this spreadsheet's sink"))
+        }
         (Some(signer), _) => signer.signing_secrets(now_ms),
         (None, Some(secret)) => vec![secret.as_str()],
         (None, None) => Vec::new(),

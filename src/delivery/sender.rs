@@ -197,12 +197,8 @@ impl Sender {
     /// Literal IP hosts (including forms like `127.1` or `2130706433`, which the URL parser
     /// normalises) never reach the resolver, so they are checked here.
     fn literal_ip_blocked(&self, url: &Url) -> Option<BlockedTarget> {
-        let ip = match url.host()? {
-            url::Host::Ipv4(v4) => std::net::IpAddr::V4(v4),
-            url::Host::Ipv6(v6) => std::net::IpAddr::V6(v6),
-            url::Host::Domain(_) => return None,
-        };
-        if self.is_own_sink(ip, url) {
+        let ip = literal_ip(url)?;
+        if self.is_own_sink(url) {
             return None;
         }
         let reason = self.policy.refusal(ip)?;
@@ -234,13 +230,33 @@ impl Sender {
         let _ = self.own_address.set(listening);
     }
 
-    fn is_own_sink(&self, ip: std::net::IpAddr, url: &Url) -> bool {
-        let Some(own) = self.own_address.get() else { return false };
+    /// The relay's own listening address, once it listens.
+    pub fn own_address(&self) -> Option<SocketAddr> {
+        self.own_address.get().copied()
+    }
+
+    /// Whether `url` is the built-in sheets sink at the relay's own listening address: plain
+    /// `http`, a literal IP (the listening one, or loopback when listening on all addresses),
+    /// its port, a sink path. The one rule for "this relay's own sink": the SSRF guard lets
+    /// such calls through, and a spreadsheet trusts only an automation sending there.
+    pub fn is_own_sink(&self, url: &Url) -> bool {
+        let (Some(own), Some(ip)) = (self.own_address.get(), literal_ip(url)) else {
+            return false;
+        };
         let same_host = ip == own.ip() || (own.ip().is_unspecified() && ip.is_loopback());
         same_host
             && url.port_or_known_default() == Some(own.port())
             && url.scheme() == "http"
             && url.path().starts_with(OWN_SINK_PATH)
+    }
+}
+
+/// The host of `url` when it is a literal IP (forms like `127.1` already normalised).
+fn literal_ip(url: &Url) -> Option<std::net::IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(v4) => Some(v4.into()),
+        url::Host::Ipv6(v6) => Some(v6.into()),
+        url::Host::Domain(_) => None,
     }
 }
 

@@ -44,6 +44,21 @@ fn set(conn: &Connection, spreadsheet_id: &str, automation_id: &str, now: i64) -
     Ok(())
 }
 
+/// Unlinks the signer of `spreadsheet_id`, which is then keyed (its webhook secret went
+/// when the signer was set); `NotFound` names the spreadsheet, or the signer it lacks.
+fn unlink(conn: &Connection, spreadsheet_id: &str, now: i64) -> StoreResult<()> {
+    let changed = conn
+        .prepare_cached("UPDATE spreadsheets SET updated_at = ?2 WHERE id = ?1")?
+        .execute(params![spreadsheet_id, now])?;
+    if changed == 0 {
+        return Err(StoreError::NotFound("spreadsheet"));
+    }
+    if forget_spreadsheet(conn, spreadsheet_id)? == 0 {
+        return Err(StoreError::NotFound("signer"));
+    }
+    Ok(())
+}
+
 /// Forgets the spreadsheets automation `automation_id` signed for (it is being deleted).
 pub(super) fn forget_automation(conn: &Connection, automation_id: &str) -> StoreResult<()> {
     conn.prepare_cached("DELETE FROM spreadsheet_signers WHERE automation_id = ?1")?
@@ -51,11 +66,11 @@ pub(super) fn forget_automation(conn: &Connection, automation_id: &str) -> Store
     Ok(())
 }
 
-/// Forgets the signer of spreadsheet `spreadsheet_id` (it is being deleted).
-pub(super) fn forget_spreadsheet(conn: &Connection, spreadsheet_id: &str) -> StoreResult<()> {
-    conn.prepare_cached("DELETE FROM spreadsheet_signers WHERE spreadsheet_id = ?1")?
-        .execute([spreadsheet_id])?;
-    Ok(())
+/// Forgets the signer of spreadsheet `spreadsheet_id`; how many links went (0 or 1).
+pub(super) fn forget_spreadsheet(conn: &Connection, spreadsheet_id: &str) -> StoreResult<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM spreadsheet_signers WHERE spreadsheet_id = ?1")?
+        .execute([spreadsheet_id])?)
 }
 
 impl Store {
@@ -67,5 +82,10 @@ impl Store {
         automation_id: String,
     ) -> StoreResult<()> {
         self.write(move |c| set(c, &spreadsheet_id, &automation_id, crate::time::now_ms())).await
+    }
+
+    /// Unlinks the signer of spreadsheet `spreadsheet_id` (see [`unlink`]).
+    pub async fn unlink_sheet_signer(&self, spreadsheet_id: String) -> StoreResult<()> {
+        self.write(move |c| unlink(c, &spreadsheet_id, crate::time::now_ms())).await
     }
 }

@@ -234,7 +234,8 @@ impl Store {
             }
             c.prepare_cached("DELETE FROM worksheets WHERE spreadsheet_id = ?1")?.execute([&id])?;
             c.prepare_cached("DELETE FROM sheet_rows WHERE spreadsheet_id = ?1")?.execute([&id])?;
-            sheet_signers::forget_spreadsheet(c, &id)
+            sheet_signers::forget_spreadsheet(c, &id)?;
+            Ok(())
         })
         .await
     }

@@ -18,5 +18,7 @@ mod end_to_end;
 mod exactly_once;
 mod export;
 mod ranges;
+mod refusals_log;
 mod signatures;
 mod signer;
+mod signer_target;

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::common::Relay;
 use crate::helpers::{
     assert_error, create_automation, grid, msg_id, new_secret, new_sheet, post_keyed, post_signed,
-    run_demo, send, sheet_meta, sink_path, wait_logs, wait_rows, DEMO_APP, ENDPOINTS, SHEETS,
+    run_demo, send, sheet_meta, sink_path, wait_logs, wait_rows, DEMO_APP, ENDPOINTS, SHEETS, SINK,
 };
 
 async fn set_signer(relay: &Relay, sheet: &str, body: Value) -> crate::helpers::Resp {
@@ -141,7 +141,7 @@ async fn a_signer_must_exist_and_send_to_the_sheet_and_replaces_its_webhook_secr
     let linked = create_automation(
         &relay,
         json!({"name": "linked", "processor_id": "p",
-               "webhook_url": format!("https://relay.example/v1/integrations/google_sheets/webhook?worksheet_id=0&spreadsheet_id={sheet}")}),
+               "webhook_url": relay.url(&format!("{SINK}?worksheet_id=0&spreadsheet_id={sheet}"))}),
     )
     .await;
     let r = set_signer(&relay, &sheet, json!({"automation_id": linked["id"]})).await;
