@@ -21,7 +21,11 @@ pub const REPLAY_JOB: &str = "rpl_";
 
 const SUFFIX_LEN: usize = 32;
 
-/// A new id with `prefix`, ordered after every id this process made before.
+/// A new id with `prefix`, ordered after every id this process made before (of any prefix).
+/// `Uuid::now_v7` guarantees it: one process-wide context holds the last timestamp and a
+/// counter, reseeded each millisecond and incremented within it; when the counter wraps
+/// the timestamp moves on, and when the clock goes back the last timestamp is kept. The
+/// store relies on this: ids taken in order in its writer are committed in that order.
 pub fn new_id(prefix: &str) -> String {
     let mut id = String::with_capacity(prefix.len() + SUFFIX_LEN);
     id.push_str(prefix);
@@ -71,5 +75,23 @@ mod tests {
         assert!((now - 1000..=now).contains(&made), "{made} vs {now}");
         assert_eq!(time_of(LOG, &time_bound(LOG, 1_700_000_000_123)), Some(1_700_000_000_123));
         assert_eq!(time_of(AUTOMATION, &a), None);
+    }
+
+    /// Many ids in the same millisecond, from several threads at once: each thread's ids
+    /// strictly increase, and all are distinct.
+    #[test]
+    fn ids_strictly_increase_within_a_millisecond_and_across_threads() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..20_000).map(|_| new_id(LOG)).collect::<Vec<_>>()))
+            .collect();
+        let mut all = std::collections::HashSet::new();
+        for thread in threads {
+            let made = thread.join().expect("thread");
+            assert!(made.windows(2).all(|w| w[0] < w[1]), "ids of one thread went back");
+            let same_ms = made.windows(2).filter(|w| w[0][..21] == w[1][..21]).count();
+            assert!(same_ms > 0, "no two ids in the same millisecond: nothing was checked");
+            all.extend(made);
+        }
+        assert_eq!(all.len(), 80_000, "two ids were equal");
     }
 }

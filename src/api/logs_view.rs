@@ -44,7 +44,7 @@ pub fn automation_log(r: &LogRecord, organization_id: &str, rule: &HeaderRedacti
         "id": r.id,
         "user_email": request.get("user").and_then(Value::as_str).filter(|u| crate::email::looks_like_email(u)),
         "organization_id": organization_id,
-        "created_at": rfc3339(r.request_at),
+        "created_at": rfc3339(r.recorded_at()),
         "automation_snapshot": snapshot_of(&r.snapshot, rule),
         "completion": completion,
         "file_metadata": file_metadata(&request),

@@ -62,12 +62,13 @@ async fn call_and_log(
         attempt::call(&state.sender, ua, automation, &call.url, body.clone(), context).await;
     drop(slot);
     state.metrics.record_attempt(call.trigger.as_str(), log.duration_ms);
-    let record = log.to_record(body.to_vec(), automation.snapshot_json(rule));
-    let delivery = if call.trigger == Trigger::Rerun {
-        state.store.record_rerun(log, snapshot).await?
+    // The id (and a rerun's delivery) come from the write that records the log.
+    let (id, delivery) = if call.trigger == Trigger::Rerun {
+        state.store.record_rerun(log.clone(), snapshot).await?
     } else {
-        state.store.insert_log(log, snapshot).await?;
-        None
+        (state.store.insert_log(log.clone(), snapshot).await?, None)
     };
+    let mut record = log.to_record(id, body.to_vec(), automation.snapshot_json(rule));
+    record.delivery_id = delivery.as_ref().map(|d| d.id.clone());
     Ok((record, delivery))
 }

@@ -5,7 +5,6 @@ use bytes::Bytes;
 
 use super::sender::{CallResult, Sender};
 use super::signing;
-use crate::ids;
 use crate::redact::HeaderRedaction;
 use crate::store::{Automation, BodyHash, NewLog, Trigger};
 
@@ -98,7 +97,6 @@ pub fn log_of(
         None => (None, None),
     };
     NewLog {
-        id: ids::new_id(ids::LOG),
         delivery_id: context.delivery_id,
         message_id: context.message_id,
         automation_id: automation.id.clone(),

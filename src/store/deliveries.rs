@@ -161,7 +161,6 @@ pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> Store
         };
         let snapshot_hash = AutomationCache::store_snapshot(&tx, &target)?;
         let log = NewLog {
-            id: crate::ids::new_id(crate::ids::LOG),
             delivery_id: Some(id.clone()),
             message_id: message_id.clone(),
             automation_id: automation_id.clone(),
@@ -184,11 +183,11 @@ pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> Store
             error_message: Some("the relay stopped while this attempt was in flight; the receiver may have got the call".into()),
             snapshot_hash,
         };
-        logs::insert(&tx, &log)?;
+        let log_id = logs::insert(&tx, &log)?;
         tx.execute(
             "UPDATE deliveries SET claimed = 0, next_attempt_at = ?2, attempts = ?3, next_trigger = 'retry', \
              last_log_id = ?4, updated_at = ?2 WHERE id = ?1",
-            params![id, now, attempts + 1, log.id],
+            params![id, now, attempts + 1, log_id],
         )?;
     }
     tx.commit()?;
@@ -211,7 +210,7 @@ fn record(conn: &Connection, outcome: &Outcome) -> StoreResult<()> {
     if let Some(snapshot) = &outcome.snapshot {
         snapshot.put(conn)?;
     }
-    logs::insert(conn, &outcome.log)?;
+    let log_id = logs::insert(conn, &outcome.log)?;
     let moved = conn
         .prepare_cached(
             "UPDATE deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, claimed = 0, \
@@ -223,7 +222,7 @@ fn record(conn: &Connection, outcome: &Outcome) -> StoreResult<()> {
             outcome.status.as_str(),
             outcome.log.attempt,
             outcome.next_attempt_at,
-            outcome.log.id,
+            log_id,
             outcome.log.response_at
         ])?;
     // Ended `succeeded` while this attempt was in flight (a rerun got through, see

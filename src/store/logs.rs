@@ -5,6 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::log_filters::{conditions, LogFilter};
 use super::page::{read_page, Page, PageRequest};
 use super::{bodies, BodyHash, Snapshot, Store, StoreError, StoreResult};
+use crate::ids;
 
 /// Why a call was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,11 +52,10 @@ impl Trigger {
 }
 
 /// A log to insert. Bodies are referenced by hash except the response body, stored here.
+/// It has no id yet: [`insert`] gives it one, in the write that records it.
 #[derive(Debug, Clone)]
 pub struct NewLog {
-    /// `log_auto_…`
-    pub id: String,
-    /// The delivery this attempt belongs to (none for reruns and tests).
+    /// The delivery this attempt belongs to, or a rerun repeated (none for tests).
     pub delivery_id: Option<String>,
     /// The message whose payload was sent (its id is the `webhook-id`).
     pub message_id: String,
@@ -100,7 +100,7 @@ pub struct NewLog {
 /// A stored log with its bodies.
 #[derive(Debug, Clone)]
 pub struct LogRecord {
-    /// `log_auto_…`
+    /// `log_auto_…`, taken when the log was recorded (see [`LogRecord::recorded_at`]).
     pub id: String,
     /// See [`NewLog::delivery_id`].
     pub delivery_id: Option<String>,
@@ -205,12 +205,25 @@ fn load_bodies(conn: &Connection, stored: Stored) -> StoreResult<LogRecord> {
     Ok(record)
 }
 
-/// Inserts a log (and its response body, once). Its request body and snapshot are stored
+/// Inserts a log (and its response body, once) under a new id, returned. The id is taken
+/// here, on the single writer's thread, rather than when the call ended: the writer commits
+/// in the order it runs writes and ids only grow (see `ids::new_id`), so readers see the
+/// logs as a growing prefix of the id order, and a client following a list with
+/// `after=<last id seen>` never has a log commit below its cursor.
+///
+/// The rest: the log's request body and snapshot are stored
 /// already: the payload with its message, the snapshot when the delivery was handed out
 /// (`AutomationCache::store_snapshot`, whose memory never outlives a rollback). The message's
 /// event type is copied from its row (for the `event_type` filter): every path that writes a
 /// log (attempts, reruns, recover, tests, interrupted calls) gets it without carrying it.
-pub(super) fn insert(conn: &Connection, log: &NewLog) -> StoreResult<()> {
+pub(super) fn insert(conn: &Connection, log: &NewLog) -> StoreResult<String> {
+    let id = ids::new_id(ids::LOG);
+    insert_as(conn, &id, log)?;
+    Ok(id)
+}
+
+/// Inserts `log` under `id` (see [`insert`], which every live path goes through).
+fn insert_as(conn: &Connection, id: &str, log: &NewLog) -> StoreResult<()> {
     let response_hash = log.response_body.as_deref().map(bodies::body_hash);
     conn.prepare_cached(&format!(
         "INSERT INTO logs ({COLUMNS}, status_class, event_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
@@ -218,7 +231,7 @@ pub(super) fn insert(conn: &Connection, log: &NewLog) -> StoreResult<()> {
          (SELECT event_type FROM messages WHERE id = ?3))"
     ))?
     .execute(params![
-        log.id,
+        id,
         log.delivery_id,
         log.message_id,
         log.automation_id,
@@ -264,12 +277,28 @@ fn list(conn: &Connection, filter: &LogFilter, page: &PageRequest) -> StoreResul
 }
 
 impl Store {
-    /// Records a call that belongs to no delivery (a rerun or a test), with the snapshot
-    /// of the automation it was made for (`log.snapshot_hash` must be its hash).
-    pub async fn insert_log(&self, log: NewLog, snapshot: Snapshot) -> StoreResult<()> {
+    /// Records a call that belongs to no delivery (a test call), with the snapshot of the
+    /// automation it was made for (`log.snapshot_hash` must be its hash); returns its id.
+    pub async fn insert_log(&self, log: NewLog, snapshot: Snapshot) -> StoreResult<String> {
         self.write(move |c| {
             snapshot.put(c)?;
             insert(c, &log)
+        })
+        .await
+    }
+
+    /// Records `log` under a chosen `id`, as a past log: for seeding a database with logs of
+    /// given times (the benchmark). A live relay never does this; its ids are taken in the
+    /// write (see [`insert`]), or a client following a list could miss a log.
+    pub async fn insert_log_as(
+        &self,
+        id: String,
+        log: NewLog,
+        snapshot: Snapshot,
+    ) -> StoreResult<()> {
+        self.write(move |c| {
+            snapshot.put(c)?;
+            insert_as(c, &id, &log)
         })
         .await
     }
@@ -289,11 +318,21 @@ impl Store {
     }
 }
 
+impl LogRecord {
+    /// When the log was recorded (Unix ms): the time its id carries, shown as its
+    /// `created_at`. It orders the lists and bounds `created_after`/`created_before`, so
+    /// all three agree. The call's start is `request_at`.
+    pub fn recorded_at(&self) -> i64 {
+        ids::time_of(ids::LOG, &self.id).unwrap_or(self.response_at)
+    }
+}
+
 impl NewLog {
-    /// The record this log reads back as, given the bodies it refers to by hash.
-    pub fn to_record(&self, request_body: Vec<u8>, snapshot: Vec<u8>) -> LogRecord {
+    /// The record this log reads back as once stored under `id`, given the bodies it refers
+    /// to by hash.
+    pub fn to_record(&self, id: String, request_body: Vec<u8>, snapshot: Vec<u8>) -> LogRecord {
         LogRecord {
-            id: self.id.clone(),
+            id,
             delivery_id: self.delivery_id.clone(),
             message_id: self.message_id.clone(),
             automation_id: self.automation_id.clone(),

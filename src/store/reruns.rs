@@ -1,5 +1,6 @@
-//! Reruns and the delivery they repeat. A rerun is a call of its own (its log belongs to no
-//! delivery), but one that got a 2xx has delivered the message to the automation: it ends
+//! Reruns and the delivery they repeat. A rerun is a call of its own, not an attempt of the
+//! delivery (it does not count in its attempts), but its log names that delivery, which a
+//! client following a delivery's `last_log_id` back needs. One that got a 2xx has delivered the message to the automation: it ends
 //! the delivery of that message for that automation `succeeded`, in the same write as its
 //! log, so that no retry or recover sends it again. A failed rerun changes nothing.
 //!
@@ -30,41 +31,42 @@ pub struct RerunDelivery {
 
 fn record(
     conn: &Connection,
-    log: &NewLog,
+    mut log: NewLog,
     snapshot: &Snapshot,
-) -> StoreResult<Option<RerunDelivery>> {
+) -> StoreResult<(String, Option<RerunDelivery>)> {
     snapshot.put(conn)?;
-    logs::insert(conn, log)?;
     let found: Option<(String, String)> = conn
         .prepare_cached(
             "SELECT id, status FROM deliveries WHERE message_id = ?1 AND automation_id = ?2",
         )?
         .query_row(params![log.message_id, log.automation_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let Some((id, status)) = found else { return Ok(None) };
+    log.delivery_id = found.as_ref().map(|(id, _)| id.clone());
+    let log_id = logs::insert(conn, &log)?;
+    let Some((id, status)) = found else { return Ok((log_id, None)) };
     let status = DeliveryStatus::parse(&status)
         .ok_or_else(|| StoreError::Corrupt(format!("delivery status `{status}`")))?;
     if log.error_code.is_some() || status == DeliveryStatus::Succeeded {
-        return Ok(Some(RerunDelivery { id, status }));
+        return Ok((log_id, Some(RerunDelivery { id, status })));
     }
     conn.prepare_cached(
         "UPDATE deliveries SET status = 'succeeded', claimed = 0, last_log_id = ?2, \
          updated_at = ?3 WHERE id = ?1",
     )?
-    .execute(params![id, log.id, log.response_at])?;
-    Ok(Some(RerunDelivery { id, status: DeliveryStatus::Succeeded }))
+    .execute(params![id, log_id, log.response_at])?;
+    Ok((log_id, Some(RerunDelivery { id, status: DeliveryStatus::Succeeded })))
 }
 
 impl Store {
     /// Records rerun `log` with the snapshot of the automation it was sent for, and settles
-    /// the delivery it repeated (see the module doc); returns that delivery, if there is one
-    /// (a test call's message has none).
+    /// the delivery it repeated (see the module doc), which the log names; returns the log's
+    /// id and that delivery, if there is one (a test call's message has none).
     pub async fn record_rerun(
         &self,
         log: NewLog,
         snapshot: Snapshot,
-    ) -> StoreResult<Option<RerunDelivery>> {
-        self.write(move |c| record(c, &log, &snapshot)).await
+    ) -> StoreResult<(String, Option<RerunDelivery>)> {
+        self.write(move |c| record(c, log, &snapshot)).await
     }
 }
 

@@ -36,7 +36,6 @@ fn call_log(a: &Automation, trigger: Trigger, attempt: u32, status: u16) -> NewL
     let now = crate::time::now_ms();
     let ok = (200..300).contains(&status);
     NewLog {
-        id: crate::ids::new_id(crate::ids::LOG),
         delivery_id: None,
         message_id: MESSAGE.into(),
         automation_id: a.id.clone(),
@@ -99,7 +98,7 @@ impl World {
     async fn rerun(&self, status: u16) -> (String, DeliveryStatus) {
         let log = call_log(&self.automation, Trigger::Rerun, 1, status);
         let snapshot = Snapshot::of(&self.automation, &HeaderRedaction::default());
-        let settled = self.store.record_rerun(log, snapshot).await.expect("rerun");
+        let (_, settled) = self.store.record_rerun(log, snapshot).await.expect("rerun");
         let settled = settled.expect("the delivery of the message");
         assert_eq!(settled.id, self.delivery);
         (settled.id, settled.status)

@@ -21,6 +21,8 @@ mod filters;
 mod idempotency;
 mod json_depth;
 mod log_filters;
+mod log_times;
+mod logs_follow;
 mod malformed_json;
 mod message_views;
 mod messages;

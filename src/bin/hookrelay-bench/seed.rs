@@ -69,7 +69,6 @@ pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
             };
             let at = START_MS + i as i64 * STEP_MS;
             let log = NewLog {
-                id: log_id(i),
                 delivery_id: None,
                 message_id: message_id.clone(),
                 automation_id: automations[i % 10].clone(),
@@ -97,7 +96,7 @@ pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
             };
             let (store, snapshot) =
                 (store.clone(), Snapshot::of(&seed_automation, &HeaderRedaction::default()));
-            async move { store.insert_log(log, snapshot).await }
+            async move { store.insert_log_as(log_id(i), log, snapshot).await }
         })
         .buffer_unordered(512)
         .for_each(|r| async move {
