@@ -271,6 +271,13 @@ impl Config {
         if !(0.0..1.0).contains(&d.backoff_jitter) {
             return Err(bad("delivery.backoff_jitter", "must be in [0, 1)"));
         }
+        // Checked here, as the HTTP client checks it when it is built: a bad value would
+        // otherwise stop start-up with the client's error, naming no key.
+        if reqwest::header::HeaderValue::from_str(&d.user_agent).is_err() {
+            let problem = "must be a valid HTTP header value: no newline or other control \
+                           character (a tab aside)";
+            return Err(bad("delivery.user_agent", problem));
+        }
         self.limits.validate()?;
         if self.metrics.automation_labels > MAX_AUTOMATION_LABELS {
             let problem = format!("must be at most {MAX_AUTOMATION_LABELS}");

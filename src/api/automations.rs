@@ -43,7 +43,9 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 /// Create or update body; on update every field is optional and absent ones keep their value.
+/// Any other field is refused: a misspelt one (`enable` for `enabled`) must not be ignored.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AutomationBody {
     name: Option<String>,
     processor_id: Option<String>,
@@ -54,6 +56,11 @@ struct AutomationBody {
     enabled: Option<bool>,
     #[serde(default, deserialize_with = "double_option")]
     event_types: Option<Option<Vec<String>>>,
+    /// Accepted and ignored: retab 0.0.49's `endpoints.create` sends the model's computed
+    /// `"object": "automation.endpoint"`. (uiform's and retab's `endpoints.update` send only
+    /// fields above, uiform's with `null` for those not given.)
+    #[serde(rename = "object")]
+    _object: Option<serde::de::IgnoredAny>,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -209,6 +216,7 @@ fn merged_input(
 
 async fn create(
     State(state): State<AppState>,
+    _: NoQuery,
     JsonBody(body): JsonBody<AutomationBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let input = merged_input(body, None, state.config.limits.max_webhook_headers)?;
@@ -283,6 +291,7 @@ async fn show(
 async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    _: NoQuery,
     JsonBody(body): JsonBody<AutomationBody>,
 ) -> ApiResult<Json<Value>> {
     let current = state.store.automation(automation_id(id)?).await?;
@@ -291,7 +300,11 @@ async fn update(
     Ok(Json(automation_json(&updated, &state.config.security.redact_headers)))
 }
 
-async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn remove(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    _: NoQuery,
+) -> ApiResult<Json<Value>> {
     let id = automation_id(id)?;
     state.store.delete_automation(id.clone()).await?;
     Ok(Json(json!({"object": "automation.endpoint", "id": id, "deleted": true})))
@@ -308,7 +321,11 @@ async fn secret(
     ))
 }
 
-async fn rotate(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn rotate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    _: NoQuery,
+) -> ApiResult<Json<Value>> {
     let id = automation_id(id)?;
     let a = state
         .store
@@ -324,6 +341,7 @@ async fn rotate(State(state): State<AppState>, Path(id): Path<String>) -> ApiRes
 async fn test_webhook(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    _: NoQuery,
 ) -> ApiResult<Json<Value>> {
     let automation = state.store.automation(automation_id(id)?).await?;
     let now = now_ms();

@@ -43,7 +43,10 @@ pub fn decode_json<'de, T: Deserialize<'de>>(
             inner.classify(),
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof
         );
-        if syntax || path == "." || path.is_empty() {
+        let message = inner.to_string();
+        if let Some(field) = field_not_taken(&path, &message) {
+            ApiError::invalid(field, strip_position(&message))
+        } else if syntax || path == "." || path.is_empty() {
             ApiError::invalid("body", format!("malformed JSON: {inner}"))
         } else {
             ApiError::invalid(path, inner.to_string())
@@ -54,6 +57,43 @@ pub fn decode_json<'de, T: Deserialize<'de>>(
     Ok(value)
 }
 
+/// Decodes a body the API takes as an object of named fields into `T` ([`decode_json`]).
+/// An array is refused: serde would fill a struct from one position by position
+/// (`["current"]` as a rerun's `target`), and no body of the API is positional.
+pub fn decode_object<'de, T: Deserialize<'de>>(
+    bytes: &'de [u8],
+    max_depth: usize,
+) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::invalid("body", "a JSON object is required, not an array"));
+    }
+    decode_json(bytes, max_depth)
+}
+
+/// The field at fault when serde refused a field the body's type does not take
+/// (`#[serde(deny_unknown_fields)]`: a misspelt field must not be silently ignored) or a
+/// field given twice (which of the two would count is a guess). serde words both the same
+/// way in every version (`unknown field `x`…`, `duplicate field `x``); the path names an
+/// unknown field itself, but stops at the object holding a duplicate one.
+fn field_not_taken(path: &str, message: &str) -> Option<String> {
+    let rest = ["unknown field `", "duplicate field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))?;
+    let name = &rest[..rest.find('`')?];
+    Some(if path == "." || path.is_empty() {
+        name.to_string()
+    } else if path == name || path.ends_with(&format!(".{name}")) {
+        path.to_string()
+    } else {
+        format!("{path}.{name}")
+    })
+}
+
+/// serde_json's message without its ` at line L column C` suffix (a body is one line).
+fn strip_position(message: &str) -> &str {
+    message.rfind(" at line ").map_or(message, |at| &message[..at])
+}
+
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
@@ -62,7 +102,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::invalid("body", "a JSON object is required"));
         }
-        decode_json(&bytes, state.config.limits.max_json_depth).map(JsonBody)
+        decode_object(&bytes, state.config.limits.max_json_depth).map(JsonBody)
     }
 }
 

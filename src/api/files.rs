@@ -25,6 +25,7 @@ use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
+use super::extract::NoQuery;
 use super::upload_body::{metered, Meter, Refusal, FRAMING_BUDGET};
 use super::{ApiError, ApiResult, AppState};
 use crate::store::UploadFile;
@@ -144,6 +145,7 @@ async fn upload(
     State(state): State<AppState>,
     Extension(app): Extension<Arc<AppDefinition>>,
     Extension(slots): Extension<UploadSlots>,
+    _: NoQuery,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let limit = largest_limit(&app.file_upload.allowed_types) + FORM_ALLOWANCE;

@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::extract::{
-    body_bytes, decode_json, list_body, parse_time_param, ApiQuery, NoQuery, PageParams,
+    body_bytes, decode_object, list_body, parse_time_param, ApiQuery, NoQuery, PageParams,
     QueryParams,
 };
 use super::{ApiError, ApiResult, AppState};
@@ -31,6 +31,7 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct MessageBody<'a> {
     processor_id: Option<String>,
     automation_id: Option<String>,
@@ -63,6 +64,7 @@ fn message_json(r: &IngestResult) -> Value {
 async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,
+    _: NoQuery,
     req: Request,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
     let idempotency_key = match headers.get("idempotency-key") {
@@ -81,7 +83,7 @@ async fn ingest(
         None => None,
     };
     let bytes = body_bytes(req, &state).await?;
-    let body: MessageBody<'_> = decode_json(&bytes, state.config.limits.max_json_depth)?;
+    let body: MessageBody<'_> = decode_object(&bytes, state.config.limits.max_json_depth)?;
     let payload = body.payload.ok_or_else(|| ApiError::invalid("payload", "is required"))?;
     if !payload.get().starts_with('{') {
         return Err(ApiError::invalid("payload", "must be a JSON object"));

@@ -24,6 +24,7 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RecoverBody {
     since: String,
     until: Option<String>,
@@ -89,6 +90,7 @@ fn note(job: &RecoverJob, retrying: &StillRetrying, until: Option<i64>) -> Optio
 
 async fn create(
     State(state): State<AppState>,
+    _: NoQuery,
     JsonBody(body): JsonBody<RecoverBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (since, until) = window(&body.since, body.until.as_deref(), now_ms())?;

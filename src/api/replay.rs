@@ -27,6 +27,7 @@ pub(super) fn router() -> Router<AppState> {
 
 /// The window of messages to look at, by when they were accepted; `until` defaults to now.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ReplayBody {
     since: String,
     until: Option<String>,
@@ -56,6 +57,7 @@ fn job_json(job: &ReplayJob) -> Value {
 async fn create(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    _: NoQuery,
     JsonBody(body): JsonBody<ReplayBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let id = automation_id(id)?;

@@ -7,9 +7,10 @@
 use axum::extract::{Path, Request, State};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::Value;
 
-use super::extract::{body_bytes, decode_json};
+use super::extract::{body_bytes, decode_object, NoQuery};
 use super::logs::find;
 use super::logs_view::external_request_log;
 use super::one_call::{send_one, OneCall};
@@ -41,22 +42,24 @@ impl Target {
     }
 }
 
+/// A rerun's body. Any other field is refused, and `target` given twice too, so that a
+/// misspelt or ambiguous option is not silently ignored.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RerunBody {
+    target: Option<Value>,
+}
+
 /// The rerun options: none, an empty or blank body (the uiform and retab SDKs post nothing,
 /// with `Content-Type: application/json`), `{}` or `{"target": null}` mean the original
-/// target. Any other field is refused, so that a misspelt option is not silently ignored.
+/// target.
 async fn target_of(req: Request, state: &AppState) -> ApiResult<Target> {
     let bytes = body_bytes(req, state).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Target::Original);
     }
-    let body: Map<String, Value> = decode_json(&bytes, state.config.limits.max_json_depth)?;
-    if let Some(other) = body.keys().find(|k| *k != "target") {
-        return Err(ApiError::invalid(
-            other.as_str(),
-            "unknown field; a rerun takes only `target`",
-        ));
-    }
-    match body.get("target") {
+    let body: RerunBody = decode_object(&bytes, state.config.limits.max_json_depth)?;
+    match body.target {
         None | Some(Value::Null) => Ok(Target::Original),
         Some(Value::String(t)) if t == "original" => Ok(Target::Original),
         Some(Value::String(t)) if t == "current" => Ok(Target::Current),
@@ -121,6 +124,7 @@ async fn rerun_log(
 async fn rerun(
     State(state): State<AppState>,
     Path(log_id): Path<String>,
+    _: NoQuery,
     req: Request,
 ) -> ApiResult<Json<Value>> {
     rerun_log(state, log_id, None, req).await
@@ -129,6 +133,7 @@ async fn rerun(
 async fn rerun_scoped(
     State(state): State<AppState>,
     Path((processor_id, log_id)): Path<(String, String)>,
+    _: NoQuery,
     req: Request,
 ) -> ApiResult<Json<Value>> {
     rerun_log(state, log_id, Some(processor_id), req).await

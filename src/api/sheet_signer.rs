@@ -13,7 +13,7 @@ use reqwest::Url;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::extract::JsonBody;
+use super::extract::{JsonBody, NoQuery};
 use super::sheets::{spreadsheet_id, spreadsheet_json};
 use super::sink::{SINK_PARAMS, SINK_PATH};
 use super::{ApiError, ApiResult, AppState};
@@ -22,6 +22,7 @@ use crate::ids;
 use crate::store::StoreError;
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct SignerBody {
     automation_id: Option<String>,
 }
@@ -34,6 +35,7 @@ pub(super) struct SignerBody {
 pub(super) async fn link(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    _: NoQuery,
     JsonBody(body): JsonBody<SignerBody>,
 ) -> ApiResult<Json<Value>> {
     let id = spreadsheet_id(id)?;
@@ -84,6 +86,7 @@ pub(super) async fn link(
 pub(super) async fn unlink(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    _: NoQuery,
 ) -> ApiResult<Json<Value>> {
     let id = spreadsheet_id(id)?;
     state.store.unlink_sheet_signer(id.clone()).await?;

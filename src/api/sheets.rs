@@ -25,6 +25,7 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CreateBody {
     title: String,
     #[serde(default)]
@@ -58,6 +59,7 @@ pub(super) fn spreadsheet_json(s: &Spreadsheet) -> Value {
 
 async fn create(
     State(state): State<AppState>,
+    _: NoQuery,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let title = body.title.trim().to_string();
@@ -139,7 +141,11 @@ async fn show(
     Ok(Json(spreadsheet_json(&state.store.spreadsheet(spreadsheet_id(id)?).await?)))
 }
 
-async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn remove(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    _: NoQuery,
+) -> ApiResult<Json<Value>> {
     let id = spreadsheet_id(id)?;
     state.store.delete_spreadsheet(id.clone()).await?;
     Ok(Json(json!({"spreadsheetId": id, "deleted": true})))

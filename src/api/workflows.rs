@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 
-use super::extract::{body_bytes, decode_json, ApiQuery, NoQuery, QueryParams};
+use super::extract::{body_bytes, decode_object, ApiQuery, NoQuery, QueryParams};
 use super::workflow_inputs::validate_inputs;
 use super::{ApiError, ApiResult, AppState};
 use crate::auth;
@@ -63,25 +63,40 @@ pub(super) async fn require_app_key(
     }
 }
 
+/// A run's body; any other field is refused, so a misspelt one is not silently ignored.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RunBody {
     inputs: Option<Map<String, Value>>,
     response_mode: Option<String>,
     user: Option<String>,
     #[serde(default)]
     files: Vec<Value>,
+    /// Accepted and ignored: Dify's Workflow API documents a `trace_id` (for its tracing
+    /// integrations, which the relay has none of), so Dify clients may send it.
+    #[serde(rename = "trace_id")]
+    _trace_id: Option<serde::de::IgnoredAny>,
+}
+
+/// A run's query: Dify also takes `trace_id` here, accepted and ignored as in the body.
+#[derive(Debug, Deserialize)]
+struct RunQuery {}
+
+impl QueryParams for RunQuery {
+    const ACCEPTED: &'static [&'static [&'static str]] = &[&["trace_id"]];
 }
 
 async fn run(
     State(state): State<AppState>,
     Extension(app): App,
     headers: HeaderMap,
+    _: ApiQuery<RunQuery>,
     req: Request,
 ) -> ApiResult<Response> {
     let idempotency_key =
         headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
     let bytes = body_bytes(req, &state).await?;
-    let body: RunBody = decode_json(&bytes, state.config.limits.max_json_depth)?;
+    let body: RunBody = decode_object(&bytes, state.config.limits.max_json_depth)?;
     let inputs = body.inputs.ok_or_else(|| ApiError::invalid("inputs", "inputs is required"))?;
     let user = body
         .user
@@ -201,6 +216,7 @@ async fn show_run(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct StopBody {
     user: Option<String>,
 }
@@ -209,10 +225,11 @@ async fn stop(
     State(state): State<AppState>,
     Extension(app): App,
     Path(task_id): Path<String>,
+    _: NoQuery,
     req: Request,
 ) -> ApiResult<Json<Value>> {
     let bytes = body_bytes(req, &state).await?;
-    let body: StopBody = decode_json(&bytes, state.config.limits.max_json_depth)?;
+    let body: StopBody = decode_object(&bytes, state.config.limits.max_json_depth)?;
     let user = body
         .user
         .filter(|u| !u.is_empty())

@@ -97,10 +97,10 @@ async fn every_json_body_is_bounded_in_depth() {
         },
         Route {
             path: ENDPOINTS.into(),
-            field: "metadata",
+            field: "object",
             auth: admin(),
             template: format!(
-                r#"{{"name":"n","processor_id":"p","webhook_url":"{}","metadata":DEEP}}"#,
+                r#"{{"name":"n","processor_id":"p","webhook_url":"{}","object":DEEP}}"#,
                 receiver.url("/other")
             ),
             ok: 201,

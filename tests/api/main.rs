@@ -35,5 +35,6 @@ mod rerun_detached;
 mod rerun_settles;
 mod rerun_target;
 mod test_webhook;
+mod unknown_fields;
 mod unknown_params;
 mod wrong_routes;

@@ -26,7 +26,7 @@ fn query_routes() -> Vec<(String, String, Kind)> {
 }
 
 /// `template` with every `{param}` replaced by a value its extractor accepts.
-fn concrete(template: &str) -> String {
+pub(crate) fn concrete(template: &str) -> String {
     let mut out = String::new();
     let mut rest = template;
     while let Some(open) = rest.find('{') {
