@@ -60,6 +60,9 @@ fn message_json(r: &IngestResult) -> Value {
     })
 }
 
+/// Event types the relay writes itself (`hookrelay.test`); refused at ingest.
+const RESERVED_EVENT_PREFIX: &str = "hookrelay.";
+
 /// Answers 202 only after the message and its deliveries are committed.
 async fn ingest(
     State(state): State<AppState>,
@@ -111,6 +114,16 @@ async fn ingest(
     }
     if body.event_type.as_ref().is_some_and(|t| t.is_empty() || t.len() > 128) {
         return Err(ApiError::invalid("event_type", "1 to 128 characters"));
+    }
+    // The relay's own messages (test calls) are told apart by this prefix: replay-missing
+    // never sends them to other automations, so a producer's message must not wear it.
+    if body.event_type.as_ref().is_some_and(|t| t.starts_with(RESERVED_EVENT_PREFIX)) {
+        return Err(ApiError::invalid(
+            "event_type",
+            format!(
+                "the prefix `{RESERVED_EVENT_PREFIX}` is reserved for the relay's own messages"
+            ),
+        ));
     }
     let intake = state.dispatcher.intake();
     let message = NewMessage {

@@ -201,3 +201,18 @@ async fn replay_refuses_unknown_automations_and_bad_windows() {
         assert_error(&r, 404, "replay job", &bad);
     }
 }
+
+/// Replay leaves the relay's own `hookrelay.` messages (test calls) out, so a producer may not
+/// post one: it would be delivered live, then never replayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relays_own_event_type_prefix_is_refused_at_ingest() {
+    let relay = Relay::start("");
+    for event_type in ["hookrelay.test", "hookrelay.anything"] {
+        let body = json!({"processor_id": "p", "event_type": event_type, "payload": {}});
+        let r = send_ok(&relay, Method::POST, "/v1/messages", Some(body.to_string())).await;
+        assert_error(&r, 400, "event_type", event_type);
+    }
+    let body = json!({"processor_id": "p", "event_type": "hookrelay_test", "payload": {}});
+    let (status, _) = relay.post_json("/v1/messages", &body).await;
+    assert_eq!(status, 202, "only the `hookrelay.` prefix is reserved");
+}
