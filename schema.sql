@@ -273,3 +273,19 @@ CREATE TABLE IF NOT EXISTS spreadsheet_signers (
     automation_id   TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS spreadsheet_signers_automation ON spreadsheet_signers(automation_id);
+-- Version 5 (calls in flight outside the dispatcher). A new table only, so no upgrade step.
+-- A rerun or test call in flight: written (and committed) before the call starts, deleted in
+-- the write that stores its log. A row left at start-up is a call the relay stopped during
+-- (the receiver may have got it): it becomes an E_INTERRUPTED log (src/store/calls_in_flight.rs).
+CREATE TABLE IF NOT EXISTS calls_in_flight (
+    id                  INTEGER PRIMARY KEY,
+    message_id          TEXT NOT NULL,
+    automation_id       TEXT NOT NULL,
+    processor_id        TEXT NOT NULL,
+    trigger             TEXT NOT NULL,          -- rerun | test
+    rerun_of            TEXT,
+    webhook_url         TEXT NOT NULL,
+    request_body_hash   BLOB NOT NULL,
+    snapshot_hash       BLOB NOT NULL,          -- stored with the row, so the log can refer to it
+    request_at          INTEGER NOT NULL
+);

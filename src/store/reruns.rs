@@ -17,7 +17,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::deliveries::DeliveryStatus;
 use super::logs::{self, NewLog};
-use super::{Snapshot, Store, StoreError, StoreResult};
+use super::{Snapshot, StoreError, StoreResult};
 
 /// The delivery a rerun repeated, as it stands after the rerun was recorded.
 #[derive(Debug, Clone)]
@@ -28,7 +28,9 @@ pub struct RerunDelivery {
     pub status: DeliveryStatus,
 }
 
-fn record(
+/// Records rerun `log` with the snapshot of the automation it was sent for, and settles the
+/// delivery it repeated (see the module doc); returns that delivery, if there is one.
+pub(super) fn record(
     conn: &Connection,
     log: &NewLog,
     snapshot: &Snapshot,
@@ -53,19 +55,6 @@ fn record(
     )?
     .execute(params![id, log.id, log.response_at])?;
     Ok(Some(RerunDelivery { id, status: DeliveryStatus::Succeeded }))
-}
-
-impl Store {
-    /// Records rerun `log` with the snapshot of the automation it was sent for, and settles
-    /// the delivery it repeated (see the module doc); returns that delivery, if there is one
-    /// (a test call's message has none).
-    pub async fn record_rerun(
-        &self,
-        log: NewLog,
-        snapshot: Snapshot,
-    ) -> StoreResult<Option<RerunDelivery>> {
-        self.write(move |c| record(c, &log, &snapshot)).await
-    }
 }
 
 #[cfg(test)]
