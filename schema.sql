@@ -289,3 +289,12 @@ CREATE TABLE IF NOT EXISTS calls_in_flight (
     snapshot_hash       BLOB NOT NULL,          -- stored with the row, so the log can refer to it
     request_at          INTEGER NOT NULL
 );
+-- Version 5 (recover jobs count what they took). A new table only, so no upgrade step.
+-- The deliveries each recover job re-queued: its progress counts these, whatever job touches
+-- them later, so done + failed + pending always equals what it re-queued. A delivery already
+-- pending again (re-queued by another job) is not matched, so no two jobs take it at once.
+CREATE TABLE IF NOT EXISTS recover_job_deliveries (
+    job_id          TEXT NOT NULL,
+    delivery_id     TEXT NOT NULL,
+    PRIMARY KEY (job_id, delivery_id)
+) WITHOUT ROWID;
