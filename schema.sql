@@ -273,3 +273,28 @@ CREATE TABLE IF NOT EXISTS spreadsheet_signers (
     automation_id   TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS spreadsheet_signers_automation ON spreadsheet_signers(automation_id);
+-- Version 5 (calls in flight outside the dispatcher). A new table only, so no upgrade step.
+-- A rerun or test call in flight: written (and committed) before the call starts, deleted in
+-- the write that stores its log. A row left at start-up is a call the relay stopped during
+-- (the receiver may have got it): it becomes an E_INTERRUPTED log (src/store/calls_in_flight.rs).
+CREATE TABLE IF NOT EXISTS calls_in_flight (
+    id                  INTEGER PRIMARY KEY,
+    message_id          TEXT NOT NULL,
+    automation_id       TEXT NOT NULL,
+    processor_id        TEXT NOT NULL,
+    trigger             TEXT NOT NULL,          -- rerun | test
+    rerun_of            TEXT,
+    webhook_url         TEXT NOT NULL,
+    request_body_hash   BLOB NOT NULL,
+    snapshot_hash       BLOB NOT NULL,          -- stored with the row, so the log can refer to it
+    request_at          INTEGER NOT NULL
+);
+-- Version 5 (recover jobs count what they took). A new table only, so no upgrade step.
+-- The deliveries each recover job re-queued: its progress counts these, whatever job touches
+-- them later, so done + failed + pending always equals what it re-queued. A delivery already
+-- pending again (re-queued by another job) is not matched, so no two jobs take it at once.
+CREATE TABLE IF NOT EXISTS recover_job_deliveries (
+    job_id          TEXT NOT NULL,
+    delivery_id     TEXT NOT NULL,
+    PRIMARY KEY (job_id, delivery_id)
+) WITHOUT ROWID;

@@ -5,7 +5,8 @@ use bytes::Bytes;
 
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::attempt::{self, CallContext};
-use crate::store::{Automation, BodyHash, LogRecord, RerunDelivery, Snapshot, Trigger};
+use crate::store::Trigger;
+use crate::store::{Automation, BodyHash, LogRecord, RerunDelivery, Snapshot, StartingCall};
 
 /// A synchronous call outside the dispatcher (rerun or test).
 pub(super) struct OneCall {
@@ -25,7 +26,8 @@ pub(super) struct OneCall {
 
 /// Makes the call within the delivery concurrency bounds (waiting for a slot, 503 when none
 /// comes free in time), stores its log, and returns the log as stored, with the delivery a
-/// rerun settled (see `store::reruns`; a test call has none). The call and its log run in a
+/// rerun settled (see `store::reruns`; a test call has none). The call is recorded as in
+/// flight before it starts, so that even a crash during it leaves a log. The call and its log run in a
 /// task of their own: a client that goes away mid-call must not leave a call the receiver
 /// saw without its log (dropping the handler's future would cancel both).
 pub(super) async fn send_one(
@@ -46,6 +48,15 @@ async fn call_and_log(
 ) -> ApiResult<(LogRecord, Option<RerunDelivery>)> {
     let rule = &state.config.security.redact_headers;
     let snapshot = Snapshot::of(automation, rule);
+    let starting = StartingCall {
+        message_id: call.message_id.clone(),
+        automation_id: automation.id.clone(),
+        processor_id: automation.processor_id.clone(),
+        trigger: call.trigger,
+        rerun_of: call.rerun_of.clone(),
+        webhook_url: call.url.clone(),
+        request_body_hash: call.body_hash,
+    };
     let context = CallContext {
         delivery_id: None,
         message_id: call.message_id,
@@ -58,16 +69,15 @@ async fn call_and_log(
     let ua = &state.config.delivery.user_agent;
     let body = Bytes::from(call.body);
     let slot = state.dispatcher.call_slot(&automation.id).await?;
+    // Committed before the call starts: a crash during the call leaves it to be logged
+    // E_INTERRUPTED at the next start (see `store::calls_in_flight`).
+    let in_flight = state.store.start_call(starting, snapshot.clone()).await?;
     let (log, _) =
         attempt::call(&state.sender, ua, automation, &call.url, body.clone(), context).await;
     drop(slot);
     state.metrics.record_attempt(call.trigger.as_str(), log.duration_ms);
     // The id (and a rerun's delivery) come from the write that records the log.
-    let (id, delivery) = if call.trigger == Trigger::Rerun {
-        state.store.record_rerun(log.clone(), snapshot).await?
-    } else {
-        (state.store.insert_log(log.clone(), snapshot).await?, None)
-    };
+    let (id, delivery) = state.store.finish_call(in_flight, log.clone(), snapshot).await?;
     let mut record = log.to_record(id, body.to_vec(), automation.snapshot_json(rule));
     record.delivery_id = delivery.as_ref().map(|d| d.id.clone());
     Ok((record, delivery))

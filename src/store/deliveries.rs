@@ -9,6 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::automations::Automation;
 use super::cache::AutomationCache;
+use super::calls_in_flight::{interrupted_log, InterruptedCall};
 use super::logs::{self, NewLog, Trigger};
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{bodies, BodyHash, Snapshot, Store, StoreError, StoreResult};
@@ -160,7 +161,7 @@ pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> Store
             continue;
         };
         let snapshot_hash = AutomationCache::store_snapshot(&tx, &target)?;
-        let log = NewLog {
+        let log = interrupted_log(InterruptedCall {
             delivery_id: Some(id.clone()),
             message_id: message_id.clone(),
             automation_id: automation_id.clone(),
@@ -169,20 +170,13 @@ pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> Store
             trigger: Trigger::parse(trigger).unwrap_or(Trigger::Retry),
             rerun_of: None,
             webhook_url: target.automation.webhook_url.clone(),
-            // What was certainly sent; the timestamp and signature of the lost call are unknown.
-            request_headers: serde_json::json!({"content-type": "application/json", "webhook-id": message_id}).to_string(),
-            request_body_hash: payload_hash.as_slice().try_into().map_err(|_| StoreError::Corrupt("payload hash".into()))?,
-            request_at: now,
-            response_at: now,
-            status_code: 0,
-            response_headers: "{}".into(),
-            response_body: None,
-            response_truncated: false,
-            duration_ms: 0.0,
-            error_code: Some(crate::delivery::codes::INTERRUPTED),
-            error_message: Some("the relay stopped while this attempt was in flight; the receiver may have got the call".into()),
+            request_body_hash: payload_hash
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("payload hash".into()))?,
             snapshot_hash,
-        };
+            at: now,
+        });
         let log_id = logs::insert(&tx, &log)?;
         tx.execute(
             "UPDATE deliveries SET claimed = 0, next_attempt_at = ?2, attempts = ?3, next_trigger = 'retry', \

@@ -5,6 +5,7 @@
 mod automations;
 mod bodies;
 mod cache;
+mod calls_in_flight;
 mod claims;
 mod deliveries;
 mod failure;
@@ -30,6 +31,7 @@ mod writer;
 pub use automations::{Automation, AutomationFilter, AutomationInput};
 pub use bodies::{body_hash, BodyHash};
 pub use cache::Target;
+pub use calls_in_flight::{InFlight, StartingCall};
 pub use claims::{ClaimRequest, Intake, Take};
 pub use deliveries::{ClaimedDelivery, DeliveryRow, DeliveryStatus, Outcome};
 pub use failure::StorageFailure;
@@ -106,12 +108,13 @@ impl Store {
         let lock = lock::DatabaseLock::acquire(path)?;
         let conn = open_connection(path, OpenFlags::default(), config)?;
         schema::apply(&conn)?;
-        let interrupted = deliveries::release_claims(&conn, rule)?;
+        let interrupted = deliveries::release_claims(&conn, rule)? + release_calls(&conn)?;
         if interrupted > 0 {
             tracing::warn!(
                 calls = interrupted,
                 "calls in flight when the relay last stopped were logged {}; their deliveries \
-                 are due again (the receivers may have got them)",
+                 are due again, reruns and test calls are not repeated (the receivers may \
+                 have got them)",
                 crate::delivery::codes::INTERRUPTED
             );
         }
@@ -199,6 +202,14 @@ impl Store {
     pub async fn close(&self) {
         self.writer.close().await;
     }
+}
+
+/// Logs the reruns and test calls left in flight `E_INTERRUPTED` (see `calls_in_flight`).
+fn release_calls(conn: &Connection) -> StoreResult<usize> {
+    let tx = conn.unchecked_transaction()?;
+    let released = calls_in_flight::release(&tx)?;
+    tx.commit()?;
+    Ok(released)
 }
 
 fn open_connection(path: &Path, flags: OpenFlags, config: &StoreConfig) -> StoreResult<Connection> {

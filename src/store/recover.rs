@@ -1,6 +1,9 @@
 //! Recover jobs: re-queue every delivery that ended `failed` or `exhausted` in a window.
-//! A job re-queues in chunks (so a big window never holds the writer for long) and its
-//! progress is read from the deliveries it tagged, so the numbers are never out of step.
+//! A job re-queues in chunks (so a big window never holds the writer for long) and notes
+//! each delivery it took in `recover_job_deliveries`; its progress is read from those
+//! deliveries, so the numbers are never out of step. Jobs over overlapping windows may run
+//! at once: a delivery one of them re-queued is pending, so no other takes it (each is
+//! taken and counted once), and a job counts only what it took.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -19,7 +22,8 @@ pub struct RecoverJob {
     pub until: i64,
     /// Only this automation's deliveries, when set.
     pub automation_id: Option<String>,
-    /// Deliveries matched (at most the cap).
+    /// Deliveries matched (at most the cap); once the window has run dry, those it took
+    /// (deliveries another job took first were never this job's).
     pub total: i64,
     /// Whether more matched than the cap.
     pub capped: bool,
@@ -58,8 +62,11 @@ pub struct StillRetrying {
     pub newest_created_at: Option<i64>,
 }
 
+/// Deliveries job `?4` may take: ended unsuccessfully in its window, and not taken by it
+/// already (one it re-queued that failed again is not sent again by the same job).
 const MATCH: &str = "status IN ('failed', 'exhausted') AND updated_at >= ?1 AND updated_at < ?2 \
-    AND (?3 IS NULL OR automation_id = ?3) AND (recover_job_id IS NULL OR recover_job_id != ?4)";
+    AND (?3 IS NULL OR automation_id = ?3) AND NOT EXISTS (SELECT 1 FROM recover_job_deliveries \
+    WHERE job_id = ?4 AND delivery_id = deliveries.id)";
 
 fn create(
     conn: &Connection,
@@ -97,17 +104,26 @@ fn requeue_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResult<i64> {
         return Ok(0);
     }
     let now = crate::time::now_ms();
-    let n = conn
+    let taken = conn
         .prepare_cached(&format!(
             "UPDATE deliveries SET status = 'pending', next_attempt_at = ?6, claimed = 0, \
              next_trigger = 'recover', recover_job_id = ?4, updated_at = ?6 \
-             WHERE id IN (SELECT id FROM deliveries WHERE {MATCH} LIMIT ?5)"
+             WHERE id IN (SELECT id FROM deliveries WHERE {MATCH} LIMIT ?5) RETURNING id"
         ))?
-        .execute(params![since, until, automation_id, id, take, now])? as i64;
-    // Fewer than asked means the window ran dry (e.g. deliveries deleted): the job is complete.
-    let new_requeued = if n < take { total } else { requeued + n };
-    conn.prepare_cached("UPDATE recover_jobs SET requeued = ?2 WHERE id = ?1")?
-        .execute(params![id, new_requeued])?;
+        .query_map(params![since, until, automation_id, id, take, now], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut note = conn.prepare_cached(
+        "INSERT INTO recover_job_deliveries (job_id, delivery_id) VALUES (?1, ?2)",
+    )?;
+    for delivery in &taken {
+        note.execute(params![id, delivery])?;
+    }
+    let n = taken.len() as i64;
+    // Fewer than asked means the window ran dry (other jobs took the rest, or deliveries
+    // were deleted): the job is complete with what it took.
+    let new_total = if n < take { requeued + n } else { total };
+    conn.prepare_cached("UPDATE recover_jobs SET requeued = ?2, total = ?3 WHERE id = ?1")?
+        .execute(params![id, requeued + n, new_total])?;
     Ok(n)
 }
 
@@ -133,17 +149,33 @@ fn progress(conn: &Connection, id: &str) -> StoreResult<RecoverJob> {
         })
         .optional()?
         .ok_or(StoreError::NotFound("recover job"))?;
-    (job.done, job.failed, job.pending) = tagged_counts(conn, id)?;
+    (job.done, job.failed, job.pending) = taken_counts(conn, id)?;
     Ok(job)
 }
 
-/// The deliveries job `id` (recover or replay) tagged: (succeeded, failed or exhausted,
-/// pending).
+/// The deliveries recover job `id` took: (succeeded, failed or exhausted, pending).
+fn taken_counts(conn: &Connection, id: &str) -> StoreResult<(i64, i64, i64)> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.status, count(*) FROM recover_job_deliveries j \
+         JOIN deliveries d ON d.id = j.delivery_id WHERE j.job_id = ?1 GROUP BY d.status",
+    )?;
+    let counts = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    by_status(counts)
+}
+
+/// The deliveries replay job `id` tagged: (succeeded, failed or exhausted, pending).
 pub(super) fn tagged_counts(conn: &Connection, id: &str) -> StoreResult<(i64, i64, i64)> {
     let mut stmt = conn.prepare_cached(
         "SELECT status, count(*) FROM deliveries WHERE recover_job_id = ?1 GROUP BY status",
     )?;
     let counts = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    by_status(counts)
+}
+
+/// Sums (status, count) rows as (succeeded, failed or exhausted, pending).
+fn by_status(
+    counts: impl Iterator<Item = rusqlite::Result<(String, i64)>>,
+) -> StoreResult<(i64, i64, i64)> {
     let (mut done, mut failed, mut pending) = (0, 0, 0);
     for row in counts {
         let (status, n) = row?;
@@ -165,8 +197,8 @@ fn still_retrying(conn: &Connection, job: &RecoverJob, now: i64) -> StoreResult<
             "SELECT count(*), min(CASE WHEN claimed = 1 THEN ?5 ELSE next_attempt_at END), \
              max(created_at) FROM deliveries \
              WHERE status = 'pending' AND updated_at >= ?1 AND created_at < ?2 \
-             AND (?3 IS NULL OR automation_id = ?3) \
-             AND (recover_job_id IS NULL OR recover_job_id != ?4)",
+             AND (?3 IS NULL OR automation_id = ?3) AND NOT EXISTS (SELECT 1 \
+             FROM recover_job_deliveries WHERE job_id = ?4 AND delivery_id = deliveries.id)",
         )?
         .query_row(params![job.since, job.until, job.automation_id, job.id, now], |r| {
             Ok(StillRetrying {

@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::deliveries::DeliveryStatus;
 use super::logs::{self, NewLog};
-use super::{Snapshot, Store, StoreError, StoreResult};
+use super::{Snapshot, StoreError, StoreResult};
 
 /// The delivery a rerun repeated, as it stands after the rerun was recorded.
 #[derive(Debug, Clone)]
@@ -29,7 +29,9 @@ pub struct RerunDelivery {
     pub status: DeliveryStatus,
 }
 
-fn record(
+/// Records rerun `log` with the snapshot of the automation it was sent for, and settles the
+/// delivery it repeated (see the module doc); returns that delivery, if there is one.
+pub(super) fn record(
     conn: &Connection,
     mut log: NewLog,
     snapshot: &Snapshot,
@@ -55,19 +57,6 @@ fn record(
     )?
     .execute(params![id, log_id, log.response_at])?;
     Ok((log_id, Some(RerunDelivery { id, status: DeliveryStatus::Succeeded })))
-}
-
-impl Store {
-    /// Records rerun `log` with the snapshot of the automation it was sent for, and settles
-    /// the delivery it repeated (see the module doc), which the log names; returns the log's
-    /// id and that delivery, if there is one (a test call's message has none).
-    pub async fn record_rerun(
-        &self,
-        log: NewLog,
-        snapshot: Snapshot,
-    ) -> StoreResult<(String, Option<RerunDelivery>)> {
-        self.write(move |c| record(c, log, &snapshot)).await
-    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use rusqlite::params;
 
-use super::super::{Automation, DeliveryStatus, NewLog, Outcome, Snapshot, Store, Trigger};
+use super::super::{
+    Automation, DeliveryStatus, NewLog, Outcome, Snapshot, StartingCall, Store, Trigger,
+};
 use crate::config::StoreConfig;
 use crate::redact::HeaderRedaction;
 
@@ -98,7 +100,18 @@ impl World {
     async fn rerun(&self, status: u16) -> (String, DeliveryStatus) {
         let log = call_log(&self.automation, Trigger::Rerun, 1, status);
         let snapshot = Snapshot::of(&self.automation, &HeaderRedaction::default());
-        let (_, settled) = self.store.record_rerun(log, snapshot).await.expect("rerun");
+        let starting = StartingCall {
+            message_id: log.message_id.clone(),
+            automation_id: log.automation_id.clone(),
+            processor_id: log.processor_id.clone(),
+            trigger: log.trigger,
+            rerun_of: None,
+            webhook_url: log.webhook_url.clone(),
+            request_body_hash: log.request_body_hash,
+        };
+        let in_flight =
+            self.store.start_call(starting, snapshot.clone()).await.expect("call starting");
+        let (_, settled) = self.store.finish_call(in_flight, log, snapshot).await.expect("rerun");
         let settled = settled.expect("the delivery of the message");
         assert_eq!(settled.id, self.delivery);
         (settled.id, settled.status)

@@ -27,6 +27,7 @@ mod malformed_json;
 mod message_views;
 mod messages;
 mod recover;
+mod recover_concurrent;
 mod recover_windows;
 mod replay;
 mod rerun;
