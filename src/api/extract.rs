@@ -219,6 +219,11 @@ pub fn parse_time_param(field: &str, value: Option<String>) -> Result<Option<i64
         .transpose()
 }
 
+/// A list that takes no filter, only the page parameters.
+impl QueryParams for PageParams {
+    const ACCEPTED: &'static [&'static [&'static str]] = &[PageParams::NAMES];
+}
+
 impl PageParams {
     /// The names of its fields, for a list's [`QueryParams::ACCEPTED`].
     pub const NAMES: &'static [&'static str] = &["before", "after", "limit", "order"];

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{list_body, ApiQuery, JsonBody, NoQuery, PageParams, QueryParams};
+use super::extract::{list_body, ApiQuery, JsonBody, NoQuery, PageParams};
 use super::recover_window::window;
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::recover;
@@ -105,23 +105,13 @@ async fn create(
     Ok((StatusCode::ACCEPTED, answer(&state, job).await?))
 }
 
-#[derive(Debug, Deserialize)]
-struct ListQuery {
-    #[serde(flatten)]
-    page: PageParams,
-}
-
-impl QueryParams for ListQuery {
-    const ACCEPTED: &'static [&'static [&'static str]] = &[PageParams::NAMES];
-}
-
 /// Recover jobs, newest first by default, with their progress (without the still-retrying
 /// part, which costs a scan of the pending deliveries per job: see `show`).
 async fn list(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(page): ApiQuery<PageParams>,
 ) -> ApiResult<Json<Value>> {
-    let page = q.page.to_request(ids::RECOVER_JOB, state.config.limits.max_list_limit)?;
+    let page = page.to_request(ids::RECOVER_JOB, state.config.limits.max_list_limit)?;
     let page = state.store.list_recover_jobs(page).await?;
     Ok(Json(list_body(page.items.iter().map(job_json).collect(), page.before, page.after)))
 }

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{list_body, ApiQuery, JsonBody, NoQuery, PageParams, QueryParams};
+use super::extract::{list_body, ApiQuery, JsonBody, NoQuery, PageParams};
 use super::{sheet_signer, ApiError, ApiResult, AppState};
 use crate::ids;
 use crate::store::{Spreadsheet, Worksheet};
@@ -105,21 +105,11 @@ async fn create(
     Ok((StatusCode::CREATED, Json(spreadsheet_json(&stored))))
 }
 
-#[derive(Debug, Deserialize)]
-struct ListQuery {
-    #[serde(flatten)]
-    page: PageParams,
-}
-
-impl QueryParams for ListQuery {
-    const ACCEPTED: &'static [&'static [&'static str]] = &[PageParams::NAMES];
-}
-
 async fn list(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(page): ApiQuery<PageParams>,
 ) -> ApiResult<Json<Value>> {
-    let page = q.page.to_request(SPREADSHEET, state.config.limits.max_list_limit)?;
+    let page = page.to_request(SPREADSHEET, state.config.limits.max_list_limit)?;
     let page = state.store.list_spreadsheets(page).await?;
     Ok(Json(list_body(page.items.iter().map(spreadsheet_json).collect(), page.before, page.after)))
 }

@@ -1,13 +1,16 @@
 //! Shared helpers: constants, raw requests, error and uiform-shape assertions, log waits.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::response::IntoResponse;
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{self, Relay, KEY};
+use crate::common::{self, Receiver, Relay, KEY};
 
 pub(crate) const WAIT: Duration = Duration::from_secs(20);
 pub(crate) const ENDPOINTS: &str = "/v1/processors/automations/endpoints";
@@ -213,4 +216,19 @@ pub(crate) fn ids_of(items: &[Value]) -> Vec<String> {
 
 pub(crate) fn header<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> &'a str {
     headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+/// A receiver that answers 500 while the returned switch is on (it starts on), 200 after.
+pub async fn switchable_receiver() -> (Receiver, Arc<AtomicBool>) {
+    let failing = Arc::new(AtomicBool::new(true));
+    let flag = failing.clone();
+    let receiver = Receiver::with(Arc::new(move |_| {
+        if flag.load(Ordering::SeqCst) {
+            (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "{\"error\":\"down\"}").into_response()
+        } else {
+            (axum::http::StatusCode::OK, "{\"ok\":true}").into_response()
+        }
+    }))
+    .await;
+    (receiver, failing)
 }

@@ -1,16 +1,14 @@
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{verify_signature, Receiver, Relay};
+use crate::common::{verify_signature, Relay};
 use crate::helpers::{
-    assert_error, assert_uiform_log, header, retries, rfc3339_ago, send_ok, wait_logs, LOGS, WAIT,
+    assert_error, assert_uiform_log, header, retries, rfc3339_ago, send_ok, switchable_receiver,
+    wait_logs, LOGS, WAIT,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -20,16 +18,7 @@ use crate::helpers::{
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recover_requeues_exhausted_deliveries_with_progress() {
     let since = rfc3339_ago(2);
-    let failing = Arc::new(AtomicBool::new(true));
-    let flag = failing.clone();
-    let receiver = Receiver::with(Arc::new(move |_| {
-        if flag.load(Ordering::SeqCst) {
-            (StatusCode::INTERNAL_SERVER_ERROR, "{\"error\":\"down\"}").into_response()
-        } else {
-            (StatusCode::OK, "{\"ok\":true}").into_response()
-        }
-    }))
-    .await;
+    let (receiver, failing) = switchable_receiver().await;
     let relay = Relay::start(&retries(1));
     let automation = relay.create_automation("proc_rec", &receiver.url("/r")).await;
     let secret = automation["secret"].as_str().unwrap().to_string();

@@ -1,16 +1,14 @@
 //! Recover jobs over the same window, started together: every delivery is re-queued and sent
 //! once, and each job's numbers are its own (what it took, and how those ended).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use serde_json::{json, Value};
 
-use crate::common::{Receiver, Relay};
-use crate::helpers::{retries, rfc3339_ago, LOGS};
+use crate::common::Relay;
+use crate::helpers::{retries, rfc3339_ago, switchable_receiver, LOGS};
 
 /// Deliveries to recover: more than one re-queue chunk (500), so the jobs overlap.
 const N: usize = 1200;
@@ -20,16 +18,7 @@ const JOBS: usize = 4;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_recover_jobs_count_only_what_each_took() {
     let since = rfc3339_ago(2);
-    let failing = Arc::new(AtomicBool::new(true));
-    let flag = failing.clone();
-    let receiver = Receiver::with(Arc::new(move |_| {
-        if flag.load(Ordering::SeqCst) {
-            (StatusCode::INTERNAL_SERVER_ERROR, "{\"error\":\"down\"}").into_response()
-        } else {
-            (StatusCode::OK, "{\"ok\":true}").into_response()
-        }
-    }))
-    .await;
+    let (receiver, failing) = switchable_receiver().await;
     let relay = Arc::new(Relay::start(&retries(1)));
     relay.create_automation("proc_many", &receiver.url("/r")).await;
     let senders: Vec<_> = (0..8)
@@ -97,16 +86,7 @@ async fn concurrent_recover_jobs_count_only_what_each_took() {
 async fn a_later_job_taking_the_same_deliveries_leaves_the_first_jobs_numbers_alone() {
     const SOME: usize = 50;
     let since = rfc3339_ago(2);
-    let failing = Arc::new(AtomicBool::new(true));
-    let flag = failing.clone();
-    let receiver = Receiver::with(Arc::new(move |_| {
-        if flag.load(Ordering::SeqCst) {
-            (StatusCode::INTERNAL_SERVER_ERROR, "{\"error\":\"down\"}").into_response()
-        } else {
-            (StatusCode::OK, "{\"ok\":true}").into_response()
-        }
-    }))
-    .await;
+    let (receiver, failing) = switchable_receiver().await;
     let relay = Relay::start(&retries(1));
     relay.create_automation("proc_again", &receiver.url("/r")).await;
     for i in 0..SOME {
