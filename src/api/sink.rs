@@ -1,9 +1,10 @@
 //! `POST /v1/integrations/google_sheets/webhook?spreadsheet_id=…&worksheet_id=0&color_by_likelihood=false`:
 //! appends a completion (or any JSON object) as one row, answering like Google's
 //! `spreadsheets.values.append`. A signed spreadsheet accepts only calls signed (Standard
-//! Webhooks, ±5 min) with its webhook secret, or with any secret its signer automation signs
-//! with now (see `store::sheet_signers`) while that automation still sends to this sink
-//! (see `api::sheet_signer`); one without either requires an admin key. Every
+//! Webhooks, ±5 min) with its webhook secret, or with the key derived for this spreadsheet
+//! from any secret its signer automation signs with now (see `store::sheet_signers`,
+//! `signing::sink_secret`) while that automation still sends to this sink (see
+//! `api::sheet_signer`); one without either requires an admin key. Every
 //! unauthenticated call gets the same 401, also for a spreadsheet that does not exist: only
 //! an admin key learns that (404).
 
@@ -142,7 +143,7 @@ async fn append(
     };
     let id = spreadsheet.id.clone();
     let now_ms = crate::time::now_ms();
-    let secrets: Vec<&str> = match (&spreadsheet.signer, &spreadsheet.webhook_secret) {
+    let secrets: Vec<String> = match (&spreadsheet.signer, &spreadsheet.webhook_secret) {
         // Trusted only while it sends here: moved elsewhere, its calls (signed alike) could
         // be received there and replayed to this sink.
         (Some(signer), _)
@@ -150,8 +151,15 @@ async fn append(
         {
             return Err(refused("signer automation no longer sends to this spreadsheet's sink"))
         }
-        (Some(signer), _) => signer.signing_secrets(now_ms),
-        (None, Some(secret)) => vec![secret.as_str()],
+        // Only the keys derived for this spreadsheet: the relay signs with them only calls to
+        // this sink, so a call the automation sent anywhere else cannot be replayed here.
+        (Some(signer), _) => signer
+            .signing_secrets(now_ms)
+            .into_iter()
+            .filter_map(|secret| signing::sink_secret(secret, &id))
+            .collect(),
+        // A secret shared with an outside sender by design: verified as it is.
+        (None, Some(secret)) => vec![secret.clone()],
         (None, None) => Vec::new(),
     };
     if !secrets.is_empty() {

@@ -10,14 +10,24 @@ use crate::store::{Automation, BodyHash, NewLog, Trigger};
 
 /// Headers every call carries: content type, Standard Webhooks id/timestamp/signature (the
 /// timestamp in integer seconds, signed exactly as sent), then the automation's own headers.
+/// A call to this relay's own sink for `sink_spreadsheet` is signed first with the keys
+/// derived for that spreadsheet ([`signing::sink_secret`], what a signer-linked sheet
+/// verifies), then with the plain ones (what a sheet holding a copied `webhook_secret`
+/// verifies); such a call never leaves the relay, and no other call carries a derived key.
 pub fn signed_headers(
     automation: &Automation,
     message_id: &str,
     body: &[u8],
     now_ms: i64,
+    sink_spreadsheet: Option<&str>,
 ) -> Vec<(String, String)> {
     let timestamp = now_ms.div_euclid(1000);
-    let secrets = automation.signing_secrets(now_ms);
+    let plain = automation.signing_secrets(now_ms);
+    let derived: Vec<String> = match sink_spreadsheet {
+        Some(id) => plain.iter().filter_map(|s| signing::sink_secret(s, id)).collect(),
+        None => Vec::new(),
+    };
+    let secrets: Vec<&str> = derived.iter().map(String::as_str).chain(plain).collect();
     let mut headers = Vec::with_capacity(4 + automation.webhook_headers.len());
     headers.push(("content-type".to_string(), "application/json".to_string()));
     headers.push(("webhook-id".to_string(), message_id.to_string()));
@@ -75,7 +85,10 @@ pub async fn call(
     body: Bytes,
     context: CallContext,
 ) -> (NewLog, Option<std::time::Duration>) {
-    let headers = signed_headers(automation, &context.message_id, &body, crate::time::now_ms());
+    let sink_spreadsheet = sender.own_sink_spreadsheet(url);
+    let now_ms = crate::time::now_ms();
+    let headers =
+        signed_headers(automation, &context.message_id, &body, now_ms, sink_spreadsheet.as_deref());
     let mut result = sender.post(url, &headers, body).await;
     let retry_after = result.retry_after;
     let rule = sender.redaction();

@@ -249,6 +249,22 @@ impl Sender {
             && url.scheme() == "http"
             && url.path().starts_with(OWN_SINK_PATH)
     }
+
+    /// The `spreadsheet_id` of `url` when it is this relay's own sink ([`Sender::is_own_sink`]),
+    /// the spreadsheet whose derived key signs the call. The substring test first keeps the
+    /// parse off every other call's path.
+    pub fn own_sink_spreadsheet(&self, url: &str) -> Option<String> {
+        self.own_address.get()?;
+        if !url.contains(OWN_SINK_PATH) {
+            return None;
+        }
+        let parsed = Url::parse(url).ok()?;
+        if !self.is_own_sink(&parsed) {
+            return None;
+        }
+        let id = parsed.query_pairs().find(|(name, _)| name == "spreadsheet_id")?.1;
+        Some(id.into_owned())
+    }
 }
 
 /// The host of `url` when it is a literal IP (forms like `127.1` already normalised).

@@ -45,6 +45,22 @@ pub fn signature_header(secrets: &[&str], msg_id: &str, timestamp: i64, body: &[
     secrets.iter().filter_map(|s| sign(s, msg_id, timestamp, body)).collect::<Vec<_>>().join(" ")
 }
 
+/// What the key for the relay's own sink is derived over, before the spreadsheet id.
+const SINK_KEY_CONTEXT: &[u8] = b"hookrelay sheets sink ";
+
+/// The `whsec_` secret calls to this relay's own sink for `spreadsheet_id` are signed with:
+/// HMAC-SHA256 keyed with `secret`'s key bytes over `"hookrelay sheets sink " + id`. A
+/// spreadsheet linked to a signer verifies only this one, so a call the automation sent
+/// anywhere else (signed with its plain secret) never opens the sheet, and one signed for
+/// the sink never leaves the relay. `None` for an undecodable secret.
+pub fn sink_secret(secret: &str, spreadsheet_id: &str) -> Option<String> {
+    let key = key_bytes(secret)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).ok()?;
+    mac.update(SINK_KEY_CONTEXT);
+    mac.update(spreadsheet_id.as_bytes());
+    Some(format!("{PREFIX}{}", STANDARD.encode(mac.finalize().into_bytes())))
+}
+
 /// How far a signed timestamp may be from now (the reference libraries' tolerance).
 pub const TOLERANCE_SECS: i64 = 5 * 60;
 
@@ -120,5 +136,16 @@ mod tests {
             verify(&new_secret(), "msg_1", "1000", &header, b"{}", 1_000).is_err(),
             "wrong secret"
         );
+    }
+
+    #[test]
+    fn the_sink_secret_depends_on_the_secret_and_the_spreadsheet() {
+        let secret = new_secret();
+        let derived = sink_secret(&secret, "ss_a").expect("derived");
+        assert!(is_valid_secret(&derived));
+        assert_ne!(derived, secret);
+        assert_ne!(Some(derived.clone()), sink_secret(&secret, "ss_b"));
+        assert_ne!(Some(derived), sink_secret(&new_secret(), "ss_a"));
+        assert_eq!(sink_secret("whsec_", "ss_a"), None);
     }
 }

@@ -1,7 +1,8 @@
 //! Spreadsheets signed by an automation: the sink accepts a call to such a spreadsheet when
-//! it is signed with any secret the automation signs with now (its current one and, for the
-//! overlap after a rotation, the previous one), so the spreadsheet follows the automation's
-//! rotations and no secret is copied anywhere. The link goes with either of them.
+//! it is signed with the key derived for it (`signing::sink_secret`) from any secret the
+//! automation signs with now (its current one and, for the overlap after a rotation, the
+//! previous one), so the spreadsheet follows the automation's rotations and no secret is
+//! copied anywhere. The link goes with either of them.
 
 use rusqlite::{params, Connection, OptionalExtension};
 

@@ -384,3 +384,19 @@ pub(crate) async fn wait_logs(relay: &Relay, automation_id: &str, n: usize) -> V
         })
         .await
 }
+
+/// The key the relay signs its own calls to spreadsheet `sheet`'s sink with, derived
+/// independently (not hookrelay's code): `whsec_` + base64 HMAC-SHA256 keyed with the
+/// base64 part of `secret` over `"hookrelay sheets sink " + sheet`.
+pub(crate) fn sink_secret(secret: &str, sheet: &str) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").expect("whsec_ prefix"))
+        .expect("base64 secret");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).expect("key");
+    mac.update(format!("hookrelay sheets sink {sheet}").as_bytes());
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
+}

@@ -21,4 +21,5 @@ mod ranges;
 mod refusals_log;
 mod signatures;
 mod signer;
+mod signer_replay;
 mod signer_target;

@@ -1,7 +1,8 @@
 //! Issue 10, item 7: the sheets walkthrough without an admin key stored anywhere. A
 //! spreadsheet adopts an automation as its signer (`PUT /v1/spreadsheets/{id}/signer`); the
 //! sink then takes calls signed with any secret that automation signs with now, so its
-//! deliveries append rows with no key in its headers, through secret rotations (the old
+//! deliveries append rows with no key in its headers (signed, for this sink only, with keys
+//! derived from the automation's secrets), through secret rotations (the old
 //! secret for the 24 h overlap, the new one for good). A copied `webhook_secret`, by
 //! contrast, stops matching when the automation's overlap ends.
 
@@ -11,7 +12,8 @@ use serde_json::{json, Value};
 use crate::common::Relay;
 use crate::helpers::{
     assert_error, create_automation, grid, msg_id, new_secret, new_sheet, post_keyed, post_signed,
-    run_demo, send, sheet_meta, sink_path, wait_logs, wait_rows, DEMO_APP, ENDPOINTS, SHEETS, SINK,
+    run_demo, send, sheet_meta, sink_path, sink_secret, wait_logs, wait_rows, DEMO_APP, ENDPOINTS,
+    SHEETS, SINK,
 };
 
 async fn set_signer(relay: &Relay, sheet: &str, body: Value) -> crate::helpers::Resp {
@@ -61,25 +63,28 @@ async fn a_sheet_signed_by_its_automation_takes_demo_runs_with_no_key_stored_thr
     assert_error(&r, 401, "unauthorized", None);
     let r = post_signed(&relay, &path, &new_secret(), &msg_id(), &json!({"greeting": "x"})).await;
     assert_error(&r, 401, "unauthorized", None);
+    // Nor the automation's plain secret, which signs its calls to every other receiver.
+    let r = post_signed(&relay, &path, &first_secret, &msg_id(), &json!({"greeting": "x"})).await;
+    assert_error(&r, 401, "unauthorized", None);
 
     // Rotation: the deliveries (signed with both secrets) go on; a call signed with the new
     // secret alone, as every call is once the overlap ends, is taken too.
     let second_secret = rotate(&relay, &aid).await;
     run_demo(&relay, "Bob", "friendly", "Hi Bob! 👋").await;
     wait_rows(&relay, &sheet, 3).await;
-    let r =
-        post_signed(&relay, &path, &second_secret, &msg_id(), &json!({"greeting": "new"})).await;
+    let (first_key, second_key) =
+        (sink_secret(&first_secret, &sheet), sink_secret(&second_secret, &sheet));
+    let r = post_signed(&relay, &path, &second_key, &msg_id(), &json!({"greeting": "new"})).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = post_signed(&relay, &path, &first_secret, &msg_id(), &json!({"greeting": "old"})).await;
+    let r = post_signed(&relay, &path, &first_key, &msg_id(), &json!({"greeting": "old"})).await;
     assert_eq!(r.status, 200, "the previous secret within the overlap: {}", r.body);
 
     // Rotated again: the first secret no longer signs for the automation, nor opens the sheet.
     let third_secret = rotate(&relay, &aid).await;
-    let r =
-        post_signed(&relay, &path, &first_secret, &msg_id(), &json!({"greeting": "gone"})).await;
+    let r = post_signed(&relay, &path, &first_key, &msg_id(), &json!({"greeting": "gone"})).await;
     assert_error(&r, 401, "unauthorized", None);
-    let r =
-        post_signed(&relay, &path, &third_secret, &msg_id(), &json!({"greeting": "third"})).await;
+    let third_key = sink_secret(&third_secret, &sheet);
+    let r = post_signed(&relay, &path, &third_key, &msg_id(), &json!({"greeting": "third"})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     run_demo(&relay, "Cleo", "formal", "Good day, Cleo.").await;
     let rows = wait_rows(&relay, &sheet, 7).await;
@@ -95,7 +100,7 @@ async fn a_sheet_signed_by_its_automation_takes_demo_runs_with_no_key_stored_thr
         (meta["signed"].clone(), meta["signer_automation_id"].clone()),
         (json!(false), Value::Null)
     );
-    let r = post_signed(&relay, &path, &third_secret, &msg_id(), &json!({"greeting": "x"})).await;
+    let r = post_signed(&relay, &path, &third_key, &msg_id(), &json!({"greeting": "x"})).await;
     assert_error(&r, 401, "unauthorized", None);
 }
 
@@ -150,7 +155,8 @@ async fn a_signer_must_exist_and_send_to_the_sheet_and_replaces_its_webhook_secr
     let r = post_signed(&relay, &path, &secret, &msg_id(), &json!({"a": 1})).await;
     assert_error(&r, 401, "unauthorized", None);
     let automation_secret = linked["secret"].as_str().expect("secret");
-    let r = post_signed(&relay, &path, automation_secret, &msg_id(), &json!({"a": 2})).await;
+    let key = sink_secret(automation_secret, &sheet);
+    let r = post_signed(&relay, &path, &key, &msg_id(), &json!({"a": 2})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     // Deleting the spreadsheet forgets the link.
     let r = send(relay.req(Method::DELETE, &format!("{SHEETS}/{sheet}"))).await;

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::common::{Receiver, Relay};
 use crate::helpers::{
     assert_error, create_automation, msg_id, new_sheet, post_keyed, post_raw, post_signed, send,
-    sheet_meta, sink_path, SHEETS, SINK,
+    sheet_meta, sink_path, sink_secret, SHEETS, SINK,
 };
 
 const ENDPOINTS: &str = "/v1/processors/automations/endpoints";
@@ -81,13 +81,13 @@ async fn a_signer_moved_elsewhere_is_not_trusted_and_can_be_unlinked() {
     )
     .await;
     let aid = automation["id"].as_str().expect("id").to_string();
-    let secret = automation["secret"].as_str().expect("secret").to_string();
+    let secret = sink_secret(automation["secret"].as_str().expect("secret"), &sheet);
     assert_eq!(set_signer(&relay, &sheet, &automation["id"]).await.status, 200);
     let r = post_signed(&relay, &path, &secret, &msg_id(), &json!({"a": "linked"})).await;
     assert_eq!(r.status, 200, "{}", r.body);
 
     // Moved to another receiver: it gets a signed call, and replaying it to the sink fails,
-    // as does any call signed with the automation's secret.
+    // as does any call signed with the key for this sink.
     move_automation(&relay, &aid, &attacker.url("/hook")).await;
     relay.send_message("moved", json!({"a": "stolen"})).await;
     let call = relay
