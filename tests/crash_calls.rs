@@ -80,6 +80,11 @@ async fn kill9_logs_reruns_and_test_calls_in_flight_as_interrupted() {
     }
     let rerun_log = interrupted.iter().find(|l| l["trigger"] == "rerun").expect("rerun");
     assert_eq!(rerun_log["rerun_of"], log_id.as_str());
+    // It names the delivery it repeated, as a completed rerun's log does; a test call has none.
+    let delivery_id = original["delivery_id"].as_str().expect("the delivery's log names it");
+    assert_eq!(rerun_log["delivery_id"], delivery_id, "{rerun_log}");
+    let test_log = interrupted.iter().find(|l| l["trigger"] == "test").expect("test");
+    assert_eq!(test_log["delivery_id"], Value::Null, "{test_log}");
     // The delivery, the completed rerun and test call, and the two interrupted calls.
     assert_eq!(logs.len(), 5, "no other log: {logs:?}");
 

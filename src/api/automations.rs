@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{list_body, ApiQuery, JsonBody, NoQuery, PageParams, QueryParams};
+use super::extract::{list_body, ApiQuery, JsonBody, NoBody, NoQuery, PageParams, QueryParams};
 use super::{one_call, ApiError, ApiResult, AppState};
 use crate::delivery::signing;
 use crate::ids;
@@ -304,6 +304,7 @@ async fn remove(
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: NoQuery,
+    _: NoBody,
 ) -> ApiResult<Json<Value>> {
     let id = automation_id(id)?;
     state.store.delete_automation(id.clone()).await?;
@@ -325,6 +326,7 @@ async fn rotate(
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: NoQuery,
+    _: NoBody,
 ) -> ApiResult<Json<Value>> {
     let id = automation_id(id)?;
     let a = state
@@ -342,6 +344,7 @@ async fn test_webhook(
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: NoQuery,
+    _: NoBody,
 ) -> ApiResult<Json<Value>> {
     let automation = state.store.automation(automation_id(id)?).await?;
     let now = now_ms();

@@ -106,6 +106,28 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
+/// The body of a route that takes none. Anything but nothing (or `{}`, an object with no
+/// field, as generic clients send for "no arguments") is refused: such a route would
+/// otherwise act on a request whose body says something it does not do (a misspelt
+/// argument, or a request meant for another route). The SDKs send no body on these routes.
+pub struct NoBody;
+
+impl FromRequest<AppState> for NoBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(req, state).await?;
+        let empty_object = || {
+            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes)
+                .is_ok_and(|fields| fields.is_empty())
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) || empty_object() {
+            return Ok(NoBody);
+        }
+        Err(ApiError::invalid("body", "this route takes no body: send none (or `{}`)"))
+    }
+}
+
 /// The parameters a route's query string may hold. [`ApiQuery`] refuses any other name with
 /// a 400 naming it: a route must never ignore a parameter it does not know, or a list looks
 /// filtered when it is not (a misspelt filter, or one this build does not have).

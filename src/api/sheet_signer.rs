@@ -13,7 +13,7 @@ use reqwest::Url;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::extract::{JsonBody, NoQuery};
+use super::extract::{JsonBody, NoBody, NoQuery};
 use super::sheets::{spreadsheet_id, spreadsheet_json};
 use super::sink::{SINK_PARAMS, SINK_PATH};
 use super::{ApiError, ApiResult, AppState};
@@ -87,6 +87,7 @@ pub(super) async fn unlink(
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: NoQuery,
+    _: NoBody,
 ) -> ApiResult<Json<Value>> {
     let id = spreadsheet_id(id)?;
     state.store.unlink_sheet_signer(id.clone()).await?;

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{list_body, ApiQuery, JsonBody, NoQuery, PageParams};
+use super::extract::{list_body, ApiQuery, JsonBody, NoBody, NoQuery, PageParams};
 use super::{sheet_signer, ApiError, ApiResult, AppState};
 use crate::ids;
 use crate::store::{Spreadsheet, Worksheet};
@@ -135,6 +135,7 @@ async fn remove(
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: NoQuery,
+    _: NoBody,
 ) -> ApiResult<Json<Value>> {
     let id = spreadsheet_id(id)?;
     state.store.delete_spreadsheet(id.clone()).await?;

@@ -1,10 +1,71 @@
 //! Checks a run's `inputs` and `files` against the app's form and upload settings, with
 //! Dify's error code (`invalid_param`) and a message naming the input.
 
+use std::fmt;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::{json, Map, Value};
 
 use super::ApiError;
 use crate::workflow::app::{AppDefinition, InputKind};
+
+/// A run's `inputs`, each name given once: of two values for one input, which one the run
+/// should use is a guess (serde_json's map keeps the last). Refused as serde words a
+/// repeated struct field, so the 400 names it (`inputs.name`, see `extract::decode_json`).
+#[derive(Debug)]
+pub struct RunInputs(pub Map<String, Value>);
+
+impl<'de> Deserialize<'de> for RunInputs {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Names;
+        impl<'de> Visitor<'de> for Names {
+            type Value = RunInputs;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of inputs by name")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RunInputs, A::Error> {
+                let mut inputs = Map::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    if inputs.contains_key(&name) {
+                        return Err(de::Error::custom(format_args!("duplicate field `{name}`")));
+                    }
+                    let value = map.next_value()?;
+                    inputs.insert(name, value);
+                }
+                Ok(RunInputs(inputs))
+            }
+        }
+        deserializer.deserialize_map(Names)
+    }
+}
+
+/// One item of a run's `files`, with the fields Dify's Workflow API documents (the
+/// dify-client sends `type`, `transfer_method` and `upload_file_id` or `url`); any other,
+/// or one given twice, is refused rather than ignored. Values stay JSON for
+/// [`validate_files`], which words their problems as Dify does.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileItem {
+    #[serde(rename = "type")]
+    kind: Option<Value>,
+    transfer_method: Option<Value>,
+    url: Option<Value>,
+    upload_file_id: Option<Value>,
+}
+
+impl FileItem {
+    /// The item as the JSON object it was sent as.
+    pub fn into_value(self) -> Value {
+        let fields = [
+            ("type", self.kind),
+            ("transfer_method", self.transfer_method),
+            ("url", self.url),
+            ("upload_file_id", self.upload_file_id),
+        ];
+        Value::Object(fields.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))).collect())
+    }
+}
 
 /// The inputs with defaults applied, or the first problem. Inputs the form does not declare
 /// are dropped (as Dify does), except for upstream apps, which pass them on.
@@ -95,7 +156,7 @@ pub fn validate_inputs(
                     ));
                 };
                 for (i, item) in items.iter().enumerate() {
-                    check_file(app, item, &format!("{field_name}.{i}"))?;
+                    check_file(app, item, &format!("{field_name}[{i}]"))?;
                 }
                 value
             }
@@ -128,7 +189,7 @@ pub fn validate_files(app: &AppDefinition, files: Vec<Value>) -> Result<Vec<Valu
         ));
     }
     for (i, file) in files.iter().enumerate() {
-        check_file(app, file, &format!("files.{i}"))?;
+        check_file(app, file, &format!("files[{i}]"))?;
     }
     Ok(files)
 }
@@ -176,7 +237,7 @@ pub async fn resolve_files(
     inputs: &mut Map<String, Value>,
 ) -> Result<(), ApiError> {
     for (i, file) in files.iter_mut().enumerate() {
-        resolve(store, app, file, &format!("files.{i}")).await?;
+        resolve(store, app, file, &format!("files[{i}]")).await?;
     }
     for field in
         app.inputs.iter().filter(|f| matches!(f.kind, InputKind::File | InputKind::FileList))
@@ -185,7 +246,7 @@ pub async fn resolve_files(
         match inputs.get_mut(&field.variable) {
             Some(Value::Array(items)) => {
                 for (i, item) in items.iter_mut().enumerate() {
-                    resolve(store, app, item, &format!("{name}.{i}")).await?;
+                    resolve(store, app, item, &format!("{name}[{i}]")).await?;
                 }
             }
             Some(item @ Value::Object(_)) => resolve(store, app, item, &name).await?,

@@ -14,11 +14,11 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use futures_util::stream;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::extract::{body_bytes, decode_object, ApiQuery, NoQuery, QueryParams};
-use super::workflow_inputs::validate_inputs;
+use super::workflow_inputs::{validate_inputs, FileItem, RunInputs};
 use super::{ApiError, ApiResult, AppState};
 use crate::auth;
 use crate::store::{RunFilter, RunRecord};
@@ -67,11 +67,11 @@ pub(super) async fn require_app_key(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RunBody {
-    inputs: Option<Map<String, Value>>,
+    inputs: Option<RunInputs>,
     response_mode: Option<String>,
     user: Option<String>,
     #[serde(default)]
-    files: Vec<Value>,
+    files: Vec<FileItem>,
     /// Accepted and ignored: Dify's Workflow API documents a `trace_id` (for its tracing
     /// integrations, which the relay has none of), so Dify clients may send it.
     #[serde(rename = "trace_id")]
@@ -97,7 +97,8 @@ async fn run(
         headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
     let bytes = body_bytes(req, &state).await?;
     let body: RunBody = decode_object(&bytes, state.config.limits.max_json_depth)?;
-    let inputs = body.inputs.ok_or_else(|| ApiError::invalid("inputs", "inputs is required"))?;
+    let RunInputs(inputs) =
+        body.inputs.ok_or_else(|| ApiError::invalid("inputs", "inputs is required"))?;
     let user = body
         .user
         .filter(|u| !u.is_empty())
@@ -110,7 +111,8 @@ async fn run(
         return Err(ApiError::invalid("response_mode", "must be blocking, streaming or async"));
     }
     let mut inputs = validate_inputs(&app, inputs)?;
-    let mut files = super::workflow_inputs::validate_files(&app, body.files)?;
+    let files = body.files.into_iter().map(FileItem::into_value).collect();
+    let mut files = super::workflow_inputs::validate_files(&app, files)?;
     super::workflow_inputs::resolve_files(&state.store, &app, &mut files, &mut inputs).await?;
     let (sink, events) = if mode == "streaming" {
         let (tx, rx) = mpsc::unbounded_channel();

@@ -127,14 +127,21 @@ pub(super) fn release(conn: &Connection) -> StoreResult<usize> {
     for (message_id, automation_id, processor_id, trigger, rerun_of, url, body, snapshot, at) in
         rows
     {
+        let trigger = Trigger::parse(&trigger)
+            .ok_or_else(|| StoreError::Corrupt(format!("call trigger `{trigger}`")))?;
+        // A rerun's log names the delivery it repeated, interrupted or not (see `reruns`).
+        let delivery_id = if trigger == Trigger::Rerun {
+            reruns::repeated_delivery(conn, &message_id, &automation_id)?.map(|(id, _)| id)
+        } else {
+            None
+        };
         let call = InterruptedCall {
-            delivery_id: None,
+            delivery_id,
             message_id,
             automation_id,
             processor_id,
             attempt: 1,
-            trigger: Trigger::parse(&trigger)
-                .ok_or_else(|| StoreError::Corrupt(format!("call trigger `{trigger}`")))?,
+            trigger,
             rerun_of,
             webhook_url: url,
             request_body_hash: hash_of(body)?,

@@ -37,12 +37,7 @@ pub(super) fn record(
     snapshot: &Snapshot,
 ) -> StoreResult<(String, Option<RerunDelivery>)> {
     snapshot.put(conn)?;
-    let found: Option<(String, String)> = conn
-        .prepare_cached(
-            "SELECT id, status FROM deliveries WHERE message_id = ?1 AND automation_id = ?2",
-        )?
-        .query_row(params![log.message_id, log.automation_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+    let found = repeated_delivery(conn, &log.message_id, &log.automation_id)?;
     log.delivery_id = found.as_ref().map(|(id, _)| id.clone());
     let log_id = logs::insert(conn, &log)?;
     let Some((id, status)) = found else { return Ok((log_id, None)) };
@@ -57,6 +52,22 @@ pub(super) fn record(
     )?
     .execute(params![id, log_id, log.response_at])?;
     Ok((log_id, Some(RerunDelivery { id, status: DeliveryStatus::Succeeded })))
+}
+
+/// The id and status of the delivery of `message_id` to `automation_id`, which a rerun of
+/// that message to that automation repeats (none for a message sent before the automation
+/// existed, or whose delivery was deleted with its automation).
+pub(super) fn repeated_delivery(
+    conn: &Connection,
+    message_id: &str,
+    automation_id: &str,
+) -> StoreResult<Option<(String, String)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, status FROM deliveries WHERE message_id = ?1 AND automation_id = ?2",
+        )?
+        .query_row(params![message_id, automation_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
 }
 
 #[cfg(test)]

@@ -157,7 +157,7 @@ async fn another_apps_runs_tasks_logs_uploads_and_keys_are_out_of_reach() {
         Some(json!({"inputs": {"topic": "t"}, "user": USER, "files": files})),
     )
     .await;
-    assert_error(&r, 400, "files.0", "beta using alpha's upload");
+    assert_error(&r, 400, "files[0]", "beta using alpha's upload");
     assert_hides(&r, &["scoped-doc-771", "upload-canary-4471", "base64", run.as_str()], "upload");
 
     // Alpha's Idempotency-Key is not beta's: the same request starts a new run of beta.

@@ -26,6 +26,7 @@ mod logs_follow;
 mod malformed_json;
 mod message_views;
 mod messages;
+mod no_body;
 mod recover;
 mod recover_concurrent;
 mod recover_windows;

@@ -17,11 +17,18 @@ use crate::common::{Relay, KEY};
 use crate::helpers::{assert_error, send_ok, Resp, ENDPOINTS, LOGS};
 use crate::unknown_params::concrete;
 
-/// The POST and PUT routes that take no JSON body of the relay's own API.
-const NO_JSON_BODY: &[(&str, &str)] = &[
-    // No body at all (uiform's `tests.webhook` posts none).
+/// The routes that take no body at all: any but none (or `{}`) is refused (`no_body.rs`).
+const NO_BODY: &[(&str, &str)] = &[
+    ("DELETE", "/v1/processors/automations/endpoints/{id}"),
+    ("DELETE", "/v1/spreadsheets/{id}"),
+    ("DELETE", "/v1/spreadsheets/{id}/signer"),
+    // uiform's and retab's `secret.rotate` and `tests.webhook` post none.
     ("POST", "/v1/processors/automations/endpoints/{id}/secret/rotate"),
     ("POST", "/v1/processors/automations/tests/webhook/{id}"),
+];
+
+/// The routes whose body is not JSON of the relay's own API.
+const OTHER_BODY: &[(&str, &str)] = &[
     // A multipart form (Dify's file upload).
     ("POST", "/v1/files/upload"),
     // The delivered payload, any JSON object: the sink appends what it is sent.
@@ -82,7 +89,10 @@ async fn every_json_body_refuses_unknown_and_repeated_fields() {
     let relay = Relay::start(APPS);
     let with_body: Vec<(String, String, Kind)> = writing_routes()
         .into_iter()
-        .filter(|(m, p, _)| m != "DELETE" && !NO_JSON_BODY.contains(&(m.as_str(), p.as_str())))
+        .filter(|(m, p, _)| {
+            let route = (m.as_str(), p.as_str());
+            !NO_BODY.contains(&route) && !OTHER_BODY.contains(&route)
+        })
         .collect();
     let mut listed: Vec<(&str, &str)> = BODY_FIELDS.iter().map(|(m, p, _, _)| (*m, *p)).collect();
     listed.sort();
@@ -106,6 +116,35 @@ async fn every_json_body_refuses_unknown_and_repeated_fields() {
         let twice = format!(r#"{{"{field}":{value},"{field}":{value}}}"#);
         let r = call(&relay, method, &path, *kind, &twice).await;
         assert_refused(&r, field, &format!("duplicate field `{field}`"), &format!("{ctx} {twice}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_without_a_body_refuses_one() {
+    let relay = Relay::start(APPS);
+    let without: Vec<(String, String, Kind)> = writing_routes()
+        .into_iter()
+        .filter(|(m, p, _)| {
+            let route = (m.as_str(), p.as_str());
+            !BODY_FIELDS.iter().any(|(bm, bp, _, _)| (*bm, *bp) == route)
+                && !OTHER_BODY.contains(&route)
+        })
+        .collect();
+    let mut listed = NO_BODY.to_vec();
+    listed.sort();
+    let served: Vec<(&str, &str)> = without.iter().map(|(m, p, _)| (&m[..], &p[..])).collect();
+    assert_eq!(served, listed, "NO_BODY must list every route without a body");
+    for (method, template, kind) in &without {
+        let path = concrete(template);
+        // Refused before the route looks its resource up (these ids do not exist).
+        for body in [r#"{"zzq":1}"#, "[1]", "[]", "garbage", "null", "1", r#""x""#] {
+            let r = call(&relay, method, &path, *kind, body).await;
+            assert_refused(&r, "body", "takes no body", &format!("{method} {path} {body}"));
+        }
+        for body in ["", " ", "{}", " { } "] {
+            let r = call(&relay, method, &path, *kind, body).await;
+            assert_eq!(r.status, 404, "{method} {path} {body:?} reaches the route: {}", r.text);
+        }
     }
 }
 
