@@ -107,6 +107,18 @@ fn parse_event_type(value: String) -> ApiResult<String> {
     Ok(value)
 }
 
+/// `0` (no HTTP response) or an HTTP status, 100 to 599: any other number matches nothing.
+fn parse_status_code(value: Option<&str>) -> ApiResult<Option<u16>> {
+    let code = parse_number("status_code", value)?;
+    match code {
+        Some(c) if c != 0 && !(100..=599).contains(&c) => Err(ApiError::invalid(
+            "status_code",
+            format!("`{c}` is neither 0 (no HTTP response) nor an HTTP status (100 to 599)"),
+        )),
+        _ => Ok(code),
+    }
+}
+
 async fn list_logs(
     state: AppState,
     q: ListQuery,
@@ -114,7 +126,7 @@ async fn list_logs(
 ) -> ApiResult<Json<Value>> {
     let page = q.page.to_request(ids::LOG, state.config.limits.max_list_limit)?;
     let filter = LogFilter {
-        status_code: parse_number("status_code", q.status_code.as_deref())?,
+        status_code: parse_status_code(q.status_code.as_deref())?,
         status_class: q.status_class.as_deref().map(parse_class).transpose()?,
         automation_id: q.automation_id,
         processor_id,

@@ -142,6 +142,8 @@ async fn log_filter_values_that_cannot_match_are_400() {
         ("trigger=manual", "trigger"),
         ("trigger=", "trigger"),
         ("event_type=", "event_type"),
+        ("status_code=999", "status_code"),
+        ("status_code=42", "status_code"),
     ];
     let long_case = format!("event_type={long}");
     for (query, field) in cases.iter().copied().chain([(long_case.as_str(), "event_type")]) {
