@@ -70,9 +70,18 @@ impl AutomationAttempts {
     /// takes a read lock and finds its counters: no allocation.
     pub fn inc(&self, automation: &str, outcome: DeliveryOutcome) {
         let at = outcome as usize;
-        if let Some(counters) = self.read().get(automation) {
-            counters[at].inc();
-            return;
+        {
+            let tracked = self.read();
+            if let Some(counters) = tracked.get(automation) {
+                counters[at].inc();
+                return;
+            }
+            // Past the cap, an untracked automation's attempts never take the write lock.
+            if tracked.len() >= self.limit {
+                drop(tracked);
+                self.other.get_or_init(|| self.series(OTHER))[at].inc();
+                return;
+            }
         }
         let mut tracked = self.tracked.write().unwrap_or_else(PoisonError::into_inner);
         let counters = match tracked.get(automation) {
@@ -96,9 +105,10 @@ impl AutomationAttempts {
     /// Drops the series of the automations not in `exists` (of those [`Self::tracked`]
     /// returned; one seen since keeps its series).
     pub fn retain(&self, exists: &HashSet<String>, checked: &[String]) {
+        let checked: HashSet<&str> = checked.iter().map(String::as_str).collect();
         let mut tracked = self.tracked.write().unwrap_or_else(PoisonError::into_inner);
         tracked.retain(|automation, _| {
-            let keep = exists.contains(automation) || !checked.contains(automation);
+            let keep = exists.contains(automation) || !checked.contains(automation.as_str());
             if !keep {
                 for outcome in DeliveryOutcome::ALL {
                     let labels = AutomationOutcome {
