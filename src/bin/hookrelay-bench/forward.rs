@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::load::{closed_loop, percentiles};
 use crate::receiver::Receiver;
 use crate::report::Row;
-use crate::scenarios::{client, payload};
+use crate::scenarios::client;
 use crate::Settings;
 
 /// Runs the scenario; see the module doc.
@@ -26,10 +26,10 @@ pub async fn forward(s: &Settings) -> anyhow::Result<Row> {
     let (addr, _forwarder) = start_forwarder(target)?;
     let http = client()?;
     let url = format!("http://{addr}/v1/messages");
-    let body = payload(s.payload_bytes);
+    let payloads = s.payloads;
     let t0 = Instant::now();
     let (_, mut api) = closed_loop(s.messages, s.concurrency, move |i| {
-        let (http, url, body) = (http.clone(), url.clone(), body.clone());
+        let (http, url, body) = (http.clone(), url.clone(), payloads.payload(i));
         async move {
             let resp =
                 http.post(&url).header("webhook-id", i.to_string()).body(body).send().await?;
@@ -57,7 +57,7 @@ pub async fn forward(s: &Settings) -> anyhow::Result<Row> {
         relay: None,
         extra: json!({
             "measures": "a storage-free forwarder: calls in and out per second; latency is the API call's",
-            "concurrency": s.concurrency, "payload_bytes": s.payload_bytes,
+            "concurrency": s.concurrency, "payload_bytes": s.payloads.bytes,
         }),
     })
 }

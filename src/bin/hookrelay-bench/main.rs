@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo build --release && target/release/hookrelay-bench [SCENARIO…] [--messages N]
-//!     [--concurrency C] [--logs N] [--rate R] [--duration S] [--out DIR]
+//!     [--concurrency C] [--same-payload] [--logs N] [--rate R] [--duration S] [--out DIR]
 //! ```
 //! Scenarios: raw, forward (a storage-free forwarder: the ceiling of one call in and one
 //! out per message), ingest, e2e, rerun, logs-query, workflow (blocking runs of the demo app
@@ -13,12 +13,16 @@
 //! fanout (each message to 10 automations), failing (a healthy automation beside one whose
 //! receiver fails every other call), steady (R messages/s for S seconds, open loop:
 //! enqueue→delivered latency at a fixed rate).
+//! Every message carries a unique payload (sequence number, random run id, varied text) of
+//! 1 KB, as real completions do; `--same-payload` repeats one payload, the variant reported
+//! beside it to show what content addressing saves.
 //! Default: all but logs-query. Each scenario also writes `DIR/<scenario>.json` (default
 //! `target/bench`) with its figures, settings, the machine and the commit.
 
 mod forward;
 mod load;
 mod logs_query;
+mod payloads;
 mod receiver;
 mod relay;
 mod report;
@@ -38,8 +42,8 @@ pub struct Settings {
     pub messages: usize,
     /// Concurrent senders.
     pub concurrency: usize,
-    /// Payload size in bytes.
-    pub payload_bytes: usize,
+    /// The payloads posted: their size, and whether every message repeats one payload.
+    pub payloads: payloads::Payloads,
     /// Logs stored before `logs-query`.
     pub logs: usize,
     /// Offered messages per second in `steady`.
@@ -52,7 +56,7 @@ fn main() -> ExitCode {
     let mut settings = Settings {
         messages: 50_000,
         concurrency: 32,
-        payload_bytes: 1024,
+        payloads: payloads::Payloads { bytes: 1024, same: false },
         logs: 1_000_000,
         rate: 1_000,
         duration_secs: 30,
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
                 Some(n) => settings.duration_secs = n.max(1),
                 None => return ExitCode::from(2),
             },
+            "--same-payload" => settings.payloads.same = true,
             "--out" => match args.next() {
                 Some(dir) => out = dir.into(),
                 None => {

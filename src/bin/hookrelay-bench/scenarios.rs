@@ -37,11 +37,6 @@ pub(crate) fn client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder().pool_max_idle_per_host(256).tcp_nodelay(true).build()?)
 }
 
-pub(crate) fn payload(bytes: usize) -> String {
-    let filler = "x".repeat(bytes.saturating_sub(40));
-    format!("{{\"invoice\":12345,\"note\":\"{filler}\"}}")
-}
-
 pub(crate) async fn create_automation(
     http: &reqwest::Client,
     relay: &Relay,
@@ -58,14 +53,14 @@ pub(crate) async fn create_automation(
     body["id"].as_str().map(String::from).ok_or_else(|| anyhow!("create automation: {body}"))
 }
 
-/// The loopback ceiling: the same client posting the same payload straight to the receiver.
+/// The loopback ceiling: the same client posting the same payloads straight to the receiver.
 async fn raw(s: &Settings) -> anyhow::Result<Row> {
     let receiver = Receiver::start().await?;
     let http = client()?;
     let url = format!("http://{}/hook", receiver.addr);
-    let body = payload(s.payload_bytes);
+    let payloads = s.payloads;
     let (elapsed, mut lat) = closed_loop(s.messages, s.concurrency, move |i| {
-        let (http, url, body) = (http.clone(), url.clone(), body.clone());
+        let (http, url, body) = (http.clone(), url.clone(), payloads.payload(i));
         async move {
             let resp =
                 http.post(&url).header("webhook-id", i.to_string()).body(body).send().await?;
@@ -80,7 +75,7 @@ async fn raw(s: &Settings) -> anyhow::Result<Row> {
         per_second: s.messages as f64 / elapsed.as_secs_f64(),
         latency_ms: percentiles(&mut lat),
         relay: None,
-        extra: json!({"concurrency": s.concurrency, "payload_bytes": s.payload_bytes}),
+        extra: json!({"concurrency": s.concurrency, "payload_bytes": s.payloads.bytes}),
     })
 }
 
@@ -92,11 +87,11 @@ pub(crate) async fn push_messages(
 ) -> anyhow::Result<(Duration, Vec<Duration>, HashMap<String, Instant>)> {
     let started: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let url = format!("{base}/v1/messages");
-    let body =
-        format!("{{\"processor_id\":\"proc_bench\",\"payload\":{}}}", payload(s.payload_bytes));
+    let payloads = s.payloads;
     let (http, record) = (http.clone(), started.clone());
-    let (elapsed, lat) = closed_loop(s.messages, s.concurrency, move |_| {
-        let (http, url, body, record) = (http.clone(), url.clone(), body.clone(), record.clone());
+    let (elapsed, lat) = closed_loop(s.messages, s.concurrency, move |i| {
+        let (http, url, body, record) =
+            (http.clone(), url.clone(), payloads.message(i), record.clone());
         async move {
             let t = Instant::now();
             let id = post_message(&http, &url, body).await?;
@@ -178,7 +173,7 @@ async fn ingest(s: &Settings) -> anyhow::Result<Row> {
         per_second: s.messages as f64 / elapsed.as_secs_f64(),
         latency_ms: percentiles(&mut lat),
         relay: Some(relay.stats()),
-        extra: json!({"concurrency": s.concurrency, "payload_bytes": s.payload_bytes}),
+        extra: json!({"concurrency": s.concurrency, "payload_bytes": s.payloads.bytes}),
     })
 }
 
@@ -206,7 +201,7 @@ async fn e2e(s: &Settings) -> anyhow::Result<Row> {
         latency_ms: percentiles(&mut lat),
         relay: Some(relay.stats()),
         extra: json!({
-            "concurrency": s.concurrency, "payload_bytes": s.payload_bytes, "duplicates": duplicates,
+            "concurrency": s.concurrency, "payload_bytes": s.payloads.bytes, "duplicates": duplicates,
             "api_p50_ms": api.0, "api_p99_ms": api.1,
         }),
     })

@@ -16,7 +16,7 @@ use crate::load::percentiles;
 use crate::receiver::Receiver;
 use crate::relay::Relay;
 use crate::report::Row;
-use crate::scenarios::{client, create_automation, payload, post_message, wait_drained};
+use crate::scenarios::{client, create_automation, post_message, wait_drained};
 use crate::Settings;
 
 /// Most requests in flight; past it the schedule slips and the run fails (the relay could
@@ -32,27 +32,23 @@ pub async fn steady(s: &Settings) -> anyhow::Result<Row> {
         .await?;
     let count = s.rate * s.duration_secs;
     let url = Arc::new(format!("{}/v1/messages", relay.base));
-    let body = Arc::new(format!(
-        "{{\"processor_id\":\"proc_bench\",\"payload\":{}}}",
-        payload(s.payload_bytes)
-    ));
     let scheduled: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / s.rate.max(1) as f64));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let mut tasks = Vec::with_capacity(count);
     let t0 = Instant::now();
-    for _ in 0..count {
+    for seq in 0..count {
         let at = ticker.tick().await.into_std();
         let permit = in_flight
             .clone()
             .try_acquire_owned()
             .map_err(|_| anyhow!("{MAX_IN_FLIGHT} requests in flight: the relay fell behind"))?;
         let (http, url, body, scheduled) =
-            (http.clone(), url.clone(), body.clone(), scheduled.clone());
+            (http.clone(), url.clone(), s.payloads.message(seq), scheduled.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = permit;
-            let id = post_message(&http, &url, body.as_str().to_owned()).await?;
+            let id = post_message(&http, &url, body).await?;
             scheduled.lock().map_err(|_| anyhow!("lock"))?.insert(id, at);
             Ok::<_, anyhow::Error>(at.elapsed())
         }));
