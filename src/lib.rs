@@ -16,6 +16,7 @@ pub mod listener;
 pub mod metrics;
 pub mod receive;
 pub mod redact;
+pub mod relay;
 pub mod server;
 pub mod sheets;
 pub mod startup;

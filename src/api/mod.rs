@@ -49,7 +49,9 @@ use crate::store::Store;
 pub struct AppState {
     /// The database.
     pub store: Store,
-    /// Wakes on new deliveries; runs recover jobs.
+    /// Where messages enter (see [`crate::relay`]).
+    pub relay: crate::relay::Relay,
+    /// Runs recover jobs; holds the call slots.
     pub dispatcher: Arc<Dispatcher>,
     /// Sends reruns and test calls.
     pub sender: Arc<Sender>,

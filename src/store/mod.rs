@@ -40,7 +40,7 @@ pub use log_filters::LogFilter;
 pub use logs::{LogRecord, NewLog, Trigger};
 pub use message_views::{MessageDetail, MessageFilter, MessageRow};
 pub use messages::IDEMPOTENCY_WINDOW_MS;
-pub use messages::{Accepted, IngestResult, NewMessage};
+pub use messages::{Accepted, Handover, IngestResult, NewMessage, Receipt};
 pub use page::{Conditions, Page, PageRequest};
 pub use recover::{RecoverJob, StillRetrying};
 pub use replay::ReplayJob;

@@ -51,7 +51,8 @@ async fn world() -> World {
         config.delivery.clone(),
         Arc::new(Metrics::default()),
     );
-    let workflows = Workflows::new(&config.apps, store.clone(), sender, dispatcher);
+    let relay = crate::relay::Relay::new(store.clone(), dispatcher);
+    let workflows = Workflows::new(&config.apps, store.clone(), sender, relay);
     let now = crate::time::now_ms();
     let automation = Automation {
         id: crate::ids::new_id(crate::ids::AUTOMATION),
