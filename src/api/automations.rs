@@ -11,9 +11,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{list_body, ApiQuery, JsonBody, NoBody, NoQuery, PageParams, QueryParams};
-use super::{one_call, ApiError, ApiResult, AppState};
+use super::{ApiError, ApiResult, AppState};
 use crate::delivery::signing;
 use crate::ids;
+use crate::outbound::one_call;
 use crate::redact::{HeaderRedaction, REDACTED};
 use crate::store::{Automation, AutomationFilter, AutomationInput};
 use crate::time::{now_ms, rfc3339};

@@ -11,8 +11,8 @@ use serde_json::Value;
 use super::extract::{list_body, parse_number, ApiQuery, NoQuery, PageParams, QueryParams};
 use super::logs_view::automation_log;
 use super::{ApiError, ApiResult, AppState};
-use crate::delivery::codes;
 use crate::ids;
+use crate::outbound::codes;
 use crate::store::{LogFilter, LogRecord, Trigger};
 use crate::time::parse_time;
 

@@ -10,7 +10,6 @@ mod json_errors;
 mod logs;
 mod logs_view;
 mod messages;
-mod one_call;
 mod ops;
 mod recover;
 mod recover_window;
@@ -39,9 +38,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, AdminKeys, APP_KEY_PREFIX};
 use crate::config::Config;
-use crate::delivery::{Dispatcher, Sender};
+use crate::delivery::Dispatcher;
 use crate::listener::BodyTimedOut;
 use crate::metrics::Metrics;
+use crate::outbound::Sender;
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -53,7 +53,7 @@ pub struct AppState {
     pub relay: crate::relay::Relay,
     /// Runs recover jobs; holds the call slots.
     pub dispatcher: Arc<Dispatcher>,
-    /// Sends reruns and test calls.
+    /// The guarded HTTP client.
     pub sender: Arc<Sender>,
     /// The configuration in force.
     pub config: Arc<Config>,

@@ -13,8 +13,8 @@ use serde_json::Value;
 use super::extract::{body_bytes, decode_object, NoQuery};
 use super::logs::find;
 use super::logs_view::external_request_log;
-use super::one_call::{send_one, OneCall};
 use super::{ApiError, ApiResult, AppState};
+use crate::outbound::one_call::{send_one, OneCall};
 use crate::store::{body_hash, StoreError, Trigger};
 
 pub(super) fn router() -> Router<AppState> {

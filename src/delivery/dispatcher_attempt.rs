@@ -5,11 +5,11 @@ use bytes::Bytes;
 
 use super::Dispatcher;
 use crate::delivery::attempt::{self, CallContext};
-use crate::delivery::codes;
 use crate::delivery::failure_log::{AfterFailure, FailedAttempt};
 use crate::delivery::retry::Next;
-use crate::delivery::sender::CallResult;
 use crate::metrics::DeliveryOutcome;
+use crate::outbound::codes;
+use crate::outbound::CallResult;
 use crate::store::{
     Automation, ClaimedDelivery, DeliveryStatus, Outcome, Snapshot, StoreError, Trigger,
 };

@@ -90,7 +90,7 @@ mod tests {
     use rusqlite::Connection;
 
     use super::*;
-    use crate::delivery::codes;
+    use crate::outbound::codes;
     use crate::store::logs::COLUMNS;
     use crate::store::page::first_page_plan;
     use crate::store::schema;

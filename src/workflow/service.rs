@@ -17,7 +17,7 @@ use super::app::AppDefinition;
 use super::completion;
 use super::runner::{self, Events, RunOutcome, RunSpec, RunStatus};
 use crate::auth::key_hash;
-use crate::delivery::Sender;
+use crate::outbound::Sender;
 use crate::relay::Relay;
 use crate::store::{NewMessage, RunFinish, RunRecord, Store, StoreError, StoreResult};
 use crate::time::now_ms;

@@ -10,8 +10,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::{Workflows, PANICKED};
 use crate::config::Config;
-use crate::delivery::{Dispatcher, Sender};
+use crate::delivery::Dispatcher;
 use crate::metrics::Metrics;
+use crate::outbound::Sender;
 use crate::store::{Automation, RunRecord, Store};
 use crate::workflow::runner::{Events, RunOutcome, RunSpec};
 

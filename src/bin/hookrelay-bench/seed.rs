@@ -6,7 +6,7 @@ use std::path::Path;
 
 use futures_util::{stream, StreamExt};
 use hookrelay::config::StoreConfig;
-use hookrelay::delivery::codes;
+use hookrelay::outbound::codes;
 use hookrelay::redact::HeaderRedaction;
 use hookrelay::store::{Automation, NewLog, Snapshot, Store, Trigger};
 use hookrelay::time::rfc3339;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::delivery::{codes, Sender};
+use crate::outbound::{codes, Sender};
 use crate::workflow::variables::Pool;
 
 /// Most response bytes a node keeps.

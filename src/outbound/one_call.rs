@@ -3,13 +3,13 @@
 
 use bytes::Bytes;
 
-use super::{ApiError, ApiResult, AppState};
+use crate::api::{ApiError, ApiResult, AppState};
 use crate::delivery::attempt::{self, CallContext};
 use crate::store::Trigger;
 use crate::store::{Automation, BodyHash, LogRecord, RerunDelivery, Snapshot, StartingCall};
 
 /// A synchronous call outside the dispatcher (rerun or test).
-pub(super) struct OneCall {
+pub(crate) struct OneCall {
     /// `webhook-id`.
     pub message_id: String,
     /// Body sent.
@@ -30,7 +30,7 @@ pub(super) struct OneCall {
 /// flight before it starts, so that even a crash during it leaves a log. The call and its log run in a
 /// task of their own: a client that goes away mid-call must not leave a call the receiver
 /// saw without its log (dropping the handler's future would cancel both).
-pub(super) async fn send_one(
+pub(crate) async fn send_one(
     state: &AppState,
     automation: &Automation,
     call: OneCall,

@@ -13,8 +13,8 @@ use reqwest::{redirect, Client, Url};
 
 use super::codes;
 use super::guard::{redirect_target, BlockedTarget, DnsFailure, GuardedResolver, TargetPolicy};
-use super::retry::parse_retry_after;
 use crate::config::{DeliveryConfig, SecurityConfig};
+use crate::delivery::retry::parse_retry_after;
 use crate::redact::HeaderRedaction;
 use crate::time::now_ms;
 

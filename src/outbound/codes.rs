@@ -97,7 +97,7 @@ mod tests {
                 if path.is_dir() {
                     dirs.push(path);
                 } else if path.extension().is_some_and(|e| e == "rs")
-                    && !path.ends_with("delivery/codes.rs")
+                    && !path.ends_with("outbound/codes.rs")
                 {
                     let text = std::fs::read_to_string(&path).expect("read source");
                     if text.contains("\"E_") {
@@ -108,7 +108,7 @@ mod tests {
         }
         assert!(
             offenders.is_empty(),
-            "error codes spelled outside delivery/codes.rs: {offenders:?}"
+            "error codes spelled outside outbound/codes.rs: {offenders:?}"
         );
     }
 
