@@ -13,7 +13,7 @@ use crate::auth::{self, AdminKeys};
 use crate::config::Config;
 use crate::delivery::{recover, Dispatcher};
 use crate::metrics::Metrics;
-use crate::outbound::Sender;
+use crate::outbound::{OneCalls, Sender};
 use crate::relay::Relay;
 use crate::store::Store;
 use crate::workflow::service::Workflows;
@@ -56,6 +56,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let state = AppState {
         store: store.clone(),
         relay,
+        one_calls: OneCalls::new(
+            store.clone(),
+            dispatcher.clone(),
+            sender.clone(),
+            metrics.clone(),
+            &config,
+        ),
         dispatcher: dispatcher.clone(),
         sender,
         config: Arc::new(config),

@@ -14,7 +14,6 @@ use super::extract::{list_body, ApiQuery, JsonBody, NoBody, NoQuery, PageParams,
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::signing;
 use crate::ids;
-use crate::outbound::one_call;
 use crate::redact::{HeaderRedaction, REDACTED};
 use crate::store::{Automation, AutomationFilter, AutomationInput};
 use crate::time::{now_ms, rfc3339};
@@ -376,7 +375,7 @@ async fn test_webhook(
     let body = payload.to_string().into_bytes();
     let (message_id, body_hash) =
         state.store.insert_bare_message(&automation, "hookrelay.test", body.clone()).await?;
-    let call = one_call::OneCall {
+    let call = crate::outbound::OneCall {
         message_id,
         body,
         body_hash,
@@ -384,7 +383,7 @@ async fn test_webhook(
         trigger: crate::store::Trigger::Test,
         rerun_of: None,
     };
-    let (record, _) = one_call::send_one(&state, &automation, call).await?;
+    let (record, _) = state.one_calls.send(&automation, call).await?;
     let (org, rule) = (&state.config.organization_id, &state.config.security.redact_headers);
     Ok(Json(super::logs_view::automation_log(&record, org, rule)))
 }

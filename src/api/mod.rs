@@ -41,7 +41,7 @@ use crate::config::Config;
 use crate::delivery::Dispatcher;
 use crate::listener::BodyTimedOut;
 use crate::metrics::Metrics;
-use crate::outbound::Sender;
+use crate::outbound::{OneCalls, Sender};
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -53,6 +53,8 @@ pub struct AppState {
     pub relay: crate::relay::Relay,
     /// Runs recover jobs; holds the call slots.
     pub dispatcher: Arc<Dispatcher>,
+    /// Makes reruns and test calls, and records their logs.
+    pub one_calls: OneCalls,
     /// The guarded HTTP client.
     pub sender: Arc<Sender>,
     /// The configuration in force.

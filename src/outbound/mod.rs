@@ -9,4 +9,5 @@ pub mod one_call;
 pub mod sender;
 pub mod special_addresses;
 
+pub use one_call::{OneCall, OneCallError, OneCalls};
 pub use sender::{CallResult, Sender};
