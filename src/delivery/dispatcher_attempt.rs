@@ -8,8 +8,8 @@ use crate::delivery::attempt::{self, CallContext};
 use crate::delivery::failure_log::{AfterFailure, FailedAttempt};
 use crate::delivery::retry::Next;
 use crate::metrics::DeliveryOutcome;
-use crate::outbound::codes;
 use crate::outbound::CallResult;
+use crate::outbound::ErrorCode;
 use crate::store::{
     Automation, ClaimedDelivery, DeliveryStatus, Outcome, Snapshot, StoreError, Trigger,
 };
@@ -77,8 +77,10 @@ impl Dispatcher {
             attempt::call(&self.sender, ua, automation, &automation.webhook_url, payload, context)
                 .await
         } else {
-            let result =
-                CallResult::not_sent(codes::AUTOMATION_DISABLED, "automation is disabled".into());
+            let result = CallResult::not_sent(
+                ErrorCode::AutomationDisabled,
+                "automation is disabled".into(),
+            );
             (
                 attempt::log_of(automation, &automation.webhook_url, "{}".into(), result, context),
                 None,

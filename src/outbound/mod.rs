@@ -9,5 +9,6 @@ pub mod one_call;
 pub mod sender;
 pub mod special_addresses;
 
+pub use codes::ErrorCode;
 pub use one_call::{OneCall, OneCallError, OneCalls};
 pub use sender::{CallResult, Sender};

@@ -115,7 +115,7 @@ impl Store {
                 "calls in flight when the relay last stopped were logged {}; their deliveries \
                  are due again, reruns and test calls are not repeated (the receivers may \
                  have got them)",
-                crate::outbound::codes::INTERRUPTED
+                crate::outbound::ErrorCode::Interrupted
             );
         }
         let cache = cache::SharedCache::new(rule.clone());
