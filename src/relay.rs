@@ -4,8 +4,9 @@
 //! go out at once rather than when the claim loop next polls (or, for the ones the write
 //! claimed, when their lease runs out).
 //!
-//! The wrong way is closed by types: the store's ingest needs an `Intake`, and the only one
-//! there is comes from `Dispatcher::produce`, which hands the write's deliveries over itself.
+//! The wrong way is closed by types: the store's ingest needs an `Intake`, a sealed trait
+//! whose one implementation (the dispatcher's `Ticket`) only the dispatcher makes, and for
+//! an ingest only in `Dispatcher::produce`, which hands the write's deliveries over itself.
 
 use std::sync::Arc;
 

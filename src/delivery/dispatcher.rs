@@ -14,11 +14,12 @@ use tokio::time::{sleep, timeout};
 use super::failure_log::FailureLog;
 use super::lanes::{Admit, Bounds, Lanes};
 use super::retry::RetryPolicy;
+use super::ticket::Intake;
 use super::ticket::{Capacity, Returned, Ticket};
 use crate::config::DeliveryConfig;
 use crate::metrics::Metrics;
 use crate::outbound::Sender;
-use crate::store::{Accepted, ClaimRequest, ClaimedDelivery, Intake, Receipt, Store, StoreResult};
+use crate::store::{Accepted, ClaimRequest, ClaimedDelivery, Receipt, Store, StoreResult};
 use crate::time::now_ms;
 
 #[path = "dispatcher_attempt.rs"]

@@ -11,10 +11,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::cache::{AutomationCache, Target};
-use super::claims::{Intake, Take};
+use super::claims::Take;
 use super::{
     bodies, Automation, BodyHash, ClaimedDelivery, Store, StoreError, StoreResult, Trigger,
 };
+use crate::delivery::ticket::Intake;
 use crate::ids;
 
 /// How long an `Idempotency-Key` keeps answering with its first result.

@@ -32,7 +32,7 @@ pub use automations::{Automation, AutomationFilter, AutomationInput};
 pub use bodies::{body_hash, BodyHash};
 pub use cache::Target;
 pub use calls_in_flight::{InFlight, StartingCall};
-pub use claims::{ClaimRequest, Intake, Take};
+pub use claims::{ClaimRequest, Take};
 pub use deliveries::{ClaimedDelivery, DeliveryRow, DeliveryStatus, Outcome};
 pub use failure::StorageFailure;
 pub use files::UploadFile;

@@ -7,7 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{Map, Value};
 
 use super::messages::{self, Accepted, NewMessage};
-use super::{Intake, Store, StoreError, StoreResult};
+use super::{Store, StoreError, StoreResult};
+use crate::delivery::ticket::Intake;
 
 /// A stored run.
 #[derive(Debug, Clone)]
