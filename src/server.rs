@@ -11,8 +11,10 @@ use tokio::net::TcpListener;
 use crate::api::{self, AppState};
 use crate::auth::{self, AdminKeys};
 use crate::config::Config;
-use crate::delivery::{recover, Dispatcher, Sender};
+use crate::delivery::{recover, Dispatcher};
 use crate::metrics::Metrics;
+use crate::outbound::{OneCalls, Sender};
+use crate::relay::Relay;
 use crate::store::Store;
 use crate::workflow::service::Workflows;
 
@@ -35,7 +37,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         recover::spawn(store.clone(), dispatcher.clone(), job);
     }
     let maintenance = tokio::spawn(maintain(store.clone()));
-    let workflows = Workflows::new(&config.apps, store.clone(), sender.clone(), dispatcher.clone());
+    let relay = Relay::new(store.clone(), dispatcher.clone());
+    let workflows = Workflows::new(&config.apps, store.clone(), sender.clone(), relay.clone());
     let interrupted = workflows.fail_interrupted_runs().await?;
     if interrupted > 0 {
         tracing::warn!(
@@ -52,6 +55,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let grace = Duration::from_secs(config.delivery.shutdown_grace_secs);
     let state = AppState {
         store: store.clone(),
+        relay,
+        one_calls: OneCalls::new(
+            store.clone(),
+            dispatcher.clone(),
+            sender.clone(),
+            metrics.clone(),
+            &config,
+        ),
         dispatcher: dispatcher.clone(),
         sender,
         config: Arc::new(config),

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{list_body, ApiQuery, JsonBody, NoBody, NoQuery, PageParams, QueryParams};
-use super::{one_call, ApiError, ApiResult, AppState};
+use super::{ApiError, ApiResult, AppState};
 use crate::delivery::signing;
 use crate::ids;
 use crate::redact::{HeaderRedaction, REDACTED};
@@ -375,7 +375,7 @@ async fn test_webhook(
     let body = payload.to_string().into_bytes();
     let (message_id, body_hash) =
         state.store.insert_bare_message(&automation, "hookrelay.test", body.clone()).await?;
-    let call = one_call::OneCall {
+    let call = crate::outbound::OneCall {
         message_id,
         body,
         body_hash,
@@ -383,7 +383,7 @@ async fn test_webhook(
         trigger: crate::store::Trigger::Test,
         rerun_of: None,
     };
-    let (record, _) = one_call::send_one(&state, &automation, call).await?;
+    let (record, _) = state.one_calls.send(&automation, call).await?;
     let (org, rule) = (&state.config.organization_id, &state.config.security.redact_headers);
     Ok(Json(super::logs_view::automation_log(&record, org, rule)))
 }

@@ -7,6 +7,7 @@ use axum::Json;
 use serde_json::json;
 
 use crate::delivery::NoSlot;
+use crate::outbound::OneCallError;
 use crate::store::{StorageFailure, StoreError};
 
 /// An error answered to a client.
@@ -149,6 +150,16 @@ impl From<NoSlot> for ApiError {
             NoSlot::ShuttingDown => "unavailable",
         };
         Self { status: StatusCode::SERVICE_UNAVAILABLE, code, message: e.to_string(), field: None }
+    }
+}
+
+impl From<OneCallError> for ApiError {
+    fn from(e: OneCallError) -> Self {
+        match e {
+            OneCallError::NoSlot(e) => e.into(),
+            OneCallError::Store(e) => e.into(),
+            OneCallError::Lost(e) => ApiError::internal(e),
+        }
     }
 }
 

@@ -11,8 +11,8 @@ use serde_json::Value;
 use super::extract::{list_body, parse_number, ApiQuery, NoQuery, PageParams, QueryParams};
 use super::logs_view::automation_log;
 use super::{ApiError, ApiResult, AppState};
-use crate::delivery::codes;
 use crate::ids;
+use crate::outbound::ErrorCode;
 use crate::store::{LogFilter, LogRecord, Trigger};
 use crate::time::parse_time;
 
@@ -74,12 +74,11 @@ fn parse_when(field: &str, value: Option<String>) -> ApiResult<Option<i64>> {
         .transpose()
 }
 
-fn parse_error_code(code: String) -> ApiResult<String> {
-    if codes::ALL.iter().any(|(known, _)| *known == code) {
-        return Ok(code);
-    }
-    let known: Vec<&str> = codes::ALL.iter().map(|(known, _)| *known).collect();
-    Err(ApiError::invalid("error_code", format!("`{code}` is not one of {}", known.join(", "))))
+fn parse_error_code(code: String) -> ApiResult<ErrorCode> {
+    ErrorCode::parse(&code).ok_or_else(|| {
+        let known: Vec<&str> = ErrorCode::ALL.iter().map(|known| known.as_str()).collect();
+        ApiError::invalid("error_code", format!("`{code}` is not one of {}", known.join(", ")))
+    })
 }
 
 fn parse_success(value: String) -> ApiResult<bool> {

@@ -125,26 +125,22 @@ async fn ingest(
             ),
         ));
     }
-    let intake = state.dispatcher.intake();
     let message = NewMessage {
         processor_id: body.processor_id,
         automation_id: body.automation_id,
         event_type: body.event_type,
         payload: payload.get().as_bytes().to_vec(),
         idempotency_key,
-        intake: Some(intake.clone()),
     };
-    let accepted = state.store.ingest(message).await?;
-    let (result, replayed) = (accepted.result, accepted.replayed);
+    let receipt = state.relay.accept(message).await?;
     let mut response_headers = HeaderMap::new();
-    if replayed {
+    if receipt.replayed {
         response_headers
             .insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
     } else {
         state.metrics.messages_accepted.inc();
-        state.dispatcher.admit(&intake, accepted.ready, accepted.unclaimed);
     }
-    Ok((StatusCode::ACCEPTED, response_headers, Json(message_json(&result))))
+    Ok((StatusCode::ACCEPTED, response_headers, Json(message_json(&receipt.result))))
 }
 
 fn delivery_json(d: &DeliveryRow) -> Value {

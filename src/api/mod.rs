@@ -10,7 +10,6 @@ mod json_errors;
 mod logs;
 mod logs_view;
 mod messages;
-mod one_call;
 mod ops;
 mod recover;
 mod recover_window;
@@ -39,9 +38,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, AdminKeys, APP_KEY_PREFIX};
 use crate::config::Config;
-use crate::delivery::{Dispatcher, Sender};
+use crate::delivery::Dispatcher;
 use crate::listener::BodyTimedOut;
 use crate::metrics::Metrics;
+use crate::outbound::{OneCalls, Sender};
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -49,9 +49,13 @@ use crate::store::Store;
 pub struct AppState {
     /// The database.
     pub store: Store,
-    /// Wakes on new deliveries; runs recover jobs.
+    /// Where messages enter (see [`crate::relay`]).
+    pub relay: crate::relay::Relay,
+    /// Runs recover jobs; holds the call slots.
     pub dispatcher: Arc<Dispatcher>,
-    /// Sends reruns and test calls.
+    /// Makes reruns and test calls, and records their logs.
+    pub one_calls: OneCalls,
+    /// The guarded HTTP client.
     pub sender: Arc<Sender>,
     /// The configuration in force.
     pub config: Arc<Config>,

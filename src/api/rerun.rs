@@ -13,8 +13,8 @@ use serde_json::Value;
 use super::extract::{body_bytes, decode_object, NoQuery};
 use super::logs::find;
 use super::logs_view::external_request_log;
-use super::one_call::{send_one, OneCall};
 use super::{ApiError, ApiResult, AppState};
+use crate::outbound::OneCall;
 use crate::store::{body_hash, StoreError, Trigger};
 
 pub(super) fn router() -> Router<AppState> {
@@ -110,7 +110,7 @@ async fn rerun_log(
         trigger: Trigger::Rerun,
         rerun_of: Some(original.id),
     };
-    let (record, delivery) = send_one(&state, &automation, call).await?;
+    let (record, delivery) = state.one_calls.send(&automation, call).await?;
     let mut answer = external_request_log(&record, &state.config.security.redact_headers);
     answer["id"] = record.id.clone().into();
     answer["object"] = "automation_log.rerun".into();

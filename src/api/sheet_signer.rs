@@ -17,8 +17,8 @@ use super::extract::{JsonBody, NoBody, NoQuery};
 use super::sheets::{spreadsheet_id, spreadsheet_json};
 use super::sink::{SINK_PARAMS, SINK_PATH};
 use super::{ApiError, ApiResult, AppState};
-use crate::delivery::sender::Sender;
 use crate::ids;
+use crate::outbound::Sender;
 use crate::store::StoreError;
 
 #[derive(Debug, Deserialize)]

@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 
-use super::sender::{CallResult, Sender};
 use super::signing;
+use crate::outbound::{CallResult, Sender};
 use crate::redact::HeaderRedaction;
 use crate::store::{Automation, BodyHash, NewLog, Trigger};
 

@@ -3,6 +3,7 @@
 //! for it; a timer covers retries that come due. The schedule lives in the database, never
 //! in a sleeping task.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,11 +14,12 @@ use tokio::time::{sleep, timeout};
 use super::failure_log::FailureLog;
 use super::lanes::{Admit, Bounds, Lanes};
 use super::retry::RetryPolicy;
-use super::sender::Sender;
+use super::ticket::Intake;
 use super::ticket::{Capacity, Returned, Ticket};
 use crate::config::DeliveryConfig;
 use crate::metrics::Metrics;
-use crate::store::{ClaimRequest, ClaimedDelivery, Store};
+use crate::outbound::Sender;
+use crate::store::{Accepted, ClaimRequest, ClaimedDelivery, Receipt, Store, StoreResult};
 use crate::time::now_ms;
 
 #[path = "dispatcher_attempt.rs"]
@@ -95,16 +97,26 @@ impl Dispatcher {
             .saturating_add(LEASE_SLACK_MS)
     }
 
-    /// A ticket for a write that stores deliveries (ingest): the dispatcher takes each one it
-    /// has room for as the write runs; give the write's result to [`Dispatcher::admit`].
-    pub fn intake(&self) -> Arc<Ticket> {
-        Arc::new(Ticket::new(self.capacity.clone(), self.lease_ms(), None))
+    /// Runs `write`, a write that stores deliveries (an ingest), under a ticket of its own:
+    /// the dispatcher takes each delivery it has room for as the write runs, and once the
+    /// write is committed, starts or queues them. This is the only way to get an [`Intake`]
+    /// for a write, so nothing can store deliveries without handing them over (producers
+    /// call it through `relay::Relay`).
+    pub(crate) async fn produce<F, Fut>(self: &Arc<Self>, write: F) -> StoreResult<Receipt>
+    where
+        F: FnOnce(Arc<dyn Intake>) -> Fut,
+        Fut: Future<Output = StoreResult<Accepted>>,
+    {
+        let ticket = Arc::new(Ticket::new(self.capacity.clone(), self.lease_ms(), None));
+        let Accepted { receipt, handover } = write(ticket.clone()).await?;
+        self.admit(&ticket, handover.ready, handover.unclaimed);
+        Ok(receipt)
     }
 
     /// Starts or queues the deliveries a write stored or claimed under `ticket`. `unclaimed`
     /// says the write also stored some unclaimed; the claim loop is woken for them when they
     /// were only short of a global slot.
-    pub fn admit(self: &Arc<Self>, ticket: &Ticket, ready: Vec<ClaimedDelivery>, unclaimed: bool) {
+    fn admit(self: &Arc<Self>, ticket: &Ticket, ready: Vec<ClaimedDelivery>, unclaimed: bool) {
         if unclaimed && ticket.short_of_slots() {
             self.wake();
         }

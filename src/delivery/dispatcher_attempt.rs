@@ -5,11 +5,11 @@ use bytes::Bytes;
 
 use super::Dispatcher;
 use crate::delivery::attempt::{self, CallContext};
-use crate::delivery::codes;
 use crate::delivery::failure_log::{AfterFailure, FailedAttempt};
 use crate::delivery::retry::Next;
-use crate::delivery::sender::CallResult;
 use crate::metrics::DeliveryOutcome;
+use crate::outbound::CallResult;
+use crate::outbound::ErrorCode;
 use crate::store::{
     Automation, ClaimedDelivery, DeliveryStatus, Outcome, Snapshot, StoreError, Trigger,
 };
@@ -77,8 +77,10 @@ impl Dispatcher {
             attempt::call(&self.sender, ua, automation, &automation.webhook_url, payload, context)
                 .await
         } else {
-            let result =
-                CallResult::not_sent(codes::AUTOMATION_DISABLED, "automation is disabled".into());
+            let result = CallResult::not_sent(
+                ErrorCode::AutomationDisabled,
+                "automation is disabled".into(),
+            );
             (
                 attempt::log_of(automation, &automation.webhook_url, "{}".into(), result, context),
                 None,

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::outbound::ErrorCode;
 use crate::time::rfc3339;
 
 /// What happens to a delivery after its failed attempt.
@@ -33,8 +34,8 @@ pub struct FailedAttempt<'a> {
     pub delivery_id: &'a str,
     /// 1 for the first attempt.
     pub attempt: u32,
-    /// An `E_…` code of [`super::codes`].
-    pub code: &'static str,
+    /// Why it failed.
+    pub code: ErrorCode,
     /// The receiver's status; 0 when no response arrived.
     pub status: u16,
     /// What follows.
@@ -46,7 +47,7 @@ struct Window {
     opened: Instant,
     more: u64,
     exhausted: u64,
-    codes: Vec<(&'static str, u64)>,
+    codes: Vec<(ErrorCode, u64)>,
 }
 
 /// See the module doc.
@@ -127,7 +128,7 @@ impl Window {
         if self.more == 0 {
             return;
         }
-        self.codes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        self.codes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.as_str().cmp(b.0.as_str())));
         let codes: Vec<String> =
             self.codes.iter().map(|(code, n)| format!("{code} x{n}")).collect();
         tracing::warn!(

@@ -10,7 +10,28 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::lanes::{Lanes, Reserved};
-use crate::store::{ClaimedDelivery, Intake, Take};
+use crate::store::{ClaimedDelivery, Take};
+
+/// The dispatcher's side of a write that stores or claims deliveries. [`Intake::take`] runs
+/// on the writer thread, inside the write's transaction, so it must not block.
+///
+/// Sealed: [`Ticket`] is the only intake, and the dispatcher makes the only tickets, so a
+/// write that stores deliveries (the store's ingest needs an intake) can only run where
+/// the dispatcher is handed its result (`Dispatcher::produce`, the claim loop).
+pub trait Intake: sealed::Sealed + Send + Sync {
+    /// How long a claim holds a delivery (ms): past the whole call, so only a crashed or
+    /// stuck attempt lets it run out.
+    fn lease_ms(&self) -> i64;
+    /// Sets room aside for delivery `delivery_id` of `automation_id`, or declines it (it then
+    /// stays unclaimed). Room set aside for a write that fails is the intake's to give back.
+    fn take(&self, automation_id: &str, delivery_id: &str) -> Option<Take>;
+}
+
+mod sealed {
+    /// Nameable only here, so only this module implements [`super::Intake`].
+    pub trait Sealed {}
+    impl Sealed for super::Ticket {}
+}
 
 /// Work handed to the dispatcher by code that cannot wait for it.
 pub(super) enum Returned {

@@ -86,7 +86,7 @@ pub(super) fn interrupted_log(call: InterruptedCall) -> NewLog {
         response_body: None,
         response_truncated: false,
         duration_ms: 0.0,
-        error_code: Some(crate::delivery::codes::INTERRUPTED),
+        error_code: Some(crate::outbound::ErrorCode::Interrupted),
         error_message: Some(
             "the relay stopped while this call was in flight; the receiver may have got it".into(),
         ),

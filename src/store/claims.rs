@@ -17,6 +17,7 @@ use rusqlite::{params, Connection};
 
 use super::cache::AutomationCache;
 use super::{bodies, messages, BodyHash, ClaimedDelivery, Store, StoreResult, Trigger};
+use crate::delivery::ticket::Intake;
 
 /// How the dispatcher takes a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,17 +36,6 @@ impl Take {
             Take::Hold => 2,
         }
     }
-}
-
-/// The dispatcher's side of a write that stores or claims deliveries. [`Intake::take`] runs
-/// on the writer thread, inside the write's transaction, so it must not block.
-pub trait Intake: Send + Sync {
-    /// How long a claim holds a delivery (ms): past the whole call, so only a crashed or
-    /// stuck attempt lets it run out.
-    fn lease_ms(&self) -> i64;
-    /// Sets room aside for delivery `delivery_id` of `automation_id`, or declines it (it then
-    /// stays unclaimed). Room set aside for a write that fails is the intake's to give back.
-    fn take(&self, automation_id: &str, delivery_id: &str) -> Option<Take>;
 }
 
 /// Claims due deliveries, oldest due first, as `intake` takes them, until `want` are taken.

@@ -7,6 +7,7 @@
 use super::page::Conditions;
 use super::Trigger;
 use crate::ids;
+use crate::outbound::ErrorCode;
 
 /// Log list filters (all optional, ANDed).
 #[derive(Debug, Default, Clone)]
@@ -25,8 +26,8 @@ pub struct LogFilter {
     pub created_after: Option<i64>,
     /// Created before (Unix ms).
     pub created_before: Option<i64>,
-    /// Stable error code (`E_CONNECTION`, `E_HTTP_STATUS`, …).
-    pub error_code: Option<String>,
+    /// Why the calls failed.
+    pub error_code: Option<ErrorCode>,
     /// Whether the call succeeded: a 2xx answer read to its end, i.e. no error code. A failure
     /// is any call with an error code, whether it got an answer (non-2xx, a body cut short) or
     /// none at all (status 0).
@@ -62,7 +63,7 @@ pub(super) fn conditions(filter: &LogFilter) -> Conditions {
         c.push("id < ?", ids::time_bound(ids::LOG, t));
     }
     if let Some(code) = &filter.error_code {
-        c.push("error_code = ?", code.clone());
+        c.push("error_code = ?", code.as_str().to_string());
     }
     match filter.success {
         // Every success is a 2xx, so the status class index serves it; no index of its own
@@ -90,7 +91,7 @@ mod tests {
     use rusqlite::Connection;
 
     use super::*;
-    use crate::delivery::codes;
+    use crate::outbound::ErrorCode;
     use crate::store::logs::COLUMNS;
     use crate::store::page::first_page_plan;
     use crate::store::schema;
@@ -108,7 +109,7 @@ mod tests {
         let cases = [
             (
                 "error_code",
-                LogFilter { error_code: Some(codes::CONNECTION.into()), ..Default::default() },
+                LogFilter { error_code: Some(ErrorCode::Connection), ..Default::default() },
                 "logs_error_code (error_code=?)",
             ),
             (

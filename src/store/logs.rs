@@ -6,6 +6,7 @@ use super::log_filters::{conditions, LogFilter};
 use super::page::{read_page, Page, PageRequest};
 use super::{bodies, BodyHash, Snapshot, Store, StoreError, StoreResult};
 use crate::ids;
+use crate::outbound::ErrorCode;
 
 /// Why a call was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,8 +90,8 @@ pub struct NewLog {
     pub response_truncated: bool,
     /// Call duration.
     pub duration_ms: f64,
-    /// Stable error code (`E_TIMEOUT`, …), none on success.
-    pub error_code: Option<&'static str>,
+    /// Why the call failed, none on success.
+    pub error_code: Option<ErrorCode>,
     /// Human-readable detail of the error.
     pub error_message: Option<String>,
     /// Hash of the automation snapshot.
@@ -249,7 +250,7 @@ fn insert_as(conn: &Connection, id: &str, log: &NewLog) -> StoreResult<()> {
         response_hash.as_ref().map(|h| &h[..]),
         log.response_truncated,
         log.duration_ms,
-        log.error_code,
+        log.error_code.map(ErrorCode::as_str),
         log.error_message,
         &log.snapshot_hash[..],
         log.status_code / 100
@@ -350,7 +351,7 @@ impl NewLog {
             response_body: self.response_body.clone(),
             response_truncated: self.response_truncated,
             duration_ms: self.duration_ms,
-            error_code: self.error_code.map(str::to_string),
+            error_code: self.error_code.map(|code| code.as_str().to_string()),
             error_message: self.error_message.clone(),
             snapshot,
         }

@@ -1,5 +1,7 @@
 //! Ingest: a message and one delivery per subscribed automation, committed together.
-//! Every producer (the messages API, workflow completions, tests) goes through [`ingest`].
+//! Every producer (the messages API, workflow completions) reaches [`ingest`] only through
+//! `relay::Relay`, which hands what it stored to the dispatcher: ingest needs an [`Intake`],
+//! and only the dispatcher makes one.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -9,10 +11,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::cache::{AutomationCache, Target};
-use super::claims::{Intake, Take};
+use super::claims::Take;
 use super::{
     bodies, Automation, BodyHash, ClaimedDelivery, Store, StoreError, StoreResult, Trigger,
 };
+use crate::delivery::ticket::Intake;
 use crate::ids;
 
 /// How long an `Idempotency-Key` keeps answering with its first result.
@@ -31,20 +34,32 @@ pub struct NewMessage {
     pub payload: Vec<u8>,
     /// Same key within 24 h → the first answer again, nothing new stored.
     pub idempotency_key: Option<String>,
-    /// When set, the deliveries it takes are stored already claimed and returned ready to
-    /// send, so the dispatcher need not claim (and re-read) what ingest just wrote; the
-    /// others are stored unclaimed.
-    pub intake: Option<Arc<dyn Intake>>,
 }
 
-/// What [`Store::ingest`] did.
+/// What [`Store::ingest`] did: what the producer is told, and what the dispatcher is given.
 #[derive(Debug)]
 pub struct Accepted {
+    /// For the producer.
+    pub receipt: Receipt,
+    /// For the dispatcher.
+    pub handover: Handover,
+}
+
+/// What a producer is told about an accepted message.
+#[derive(Debug)]
+pub struct Receipt {
     /// The answer (the first one again for a replayed idempotency key).
     pub result: IngestResult,
     /// Whether `result` is a replay.
     pub replayed: bool,
-    /// The new deliveries the intake took, claimed, for the dispatcher.
+}
+
+/// The deliveries a write stored, for the dispatcher. Ignoring it leaves the ones the
+/// intake took claimed, uncalled, until their lease runs out.
+#[derive(Debug, Default)]
+#[must_use = "give it to the dispatcher, or the deliveries it took wait for their lease"]
+pub struct Handover {
+    /// The new deliveries the intake took, claimed (ready to call or hold).
     pub ready: Vec<ClaimedDelivery>,
     /// Whether new deliveries were stored unclaimed, for the dispatcher's claim loop.
     pub unclaimed: bool,
@@ -65,11 +80,15 @@ pub struct IngestResult {
     pub created_at: i64,
 }
 
-/// Stores `msg` and its deliveries on `conn` (inside the caller's transaction).
+/// Stores `msg` and its deliveries on `conn` (inside the caller's transaction). The
+/// deliveries `intake` takes are stored already claimed and returned ready to send, so the
+/// dispatcher need not claim (and re-read) what ingest just wrote; the others are stored
+/// unclaimed.
 pub(super) fn ingest(
     conn: &Connection,
     cache: &mut AutomationCache,
     msg: NewMessage,
+    intake: &dyn Intake,
     now: i64,
 ) -> StoreResult<Accepted> {
     // Only a keyed request needs its fingerprint (a copy and a hash of the payload).
@@ -91,12 +110,8 @@ pub(super) fn ingest(
                 }
                 let result: IngestResult = serde_json::from_str(&response)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                return Ok(Accepted {
-                    result,
-                    replayed: true,
-                    ready: Vec::new(),
-                    unclaimed: false,
-                });
+                let receipt = Receipt { result, replayed: true };
+                return Ok(Accepted { receipt, handover: Handover::default() });
             }
         }
     }
@@ -145,7 +160,7 @@ pub(super) fn ingest(
         msg.automation_id
     ])?;
 
-    let lease_until = msg.intake.as_ref().map_or(now, |intake| now + intake.lease_ms());
+    let lease_until = now + intake.lease_ms();
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, message_id, automation_id, status, attempts, next_attempt_at, \
          claimed, next_trigger, created_at, updated_at) \
@@ -153,12 +168,11 @@ pub(super) fn ingest(
     )?;
     let payload = Bytes::from(msg.payload);
     let mut deliveries = Vec::with_capacity(targets.len());
-    let mut ready = Vec::with_capacity(if msg.intake.is_some() { targets.len() } else { 0 });
+    let mut ready = Vec::with_capacity(targets.len());
     let mut unclaimed = false;
     for target in targets {
         let delivery_id = ids::new_id(ids::DELIVERY);
-        let taken =
-            msg.intake.as_ref().and_then(|intake| intake.take(&target.automation.id, &delivery_id));
+        let taken = intake.take(&target.automation.id, &delivery_id);
         let next_attempt_at = match taken {
             Some(Take::Call) => lease_until,
             Some(Take::Hold) | None => now,
@@ -209,7 +223,8 @@ pub(super) fn ingest(
         )?
         .execute(params![key, &request_hash[..], response, now])?;
     }
-    Ok(Accepted { result, replayed: false, ready, unclaimed })
+    let receipt = Receipt { result, replayed: false };
+    Ok(Accepted { receipt, handover: Handover { ready, unclaimed } })
 }
 
 /// What identifies "the same request" for idempotency: target, event type and payload.
@@ -235,12 +250,19 @@ pub(super) fn payload_hash(conn: &Connection, message_id: &str) -> StoreResult<B
 }
 
 impl Store {
-    /// Accepts a message: answers only once it and its deliveries are committed.
-    pub async fn ingest(&self, msg: NewMessage) -> StoreResult<Accepted> {
+    /// Accepts a message: answers only once it and its deliveries are committed. For
+    /// `relay::Relay` (see the module doc).
+    pub(crate) async fn ingest(
+        &self,
+        msg: NewMessage,
+        intake: Arc<dyn Intake>,
+    ) -> StoreResult<Accepted> {
         let cache = self.cache.clone();
         // Unguarded: everything that can refuse a message is checked before its first write.
-        self.write_unguarded(move |c| ingest(c, &mut cache.lock(), msg, crate::time::now_ms()))
-            .await
+        self.write_unguarded(move |c| {
+            ingest(c, &mut cache.lock(), msg, intake.as_ref(), crate::time::now_ms())
+        })
+        .await
     }
 
     /// Stores a message addressed to `automation` that gets no delivery (the automation

@@ -32,7 +32,7 @@ pub use automations::{Automation, AutomationFilter, AutomationInput};
 pub use bodies::{body_hash, BodyHash};
 pub use cache::Target;
 pub use calls_in_flight::{InFlight, StartingCall};
-pub use claims::{ClaimRequest, Intake, Take};
+pub use claims::{ClaimRequest, Take};
 pub use deliveries::{ClaimedDelivery, DeliveryRow, DeliveryStatus, Outcome};
 pub use failure::StorageFailure;
 pub use files::UploadFile;
@@ -40,7 +40,7 @@ pub use log_filters::LogFilter;
 pub use logs::{LogRecord, NewLog, Trigger};
 pub use message_views::{MessageDetail, MessageFilter, MessageRow};
 pub use messages::IDEMPOTENCY_WINDOW_MS;
-pub use messages::{Accepted, IngestResult, NewMessage};
+pub use messages::{Accepted, Handover, IngestResult, NewMessage, Receipt};
 pub use page::{Conditions, Page, PageRequest};
 pub use recover::{RecoverJob, StillRetrying};
 pub use replay::ReplayJob;
@@ -115,7 +115,7 @@ impl Store {
                 "calls in flight when the relay last stopped were logged {}; their deliveries \
                  are due again, reruns and test calls are not repeated (the receivers may \
                  have got them)",
-                crate::delivery::codes::INTERRUPTED
+                crate::outbound::ErrorCode::Interrupted
             );
         }
         let cache = cache::SharedCache::new(rule.clone());

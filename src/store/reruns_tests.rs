@@ -55,7 +55,7 @@ fn call_log(a: &Automation, trigger: Trigger, attempt: u32, status: u16) -> NewL
         response_body: None,
         response_truncated: false,
         duration_ms: 1.0,
-        error_code: (!ok).then_some(crate::delivery::codes::HTTP_STATUS),
+        error_code: (!ok).then_some(crate::outbound::ErrorCode::HttpStatus),
         error_message: (!ok).then(|| format!("HTTP {status}")),
         snapshot_hash: Snapshot::of(a, &HeaderRedaction::default()).hash,
     }

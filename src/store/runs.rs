@@ -1,11 +1,14 @@
 //! Workflow runs. A run's final state and its completion message (with one delivery per
 //! subscribed automation) are committed in one transaction.
 
+use std::sync::Arc;
+
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{Map, Value};
 
 use super::messages::{self, Accepted, NewMessage};
 use super::{Store, StoreError, StoreResult};
+use crate::delivery::ticket::Intake;
 
 /// A stored run.
 #[derive(Debug, Clone)]
@@ -152,12 +155,14 @@ impl Store {
         .await
     }
 
-    /// Records a run's final state and ingests its completion in the same transaction.
-    pub async fn finish_run(
+    /// Records a run's final state and ingests its completion in the same transaction. For
+    /// `relay::Relay`, like [`Store::ingest`].
+    pub(crate) async fn finish_run(
         &self,
         run_id: String,
         finish: RunFinish,
         completion: NewMessage,
+        intake: Arc<dyn Intake>,
     ) -> StoreResult<Accepted> {
         let cache = self.cache.clone();
         self.write(move |c| {
@@ -179,7 +184,7 @@ impl Store {
             if changed == 0 {
                 return Err(StoreError::Conflict(format!("run {run_id} is not running")));
             }
-            messages::ingest(c, &mut cache.lock(), completion, finish.finished_at)
+            messages::ingest(c, &mut cache.lock(), completion, intake.as_ref(), finish.finished_at)
         })
         .await
     }

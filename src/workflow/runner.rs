@@ -13,7 +13,7 @@ use super::app::{AppDefinition, NodeKind};
 use super::graph::successors;
 use super::nodes::{self, NodeContext};
 use super::variables::Pool;
-use crate::delivery::Sender;
+use crate::outbound::Sender;
 use crate::time::now_ms;
 
 /// Final status of a run.

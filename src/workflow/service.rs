@@ -1,6 +1,7 @@
 //! The workflow service: finds the app of an app key, starts runs in their own tasks (a run
 //! goes on when its client disconnects), stops them, and on each final state commits the
-//! run and its completion together, then hands the deliveries to the dispatcher. A run
+//! run and its completion together through [`Relay`], which hands the deliveries to the
+//! dispatcher. A run
 //! whose code panics ends `failed` like any other failure: it never stays `running`.
 
 use std::collections::HashMap;
@@ -16,7 +17,8 @@ use super::app::AppDefinition;
 use super::completion;
 use super::runner::{self, Events, RunOutcome, RunSpec, RunStatus};
 use crate::auth::key_hash;
-use crate::delivery::{Dispatcher, Sender};
+use crate::outbound::Sender;
+use crate::relay::Relay;
 use crate::store::{NewMessage, RunFinish, RunRecord, Store, StoreError, StoreResult};
 use crate::time::now_ms;
 
@@ -28,7 +30,7 @@ pub struct Workflows {
     apps: HashMap<[u8; 32], Arc<AppDefinition>>,
     store: Store,
     sender: Arc<Sender>,
-    dispatcher: Arc<Dispatcher>,
+    relay: Relay,
     running: Mutex<HashMap<String, watch::Sender<bool>>>,
 }
 
@@ -48,7 +50,7 @@ impl Workflows {
         apps: &[AppDefinition],
         store: Store,
         sender: Arc<Sender>,
-        dispatcher: Arc<Dispatcher>,
+        relay: Relay,
     ) -> Arc<Self> {
         let mut by_key = HashMap::new();
         for app in apps {
@@ -57,13 +59,7 @@ impl Workflows {
                 by_key.insert(key_hash(key), app.clone());
             }
         }
-        Arc::new(Self {
-            apps: by_key,
-            store,
-            sender,
-            dispatcher,
-            running: Mutex::new(HashMap::new()),
-        })
+        Arc::new(Self { apps: by_key, store, sender, relay, running: Mutex::new(HashMap::new()) })
     }
 
     /// The app an app key selects. The key is hashed first, so the lookup reveals nothing
@@ -170,7 +166,7 @@ impl Workflows {
         }
     }
 
-    /// Commits the final state with its completion, then hands the deliveries over.
+    /// Commits the final state with its completion (whose deliveries go out at once).
     async fn finish(&self, spec: &RunSpec, outcome: &RunOutcome) {
         let finish = RunFinish {
             status: outcome.status.as_str().into(),
@@ -181,20 +177,15 @@ impl Workflows {
             total_steps: outcome.total_steps,
             finished_at: outcome.finished_at,
         };
-        let intake = self.dispatcher.intake();
         let message = NewMessage {
             processor_id: Some(spec.app.id.clone()),
             automation_id: None,
             event_type: Some(completion::event_type(outcome)),
             payload: completion::webhook_request(spec, outcome).to_string().into_bytes(),
             idempotency_key: None,
-            intake: Some(intake.clone()),
         };
-        match self.store.finish_run(spec.run_id.clone(), finish, message).await {
-            Ok(accepted) => self.dispatcher.admit(&intake, accepted.ready, accepted.unclaimed),
-            Err(e) => {
-                tracing::error!(run = %spec.run_id, error = %e, "recording a finished run failed")
-            }
+        if let Err(e) = self.relay.finish_run(spec.run_id.clone(), finish, message).await {
+            tracing::error!(run = %spec.run_id, error = %e, "recording a finished run failed")
         }
     }
 

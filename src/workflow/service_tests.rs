@@ -10,8 +10,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::{Workflows, PANICKED};
 use crate::config::Config;
-use crate::delivery::{Dispatcher, Sender};
+use crate::delivery::Dispatcher;
 use crate::metrics::Metrics;
+use crate::outbound::Sender;
 use crate::store::{Automation, RunRecord, Store};
 use crate::workflow::runner::{Events, RunOutcome, RunSpec};
 
@@ -51,7 +52,8 @@ async fn world() -> World {
         config.delivery.clone(),
         Arc::new(Metrics::default()),
     );
-    let workflows = Workflows::new(&config.apps, store.clone(), sender, dispatcher);
+    let relay = crate::relay::Relay::new(store.clone(), dispatcher);
+    let workflows = Workflows::new(&config.apps, store.clone(), sender, relay);
     let now = crate::time::now_ms();
     let automation = Automation {
         id: crate::ids::new_id(crate::ids::AUTOMATION),

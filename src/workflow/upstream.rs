@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::app::Upstream;
 use super::runner::{Events, Progress, RunSpec};
 use super::sse::{SseDecoder, MAX_EVENT_BYTES};
-use crate::delivery::Sender;
+use crate::outbound::Sender;
 use crate::time::now_ms;
 
 /// Forwards `spec` to `upstream`; `Ok` when it finished `succeeded`.

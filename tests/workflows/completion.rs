@@ -241,3 +241,31 @@ async fn a_file_input_is_the_file_payload_when_files_is_empty() {
     assert_eq!(file["url"], FILE_URL);
     assert_eq!(file["metadata"]["transfer_method"], "remote_url");
 }
+
+/// Every producer's deliveries go out as soon as they are committed, not when the claim loop
+/// next polls: with a poll interval of a minute, a message posted to the API and a finished
+/// run's completion each reach their receiver within two seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_and_completions_go_out_without_waiting_for_the_poll() {
+    let relay = Relay::start(&format!("{}\n[delivery]\npoll_interval_ms = 60000\n", config()));
+    let receiver = Receiver::ok().await;
+    relay.create_automation("intake", &receiver.url("/all")).await;
+    let at_once = std::time::Duration::from_secs(2);
+
+    relay.send_message("intake", json!({"from": "the api"})).await;
+    relay
+        .wait_for(at_once, "the API message's delivery", || async {
+            (receiver.count() >= 1).then_some(())
+        })
+        .await;
+
+    let body = App::new(&relay, KEY).blocking(json!({"name": "Eve"}), "eve@example.com").await;
+    assert_eq!(body["data"]["status"], "succeeded", "{body}");
+    relay
+        .wait_for(at_once, "the completion's delivery", || async {
+            (receiver.count() >= 2).then_some(())
+        })
+        .await;
+    let calls = receiver.calls();
+    assert_eq!(calls.len(), 2, "one call each, no repeat");
+}

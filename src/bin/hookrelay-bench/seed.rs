@@ -6,7 +6,7 @@ use std::path::Path;
 
 use futures_util::{stream, StreamExt};
 use hookrelay::config::StoreConfig;
-use hookrelay::delivery::codes;
+use hookrelay::outbound::ErrorCode;
 use hookrelay::redact::HeaderRedaction;
 use hookrelay::store::{Automation, NewLog, Snapshot, Store, Trigger};
 use hookrelay::time::rfc3339;
@@ -87,9 +87,9 @@ pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
                 response_truncated: false,
                 duration_ms: 12.0,
                 error_code: (status != 200).then_some(if status == 0 {
-                    codes::TIMEOUT
+                    ErrorCode::Timeout
                 } else {
-                    codes::HTTP_STATUS
+                    ErrorCode::HttpStatus
                 }),
                 error_message: None,
                 snapshot_hash,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::delivery::{codes, Sender};
+use crate::outbound::{ErrorCode, Sender};
 use crate::workflow::variables::Pool;
 
 /// Most response bytes a node keeps.
@@ -67,7 +67,7 @@ impl HttpRequestNode {
         // Any status is an output for the graph to branch on, except when no answer came or
         // the answer redirected to a target the SSRF guard refuses.
         if let Some((code, detail)) = &result.error {
-            if result.status == 0 || *code == codes::BLOCKED_TARGET {
+            if result.status == 0 || *code == ErrorCode::BlockedTarget {
                 return Err(format!("{code}: {detail}"));
             }
         }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::app::{Binding, Node, NodeKind};
 use super::variables::Pool;
-use crate::delivery::Sender;
+use crate::outbound::Sender;
 
 /// What a node produced.
 #[derive(Debug, Default)]

@@ -11,10 +11,10 @@ use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{redirect, Client, Url};
 
-use super::codes;
+use super::codes::ErrorCode;
 use super::guard::{redirect_target, BlockedTarget, DnsFailure, GuardedResolver, TargetPolicy};
-use super::retry::parse_retry_after;
 use crate::config::{DeliveryConfig, SecurityConfig};
+use crate::delivery::retry::parse_retry_after;
 use crate::redact::HeaderRedaction;
 use crate::time::now_ms;
 
@@ -36,7 +36,7 @@ pub struct CallResult {
     /// Whether the body was cut at the cap.
     pub truncated: bool,
     /// Error code and detail; none for a 2xx.
-    pub error: Option<(&'static str, String)>,
+    pub error: Option<(ErrorCode, String)>,
     /// `Retry-After` of a 429 or 503, when given.
     pub retry_after: Option<Duration>,
 }
@@ -48,7 +48,7 @@ impl CallResult {
     }
 
     /// A call that failed before any byte was sent.
-    pub fn not_sent(code: &'static str, detail: String) -> Self {
+    pub fn not_sent(code: ErrorCode, detail: String) -> Self {
         let now = now_ms();
         Self {
             request_at: now,
@@ -128,20 +128,20 @@ impl Sender {
             Ok(u) if matches!(u.scheme(), "http" | "https") => u,
             Ok(u) => {
                 return CallResult::not_sent(
-                    codes::INVALID_REQUEST,
+                    ErrorCode::InvalidRequest,
                     format!("unsupported scheme {}", u.scheme()),
                 )
             }
             Err(e) => {
-                return CallResult::not_sent(codes::INVALID_REQUEST, format!("invalid URL: {e}"))
+                return CallResult::not_sent(ErrorCode::InvalidRequest, format!("invalid URL: {e}"))
             }
         };
         if let Some(blocked) = self.literal_ip_blocked(&url) {
-            return CallResult::not_sent(codes::BLOCKED_TARGET, blocked.to_string());
+            return CallResult::not_sent(ErrorCode::BlockedTarget, blocked.to_string());
         }
         let header_map = match to_header_map(headers) {
             Ok(h) => h,
-            Err(detail) => return CallResult::not_sent(codes::INVALID_REQUEST, detail),
+            Err(detail) => return CallResult::not_sent(ErrorCode::InvalidRequest, detail),
         };
         let request_at = now_ms();
         let started = Instant::now();
@@ -186,10 +186,10 @@ impl Sender {
 
     /// Refuses a URL whose literal IP host the policy does not allow (`E_BLOCKED_TARGET: …`).
     pub fn check_target(&self, url: &str) -> Result<(), String> {
-        let parsed =
-            Url::parse(url).map_err(|e| format!("{}: invalid URL: {e}", codes::INVALID_REQUEST))?;
+        let parsed = Url::parse(url)
+            .map_err(|e| format!("{}: invalid URL: {e}", ErrorCode::InvalidRequest))?;
         match self.literal_ip_blocked(&parsed) {
-            Some(blocked) => Err(format!("{}: {blocked}", codes::BLOCKED_TARGET)),
+            Some(blocked) => Err(format!("{}: {blocked}", ErrorCode::BlockedTarget)),
             None => Ok(()),
         }
     }
@@ -219,7 +219,7 @@ impl Sender {
                  and not followed: {blocked}",
                 result.status
             );
-            result.error = Some((codes::BLOCKED_TARGET, detail));
+            result.error = Some((ErrorCode::BlockedTarget, detail));
         }
     }
 
@@ -313,7 +313,7 @@ async fn capture(mut response: reqwest::Response, request_at: i64, body_cap: usi
     let error = match read_error {
         Some((code, detail)) => Some((code, format!("reading the response body: {detail}"))),
         None if (200..300).contains(&status) => None,
-        None => Some((codes::HTTP_STATUS, format!("receiver answered HTTP {status}"))),
+        None => Some((ErrorCode::HttpStatus, format!("receiver answered HTTP {status}"))),
     };
     CallResult {
         request_at,
@@ -356,7 +356,7 @@ pub fn headers_json(headers: &HeaderMap) -> String {
 }
 
 /// Maps a reqwest failure to a stable code by walking its cause chain.
-fn classify(error: &reqwest::Error) -> (&'static str, String) {
+fn classify(error: &reqwest::Error) -> (ErrorCode, String) {
     let mut detail = error.to_string();
     let mut source: Option<&(dyn StdError + 'static)> = error.source();
     let mut code = None;
@@ -364,11 +364,11 @@ fn classify(error: &reqwest::Error) -> (&'static str, String) {
         detail = format!("{detail}: {cause}");
         if code.is_none() {
             if cause.is::<BlockedTarget>() {
-                code = Some(codes::BLOCKED_TARGET);
+                code = Some(ErrorCode::BlockedTarget);
             } else if cause.is::<DnsFailure>() {
-                code = Some(codes::DNS);
+                code = Some(ErrorCode::Dns);
             } else if cause.is::<rustls::Error>() {
-                code = Some(codes::TLS);
+                code = Some(ErrorCode::Tls);
             } else if cause.downcast_ref::<hyper::Error>().is_some_and(|h| h.is_parse())
                 || cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
                     // hyper reports broken body framing (bad chunk sizes) as these kinds.
@@ -378,11 +378,12 @@ fn classify(error: &reqwest::Error) -> (&'static str, String) {
                     )
                 })
             {
-                code = Some(codes::INVALID_RESPONSE);
+                code = Some(ErrorCode::InvalidResponse);
             }
         }
         source = cause.source();
     }
-    let code = code.unwrap_or(if error.is_timeout() { codes::TIMEOUT } else { codes::CONNECTION });
+    let code =
+        code.unwrap_or(if error.is_timeout() { ErrorCode::Timeout } else { ErrorCode::Connection });
     (code, detail)
 }
