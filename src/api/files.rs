@@ -27,7 +27,7 @@ use tokio::sync::Semaphore;
 
 use super::extract::NoQuery;
 use super::upload_body::{metered, Meter, Refusal, FRAMING_BUDGET};
-use super::{ApiError, ApiResult, AppState};
+use super::{ApiError, ApiErrorCode, ApiResult, AppState};
 use crate::store::UploadFile;
 use crate::time::now_ms;
 use crate::workflow::app::AppDefinition;
@@ -55,16 +55,16 @@ pub(super) fn router(max_concurrent: usize) -> Router<AppState> {
         .layer(Extension(slots))
 }
 
-fn dify_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError { status, code, message: message.into(), field: Some("file".into()) }
+/// An error of Dify's upload API, naming the `file` part.
+fn dify_error(code: ApiErrorCode, message: impl Into<String>) -> ApiError {
+    ApiError::new(code, message).with_field("file")
 }
 
 /// The answer to a body over the app's limit.
 fn too_large(meter: &Meter) -> ApiError {
     let file_mb = meter.limit().saturating_sub(FORM_ALLOWANCE) / (1024 * 1024);
     dify_error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "file_too_large",
+        ApiErrorCode::FileTooLarge,
         format!(
             "the upload is larger than this app accepts: a file of at most {file_mb} MB plus \
              {} KiB for the rest of the form ({} bytes in all)",
@@ -130,15 +130,13 @@ struct Received {
 
 /// The answer to an upload past `limits.max_concurrent_uploads`.
 fn too_many_uploads(max: usize) -> ApiError {
-    ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        code: "too_many_uploads",
-        message: format!(
+    ApiError::new(
+        ApiErrorCode::TooManyUploads,
+        format!(
             "{max} uploads are being received already (limits.max_concurrent_uploads); \
              retry shortly"
         ),
-        field: None,
-    }
+    )
 }
 
 async fn upload(
@@ -165,7 +163,7 @@ async fn upload(
     // Not multipart at all (e.g. a client that sent no file): Dify answers no_file_uploaded.
     let mut form = Multipart::from_request(Request::from_parts(parts, body), &state)
         .await
-        .map_err(|e| dify_error(StatusCode::BAD_REQUEST, "no_file_uploaded", e.body_text()))?;
+        .map_err(|e| dify_error(ApiErrorCode::NoFileUploaded, e.body_text()))?;
     let mut file: Option<Received> = None;
     let mut user: Option<String> = None;
     let mut count = 0;
@@ -178,8 +176,7 @@ async fn upload(
             Some("file") => {
                 if file.is_some() {
                     return Err(dify_error(
-                        StatusCode::BAD_REQUEST,
-                        "too_many_files",
+                        ApiErrorCode::TooManyFiles,
                         "only one file may be uploaded at a time",
                     ));
                 }
@@ -195,9 +192,8 @@ async fn upload(
             _ => while next_chunk(&meter, &mut field).await?.is_some() {},
         }
     }
-    let file = file.ok_or_else(|| {
-        dify_error(StatusCode::BAD_REQUEST, "no_file_uploaded", "please upload your file")
-    })?;
+    let file =
+        file.ok_or_else(|| dify_error(ApiErrorCode::NoFileUploaded, "please upload your file"))?;
     let user = user
         .filter(|u| !u.is_empty())
         .ok_or_else(|| ApiError::invalid("user", "user is required"))?;
@@ -240,8 +236,7 @@ async fn read_file(
         kind_for(&extension, &app.file_upload.allowed_types, &app.file_upload.allowed_extensions)
             .ok_or_else(|| {
             dify_error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_file_type",
+                ApiErrorCode::UnsupportedFileType,
                 format!("files of type `.{extension}` are not allowed"),
             )
         })?;
@@ -250,8 +245,7 @@ async fn read_file(
     while let Some(chunk) = next_chunk(meter, field).await? {
         if (data.len() + chunk.len()) as u64 > limit {
             return Err(dify_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "file_too_large",
+                ApiErrorCode::FileTooLarge,
                 format!("{kind} files may be at most {} MB", limit / (1024 * 1024)),
             ));
         }

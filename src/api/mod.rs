@@ -1,6 +1,7 @@
 //! The HTTP API: axum routers, one file per resource, behind one admin-key layer.
 
 mod automations;
+mod codes;
 mod error;
 mod extract;
 mod files;
@@ -24,6 +25,7 @@ mod upload_body;
 mod workflow_inputs;
 mod workflows;
 
+pub use codes::ApiErrorCode;
 pub use error::{ApiError, ApiResult};
 pub use head_limits::MAX_HEADER_FIELDS;
 
@@ -108,15 +110,13 @@ async fn slow_body_answer(req: Request, next: Next) -> Response {
     let timed_out = req.extensions().get::<BodyTimedOut>().cloned();
     let response = next.run(req).await;
     match timed_out {
-        Some(t) if t.expired() => ApiError {
-            status: axum::http::StatusCode::REQUEST_TIMEOUT,
-            code: "request_timeout",
-            message: "the request body did not arrive in time: each piece must come within \
-                      limits.header_read_timeout_ms of the last, the whole within \
-                      limits.body_read_timeout_ms"
-                .into(),
-            field: Some("body".into()),
-        }
+        Some(t) if t.expired() => ApiError::new(
+            ApiErrorCode::RequestTimeout,
+            "the request body did not arrive in time: each piece must come within \
+             limits.header_read_timeout_ms of the last, the whole within \
+             limits.body_read_timeout_ms",
+        )
+        .with_field("body")
         .into_response(),
         _ => response,
     }

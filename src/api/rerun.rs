@@ -14,7 +14,7 @@ use super::extract::{body_bytes, decode_object, NoQuery};
 use super::logs::find;
 use super::logs_view::external_request_log;
 use super::one_call::{send_one, OneCall};
-use super::{ApiError, ApiResult, AppState};
+use super::{ApiError, ApiErrorCode, ApiResult, AppState};
 use crate::store::{body_hash, StoreError, Trigger};
 
 pub(super) fn router() -> Router<AppState> {
@@ -81,13 +81,14 @@ async fn rerun_log(
     let target = target_of(req, &state).await?;
     let original = find(&state, log_id, processor_id.as_deref()).await?;
     let Some(body) = original.request_body else {
-        return Err(ApiError::conflict(
+        return Err(ApiError::new(
+            ApiErrorCode::LogBodyMissing,
             "the stored request body of this log is missing; it cannot be sent again",
         ));
     };
     let mut automation =
         state.store.automation(original.automation_id.clone()).await.map_err(|e| match e {
-            StoreError::NotFound(_) => ApiError::conflict(match target {
+            StoreError::NotFound(_) => ApiError::new(ApiErrorCode::AutomationDeleted, match target {
                 Target::Original => {
                     "the automation of this log was deleted; there is no secret to sign a rerun with"
                 }
