@@ -20,8 +20,8 @@ use axum::body::{Bytes, HttpBody};
 use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Extension, Json, Router};
+use axum::routing::MethodRouter;
+use axum::{Extension, Json};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
@@ -44,15 +44,17 @@ const FORM_ALLOWANCE: u64 = 64 * 1024;
 
 /// The permits for uploads being read; one per upload.
 #[derive(Clone)]
-struct UploadSlots(Arc<Semaphore>);
+pub(super) struct UploadSlots(Arc<Semaphore>);
 
-/// The upload route, reading at most `max_concurrent` uploads at once.
-pub(super) fn router(max_concurrent: usize) -> Router<AppState> {
+/// The upload route's layers: its own body limit (the handler applies the app's; axum's
+/// default of 2 MB must not cut it short) and `max_concurrent` upload permits.
+pub(super) fn upload_layers(
+    handler: MethodRouter<AppState>,
+    max_concurrent: usize,
+) -> MethodRouter<AppState> {
     let slots = UploadSlots(Arc::new(Semaphore::new(max_concurrent)));
-    // The handler applies the app's own limit; axum's default (2 MB) must not cut it short.
-    Router::new()
-        .route("/files/upload", post(upload).layer(DefaultBodyLimit::disable()))
-        .layer(Extension(slots))
+    let limited: MethodRouter<AppState> = handler.layer(DefaultBodyLimit::disable());
+    limited.layer(Extension(slots))
 }
 
 /// An error of Dify's upload API, naming the `file` part.
@@ -139,7 +141,7 @@ fn too_many_uploads(max: usize) -> ApiError {
     )
 }
 
-async fn upload(
+pub(super) async fn upload(
     State(state): State<AppState>,
     Extension(app): Extension<Arc<AppDefinition>>,
     Extension(slots): Extension<UploadSlots>,

@@ -5,8 +5,7 @@
 //! used and the delivery the rerun settled.
 
 use axum::extract::{Path, Request, State};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -16,12 +15,6 @@ use super::logs_view::external_request_log;
 use super::one_call::{send_one, OneCall};
 use super::{ApiError, ApiErrorCode, ApiResult, AppState};
 use crate::store::{body_hash, StoreError, Trigger};
-
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/processors/automations/logs/{log_id}/rerun", post(rerun))
-        .route("/processors/{processor_id}/automations/logs/{log_id}/rerun", post(rerun_scoped))
-}
 
 /// Where a rerun goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +115,7 @@ async fn rerun_log(
     Ok(Json(answer))
 }
 
-async fn rerun(
+pub(super) async fn rerun(
     State(state): State<AppState>,
     Path(log_id): Path<String>,
     _: NoQuery,
@@ -131,7 +124,7 @@ async fn rerun(
     rerun_log(state, log_id, None, req).await
 }
 
-async fn rerun_scoped(
+pub(super) async fn rerun_scoped(
     State(state): State<AppState>,
     Path((processor_id, log_id)): Path<(String, String)>,
     _: NoQuery,

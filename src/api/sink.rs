@@ -10,8 +10,7 @@
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Uri};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -22,10 +21,6 @@ use super::{ApiError, ApiErrorCode, ApiResult, AppState};
 use crate::delivery::signing;
 use crate::sheets::flatten::row_of;
 use crate::store::Appended;
-
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/integrations/google_sheets/webhook", post(append))
-}
 
 #[derive(Debug, Deserialize)]
 struct SinkQuery {
@@ -85,7 +80,7 @@ fn refused(reason: &str) -> ApiError {
     )
 }
 
-async fn append(
+pub(super) async fn append(
     State(state): State<AppState>,
     uri: Uri,
     headers: HeaderMap,
