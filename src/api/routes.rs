@@ -50,6 +50,7 @@ fn route<H: Handler<T, AppState>, T: 'static>(
 }
 
 /// Every route, with its handler; uploads are read at most `max_concurrent_uploads` at once.
+#[rustfmt::skip] // One row per line, as a table.
 pub(super) fn table(max_concurrent_uploads: usize) -> Vec<Route> {
     use Credential::{Admin, App, Public, Sink};
     const GET: Method = Method::GET;
@@ -65,30 +66,10 @@ pub(super) fn table(max_concurrent_uploads: usize) -> Vec<Route> {
         route(PUT, "/v1/processors/automations/endpoints/{id}", Admin, automations::update),
         route(DELETE, "/v1/processors/automations/endpoints/{id}", Admin, automations::remove),
         route(GET, "/v1/processors/automations/endpoints/{id}/secret", Admin, automations::secret),
-        route(
-            POST,
-            "/v1/processors/automations/endpoints/{id}/secret/rotate",
-            Admin,
-            automations::rotate,
-        ),
-        route(
-            POST,
-            "/v1/processors/automations/tests/webhook/{id}",
-            Admin,
-            automations::test_webhook,
-        ),
-        route(
-            POST,
-            "/v1/processors/automations/endpoints/{id}/replay-missing",
-            Admin,
-            replay::create,
-        ),
-        route(
-            GET,
-            "/v1/processors/automations/endpoints/{id}/replay-missing/{job_id}",
-            Admin,
-            replay::show,
-        ),
+        route(POST, "/v1/processors/automations/endpoints/{id}/secret/rotate", Admin, automations::rotate),
+        route(POST, "/v1/processors/automations/tests/webhook/{id}", Admin, automations::test_webhook),
+        route(POST, "/v1/processors/automations/endpoints/{id}/replay-missing", Admin, replay::create),
+        route(GET, "/v1/processors/automations/endpoints/{id}/replay-missing/{job_id}", Admin, replay::show),
         route(POST, "/v1/messages", Admin, messages::ingest),
         route(GET, "/v1/messages", Admin, messages::list_messages),
         route(GET, "/v1/messages/{id}", Admin, messages::show_message),
@@ -98,18 +79,8 @@ pub(super) fn table(max_concurrent_uploads: usize) -> Vec<Route> {
         route(GET, "/v1/processors/automations/logs/{log_id}", Admin, logs::show),
         route(POST, "/v1/processors/automations/logs/{log_id}/rerun", Admin, rerun::rerun),
         route(GET, "/v1/processors/{processor_id}/automations/logs", Admin, logs::list_scoped),
-        route(
-            GET,
-            "/v1/processors/{processor_id}/automations/logs/{log_id}",
-            Admin,
-            logs::show_scoped,
-        ),
-        route(
-            POST,
-            "/v1/processors/{processor_id}/automations/logs/{log_id}/rerun",
-            Admin,
-            rerun::rerun_scoped,
-        ),
+        route(GET, "/v1/processors/{processor_id}/automations/logs/{log_id}", Admin, logs::show_scoped),
+        route(POST, "/v1/processors/{processor_id}/automations/logs/{log_id}/rerun", Admin, rerun::rerun_scoped),
         route(POST, "/v1/processors/automations/logs/recover", Admin, recover::create),
         route(GET, "/v1/processors/automations/logs/recover", Admin, recover::list),
         route(GET, "/v1/processors/automations/logs/recover/{job_id}", Admin, recover::show),
