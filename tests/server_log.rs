@@ -160,7 +160,7 @@ async fn client_errors_log_at_debug_and_refusals_at_warn() {
     };
     let conflict = answered("409");
     assert!(conflict.len() == 1 && conflict[0].contains("DEBUG"), "{log}");
-    assert_eq!(field(&conflict[0], "code"), Some("conflict"));
+    assert_eq!(field(&conflict[0], "code"), Some("idempotency_key_reused"));
     let not_found = answered("404");
     assert!(not_found.len() == 1 && not_found[0].contains("DEBUG"), "{log}");
     let unavailable = answered("503");

@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -33,20 +32,11 @@ const RESERVED_HEADERS: &[&str] = &[
     "connection",
 ];
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/processors/automations/endpoints", post(create).get(list))
-        .route("/processors/automations/endpoints/{id}", get(show).put(update).delete(remove))
-        .route("/processors/automations/endpoints/{id}/secret", get(secret))
-        .route("/processors/automations/endpoints/{id}/secret/rotate", post(rotate))
-        .route("/processors/automations/tests/webhook/{id}", post(test_webhook))
-}
-
 /// Create or update body; on update every field is optional and absent ones keep their value.
 /// Any other field is refused: a misspelt one (`enable` for `enabled`) must not be ignored.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AutomationBody {
+pub(super) struct AutomationBody {
     name: Option<String>,
     processor_id: Option<String>,
     webhook_url: Option<String>,
@@ -214,7 +204,7 @@ fn merged_input(
     })
 }
 
-async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     _: NoQuery,
     JsonBody(body): JsonBody<AutomationBody>,
@@ -244,7 +234,7 @@ async fn create(
 }
 
 #[derive(Debug, Deserialize)]
-struct ListQuery {
+pub(super) struct ListQuery {
     #[serde(flatten)]
     page: PageParams,
     name: Option<String>,
@@ -257,7 +247,7 @@ impl QueryParams for ListQuery {
         &[PageParams::NAMES, &["name", "webhook_url", "processor_id"]];
 }
 
-async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -279,7 +269,7 @@ pub(super) fn automation_id(id: String) -> ApiResult<String> {
     }
 }
 
-async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: NoQuery,
@@ -288,7 +278,7 @@ async fn show(
     Ok(Json(automation_json(&automation, &state.config.security.redact_headers)))
 }
 
-async fn update(
+pub(super) async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: NoQuery,
@@ -300,7 +290,7 @@ async fn update(
     Ok(Json(automation_json(&updated, &state.config.security.redact_headers)))
 }
 
-async fn remove(
+pub(super) async fn remove(
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: NoQuery,
@@ -311,7 +301,7 @@ async fn remove(
     Ok(Json(json!({"object": "automation.endpoint", "id": id, "deleted": true})))
 }
 
-async fn secret(
+pub(super) async fn secret(
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: NoQuery,
@@ -322,7 +312,7 @@ async fn secret(
     ))
 }
 
-async fn rotate(
+pub(super) async fn rotate(
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: NoQuery,
@@ -340,7 +330,7 @@ async fn rotate(
 
 /// A sample `WebhookRequest` (`{completion, user, file_payload, metadata}`), the shape the
 /// uiform SDK parses, sent synchronously; answers the AutomationLog of the call.
-async fn test_webhook(
+pub(super) async fn test_webhook(
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: NoQuery,

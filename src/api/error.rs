@@ -6,17 +6,16 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use super::codes::ApiErrorCode;
 use crate::delivery::NoSlot;
 use crate::outbound::OneCallError;
-use crate::store::{StorageFailure, StoreError};
+use crate::store::{Conflict, StorageFailure, StoreError};
 
-/// An error answered to a client.
+/// An error answered to a client; its status is its code's.
 #[derive(Debug)]
 pub struct ApiError {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// Stable machine-readable code (`invalid_param`, `not_found`, `unauthorized`, …).
-    pub code: &'static str,
+    /// The registered code, which also fixes the HTTP status.
+    pub code: ApiErrorCode,
     /// What is wrong, for a person.
     pub message: String,
     /// The request field at fault, when there is one.
@@ -27,72 +26,56 @@ pub struct ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    /// A 400 naming `field`.
+    /// An error with `code` and `message`, naming no field.
+    pub fn new(code: ApiErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), field: None }
+    }
+
+    /// The same error, naming `field`.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// The HTTP status answered.
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    /// A 400 `invalid_param` naming `field`.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         let field = field.into();
         let message = format!("{field}: {}", message.into());
-        Self { status: StatusCode::BAD_REQUEST, code: "invalid_param", message, field: Some(field) }
+        Self::new(ApiErrorCode::InvalidParam, message).with_field(field)
     }
 
     /// A 404 for the named kind of thing.
     pub fn not_found(what: &str) -> Self {
-        Self {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            message: format!("{what} not found"),
-            field: None,
-        }
+        Self::new(ApiErrorCode::NotFound, format!("{what} not found"))
     }
 
     /// A 401.
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::UNAUTHORIZED,
-            code: "unauthorized",
-            message: message.into(),
-            field: None,
-        }
+        Self::new(ApiErrorCode::Unauthorized, message)
     }
 
     /// A 403: a valid key of the wrong kind.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::FORBIDDEN,
-            code: "forbidden",
-            message: message.into(),
-            field: None,
-        }
-    }
-
-    /// A 409.
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::CONFLICT,
-            code: "conflict",
-            message: message.into(),
-            field: None,
-        }
+        Self::new(ApiErrorCode::Forbidden, message)
     }
 
     /// A 413.
     pub fn too_large(limit: usize) -> Self {
-        Self {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            code: "payload_too_large",
-            message: format!("request body is larger than {limit} bytes"),
-            field: None,
-        }
+        Self::new(
+            ApiErrorCode::PayloadTooLarge,
+            format!("request body is larger than {limit} bytes"),
+        )
     }
 
     /// A 500 whose detail is logged, not shown.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
-        Self {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal_error",
-            message: "internal error; see the server log".into(),
-            field: None,
-        }
+        Self::new(ApiErrorCode::InternalError, "internal error; see the server log")
     }
 }
 
@@ -101,43 +84,40 @@ impl From<StoreError> for ApiError {
         match e.storage_failure() {
             Some(StorageFailure::DiskFull) => {
                 tracing::error!(error = %e, "a write failed: the disk is full");
-                return Self {
-                    status: StatusCode::INSUFFICIENT_STORAGE,
-                    code: "insufficient_storage",
-                    message: "the disk holding the database is full; nothing was written. \
-                              Free space, then retry"
-                        .into(),
-                    field: None,
-                };
+                return Self::new(
+                    ApiErrorCode::InsufficientStorage,
+                    "the disk holding the database is full; nothing was written. Free space, \
+                     then retry",
+                );
             }
             Some(StorageFailure::Locked) => {
                 tracing::error!(error = %e, "a write failed: the database is locked");
-                return Self {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    code: "database_locked",
-                    message: "another process holds the database's write lock; nothing was \
-                              written. Retry later"
-                        .into(),
-                    field: None,
-                };
+                return Self::new(
+                    ApiErrorCode::DatabaseLocked,
+                    "another process holds the database's write lock; nothing was written. \
+                     Retry later",
+                );
             }
             Some(StorageFailure::Other(_)) | None => {}
         }
         match e {
             StoreError::NotFound(what) => ApiError::not_found(what),
-            StoreError::Conflict(message) => ApiError::conflict(message),
-            StoreError::Limit(message) => Self {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                code: "limit_exceeded",
-                message,
-                field: None,
+            StoreError::Conflict(conflict, message) => match conflict {
+                Conflict::IdempotencyKeyReused => {
+                    Self::new(ApiErrorCode::IdempotencyKeyReused, message)
+                        .with_field("Idempotency-Key")
+                }
+                Conflict::AutomationDisabled => {
+                    Self::new(ApiErrorCode::AutomationDisabled, message)
+                }
+                // Only the run's own task finishes it; no request reaches this.
+                Conflict::RunNotRunning => ApiError::internal(message),
             },
-            StoreError::Closed => Self {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                code: "unavailable",
-                message: "the server is shutting down".into(),
-                field: None,
-            },
+            StoreError::Unaddressed => ApiError::invalid("processor_id", e.to_string()),
+            StoreError::Limit(message) => Self::new(ApiErrorCode::LimitExceeded, message),
+            StoreError::Closed => {
+                Self::new(ApiErrorCode::Unavailable, "the server is shutting down")
+            }
             other => ApiError::internal(other),
         }
     }
@@ -146,10 +126,10 @@ impl From<StoreError> for ApiError {
 impl From<NoSlot> for ApiError {
     fn from(e: NoSlot) -> Self {
         let code = match e {
-            NoSlot::Busy { .. } => "concurrency_limit",
-            NoSlot::ShuttingDown => "unavailable",
+            NoSlot::Busy { .. } => ApiErrorCode::ConcurrencyLimit,
+            NoSlot::ShuttingDown => ApiErrorCode::Unavailable,
         };
-        Self { status: StatusCode::SERVICE_UNAVAILABLE, code, message: e.to_string(), field: None }
+        Self::new(code, e.to_string())
     }
 }
 
@@ -166,16 +146,17 @@ impl From<OneCallError> for ApiError {
 /// The code of an error answer, kept on the response for the layer that logs it (see
 /// `json_errors`).
 #[derive(Debug, Clone, Copy)]
-pub struct AnsweredCode(pub &'static str);
+pub struct AnsweredCode(pub ApiErrorCode);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = self.status();
         let mut body =
-            json!({"code": self.code, "message": self.message, "status": self.status.as_u16()});
+            json!({"code": self.code.as_str(), "message": self.message, "status": status.as_u16()});
         if let Some(field) = self.field {
             body["field"] = field.into();
         }
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = (status, Json(body)).into_response();
         response.extensions_mut().insert(AnsweredCode(self.code));
         response
     }

@@ -3,11 +3,12 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, Uri};
+use axum::http::Uri;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use super::codes::ApiErrorCode;
 use super::error::ApiError;
 use super::json_depth::check_depth;
 use super::AppState;
@@ -182,12 +183,8 @@ fn refuse_unknown(query: &str, accepted: &[&[&str]]) -> Result<(), ApiError> {
         format!("this route takes {}", takes.join(", "))
     };
     let noun = if unknown.len() == 1 { "parameter" } else { "parameters" };
-    Err(ApiError {
-        status: StatusCode::BAD_REQUEST,
-        code: "invalid_param",
-        message: format!("unknown query {noun} {names}: {takes}"),
-        field: Some(first.clone()),
-    })
+    Err(ApiError::new(ApiErrorCode::InvalidParam, format!("unknown query {noun} {names}: {takes}"))
+        .with_field(first.clone()))
 }
 
 /// The query of a route that takes no parameter: any is refused.

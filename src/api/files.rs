@@ -20,14 +20,14 @@ use axum::body::{Bytes, HttpBody};
 use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Extension, Json, Router};
+use axum::routing::MethodRouter;
+use axum::{Extension, Json};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
 use super::extract::NoQuery;
 use super::upload_body::{metered, Meter, Refusal, FRAMING_BUDGET};
-use super::{ApiError, ApiResult, AppState};
+use super::{ApiError, ApiErrorCode, ApiResult, AppState};
 use crate::store::UploadFile;
 use crate::time::now_ms;
 use crate::workflow::app::AppDefinition;
@@ -44,27 +44,29 @@ const FORM_ALLOWANCE: u64 = 64 * 1024;
 
 /// The permits for uploads being read; one per upload.
 #[derive(Clone)]
-struct UploadSlots(Arc<Semaphore>);
+pub(super) struct UploadSlots(Arc<Semaphore>);
 
-/// The upload route, reading at most `max_concurrent` uploads at once.
-pub(super) fn router(max_concurrent: usize) -> Router<AppState> {
+/// The upload route's layers: its own body limit (the handler applies the app's; axum's
+/// default of 2 MB must not cut it short) and `max_concurrent` upload permits.
+pub(super) fn upload_layers(
+    handler: MethodRouter<AppState>,
+    max_concurrent: usize,
+) -> MethodRouter<AppState> {
     let slots = UploadSlots(Arc::new(Semaphore::new(max_concurrent)));
-    // The handler applies the app's own limit; axum's default (2 MB) must not cut it short.
-    Router::new()
-        .route("/files/upload", post(upload).layer(DefaultBodyLimit::disable()))
-        .layer(Extension(slots))
+    let limited: MethodRouter<AppState> = handler.layer(DefaultBodyLimit::disable());
+    limited.layer(Extension(slots))
 }
 
-fn dify_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError { status, code, message: message.into(), field: Some("file".into()) }
+/// An error of Dify's upload API, naming the `file` part.
+fn dify_error(code: ApiErrorCode, message: impl Into<String>) -> ApiError {
+    ApiError::new(code, message).with_field("file")
 }
 
 /// The answer to a body over the app's limit.
 fn too_large(meter: &Meter) -> ApiError {
     let file_mb = meter.limit().saturating_sub(FORM_ALLOWANCE) / (1024 * 1024);
     dify_error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "file_too_large",
+        ApiErrorCode::FileTooLarge,
         format!(
             "the upload is larger than this app accepts: a file of at most {file_mb} MB plus \
              {} KiB for the rest of the form ({} bytes in all)",
@@ -130,18 +132,16 @@ struct Received {
 
 /// The answer to an upload past `limits.max_concurrent_uploads`.
 fn too_many_uploads(max: usize) -> ApiError {
-    ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        code: "too_many_uploads",
-        message: format!(
+    ApiError::new(
+        ApiErrorCode::TooManyUploads,
+        format!(
             "{max} uploads are being received already (limits.max_concurrent_uploads); \
              retry shortly"
         ),
-        field: None,
-    }
+    )
 }
 
-async fn upload(
+pub(super) async fn upload(
     State(state): State<AppState>,
     Extension(app): Extension<Arc<AppDefinition>>,
     Extension(slots): Extension<UploadSlots>,
@@ -165,7 +165,7 @@ async fn upload(
     // Not multipart at all (e.g. a client that sent no file): Dify answers no_file_uploaded.
     let mut form = Multipart::from_request(Request::from_parts(parts, body), &state)
         .await
-        .map_err(|e| dify_error(StatusCode::BAD_REQUEST, "no_file_uploaded", e.body_text()))?;
+        .map_err(|e| dify_error(ApiErrorCode::NoFileUploaded, e.body_text()))?;
     let mut file: Option<Received> = None;
     let mut user: Option<String> = None;
     let mut count = 0;
@@ -178,8 +178,7 @@ async fn upload(
             Some("file") => {
                 if file.is_some() {
                     return Err(dify_error(
-                        StatusCode::BAD_REQUEST,
-                        "too_many_files",
+                        ApiErrorCode::TooManyFiles,
                         "only one file may be uploaded at a time",
                     ));
                 }
@@ -195,9 +194,8 @@ async fn upload(
             _ => while next_chunk(&meter, &mut field).await?.is_some() {},
         }
     }
-    let file = file.ok_or_else(|| {
-        dify_error(StatusCode::BAD_REQUEST, "no_file_uploaded", "please upload your file")
-    })?;
+    let file =
+        file.ok_or_else(|| dify_error(ApiErrorCode::NoFileUploaded, "please upload your file"))?;
     let user = user
         .filter(|u| !u.is_empty())
         .ok_or_else(|| ApiError::invalid("user", "user is required"))?;
@@ -240,8 +238,7 @@ async fn read_file(
         kind_for(&extension, &app.file_upload.allowed_types, &app.file_upload.allowed_extensions)
             .ok_or_else(|| {
             dify_error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_file_type",
+                ApiErrorCode::UnsupportedFileType,
                 format!("files of type `.{extension}` are not allowed"),
             )
         })?;
@@ -250,8 +247,7 @@ async fn read_file(
     while let Some(chunk) = next_chunk(meter, field).await? {
         if (data.len() + chunk.len()) as u64 > limit {
             return Err(dify_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "file_too_large",
+                ApiErrorCode::FileTooLarge,
                 format!("{kind} files may be at most {} MB", limit / (1024 * 1024)),
             ));
         }

@@ -7,11 +7,11 @@
 //! JSON error; only heads past hyper's much larger limits get hyper's bare answer.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, AppState};
+use super::{ApiError, ApiErrorCode, AppState};
 use crate::config::LimitsConfig;
 
 /// Most header fields a request may carry (hyper's own default, as clients expect).
@@ -32,15 +32,13 @@ pub(super) async fn check_head(
 fn head_problem(uri: &Uri, headers: &HeaderMap, limits: &LimitsConfig) -> Option<ApiError> {
     let uri_bytes = uri.path_and_query().map_or(0, |pq| pq.as_str().len());
     if uri_bytes > limits.max_uri_bytes {
-        return Some(ApiError {
-            status: StatusCode::URI_TOO_LONG,
-            code: "uri_too_long",
-            message: format!(
+        return Some(ApiError::new(
+            ApiErrorCode::UriTooLong,
+            format!(
                 "the request URI (path and query) is {uri_bytes} bytes; at most {} are accepted",
                 limits.max_uri_bytes
             ),
-            field: None,
-        });
+        ));
     }
     if headers.len() > MAX_HEADER_FIELDS {
         return Some(headers_too_large(
@@ -72,12 +70,7 @@ fn head_problem(uri: &Uri, headers: &HeaderMap, limits: &LimitsConfig) -> Option
 }
 
 fn headers_too_large(message: String, field: Option<String>) -> ApiError {
-    ApiError {
-        status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        code: "headers_too_large",
-        message,
-        field,
-    }
+    ApiError { code: ApiErrorCode::HeadersTooLarge, message, field }
 }
 
 #[cfg(test)]
@@ -93,7 +86,7 @@ mod tests {
             );
         }
         let uri: Uri = uri.parse().expect("uri");
-        head_problem(&uri, &map, &LimitsConfig::default()).map(|e| (e.status.as_u16(), e.field))
+        head_problem(&uri, &map, &LimitsConfig::default()).map(|e| (e.status().as_u16(), e.field))
     }
 
     #[test]

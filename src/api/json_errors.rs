@@ -1,7 +1,9 @@
 //! Every error answer is the JSON error `{code, message, status}`, including those no handler
 //! of ours writes: axum's 405 for a known route and a method it does not serve (empty
 //! body), an extractor's rejection (plain text), the request timeout (empty body). The
-//! layer rewrites such an answer's body and keeps its status and headers (`Allow`…).
+//! layer rewrites such an answer's body with the registry's code for its status
+//! ([`ApiErrorCode::for_status`]) and keeps its headers (`Allow`…); the status is the code's,
+//! so a status no code has becomes the nearest generic one.
 //!
 //! It also logs each error answer once, by whose fault it is: a client error (4xx) at DEBUG,
 //! since a client's mistake is no news for the operator; a refusal for want of capacity or
@@ -14,7 +16,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::error::AnsweredCode;
-use super::ApiError;
+use super::{ApiError, ApiErrorCode};
 
 /// The most of a rejection's text kept as the message.
 const MAX_DETAIL_BYTES: usize = 4096;
@@ -26,12 +28,13 @@ pub(super) async fn json_errors(method: Method, uri: Uri, response: Response) ->
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let ours = response.extensions().get::<AnsweredCode>().map(|c| c.0);
+    let ours = response.extensions().get::<AnsweredCode>().map(|c| c.0.as_str());
     if ours.is_some() || is_json(response.headers()) {
         log_answer(&method, &uri, status, ours.unwrap_or("-"));
         return response;
     }
-    log_answer(&method, &uri, status, code_for(status));
+    let code = ApiErrorCode::for_status(status);
+    log_answer(&method, &uri, code.status(), code.as_str());
     let (parts, body) = response.into_parts();
     let detail = detail(body).await;
     let message = match status {
@@ -51,8 +54,7 @@ pub(super) async fn json_errors(method: Method, uri: Uri, response: Response) ->
             status.canonical_reason().unwrap_or("request failed").to_lowercase()
         }),
     };
-    let mut answer =
-        ApiError { status, code: code_for(status), message, field: None }.into_response();
+    let mut answer = ApiError::new(code, message).into_response();
     let mut headers = parts.headers;
     headers.remove(CONTENT_LENGTH);
     headers.remove(CONTENT_TYPE);
@@ -100,27 +102,6 @@ async fn detail(body: Body) -> Option<String> {
     (!text.is_empty()).then(|| text.to_string())
 }
 
-/// The stable code of an answer no handler of ours wrote.
-fn code_for(status: StatusCode) -> &'static str {
-    match status {
-        StatusCode::BAD_REQUEST => "invalid_param",
-        StatusCode::UNAUTHORIZED => "unauthorized",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::REQUEST_TIMEOUT => "request_timeout",
-        StatusCode::CONFLICT => "conflict",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::UNPROCESSABLE_ENTITY => "invalid_param",
-        StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
-        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-        StatusCode::GATEWAY_TIMEOUT => "timeout",
-        s if s.is_client_error() => "bad_request",
-        _ => "internal_error",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,7 +129,7 @@ mod tests {
         assert_eq!(r.headers()[ALLOW], "GET,HEAD");
         assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
         let body = body_json(r).await;
-        assert_eq!(body["code"], "method_not_allowed");
+        assert_eq!(body["code"], ApiErrorCode::MethodNotAllowed.as_str());
         assert_eq!(body["status"], 405);
         assert_eq!(
             body["message"], "method DELETE is not allowed on this route; allowed: GET, HEAD",
@@ -165,9 +146,10 @@ mod tests {
         )
         .await;
         let body = body_json(r).await;
+        let invalid = ApiErrorCode::InvalidParam.as_str();
         assert_eq!(
             body,
-            serde_json::json!({"code": "invalid_param", "message": "Invalid URL", "status": 400})
+            serde_json::json!({"code": invalid, "message": "Invalid URL", "status": 400})
         );
         let ok = json_errors(
             Method::GET,
@@ -176,7 +158,7 @@ mod tests {
         )
         .await;
         assert_eq!(to_bytes(ok.into_body(), 100).await.expect("body"), "fine");
-        let ours = ApiError::conflict("taken").into_response();
+        let ours = ApiError::new(ApiErrorCode::AutomationDisabled, "taken").into_response();
         let body = body_json(json_errors(Method::GET, Uri::from_static("/x"), ours).await).await;
         assert_eq!(body["message"], "taken");
     }
@@ -190,7 +172,7 @@ mod tests {
         )
         .await;
         let body = body_json(r).await;
-        assert_eq!(body["code"], "timeout");
+        assert_eq!(body["code"], ApiErrorCode::Timeout.as_str());
         assert_eq!(body["message"], "gateway timeout");
     }
 }

@@ -3,8 +3,7 @@
 //! `/v1/processors/{processor_id}/automations/logs` (retab 0.0.37–0.0.49).
 
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -16,18 +15,10 @@ use crate::outbound::ErrorCode;
 use crate::store::{LogFilter, LogRecord, Trigger};
 use crate::time::parse_time;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/processors/automations/logs", get(list))
-        .route("/processors/automations/logs/{log_id}", get(show))
-        .route("/processors/{processor_id}/automations/logs", get(list_scoped))
-        .route("/processors/{processor_id}/automations/logs/{log_id}", get(show_scoped))
-}
-
 /// The list filters. `schema_id` and `schema_data_id` are accepted and ignored: the uiform
 /// and retab SDKs' `logs.list` sends them when given, and logs carry no such field.
 #[derive(Debug, Deserialize)]
-struct ListQuery {
+pub(super) struct ListQuery {
     #[serde(flatten)]
     page: PageParams,
     status_code: Option<String>,
@@ -146,14 +137,14 @@ async fn list_logs(
     )))
 }
 
-async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     list_logs(state, q, None).await
 }
 
-async fn list_scoped(
+pub(super) async fn list_scoped(
     State(state): State<AppState>,
     Path(processor_id): Path<String>,
     ApiQuery(q): ApiQuery<ListQuery>,
@@ -177,7 +168,7 @@ pub(super) async fn find(
     }
 }
 
-async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     Path(log_id): Path<String>,
     _: NoQuery,
@@ -187,7 +178,7 @@ async fn show(
     Ok(Json(automation_log(&record, org, rule)))
 }
 
-async fn show_scoped(
+pub(super) async fn show_scoped(
     State(state): State<AppState>,
     Path((processor_id, log_id)): Path<(String, String)>,
     _: NoQuery,

@@ -5,8 +5,7 @@
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -21,14 +20,6 @@ use crate::store::{
     DeliveryRow, DeliveryStatus, IngestResult, MessageFilter, MessageRow, NewMessage,
 };
 use crate::time::rfc3339;
-
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/messages", post(ingest).get(list_messages))
-        .route("/messages/{id}", get(show_message))
-        .route("/deliveries", get(list_deliveries))
-        .route("/deliveries/{id}", get(show_delivery))
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,7 +55,7 @@ fn message_json(r: &IngestResult) -> Value {
 const RESERVED_EVENT_PREFIX: &str = "hookrelay.";
 
 /// Answers 202 only after the message and its deliveries are committed.
-async fn ingest(
+pub(super) async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,
     _: NoQuery,
@@ -161,7 +152,7 @@ fn delivery_json(d: &DeliveryRow) -> Value {
 }
 
 #[derive(Debug, Deserialize)]
-struct DeliveryQuery {
+pub(super) struct DeliveryQuery {
     #[serde(flatten)]
     page: PageParams,
     status: Option<String>,
@@ -174,7 +165,7 @@ impl QueryParams for DeliveryQuery {
         &[PageParams::NAMES, &["status", "automation_id", "message_id"]];
 }
 
-async fn list_deliveries(
+pub(super) async fn list_deliveries(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -194,7 +185,7 @@ async fn list_deliveries(
     Ok(Json(list_body(page.items.iter().map(delivery_json).collect(), page.before, page.after)))
 }
 
-async fn show_delivery(
+pub(super) async fn show_delivery(
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: NoQuery,
@@ -220,7 +211,7 @@ fn message_row_json(m: &MessageRow) -> Value {
 }
 
 #[derive(Debug, Deserialize)]
-struct MessageQuery {
+pub(super) struct MessageQuery {
     #[serde(flatten)]
     page: PageParams,
     processor_id: Option<String>,
@@ -234,7 +225,7 @@ impl QueryParams for MessageQuery {
         &[PageParams::NAMES, &["processor_id", "event_type", "created_after", "created_before"]];
 }
 
-async fn list_messages(
+pub(super) async fn list_messages(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<MessageQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -270,7 +261,7 @@ enum Payload<'a> {
     Missing,
 }
 
-async fn show_message(
+pub(super) async fn show_message(
     State(state): State<AppState>,
     _: NoQuery,
     Path(id): Path<String>,

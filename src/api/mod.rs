@@ -1,6 +1,7 @@
 //! The HTTP API: axum routers, one file per resource, behind one admin-key layer.
 
 mod automations;
+mod codes;
 mod error;
 mod extract;
 mod files;
@@ -15,6 +16,7 @@ mod recover;
 mod recover_window;
 mod replay;
 mod rerun;
+pub mod routes;
 mod sheet_signer;
 mod sheet_values;
 mod sheets;
@@ -23,8 +25,10 @@ mod upload_body;
 mod workflow_inputs;
 mod workflows;
 
+pub use codes::ApiErrorCode;
 pub use error::{ApiError, ApiResult};
 pub use head_limits::MAX_HEADER_FIELDS;
+pub use routes::Credential;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,24 +77,23 @@ const API_TIMEOUT_SLACK: Duration = Duration::from_secs(15);
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let api_timeout = state.config.delivery.request_timeout() + API_TIMEOUT_SLACK;
-    let admin = Router::new()
-        .merge(automations::router())
-        .merge(messages::router())
-        .merge(logs::router())
-        .merge(rerun::router())
-        .merge(recover::router())
-        .merge(replay::router())
-        .merge(sheets::router())
-        .merge(sheet_values::router())
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin_key));
-    let app_api = workflows::router()
-        .merge(files::router(state.config.limits.max_concurrent_uploads))
-        .route_layer(middleware::from_fn_with_state(state.clone(), workflows::require_app_key));
-    // The sink authenticates each call itself: by signature, or by admin key.
-    let v1 = Router::new().merge(admin).merge(app_api).merge(sink::router());
+    let (mut admin, mut app, mut open) = (Router::new(), Router::new(), Router::new());
+    for route in routes::table(state.config.limits.max_concurrent_uploads) {
+        let group = match route.credential {
+            Credential::Admin => &mut admin,
+            Credential::App => &mut app,
+            // The sink authenticates each call itself: by signature, or by admin key.
+            Credential::Sink | Credential::Public => &mut open,
+        };
+        *group = std::mem::take(group).route(route.path, route.handler);
+    }
+    let admin = admin.route_layer(middleware::from_fn_with_state(state.clone(), require_admin_key));
+    let app =
+        app.route_layer(middleware::from_fn_with_state(state.clone(), workflows::require_app_key));
     let routes = Router::new()
-        .nest("/v1", v1)
-        .merge(ops::router())
+        .merge(admin)
+        .merge(app)
+        .merge(open)
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn_with_state(state.clone(), head_limits::check_head))
         .layer(middleware::from_fn(slow_body_answer))
@@ -112,15 +115,13 @@ async fn slow_body_answer(req: Request, next: Next) -> Response {
     let timed_out = req.extensions().get::<BodyTimedOut>().cloned();
     let response = next.run(req).await;
     match timed_out {
-        Some(t) if t.expired() => ApiError {
-            status: axum::http::StatusCode::REQUEST_TIMEOUT,
-            code: "request_timeout",
-            message: "the request body did not arrive in time: each piece must come within \
-                      limits.header_read_timeout_ms of the last, the whole within \
-                      limits.body_read_timeout_ms"
-                .into(),
-            field: Some("body".into()),
-        }
+        Some(t) if t.expired() => ApiError::new(
+            ApiErrorCode::RequestTimeout,
+            "the request body did not arrive in time: each piece must come within \
+             limits.header_read_timeout_ms of the last, the whole within \
+             limits.body_read_timeout_ms",
+        )
+        .with_field("body")
         .into_response(),
         _ => response,
     }

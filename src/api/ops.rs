@@ -4,28 +4,20 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
 
 use super::AppState;
 use crate::auth;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-}
-
 /// The process is up.
-async fn healthz() -> impl IntoResponse {
+pub(super) async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
 /// Ready to work: the database answers, no write was refused for want of storage in the
 /// last few seconds (a full disk, a lock held by another process), and the dispatcher runs.
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = state.store.ping().await;
     let writable = !state.store.writes_failing();
     let dispatcher = state.dispatcher.is_running();
@@ -45,7 +37,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 /// Prometheus text exposition; queue gauges are read from the database at scrape time, and
 /// deleted automations' series dropped. Open to all, but the series naming automations only
 /// to a scrape with an admin key (`Authorization: Bearer …` or `Api-Key`).
-async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+pub(super) async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> impl IntoResponse {
     let admin = auth::presented_key(&headers).is_some_and(|key| state.admin_keys.verify(key));
     if let Ok((pending, due)) = state.store.backlog().await {
         state.metrics.queue_depth.set(pending);

@@ -4,8 +4,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -17,15 +16,9 @@ use crate::ids;
 use crate::store::{RecoverJob, StillRetrying};
 use crate::time::{now_ms, rfc3339};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/processors/automations/logs/recover", post(create).get(list))
-        .route("/processors/automations/logs/recover/{job_id}", get(show))
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RecoverBody {
+pub(super) struct RecoverBody {
     since: String,
     until: Option<String>,
     automation_id: Option<String>,
@@ -88,7 +81,7 @@ fn note(job: &RecoverJob, retrying: &StillRetrying, until: Option<i64>) -> Optio
     ))
 }
 
-async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     _: NoQuery,
     JsonBody(body): JsonBody<RecoverBody>,
@@ -107,7 +100,7 @@ async fn create(
 
 /// Recover jobs, newest first by default, with their progress (without the still-retrying
 /// part, which costs a scan of the pending deliveries per job: see `show`).
-async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> ApiResult<Json<Value>> {
@@ -116,7 +109,7 @@ async fn list(
     Ok(Json(list_body(page.items.iter().map(job_json).collect(), page.before, page.after)))
 }
 
-async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     Path(job_id): Path<String>,
     _: NoQuery,

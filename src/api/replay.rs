@@ -5,8 +5,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -19,16 +18,10 @@ use crate::ids;
 use crate::store::ReplayJob;
 use crate::time::{now_ms, rfc3339};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/processors/automations/endpoints/{id}/replay-missing", post(create))
-        .route("/processors/automations/endpoints/{id}/replay-missing/{job_id}", get(show))
-}
-
 /// The window of messages to look at, by when they were accepted; `until` defaults to now.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ReplayBody {
+pub(super) struct ReplayBody {
     since: String,
     until: Option<String>,
 }
@@ -54,7 +47,7 @@ fn job_json(job: &ReplayJob) -> Value {
 
 /// 202 with the job; 404 for an unknown automation, 409 for a disabled one (enable it
 /// first: a replayed delivery to a disabled automation would only fail).
-async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: NoQuery,
@@ -68,7 +61,7 @@ async fn create(
     Ok((StatusCode::ACCEPTED, Json(job_json(&job))))
 }
 
-async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     _: NoQuery,
     Path((id, job_id)): Path<(String, String)>,

@@ -5,23 +5,16 @@
 //! used and the delivery the rerun settled.
 
 use axum::extract::{Path, Request, State};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::extract::{body_bytes, decode_object, NoQuery};
 use super::logs::find;
 use super::logs_view::external_request_log;
-use super::{ApiError, ApiResult, AppState};
+use super::{ApiError, ApiErrorCode, ApiResult, AppState};
 use crate::outbound::OneCall;
 use crate::store::{body_hash, StoreError, Trigger};
-
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/processors/automations/logs/{log_id}/rerun", post(rerun))
-        .route("/processors/{processor_id}/automations/logs/{log_id}/rerun", post(rerun_scoped))
-}
 
 /// Where a rerun goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,13 +74,14 @@ async fn rerun_log(
     let target = target_of(req, &state).await?;
     let original = find(&state, log_id, processor_id.as_deref()).await?;
     let Some(body) = original.request_body else {
-        return Err(ApiError::conflict(
+        return Err(ApiError::new(
+            ApiErrorCode::LogBodyMissing,
             "the stored request body of this log is missing; it cannot be sent again",
         ));
     };
     let mut automation =
         state.store.automation(original.automation_id.clone()).await.map_err(|e| match e {
-            StoreError::NotFound(_) => ApiError::conflict(match target {
+            StoreError::NotFound(_) => ApiError::new(ApiErrorCode::AutomationDeleted, match target {
                 Target::Original => {
                     "the automation of this log was deleted; there is no secret to sign a rerun with"
                 }
@@ -121,7 +115,7 @@ async fn rerun_log(
     Ok(Json(answer))
 }
 
-async fn rerun(
+pub(super) async fn rerun(
     State(state): State<AppState>,
     Path(log_id): Path<String>,
     _: NoQuery,
@@ -130,7 +124,7 @@ async fn rerun(
     rerun_log(state, log_id, None, req).await
 }
 
-async fn rerun_scoped(
+pub(super) async fn rerun_scoped(
     State(state): State<AppState>,
     Path((processor_id, log_id)): Path<(String, String)>,
     _: NoQuery,

@@ -4,8 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -15,12 +14,6 @@ use super::{ApiError, ApiResult, AppState};
 use crate::sheets::a1::{format_range, A1Range};
 use crate::sheets::export::{to_csv, to_xlsx, Cell};
 use crate::store::{Spreadsheet, Worksheet};
-
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/spreadsheets/{id}/values/{range}", get(values))
-        .route("/spreadsheets/{id}/export", get(export))
-}
 
 /// All rows of a worksheet, header first, each padded to the header's width.
 async fn grid(
@@ -61,7 +54,7 @@ fn worksheet<'a>(
     found.ok_or_else(|| ApiError::not_found("worksheet"))
 }
 
-async fn values(
+pub(super) async fn values(
     State(state): State<AppState>,
     Path((id, range)): Path<(String, String)>,
     _: NoQuery,
@@ -113,7 +106,7 @@ async fn values(
 }
 
 #[derive(Debug, Deserialize)]
-struct ExportQuery {
+pub(super) struct ExportQuery {
     format: Option<String>,
     worksheet_id: Option<String>,
 }
@@ -122,7 +115,7 @@ impl QueryParams for ExportQuery {
     const ACCEPTED: &'static [&'static [&'static str]] = &[&["format", "worksheet_id"]];
 }
 
-async fn export(
+pub(super) async fn export(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ExportQuery>,

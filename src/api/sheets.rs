@@ -3,13 +3,12 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{list_body, ApiQuery, JsonBody, NoBody, NoQuery, PageParams};
-use super::{sheet_signer, ApiError, ApiResult, AppState};
+use super::{ApiError, ApiResult, AppState};
 use crate::ids;
 use crate::store::{Spreadsheet, Worksheet};
 use crate::time::{now_ms, rfc3339};
@@ -17,16 +16,9 @@ use crate::time::{now_ms, rfc3339};
 /// Prefix of spreadsheet ids.
 pub const SPREADSHEET: &str = "ss_";
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/spreadsheets", post(create).get(list))
-        .route("/spreadsheets/{id}", get(show).delete(remove))
-        .route("/spreadsheets/{id}/signer", put(sheet_signer::link).delete(sheet_signer::unlink))
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+pub(super) struct CreateBody {
     title: String,
     #[serde(default)]
     sheets: Option<Vec<String>>,
@@ -57,7 +49,7 @@ pub(super) fn spreadsheet_json(s: &Spreadsheet) -> Value {
     })
 }
 
-async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     _: NoQuery,
     JsonBody(body): JsonBody<CreateBody>,
@@ -105,7 +97,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(spreadsheet_json(&stored))))
 }
 
-async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> ApiResult<Json<Value>> {
@@ -123,7 +115,7 @@ pub(super) fn spreadsheet_id(id: String) -> ApiResult<String> {
     }
 }
 
-async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: NoQuery,
@@ -131,7 +123,7 @@ async fn show(
     Ok(Json(spreadsheet_json(&state.store.spreadsheet(spreadsheet_id(id)?).await?)))
 }
 
-async fn remove(
+pub(super) async fn remove(
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: NoQuery,

@@ -9,23 +9,18 @@
 //! an admin key learns that (404).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::http::{HeaderMap, Uri};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{body_bytes, decode_query, QueryParams};
 use super::sheet_signer::signer_target_problem;
 use super::sheets::spreadsheet_id;
-use super::{ApiError, ApiResult, AppState};
+use super::{ApiError, ApiErrorCode, ApiResult, AppState};
 use crate::delivery::signing;
 use crate::sheets::flatten::row_of;
 use crate::store::Appended;
-
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/integrations/google_sheets/webhook", post(append))
-}
 
 #[derive(Debug, Deserialize)]
 struct SinkQuery {
@@ -85,7 +80,7 @@ fn refused(reason: &str) -> ApiError {
     )
 }
 
-async fn append(
+pub(super) async fn append(
     State(state): State<AppState>,
     uri: Uri,
     headers: HeaderMap,
@@ -136,7 +131,7 @@ async fn append(
     let spreadsheet = match found {
         Ok(spreadsheet) => spreadsheet,
         // Only an authenticated caller learns that a spreadsheet does not exist.
-        Err(e) if e.status == StatusCode::NOT_FOUND && !admin => {
+        Err(e) if e.code == ApiErrorCode::NotFound && !admin => {
             return Err(refused("unknown spreadsheet, no admin key"))
         }
         Err(e) => return Err(e),
@@ -192,12 +187,9 @@ async fn append(
     let body: Value = super::extract::decode_json(&bytes, state.config.limits.max_json_depth)?;
     let limits = &state.config.limits;
     let row = row_of(&body, colour, limits.sheet_max_cell_chars).map_err(|e| match e {
-        crate::sheets::flatten::RowError::CellTooLong { .. } => ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "limit_exceeded",
-            message: e.to_string(),
-            field: Some("body".into()),
-        },
+        crate::sheets::flatten::RowError::CellTooLong { .. } => {
+            ApiError::new(ApiErrorCode::LimitExceeded, e.to_string()).with_field("body")
+        }
         other => ApiError::invalid("body", other.to_string()),
     })?;
     if !spreadsheet.worksheets.iter().any(|w| w.sheet_id == sheet_id) {

@@ -10,8 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use futures_util::stream;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -28,15 +27,6 @@ use crate::workflow::runner::{finished_data, RunSpec};
 
 /// The app selected by the request's key.
 pub type App = Extension<Arc<AppDefinition>>;
-
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/workflows/run", post(run))
-        .route("/workflows/run/{id}", get(show_run))
-        .route("/workflows/tasks/{task_id}/stop", post(stop))
-        .route("/workflows/logs", get(logs))
-        .route("/parameters", get(parameters))
-}
 
 /// 401 without a valid app key; 403 for an admin key (the wrong kind for this API).
 pub(super) async fn require_app_key(
@@ -80,13 +70,13 @@ struct RunBody {
 
 /// A run's query: Dify also takes `trace_id` here, accepted and ignored as in the body.
 #[derive(Debug, Deserialize)]
-struct RunQuery {}
+pub(super) struct RunQuery {}
 
 impl QueryParams for RunQuery {
     const ACCEPTED: &'static [&'static [&'static str]] = &[&["trace_id"]];
 }
 
-async fn run(
+pub(super) async fn run(
     State(state): State<AppState>,
     Extension(app): App,
     headers: HeaderMap,
@@ -204,7 +194,7 @@ fn run_detail(run: &RunRecord) -> Value {
     })
 }
 
-async fn show_run(
+pub(super) async fn show_run(
     State(state): State<AppState>,
     Extension(app): App,
     Path(id): Path<String>,
@@ -223,7 +213,7 @@ struct StopBody {
     user: Option<String>,
 }
 
-async fn stop(
+pub(super) async fn stop(
     State(state): State<AppState>,
     Extension(app): App,
     Path(task_id): Path<String>,
@@ -245,7 +235,7 @@ async fn stop(
 }
 
 #[derive(Debug, Deserialize)]
-struct LogsQuery {
+pub(super) struct LogsQuery {
     keyword: Option<String>,
     status: Option<String>,
     page: Option<String>,
@@ -274,13 +264,13 @@ impl QueryParams for LogsQuery {
 /// `GET /parameters` takes `user` (Dify's SDK always sends it), accepted and ignored: the
 /// form is the app's, the same for every user.
 #[derive(Debug, Deserialize)]
-struct ParametersQuery {}
+pub(super) struct ParametersQuery {}
 
 impl QueryParams for ParametersQuery {
     const ACCEPTED: &'static [&'static [&'static str]] = &[&["user"]];
 }
 
-async fn logs(
+pub(super) async fn logs(
     State(state): State<AppState>,
     Extension(app): App,
     ApiQuery(q): ApiQuery<LogsQuery>,
@@ -343,7 +333,7 @@ async fn logs(
     ))
 }
 
-async fn parameters(Extension(app): App, _: ApiQuery<ParametersQuery>) -> Json<Value> {
+pub(super) async fn parameters(Extension(app): App, _: ApiQuery<ParametersQuery>) -> Json<Value> {
     let form: Vec<Value> = app
         .inputs
         .iter()

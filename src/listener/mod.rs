@@ -132,10 +132,11 @@ fn refuse(mut stream: TcpStream, refusals: &Arc<Semaphore>) {
 }
 
 fn refusal_answer() -> Vec<u8> {
+    let code = crate::api::ApiErrorCode::Unavailable;
     let body = serde_json::json!({
-        "code": "unavailable",
+        "code": code.as_str(),
         "message": "too many connections, each with a request in flight; retry shortly",
-        "status": 503,
+        "status": code.status().as_u16(),
     })
     .to_string();
     format!(

@@ -13,7 +13,8 @@ use bytes::Bytes;
 use super::cache::{AutomationCache, Target};
 use super::claims::Take;
 use super::{
-    bodies, Automation, BodyHash, ClaimedDelivery, Store, StoreError, StoreResult, Trigger,
+    bodies, Automation, BodyHash, ClaimedDelivery, Conflict, Store, StoreError, StoreResult,
+    Trigger,
 };
 use crate::delivery::ticket::Intake;
 use crate::ids;
@@ -105,6 +106,7 @@ pub(super) fn ingest(
             if now - created_at < IDEMPOTENCY_WINDOW_MS {
                 if hash != request_hash[..] {
                     return Err(StoreError::Conflict(
+                        Conflict::IdempotencyKeyReused,
                         "Idempotency-Key was already used for a different request".into(),
                     ));
                 }
@@ -123,7 +125,10 @@ pub(super) fn ingest(
             (Some(id), _) => {
                 let t = cache.target(conn, id)?.ok_or(StoreError::NotFound("automation"))?;
                 if !t.automation.enabled {
-                    return Err(StoreError::Conflict(format!("automation {id} is disabled")));
+                    return Err(StoreError::Conflict(
+                        Conflict::AutomationDisabled,
+                        format!("automation {id} is disabled"),
+                    ));
                 }
                 (t.automation.processor_id.clone(), vec![t])
             }
@@ -138,11 +143,7 @@ pub(super) fn ingest(
                         .collect(),
                 )
             }
-            (None, None) => {
-                return Err(StoreError::Conflict(
-                    "processor_id or automation_id is required".into(),
-                ))
-            }
+            (None, None) => return Err(StoreError::Unaddressed),
         };
 
     let message_id = ids::new_id(ids::MESSAGE);

@@ -67,15 +67,20 @@ pub enum StoreError {
     /// The thing named does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
-    /// The write conflicts with the current state.
-    #[error("{0}")]
-    Conflict(String),
+    /// The write conflicts with the current state, for the reason given (each is answered
+    /// with its own API code).
+    #[error("{1}")]
+    Conflict(Conflict, String),
     /// The transaction this write was part of could not be committed (nothing it wrote was kept).
     #[error("nothing was written: {0}")]
     Commit(StorageFailure),
     /// A stored value could not be decoded.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
+    /// A message addressed to neither a processor nor an automation (the API refuses one
+    /// before it reaches the store).
+    #[error("processor_id or automation_id is required")]
+    Unaddressed,
     /// The write would pass a documented limit.
     #[error("{0}")]
     Limit(String),
@@ -85,6 +90,17 @@ pub enum StoreError {
     /// Another process holds the database (see `lock`).
     #[error("{0}")]
     InUse(String),
+}
+
+/// Why a write conflicts with the current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// An idempotency key used within its window for a different request.
+    IdempotencyKeyReused,
+    /// The automation addressed is disabled.
+    AutomationDisabled,
+    /// The run has finished already.
+    RunNotRunning,
 }
 
 /// Result alias for store operations.

@@ -17,7 +17,7 @@ use rusqlite::{named_params, params, Connection, OptionalExtension};
 
 use super::automations::{self, Automation};
 use super::recover::tagged_counts;
-use super::{Store, StoreError, StoreResult};
+use super::{Conflict, Store, StoreError, StoreResult};
 use crate::ids;
 
 /// The event type of the automation test call: its messages are never replayed (those
@@ -104,9 +104,12 @@ fn event_types_json(automation: &Automation) -> StoreResult<Option<String>> {
 fn enabled_automation(conn: &Connection, id: &str) -> StoreResult<Automation> {
     let automation = automations::get(conn, id)?.ok_or(StoreError::NotFound("automation"))?;
     if !automation.enabled {
-        return Err(StoreError::Conflict(format!(
+        return Err(StoreError::Conflict(
+            Conflict::AutomationDisabled,
+            format!(
             "automation {id} is disabled: enable it first, then replay (its deliveries would fail)"
-        )));
+        ),
+        ));
     }
     Ok(automation)
 }

@@ -155,7 +155,7 @@ fn a_job_stops_when_its_automation_is_disabled_or_deleted() {
     assert_eq!(progress(&conn, &id).unwrap().status(), "stopped");
     assert!(matches!(
         insert_job(&conn, "endp_a", 0, 1, 100),
-        Err(StoreError::Conflict(m)) if m.contains("disabled")
+        Err(StoreError::Conflict(Conflict::AutomationDisabled, m)) if m.contains("disabled")
     ));
 
     conn.execute("UPDATE automations SET enabled = 1 WHERE id = 'endp_a'", []).unwrap();

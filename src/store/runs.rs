@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{Map, Value};
 
 use super::messages::{self, Accepted, NewMessage};
-use super::{Store, StoreError, StoreResult};
+use super::{Conflict, Store, StoreError, StoreResult};
 use crate::delivery::ticket::Intake;
 
 /// A stored run.
@@ -182,7 +182,10 @@ impl Store {
                     finish.finished_at
                 ])?;
             if changed == 0 {
-                return Err(StoreError::Conflict(format!("run {run_id} is not running")));
+                return Err(StoreError::Conflict(
+                    Conflict::RunNotRunning,
+                    format!("run {run_id} is not running"),
+                ));
             }
             messages::ingest(c, &mut cache.lock(), completion, intake.as_ref(), finish.finished_at)
         })

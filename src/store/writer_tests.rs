@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 
 use super::Writer;
-use crate::store::{StoreError, StoreResult};
+use crate::store::{Conflict, StoreError, StoreResult};
 
 /// A writer whose `on_rollback` calls are counted.
 fn writer_counting_rollbacks() -> (Writer, tempfile::TempDir, Arc<AtomicUsize>) {
@@ -65,7 +65,10 @@ async fn an_unguarded_write_failing_part_way_rolls_back_its_transaction_only() {
     let broken = writer.write(
         |c| {
             insert(c, "b-half-done")?;
-            Err::<(), _>(StoreError::Conflict("failed after a change".into()))
+            Err::<(), _>(StoreError::Conflict(
+                Conflict::RunNotRunning,
+                "failed after a change".into(),
+            ))
         },
         false,
     );
@@ -76,7 +79,7 @@ async fn an_unguarded_write_failing_part_way_rolls_back_its_transaction_only() {
     });
     held.await.expect("holder");
     assert!(matches!(before, Err(StoreError::Commit(_))), "{before:?}");
-    assert!(matches!(broken, Err(StoreError::Conflict(_))), "{broken:?}");
+    assert!(matches!(broken, Err(StoreError::Conflict(..))), "{broken:?}");
     assert!(after.is_ok(), "the write queued behind runs in a new transaction: {after:?}");
     assert_eq!(names(&dir), ["c-after"]);
     assert_eq!(writer.rollbacks(), 1, "the rolled-back transaction is counted");
@@ -88,12 +91,19 @@ async fn an_unguarded_write_failing_before_any_change_costs_the_others_nothing()
     let (writer, dir, on_rollback_calls) = writer_counting_rollbacks();
     let (release, held) = hold(&writer).await;
     let before = writer.write(|c| insert(c, "a"), false);
-    let refused = writer
-        .write(|_| Err::<(), _>(StoreError::Conflict("refused before writing".into())), false);
+    let refused = writer.write(
+        |_| {
+            Err::<(), _>(StoreError::Conflict(
+                Conflict::RunNotRunning,
+                "refused before writing".into(),
+            ))
+        },
+        false,
+    );
     let guarded_fails = writer.write(
         |c| {
             insert(c, "b-rolled-back-alone")?;
-            Err::<(), _>(StoreError::Conflict("guarded".into()))
+            Err::<(), _>(StoreError::Conflict(Conflict::RunNotRunning, "guarded".into()))
         },
         true,
     );
@@ -105,8 +115,8 @@ async fn an_unguarded_write_failing_before_any_change_costs_the_others_nothing()
         });
     held.await.expect("holder");
     assert!(before.is_ok() && after.is_ok(), "{before:?} {after:?}");
-    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
-    assert!(matches!(guarded_fails, Err(StoreError::Conflict(_))), "{guarded_fails:?}");
+    assert!(matches!(refused, Err(StoreError::Conflict(..))), "{refused:?}");
+    assert!(matches!(guarded_fails, Err(StoreError::Conflict(..))), "{guarded_fails:?}");
     assert_eq!(names(&dir), ["a", "c"]);
     assert_eq!(writer.rollbacks(), 0, "no transaction was rolled back");
     assert_eq!(

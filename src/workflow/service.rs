@@ -19,7 +19,7 @@ use super::runner::{self, Events, RunOutcome, RunSpec, RunStatus};
 use crate::auth::key_hash;
 use crate::outbound::Sender;
 use crate::relay::Relay;
-use crate::store::{NewMessage, RunFinish, RunRecord, Store, StoreError, StoreResult};
+use crate::store::{Conflict, NewMessage, RunFinish, RunRecord, Store, StoreError, StoreResult};
 use crate::time::now_ms;
 
 /// The error of a run whose code panicked (the panic itself is logged).
@@ -109,6 +109,7 @@ impl Workflows {
         if !is_new {
             if asked.is_some_and(|(user, inputs)| record.user != user || record.inputs != inputs) {
                 return Err(StoreError::Conflict(
+                    Conflict::IdempotencyKeyReused,
                     "Idempotency-Key was already used for a different run request".into(),
                 ));
             }

@@ -49,7 +49,8 @@ async fn idempotency_key_replays_the_first_answer() {
 
     let other = json!({"processor_id": "proc_idem", "payload": {"charge": 2}}).to_string();
     let conflict = post("key-1", other).await;
-    assert_error(&conflict, 409, "", "same key, different body");
+    assert_error(&conflict, 409, "idempotency-key", "same key, different body");
+    assert_eq!(conflict.body["code"], "idempotency_key_reused", "{}", conflict.text);
 
     // Concurrent requests with one new key: one message.
     let answers = futures_util::future::join_all((0..6).map(|_| post("key-2", body.clone()))).await;

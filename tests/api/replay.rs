@@ -86,6 +86,7 @@ async fn replay_delivers_what_a_disabled_automation_missed_exactly_once() {
     )
     .await;
     assert_error(&r, 409, "disabled", "replay of a disabled automation");
+    assert_eq!(r.body["code"], "automation_disabled", "{}", r.text);
     assert!(deliveries_of(&relay, &a).await.is_empty());
 
     set(&relay, &a, json!({"enabled": true})).await;

@@ -126,8 +126,8 @@ async fn rerun_resends_the_stored_request_and_links_the_new_log() {
     assert_eq!(r.status, 200, "{}", r.text);
     let r =
         send_ok(&relay, Method::POST, &format!("{LOGS}/{oid}/rerun"), Some(String::new())).await;
-    assert!(r.status == 404 || r.status == 409, "rerun after delete: {}", r.text);
-    assert_error(&r, r.status, "", "rerun after delete");
+    assert_error(&r, 409, "deleted", "rerun after delete");
+    assert_eq!(r.body["code"], "automation_deleted", "{}", r.text);
     assert_eq!(receiver.count(), 5);
     assert_eq!(relay.all_logs("").await.len(), 5);
 }

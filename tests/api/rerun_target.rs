@@ -108,6 +108,7 @@ async fn target_current_sends_the_stored_body_to_the_automations_current_url_and
         )
         .await;
         assert_error(&r, 409, "deleted", "current target of a deleted automation");
+        assert_eq!(r.body["code"], "automation_deleted", "{}", r.text);
     }
     assert_eq!((old.count(), new.count()), (4, 2));
 }

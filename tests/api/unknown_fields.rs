@@ -4,7 +4,7 @@
 //! `automationId` turned a scoped recover into a global one, an ignored `enable` left an
 //! automation enabled, and of two `target`s the last one won. Every POST, PUT and DELETE
 //! refuses a query parameter it does not take, as every GET does (`unknown_params.rs`). The
-//! routes come from the router's source ([`served_routes`]), so a new one is covered without
+//! routes come from the route table the router is built from ([`served_routes`]), so a new one is covered without
 //! being listed here, and must be listed below to pass. Every field the client SDKs send stays
 //! accepted (`tests/sdk/` runs the SDKs themselves).
 
@@ -152,7 +152,7 @@ async fn every_route_without_a_body_refuses_one() {
 async fn every_writing_route_refuses_unknown_query_parameters() {
     let relay = Relay::start(APPS);
     let routes = writing_routes();
-    // The reader is not vacuous: 14 admin routes and 3 app routes.
+    // The table is not read vacuously: 14 admin routes and 3 app routes.
     assert_eq!(routes.len(), 17, "{routes:#?}");
     for (method, template, kind) in &routes {
         let path = concrete(template);

@@ -1,5 +1,5 @@
 //! Issue 10, item 5: no route ignores a query parameter it does not know. Every GET route of
-//! the API (read from the router's source by [`served_routes`], so a new route is covered
+//! the API (from the route table the router is built from, [`served_routes`], so a new route is covered
 //! without being listed) and the sheets sink (the one other route that reads a query string)
 //! answer an unknown parameter with a 400 `invalid_param` naming it, before looking anything
 //! up; a list that ignored it would look filtered when it is not. The unauthenticated

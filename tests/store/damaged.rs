@@ -39,6 +39,7 @@ async fn logs_whose_bodies_are_missing_stay_listable_and_say_why_they_cannot_be_
     assert_eq!(resp.status(), 409);
     let body: serde_json::Value = resp.json().await.expect("json");
     assert!(body["message"].as_str().unwrap_or("").contains("request body"), "{body}");
+    assert_eq!(body["code"], "log_body_missing", "{body}");
     assert_eq!(receiver.count(), 1, "nothing was sent");
 
     let shown =

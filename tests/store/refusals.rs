@@ -57,6 +57,7 @@ async fn a_refused_message_leaves_the_retry_of_its_automation_logged_and_readabl
     let (status, body) =
         relay.post_json("/v1/messages", &json!({"automation_id": id, "payload": {"n": 2}})).await;
     assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "automation_disabled", "{body}");
 
     let logs = relay
         .wait_for(Duration::from_secs(10), "the retry's log", || async {
@@ -101,6 +102,7 @@ async fn refused_producer(
                 )
                 .await;
             assert_eq!(status, 409, "a message to disabled {id}: {body}");
+            assert_eq!(body["code"], "automation_disabled", "{body}");
             refused += 1;
         }
     }

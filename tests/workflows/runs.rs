@@ -276,7 +276,7 @@ async fn an_idempotency_key_returns_the_same_run() {
     let reused = send("order-1", "Mallory").await.expect("send");
     assert_eq!(reused.status(), 409);
     let reused: Value = reused.json().await.expect("json");
-    assert_eq!(reused["code"], "conflict", "{reused}");
+    assert_eq!(reused["code"], "idempotency_key_reused", "{reused}");
     assert!(reused.get("data").is_none(), "no outputs of the other run leak: {reused}");
     assert_eq!(api.runs_total().await, 2);
 }

@@ -1,0 +1,145 @@
+//! The route table: every route the API serves, with the credential it takes. The router is
+//! built from it alone (see [`super::router`]), and the auth tests read it through
+//! [`served`], so a route cannot be served without a row that says which key it needs.
+
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{on, MethodFilter, MethodRouter};
+
+use super::{
+    automations, files, logs, messages, ops, recover, replay, rerun, sheet_signer, sheet_values,
+    sheets, sink, workflows, AppState,
+};
+
+/// Which credential a route takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Credential {
+    /// An admin key (`Api-Key` or `Authorization: Bearer`); an app key is 403.
+    Admin,
+    /// An app key (`Authorization: Bearer app-…`) selecting the app; an admin key is 403.
+    App,
+    /// The sheets sink: a valid signature on a signed spreadsheet, an admin key otherwise
+    /// (the handler checks it).
+    Sink,
+    /// No key: health, readiness, metrics.
+    Public,
+}
+
+/// One served route.
+pub struct Route {
+    /// The method it serves (one per row).
+    pub method: Method,
+    /// The path, as the router matches it (`{id}` captures).
+    pub path: &'static str,
+    /// The credential it takes.
+    pub credential: Credential,
+    /// What answers it.
+    pub(super) handler: MethodRouter<AppState>,
+}
+
+/// A row of the table: `handler` for `method` on `path`.
+fn route<H: Handler<T, AppState>, T: 'static>(
+    method: Method,
+    path: &'static str,
+    credential: Credential,
+    handler: H,
+) -> Route {
+    // The table's methods are constants below, each one MethodFilter has.
+    let filter = MethodFilter::try_from(method.clone()).expect("a standard method");
+    Route { method, path, credential, handler: on(filter, handler) }
+}
+
+/// Every route, with its handler; uploads are read at most `max_concurrent_uploads` at once.
+#[rustfmt::skip] // One row per line, as a table.
+pub(super) fn table(max_concurrent_uploads: usize) -> Vec<Route> {
+    use Credential::{Admin, App, Public, Sink};
+    const GET: Method = Method::GET;
+    const POST: Method = Method::POST;
+    const PUT: Method = Method::PUT;
+    const DELETE: Method = Method::DELETE;
+    let mut upload = route(POST, "/v1/files/upload", App, files::upload);
+    upload.handler = files::upload_layers(upload.handler, max_concurrent_uploads);
+    vec![
+        route(GET, "/v1/processors/automations/endpoints", Admin, automations::list),
+        route(POST, "/v1/processors/automations/endpoints", Admin, automations::create),
+        route(GET, "/v1/processors/automations/endpoints/{id}", Admin, automations::show),
+        route(PUT, "/v1/processors/automations/endpoints/{id}", Admin, automations::update),
+        route(DELETE, "/v1/processors/automations/endpoints/{id}", Admin, automations::remove),
+        route(GET, "/v1/processors/automations/endpoints/{id}/secret", Admin, automations::secret),
+        route(POST, "/v1/processors/automations/endpoints/{id}/secret/rotate", Admin, automations::rotate),
+        route(POST, "/v1/processors/automations/tests/webhook/{id}", Admin, automations::test_webhook),
+        route(POST, "/v1/processors/automations/endpoints/{id}/replay-missing", Admin, replay::create),
+        route(GET, "/v1/processors/automations/endpoints/{id}/replay-missing/{job_id}", Admin, replay::show),
+        route(POST, "/v1/messages", Admin, messages::ingest),
+        route(GET, "/v1/messages", Admin, messages::list_messages),
+        route(GET, "/v1/messages/{id}", Admin, messages::show_message),
+        route(GET, "/v1/deliveries", Admin, messages::list_deliveries),
+        route(GET, "/v1/deliveries/{id}", Admin, messages::show_delivery),
+        route(GET, "/v1/processors/automations/logs", Admin, logs::list),
+        route(GET, "/v1/processors/automations/logs/{log_id}", Admin, logs::show),
+        route(POST, "/v1/processors/automations/logs/{log_id}/rerun", Admin, rerun::rerun),
+        route(GET, "/v1/processors/{processor_id}/automations/logs", Admin, logs::list_scoped),
+        route(GET, "/v1/processors/{processor_id}/automations/logs/{log_id}", Admin, logs::show_scoped),
+        route(POST, "/v1/processors/{processor_id}/automations/logs/{log_id}/rerun", Admin, rerun::rerun_scoped),
+        route(POST, "/v1/processors/automations/logs/recover", Admin, recover::create),
+        route(GET, "/v1/processors/automations/logs/recover", Admin, recover::list),
+        route(GET, "/v1/processors/automations/logs/recover/{job_id}", Admin, recover::show),
+        route(GET, "/v1/spreadsheets", Admin, sheets::list),
+        route(POST, "/v1/spreadsheets", Admin, sheets::create),
+        route(GET, "/v1/spreadsheets/{id}", Admin, sheets::show),
+        route(DELETE, "/v1/spreadsheets/{id}", Admin, sheets::remove),
+        route(PUT, "/v1/spreadsheets/{id}/signer", Admin, sheet_signer::link),
+        route(DELETE, "/v1/spreadsheets/{id}/signer", Admin, sheet_signer::unlink),
+        route(GET, "/v1/spreadsheets/{id}/values/{range}", Admin, sheet_values::values),
+        route(GET, "/v1/spreadsheets/{id}/export", Admin, sheet_values::export),
+        route(POST, "/v1/workflows/run", App, workflows::run),
+        route(GET, "/v1/workflows/run/{id}", App, workflows::show_run),
+        route(POST, "/v1/workflows/tasks/{task_id}/stop", App, workflows::stop),
+        route(GET, "/v1/workflows/logs", App, workflows::logs),
+        route(GET, "/v1/parameters", App, workflows::parameters),
+        upload,
+        route(POST, "/v1/integrations/google_sheets/webhook", Sink, sink::append),
+        route(GET, "/healthz", Public, ops::healthz),
+        route(GET, "/readyz", Public, ops::readyz),
+        route(GET, "/metrics", Public, ops::metrics),
+    ]
+}
+
+/// Every route served: method, path and credential, in the table's order.
+pub fn served() -> Vec<(Method, &'static str, Credential)> {
+    table(1).into_iter().map(|r| (r.method, r.path, r.credential)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The router takes its routes from [`table`] only: no other file of the API registers
+    /// one, so the table (and the auth tests reading it) cannot miss a route.
+    #[test]
+    fn routes_are_registered_only_from_the_table() {
+        let api = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+        for entry in std::fs::read_dir(&api).expect("src/api") {
+            let path = entry.expect("entry").path();
+            let source = std::fs::read_to_string(&path).expect("read");
+            let calls = [".route(", ".route_service(", ".nest(", ".nest_service(", "Router::new()"];
+            let found: Vec<&str> = calls.into_iter().filter(|c| source.contains(c)).collect();
+            let allowed: &[&str] = if path.ends_with("mod.rs") {
+                &[".route(", "Router::new()"]
+            } else if path.ends_with("routes.rs") {
+                &calls
+            } else {
+                &[]
+            };
+            assert!(
+                found.iter().all(|c| allowed.contains(c)),
+                "{} registers routes itself ({found:?}): add them to routes::table",
+                path.display()
+            );
+        }
+        let served = served();
+        let unique: std::collections::BTreeSet<_> =
+            served.iter().map(|(m, p, _)| (m.clone(), *p)).collect();
+        assert_eq!(unique.len(), served.len(), "a route is in the table twice");
+    }
+}
