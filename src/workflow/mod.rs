@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod completion;
+pub mod error;
 pub mod files;
 pub mod graph;
 pub mod nodes;

@@ -7,6 +7,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use super::app::Upstream;
+use super::error::{body_excerpt, RunError};
 use super::runner::{Events, Progress, RunSpec};
 use super::sse::{SseDecoder, MAX_EVENT_BYTES};
 use crate::delivery::Sender;
@@ -19,9 +20,9 @@ pub(super) async fn forward(
     sender: &Sender,
     events: &Events,
     progress: &mut Progress,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let url = format!("{}/workflows/run", upstream.base_url.trim_end_matches('/'));
-    sender.check_target(&url)?;
+    sender.check_target(&url).map_err(RunError::UpstreamTarget)?;
     let body = json!({"inputs": spec.inputs, "response_mode": "streaming", "user": spec.user, "files": spec.files});
     let response = sender
         .client()
@@ -31,31 +32,27 @@ pub(super) async fn forward(
         .json(&body)
         .send()
         .await
-        .map_err(|e| format!("upstream request failed: {e}"))?;
+        .map_err(RunError::UpstreamRequest)?;
     let status = response.status();
     if !status.is_success() {
-        let text = response.text().await.unwrap_or_default();
-        return Err(format!(
-            "upstream answered HTTP {}: {}",
-            status.as_u16(),
-            text.chars().take(500).collect::<String>()
-        ));
+        let body = body_excerpt(response).await;
+        return Err(RunError::UpstreamStatus { status: status.as_u16(), body });
     }
     let mut decoder = SseDecoder::new(MAX_EVENT_BYTES);
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| format!("upstream stream broke: {e}"))?;
-        for event in decoder.push(&chunk)? {
+        let chunk = chunk.map_err(RunError::UpstreamStream)?;
+        for event in decoder.push(&chunk).map_err(RunError::UpstreamLine)? {
             if let Some(done) = relay(&event, events, progress) {
                 return done;
             }
         }
     }
-    Err("the upstream stream ended before workflow_finished".into())
+    Err(RunError::UpstreamEndedEarly)
 }
 
 /// Relays one upstream event; returns the run's result once the upstream run is over.
-fn relay(event: &Value, events: &Events, progress: &mut Progress) -> Option<Result<(), String>> {
+fn relay(event: &Value, events: &Events, progress: &mut Progress) -> Option<Result<(), RunError>> {
     let name = event.get("event").and_then(Value::as_str).unwrap_or("");
     if progress.upstream_task.is_none() {
         progress.upstream_task = event.get("task_id").and_then(Value::as_str).map(str::to_string);
@@ -90,13 +87,16 @@ fn relay(event: &Value, events: &Events, progress: &mut Progress) -> Option<Resu
                         .get("error")
                         .and_then(Value::as_str)
                         .unwrap_or("upstream run did not succeed");
-                    Some(Err(format!("upstream run {}: {error}", other.unwrap_or("ended"))))
+                    Some(Err(RunError::UpstreamRun {
+                        status: other.unwrap_or("ended").to_string(),
+                        error: error.to_string(),
+                    }))
                 }
             }
         }
         "error" => {
             let message = event.get("message").and_then(Value::as_str).unwrap_or("upstream error");
-            Some(Err(format!("upstream error: {message}")))
+            Some(Err(RunError::Upstream(message.to_string())))
         }
         _ => None,
     }
