@@ -22,3 +22,6 @@ pub mod startup;
 pub mod store;
 pub mod time;
 pub mod workflow;
+
+#[cfg(test)]
+mod core_independence;

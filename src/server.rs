@@ -14,13 +14,14 @@ use crate::config::Config;
 use crate::delivery::{recover, Dispatcher, Sender};
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::workflow::app::AppDefinition;
 use crate::workflow::service::Workflows;
 
 /// How often expired idempotency keys are purged.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Runs the relay until a shutdown signal.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()> {
     let store = Store::open(&config.database, &config.store, &config.security.redact_headers)
         .with_context(|| format!("cannot open database {}", config.database.display()))?;
     let admin_keys = admin_keys(&config, &store).await?;
@@ -35,7 +36,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         recover::spawn(store.clone(), dispatcher.clone(), job);
     }
     let maintenance = tokio::spawn(maintain(store.clone()));
-    let workflows = Workflows::new(&config.apps, store.clone(), sender.clone(), dispatcher.clone());
+    let workflows = Workflows::new(&apps, store.clone(), sender.clone(), dispatcher.clone());
     let interrupted = workflows.fail_interrupted_runs().await?;
     if interrupted > 0 {
         tracing::warn!(

@@ -132,7 +132,6 @@ mod tests {
             ("log_format = \"json\n", "log_format"),
             ("[delivery\nmax_attempts = 3\n", "delivery"),
             ("[limits]\nmax_body_bytes = \n", "limits.max_body_bytes"),
-            ("[[apps]]\nid = \"a\"\nname = 7\n", "apps[0].name"),
         ];
         for (text, key) in cases {
             assert_eq!(key_of(text), key, "{text:?}");

@@ -134,3 +134,125 @@ pub enum RunError {
     #[error("upstream error: {0}")]
     Upstream(String),
 }
+
+/// Why an app definition is refused at start-up: the dotted key at fault
+/// (`apps.ID`, `apps.ID.nodes.NODE`, `apps.ID.nodes.NODE.FIELD`, `apps.ID.edges`) and the
+/// problem.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {problem}")]
+pub struct AppError {
+    /// The dotted key, by app and node id.
+    pub key: String,
+    /// What is wrong there.
+    pub problem: AppProblem,
+}
+
+/// What is wrong with an app definition.
+#[derive(Debug, thiserror::Error)]
+pub enum AppProblem {
+    /// Two apps share an id, or one has none.
+    #[error("app id `{0}` is empty or used twice")]
+    AppId(String),
+    /// An app without keys could never be run.
+    #[error("needs at least one api key")]
+    NoApiKey,
+    /// A key too short or without its prefix.
+    #[error("api keys must start with `app-` and have at least 16 characters")]
+    ApiKeyForm,
+    /// A key would select two apps.
+    #[error("an api key is used by two apps")]
+    ApiKeyShared,
+    /// A `select` input offers nothing to choose.
+    #[error("input `{0}`: a select needs options")]
+    SelectWithoutOptions(String),
+    /// An app is either forwarded or run here.
+    #[error("an app has either an upstream or nodes and edges, not both")]
+    UpstreamAndGraph,
+    /// The upstream's base URL does not parse.
+    #[error("upstream.base_url `{0}` is not an absolute URL")]
+    UpstreamUrl(String),
+    /// Two nodes share an id, or one is named `sys`.
+    #[error("id used twice (or reserved)")]
+    NodeId,
+    /// Not exactly one start node.
+    #[error("needs exactly one start node, found {0}")]
+    StartNodes(usize),
+    /// No end node.
+    #[error("needs an end node")]
+    NoEnd,
+    /// An edge names a node the app lacks.
+    #[error("edge {from} -> {to}: unknown node `{unknown}`")]
+    EdgeToUnknownNode {
+        /// Its source.
+        from: String,
+        /// Its target.
+        to: String,
+        /// Which of the two is unknown.
+        unknown: String,
+    },
+    /// An edge leaving an if-else names no branch.
+    #[error("edges from the if-else `{0}` need source_handle \"true\" or \"false\"")]
+    UnlabelledBranch(String),
+    /// A selector names no node.
+    #[error("selector {0:?} names no node")]
+    UnknownSelector(Vec<String>),
+    /// A template does not compile.
+    #[error("does not compile: {0}")]
+    Template(String),
+    /// A node is on a cycle.
+    #[error("`{0}` is on a cycle; workflow graphs must be acyclic")]
+    Cycle(String),
+    /// No end node can be reached.
+    #[error("no end node is reachable from the start node `{0}`")]
+    EndUnreachable(String),
+    /// A node kind's own settings are unusable.
+    #[error("{0}")]
+    Node(#[from] NodeDefinitionError),
+}
+
+/// Why a node kind's settings are unusable (see each kind's `validate`).
+#[derive(Debug, thiserror::Error)]
+pub enum NodeDefinitionError {
+    /// An http-request method that is not one of the six.
+    #[error("unknown method `{0}`")]
+    UnknownMethod(String),
+    /// An http-request without a URL.
+    #[error("url is empty")]
+    EmptyUrl,
+    /// An llm base URL that does not parse.
+    #[error("base_url `{0}` is not an absolute URL")]
+    BaseUrl(String),
+    /// An llm node without a prompt.
+    #[error("an llm node needs messages")]
+    NoMessages,
+    /// A message role other than system, user, assistant.
+    #[error("unknown message role `{0}`")]
+    UnknownRole(String),
+    /// A `json_schema` that is not an object.
+    #[error("json_schema must be an object")]
+    SchemaNotObject,
+    /// An if-else combinator other than and/or.
+    #[error("logical_operator `{0}` is not and/or")]
+    LogicalOperator(String),
+    /// An if-else without conditions.
+    #[error("an if-else needs at least one condition")]
+    NoConditions,
+    /// An unknown comparison.
+    #[error("unknown comparison_operator `{0}`")]
+    UnknownOperator(String),
+}
+
+impl NodeDefinitionError {
+    /// The node setting at fault.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::UnknownMethod(_) => "method",
+            Self::EmptyUrl => "url",
+            Self::BaseUrl(_) => "base_url",
+            Self::NoMessages | Self::UnknownRole(_) => "messages",
+            Self::SchemaNotObject => "json_schema",
+            Self::LogicalOperator(_) => "logical_operator",
+            Self::NoConditions | Self::UnknownOperator(_) => "conditions",
+        }
+    }
+}

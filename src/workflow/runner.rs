@@ -239,7 +239,7 @@ async fn walk(
     pool.set("sys", sys);
 
     let start =
-        app.nodes.iter().find(|n| matches!(n.kind, NodeKind::Start)).ok_or(RunError::NoStart)?;
+        app.nodes.iter().find(|n| matches!(n.kind, NodeKind::Start {})).ok_or(RunError::NoStart)?;
     let mut queue: VecDeque<(&str, Option<&str>)> = VecDeque::from([(start.id.as_str(), None)]);
     let mut done: HashSet<&str> = HashSet::new();
     while let Some((node_id, predecessor)) = queue.pop_front() {
@@ -264,7 +264,7 @@ async fn walk(
         events.emit("node_started", started);
         let node_started = Instant::now();
 
-        let result = if matches!(node.kind, NodeKind::Start) {
+        let result = if matches!(node.kind, NodeKind::Start {}) {
             pool.set(&node.id, spec.inputs.clone());
             Ok(nodes::NodeOutput {
                 outputs: spec.inputs.clone(),

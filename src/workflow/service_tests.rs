@@ -52,7 +52,8 @@ async fn world() -> World {
         config.delivery.clone(),
         Arc::new(Metrics::default()),
     );
-    let workflows = Workflows::new(&config.apps, store.clone(), sender, dispatcher);
+    let apps = crate::workflow::definitions::load(APP).expect("apps");
+    let workflows = Workflows::new(&apps, store.clone(), sender, dispatcher);
     let now = crate::time::now_ms();
     let automation = Automation {
         id: crate::ids::new_id(crate::ids::AUTOMATION),

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::delivery::{codes, Sender};
-use crate::workflow::error::NodeError;
+use crate::workflow::error::{NodeDefinitionError, NodeError};
 use crate::workflow::variables::Pool;
 
 /// Most response bytes a node keeps.
@@ -40,15 +40,15 @@ fn get() -> String {
 
 impl HttpRequestNode {
     /// Rejects an unknown method or an empty URL.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), NodeDefinitionError> {
         if !matches!(
             self.method.to_ascii_uppercase().as_str(),
             "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD"
         ) {
-            return Err(format!("unknown method `{}`", self.method));
+            return Err(NodeDefinitionError::UnknownMethod(self.method.clone()));
         }
         if self.url.trim().is_empty() {
-            return Err("url is empty".into());
+            return Err(NodeDefinitionError::EmptyUrl);
         }
         Ok(())
     }

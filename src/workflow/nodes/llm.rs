@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::workflow::error::{body_excerpt, NodeError};
+use crate::workflow::error::{body_excerpt, NodeDefinitionError, NodeError};
 use crate::workflow::sse::{SseDecoder, MAX_EVENT_BYTES};
 use crate::workflow::variables::Pool;
 
@@ -63,22 +63,22 @@ pub struct LlmResult {
 
 impl LlmNode {
     /// Rejects an unusable definition.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), NodeDefinitionError> {
         if url::Url::parse(&self.base_url).is_err() {
-            return Err(format!("base_url `{}` is not an absolute URL", self.base_url));
+            return Err(NodeDefinitionError::BaseUrl(self.base_url.clone()));
         }
         if self.messages.is_empty() {
-            return Err("an llm node needs messages".into());
+            return Err(NodeDefinitionError::NoMessages);
         }
         if let Some(m) = self
             .messages
             .iter()
             .find(|m| !matches!(m.role.as_str(), "system" | "user" | "assistant"))
         {
-            return Err(format!("unknown message role `{}`", m.role));
+            return Err(NodeDefinitionError::UnknownRole(m.role.clone()));
         }
         if self.json_schema.as_ref().is_some_and(|s| !s.is_object()) {
-            return Err("json_schema must be an object".into());
+            return Err(NodeDefinitionError::SchemaNotObject);
         }
         Ok(())
     }

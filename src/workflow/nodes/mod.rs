@@ -48,7 +48,7 @@ pub async fn execute(
     ctx: &mut NodeContext<'_>,
 ) -> Result<NodeOutput, NodeError> {
     match &node.kind {
-        NodeKind::Start => Ok(NodeOutput::default()),
+        NodeKind::Start {} => Ok(NodeOutput::default()),
         NodeKind::TemplateTransform { template, variables } => {
             let inputs = bound(variables, pool);
             let env = minijinja::Environment::new();
