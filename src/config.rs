@@ -228,6 +228,7 @@ impl Config {
     /// Parses a TOML document; the error names the key at the parser's position.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let mut config: Self = toml::from_str(text).map_err(|e| ConfigError::of_toml(text, &e))?;
+        config.security.read_written()?;
         config.source = text.to_string();
         Ok(config)
     }
