@@ -42,7 +42,7 @@ pub(super) fn field_at_fault(text: &str, key: &str) -> Option<String> {
     None
 }
 
-/// The node `table` reads as, or its error's text.
-fn read(table: &toml::Table) -> Result<Node, String> {
-    toml::Value::Table(table.clone()).try_into::<Node>().map_err(|e| e.to_string())
+/// The node `table` reads as, or why it does not.
+fn read(table: &toml::Table) -> Result<Node, toml::de::Error> {
+    toml::Value::Table(table.clone()).try_into::<Node>()
 }
