@@ -7,10 +7,47 @@ use futures_util::StreamExt;
 /// in characters. Bodies are read only this far (see [`body_excerpt`]).
 pub const ERROR_BODY_CHARS: usize = 500;
 
+/// How a streamed call to an llm or an upstream server failed; the two are read alike. The
+/// text follows the server's name (`llm answered HTTP 401: …`).
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The request could not be sent or got no answer.
+    #[error("request failed: {0}")]
+    Request(reqwest::Error),
+    /// A non-2xx status.
+    #[error("answered HTTP {status}: {body}")]
+    Status {
+        /// The status.
+        status: u16,
+        /// The start of its body (at most [`ERROR_BODY_CHARS`] characters).
+        body: String,
+    },
+    /// The stream broke off.
+    #[error("stream broke: {0}")]
+    Stream(reqwest::Error),
+    /// The stream had a line longer than the decoder's bound.
+    #[error("stream: {0}")]
+    Line(super::sse::LineTooLong),
+}
+
+/// The response of `request` when its status is a success; otherwise the status with the
+/// start of the body ([`body_excerpt`]).
+pub(super) async fn send_checked(
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, ServerError> {
+    let response = request.send().await.map_err(ServerError::Request)?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = body_excerpt(response).await;
+        return Err(ServerError::Status { status: status.as_u16(), body });
+    }
+    Ok(response)
+}
+
 /// The start of an error answer's body, at most [`ERROR_BODY_CHARS`] characters. Reads no
 /// more than those characters can take (4 bytes each), so an endless or huge error body
 /// costs neither memory nor the run's time; an unreadable body reads as empty.
-pub(super) async fn body_excerpt(response: reqwest::Response) -> String {
+async fn body_excerpt(response: reqwest::Response) -> String {
     let max_bytes = ERROR_BODY_CHARS * 4;
     let mut bytes = Vec::new();
     let mut stream = response.bytes_stream();
@@ -45,23 +82,9 @@ pub enum NodeError {
         /// What happened.
         detail: String,
     },
-    /// The llm request could not be sent or got no answer.
-    #[error("llm request failed: {0}")]
-    LlmRequest(reqwest::Error),
-    /// The llm answered a non-2xx status.
-    #[error("llm answered HTTP {status}: {body}")]
-    LlmStatus {
-        /// The status.
-        status: u16,
-        /// The start of its body (at most [`ERROR_BODY_CHARS`] characters).
-        body: String,
-    },
-    /// The llm's stream broke off.
-    #[error("llm stream broke: {0}")]
-    LlmStream(reqwest::Error),
-    /// The llm's stream had a line longer than the decoder's bound.
-    #[error("llm stream: {0}")]
-    LlmLine(super::sse::LineTooLong),
+    /// The call to the llm failed.
+    #[error("llm {0}")]
+    Llm(ServerError),
     /// A reply requested as JSON (`json_schema`) was not JSON.
     #[error("llm reply is not the requested JSON: {0}")]
     LlmNotJson(serde_json::Error),
@@ -102,23 +125,9 @@ pub enum RunError {
     /// The SSRF guard refused the upstream's URL.
     #[error("{0}")]
     UpstreamTarget(String),
-    /// The upstream could not be reached.
-    #[error("upstream request failed: {0}")]
-    UpstreamRequest(reqwest::Error),
-    /// The upstream answered a non-2xx status.
-    #[error("upstream answered HTTP {status}: {body}")]
-    UpstreamStatus {
-        /// The status.
-        status: u16,
-        /// The start of its body (at most [`ERROR_BODY_CHARS`] characters).
-        body: String,
-    },
-    /// The upstream's stream broke off.
-    #[error("upstream stream broke: {0}")]
-    UpstreamStream(reqwest::Error),
-    /// The upstream's stream had a line longer than the decoder's bound.
-    #[error("upstream stream: {0}")]
-    UpstreamLine(super::sse::LineTooLong),
+    /// The call to the upstream failed.
+    #[error("upstream {0}")]
+    UpstreamCall(ServerError),
     /// The upstream's stream ended before `workflow_finished`.
     #[error("the upstream stream ended before workflow_finished")]
     UpstreamEndedEarly,

@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use super::app::Upstream;
-use super::error::{body_excerpt, RunError};
+use super::error::{send_checked, RunError, ServerError};
 use super::runner::{Events, Progress, RunSpec};
 use super::sse::{SseDecoder, MAX_EVENT_BYTES};
 use crate::delivery::Sender;
@@ -24,25 +24,20 @@ pub(super) async fn forward(
     let url = format!("{}/workflows/run", upstream.base_url.trim_end_matches('/'));
     sender.check_target(&url).map_err(RunError::UpstreamTarget)?;
     let body = json!({"inputs": spec.inputs, "response_mode": "streaming", "user": spec.user, "files": spec.files});
-    let response = sender
+    let request = sender
         .client()
         .post(&url)
         .bearer_auth(&upstream.api_key)
         .timeout(std::time::Duration::from_secs(spec.app.run_timeout_secs))
-        .json(&body)
-        .send()
-        .await
-        .map_err(RunError::UpstreamRequest)?;
-    let status = response.status();
-    if !status.is_success() {
-        let body = body_excerpt(response).await;
-        return Err(RunError::UpstreamStatus { status: status.as_u16(), body });
-    }
+        .json(&body);
+    let response = send_checked(request).await.map_err(RunError::UpstreamCall)?;
     let mut decoder = SseDecoder::new(MAX_EVENT_BYTES);
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(RunError::UpstreamStream)?;
-        for event in decoder.push(&chunk).map_err(RunError::UpstreamLine)? {
+        let chunk = chunk.map_err(|e| RunError::UpstreamCall(ServerError::Stream(e)))?;
+        let decoded =
+            decoder.push(&chunk).map_err(|e| RunError::UpstreamCall(ServerError::Line(e)))?;
+        for event in decoded {
             if let Some(done) = relay(&event, events, progress) {
                 return done;
             }

@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::workflow::error::{body_excerpt, NodeDefinitionError, NodeError};
+use crate::workflow::error::{send_checked, NodeDefinitionError, NodeError, ServerError};
 use crate::workflow::sse::{SseDecoder, MAX_EVENT_BYTES};
 use crate::workflow::variables::Pool;
 
@@ -123,19 +123,15 @@ impl LlmNode {
         if let Some(key) = key {
             request = request.bearer_auth(key);
         }
-        let response = request.send().await.map_err(NodeError::LlmRequest)?;
-        let status = response.status();
-        if !status.is_success() {
-            let body = body_excerpt(response).await;
-            return Err(NodeError::LlmStatus { status: status.as_u16(), body });
-        }
+        let response = send_checked(request).await.map_err(NodeError::Llm)?;
         let mut text = String::new();
         let mut usage = Value::Null;
         let mut decoder = SseDecoder::new(MAX_EVENT_BYTES);
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(NodeError::LlmStream)?;
-            for event in decoder.push(&chunk).map_err(NodeError::LlmLine)? {
+            let chunk = chunk.map_err(|e| NodeError::Llm(ServerError::Stream(e)))?;
+            let events = decoder.push(&chunk).map_err(|e| NodeError::Llm(ServerError::Line(e)))?;
+            for event in events {
                 if let Some(delta) =
                     event.pointer("/choices/0/delta/content").and_then(Value::as_str)
                 {
