@@ -167,32 +167,20 @@ fn insert_bounded<V>(map: &mut HashMap<String, V>, key: &str, value: V) {
 mod tests {
     use super::*;
 
-    fn automation(id: &str, processor_id: &str) -> Automation {
-        Automation {
-            id: id.into(),
-            name: "c".into(),
-            processor_id: processor_id.into(),
-            webhook_url: "http://127.0.0.1:9/c".into(),
-            webhook_headers: Default::default(),
-            need_validation: false,
-            default_language: "en".into(),
-            enabled: true,
-            event_types: None,
-            secret: "whsec_cg==".into(),
-            previous_secret: None,
-            previous_secret_until: None,
-            created_at: 0,
-            updated_at: 0,
-        }
-    }
-
     /// Posting to more distinct processors (and naming more missing automations) than the
     /// cache holds keeps it at its bound, and lookups still answer from the database.
     #[test]
     fn distinct_processor_ids_past_the_bound_keep_the_cache_bounded() {
         let conn = Connection::open_in_memory().expect("open");
         super::super::schema::apply(&conn).expect("schema");
-        automations::insert(&conn, &automation("endp_real", "proc_real")).expect("insert");
+        conn.execute(
+            "INSERT INTO automations (id, name, processor_id, webhook_url, webhook_headers, \
+             need_validation, default_language, enabled, secret, created_at, updated_at) \
+             VALUES ('endp_real', 'c', 'proc_real', 'http://127.0.0.1:9/c', '{}', 0, 'en', 1, \
+             'whsec_cg==', 0, 0)",
+            [],
+        )
+        .expect("insert");
         let mut cache = AutomationCache::new(HeaderRedaction::default(), Default::default());
         for i in 0..MAX_ENTRIES + 500 {
             let none = cache.subscribers(&conn, &format!("proc_{i}")).expect("subscribers");
