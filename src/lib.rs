@@ -27,3 +27,6 @@ pub mod startup;
 pub mod store;
 pub mod time;
 pub mod workflow;
+
+#[cfg(test)]
+mod core_independence;

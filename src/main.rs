@@ -2,14 +2,16 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use axum::http::StatusCode;
 use clap::{Parser, Subcommand};
-use hookrelay::config::{Config, LogFormat};
+use hookrelay::config::{Config, ConfigError, LogFormat};
 use hookrelay::delivery::signing;
 use hookrelay::receive::{self, ReceiveOptions};
+use hookrelay::workflow::app::AppDefinition;
+use hookrelay::workflow::definitions;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of glibc malloc: the relay allocates many short-lived buffers across
@@ -61,11 +63,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// The configuration, then the workflow apps it holds (read by the workflow module, which
+/// the core configuration does not know).
+fn load(path: Option<&Path>) -> Result<(Config, Vec<AppDefinition>), ConfigError> {
+    let config = Config::load(path)?;
+    let apps = definitions::load(&config.source).map_err(|e| match path {
+        Some(path) => e.in_file(path),
+        None => e,
+    })?;
+    Ok((config, apps))
+}
+
 fn serve(path: Option<PathBuf>) -> ExitCode {
-    let config = match Config::load(path.as_deref()) {
-        Ok(c) => c,
+    let (config, apps) = match load(path.as_deref()) {
+        Ok(loaded) => loaded,
         Err(e) => {
-            eprintln!("config error: {e}");
+            eprintln!("config error at {}: {}", e.key, e.problem);
             for line in e.context.iter().flat_map(|c| c.lines()) {
                 eprintln!("  {line}");
             }
@@ -73,7 +86,7 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
         }
     };
     init_tracing(config.log_format);
-    hookrelay::startup::log_settings(&config, path.as_deref());
+    hookrelay::startup::log_settings(&config, &apps, path.as_deref());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -81,7 +94,7 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(hookrelay::server::run(config)) {
+    match runtime.block_on(hookrelay::server::run(config, apps)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hookrelay: {e:#}");

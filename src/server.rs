@@ -16,13 +16,14 @@ use crate::metrics::Metrics;
 use crate::outbound::{OneCalls, Sender};
 use crate::relay::Relay;
 use crate::store::Store;
+use crate::workflow::app::AppDefinition;
 use crate::workflow::service::Workflows;
 
 /// How often expired idempotency keys are purged.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Runs the relay until a shutdown signal.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()> {
     let store = Store::open(&config.database, &config.store, &config.security.redact_headers)
         .with_context(|| format!("cannot open database {}", config.database.display()))?;
     let admin_keys = admin_keys(&config, &store).await?;
@@ -38,7 +39,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let maintenance = tokio::spawn(maintain(store.clone()));
     let relay = Relay::new(store.clone(), dispatcher.clone());
-    let workflows = Workflows::new(&config.apps, store.clone(), sender.clone(), relay.clone());
+    let workflows = Workflows::new(&apps, store.clone(), sender.clone(), relay.clone());
     let interrupted = workflows.fail_interrupted_runs().await?;
     if interrupted > 0 {
         tracing::warn!(

@@ -5,9 +5,11 @@
 use std::path::Path;
 
 use crate::config::{Config, EXAMPLE};
+use crate::workflow::app::AppDefinition;
+use crate::workflow::definitions;
 
 /// Logs the settings a person starting the server must know about.
-pub fn log_settings(config: &Config, file: Option<&Path>) {
+pub fn log_settings(config: &Config, apps: &[AppDefinition], file: Option<&Path>) {
     match file {
         Some(file) => tracing::info!(path = %absolute(file), "configuration file"),
         None => tracing::info!(
@@ -30,7 +32,7 @@ pub fn log_settings(config: &Config, file: Option<&Path>) {
             "SSRF guard on: calls reach only globally reachable addresses and allowed_cidrs"
         );
     }
-    let public = apps_with_public_keys(config);
+    let public = apps_with_public_keys(apps);
     if !public.is_empty() {
         tracing::warn!(
             apps = %public.join(", "),
@@ -42,14 +44,12 @@ pub fn log_settings(config: &Config, file: Option<&Path>) {
 
 /// Ids of the configured apps holding a key of config.example.toml's demo apps (public, since
 /// that file is), whether they run from the built-in configuration or a copied file.
-fn apps_with_public_keys(config: &Config) -> Vec<String> {
-    let Ok(example) = Config::from_toml(EXAMPLE) else {
+fn apps_with_public_keys(apps: &[AppDefinition]) -> Vec<String> {
+    let Ok(example) = definitions::load(EXAMPLE) else {
         return Vec::new();
     };
-    let published: Vec<&String> = example.apps.iter().flat_map(|a| &a.api_keys).collect();
-    config
-        .apps
-        .iter()
+    let published: Vec<&String> = example.iter().flat_map(|a| &a.api_keys).collect();
+    apps.iter()
         .filter(|app| app.api_keys.iter().any(|k| published.contains(&k)))
         .map(|app| app.id.clone())
         .collect()

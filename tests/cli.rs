@@ -35,6 +35,12 @@ fn invalid_config_exits_non_zero_naming_the_key() {
         ("[security]\nallowed_cidrs = [\"10.0.0.0/99\"]\n", &[], "security.allowed_cidrs[0]"),
         ("", &[("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "maybe")], "HOOKRELAY_ALLOW_PRIVATE_TARGETS"),
         ("", &[("HOOKRELAY_API_KEYS", "short")], "api_keys"),
+        ("[[apps]]\nid = \"a\"\nname = 7\n", &[], "apps[0].name"),
+        (
+            "[[apps]]\nid = \"a\"\n[[apps.nodes]]\nid = \"s\"\ntype = \"start\"\nfoo = 1\n",
+            &[],
+            "apps[0].nodes[0].foo",
+        ),
     ];
     for (toml, env, key) in cases {
         let out = serve(toml, dir.path(), env);
@@ -42,7 +48,7 @@ fn invalid_config_exits_non_zero_naming_the_key() {
         assert!(!out.status.success(), "{toml:?} {env:?} should fail");
         let first = stderr.lines().next().unwrap_or_default();
         assert!(
-            first.starts_with(&format!("config error: {key}: ")),
+            first.starts_with(&format!("config error at {key}: ")),
             "{toml:?}: the first line should name {key}: {stderr}"
         );
     }
@@ -56,7 +62,7 @@ fn a_toml_error_shows_where_it_is_on_lines_of_its_own() {
     let out = serve("database = \"x.db\"\nlisten = 5\n", dir.path(), &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
-    assert!(lines[0].starts_with("config error: listen: "), "{stderr}");
+    assert!(lines[0].starts_with("config error at listen: "), "{stderr}");
     assert!(!lines[0].contains('^') && !lines[0].contains(" | "), "{stderr}");
     assert!(lines.iter().any(|l| l.trim_start().starts_with("in ") && l.ends_with("config.toml")));
     assert!(lines.iter().any(|l| l.trim() == "2 | listen = 5"), "{stderr}");

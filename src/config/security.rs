@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use super::{bad, ConfigError};
 use crate::redact::HeaderRedaction;
 
 /// Which addresses outgoing calls may reach.
@@ -19,62 +20,59 @@ pub struct SecurityConfig {
     pub allowed_cidrs: Vec<IpNet>,
     /// Static host → address pins, consulted before DNS (like curl's `--resolve` or Docker's
     /// `extra_hosts`): `resolve = { "api.internal" = "10.1.2.3" }`. Host names are stored
-    /// lowercased; a pinned address still has to pass the guard.
-    #[serde(deserialize_with = "host_pins")]
+    /// lowercased; a pinned address still has to pass the guard. Filled from the file's
+    /// `resolve` by [`SecurityConfig::read_written`].
+    #[serde(skip)]
     pub resolve: BTreeMap<String, IpAddr>,
     /// `redact_headers`: header names (whole, any case) whose values are shown as
-    /// `[REDACTED]` in addition to the built-in rule of [`crate::redact`].
-    #[serde(deserialize_with = "redacted_header_names")]
+    /// `[REDACTED]` in addition to the built-in rule of [`crate::redact`]. Filled from the
+    /// file's `redact_headers` by [`SecurityConfig::read_written`].
+    #[serde(skip)]
     pub redact_headers: HeaderRedaction,
+    /// `resolve` as written, host → address text.
+    #[serde(rename = "resolve")]
+    resolve_written: BTreeMap<String, String>,
+    /// `redact_headers` as written.
+    #[serde(rename = "redact_headers")]
+    redact_headers_written: Vec<String>,
 }
 
-/// Reads `security.redact_headers`: a list of valid HTTP header names.
-fn redacted_header_names<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<HeaderRedaction, D::Error> {
-    use serde::de::Error;
-    let names = Vec::<String>::deserialize(deserializer).map_err(|e| {
-        D::Error::custom(format!("`security.redact_headers`: expected a list of header names: {e}"))
-    })?;
-    for (i, name) in names.iter().enumerate() {
-        if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(D::Error::custom(format!(
-                "`security.redact_headers[{i}]`: `{name}` is not a valid header name"
-            )));
-        }
-    }
-    Ok(HeaderRedaction::with_names(names))
-}
-
-/// Reads `security.resolve`: every key a DNS name (not an IP literal, which never reaches the
-/// resolver), every value an IP address. Errors name the entry, as `from_toml` expects.
-fn host_pins<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<BTreeMap<String, IpAddr>, D::Error> {
-    use serde::de::Error;
-    let raw = BTreeMap::<String, String>::deserialize(deserializer).map_err(|e| {
-        D::Error::custom(format!("`security.resolve`: expected a table of host = \"ip\": {e}"))
-    })?;
-    let mut pins = BTreeMap::new();
-    for (host, address) in raw {
-        let key = format!("security.resolve.\"{host}\"");
-        let name = match url::Host::parse(&host) {
-            Ok(url::Host::Domain(name)) if !name.is_empty() && !name.ends_with('.') => name,
-            Ok(_) => {
-                return Err(D::Error::custom(format!(
-                    "`{key}`: pin a host name, not an IP address (IP hosts are never resolved)"
-                )))
+impl SecurityConfig {
+    /// Reads the written host pins and header names into [`Self::resolve`] and
+    /// [`Self::redact_headers`]. Every key a DNS name (not an IP literal, which never reaches
+    /// the resolver), every value an IP address, every header name valid; the error's key
+    /// names the entry.
+    pub(super) fn read_written(&mut self) -> Result<(), ConfigError> {
+        for (i, name) in self.redact_headers_written.iter().enumerate() {
+            if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                let key = format!("security.redact_headers[{i}]");
+                return Err(bad(&key, format!("`{name}` is not a valid header name")));
             }
-            Err(e) => return Err(D::Error::custom(format!("`{key}`: not a host name: {e}"))),
-        };
-        let ip: IpAddr = address.trim().parse().map_err(|_| {
-            D::Error::custom(format!("`{key}`: `{address}` is not an IPv4 or IPv6 address"))
-        })?;
-        if pins.insert(name, ip).is_some() {
-            return Err(D::Error::custom(format!("`{key}`: the host is pinned twice")));
         }
+        self.redact_headers = HeaderRedaction::with_names(self.redact_headers_written.clone());
+        let mut pins = BTreeMap::new();
+        for (host, address) in &self.resolve_written {
+            let key = format!("security.resolve.\"{host}\"");
+            let name = match url::Host::parse(host) {
+                Ok(url::Host::Domain(name)) if !name.is_empty() && !name.ends_with('.') => name,
+                Ok(_) => {
+                    let problem =
+                        "pin a host name, not an IP address (IP hosts are never resolved)";
+                    return Err(bad(&key, problem));
+                }
+                Err(e) => return Err(bad(&key, format!("not a host name: {e}"))),
+            };
+            let ip: IpAddr = address
+                .trim()
+                .parse()
+                .map_err(|_| bad(&key, format!("`{address}` is not an IPv4 or IPv6 address")))?;
+            if pins.insert(name, ip).is_some() {
+                return Err(bad(&key, "the host is pinned twice"));
+            }
+        }
+        self.resolve = pins;
+        Ok(())
     }
-    Ok(pins)
 }
 
 #[cfg(test)]

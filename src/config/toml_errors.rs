@@ -1,6 +1,7 @@
 //! A TOML error as a [`ConfigError`]: the key is found at the position the parser reports
-//! (its span), not guessed from the message, whose first backticked text may be a value
-//! (`jsn`) or a symbol (`]`).
+//! (its span), never read from the message, whose first backticked text may be a value
+//! (`jsn`) or a symbol (`]`). Checks that name an entry inside a value (`security.resolve`)
+//! run after parsing, building their key themselves.
 
 use std::ops::Range;
 
@@ -13,27 +14,14 @@ use super::ConfigError;
 pub(super) fn config_error(text: &str, error: &toml::de::Error) -> ConfigError {
     let found =
         error.span().and_then(|span| key_at(text, &span).or_else(|| key_on_line(text, span.start)));
-    let message = error.message().trim();
-    let (key, problem) = match (found, named_by_message(message)) {
-        // Our own deserializers name the entry inside the value they read (`…resolve."host"`).
-        (Some(found), Some((named, rest))) if named.starts_with(&found) => (named.into(), rest),
-        (Some(found), _) => (found, message),
-        (None, _) => ("config file".into(), message),
-    };
+    let key = found.unwrap_or_else(|| "config file".into());
     let full = error.to_string();
     // Display is the diagram, then the message: keep the diagram whole, on its own lines.
     let context = full
         .rfind(error.message())
         .map(|at| full[..at].trim_end().to_string())
         .filter(|diagram| !diagram.is_empty());
-    ConfigError { key, problem: problem.replace('\n', "; "), context }
-}
-
-/// `("security.resolve.\"h\"", "not a host name")` from the message
-/// ``"`security.resolve.\"h\"`: not a host name"``.
-fn named_by_message(message: &str) -> Option<(&str, &str)> {
-    let (named, rest) = message.strip_prefix('`')?.split_once("`: ")?;
-    Some((named, rest))
+    ConfigError { key, problem: error.message().trim().replace('\n', "; "), context }
 }
 
 /// The key or value at `span` in the document, best effort on a document that does not parse.
@@ -132,7 +120,6 @@ mod tests {
             ("log_format = \"json\n", "log_format"),
             ("[delivery\nmax_attempts = 3\n", "delivery"),
             ("[limits]\nmax_body_bytes = \n", "limits.max_body_bytes"),
-            ("[[apps]]\nid = \"a\"\nname = 7\n", "apps[0].name"),
         ];
         for (text, key) in cases {
             assert_eq!(key_of(text), key, "{text:?}");

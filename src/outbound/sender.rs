@@ -42,11 +42,6 @@ pub struct CallResult {
 }
 
 impl CallResult {
-    /// Whether the call counts as delivered.
-    pub fn succeeded(&self) -> bool {
-        self.error.is_none()
-    }
-
     /// A call that failed before any byte was sent.
     pub fn not_sent(code: ErrorCode, detail: String) -> Self {
         let now = now_ms();

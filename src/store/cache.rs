@@ -7,6 +7,11 @@
 //! Looking an automation up never writes; [`AutomationCache::store_snapshot`] writes its
 //! snapshot, once per cache lifetime. Callers look up and refuse first, then write, so a
 //! refusal never leaves a write behind in a shared transaction.
+//!
+//! Each map holds at most [`MAX_ENTRIES`] keys, misses (`None`, an empty subscriber list)
+//! included: messages may name any `processor_id`, and a cache growing by one entry per
+//! name ever posted would grow without bound. A full map drops one entry to make room;
+//! dropping is always safe, as a dropped entry is read again from the database.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +23,9 @@ use super::automations::{self, Automation};
 use super::snapshots::Snapshot;
 use super::{BodyHash, StoreResult};
 use crate::redact::HeaderRedaction;
+
+/// Most keys each map of the cache holds.
+const MAX_ENTRIES: usize = 4096;
 
 /// An automation and its snapshot (what its logs show it was).
 #[derive(Debug)]
@@ -105,7 +113,7 @@ impl AutomationCache {
             return Ok(found.clone());
         }
         let found = automations::get(conn, id)?.map(|a| Target::new(a, &self.rule));
-        self.by_id.insert(id.to_string(), found.clone());
+        insert_bounded(&mut self.by_id, id, found.clone());
         Ok(found)
     }
 
@@ -123,8 +131,14 @@ impl AutomationCache {
             .map(|a| Target::new(a, &self.rule))
             .collect::<Vec<_>>()
             .into();
-        self.by_processor.insert(processor_id.to_string(), targets.clone());
+        insert_bounded(&mut self.by_processor, processor_id, targets.clone());
         Ok(targets)
+    }
+
+    /// Keys held, both maps together.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.by_id.len() + self.by_processor.len()
     }
 
     /// Writes `target`'s snapshot unless this cache already did (the cache is cleared on
@@ -135,5 +149,49 @@ impl AutomationCache {
             target.stored.store(true, Ordering::Relaxed);
         }
         Ok(target.snapshot.hash)
+    }
+}
+
+/// Inserts `key`, first dropping some other entry when `map` is full (which one does not
+/// matter: any entry is only a saved query).
+fn insert_bounded<V>(map: &mut HashMap<String, V>, key: &str, value: V) {
+    if map.len() >= MAX_ENTRIES && !map.contains_key(key) {
+        if let Some(victim) = map.keys().next().cloned() {
+            map.remove(&victim);
+        }
+    }
+    map.insert(key.to_string(), value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Posting to more distinct processors (and naming more missing automations) than the
+    /// cache holds keeps it at its bound, and lookups still answer from the database.
+    #[test]
+    fn distinct_processor_ids_past_the_bound_keep_the_cache_bounded() {
+        let conn = Connection::open_in_memory().expect("open");
+        super::super::schema::apply(&conn).expect("schema");
+        conn.execute(
+            "INSERT INTO automations (id, name, processor_id, webhook_url, webhook_headers, \
+             need_validation, default_language, enabled, secret, created_at, updated_at) \
+             VALUES ('endp_real', 'c', 'proc_real', 'http://127.0.0.1:9/c', '{}', 0, 'en', 1, \
+             'whsec_cg==', 0, 0)",
+            [],
+        )
+        .expect("insert");
+        let mut cache = AutomationCache::new(HeaderRedaction::default(), Default::default());
+        for i in 0..MAX_ENTRIES + 500 {
+            let none = cache.subscribers(&conn, &format!("proc_{i}")).expect("subscribers");
+            assert!(none.is_empty());
+            assert!(cache.target(&conn, &format!("endp_{i}")).expect("target").is_none());
+        }
+        assert!(cache.len() <= 2 * MAX_ENTRIES, "{} entries", cache.len());
+        let real = cache.subscribers(&conn, "proc_real").expect("subscribers");
+        assert_eq!(real.len(), 1);
+        assert_eq!(real[0].automation.id, "endp_real");
+        assert!(cache.target(&conn, "endp_real").expect("target").is_some());
+        assert!(cache.len() <= 2 * MAX_ENTRIES, "{} entries", cache.len());
     }
 }

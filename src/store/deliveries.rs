@@ -308,19 +308,6 @@ impl Store {
         .await
     }
 
-    /// The earliest next_attempt_at among pending, unclaimed deliveries.
-    pub async fn next_due_at(&self) -> StoreResult<Option<i64>> {
-        self.read(|c| {
-            Ok(c.prepare_cached(
-                "SELECT next_attempt_at FROM deliveries WHERE status = 'pending' AND claimed = 0 \
-                 ORDER BY next_attempt_at LIMIT 1",
-            )?
-            .query_row([], |r| r.get(0))
-            .optional()?)
-        })
-        .await
-    }
-
     /// When the oldest delivery due and not yet sent came due (Unix ms): pending and not in
     /// flight (unclaimed, or held in memory behind its automation's calls, which keeps its
     /// due time). Walks the deliveries_due index from its start; deliveries in flight, whose

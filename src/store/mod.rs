@@ -39,7 +39,6 @@ pub use files::UploadFile;
 pub use log_filters::LogFilter;
 pub use logs::{LogRecord, NewLog, Trigger};
 pub use message_views::{MessageDetail, MessageFilter, MessageRow};
-pub use messages::IDEMPOTENCY_WINDOW_MS;
 pub use messages::{Accepted, Handover, IngestResult, NewMessage, Receipt};
 pub use page::{Conditions, Page, PageRequest};
 pub use recover::{RecoverJob, StillRetrying};

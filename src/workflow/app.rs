@@ -1,8 +1,6 @@
 //! Workflow app definitions, as written in the config (`[[apps]]`): identity and keys, the
-//! input form, file-upload settings, and the graph of nodes and edges. [`validate`] rejects a
-//! bad definition at start-up with a message naming the app and node.
-
-use std::collections::{HashMap, HashSet};
+//! input form, file-upload settings, and the graph of nodes and edges. They are read and
+//! checked at start-up by [`super::definitions::load`].
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -167,13 +165,14 @@ pub struct Binding {
     pub value_selector: Vec<String>,
 }
 
-/// Node kinds, named as in Dify.
+/// Node kinds, named as in Dify. Unknown settings are refused, naming the field, so a typo
+/// (`output` for `outputs`) cannot silently fall back to a default.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type")]
+#[serde(tag = "type", deny_unknown_fields)]
 pub enum NodeKind {
     /// Entry: its outputs are the run's inputs.
     #[serde(rename = "start")]
-    Start,
+    Start {},
     /// Renders a minijinja template over bound variables; output `output`.
     #[serde(rename = "template-transform")]
     TemplateTransform {
@@ -206,7 +205,7 @@ impl NodeKind {
     /// Dify's node type name.
     pub fn type_name(&self) -> &'static str {
         match self {
-            NodeKind::Start => "start",
+            NodeKind::Start {} => "start",
             NodeKind::TemplateTransform { .. } => "template-transform",
             NodeKind::HttpRequest(_) => "http-request",
             NodeKind::Llm(_) => "llm",
@@ -227,129 +226,4 @@ pub struct Edge {
     /// Branch of an if-else source.
     #[serde(default)]
     pub source_handle: Option<String>,
-}
-
-/// Checks every app: unique ids and keys, one start node, at least one end, edges between
-/// known nodes, if-else edges labelled, no cycles, templates that compile, selectors that
-/// name a node. The error names the app and the node.
-pub fn validate(apps: &[AppDefinition]) -> Result<(), String> {
-    let mut app_ids = HashSet::new();
-    let mut keys = HashSet::new();
-    for app in apps {
-        let at = |what: String| format!("apps.{}: {what}", app.id);
-        if app.id.is_empty() || !app_ids.insert(app.id.as_str()) {
-            return Err(format!("apps: app id `{}` is empty or used twice", app.id));
-        }
-        if app.api_keys.is_empty() {
-            return Err(at("needs at least one api key".into()));
-        }
-        for key in &app.api_keys {
-            if !key.starts_with("app-") || key.len() < 16 {
-                return Err(at(
-                    "api keys must start with `app-` and have at least 16 characters".into()
-                ));
-            }
-            if !keys.insert(key.as_str()) {
-                return Err(at("an api key is used by two apps".into()));
-            }
-        }
-        for field in &app.inputs {
-            if field.kind == InputKind::Select && field.options.is_empty() {
-                return Err(at(format!("input `{}`: a select needs options", field.variable)));
-            }
-        }
-        match &app.upstream {
-            Some(upstream) => {
-                if !app.nodes.is_empty() || !app.edges.is_empty() {
-                    return Err(at(
-                        "an app has either an upstream or nodes and edges, not both".into()
-                    ));
-                }
-                if url::Url::parse(&upstream.base_url).is_err() {
-                    return Err(at(format!(
-                        "upstream.base_url `{}` is not an absolute URL",
-                        upstream.base_url
-                    )));
-                }
-            }
-            None => validate_graph(app).map_err(at)?,
-        }
-    }
-    Ok(())
-}
-
-fn validate_graph(app: &AppDefinition) -> Result<(), String> {
-    let mut ids = HashMap::new();
-    for node in &app.nodes {
-        if ids.insert(node.id.as_str(), node).is_some() || node.id == "sys" {
-            return Err(format!("node `{}`: id used twice (or reserved)", node.id));
-        }
-    }
-    let starts: Vec<_> = app.nodes.iter().filter(|n| matches!(n.kind, NodeKind::Start)).collect();
-    if starts.len() != 1 {
-        return Err(format!("needs exactly one start node, found {}", starts.len()));
-    }
-    if !app.nodes.iter().any(|n| matches!(n.kind, NodeKind::End { .. })) {
-        return Err("needs an end node".into());
-    }
-    for edge in &app.edges {
-        for end in [&edge.source, &edge.target] {
-            if !ids.contains_key(end.as_str()) {
-                return Err(format!(
-                    "edge {} -> {}: unknown node `{end}`",
-                    edge.source, edge.target
-                ));
-            }
-        }
-        let from_if =
-            ids.get(edge.source.as_str()).is_some_and(|n| matches!(n.kind, NodeKind::IfElse(_)));
-        let handle = edge.source_handle.as_deref();
-        if from_if && !matches!(handle, Some("true" | "false")) {
-            return Err(format!(
-                "node `{}`: edges from an if-else need source_handle \"true\" or \"false\"",
-                edge.source
-            ));
-        }
-    }
-    for node in &app.nodes {
-        let check = |selector: &[String]| -> Result<(), String> {
-            match selector.first().map(String::as_str) {
-                Some("sys") if selector.len() == 2 => Ok(()),
-                Some(id) if selector.len() >= 2 && ids.contains_key(id) => Ok(()),
-                _ => Err(format!("node `{}`: selector {selector:?} names no node", node.id)),
-            }
-        };
-        match &node.kind {
-            NodeKind::TemplateTransform { template, variables } => {
-                variables.iter().try_for_each(|b| check(&b.value_selector))?;
-                minijinja::Environment::new()
-                    .template_from_str(template)
-                    .map_err(|e| format!("node `{}`: template does not compile: {e}", node.id))?;
-            }
-            NodeKind::End { outputs } => {
-                outputs.iter().try_for_each(|b| check(&b.value_selector))?
-            }
-            NodeKind::IfElse(c) => {
-                c.conditions.iter().try_for_each(|c| check(&c.variable_selector))?
-            }
-            NodeKind::HttpRequest(h) => {
-                h.validate().map_err(|e| format!("node `{}`: {e}", node.id))?
-            }
-            NodeKind::Llm(l) => l.validate().map_err(|e| format!("node `{}`: {e}", node.id))?,
-            NodeKind::Start => {}
-        }
-    }
-    if let Some(node) = super::graph::cycle_node(app) {
-        return Err(format!("node `{node}`: is on a cycle; workflow graphs must be acyclic"));
-    }
-    let start = starts[0].id.as_str();
-    let reachable = super::graph::reachable(app, start);
-    if !app
-        .nodes
-        .iter()
-        .any(|n| matches!(n.kind, NodeKind::End { .. }) && reachable.contains(n.id.as_str()))
-    {
-        return Err(format!("no end node is reachable from the start node `{start}`"));
-    }
-    Ok(())
 }

@@ -3,8 +3,11 @@
 
 pub mod app;
 pub mod completion;
+pub mod definitions;
+pub mod error;
 pub mod files;
 pub mod graph;
+mod node_keys;
 pub mod nodes;
 pub mod runner;
 pub mod service;

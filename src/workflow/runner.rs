@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, watch};
 
 use super::app::{AppDefinition, NodeKind};
+use super::error::RunError;
 use super::graph::successors;
 use super::nodes::{self, NodeContext};
 use super::variables::Pool;
@@ -78,7 +79,7 @@ pub struct RunOutcome {
     pub status: RunStatus,
     /// Outputs of the end node (succeeded runs).
     pub outputs: Option<Map<String, Value>>,
-    /// Why it failed or stopped.
+    /// Why it failed or stopped: the text of a [`RunError`], as recorded and shown.
     pub error: Option<String>,
     /// Seconds.
     pub elapsed_time: f64,
@@ -186,9 +187,9 @@ pub async fn run(
         result = tokio::time::timeout(timeout, walk) => match result {
             Ok(Ok(())) => (RunStatus::Succeeded, None),
             Ok(Err(e)) => (RunStatus::Failed, Some(e)),
-            Err(_) => (RunStatus::Failed, Some(format!("run timed out after {} s", spec.app.run_timeout_secs))),
+            Err(_) => (RunStatus::Failed, Some(RunError::TimedOut(spec.app.run_timeout_secs))),
         },
-        () = stopped(&mut stop) => (RunStatus::Stopped, Some("stopped by the user".to_string())),
+        () = stopped(&mut stop) => (RunStatus::Stopped, Some(RunError::Stopped)),
     };
     if let (RunStatus::Stopped, Some(upstream), Some(task)) =
         (status, &spec.app.upstream, &progress.upstream_task)
@@ -202,7 +203,7 @@ pub async fn run(
         } else {
             None
         },
-        error,
+        error: error.map(|e| e.to_string()),
         elapsed_time: started.elapsed().as_secs_f64(),
         total_tokens: progress.tokens,
         prompt_tokens: progress.prompt_tokens,
@@ -226,7 +227,7 @@ async fn walk(
     sender: &Sender,
     events: &Events,
     progress: &mut Progress,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let app = &spec.app;
     let mut pool = Pool::default();
     let mut sys = Map::new();
@@ -238,7 +239,7 @@ async fn walk(
     pool.set("sys", sys);
 
     let start =
-        app.nodes.iter().find(|n| matches!(n.kind, NodeKind::Start)).ok_or("no start node")?;
+        app.nodes.iter().find(|n| matches!(n.kind, NodeKind::Start {})).ok_or(RunError::NoStart)?;
     let mut queue: VecDeque<(&str, Option<&str>)> = VecDeque::from([(start.id.as_str(), None)]);
     let mut done: HashSet<&str> = HashSet::new();
     while let Some((node_id, predecessor)) = queue.pop_front() {
@@ -249,7 +250,7 @@ async fn walk(
             .nodes
             .iter()
             .find(|n| n.id == node_id)
-            .ok_or_else(|| format!("unknown node {node_id}"))?;
+            .ok_or_else(|| RunError::UnknownNode(node_id.to_string()))?;
         progress.steps += 1;
         let execution_id = uuid::Uuid::now_v7().to_string();
         let title = node.title.clone().unwrap_or_else(|| node.id.clone());
@@ -263,7 +264,7 @@ async fn walk(
         events.emit("node_started", started);
         let node_started = Instant::now();
 
-        let result = if matches!(node.kind, NodeKind::Start) {
+        let result = if matches!(node.kind, NodeKind::Start {}) {
             pool.set(&node.id, spec.inputs.clone());
             Ok(nodes::NodeOutput {
                 outputs: spec.inputs.clone(),
@@ -314,16 +315,16 @@ async fn walk(
                 finished["inputs"] = Value::Object(Map::new());
                 finished["outputs"] = Value::Null;
                 finished["status"] = "failed".into();
-                finished["error"] = error.clone().into();
+                finished["error"] = error.to_string().into();
                 finished["execution_metadata"] =
                     json!({"total_tokens": 0, "total_price": 0, "currency": "USD"});
                 events.emit("node_finished", finished);
-                return Err(format!("node {}: {error}", node.id));
+                return Err(RunError::Node { node: node.id.clone(), source: error });
             }
         }
     }
     if progress.outputs.is_none() {
-        return Err("the run ended without reaching an end node".into());
+        return Err(RunError::NoEndReached);
     }
     Ok(())
 }

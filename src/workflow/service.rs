@@ -15,15 +15,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::app::AppDefinition;
 use super::completion;
+use super::error::RunError;
 use super::runner::{self, Events, RunOutcome, RunSpec, RunStatus};
 use crate::auth::key_hash;
 use crate::outbound::Sender;
 use crate::relay::Relay;
 use crate::store::{Conflict, NewMessage, RunFinish, RunRecord, Store, StoreError, StoreResult};
 use crate::time::now_ms;
-
-/// The error of a run whose code panicked (the panic itself is logged).
-pub const PANICKED: &str = "internal error: the run panicked";
 
 /// See the module doc.
 pub struct Workflows {
@@ -132,7 +130,7 @@ impl Workflows {
     }
 
     /// Drives `run` to the run's final state: a panic inside it is contained and ends the
-    /// run `failed` ([`PANICKED`]), like any failure. Then commits the final state with its
+    /// run `failed` ([`RunError::Panicked`]), like any failure. Then commits the final state with its
     /// completion, forgets the task, and emits `workflow_finished`; returns the outcome.
     async fn supervise<F>(&self, spec: &RunSpec, events: &Events, run: F) -> RunOutcome
     where
@@ -147,7 +145,7 @@ impl Workflows {
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "(no message)".into());
                 tracing::error!(run = %spec.run_id, panic = %detail, "a workflow run panicked");
-                failed_now(spec, PANICKED)
+                failed_now(spec, &RunError::Panicked)
             }
         };
         self.finish(spec, &outcome).await;
@@ -210,19 +208,19 @@ impl Workflows {
                 files: run.files,
                 created_at: run.created_at,
             };
-            self.finish(&spec, &failed_now(&spec, "the relay stopped during the run")).await;
+            self.finish(&spec, &failed_now(&spec, &RunError::Interrupted)).await;
         }
         Ok(count)
     }
 }
 
 /// A failed outcome of `spec`, now, with `error`.
-fn failed_now(spec: &RunSpec, error: &str) -> RunOutcome {
+fn failed_now(spec: &RunSpec, error: &RunError) -> RunOutcome {
     let now = now_ms();
     RunOutcome {
         status: RunStatus::Failed,
         outputs: None,
-        error: Some(error.into()),
+        error: Some(error.to_string()),
         elapsed_time: (now - spec.created_at).max(0) as f64 / 1000.0,
         total_tokens: 0,
         prompt_tokens: 0,

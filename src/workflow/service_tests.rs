@@ -1,5 +1,5 @@
 //! The run supervisor contains a panic: driven with a run future that panics, the run ends
-//! `failed` with [`PANICKED`], its completion message and delivery are committed, its task
+//! `failed` with [`RunError::Panicked`], its completion message and delivery are committed, its task
 //! is forgotten, and `workflow_finished` (status failed) is emitted.
 
 use std::collections::BTreeMap;
@@ -8,12 +8,13 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 
-use super::{Workflows, PANICKED};
+use super::Workflows;
 use crate::config::Config;
 use crate::delivery::Dispatcher;
 use crate::metrics::Metrics;
 use crate::outbound::Sender;
 use crate::store::{Automation, RunRecord, Store};
+use crate::workflow::error::{NodeError, RunError};
 use crate::workflow::runner::{Events, RunOutcome, RunSpec};
 
 const APP: &str = r#"
@@ -52,8 +53,9 @@ async fn world() -> World {
         config.delivery.clone(),
         Arc::new(Metrics::default()),
     );
+    let apps = crate::workflow::definitions::load(APP).expect("apps");
     let relay = crate::relay::Relay::new(store.clone(), dispatcher);
-    let workflows = Workflows::new(&config.apps, store.clone(), sender, relay);
+    let workflows = Workflows::new(&apps, store.clone(), sender, relay);
     let now = crate::time::now_ms();
     let automation = Automation {
         id: crate::ids::new_id(crate::ids::AUTOMATION),
@@ -123,15 +125,16 @@ async fn a_run_that_panics_ends_failed_with_its_webhook() {
         unreachable!("the run panics first")
     };
     let outcome: RunOutcome = w.workflows.supervise(&spec, &events, panics).await;
+    let panicked = RunError::Panicked.to_string();
 
     assert_eq!(outcome.status.as_str(), "failed");
-    assert_eq!(outcome.error.as_deref(), Some(PANICKED));
+    assert_eq!(outcome.error.as_deref(), Some(panicked.as_str()));
     assert!(outcome.outputs.is_none());
 
     // Recorded final, not running.
     let stored = w.store.run(spec.run_id.clone()).await.expect("stored run");
     assert_eq!(stored.status, "failed");
-    assert_eq!(stored.error.as_deref(), Some(PANICKED));
+    assert_eq!(stored.error.as_deref(), Some(panicked.as_str()));
     assert!(stored.finished_at.is_some());
     assert!(w.store.running_runs().await.expect("running").is_empty());
     assert!(!w.workflows.stop(&spec.task_id), "the task is still listed as running");
@@ -158,7 +161,7 @@ async fn a_run_that_panics_ends_failed_with_its_webhook() {
     let finished: Value = rx.recv().await.expect("an event");
     assert_eq!(finished["event"], "workflow_finished", "{finished}");
     assert_eq!(finished["data"]["status"], "failed", "{finished}");
-    assert_eq!(finished["data"]["error"], PANICKED, "{finished}");
+    assert_eq!(finished["data"]["error"], panicked.as_str(), "{finished}");
     w.store.close().await;
 }
 
@@ -167,13 +170,14 @@ async fn a_run_that_ends_is_recorded_as_it_ended() {
     let w = world().await;
     let spec = running_run(&w).await;
     let events = Events::new(&spec, None);
-    let mut failed = super::failed_now(&spec, "node t: boom");
+    let boom = RunError::Node { node: "t".into(), source: NodeError::Template("boom".into()) };
+    let mut failed = super::failed_now(&spec, &boom);
     failed.total_steps = 2;
     let expected = failed.clone();
     let outcome = w.workflows.supervise(&spec, &events, async move { failed }).await;
     assert_eq!(outcome.error, expected.error);
     let stored = w.store.run(spec.run_id.clone()).await.expect("stored run");
     assert_eq!((stored.status.as_str(), stored.total_steps), ("failed", 2));
-    assert_eq!(stored.error.as_deref(), Some("node t: boom"));
+    assert_eq!(stored.error.as_deref(), Some("node t: template failed: boom"));
     w.store.close().await;
 }

@@ -1,19 +1,29 @@
-//! An incremental decoder of the event stream an upstream Dify-compatible server answers:
+//! An incremental decoder of the event streams an upstream Dify-compatible server and an
+//! OpenAI-compatible llm answer:
 //! bytes in, in chunks cut anywhere; JSON events out, one per complete `data:` line.
 //!
 //! Lines end with LF, CRLF or a lone CR (as the SSE specification allows), also when the
 //! CR and LF arrive in different chunks; a byte-order mark before the first line is
 //! ignored. A `data:` line whose value is not JSON, any other field (`event:`, `id:`,
 //! `retry:`), comments (`: …`) and blank lines yield nothing, and a last line the stream
-//! never ended is dropped. A line longer than the decoder's bound is an error, so a stream
+//! never ended is dropped. `data: [DONE]` (how an OpenAI-compatible stream ends) marks the
+//! stream done: the events before it are returned, nothing after it. A line longer than the decoder's bound is an error, so a stream
 //! without line ends cannot grow memory without limit. The work is linear in the input.
 
 use serde_json::Value;
 
-/// Longest line (one event) accepted from an upstream: 8 MiB.
+/// Longest line (one event) accepted from an upstream or an llm: 8 MiB.
 pub const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A line longer than the decoder's bound: the stream cannot be trusted past it.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("an event line is longer than {max} bytes")]
+pub struct LineTooLong {
+    /// The bound.
+    pub max: usize,
+}
 
 /// See the module doc.
 #[derive(Debug)]
@@ -25,19 +35,21 @@ pub struct SseDecoder {
     after_cr: bool,
     /// No line has ended yet (a BOM may lead the first).
     first_line: bool,
+    /// A `data: [DONE]` line was read.
+    done: bool,
 }
 
 impl SseDecoder {
     /// A decoder refusing lines longer than `max_line` bytes (line end excluded).
     pub fn new(max_line: usize) -> Self {
-        Self { line: Vec::new(), max_line, after_cr: false, first_line: true }
+        Self { line: Vec::new(), max_line, after_cr: false, first_line: true, done: false }
     }
 
     /// Decodes `chunk`, returning the events of the lines it ends, in order. An error (a
     /// line too long) is final: the stream cannot be trusted past it.
-    pub fn push(&mut self, mut chunk: &[u8]) -> Result<Vec<Value>, String> {
+    pub fn push(&mut self, mut chunk: &[u8]) -> Result<Vec<Value>, LineTooLong> {
         let mut out = Vec::new();
-        if chunk.is_empty() {
+        if chunk.is_empty() || self.done {
             return Ok(out);
         }
         if self.after_cr && chunk.first() == Some(&b'\n') {
@@ -49,6 +61,9 @@ impl SseDecoder {
             if let Some(event) = self.end_line() {
                 out.push(event);
             }
+            if self.done {
+                return Ok(out);
+            }
             let crlf = chunk[end] == b'\r' && chunk.get(end + 1) == Some(&b'\n');
             if chunk[end] == b'\r' && end + 1 == chunk.len() {
                 self.after_cr = true;
@@ -59,14 +74,19 @@ impl SseDecoder {
         Ok(out)
     }
 
+    /// Whether a `data: [DONE]` line ended the stream.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
     /// Bytes held for the unfinished line (at most the bound).
     pub fn buffered(&self) -> usize {
         self.line.len()
     }
 
-    fn append(&mut self, bytes: &[u8]) -> Result<(), String> {
+    fn append(&mut self, bytes: &[u8]) -> Result<(), LineTooLong> {
         if self.line.len() + bytes.len() > self.max_line {
-            return Err(format!("an upstream event line is longer than {} bytes", self.max_line));
+            return Err(LineTooLong { max: self.max_line });
         }
         self.line.extend_from_slice(bytes);
         Ok(())
@@ -78,9 +98,17 @@ impl SseDecoder {
             line = line.strip_prefix(BOM).unwrap_or(line);
         }
         let event = event_of(line);
+        if event.is_none() && is_done_line(line) {
+            self.done = true;
+        }
         self.line.clear();
         event
     }
+}
+
+/// `data: [DONE]`, blanks around the value allowed as for any `data:` line.
+fn is_done_line(line: &[u8]) -> bool {
+    line.trim_ascii_start().strip_prefix(b"data:").is_some_and(|d| d.trim_ascii() == b"[DONE]")
 }
 
 /// The JSON of one `data:` line.
@@ -119,6 +147,14 @@ mod tests {
         let chunks: [&[u8]; 4] = [b"data: 1\r", b"", b"\ndata: 2\r", b"\r\n"];
         assert_eq!(all(&mut d, &chunks), vec![json!(1), json!(2)]);
         assert_eq!(d.buffered(), 0);
+    }
+
+    #[test]
+    fn done_ends_the_stream() {
+        let mut d = SseDecoder::new(64);
+        assert_eq!(d.push(b"data: 1\ndata: [DONE]\ndata: 2\n").expect("fits"), vec![json!(1)]);
+        assert!(d.is_done());
+        assert!(d.push(b"data: 3\n").expect("fits").is_empty());
     }
 
     #[test]

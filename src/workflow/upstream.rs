@@ -7,6 +7,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use super::app::Upstream;
+use super::error::{send_checked, RunError, ServerError};
 use super::runner::{Events, Progress, RunSpec};
 use super::sse::{SseDecoder, MAX_EVENT_BYTES};
 use crate::outbound::Sender;
@@ -19,43 +20,34 @@ pub(super) async fn forward(
     sender: &Sender,
     events: &Events,
     progress: &mut Progress,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let url = format!("{}/workflows/run", upstream.base_url.trim_end_matches('/'));
-    sender.check_target(&url)?;
+    sender.check_target(&url).map_err(RunError::UpstreamTarget)?;
     let body = json!({"inputs": spec.inputs, "response_mode": "streaming", "user": spec.user, "files": spec.files});
-    let response = sender
+    let request = sender
         .client()
         .post(&url)
         .bearer_auth(&upstream.api_key)
         .timeout(std::time::Duration::from_secs(spec.app.run_timeout_secs))
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| format!("upstream request failed: {e}"))?;
-    let status = response.status();
-    if !status.is_success() {
-        let text = response.text().await.unwrap_or_default();
-        return Err(format!(
-            "upstream answered HTTP {}: {}",
-            status.as_u16(),
-            text.chars().take(500).collect::<String>()
-        ));
-    }
+        .json(&body);
+    let response = send_checked(request).await.map_err(RunError::UpstreamCall)?;
     let mut decoder = SseDecoder::new(MAX_EVENT_BYTES);
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| format!("upstream stream broke: {e}"))?;
-        for event in decoder.push(&chunk)? {
+        let chunk = chunk.map_err(|e| RunError::UpstreamCall(ServerError::Stream(e)))?;
+        let decoded =
+            decoder.push(&chunk).map_err(|e| RunError::UpstreamCall(ServerError::Line(e)))?;
+        for event in decoded {
             if let Some(done) = relay(&event, events, progress) {
                 return done;
             }
         }
     }
-    Err("the upstream stream ended before workflow_finished".into())
+    Err(RunError::UpstreamEndedEarly)
 }
 
 /// Relays one upstream event; returns the run's result once the upstream run is over.
-fn relay(event: &Value, events: &Events, progress: &mut Progress) -> Option<Result<(), String>> {
+fn relay(event: &Value, events: &Events, progress: &mut Progress) -> Option<Result<(), RunError>> {
     let name = event.get("event").and_then(Value::as_str).unwrap_or("");
     if progress.upstream_task.is_none() {
         progress.upstream_task = event.get("task_id").and_then(Value::as_str).map(str::to_string);
@@ -90,13 +82,16 @@ fn relay(event: &Value, events: &Events, progress: &mut Progress) -> Option<Resu
                         .get("error")
                         .and_then(Value::as_str)
                         .unwrap_or("upstream run did not succeed");
-                    Some(Err(format!("upstream run {}: {error}", other.unwrap_or("ended"))))
+                    Some(Err(RunError::UpstreamRun {
+                        status: other.unwrap_or("ended").to_string(),
+                        error: error.to_string(),
+                    }))
                 }
             }
         }
         "error" => {
             let message = event.get("message").and_then(Value::as_str).unwrap_or("upstream error");
-            Some(Err(format!("upstream error: {message}")))
+            Some(Err(RunError::Upstream(message.to_string())))
         }
         _ => None,
     }

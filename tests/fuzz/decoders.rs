@@ -83,6 +83,7 @@ proptest! {
     #[test]
     fn config_arbitrary_text_never_panics(s in ".{0,200}") {
         let _ = Config::from_toml(&s);
+        let _ = hookrelay::workflow::definitions::load(&s);
     }
 
     #[test]
@@ -91,6 +92,7 @@ proptest! {
         if let Ok(c) = Config::from_toml(&text) {
             let _ = c.validate();
         }
+        let _ = hookrelay::workflow::definitions::load(&text);
     }
 
     #[test]
@@ -98,6 +100,7 @@ proptest! {
         if let Ok(c) = Config::from_toml(&text) {
             let _ = c.validate();
         }
+        let _ = hookrelay::workflow::definitions::load(&text);
     }
 }
 

@@ -242,7 +242,7 @@ fn decode(max_line: usize, chunks: &[Vec<u8>]) -> Result<Vec<Value>, String> {
     let mut decoder = SseDecoder::new(max_line);
     let mut out = Vec::new();
     for chunk in chunks {
-        out.extend(decoder.push(chunk)?);
+        out.extend(decoder.push(chunk).map_err(|e| e.to_string())?);
         assert!(decoder.buffered() <= max_line, "holds {} bytes", decoder.buffered());
     }
     Ok(out)

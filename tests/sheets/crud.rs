@@ -167,6 +167,9 @@ async fn create_refuses_bad_titles_worksheets_and_secrets() {
         (json!({"title": "t", "sheets": ["A", "A"]}), "sheets.1"),
         (json!({"title": "t", "sheets": ["A", ""]}), "sheets.1"),
         (json!({"title": "t", "webhook_secret": "whsec_***not base64***"}), "webhook_secret"),
+        // Base64, but a 1-byte key, or no `whsec_` prefix: signatures with them are worthless.
+        (json!({"title": "t", "webhook_secret": "whsec_cg=="}), "webhook_secret"),
+        (json!({"title": "t", "webhook_secret": "MDEyMzQ1Njc4OWFiY2RlZg=="}), "webhook_secret"),
     ];
     for (body, field) in cases {
         let (status, answer) = relay.post_json(SHEETS, &body).await;

@@ -11,6 +11,7 @@ mod helpers;
 mod servers;
 
 mod bad_input;
+mod bounds;
 mod completion;
 mod examples;
 mod failures;

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::workflow::error::NodeDefinitionError;
 use crate::workflow::variables::{as_text, Pool};
 
 /// Settings of an if-else node.
@@ -57,16 +58,16 @@ const OPERATORS: &[&str] = &[
 
 impl IfElseNode {
     /// Rejects unknown operators and combinators.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), NodeDefinitionError> {
         if !matches!(self.logical_operator.as_str(), "and" | "or") {
-            return Err(format!("logical_operator `{}` is not and/or", self.logical_operator));
+            return Err(NodeDefinitionError::LogicalOperator(self.logical_operator.clone()));
         }
         if self.conditions.is_empty() {
-            return Err("an if-else needs at least one condition".into());
+            return Err(NodeDefinitionError::NoConditions);
         }
         for c in &self.conditions {
             if !OPERATORS.contains(&c.comparison_operator.as_str()) {
-                return Err(format!("unknown comparison_operator `{}`", c.comparison_operator));
+                return Err(NodeDefinitionError::UnknownOperator(c.comparison_operator.clone()));
             }
         }
         Ok(())

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::outbound::{ErrorCode, Sender};
+use crate::workflow::error::{NodeDefinitionError, NodeError};
 use crate::workflow::variables::Pool;
 
 /// Most response bytes a node keeps.
@@ -39,24 +40,24 @@ fn get() -> String {
 
 impl HttpRequestNode {
     /// Rejects an unknown method or an empty URL.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), NodeDefinitionError> {
         if !matches!(
             self.method.to_ascii_uppercase().as_str(),
             "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD"
         ) {
-            return Err(format!("unknown method `{}`", self.method));
+            return Err(NodeDefinitionError::UnknownMethod(self.method.clone()));
         }
         if self.url.trim().is_empty() {
-            return Err("url is empty".into());
+            return Err(NodeDefinitionError::EmptyUrl);
         }
         Ok(())
     }
 
     /// Makes the call; outputs `status_code`, `headers` (object) and `body` (text).
-    pub async fn run(&self, pool: &Pool, sender: &Sender) -> Result<Map<String, Value>, String> {
+    pub async fn run(&self, pool: &Pool, sender: &Sender) -> Result<Map<String, Value>, NodeError> {
         let url = pool.substitute(&self.url);
         let method = reqwest::Method::from_bytes(self.method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| format!("unknown method `{}`", self.method))?;
+            .map_err(|_| NodeError::UnknownMethod(self.method.clone()))?;
         let headers: Vec<(String, String)> =
             self.headers.iter().map(|(k, v)| (k.clone(), pool.substitute(v))).collect();
         let body = self.body.as_deref().map(|b| pool.substitute(b));
@@ -66,9 +67,9 @@ impl HttpRequestNode {
             .await;
         // Any status is an output for the graph to branch on, except when no answer came or
         // the answer redirected to a target the SSRF guard refuses.
-        if let Some((code, detail)) = &result.error {
-            if result.status == 0 || *code == ErrorCode::BlockedTarget {
-                return Err(format!("{code}: {detail}"));
+        if let Some((code, detail)) = result.error {
+            if result.status == 0 || code == ErrorCode::BlockedTarget {
+                return Err(NodeError::Call { code, detail });
             }
         }
         let headers: Value =

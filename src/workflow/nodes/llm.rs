@@ -1,5 +1,7 @@
 //! The `llm` node: any OpenAI-compatible chat-completions endpoint, streamed so that text
 //! chunks reach the run's SSE stream as they arrive; optional JSON-schema structured output.
+//! The stream is read by the bounded [`SseDecoder`]; a line that is not a JSON `data:` event
+//! is skipped, and `data: [DONE]` ends it.
 
 use std::time::Duration;
 
@@ -7,6 +9,8 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::workflow::error::{send_checked, NodeDefinitionError, NodeError, ServerError};
+use crate::workflow::sse::{SseDecoder, MAX_EVENT_BYTES};
 use crate::workflow::variables::Pool;
 
 /// One templated chat message.
@@ -59,22 +63,22 @@ pub struct LlmResult {
 
 impl LlmNode {
     /// Rejects an unusable definition.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), NodeDefinitionError> {
         if url::Url::parse(&self.base_url).is_err() {
-            return Err(format!("base_url `{}` is not an absolute URL", self.base_url));
+            return Err(NodeDefinitionError::BaseUrl(self.base_url.clone()));
         }
         if self.messages.is_empty() {
-            return Err("an llm node needs messages".into());
+            return Err(NodeDefinitionError::NoMessages);
         }
         if let Some(m) = self
             .messages
             .iter()
             .find(|m| !matches!(m.role.as_str(), "system" | "user" | "assistant"))
         {
-            return Err(format!("unknown message role `{}`", m.role));
+            return Err(NodeDefinitionError::UnknownRole(m.role.clone()));
         }
         if self.json_schema.as_ref().is_some_and(|s| !s.is_object()) {
-            return Err("json_schema must be an object".into());
+            return Err(NodeDefinitionError::SchemaNotObject);
         }
         Ok(())
     }
@@ -106,7 +110,7 @@ impl LlmNode {
         pool: &Pool,
         client: &reqwest::Client,
         on_chunk: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<LlmResult, String> {
+    ) -> Result<LlmResult, NodeError> {
         let key = match &self.api_key_env {
             Some(var) => std::env::var(var).ok(),
             None => self.api_key.clone(),
@@ -119,31 +123,15 @@ impl LlmNode {
         if let Some(key) = key {
             request = request.bearer_auth(key);
         }
-        let response = request.send().await.map_err(|e| format!("llm request failed: {e}"))?;
-        let status = response.status();
-        if !status.is_success() {
-            let text = response.text().await.unwrap_or_default();
-            return Err(format!(
-                "llm answered HTTP {}: {}",
-                status.as_u16(),
-                text.chars().take(500).collect::<String>()
-            ));
-        }
+        let response = send_checked(request).await.map_err(NodeError::Llm)?;
         let mut text = String::new();
         let mut usage = Value::Null;
-        let mut buffer: Vec<u8> = Vec::new();
+        let mut decoder = SseDecoder::new(MAX_EVENT_BYTES);
         let mut stream = response.bytes_stream();
-        'read: while let Some(chunk) = stream.next().await {
-            buffer.extend_from_slice(&chunk.map_err(|e| format!("llm stream broke: {e}"))?);
-            while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = buffer.drain(..=end).collect();
-                let line = String::from_utf8_lossy(&line);
-                let Some(data) = line.trim().strip_prefix("data:").map(str::trim) else { continue };
-                if data == "[DONE]" {
-                    break 'read;
-                }
-                let event: Value =
-                    serde_json::from_str(data).map_err(|e| format!("llm sent a bad event: {e}"))?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| NodeError::Llm(ServerError::Stream(e)))?;
+            let events = decoder.push(&chunk).map_err(|e| NodeError::Llm(ServerError::Line(e)))?;
+            for event in events {
                 if let Some(delta) =
                     event.pointer("/choices/0/delta/content").and_then(Value::as_str)
                 {
@@ -156,13 +144,15 @@ impl LlmNode {
                     usage = event["usage"].clone();
                 }
             }
+            if decoder.is_done() {
+                break;
+            }
         }
         let total_tokens = usage.get("total_tokens").and_then(Value::as_u64).unwrap_or(0);
         let prompt_tokens = usage.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0);
         let mut outputs = Map::new();
         if self.json_schema.is_some() {
-            let parsed: Value = serde_json::from_str(&text)
-                .map_err(|e| format!("llm reply is not the requested JSON: {e}"))?;
+            let parsed: Value = serde_json::from_str(&text).map_err(NodeError::LlmNotJson)?;
             outputs.insert("structured_output".into(), parsed);
         }
         outputs.insert("text".into(), text.into());

@@ -7,6 +7,7 @@ pub mod llm;
 use serde_json::{Map, Value};
 
 use super::app::{Binding, Node, NodeKind};
+use super::error::NodeError;
 use super::variables::Pool;
 use crate::outbound::Sender;
 
@@ -45,15 +46,15 @@ pub async fn execute(
     node: &Node,
     pool: &Pool,
     ctx: &mut NodeContext<'_>,
-) -> Result<NodeOutput, String> {
+) -> Result<NodeOutput, NodeError> {
     match &node.kind {
-        NodeKind::Start => Ok(NodeOutput::default()),
+        NodeKind::Start {} => Ok(NodeOutput::default()),
         NodeKind::TemplateTransform { template, variables } => {
             let inputs = bound(variables, pool);
             let env = minijinja::Environment::new();
             let rendered = env
                 .render_str(template, minijinja::Value::from(minijinja::value::Serde(&inputs)))
-                .map_err(|e| format!("template failed: {e}"))?;
+                .map_err(|e| NodeError::Template(e.to_string()))?;
             let mut outputs = Map::new();
             outputs.insert("output".into(), rendered.into());
             Ok(NodeOutput { outputs, inputs, ..NodeOutput::default() })
@@ -62,7 +63,7 @@ pub async fn execute(
             Ok(NodeOutput { outputs: h.run(pool, ctx.sender).await?, ..NodeOutput::default() })
         }
         NodeKind::Llm(l) => {
-            ctx.sender.check_target(&l.base_url)?;
+            ctx.sender.check_target(&l.base_url).map_err(NodeError::Target)?;
             let result = l.run(pool, ctx.sender.client(), ctx.on_chunk).await?;
             Ok(NodeOutput {
                 outputs: result.outputs,
