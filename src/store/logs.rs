@@ -226,8 +226,8 @@ pub(super) fn insert(conn: &Connection, log: &NewLog) -> StoreResult<String> {
 fn insert_as(conn: &Connection, id: &str, log: &NewLog) -> StoreResult<()> {
     let response_hash = log.response_body.as_deref().map(bodies::body_hash);
     conn.prepare_cached(&format!(
-        "INSERT INTO logs ({COLUMNS}, status_class, event_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
-         ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
+        "INSERT INTO logs ({COLUMNS}, event_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
+         ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
          (SELECT event_type FROM messages WHERE id = ?3))"
     ))?
     .execute(params![
@@ -251,8 +251,7 @@ fn insert_as(conn: &Connection, id: &str, log: &NewLog) -> StoreResult<()> {
         log.duration_ms,
         log.error_code,
         log.error_message,
-        &log.snapshot_hash[..],
-        log.status_code / 100
+        &log.snapshot_hash[..]
     ])?;
     if let Some(body) = &log.response_body {
         bodies::put(conn, body)?;

@@ -223,7 +223,7 @@ fn open_connection(path: &Path, flags: OpenFlags, config: &StoreConfig) -> Store
         conn.pragma_update(None, "journal_mode", "WAL")?;
     }
     conn.execute_batch(&format!(
-        "PRAGMA synchronous = {synchronous}; PRAGMA temp_store = MEMORY; \
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; PRAGMA temp_store = MEMORY; \
          PRAGMA cache_size = -32000; PRAGMA mmap_size = {};",
         config.mmap_size_mb.saturating_mul(1024 * 1024)
     ))?;

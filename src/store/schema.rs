@@ -1,11 +1,11 @@
 //! Applies `schema.sql` and upgrades older databases in place (`PRAGMA user_version`).
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::{StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 5;
+pub const VERSION: i64 = 6;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -20,6 +20,8 @@ pub const VERSION: i64 = 5;
 /// indexes. Messages
 /// stored before 5 have no `automation_id`: those addressed to one automation cannot be
 /// told from those sent to their processor, and are taken for the latter.
+/// Version 6 adds constraints (CHECKs, foreign keys) and makes `logs.status_class` a
+/// generated column; SQLite cannot add those to a table, so [`rebuild`] remakes the tables.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),
@@ -36,6 +38,27 @@ const UPGRADES: &[(i64, &str)] = &[
     ),
 ];
 
+/// The tables version 6 gave constraints or a generated column, rebuilt from an older
+/// database (see [`rebuild`]).
+const REBUILT: &[&str] = &[
+    "automations",
+    "idempotency_keys",
+    "deliveries",
+    "logs",
+    "recover_jobs",
+    "workflow_runs",
+    "worksheets",
+    "sheet_rows",
+    "snapshot_headers",
+    "spreadsheet_signers",
+    "calls_in_flight",
+];
+
+/// The name an old table has while its rows are copied into its new definition.
+fn old_name(table: &str) -> String {
+    format!("{table}_before_v6")
+}
+
 pub(super) fn apply(conn: &Connection) -> StoreResult<()> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if found > VERSION {
@@ -43,15 +66,94 @@ pub(super) fn apply(conn: &Connection) -> StoreResult<()> {
             "database schema version {found} is newer than this build ({VERSION})"
         )));
     }
+    // Foreign keys are off while tables are remade (SQLite's documented procedure: dropping
+    // an old parent table must not cascade into its children), and are checked as a whole
+    // before the upgrade commits. The pragma is a no-op inside a transaction, hence here.
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let applied = upgrade(conn, found);
+    conn.pragma_update(None, "foreign_keys", true)?;
+    applied
+}
+
+fn upgrade(conn: &Connection, found: i64) -> StoreResult<()> {
     let tx = conn.unchecked_transaction()?;
     for (from, sql) in UPGRADES {
         if found != 0 && *from >= found {
             tx.execute_batch(sql)?;
         }
     }
+    let rebuilt = if found != 0 && found < 6 { set_aside(&tx)? } else { Vec::new() };
     tx.execute_batch(SCHEMA)?;
+    rebuild(&tx, &rebuilt)?;
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()?;
+    Ok(())
+}
+
+/// Renames each table of [`REBUILT`] the database has out of the way, and drops its indexes
+/// (their names are the new tables'); returns the tables set aside.
+fn set_aside(conn: &Connection) -> StoreResult<Vec<&'static str>> {
+    let mut set_aside = Vec::new();
+    for &table in REBUILT {
+        let exists: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            continue;
+        }
+        let old = old_name(table);
+        conn.execute_batch(&format!("ALTER TABLE {table} RENAME TO {old}"))?;
+        let indexes: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 \
+                 AND sql IS NOT NULL",
+            )?
+            .query_map([&old], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for index in indexes {
+            conn.execute_batch(&format!("DROP INDEX {index}"))?;
+        }
+        set_aside.push(table);
+    }
+    Ok(set_aside)
+}
+
+/// SQLite's 12-step table rebuild, steps 4 to 10, for the tables [`set_aside`] renamed:
+/// each one's rows are copied into its new definition in one `INSERT … SELECT` (however
+/// large the table), under its constraints, and the old table dropped. A row they refuse
+/// stops the upgrade (nothing of it is kept, the database stays as it was) naming its table:
+/// such a value would be misread later.
+fn rebuild(conn: &Connection, tables: &[&str]) -> StoreResult<()> {
+    for &table in tables {
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_xinfo(?1) WHERE hidden = 0")?
+            .query_map([table], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let columns = columns.join(", ");
+        let old = old_name(table);
+        conn.execute_batch(&format!(
+            "INSERT INTO {table} ({columns}) SELECT {columns} FROM {old}; DROP TABLE {old};"
+        ))
+        .map_err(|e| {
+            StoreError::Corrupt(format!(
+                "upgrading the database to version {VERSION}: a row of table {table} breaks \
+                 its constraints ({e}); nothing was changed"
+            ))
+        })?;
+    }
+    if !tables.is_empty() {
+        let orphan: Option<String> = conn
+            .query_row("SELECT \"table\" FROM pragma_foreign_key_check LIMIT 1", [], |r| r.get(0))
+            .optional()?;
+        if let Some(table) = orphan {
+            return Err(StoreError::Corrupt(format!(
+                "upgrading the database to version {VERSION}: a row of table {table} refers \
+                 to a row that does not exist; nothing was changed"
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -59,10 +161,13 @@ pub(super) fn apply(conn: &Connection) -> StoreResult<()> {
 mod tests {
     use super::*;
 
+    /// `schema.sql` as version 5 had it.
+    const SCHEMA_V5: &str = include_str!("../../tests/fixtures/schema_v5.sql");
+
     /// The schema of version 4, derived from this one: without version 5's columns and
     /// indexes, with the index on `deliveries(message_id)` it replaced.
     fn version_4_schema() -> String {
-        let cut = SCHEMA.find("-- Version 5.").expect("the version 5 section");
+        let cut = SCHEMA_V5.find("-- Version 5.").expect("the version 5 section");
         let new_columns = [
             "    automation_id   TEXT\n",
             "    kind ",
@@ -70,7 +175,7 @@ mod tests {
             "    ended ",
             "    event_type          TEXT ",
         ];
-        let v4: String = SCHEMA[..cut]
+        let v4: String = SCHEMA_V5[..cut]
             .split_inclusive('\n')
             .filter(|line| !new_columns.iter().any(|c| line.starts_with(c)))
             .collect();
@@ -164,6 +269,22 @@ mod tests {
         assert_eq!(names(&fresh, shape), names(&upgraded, shape));
         let indexes = "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name";
         assert_eq!(names(&fresh, indexes), names(&upgraded, indexes));
+        // The same definitions of the rebuilt tables and of every index: constraints, foreign
+        // keys and generated columns included. (Tables given a column by ALTER TABLE keep an
+        // older text, with the same meaning.)
+        let definitions = "SELECT name || ': ' || sql FROM sqlite_master WHERE sql IS NOT NULL \
+            AND (type = 'index' OR name IN (SELECT value FROM json_each(?1))) ORDER BY name";
+        let rebuilt = serde_json::json!(REBUILT).to_string();
+        let definitions_in = |conn: &Connection| -> Vec<String> {
+            conn.prepare(definitions)
+                .unwrap()
+                .query_map([&rebuilt], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(definitions_in(&fresh), definitions_in(&upgraded));
+        assert!(definitions_in(&fresh).len() > REBUILT.len(), "the indexes compared too");
     }
 
     /// A version 4 database (no logs.event_type, no log filter indexes) gets the column,

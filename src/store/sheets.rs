@@ -226,15 +226,13 @@ impl Store {
         .await
     }
 
-    /// Deletes a spreadsheet, its worksheets and rows.
+    /// Deletes a spreadsheet; its worksheets, rows and signer link go with it (the schema's
+    /// `ON DELETE CASCADE`).
     pub async fn delete_spreadsheet(&self, id: String) -> StoreResult<()> {
         self.write(move |c| {
             if c.prepare_cached("DELETE FROM spreadsheets WHERE id = ?1")?.execute([&id])? == 0 {
                 return Err(StoreError::NotFound("spreadsheet"));
             }
-            c.prepare_cached("DELETE FROM worksheets WHERE spreadsheet_id = ?1")?.execute([&id])?;
-            c.prepare_cached("DELETE FROM sheet_rows WHERE spreadsheet_id = ?1")?.execute([&id])?;
-            sheet_signers::forget_spreadsheet(c, &id)?;
             Ok(())
         })
         .await

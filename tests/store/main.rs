@@ -9,3 +9,4 @@ mod damaged;
 mod refusals;
 mod second_server;
 mod storage_failures;
+mod upgrade;
