@@ -165,7 +165,8 @@ CREATE TABLE IF NOT EXISTS recover_jobs (
     kind            TEXT NOT NULL DEFAULT 'recover' CHECK (kind IN ('recover', 'replay')),
     cursor          TEXT,                   -- replay: the last message examined
     ended           TEXT                    -- replay: NULL while running, then why it ended
-        CHECK (ended IS NULL OR ended IN ('completed', 'automation_disabled', 'automation_deleted'))
+        CHECK (ended IS NULL OR ended IN ('completed', 'automation_disabled', 'automation_deleted')),
+    CHECK (kind = 'recover' OR automation_id IS NOT NULL)
 ) WITHOUT ROWID;
 
 -- Workflow runs (Dify's workflow_run). ids and task ids are UUIDs, as Dify shows them.

@@ -12,7 +12,7 @@ use super::cache::AutomationCache;
 use super::calls_in_flight::{interrupted_log, InterruptedCall};
 use super::logs::{self, NewLog, Trigger};
 use super::page::{read_page, Conditions, Page, PageRequest};
-use super::{bodies, BodyHash, Snapshot, Store, StoreError, StoreResult};
+use super::{bodies, decode, BodyHash, Snapshot, Store, StoreError, StoreResult};
 use crate::redact::HeaderRedaction;
 
 /// Where a delivery stands.
@@ -48,6 +48,20 @@ impl DeliveryStatus {
             "failed" => DeliveryStatus::Failed,
             _ => return None,
         })
+    }
+}
+
+/// Stored as [`DeliveryStatus::as_str`]'s name.
+impl rusqlite::types::ToSql for DeliveryStatus {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+/// A stored name none of [`DeliveryStatus::parse`]'s is an error (never a default; see `decode`).
+impl rusqlite::types::FromSql for DeliveryStatus {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        super::decode::name(value, DeliveryStatus::parse)
     }
 }
 
@@ -144,18 +158,19 @@ pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> Store
              WHERE d.claimed = 1 AND d.status = 'pending'",
         )?
         .query_map([], |r| {
+            let id: String = r.get(0)?;
             Ok((
-                r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, u32>(3)?,
-                r.get::<_, String>(4)?,
+                decode::value::<Trigger>(r, 4, "deliveries", &id)?,
                 r.get::<_, Vec<u8>>(5)?,
+                id,
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut cache = AutomationCache::new(rule.clone(), Default::default());
-    for (id, message_id, automation_id, attempts, trigger, payload_hash) in &rows {
+    for (message_id, automation_id, attempts, trigger, payload_hash, id) in &rows {
         let Some(target) = cache.target(&tx, automation_id)? else {
             tx.execute("UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 WHERE id = ?1", params![id, now])?;
             continue;
@@ -167,7 +182,7 @@ pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> Store
             automation_id: automation_id.clone(),
             processor_id: target.automation.processor_id.clone(),
             attempt: attempts + 1,
-            trigger: Trigger::parse(trigger).unwrap_or(Trigger::Retry),
+            trigger: *trigger,
             rerun_of: None,
             webhook_url: target.automation.webhook_url.clone(),
             request_body_hash: payload_hash
@@ -213,7 +228,7 @@ fn record(conn: &Connection, outcome: &Outcome) -> StoreResult<()> {
         )?
         .execute(params![
             outcome.delivery_id,
-            outcome.status.as_str(),
+            outcome.status,
             outcome.log.attempt,
             outcome.next_attempt_at,
             log_id,
@@ -236,10 +251,10 @@ const COLUMNS: &str =
      (SELECT error_message FROM logs WHERE logs.id = deliveries.last_log_id)";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
-    let status: String = r.get(3)?;
-    let status = DeliveryStatus::parse(&status).unwrap_or(DeliveryStatus::Failed);
+    let id: String = r.get(0)?;
+    let status = decode::value(r, 3, "deliveries", &id)?;
     Ok(DeliveryRow {
-        id: r.get(0)?,
+        id,
         message_id: r.get(1)?,
         automation_id: r.get(2)?,
         status,

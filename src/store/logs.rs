@@ -4,7 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::log_filters::{conditions, LogFilter};
 use super::page::{read_page, Page, PageRequest};
-use super::{bodies, BodyHash, Snapshot, Store, StoreError, StoreResult};
+use super::{bodies, decode, BodyHash, Snapshot, Store, StoreError, StoreResult};
 use crate::ids;
 
 /// Why a call was made.
@@ -48,6 +48,20 @@ impl Trigger {
             "test" => Trigger::Test,
             _ => return None,
         })
+    }
+}
+
+/// Stored as [`Trigger::as_str`]'s name.
+impl rusqlite::types::ToSql for Trigger {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+/// A stored name none of [`Trigger::parse`]'s is an error (never a default; see `decode`).
+impl rusqlite::types::FromSql for Trigger {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        super::decode::name(value, Trigger::parse)
     }
 }
 
@@ -160,16 +174,16 @@ struct Stored {
 }
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Stored> {
-    let trigger: String = r.get(6)?;
+    let id: String = r.get(0)?;
     Ok(Stored {
         record: LogRecord {
-            id: r.get(0)?,
+            trigger: decode::value(r, 6, "logs", &id)?,
+            id,
             delivery_id: r.get(1)?,
             message_id: r.get(2)?,
             automation_id: r.get(3)?,
             processor_id: r.get(4)?,
             attempt: r.get(5)?,
-            trigger: Trigger::parse(&trigger).unwrap_or(Trigger::Initial),
             rerun_of: r.get(7)?,
             webhook_url: r.get(8)?,
             request_headers: r.get(9)?,
@@ -237,7 +251,7 @@ fn insert_as(conn: &Connection, id: &str, log: &NewLog) -> StoreResult<()> {
         log.automation_id,
         log.processor_id,
         log.attempt,
-        log.trigger.as_str(),
+        log.trigger,
         log.rerun_of,
         log.webhook_url,
         log.request_headers,

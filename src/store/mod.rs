@@ -7,6 +7,7 @@ mod bodies;
 mod cache;
 mod calls_in_flight;
 mod claims;
+mod decode;
 mod deliveries;
 mod failure;
 mod files;
@@ -33,6 +34,7 @@ pub use bodies::{body_hash, BodyHash};
 pub use cache::Target;
 pub use calls_in_flight::{InFlight, StartingCall};
 pub use claims::{ClaimRequest, Intake, Take};
+pub use decode::CorruptValue;
 pub use deliveries::{ClaimedDelivery, DeliveryRow, DeliveryStatus, Outcome};
 pub use failure::StorageFailure;
 pub use files::UploadFile;
@@ -63,7 +65,10 @@ use writer::Writer;
 pub enum StoreError {
     /// SQLite itself failed.
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+    /// A stored value is not what its column holds (see `decode`).
+    #[error(transparent)]
+    CorruptValue(Box<CorruptValue>),
     /// The thing named does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -85,6 +90,24 @@ pub enum StoreError {
     /// Another process holds the database (see `lock`).
     #[error("{0}")]
     InUse(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    /// A [`CorruptValue`] comes through rusqlite's row mapping as a conversion failure; it is
+    /// taken out again so that it is never mistaken for a failure of SQLite itself.
+    fn from(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::FromSqlConversionFailure(idx, ty, source) => {
+                match source.downcast::<CorruptValue>() {
+                    Ok(corrupt) => StoreError::CorruptValue(corrupt),
+                    Err(source) => StoreError::Sqlite(rusqlite::Error::FromSqlConversionFailure(
+                        idx, ty, source,
+                    )),
+                }
+            }
+            other => StoreError::Sqlite(other),
+        }
+    }
 }
 
 /// Result alias for store operations.

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{Map, Value};
 
 use super::messages::{self, Accepted, NewMessage};
-use super::{Store, StoreError, StoreResult};
+use super::{decode, Store, StoreError, StoreResult};
 
 /// A stored run.
 #[derive(Debug, Clone)]
@@ -63,30 +63,23 @@ const COLUMNS: &str =
     "id, app_id, task_id, status, inputs, outputs, error, user, files, elapsed_time, \
     total_tokens, total_steps, created_at, finished_at";
 
-fn json_map(text: Option<String>) -> Option<Map<String, Value>> {
-    text.and_then(|t| serde_json::from_str::<Value>(&t).ok()).and_then(|v| match v {
-        Value::Object(m) => Some(m),
-        _ => None,
-    })
-}
-
 fn from_row(r: &Row<'_>) -> rusqlite::Result<RunRecord> {
-    let files: String = r.get(8)?;
+    let id: String = r.get(0)?;
     Ok(RunRecord {
-        id: r.get(0)?,
         app_id: r.get(1)?,
         task_id: r.get(2)?,
         status: r.get(3)?,
-        inputs: json_map(r.get(4)?).unwrap_or_default(),
-        outputs: json_map(r.get(5)?),
+        inputs: decode::json(r, 4, "workflow_runs", &id)?,
+        outputs: decode::json_or_null(r, 5, "workflow_runs", &id)?,
         error: r.get(6)?,
         user: r.get(7)?,
-        files: serde_json::from_str(&files).unwrap_or_default(),
+        files: decode::json(r, 8, "workflow_runs", &id)?,
         elapsed_time: r.get(9)?,
         total_tokens: r.get::<_, i64>(10)?.max(0) as u64,
         total_steps: r.get(11)?,
         created_at: r.get(12)?,
         finished_at: r.get(13)?,
+        id,
     })
 }
 
