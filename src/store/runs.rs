@@ -7,6 +7,57 @@ use serde_json::{Map, Value};
 use super::messages::{self, Accepted, NewMessage};
 use super::{decode, Store, StoreError, StoreResult};
 
+/// Where a run stands: `running` from its creation until it ends in one of the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Still going.
+    Running,
+    /// Reached an end node.
+    Succeeded,
+    /// A node failed, or the run timed out or was interrupted.
+    Failed,
+    /// Stopped on request.
+    Stopped,
+}
+
+impl RunStatus {
+    /// Dify's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Stopped => "stopped",
+        }
+    }
+
+    /// Parses Dify's name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            "stopped" => RunStatus::Stopped,
+            _ => return None,
+        })
+    }
+}
+
+/// Stored as [`RunStatus::as_str`]'s name.
+impl rusqlite::types::ToSql for RunStatus {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+/// A stored name none of [`RunStatus::parse`]'s is an error (never a default; see `decode`).
+impl rusqlite::types::FromSql for RunStatus {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        decode::name(value, RunStatus::parse)
+    }
+}
+
 /// A stored run.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
@@ -16,8 +67,8 @@ pub struct RunRecord {
     pub app_id: String,
     /// `task_id`.
     pub task_id: String,
-    /// `running`, `succeeded`, `failed` or `stopped`.
-    pub status: String,
+    /// Where it stands.
+    pub status: RunStatus,
     /// Inputs as given (defaults applied).
     pub inputs: Map<String, Value>,
     /// Outputs of a succeeded run.
@@ -44,7 +95,7 @@ pub struct RunRecord {
 #[derive(Debug, Clone)]
 pub struct RunFinish {
     /// Final status.
-    pub status: String,
+    pub status: RunStatus,
     /// Outputs.
     pub outputs: Option<Map<String, Value>>,
     /// Error.
@@ -68,7 +119,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
         app_id: r.get(1)?,
         task_id: r.get(2)?,
-        status: r.get(3)?,
+        status: decode::value(r, 3, "workflow_runs", &id)?,
         inputs: decode::json(r, 4, "workflow_runs", &id)?,
         outputs: decode::json_or_null(r, 5, "workflow_runs", &id)?,
         error: r.get(6)?,
@@ -96,7 +147,7 @@ pub struct RunFilter {
     /// Case-insensitive substring of inputs, outputs or user.
     pub keyword: Option<String>,
     /// Final status.
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     /// Created before (Unix ms).
     pub created_before: Option<i64>,
     /// Created after (Unix ms).
@@ -221,7 +272,7 @@ impl Store {
                 sql.push_str(&format!(" AND {cond} ?{}", values.len()));
             };
             if let Some(s) = filter.status {
-                add("status =", s.into());
+                add("status =", s.as_str().to_string().into());
             }
             if let Some(t) = filter.created_before {
                 add("created_at <", t.into());

@@ -12,7 +12,7 @@ use super::{Workflows, PANICKED};
 use crate::config::Config;
 use crate::delivery::{Dispatcher, Sender};
 use crate::metrics::Metrics;
-use crate::store::{Automation, RunRecord, Store};
+use crate::store::{Automation, RunRecord, RunStatus, Store};
 use crate::workflow::runner::{Events, RunOutcome, RunSpec};
 
 const APP: &str = r#"
@@ -80,7 +80,7 @@ async fn running_run(w: &World) -> RunSpec {
         id: uuid::Uuid::now_v7().to_string(),
         app_id: app.id.clone(),
         task_id: uuid::Uuid::now_v7().to_string(),
-        status: "running".into(),
+        status: RunStatus::Running,
         inputs: Map::new(),
         outputs: None,
         error: None,
@@ -128,7 +128,7 @@ async fn a_run_that_panics_ends_failed_with_its_webhook() {
 
     // Recorded final, not running.
     let stored = w.store.run(spec.run_id.clone()).await.expect("stored run");
-    assert_eq!(stored.status, "failed");
+    assert_eq!(stored.status, RunStatus::Failed);
     assert_eq!(stored.error.as_deref(), Some(PANICKED));
     assert!(stored.finished_at.is_some());
     assert!(w.store.running_runs().await.expect("running").is_empty());

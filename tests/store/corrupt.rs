@@ -155,3 +155,47 @@ async fn unknown_delivery_statuses_and_log_triggers_are_errors() {
             .await;
     assert_eq!(status, 500, "an unknown trigger was shown as another: {body}");
 }
+
+const APP_KEY: &str = "app-corrupt-key-0123456789";
+const APP: &str = r#"
+[[apps]]
+id = "corrupt_app"
+name = "Corrupt"
+api_keys = ["app-corrupt-key-0123456789"]
+[[apps.nodes]]
+id = "start"
+type = "start"
+[[apps.nodes]]
+id = "end"
+type = "end"
+outputs = []
+[[apps.edges]]
+source = "start"
+target = "end"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_run_status_is_an_error() {
+    let mut relay = Relay::start(APP);
+    let resp = crate::common::client()
+        .post(relay.url("/v1/workflows/run"))
+        .bearer_auth(APP_KEY)
+        .json(&json!({"inputs": {}, "user": "u", "response_mode": "blocking"}))
+        .send()
+        .await
+        .expect("run");
+    assert_eq!(resp.status(), 200);
+    let run: Value = resp.json().await.expect("json");
+    let id = run["workflow_run_id"].as_str().expect("run id").to_string();
+    corrupt(&mut relay, &format!("UPDATE workflow_runs SET status = 'paused' WHERE id = '{id}'"));
+
+    let resp = crate::common::client()
+        .get(relay.url(&format!("/v1/workflows/run/{id}")))
+        .bearer_auth(APP_KEY)
+        .send()
+        .await
+        .expect("get");
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 500, "an unknown status was shown: {body}");
+}
