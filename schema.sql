@@ -252,10 +252,12 @@ CREATE UNIQUE INDEX IF NOT EXISTS sheet_rows_webhook ON sheet_rows(spreadsheet_i
 -- Version 4.
 -- The custom headers an automation version sent, in clear, keyed by the hash of its snapshot
 -- (which shows them redacted): a rerun of a log sends exactly these again to the log's URL.
--- Deleted with the automation (its logs can no longer be rerun, and its secrets must not stay).
+-- Deleted with the automation (its logs can no longer be rerun, and its secrets must not stay):
+-- ON DELETE CASCADE, and a snapshot stored after its automation was deleted (a call that ended
+-- meanwhile) stores none (src/store/snapshots.rs).
 CREATE TABLE IF NOT EXISTS snapshot_headers (
     snapshot_hash   BLOB PRIMARY KEY,
-    automation_id   TEXT NOT NULL,
+    automation_id   TEXT NOT NULL REFERENCES automations(id) ON DELETE CASCADE,
     headers         TEXT NOT NULL           -- JSON object of string -> string
         CHECK (json_valid(headers) AND json_type(headers) = 'object')
 ) WITHOUT ROWID;

@@ -198,8 +198,7 @@ pub(super) fn delete(conn: &Connection, id: &str, now: i64) -> StoreResult<()> {
     if conn.prepare_cached("DELETE FROM automations WHERE id = ?1")?.execute([id])? == 0 {
         return Err(StoreError::NotFound("automation"));
     }
-    // Its spreadsheet signer links go by `ON DELETE CASCADE`.
-    conn.prepare_cached("DELETE FROM snapshot_headers WHERE automation_id = ?1")?.execute([id])?;
+    // Its snapshot headers and spreadsheet signer links go by `ON DELETE CASCADE`.
     conn.prepare_cached(
         "UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 \
          WHERE automation_id = ?1 AND status = 'pending' AND claimed != 1",

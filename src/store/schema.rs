@@ -54,6 +54,19 @@ const REBUILT: &[&str] = &[
     "calls_in_flight",
 ];
 
+/// Rows of an older database whose parent is gone, which version 6's foreign keys refuse,
+/// deleted as `ON DELETE CASCADE` would have (children after their parents). None can be
+/// reached through the API; an older build could leave the snapshot headers of an automation
+/// deleted while its call was in flight, secrets that should have gone with it.
+const ORPHANS: &[&str] = &[
+    "DELETE FROM worksheets WHERE spreadsheet_id NOT IN (SELECT id FROM spreadsheets)",
+    "DELETE FROM sheet_rows WHERE NOT EXISTS (SELECT 1 FROM worksheets w \
+        WHERE w.spreadsheet_id = sheet_rows.spreadsheet_id AND w.sheet_id = sheet_rows.sheet_id)",
+    "DELETE FROM spreadsheet_signers WHERE spreadsheet_id NOT IN (SELECT id FROM spreadsheets) \
+        OR automation_id NOT IN (SELECT id FROM automations)",
+    "DELETE FROM snapshot_headers WHERE automation_id NOT IN (SELECT id FROM automations)",
+];
+
 /// The name an old table has while its rows are copied into its new definition.
 fn old_name(table: &str) -> String {
     format!("{table}_before_v6")
@@ -124,7 +137,7 @@ fn set_aside(conn: &Connection) -> StoreResult<Vec<&'static str>> {
 /// each one's rows are copied into its new definition in one `INSERT … SELECT` (however
 /// large the table), under its constraints, and the old table dropped. A row they refuse
 /// stops the upgrade (nothing of it is kept, the database stays as it was) naming its table:
-/// such a value would be misread later.
+/// such a value would be misread later. Rows whose parent is gone are deleted ([`ORPHANS`]).
 fn rebuild(conn: &Connection, tables: &[&str]) -> StoreResult<()> {
     for &table in tables {
         let columns: Vec<String> = conn
@@ -144,6 +157,13 @@ fn rebuild(conn: &Connection, tables: &[&str]) -> StoreResult<()> {
         })?;
     }
     if !tables.is_empty() {
+        let mut orphans = 0;
+        for sql in ORPHANS {
+            orphans += conn.execute(sql, [])?;
+        }
+        if orphans > 0 {
+            tracing::warn!(rows = orphans, "upgrade: deleted rows whose parent was gone");
+        }
         let orphan: Option<String> = conn
             .query_row("SELECT \"table\" FROM pragma_foreign_key_check LIMIT 1", [], |r| r.get(0))
             .optional()?;
@@ -320,5 +340,44 @@ mod tests {
         for index in ["logs_failed", "logs_error_code", "logs_trigger", "logs_event_type"] {
             assert!(indexes.contains(&index.to_string()), "{index}: {indexes:?}");
         }
+    }
+
+    /// Rows an older build left without their parent go (as the cascade would have deleted
+    /// them); those with one stay.
+    #[test]
+    fn the_upgrade_to_6_deletes_rows_whose_parent_is_gone() {
+        let conn = open_at(5, SCHEMA_V5);
+        conn.execute_batch(
+            "INSERT INTO automations VALUES ('endp_1', 'n', 'p', 'u', '{}', 0, 'en', 1, NULL, 's', NULL, NULL, 0, 0);
+             INSERT INTO snapshot_headers VALUES (x'01', 'endp_1', '{}'), (x'02', 'endp_gone', '{\"a\":\"b\"}');
+             INSERT INTO spreadsheets VALUES ('ss_1', 't', NULL, 0, 0);
+             INSERT INTO worksheets VALUES ('ss_1', 0, 'Sheet1', '[]', 2), ('ss_gone', 0, 'Sheet1', '[]', 2);
+             INSERT INTO sheet_rows VALUES ('ss_1', 0, 2, '[]', NULL, NULL, '{}'), ('ss_gone', 0, 2, '[]', NULL, NULL, '{}');",
+        )
+        .unwrap();
+        apply(&conn).unwrap();
+        let kept = "SELECT (SELECT group_concat(automation_id) FROM snapshot_headers) || ' ' || \
+            (SELECT group_concat(spreadsheet_id) FROM worksheets) || ' ' || \
+            (SELECT group_concat(spreadsheet_id) FROM sheet_rows)";
+        assert_eq!(names(&conn, kept), ["endp_1 ss_1 ss_1"]);
+        assert!(names(&conn, "SELECT \"table\" FROM pragma_foreign_key_check").is_empty());
+    }
+
+    /// A stored value the new constraints refuse stops the upgrade, naming its table, and
+    /// leaves the database as it was.
+    #[test]
+    fn a_value_the_constraints_refuse_stops_the_upgrade() {
+        let conn = open_at(5, SCHEMA_V5);
+        conn.execute_batch(
+            "INSERT INTO deliveries (id, message_id, automation_id, status, attempts, \
+             next_attempt_at, next_trigger, created_at, updated_at) \
+             VALUES ('dlv_1', 'msg_1', 'endp_1', 'sent', 0, 0, 'initial', 0, 0);",
+        )
+        .unwrap();
+        let err = apply(&conn).unwrap_err().to_string();
+        assert!(err.contains("table deliveries"), "{err}");
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, 5);
+        assert_eq!(names(&conn, "SELECT status FROM deliveries"), ["sent"]);
     }
 }

@@ -35,12 +35,14 @@ impl Snapshot {
         Self { hash: bodies::body_hash(&shown), shown, automation_id, sent_headers }
     }
 
-    /// Stores the shown snapshot and the headers sent with it (once per hash).
+    /// Stores the shown snapshot and the headers sent with it (once per hash). The headers
+    /// only while the automation exists: one deleted while its call was in flight keeps no
+    /// secret (and its row would break the foreign key).
     pub(super) fn put(&self, conn: &Connection) -> StoreResult<()> {
         bodies::put(conn, &self.shown)?;
         conn.prepare_cached(
             "INSERT OR IGNORE INTO snapshot_headers (snapshot_hash, automation_id, headers) \
-             VALUES (?1, ?2, ?3)",
+             SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM automations WHERE id = ?2)",
         )?
         .execute(params![&self.hash[..], self.automation_id, self.sent_headers])?;
         Ok(())
