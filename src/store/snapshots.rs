@@ -71,3 +71,39 @@ impl Store {
         self.read(move |c| sent_headers(c, &log_id)).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The snapshot of an automation deleted while its call was in flight is stored (its
+    /// log refers to it), but not the headers it sent in clear: they went with it.
+    #[test]
+    fn a_deleted_automations_snapshot_keeps_no_headers() {
+        let conn = Connection::open_in_memory().expect("open");
+        super::super::schema::apply(&conn).expect("schema");
+        let automation = Automation {
+            id: "endp_deleted".into(),
+            name: "gone".into(),
+            processor_id: "proc".into(),
+            webhook_url: "http://192.0.2.1/hook".into(),
+            webhook_headers: BTreeMap::from([("Authorization".into(), "Bearer t".into())]),
+            need_validation: false,
+            default_language: "en".into(),
+            enabled: true,
+            event_types: None,
+            secret: "whsec_x".into(),
+            previous_secret: None,
+            previous_secret_until: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let snapshot = Snapshot::of(&automation, &HeaderRedaction::default());
+        snapshot.put(&conn).expect("put");
+        assert!(bodies::find(&conn, &snapshot.hash).expect("find").is_some());
+        let kept: i64 = conn
+            .query_row("SELECT count(*) FROM snapshot_headers", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(kept, 0, "the deleted automation's headers were kept");
+    }
+}
