@@ -36,7 +36,8 @@ pub(super) fn name<T>(
     parse(text).ok_or_else(|| FromSqlError::Other(Box::new(UnknownName(text.to_string()))))
 }
 
-fn corrupt(
+/// The error of column `idx` of row `id` of `table`, whose value is wrong for `reason`.
+pub(super) fn corrupt(
     r: &Row<'_>,
     idx: usize,
     table: &'static str,

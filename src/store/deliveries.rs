@@ -9,61 +9,11 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::automations::Automation;
 use super::cache::AutomationCache;
-use super::calls_in_flight::{interrupted_log, InterruptedCall};
+use super::calls_in_flight::{interrupted_log, InterruptedCall, StartingCall};
 use super::logs::{self, NewLog, Trigger};
 use super::page::{read_page, Conditions, Page, PageRequest};
-use super::{bodies, decode, BodyHash, Snapshot, Store, StoreError, StoreResult};
+use super::{bodies, decode, BodyHash, DeliveryStatus, Snapshot, Store, StoreError, StoreResult};
 use crate::redact::HeaderRedaction;
-
-/// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryStatus {
-    /// Waiting for its next attempt (or in flight).
-    Pending,
-    /// A call got a 2xx.
-    Succeeded,
-    /// Every attempt failed, or the maximum age passed.
-    Exhausted,
-    /// Ended without further retries (automation deleted or disabled, or a recover attempt failed).
-    Failed,
-}
-
-impl DeliveryStatus {
-    /// Stored and displayed name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Succeeded => "succeeded",
-            DeliveryStatus::Exhausted => "exhausted",
-            DeliveryStatus::Failed => "failed",
-        }
-    }
-
-    /// Parses a stored or requested name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "pending" => DeliveryStatus::Pending,
-            "succeeded" => DeliveryStatus::Succeeded,
-            "exhausted" => DeliveryStatus::Exhausted,
-            "failed" => DeliveryStatus::Failed,
-            _ => return None,
-        })
-    }
-}
-
-/// Stored as [`DeliveryStatus::as_str`]'s name.
-impl rusqlite::types::ToSql for DeliveryStatus {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(self.as_str().into())
-    }
-}
-
-/// A stored name none of [`DeliveryStatus::parse`]'s is an error (never a default; see `decode`).
-impl rusqlite::types::FromSql for DeliveryStatus {
-    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        super::decode::name(value, DeliveryStatus::parse)
-    }
-}
 
 /// A delivery the dispatcher now holds, with everything needed to send it.
 #[derive(Debug, Clone)]
@@ -176,12 +126,10 @@ pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> Store
             continue;
         };
         let snapshot_hash = AutomationCache::store_snapshot(&tx, &target)?;
-        let log = interrupted_log(InterruptedCall {
-            delivery_id: Some(id.clone()),
+        let call = StartingCall {
             message_id: message_id.clone(),
             automation_id: automation_id.clone(),
             processor_id: target.automation.processor_id.clone(),
-            attempt: attempts + 1,
             trigger: *trigger,
             rerun_of: None,
             webhook_url: target.automation.webhook_url.clone(),
@@ -189,6 +137,11 @@ pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> Store
                 .as_slice()
                 .try_into()
                 .map_err(|_| StoreError::Corrupt("payload hash".into()))?,
+        };
+        let log = interrupted_log(InterruptedCall {
+            call,
+            delivery_id: Some(id.clone()),
+            attempt: attempts + 1,
             snapshot_hash,
             at: now,
         });

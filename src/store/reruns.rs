@@ -16,7 +16,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::deliveries::DeliveryStatus;
+use super::delivery_status::DeliveryStatus;
 use super::logs::{self, NewLog};
 use super::{decode, Snapshot, StoreResult};
 
