@@ -36,6 +36,53 @@ pub(super) fn name<T>(
     parse(text).ok_or_else(|| FromSqlError::Other(Box::new(UnknownName(text.to_string()))))
 }
 
+/// Defines an enum stored (and shown) by name: `as_str`, `parse`, and the `ToSql` and
+/// `FromSql` that store it by that name. A stored name none of its own is an error, never
+/// a default (the schema's CHECK lists the same names).
+macro_rules! stored_enum {
+    ($(#[$meta:meta])* pub enum $name:ident {
+        $($(#[$variant_meta:meta])* $variant:ident = $text:literal,)+
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl $name {
+            /// Stored and displayed name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            /// Parses a stored or requested name.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl rusqlite::types::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
+
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                $crate::store::decode::name(value, $name::parse)
+            }
+        }
+    };
+}
+pub(super) use stored_enum;
+
 /// The error of column `idx` of row `id` of `table`, whose value is wrong for `reason`.
 pub(super) fn corrupt(
     r: &Row<'_>,

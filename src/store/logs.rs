@@ -7,61 +7,21 @@ use super::page::{read_page, Page, PageRequest};
 use super::{bodies, decode, BodyHash, Snapshot, Store, StoreError, StoreResult};
 use crate::ids;
 
-/// Why a call was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    /// First attempt of a delivery.
-    Initial,
-    /// A scheduled retry.
-    Retry,
-    /// An operator's rerun of one log.
-    Rerun,
-    /// An attempt re-queued by a recover job.
-    Recover,
-    /// The first attempt of a delivery a replay job created for a message that had none.
-    Replay,
-    /// The automation test call.
-    Test,
-}
-
-impl Trigger {
-    /// Stored and displayed name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Initial => "initial",
-            Trigger::Retry => "retry",
-            Trigger::Rerun => "rerun",
-            Trigger::Recover => "recover",
-            Trigger::Replay => "replay",
-            Trigger::Test => "test",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "initial" => Trigger::Initial,
-            "retry" => Trigger::Retry,
-            "rerun" => Trigger::Rerun,
-            "recover" => Trigger::Recover,
-            "replay" => Trigger::Replay,
-            "test" => Trigger::Test,
-            _ => return None,
-        })
-    }
-}
-
-/// Stored as [`Trigger::as_str`]'s name.
-impl rusqlite::types::ToSql for Trigger {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(self.as_str().into())
-    }
-}
-
-/// A stored name none of [`Trigger::parse`]'s is an error (never a default; see `decode`).
-impl rusqlite::types::FromSql for Trigger {
-    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        super::decode::name(value, Trigger::parse)
+decode::stored_enum! {
+    /// Why a call was made.
+    pub enum Trigger {
+        /// First attempt of a delivery.
+        Initial = "initial",
+        /// A scheduled retry.
+        Retry = "retry",
+        /// An operator's rerun of one log.
+        Rerun = "rerun",
+        /// An attempt re-queued by a recover job.
+        Recover = "recover",
+        /// The first attempt of a delivery a replay job created for a message that had none.
+        Replay = "replay",
+        /// The automation test call.
+        Test = "test",
     }
 }
 

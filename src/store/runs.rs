@@ -7,54 +7,19 @@ use serde_json::{Map, Value};
 use super::messages::{self, Accepted, NewMessage};
 use super::{decode, Store, StoreError, StoreResult};
 
-/// Where a run stands: `running` from its creation until it ends in one of the others.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunStatus {
-    /// Still going.
-    Running,
-    /// Reached an end node.
-    Succeeded,
-    /// A node failed, or the run timed out or was interrupted.
-    Failed,
-    /// Stopped on request.
-    Stopped,
-}
-
-impl RunStatus {
-    /// Dify's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Stopped => "stopped",
-        }
-    }
-
-    /// Parses Dify's name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "running" => RunStatus::Running,
-            "succeeded" => RunStatus::Succeeded,
-            "failed" => RunStatus::Failed,
-            "stopped" => RunStatus::Stopped,
-            _ => return None,
-        })
-    }
-}
-
-/// Stored as [`RunStatus::as_str`]'s name.
-impl rusqlite::types::ToSql for RunStatus {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(self.as_str().into())
-    }
-}
-
-/// A stored name none of [`RunStatus::parse`]'s is an error (never a default; see `decode`).
-impl rusqlite::types::FromSql for RunStatus {
-    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        decode::name(value, RunStatus::parse)
+decode::stored_enum! {
+    /// Where a run stands: `running` from its creation until it ends in one of the others.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum RunStatus {
+        /// Still going.
+        Running = "running",
+        /// Reached an end node.
+        Succeeded = "succeeded",
+        /// A node failed, or the run timed out or was interrupted.
+        Failed = "failed",
+        /// Stopped on request.
+        Stopped = "stopped",
     }
 }
 
