@@ -118,16 +118,15 @@ pub(super) fn value<T: FromSql>(
     })
 }
 
-/// JSON column `idx` of row `id` of `table` read as a `T`; anything else is a
-/// [`CorruptValue`].
+/// JSON column `idx` of row `id` of `table` read as a `T`; anything else (NULL included) is
+/// a [`CorruptValue`].
 pub(super) fn json<T: DeserializeOwned>(
     r: &Row<'_>,
     idx: usize,
     table: &'static str,
     id: &str,
 ) -> rusqlite::Result<T> {
-    let text: String = value(r, idx, table, id)?;
-    serde_json::from_str(&text).map_err(|e| corrupt(r, idx, table, id, e.to_string()))
+    json_or_null(r, idx, table, id)?.ok_or_else(|| corrupt(r, idx, table, id, "NULL".into()))
 }
 
 /// Like [`json`], for a column that may be NULL.
