@@ -12,8 +12,9 @@
 -- or array); a worksheet and its rows go with their spreadsheet (ON DELETE CASCADE, with
 -- PRAGMA foreign_keys = ON on every connection), and logs.status_class is computed from
 -- status_code. An older database has its tables rebuilt under these definitions at start-up
--- (src/store/schema.rs); a stored value they refuse stops the upgrade, and the relay, with
--- the table named.
+-- (src/store/schema.rs); rows whose parent is gone are deleted, as the cascade would have; a
+-- stored value a CHECK refuses stops the upgrade, and the relay, naming its table, with the
+-- database left as it was.
 --
 -- Times are integer milliseconds since the Unix epoch (UTC). IDs are prefixed and
 -- time-sortable (UUIDv7 hex), so "ORDER BY id" is creation order and time windows are id ranges.
