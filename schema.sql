@@ -1,11 +1,20 @@
 -- hookrelay schema. Applied at start-up by src/store/schema.rs.
 --
 -- Versioning: every statement below is idempotent (IF NOT EXISTS), and the file as a whole is
--- schema version 5 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
+-- schema version 6 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
 -- deliveries_due index had neither automation_id nor claimed, 3's no claimed; before 4 there
--- was no snapshot_headers table; version 5 is described at the end of the file). A later
+-- was no snapshot_headers table; versions 5 and 6 are described at the end of the file). A later
 -- version appends its upgrade steps in src/store/schema.rs, keyed by the version they upgrade
 -- from, so an older database is upgraded in place.
+--
+-- Version 6: the schema enforces its own invariants. Every enum column has a CHECK naming its
+-- values, every boolean column IN (0, 1), every JSON column json_valid (and its shape: object
+-- or array); a worksheet and its rows go with their spreadsheet (ON DELETE CASCADE, with
+-- PRAGMA foreign_keys = ON on every connection), and logs.status_class is computed from
+-- status_code. An older database has its tables rebuilt under these definitions at start-up
+-- (src/store/schema.rs); rows whose parent is gone are deleted, as the cascade would have; a
+-- stored value a CHECK refuses stops the upgrade, and the relay, naming its table, with the
+-- database left as it was.
 --
 -- Times are integer milliseconds since the Unix epoch (UTC). IDs are prefixed and
 -- time-sortable (UUIDv7 hex), so "ORDER BY id" is creation order and time windows are id ranges.
@@ -30,11 +39,13 @@ CREATE TABLE IF NOT EXISTS automations (
     name                TEXT NOT NULL,
     processor_id        TEXT NOT NULL,
     webhook_url         TEXT NOT NULL,
-    webhook_headers     TEXT NOT NULL,          -- JSON object of string -> string
-    need_validation     INTEGER NOT NULL,
+    webhook_headers     TEXT NOT NULL           -- JSON object of string -> string
+        CHECK (json_valid(webhook_headers) AND json_type(webhook_headers) = 'object'),
+    need_validation     INTEGER NOT NULL CHECK (need_validation IN (0, 1)),
     default_language    TEXT NOT NULL,
-    enabled             INTEGER NOT NULL,
-    event_types         TEXT,                   -- JSON array; NULL = every event type
+    enabled             INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+    event_types         TEXT                    -- JSON array; NULL = every event type
+        CHECK (event_types IS NULL OR (json_valid(event_types) AND json_type(event_types) = 'array')),
     secret              TEXT NOT NULL,          -- whsec_…
     previous_secret     TEXT,                   -- still signs until previous_secret_until
     previous_secret_until INTEGER,
@@ -62,7 +73,7 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     key         TEXT PRIMARY KEY,
     request_hash BLOB NOT NULL,
-    response    TEXT NOT NULL,
+    response    TEXT NOT NULL CHECK (json_valid(response)),
     created_at  INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idempotency_keys_age ON idempotency_keys(created_at);
@@ -77,11 +88,13 @@ CREATE TABLE IF NOT EXISTS deliveries (
     id                  TEXT PRIMARY KEY,
     message_id          TEXT NOT NULL,
     automation_id       TEXT NOT NULL,
-    status              TEXT NOT NULL,
+    status              TEXT NOT NULL
+        CHECK (status IN ('pending', 'succeeded', 'exhausted', 'failed')),
     attempts            INTEGER NOT NULL,
     next_attempt_at     INTEGER NOT NULL,
-    claimed             INTEGER NOT NULL DEFAULT 0,
-    next_trigger        TEXT NOT NULL,          -- initial | retry | recover | replay
+    claimed             INTEGER NOT NULL DEFAULT 0 CHECK (claimed IN (0, 1, 2)),
+    next_trigger        TEXT NOT NULL
+        CHECK (next_trigger IN ('initial', 'retry', 'recover', 'replay')),
     recover_job_id      TEXT,                   -- the recover or replay job that queued it
     last_log_id         TEXT,
     created_at          INTEGER NOT NULL,
@@ -101,7 +114,8 @@ CREATE INDEX IF NOT EXISTS deliveries_recover_job ON deliveries(recover_job_id, 
     WHERE recover_job_id IS NOT NULL;
 
 -- One AutomationLog per outgoing call (attempt, rerun, recover or test).
--- status_code 0 / status_class 0 = no HTTP response (see error_code).
+-- status_code 0 / status_class 0 = no HTTP response (see error_code). status_class is computed
+-- (virtual: it costs no row space, only its index's entries).
 CREATE TABLE IF NOT EXISTS logs (
     id                  TEXT PRIMARY KEY,
     delivery_id         TEXT,
@@ -109,18 +123,21 @@ CREATE TABLE IF NOT EXISTS logs (
     automation_id       TEXT NOT NULL,
     processor_id        TEXT NOT NULL,
     attempt             INTEGER NOT NULL,
-    trigger             TEXT NOT NULL,          -- initial | retry | rerun | recover | replay | test
+    trigger             TEXT NOT NULL
+        CHECK (trigger IN ('initial', 'retry', 'rerun', 'recover', 'replay', 'test')),
     rerun_of            TEXT,
     webhook_url         TEXT NOT NULL,
-    request_headers     TEXT NOT NULL,          -- JSON object, secrets redacted
+    request_headers     TEXT NOT NULL           -- JSON object, secrets redacted
+        CHECK (json_valid(request_headers) AND json_type(request_headers) = 'object'),
     request_body_hash   BLOB NOT NULL,
     request_at          INTEGER NOT NULL,
     response_at         INTEGER NOT NULL,
     status_code         INTEGER NOT NULL,
-    status_class        INTEGER NOT NULL,
-    response_headers    TEXT NOT NULL,          -- JSON object
+    status_class        INTEGER GENERATED ALWAYS AS (status_code / 100) VIRTUAL,
+    response_headers    TEXT NOT NULL           -- JSON object
+        CHECK (json_valid(response_headers) AND json_type(response_headers) = 'object'),
     response_body_hash  BLOB,
-    response_truncated  INTEGER NOT NULL,
+    response_truncated  INTEGER NOT NULL CHECK (response_truncated IN (0, 1)),
     duration_ms         REAL NOT NULL,
     error_code          TEXT,
     error_message       TEXT,
@@ -132,7 +149,6 @@ CREATE INDEX IF NOT EXISTS logs_processor ON logs(processor_id, id);
 CREATE INDEX IF NOT EXISTS logs_status_code ON logs(status_code, id);
 CREATE INDEX IF NOT EXISTS logs_status_class ON logs(status_class, id);
 CREATE INDEX IF NOT EXISTS logs_webhook_url ON logs(webhook_url, id);
-CREATE INDEX IF NOT EXISTS logs_delivery ON logs(delivery_id) WHERE delivery_id IS NOT NULL;
 
 -- Background jobs that queue deliveries: recover (re-queue failed deliveries) and replay
 -- (create the missing deliveries of an automation's messages). Progress is read from the
@@ -144,11 +160,14 @@ CREATE TABLE IF NOT EXISTS recover_jobs (
     automation_id   TEXT,                   -- replay: always set
     total           INTEGER NOT NULL,       -- deliveries matched, at most the per-job cap (replay: the cap)
     requeued        INTEGER NOT NULL,       -- of those, re-queued so far (replay: deliveries created)
-    capped          INTEGER NOT NULL,       -- 1 when more matched than the cap (replay: it stopped there)
+    capped          INTEGER NOT NULL        -- 1 when more matched than the cap (replay: it stopped there)
+        CHECK (capped IN (0, 1)),
     created_at      INTEGER NOT NULL,
-    kind            TEXT NOT NULL DEFAULT 'recover',    -- recover | replay
+    kind            TEXT NOT NULL DEFAULT 'recover' CHECK (kind IN ('recover', 'replay')),
     cursor          TEXT,                   -- replay: the last message examined
     ended           TEXT                    -- replay: NULL while running, then why it ended
+        CHECK (ended IS NULL OR ended IN ('completed', 'automation_disabled', 'automation_deleted')),
+    CHECK (kind = 'recover' OR automation_id IS NOT NULL)
 ) WITHOUT ROWID;
 
 -- Workflow runs (Dify's workflow_run). ids and task ids are UUIDs, as Dify shows them.
@@ -156,12 +175,16 @@ CREATE TABLE IF NOT EXISTS workflow_runs (
     id              TEXT PRIMARY KEY,
     app_id          TEXT NOT NULL,
     task_id         TEXT NOT NULL,
-    status          TEXT NOT NULL,          -- running | succeeded | failed | stopped
-    inputs          TEXT NOT NULL,          -- JSON object
-    outputs         TEXT,                   -- JSON object
+    status          TEXT NOT NULL
+        CHECK (status IN ('running', 'succeeded', 'failed', 'stopped')),
+    inputs          TEXT NOT NULL           -- JSON object
+        CHECK (json_valid(inputs) AND json_type(inputs) = 'object'),
+    outputs         TEXT                    -- JSON object
+        CHECK (outputs IS NULL OR (json_valid(outputs) AND json_type(outputs) = 'object')),
     error           TEXT,
     user            TEXT NOT NULL,
-    files           TEXT NOT NULL,          -- JSON array
+    files           TEXT NOT NULL           -- JSON array
+        CHECK (json_valid(files) AND json_type(files) = 'array'),
     elapsed_time    REAL NOT NULL,
     total_tokens    INTEGER NOT NULL,
     total_steps     INTEGER NOT NULL,
@@ -197,11 +220,13 @@ CREATE TABLE IF NOT EXISTS spreadsheets (
     updated_at      INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- A worksheet goes with its spreadsheet, and its rows with it (ON DELETE CASCADE).
 CREATE TABLE IF NOT EXISTS worksheets (
-    spreadsheet_id  TEXT NOT NULL,
+    spreadsheet_id  TEXT NOT NULL REFERENCES spreadsheets(id) ON DELETE CASCADE,
     sheet_id        INTEGER NOT NULL,
     title           TEXT NOT NULL,
-    header          TEXT NOT NULL,          -- JSON array of column names (row 1)
+    header          TEXT NOT NULL           -- JSON array of column names (row 1)
+        CHECK (json_valid(header) AND json_type(header) = 'array'),
     last_row        INTEGER NOT NULL,       -- last used row number (1 = header only, 0 = empty)
     PRIMARY KEY (spreadsheet_id, sheet_id)
 ) WITHOUT ROWID;
@@ -213,11 +238,14 @@ CREATE TABLE IF NOT EXISTS sheet_rows (
     spreadsheet_id  TEXT NOT NULL,
     sheet_id        INTEGER NOT NULL,
     row_number      INTEGER NOT NULL,
-    cells           TEXT NOT NULL,
-    likelihoods     TEXT,
+    cells           TEXT NOT NULL CHECK (json_valid(cells) AND json_type(cells) = 'array'),
+    likelihoods     TEXT
+        CHECK (likelihoods IS NULL OR (json_valid(likelihoods) AND json_type(likelihoods) = 'array')),
     webhook_id      TEXT,
-    append_result   TEXT NOT NULL,
-    PRIMARY KEY (spreadsheet_id, sheet_id, row_number)
+    append_result   TEXT NOT NULL CHECK (json_valid(append_result)),
+    PRIMARY KEY (spreadsheet_id, sheet_id, row_number),
+    FOREIGN KEY (spreadsheet_id, sheet_id) REFERENCES worksheets(spreadsheet_id, sheet_id)
+        ON DELETE CASCADE
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS sheet_rows_webhook ON sheet_rows(spreadsheet_id, sheet_id, webhook_id)
     WHERE webhook_id IS NOT NULL;
@@ -225,11 +253,14 @@ CREATE UNIQUE INDEX IF NOT EXISTS sheet_rows_webhook ON sheet_rows(spreadsheet_i
 -- Version 4.
 -- The custom headers an automation version sent, in clear, keyed by the hash of its snapshot
 -- (which shows them redacted): a rerun of a log sends exactly these again to the log's URL.
--- Deleted with the automation (its logs can no longer be rerun, and its secrets must not stay).
+-- Deleted with the automation (its logs can no longer be rerun, and its secrets must not stay):
+-- ON DELETE CASCADE, and a snapshot stored after its automation was deleted (a call that ended
+-- meanwhile) stores none (src/store/snapshots.rs).
 CREATE TABLE IF NOT EXISTS snapshot_headers (
     snapshot_hash   BLOB PRIMARY KEY,
-    automation_id   TEXT NOT NULL,
+    automation_id   TEXT NOT NULL REFERENCES automations(id) ON DELETE CASCADE,
     headers         TEXT NOT NULL           -- JSON object of string -> string
+        CHECK (json_valid(headers) AND json_type(headers) = 'object')
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS snapshot_headers_automation ON snapshot_headers(automation_id);
 
@@ -269,8 +300,8 @@ CREATE INDEX IF NOT EXISTS logs_event_type ON logs(event_type, id) WHERE event_t
 -- current secret, and the previous one during a rotation's overlap), set by
 -- PUT /v1/spreadsheets/{id}/signer in place of a webhook_secret. Deleted with either.
 CREATE TABLE IF NOT EXISTS spreadsheet_signers (
-    spreadsheet_id  TEXT PRIMARY KEY,
-    automation_id   TEXT NOT NULL
+    spreadsheet_id  TEXT PRIMARY KEY REFERENCES spreadsheets(id) ON DELETE CASCADE,
+    automation_id   TEXT NOT NULL REFERENCES automations(id) ON DELETE CASCADE
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS spreadsheet_signers_automation ON spreadsheet_signers(automation_id);
 -- Version 5 (calls in flight outside the dispatcher). A new table only, so no upgrade step.
@@ -282,7 +313,7 @@ CREATE TABLE IF NOT EXISTS calls_in_flight (
     message_id          TEXT NOT NULL,
     automation_id       TEXT NOT NULL,
     processor_id        TEXT NOT NULL,
-    trigger             TEXT NOT NULL,          -- rerun | test
+    trigger             TEXT NOT NULL CHECK (trigger IN ('rerun', 'test')),
     rerun_of            TEXT,
     webhook_url         TEXT NOT NULL,
     request_body_hash   BLOB NOT NULL,

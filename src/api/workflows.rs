@@ -20,7 +20,7 @@ use super::extract::{body_bytes, decode_object, ApiQuery, NoQuery, QueryParams};
 use super::workflow_inputs::{validate_inputs, FileItem, RunInputs};
 use super::{ApiError, ApiResult, AppState};
 use crate::auth;
-use crate::store::{RunFilter, RunRecord};
+use crate::store::{RunFilter, RunRecord, RunStatus};
 use crate::time::parse_time;
 use crate::workflow::app::AppDefinition;
 use crate::workflow::runner::{finished_data, RunSpec};
@@ -283,21 +283,21 @@ pub(super) async fn logs(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 100"));
     }
-    if let Some(s) = &q.status {
-        if !matches!(s.as_str(), "succeeded" | "failed" | "stopped" | "running") {
-            return Err(ApiError::invalid(
-                "status",
-                "must be succeeded, failed, stopped or running",
-            ));
-        }
-    }
+    let status = q
+        .status
+        .map(|s| {
+            RunStatus::parse(&s).ok_or_else(|| {
+                ApiError::invalid("status", "must be succeeded, failed, stopped or running")
+            })
+        })
+        .transpose()?;
     let when = |field: &str, v: Option<String>| -> ApiResult<Option<i64>> {
         v.map(|t| parse_time(&t).ok_or_else(|| ApiError::invalid(field, "not an ISO 8601 time")))
             .transpose()
     };
     let filter = RunFilter {
         keyword: q.keyword.filter(|k| !k.is_empty()).map(|k| k.chars().take(30).collect()),
-        status: q.status,
+        status,
         created_before: when("created_at__before", q.created_before)?,
         created_after: when("created_at__after", q.created_after)?,
         user: q.created_by_end_user_session_id,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::page::{read_page, Conditions, Page, PageRequest};
-use super::{Store, StoreError, StoreResult};
+use super::{decode, Store, StoreError, StoreResult};
 use crate::redact::HeaderRedaction;
 
 /// A stored automation.
@@ -101,23 +101,22 @@ const COLUMNS: &str = "id, name, processor_id, webhook_url, webhook_headers, nee
     created_at, updated_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Automation> {
-    let headers: String = r.get(4)?;
-    let event_types: Option<String> = r.get(8)?;
+    let id: String = r.get(0)?;
     Ok(Automation {
-        id: r.get(0)?,
         name: r.get(1)?,
         processor_id: r.get(2)?,
         webhook_url: r.get(3)?,
-        webhook_headers: serde_json::from_str(&headers).unwrap_or_default(),
-        need_validation: r.get(5)?,
+        webhook_headers: decode::json(r, 4, "automations", &id)?,
+        need_validation: decode::value(r, 5, "automations", &id)?,
         default_language: r.get(6)?,
-        enabled: r.get(7)?,
-        event_types: event_types.and_then(|t| serde_json::from_str(&t).ok()),
+        enabled: decode::value(r, 7, "automations", &id)?,
+        event_types: decode::json_or_null(r, 8, "automations", &id)?,
         secret: r.get(9)?,
         previous_secret: r.get(10)?,
         previous_secret_until: r.get(11)?,
         created_at: r.get(12)?,
         updated_at: r.get(13)?,
+        id,
     })
 }
 
@@ -199,8 +198,7 @@ pub(super) fn delete(conn: &Connection, id: &str, now: i64) -> StoreResult<()> {
     if conn.prepare_cached("DELETE FROM automations WHERE id = ?1")?.execute([id])? == 0 {
         return Err(StoreError::NotFound("automation"));
     }
-    conn.prepare_cached("DELETE FROM snapshot_headers WHERE automation_id = ?1")?.execute([id])?;
-    super::sheet_signers::forget_automation(conn, id)?;
+    // Its snapshot headers and spreadsheet signer links go by `ON DELETE CASCADE`.
     conn.prepare_cached(
         "UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 \
          WHERE automation_id = ?1 AND status = 'pending' AND claimed != 1",

@@ -12,9 +12,10 @@ use rusqlite::{params, Connection};
 
 use super::logs::{self, NewLog, Trigger};
 use super::reruns::{self, RerunDelivery};
-use super::{BodyHash, Snapshot, Store, StoreError, StoreResult};
+use super::{decode, BodyHash, Snapshot, Store, StoreResult};
 
-/// A rerun or test call about to start: what its log needs if the relay stops during it.
+/// A call about to start (a rerun or test call; a delivery's attempt inside the store): what
+/// its log needs if the relay stops during it.
 #[derive(Debug, Clone)]
 pub struct StartingCall {
     /// The message sent (`webhook-id`).
@@ -23,7 +24,7 @@ pub struct StartingCall {
     pub automation_id: String,
     /// Its processor.
     pub processor_id: String,
-    /// `rerun` or `test`.
+    /// Why it is made (`rerun` or `test` outside the store).
     pub trigger: Trigger,
     /// For reruns, the log rerun.
     pub rerun_of: Option<String>,
@@ -37,26 +38,15 @@ pub struct StartingCall {
 #[derive(Debug, Clone, Copy)]
 pub struct InFlight(i64);
 
-/// What an interrupted call's log says beside the interruption itself.
+/// What an interrupted call's log says beside the interruption itself: the call, and what
+/// only its log records.
 pub(super) struct InterruptedCall {
+    /// The call.
+    pub call: StartingCall,
     /// For a delivery's attempt, the delivery.
     pub delivery_id: Option<String>,
-    /// See [`NewLog::message_id`].
-    pub message_id: String,
-    /// See [`NewLog::automation_id`].
-    pub automation_id: String,
-    /// See [`NewLog::processor_id`].
-    pub processor_id: String,
     /// See [`NewLog::attempt`].
     pub attempt: u32,
-    /// See [`NewLog::trigger`].
-    pub trigger: Trigger,
-    /// See [`NewLog::rerun_of`].
-    pub rerun_of: Option<String>,
-    /// See [`NewLog::webhook_url`].
-    pub webhook_url: String,
-    /// See [`NewLog::request_body_hash`].
-    pub request_body_hash: BodyHash,
     /// See [`NewLog::snapshot_hash`].
     pub snapshot_hash: BodyHash,
     /// When the call started, or when it was found interrupted if that is not known (Unix ms).
@@ -65,22 +55,23 @@ pub(super) struct InterruptedCall {
 
 /// The `E_INTERRUPTED` log of a call the relay stopped during. Its request headers are only
 /// what was certainly sent: the timestamp and signature of the lost call are unknown.
-pub(super) fn interrupted_log(call: InterruptedCall) -> NewLog {
+pub(super) fn interrupted_log(interrupted: InterruptedCall) -> NewLog {
+    let InterruptedCall { call, delivery_id, attempt, snapshot_hash, at } = interrupted;
     let headers =
         serde_json::json!({"content-type": "application/json", "webhook-id": call.message_id});
     NewLog {
-        delivery_id: call.delivery_id,
+        delivery_id,
         message_id: call.message_id,
         automation_id: call.automation_id,
         processor_id: call.processor_id,
-        attempt: call.attempt,
+        attempt,
         trigger: call.trigger,
         rerun_of: call.rerun_of,
         webhook_url: call.webhook_url,
         request_headers: headers.to_string(),
         request_body_hash: call.request_body_hash,
-        request_at: call.at,
-        response_at: call.at,
+        request_at: at,
+        response_at: at,
         status_code: 0,
         response_headers: "{}".into(),
         response_body: None,
@@ -90,65 +81,52 @@ pub(super) fn interrupted_log(call: InterruptedCall) -> NewLog {
         error_message: Some(
             "the relay stopped while this call was in flight; the receiver may have got it".into(),
         ),
-        snapshot_hash: call.snapshot_hash,
+        snapshot_hash,
     }
 }
 
-fn hash_of(bytes: Vec<u8>) -> StoreResult<BodyHash> {
-    bytes.as_slice().try_into().map_err(|_| StoreError::Corrupt("body hash".into()))
+/// A stored body hash of row `id` of `calls_in_flight`, which must be 16 bytes.
+fn hash_of(r: &rusqlite::Row<'_>, idx: usize, id: &str) -> rusqlite::Result<BodyHash> {
+    let bytes: Vec<u8> = decode::value(r, idx, "calls_in_flight", id)?;
+    bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| decode::corrupt(r, idx, "calls_in_flight", id, "not 16 bytes".into()))
 }
-
-/// A `calls_in_flight` row as read back.
-type Row = (String, String, String, String, Option<String>, String, Vec<u8>, Vec<u8>, i64);
 
 /// Logs every call left in flight `E_INTERRUPTED` (a rerun so logged settles nothing, like
 /// any failed rerun) and deletes the rows, in `conn`'s open transaction; returns how many.
 pub(super) fn release(conn: &Connection) -> StoreResult<usize> {
     let rows = conn
         .prepare(
-            "SELECT message_id, automation_id, processor_id, trigger, rerun_of, webhook_url, \
+            "SELECT id, message_id, automation_id, processor_id, trigger, rerun_of, webhook_url, \
              request_body_hash, snapshot_hash, request_at FROM calls_in_flight ORDER BY id",
         )?
         .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-            ))
+            let id = r.get::<_, i64>(0)?.to_string();
+            let call = StartingCall {
+                message_id: r.get(1)?,
+                automation_id: r.get(2)?,
+                processor_id: r.get(3)?,
+                trigger: decode::value(r, 4, "calls_in_flight", &id)?,
+                rerun_of: r.get(5)?,
+                webhook_url: r.get(6)?,
+                request_body_hash: hash_of(r, 7, &id)?,
+            };
+            Ok((call, hash_of(r, 8, &id)?, r.get::<_, i64>(9)?))
         })?
-        .collect::<Result<Vec<Row>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     let count = rows.len();
-    for (message_id, automation_id, processor_id, trigger, rerun_of, url, body, snapshot, at) in
-        rows
-    {
-        let trigger = Trigger::parse(&trigger)
-            .ok_or_else(|| StoreError::Corrupt(format!("call trigger `{trigger}`")))?;
+    for (call, snapshot_hash, at) in rows {
         // A rerun's log names the delivery it repeated, interrupted or not (see `reruns`).
-        let delivery_id = if trigger == Trigger::Rerun {
-            reruns::repeated_delivery(conn, &message_id, &automation_id)?.map(|(id, _)| id)
+        let delivery_id = if call.trigger == Trigger::Rerun {
+            reruns::repeated_delivery(conn, &call.message_id, &call.automation_id)?
+                .map(|(id, _)| id)
         } else {
             None
         };
-        let call = InterruptedCall {
-            delivery_id,
-            message_id,
-            automation_id,
-            processor_id,
-            attempt: 1,
-            trigger,
-            rerun_of,
-            webhook_url: url,
-            request_body_hash: hash_of(body)?,
-            snapshot_hash: hash_of(snapshot)?,
-            at,
-        };
-        logs::insert(conn, &interrupted_log(call))?;
+        let interrupted = InterruptedCall { call, delivery_id, attempt: 1, snapshot_hash, at };
+        logs::insert(conn, &interrupted_log(interrupted))?;
     }
     conn.execute("DELETE FROM calls_in_flight", [])?;
     Ok(count)
@@ -167,7 +145,7 @@ fn start(conn: &Connection, call: &StartingCall, snapshot: &Snapshot) -> StoreRe
                 call.message_id,
                 call.automation_id,
                 call.processor_id,
-                call.trigger.as_str(),
+                call.trigger,
                 call.rerun_of,
                 call.webhook_url,
                 &call.request_body_hash[..],

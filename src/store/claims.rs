@@ -16,7 +16,9 @@ use bytes::Bytes;
 use rusqlite::{params, Connection};
 
 use super::cache::AutomationCache;
-use super::{bodies, messages, BodyHash, ClaimedDelivery, Store, StoreResult, Trigger};
+use super::{
+    bodies, decode, messages, BodyHash, ClaimedDelivery, Store, StoreError, StoreResult, Trigger,
+};
 use crate::delivery::ticket::Intake;
 
 /// How the dispatcher takes a delivery.
@@ -38,11 +40,17 @@ impl Take {
     }
 }
 
+/// How long a due delivery whose automation cannot be read (a corrupt stored value) waits
+/// before it is looked at again: it is never sent without what could not be read (its
+/// headers may carry the receiver's credentials), it must not hold up the deliveries behind
+/// it, and it goes once the value is repaired.
+const UNREADABLE_WAIT_MS: i64 = 60_000;
+
 /// Claims due deliveries, oldest due first, as `intake` takes them, until `want` are taken.
 /// Deliveries of the `saturated` automations are passed over in the query, and at most
 /// `scan` candidates are looked at, so a claim costs the same however much waits behind
 /// automations that can take nothing. Deliveries of automations that no longer exist end
-/// `failed`.
+/// `failed`; those of an automation that cannot be read wait (see [`UNREADABLE_WAIT_MS`]).
 fn claim(
     conn: &Connection,
     cache: &mut AutomationCache,
@@ -75,10 +83,20 @@ fn claim(
         if claimed.len() == request.want {
             break;
         }
-        let Some(target) = cache.target(conn, &automation_id)? else {
-            conn.prepare_cached("UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 WHERE id = ?1")?
-                .execute(params![id, now])?;
-            continue;
+        let target = match cache.target(conn, &automation_id) {
+            Ok(Some(target)) => target,
+            Ok(None) => {
+                conn.prepare_cached("UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 WHERE id = ?1")?
+                    .execute(params![id, now])?;
+                continue;
+            }
+            Err(StoreError::CorruptValue(e)) => {
+                tracing::error!(delivery = %id, error = %e, "a due delivery waits: its automation cannot be read");
+                conn.prepare_cached("UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1")?
+                    .execute(params![id, now + UNREADABLE_WAIT_MS])?;
+                continue;
+            }
+            Err(e) => return Err(e),
         };
         let Some(taken) = request.intake.take(&automation_id, &id) else { continue };
         let (message_id, attempts, trigger, recover_job_id, created_at) =
@@ -86,7 +104,7 @@ fn claim(
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, u32>(1)?,
-                    r.get::<_, String>(2)?,
+                    decode::value::<Trigger>(r, 2, "deliveries", &id)?,
                     r.get::<_, Option<String>>(3)?,
                     r.get::<_, i64>(4)?,
                 ))
@@ -119,7 +137,7 @@ fn claim(
             payload,
             payload_hash,
             attempt: attempts + 1,
-            trigger: Trigger::parse(&trigger).unwrap_or(Trigger::Retry),
+            trigger,
             recover_job_id,
             created_at,
             started: taken == Take::Call,

@@ -9,47 +9,11 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::automations::Automation;
 use super::cache::AutomationCache;
-use super::calls_in_flight::{interrupted_log, InterruptedCall};
+use super::calls_in_flight::{interrupted_log, InterruptedCall, StartingCall};
 use super::logs::{self, NewLog, Trigger};
 use super::page::{read_page, Conditions, Page, PageRequest};
-use super::{bodies, BodyHash, Snapshot, Store, StoreError, StoreResult};
+use super::{bodies, decode, BodyHash, DeliveryStatus, Snapshot, Store, StoreError, StoreResult};
 use crate::redact::HeaderRedaction;
-
-/// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryStatus {
-    /// Waiting for its next attempt (or in flight).
-    Pending,
-    /// A call got a 2xx.
-    Succeeded,
-    /// Every attempt failed, or the maximum age passed.
-    Exhausted,
-    /// Ended without further retries (automation deleted or disabled, or a recover attempt failed).
-    Failed,
-}
-
-impl DeliveryStatus {
-    /// Stored and displayed name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Succeeded => "succeeded",
-            DeliveryStatus::Exhausted => "exhausted",
-            DeliveryStatus::Failed => "failed",
-        }
-    }
-
-    /// Parses a stored or requested name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "pending" => DeliveryStatus::Pending,
-            "succeeded" => DeliveryStatus::Succeeded,
-            "exhausted" => DeliveryStatus::Exhausted,
-            "failed" => DeliveryStatus::Failed,
-            _ => return None,
-        })
-    }
-}
 
 /// A delivery the dispatcher now holds, with everything needed to send it.
 #[derive(Debug, Clone)]
@@ -144,36 +108,40 @@ pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> Store
              WHERE d.claimed = 1 AND d.status = 'pending'",
         )?
         .query_map([], |r| {
+            let id: String = r.get(0)?;
             Ok((
-                r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, u32>(3)?,
-                r.get::<_, String>(4)?,
+                decode::value::<Trigger>(r, 4, "deliveries", &id)?,
                 r.get::<_, Vec<u8>>(5)?,
+                id,
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut cache = AutomationCache::new(rule.clone(), Default::default());
-    for (id, message_id, automation_id, attempts, trigger, payload_hash) in &rows {
+    for (message_id, automation_id, attempts, trigger, payload_hash, id) in &rows {
         let Some(target) = cache.target(&tx, automation_id)? else {
             tx.execute("UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 WHERE id = ?1", params![id, now])?;
             continue;
         };
         let snapshot_hash = AutomationCache::store_snapshot(&tx, &target)?;
-        let log = interrupted_log(InterruptedCall {
-            delivery_id: Some(id.clone()),
+        let call = StartingCall {
             message_id: message_id.clone(),
             automation_id: automation_id.clone(),
             processor_id: target.automation.processor_id.clone(),
-            attempt: attempts + 1,
-            trigger: Trigger::parse(trigger).unwrap_or(Trigger::Retry),
+            trigger: *trigger,
             rerun_of: None,
             webhook_url: target.automation.webhook_url.clone(),
             request_body_hash: payload_hash
                 .as_slice()
                 .try_into()
                 .map_err(|_| StoreError::Corrupt("payload hash".into()))?,
+        };
+        let log = interrupted_log(InterruptedCall {
+            call,
+            delivery_id: Some(id.clone()),
+            attempt: attempts + 1,
             snapshot_hash,
             at: now,
         });
@@ -213,7 +181,7 @@ fn record(conn: &Connection, outcome: &Outcome) -> StoreResult<()> {
         )?
         .execute(params![
             outcome.delivery_id,
-            outcome.status.as_str(),
+            outcome.status,
             outcome.log.attempt,
             outcome.next_attempt_at,
             log_id,
@@ -236,10 +204,10 @@ const COLUMNS: &str =
      (SELECT error_message FROM logs WHERE logs.id = deliveries.last_log_id)";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
-    let status: String = r.get(3)?;
-    let status = DeliveryStatus::parse(&status).unwrap_or(DeliveryStatus::Failed);
+    let id: String = r.get(0)?;
+    let status = decode::value(r, 3, "deliveries", &id)?;
     Ok(DeliveryRow {
-        id: r.get(0)?,
+        id,
         message_id: r.get(1)?,
         automation_id: r.get(2)?,
         status,

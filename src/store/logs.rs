@@ -4,51 +4,25 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::log_filters::{conditions, LogFilter};
 use super::page::{read_page, Page, PageRequest};
-use super::{bodies, BodyHash, Snapshot, Store, StoreError, StoreResult};
+use super::{bodies, decode, BodyHash, Snapshot, Store, StoreError, StoreResult};
 use crate::ids;
 use crate::outbound::ErrorCode;
 
-/// Why a call was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    /// First attempt of a delivery.
-    Initial,
-    /// A scheduled retry.
-    Retry,
-    /// An operator's rerun of one log.
-    Rerun,
-    /// An attempt re-queued by a recover job.
-    Recover,
-    /// The first attempt of a delivery a replay job created for a message that had none.
-    Replay,
-    /// The automation test call.
-    Test,
-}
-
-impl Trigger {
-    /// Stored and displayed name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Initial => "initial",
-            Trigger::Retry => "retry",
-            Trigger::Rerun => "rerun",
-            Trigger::Recover => "recover",
-            Trigger::Replay => "replay",
-            Trigger::Test => "test",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "initial" => Trigger::Initial,
-            "retry" => Trigger::Retry,
-            "rerun" => Trigger::Rerun,
-            "recover" => Trigger::Recover,
-            "replay" => Trigger::Replay,
-            "test" => Trigger::Test,
-            _ => return None,
-        })
+decode::stored_enum! {
+    /// Why a call was made.
+    pub enum Trigger {
+        /// First attempt of a delivery.
+        Initial = "initial",
+        /// A scheduled retry.
+        Retry = "retry",
+        /// An operator's rerun of one log.
+        Rerun = "rerun",
+        /// An attempt re-queued by a recover job.
+        Recover = "recover",
+        /// The first attempt of a delivery a replay job created for a message that had none.
+        Replay = "replay",
+        /// The automation test call.
+        Test = "test",
     }
 }
 
@@ -161,16 +135,16 @@ struct Stored {
 }
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Stored> {
-    let trigger: String = r.get(6)?;
+    let id: String = r.get(0)?;
     Ok(Stored {
         record: LogRecord {
-            id: r.get(0)?,
+            trigger: decode::value(r, 6, "logs", &id)?,
+            id,
             delivery_id: r.get(1)?,
             message_id: r.get(2)?,
             automation_id: r.get(3)?,
             processor_id: r.get(4)?,
             attempt: r.get(5)?,
-            trigger: Trigger::parse(&trigger).unwrap_or(Trigger::Initial),
             rerun_of: r.get(7)?,
             webhook_url: r.get(8)?,
             request_headers: r.get(9)?,
@@ -227,8 +201,8 @@ pub(super) fn insert(conn: &Connection, log: &NewLog) -> StoreResult<String> {
 fn insert_as(conn: &Connection, id: &str, log: &NewLog) -> StoreResult<()> {
     let response_hash = log.response_body.as_deref().map(bodies::body_hash);
     conn.prepare_cached(&format!(
-        "INSERT INTO logs ({COLUMNS}, status_class, event_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
-         ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
+        "INSERT INTO logs ({COLUMNS}, event_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
+         ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
          (SELECT event_type FROM messages WHERE id = ?3))"
     ))?
     .execute(params![
@@ -238,7 +212,7 @@ fn insert_as(conn: &Connection, id: &str, log: &NewLog) -> StoreResult<()> {
         log.automation_id,
         log.processor_id,
         log.attempt,
-        log.trigger.as_str(),
+        log.trigger,
         log.rerun_of,
         log.webhook_url,
         log.request_headers,
@@ -252,8 +226,7 @@ fn insert_as(conn: &Connection, id: &str, log: &NewLog) -> StoreResult<()> {
         log.duration_ms,
         log.error_code.map(ErrorCode::as_str),
         log.error_message,
-        &log.snapshot_hash[..],
-        log.status_code / 100
+        &log.snapshot_hash[..]
     ])?;
     if let Some(body) = &log.response_body {
         bodies::put(conn, body)?;

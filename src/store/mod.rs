@@ -7,7 +7,9 @@ mod bodies;
 mod cache;
 mod calls_in_flight;
 mod claims;
+mod decode;
 mod deliveries;
+mod delivery_status;
 mod failure;
 mod files;
 mod keys;
@@ -33,7 +35,9 @@ pub use bodies::{body_hash, BodyHash};
 pub use cache::Target;
 pub use calls_in_flight::{InFlight, StartingCall};
 pub use claims::{ClaimRequest, Take};
-pub use deliveries::{ClaimedDelivery, DeliveryRow, DeliveryStatus, Outcome};
+pub use decode::CorruptValue;
+pub use deliveries::{ClaimedDelivery, DeliveryRow, Outcome};
+pub use delivery_status::DeliveryStatus;
 pub use failure::StorageFailure;
 pub use files::UploadFile;
 pub use log_filters::LogFilter;
@@ -44,7 +48,7 @@ pub use page::{Conditions, Page, PageRequest};
 pub use recover::{RecoverJob, StillRetrying};
 pub use replay::ReplayJob;
 pub use reruns::RerunDelivery;
-pub use runs::{RunFilter, RunFinish, RunRecord};
+pub use runs::{RunFilter, RunFinish, RunRecord, RunStatus};
 pub use sheets::{Appended, NewRow, SheetRow, Spreadsheet, Worksheet};
 pub use snapshots::Snapshot;
 
@@ -62,7 +66,10 @@ use writer::Writer;
 pub enum StoreError {
     /// SQLite itself failed.
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+    /// A stored value is not what its column holds (see `decode`).
+    #[error(transparent)]
+    CorruptValue(Box<CorruptValue>),
     /// The thing named does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -100,6 +107,24 @@ pub enum Conflict {
     AutomationDisabled,
     /// The run has finished already.
     RunNotRunning,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    /// A [`CorruptValue`] comes through rusqlite's row mapping as a conversion failure; it is
+    /// taken out again so that it is never mistaken for a failure of SQLite itself.
+    fn from(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::FromSqlConversionFailure(idx, ty, source) => {
+                match source.downcast::<CorruptValue>() {
+                    Ok(corrupt) => StoreError::CorruptValue(corrupt),
+                    Err(source) => StoreError::Sqlite(rusqlite::Error::FromSqlConversionFailure(
+                        idx, ty, source,
+                    )),
+                }
+            }
+            other => StoreError::Sqlite(other),
+        }
+    }
 }
 
 /// Result alias for store operations.
@@ -238,7 +263,7 @@ fn open_connection(path: &Path, flags: OpenFlags, config: &StoreConfig) -> Store
         conn.pragma_update(None, "journal_mode", "WAL")?;
     }
     conn.execute_batch(&format!(
-        "PRAGMA synchronous = {synchronous}; PRAGMA temp_store = MEMORY; \
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; PRAGMA temp_store = MEMORY; \
          PRAGMA cache_size = -32000; PRAGMA mmap_size = {};",
         config.mmap_size_mb.saturating_mul(1024 * 1024)
     ))?;

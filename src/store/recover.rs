@@ -8,7 +8,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::page::{read_page, Conditions, Page, PageRequest};
-use super::{Store, StoreError, StoreResult};
+use super::{decode, DeliveryStatus, Store, StoreError, StoreResult};
 use crate::ids;
 
 /// A recover job and its progress.
@@ -159,7 +159,9 @@ fn taken_counts(conn: &Connection, id: &str) -> StoreResult<(i64, i64, i64)> {
         "SELECT d.status, count(*) FROM recover_job_deliveries j \
          JOIN deliveries d ON d.id = j.delivery_id WHERE j.job_id = ?1 GROUP BY d.status",
     )?;
-    let counts = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let counts = stmt.query_map([id], |r| {
+        Ok((decode::value(r, 0, "deliveries", &format!("those of job {id}"))?, r.get::<_, i64>(1)?))
+    })?;
     by_status(counts)
 }
 
@@ -168,21 +170,23 @@ pub(super) fn tagged_counts(conn: &Connection, id: &str) -> StoreResult<(i64, i6
     let mut stmt = conn.prepare_cached(
         "SELECT status, count(*) FROM deliveries WHERE recover_job_id = ?1 GROUP BY status",
     )?;
-    let counts = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let counts = stmt.query_map([id], |r| {
+        Ok((decode::value(r, 0, "deliveries", &format!("those of job {id}"))?, r.get::<_, i64>(1)?))
+    })?;
     by_status(counts)
 }
 
 /// Sums (status, count) rows as (succeeded, failed or exhausted, pending).
 fn by_status(
-    counts: impl Iterator<Item = rusqlite::Result<(String, i64)>>,
+    counts: impl Iterator<Item = rusqlite::Result<(DeliveryStatus, i64)>>,
 ) -> StoreResult<(i64, i64, i64)> {
     let (mut done, mut failed, mut pending) = (0, 0, 0);
     for row in counts {
         let (status, n) = row?;
-        match status.as_str() {
-            "succeeded" => done += n,
-            "pending" => pending += n,
-            _ => failed += n,
+        match status {
+            DeliveryStatus::Succeeded => done += n,
+            DeliveryStatus::Pending => pending += n,
+            DeliveryStatus::Failed | DeliveryStatus::Exhausted => failed += n,
         }
     }
     Ok((done, failed, pending))

@@ -17,7 +17,7 @@ use rusqlite::{named_params, params, Connection, OptionalExtension};
 
 use super::automations::{self, Automation};
 use super::recover::tagged_counts;
-use super::{Conflict, Store, StoreError, StoreResult};
+use super::{decode, Conflict, Store, StoreError, StoreResult};
 use crate::ids;
 
 /// The event type of the automation test call: its messages are never replayed (those
@@ -247,7 +247,7 @@ fn progress(conn: &Connection, id: &str) -> StoreResult<ReplayJob> {
             };
             Ok(ReplayJob {
                 id: r.get(0)?,
-                automation_id: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                automation_id: decode::value(r, 1, "recover_jobs", id)?,
                 since,
                 until,
                 scanned_through,

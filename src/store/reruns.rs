@@ -16,9 +16,9 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::deliveries::DeliveryStatus;
+use super::delivery_status::DeliveryStatus;
 use super::logs::{self, NewLog};
-use super::{Snapshot, StoreError, StoreResult};
+use super::{decode, Snapshot, StoreResult};
 
 /// The delivery a rerun repeated, as it stands after the rerun was recorded.
 #[derive(Debug, Clone)]
@@ -41,8 +41,6 @@ pub(super) fn record(
     log.delivery_id = found.as_ref().map(|(id, _)| id.clone());
     let log_id = logs::insert(conn, &log)?;
     let Some((id, status)) = found else { return Ok((log_id, None)) };
-    let status = DeliveryStatus::parse(&status)
-        .ok_or_else(|| StoreError::Corrupt(format!("delivery status `{status}`")))?;
     if log.error_code.is_some() || status == DeliveryStatus::Succeeded {
         return Ok((log_id, Some(RerunDelivery { id, status })));
     }
@@ -61,13 +59,17 @@ pub(super) fn repeated_delivery(
     conn: &Connection,
     message_id: &str,
     automation_id: &str,
-) -> StoreResult<Option<(String, String)>> {
+) -> StoreResult<Option<(String, DeliveryStatus)>> {
     Ok(conn
         .prepare_cached(
             "SELECT id, status FROM deliveries WHERE message_id = ?1 AND automation_id = ?2",
         )?
-        .query_row(params![message_id, automation_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?)
+        .query_row(params![message_id, automation_id], |r| {
+            let id: String = r.get(0)?;
+            Ok((decode::value(r, 1, "deliveries", &id)?, id))
+        })
+        .optional()?
+        .map(|(status, id)| (id, status)))
 }
 
 #[cfg(test)]

@@ -7,8 +7,24 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{Map, Value};
 
 use super::messages::{self, Accepted, NewMessage};
-use super::{Conflict, Store, StoreError, StoreResult};
+use super::{decode, Conflict, Store, StoreError, StoreResult};
 use crate::delivery::ticket::Intake;
+
+decode::stored_enum! {
+    /// Where a run stands: `running` from its creation until it ends in one of the others.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum RunStatus {
+        /// Still going.
+        Running = "running",
+        /// Reached an end node.
+        Succeeded = "succeeded",
+        /// A node failed, or the run timed out or was interrupted.
+        Failed = "failed",
+        /// Stopped on request.
+        Stopped = "stopped",
+    }
+}
 
 /// A stored run.
 #[derive(Debug, Clone)]
@@ -19,8 +35,8 @@ pub struct RunRecord {
     pub app_id: String,
     /// `task_id`.
     pub task_id: String,
-    /// `running`, `succeeded`, `failed` or `stopped`.
-    pub status: String,
+    /// Where it stands.
+    pub status: RunStatus,
     /// Inputs as given (defaults applied).
     pub inputs: Map<String, Value>,
     /// Outputs of a succeeded run.
@@ -47,7 +63,7 @@ pub struct RunRecord {
 #[derive(Debug, Clone)]
 pub struct RunFinish {
     /// Final status.
-    pub status: String,
+    pub status: RunStatus,
     /// Outputs.
     pub outputs: Option<Map<String, Value>>,
     /// Error.
@@ -66,30 +82,23 @@ const COLUMNS: &str =
     "id, app_id, task_id, status, inputs, outputs, error, user, files, elapsed_time, \
     total_tokens, total_steps, created_at, finished_at";
 
-fn json_map(text: Option<String>) -> Option<Map<String, Value>> {
-    text.and_then(|t| serde_json::from_str::<Value>(&t).ok()).and_then(|v| match v {
-        Value::Object(m) => Some(m),
-        _ => None,
-    })
-}
-
 fn from_row(r: &Row<'_>) -> rusqlite::Result<RunRecord> {
-    let files: String = r.get(8)?;
+    let id: String = r.get(0)?;
     Ok(RunRecord {
-        id: r.get(0)?,
         app_id: r.get(1)?,
         task_id: r.get(2)?,
-        status: r.get(3)?,
-        inputs: json_map(r.get(4)?).unwrap_or_default(),
-        outputs: json_map(r.get(5)?),
+        status: decode::value(r, 3, "workflow_runs", &id)?,
+        inputs: decode::json(r, 4, "workflow_runs", &id)?,
+        outputs: decode::json_or_null(r, 5, "workflow_runs", &id)?,
         error: r.get(6)?,
         user: r.get(7)?,
-        files: serde_json::from_str(&files).unwrap_or_default(),
+        files: decode::json(r, 8, "workflow_runs", &id)?,
         elapsed_time: r.get(9)?,
         total_tokens: r.get::<_, i64>(10)?.max(0) as u64,
         total_steps: r.get(11)?,
         created_at: r.get(12)?,
         finished_at: r.get(13)?,
+        id,
     })
 }
 
@@ -106,7 +115,7 @@ pub struct RunFilter {
     /// Case-insensitive substring of inputs, outputs or user.
     pub keyword: Option<String>,
     /// Final status.
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     /// Created before (Unix ms).
     pub created_before: Option<i64>,
     /// Created after (Unix ms).
@@ -236,7 +245,7 @@ impl Store {
                 sql.push_str(&format!(" AND {cond} ?{}", values.len()));
             };
             if let Some(s) = filter.status {
-                add("status =", s.into());
+                add("status =", s.as_str().to_string().into());
             }
             if let Some(t) = filter.created_before {
                 add("created_at <", t.into());

@@ -1,11 +1,11 @@
 //! Applies `schema.sql` and upgrades older databases in place (`PRAGMA user_version`).
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::{StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 5;
+pub const VERSION: i64 = 6;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -20,6 +20,8 @@ pub const VERSION: i64 = 5;
 /// indexes. Messages
 /// stored before 5 have no `automation_id`: those addressed to one automation cannot be
 /// told from those sent to their processor, and are taken for the latter.
+/// Version 6 adds constraints (CHECKs, foreign keys) and makes `logs.status_class` a
+/// generated column; SQLite cannot add those to a table, so [`rebuild`] remakes the tables.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),
@@ -36,6 +38,40 @@ const UPGRADES: &[(i64, &str)] = &[
     ),
 ];
 
+/// The tables version 6 gave constraints or a generated column, rebuilt from an older
+/// database (see [`rebuild`]).
+const REBUILT: &[&str] = &[
+    "automations",
+    "idempotency_keys",
+    "deliveries",
+    "logs",
+    "recover_jobs",
+    "workflow_runs",
+    "worksheets",
+    "sheet_rows",
+    "snapshot_headers",
+    "spreadsheet_signers",
+    "calls_in_flight",
+];
+
+/// Rows of an older database whose parent is gone, which version 6's foreign keys refuse,
+/// deleted as `ON DELETE CASCADE` would have (children after their parents). None can be
+/// reached through the API; an older build could leave the snapshot headers of an automation
+/// deleted while its call was in flight, secrets that should have gone with it.
+const ORPHANS: &[&str] = &[
+    "DELETE FROM worksheets WHERE spreadsheet_id NOT IN (SELECT id FROM spreadsheets)",
+    "DELETE FROM sheet_rows WHERE NOT EXISTS (SELECT 1 FROM worksheets w \
+        WHERE w.spreadsheet_id = sheet_rows.spreadsheet_id AND w.sheet_id = sheet_rows.sheet_id)",
+    "DELETE FROM spreadsheet_signers WHERE spreadsheet_id NOT IN (SELECT id FROM spreadsheets) \
+        OR automation_id NOT IN (SELECT id FROM automations)",
+    "DELETE FROM snapshot_headers WHERE automation_id NOT IN (SELECT id FROM automations)",
+];
+
+/// The name an old table has while its rows are copied into its new definition.
+fn old_name(table: &str) -> String {
+    format!("{table}_before_v6")
+}
+
 pub(super) fn apply(conn: &Connection) -> StoreResult<()> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if found > VERSION {
@@ -43,15 +79,101 @@ pub(super) fn apply(conn: &Connection) -> StoreResult<()> {
             "database schema version {found} is newer than this build ({VERSION})"
         )));
     }
+    // Foreign keys are off while tables are remade (SQLite's documented procedure: dropping
+    // an old parent table must not cascade into its children), and are checked as a whole
+    // before the upgrade commits. The pragma is a no-op inside a transaction, hence here.
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let applied = upgrade(conn, found);
+    conn.pragma_update(None, "foreign_keys", true)?;
+    applied
+}
+
+fn upgrade(conn: &Connection, found: i64) -> StoreResult<()> {
     let tx = conn.unchecked_transaction()?;
     for (from, sql) in UPGRADES {
         if found != 0 && *from >= found {
             tx.execute_batch(sql)?;
         }
     }
+    let rebuilt = if found != 0 && found < 6 { set_aside(&tx)? } else { Vec::new() };
     tx.execute_batch(SCHEMA)?;
+    rebuild(&tx, &rebuilt)?;
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()?;
+    Ok(())
+}
+
+/// Renames each table of [`REBUILT`] the database has out of the way, and drops its indexes
+/// (their names are the new tables'); returns the tables set aside.
+fn set_aside(conn: &Connection) -> StoreResult<Vec<&'static str>> {
+    let mut set_aside = Vec::new();
+    for &table in REBUILT {
+        let exists: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            continue;
+        }
+        let old = old_name(table);
+        conn.execute_batch(&format!("ALTER TABLE {table} RENAME TO {old}"))?;
+        let indexes: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 \
+                 AND sql IS NOT NULL",
+            )?
+            .query_map([&old], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for index in indexes {
+            conn.execute_batch(&format!("DROP INDEX {index}"))?;
+        }
+        set_aside.push(table);
+    }
+    Ok(set_aside)
+}
+
+/// SQLite's 12-step table rebuild, steps 4 to 10, for the tables [`set_aside`] renamed:
+/// each one's rows are copied into its new definition in one `INSERT … SELECT` (however
+/// large the table), under its constraints, and the old table dropped. A row they refuse
+/// stops the upgrade (nothing of it is kept, the database stays as it was) naming its table:
+/// such a value would be misread later. Rows whose parent is gone are deleted ([`ORPHANS`]).
+fn rebuild(conn: &Connection, tables: &[&str]) -> StoreResult<()> {
+    for &table in tables {
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_xinfo(?1) WHERE hidden = 0")?
+            .query_map([table], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let columns = columns.join(", ");
+        let old = old_name(table);
+        conn.execute_batch(&format!(
+            "INSERT INTO {table} ({columns}) SELECT {columns} FROM {old}; DROP TABLE {old};"
+        ))
+        .map_err(|e| {
+            StoreError::Corrupt(format!(
+                "upgrading the database to version {VERSION}: a row of table {table} breaks \
+                 its constraints ({e}); nothing was changed"
+            ))
+        })?;
+    }
+    if !tables.is_empty() {
+        let mut orphans = 0;
+        for sql in ORPHANS {
+            orphans += conn.execute(sql, [])?;
+        }
+        if orphans > 0 {
+            tracing::warn!(rows = orphans, "upgrade: deleted rows whose parent was gone");
+        }
+        let orphan: Option<String> = conn
+            .query_row("SELECT \"table\" FROM pragma_foreign_key_check LIMIT 1", [], |r| r.get(0))
+            .optional()?;
+        if let Some(table) = orphan {
+            return Err(StoreError::Corrupt(format!(
+                "upgrading the database to version {VERSION}: a row of table {table} refers \
+                 to a row that does not exist; nothing was changed"
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -59,10 +181,13 @@ pub(super) fn apply(conn: &Connection) -> StoreResult<()> {
 mod tests {
     use super::*;
 
+    /// `schema.sql` as version 5 had it.
+    const SCHEMA_V5: &str = include_str!("../../tests/fixtures/schema_v5.sql");
+
     /// The schema of version 4, derived from this one: without version 5's columns and
     /// indexes, with the index on `deliveries(message_id)` it replaced.
     fn version_4_schema() -> String {
-        let cut = SCHEMA.find("-- Version 5.").expect("the version 5 section");
+        let cut = SCHEMA_V5.find("-- Version 5.").expect("the version 5 section");
         let new_columns = [
             "    automation_id   TEXT\n",
             "    kind ",
@@ -70,7 +195,7 @@ mod tests {
             "    ended ",
             "    event_type          TEXT ",
         ];
-        let v4: String = SCHEMA[..cut]
+        let v4: String = SCHEMA_V5[..cut]
             .split_inclusive('\n')
             .filter(|line| !new_columns.iter().any(|c| line.starts_with(c)))
             .collect();
@@ -164,6 +289,22 @@ mod tests {
         assert_eq!(names(&fresh, shape), names(&upgraded, shape));
         let indexes = "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name";
         assert_eq!(names(&fresh, indexes), names(&upgraded, indexes));
+        // The same definitions of the rebuilt tables and of every index: constraints, foreign
+        // keys and generated columns included. (Tables given a column by ALTER TABLE keep an
+        // older text, with the same meaning.)
+        let definitions = "SELECT name || ': ' || sql FROM sqlite_master WHERE sql IS NOT NULL \
+            AND (type = 'index' OR name IN (SELECT value FROM json_each(?1))) ORDER BY name";
+        let rebuilt = serde_json::json!(REBUILT).to_string();
+        let definitions_in = |conn: &Connection| -> Vec<String> {
+            conn.prepare(definitions)
+                .unwrap()
+                .query_map([&rebuilt], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(definitions_in(&fresh), definitions_in(&upgraded));
+        assert!(definitions_in(&fresh).len() > REBUILT.len(), "the indexes compared too");
     }
 
     /// A version 4 database (no logs.event_type, no log filter indexes) gets the column,
@@ -199,5 +340,44 @@ mod tests {
         for index in ["logs_failed", "logs_error_code", "logs_trigger", "logs_event_type"] {
             assert!(indexes.contains(&index.to_string()), "{index}: {indexes:?}");
         }
+    }
+
+    /// Rows an older build left without their parent go (as the cascade would have deleted
+    /// them); those with one stay.
+    #[test]
+    fn the_upgrade_to_6_deletes_rows_whose_parent_is_gone() {
+        let conn = open_at(5, SCHEMA_V5);
+        conn.execute_batch(
+            "INSERT INTO automations VALUES ('endp_1', 'n', 'p', 'u', '{}', 0, 'en', 1, NULL, 's', NULL, NULL, 0, 0);
+             INSERT INTO snapshot_headers VALUES (x'01', 'endp_1', '{}'), (x'02', 'endp_gone', '{\"a\":\"b\"}');
+             INSERT INTO spreadsheets VALUES ('ss_1', 't', NULL, 0, 0);
+             INSERT INTO worksheets VALUES ('ss_1', 0, 'Sheet1', '[]', 2), ('ss_gone', 0, 'Sheet1', '[]', 2);
+             INSERT INTO sheet_rows VALUES ('ss_1', 0, 2, '[]', NULL, NULL, '{}'), ('ss_gone', 0, 2, '[]', NULL, NULL, '{}');",
+        )
+        .unwrap();
+        apply(&conn).unwrap();
+        let kept = "SELECT (SELECT group_concat(automation_id) FROM snapshot_headers) || ' ' || \
+            (SELECT group_concat(spreadsheet_id) FROM worksheets) || ' ' || \
+            (SELECT group_concat(spreadsheet_id) FROM sheet_rows)";
+        assert_eq!(names(&conn, kept), ["endp_1 ss_1 ss_1"]);
+        assert!(names(&conn, "SELECT \"table\" FROM pragma_foreign_key_check").is_empty());
+    }
+
+    /// A stored value the new constraints refuse stops the upgrade, naming its table, and
+    /// leaves the database as it was.
+    #[test]
+    fn a_value_the_constraints_refuse_stops_the_upgrade() {
+        let conn = open_at(5, SCHEMA_V5);
+        conn.execute_batch(
+            "INSERT INTO deliveries (id, message_id, automation_id, status, attempts, \
+             next_attempt_at, next_trigger, created_at, updated_at) \
+             VALUES ('dlv_1', 'msg_1', 'endp_1', 'sent', 0, 0, 'initial', 0, 0);",
+        )
+        .unwrap();
+        let err = apply(&conn).unwrap_err().to_string();
+        assert!(err.contains("table deliveries"), "{err}");
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, 5);
+        assert_eq!(names(&conn, "SELECT status FROM deliveries"), ["sent"]);
     }
 }

@@ -60,13 +60,6 @@ fn unlink(conn: &Connection, spreadsheet_id: &str, now: i64) -> StoreResult<()> 
     Ok(())
 }
 
-/// Forgets the spreadsheets automation `automation_id` signed for (it is being deleted).
-pub(super) fn forget_automation(conn: &Connection, automation_id: &str) -> StoreResult<()> {
-    conn.prepare_cached("DELETE FROM spreadsheet_signers WHERE automation_id = ?1")?
-        .execute([automation_id])?;
-    Ok(())
-}
-
 /// Forgets the signer of spreadsheet `spreadsheet_id`; how many links went (0 or 1).
 pub(super) fn forget_spreadsheet(conn: &Connection, spreadsheet_id: &str) -> StoreResult<usize> {
     Ok(conn

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::automations::Automation;
 use super::page::{read_page, Conditions, Page, PageRequest};
-use super::{sheet_signers, Store, StoreError, StoreResult};
+use super::{decode, sheet_signers, Store, StoreError, StoreResult};
 
 /// A spreadsheet with its worksheets.
 #[derive(Debug, Clone)]
@@ -77,11 +77,12 @@ fn worksheets(conn: &Connection, id: &str) -> StoreResult<Vec<Worksheet>> {
         "SELECT sheet_id, title, header, last_row FROM worksheets WHERE spreadsheet_id = ?1 ORDER BY sheet_id",
     )?;
     let rows = stmt.query_map([id], |r| {
-        let header: String = r.get(2)?;
+        let sheet_id: u32 = r.get(0)?;
+        let key = format!("{id} worksheet {sheet_id}");
         Ok(Worksheet {
-            sheet_id: r.get(0)?,
+            sheet_id,
             title: r.get(1)?,
-            header: serde_json::from_str(&header).unwrap_or_default(),
+            header: decode::json(r, 2, "worksheets", &key)?,
             last_row: r.get(3)?,
         })
     })?;
@@ -226,15 +227,13 @@ impl Store {
         .await
     }
 
-    /// Deletes a spreadsheet, its worksheets and rows.
+    /// Deletes a spreadsheet; its worksheets, rows and signer link go with it (the schema's
+    /// `ON DELETE CASCADE`).
     pub async fn delete_spreadsheet(&self, id: String) -> StoreResult<()> {
         self.write(move |c| {
             if c.prepare_cached("DELETE FROM spreadsheets WHERE id = ?1")?.execute([&id])? == 0 {
                 return Err(StoreError::NotFound("spreadsheet"));
             }
-            c.prepare_cached("DELETE FROM worksheets WHERE spreadsheet_id = ?1")?.execute([&id])?;
-            c.prepare_cached("DELETE FROM sheet_rows WHERE spreadsheet_id = ?1")?.execute([&id])?;
-            sheet_signers::forget_spreadsheet(c, &id)?;
             Ok(())
         })
         .await
@@ -273,12 +272,12 @@ impl Store {
                  WHERE spreadsheet_id = ?1 AND sheet_id = ?2 AND row_number BETWEEN ?3 AND ?4 ORDER BY row_number",
             )?;
             let rows = stmt.query_map(params![spreadsheet_id, sheet_id, first, last], |r| {
-                let cells: String = r.get(1)?;
-                let likelihoods: Option<String> = r.get(2)?;
+                let row: u32 = r.get(0)?;
+                let key = format!("{spreadsheet_id} worksheet {sheet_id} row {row}");
                 Ok(SheetRow {
-                    row: r.get(0)?,
-                    cells: serde_json::from_str(&cells).unwrap_or_default(),
-                    likelihoods: likelihoods.and_then(|l| serde_json::from_str(&l).ok()),
+                    row,
+                    cells: decode::json(r, 1, "sheet_rows", &key)?,
+                    likelihoods: decode::json_or_null(r, 2, "sheet_rows", &key)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)

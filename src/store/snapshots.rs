@@ -35,12 +35,14 @@ impl Snapshot {
         Self { hash: bodies::body_hash(&shown), shown, automation_id, sent_headers }
     }
 
-    /// Stores the shown snapshot and the headers sent with it (once per hash).
+    /// Stores the shown snapshot and the headers sent with it (once per hash). The headers
+    /// only while the automation exists: one deleted while its call was in flight keeps no
+    /// secret (and its row would break the foreign key).
     pub(super) fn put(&self, conn: &Connection) -> StoreResult<()> {
         bodies::put(conn, &self.shown)?;
         conn.prepare_cached(
             "INSERT OR IGNORE INTO snapshot_headers (snapshot_hash, automation_id, headers) \
-             VALUES (?1, ?2, ?3)",
+             SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM automations WHERE id = ?2)",
         )?
         .execute(params![&self.hash[..], self.automation_id, self.sent_headers])?;
         Ok(())
@@ -67,5 +69,41 @@ impl Store {
     /// See [`sent_headers`].
     pub async fn sent_headers(&self, log_id: String) -> StoreResult<BTreeMap<String, String>> {
         self.read(move |c| sent_headers(c, &log_id)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The snapshot of an automation deleted while its call was in flight is stored (its
+    /// log refers to it), but not the headers it sent in clear: they went with it.
+    #[test]
+    fn a_deleted_automations_snapshot_keeps_no_headers() {
+        let conn = Connection::open_in_memory().expect("open");
+        super::super::schema::apply(&conn).expect("schema");
+        let automation = Automation {
+            id: "endp_deleted".into(),
+            name: "gone".into(),
+            processor_id: "proc".into(),
+            webhook_url: "http://192.0.2.1/hook".into(),
+            webhook_headers: BTreeMap::from([("Authorization".into(), "Bearer t".into())]),
+            need_validation: false,
+            default_language: "en".into(),
+            enabled: true,
+            event_types: None,
+            secret: "whsec_x".into(),
+            previous_secret: None,
+            previous_secret_until: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let snapshot = Snapshot::of(&automation, &HeaderRedaction::default());
+        snapshot.put(&conn).expect("put");
+        assert!(bodies::find(&conn, &snapshot.hash).expect("find").is_some());
+        let kept: i64 = conn
+            .query_row("SELECT count(*) FROM snapshot_headers", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(kept, 0, "the deleted automation's headers were kept");
     }
 }

@@ -17,41 +17,7 @@ use super::variables::Pool;
 use crate::outbound::Sender;
 use crate::time::now_ms;
 
-/// Final status of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunStatus {
-    /// Still going.
-    Running,
-    /// Reached an end node.
-    Succeeded,
-    /// A node failed, or the run timed out or was interrupted.
-    Failed,
-    /// Stopped on request.
-    Stopped,
-}
-
-impl RunStatus {
-    /// Dify's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Stopped => "stopped",
-        }
-    }
-
-    /// Parses Dify's name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "running" => RunStatus::Running,
-            "succeeded" => RunStatus::Succeeded,
-            "failed" => RunStatus::Failed,
-            "stopped" => RunStatus::Stopped,
-            _ => return None,
-        })
-    }
-}
+pub use crate::store::RunStatus;
 
 /// What a run is given.
 #[derive(Debug, Clone)]

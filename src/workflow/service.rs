@@ -82,7 +82,7 @@ impl Workflows {
             id: uuid::Uuid::now_v7().to_string(),
             app_id: app.id.clone(),
             task_id: uuid::Uuid::now_v7().to_string(),
-            status: "running".into(),
+            status: RunStatus::Running,
             inputs,
             outputs: None,
             error: None,
@@ -168,7 +168,7 @@ impl Workflows {
     /// Commits the final state with its completion (whose deliveries go out at once).
     async fn finish(&self, spec: &RunSpec, outcome: &RunOutcome) {
         let finish = RunFinish {
-            status: outcome.status.as_str().into(),
+            status: outcome.status,
             outputs: outcome.outputs.clone(),
             error: outcome.error.clone(),
             elapsed_time: outcome.elapsed_time,

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::delivery::Dispatcher;
 use crate::metrics::Metrics;
 use crate::outbound::Sender;
-use crate::store::{Automation, RunRecord, Store};
+use crate::store::{Automation, RunRecord, RunStatus, Store};
 use crate::workflow::error::{NodeError, RunError};
 use crate::workflow::runner::{Events, RunOutcome, RunSpec};
 
@@ -84,7 +84,7 @@ async fn running_run(w: &World) -> RunSpec {
         id: uuid::Uuid::now_v7().to_string(),
         app_id: app.id.clone(),
         task_id: uuid::Uuid::now_v7().to_string(),
-        status: "running".into(),
+        status: RunStatus::Running,
         inputs: Map::new(),
         outputs: None,
         error: None,
@@ -133,7 +133,7 @@ async fn a_run_that_panics_ends_failed_with_its_webhook() {
 
     // Recorded final, not running.
     let stored = w.store.run(spec.run_id.clone()).await.expect("stored run");
-    assert_eq!(stored.status, "failed");
+    assert_eq!(stored.status, RunStatus::Failed);
     assert_eq!(stored.error.as_deref(), Some(panicked.as_str()));
     assert!(stored.finished_at.is_some());
     assert!(w.store.running_runs().await.expect("running").is_empty());

@@ -5,7 +5,9 @@ mod common;
 // their writes, every call is logged exactly once, logs stay readable, and storage failures
 // (a full disk, a database locked by another process) are answered for what they are.
 
+mod corrupt;
 mod damaged;
 mod refusals;
 mod second_server;
 mod storage_failures;
+mod upgrade;

@@ -1,0 +1,201 @@
+//! A stored value that cannot be read (the schema's CHECKs keep them out, but a database can
+//! be edited by hand or damaged) is an error naming it, never a default: an automation's
+//! unreadable headers never mean "no headers", its unreadable event types never mean "every
+//! event type", an unknown delivery status or log trigger is not shown as another one.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::common::{Receiver, Relay, FAST_RETRIES};
+
+const ENDPOINTS: &str = "/v1/processors/automations/endpoints";
+
+/// Runs `sql` on the stopped relay's database, past the CHECKs that would refuse it.
+fn corrupt(relay: &mut Relay, sql: &str) {
+    relay.kill9();
+    let db = rusqlite::Connection::open(relay.dir.path().join("hookrelay.db")).expect("open db");
+    db.execute_batch(&format!("PRAGMA ignore_check_constraints = 1; {sql}")).expect(sql);
+    drop(db);
+    relay.restart();
+}
+
+async fn create(relay: &Relay, body: Value) -> String {
+    let (status, created) = relay.post_json(ENDPOINTS, &body).await;
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().expect("id").to_string()
+}
+
+async fn status_of(relay: &Relay, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = relay.req(method, path);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let resp = req.send().await.expect("send");
+    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_webhook_headers_are_an_error_never_a_call_without_them() {
+    let receiver = Receiver::ok().await;
+    let mut relay = Relay::start(FAST_RETRIES);
+    let id = create(
+        &relay,
+        json!({"name": "auth", "processor_id": "proc_auth", "webhook_url": receiver.url("/a"),
+               "webhook_headers": {"Authorization": "Bearer receiver-token"}}),
+    )
+    .await;
+    corrupt(
+        &mut relay,
+        &format!("UPDATE automations SET webhook_headers = '{{' WHERE id = '{id}'"),
+    );
+
+    let (status, body) = status_of(&relay, Method::GET, &format!("{ENDPOINTS}/{id}"), None).await;
+    assert_eq!(status, 500, "{body}");
+    let message = json!({"processor_id": "proc_auth", "payload": {"n": 1}});
+    let (status, body) = status_of(&relay, Method::POST, "/v1/messages", Some(message)).await;
+    assert_eq!(status, 500, "a message for it is not accepted to be sent without them: {body}");
+    assert_eq!(receiver.count(), 0, "called without its headers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_event_types_never_mean_every_event_type() {
+    let receiver = Receiver::ok().await;
+    let mut relay = Relay::start(FAST_RETRIES);
+    let id = create(
+        &relay,
+        json!({"name": "paid", "processor_id": "proc_types", "webhook_url": receiver.url("/t"),
+               "event_types": ["invoice.paid"]}),
+    )
+    .await;
+    corrupt(&mut relay, &format!("UPDATE automations SET event_types = 'x' WHERE id = '{id}'"));
+
+    let (status, body) = status_of(&relay, Method::GET, ENDPOINTS, None).await;
+    assert_eq!(status, 500, "{body}");
+    let message =
+        json!({"processor_id": "proc_types", "event_type": "invoice.voided", "payload": {}});
+    let (status, body) = status_of(&relay, Method::POST, "/v1/messages", Some(message)).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(receiver.count(), 0, "sent an event type it did not subscribe to");
+}
+
+/// A delivery due for an automation whose headers cannot be read waits (it is not sent
+/// without them), and the deliveries of other automations go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_delivery_of_an_unreadable_automation_waits_and_others_go_on() {
+    let receiver = Receiver::ok().await;
+    let mut relay = Relay::start(FAST_RETRIES);
+    let broken = create(
+        &relay,
+        json!({"name": "auth", "processor_id": "proc_broken", "webhook_url": receiver.url("/broken"),
+               "webhook_headers": {"Authorization": "Bearer receiver-token"}, "enabled": false}),
+    )
+    .await;
+    relay.create_automation("proc_fine", &receiver.url("/fine")).await;
+    let message = relay.send_message("proc_broken", json!({"n": 1})).await;
+    assert_eq!(message["delivery_ids"], json!([]), "disabled: no delivery yet");
+    let message_id = message["id"].as_str().expect("id").to_string();
+    // A pending delivery, due now, for the automation, enabled, with unreadable headers.
+    corrupt(
+        &mut relay,
+        &format!(
+            "UPDATE automations SET enabled = 1, webhook_headers = '[1]' WHERE id = '{broken}';
+             INSERT INTO deliveries (id, message_id, automation_id, status, attempts,
+                 next_attempt_at, next_trigger, created_at, updated_at)
+             VALUES ('dlv_0000000000007000800000000000b0b0', '{message_id}', '{broken}', 'pending', 0, 0, 'initial', 0, 0);"
+        ),
+    );
+
+    relay.send_message("proc_fine", json!({"n": 2})).await;
+    relay
+        .wait_for(Duration::from_secs(10), "the other automation's call", || async {
+            receiver.calls().iter().any(|c| c.body.as_ref() == b"{\"n\":2}").then_some(())
+        })
+        .await;
+    let waiting = relay
+        .wait_for(Duration::from_secs(10), "the delivery put back", || async {
+            let d = relay.get_json("/v1/deliveries/dlv_0000000000007000800000000000b0b0").await;
+            (d["next_attempt_at"].as_str() > Some("2000")).then_some(d)
+        })
+        .await;
+    assert_eq!(waiting["status"], "pending", "{waiting}");
+    assert_eq!(waiting["attempts"], 0, "{waiting}");
+    let broken_calls = receiver.calls().iter().filter(|c| c.body.as_ref() == b"{\"n\":1}").count();
+    assert_eq!(broken_calls, 0, "sent without its headers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_delivery_statuses_and_log_triggers_are_errors() {
+    let receiver = Receiver::ok().await;
+    let mut relay = Relay::start(FAST_RETRIES);
+    relay.create_automation("proc_enum", &receiver.url("/e")).await;
+    let message = relay.send_message("proc_enum", json!({"n": 1})).await;
+    let delivery = message["delivery_ids"][0].as_str().expect("delivery").to_string();
+    let logs = relay
+        .wait_for(Duration::from_secs(10), "the log", || async {
+            let logs = relay.all_logs("").await;
+            (logs.len() == 1).then_some(logs)
+        })
+        .await;
+    let log = logs[0]["id"].as_str().expect("id").to_string();
+    corrupt(
+        &mut relay,
+        &format!(
+            "UPDATE deliveries SET status = 'sent' WHERE id = '{delivery}';
+             UPDATE logs SET trigger = 'manual' WHERE id = '{log}';"
+        ),
+    );
+
+    let (status, body) =
+        status_of(&relay, Method::GET, &format!("/v1/deliveries/{delivery}"), None).await;
+    assert_eq!(status, 500, "an unknown status was shown as another: {body}");
+    let (status, body) =
+        status_of(&relay, Method::GET, &format!("/v1/processors/automations/logs/{log}"), None)
+            .await;
+    assert_eq!(status, 500, "an unknown trigger was shown as another: {body}");
+}
+
+const APP_KEY: &str = "app-corrupt-key-0123456789";
+const APP: &str = r#"
+[[apps]]
+id = "corrupt_app"
+name = "Corrupt"
+api_keys = ["app-corrupt-key-0123456789"]
+[[apps.nodes]]
+id = "start"
+type = "start"
+[[apps.nodes]]
+id = "end"
+type = "end"
+outputs = []
+[[apps.edges]]
+source = "start"
+target = "end"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_run_status_is_an_error() {
+    let mut relay = Relay::start(APP);
+    let resp = crate::common::client()
+        .post(relay.url("/v1/workflows/run"))
+        .bearer_auth(APP_KEY)
+        .json(&json!({"inputs": {}, "user": "u", "response_mode": "blocking"}))
+        .send()
+        .await
+        .expect("run");
+    assert_eq!(resp.status(), 200);
+    let run: Value = resp.json().await.expect("json");
+    let id = run["workflow_run_id"].as_str().expect("run id").to_string();
+    corrupt(&mut relay, &format!("UPDATE workflow_runs SET status = 'paused' WHERE id = '{id}'"));
+
+    let resp = crate::common::client()
+        .get(relay.url(&format!("/v1/workflows/run/{id}")))
+        .bearer_auth(APP_KEY)
+        .send()
+        .await
+        .expect("get");
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 500, "an unknown status was shown: {body}");
+}

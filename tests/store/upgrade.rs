@@ -1,0 +1,113 @@
+//! A database written by the previous schema version (tests/fixtures/v5.sqlite, made by
+//! tests/fixtures/make_v5.sh) is upgraded in place at start-up: every row kept, and the new
+//! constraints hold from then on.
+
+use reqwest::Method;
+use rusqlite::Connection;
+
+use crate::common::Relay;
+
+/// Tables the relay does not change by starting, compared row for row across the upgrade.
+const KEPT: &[&str] = &[
+    "automations",
+    "messages",
+    "deliveries",
+    "logs",
+    "workflow_runs",
+    "spreadsheets",
+    "worksheets",
+    "sheet_rows",
+    "spreadsheet_signers",
+    "snapshot_headers",
+    "recover_job_deliveries",
+    "bodies",
+];
+
+/// Every row of `table`, each as the text of all its columns (`logs.status_class` included:
+/// stored before, computed after), sorted by the caller.
+fn rows(conn: &Connection, table: &str) -> Vec<String> {
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_xinfo(?1)")
+        .expect("columns")
+        .query_map([table], |r| r.get(0))
+        .expect("columns")
+        .collect::<Result<_, _>>()
+        .expect("columns");
+    let quoted: Vec<String> = columns.iter().map(|c| format!("quote({c})")).collect();
+    let sql = format!("SELECT {} FROM {table}", quoted.join(" || '|' || "));
+    conn.prepare(&sql)
+        .expect("select")
+        .query_map([], |r| r.get(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+fn count(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).expect(sql)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_5_database_is_upgraded_in_place_with_its_rows_and_the_new_constraints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("v5.sqlite");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v5.sqlite");
+    std::fs::copy(fixture, &db).expect("copy the fixture");
+    let before = Connection::open(fixture).expect("open the fixture");
+    assert_eq!(count(&before, "PRAGMA user_version"), 5);
+
+    let mut relay = Relay::start_with_database(&db, "");
+    let automations = relay.get_json("/v1/processors/automations/endpoints?limit=100").await;
+    assert_eq!(automations["data"].as_array().expect("data").len(), 4, "{automations}");
+    let ledger = automations["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .find(|a| a["name"] == "ledger")
+        .expect("the ledger automation");
+    assert_eq!(ledger["event_types"], serde_json::json!(["invoice.paid"]), "{ledger}");
+    assert_eq!(relay.all_logs("").await.len(), 18);
+
+    let sheet = "ss_01a22e85791573a08caef35487d5b693";
+    let values = relay.get_json(&format!("/v1/spreadsheets/{sheet}/values/Sheet1")).await;
+    assert_eq!(
+        values["values"].as_array().expect("values").len(),
+        3,
+        "header and 2 rows: {values}"
+    );
+    let resp = relay
+        .req(Method::DELETE, &format!("/v1/spreadsheets/{sheet}"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status(), 200);
+    relay.terminate();
+
+    let after = Connection::open(&db).expect("open the upgraded database");
+    assert_eq!(count(&after, "PRAGMA user_version"), 6);
+    for table in KEPT {
+        let mut expected = rows(&before, table);
+        let mut got = rows(&after, table);
+        if matches!(*table, "worksheets" | "sheet_rows") {
+            // The deleted spreadsheet's worksheets and rows went with it (ON DELETE CASCADE).
+            expected.retain(|r| !r.contains(sheet));
+            assert!(got.iter().all(|r| !r.contains(sheet)), "{table}: {got:?}");
+        }
+        if *table == "spreadsheets" {
+            expected.retain(|r| !r.contains(sheet));
+        }
+        got.sort();
+        expected.sort();
+        assert_eq!(got, expected, "{table}");
+    }
+    assert_eq!(count(&after, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    let integrity: String =
+        after.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity");
+    assert_eq!(integrity, "ok");
+    let bad_status = after.execute("UPDATE deliveries SET status = 'sent'", []);
+    assert!(bad_status.is_err(), "a delivery status outside its enum was stored");
+    let bad_trigger = after.execute("UPDATE logs SET trigger = 'manual'", []);
+    assert!(bad_trigger.is_err(), "a log trigger outside its enum was stored");
+    let bad_headers = after.execute("UPDATE automations SET webhook_headers = '{'", []);
+    assert!(bad_headers.is_err(), "invalid JSON was stored");
+}
