@@ -3,7 +3,7 @@
 //! received at least once, every delivery ends `succeeded`, every message has a logged 200,
 //! and the duplicates the crash causes are bounded by what can be in flight.
 
-mod common;
+use hookrelay_testkit as common;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

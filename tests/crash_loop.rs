@@ -5,7 +5,7 @@
 //! A second case kills the relay during an async workflow run: the run ends `failed` and its
 //! completion webhook is sent. Replay a failure with `CRASH_LOOP_SEED=<seed printed>`.
 
-mod common;
+use hookrelay_testkit as common;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::common::{self, Receiver, Relay, KEY};
 use crate::helpers::{
-    assert_error, count_list, ids_of, rfc3339_ago, send, wait_logs, Headers, ENDPOINTS, LOGS,
+    assert_error, count_list, ids_of, rfc3339_ago, send, Headers, ENDPOINTS, LOGS,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -21,7 +21,7 @@ async fn every_v1_route_needs_an_admin_key_and_ops_routes_do_not() {
     let secret = automation["secret"].as_str().unwrap().to_string();
     let msg = relay.send_message("proc_auth", json!({"n": 1})).await;
     let did = msg["delivery_ids"][0].as_str().expect("delivery id").to_string();
-    let logs = wait_logs(&relay, "", 1).await;
+    let logs = relay.wait_logs_exactly("", 1).await;
     let lid = logs[0]["id"].as_str().unwrap().to_string();
     let (status, job) =
         relay.post_json(&format!("{LOGS}/recover"), &json!({"since": rfc3339_ago(3600)})).await;
@@ -119,7 +119,7 @@ async fn every_v1_route_needs_an_admin_key_and_ops_routes_do_not() {
     .await;
     assert_eq!(r.status, 202, "{}", r.text);
     assert!(r.body["id"].as_str().is_some_and(|i| i.starts_with("msg_")), "{}", r.text);
-    wait_logs(&relay, "", 2).await;
+    relay.wait_logs_exactly("", 2).await;
 
     // Ops routes need no key.
     for path in ["/healthz", "/readyz"] {

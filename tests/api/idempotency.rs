@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::common::{self, Receiver, Relay, KEY};
-use crate::helpers::{assert_error, count_list, send, wait_logs};
+use crate::helpers::{assert_error, count_list, send};
 
 // ---------------------------------------------------------------------------------------
 // 7. Idempotency
@@ -63,7 +63,7 @@ async fn idempotency_key_replays_the_first_answer() {
     assert_eq!(ids.len(), 1, "concurrent same-key requests made several messages");
     assert_ne!(ids.iter().next(), first.body["id"].as_str().map(str::to_string).as_ref());
 
-    wait_logs(&relay, "", 2).await;
+    relay.wait_logs_exactly("", 2).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(receiver.count(), 2, "a replay was delivered again");
     assert_eq!(count_list(&relay, "/v1/deliveries?limit=100").await, 2);

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::common::{verify_signature, Relay};
 use crate::helpers::{
     assert_error, assert_uiform_log, header, retries, rfc3339_ago, send_ok, switchable_receiver,
-    wait_logs, LOGS, WAIT,
+    LOGS, WAIT,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -63,7 +63,7 @@ async fn recover_requeues_exhausted_deliveries_with_progress() {
     assert_eq!(done["done"], N, "{done}");
     assert_eq!(done["failed"], 0, "{done}");
 
-    let logs = wait_logs(&relay, "", 2 * N).await;
+    let logs = relay.wait_logs_exactly("", 2 * N).await;
     let recovered: Vec<&Value> = logs.iter().filter(|l| l["trigger"] == "recover").collect();
     assert_eq!(recovered.len(), N);
     for l in &recovered {
