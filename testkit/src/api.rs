@@ -127,6 +127,25 @@ impl Relay {
         .await
     }
 
+    /// A positive control for "this retry was not sent": a new automation of `processor`
+    /// on a receiver that fails its first call, and one message to it, sent now. Its retry
+    /// comes on the relay's schedule; once [`Relay::wait_control_retry`] has seen it, a retry
+    /// due no later that was not sent was not sent because of the mechanism under test.
+    pub async fn retrying_control(&self, processor: &str) -> crate::Receiver {
+        let receiver = crate::Receiver::failing_first(1, 500).await;
+        self.create_automation(processor, &receiver.url("/control")).await;
+        self.send_message(processor, json!({"control": true})).await;
+        receiver
+    }
+
+    /// Waits until `control` (from [`Relay::retrying_control`]) has had its retry.
+    pub async fn wait_control_retry(&self, control: &crate::Receiver) {
+        self.wait_for(WAIT, "the control delivery's retry", || async {
+            (control.count() >= 2).then_some(())
+        })
+        .await;
+    }
+
     /// `GET /v1/deliveries/{id}`.
     pub async fn delivery(&self, id: &str) -> Value {
         self.get_json(&format!("/v1/deliveries/{id}")).await

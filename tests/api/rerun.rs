@@ -85,7 +85,7 @@ async fn rerun_resends_the_stored_request_and_links_the_new_log() {
     assert_error(&r, 404, "", "scoped GET, wrong processor");
     let r = send_ok(&relay, Method::POST, &format!("{wrong}/rerun"), Some(String::new())).await;
     assert_error(&r, 404, "", "scoped rerun, wrong processor");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A rerun calls before it answers, so a refused one that had called would show already.
     assert_eq!(receiver.count(), 3, "a refused rerun reached the receiver");
 
     // A rerun without any content type is fine too.
@@ -126,8 +126,8 @@ async fn rerun_resends_the_stored_request_and_links_the_new_log() {
     assert_eq!(r.status, 200, "{}", r.text);
     let r =
         send_ok(&relay, Method::POST, &format!("{LOGS}/{oid}/rerun"), Some(String::new())).await;
-    assert!(r.status == 404 || r.status == 409, "rerun after delete: {}", r.text);
-    assert_error(&r, r.status, "", "rerun after delete");
+    // The log is still there (404 would say it is not): the conflict is its deleted automation.
+    assert_error(&r, 409, "deleted", "rerun after delete");
     assert_eq!(receiver.count(), 5);
     assert_eq!(relay.all_logs("").await.len(), 5);
 }

@@ -128,11 +128,15 @@ async fn a_successful_rerun_ends_a_retrying_delivery_before_its_next_attempt() {
     assert_eq!(now["status"], "succeeded", "{now}");
     assert!(now["next_attempt_at"].is_null(), "{now}");
 
-    // Past the retry it had scheduled (and a few claim polls), nothing more was sent.
+    // Past the retry it had scheduled (and a few claim polls), nothing more was sent; a
+    // delivery failing now has its retry sent meanwhile (due later than the cancelled one).
+    let control = relay.retrying_control("proc_control").await;
+    relay.wait_control_retry(&control).await;
     let wait = (due.timestamp_millis() - chrono::Utc::now().timestamp_millis()).max(0) as u64;
     tokio::time::sleep(Duration::from_millis(wait + 700)).await;
     assert_eq!(receiver.count(), 2, "the retry was sent after the rerun succeeded");
-    assert_eq!(relay.all_logs("").await.len(), 2);
+    let own_logs = relay.all_logs(&format!("&automation_id={}", id(&automation))).await;
+    assert_eq!(own_logs.len(), 2, "{own_logs:?}");
 }
 
 /// A receiver answering 500 at once to its first call, 500 after `delay` to its second, and
@@ -189,8 +193,12 @@ async fn an_attempt_in_flight_when_a_rerun_succeeds_does_not_make_the_delivery_d
     assert_eq!(d["automation_id"], automation["id"], "{d}");
     assert_eq!(d["attempts"], 2, "{d}");
     assert_eq!(d["last_log_id"], answer["id"], "{d}");
-    // Its next retry would have come 400 ms later.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Its next retry would have come 400 ms later; a delivery failing now (retry 200 ms
+    // after its call) has its retry sent meanwhile.
+    let ended = std::time::Instant::now();
+    let control = relay.retrying_control("proc_control").await;
+    relay.wait_control_retry(&control).await;
+    tokio::time::sleep(Duration::from_millis(1200).saturating_sub(ended.elapsed())).await;
     assert_eq!(calls.load(Ordering::SeqCst), 3, "the delivery was sent again");
     assert_eq!(delivery(&relay, delivery_id).await["status"], "succeeded");
 }
