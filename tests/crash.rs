@@ -23,20 +23,9 @@ const KILL_AFTER: usize = TOTAL / 2;
 const GLOBAL_CONCURRENCY: usize = 64;
 /// `delivery.per_automation_concurrency` of the relay under test (one automation).
 const PER_AUTOMATION_CONCURRENCY: usize = 64;
-/// Most calls that can have reached the receiver without their outcome committed, so the
-/// most a `kill -9` can make the relay send again (each at most once more) and log
-/// `E_INTERRUPTED`. A delivery is taken to call (`claimed = 1`) only with a global slot
-/// and a lane slot set aside for it (`Lanes::reserve`), and `run_lane` holds that global
-/// slot until `record_outcome` has committed the call's log and the delivery's next state;
-/// a delivery claimed into the in-memory backlog (`claimed = 2`) is not called before a
-/// write marks it started under the slot of the call before it. So at any instant each
-/// slot has at most one call whose outcome is not in the database. Deliveries claimed in a
-/// batch but still queued in memory have not been called: a restart sends them once.
-const IN_FLIGHT_BOUND: usize = if GLOBAL_CONCURRENCY < PER_AUTOMATION_CONCURRENCY {
-    GLOBAL_CONCURRENCY
-} else {
-    PER_AUTOMATION_CONCURRENCY
-};
+/// Most calls a kill can leave sent but uncommitted (one automation): see the testkit.
+const IN_FLIGHT_BOUND: usize =
+    common::calls_in_flight_bound(GLOBAL_CONCURRENCY, PER_AUTOMATION_CONCURRENCY, 1);
 
 const CONFIG: &str = r#"
 [delivery]

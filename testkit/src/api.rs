@@ -146,6 +146,12 @@ impl Relay {
         .await;
     }
 
+    /// Every delivery of automation `automation_id`, oldest first. What the relay will call
+    /// is stored before it calls, so this shows at once a call that must never come.
+    pub async fn deliveries_of(&self, automation_id: &str) -> Vec<Value> {
+        self.list_all(&format!("/v1/deliveries?automation_id={automation_id}")).await
+    }
+
     /// `GET /v1/deliveries/{id}`.
     pub async fn delivery(&self, id: &str) -> Value {
         self.get_json(&format!("/v1/deliveries/{id}")).await

@@ -72,6 +72,27 @@ pub fn first_delivery(message: &Value) -> String {
     ids[0].as_str().expect("delivery id").to_string()
 }
 
+/// Most deliveries a `kill -9` can leave called (or about to be) without their outcome
+/// committed: what a restart logs `E_INTERRUPTED` and sends again, each at most once more.
+/// A delivery is taken to call (`claimed = 1`) only with a global slot and a lane slot set
+/// aside for it (`Lanes::reserve`); `Dispatcher::run_lane` holds its global slot until
+/// `record_outcome` has committed the call's log and next state, and a delivery held in the
+/// in-memory backlog (`claimed = 2`) is marked started only by that write or a write of its
+/// own under the same slot. So each slot has at most one such delivery at any instant;
+/// deliveries claimed in a batch but still queued in memory were never called.
+pub const fn calls_in_flight_bound(
+    global_concurrency: usize,
+    per_automation_concurrency: usize,
+    automations: usize,
+) -> usize {
+    let lanes = per_automation_concurrency.saturating_mul(automations);
+    if global_concurrency < lanes {
+        global_concurrency
+    } else {
+        lanes
+    }
+}
+
 /// Raises this process's soft open-file limit to `want` (or its hard limit); the limit in force.
 pub fn raise_fd_limit(want: u64) -> u64 {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
