@@ -364,17 +364,25 @@ async fn kill9_during_an_async_workflow_run_fails_it_with_its_webhook() {
         }
     };
 
-    let resp = client
-        .post(relay.url("/v1/workflows/run"))
-        .bearer_auth(APP_KEY)
-        .json(&json!({"inputs": {}, "user": "u-crash", "response_mode": "async"}))
-        .send()
-        .await
-        .expect("send");
-    let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    assert_eq!(status, 202, "{body}");
-    let run_id = body["workflow_run_id"].as_str().expect("workflow_run_id").to_string();
+    // Starts an async run for `user`; its id.
+    let start_run = |base: String, user: &'static str| {
+        let client = client.clone();
+        async move {
+            let resp = client
+                .post(format!("{base}/v1/workflows/run"))
+                .bearer_auth(APP_KEY)
+                .json(&json!({"inputs": {}, "user": user, "response_mode": "async"}))
+                .send()
+                .await
+                .expect("send");
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            assert_eq!(status, 202, "{body}");
+            body["workflow_run_id"].as_str().expect("workflow_run_id").to_string()
+        }
+    };
+
+    let run_id = start_run(relay.base.clone(), "u-crash").await;
     relay
         .wait_for(Duration::from_secs(10), "the http node's call", || async {
             (slow_calls.load(Ordering::SeqCst) > 0).then_some(())
@@ -402,16 +410,7 @@ async fn kill9_during_an_async_workflow_run_fails_it_with_its_webhook() {
     // Settles: still failed, one webhook, the node not called again. Positive control: a run
     // started after the restart calls the node (2 s) and sends its webhook; by then a re-run
     // of the interrupted one, which would start at the restart, would have done both too.
-    let resp = client
-        .post(relay.url("/v1/workflows/run"))
-        .bearer_auth(APP_KEY)
-        .json(&json!({"inputs": {}, "user": "u-control", "response_mode": "async"}))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(resp.status(), 202);
-    let control: Value = resp.json().await.expect("json");
-    let control_id = control["workflow_run_id"].as_str().expect("workflow_run_id").to_string();
+    let control_id = start_run(relay.base.clone(), "u-control").await;
     let calls = relay
         .wait_for(Duration::from_secs(10), "the control run's webhook", || async {
             let calls = receiver.calls();
