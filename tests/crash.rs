@@ -3,7 +3,7 @@
 //! received at least once, every delivery ends `succeeded`, every message has a logged 200,
 //! and the duplicates the crash causes are bounded by what can be in flight.
 
-mod common;
+use hookrelay_testkit as common;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,8 +21,11 @@ const PRODUCERS: usize = 16;
 const KILL_AFTER: usize = TOTAL / 2;
 /// `delivery.global_concurrency` of the relay under test.
 const GLOBAL_CONCURRENCY: usize = 64;
-/// Most deliveries the dispatcher claims in one write (`CLAIM_BATCH` in the dispatcher).
-const CLAIM_BATCH: usize = 512;
+/// `delivery.per_automation_concurrency` of the relay under test (one automation).
+const PER_AUTOMATION_CONCURRENCY: usize = 64;
+/// Most calls a kill can leave sent but uncommitted (one automation): see the testkit.
+const IN_FLIGHT_BOUND: usize =
+    common::calls_in_flight_bound(GLOBAL_CONCURRENCY, PER_AUTOMATION_CONCURRENCY, 1);
 
 const CONFIG: &str = r#"
 [delivery]
@@ -37,6 +40,13 @@ connect_timeout_ms = 1000
 global_concurrency = 64
 per_automation_concurrency = 64
 "#;
+
+#[test]
+fn the_config_is_the_one_the_bound_is_derived_from() {
+    assert!(CONFIG.contains(&format!("global_concurrency = {GLOBAL_CONCURRENCY}\n")));
+    let per_automation = format!("per_automation_concurrency = {PER_AUTOMATION_CONCURRENCY}\n");
+    assert!(CONFIG.contains(&per_automation));
+}
 
 /// What the producers share: the next message index to send and the acknowledged ids.
 #[derive(Default)]
@@ -118,20 +128,6 @@ fn received_ids(receiver: &Receiver) -> (HashSet<String>, usize) {
     (ids, calls.len())
 }
 
-/// Every item of a cursor-paginated list at `path` (which already has a `?`).
-async fn walk(relay: &Relay, path: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut after = String::new();
-    loop {
-        let page = relay.get_json(&format!("{path}&limit=100&order=asc{after}")).await;
-        out.extend(page["data"].as_array().expect("data").iter().cloned());
-        match page["list_metadata"]["after"].as_str() {
-            Some(a) => after = format!("&after={a}"),
-            None => return out,
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill9_mid_flight_loses_nothing_acknowledged() {
     let started = Instant::now();
@@ -198,7 +194,7 @@ async fn kill9_mid_flight_loses_nothing_acknowledged() {
         let page = relay.get_json(&format!("/v1/deliveries?status={status}&limit=1")).await;
         assert_eq!(page["data"], json!([]), "a delivery ended {status}");
     }
-    let succeeded = walk(&relay, "/v1/deliveries?status=succeeded").await;
+    let succeeded = relay.list_all("/v1/deliveries?status=succeeded").await;
     let succeeded_msgs: HashSet<String> = succeeded
         .iter()
         .map(|d| d["message_id"].as_str().expect("message_id").to_string())
@@ -227,7 +223,8 @@ async fn kill9_mid_flight_loses_nothing_acknowledged() {
         assert_eq!(sent_id, log["message_id"].as_str(), "{log}");
     }
 
-    // Duplicates come only from calls in flight (or sent but not yet committed) at the kill.
+    // Duplicates come only from calls in flight (or sent but not yet committed) at the kill:
+    // at most one a slot (see IN_FLIGHT_BOUND).
     let duplicates = calls - received.len();
     let unlogged_calls = calls - logs_200.len();
     let not_acked_but_received = received.difference(&acked_ids).count();
@@ -243,8 +240,10 @@ async fn kill9_mid_flight_loses_nothing_acknowledged() {
         logs_200.len(),
         started.elapsed()
     );
-    let bound = GLOBAL_CONCURRENCY + CLAIM_BATCH;
-    assert!(duplicates < bound, "{duplicates} duplicate calls (bound {bound})");
+    assert!(
+        duplicates <= IN_FLIGHT_BOUND,
+        "{duplicates} duplicate calls (at most {IN_FLIGHT_BOUND}: one a call slot)"
+    );
     // Every call has a log: a call cut off by the kill is recorded as E_INTERRUPTED at restart.
     let interrupted = logs.iter().filter(|l| l["error_code"] == "E_INTERRUPTED").count();
     assert!(
@@ -252,7 +251,10 @@ async fn kill9_mid_flight_loses_nothing_acknowledged() {
         "{unlogged_calls} calls without their own log, {interrupted} E_INTERRUPTED logs"
     );
     assert!(logs.len() >= calls, "{} logs < {calls} calls received", logs.len());
-    assert!(interrupted < bound, "{interrupted} interrupted attempts (bound {bound})");
+    assert!(
+        interrupted <= IN_FLIGHT_BOUND,
+        "{interrupted} interrupted attempts (at most {IN_FLIGHT_BOUND}: one a call slot)"
+    );
     // Duplicates only for messages whose first call could have been in flight at the kill.
     let per_id = common::count_by(
         &receiver
@@ -287,16 +289,6 @@ async fn holding_receiver(answered: usize) -> (String, Arc<AtomicUsize>) {
     (format!("http://{addr}/held"), calls)
 }
 
-/// The `hookrelay_lane_backlog` gauge.
-async fn lane_backlog(relay: &Relay) -> i64 {
-    let resp = relay.req(reqwest::Method::GET, "/metrics").send().await.expect("metrics");
-    let text = resp.text().await.expect("text");
-    text.lines()
-        .find_map(|l| l.strip_prefix("hookrelay_lane_backlog "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no hookrelay_lane_backlog in {text}"))
-}
-
 // kill -9 while deliveries wait in memory behind a receiver at its concurrency bound: only
 // the calls that may have left the process (here: those the receiver got and holds) are
 // logged E_INTERRUPTED after the restart; the deliveries still queued get no log and keep
@@ -322,7 +314,7 @@ async fn kill9_logs_as_interrupted_only_the_calls_that_started() {
             "answered calls logged, the rest held or queued",
             || async {
                 let got = calls.load(Ordering::SeqCst);
-                let queued = lane_backlog(&relay).await;
+                let queued = relay.metric("hookrelay_lane_backlog").await as i64;
                 let logged = relay.all_logs("&status_code=200").await.len();
                 (got == ANSWERED + LIMIT && queued == (MESSAGES - got) as i64 && logged == ANSWERED)
                     .then_some(got - ANSWERED)
@@ -337,7 +329,7 @@ async fn kill9_logs_as_interrupted_only_the_calls_that_started() {
     let interrupted = logs.iter().filter(|l| l["error_code"] == "E_INTERRUPTED").count();
     assert_eq!(interrupted, held, "interrupted logs vs calls the receiver held at the kill");
     assert_eq!(logs.len(), ANSWERED + interrupted, "no other log: {logs:?}");
-    let deliveries = walk(&relay, &format!("/v1/deliveries?automation_id={automation_id}")).await;
+    let deliveries = relay.list_all(&format!("/v1/deliveries?automation_id={automation_id}")).await;
     assert_eq!(deliveries.len(), MESSAGES);
     let untouched = deliveries
         .iter()

@@ -2,7 +2,7 @@
 //! `kill -9` reached the receiver, so each must be logged `E_INTERRUPTED` after the restart;
 //! one that completed leaves nothing behind to be logged again.
 
-mod common;
+use hookrelay_testkit as common;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;

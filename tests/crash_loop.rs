@@ -5,7 +5,7 @@
 //! A second case kills the relay during an async workflow run: the run ends `failed` and its
 //! completion webhook is sent. Replay a failure with `CRASH_LOOP_SEED=<seed printed>`.
 
-mod common;
+use hookrelay_testkit as common;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -22,8 +22,8 @@ const SENDERS: usize = 6;
 const KILLS: usize = 6;
 /// `delivery.global_concurrency` of the relay under test.
 const GLOBAL_CONCURRENCY: usize = 64;
-/// Most deliveries the dispatcher claims in one write (`CLAIM_BATCH` in the dispatcher).
-const CLAIM_BATCH: usize = 512;
+/// `delivery.per_automation_concurrency` of the relay under test.
+const PER_AUTOMATION_CONCURRENCY: usize = 64;
 /// The processor both automations subscribe to.
 const PROCESSOR: &str = "proc_loop";
 
@@ -187,11 +187,25 @@ async fn repeated_kill9_under_load_loses_nothing_acknowledged() {
             none_with_status(&relay, "pending").await.then_some(())
         })
         .await;
-    // Nothing comes back later: the queue stays empty and the receivers quiet.
+    // Nothing comes back later: the queue stays empty and the receivers quiet. Positive
+    // control: a message sent after the drain reaches every receiver and is logged, and by
+    // then the receivers have had nothing else.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let quiet: usize = receivers.iter().map(Receiver::count).sum();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(receivers.iter().map(Receiver::count).sum::<usize>(), quiet, "calls after drain");
+    let control = relay.send_message(PROCESSOR, json!({"control": true})).await;
+    let control_id = control["id"].as_str().expect("message id").to_string();
+    relay
+        .wait_for(common::WAIT, "the control message at every receiver, logged", || async {
+            let got = |r: &Receiver| {
+                r.calls().iter().any(|c| c.headers["webhook-id"] == control_id.as_str())
+            };
+            let logs = relay.all_logs("&status_code=200").await;
+            let logged = logs.iter().filter(|l| l["message_id"] == control_id.as_str()).count();
+            (receivers.iter().all(got) && logged == receivers.len()).then_some(())
+        })
+        .await;
+    let calls_now = receivers.iter().map(Receiver::count).sum::<usize>();
+    assert_eq!(calls_now, quiet + receivers.len(), "calls after drain");
     assert!(none_with_status(&relay, "pending").await, "a delivery became pending after drain");
     for status in ["failed", "exhausted"] {
         assert!(none_with_status(&relay, status).await, "a delivery ended {status}");
@@ -237,8 +251,12 @@ async fn repeated_kill9_under_load_loses_nothing_acknowledged() {
     }
 
     // Interrupted attempts: logged at restart (one timestamp per restart), each restart's
-    // batch bounded by what could be claimed at the kill.
-    let bound = GLOBAL_CONCURRENCY + CLAIM_BATCH;
+    // batch bounded by the calls that could be in flight at the kill (one a call slot).
+    let bound = common::calls_in_flight_bound(
+        GLOBAL_CONCURRENCY,
+        PER_AUTOMATION_CONCURRENCY,
+        receivers.len(),
+    );
     let interrupted: Vec<&Value> =
         logs.iter().filter(|l| l["error_code"] == "E_INTERRUPTED").collect();
     let mut per_restart: HashMap<String, usize> = HashMap::new();
@@ -346,17 +364,25 @@ async fn kill9_during_an_async_workflow_run_fails_it_with_its_webhook() {
         }
     };
 
-    let resp = client
-        .post(relay.url("/v1/workflows/run"))
-        .bearer_auth(APP_KEY)
-        .json(&json!({"inputs": {}, "user": "u-crash", "response_mode": "async"}))
-        .send()
-        .await
-        .expect("send");
-    let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    assert_eq!(status, 202, "{body}");
-    let run_id = body["workflow_run_id"].as_str().expect("workflow_run_id").to_string();
+    // Starts an async run for `user`; its id.
+    let start_run = |base: String, user: &'static str| {
+        let client = client.clone();
+        async move {
+            let resp = client
+                .post(format!("{base}/v1/workflows/run"))
+                .bearer_auth(APP_KEY)
+                .json(&json!({"inputs": {}, "user": user, "response_mode": "async"}))
+                .send()
+                .await
+                .expect("send");
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            assert_eq!(status, 202, "{body}");
+            body["workflow_run_id"].as_str().expect("workflow_run_id").to_string()
+        }
+    };
+
+    let run_id = start_run(relay.base.clone(), "u-crash").await;
     relay
         .wait_for(Duration::from_secs(10), "the http node's call", || async {
             (slow_calls.load(Ordering::SeqCst) > 0).then_some(())
@@ -381,10 +407,23 @@ async fn kill9_during_an_async_workflow_run_fails_it_with_its_webhook() {
     let hook: Value = serde_json::from_slice(&calls[0].body).expect("webhook body is JSON");
     assert_eq!(hook["metadata"]["status"], "failed", "{hook}");
     assert_eq!(hook["metadata"]["workflow_run_id"], run_id.as_str(), "{hook}");
-    // Settles: still failed, one webhook, the node not called again.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Settles: still failed, one webhook, the node not called again. Positive control: a run
+    // started after the restart calls the node (2 s) and sends its webhook; by then a re-run
+    // of the interrupted one, which would start at the restart, would have done both too.
+    let control_id = start_run(relay.base.clone(), "u-control").await;
+    let calls = relay
+        .wait_for(Duration::from_secs(10), "the control run's webhook", || async {
+            let calls = receiver.calls();
+            let body = |c: &common::Received| serde_json::from_slice::<Value>(&c.body).ok();
+            let done = calls
+                .iter()
+                .filter_map(body)
+                .any(|hook| hook["metadata"]["workflow_run_id"] == control_id.as_str());
+            done.then_some(calls)
+        })
+        .await;
     assert_eq!(detail(relay.base.clone(), run_id.clone()).await["status"], "failed");
-    assert_eq!(receiver.count(), 1, "exactly one completion webhook");
-    assert_eq!(slow_calls.load(Ordering::SeqCst), 1, "the interrupted run is not re-run");
+    assert_eq!(calls.len(), 2, "exactly one completion webhook a run");
+    assert_eq!(slow_calls.load(Ordering::SeqCst), 2, "the interrupted run is not re-run");
     eprintln!("workflow crash: run {run_id} failed after kill -9, webhook received");
 }

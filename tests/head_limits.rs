@@ -2,7 +2,7 @@
 //! JSON error `{code, message, status, field?}` like every other refusal, over raw HTTP/1.1
 //! and over HTTP/2; heads within the limits are served.
 
-mod common;
+use hookrelay_testkit as common;
 
 use std::time::Duration;
 

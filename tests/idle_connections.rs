@@ -3,7 +3,7 @@
 //! HTTP/1.1 keep-alive ones after their idle deadline; past `max_connections` the one idle the
 //! longest makes room, so `/healthz` answers even under a 1,024-descriptor limit.
 
-mod common;
+use hookrelay_testkit as common;
 
 use std::time::{Duration, Instant};
 

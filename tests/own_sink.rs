@@ -1,7 +1,7 @@
 //! With the SSRF guard on, an automation may still feed the relay's own sheets sink (at the
 //! address it listens on), and nothing else on that address.
 
-mod common;
+use hookrelay_testkit as common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! deliveries in its log, rate-limited per automation; error answers at a level by whose
 //! fault they are; per-automation attempt metrics with a bounded label set.
 
-mod common;
+use hookrelay_testkit as common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 //! "busy" for the connection cap. The sheets sink refuses a call with neither an admin key
 //! nor signature headers before reading its body.
 
-mod common;
+use hookrelay_testkit as common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

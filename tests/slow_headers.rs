@@ -1,7 +1,7 @@
 //! Slow-header clients (slowloris) neither starve other clients nor keep their connections:
 //! a client that has not sent its headers within `header_read_timeout_ms` is cut off.
 
-mod common;
+use hookrelay_testkit as common;
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,4 @@
-mod common;
+use hookrelay_testkit as common;
 
 use common::{verify_signature, Receiver, Relay};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! An app backed by an upstream Dify-compatible server: one hookrelay is the upstream of
 //! another. The downstream relays the events, records the run, and fires its webhooks.
 
-mod common;
+use hookrelay_testkit as common;
 
 use std::time::Duration;
 

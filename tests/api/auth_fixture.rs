@@ -3,12 +3,13 @@
 //! with rows, an upload, a finished run), each carrying a canary string that no refused
 //! answer may contain. Also: a concrete request for every route of the matrix.
 
-use base64::Engine;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use crate::common::signing::new_secret;
+pub(crate) use crate::common::signing::signed_headers;
 use crate::common::{self, Receiver, Relay, KEY};
-use crate::helpers::{rfc3339_ago, wait_logs, Resp, ENDPOINTS, LOGS};
+use crate::helpers::{rfc3339_ago, Resp, ENDPOINTS, LOGS};
 
 /// App `alpha`'s key, and app `beta`'s.
 pub(crate) const ALPHA_KEY: &str = "app-alpha-matrix-0123456789";
@@ -112,27 +113,6 @@ pub(crate) fn upload_body(name: &str, user: &str) -> Option<(String, Vec<u8>)> {
     Some((format!("multipart/form-data; boundary={BOUNDARY}"), body.into_bytes()))
 }
 
-/// An independent Standard Webhooks signature: `v1,` + base64 HMAC-SHA256 over
-/// `{id}.{ts}.{body}` keyed with the base64 part of the `whsec_` secret.
-pub(crate) fn sign(secret: &str, id: &str, ts: i64, body: &[u8]) -> String {
-    use hmac::{Hmac, KeyInit, Mac};
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(secret.trim_start_matches("whsec_"))
-        .expect("base64 secret");
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).expect("key");
-    mac.update(format!("{id}.{ts}.").as_bytes());
-    mac.update(body);
-    format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
-}
-
-/// Standard Webhooks headers signing `body` with `secret`, now, under a fresh id.
-pub(crate) fn signed_headers(secret: &str, body: &[u8]) -> Vec<(&'static str, String)> {
-    let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
-    let ts = chrono::Utc::now().timestamp();
-    let sig = sign(secret, &id, ts, body);
-    vec![("webhook-id", id), ("webhook-timestamp", ts.to_string()), ("webhook-signature", sig)]
-}
-
 /// The relay and its resources.
 pub(crate) struct Fixture {
     pub(crate) relay: Relay,
@@ -168,7 +148,8 @@ impl Fixture {
         let msg = relay.send_message(PROCESSOR, json!({"m": "message-canary-3318"})).await;
         let message = msg["id"].as_str().expect("message id").to_string();
         let delivery = msg["delivery_ids"][0].as_str().expect("delivery id").to_string();
-        let log = wait_logs(&relay, "", 1).await[0]["id"].as_str().expect("log id").to_string();
+        let log =
+            relay.wait_logs_exactly("", 1).await[0]["id"].as_str().expect("log id").to_string();
         let (status, j) =
             relay.post_json(&format!("{LOGS}/recover"), &json!({"since": rfc3339_ago(60)})).await;
         assert_eq!(status, 202, "{j}");
@@ -182,10 +163,7 @@ impl Fixture {
         assert_eq!(status, 202, "{j}");
         let replay_job = j["id"].as_str().expect("replay job id").to_string();
 
-        let sheet_secret = format!(
-            "whsec_{}",
-            base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
-        );
+        let sheet_secret = new_secret();
         let (s1, keyed) =
             relay.post_json("/v1/spreadsheets", &json!({"title": "Keyed-Title-QX17"})).await;
         let (s2, signed) = relay

@@ -7,7 +7,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::common::{Relay, KEY};
-use crate::helpers::{wait_logs, LOGS};
+use crate::helpers::LOGS;
 
 /// Calls in flight at once, per path and in total, and the most of each ever seen.
 #[derive(Default)]
@@ -76,7 +76,7 @@ async fn reruns(relay: &Relay, log_id: &str, n: usize) -> Vec<(u16, Value)> {
 async fn delivered_log(relay: &Relay, processor: &str, url: &str) -> String {
     relay.create_automation(processor, url).await;
     relay.send_message(processor, json!({"for": processor})).await;
-    let logs = wait_logs(relay, &format!("&webhook_url={url}"), 1).await;
+    let logs = relay.wait_logs_exactly(&format!("&webhook_url={url}"), 1).await;
     logs[0]["id"].as_str().expect("log id").to_string()
 }
 

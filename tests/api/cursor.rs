@@ -3,7 +3,7 @@ use std::collections::HashSet;
 use serde_json::json;
 
 use crate::common::{self, Receiver, Relay};
-use crate::helpers::{assert_uiform_log, ids_of, wait_logs, LOGS};
+use crate::helpers::{assert_uiform_log, ids_of, LOGS};
 
 // ---------------------------------------------------------------------------------------
 // 4. Cursor walk
@@ -105,7 +105,7 @@ async fn cursor_walks_reproduce_the_full_list_in_both_orders() {
         assert_eq!(m["delivery_ids"].as_array().unwrap().len(), 10);
     }
     const N: usize = 250;
-    let reference = wait_logs(&relay, "", N).await;
+    let reference = relay.wait_logs_exactly("", N).await;
     let asc_ref = ids_of(&reference);
     let unique: HashSet<&String> = asc_ref.iter().collect();
     assert_eq!(unique.len(), N, "duplicate ids in the reference list");

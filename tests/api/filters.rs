@@ -8,9 +8,7 @@ use serde_json::{json, Value};
 
 use crate::common::{Receiver, Relay};
 use crate::cursor::{walk_after, walk_before, with_query};
-use crate::helpers::{
-    assert_uiform_log, ids_of, now_rfc3339, retries, rfc3339_ago, wait_logs, LOGS,
-};
+use crate::helpers::{assert_uiform_log, ids_of, now_rfc3339, retries, rfc3339_ago, LOGS};
 
 // ---------------------------------------------------------------------------------------
 // 5. Filters
@@ -40,14 +38,14 @@ async fn log_filters_narrow_correctly() {
         relay.send_message("proc_f", json!({"batch": 1, "i": i})).await;
     }
     relay.send_message("proc_g", json!({"batch": 1})).await;
-    wait_logs(&relay, "", 11).await;
+    relay.wait_logs_exactly("", 11).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let middle = now_rfc3339();
     tokio::time::sleep(Duration::from_millis(50)).await;
     for i in 0..2 {
         relay.send_message("proc_f", json!({"batch": 2, "i": i})).await;
     }
-    let all = wait_logs(&relay, "", 17).await;
+    let all = relay.wait_logs_exactly("", 17).await;
     for log in &all {
         assert_uiform_log(log);
     }

@@ -1,8 +1,7 @@
-//! Shared helpers: constants, raw requests, error and uiform-shape assertions, log waits.
+//! Shared helpers: raw requests, error and uiform-shape assertions.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::response::IntoResponse;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -11,10 +10,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::common::{self, Receiver, Relay, KEY};
+pub(crate) use crate::common::{ENDPOINTS, LOGS, WAIT};
 
-pub(crate) const WAIT: Duration = Duration::from_secs(20);
-pub(crate) const ENDPOINTS: &str = "/v1/processors/automations/endpoints";
-pub(crate) const LOGS: &str = "/v1/processors/automations/logs";
 /// What an error about unparseable JSON mentions.
 pub(crate) const MALFORMED: &str = "json|eof|expected|parsing";
 pub(crate) const ZERO_HEX: &str = "00000000000000000000000000000000";
@@ -192,16 +189,6 @@ pub(crate) fn assert_uiform_log(log: &Value) {
     if !e.is_null() {
         assert_external_request_log(e);
     }
-}
-
-/// Waits until `relay` lists exactly `n` logs (optionally filtered), returning them.
-pub(crate) async fn wait_logs(relay: &Relay, query: &str, n: usize) -> Vec<Value> {
-    relay
-        .wait_for(WAIT, &format!("{n} logs{query}"), || async {
-            let logs = relay.all_logs(query).await;
-            (logs.len() == n).then_some(logs)
-        })
-        .await
 }
 
 pub(crate) async fn count_list(relay: &Relay, path: &str) -> usize {

@@ -1,11 +1,10 @@
 use std::collections::HashSet;
-use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
 
 use crate::common::{self, Receiver, Relay, KEY};
-use crate::helpers::{assert_error, count_list, send, wait_logs};
+use crate::helpers::{assert_error, count_list, send};
 
 // ---------------------------------------------------------------------------------------
 // 7. Idempotency
@@ -64,8 +63,20 @@ async fn idempotency_key_replays_the_first_answer() {
     assert_eq!(ids.len(), 1, "concurrent same-key requests made several messages");
     assert_ne!(ids.iter().next(), first.body["id"].as_str().map(str::to_string).as_ref());
 
-    wait_logs(&relay, "", 2).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(receiver.count(), 2, "a replay was delivered again");
+    relay.wait_logs_exactly("", 2).await;
     assert_eq!(count_list(&relay, "/v1/deliveries?limit=100").await, 2);
+    // Positive control: a message sent after the replays reaches the receiver, and by then
+    // the receiver has had one call a message, none for a replay.
+    let control = relay.send_message("proc_idem", json!({"control": true})).await;
+    let control_id = control["id"].as_str().expect("message id").to_string();
+    let calls = relay
+        .wait_for(common::WAIT, "the control message", || async {
+            let calls = receiver.calls();
+            let arrived = calls.iter().any(|c| c.headers["webhook-id"] == control_id.as_str());
+            arrived.then_some(calls)
+        })
+        .await;
+    let ids: HashSet<&str> =
+        calls.iter().map(|c| c.headers["webhook-id"].to_str().expect("webhook-id")).collect();
+    assert_eq!((calls.len(), ids.len()), (3, 3), "a replay was delivered again: {calls:?}");
 }

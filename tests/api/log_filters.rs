@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::common::{Receiver, Relay};
 use crate::cursor::walk_after;
-use crate::helpers::{assert_error, ids_of, retries, send_ok, wait_logs, LOGS};
+use crate::helpers::{assert_error, ids_of, retries, send_ok, LOGS};
 
 /// Posts a message of `event_type` (none when `None`) to `processor_id`; returns its id.
 async fn send_event(relay: &Relay, processor_id: &str, event_type: Option<&str>) -> String {
@@ -51,7 +51,7 @@ async fn log_filters_find_failed_calls_by_code_trigger_and_event_type() {
     send_event(&relay, "pf", None).await;
     let paid_g = send_event(&relay, "pg", Some("invoice.paid")).await;
     // pf: 3 messages × (1 ok + 2 × 503 + 2 × refused); pg: 1.
-    let attempts = wait_logs(&relay, "", 16).await;
+    let attempts = relay.wait_logs_exactly("", 16).await;
     let first_paid_ok = attempts
         .iter()
         .find(|l| l["message_id"] == paid.as_str() && l["automation_id"] == a_ok["id"])
@@ -60,7 +60,7 @@ async fn log_filters_find_failed_calls_by_code_trigger_and_event_type() {
     assert_eq!(send_ok(&relay, Method::POST, &rerun, Some(String::new())).await.status, 200);
     let test = format!("/v1/processors/automations/tests/webhook/{}", a_ok["id"].as_str().unwrap());
     assert_eq!(send_ok(&relay, Method::POST, &test, None).await.status, 200);
-    let all = wait_logs(&relay, "", 18).await;
+    let all = relay.wait_logs_exactly("", 18).await;
 
     let code = |l: &Value| l["error_code"].as_str().map(str::to_string);
     let status = |l: &Value| l["external_request_log"]["status_code"].as_u64().unwrap();

@@ -8,7 +8,7 @@ use chrono::{DateTime, SecondsFormat};
 use serde_json::{json, Value};
 
 use crate::common::{slow::slow_receiver, Receiver, Relay};
-use crate::helpers::{ids_of, wait_logs, LOGS};
+use crate::helpers::{ids_of, LOGS};
 
 /// Unix ms of an RFC 3339 field of `log`.
 fn ms(log: &Value, field: &str) -> i64 {
@@ -37,7 +37,7 @@ async fn created_at_is_when_the_call_was_recorded_and_filters_and_order_agree() 
     // Starts after the slow call but ends (and is recorded) before it.
     tokio::time::sleep(Duration::from_millis(300)).await;
     relay.send_message("proc_fast", json!({"n": 2})).await;
-    let logs = wait_logs(&relay, "", 2).await;
+    let logs = relay.wait_logs_exactly("", 2).await;
 
     let created: Vec<i64> = logs.iter().map(|l| ms(l, "/created_at")).collect();
     assert!(created[0] <= created[1], "oldest first, yet created_at goes back: {created:?}");
@@ -60,7 +60,7 @@ async fn a_rerun_log_names_the_delivery_it_repeated() {
     let relay = Relay::start(&crate::helpers::retries(1));
     relay.create_automation("proc_rerun_dlv", &receiver.url("/r")).await;
     relay.send_message("proc_rerun_dlv", json!({"n": 1})).await;
-    let first = wait_logs(&relay, "", 1).await.remove(0);
+    let first = relay.wait_logs_exactly("", 1).await.remove(0);
     let delivery_id = first["delivery_id"].as_str().expect("a first attempt has its delivery");
     let rerun = format!("{LOGS}/{}/rerun", first["id"].as_str().expect("id"));
     let (status, answer) = relay.post_json(&rerun, &json!({})).await;

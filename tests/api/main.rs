@@ -1,5 +1,4 @@
-#[path = "../common/mod.rs"]
-mod common;
+use hookrelay_testkit as common;
 
 // End-to-end tests of the `/v1` API surface: auth on every route (the auth matrix, checked
 // against the router's route table), app-scoped resources across apps, bad input, automations,

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use crate::common::{self, Receiver, Relay};
-use crate::helpers::{wait_logs, ENDPOINTS, LOGS, WAIT};
+use crate::helpers::{ENDPOINTS, LOGS, WAIT};
 
 // ---------------------------------------------------------------------------------------
 // Messages: targeting and the delivery views
@@ -63,7 +63,7 @@ async fn messages_fan_out_to_a_processor_or_target_one_automation() {
     let nobody = relay.send_message("proc_nobody", json!({"x": 1})).await;
     assert_eq!(nobody["delivery_ids"], json!([]));
 
-    wait_logs(&relay, "", 6).await;
+    relay.wait_logs_exactly("", 6).await;
     assert_eq!(r1.count(), 3);
     assert_eq!(r2.count(), 3);
     let did = one["delivery_ids"][0].as_str().unwrap();

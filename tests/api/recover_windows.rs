@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::common::{self, Receiver, Relay};
-use crate::helpers::{assert_error, retries, send_ok, wait_logs, WAIT};
+use crate::helpers::{assert_error, retries, send_ok, WAIT};
 
 const RECOVER: &str = "/v1/processors/automations/logs/recover";
 
@@ -130,7 +130,7 @@ async fn a_recover_over_deliveries_still_retrying_says_when_they_can_be_recovere
     let automation = relay.create_automation("proc_retrying", &receiver.url("/r")).await;
     relay.send_message("proc_retrying", json!({"n": 1})).await;
     relay.send_message("proc_retrying", json!({"n": 2})).await;
-    wait_logs(&relay, "", 2).await;
+    relay.wait_logs_exactly("", 2).await;
     let pending = relay.get_json("/v1/deliveries?status=pending").await;
     let pending = pending["data"].as_array().expect("data").clone();
     assert_eq!(pending.len(), 2, "{pending:?}");

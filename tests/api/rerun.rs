@@ -7,7 +7,7 @@ use crate::common::ssrf::{assert_no_failures, check_refused, Matrix, GUARD_ON};
 use crate::common::{self, verify_signature, Receiver, Relay, KEY};
 use crate::helpers::{
     assert_error, assert_external_request_log, assert_uiform_log, header, retries, send, send_ok,
-    wait_logs, ENDPOINTS, LOGS,
+    ENDPOINTS, LOGS,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -21,7 +21,7 @@ async fn rerun_resends_the_stored_request_and_links_the_new_log() {
     let automation = relay.create_automation("proc_rr", &receiver.url("/rr")).await;
     let secret = automation["secret"].as_str().unwrap().to_string();
     relay.send_message("proc_rr", json!({"order": 42, "nested": {"a": [1, 2, 3]}})).await;
-    let logs = wait_logs(&relay, "", 1).await;
+    let logs = relay.wait_logs_exactly("", 1).await;
     let original = logs[0].clone();
     let oid = original["id"].as_str().unwrap().to_string();
     assert_eq!(original["trigger"], "initial");
@@ -85,7 +85,7 @@ async fn rerun_resends_the_stored_request_and_links_the_new_log() {
     assert_error(&r, 404, "", "scoped GET, wrong processor");
     let r = send_ok(&relay, Method::POST, &format!("{wrong}/rerun"), Some(String::new())).await;
     assert_error(&r, 404, "", "scoped rerun, wrong processor");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A rerun calls before it answers, so a refused one that had called would show already.
     assert_eq!(receiver.count(), 3, "a refused rerun reached the receiver");
 
     // A rerun without any content type is fine too.
@@ -126,6 +126,7 @@ async fn rerun_resends_the_stored_request_and_links_the_new_log() {
     assert_eq!(r.status, 200, "{}", r.text);
     let r =
         send_ok(&relay, Method::POST, &format!("{LOGS}/{oid}/rerun"), Some(String::new())).await;
+    // The log is still there (404 would say it is not): the conflict is its deleted automation.
     assert_error(&r, 409, "deleted", "rerun after delete");
     assert_eq!(r.body["code"], "automation_deleted", "{}", r.text);
     assert_eq!(receiver.count(), 5);
@@ -138,7 +139,7 @@ async fn first_log(relay: &Relay, processor: &str, url: &str) -> serde_json::Val
     let automation = relay.create_automation(processor, url).await;
     relay.send_message(processor, json!({"to": url})).await;
     let id = automation["id"].as_str().expect("automation id");
-    wait_logs(relay, &format!("&automation_id={id}"), 1).await.remove(0)
+    relay.wait_logs_exactly(&format!("&automation_id={id}"), 1).await.remove(0)
 }
 
 /// Reruns log `id`; the answer (an `ExternalRequestLog`) and the new log as stored.

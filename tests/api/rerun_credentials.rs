@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::common::{self, Receiver, Relay};
-use crate::helpers::{header, wait_logs, ENDPOINTS, LOGS};
+use crate::helpers::{header, ENDPOINTS, LOGS};
 
 async fn rerun(relay: &Relay, log_id: &str) -> (u16, Value) {
     relay.post_json(&format!("{LOGS}/{log_id}/rerun"), &json!({})).await
@@ -25,7 +25,7 @@ async fn a_rerun_after_the_automation_moved_sends_the_old_receiver_only_its_old_
     assert_eq!(status, 201, "{automation}");
     let id = automation["id"].as_str().expect("id").to_string();
     relay.send_message("proc_move", json!({"n": 1})).await;
-    let first = wait_logs(&relay, "", 1).await[0]["id"].as_str().expect("id").to_string();
+    let first = relay.wait_logs_exactly("", 1).await[0]["id"].as_str().expect("id").to_string();
 
     let resp = relay
         .req(Method::PUT, &format!("{ENDPOINTS}/{id}"))

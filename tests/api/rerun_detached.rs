@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::common::{self, Relay, KEY};
-use crate::helpers::{wait_logs, LOGS};
+use crate::helpers::LOGS;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reruns_and_test_calls_abandoned_by_their_client_are_still_logged() {
@@ -16,7 +16,7 @@ async fn reruns_and_test_calls_abandoned_by_their_client_are_still_logged() {
     let automation = relay.create_automation("proc_abandon", &url).await;
     let id = automation["id"].as_str().expect("id").to_string();
     relay.send_message("proc_abandon", json!({"n": 1})).await;
-    let original = wait_logs(&relay, "", 1).await[0]["id"].as_str().expect("id").to_string();
+    let original = relay.wait_logs_exactly("", 1).await[0]["id"].as_str().expect("id").to_string();
 
     let impatient =
         reqwest::Client::builder().timeout(Duration::from_millis(300)).build().expect("client");
@@ -27,7 +27,7 @@ async fn reruns_and_test_calls_abandoned_by_their_client_are_still_logged() {
         let sent = impatient.post(relay.url(&path)).header("Api-Key", KEY).send().await;
         assert!(sent.is_err(), "the client gave up before the answer: {path}");
     }
-    let logs = wait_logs(&relay, "", 3).await;
+    let logs = relay.wait_logs_exactly("", 3).await;
     let triggers: Vec<&str> = logs.iter().filter_map(|l| l["trigger"].as_str()).collect();
     assert_eq!(triggers, ["initial", "rerun", "test"], "{logs:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 3, "every logged call reached the receiver");

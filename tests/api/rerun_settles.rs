@@ -12,7 +12,7 @@ use axum::response::IntoResponse;
 use serde_json::{json, Value};
 
 use crate::common::{self, Receiver, Relay};
-use crate::helpers::{retries, rfc3339_ago, wait_logs, LOGS, WAIT};
+use crate::helpers::{retries, rfc3339_ago, LOGS, WAIT};
 
 /// Reruns log `id` with no body, as the SDKs do; asserts 200 and returns the answer.
 async fn rerun(relay: &Relay, id: &str) -> Value {
@@ -64,7 +64,7 @@ async fn a_successful_rerun_ends_an_exhausted_delivery_and_recover_leaves_it_alo
     let exhausted = wait_delivery(&relay, &id(&automation), "exhausted").await;
     let still_down = wait_delivery(&relay, &id(&broken), "exhausted").await;
 
-    let log = wait_logs(&relay, &format!("&automation_id={}", id(&automation)), 1).await;
+    let log = relay.wait_logs_exactly(&format!("&automation_id={}", id(&automation)), 1).await;
     let answer = rerun(&relay, &id(&log[0])).await;
     assert_eq!(answer["status_code"], 200, "{answer}");
     assert_eq!(answer["delivery_id"], exhausted["id"], "{answer}");
@@ -75,7 +75,7 @@ async fn a_successful_rerun_ends_an_exhausted_delivery_and_recover_leaves_it_alo
     assert_eq!(now["attempts"], 1, "a rerun is not an attempt of the delivery: {now}");
 
     // A failed rerun changes nothing.
-    let log = wait_logs(&relay, &format!("&automation_id={}", id(&broken)), 1).await;
+    let log = relay.wait_logs_exactly(&format!("&automation_id={}", id(&broken)), 1).await;
     let answer = rerun(&relay, &id(&log[0])).await;
     assert_eq!(answer["status_code"], 503, "{answer}");
     assert_eq!(answer["delivery_status"], "exhausted", "{answer}");
@@ -115,7 +115,7 @@ async fn a_successful_rerun_ends_a_retrying_delivery_before_its_next_attempt() {
     let relay = Relay::start(&slow_retry);
     let automation = relay.create_automation("proc_retrying", &receiver.url("/r")).await;
     relay.send_message("proc_retrying", json!({"n": 1})).await;
-    let log = wait_logs(&relay, "", 1).await;
+    let log = relay.wait_logs_exactly("", 1).await;
     let pending = wait_delivery(&relay, &id(&automation), "pending").await;
     let due =
         chrono::DateTime::parse_from_rfc3339(pending["next_attempt_at"].as_str().expect("due"))
@@ -128,11 +128,15 @@ async fn a_successful_rerun_ends_a_retrying_delivery_before_its_next_attempt() {
     assert_eq!(now["status"], "succeeded", "{now}");
     assert!(now["next_attempt_at"].is_null(), "{now}");
 
-    // Past the retry it had scheduled (and a few claim polls), nothing more was sent.
+    // Past the retry it had scheduled (and a few claim polls), nothing more was sent; a
+    // delivery failing now has its retry sent meanwhile (due later than the cancelled one).
+    let control = relay.retrying_control("proc_control").await;
+    relay.wait_control_retry(&control).await;
     let wait = (due.timestamp_millis() - chrono::Utc::now().timestamp_millis()).max(0) as u64;
     tokio::time::sleep(Duration::from_millis(wait + 700)).await;
     assert_eq!(receiver.count(), 2, "the retry was sent after the rerun succeeded");
-    assert_eq!(relay.all_logs("").await.len(), 2);
+    let own_logs = relay.all_logs(&format!("&automation_id={}", id(&automation))).await;
+    assert_eq!(own_logs.len(), 2, "{own_logs:?}");
 }
 
 /// A receiver answering 500 at once to its first call, 500 after `delay` to its second, and
@@ -167,7 +171,7 @@ async fn an_attempt_in_flight_when_a_rerun_succeeds_does_not_make_the_delivery_d
     let relay = Relay::start(common::FAST_RETRIES);
     let automation = relay.create_automation("proc_in_flight", &url).await;
     relay.send_message("proc_in_flight", json!({"n": 1})).await;
-    let first = wait_logs(&relay, "", 1).await;
+    let first = relay.wait_logs_exactly("", 1).await;
     relay
         .wait_for(WAIT, "the second attempt in flight", || async {
             (calls.load(Ordering::SeqCst) == 2).then_some(())
@@ -179,7 +183,7 @@ async fn an_attempt_in_flight_when_a_rerun_succeeds_does_not_make_the_delivery_d
     assert_eq!(answer["delivery_status"], "succeeded", "{answer}");
 
     // The attempt in flight ends with a 500: logged and counted, and the delivery stays ended.
-    let logs = wait_logs(&relay, "", 3).await;
+    let logs = relay.wait_logs_exactly("", 3).await;
     let attempt =
         logs.iter().find(|l| l["attempt"] == 2 && l["trigger"] == "retry").expect("attempt 2");
     assert_eq!(attempt["external_request_log"]["status_code"], 500, "{attempt}");
@@ -189,8 +193,12 @@ async fn an_attempt_in_flight_when_a_rerun_succeeds_does_not_make_the_delivery_d
     assert_eq!(d["automation_id"], automation["id"], "{d}");
     assert_eq!(d["attempts"], 2, "{d}");
     assert_eq!(d["last_log_id"], answer["id"], "{d}");
-    // Its next retry would have come 400 ms later.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Its next retry would have come 400 ms later; a delivery failing now (retry 200 ms
+    // after its call) has its retry sent meanwhile.
+    let ended = std::time::Instant::now();
+    let control = relay.retrying_control("proc_control").await;
+    relay.wait_control_retry(&control).await;
+    tokio::time::sleep(Duration::from_millis(1200).saturating_sub(ended.elapsed())).await;
     assert_eq!(calls.load(Ordering::SeqCst), 3, "the delivery was sent again");
     assert_eq!(delivery(&relay, delivery_id).await["status"], "succeeded");
 }

@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::common::{self, verify_signature, Receiver, Relay};
-use crate::helpers::{assert_error, header, send_ok, wait_logs, ENDPOINTS, LOGS};
+use crate::helpers::{assert_error, header, send_ok, ENDPOINTS, LOGS};
 
 async fn rerun_with(relay: &Relay, path: &str, body: Value) -> (u16, Value) {
     relay.post_json(&format!("{path}/rerun"), &body).await
@@ -28,7 +28,7 @@ async fn target_current_sends_the_stored_body_to_the_automations_current_url_and
     assert_eq!(status, 201, "{automation}");
     let aid = automation["id"].as_str().expect("id").to_string();
     relay.send_message("proc_target", json!({"order": 7})).await;
-    let log = wait_logs(&relay, "", 1).await.remove(0);
+    let log = relay.wait_logs_exactly("", 1).await.remove(0);
     let log_path = format!("{LOGS}/{}", log["id"].as_str().expect("id"));
     let first = old.calls().remove(0);
 

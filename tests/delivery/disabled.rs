@@ -1,7 +1,7 @@
 use serde_json::{json, Value};
 
 use crate::common::{Receiver, Relay};
-use crate::helpers::{delivery, delivery_toml, first_delivery, logs_of, wait_delivery, WAIT};
+use crate::helpers::{delivery_toml, first_delivery, WAIT};
 
 // 9. Disabling an automation ends its pending deliveries with a log row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -14,7 +14,7 @@ async fn disabled_automation_fails_pending_delivery_and_gets_no_new_ones() {
     let id = first_delivery(&relay.send_message("proc_disable", json!({"d": 1})).await);
     relay
         .wait_for(WAIT, "first attempt", || async {
-            let d = delivery(&relay, &id).await;
+            let d = relay.delivery(&id).await;
             (d["attempts"] == 1).then_some(())
         })
         .await;
@@ -30,10 +30,10 @@ async fn disabled_automation_fails_pending_delivery_and_gets_no_new_ones() {
     assert_eq!(updated["enabled"], false);
     assert_eq!(updated["webhook_url"], failing.url("/f"), "other fields kept");
 
-    let d = wait_delivery(&relay, &id, "failed").await;
+    let d = relay.wait_delivery_ends(&id, "failed").await;
     assert_eq!(d["attempts"], 2, "{d}");
     assert_eq!(failing.count(), 1, "nothing is sent to a disabled automation");
-    let logs = logs_of(&relay, &id).await;
+    let logs = relay.logs_of(&id).await;
     assert_eq!(logs.len(), 2);
     assert_eq!(logs[0]["error_code"], "E_HTTP_STATUS");
     assert_eq!(logs[1]["error_code"], "E_AUTOMATION_DISABLED", "{}", logs[1]);

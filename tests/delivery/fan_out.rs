@@ -1,7 +1,7 @@
 use serde_json::Value;
 
 use crate::common::{self, verify_signature, Receiver, Relay};
-use crate::helpers::{header, wait_delivery};
+use crate::helpers::header;
 
 // 10. Fan-out: one message, one delivery per automation, same id and bytes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,7 +37,7 @@ async fn one_message_fans_out_byte_identical() {
     assert_eq!(targets, expected);
 
     for id in ids {
-        wait_delivery(&relay, id.as_str().unwrap(), "succeeded").await;
+        relay.wait_delivery_ends(id.as_str().unwrap(), "succeeded").await;
     }
     let message_id = message["id"].as_str().unwrap();
     for (receiver, automation) in [(&r1, &a1), (&r2, &a2)] {

@@ -1,4 +1,4 @@
-//! Shared helpers: config tweaks, delivery and log waits, a slow receiver.
+//! Shared helpers: config tweaks, a slow receiver, a black hole, timed arrivals.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Router;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::common::{self, Relay, KEY};
 
-/// How long any single wait in these tests may take before it counts as a failure.
-pub(crate) const WAIT: Duration = Duration::from_secs(10);
+pub(crate) use crate::common::{first_delivery, WAIT};
 
 /// A full `[delivery]` table: `common::FAST_RETRIES` with some keys replaced or added.
 /// (Appending a second `[delivery]` table to FAST_RETRIES would be invalid TOML.)
@@ -40,46 +39,6 @@ pub(crate) fn delivery_toml(changes: &[(&str, &str)]) -> String {
     }
     assert_eq!(out.matches("[delivery]").count(), 1);
     out
-}
-
-pub(crate) async fn delivery(relay: &Relay, id: &str) -> Value {
-    relay.get_json(&format!("/v1/deliveries/{id}")).await
-}
-
-/// Waits until delivery `id` leaves `pending`, then asserts it ended as `status`.
-pub(crate) async fn wait_delivery(relay: &Relay, id: &str, status: &str) -> Value {
-    let d = relay
-        .wait_for(WAIT, &format!("delivery {id} to end (expected {status})"), || async {
-            let d = delivery(relay, id).await;
-            (d["status"] != "pending").then_some(d)
-        })
-        .await;
-    assert_eq!(d["status"], status, "delivery ended otherwise: {d}");
-    d
-}
-
-/// The logs of delivery `id`, in attempt order.
-pub(crate) async fn logs_of(relay: &Relay, id: &str) -> Vec<Value> {
-    let mut logs: Vec<Value> =
-        relay.all_logs("").await.into_iter().filter(|l| l["delivery_id"] == id).collect();
-    logs.sort_by_key(|l| l["attempt"].as_u64());
-    logs
-}
-
-/// Waits until `query` lists exactly `n` logs; returns them.
-pub(crate) async fn wait_logs(relay: &Relay, query: &str, n: usize) -> Vec<Value> {
-    relay
-        .wait_for(WAIT, &format!("{n} logs for `{query}`"), || async {
-            let logs = relay.all_logs(query).await;
-            (logs.len() >= n).then_some(logs)
-        })
-        .await
-}
-
-pub(crate) fn first_delivery(message: &Value) -> String {
-    let ids = message["delivery_ids"].as_array().expect("delivery_ids");
-    assert_eq!(ids.len(), 1, "{message}");
-    ids[0].as_str().expect("delivery id").to_string()
 }
 
 pub(crate) fn header<'a>(call: &'a common::Received, name: &str) -> &'a str {

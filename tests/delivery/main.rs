@@ -1,5 +1,4 @@
-#[path = "../common/mod.rs"]
-mod common;
+use hookrelay_testkit as common;
 
 // End-to-end delivery behaviour: retries on the persisted schedule, exhaustion,
 // `Retry-After`, timeouts, the response-body cap, redirects, the SSRF guard, secret

@@ -5,7 +5,7 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use crate::common::{Receiver, Relay};
-use crate::helpers::{delivery_toml, first_delivery, logs_of, wait_delivery};
+use crate::helpers::{delivery_toml, first_delivery};
 
 // 5. Response body cap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,10 +23,10 @@ async fn response_bodies_are_capped_and_flagged() {
     relay.create_automation("proc_small", &small.url("/small")).await;
     let d_big = first_delivery(&relay.send_message("proc_big", json!({"b": 1})).await);
     let d_small = first_delivery(&relay.send_message("proc_small", json!({"s": 1})).await);
-    wait_delivery(&relay, &d_big, "succeeded").await;
-    wait_delivery(&relay, &d_small, "succeeded").await;
+    relay.wait_delivery_ends(&d_big, "succeeded").await;
+    relay.wait_delivery_ends(&d_small, "succeeded").await;
 
-    let logs = logs_of(&relay, &d_big).await;
+    let logs = relay.logs_of(&d_big).await;
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0]["response_truncated"], true, "{}", logs[0]["response_truncated"]);
     assert_eq!(logs[0]["external_request_log"]["status_code"], 200);
@@ -42,7 +42,7 @@ async fn response_bodies_are_capped_and_flagged() {
         .await;
     assert_eq!(one["response_truncated"], true);
 
-    let logs = logs_of(&relay, &d_small).await;
+    let logs = relay.logs_of(&d_small).await;
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0]["response_truncated"], false);
     assert_eq!(logs[0]["external_request_log"]["response_body"], json!({"text": "short answer"}));
@@ -60,10 +60,10 @@ async fn redirects_are_not_followed() {
     let relay = Relay::start(&delivery_toml(&[("max_attempts", "2")]));
     relay.create_automation("proc_redirect", &redirecting.url("/moved")).await;
     let id = first_delivery(&relay.send_message("proc_redirect", json!({"r": 1})).await);
-    wait_delivery(&relay, &id, "exhausted").await;
+    relay.wait_delivery_ends(&id, "exhausted").await;
     assert_eq!(redirecting.count(), 2);
     assert_eq!(target.count(), 0, "the redirect target must never be called");
-    let logs = logs_of(&relay, &id).await;
+    let logs = relay.logs_of(&id).await;
     assert_eq!(logs.len(), 2);
     for log in &logs {
         assert_eq!(log["external_request_log"]["status_code"], 302);

@@ -1,9 +1,7 @@
 use serde_json::json;
 
 use crate::common::{self, verify_signature, Receiver, Relay};
-use crate::helpers::{
-    delivery_toml, first_delivery, gap_ms, header, logs_of, wait_delivery, wait_logs,
-};
+use crate::helpers::{delivery_toml, first_delivery, gap_ms, header};
 
 // 1. Fails N times, then succeeds: N+1 logs, schedule respected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,7 +14,7 @@ async fn failing_receiver_is_retried_on_schedule_until_it_succeeds() {
     let message = relay.send_message("proc_retry", json!({"n": 1})).await;
     let id = first_delivery(&message);
 
-    let d = wait_delivery(&relay, &id, "succeeded").await;
+    let d = relay.wait_delivery_ends(&id, "succeeded").await;
     assert_eq!(d["attempts"], FAILURES + 1, "{d}");
     assert_eq!(d["message_id"], message["id"]);
 
@@ -36,7 +34,7 @@ async fn failing_receiver_is_retried_on_schedule_until_it_succeeds() {
     assert!(g2 < 1_500, "second retry far too late: {g2} ms");
     assert!(g2 > g1, "backoff grows: {g1} ms then {g2} ms");
 
-    let logs = logs_of(&relay, &id).await;
+    let logs = relay.logs_of(&id).await;
     assert_eq!(logs.len(), FAILURES + 1, "exactly N+1 logs: {logs:#?}");
     for (i, log) in logs.iter().enumerate() {
         assert_eq!(log["attempt"], i + 1);
@@ -67,7 +65,7 @@ async fn always_failing_receiver_exhausts_after_max_attempts() {
     let id = first_delivery(&message);
     relay.send_message("proc_fine", json!({"will": "work"})).await;
 
-    let d = wait_delivery(&relay, &id, "exhausted").await;
+    let d = relay.wait_delivery_ends(&id, "exhausted").await;
     assert_eq!(d["attempts"], 4, "{d}");
     assert_eq!(failing.count(), 4, "max_attempts = 4 calls, no more");
 
@@ -81,7 +79,7 @@ async fn always_failing_receiver_exhausts_after_max_attempts() {
         "{pending}"
     );
 
-    let logs = logs_of(&relay, &id).await;
+    let logs = relay.logs_of(&id).await;
     assert_eq!(logs.len(), 4, "{logs:#?}");
     for (i, log) in logs.iter().enumerate() {
         assert_eq!(log["attempt"], i + 1);
@@ -93,7 +91,7 @@ async fn always_failing_receiver_exhausts_after_max_attempts() {
     }
 
     // The 2xx log of the other processor exists, and the class filter separates them.
-    wait_logs(&relay, "&status_class=2xx", 1).await;
+    relay.wait_logs_exactly("&status_class=2xx", 1).await;
     let five = relay.all_logs("&status_class=5xx").await;
     assert_eq!(five.len(), 4, "{five:#?}");
     assert!(five.iter().all(|l| l["external_request_log"]["status_code"] == 500));
@@ -113,9 +111,9 @@ async fn max_age_ends_retries_before_max_attempts() {
     let relay = Relay::start(&delivery_toml(&[("max_age_secs", "1"), ("max_attempts", "8")]));
     relay.create_automation("proc_age", &failing.url("/old")).await;
     let id = first_delivery(&relay.send_message("proc_age", json!({"age": 1})).await);
-    let d = wait_delivery(&relay, &id, "exhausted").await;
+    let d = relay.wait_delivery_ends(&id, "exhausted").await;
     let attempts = d["attempts"].as_u64().unwrap();
     assert!((2..=3).contains(&attempts), "max age 1 s allows 2-3 attempts, got {attempts}");
     assert_eq!(failing.count() as u64, attempts);
-    assert_eq!(logs_of(&relay, &id).await.len() as u64, attempts);
+    assert_eq!(relay.logs_of(&id).await.len() as u64, attempts);
 }

@@ -5,7 +5,7 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use crate::common::{self, Receiver, Relay};
-use crate::helpers::{delivery_toml, first_delivery, gap_ms, logs_of, wait_delivery};
+use crate::helpers::{delivery_toml, first_delivery, gap_ms};
 
 // 3. Retry-After, delta seconds and HTTP-date; clamped to max_retry_after_secs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,8 +35,8 @@ async fn retry_after_seconds_and_http_date_are_honoured() {
     let m1 = relay.send_message("proc_ra_secs", json!({"ra": "seconds"})).await;
     let m2 = relay.send_message("proc_ra_date", json!({"ra": "date"})).await;
     let (d1, d2) = (first_delivery(&m1), first_delivery(&m2));
-    wait_delivery(&relay, &d1, "succeeded").await;
-    wait_delivery(&relay, &d2, "succeeded").await;
+    relay.wait_delivery_ends(&d1, "succeeded").await;
+    relay.wait_delivery_ends(&d2, "succeeded").await;
 
     let calls = seconds.calls();
     assert_eq!(calls.len(), 2);
@@ -52,12 +52,12 @@ async fn retry_after_seconds_and_http_date_are_honoured() {
     assert!(gap >= 900, "Retry-After HTTP-date not honoured: retried after {gap} ms");
     assert!(gap < 3_500, "Retry-After HTTP-date retried far too late: {gap} ms");
 
-    let logs = logs_of(&relay, &d1).await;
+    let logs = relay.logs_of(&d1).await;
     assert_eq!(logs.len(), 2);
     assert_eq!(logs[0]["external_request_log"]["status_code"], 429);
     assert_eq!(logs[0]["external_request_log"]["response_headers"]["retry-after"], "1");
     assert_eq!(logs[1]["trigger"], "retry");
-    let logs = logs_of(&relay, &d2).await;
+    let logs = relay.logs_of(&d2).await;
     assert_eq!(logs.len(), 2);
     assert_eq!(logs[0]["external_request_log"]["status_code"], 503);
 }
@@ -75,7 +75,7 @@ async fn retry_after_is_clamped_to_the_configured_maximum() {
     let relay = Relay::start(&delivery_toml(&[("max_retry_after_secs", "1")]));
     relay.create_automation("proc_clamp", &receiver.url("/c")).await;
     let id = first_delivery(&relay.send_message("proc_clamp", json!({"c": 1})).await);
-    wait_delivery(&relay, &id, "succeeded").await;
+    relay.wait_delivery_ends(&id, "succeeded").await;
     let calls = receiver.calls();
     assert_eq!(calls.len(), 2);
     let gap = gap_ms(&calls, 0);
@@ -100,7 +100,7 @@ async fn retry_after_asctime_http_date_is_honoured() {
     let relay = Relay::start(common::FAST_RETRIES);
     relay.create_automation("proc_asctime", &receiver.url("/a")).await;
     let id = first_delivery(&relay.send_message("proc_asctime", json!({"a": 1})).await);
-    wait_delivery(&relay, &id, "succeeded").await;
+    relay.wait_delivery_ends(&id, "succeeded").await;
     let calls = receiver.calls();
     assert_eq!(calls.len(), 2);
     let gap = gap_ms(&calls, 0);

@@ -4,9 +4,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::common::{self, Receiver, Relay};
-use crate::helpers::{
-    delivery, delivery_toml, first_delivery, logs_of, wait_delivery, SlowReceiver, WAIT,
-};
+use crate::helpers::{delivery_toml, first_delivery, SlowReceiver, WAIT};
 
 // 11. SIGTERM lets the call in flight finish, exits 0, and a restart keeps serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,14 +28,14 @@ async fn sigterm_finishes_in_flight_call_and_restart_serves() {
     assert!(started.elapsed() < Duration::from_secs(9), "shutdown took {:?}", started.elapsed());
 
     relay.restart();
-    let d = delivery(&relay, &id).await;
+    let d = relay.delivery(&id).await;
     assert_eq!(d["status"], "succeeded", "the finished call was recorded before exit: {d}");
-    let logs = logs_of(&relay, &id).await;
+    let logs = relay.logs_of(&id).await;
     assert_eq!(logs.len(), 1, "{logs:#?}");
     assert_eq!(logs[0]["external_request_log"]["status_code"], 200);
     let after =
         first_delivery(&relay.send_message("proc_after", json!({"after": "restart"})).await);
-    wait_delivery(&relay, &after, "succeeded").await;
+    relay.wait_delivery_ends(&after, "succeeded").await;
     assert_eq!(ok.count(), 1);
     assert_eq!(slow.count(), 1, "a delivered call is not sent again after restart");
 }
@@ -66,10 +64,10 @@ async fn sigterm_past_grace_leaves_delivery_pending_for_next_start() {
     assert_eq!(slow.answered.load(Ordering::SeqCst), 0, "exited before the call finished");
 
     relay.restart();
-    wait_delivery(&relay, &id, "succeeded").await;
+    relay.wait_delivery_ends(&id, "succeeded").await;
     let arrivals = slow.count();
     assert_eq!(arrivals, 2, "sent again after restart, exactly once more");
-    let logs = logs_of(&relay, &id).await;
+    let logs = relay.logs_of(&id).await;
     assert_eq!(logs.len(), 2, "the cut-off attempt and the resend are both logged: {logs:#?}");
     assert_eq!(logs[0]["error_code"], "E_INTERRUPTED", "{}", logs[0]);
     assert_eq!(logs[0]["attempt"], 1);

@@ -2,7 +2,7 @@ use serde_json::{json, Value};
 
 use crate::common::ssrf::{assert_no_failures, check_refused, Matrix, GUARD_ON};
 use crate::common::{Receiver, Relay};
-use crate::helpers::{delivery, delivery_toml, first_delivery, logs_of, wait_delivery, WAIT};
+use crate::helpers::{delivery_toml, first_delivery, WAIT};
 
 /// Creates an automation for `url` under its own processor and posts one message to it;
 /// returns the automation id and the delivery id.
@@ -17,11 +17,11 @@ async fn deliver(relay: &Relay, processor: &str, url: &str) -> (String, String) 
 async fn only_log(relay: &Relay, id: &str) -> (Value, Value) {
     let ended = relay
         .wait_for(WAIT, &format!("delivery {id} to end"), || async {
-            let d = delivery(relay, id).await;
+            let d = relay.delivery(id).await;
             (d["status"] != "pending").then_some(d)
         })
         .await;
-    let logs = logs_of(relay, id).await;
+    let logs = relay.logs_of(id).await;
     assert_eq!(logs.len(), 1, "one attempt for delivery {id}: {logs:?}");
     (ended, logs[0].clone())
 }
@@ -94,9 +94,9 @@ async fn allowed_cidrs_open_only_the_listed_network() {
     relay.create_automation("proc_v6", &format!("http://[::1]:{port}/no")).await;
     let allowed = first_delivery(&relay.send_message("proc_v4", json!({"v": 4})).await);
     let refused = first_delivery(&relay.send_message("proc_v6", json!({"v": 6})).await);
-    wait_delivery(&relay, &allowed, "succeeded").await;
-    wait_delivery(&relay, &refused, "exhausted").await;
+    relay.wait_delivery_ends(&allowed, "succeeded").await;
+    relay.wait_delivery_ends(&refused, "exhausted").await;
     assert_eq!(receiver.count(), 1);
-    assert_eq!(logs_of(&relay, &allowed).await[0]["external_request_log"]["status_code"], 200);
-    assert_eq!(logs_of(&relay, &refused).await[0]["error_code"], "E_BLOCKED_TARGET");
+    assert_eq!(relay.logs_of(&allowed).await[0]["external_request_log"]["status_code"], 200);
+    assert_eq!(relay.logs_of(&refused).await[0]["error_code"], "E_BLOCKED_TARGET");
 }

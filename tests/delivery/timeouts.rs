@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use crate::common::{Receiver, Relay};
-use crate::helpers::{delivery_toml, first_delivery, logs_of, wait_delivery, SlowReceiver};
+use crate::helpers::{delivery_toml, first_delivery, SlowReceiver};
 
 // 4. Timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,10 +16,10 @@ async fn slow_receiver_times_out_with_e_timeout() {
         Relay::start(&delivery_toml(&[("request_timeout_ms", "500"), ("max_attempts", "1")]));
     relay.create_automation("proc_timeout", &slow.url()).await;
     let id = first_delivery(&relay.send_message("proc_timeout", json!({"t": 1})).await);
-    let d = wait_delivery(&relay, &id, "exhausted").await;
+    let d = relay.wait_delivery_ends(&id, "exhausted").await;
     assert_eq!(d["attempts"], 1);
     assert_eq!(slow.count(), 1, "the call reached the receiver");
-    let logs = logs_of(&relay, &id).await;
+    let logs = relay.logs_of(&id).await;
     assert_eq!(logs.len(), 1);
     let log = &logs[0];
     assert_eq!(log["error_code"], "E_TIMEOUT", "{log}");
@@ -51,9 +51,9 @@ async fn stalled_response_body_times_out() {
         Relay::start(&delivery_toml(&[("request_timeout_ms", "500"), ("max_attempts", "1")]));
     relay.create_automation("proc_stall", &receiver.url("/stall")).await;
     let id = first_delivery(&relay.send_message("proc_stall", json!({"s": 1})).await);
-    let d = wait_delivery(&relay, &id, "exhausted").await;
+    let d = relay.wait_delivery_ends(&id, "exhausted").await;
     assert_eq!(d["attempts"], 1);
-    let logs = logs_of(&relay, &id).await;
+    let logs = relay.logs_of(&id).await;
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0]["error_code"], "E_TIMEOUT", "{}", logs[0]);
 }

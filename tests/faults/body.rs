@@ -8,7 +8,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::common::Relay;
 use crate::support::{
-    after_attempt, assert_default_backoff, deliver_one, delivery_toml, raw_receiver, wait_final,
+    after_attempt, assert_default_backoff, deliver_one, delivery_toml, raw_receiver,
 };
 
 const GIB: u64 = 1 << 30;
@@ -85,8 +85,8 @@ async fn one_gigabyte_bodies_are_capped_cut_short_and_not_buffered() {
     }
     for (processor, status, id, seen) in &running {
         let (d, logs) = if *status == 200 {
-            let d = wait_final(&relay, id, "succeeded").await;
-            (d, crate::support::logs_of(&relay, id).await)
+            let d = relay.wait_delivery_ends(id, "succeeded").await;
+            (d, relay.logs_of(id).await)
         } else {
             let (d, logs) = after_attempt(&relay, id, 1).await;
             assert_default_backoff(&d, &logs[0]);

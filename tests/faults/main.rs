@@ -1,5 +1,4 @@
-#[path = "../common/mod.rs"]
-mod common;
+use hookrelay_testkit as common;
 
 // Receiver faults (issue 5, item 4), each against the real binary with its own SQLite file
 // and a receiver written on a raw TCP socket so the test controls every byte: connection

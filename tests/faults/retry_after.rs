@@ -5,8 +5,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::common::Relay;
 use crate::support::{
-    after_attempt, assert_failed, assert_next_attempt, deliver_one, delivery_toml, logs_of, ms,
-    raw_receiver, wait_final,
+    after_attempt, assert_failed, assert_next_attempt, deliver_one, delivery_toml, ms, raw_receiver,
 };
 
 /// The configured ceiling, in ms.
@@ -54,8 +53,8 @@ async fn check(
     assert!(logs[0]["external_request_log"]["response_headers"]["retry-after"].is_string());
     let delay = assert_next_attempt(&d, &logs[0], expected_ms, tolerance_ms);
     assert!(delay >= 0, "{processor}: next attempt {delay} ms before the call ended");
-    wait_final(relay, &id, "succeeded").await;
-    let logs = logs_of(relay, &id).await;
+    relay.wait_delivery_ends(&id, "succeeded").await;
+    let logs = relay.logs_of(&id).await;
     assert_eq!(logs.len(), 2, "{processor}");
     let gap = ms(&logs[1]["external_request_log"]["request_at"])
         - ms(&logs[0]["external_request_log"]["response_at"]);
@@ -72,8 +71,8 @@ async fn a_429_with_a_past_http_date_is_retried_at_once() {
     let relay = Relay::start(&delivery_toml(&[]));
     let url = refusing_once(429, || http_date(chrono::Duration::hours(-1))).await;
     let id = deliver_one(&relay, "proc_past", &url).await;
-    let d = wait_final(&relay, &id, "succeeded").await;
-    let logs = logs_of(&relay, &id).await;
+    let d = relay.wait_delivery_ends(&id, "succeeded").await;
+    let logs = relay.logs_of(&id).await;
     assert_eq!(logs.len(), 2, "{d}");
     assert_failed(&logs[0], "E_HTTP_STATUS", 429);
     assert!(logs[1]["error_code"].is_null(), "{}", logs[1]);

@@ -4,16 +4,14 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::common::Relay;
+use crate::common::{first_delivery, Relay};
 
-/// How long any single wait may take before it counts as a failure.
-pub(crate) const WAIT: Duration = Duration::from_secs(10);
+pub(crate) use crate::common::WAIT;
 
 /// The nominal first retry delay every test configures (± `JITTER`).
 pub(crate) const BACKOFF_MS: i64 = 1000;
@@ -109,22 +107,7 @@ async fn read_request(stream: &mut TcpStream) -> bool {
 /// delivery id.
 pub(crate) async fn deliver_one(relay: &Relay, processor: &str, url: &str) -> String {
     relay.create_automation(processor, url).await;
-    let message = relay.send_message(processor, json!({"fault": processor})).await;
-    let ids = message["delivery_ids"].as_array().expect("delivery_ids");
-    assert_eq!(ids.len(), 1, "{message}");
-    ids[0].as_str().expect("id").to_string()
-}
-
-pub(crate) async fn delivery(relay: &Relay, id: &str) -> Value {
-    relay.get_json(&format!("/v1/deliveries/{id}")).await
-}
-
-/// The logs of delivery `id`, in attempt order.
-pub(crate) async fn logs_of(relay: &Relay, id: &str) -> Vec<Value> {
-    let mut logs: Vec<Value> =
-        relay.all_logs("").await.into_iter().filter(|l| l["delivery_id"] == id).collect();
-    logs.sort_by_key(|l| l["attempt"].as_u64());
-    logs
+    first_delivery(&relay.send_message(processor, json!({"fault": processor})).await)
 }
 
 /// Waits until delivery `id` has recorded `attempts` attempts; returns the delivery as it
@@ -132,26 +115,14 @@ pub(crate) async fn logs_of(relay: &Relay, id: &str) -> Vec<Value> {
 pub(crate) async fn after_attempt(relay: &Relay, id: &str, attempts: u64) -> (Value, Vec<Value>) {
     let d = relay
         .wait_for(WAIT, &format!("attempt {attempts} of {id}"), || async {
-            let d = delivery(relay, id).await;
+            let d = relay.delivery(id).await;
             (d["attempts"].as_u64() >= Some(attempts)).then_some(d)
         })
         .await;
     assert_eq!(d["attempts"], attempts, "attempts moved on before the check: {d}");
-    let logs = logs_of(relay, id).await;
+    let logs = relay.logs_of(id).await;
     assert_eq!(logs.len() as u64, attempts, "one log per attempt: {logs:?}");
     (d, logs)
-}
-
-/// Waits until delivery `id` leaves `pending`, then asserts it ended as `status`.
-pub(crate) async fn wait_final(relay: &Relay, id: &str, status: &str) -> Value {
-    let d = relay
-        .wait_for(WAIT, &format!("delivery {id} to end"), || async {
-            let d = delivery(relay, id).await;
-            (d["status"] != "pending").then_some(d)
-        })
-        .await;
-    assert_eq!(d["status"], status, "{d}");
-    d
 }
 
 /// Unix ms of an RFC 3339 time in a JSON field.
@@ -217,9 +188,9 @@ pub(crate) async fn assert_retried_then_exhausted(
     pending: &Value,
     code: &str,
 ) {
-    let d = wait_final(relay, id, "exhausted").await;
+    let d = relay.wait_delivery_ends(id, "exhausted").await;
     assert!(d["next_attempt_at"].is_null(), "nothing scheduled after exhaustion: {d}");
-    let logs = logs_of(relay, id).await;
+    let logs = relay.logs_of(id).await;
     assert_eq!(logs.len(), 2, "{logs:?}");
     assert_eq!(logs[1]["trigger"], "retry");
     assert_eq!(logs[1]["error_code"], code, "{}", logs[1]);

@@ -6,57 +6,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
 use serde_json::{json, Value};
 
+use crate::common::apps::{demo_app, DEMO_KEY};
 use crate::common::{self, Relay};
 use crate::strategies::config;
-
-/// The demo app's key (the app is in [`APP_TOML`]).
-pub(crate) const APP_KEY: &str = "app-demo-key-0123456789";
-
-/// The demo app of config.example.toml, uploads enabled; `Relay::start` has no apps.
-pub(crate) const APP_TOML: &str = r#"
-[[apps]]
-id = "demo"
-name = "Greeting demo"
-api_keys = ["app-demo-key-0123456789"]
-run_timeout_secs = 60
-[[apps.inputs]]
-type = "text-input"
-variable = "name"
-label = "Your name"
-required = true
-max_length = 48
-[[apps.inputs]]
-type = "select"
-variable = "tone"
-label = "Tone"
-required = false
-default = "friendly"
-options = ["friendly", "formal"]
-[apps.file_upload]
-enabled = true
-allowed_types = ["document", "image"]
-allowed_extensions = []
-number_limits = 3
-transfer_methods = ["local_file", "remote_url"]
-[[apps.nodes]]
-id = "start"
-type = "start"
-[[apps.nodes]]
-id = "hello"
-type = "template-transform"
-template = "Hi {{ name }}!"
-variables = [{ variable = "name", value_selector = ["start", "name"] }]
-[[apps.nodes]]
-id = "end"
-type = "end"
-outputs = [{ variable = "greeting", value_selector = ["hello", "output"] }]
-[[apps.edges]]
-source = "start"
-target = "hello"
-[[apps.edges]]
-source = "hello"
-target = "end"
-"#;
 
 /// A relay (with the demo app) and a runtime to talk to it.
 pub(crate) struct Fuzz {
@@ -71,7 +23,7 @@ impl Fuzz {
             .enable_all()
             .build()
             .expect("runtime");
-        let relay = Relay::start(APP_TOML);
+        let relay = Relay::start(&demo_app());
         Self { rt, relay }
     }
 
@@ -85,7 +37,7 @@ impl Fuzz {
         if app {
             common::client()
                 .request(method, self.relay.url(path))
-                .header("Authorization", format!("Bearer {APP_KEY}"))
+                .header("Authorization", format!("Bearer {DEMO_KEY}"))
         } else {
             self.relay.req(method, path)
         }

@@ -18,8 +18,7 @@
 //! it its own count: `PROPTEST_CASES=1000 cargo test --test fuzz upstream_sse`.
 //! Failures are not persisted to files: a failing run prints the shrunk input instead.
 
-#[path = "../common/mod.rs"]
-mod common;
+use hookrelay_testkit as common;
 
 mod bugs;
 mod decoders;

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::common::{self, Relay, KEY};
 use crate::helpers::{
     append, assert_error, completion, create_automation, export, grid, msg_id, new_sheet,
-    post_keyed, post_raw, row_count, rows, sheet_meta, sink_path, wait_logs, SINK,
+    post_keyed, post_raw, row_count, rows, sheet_meta, sink_path, SINK,
 };
 
 /// A keyed sink call with a raw body.
@@ -50,7 +50,7 @@ async fn a_delivery_to_an_unknown_spreadsheet_logs_the_404() {
     .await;
     let automation_id = automation["id"].as_str().unwrap();
     relay.send_message("proc_lost", json!({"order": 1})).await;
-    let logs = wait_logs(&relay, automation_id, 1).await;
+    let logs = relay.wait_logs_at_least(&format!("&automation_id={automation_id}"), 1).await;
     let ext = &logs[0]["external_request_log"];
     assert_eq!(ext["status_code"], 404, "{}", logs[0]);
     assert_eq!(ext["response_body"]["code"], "not_found", "{}", logs[0]);

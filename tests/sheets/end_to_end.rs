@@ -10,10 +10,9 @@ use serde_json::{json, Value};
 
 use crate::common::{Relay, KEY};
 use crate::helpers::{
-    create_automation, grid, new_sheet, run_demo, send, sink_path, wait_logs, wait_rows, ENDPOINTS,
-    LOGS, SINK,
+    create_automation, grid, new_sheet, run_demo, send, sink_path, wait_rows, ENDPOINTS, LOGS, SINK,
 };
-use crate::helpers::{rows, values, DEMO_APP};
+use crate::helpers::{demo_app, rows, values};
 
 /// The sink's answer as the log recorded it, after checking the call succeeded.
 fn logged_answer(log: &Value) -> Value {
@@ -44,7 +43,7 @@ fn check_answer(answer: &Value, sheet: &str, range: &str, rows: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_workflow_completion_becomes_a_row_exactly_once() {
-    let relay = Relay::start(DEMO_APP);
+    let relay = Relay::start(&demo_app());
     // The automation first (for its secret), then the spreadsheet with that secret, then
     // point the automation at the spreadsheet.
     let automation = create_automation(
@@ -77,7 +76,7 @@ async fn a_signed_workflow_completion_becomes_a_row_exactly_once() {
         full.body,
         json!({"range": "Sheet1!A1:A2", "majorDimension": "ROWS", "values": [["greeting"], ["Good day, Ada."]]})
     );
-    let logs = wait_logs(&relay, &automation_id, 1).await;
+    let logs = relay.wait_logs_exactly(&format!("&automation_id={automation_id}"), 1).await;
     let first = logged_answer(&logs[0]);
     check_answer(&first, &id, "Sheet1!A1:A2", 2);
     let sent = &logs[0]["external_request_log"]["request_headers"];
@@ -86,7 +85,7 @@ async fn a_signed_workflow_completion_becomes_a_row_exactly_once() {
     run_demo(&relay, "Bob", "friendly", "Hi Bob! 👋").await;
     let got = wait_rows(&relay, &id, 3).await;
     assert_eq!(got, grid(&[&["greeting"], &["Good day, Ada."], &["Hi Bob! 👋"]]));
-    let logs = wait_logs(&relay, &automation_id, 2).await;
+    let logs = relay.wait_logs_exactly(&format!("&automation_id={automation_id}"), 2).await;
     let second = logged_answer(&logs[1]);
     check_answer(&second, &id, "Sheet1!A3", 1);
 
@@ -100,7 +99,7 @@ async fn a_signed_workflow_completion_becomes_a_row_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keyed_workflow_completion_becomes_a_row_exactly_once() {
-    let relay = Relay::start(DEMO_APP);
+    let relay = Relay::start(&demo_app());
     let id = new_sheet(&relay, "Keyed", None).await;
     let automation = create_automation(
         &relay,
@@ -119,7 +118,7 @@ async fn a_keyed_workflow_completion_becomes_a_row_exactly_once() {
     assert_eq!(got[0], vec!["greeting"]);
     assert_eq!(data, grid(&[&["Good day, Dan."], &["Hi Cleo! 👋"]]));
 
-    let logs = wait_logs(&relay, &automation_id, 2).await;
+    let logs = relay.wait_logs_exactly(&format!("&automation_id={automation_id}"), 2).await;
     let answers: Vec<Value> = logs.iter().map(logged_answer).collect();
     let mut ranges: Vec<&str> =
         answers.iter().map(|a| a["updates"]["updatedRange"].as_str().unwrap()).collect();

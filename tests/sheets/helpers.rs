@@ -1,102 +1,17 @@
-//! Shared helpers: the demo workflow app, spreadsheet calls, an independent Standard
-//! Webhooks signer, the sink call (signed or keyed), A1 reads and exports, error checks.
+//! Shared helpers: spreadsheet calls, the sink call (signed or keyed), A1 reads and exports,
+//! error checks, demo runs.
 
-use std::time::Duration;
-
-use base64::Engine;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 
 use crate::common::{self, Relay, KEY};
 
-/// How long any single wait in these tests may take before it counts as a failure.
-pub(crate) const WAIT: Duration = Duration::from_secs(15);
+pub(crate) use crate::common::apps::{demo_app, DEMO_KEY};
+pub(crate) use crate::common::signing::{msg_id, new_secret, now_secs, sign};
+pub(crate) use crate::common::{ENDPOINTS, LOGS, WAIT};
+
 pub(crate) const SHEETS: &str = "/v1/spreadsheets";
 pub(crate) const SINK: &str = "/v1/integrations/google_sheets/webhook";
-pub(crate) const ENDPOINTS: &str = "/v1/processors/automations/endpoints";
-pub(crate) const LOGS: &str = "/v1/processors/automations/logs";
-
-/// The app key of the demo workflow app below.
-pub(crate) const DEMO_KEY: &str = "app-demo-key-0123456789";
-
-/// The demo workflow app of config.example.toml (id `demo`, inputs `name` and `tone`,
-/// output `greeting`), without its file-upload section. `Relay::start` writes its own
-/// config, so an app exists only when a test includes this.
-pub(crate) const DEMO_APP: &str = r#"
-[[apps]]
-id = "demo"
-name = "Greeting demo"
-api_keys = ["app-demo-key-0123456789"]
-run_timeout_secs = 60
-
-[[apps.inputs]]
-type = "text-input"
-variable = "name"
-label = "Your name"
-required = true
-max_length = 48
-
-[[apps.inputs]]
-type = "select"
-variable = "tone"
-label = "Tone"
-required = false
-default = "friendly"
-options = ["friendly", "formal"]
-
-[[apps.nodes]]
-id = "start"
-type = "start"
-
-[[apps.nodes]]
-id = "is_formal"
-type = "if-else"
-conditions = [{ variable_selector = ["start", "tone"], comparison_operator = "is", value = "formal" }]
-
-[[apps.nodes]]
-id = "formal"
-type = "template-transform"
-template = "Good day, {{ name }}."
-variables = [{ variable = "name", value_selector = ["start", "name"] }]
-
-[[apps.nodes]]
-id = "friendly"
-type = "template-transform"
-template = "Hi {{ name }}! 👋"
-variables = [{ variable = "name", value_selector = ["start", "name"] }]
-
-[[apps.nodes]]
-id = "end_formal"
-type = "end"
-outputs = [{ variable = "greeting", value_selector = ["formal", "output"] }]
-
-[[apps.nodes]]
-id = "end_friendly"
-type = "end"
-outputs = [{ variable = "greeting", value_selector = ["friendly", "output"] }]
-
-[[apps.edges]]
-source = "start"
-target = "is_formal"
-
-[[apps.edges]]
-source = "is_formal"
-source_handle = "true"
-target = "formal"
-
-[[apps.edges]]
-source = "is_formal"
-source_handle = "false"
-target = "friendly"
-
-[[apps.edges]]
-source = "formal"
-target = "end_formal"
-
-[[apps.edges]]
-source = "friendly"
-target = "end_friendly"
-"#;
 
 /// One answer: status, headers, raw bytes, and the body as JSON when it is JSON.
 #[derive(Debug)]
@@ -232,34 +147,6 @@ pub(crate) fn sink_path(id: &str, sheet_id: u32, colour: Option<bool>) -> String
     path
 }
 
-/// A fresh `whsec_` secret (32 random bytes).
-pub(crate) fn new_secret() -> String {
-    let key: [u8; 32] = rand::random();
-    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(key))
-}
-
-/// A fresh webhook-id.
-pub(crate) fn msg_id() -> String {
-    format!("msg_{}", uuid::Uuid::now_v7().simple())
-}
-
-pub(crate) fn now_secs() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-/// An independent Standard Webhooks signature (not hookrelay's code): `v1,` + base64
-/// HMAC-SHA256 over `{id}.{ts}.{body}` keyed with the base64 part of the secret.
-pub(crate) fn sign(secret: &str, id: &str, ts: i64, body: &[u8]) -> String {
-    use hmac::{Hmac, KeyInit, Mac};
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(secret.strip_prefix("whsec_").expect("whsec_ prefix"))
-        .expect("base64 secret");
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).expect("key");
-    mac.update(format!("{id}.{ts}.").as_bytes());
-    mac.update(body);
-    format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
-}
-
 /// A raw POST to `path` with exactly `headers` (no key unless given) and `body`.
 pub(crate) async fn post_raw(
     client: &reqwest::Client,
@@ -374,29 +261,10 @@ pub(crate) async fn wait_rows(relay: &Relay, id: &str, n: usize) -> Vec<Vec<Stri
         .await
 }
 
-/// Waits until `n` logs of automation `automation_id` exist; returns them, oldest first.
-pub(crate) async fn wait_logs(relay: &Relay, automation_id: &str, n: usize) -> Vec<Value> {
-    let query = format!("&automation_id={automation_id}");
-    relay
-        .wait_for(WAIT, &format!("{n} logs of {automation_id}"), || async {
-            let logs = relay.all_logs(&query).await;
-            (logs.len() >= n).then_some(logs)
-        })
-        .await
-}
-
 /// The key the relay signs its own calls to spreadsheet `sheet`'s sink with, derived
 /// independently (not hookrelay's code): `whsec_` + base64 HMAC-SHA256 keyed with the
 /// base64 part of `secret` over `"hookrelay sheets sink " + sheet`.
 pub(crate) fn sink_secret(secret: &str, sheet: &str) -> String {
-    use hmac::{Hmac, KeyInit, Mac};
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(secret.strip_prefix("whsec_").expect("whsec_ prefix"))
-        .expect("base64 secret");
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).expect("key");
-    mac.update(format!("hookrelay sheets sink {sheet}").as_bytes());
-    format!(
-        "whsec_{}",
-        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-    )
+    let sheet = format!("hookrelay sheets sink {sheet}");
+    format!("whsec_{}", crate::common::signing::hmac_base64(secret, &[sheet.as_bytes()]))
 }

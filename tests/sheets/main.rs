@@ -1,5 +1,4 @@
-#[path = "../common/mod.rs"]
-mod common;
+use hookrelay_testkit as common;
 
 // End-to-end tests of the Google-Sheets-style sink: spreadsheets CRUD; a workflow run
 // delivered by an automation to the relay's own sink (signed and keyed) and read back;

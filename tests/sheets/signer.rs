@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 
 use crate::common::Relay;
 use crate::helpers::{
-    assert_error, create_automation, grid, msg_id, new_secret, new_sheet, post_keyed, post_signed,
-    run_demo, send, sheet_meta, sink_path, sink_secret, wait_logs, wait_rows, DEMO_APP, ENDPOINTS,
-    SHEETS, SINK,
+    assert_error, create_automation, demo_app, grid, msg_id, new_secret, new_sheet, post_keyed,
+    post_signed, run_demo, send, sheet_meta, sink_path, sink_secret, wait_rows, ENDPOINTS, SHEETS,
+    SINK,
 };
 
 async fn set_signer(relay: &Relay, sheet: &str, body: Value) -> crate::helpers::Resp {
@@ -29,7 +29,7 @@ async fn rotate(relay: &Relay, automation_id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sheet_signed_by_its_automation_takes_demo_runs_with_no_key_stored_through_rotations() {
-    let relay = Relay::start(DEMO_APP);
+    let relay = Relay::start(&demo_app());
     // The walkthrough: a spreadsheet, an automation sending to its sink, the link.
     let sheet = new_sheet(&relay, "Greetings", None).await;
     let automation = create_automation(
@@ -48,7 +48,7 @@ async fn a_sheet_signed_by_its_automation_takes_demo_runs_with_no_key_stored_thr
 
     run_demo(&relay, "Ada", "formal", "Good day, Ada.").await;
     assert_eq!(wait_rows(&relay, &sheet, 2).await, grid(&[&["greeting"], &["Good day, Ada."]]));
-    let logs = wait_logs(&relay, &aid, 1).await;
+    let logs = relay.wait_logs_exactly(&format!("&automation_id={aid}"), 1).await;
     let sent = &logs[0]["external_request_log"]["request_headers"];
     assert!(sent.get("webhook-signature").is_some(), "{sent}");
     for key_header in ["api-key", "authorization"] {
@@ -89,7 +89,7 @@ async fn a_sheet_signed_by_its_automation_takes_demo_runs_with_no_key_stored_thr
     run_demo(&relay, "Cleo", "formal", "Good day, Cleo.").await;
     let rows = wait_rows(&relay, &sheet, 7).await;
     assert_eq!(rows.last().expect("row"), &vec!["Good day, Cleo.".to_string()]);
-    let logs = wait_logs(&relay, &aid, 3).await;
+    let logs = relay.wait_logs_exactly(&format!("&automation_id={aid}"), 3).await;
     assert!(logs.iter().all(|l| l["external_request_log"]["status_code"] == 200), "{logs:?}");
 
     // The link goes with the automation: the sheet is then keyed again.
@@ -173,7 +173,7 @@ async fn a_signer_must_exist_and_send_to_the_sheet_and_replaces_its_webhook_secr
 /// ends) is refused. Passes before and after this change: it records why signers exist.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_copied_webhook_secret_stops_matching_once_the_rotation_overlap_ends() {
-    let relay = Relay::start(DEMO_APP);
+    let relay = Relay::start(&demo_app());
     let automation = create_automation(
         &relay,
         json!({"name": "copy", "processor_id": "demo", "webhook_url": "https://example.com/placeholder"}),

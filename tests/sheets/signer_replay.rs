@@ -9,8 +9,8 @@ use serde_json::json;
 
 use crate::common::{Received, Receiver, Relay};
 use crate::helpers::{
-    assert_error, create_automation, new_sheet, post_raw, rows, send, sink_path, wait_logs,
-    wait_rows, ENDPOINTS, LOGS, SHEETS,
+    assert_error, create_automation, new_sheet, post_raw, rows, send, sink_path, wait_rows,
+    ENDPOINTS, LOGS, SHEETS,
 };
 
 async fn move_automation(relay: &Relay, automation_id: &str, url: &str) {
@@ -61,7 +61,7 @@ async fn calls_the_signer_sent_elsewhere_and_their_reruns_do_not_open_the_sheet(
     move_automation(&relay, &aid, &attacker.url("/hook")).await;
     relay.send_message("replay", json!({"a": "captured"})).await;
     let captured = nth_call(&relay, &attacker, 0).await;
-    let logs = wait_logs(&relay, &aid, 1).await;
+    let logs = relay.wait_logs_exactly(&format!("&automation_id={aid}"), 1).await;
     move_automation(&relay, &aid, &relay.url(&path)).await;
 
     // The capture, replayed within its 5 minutes, is refused.

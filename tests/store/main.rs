@@ -1,5 +1,4 @@
-#[path = "../common/mod.rs"]
-mod common;
+use hookrelay_testkit as common;
 
 // The store's integrity under load and failure: refused writes never cost other producers
 // their writes, every call is logged exactly once, logs stay readable, and storage failures

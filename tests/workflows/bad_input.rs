@@ -1,12 +1,10 @@
 //! Bad requests get Dify's error shape `{code, message, status}` with the right code, and
 //! create nothing: no run, no webhook.
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
 use crate::common::{self, Receiver, Relay};
-use crate::helpers::{assert_dify_error, edges, App};
+use crate::helpers::{assert_dify_error, edges, wait_calls, App};
 
 const KEY: &str = "app-forms-key-0123456789";
 const OTHER_KEY: &str = "app-other-key-0123456789";
@@ -151,13 +149,17 @@ async fn bad_run_requests_get_difys_errors_and_create_nothing() {
     assert_eq!(api.runs_total().await, 0);
     let deliveries = relay.get_json("/v1/deliveries").await;
     assert_eq!(deliveries["data"].as_array().map(Vec::len), Some(0), "{deliveries}");
-    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(receiver.count(), 0);
 
-    // The same request made valid goes through (so the checks above can fail).
+    // The same request made valid goes through (so the checks above can fail), and its
+    // webhook is the receiver's only call.
     let ok = api.blocking(json!({"name": "a", "count": "3", "tone": "warm"}), "u").await;
     assert_eq!(ok["data"]["status"], "succeeded", "{ok}");
     assert_eq!(api.runs_total().await, 1);
+    let calls = wait_calls(&relay, &receiver, 1).await;
+    assert_eq!(calls.len(), 1, "a refused run sent a webhook");
+    let run_id = &ok["workflow_run_id"];
+    assert_eq!(calls[0].1["metadata"]["workflow_run_id"], *run_id, "{}", calls[0].1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -193,7 +193,9 @@ async fn completion_webhooks_are_signed_and_carry_the_run_field_by_field() {
 
     // event_types: the failed-only automation got run 3 and nothing else.
     let failed_calls = wait_calls(&relay, &failed_only, 1).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // A run's message and its deliveries are stored before any call: no wait is needed.
+    let b_id = b["id"].as_str().expect("id");
+    assert_eq!(relay.deliveries_of(b_id).await.len(), 1, "only the failed run is delivered");
     assert_eq!(failed_only.count(), 1, "only the failed run");
     assert_eq!(failed_calls[0].1["metadata"]["workflow_run_id"], r3.as_str());
     assert!(verify_signature(

@@ -104,6 +104,9 @@ async fn a_run_interrupted_by_a_crash_is_failed_at_restart_with_its_webhook() {
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0]["automation_snapshot"]["processor_id"], "slow");
     assert_eq!(logs[0]["completion"]["extraction_id"], run_id.as_str());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The restart fails the run, and stores its message, before it listens: a second
+    // webhook would already be a delivery.
+    let deliveries = relay.deliveries_of(automation["id"].as_str().expect("id")).await;
+    assert_eq!(deliveries.len(), 1, "one webhook for the interrupted run: {deliveries:?}");
     assert_eq!(failed_only.count(), 1, "one webhook for the interrupted run");
 }

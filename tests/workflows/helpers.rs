@@ -2,15 +2,14 @@
 //! and TOML snippets for app definitions.
 
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::{Stream, StreamExt};
 use serde_json::{json, Value};
 
 use crate::common::{self, Relay};
 
-/// How long any single wait may take before it counts as a failure.
-pub(crate) const WAIT: Duration = Duration::from_secs(10);
+pub(crate) use crate::common::WAIT;
 
 /// The Workflow App API of one app on a relay, authenticated with its app key.
 pub(crate) struct App<'a> {

@@ -1,5 +1,4 @@
-#[path = "../common/mod.rs"]
-mod common;
+use hookrelay_testkit as common;
 
 // End-to-end tests of the Dify-compatible Workflow App API: every node type (the llm node
 // against a fake OpenAI-compatible server on 127.0.0.1 that speaks the real streaming wire

@@ -13,7 +13,7 @@ const KEY: &str = "app-slow-key-0123456789";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_mid_run_aborts_the_call_and_ends_the_stream_stopped() {
-    let slow = SlowServer::start(Duration::from_secs(3)).await;
+    let slow = SlowServer::start(Duration::from_secs(4)).await;
     let relay = Relay::start(&slow_app("slow", KEY, &slow.url("/slow"), None));
     let receiver = Receiver::ok().await;
     relay.create_automation("slow", &receiver.url("/done")).await;
@@ -27,9 +27,11 @@ async fn stop_mid_run_aborts_the_call_and_ends_the_stream_stopped() {
         .wait_for(WAIT, "the slow call", || async { (!slow.hits().is_empty()).then_some(()) })
         .await;
 
-    // Another user cannot stop it.
+    // Another user cannot stop it: still running after a window longer than the owner's
+    // stop below takes to end the run (the positive control, asserted below).
+    let window = Duration::from_secs(1);
     api.stop(&task, "someone-else").await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(window).await;
     assert_eq!(api.detail(&run_id).await["status"], "running", "another user's stop is ignored");
 
     let t = Instant::now();
@@ -38,6 +40,11 @@ async fn stop_mid_run_aborts_the_call_and_ends_the_stream_stopped() {
     assert!(t.elapsed() < Duration::from_secs(1), "stop answers at once: {:?}", t.elapsed());
 
     let rest = sse.rest().await;
+    let took = t.elapsed();
+    assert!(
+        took < window,
+        "the owner's stop took {took:?}: the ignored one was not watched long enough"
+    );
     let events: Vec<_> = rest.iter().filter_map(|f| f.data.clone()).collect();
     let last = events.last().expect("a final event");
     assert_eq!(last["event"], "workflow_finished", "{events:?}");

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::Value;
 
-use super::Receiver;
+use crate::Receiver;
 
 /// Environment of a relay under test: the guard on, whatever the caller's shell says.
 pub const GUARD_ON: [(&str, &str); 1] = [("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "false")];
