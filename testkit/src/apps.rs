@@ -27,3 +27,26 @@ pub fn example_app(id: &str) -> String {
     only.insert("apps".into(), toml::Value::Array(vec![app]));
     format!("\n{}", toml::to_string(&only).expect("an app serializes"))
 }
+
+/// The `[[apps]]` table of the smallest app: id `id`, key `key`, a `start` node joined to an
+/// `end` node with no outputs (for tests that need an app but not what it computes).
+pub fn start_to_end_app(id: &str, key: &str) -> String {
+    format!(
+        r#"
+[[apps]]
+id = "{id}"
+name = "{id}"
+api_keys = ["{key}"]
+[[apps.nodes]]
+id = "start"
+type = "start"
+[[apps.nodes]]
+id = "end"
+type = "end"
+outputs = []
+[[apps.edges]]
+source = "start"
+target = "end"
+"#
+    )
+}

@@ -11,21 +11,6 @@ use crate::helpers::{assert_error, send, ENDPOINTS};
 const APP_KEY: &str = "app-deep-key-0123456789";
 const LIMIT: usize = 128;
 
-const APP: &str = r#"
-[[apps]]
-id = "deep"
-api_keys = ["app-deep-key-0123456789"]
-[[apps.nodes]]
-id = "start"
-type = "start"
-[[apps.nodes]]
-id = "end"
-type = "end"
-[[apps.edges]]
-source = "start"
-target = "end"
-"#;
-
 /// An object `depth` levels deep: `{"a":[[…]]}` (the object is one level, each array one).
 fn object_of_depth(depth: usize) -> String {
     let arrays = depth - 1;
@@ -67,7 +52,7 @@ struct Route {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_json_body_is_bounded_in_depth() {
     let receiver = Receiver::ok().await;
-    let relay = Relay::start(APP);
+    let relay = Relay::start(&crate::common::apps::start_to_end_app("deep", APP_KEY));
     relay.create_automation("proc_deep", &receiver.url("/hook")).await;
     let (status, sheet) =
         relay.post_json("/v1/spreadsheets", &serde_json::json!({"title": "Deep"})).await;

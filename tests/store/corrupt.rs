@@ -157,26 +157,10 @@ async fn unknown_delivery_statuses_and_log_triggers_are_errors() {
 }
 
 const APP_KEY: &str = "app-corrupt-key-0123456789";
-const APP: &str = r#"
-[[apps]]
-id = "corrupt_app"
-name = "Corrupt"
-api_keys = ["app-corrupt-key-0123456789"]
-[[apps.nodes]]
-id = "start"
-type = "start"
-[[apps.nodes]]
-id = "end"
-type = "end"
-outputs = []
-[[apps.edges]]
-source = "start"
-target = "end"
-"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_run_status_is_an_error() {
-    let mut relay = Relay::start(APP);
+    let mut relay = Relay::start(&crate::common::apps::start_to_end_app("corrupt_app", APP_KEY));
     let resp = crate::common::client()
         .post(relay.url("/v1/workflows/run"))
         .bearer_auth(APP_KEY)
