@@ -46,8 +46,9 @@ CREATE TABLE IF NOT EXISTS automations (
     enabled             INTEGER NOT NULL CHECK (enabled IN (0, 1)),
     event_types         TEXT                    -- JSON array; NULL = every event type
         CHECK (event_types IS NULL OR (json_valid(event_types) AND json_type(event_types) = 'array')),
-    secret              TEXT NOT NULL,          -- whsec_…
-    previous_secret     TEXT,                   -- still signs until previous_secret_until
+    secret              TEXT NOT NULL CHECK (secret LIKE 'whsec_%'),
+    previous_secret     TEXT                    -- still signs until previous_secret_until
+        CHECK (previous_secret IS NULL OR previous_secret LIKE 'whsec_%'),
     previous_secret_until INTEGER,
     created_at          INTEGER NOT NULL,
     updated_at          INTEGER NOT NULL
@@ -86,7 +87,7 @@ CREATE INDEX IF NOT EXISTS idempotency_keys_age ON idempotency_keys(created_at);
 -- not started (a crash puts it back untouched). See src/store/claims.rs.
 CREATE TABLE IF NOT EXISTS deliveries (
     id                  TEXT PRIMARY KEY,
-    message_id          TEXT NOT NULL,
+    message_id          TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
     automation_id       TEXT NOT NULL,
     status              TEXT NOT NULL
         CHECK (status IN ('pending', 'succeeded', 'exhausted', 'failed')),

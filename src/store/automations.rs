@@ -6,6 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{decode, Store, StoreError, StoreResult};
+use crate::delivery::signing::is_valid_secret;
 use crate::redact::HeaderRedaction;
 
 /// A stored automation.
@@ -100,6 +101,10 @@ const COLUMNS: &str = "id, name, processor_id, webhook_url, webhook_headers, nee
     default_language, enabled, event_types, secret, previous_secret, previous_secret_until, \
     created_at, updated_at";
 
+/// What a stored secret must be: one that signs (a malformed one would send calls with an
+/// empty signature).
+const A_SECRET: &str = "a whsec_ secret of at least 16 bytes";
+
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Automation> {
     let id: String = r.get(0)?;
     Ok(Automation {
@@ -111,8 +116,22 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Automation> {
         default_language: r.get(6)?,
         enabled: decode::value(r, 7, "automations", &id)?,
         event_types: decode::json_or_null(r, 8, "automations", &id)?,
-        secret: r.get(9)?,
-        previous_secret: r.get(10)?,
+        secret: decode::checked(
+            r,
+            9,
+            "automations",
+            &id,
+            |s: &String| is_valid_secret(s),
+            A_SECRET,
+        )?,
+        previous_secret: decode::checked(
+            r,
+            10,
+            "automations",
+            &id,
+            |s: &Option<String>| s.as_deref().is_none_or(is_valid_secret),
+            A_SECRET,
+        )?,
         previous_secret_until: r.get(11)?,
         created_at: r.get(12)?,
         updated_at: r.get(13)?,

@@ -36,3 +36,12 @@ pub(super) fn find(conn: &Connection, hash: &[u8]) -> StoreResult<Option<Vec<u8>
         .query_row([hash], |r| r.get(0))
         .optional()?)
 }
+
+/// Whether a blob is stored, without reading it.
+pub(super) fn exists(conn: &Connection, hash: &[u8]) -> StoreResult<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM bodies WHERE hash = ?1")?
+        .query_row([hash], |_| Ok(()))
+        .optional()?
+        .is_some())
+}

@@ -177,7 +177,7 @@ mod tests {
             "INSERT INTO automations (id, name, processor_id, webhook_url, webhook_headers, \
              need_validation, default_language, enabled, secret, created_at, updated_at) \
              VALUES ('endp_real', 'c', 'proc_real', 'http://127.0.0.1:9/c', '{}', 0, 'en', 1, \
-             'whsec_cg==', 0, 0)",
+             'whsec_AAAAAAAAAAAAAAAAAAAAAA==', 0, 0)",
             [],
         )
         .expect("insert");

@@ -71,11 +71,6 @@ fn claim(
         .collect::<Result<Vec<_>, _>>()?;
 
     let lease_until = now + request.intake.lease_ms();
-    let mut take = conn.prepare_cached(
-        "UPDATE deliveries SET claimed = ?3, \
-         next_attempt_at = CASE WHEN ?3 = 1 THEN ?2 ELSE next_attempt_at END WHERE id = ?1 \
-         RETURNING message_id, attempts, next_trigger, recover_job_id, created_at",
-    )?;
     let mut hashes: HashMap<String, BodyHash> = HashMap::new();
     let mut payloads: HashMap<BodyHash, Bytes> = HashMap::new();
     let mut claimed = Vec::with_capacity(request.want.min(candidates.len()));
@@ -83,15 +78,17 @@ fn claim(
         if claimed.len() == request.want {
             break;
         }
-        let target = match cache.target(conn, &automation_id) {
-            Ok(Some(target)) => target,
+        // Everything that can be unreadable is read before the intake sets room aside, so
+        // a delivery that cannot be read waits alone and takes no room from the others.
+        let due = match read_due(conn, cache, &id, &automation_id, &mut hashes) {
+            Ok(Some(due)) => due,
             Ok(None) => {
                 conn.prepare_cached("UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 WHERE id = ?1")?
                     .execute(params![id, now])?;
                 continue;
             }
-            Err(StoreError::CorruptValue(e)) => {
-                tracing::error!(delivery = %id, error = %e, "a due delivery waits: its automation cannot be read");
+            Err(e) if e.is_unreadable_row() => {
+                tracing::error!(delivery = %id, error = %e, "a due delivery waits: it cannot be read");
                 conn.prepare_cached("UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1")?
                     .execute(params![id, now + UNREADABLE_WAIT_MS])?;
                 continue;
@@ -99,51 +96,96 @@ fn claim(
             Err(e) => return Err(e),
         };
         let Some(taken) = request.intake.take(&automation_id, &id) else { continue };
-        let (message_id, attempts, trigger, recover_job_id, created_at) =
-            take.query_row(params![id, lease_until, taken.claimed()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, u32>(1)?,
-                    decode::value::<Trigger>(r, 2, "deliveries", &id)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, i64>(4)?,
-                ))
-            })?;
-        let payload_hash = match hashes.get(&message_id) {
-            Some(hash) => *hash,
-            None => {
-                let hash = messages::payload_hash(conn, &message_id)?;
-                hashes.insert(message_id.clone(), hash);
-                hash
-            }
-        };
+        conn.prepare_cached(
+            "UPDATE deliveries SET claimed = ?3, \
+             next_attempt_at = CASE WHEN ?3 = 1 THEN ?2 ELSE next_attempt_at END WHERE id = ?1",
+        )?
+        .execute(params![id, lease_until, taken.claimed()])?;
         // A held delivery keeps no payload: see `ClaimedDelivery::payload`.
-        let payload = match (taken, payloads.get(&payload_hash)) {
+        let payload = match (taken, payloads.get(&due.payload_hash)) {
             (Take::Hold, _) => None,
             (Take::Call, Some(payload)) => Some(payload.clone()),
             (Take::Call, None) => {
-                let payload = Bytes::from(bodies::get(conn, &payload_hash)?);
-                payloads.insert(payload_hash, payload.clone());
+                let payload = Bytes::from(bodies::get(conn, &due.payload_hash)?);
+                payloads.insert(due.payload_hash, payload.clone());
                 Some(payload)
             }
         };
-        let snapshot_hash = AutomationCache::store_snapshot(conn, &target)?;
+        let snapshot_hash = AutomationCache::store_snapshot(conn, &due.target)?;
         claimed.push(ClaimedDelivery {
             id,
-            message_id,
-            automation: target.automation.clone(),
+            message_id: due.message_id,
+            automation: due.target.automation.clone(),
             automation_version: cache.version(),
             snapshot_hash,
             payload,
-            payload_hash,
-            attempt: attempts + 1,
-            trigger,
-            recover_job_id,
-            created_at,
+            payload_hash: due.payload_hash,
+            attempt: due.attempts + 1,
+            trigger: due.trigger,
+            recover_job_id: due.recover_job_id,
+            created_at: due.created_at,
             started: taken == Take::Call,
         });
     }
     Ok(claimed)
+}
+
+/// What a due delivery is sent with, read before it is taken.
+struct Due {
+    target: std::sync::Arc<super::cache::Target>,
+    message_id: String,
+    attempts: u32,
+    trigger: Trigger,
+    recover_job_id: Option<String>,
+    created_at: i64,
+    payload_hash: BodyHash,
+}
+
+/// Reads due delivery `id` and what it needs: its automation (`None` when deleted), its
+/// row, its message's payload hash, and that the payload is stored. Any of them unreadable
+/// is an error for which [`StoreError::is_unreadable_row`] holds.
+fn read_due(
+    conn: &Connection,
+    cache: &mut AutomationCache,
+    id: &str,
+    automation_id: &str,
+    hashes: &mut HashMap<String, BodyHash>,
+) -> StoreResult<Option<Due>> {
+    let Some(target) = cache.target(conn, automation_id)? else { return Ok(None) };
+    let (message_id, attempts, trigger, recover_job_id, created_at) = conn
+        .prepare_cached(
+            "SELECT message_id, attempts, next_trigger, recover_job_id, created_at \
+             FROM deliveries WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((
+                decode::value::<String>(r, 0, "deliveries", id)?,
+                decode::value::<u32>(r, 1, "deliveries", id)?,
+                decode::value::<Trigger>(r, 2, "deliveries", id)?,
+                decode::value::<Option<String>>(r, 3, "deliveries", id)?,
+                decode::value::<i64>(r, 4, "deliveries", id)?,
+            ))
+        })?;
+    let payload_hash = match hashes.get(&message_id) {
+        Some(hash) => *hash,
+        None => {
+            let hash = messages::payload_hash(conn, &message_id)?;
+            if !bodies::exists(conn, &hash)? {
+                return Err(StoreError::Corrupt("a referenced body is missing".into()));
+            }
+            hashes.insert(message_id.clone(), hash);
+            hash
+        }
+    };
+    Ok(Some(Due {
+        target,
+        message_id,
+        attempts,
+        trigger,
+        recover_job_id,
+        created_at,
+        payload_hash,
+    }))
 }
 
 /// What one claim asks for; see [`Store::claim_due`].

@@ -140,3 +140,22 @@ pub(super) fn json_or_null<T: DeserializeOwned>(
     text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt(r, idx, table, id, e.to_string())))
         .transpose()
 }
+
+/// Column `idx` of row `id` of `table`, which must pass `valid` (a value its type reads but
+/// the column cannot hold, such as a secret that signs nothing); otherwise a [`CorruptValue`]
+/// saying it is not `what`.
+pub(super) fn checked<T: FromSql>(
+    r: &Row<'_>,
+    idx: usize,
+    table: &'static str,
+    id: &str,
+    valid: impl Fn(&T) -> bool,
+    what: &str,
+) -> rusqlite::Result<T> {
+    let v = value(r, idx, table, id)?;
+    if valid(&v) {
+        Ok(v)
+    } else {
+        Err(corrupt(r, idx, table, id, format!("not {what}")))
+    }
+}

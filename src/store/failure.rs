@@ -46,4 +46,21 @@ impl StoreError {
             _ => None,
         }
     }
+
+    /// Whether this is one row's own fault (a stored value that cannot be read, a row whose
+    /// parent is missing), as opposed to the database failing: work that meets one passes
+    /// over that row and goes on with the others.
+    pub fn is_unreadable_row(&self) -> bool {
+        match self {
+            StoreError::CorruptValue(_) | StoreError::Corrupt(_) | StoreError::NotFound(_) => true,
+            StoreError::Sqlite(e) => matches!(
+                e,
+                rusqlite::Error::InvalidColumnType(..)
+                    | rusqlite::Error::FromSqlConversionFailure(..)
+                    | rusqlite::Error::IntegralValueOutOfRange(..)
+                    | rusqlite::Error::QueryReturnedNoRows
+            ),
+            _ => false,
+        }
+    }
 }

@@ -16,7 +16,7 @@ fn automation(id: &str, enabled: bool) -> Automation {
         default_language: "en".into(),
         enabled,
         event_types: None,
-        secret: "whsec_cg==".into(),
+        secret: "whsec_AAAAAAAAAAAAAAAAAAAAAA==".into(),
         previous_secret: None,
         previous_secret_until: None,
         created_at: 0,

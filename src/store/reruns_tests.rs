@@ -84,6 +84,11 @@ async fn world(claimed: i64) -> World {
         .write(move |c| {
             let now = crate::time::now_ms();
             c.execute(
+                "INSERT INTO messages (id, processor_id, payload_hash, created_at) \
+                 VALUES (?1, 'proc', x'00', ?2)",
+                params![MESSAGE, now],
+            )?;
+            c.execute(
                 "INSERT INTO deliveries (id, message_id, automation_id, status, attempts, \
                  next_attempt_at, claimed, next_trigger, created_at, updated_at) \
                  VALUES (?1, ?2, ?3, 'pending', 1, ?4, ?5, 'retry', ?4, ?4)",

@@ -65,6 +65,7 @@ const ORPHANS: &[&str] = &[
     "DELETE FROM spreadsheet_signers WHERE spreadsheet_id NOT IN (SELECT id FROM spreadsheets) \
         OR automation_id NOT IN (SELECT id FROM automations)",
     "DELETE FROM snapshot_headers WHERE automation_id NOT IN (SELECT id FROM automations)",
+    "DELETE FROM deliveries WHERE message_id NOT IN (SELECT id FROM messages)",
 ];
 
 /// The name an old table has while its rows are copied into its new definition.
@@ -273,6 +274,11 @@ mod tests {
         let insert = "INSERT INTO deliveries (id, message_id, automation_id, status, attempts, \
             next_attempt_at, next_trigger, created_at, updated_at) \
             VALUES (?1, 'msg_1', 'endp_1', 'pending', 0, 0, 'initial', 0, 0)";
+        conn.execute(
+            "INSERT INTO messages (id, payload_hash, created_at) VALUES ('msg_1', x'00', 0)",
+            [],
+        )
+        .unwrap();
         conn.execute(insert, ["dlv_1"]).unwrap();
         assert!(conn.execute(insert, ["dlv_2"]).is_err(), "a second delivery was stored");
     }
@@ -348,7 +354,10 @@ mod tests {
     fn the_upgrade_to_6_deletes_rows_whose_parent_is_gone() {
         let conn = open_at(5, SCHEMA_V5);
         conn.execute_batch(
-            "INSERT INTO automations VALUES ('endp_1', 'n', 'p', 'u', '{}', 0, 'en', 1, NULL, 's', NULL, NULL, 0, 0);
+            "INSERT INTO automations VALUES ('endp_1', 'n', 'p', 'u', '{}', 0, 'en', 1, NULL, 'whsec_AAAAAAAAAAAAAAAAAAAAAA==', NULL, NULL, 0, 0);
+             INSERT INTO messages VALUES ('msg_1', 'p', NULL, x'00', 0, NULL);
+             INSERT INTO deliveries (id, message_id, automation_id, status, attempts, next_attempt_at, next_trigger, created_at, updated_at)
+                 VALUES ('dlv_1', 'msg_1', 'endp_1', 'pending', 0, 0, 'initial', 0, 0), ('dlv_2', 'msg_gone', 'endp_1', 'pending', 0, 0, 'initial', 0, 0);
              INSERT INTO snapshot_headers VALUES (x'01', 'endp_1', '{}'), (x'02', 'endp_gone', '{\"a\":\"b\"}');
              INSERT INTO spreadsheets VALUES ('ss_1', 't', NULL, 0, 0);
              INSERT INTO worksheets VALUES ('ss_1', 0, 'Sheet1', '[]', 2), ('ss_gone', 0, 'Sheet1', '[]', 2);
@@ -358,8 +367,9 @@ mod tests {
         apply(&conn).unwrap();
         let kept = "SELECT (SELECT group_concat(automation_id) FROM snapshot_headers) || ' ' || \
             (SELECT group_concat(spreadsheet_id) FROM worksheets) || ' ' || \
-            (SELECT group_concat(spreadsheet_id) FROM sheet_rows)";
-        assert_eq!(names(&conn, kept), ["endp_1 ss_1 ss_1"]);
+            (SELECT group_concat(spreadsheet_id) FROM sheet_rows) || ' ' || \
+            (SELECT group_concat(id) FROM deliveries)";
+        assert_eq!(names(&conn, kept), ["endp_1 ss_1 ss_1 dlv_1"]);
         assert!(names(&conn, "SELECT \"table\" FROM pragma_foreign_key_check").is_empty());
     }
 

@@ -183,3 +183,106 @@ async fn an_unknown_run_status_is_an_error() {
     let body: Value = resp.json().await.unwrap_or(Value::Null);
     assert_eq!(status, 500, "an unknown status was shown: {body}");
 }
+
+/// Due deliveries that cannot be read — their message's payload gone, a row holding text
+/// where a count belongs, an automation whose timestamps are text — each wait alone: a due
+/// delivery of a healthy automation claimed after them is still sent (one such row made
+/// every claim fail, so no retry of any automation went out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_due_deliveries_wait_alone_and_the_others_are_sent() {
+    let receiver = Receiver::ok().await;
+    let mut relay = Relay::start(FAST_RETRIES);
+    let mut ids = Vec::new();
+    for processor in ["proc_gone", "proc_text", "proc_time", "proc_fine"] {
+        let id = create(
+            &relay,
+            json!({"name": processor, "processor_id": processor,
+                   "webhook_url": receiver.url(&format!("/{processor}")), "enabled": false}),
+        )
+        .await;
+        let message = relay.send_message(processor, json!({"to": processor})).await;
+        ids.push((id, message["id"].as_str().expect("id").to_string()));
+    }
+    let delivery = |i: usize| format!("dlv_00000000000070008000000000000{i:03}");
+    let mut sql = String::from("UPDATE automations SET enabled = 1;");
+    for (i, (automation, message)) in ids.iter().enumerate() {
+        // Due in this order, the healthy one last: a claim meets the unreadable ones first.
+        sql.push_str(&format!(
+            "INSERT INTO deliveries (id, message_id, automation_id, status, attempts,
+                 next_attempt_at, next_trigger, created_at, updated_at)
+             VALUES ('{}', '{message}', '{automation}', 'pending', 0, {i}, 'retry', 0, 0);",
+            delivery(i)
+        ));
+    }
+    let (gone, text, time) = (&ids[0].1, delivery(1), &ids[2].0);
+    sql.push_str(&format!(
+        "DELETE FROM bodies WHERE hash = (SELECT payload_hash FROM messages WHERE id = '{gone}');
+         UPDATE deliveries SET attempts = 'x' WHERE id = '{text}';
+         UPDATE automations SET created_at = 'yesterday' WHERE id = '{time}';"
+    ));
+    corrupt(&mut relay, &sql);
+
+    let fine = |c: &crate::common::Received| c.body.as_ref() == br#"{"to":"proc_fine"}"#;
+    relay
+        .wait_for(Duration::from_secs(10), "the healthy automation's retry", || async {
+            receiver.calls().iter().any(fine).then_some(())
+        })
+        .await;
+    let db = rusqlite::Connection::open(relay.dir.path().join("hookrelay.db")).expect("open db");
+    for i in 0..3 {
+        let (status, due): (String, i64) = db
+            .query_row(
+                "SELECT status, next_attempt_at FROM deliveries WHERE id = ?1",
+                [delivery(i)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("the unreadable delivery");
+        assert_eq!(status, "pending", "delivery {i}");
+        assert!(due > 1_000_000, "delivery {i} was not put back to wait: due at {due}");
+    }
+    let unreadable_calls = receiver.calls().iter().filter(|c| !fine(c)).count();
+    assert_eq!(unreadable_calls, 0, "an unreadable delivery was sent");
+}
+
+/// A stored secret that signs nothing is unreadable: its automation answers 500 and its
+/// deliveries wait, never a call with an empty `webhook-signature` (it was sent so).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_that_cannot_sign_is_an_error_never_an_unsigned_call() {
+    let receiver = Receiver::ok().await;
+    let mut relay = Relay::start(FAST_RETRIES);
+    let broken = create(
+        &relay,
+        json!({"name": "unsigned", "processor_id": "proc_unsigned",
+               "webhook_url": receiver.url("/unsigned"), "enabled": false}),
+    )
+    .await;
+    corrupt(
+        &mut relay,
+        &format!(
+            "UPDATE automations SET secret = 'not-a-secret', enabled = 1 WHERE id = '{broken}'"
+        ),
+    );
+    let (status, body) =
+        status_of(&relay, Method::GET, &format!("{ENDPOINTS}/{broken}"), None).await;
+    assert_eq!(status, 500, "a secret that signs nothing was shown: {body}");
+    let (status, body) =
+        status_of(&relay, Method::GET, &format!("{ENDPOINTS}/{broken}/secret"), None).await;
+    assert_eq!(status, 500, "a secret that signs nothing was shown: {body}");
+    let (status, _) = status_of(
+        &relay,
+        Method::POST,
+        "/v1/messages",
+        Some(json!({"processor_id": "proc_unsigned", "payload": {"n": 1}})),
+    )
+    .await;
+    assert_eq!(status, 500, "the ingest of a message to it (nothing is written)");
+    relay.create_automation("proc_control", &receiver.url("/control")).await;
+    relay.send_message("proc_control", json!({"n": 2})).await;
+    relay
+        .wait_for(Duration::from_secs(10), "the control automation's call", || async {
+            receiver.calls().iter().any(|c| c.body.as_ref() == b"{\"n\":2}").then_some(())
+        })
+        .await;
+    let unsigned = receiver.calls().iter().filter(|c| c.body.as_ref() == b"{\"n\":1}").count();
+    assert_eq!(unsigned, 0, "a call was sent with a secret that signs nothing");
+}
