@@ -2,6 +2,7 @@
 //! walkthroughs. It answers every request with one status, prints one line per call, and
 //! with a secret checks each call's Standard Webhooks signature.
 
+use crate::time::UnixMs;
 use std::io::Write;
 use std::net::SocketAddr;
 
@@ -61,7 +62,7 @@ async fn answer(
             header("webhook-timestamp"),
             header("webhook-signature"),
             &body,
-            crate::time::now_ms() / 1000,
+            UnixMs::now().as_secs(),
         ) {
             Ok(()) => (options.status, " signature=valid".to_owned()),
             Err(why) => (StatusCode::UNAUTHORIZED, format!(" signature=invalid ({why})")),

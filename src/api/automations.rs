@@ -15,7 +15,7 @@ use crate::delivery::signing;
 use crate::ids;
 use crate::redact::{HeaderRedaction, REDACTED};
 use crate::store::{Automation, AutomationFilter, AutomationInput};
-use crate::time::{now_ms, rfc3339};
+use crate::time::UnixMs;
 
 /// A rotated-out secret keeps signing this long, so receivers can switch over.
 const ROTATION_OVERLAP_MS: i64 = 24 * 3600 * 1000;
@@ -76,8 +76,8 @@ pub(super) fn automation_json(a: &Automation, rule: &HeaderRedaction) -> Value {
         "default_language": a.default_language,
         "enabled": a.enabled,
         "event_types": a.event_types,
-        "created_at": rfc3339(a.created_at),
-        "updated_at": rfc3339(a.updated_at),
+        "created_at": a.created_at.rfc3339(),
+        "updated_at": a.updated_at.rfc3339(),
     })
 }
 
@@ -210,7 +210,7 @@ pub(super) async fn create(
     JsonBody(body): JsonBody<AutomationBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let input = merged_input(body, None, state.config.limits.max_webhook_headers)?;
-    let now = now_ms();
+    let now = UnixMs::now();
     let automation = Automation {
         id: ids::new_id(ids::AUTOMATION),
         name: input.name,
@@ -308,7 +308,7 @@ pub(super) async fn secret(
 ) -> ApiResult<Json<Value>> {
     let a = state.store.automation(automation_id(id)?).await?;
     Ok(Json(
-        json!({"secret": a.secret, "previous_secret_expires_at": a.previous_secret_until.map(rfc3339)}),
+        json!({"secret": a.secret, "previous_secret_expires_at": a.previous_secret_until.map(UnixMs::rfc3339)}),
     ))
 }
 
@@ -324,7 +324,7 @@ pub(super) async fn rotate(
         .rotate_automation_secret(id, signing::new_secret(), ROTATION_OVERLAP_MS)
         .await?;
     Ok(Json(
-        json!({"secret": a.secret, "previous_secret_expires_at": a.previous_secret_until.map(rfc3339)}),
+        json!({"secret": a.secret, "previous_secret_expires_at": a.previous_secret_until.map(UnixMs::rfc3339)}),
     ))
 }
 
@@ -337,13 +337,13 @@ pub(super) async fn test_webhook(
     _: NoBody,
 ) -> ApiResult<Json<Value>> {
     let automation = state.store.automation(automation_id(id)?).await?;
-    let now = now_ms();
+    let now = UnixMs::now();
     let parsed = json!({"first_name": "John", "last_name": "Doe", "email": "john.doe@example.com", "company": "Example Corp"});
     let payload = json!({
         "completion": {
-            "id": format!("chatcmpl-test-{now}"),
+            "id": format!("chatcmpl-test-{}", now.as_ms()),
             "object": "chat.completion",
-            "created": now / 1000,
+            "created": now.as_secs(),
             "model": "hookrelay-test",
             "choices": [{
                 "index": 0,
@@ -354,9 +354,9 @@ pub(super) async fn test_webhook(
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
             "extraction_id": null,
             "likelihoods": {},
-            "request_at": rfc3339(now),
-            "first_token_at": rfc3339(now),
-            "last_token_at": rfc3339(now),
+            "request_at": now.rfc3339(),
+            "first_token_at": now.rfc3339(),
+            "last_token_at": now.rfc3339(),
         },
         "user": "test@example.com",
         "file_payload": {"filename": "sample.txt", "url": "data:text/plain;base64,aGVsbG8=", "metadata": {}},

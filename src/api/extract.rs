@@ -1,6 +1,7 @@
 //! Request decoding with errors that name the field: JSON bodies (size-capped, any or no
 //! content type), query strings, and cursor-pagination parameters.
 
+use crate::time::UnixMs;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::Uri;
@@ -227,11 +228,11 @@ pub fn parse_number<T: std::str::FromStr>(
 }
 
 /// Parses an optional time query parameter (RFC 3339 or Unix seconds, as every list takes
-/// them) into Unix ms, naming it when it is neither.
-pub fn parse_time_param(field: &str, value: Option<String>) -> Result<Option<i64>, ApiError> {
+/// them), naming it when it is neither.
+pub fn parse_time_param(field: &str, value: Option<String>) -> Result<Option<UnixMs>, ApiError> {
     value
         .map(|v| {
-            crate::time::parse_time(&v).ok_or_else(|| {
+            UnixMs::parse(&v).ok_or_else(|| {
                 ApiError::invalid(field, format!("`{v}` is not an RFC 3339 time or Unix seconds"))
             })
         })

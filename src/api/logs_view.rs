@@ -5,7 +5,6 @@ use serde_json::{json, Map, Value};
 
 use crate::redact::HeaderRedaction;
 use crate::store::LogRecord;
-use crate::time::rfc3339;
 
 /// `ExternalRequestLog`: the request as sent and the answer as received, header secrets
 /// redacted by `rule` (again: rows stored under an older rule are covered too).
@@ -19,10 +18,10 @@ pub fn external_request_log(r: &LogRecord, rule: &HeaderRedaction) -> Value {
         "webhook_url": r.webhook_url,
         "request_body": as_object(r.request_body.as_deref().unwrap_or_default()),
         "request_headers": headers_object(&r.request_headers, rule),
-        "request_at": rfc3339(r.request_at),
+        "request_at": r.request_at.rfc3339(),
         "response_body": r.response_body.as_deref().map(as_object).unwrap_or_else(|| json!({})),
         "response_headers": headers_object(&r.response_headers, rule),
-        "response_at": rfc3339(r.response_at),
+        "response_at": r.response_at.rfc3339(),
         "status_code": r.status_code,
         "error": error,
         "duration_ms": r.duration_ms,
@@ -44,7 +43,7 @@ pub fn automation_log(r: &LogRecord, organization_id: &str, rule: &HeaderRedacti
         "id": r.id,
         "user_email": request.get("user").and_then(Value::as_str).filter(|u| crate::email::looks_like_email(u)),
         "organization_id": organization_id,
-        "created_at": rfc3339(r.recorded_at()),
+        "created_at": r.recorded_at().rfc3339(),
         "automation_snapshot": snapshot_of(&r.snapshot, rule),
         "completion": completion,
         "file_metadata": file_metadata(&request),
@@ -108,7 +107,7 @@ fn completion_of(request: &Value, r: &LogRecord) -> Value {
     json!({
         "id": format!("chatcmpl-{}", r.message_id),
         "object": "chat.completion",
-        "created": r.request_at / 1000,
+        "created": r.request_at.as_secs(),
         "model": "hookrelay",
         "choices": [{
             "index": 0,

@@ -8,6 +8,7 @@
 //! unauthenticated call gets the same 401, also for a spreadsheet that does not exist: only
 //! an admin key learns that (404).
 
+use crate::time::UnixMs;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Uri};
 use axum::Json;
@@ -137,7 +138,7 @@ pub(super) async fn append(
         Err(e) => return Err(e),
     };
     let id = spreadsheet.id.clone();
-    let now_ms = crate::time::now_ms();
+    let now = UnixMs::now();
     let secrets: Vec<String> = match (&spreadsheet.signer, &spreadsheet.webhook_secret) {
         // Trusted only while it sends here: moved elsewhere, its calls (signed alike) could
         // be received there and replayed to this sink.
@@ -149,7 +150,7 @@ pub(super) async fn append(
         // Only the keys derived for this spreadsheet: the relay signs with them only calls to
         // this sink, so a call the automation sent anywhere else cannot be replayed here.
         (Some(signer), _) => signer
-            .signing_secrets(now_ms)
+            .signing_secrets(now)
             .into_iter()
             .filter_map(|secret| signing::sink_secret(secret, &id))
             .collect(),
@@ -165,12 +166,12 @@ pub(super) async fn append(
         ) else {
             return Err(refused("signed spreadsheet, signature headers missing"));
         };
-        let now = now_ms / 1000;
+        let now_secs = now.as_secs();
         // Any one will do: a signer automation signs with its previous secret too for a
         // while after a rotation, and may have rotated since this call was signed.
         let mut reason = "";
         let verified = secrets.iter().any(|secret| {
-            match signing::verify(secret, msg_id, ts, sig, &bytes, now) {
+            match signing::verify(secret, msg_id, ts, sig, &bytes, now_secs) {
                 Ok(()) => true,
                 Err(why) => {
                     reason = why;

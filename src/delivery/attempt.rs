@@ -1,6 +1,7 @@
 //! One signed call for an automation and the log it leaves. Shared by the dispatcher,
 //! reruns and the test call, so every path signs and records the same way.
 
+use crate::time::UnixMs;
 use bytes::Bytes;
 
 use super::signing;
@@ -18,11 +19,11 @@ pub fn signed_headers(
     automation: &Automation,
     message_id: &str,
     body: &[u8],
-    now_ms: i64,
+    now: UnixMs,
     sink_spreadsheet: Option<&str>,
 ) -> Vec<(String, String)> {
-    let timestamp = now_ms.div_euclid(1000);
-    let plain = automation.signing_secrets(now_ms);
+    let timestamp = now.as_secs();
+    let plain = automation.signing_secrets(now);
     let derived: Vec<String> = match sink_spreadsheet {
         Some(id) => plain.iter().filter_map(|s| signing::sink_secret(s, id)).collect(),
         None => Vec::new(),
@@ -86,9 +87,9 @@ pub async fn call(
     context: CallContext,
 ) -> (NewLog, Option<std::time::Duration>) {
     let sink_spreadsheet = sender.own_sink_spreadsheet(url);
-    let now_ms = crate::time::now_ms();
+    let now = UnixMs::now();
     let headers =
-        signed_headers(automation, &context.message_id, &body, now_ms, sink_spreadsheet.as_deref());
+        signed_headers(automation, &context.message_id, &body, now, sink_spreadsheet.as_deref());
     let mut result = sender.post(url, &headers, body).await;
     let retry_after = result.retry_after;
     let rule = sender.redaction();

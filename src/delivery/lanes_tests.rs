@@ -29,8 +29,8 @@ fn delivery(automation: &str, n: usize) -> ClaimedDelivery {
             secret: "whsec_dGVzdHRlc3R0ZXN0dGVzdA==".into(),
             previous_secret: None,
             previous_secret_until: None,
-            created_at: 0,
-            updated_at: 0,
+            created_at: crate::time::UnixMs::EPOCH,
+            updated_at: crate::time::UnixMs::EPOCH,
         }),
         snapshot_hash: [0; 16],
         payload: Some(Bytes::from_static(b"{}")),
@@ -38,7 +38,7 @@ fn delivery(automation: &str, n: usize) -> ClaimedDelivery {
         attempt: 1,
         trigger: Trigger::Initial,
         recover_job_id: None,
-        created_at: 0,
+        created_at: crate::time::UnixMs::EPOCH,
         started: false,
     }
 }

@@ -1,5 +1,6 @@
 //! Automations: the subscribed webhook endpoints, with their signing secrets.
 
+use crate::time::UnixMs;
 use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -33,12 +34,12 @@ pub struct Automation {
     pub secret: String,
     /// The secret before the last rotation, still signing until `previous_secret_until`.
     pub previous_secret: Option<String>,
-    /// Unix ms after which the previous secret no longer signs.
-    pub previous_secret_until: Option<i64>,
-    /// Unix ms.
-    pub created_at: i64,
-    /// Unix ms.
-    pub updated_at: i64,
+    /// When the previous secret stops signing.
+    pub previous_secret_until: Option<UnixMs>,
+    /// When it was created.
+    pub created_at: UnixMs,
+    /// When it last changed.
+    pub updated_at: UnixMs,
 }
 
 /// The user-settable fields of an automation (validated by the API layer).
@@ -85,7 +86,7 @@ impl Automation {
 
     /// The secrets that sign a call made at `now`: the current one, and the previous one
     /// during the 24 h after a rotation so receivers can switch over without dropping calls.
-    pub fn signing_secrets(&self, now: i64) -> Vec<&str> {
+    pub fn signing_secrets(&self, now: UnixMs) -> Vec<&str> {
         let mut secrets = vec![self.secret.as_str()];
         if let (Some(prev), Some(until)) = (&self.previous_secret, self.previous_secret_until) {
             if now < until {
@@ -162,7 +163,7 @@ pub(super) fn update(
     conn: &Connection,
     id: &str,
     input: &AutomationInput,
-    now: i64,
+    now: UnixMs,
 ) -> StoreResult<Automation> {
     let event_types = input.event_types.as_ref().map(to_json).transpose()?;
     let changed = conn
@@ -194,7 +195,7 @@ pub(super) fn update(
 /// are left to end by their outcome. Its logs stay, each with the snapshot of the
 /// automation it was sent for; the headers it sent in clear go, and so does its signing
 /// for spreadsheets.
-pub(super) fn delete(conn: &Connection, id: &str, now: i64) -> StoreResult<()> {
+pub(super) fn delete(conn: &Connection, id: &str, now: UnixMs) -> StoreResult<()> {
     if conn.prepare_cached("DELETE FROM automations WHERE id = ?1")?.execute([id])? == 0 {
         return Err(StoreError::NotFound("automation"));
     }
@@ -212,8 +213,8 @@ pub(super) fn rotate_secret(
     conn: &Connection,
     id: &str,
     new_secret: &str,
-    previous_until: i64,
-    now: i64,
+    previous_until: UnixMs,
+    now: UnixMs,
 ) -> StoreResult<Automation> {
     let changed = conn
         .prepare_cached(
@@ -283,7 +284,7 @@ impl Store {
         let cache = self.cache.clone();
         self.write(move |c| {
             cache.lock().clear();
-            update(c, &id, &input, crate::time::now_ms())
+            update(c, &id, &input, UnixMs::now())
         })
         .await
     }
@@ -311,7 +312,7 @@ impl Store {
         let cache = self.cache.clone();
         self.write(move |c| {
             cache.lock().clear();
-            delete(c, &id, crate::time::now_ms())
+            delete(c, &id, UnixMs::now())
         })
         .await
     }
@@ -326,8 +327,8 @@ impl Store {
         let cache = self.cache.clone();
         self.write(move |c| {
             cache.lock().clear();
-            let now = crate::time::now_ms();
-            rotate_secret(c, &id, &new_secret, now + overlap_ms, now)
+            let now = UnixMs::now();
+            rotate_secret(c, &id, &new_secret, now.plus_ms(overlap_ms), now)
         })
         .await
     }
@@ -353,7 +354,7 @@ impl Automation {
             "id": self.id,
             "name": self.name,
             "processor_id": self.processor_id,
-            "updated_at": crate::time::rfc3339(self.updated_at),
+            "updated_at": self.updated_at.rfc3339(),
             "default_language": self.default_language,
             "webhook_url": self.webhook_url,
             "webhook_headers": headers,

@@ -8,6 +8,7 @@
 //! A call that never started (no slot, the write failed) leaves no row; one whose log could
 //! not be stored leaves its row, and is logged at the next start.
 
+use crate::time::UnixMs;
 use rusqlite::{params, Connection};
 
 use super::logs::{self, NewLog, Trigger};
@@ -49,8 +50,8 @@ pub(super) struct InterruptedCall {
     pub attempt: u32,
     /// See [`NewLog::snapshot_hash`].
     pub snapshot_hash: BodyHash,
-    /// When the call started, or when it was found interrupted if that is not known (Unix ms).
-    pub at: i64,
+    /// When the call started, or when it was found interrupted if that is not known.
+    pub at: UnixMs,
 }
 
 /// The `E_INTERRUPTED` log of a call the relay stopped during. Its request headers are only
@@ -113,7 +114,7 @@ pub(super) fn release(conn: &Connection) -> StoreResult<usize> {
                 webhook_url: r.get(6)?,
                 request_body_hash: hash_of(r, 7, &id)?,
             };
-            Ok((call, hash_of(r, 8, &id)?, r.get::<_, i64>(9)?))
+            Ok((call, hash_of(r, 8, &id)?, r.get::<_, UnixMs>(9)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let count = rows.len();
@@ -150,7 +151,7 @@ fn start(conn: &Connection, call: &StartingCall, snapshot: &Snapshot) -> StoreRe
                 call.webhook_url,
                 &call.request_body_hash[..],
                 &snapshot.hash[..],
-                crate::time::now_ms()
+                UnixMs::now()
             ],
             |r| r.get(0),
         )?;

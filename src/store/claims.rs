@@ -10,6 +10,7 @@
 //! recording the call before it in its lane. Held deliveries are never claimed again, and
 //! never time out: they leave memory only by being called or released.
 
+use crate::time::UnixMs;
 use std::collections::HashMap;
 
 use bytes::Bytes;
@@ -55,7 +56,7 @@ fn claim(
     conn: &Connection,
     cache: &mut AutomationCache,
     request: &ClaimRequest,
-    now: i64,
+    now: UnixMs,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
     let saturated = serde_json::Value::from(request.saturated.clone()).to_string();
     let candidates = conn
@@ -70,7 +71,7 @@ fn claim(
         })?
         .collect::<Result<Vec<_>, _>>()?;
 
-    let lease_until = now + request.intake.lease_ms();
+    let lease_until = now.plus_ms(request.intake.lease_ms());
     let mut take = conn.prepare_cached(
         "UPDATE deliveries SET claimed = ?3, \
          next_attempt_at = CASE WHEN ?3 = 1 THEN ?2 ELSE next_attempt_at END WHERE id = ?1 \
@@ -93,7 +94,7 @@ fn claim(
             Err(StoreError::CorruptValue(e)) => {
                 tracing::error!(delivery = %id, error = %e, "a due delivery waits: its automation cannot be read");
                 conn.prepare_cached("UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1")?
-                    .execute(params![id, now + UNREADABLE_WAIT_MS])?;
+                    .execute(params![id, now.plus_ms(UNREADABLE_WAIT_MS)])?;
                 continue;
             }
             Err(e) => return Err(e),
@@ -106,7 +107,7 @@ fn claim(
                     r.get::<_, u32>(1)?,
                     decode::value::<Trigger>(r, 2, "deliveries", &id)?,
                     r.get::<_, Option<String>>(3)?,
-                    r.get::<_, i64>(4)?,
+                    r.get::<_, UnixMs>(4)?,
                 ))
             })?;
         let payload_hash = match hashes.get(&message_id) {
@@ -162,6 +163,6 @@ impl Store {
     /// Claims due deliveries as the request's intake takes them; see [`ClaimRequest`].
     pub async fn claim_due(&self, request: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
         let cache = self.cache.clone();
-        self.write(move |c| claim(c, &mut cache.lock(), &request, crate::time::now_ms())).await
+        self.write(move |c| claim(c, &mut cache.lock(), &request, UnixMs::now())).await
     }
 }

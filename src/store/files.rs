@@ -1,5 +1,6 @@
 //! Uploaded files: metadata here, content in `bodies` (stored once however often uploaded).
 
+use crate::time::UnixMs;
 use rusqlite::{params, OptionalExtension};
 
 use super::{bodies, Store, StoreError, StoreResult};
@@ -21,8 +22,8 @@ pub struct UploadFile {
     pub mime_type: String,
     /// The end user who uploaded it.
     pub created_by: String,
-    /// Unix ms.
-    pub created_at: i64,
+    /// When it was created.
+    pub created_at: UnixMs,
 }
 
 impl Store {

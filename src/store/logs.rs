@@ -1,5 +1,6 @@
 //! AutomationLogs: one row per outgoing call, bodies and snapshots by hash.
 
+use crate::time::UnixMs;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::log_filters::{conditions, LogFilter};
@@ -50,10 +51,10 @@ pub struct NewLog {
     pub request_headers: String,
     /// Hash of the request body (the message payload).
     pub request_body_hash: BodyHash,
-    /// Unix ms.
-    pub request_at: i64,
-    /// Unix ms.
-    pub response_at: i64,
+    /// When the request started.
+    pub request_at: UnixMs,
+    /// When the response ended (or the call failed).
+    pub response_at: UnixMs,
     /// HTTP status, 0 when no response arrived.
     pub status_code: u16,
     /// Response headers as a JSON object.
@@ -99,9 +100,9 @@ pub struct LogRecord {
     /// an older build): the log stays readable, but cannot be rerun.
     pub request_body: Option<Vec<u8>>,
     /// See [`NewLog::request_at`].
-    pub request_at: i64,
+    pub request_at: UnixMs,
     /// See [`NewLog::response_at`].
-    pub response_at: i64,
+    pub response_at: UnixMs,
     /// See [`NewLog::status_code`].
     pub status_code: u16,
     /// See [`NewLog::response_headers`].
@@ -293,11 +294,11 @@ impl Store {
 }
 
 impl LogRecord {
-    /// When the log was recorded (Unix ms): the time its id carries, shown as its
+    /// When the log was recorded: the time its id carries, shown as its
     /// `created_at`. It orders the lists and bounds `created_after`/`created_before`, so
     /// all three agree. The call's start is `request_at`.
-    pub fn recorded_at(&self) -> i64 {
-        ids::time_of(ids::LOG, &self.id).unwrap_or(self.response_at)
+    pub fn recorded_at(&self) -> UnixMs {
+        ids::time_of(ids::LOG, &self.id).map_or(self.response_at, UnixMs::from_ms)
     }
 }
 

@@ -2,6 +2,7 @@
 //! memory (claimed 2) can no longer be marked started, and the outcome of an attempt in
 //! flight (claimed 1) does not make it due again. A failed rerun changes nothing.
 
+use crate::time::UnixMs;
 use std::collections::BTreeMap;
 
 use rusqlite::params;
@@ -28,14 +29,14 @@ fn automation() -> Automation {
         secret: crate::delivery::signing::new_secret(),
         previous_secret: None,
         previous_secret_until: None,
-        created_at: 0,
-        updated_at: 0,
+        created_at: crate::time::UnixMs::EPOCH,
+        updated_at: crate::time::UnixMs::EPOCH,
     }
 }
 
 /// A call's log for `automation`, answered `status` (an error below 200 or from 300).
 fn call_log(a: &Automation, trigger: Trigger, attempt: u32, status: u16) -> NewLog {
-    let now = crate::time::now_ms();
+    let now = UnixMs::now();
     let ok = (200..300).contains(&status);
     NewLog {
         delivery_id: None,
@@ -82,7 +83,7 @@ async fn world(claimed: i64) -> World {
     let (id, automation_id) = (delivery.clone(), automation.id.clone());
     store
         .write(move |c| {
-            let now = crate::time::now_ms();
+            let now = UnixMs::now();
             c.execute(
                 "INSERT INTO deliveries (id, message_id, automation_id, status, attempts, \
                  next_attempt_at, claimed, next_trigger, created_at, updated_at) \
@@ -139,7 +140,7 @@ async fn a_held_delivery_settled_by_a_rerun_is_never_marked_started() {
     assert_eq!(w.rerun(500).await.1, DeliveryStatus::Pending, "a failed rerun changes nothing");
     assert_eq!(w.stored().await, ("pending".into(), 1, 2, None));
     assert_eq!(w.rerun(200).await.1, DeliveryStatus::Succeeded);
-    let lease = crate::time::now_ms() + 60_000;
+    let lease = UnixMs::now().plus_ms(60_000);
     let marked = w.store.mark_started(w.delivery.clone(), lease).await.expect("mark");
     assert!(!marked, "a settled delivery was marked to be called");
     let (status, attempts, claimed, _) = w.stored().await;
@@ -155,7 +156,7 @@ async fn the_outcome_of_an_attempt_in_flight_does_not_reopen_a_settled_delivery(
     failed.delivery_id = Some(w.delivery.clone());
     let outcome = Outcome {
         delivery_id: w.delivery.clone(),
-        next_attempt_at: failed.response_at + 400,
+        next_attempt_at: failed.response_at.plus_ms(400),
         log: failed,
         status: DeliveryStatus::Pending,
         snapshot: None,

@@ -1,6 +1,7 @@
 //! Workflow runs. A run's final state and its completion message (with one delivery per
 //! subscribed automation) are committed in one transaction.
 
+use crate::time::UnixMs;
 use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -53,10 +54,10 @@ pub struct RunRecord {
     pub total_tokens: u64,
     /// Nodes executed.
     pub total_steps: u32,
-    /// Unix ms.
-    pub created_at: i64,
-    /// Unix ms.
-    pub finished_at: Option<i64>,
+    /// When it was created.
+    pub created_at: UnixMs,
+    /// When it ended.
+    pub finished_at: Option<UnixMs>,
 }
 
 /// The final state of a run.
@@ -74,8 +75,8 @@ pub struct RunFinish {
     pub total_tokens: u64,
     /// Steps.
     pub total_steps: u32,
-    /// Unix ms.
-    pub finished_at: i64,
+    /// When it ended.
+    pub finished_at: UnixMs,
 }
 
 const COLUMNS: &str =
@@ -116,10 +117,10 @@ pub struct RunFilter {
     pub keyword: Option<String>,
     /// Final status.
     pub status: Option<RunStatus>,
-    /// Created before (Unix ms).
-    pub created_before: Option<i64>,
-    /// Created after (Unix ms).
-    pub created_after: Option<i64>,
+    /// Created before.
+    pub created_before: Option<UnixMs>,
+    /// Created after.
+    pub created_after: Option<UnixMs>,
     /// Exact end-user session id.
     pub user: Option<String>,
 }

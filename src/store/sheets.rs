@@ -2,6 +2,7 @@
 //! appends get distinct, contiguous row numbers; a `webhook-id` seen before on a worksheet
 //! answers the first append's result and adds nothing (exactly-once rows).
 
+use crate::time::UnixMs;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::automations::Automation;
@@ -22,10 +23,10 @@ pub struct Spreadsheet {
     pub signer: Option<Automation>,
     /// Worksheets, by id.
     pub worksheets: Vec<Worksheet>,
-    /// Unix ms.
-    pub created_at: i64,
-    /// Unix ms.
-    pub updated_at: i64,
+    /// When it was created.
+    pub created_at: UnixMs,
+    /// When it last changed.
+    pub updated_at: UnixMs,
 }
 
 /// A worksheet: its header (row 1) and how far it is filled.

@@ -95,8 +95,8 @@ mod tests {
             secret: "whsec_x".into(),
             previous_secret: None,
             previous_secret_until: None,
-            created_at: 0,
-            updated_at: 0,
+            created_at: crate::time::UnixMs::EPOCH,
+            updated_at: crate::time::UnixMs::EPOCH,
         };
         let snapshot = Snapshot::of(&automation, &HeaderRedaction::default());
         snapshot.put(&conn).expect("put");

@@ -18,6 +18,7 @@
 //! failing for [`FAILURE_HOLD_MS`] after the last storage failure. (A write that succeeds
 //! proves little: a small one still fits on a disk too full for the next batch.)
 
+use crate::time::UnixMs;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -62,7 +63,7 @@ pub(super) struct Writer {
 #[derive(Default)]
 struct Health {
     rollbacks: AtomicU64,
-    /// Unix ms of the last storage failure (0: none yet).
+    /// When the last storage failure was, as [`UnixMs::as_ms`] (0: none yet).
     last_failure_ms: AtomicI64,
 }
 
@@ -71,7 +72,7 @@ pub(super) const FAILURE_HOLD_MS: i64 = 5_000;
 
 impl Health {
     fn failed(&self) {
-        self.last_failure_ms.store(crate::time::now_ms(), Ordering::Relaxed);
+        self.last_failure_ms.store(UnixMs::now().as_ms(), Ordering::Relaxed);
     }
 }
 
@@ -123,7 +124,7 @@ impl Writer {
     /// Whether the last batch that tried to write met a storage failure.
     pub(super) fn failing(&self) -> bool {
         let last = self.health.last_failure_ms.load(Ordering::Relaxed);
-        last > 0 && crate::time::now_ms() - last < FAILURE_HOLD_MS
+        last > 0 && UnixMs::now().since(UnixMs::from_ms(last)) < FAILURE_HOLD_MS
     }
 
     /// Queues `f`; `guarded` runs it in a savepoint of its own (see the module doc).

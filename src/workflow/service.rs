@@ -21,7 +21,7 @@ use crate::auth::key_hash;
 use crate::outbound::Sender;
 use crate::relay::Relay;
 use crate::store::{Conflict, NewMessage, RunFinish, RunRecord, Store, StoreError, StoreResult};
-use crate::time::now_ms;
+use crate::time::UnixMs;
 
 /// See the module doc.
 pub struct Workflows {
@@ -91,7 +91,7 @@ impl Workflows {
             elapsed_time: 0.0,
             total_tokens: 0,
             total_steps: 0,
-            created_at: now_ms(),
+            created_at: UnixMs::now(),
             finished_at: None,
         };
         let (record, is_new) = self.store.create_run(record, idempotency_key).await?;
@@ -216,12 +216,12 @@ impl Workflows {
 
 /// A failed outcome of `spec`, now, with `error`.
 fn failed_now(spec: &RunSpec, error: &RunError) -> RunOutcome {
-    let now = now_ms();
+    let now = UnixMs::now();
     RunOutcome {
         status: RunStatus::Failed,
         outputs: None,
         error: Some(error.to_string()),
-        elapsed_time: (now - spec.created_at).max(0) as f64 / 1000.0,
+        elapsed_time: now.since(spec.created_at).max(0) as f64 / 1000.0,
         total_tokens: 0,
         prompt_tokens: 0,
         total_steps: 0,

@@ -2,6 +2,7 @@
 //! `failed` with [`RunError::Panicked`], its completion message and delivery are committed, its task
 //! is forgotten, and `workflow_finished` (status failed) is emitted.
 
+use crate::time::UnixMs;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -56,7 +57,7 @@ async fn world() -> World {
     let apps = crate::workflow::definitions::load(APP).expect("apps");
     let relay = crate::relay::Relay::new(store.clone(), dispatcher);
     let workflows = Workflows::new(&apps, store.clone(), sender, relay);
-    let now = crate::time::now_ms();
+    let now = UnixMs::now();
     let automation = Automation {
         id: crate::ids::new_id(crate::ids::AUTOMATION),
         name: "runs".into(),
@@ -93,7 +94,7 @@ async fn running_run(w: &World) -> RunSpec {
         elapsed_time: 0.0,
         total_tokens: 0,
         total_steps: 0,
-        created_at: crate::time::now_ms(),
+        created_at: UnixMs::now(),
         finished_at: None,
     };
     let (record, is_new) = w.store.create_run(record, None).await.expect("run");
