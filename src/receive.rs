@@ -2,7 +2,6 @@
 //! walkthroughs. It answers every request with one status, prints one line per call, and
 //! with a secret checks each call's Standard Webhooks signature.
 
-use crate::time::UnixMs;
 use std::io::Write;
 use std::net::SocketAddr;
 
@@ -13,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 use crate::delivery::signing;
+use crate::time::UnixMs;
 
 /// Largest body the receiver reads; a larger one is answered 413.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;

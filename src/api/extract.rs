@@ -1,7 +1,6 @@
 //! Request decoding with errors that name the field: JSON bodies (size-capped, any or no
 //! content type), query strings, and cursor-pagination parameters.
 
-use crate::time::UnixMs;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::Uri;
@@ -15,6 +14,7 @@ use super::json_depth::check_depth;
 use super::AppState;
 use crate::ids;
 use crate::store::PageRequest;
+use crate::time::UnixMs;
 
 /// A JSON body decoded into `T`; a type error names the path of the bad field.
 pub struct JsonBody<T>(pub T);

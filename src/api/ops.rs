@@ -1,7 +1,6 @@
 //! Operations routes, open without a key: `/healthz`, `/readyz`, `/metrics` (whose series
 //! naming automations only a scrape with an admin key gets).
 
-use crate::time::UnixMs;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -10,6 +9,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::auth;
+use crate::time::UnixMs;
 
 /// The process is up.
 pub(super) async fn healthz() -> impl IntoResponse {

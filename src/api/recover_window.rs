@@ -3,6 +3,7 @@
 //! mean what was meant is refused with a 400 naming the field instead of matching nothing.
 
 use super::ApiError;
+
 use crate::time::UnixMs;
 
 /// 2000-01-01T00:00:00Z. Anything earlier is taken for a mistake (Unix seconds

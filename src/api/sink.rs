@@ -8,7 +8,6 @@
 //! unauthenticated call gets the same 401, also for a spreadsheet that does not exist: only
 //! an admin key learns that (404).
 
-use crate::time::UnixMs;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Uri};
 use axum::Json;
@@ -22,6 +21,7 @@ use super::{ApiError, ApiErrorCode, ApiResult, AppState};
 use crate::delivery::signing;
 use crate::sheets::flatten::row_of;
 use crate::store::Appended;
+use crate::time::UnixMs;
 
 #[derive(Debug, Deserialize)]
 struct SinkQuery {

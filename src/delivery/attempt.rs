@@ -1,13 +1,13 @@
 //! One signed call for an automation and the log it leaves. Shared by the dispatcher,
 //! reruns and the test call, so every path signs and records the same way.
 
-use crate::time::UnixMs;
 use bytes::Bytes;
 
 use super::signing;
 use crate::outbound::{CallResult, Sender};
 use crate::redact::HeaderRedaction;
 use crate::store::{Automation, BodyHash, NewLog, Trigger};
+use crate::time::UnixMs;
 
 /// Headers every call carries: content type, Standard Webhooks id/timestamp/signature (the
 /// timestamp in integer seconds, signed exactly as sent), then the automation's own headers.

@@ -1,6 +1,5 @@
 //! Automations: the subscribed webhook endpoints, with their signing secrets.
 
-use crate::time::UnixMs;
 use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -8,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{decode, Store, StoreError, StoreResult};
 use crate::redact::HeaderRedaction;
+use crate::time::UnixMs;
 
 /// A stored automation.
 #[derive(Debug, Clone)]

@@ -8,12 +8,13 @@
 //! A call that never started (no slot, the write failed) leaves no row; one whose log could
 //! not be stored leaves its row, and is logged at the next start.
 
-use crate::time::UnixMs;
 use rusqlite::{params, Connection};
 
 use super::logs::{self, NewLog, Trigger};
 use super::reruns::{self, RerunDelivery};
 use super::{decode, BodyHash, Snapshot, Store, StoreResult};
+
+use crate::time::UnixMs;
 
 /// A call about to start (a rerun or test call; a delivery's attempt inside the store): what
 /// its log needs if the relay stops during it.

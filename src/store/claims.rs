@@ -10,7 +10,6 @@
 //! recording the call before it in its lane. Held deliveries are never claimed again, and
 //! never time out: they leave memory only by being called or released.
 
-use crate::time::UnixMs;
 use std::collections::HashMap;
 
 use bytes::Bytes;
@@ -21,6 +20,7 @@ use super::{
     bodies, decode, messages, BodyHash, ClaimedDelivery, Store, StoreError, StoreResult, Trigger,
 };
 use crate::delivery::ticket::Intake;
+use crate::time::UnixMs;
 
 /// How the dispatcher takes a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,6 @@
 //! Deliveries: the outbox. The dispatcher claims due rows, and each attempt's outcome is
 //! written together with its log, so a delivery never moves without a record of why.
 
-use crate::time::UnixMs;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,6 +14,7 @@ use super::logs::{self, NewLog, Trigger};
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{bodies, decode, BodyHash, DeliveryStatus, Snapshot, Store, StoreError, StoreResult};
 use crate::redact::HeaderRedaction;
+use crate::time::UnixMs;
 
 /// A delivery the dispatcher now holds, with everything needed to send it.
 #[derive(Debug, Clone)]

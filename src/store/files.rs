@@ -1,9 +1,10 @@
 //! Uploaded files: metadata here, content in `bodies` (stored once however often uploaded).
 
-use crate::time::UnixMs;
 use rusqlite::{params, OptionalExtension};
 
 use super::{bodies, Store, StoreError, StoreResult};
+
+use crate::time::UnixMs;
 
 /// An uploaded file's metadata.
 #[derive(Debug, Clone)]

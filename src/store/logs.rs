@@ -1,6 +1,5 @@
 //! AutomationLogs: one row per outgoing call, bodies and snapshots by hash.
 
-use crate::time::UnixMs;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::log_filters::{conditions, LogFilter};
@@ -8,6 +7,7 @@ use super::page::{read_page, Page, PageRequest};
 use super::{bodies, decode, BodyHash, Snapshot, Store, StoreError, StoreResult};
 use crate::ids;
 use crate::outbound::ErrorCode;
+use crate::time::UnixMs;
 
 decode::stored_enum! {
     /// Why a call was made.

@@ -1,13 +1,13 @@
 //! Messages read back: every accepted message can be listed and read with its payload and
 //! its deliveries, whether it reached any automation or none.
 
-use crate::time::UnixMs;
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use super::deliveries::{self, DeliveryRow};
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{bodies, Store, StoreError, StoreResult};
 use crate::ids;
+use crate::time::UnixMs;
 
 /// A message as listed.
 #[derive(Debug, Clone)]

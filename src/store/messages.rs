@@ -3,7 +3,6 @@
 //! `relay::Relay`, which hands what it stored to the dispatcher: ingest needs an [`Intake`],
 //! and only the dispatcher makes one.
 
-use crate::time::UnixMs;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +18,7 @@ use super::{
 };
 use crate::delivery::ticket::Intake;
 use crate::ids;
+use crate::time::UnixMs;
 
 /// How long an `Idempotency-Key` keeps answering with its first result.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;

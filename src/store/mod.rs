@@ -48,7 +48,7 @@ pub use page::{Conditions, Page, PageRequest};
 pub use recover::{RecoverJob, StillRetrying};
 pub use replay::ReplayJob;
 pub use reruns::RerunDelivery;
-pub use runs::{RunFilter, RunFinish, RunRecord, RunStatus};
+pub use runs::{RunFilter, RunOutcome, RunRecord, RunStatus};
 pub use sheets::{Appended, NewRow, SheetRow, Spreadsheet, Worksheet};
 pub use snapshots::Snapshot;
 

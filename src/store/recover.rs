@@ -5,12 +5,12 @@
 //! at once: a delivery one of them re-queued is pending, so no other takes it (each is
 //! taken and counted once), and a job counts only what it took.
 
-use crate::time::UnixMs;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{decode, DeliveryStatus, Store, StoreError, StoreResult};
 use crate::ids;
+use crate::time::UnixMs;
 
 /// A recover job and its progress.
 #[derive(Debug, Clone)]

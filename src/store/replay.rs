@@ -13,13 +13,13 @@
 //! first attempt is logged with trigger `replay`, and a failed one is retried on the normal
 //! schedule (a recovered delivery, by contrast, gets one more attempt only).
 
-use crate::time::UnixMs;
 use rusqlite::{named_params, params, Connection, OptionalExtension};
 
 use super::automations::{self, Automation};
 use super::recover::tagged_counts;
 use super::{decode, Conflict, Store, StoreError, StoreResult};
 use crate::ids;
+use crate::time::UnixMs;
 
 /// The event type of the automation test call: its messages are never replayed (those
 /// stored before schema version 5 do not say which automation they were addressed to).

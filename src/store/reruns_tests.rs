@@ -2,7 +2,6 @@
 //! memory (claimed 2) can no longer be marked started, and the outcome of an attempt in
 //! flight (claimed 1) does not make it due again. A failed rerun changes nothing.
 
-use crate::time::UnixMs;
 use std::collections::BTreeMap;
 
 use rusqlite::params;
@@ -12,6 +11,7 @@ use super::super::{
 };
 use crate::config::StoreConfig;
 use crate::redact::HeaderRedaction;
+use crate::time::UnixMs;
 
 const MESSAGE: &str = "msg_0192f0c4a9e07c3b8a1d2e3f4a5b6c7d";
 

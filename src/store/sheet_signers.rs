@@ -4,11 +4,12 @@
 //! previous one), so the spreadsheet follows the automation's rotations and no secret is
 //! copied anywhere. The link goes with either of them.
 
-use crate::time::UnixMs;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::automations::{self, Automation};
 use super::{Store, StoreError, StoreResult};
+
+use crate::time::UnixMs;
 
 /// The automation signing for spreadsheet `spreadsheet_id`, as it is now.
 pub(super) fn signer_of(

@@ -2,12 +2,13 @@
 //! appends get distinct, contiguous row numbers; a `webhook-id` seen before on a worksheet
 //! answers the first append's result and adds nothing (exactly-once rows).
 
-use crate::time::UnixMs;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::automations::Automation;
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{decode, sheet_signers, Store, StoreError, StoreResult};
+
+use crate::time::UnixMs;
 
 /// A spreadsheet with its worksheets.
 #[derive(Debug, Clone)]

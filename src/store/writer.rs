@@ -18,7 +18,6 @@
 //! failing for [`FAILURE_HOLD_MS`] after the last storage failure. (A write that succeeds
 //! proves little: a small one still fits on a disk too full for the next batch.)
 
-use crate::time::UnixMs;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -28,6 +27,8 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{StorageFailure, StoreError, StoreResult};
+
+use crate::time::UnixMs;
 
 /// Called once the batch's fate is known: `Ok` when committed.
 type Reply = Box<dyn FnOnce(Result<(), StorageFailure>) + Send>;

@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::app::InputKind;
 use super::runner::{RunOutcome, RunSpec};
+
 use crate::time::UnixMs;
 
 /// Event type of a run's completion: `workflow_run.succeeded|failed|stopped`. Automations

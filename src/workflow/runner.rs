@@ -17,7 +17,7 @@ use super::variables::Pool;
 use crate::outbound::Sender;
 use crate::time::UnixMs;
 
-pub use crate::store::RunStatus;
+pub use crate::store::{RunOutcome, RunStatus};
 
 /// What a run is given.
 #[derive(Debug, Clone)]
@@ -36,31 +36,6 @@ pub struct RunSpec {
     pub files: Vec<Value>,
     /// When it was created.
     pub created_at: UnixMs,
-}
-
-/// How a run ended.
-#[derive(Debug, Clone)]
-pub struct RunOutcome {
-    /// Final status.
-    pub status: RunStatus,
-    /// Outputs of the end node (succeeded runs).
-    pub outputs: Option<Map<String, Value>>,
-    /// Why it failed or stopped: the text of a [`RunError`], as recorded and shown.
-    pub error: Option<String>,
-    /// Seconds.
-    pub elapsed_time: f64,
-    /// Tokens spent by llm nodes.
-    pub total_tokens: u64,
-    /// Of which prompt tokens.
-    pub prompt_tokens: u64,
-    /// Nodes executed.
-    pub total_steps: u32,
-    /// When it ended.
-    pub finished_at: UnixMs,
-    /// When the first and last llm tokens arrived, for the completion.
-    pub first_token_at: Option<UnixMs>,
-    /// See `first_token_at`.
-    pub last_token_at: Option<UnixMs>,
 }
 
 /// Where events go (the SSE stream of a streaming run; nowhere otherwise). A closed

@@ -20,7 +20,7 @@ use super::runner::{self, Events, RunOutcome, RunSpec, RunStatus};
 use crate::auth::key_hash;
 use crate::outbound::Sender;
 use crate::relay::Relay;
-use crate::store::{Conflict, NewMessage, RunFinish, RunRecord, Store, StoreError, StoreResult};
+use crate::store::{Conflict, NewMessage, RunRecord, Store, StoreError, StoreResult};
 use crate::time::UnixMs;
 
 /// See the module doc.
@@ -167,15 +167,6 @@ impl Workflows {
 
     /// Commits the final state with its completion (whose deliveries go out at once).
     async fn finish(&self, spec: &RunSpec, outcome: &RunOutcome) {
-        let finish = RunFinish {
-            status: outcome.status,
-            outputs: outcome.outputs.clone(),
-            error: outcome.error.clone(),
-            elapsed_time: outcome.elapsed_time,
-            total_tokens: outcome.total_tokens,
-            total_steps: outcome.total_steps,
-            finished_at: outcome.finished_at,
-        };
         let message = NewMessage {
             processor_id: Some(spec.app.id.clone()),
             automation_id: None,
@@ -183,7 +174,7 @@ impl Workflows {
             payload: completion::webhook_request(spec, outcome).to_string().into_bytes(),
             idempotency_key: None,
         };
-        if let Err(e) = self.relay.finish_run(spec.run_id.clone(), finish, message).await {
+        if let Err(e) = self.relay.finish_run(spec.run_id.clone(), outcome.clone(), message).await {
             tracing::error!(run = %spec.run_id, error = %e, "recording a finished run failed")
         }
     }

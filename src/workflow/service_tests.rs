@@ -2,7 +2,6 @@
 //! `failed` with [`RunError::Panicked`], its completion message and delivery are committed, its task
 //! is forgotten, and `workflow_finished` (status failed) is emitted.
 
-use crate::time::UnixMs;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -15,6 +14,7 @@ use crate::delivery::Dispatcher;
 use crate::metrics::Metrics;
 use crate::outbound::Sender;
 use crate::store::{Automation, RunRecord, RunStatus, Store};
+use crate::time::UnixMs;
 use crate::workflow::error::{NodeError, RunError};
 use crate::workflow::runner::{Events, RunOutcome, RunSpec};
 
