@@ -93,14 +93,14 @@ async fn rerun_log(
             other => other.into(),
         })?;
     if target == Target::Original {
-        automation.webhook_headers = state.store.sent_headers(original.id.clone()).await?;
-        automation.webhook_url = original.webhook_url;
+        automation.settings.webhook_headers = state.store.sent_headers(original.id.clone()).await?;
+        automation.settings.webhook_url = original.webhook_url;
     }
     let call = OneCall {
         message_id: original.message_id.clone(),
         body_hash: body_hash(&body),
         body,
-        url: automation.webhook_url.clone(),
+        url: automation.settings.webhook_url.clone(),
         trigger: Trigger::Rerun,
         rerun_of: Some(original.id),
     };

@@ -143,7 +143,8 @@ pub(super) async fn append(
         // Trusted only while it sends here: moved elsewhere, its calls (signed alike) could
         // be received there and replayed to this sink.
         (Some(signer), _)
-            if signer_target_problem(&state.sender, &signer.webhook_url, &id).is_some() =>
+            if signer_target_problem(&state.sender, &signer.settings.webhook_url, &id)
+                .is_some() =>
         {
             return Err(refused("signer automation no longer sends to this spreadsheet's sink"))
         }

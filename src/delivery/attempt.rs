@@ -29,7 +29,7 @@ pub fn signed_headers(
         None => Vec::new(),
     };
     let secrets: Vec<&str> = derived.iter().map(String::as_str).chain(plain).collect();
-    let mut headers = Vec::with_capacity(4 + automation.webhook_headers.len());
+    let mut headers = Vec::with_capacity(4 + automation.settings.webhook_headers.len());
     headers.push(("content-type".to_string(), "application/json".to_string()));
     headers.push(("webhook-id".to_string(), message_id.to_string()));
     headers.push(("webhook-timestamp".to_string(), timestamp.to_string()));
@@ -37,7 +37,7 @@ pub fn signed_headers(
         "webhook-signature".to_string(),
         signing::signature_header(&secrets, message_id, timestamp, body),
     ));
-    for (name, value) in &automation.webhook_headers {
+    for (name, value) in &automation.settings.webhook_headers {
         headers.push((name.clone(), value.clone()));
     }
     headers
@@ -114,7 +114,7 @@ pub fn log_of(
         delivery_id: context.delivery_id,
         message_id: context.message_id,
         automation_id: automation.id.clone(),
-        processor_id: automation.processor_id.clone(),
+        processor_id: automation.settings.processor_id.clone(),
         attempt: context.attempt,
         trigger: context.trigger,
         rerun_of: context.rerun_of,

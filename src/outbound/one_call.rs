@@ -100,7 +100,7 @@ impl OneCalls {
         let starting = StartingCall {
             message_id: call.message_id.clone(),
             automation_id: automation.id.clone(),
-            processor_id: automation.processor_id.clone(),
+            processor_id: automation.settings.processor_id.clone(),
             trigger: call.trigger,
             rerun_of: call.rerun_of.clone(),
             webhook_url: call.url.clone(),

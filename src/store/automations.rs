@@ -9,11 +9,29 @@ use super::{decode, Store, StoreError, StoreResult};
 use crate::redact::HeaderRedaction;
 use crate::time::UnixMs;
 
-/// A stored automation.
+/// A stored automation: its settings, with what the store assigns and keeps (id,
+/// signing secrets, times).
 #[derive(Debug, Clone)]
 pub struct Automation {
     /// `endp_…`
     pub id: String,
+    /// What the user set (and may change with an update).
+    pub settings: AutomationSettings,
+    /// Current `whsec_…` signing secret.
+    pub secret: String,
+    /// The secret before the last rotation, still signing until `previous_secret_until`.
+    pub previous_secret: Option<String>,
+    /// When the previous secret stops signing.
+    pub previous_secret_until: Option<UnixMs>,
+    /// When it was created.
+    pub created_at: UnixMs,
+    /// When it last changed.
+    pub updated_at: UnixMs,
+}
+
+/// The user-settable fields of an automation (validated by the API layer).
+#[derive(Debug, Clone)]
+pub struct AutomationSettings {
     /// Display name.
     pub name: String,
     /// The processor (or workflow app) whose messages feed it.
@@ -29,37 +47,6 @@ pub struct Automation {
     /// Disabled automations get no new deliveries.
     pub enabled: bool,
     /// Event types it receives; `None` = all.
-    pub event_types: Option<Vec<String>>,
-    /// Current `whsec_…` signing secret.
-    pub secret: String,
-    /// The secret before the last rotation, still signing until `previous_secret_until`.
-    pub previous_secret: Option<String>,
-    /// When the previous secret stops signing.
-    pub previous_secret_until: Option<UnixMs>,
-    /// When it was created.
-    pub created_at: UnixMs,
-    /// When it last changed.
-    pub updated_at: UnixMs,
-}
-
-/// The user-settable fields of an automation (validated by the API layer).
-#[derive(Debug, Clone)]
-pub struct AutomationInput {
-    /// See [`Automation::name`].
-    pub name: String,
-    /// See [`Automation::processor_id`].
-    pub processor_id: String,
-    /// See [`Automation::webhook_url`].
-    pub webhook_url: String,
-    /// See [`Automation::webhook_headers`].
-    pub webhook_headers: BTreeMap<String, String>,
-    /// See [`Automation::need_validation`].
-    pub need_validation: bool,
-    /// See [`Automation::default_language`].
-    pub default_language: String,
-    /// See [`Automation::enabled`].
-    pub enabled: bool,
-    /// See [`Automation::event_types`].
     pub event_types: Option<Vec<String>>,
 }
 
@@ -77,7 +64,7 @@ pub struct AutomationFilter {
 impl Automation {
     /// Whether a message of `event_type` goes to this automation.
     pub fn wants(&self, event_type: Option<&str>) -> bool {
-        match (&self.event_types, event_type) {
+        match (&self.settings.event_types, event_type) {
             (None, _) => true,
             (Some(types), Some(t)) => types.iter().any(|x| x == t),
             (Some(_), None) => false,
@@ -104,14 +91,16 @@ const COLUMNS: &str = "id, name, processor_id, webhook_url, webhook_headers, nee
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Automation> {
     let id: String = r.get(0)?;
     Ok(Automation {
-        name: r.get(1)?,
-        processor_id: r.get(2)?,
-        webhook_url: r.get(3)?,
-        webhook_headers: decode::json(r, 4, "automations", &id)?,
-        need_validation: decode::value(r, 5, "automations", &id)?,
-        default_language: r.get(6)?,
-        enabled: decode::value(r, 7, "automations", &id)?,
-        event_types: decode::json_or_null(r, 8, "automations", &id)?,
+        settings: AutomationSettings {
+            name: r.get(1)?,
+            processor_id: r.get(2)?,
+            webhook_url: r.get(3)?,
+            webhook_headers: decode::json(r, 4, "automations", &id)?,
+            need_validation: decode::value(r, 5, "automations", &id)?,
+            default_language: r.get(6)?,
+            enabled: decode::value(r, 7, "automations", &id)?,
+            event_types: decode::json_or_null(r, 8, "automations", &id)?,
+        },
         secret: r.get(9)?,
         previous_secret: r.get(10)?,
         previous_secret_until: r.get(11)?,
@@ -127,19 +116,19 @@ fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
 
 /// Inserts a new automation.
 pub(super) fn insert(conn: &Connection, a: &Automation) -> StoreResult<()> {
-    let event_types = a.event_types.as_ref().map(to_json).transpose()?;
+    let event_types = a.settings.event_types.as_ref().map(to_json).transpose()?;
     conn.prepare_cached(&format!(
         "INSERT INTO automations ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     ))?
     .execute(params![
         a.id,
-        a.name,
-        a.processor_id,
-        a.webhook_url,
-        to_json(&a.webhook_headers)?,
-        a.need_validation,
-        a.default_language,
-        a.enabled,
+        a.settings.name,
+        a.settings.processor_id,
+        a.settings.webhook_url,
+        to_json(&a.settings.webhook_headers)?,
+        a.settings.need_validation,
+        a.settings.default_language,
+        a.settings.enabled,
         event_types,
         a.secret,
         a.previous_secret,
@@ -162,10 +151,10 @@ pub(super) fn get(conn: &Connection, id: &str) -> StoreResult<Option<Automation>
 pub(super) fn update(
     conn: &Connection,
     id: &str,
-    input: &AutomationInput,
+    settings: &AutomationSettings,
     now: UnixMs,
 ) -> StoreResult<Automation> {
-    let event_types = input.event_types.as_ref().map(to_json).transpose()?;
+    let event_types = settings.event_types.as_ref().map(to_json).transpose()?;
     let changed = conn
         .prepare_cached(
             "UPDATE automations SET name = ?2, processor_id = ?3, webhook_url = ?4, \
@@ -174,13 +163,13 @@ pub(super) fn update(
         )?
         .execute(params![
             id,
-            input.name,
-            input.processor_id,
-            input.webhook_url,
-            to_json(&input.webhook_headers)?,
-            input.need_validation,
-            input.default_language,
-            input.enabled,
+            settings.name,
+            settings.processor_id,
+            settings.webhook_url,
+            to_json(&settings.webhook_headers)?,
+            settings.need_validation,
+            settings.default_language,
+            settings.enabled,
             event_types,
             now
         ])?;
@@ -279,12 +268,12 @@ impl Store {
     pub async fn update_automation(
         &self,
         id: String,
-        input: AutomationInput,
+        settings: AutomationSettings,
     ) -> StoreResult<Automation> {
         let cache = self.cache.clone();
         self.write(move |c| {
             cache.lock().clear();
-            update(c, &id, &input, UnixMs::now())
+            update(c, &id, &settings, UnixMs::now())
         })
         .await
     }
@@ -347,18 +336,22 @@ impl Automation {
     /// uiform's `AutomationConfig` for this automation, header secrets redacted by `rule`:
     /// what a log shows as `automation_snapshot` (stored once per distinct version).
     pub fn snapshot_json(&self, rule: &HeaderRedaction) -> Vec<u8> {
-        let headers: BTreeMap<&str, &str> =
-            self.webhook_headers.iter().map(|(k, v)| (k.as_str(), rule.shown(k, v))).collect();
+        let headers: BTreeMap<&str, &str> = self
+            .settings
+            .webhook_headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), rule.shown(k, v)))
+            .collect();
         let snapshot = serde_json::json!({
             "object": "automation.endpoint",
             "id": self.id,
-            "name": self.name,
-            "processor_id": self.processor_id,
+            "name": self.settings.name,
+            "processor_id": self.settings.processor_id,
             "updated_at": self.updated_at.rfc3339(),
-            "default_language": self.default_language,
-            "webhook_url": self.webhook_url,
+            "default_language": self.settings.default_language,
+            "webhook_url": self.settings.webhook_url,
             "webhook_headers": headers,
-            "need_validation": self.need_validation,
+            "need_validation": self.settings.need_validation,
         });
         snapshot.to_string().into_bytes()
     }

@@ -130,10 +130,10 @@ pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> Store
         let call = StartingCall {
             message_id: message_id.clone(),
             automation_id: automation_id.clone(),
-            processor_id: target.automation.processor_id.clone(),
+            processor_id: target.automation.settings.processor_id.clone(),
             trigger: *trigger,
             rerun_of: None,
-            webhook_url: target.automation.webhook_url.clone(),
+            webhook_url: target.automation.settings.webhook_url.clone(),
             request_body_hash: payload_hash
                 .as_slice()
                 .try_into()

@@ -125,13 +125,13 @@ pub(super) fn ingest(
         match (&msg.automation_id, &msg.processor_id) {
             (Some(id), _) => {
                 let t = cache.target(conn, id)?.ok_or(StoreError::NotFound("automation"))?;
-                if !t.automation.enabled {
+                if !t.automation.settings.enabled {
                     return Err(StoreError::Conflict(
                         Conflict::AutomationDisabled,
                         format!("automation {id} is disabled"),
                     ));
                 }
-                (t.automation.processor_id.clone(), vec![t])
+                (t.automation.settings.processor_id.clone(), vec![t])
             }
             (None, Some(p)) => {
                 let wanted = cache.subscribers(conn, p)?;
@@ -277,7 +277,7 @@ impl Store {
         payload: Vec<u8>,
     ) -> StoreResult<(String, BodyHash)> {
         let (processor_id, automation_id) =
-            (automation.processor_id.clone(), automation.id.clone());
+            (automation.settings.processor_id.clone(), automation.id.clone());
         self.write(move |c| {
             let id = ids::new_id(ids::MESSAGE);
             let hash = bodies::put(c, &payload)?;

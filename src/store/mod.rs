@@ -30,7 +30,7 @@ mod sheets;
 mod snapshots;
 mod writer;
 
-pub use automations::{Automation, AutomationFilter, AutomationInput};
+pub use automations::{Automation, AutomationFilter, AutomationSettings};
 pub use bodies::{body_hash, BodyHash};
 pub use cache::Target;
 pub use calls_in_flight::{InFlight, StartingCall};

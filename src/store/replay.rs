@@ -95,6 +95,7 @@ impl ReplayJob {
 /// `automation.event_types` as the JSON array [`MISSING`] takes (NULL = every type).
 fn event_types_json(automation: &Automation) -> StoreResult<Option<String>> {
     automation
+        .settings
         .event_types
         .as_ref()
         .map(|t| serde_json::to_string(t).map_err(|e| StoreError::Corrupt(e.to_string())))
@@ -104,7 +105,7 @@ fn event_types_json(automation: &Automation) -> StoreResult<Option<String>> {
 /// The automation, refused when unknown (404) or disabled (409: its deliveries would fail).
 fn enabled_automation(conn: &Connection, id: &str) -> StoreResult<Automation> {
     let automation = automations::get(conn, id)?.ok_or(StoreError::NotFound("automation"))?;
-    if !automation.enabled {
+    if !automation.settings.enabled {
         return Err(StoreError::Conflict(
             Conflict::AutomationDisabled,
             format!(
@@ -156,7 +157,7 @@ pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResu
     }
     let automation = match automations::get(conn, &automation_id)? {
         None => return end(conn, id, AUTOMATION_DELETED),
-        Some(a) if !a.enabled => return end(conn, id, AUTOMATION_DISABLED),
+        Some(a) if !a.settings.enabled => return end(conn, id, AUTOMATION_DISABLED),
         Some(a) => a,
     };
     // At the cap, nothing is scanned and the job ends capped below.
@@ -176,7 +177,7 @@ pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResu
         .prepare_cached(&sql)?
         .query_map(
             named_params! {
-                ":processor_id": automation.processor_id,
+                ":processor_id": automation.settings.processor_id,
                 ":from": from,
                 ":to": ids::time_bound(ids::MESSAGE, until.as_ms()),
                 ":test_event_type": TEST_EVENT_TYPE,

@@ -8,7 +8,7 @@ use futures_util::{stream, StreamExt};
 use hookrelay::config::StoreConfig;
 use hookrelay::outbound::ErrorCode;
 use hookrelay::redact::HeaderRedaction;
-use hookrelay::store::{Automation, NewLog, Snapshot, Store, Trigger};
+use hookrelay::store::{Automation, AutomationSettings, NewLog, Snapshot, Store, Trigger};
 use hookrelay::time::UnixMs;
 
 const START: UnixMs = UnixMs::from_ms(1_767_225_600_000); // 2026-01-01T00:00:00Z
@@ -40,14 +40,16 @@ pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
     let body = br#"{"invoice":12345,"note":"seeded"}"#.to_vec();
     let seed_automation = Automation {
         id: "endp_seed".into(),
-        name: "seed".into(),
-        processor_id: "proc_bench".into(),
-        webhook_url: "http://127.0.0.1:9/hook".into(),
-        webhook_headers: Default::default(),
-        need_validation: false,
-        default_language: "en".into(),
-        enabled: true,
-        event_types: None,
+        settings: AutomationSettings {
+            name: "seed".into(),
+            processor_id: "proc_bench".into(),
+            webhook_url: "http://127.0.0.1:9/hook".into(),
+            webhook_headers: Default::default(),
+            need_validation: false,
+            default_language: "en".into(),
+            enabled: true,
+            event_types: None,
+        },
         secret: "whsec_c2VlZA==".into(),
         previous_secret: None,
         previous_secret_until: None,
