@@ -154,7 +154,7 @@ pub(super) async fn find(
     }
     let record = state.store.log(log_id).await?;
     match processor_id {
-        Some(p) if p != record.processor_id => Err(ApiError::not_found("log")),
+        Some(p) if p != record.log.processor_id => Err(ApiError::not_found("log")),
         _ => Ok(record),
     }
 }

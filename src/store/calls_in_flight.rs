@@ -87,15 +87,6 @@ pub(super) fn interrupted_log(interrupted: InterruptedCall) -> NewLog {
     }
 }
 
-/// A stored body hash of row `id` of `calls_in_flight`, which must be 16 bytes.
-fn hash_of(r: &rusqlite::Row<'_>, idx: usize, id: &str) -> rusqlite::Result<BodyHash> {
-    let bytes: Vec<u8> = decode::value(r, idx, "calls_in_flight", id)?;
-    bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| decode::corrupt(r, idx, "calls_in_flight", id, "not 16 bytes".into()))
-}
-
 /// Logs every call left in flight `E_INTERRUPTED` (a rerun so logged settles nothing, like
 /// any failed rerun) and deletes the rows, in `conn`'s open transaction; returns how many.
 pub(super) fn release(conn: &Connection) -> StoreResult<usize> {
@@ -113,9 +104,9 @@ pub(super) fn release(conn: &Connection) -> StoreResult<usize> {
                 trigger: decode::value(r, 4, "calls_in_flight", &id)?,
                 rerun_of: r.get(5)?,
                 webhook_url: r.get(6)?,
-                request_body_hash: hash_of(r, 7, &id)?,
+                request_body_hash: decode::hash(r, 7, "calls_in_flight", &id)?,
             };
-            Ok((call, hash_of(r, 8, &id)?, r.get::<_, UnixMs>(9)?))
+            Ok((call, decode::hash(r, 8, "calls_in_flight", &id)?, r.get::<_, UnixMs>(9)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let count = rows.len();
