@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 use crate::delivery::signing;
+use crate::time::UnixMs;
 
 /// Largest body the receiver reads; a larger one is answered 413.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -61,7 +62,7 @@ async fn answer(
             header("webhook-timestamp"),
             header("webhook-signature"),
             &body,
-            crate::time::now_ms() / 1000,
+            UnixMs::now().as_secs(),
         ) {
             Ok(()) => (options.status, " signature=valid".to_owned()),
             Err(why) => (StatusCode::UNAUTHORIZED, format!(" signature=invalid ({why})")),

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::delivery::Dispatcher;
-use crate::store::{NewMessage, Receipt, RunFinish, Store, StoreResult};
+use crate::store::{NewMessage, Receipt, RunOutcome, Store, StoreResult};
 
 /// Accepts messages: see the module doc. Cheap to clone.
 #[derive(Clone)]
@@ -39,10 +39,12 @@ impl Relay {
     pub async fn finish_run(
         &self,
         run_id: String,
-        finish: RunFinish,
+        outcome: RunOutcome,
         completion: NewMessage,
     ) -> StoreResult<Receipt> {
         let store = &self.store;
-        self.dispatcher.produce(|intake| store.finish_run(run_id, finish, completion, intake)).await
+        self.dispatcher
+            .produce(|intake| store.finish_run(run_id, outcome, completion, intake))
+            .await
     }
 }

@@ -1,24 +1,96 @@
-//! Wall-clock helpers: every stored time is integer Unix milliseconds (UTC).
+//! Wall-clock times: every stored time is a [`UnixMs`], integer Unix milliseconds (UTC).
+
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use serde::{Deserialize, Serialize};
 
-/// Now, in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
-}
+/// A point in time, as integer Unix milliseconds (UTC). Stored as an SQLite INTEGER and
+/// serialized as the bare integer, so the type changes no column and no stored JSON.
+/// Arithmetic is explicit and saturating: a time never wraps around.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct UnixMs(i64);
 
-/// RFC 3339 with microseconds and `Z`, the form the uiform SDK and Dify emit.
-pub fn rfc3339(ms: i64) -> String {
-    let dt: DateTime<Utc> = Utc.timestamp_millis_opt(ms).single().unwrap_or_default();
-    dt.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
+impl UnixMs {
+    /// The Unix epoch, time 0.
+    pub const EPOCH: Self = Self(0);
 
-/// Parses an RFC 3339 timestamp, or integer Unix seconds, into Unix milliseconds.
-pub fn parse_time(s: &str) -> Option<i64> {
-    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
-        return Some(dt.timestamp_millis());
+    /// The time `ms` milliseconds after the Unix epoch.
+    pub const fn from_ms(ms: i64) -> Self {
+        Self(ms)
     }
-    s.parse::<i64>().ok().and_then(|secs| secs.checked_mul(1000))
+
+    /// Now.
+    pub fn now() -> Self {
+        Self(Utc::now().timestamp_millis())
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub const fn as_ms(self) -> i64 {
+        self.0
+    }
+
+    /// Whole seconds since the Unix epoch (rounded down), the form Dify's integer
+    /// `created_at` fields and the webhook signature timestamp use.
+    pub const fn as_secs(self) -> i64 {
+        self.0.div_euclid(1000)
+    }
+
+    /// `d` later.
+    pub fn plus(self, d: Duration) -> Self {
+        self.plus_ms(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    /// `ms` milliseconds later (earlier when negative).
+    pub const fn plus_ms(self, ms: i64) -> Self {
+        Self(self.0.saturating_add(ms))
+    }
+
+    /// `ms` milliseconds earlier.
+    pub const fn minus_ms(self, ms: i64) -> Self {
+        Self(self.0.saturating_sub(ms))
+    }
+
+    /// Milliseconds from `earlier` to `self` (negative when `earlier` is later).
+    pub const fn since(self, earlier: Self) -> i64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    /// RFC 3339 with microseconds and `Z`, the form the uiform SDK and Dify emit.
+    pub fn rfc3339(self) -> String {
+        let dt: DateTime<Utc> = Utc.timestamp_millis_opt(self.0).single().unwrap_or_default();
+        dt.to_rfc3339_opts(SecondsFormat::Micros, true)
+    }
+
+    /// Parses an RFC 3339 timestamp, or integer Unix seconds.
+    pub fn parse(s: &str) -> Option<Self> {
+        if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+            return Some(Self(dt.timestamp_millis()));
+        }
+        s.parse::<i64>().ok().and_then(|secs| secs.checked_mul(1000)).map(Self)
+    }
+}
+
+impl ToSql for UnixMs {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        self.0.to_sql()
+    }
+}
+
+impl FromSql for UnixMs {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        i64::column_result(value).map(Self)
+    }
+}
+
+impl From<UnixMs> for rusqlite::types::Value {
+    fn from(t: UnixMs) -> Self {
+        Self::Integer(t.0)
+    }
 }
 
 #[cfg(test)]
@@ -27,9 +99,24 @@ mod tests {
 
     #[test]
     fn round_trips_rfc3339_and_accepts_epoch_seconds() {
-        let ms = 1_700_000_000_123;
-        assert_eq!(parse_time(&rfc3339(ms)), Some(ms));
-        assert_eq!(parse_time("1700000000"), Some(1_700_000_000_000));
-        assert_eq!(parse_time("yesterday"), None);
+        let t = UnixMs::from_ms(1_700_000_000_123);
+        assert_eq!(UnixMs::parse(&t.rfc3339()), Some(t));
+        assert_eq!(UnixMs::parse("1700000000"), Some(UnixMs::from_ms(1_700_000_000_000)));
+        assert_eq!(UnixMs::parse("yesterday"), None);
+    }
+
+    #[test]
+    fn serializes_as_the_bare_integer() {
+        let t = UnixMs::from_ms(1_700_000_000_123);
+        assert_eq!(serde_json::to_string(&t).ok().as_deref(), Some("1700000000123"));
+        assert_eq!(serde_json::from_str::<UnixMs>("1700000000123").ok(), Some(t));
+    }
+
+    #[test]
+    fn arithmetic_saturates_and_seconds_round_down() {
+        assert_eq!(UnixMs::from_ms(i64::MAX).plus(Duration::from_secs(1)).as_ms(), i64::MAX);
+        assert_eq!(UnixMs::from_ms(5_000).since(UnixMs::from_ms(7_500)), -2_500);
+        assert_eq!(UnixMs::from_ms(1_999).as_secs(), 1);
+        assert_eq!(UnixMs::from_ms(-1).as_secs(), -1);
     }
 }

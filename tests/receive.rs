@@ -71,7 +71,7 @@ fn with_a_secret_only_validly_signed_calls_get_the_status() {
     let mut receiver = Receiver::start(&["--secret", &secret]);
     let url = format!("{}/hook", receiver.base);
     let body = r#"{"invoice":42}"#;
-    let now = hookrelay::time::now_ms() / 1000;
+    let now = hookrelay::time::UnixMs::now().as_secs();
     let signature = signing::sign(&secret, "msg_2", now, body.as_bytes()).expect("sign");
     let signed = [
         ("webhook-id", "msg_2".to_owned()),

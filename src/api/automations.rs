@@ -14,8 +14,8 @@ use super::{ApiError, ApiResult, AppState};
 use crate::delivery::signing;
 use crate::ids;
 use crate::redact::{HeaderRedaction, REDACTED};
-use crate::store::{Automation, AutomationFilter, AutomationInput};
-use crate::time::{now_ms, rfc3339};
+use crate::store::{Automation, AutomationFilter, AutomationSettings};
+use crate::time::UnixMs;
 
 /// A rotated-out secret keeps signing this long, so receivers can switch over.
 const ROTATION_OVERLAP_MS: i64 = 24 * 3600 * 1000;
@@ -64,20 +64,20 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
 /// secrets redacted by `rule`.
 pub(super) fn automation_json(a: &Automation, rule: &HeaderRedaction) -> Value {
     let headers: BTreeMap<&str, &str> =
-        a.webhook_headers.iter().map(|(k, v)| (k.as_str(), rule.shown(k, v))).collect();
+        a.settings.webhook_headers.iter().map(|(k, v)| (k.as_str(), rule.shown(k, v))).collect();
     json!({
         "object": "automation.endpoint",
         "id": a.id,
-        "name": a.name,
-        "processor_id": a.processor_id,
-        "webhook_url": a.webhook_url,
+        "name": a.settings.name,
+        "processor_id": a.settings.processor_id,
+        "webhook_url": a.settings.webhook_url,
         "webhook_headers": headers,
-        "need_validation": a.need_validation,
-        "default_language": a.default_language,
-        "enabled": a.enabled,
-        "event_types": a.event_types,
-        "created_at": rfc3339(a.created_at),
-        "updated_at": rfc3339(a.updated_at),
+        "need_validation": a.settings.need_validation,
+        "default_language": a.settings.default_language,
+        "enabled": a.settings.enabled,
+        "event_types": a.settings.event_types,
+        "created_at": a.created_at.rfc3339(),
+        "updated_at": a.updated_at.rfc3339(),
     })
 }
 
@@ -139,25 +139,26 @@ fn merged_input(
     body: AutomationBody,
     current: Option<&Automation>,
     max_headers: usize,
-) -> ApiResult<AutomationInput> {
+) -> ApiResult<AutomationSettings> {
     let required =
         |value: Option<String>, old: Option<&String>, field: &str| -> ApiResult<String> {
             value.or_else(|| old.cloned()).ok_or_else(|| ApiError::invalid(field, "is required"))
         };
-    let name = required(body.name, current.map(|c| &c.name), "name")?;
+    let name = required(body.name, current.map(|c| &c.settings.name), "name")?;
     let processor_id =
-        required(body.processor_id, current.map(|c| &c.processor_id), "processor_id")?;
-    let webhook_url = required(body.webhook_url, current.map(|c| &c.webhook_url), "webhook_url")?;
+        required(body.processor_id, current.map(|c| &c.settings.processor_id), "processor_id")?;
+    let webhook_url =
+        required(body.webhook_url, current.map(|c| &c.settings.webhook_url), "webhook_url")?;
     check_text("name", &name, 256)?;
     check_text("processor_id", &processor_id, 256)?;
     check_webhook_url(&webhook_url)?;
     let mut webhook_headers = body
         .webhook_headers
-        .unwrap_or_else(|| current.map(|c| c.webhook_headers.clone()).unwrap_or_default());
+        .unwrap_or_else(|| current.map(|c| c.settings.webhook_headers.clone()).unwrap_or_default());
     // A value shown redacted and sent back unchanged keeps the stored secret.
     for (name, value) in webhook_headers.iter_mut() {
         if value == REDACTED {
-            match current.and_then(|c| c.webhook_headers.get(name)) {
+            match current.and_then(|c| c.settings.webhook_headers.get(name)) {
                 Some(old) => value.clone_from(old),
                 None => {
                     return Err(ApiError::invalid(
@@ -171,7 +172,7 @@ fn merged_input(
     check_headers(&webhook_headers, max_headers)?;
     let event_types = match body.event_types {
         Some(types) => types,
-        None => current.and_then(|c| c.event_types.clone()),
+        None => current.and_then(|c| c.settings.event_types.clone()),
     };
     if let Some(types) = &event_types {
         if types.is_empty()
@@ -186,20 +187,20 @@ fn merged_input(
     }
     let default_language = body
         .default_language
-        .or_else(|| current.map(|c| c.default_language.clone()))
+        .or_else(|| current.map(|c| c.settings.default_language.clone()))
         .unwrap_or_else(|| "en".into());
     check_text("default_language", &default_language, 16)?;
-    Ok(AutomationInput {
+    Ok(AutomationSettings {
         name,
         processor_id,
         webhook_url,
         webhook_headers,
         need_validation: body
             .need_validation
-            .or(current.map(|c| c.need_validation))
+            .or(current.map(|c| c.settings.need_validation))
             .unwrap_or(false),
         default_language,
-        enabled: body.enabled.or(current.map(|c| c.enabled)).unwrap_or(true),
+        enabled: body.enabled.or(current.map(|c| c.settings.enabled)).unwrap_or(true),
         event_types,
     })
 }
@@ -209,18 +210,11 @@ pub(super) async fn create(
     _: NoQuery,
     JsonBody(body): JsonBody<AutomationBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let input = merged_input(body, None, state.config.limits.max_webhook_headers)?;
-    let now = now_ms();
+    let settings = merged_input(body, None, state.config.limits.max_webhook_headers)?;
+    let now = UnixMs::now();
     let automation = Automation {
         id: ids::new_id(ids::AUTOMATION),
-        name: input.name,
-        processor_id: input.processor_id,
-        webhook_url: input.webhook_url,
-        webhook_headers: input.webhook_headers,
-        need_validation: input.need_validation,
-        default_language: input.default_language,
-        enabled: input.enabled,
-        event_types: input.event_types,
+        settings,
         secret: signing::new_secret(),
         previous_secret: None,
         previous_secret_until: None,
@@ -308,7 +302,7 @@ pub(super) async fn secret(
 ) -> ApiResult<Json<Value>> {
     let a = state.store.automation(automation_id(id)?).await?;
     Ok(Json(
-        json!({"secret": a.secret, "previous_secret_expires_at": a.previous_secret_until.map(rfc3339)}),
+        json!({"secret": a.secret, "previous_secret_expires_at": a.previous_secret_until.map(UnixMs::rfc3339)}),
     ))
 }
 
@@ -324,7 +318,7 @@ pub(super) async fn rotate(
         .rotate_automation_secret(id, signing::new_secret(), ROTATION_OVERLAP_MS)
         .await?;
     Ok(Json(
-        json!({"secret": a.secret, "previous_secret_expires_at": a.previous_secret_until.map(rfc3339)}),
+        json!({"secret": a.secret, "previous_secret_expires_at": a.previous_secret_until.map(UnixMs::rfc3339)}),
     ))
 }
 
@@ -337,13 +331,13 @@ pub(super) async fn test_webhook(
     _: NoBody,
 ) -> ApiResult<Json<Value>> {
     let automation = state.store.automation(automation_id(id)?).await?;
-    let now = now_ms();
+    let now = UnixMs::now();
     let parsed = json!({"first_name": "John", "last_name": "Doe", "email": "john.doe@example.com", "company": "Example Corp"});
     let payload = json!({
         "completion": {
-            "id": format!("chatcmpl-test-{now}"),
+            "id": format!("chatcmpl-test-{}", now.as_ms()),
             "object": "chat.completion",
-            "created": now / 1000,
+            "created": now.as_secs(),
             "model": "hookrelay-test",
             "choices": [{
                 "index": 0,
@@ -354,9 +348,9 @@ pub(super) async fn test_webhook(
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
             "extraction_id": null,
             "likelihoods": {},
-            "request_at": rfc3339(now),
-            "first_token_at": rfc3339(now),
-            "last_token_at": rfc3339(now),
+            "request_at": now.rfc3339(),
+            "first_token_at": now.rfc3339(),
+            "last_token_at": now.rfc3339(),
         },
         "user": "test@example.com",
         "file_payload": {"filename": "sample.txt", "url": "data:text/plain;base64,aGVsbG8=", "metadata": {}},
@@ -369,7 +363,7 @@ pub(super) async fn test_webhook(
         message_id,
         body,
         body_hash,
-        url: automation.webhook_url.clone(),
+        url: automation.settings.webhook_url.clone(),
         trigger: crate::store::Trigger::Test,
         rerun_of: None,
     };

@@ -14,6 +14,7 @@ use super::json_depth::check_depth;
 use super::AppState;
 use crate::ids;
 use crate::store::PageRequest;
+use crate::time::UnixMs;
 
 /// A JSON body decoded into `T`; a type error names the path of the bad field.
 pub struct JsonBody<T>(pub T);
@@ -227,11 +228,11 @@ pub fn parse_number<T: std::str::FromStr>(
 }
 
 /// Parses an optional time query parameter (RFC 3339 or Unix seconds, as every list takes
-/// them) into Unix ms, naming it when it is neither.
-pub fn parse_time_param(field: &str, value: Option<String>) -> Result<Option<i64>, ApiError> {
+/// them), naming it when it is neither.
+pub fn parse_time_param(field: &str, value: Option<String>) -> Result<Option<UnixMs>, ApiError> {
     value
         .map(|v| {
-            crate::time::parse_time(&v).ok_or_else(|| {
+            UnixMs::parse(&v).ok_or_else(|| {
                 ApiError::invalid(field, format!("`{v}` is not an RFC 3339 time or Unix seconds"))
             })
         })

@@ -29,7 +29,7 @@ use super::extract::NoQuery;
 use super::upload_body::{metered, Meter, Refusal, FRAMING_BUDGET};
 use super::{ApiError, ApiErrorCode, ApiResult, AppState};
 use crate::store::UploadFile;
-use crate::time::now_ms;
+use crate::time::UnixMs;
 use crate::workflow::app::AppDefinition;
 use crate::workflow::files::{kind_for, largest_limit, size_limit};
 
@@ -207,7 +207,7 @@ pub(super) async fn upload(
         size: file.data.len() as u64,
         mime_type: file.mime_type,
         created_by: user,
-        created_at: now_ms(),
+        created_at: UnixMs::now(),
     };
     let stored = state.store.insert_upload(record, file.data).await?;
     Ok((StatusCode::CREATED, Json(upload_json(&stored))))
@@ -277,7 +277,7 @@ async fn read_user(meter: &Meter, field: &mut Field<'_>) -> Result<String, ApiEr
 /// Dify's answer for an upload.
 pub(super) fn upload_json(f: &UploadFile) -> Value {
     json!({"id": f.id, "name": f.name, "size": f.size, "extension": f.extension, "mime_type": f.mime_type,
-           "created_by": f.created_by, "created_at": f.created_at / 1000})
+           "created_by": f.created_by, "created_at": f.created_at.as_secs()})
 }
 
 fn extension_of(name: &str) -> String {

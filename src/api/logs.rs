@@ -7,13 +7,14 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::extract::{list_body, parse_number, ApiQuery, NoQuery, PageParams, QueryParams};
+use super::extract::{
+    list_body, parse_number, parse_time_param, ApiQuery, NoQuery, PageParams, QueryParams,
+};
 use super::logs_view::automation_log;
 use super::{ApiError, ApiResult, AppState};
 use crate::ids;
 use crate::outbound::ErrorCode;
 use crate::store::{LogFilter, LogRecord, Trigger};
-use crate::time::parse_time;
 
 /// The list filters. `schema_id` and `schema_data_id` are accepted and ignored: the uiform
 /// and retab SDKs' `logs.list` sends them when given, and logs carry no such field.
@@ -53,16 +54,6 @@ fn parse_class(s: &str) -> ApiResult<u8> {
             format!("`{s}` is not one of 2xx, 3xx, 4xx, 5xx"),
         )),
     }
-}
-
-fn parse_when(field: &str, value: Option<String>) -> ApiResult<Option<i64>> {
-    value
-        .map(|v| {
-            parse_time(&v).ok_or_else(|| {
-                ApiError::invalid(field, format!("`{v}` is not an RFC 3339 time or Unix seconds"))
-            })
-        })
-        .transpose()
 }
 
 fn parse_error_code(code: String) -> ApiResult<ErrorCode> {
@@ -121,8 +112,8 @@ async fn list_logs(
         automation_id: q.automation_id,
         processor_id,
         webhook_url: q.webhook_url,
-        created_after: parse_when("created_after", q.created_after)?,
-        created_before: parse_when("created_before", q.created_before)?,
+        created_after: parse_time_param("created_after", q.created_after)?,
+        created_before: parse_time_param("created_before", q.created_before)?,
         error_code: q.error_code.map(parse_error_code).transpose()?,
         success: q.success.map(parse_success).transpose()?,
         trigger: q.trigger.map(parse_trigger).transpose()?,
@@ -163,7 +154,7 @@ pub(super) async fn find(
     }
     let record = state.store.log(log_id).await?;
     match processor_id {
-        Some(p) if p != record.processor_id => Err(ApiError::not_found("log")),
+        Some(p) if p != record.log.processor_id => Err(ApiError::not_found("log")),
         _ => Ok(record),
     }
 }

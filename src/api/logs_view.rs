@@ -5,27 +5,26 @@ use serde_json::{json, Map, Value};
 
 use crate::redact::HeaderRedaction;
 use crate::store::LogRecord;
-use crate::time::rfc3339;
 
 /// `ExternalRequestLog`: the request as sent and the answer as received, header secrets
 /// redacted by `rule` (again: rows stored under an older rule are covered too).
 pub fn external_request_log(r: &LogRecord, rule: &HeaderRedaction) -> Value {
-    let error = match (&r.error_code, &r.error_message) {
-        (Some(code), Some(message)) => Value::String(format!("{code}: {message}")),
-        (Some(code), None) => Value::String(code.clone()),
+    let error = match (r.log.error_code, &r.log.error_message) {
+        (Some(code), Some(message)) => Value::String(format!("{}: {message}", code.as_str())),
+        (Some(code), None) => Value::String(code.as_str().to_string()),
         _ => Value::Null,
     };
     json!({
-        "webhook_url": r.webhook_url,
+        "webhook_url": r.log.webhook_url,
         "request_body": as_object(r.request_body.as_deref().unwrap_or_default()),
-        "request_headers": headers_object(&r.request_headers, rule),
-        "request_at": rfc3339(r.request_at),
-        "response_body": r.response_body.as_deref().map(as_object).unwrap_or_else(|| json!({})),
-        "response_headers": headers_object(&r.response_headers, rule),
-        "response_at": rfc3339(r.response_at),
-        "status_code": r.status_code,
+        "request_headers": headers_object(&r.log.request_headers, rule),
+        "request_at": r.log.request_at.rfc3339(),
+        "response_body": r.log.response_body.as_deref().map(as_object).unwrap_or_else(|| json!({})),
+        "response_headers": headers_object(&r.log.response_headers, rule),
+        "response_at": r.log.response_at.rfc3339(),
+        "status_code": r.log.status_code,
         "error": error,
-        "duration_ms": r.duration_ms,
+        "duration_ms": r.log.duration_ms,
     })
 }
 
@@ -44,21 +43,21 @@ pub fn automation_log(r: &LogRecord, organization_id: &str, rule: &HeaderRedacti
         "id": r.id,
         "user_email": request.get("user").and_then(Value::as_str).filter(|u| crate::email::looks_like_email(u)),
         "organization_id": organization_id,
-        "created_at": rfc3339(r.recorded_at()),
+        "created_at": r.recorded_at().rfc3339(),
         "automation_snapshot": snapshot_of(&r.snapshot, rule),
         "completion": completion,
         "file_metadata": file_metadata(&request),
         "external_request_log": external_request_log(r, rule),
         "extraction_id": extraction_id,
-        "automation_id": r.automation_id,
-        "processor_id": r.processor_id,
-        "delivery_id": r.delivery_id,
-        "message_id": r.message_id,
-        "attempt": r.attempt,
-        "trigger": r.trigger.as_str(),
-        "rerun_of": r.rerun_of,
-        "error_code": r.error_code,
-        "response_truncated": r.response_truncated,
+        "automation_id": r.log.automation_id,
+        "processor_id": r.log.processor_id,
+        "delivery_id": r.log.delivery_id,
+        "message_id": r.log.message_id,
+        "attempt": r.log.attempt,
+        "trigger": r.log.trigger.as_str(),
+        "rerun_of": r.log.rerun_of,
+        "error_code": r.log.error_code,
+        "response_truncated": r.log.response_truncated,
     })
 }
 
@@ -106,9 +105,9 @@ fn completion_of(request: &Value, r: &LogRecord) -> Value {
         return c.clone();
     }
     json!({
-        "id": format!("chatcmpl-{}", r.message_id),
+        "id": format!("chatcmpl-{}", r.log.message_id),
         "object": "chat.completion",
-        "created": r.request_at / 1000,
+        "created": r.log.request_at.as_secs(),
         "model": "hookrelay",
         "choices": [{
             "index": 0,

@@ -19,7 +19,7 @@ use crate::ids;
 use crate::store::{
     DeliveryRow, DeliveryStatus, IngestResult, MessageFilter, MessageRow, NewMessage,
 };
-use crate::time::rfc3339;
+use crate::time::UnixMs;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,7 +47,7 @@ fn message_json(r: &IngestResult) -> Value {
         "event_type": r.event_type,
         "delivery_ids": r.deliveries.iter().map(|(id, _)| id).collect::<Vec<_>>(),
         "deliveries": deliveries,
-        "created_at": rfc3339(r.created_at),
+        "created_at": r.created_at.rfc3339(),
     })
 }
 
@@ -142,12 +142,12 @@ fn delivery_json(d: &DeliveryRow) -> Value {
         "automation_id": d.automation_id,
         "status": d.status.as_str(),
         "attempts": d.attempts,
-        "next_attempt_at": d.next_attempt_at.map(rfc3339),
+        "next_attempt_at": d.next_attempt_at.map(UnixMs::rfc3339),
         "last_log_id": d.last_log_id,
         "last_error_code": d.last_error_code,
         "last_error_message": d.last_error_message,
-        "created_at": rfc3339(d.created_at),
-        "updated_at": rfc3339(d.updated_at),
+        "created_at": d.created_at.rfc3339(),
+        "updated_at": d.updated_at.rfc3339(),
     })
 }
 
@@ -206,7 +206,7 @@ fn message_row_json(m: &MessageRow) -> Value {
         "automation_id": m.automation_id,
         "event_type": m.event_type,
         "delivery_count": m.delivery_count,
-        "created_at": rfc3339(m.created_at),
+        "created_at": m.created_at.rfc3339(),
     })
 }
 

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::auth;
+use crate::time::UnixMs;
 
 /// The process is up.
 pub(super) async fn healthz() -> impl IntoResponse {
@@ -47,7 +48,7 @@ pub(super) async fn metrics(
         state.metrics.due_backlog.set(due);
     }
     if let Ok(oldest) = state.store.oldest_due_at().await {
-        let age_ms = oldest.map_or(0, |at| crate::time::now_ms().saturating_sub(at).max(0));
+        let age_ms = oldest.map_or(0, |at| UnixMs::now().since(at).max(0));
         state.metrics.oldest_due_age.set(age_ms as f64 / 1000.0);
     }
     let tracked = state.metrics.automation_attempts.tracked();

@@ -14,7 +14,7 @@ use super::{ApiError, ApiResult, AppState};
 use crate::delivery::recover;
 use crate::ids;
 use crate::store::{RecoverJob, StillRetrying};
-use crate::time::{now_ms, rfc3339};
+use crate::time::UnixMs;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,10 +35,10 @@ fn job_json(job: &RecoverJob) -> Value {
         "failed": job.failed,
         "pending": job.pending,
         "capped": job.capped,
-        "since": rfc3339(job.since),
-        "until": rfc3339(job.until),
+        "since": job.since.rfc3339(),
+        "until": job.until.rfc3339(),
         "automation_id": job.automation_id,
-        "created_at": rfc3339(job.created_at),
+        "created_at": job.created_at.rfc3339(),
     })
 }
 
@@ -50,16 +50,16 @@ async fn answer(state: &AppState, job: RecoverJob) -> ApiResult<Json<Value>> {
     let retrying = state.store.still_retrying(job.clone()).await?;
     let max_age_ms =
         i64::try_from(state.config.delivery.max_age_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let retrying_until = retrying.newest_created_at.map(|at| at.saturating_add(max_age_ms));
+    let retrying_until = retrying.newest_created_at.map(|at| at.plus_ms(max_age_ms));
     let mut body = job_json(&job);
     body["still_retrying"] = retrying.count.into();
-    body["next_retry_at"] = retrying.next_attempt_at.map(rfc3339).into();
-    body["retrying_until"] = retrying_until.map(rfc3339).into();
+    body["next_retry_at"] = retrying.next_attempt_at.map(UnixMs::rfc3339).into();
+    body["retrying_until"] = retrying_until.map(UnixMs::rfc3339).into();
     body["note"] = note(&job, &retrying, retrying_until).into();
     Ok(Json(body))
 }
 
-fn note(job: &RecoverJob, retrying: &StillRetrying, until: Option<i64>) -> Option<String> {
+fn note(job: &RecoverJob, retrying: &StillRetrying, until: Option<UnixMs>) -> Option<String> {
     let n = retrying.count;
     if n == 0 {
         return (job.total == 0).then(|| {
@@ -68,7 +68,7 @@ fn note(job: &RecoverJob, retrying: &StillRetrying, until: Option<i64>) -> Optio
                 .to_string()
         });
     }
-    let when = |at: Option<i64>| at.map(rfc3339).unwrap_or_default();
+    let when = |at: Option<UnixMs>| at.map(UnixMs::rfc3339).unwrap_or_default();
     Some(format!(
         "{n} {} of this window {} still retrying (next attempt at {}, the last by {} at the \
          latest){}; recover takes only deliveries that have ended failed or exhausted: once \
@@ -86,7 +86,7 @@ pub(super) async fn create(
     _: NoQuery,
     JsonBody(body): JsonBody<RecoverBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (since, until) = window(&body.since, body.until.as_deref(), now_ms())?;
+    let (since, until) = window(&body.since, body.until.as_deref(), UnixMs::now())?;
     if let Some(a) = &body.automation_id {
         if !ids::is_valid(ids::AUTOMATION, a) {
             return Err(ApiError::invalid("automation_id", "not an automation id"));

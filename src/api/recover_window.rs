@@ -3,13 +3,14 @@
 //! mean what was meant is refused with a 400 naming the field instead of matching nothing.
 
 use super::ApiError;
-use crate::time::parse_time;
 
-/// 2000-01-01T00:00:00Z in Unix ms. Anything earlier is taken for a mistake (Unix seconds
+use crate::time::UnixMs;
+
+/// 2000-01-01T00:00:00Z. Anything earlier is taken for a mistake (Unix seconds
 /// such as `3600` meant as "an hour", or an epoch zero): no relay stored anything then. A
 /// time before the first stored message but after this is accepted: it is an honest "from
 /// the beginning" (`"since": "7d"` on a relay started yesterday).
-const EARLIEST_MS: i64 = 946_684_800_000;
+const EARLIEST: UnixMs = UnixMs::from_ms(946_684_800_000);
 
 /// How far in the future `until` may lie, for a client whose clock runs ahead; it is then
 /// read as now.
@@ -18,21 +19,25 @@ const CLOCK_SKEW_MS: i64 = 60_000;
 const FORMS: &str = "an RFC 3339 time, Unix seconds, or a duration back from now such as \
     90s, 30m, 1h or 2d";
 
-/// A window `[since, until)` in Unix ms, from the request's `since` and optional `until`
+/// A window `[since, until)`, from the request's `since` and optional `until`
 /// (default: now), read at `now`.
-pub(super) fn window(since: &str, until: Option<&str>, now: i64) -> Result<(i64, i64), ApiError> {
+pub(super) fn window(
+    since: &str,
+    until: Option<&str>,
+    now: UnixMs,
+) -> Result<(UnixMs, UnixMs), ApiError> {
     let since_ms = instant("since", since, now)?;
     if since_ms > now {
         return Err(ApiError::invalid("since", format!("`{since}` is in the future")));
     }
     let until_ms = match until {
-        None => now + 1,
+        None => now.plus_ms(1),
         Some(u) => {
             let at = instant("until", u, now)?;
-            if at > now + CLOCK_SKEW_MS {
+            if at > now.plus_ms(CLOCK_SKEW_MS) {
                 return Err(ApiError::invalid("until", format!("`{u}` is in the future")));
             }
-            at.min(now + 1)
+            at.min(now.plus_ms(1))
         }
     };
     if until_ms <= since_ms {
@@ -42,7 +47,7 @@ pub(super) fn window(since: &str, until: Option<&str>, now: i64) -> Result<(i64,
 }
 
 /// One end of the window: an absolute time, or now minus a duration.
-fn instant(field: &str, value: &str, now: i64) -> Result<i64, ApiError> {
+fn instant(field: &str, value: &str, now: UnixMs) -> Result<UnixMs, ApiError> {
     let v = value.trim();
     if v.starts_with('-') {
         return Err(ApiError::invalid(
@@ -51,11 +56,11 @@ fn instant(field: &str, value: &str, now: i64) -> Result<i64, ApiError> {
         ));
     }
     let at = match ago_ms(v) {
-        Some(ago) => now.checked_sub(ago),
-        None => parse_time(v),
+        Some(ago) => now.as_ms().checked_sub(ago).map(UnixMs::from_ms),
+        None => UnixMs::parse(v),
     }
     .ok_or_else(|| ApiError::invalid(field, format!("`{value}` is not {FORMS}")))?;
-    if at < EARLIEST_MS {
+    if at < EARLIEST {
         return Err(ApiError::invalid(
             field,
             format!(
@@ -87,18 +92,21 @@ fn ago_ms(v: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
-    const NOW: i64 = 1_750_000_000_000;
+    const NOW: UnixMs = UnixMs::from_ms(1_750_000_000_000);
 
-    fn field_of(r: Result<(i64, i64), ApiError>) -> String {
+    fn field_of(r: Result<(UnixMs, UnixMs), ApiError>) -> String {
         r.expect_err("refused").field.unwrap_or_default()
     }
 
     #[test]
     fn durations_count_back_from_now() {
-        assert_eq!(window("1h", None, NOW).unwrap(), (NOW - 3_600_000, NOW + 1));
-        assert_eq!(window("2d", Some("30m"), NOW).unwrap(), (NOW - 172_800_000, NOW - 1_800_000));
-        assert_eq!(window(" 90s ", Some("0s"), NOW).unwrap(), (NOW - 90_000, NOW));
-        assert_eq!(window("1750000000", None, NOW + 5).unwrap().0, NOW);
+        assert_eq!(window("1h", None, NOW).unwrap(), (NOW.minus_ms(3_600_000), NOW.plus_ms(1)));
+        assert_eq!(
+            window("2d", Some("30m"), NOW).unwrap(),
+            (NOW.minus_ms(172_800_000), NOW.minus_ms(1_800_000))
+        );
+        assert_eq!(window(" 90s ", Some("0s"), NOW).unwrap(), (NOW.minus_ms(90_000), NOW));
+        assert_eq!(window("1750000000", None, NOW.plus_ms(5)).unwrap().0, NOW);
     }
 
     #[test]
@@ -113,13 +121,13 @@ mod tests {
         assert_eq!(field_of(window("1h", Some("-5m"), NOW)), "until");
         assert_eq!(field_of(window("1h", Some("2h"), NOW)), "until", "until before since");
         assert_eq!(field_of(window("1h", Some("1h"), NOW)), "until", "empty window");
-        let far = crate::time::rfc3339(NOW + 3_600_000);
+        let far = NOW.plus_ms(3_600_000).rfc3339();
         assert_eq!(field_of(window("1h", Some(&far), NOW)), "until", "future");
     }
 
     #[test]
     fn an_until_within_the_clock_skew_is_read_as_now() {
-        let ahead = crate::time::rfc3339(NOW + 30_000);
-        assert_eq!(window("1h", Some(&ahead), NOW).unwrap().1, NOW + 1);
+        let ahead = NOW.plus_ms(30_000).rfc3339();
+        assert_eq!(window("1h", Some(&ahead), NOW).unwrap().1, NOW.plus_ms(1));
     }
 }

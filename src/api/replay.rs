@@ -16,7 +16,7 @@ use super::{ApiError, ApiResult, AppState};
 use crate::delivery::recover;
 use crate::ids;
 use crate::store::ReplayJob;
-use crate::time::{now_ms, rfc3339};
+use crate::time::UnixMs;
 
 /// The window of messages to look at, by when they were accepted; `until` defaults to now.
 #[derive(Debug, Deserialize)]
@@ -32,16 +32,16 @@ fn job_json(job: &ReplayJob) -> Value {
         "id": job.id,
         "status": job.status(),
         "automation_id": job.automation_id,
-        "since": rfc3339(job.since),
-        "until": rfc3339(job.until),
-        "scanned_through": rfc3339(job.scanned_through),
+        "since": job.since.rfc3339(),
+        "until": job.until.rfc3339(),
+        "scanned_through": job.scanned_through.rfc3339(),
         "capped": job.capped,
         "created": job.created,
         "done": job.done,
         "failed": job.failed,
         "pending": job.pending,
         "ended": job.ended,
-        "created_at": rfc3339(job.created_at),
+        "created_at": job.created_at.rfc3339(),
     })
 }
 
@@ -54,7 +54,7 @@ pub(super) async fn create(
     JsonBody(body): JsonBody<ReplayBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let id = automation_id(id)?;
-    let (since, until) = window(&body.since, body.until.as_deref(), now_ms())?;
+    let (since, until) = window(&body.since, body.until.as_deref(), UnixMs::now())?;
     let cap = i64::from(state.config.delivery.recover_max_deliveries);
     let job = state.store.create_replay_job(id, since, until, cap).await?;
     recover::spawn(state.store.clone(), state.dispatcher.clone(), job.id.clone());

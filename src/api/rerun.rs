@@ -80,7 +80,7 @@ async fn rerun_log(
         ));
     };
     let mut automation =
-        state.store.automation(original.automation_id.clone()).await.map_err(|e| match e {
+        state.store.automation(original.log.automation_id.clone()).await.map_err(|e| match e {
             StoreError::NotFound(_) => ApiError::new(ApiErrorCode::AutomationDeleted, match target {
                 Target::Original => {
                     "the automation of this log was deleted; there is no secret to sign a rerun with"
@@ -93,14 +93,14 @@ async fn rerun_log(
             other => other.into(),
         })?;
     if target == Target::Original {
-        automation.webhook_headers = state.store.sent_headers(original.id.clone()).await?;
-        automation.webhook_url = original.webhook_url;
+        automation.settings.webhook_headers = state.store.sent_headers(original.id.clone()).await?;
+        automation.settings.webhook_url = original.log.webhook_url;
     }
     let call = OneCall {
-        message_id: original.message_id.clone(),
+        message_id: original.log.message_id.clone(),
         body_hash: body_hash(&body),
         body,
-        url: automation.webhook_url.clone(),
+        url: automation.settings.webhook_url.clone(),
         trigger: Trigger::Rerun,
         rerun_of: Some(original.id),
     };
@@ -108,7 +108,7 @@ async fn rerun_log(
     let mut answer = external_request_log(&record, &state.config.security.redact_headers);
     answer["id"] = record.id.clone().into();
     answer["object"] = "automation_log.rerun".into();
-    answer["rerun_of"] = record.rerun_of.clone().into();
+    answer["rerun_of"] = record.log.rerun_of.clone().into();
     answer["target"] = target.as_str().into();
     answer["delivery_id"] = delivery.as_ref().map(|d| d.id.clone()).into();
     answer["delivery_status"] = delivery.map(|d| d.status.as_str()).into();

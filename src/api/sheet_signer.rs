@@ -51,7 +51,7 @@ pub(super) async fn link(
         Err(StoreError::NotFound(_)) => return Err(no_automation()),
         other => other?,
     };
-    if let Some(why) = signer_target_problem(&state.sender, &automation.webhook_url, &id) {
+    if let Some(why) = signer_target_problem(&state.sender, &automation.settings.webhook_url, &id) {
         let expected = state.sender.own_address().map_or_else(
             || "this relay's own sink".to_string(),
             |own| {
@@ -69,7 +69,7 @@ pub(super) async fn link(
             format!(
                 "automation `{automation_id}` sends to `{}`, not to this spreadsheet's sink on \
                  this relay ({expected}): {why}",
-                automation.webhook_url
+                automation.settings.webhook_url
             ),
         ));
     }

@@ -11,7 +11,7 @@ use super::extract::{list_body, ApiQuery, JsonBody, NoBody, NoQuery, PageParams}
 use super::{ApiError, ApiResult, AppState};
 use crate::ids;
 use crate::store::{Spreadsheet, Worksheet};
-use crate::time::{now_ms, rfc3339};
+use crate::time::UnixMs;
 
 /// Prefix of spreadsheet ids.
 pub const SPREADSHEET: &str = "ss_";
@@ -44,8 +44,8 @@ pub(super) fn spreadsheet_json(s: &Spreadsheet) -> Value {
         "sheets": sheets,
         "signed": s.webhook_secret.is_some() || s.signer.is_some(),
         "signer_automation_id": s.signer.as_ref().map(|a| a.id.clone()),
-        "created_at": rfc3339(s.created_at),
-        "updated_at": rfc3339(s.updated_at),
+        "created_at": s.created_at.rfc3339(),
+        "updated_at": s.updated_at.rfc3339(),
     })
 }
 
@@ -78,7 +78,7 @@ pub(super) async fn create(
             ));
         }
     }
-    let now = now_ms();
+    let now = UnixMs::now();
     let worksheets = titles
         .into_iter()
         .enumerate()

@@ -21,6 +21,7 @@ use super::{ApiError, ApiErrorCode, ApiResult, AppState};
 use crate::delivery::signing;
 use crate::sheets::flatten::row_of;
 use crate::store::Appended;
+use crate::time::UnixMs;
 
 #[derive(Debug, Deserialize)]
 struct SinkQuery {
@@ -137,19 +138,20 @@ pub(super) async fn append(
         Err(e) => return Err(e),
     };
     let id = spreadsheet.id.clone();
-    let now_ms = crate::time::now_ms();
+    let now = UnixMs::now();
     let secrets: Vec<String> = match (&spreadsheet.signer, &spreadsheet.webhook_secret) {
         // Trusted only while it sends here: moved elsewhere, its calls (signed alike) could
         // be received there and replayed to this sink.
         (Some(signer), _)
-            if signer_target_problem(&state.sender, &signer.webhook_url, &id).is_some() =>
+            if signer_target_problem(&state.sender, &signer.settings.webhook_url, &id)
+                .is_some() =>
         {
             return Err(refused("signer automation no longer sends to this spreadsheet's sink"))
         }
         // Only the keys derived for this spreadsheet: the relay signs with them only calls to
         // this sink, so a call the automation sent anywhere else cannot be replayed here.
         (Some(signer), _) => signer
-            .signing_secrets(now_ms)
+            .signing_secrets(now)
             .into_iter()
             .filter_map(|secret| signing::sink_secret(secret, &id))
             .collect(),
@@ -165,12 +167,12 @@ pub(super) async fn append(
         ) else {
             return Err(refused("signed spreadsheet, signature headers missing"));
         };
-        let now = now_ms / 1000;
+        let now_secs = now.as_secs();
         // Any one will do: a signer automation signs with its previous secret too for a
         // while after a rotation, and may have rotated since this call was signed.
         let mut reason = "";
         let verified = secrets.iter().any(|secret| {
-            match signing::verify(secret, msg_id, ts, sig, &bytes, now) {
+            match signing::verify(secret, msg_id, ts, sig, &bytes, now_secs) {
                 Ok(()) => true,
                 Err(why) => {
                     reason = why;

@@ -21,7 +21,7 @@ use super::workflow_inputs::{validate_inputs, FileItem, RunInputs};
 use super::{ApiError, ApiResult, AppState};
 use crate::auth;
 use crate::store::{RunFilter, RunRecord, RunStatus};
-use crate::time::parse_time;
+use crate::time::UnixMs;
 use crate::workflow::app::AppDefinition;
 use crate::workflow::runner::{finished_data, RunSpec};
 
@@ -154,7 +154,7 @@ fn blocking_body(spec: &RunSpec, run: &RunRecord) -> Value {
     json!({"workflow_run_id": spec.run_id, "task_id": spec.task_id, "data": {
         "id": run.id, "workflow_id": run.app_id, "status": run.status, "outputs": run.outputs, "error": run.error,
         "elapsed_time": run.elapsed_time, "total_tokens": run.total_tokens, "total_steps": run.total_steps,
-        "created_at": run.created_at / 1000, "finished_at": run.finished_at.map(|t| t / 1000),
+        "created_at": run.created_at.as_secs(), "finished_at": run.finished_at.map(UnixMs::as_secs),
     }})
 }
 
@@ -188,8 +188,8 @@ fn run_detail(run: &RunRecord) -> Value {
         "error": run.error,
         "total_steps": run.total_steps,
         "total_tokens": run.total_tokens,
-        "created_at": run.created_at / 1000,
-        "finished_at": run.finished_at.map(|t| t / 1000),
+        "created_at": run.created_at.as_secs(),
+        "finished_at": run.finished_at.map(UnixMs::as_secs),
         "elapsed_time": run.elapsed_time,
     })
 }
@@ -291,8 +291,8 @@ pub(super) async fn logs(
             })
         })
         .transpose()?;
-    let when = |field: &str, v: Option<String>| -> ApiResult<Option<i64>> {
-        v.map(|t| parse_time(&t).ok_or_else(|| ApiError::invalid(field, "not an ISO 8601 time")))
+    let when = |field: &str, v: Option<String>| -> ApiResult<Option<UnixMs>> {
+        v.map(|t| UnixMs::parse(&t).ok_or_else(|| ApiError::invalid(field, "not an ISO 8601 time")))
             .transpose()
     };
     let filter = RunFilter {
@@ -316,14 +316,14 @@ pub(super) async fn logs(
                 "workflow_run": {
                     "id": run.id, "version": "1", "status": run.status, "error": run.error,
                     "elapsed_time": run.elapsed_time, "total_tokens": run.total_tokens,
-                    "total_steps": run.total_steps, "created_at": run.created_at / 1000,
-                    "finished_at": run.finished_at.map(|t| t / 1000),
+                    "total_steps": run.total_steps, "created_at": run.created_at.as_secs(),
+                    "finished_at": run.finished_at.map(UnixMs::as_secs),
                 },
                 "created_from": "service-api",
                 "created_by_role": "end_user",
                 "created_by_account": null,
                 "created_by_end_user": {"id": run.user, "type": "service_api", "is_anonymous": false, "session_id": run.user},
-                "created_at": run.created_at / 1000,
+                "created_at": run.created_at.as_secs(),
             })
         })
         .collect();

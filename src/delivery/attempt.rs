@@ -7,6 +7,7 @@ use super::signing;
 use crate::outbound::{CallResult, Sender};
 use crate::redact::HeaderRedaction;
 use crate::store::{Automation, BodyHash, NewLog, Trigger};
+use crate::time::UnixMs;
 
 /// Headers every call carries: content type, Standard Webhooks id/timestamp/signature (the
 /// timestamp in integer seconds, signed exactly as sent), then the automation's own headers.
@@ -18,17 +19,17 @@ pub fn signed_headers(
     automation: &Automation,
     message_id: &str,
     body: &[u8],
-    now_ms: i64,
+    now: UnixMs,
     sink_spreadsheet: Option<&str>,
 ) -> Vec<(String, String)> {
-    let timestamp = now_ms.div_euclid(1000);
-    let plain = automation.signing_secrets(now_ms);
+    let timestamp = now.as_secs();
+    let plain = automation.signing_secrets(now);
     let derived: Vec<String> = match sink_spreadsheet {
         Some(id) => plain.iter().filter_map(|s| signing::sink_secret(s, id)).collect(),
         None => Vec::new(),
     };
     let secrets: Vec<&str> = derived.iter().map(String::as_str).chain(plain).collect();
-    let mut headers = Vec::with_capacity(4 + automation.webhook_headers.len());
+    let mut headers = Vec::with_capacity(4 + automation.settings.webhook_headers.len());
     headers.push(("content-type".to_string(), "application/json".to_string()));
     headers.push(("webhook-id".to_string(), message_id.to_string()));
     headers.push(("webhook-timestamp".to_string(), timestamp.to_string()));
@@ -36,7 +37,7 @@ pub fn signed_headers(
         "webhook-signature".to_string(),
         signing::signature_header(&secrets, message_id, timestamp, body),
     ));
-    for (name, value) in &automation.webhook_headers {
+    for (name, value) in &automation.settings.webhook_headers {
         headers.push((name.clone(), value.clone()));
     }
     headers
@@ -86,9 +87,9 @@ pub async fn call(
     context: CallContext,
 ) -> (NewLog, Option<std::time::Duration>) {
     let sink_spreadsheet = sender.own_sink_spreadsheet(url);
-    let now_ms = crate::time::now_ms();
+    let now = UnixMs::now();
     let headers =
-        signed_headers(automation, &context.message_id, &body, now_ms, sink_spreadsheet.as_deref());
+        signed_headers(automation, &context.message_id, &body, now, sink_spreadsheet.as_deref());
     let mut result = sender.post(url, &headers, body).await;
     let retry_after = result.retry_after;
     let rule = sender.redaction();
@@ -113,7 +114,7 @@ pub fn log_of(
         delivery_id: context.delivery_id,
         message_id: context.message_id,
         automation_id: automation.id.clone(),
-        processor_id: automation.processor_id.clone(),
+        processor_id: automation.settings.processor_id.clone(),
         attempt: context.attempt,
         trigger: context.trigger,
         rerun_of: context.rerun_of,

@@ -20,7 +20,7 @@ use crate::config::DeliveryConfig;
 use crate::metrics::Metrics;
 use crate::outbound::Sender;
 use crate::store::{Accepted, ClaimRequest, ClaimedDelivery, Receipt, Store, StoreResult};
-use crate::time::now_ms;
+use crate::time::UnixMs;
 
 #[path = "dispatcher_attempt.rs"]
 mod dispatcher_attempt;
@@ -316,7 +316,7 @@ impl Dispatcher {
             };
             let outcome = self.attempt(&delivery, payload).await;
             next = self.capacity.lanes.finish(&automation_id);
-            let lease_until = now_ms().saturating_add(self.lease_ms());
+            let lease_until = UnixMs::now().plus_ms(self.lease_ms());
             let mark = next.as_ref().filter(|n| !n.started).map(|n| (n.id.clone(), lease_until));
             match self.store.record_outcome(outcome, mark).await {
                 Ok(marked) => {
@@ -336,7 +336,7 @@ impl Dispatcher {
     /// was released or its automation deleted meanwhile, or the write failed: then it is
     /// released, or stays held in the database until the next start).
     async fn mark_started(&self, id: &str) -> bool {
-        let lease_until = now_ms().saturating_add(self.lease_ms());
+        let lease_until = UnixMs::now().plus_ms(self.lease_ms());
         match self.store.mark_started(id.to_string(), lease_until).await {
             Ok(marked) => marked,
             Err(e) => {

@@ -32,7 +32,9 @@ impl Dispatcher {
                 Some((automation, Some(snapshot)))
             }
             Err(StoreError::NotFound(_)) => {
-                Some((Automation { enabled: false, ..(*d.automation).clone() }, None))
+                let mut gone = (*d.automation).clone();
+                gone.settings.enabled = false;
+                Some((gone, None))
             }
             Err(e) => {
                 tracing::warn!(delivery = %d.id, error = %e, "cannot read the automation again; calling with the copy held");
@@ -72,17 +74,30 @@ impl Dispatcher {
             },
         };
         let automation = current.as_ref().map_or(&*d.automation, |(a, _)| a);
-        let (log, retry_after) = if automation.enabled {
+        let (log, retry_after) = if automation.settings.enabled {
             let ua = &self.config.user_agent;
-            attempt::call(&self.sender, ua, automation, &automation.webhook_url, payload, context)
-                .await
+            attempt::call(
+                &self.sender,
+                ua,
+                automation,
+                &automation.settings.webhook_url,
+                payload,
+                context,
+            )
+            .await
         } else {
             let result = CallResult::not_sent(
                 ErrorCode::AutomationDisabled,
                 "automation is disabled".into(),
             );
             (
-                attempt::log_of(automation, &automation.webhook_url, "{}".into(), result, context),
+                attempt::log_of(
+                    automation,
+                    &automation.settings.webhook_url,
+                    "{}".into(),
+                    result,
+                    context,
+                ),
                 None,
             )
         };
@@ -90,7 +105,7 @@ impl Dispatcher {
 
         let (status, next_attempt_at, outcome) = if log.error_code.is_none() {
             (DeliveryStatus::Succeeded, log.response_at, DeliveryOutcome::Succeeded)
-        } else if !automation.enabled || d.trigger == Trigger::Recover {
+        } else if !automation.settings.enabled || d.trigger == Trigger::Recover {
             // A recover job gives each delivery one more attempt; it does not restart the schedule.
             (DeliveryStatus::Failed, log.response_at, DeliveryOutcome::Failed)
         } else {

@@ -12,13 +12,13 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::outbound::ErrorCode;
-use crate::time::rfc3339;
+use crate::time::UnixMs;
 
 /// What happens to a delivery after its failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterFailure {
-    /// Retried at this Unix ms.
-    RetryAt(i64),
+    /// Retried at this time.
+    RetryAt(UnixMs),
     /// No attempt left: the delivery is `exhausted`.
     Exhausted,
     /// No retry: the automation is disabled, or it was a recover job's one attempt.
@@ -147,7 +147,7 @@ fn log_line(failed: &FailedAttempt<'_>) {
     match after {
         AfterFailure::RetryAt(at) => tracing::warn!(
             automation = %automation_id, code = %code, status, delivery = %delivery_id, attempt,
-            next_attempt_at = %rfc3339(at),
+            next_attempt_at = %at.rfc3339(),
             "delivery attempt failed; retry scheduled"
         ),
         AfterFailure::Exhausted => tracing::warn!(

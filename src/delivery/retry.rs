@@ -9,12 +9,13 @@ use backoff::backoff::Backoff;
 use backoff::ExponentialBackoff;
 
 use crate::config::DeliveryConfig;
+use crate::time::UnixMs;
 
 /// What happens after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
-    /// Try again at this Unix ms.
-    RetryAt(i64),
+    /// Try again at this time.
+    RetryAt(UnixMs),
     /// No more attempts: out of attempts or past the maximum age.
     Exhausted,
 }
@@ -67,8 +68,8 @@ impl RetryPolicy {
     pub fn next(
         &self,
         attempt: u32,
-        created_at: i64,
-        now: i64,
+        created_at: UnixMs,
+        now: UnixMs,
         retry_after: Option<Duration>,
     ) -> Next {
         if attempt >= self.max_attempts {
@@ -76,8 +77,8 @@ impl RetryPolicy {
         }
         let delay =
             retry_after.map(|d| d.min(self.max_retry_after)).unwrap_or_else(|| self.delay(attempt));
-        let at = now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-        if at > created_at.saturating_add(self.max_age_ms) {
+        let at = now.plus(delay);
+        if at > created_at.plus_ms(self.max_age_ms) {
             Next::Exhausted
         } else {
             Next::RetryAt(at)
@@ -85,10 +86,10 @@ impl RetryPolicy {
     }
 }
 
-/// Parses a `Retry-After` value: delta seconds or an HTTP-date (relative to `now_ms`) in
+/// Parses a `Retry-After` value: delta seconds or an HTTP-date (relative to `now`) in
 /// any of the three forms RFC 9110 §5.6.7 obliges a recipient to accept: IMF-fixdate,
 /// obsolete RFC 850, and asctime.
-pub fn parse_retry_after(value: &str, now_ms: i64) -> Option<Duration> {
+pub fn parse_retry_after(value: &str, now: UnixMs) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
@@ -109,7 +110,7 @@ pub fn parse_retry_after(value: &str, now_ms: i64) -> Option<Duration> {
         .and_utc()
         .timestamp_millis(),
     };
-    Some(Duration::from_millis(u64::try_from(at - now_ms).unwrap_or(0)))
+    Some(Duration::from_millis(u64::try_from(UnixMs::from_ms(at).since(now)).unwrap_or(0)))
 }
 
 #[cfg(test)]
@@ -146,14 +147,22 @@ mod tests {
     #[test]
     fn bounds_and_retry_after() {
         let p = policy();
-        assert_eq!(p.next(4, 0, 0, None), Next::Exhausted);
-        assert_eq!(p.next(1, 0, 0, Some(Duration::from_secs(7))), Next::RetryAt(7000));
-        assert_eq!(p.next(1, 0, 0, Some(Duration::from_secs(700))), Next::RetryAt(10_000));
-        assert_eq!(p.next(1, 0, 59_900, None), Next::Exhausted, "past max age");
-        assert_eq!(parse_retry_after(" 12 ", 0), Some(Duration::from_secs(12)));
-        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z")
-            .unwrap()
-            .timestamp_millis();
+        assert_eq!(p.next(4, UnixMs::EPOCH, UnixMs::from_ms(0), None), Next::Exhausted);
+        assert_eq!(
+            p.next(1, UnixMs::EPOCH, UnixMs::from_ms(0), Some(Duration::from_secs(7))),
+            Next::RetryAt(UnixMs::from_ms(7000))
+        );
+        assert_eq!(
+            p.next(1, UnixMs::EPOCH, UnixMs::from_ms(0), Some(Duration::from_secs(700))),
+            Next::RetryAt(UnixMs::from_ms(10_000))
+        );
+        assert_eq!(
+            p.next(1, UnixMs::EPOCH, UnixMs::from_ms(59_900), None),
+            Next::Exhausted,
+            "past max age"
+        );
+        assert_eq!(parse_retry_after(" 12 ", UnixMs::EPOCH), Some(Duration::from_secs(12)));
+        let now = UnixMs::parse("2015-10-21T07:28:00Z").unwrap();
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
             Some(Duration::from_secs(30))

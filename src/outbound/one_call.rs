@@ -100,7 +100,7 @@ impl OneCalls {
         let starting = StartingCall {
             message_id: call.message_id.clone(),
             automation_id: automation.id.clone(),
-            processor_id: automation.processor_id.clone(),
+            processor_id: automation.settings.processor_id.clone(),
             trigger: call.trigger,
             rerun_of: call.rerun_of.clone(),
             webhook_url: call.url.clone(),
@@ -134,8 +134,8 @@ impl OneCalls {
         // The id (and a rerun's delivery) come from the write that records the log.
         let (id, delivery) = self.store.finish_call(in_flight, log.clone(), snapshot).await?;
         let mut record =
-            log.to_record(id, body.to_vec(), automation.snapshot_json(&self.redaction));
-        record.delivery_id = delivery.as_ref().map(|d| d.id.clone());
+            log.into_record(id, body.to_vec(), automation.snapshot_json(&self.redaction));
+        record.log.delivery_id = delivery.as_ref().map(|d| d.id.clone());
         Ok((record, delivery))
     }
 }

@@ -16,15 +16,15 @@ use super::guard::{redirect_target, BlockedTarget, DnsFailure, GuardedResolver, 
 use crate::config::{DeliveryConfig, SecurityConfig};
 use crate::delivery::retry::parse_retry_after;
 use crate::redact::HeaderRedaction;
-use crate::time::now_ms;
+use crate::time::UnixMs;
 
 /// What one call did.
 #[derive(Debug, Clone)]
 pub struct CallResult {
-    /// Unix ms when the request started.
-    pub request_at: i64,
-    /// Unix ms when the response ended (or the call failed).
-    pub response_at: i64,
+    /// When the request started.
+    pub request_at: UnixMs,
+    /// When the response ended (or the call failed).
+    pub response_at: UnixMs,
     /// Wall time of the call.
     pub duration_ms: f64,
     /// HTTP status; 0 when no response arrived.
@@ -44,7 +44,7 @@ pub struct CallResult {
 impl CallResult {
     /// A call that failed before any byte was sent.
     pub fn not_sent(code: ErrorCode, detail: String) -> Self {
-        let now = now_ms();
+        let now = UnixMs::now();
         Self {
             request_at: now,
             response_at: now,
@@ -138,7 +138,7 @@ impl Sender {
             Ok(h) => h,
             Err(detail) => return CallResult::not_sent(ErrorCode::InvalidRequest, detail),
         };
-        let request_at = now_ms();
+        let request_at = UnixMs::now();
         let started = Instant::now();
         let mut builder = self.client.request(method, url).headers(header_map);
         if let Some(body) = body {
@@ -159,7 +159,7 @@ impl Sender {
             }
         };
         result.request_at = request_at;
-        result.response_at = now_ms();
+        result.response_at = UnixMs::now();
         result.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         if let Some(target) = redirect {
             self.refuse_blocked_redirect(&target, &mut result).await;
@@ -272,7 +272,11 @@ fn literal_ip(url: &Url) -> Option<std::net::IpAddr> {
 }
 
 /// Reads the status, headers and up to `body_cap` bytes of the body.
-async fn capture(mut response: reqwest::Response, request_at: i64, body_cap: usize) -> CallResult {
+async fn capture(
+    mut response: reqwest::Response,
+    request_at: UnixMs,
+    body_cap: usize,
+) -> CallResult {
     let status = response.status().as_u16();
     let headers = headers_json(response.headers());
     let retry_after = if status == 429 || status == 503 {
@@ -312,7 +316,7 @@ async fn capture(mut response: reqwest::Response, request_at: i64, body_cap: usi
     };
     CallResult {
         request_at,
-        response_at: now_ms(),
+        response_at: UnixMs::now(),
         duration_ms: 0.0,
         status,
         response_headers: headers,

@@ -8,12 +8,31 @@ use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{decode, Store, StoreError, StoreResult};
 use crate::delivery::signing::is_valid_secret;
 use crate::redact::HeaderRedaction;
+use crate::time::UnixMs;
 
-/// A stored automation.
+/// A stored automation: its settings, with what the store assigns and keeps (id,
+/// signing secrets, times).
 #[derive(Debug, Clone)]
 pub struct Automation {
     /// `endp_…`
     pub id: String,
+    /// What the user set (and may change with an update).
+    pub settings: AutomationSettings,
+    /// Current `whsec_…` signing secret.
+    pub secret: String,
+    /// The secret before the last rotation, still signing until `previous_secret_until`.
+    pub previous_secret: Option<String>,
+    /// When the previous secret stops signing.
+    pub previous_secret_until: Option<UnixMs>,
+    /// When it was created.
+    pub created_at: UnixMs,
+    /// When it last changed.
+    pub updated_at: UnixMs,
+}
+
+/// The user-settable fields of an automation (validated by the API layer).
+#[derive(Debug, Clone)]
+pub struct AutomationSettings {
     /// Display name.
     pub name: String,
     /// The processor (or workflow app) whose messages feed it.
@@ -29,37 +48,6 @@ pub struct Automation {
     /// Disabled automations get no new deliveries.
     pub enabled: bool,
     /// Event types it receives; `None` = all.
-    pub event_types: Option<Vec<String>>,
-    /// Current `whsec_…` signing secret.
-    pub secret: String,
-    /// The secret before the last rotation, still signing until `previous_secret_until`.
-    pub previous_secret: Option<String>,
-    /// Unix ms after which the previous secret no longer signs.
-    pub previous_secret_until: Option<i64>,
-    /// Unix ms.
-    pub created_at: i64,
-    /// Unix ms.
-    pub updated_at: i64,
-}
-
-/// The user-settable fields of an automation (validated by the API layer).
-#[derive(Debug, Clone)]
-pub struct AutomationInput {
-    /// See [`Automation::name`].
-    pub name: String,
-    /// See [`Automation::processor_id`].
-    pub processor_id: String,
-    /// See [`Automation::webhook_url`].
-    pub webhook_url: String,
-    /// See [`Automation::webhook_headers`].
-    pub webhook_headers: BTreeMap<String, String>,
-    /// See [`Automation::need_validation`].
-    pub need_validation: bool,
-    /// See [`Automation::default_language`].
-    pub default_language: String,
-    /// See [`Automation::enabled`].
-    pub enabled: bool,
-    /// See [`Automation::event_types`].
     pub event_types: Option<Vec<String>>,
 }
 
@@ -77,7 +65,7 @@ pub struct AutomationFilter {
 impl Automation {
     /// Whether a message of `event_type` goes to this automation.
     pub fn wants(&self, event_type: Option<&str>) -> bool {
-        match (&self.event_types, event_type) {
+        match (&self.settings.event_types, event_type) {
             (None, _) => true,
             (Some(types), Some(t)) => types.iter().any(|x| x == t),
             (Some(_), None) => false,
@@ -86,7 +74,7 @@ impl Automation {
 
     /// The secrets that sign a call made at `now`: the current one, and the previous one
     /// during the 24 h after a rotation so receivers can switch over without dropping calls.
-    pub fn signing_secrets(&self, now: i64) -> Vec<&str> {
+    pub fn signing_secrets(&self, now: UnixMs) -> Vec<&str> {
         let mut secrets = vec![self.secret.as_str()];
         if let (Some(prev), Some(until)) = (&self.previous_secret, self.previous_secret_until) {
             if now < until {
@@ -108,14 +96,16 @@ const A_SECRET: &str = "a whsec_ secret of at least 16 bytes";
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Automation> {
     let id: String = r.get(0)?;
     Ok(Automation {
-        name: r.get(1)?,
-        processor_id: r.get(2)?,
-        webhook_url: r.get(3)?,
-        webhook_headers: decode::json(r, 4, "automations", &id)?,
-        need_validation: decode::value(r, 5, "automations", &id)?,
-        default_language: r.get(6)?,
-        enabled: decode::value(r, 7, "automations", &id)?,
-        event_types: decode::json_or_null(r, 8, "automations", &id)?,
+        settings: AutomationSettings {
+            name: r.get(1)?,
+            processor_id: r.get(2)?,
+            webhook_url: r.get(3)?,
+            webhook_headers: decode::json(r, 4, "automations", &id)?,
+            need_validation: decode::value(r, 5, "automations", &id)?,
+            default_language: r.get(6)?,
+            enabled: decode::value(r, 7, "automations", &id)?,
+            event_types: decode::json_or_null(r, 8, "automations", &id)?,
+        },
         secret: decode::checked(
             r,
             9,
@@ -145,19 +135,19 @@ fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
 
 /// Inserts a new automation.
 pub(super) fn insert(conn: &Connection, a: &Automation) -> StoreResult<()> {
-    let event_types = a.event_types.as_ref().map(to_json).transpose()?;
+    let event_types = a.settings.event_types.as_ref().map(to_json).transpose()?;
     conn.prepare_cached(&format!(
         "INSERT INTO automations ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     ))?
     .execute(params![
         a.id,
-        a.name,
-        a.processor_id,
-        a.webhook_url,
-        to_json(&a.webhook_headers)?,
-        a.need_validation,
-        a.default_language,
-        a.enabled,
+        a.settings.name,
+        a.settings.processor_id,
+        a.settings.webhook_url,
+        to_json(&a.settings.webhook_headers)?,
+        a.settings.need_validation,
+        a.settings.default_language,
+        a.settings.enabled,
         event_types,
         a.secret,
         a.previous_secret,
@@ -180,10 +170,10 @@ pub(super) fn get(conn: &Connection, id: &str) -> StoreResult<Option<Automation>
 pub(super) fn update(
     conn: &Connection,
     id: &str,
-    input: &AutomationInput,
-    now: i64,
+    settings: &AutomationSettings,
+    now: UnixMs,
 ) -> StoreResult<Automation> {
-    let event_types = input.event_types.as_ref().map(to_json).transpose()?;
+    let event_types = settings.event_types.as_ref().map(to_json).transpose()?;
     let changed = conn
         .prepare_cached(
             "UPDATE automations SET name = ?2, processor_id = ?3, webhook_url = ?4, \
@@ -192,13 +182,13 @@ pub(super) fn update(
         )?
         .execute(params![
             id,
-            input.name,
-            input.processor_id,
-            input.webhook_url,
-            to_json(&input.webhook_headers)?,
-            input.need_validation,
-            input.default_language,
-            input.enabled,
+            settings.name,
+            settings.processor_id,
+            settings.webhook_url,
+            to_json(&settings.webhook_headers)?,
+            settings.need_validation,
+            settings.default_language,
+            settings.enabled,
             event_types,
             now
         ])?;
@@ -213,7 +203,7 @@ pub(super) fn update(
 /// are left to end by their outcome. Its logs stay, each with the snapshot of the
 /// automation it was sent for; the headers it sent in clear go, and so does its signing
 /// for spreadsheets.
-pub(super) fn delete(conn: &Connection, id: &str, now: i64) -> StoreResult<()> {
+pub(super) fn delete(conn: &Connection, id: &str, now: UnixMs) -> StoreResult<()> {
     if conn.prepare_cached("DELETE FROM automations WHERE id = ?1")?.execute([id])? == 0 {
         return Err(StoreError::NotFound("automation"));
     }
@@ -231,8 +221,8 @@ pub(super) fn rotate_secret(
     conn: &Connection,
     id: &str,
     new_secret: &str,
-    previous_until: i64,
-    now: i64,
+    previous_until: UnixMs,
+    now: UnixMs,
 ) -> StoreResult<Automation> {
     let changed = conn
         .prepare_cached(
@@ -297,12 +287,12 @@ impl Store {
     pub async fn update_automation(
         &self,
         id: String,
-        input: AutomationInput,
+        settings: AutomationSettings,
     ) -> StoreResult<Automation> {
         let cache = self.cache.clone();
         self.write(move |c| {
             cache.lock().clear();
-            update(c, &id, &input, crate::time::now_ms())
+            update(c, &id, &settings, UnixMs::now())
         })
         .await
     }
@@ -330,7 +320,7 @@ impl Store {
         let cache = self.cache.clone();
         self.write(move |c| {
             cache.lock().clear();
-            delete(c, &id, crate::time::now_ms())
+            delete(c, &id, UnixMs::now())
         })
         .await
     }
@@ -345,8 +335,8 @@ impl Store {
         let cache = self.cache.clone();
         self.write(move |c| {
             cache.lock().clear();
-            let now = crate::time::now_ms();
-            rotate_secret(c, &id, &new_secret, now + overlap_ms, now)
+            let now = UnixMs::now();
+            rotate_secret(c, &id, &new_secret, now.plus_ms(overlap_ms), now)
         })
         .await
     }
@@ -365,18 +355,22 @@ impl Automation {
     /// uiform's `AutomationConfig` for this automation, header secrets redacted by `rule`:
     /// what a log shows as `automation_snapshot` (stored once per distinct version).
     pub fn snapshot_json(&self, rule: &HeaderRedaction) -> Vec<u8> {
-        let headers: BTreeMap<&str, &str> =
-            self.webhook_headers.iter().map(|(k, v)| (k.as_str(), rule.shown(k, v))).collect();
+        let headers: BTreeMap<&str, &str> = self
+            .settings
+            .webhook_headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), rule.shown(k, v)))
+            .collect();
         let snapshot = serde_json::json!({
             "object": "automation.endpoint",
             "id": self.id,
-            "name": self.name,
-            "processor_id": self.processor_id,
-            "updated_at": crate::time::rfc3339(self.updated_at),
-            "default_language": self.default_language,
-            "webhook_url": self.webhook_url,
+            "name": self.settings.name,
+            "processor_id": self.settings.processor_id,
+            "updated_at": self.updated_at.rfc3339(),
+            "default_language": self.settings.default_language,
+            "webhook_url": self.settings.webhook_url,
             "webhook_headers": headers,
-            "need_validation": self.need_validation,
+            "need_validation": self.settings.need_validation,
         });
         snapshot.to_string().into_bytes()
     }

@@ -14,6 +14,8 @@ use super::logs::{self, NewLog, Trigger};
 use super::reruns::{self, RerunDelivery};
 use super::{decode, BodyHash, Snapshot, Store, StoreResult};
 
+use crate::time::UnixMs;
+
 /// A call about to start (a rerun or test call; a delivery's attempt inside the store): what
 /// its log needs if the relay stops during it.
 #[derive(Debug, Clone)]
@@ -49,8 +51,8 @@ pub(super) struct InterruptedCall {
     pub attempt: u32,
     /// See [`NewLog::snapshot_hash`].
     pub snapshot_hash: BodyHash,
-    /// When the call started, or when it was found interrupted if that is not known (Unix ms).
-    pub at: i64,
+    /// When the call started, or when it was found interrupted if that is not known.
+    pub at: UnixMs,
 }
 
 /// The `E_INTERRUPTED` log of a call the relay stopped during. Its request headers are only
@@ -85,15 +87,6 @@ pub(super) fn interrupted_log(interrupted: InterruptedCall) -> NewLog {
     }
 }
 
-/// A stored body hash of row `id` of `calls_in_flight`, which must be 16 bytes.
-fn hash_of(r: &rusqlite::Row<'_>, idx: usize, id: &str) -> rusqlite::Result<BodyHash> {
-    let bytes: Vec<u8> = decode::value(r, idx, "calls_in_flight", id)?;
-    bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| decode::corrupt(r, idx, "calls_in_flight", id, "not 16 bytes".into()))
-}
-
 /// Logs every call left in flight `E_INTERRUPTED` (a rerun so logged settles nothing, like
 /// any failed rerun) and deletes the rows, in `conn`'s open transaction; returns how many.
 pub(super) fn release(conn: &Connection) -> StoreResult<usize> {
@@ -111,9 +104,9 @@ pub(super) fn release(conn: &Connection) -> StoreResult<usize> {
                 trigger: decode::value(r, 4, "calls_in_flight", &id)?,
                 rerun_of: r.get(5)?,
                 webhook_url: r.get(6)?,
-                request_body_hash: hash_of(r, 7, &id)?,
+                request_body_hash: decode::hash(r, 7, "calls_in_flight", &id)?,
             };
-            Ok((call, hash_of(r, 8, &id)?, r.get::<_, i64>(9)?))
+            Ok((call, decode::hash(r, 8, "calls_in_flight", &id)?, r.get::<_, UnixMs>(9)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let count = rows.len();
@@ -150,7 +143,7 @@ fn start(conn: &Connection, call: &StartingCall, snapshot: &Snapshot) -> StoreRe
                 call.webhook_url,
                 &call.request_body_hash[..],
                 &snapshot.hash[..],
-                crate::time::now_ms()
+                UnixMs::now()
             ],
             |r| r.get(0),
         )?;

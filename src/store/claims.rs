@@ -20,6 +20,7 @@ use super::{
     bodies, decode, messages, BodyHash, ClaimedDelivery, Store, StoreError, StoreResult, Trigger,
 };
 use crate::delivery::ticket::Intake;
+use crate::time::UnixMs;
 
 /// How the dispatcher takes a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +56,7 @@ fn claim(
     conn: &Connection,
     cache: &mut AutomationCache,
     request: &ClaimRequest,
-    now: i64,
+    now: UnixMs,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
     let saturated = serde_json::Value::from(request.saturated.clone()).to_string();
     let candidates = conn
@@ -70,7 +71,7 @@ fn claim(
         })?
         .collect::<Result<Vec<_>, _>>()?;
 
-    let lease_until = now + request.intake.lease_ms();
+    let lease_until = now.plus_ms(request.intake.lease_ms());
     let mut hashes: HashMap<String, BodyHash> = HashMap::new();
     let mut payloads: HashMap<BodyHash, Bytes> = HashMap::new();
     let mut claimed = Vec::with_capacity(request.want.min(candidates.len()));
@@ -90,7 +91,7 @@ fn claim(
             Err(e) if e.is_unreadable_row() => {
                 tracing::error!(delivery = %id, error = %e, "a due delivery waits: it cannot be read");
                 conn.prepare_cached("UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1")?
-                    .execute(params![id, now + UNREADABLE_WAIT_MS])?;
+                    .execute(params![id, now.plus_ms(UNREADABLE_WAIT_MS)])?;
                 continue;
             }
             Err(e) => return Err(e),
@@ -137,7 +138,7 @@ struct Due {
     attempts: u32,
     trigger: Trigger,
     recover_job_id: Option<String>,
-    created_at: i64,
+    created_at: UnixMs,
     payload_hash: BodyHash,
 }
 
@@ -163,7 +164,7 @@ fn read_due(
                 decode::value::<u32>(r, 1, "deliveries", id)?,
                 decode::value::<Trigger>(r, 2, "deliveries", id)?,
                 decode::value::<Option<String>>(r, 3, "deliveries", id)?,
-                decode::value::<i64>(r, 4, "deliveries", id)?,
+                decode::value::<UnixMs>(r, 4, "deliveries", id)?,
             ))
         })?;
     let payload_hash = match hashes.get(&message_id) {
@@ -204,6 +205,6 @@ impl Store {
     /// Claims due deliveries as the request's intake takes them; see [`ClaimRequest`].
     pub async fn claim_due(&self, request: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
         let cache = self.cache.clone();
-        self.write(move |c| claim(c, &mut cache.lock(), &request, crate::time::now_ms())).await
+        self.write(move |c| claim(c, &mut cache.lock(), &request, UnixMs::now())).await
     }
 }

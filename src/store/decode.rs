@@ -159,3 +159,14 @@ pub(super) fn checked<T: FromSql>(
         Err(corrupt(r, idx, table, id, format!("not {what}")))
     }
 }
+
+/// A body hash in column `idx` of row `id` of `table`, which must be 16 bytes.
+pub(super) fn hash(
+    r: &Row<'_>,
+    idx: usize,
+    table: &'static str,
+    id: &str,
+) -> rusqlite::Result<super::BodyHash> {
+    let bytes: Vec<u8> = value(r, idx, table, id)?;
+    bytes.as_slice().try_into().map_err(|_| corrupt(r, idx, table, id, "not 16 bytes".into()))
+}

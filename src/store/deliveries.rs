@@ -14,6 +14,7 @@ use super::logs::{self, NewLog, Trigger};
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{bodies, decode, BodyHash, DeliveryStatus, Snapshot, Store, StoreError, StoreResult};
 use crate::redact::HeaderRedaction;
+use crate::time::UnixMs;
 
 /// A delivery the dispatcher now holds, with everything needed to send it.
 #[derive(Debug, Clone)]
@@ -41,8 +42,8 @@ pub struct ClaimedDelivery {
     pub trigger: Trigger,
     /// Set when a recover job re-queued it.
     pub recover_job_id: Option<String>,
-    /// Unix ms; the maximum age counts from here.
-    pub created_at: i64,
+    /// When it was created; the maximum age counts from here.
+    pub created_at: UnixMs,
     /// Whether the database records this attempt as possibly sent (`claimed = 1`, see
     /// [`release_claims`]). A delivery held in memory is marked so just before its call.
     pub started: bool,
@@ -57,8 +58,8 @@ pub struct Outcome {
     pub log: NewLog,
     /// The delivery's new status.
     pub status: DeliveryStatus,
-    /// For `Pending`: when to try again (Unix ms).
-    pub next_attempt_at: i64,
+    /// For `Pending`: when to try again.
+    pub next_attempt_at: UnixMs,
     /// The snapshot the log refers to, when it is not stored yet (the automation was read
     /// again just before the call).
     pub snapshot: Option<Snapshot>,
@@ -77,18 +78,18 @@ pub struct DeliveryRow {
     pub status: DeliveryStatus,
     /// Attempts made.
     pub attempts: u32,
-    /// Next attempt (Unix ms) while pending.
-    pub next_attempt_at: Option<i64>,
+    /// Next attempt while pending.
+    pub next_attempt_at: Option<UnixMs>,
     /// Latest attempt's log.
     pub last_log_id: Option<String>,
     /// The error code of the latest attempt's log (`None` when it succeeded, or none yet).
     pub last_error_code: Option<String>,
     /// The error message of the latest attempt's log.
     pub last_error_message: Option<String>,
-    /// Unix ms.
-    pub created_at: i64,
-    /// Unix ms.
-    pub updated_at: i64,
+    /// When it was created.
+    pub created_at: UnixMs,
+    /// When it last changed.
+    pub updated_at: UnixMs,
 }
 
 /// After a crash or restart nothing is in flight. A delivery that was only held in memory
@@ -98,7 +99,7 @@ pub struct DeliveryRow {
 /// is due again at once. The interrupted attempt counts in the attempt numbers but never
 /// exhausts a delivery.
 pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> StoreResult<usize> {
-    let now = crate::time::now_ms();
+    let now = UnixMs::now();
     let tx = conn.unchecked_transaction()?;
     tx.execute("UPDATE deliveries SET claimed = 0 WHERE claimed = 2", [])?;
     let rows = tx
@@ -129,10 +130,10 @@ pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> Store
         let call = StartingCall {
             message_id: message_id.clone(),
             automation_id: automation_id.clone(),
-            processor_id: target.automation.processor_id.clone(),
+            processor_id: target.automation.settings.processor_id.clone(),
             trigger: *trigger,
             rerun_of: None,
-            webhook_url: target.automation.webhook_url.clone(),
+            webhook_url: target.automation.settings.webhook_url.clone(),
             request_body_hash: payload_hash
                 .as_slice()
                 .try_into()
@@ -158,7 +159,7 @@ pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> Store
 
 /// Marks held delivery `id` as possibly sent from now on, under a lease until `lease_until`;
 /// false when it is no longer held (released, or its automation deleted meanwhile).
-fn mark_started(conn: &Connection, id: &str, lease_until: i64) -> StoreResult<bool> {
+fn mark_started(conn: &Connection, id: &str, lease_until: UnixMs) -> StoreResult<bool> {
     let marked = conn
         .prepare_cached(
             "UPDATE deliveries SET claimed = 1, next_attempt_at = ?2 \
@@ -237,7 +238,7 @@ impl Store {
     pub async fn record_outcome(
         &self,
         outcome: Outcome,
-        next: Option<(String, i64)>,
+        next: Option<(String, UnixMs)>,
     ) -> StoreResult<bool> {
         // Unguarded: after its first write only a storage failure can stop it.
         self.write_unguarded(move |c| {
@@ -257,14 +258,14 @@ impl Store {
 
     /// Marks held delivery `id` as possibly sent, under a lease until `lease_until`; its call
     /// may start only once this is committed. False when it is no longer held.
-    pub async fn mark_started(&self, id: String, lease_until: i64) -> StoreResult<bool> {
+    pub async fn mark_started(&self, id: String, lease_until: UnixMs) -> StoreResult<bool> {
         self.write(move |c| mark_started(c, &id, lease_until)).await
     }
 
     /// Hands claimed deliveries back untried, due now (the dispatcher had no room for them).
     pub async fn release_deliveries(&self, ids: Vec<String>) -> StoreResult<()> {
         self.write(move |c| {
-            let now = crate::time::now_ms();
+            let now = UnixMs::now();
             let mut stmt = c.prepare_cached(
                 "UPDATE deliveries SET claimed = 0, next_attempt_at = ?2 WHERE id = ?1",
             )?;
@@ -276,13 +277,13 @@ impl Store {
         .await
     }
 
-    /// When the oldest delivery due and not yet sent came due (Unix ms): pending and not in
+    /// When the oldest delivery due and not yet sent came due: pending and not in
     /// flight (unclaimed, or held in memory behind its automation's calls, which keeps its
     /// due time). Walks the deliveries_due index from its start; deliveries in flight, whose
     /// next_attempt_at is their lease's end, sort after the due ones.
-    pub async fn oldest_due_at(&self) -> StoreResult<Option<i64>> {
+    pub async fn oldest_due_at(&self) -> StoreResult<Option<UnixMs>> {
         self.read(|c| {
-            let now = crate::time::now_ms();
+            let now = UnixMs::now();
             Ok(c.prepare_cached(
                 "SELECT next_attempt_at FROM deliveries WHERE status = 'pending' AND claimed <> 1 \
                  AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT 1",
@@ -296,7 +297,7 @@ impl Store {
     /// Counts of pending deliveries: (all pending, due now and not in flight).
     pub async fn backlog(&self) -> StoreResult<(i64, i64)> {
         self.read(|c| {
-            let now = crate::time::now_ms();
+            let now = UnixMs::now();
             Ok(c.prepare_cached(
                 "SELECT count(*), coalesce(sum(next_attempt_at <= ?1 AND claimed = 0), 0) \
                  FROM deliveries WHERE status = 'pending'",

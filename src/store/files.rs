@@ -4,6 +4,8 @@ use rusqlite::{params, OptionalExtension};
 
 use super::{bodies, Store, StoreError, StoreResult};
 
+use crate::time::UnixMs;
+
 /// An uploaded file's metadata.
 #[derive(Debug, Clone)]
 pub struct UploadFile {
@@ -21,8 +23,8 @@ pub struct UploadFile {
     pub mime_type: String,
     /// The end user who uploaded it.
     pub created_by: String,
-    /// Unix ms.
-    pub created_at: i64,
+    /// When it was created.
+    pub created_at: UnixMs,
 }
 
 impl Store {

@@ -4,6 +4,8 @@ use rusqlite::params;
 
 use super::{Store, StoreResult};
 
+use crate::time::UnixMs;
+
 impl Store {
     /// SHA-256 hashes of the generated admin keys.
     pub async fn admin_key_hashes(&self) -> StoreResult<Vec<Vec<u8>>> {
@@ -21,7 +23,7 @@ impl Store {
             c.prepare_cached(
                 "INSERT OR IGNORE INTO api_keys (key_hash, label, created_at) VALUES (?1, ?2, ?3)",
             )?
-            .execute(params![hash, label, crate::time::now_ms()])?;
+            .execute(params![hash, label, UnixMs::now()])?;
             Ok(())
         })
         .await

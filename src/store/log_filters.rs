@@ -8,6 +8,7 @@ use super::page::Conditions;
 use super::Trigger;
 use crate::ids;
 use crate::outbound::ErrorCode;
+use crate::time::UnixMs;
 
 /// Log list filters (all optional, ANDed).
 #[derive(Debug, Default, Clone)]
@@ -22,10 +23,10 @@ pub struct LogFilter {
     pub processor_id: Option<String>,
     /// Exact URL called.
     pub webhook_url: Option<String>,
-    /// Created at or after (Unix ms).
-    pub created_after: Option<i64>,
-    /// Created before (Unix ms).
-    pub created_before: Option<i64>,
+    /// Created at or after.
+    pub created_after: Option<UnixMs>,
+    /// Created before.
+    pub created_before: Option<UnixMs>,
     /// Why the calls failed.
     pub error_code: Option<ErrorCode>,
     /// Whether the call succeeded: a 2xx answer read to its end, i.e. no error code. A failure
@@ -57,10 +58,10 @@ pub(super) fn conditions(filter: &LogFilter) -> Conditions {
         c.push("webhook_url = ?", u.clone());
     }
     if let Some(t) = filter.created_after {
-        c.push("id >= ?", ids::time_bound(ids::LOG, t));
+        c.push("id >= ?", ids::time_bound(ids::LOG, t.as_ms()));
     }
     if let Some(t) = filter.created_before {
-        c.push("id < ?", ids::time_bound(ids::LOG, t));
+        c.push("id < ?", ids::time_bound(ids::LOG, t.as_ms()));
     }
     if let Some(code) = &filter.error_code {
         c.push("error_code = ?", code.as_str().to_string());

@@ -7,6 +7,7 @@ use super::page::{read_page, Page, PageRequest};
 use super::{bodies, decode, BodyHash, Snapshot, Store, StoreError, StoreResult};
 use crate::ids;
 use crate::outbound::ErrorCode;
+use crate::time::UnixMs;
 
 decode::stored_enum! {
     /// Why a call was made.
@@ -50,10 +51,10 @@ pub struct NewLog {
     pub request_headers: String,
     /// Hash of the request body (the message payload).
     pub request_body_hash: BodyHash,
-    /// Unix ms.
-    pub request_at: i64,
-    /// Unix ms.
-    pub response_at: i64,
+    /// When the request started.
+    pub request_at: UnixMs,
+    /// When the response ended (or the call failed).
+    pub response_at: UnixMs,
     /// HTTP status, 0 when no response arrived.
     pub status_code: u16,
     /// Response headers as a JSON object.
@@ -72,50 +73,16 @@ pub struct NewLog {
     pub snapshot_hash: BodyHash,
 }
 
-/// A stored log with its bodies.
+/// A stored log with its bodies: the call as recorded, under the id the store gave it.
 #[derive(Debug, Clone)]
 pub struct LogRecord {
     /// `log_auto_…`, taken when the log was recorded (see [`LogRecord::recorded_at`]).
     pub id: String,
-    /// See [`NewLog::delivery_id`].
-    pub delivery_id: Option<String>,
-    /// See [`NewLog::message_id`].
-    pub message_id: String,
-    /// See [`NewLog::automation_id`].
-    pub automation_id: String,
-    /// See [`NewLog::processor_id`].
-    pub processor_id: String,
-    /// See [`NewLog::attempt`].
-    pub attempt: u32,
-    /// See [`NewLog::trigger`].
-    pub trigger: Trigger,
-    /// See [`NewLog::rerun_of`].
-    pub rerun_of: Option<String>,
-    /// See [`NewLog::webhook_url`].
-    pub webhook_url: String,
-    /// See [`NewLog::request_headers`].
-    pub request_headers: String,
+    /// The call. Its `response_body` is the stored one; its hashes name the bodies below.
+    pub log: NewLog,
     /// The request body bytes; `None` when its stored copy is missing (a database damaged by
     /// an older build): the log stays readable, but cannot be rerun.
     pub request_body: Option<Vec<u8>>,
-    /// See [`NewLog::request_at`].
-    pub request_at: i64,
-    /// See [`NewLog::response_at`].
-    pub response_at: i64,
-    /// See [`NewLog::status_code`].
-    pub status_code: u16,
-    /// See [`NewLog::response_headers`].
-    pub response_headers: String,
-    /// See [`NewLog::response_body`].
-    pub response_body: Option<Vec<u8>>,
-    /// See [`NewLog::response_truncated`].
-    pub response_truncated: bool,
-    /// See [`NewLog::duration_ms`].
-    pub duration_ms: f64,
-    /// See [`NewLog::error_code`].
-    pub error_code: Option<String>,
-    /// See [`NewLog::error_message`].
-    pub error_message: Option<String>,
     /// The automation snapshot JSON (empty when its stored copy is missing).
     pub snapshot: Vec<u8>,
 }
@@ -126,43 +93,45 @@ pub(super) const COLUMNS: &str = "id, delivery_id, message_id, automation_id, pr
     response_headers, response_body_hash, response_truncated, duration_ms, error_code, error_message, \
     snapshot_hash";
 
-/// A log row with body hashes, before the bodies are loaded.
+/// A log row, before its bodies are loaded.
 struct Stored {
     record: LogRecord,
-    request_body_hash: Vec<u8>,
     response_body_hash: Option<Vec<u8>>,
-    snapshot_hash: Vec<u8>,
 }
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Stored> {
     let id: String = r.get(0)?;
+    let error_code = match r.get::<_, Option<String>>(18)? {
+        Some(code) => Some(ErrorCode::parse(&code).ok_or_else(|| {
+            decode::corrupt(r, 18, "logs", &id, format!("unknown error code `{code}`"))
+        })?),
+        None => None,
+    };
+    let log = NewLog {
+        delivery_id: r.get(1)?,
+        message_id: r.get(2)?,
+        automation_id: r.get(3)?,
+        processor_id: r.get(4)?,
+        attempt: r.get(5)?,
+        trigger: decode::value(r, 6, "logs", &id)?,
+        rerun_of: r.get(7)?,
+        webhook_url: r.get(8)?,
+        request_headers: r.get(9)?,
+        request_body_hash: decode::hash(r, 10, "logs", &id)?,
+        request_at: r.get(11)?,
+        response_at: r.get(12)?,
+        status_code: r.get(13)?,
+        response_headers: r.get(14)?,
+        response_body: None,
+        response_truncated: r.get(16)?,
+        duration_ms: r.get(17)?,
+        error_code,
+        error_message: r.get(19)?,
+        snapshot_hash: decode::hash(r, 20, "logs", &id)?,
+    };
     Ok(Stored {
-        record: LogRecord {
-            trigger: decode::value(r, 6, "logs", &id)?,
-            id,
-            delivery_id: r.get(1)?,
-            message_id: r.get(2)?,
-            automation_id: r.get(3)?,
-            processor_id: r.get(4)?,
-            attempt: r.get(5)?,
-            rerun_of: r.get(7)?,
-            webhook_url: r.get(8)?,
-            request_headers: r.get(9)?,
-            request_body: None,
-            request_at: r.get(11)?,
-            response_at: r.get(12)?,
-            status_code: r.get(13)?,
-            response_headers: r.get(14)?,
-            response_body: None,
-            response_truncated: r.get(16)?,
-            duration_ms: r.get(17)?,
-            error_code: r.get(18)?,
-            error_message: r.get(19)?,
-            snapshot: Vec::new(),
-        },
-        request_body_hash: r.get(10)?,
+        record: LogRecord { id, log, request_body: None, snapshot: Vec::new() },
         response_body_hash: r.get(15)?,
-        snapshot_hash: r.get(20)?,
     })
 }
 
@@ -171,9 +140,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Stored> {
 /// hold some.
 fn load_bodies(conn: &Connection, stored: Stored) -> StoreResult<LogRecord> {
     let mut record = stored.record;
-    record.request_body = bodies::find(conn, &stored.request_body_hash)?;
-    record.snapshot = bodies::find(conn, &stored.snapshot_hash)?.unwrap_or_default();
-    record.response_body = match stored.response_body_hash {
+    record.request_body = bodies::find(conn, &record.log.request_body_hash)?;
+    record.snapshot = bodies::find(conn, &record.log.snapshot_hash)?.unwrap_or_default();
+    record.log.response_body = match stored.response_body_hash {
         Some(hash) => bodies::find(conn, &hash)?,
         None => None,
     };
@@ -293,40 +262,18 @@ impl Store {
 }
 
 impl LogRecord {
-    /// When the log was recorded (Unix ms): the time its id carries, shown as its
+    /// When the log was recorded: the time its id carries, shown as its
     /// `created_at`. It orders the lists and bounds `created_after`/`created_before`, so
     /// all three agree. The call's start is `request_at`.
-    pub fn recorded_at(&self) -> i64 {
-        ids::time_of(ids::LOG, &self.id).unwrap_or(self.response_at)
+    pub fn recorded_at(&self) -> UnixMs {
+        ids::time_of(ids::LOG, &self.id).map_or(self.log.response_at, UnixMs::from_ms)
     }
 }
 
 impl NewLog {
     /// The record this log reads back as once stored under `id`, given the bodies it refers
     /// to by hash.
-    pub fn to_record(&self, id: String, request_body: Vec<u8>, snapshot: Vec<u8>) -> LogRecord {
-        LogRecord {
-            id,
-            delivery_id: self.delivery_id.clone(),
-            message_id: self.message_id.clone(),
-            automation_id: self.automation_id.clone(),
-            processor_id: self.processor_id.clone(),
-            attempt: self.attempt,
-            trigger: self.trigger,
-            rerun_of: self.rerun_of.clone(),
-            webhook_url: self.webhook_url.clone(),
-            request_headers: self.request_headers.clone(),
-            request_body: Some(request_body),
-            request_at: self.request_at,
-            response_at: self.response_at,
-            status_code: self.status_code,
-            response_headers: self.response_headers.clone(),
-            response_body: self.response_body.clone(),
-            response_truncated: self.response_truncated,
-            duration_ms: self.duration_ms,
-            error_code: self.error_code.map(|code| code.as_str().to_string()),
-            error_message: self.error_message.clone(),
-            snapshot,
-        }
+    pub fn into_record(self, id: String, request_body: Vec<u8>, snapshot: Vec<u8>) -> LogRecord {
+        LogRecord { id, log: self, request_body: Some(request_body), snapshot }
     }
 }

@@ -7,6 +7,7 @@ use super::deliveries::{self, DeliveryRow};
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{bodies, Store, StoreError, StoreResult};
 use crate::ids;
+use crate::time::UnixMs;
 
 /// A message as listed.
 #[derive(Debug, Clone)]
@@ -21,8 +22,8 @@ pub struct MessageRow {
     pub event_type: Option<String>,
     /// How many deliveries it has (0: it reached no automation).
     pub delivery_count: u32,
-    /// Unix ms.
-    pub created_at: i64,
+    /// When it was created.
+    pub created_at: UnixMs,
 }
 
 /// A message with its payload and deliveries.
@@ -46,10 +47,10 @@ pub struct MessageFilter {
     pub processor_id: Option<String>,
     /// Exact event type.
     pub event_type: Option<String>,
-    /// Created at or after (Unix ms).
-    pub created_after: Option<i64>,
-    /// Created before (Unix ms).
-    pub created_before: Option<i64>,
+    /// Created at or after.
+    pub created_after: Option<UnixMs>,
+    /// Created before.
+    pub created_before: Option<UnixMs>,
 }
 
 const COLUMNS: &str = "id, processor_id, automation_id, event_type, created_at, \
@@ -75,10 +76,10 @@ fn conditions(filter: &MessageFilter) -> Conditions {
         c.push("event_type = ?", t.clone());
     }
     if let Some(t) = filter.created_after {
-        c.push("id >= ?", ids::time_bound(ids::MESSAGE, t));
+        c.push("id >= ?", ids::time_bound(ids::MESSAGE, t.as_ms()));
     }
     if let Some(t) = filter.created_before {
-        c.push("id < ?", ids::time_bound(ids::MESSAGE, t));
+        c.push("id < ?", ids::time_bound(ids::MESSAGE, t.as_ms()));
     }
     c
 }
@@ -135,8 +136,8 @@ mod tests {
             ),
             (
                 MessageFilter {
-                    created_after: Some(1),
-                    created_before: Some(2),
+                    created_after: Some(crate::time::UnixMs::from_ms(1)),
+                    created_before: Some(crate::time::UnixMs::from_ms(2)),
                     ..Default::default()
                 },
                 "PRIMARY KEY",
@@ -144,7 +145,7 @@ mod tests {
             (
                 MessageFilter {
                     processor_id: Some("p".into()),
-                    created_after: Some(1),
+                    created_after: Some(crate::time::UnixMs::from_ms(1)),
                     ..Default::default()
                 },
                 "messages_processor",

@@ -18,6 +18,7 @@ use super::{
 };
 use crate::delivery::ticket::Intake;
 use crate::ids;
+use crate::time::UnixMs;
 
 /// How long an `Idempotency-Key` keeps answering with its first result.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
@@ -77,8 +78,8 @@ pub struct IngestResult {
     pub event_type: Option<String>,
     /// One delivery per automation: (`dlv_…`, `endp_…`).
     pub deliveries: Vec<(String, String)>,
-    /// Unix ms.
-    pub created_at: i64,
+    /// When it was created.
+    pub created_at: UnixMs,
 }
 
 /// Stores `msg` and its deliveries on `conn` (inside the caller's transaction). The
@@ -90,20 +91,20 @@ pub(super) fn ingest(
     cache: &mut AutomationCache,
     msg: NewMessage,
     intake: &dyn Intake,
-    now: i64,
+    now: UnixMs,
 ) -> StoreResult<Accepted> {
     // Only a keyed request needs its fingerprint (a copy and a hash of the payload).
     let request_hash =
         msg.idempotency_key.as_ref().map(|_| bodies::body_hash(&request_fingerprint(&msg)));
     if let (Some(key), Some(request_hash)) = (&msg.idempotency_key, &request_hash) {
-        let found: Option<(Vec<u8>, String, i64)> = conn
+        let found: Option<(Vec<u8>, String, UnixMs)> = conn
             .prepare_cached(
                 "SELECT request_hash, response, created_at FROM idempotency_keys WHERE key = ?1",
             )?
             .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
         if let Some((hash, response, created_at)) = found {
-            if now - created_at < IDEMPOTENCY_WINDOW_MS {
+            if now.since(created_at) < IDEMPOTENCY_WINDOW_MS {
                 if hash != request_hash[..] {
                     return Err(StoreError::Conflict(
                         Conflict::IdempotencyKeyReused,
@@ -124,13 +125,13 @@ pub(super) fn ingest(
         match (&msg.automation_id, &msg.processor_id) {
             (Some(id), _) => {
                 let t = cache.target(conn, id)?.ok_or(StoreError::NotFound("automation"))?;
-                if !t.automation.enabled {
+                if !t.automation.settings.enabled {
                     return Err(StoreError::Conflict(
                         Conflict::AutomationDisabled,
                         format!("automation {id} is disabled"),
                     ));
                 }
-                (t.automation.processor_id.clone(), vec![t])
+                (t.automation.settings.processor_id.clone(), vec![t])
             }
             (None, Some(p)) => {
                 let wanted = cache.subscribers(conn, p)?;
@@ -161,7 +162,7 @@ pub(super) fn ingest(
         msg.automation_id
     ])?;
 
-    let lease_until = now + intake.lease_ms();
+    let lease_until = now.plus_ms(intake.lease_ms());
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, message_id, automation_id, status, attempts, next_attempt_at, \
          claimed, next_trigger, created_at, updated_at) \
@@ -261,7 +262,7 @@ impl Store {
         let cache = self.cache.clone();
         // Unguarded: everything that can refuse a message is checked before its first write.
         self.write_unguarded(move |c| {
-            ingest(c, &mut cache.lock(), msg, intake.as_ref(), crate::time::now_ms())
+            ingest(c, &mut cache.lock(), msg, intake.as_ref(), UnixMs::now())
         })
         .await
     }
@@ -276,7 +277,7 @@ impl Store {
         payload: Vec<u8>,
     ) -> StoreResult<(String, BodyHash)> {
         let (processor_id, automation_id) =
-            (automation.processor_id.clone(), automation.id.clone());
+            (automation.settings.processor_id.clone(), automation.id.clone());
         self.write(move |c| {
             let id = ids::new_id(ids::MESSAGE);
             let hash = bodies::put(c, &payload)?;
@@ -289,7 +290,7 @@ impl Store {
                 processor_id,
                 event_type,
                 &hash[..],
-                crate::time::now_ms(),
+                UnixMs::now(),
                 automation_id
             ])?;
             Ok((id, hash))
@@ -300,7 +301,7 @@ impl Store {
     /// Forgets idempotency keys older than the window.
     pub async fn purge_idempotency_keys(&self) -> StoreResult<usize> {
         self.write(|c| {
-            let cutoff = crate::time::now_ms() - IDEMPOTENCY_WINDOW_MS;
+            let cutoff = UnixMs::now().minus_ms(IDEMPOTENCY_WINDOW_MS);
             Ok(c.prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
                 .execute([cutoff])?)
         })

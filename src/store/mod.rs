@@ -30,7 +30,7 @@ mod sheets;
 mod snapshots;
 mod writer;
 
-pub use automations::{Automation, AutomationFilter, AutomationInput};
+pub use automations::{Automation, AutomationFilter, AutomationSettings};
 pub use bodies::{body_hash, BodyHash};
 pub use cache::Target;
 pub use calls_in_flight::{InFlight, StartingCall};
@@ -48,7 +48,7 @@ pub use page::{Conditions, Page, PageRequest};
 pub use recover::{RecoverJob, StillRetrying};
 pub use replay::ReplayJob;
 pub use reruns::RerunDelivery;
-pub use runs::{RunFilter, RunFinish, RunRecord, RunStatus};
+pub use runs::{RunFilter, RunOutcome, RunRecord, RunStatus};
 pub use sheets::{Appended, NewRow, SheetRow, Spreadsheet, Worksheet};
 pub use snapshots::Snapshot;
 

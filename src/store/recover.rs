@@ -10,16 +10,17 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{decode, DeliveryStatus, Store, StoreError, StoreResult};
 use crate::ids;
+use crate::time::UnixMs;
 
 /// A recover job and its progress.
 #[derive(Debug, Clone)]
 pub struct RecoverJob {
     /// `rcv_…`
     pub id: String,
-    /// Window start (Unix ms, inclusive): when the deliveries ended.
-    pub since: i64,
-    /// Window end (Unix ms, exclusive).
-    pub until: i64,
+    /// Window start (inclusive): when the deliveries ended.
+    pub since: UnixMs,
+    /// Window end (exclusive).
+    pub until: UnixMs,
     /// Only this automation's deliveries, when set.
     pub automation_id: Option<String>,
     /// Deliveries matched (at most the cap); once the window has run dry, those it took
@@ -35,8 +36,8 @@ pub struct RecoverJob {
     pub failed: i64,
     /// Re-queued and not yet attempted.
     pub pending: i64,
-    /// Unix ms.
-    pub created_at: i64,
+    /// When it was created.
+    pub created_at: UnixMs,
 }
 
 impl RecoverJob {
@@ -56,10 +57,10 @@ impl RecoverJob {
 pub struct StillRetrying {
     /// How many.
     pub count: i64,
-    /// The earliest next attempt among them (Unix ms; a call in flight counts as now).
-    pub next_attempt_at: Option<i64>,
-    /// When the newest of them was created (Unix ms): the maximum age counts from there.
-    pub newest_created_at: Option<i64>,
+    /// The earliest next attempt among them (a call in flight counts as now).
+    pub next_attempt_at: Option<UnixMs>,
+    /// When the newest of them was created: the maximum age counts from there.
+    pub newest_created_at: Option<UnixMs>,
 }
 
 /// Deliveries job `?4` may take: ended unsuccessfully in its window, and not taken by it
@@ -70,8 +71,8 @@ const MATCH: &str = "status IN ('failed', 'exhausted') AND updated_at >= ?1 AND 
 
 fn create(
     conn: &Connection,
-    since: i64,
-    until: i64,
+    since: UnixMs,
+    until: UnixMs,
     automation_id: Option<String>,
     cap: i64,
 ) -> StoreResult<String> {
@@ -85,13 +86,13 @@ fn create(
         "INSERT INTO recover_jobs (id, since, until, automation_id, total, requeued, capped, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7)",
     )?
-    .execute(params![id, since, until, automation_id, matched.min(cap), matched > cap, crate::time::now_ms()])?;
+    .execute(params![id, since, until, automation_id, matched.min(cap), matched > cap, UnixMs::now()])?;
     Ok(id)
 }
 
 /// Re-queues up to `chunk` more deliveries of job `id`; returns how many.
 fn requeue_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResult<i64> {
-    let job: Option<(i64, i64, Option<String>, i64, i64)> = conn
+    let job: Option<(UnixMs, UnixMs, Option<String>, i64, i64)> = conn
         .prepare_cached(
             "SELECT since, until, automation_id, total, requeued FROM recover_jobs WHERE id = ?1",
         )?
@@ -103,7 +104,7 @@ fn requeue_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResult<i64> {
     if take <= 0 {
         return Ok(0);
     }
-    let now = crate::time::now_ms();
+    let now = UnixMs::now();
     let taken = conn
         .prepare_cached(&format!(
             "UPDATE deliveries SET status = 'pending', next_attempt_at = ?6, claimed = 0, \
@@ -195,7 +196,7 @@ fn by_status(
 /// Pending deliveries that were active in `[since, until)` (created before its end, last
 /// changed after its start), apart from those `job` re-queued itself. Both bounds
 /// only move one way while a delivery retries, so the count is stable until they end.
-fn still_retrying(conn: &Connection, job: &RecoverJob, now: i64) -> StoreResult<StillRetrying> {
+fn still_retrying(conn: &Connection, job: &RecoverJob, now: UnixMs) -> StoreResult<StillRetrying> {
     Ok(conn
         .prepare_cached(
             "SELECT count(*), min(CASE WHEN claimed = 1 THEN ?5 ELSE next_attempt_at END), \
@@ -207,7 +208,7 @@ fn still_retrying(conn: &Connection, job: &RecoverJob, now: i64) -> StoreResult<
         .query_row(params![job.since, job.until, job.automation_id, job.id, now], |r| {
             Ok(StillRetrying {
                 count: r.get(0)?,
-                next_attempt_at: r.get::<_, Option<i64>>(1)?.map(|at| at.max(now)),
+                next_attempt_at: r.get::<_, Option<UnixMs>>(1)?.map(|at| at.max(now)),
                 newest_created_at: r.get(2)?,
             })
         })?)
@@ -217,8 +218,8 @@ impl Store {
     /// Creates a recover job over the window; re-queuing happens in [`Store::requeue_chunk`].
     pub async fn create_recover_job(
         &self,
-        since: i64,
-        until: i64,
+        since: UnixMs,
+        until: UnixMs,
         automation_id: Option<String>,
         cap: i64,
     ) -> StoreResult<RecoverJob> {
@@ -243,7 +244,7 @@ impl Store {
 
     /// The deliveries of job `job`'s window that still retry (see [`still_retrying`]).
     pub async fn still_retrying(&self, job: RecoverJob) -> StoreResult<StillRetrying> {
-        self.read(move |c| still_retrying(c, &job, crate::time::now_ms())).await
+        self.read(move |c| still_retrying(c, &job, UnixMs::now())).await
     }
 
     /// One page of recover jobs with their progress.

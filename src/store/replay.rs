@@ -19,6 +19,7 @@ use super::automations::{self, Automation};
 use super::recover::tagged_counts;
 use super::{decode, Conflict, Store, StoreError, StoreResult};
 use crate::ids;
+use crate::time::UnixMs;
 
 /// The event type of the automation test call: its messages are never replayed (those
 /// stored before schema version 5 do not say which automation they were addressed to).
@@ -53,13 +54,13 @@ pub struct ReplayJob {
     pub id: String,
     /// The automation given the missing deliveries.
     pub automation_id: String,
-    /// Window start (Unix ms, inclusive): when the messages were accepted.
-    pub since: i64,
-    /// Window end (Unix ms, exclusive).
-    pub until: i64,
-    /// Every message accepted before this time (Unix ms) has been examined: `until` once the
+    /// Window start (inclusive): when the messages were accepted.
+    pub since: UnixMs,
+    /// Window end (exclusive).
+    pub until: UnixMs,
+    /// Every message accepted before this time has been examined: `until` once the
     /// job went through its window; where a job that stopped early can be resumed.
-    pub scanned_through: i64,
+    pub scanned_through: UnixMs,
     /// Whether it stopped at the per-job cap before the end of its window (another job from
     /// `scanned_through` does the rest).
     pub capped: bool,
@@ -74,8 +75,8 @@ pub struct ReplayJob {
     /// `None` while creating deliveries; then `completed`, or why it stopped early
     /// (`automation_disabled`, `automation_deleted`).
     pub ended: Option<String>,
-    /// Unix ms.
-    pub created_at: i64,
+    /// When it was created.
+    pub created_at: UnixMs,
 }
 
 impl ReplayJob {
@@ -94,6 +95,7 @@ impl ReplayJob {
 /// `automation.event_types` as the JSON array [`MISSING`] takes (NULL = every type).
 fn event_types_json(automation: &Automation) -> StoreResult<Option<String>> {
     automation
+        .settings
         .event_types
         .as_ref()
         .map(|t| serde_json::to_string(t).map_err(|e| StoreError::Corrupt(e.to_string())))
@@ -103,7 +105,7 @@ fn event_types_json(automation: &Automation) -> StoreResult<Option<String>> {
 /// The automation, refused when unknown (404) or disabled (409: its deliveries would fail).
 fn enabled_automation(conn: &Connection, id: &str) -> StoreResult<Automation> {
     let automation = automations::get(conn, id)?.ok_or(StoreError::NotFound("automation"))?;
-    if !automation.enabled {
+    if !automation.settings.enabled {
         return Err(StoreError::Conflict(
             Conflict::AutomationDisabled,
             format!(
@@ -119,8 +121,8 @@ fn enabled_automation(conn: &Connection, id: &str) -> StoreResult<Automation> {
 fn insert_job(
     conn: &Connection,
     automation_id: &str,
-    since: i64,
-    until: i64,
+    since: UnixMs,
+    until: UnixMs,
     cap: i64,
 ) -> StoreResult<String> {
     enabled_automation(conn, automation_id)?;
@@ -129,7 +131,7 @@ fn insert_job(
         "INSERT INTO recover_jobs (id, kind, since, until, automation_id, total, requeued, capped, created_at) \
          VALUES (?1, 'replay', ?2, ?3, ?4, ?5, 0, 0, ?6)",
     )?
-    .execute(params![id, since, until, automation_id, cap, crate::time::now_ms()])?;
+    .execute(params![id, since, until, automation_id, cap, UnixMs::now()])?;
     Ok(id)
 }
 
@@ -138,7 +140,7 @@ fn insert_job(
 /// job has nothing left). Ends the job when its window is done or its cap (`total`)
 /// reached, or when its automation was disabled or deleted meanwhile.
 pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResult<i64> {
-    type JobRow = (String, i64, i64, i64, i64, Option<String>, Option<String>);
+    type JobRow = (String, UnixMs, UnixMs, i64, i64, Option<String>, Option<String>);
     let job: Option<JobRow> = conn
         .prepare_cached(
             "SELECT automation_id, since, until, total, requeued, cursor, ended \
@@ -155,7 +157,7 @@ pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResu
     }
     let automation = match automations::get(conn, &automation_id)? {
         None => return end(conn, id, AUTOMATION_DELETED),
-        Some(a) if !a.enabled => return end(conn, id, AUTOMATION_DISABLED),
+        Some(a) if !a.settings.enabled => return end(conn, id, AUTOMATION_DISABLED),
         Some(a) => a,
     };
     // At the cap, nothing is scanned and the job ends capped below.
@@ -164,7 +166,7 @@ pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResu
     // One lower bound, so the index range starts there (not at the window's start).
     let (lower, from) = match cursor {
         Some(c) => ("id > :from", c),
-        None => ("id >= :from", ids::time_bound(ids::MESSAGE, since)),
+        None => ("id >= :from", ids::time_bound(ids::MESSAGE, since.as_ms())),
     };
     let sql = format!(
         "SELECT id, {MISSING} FROM messages WHERE processor_id = :processor_id \
@@ -175,9 +177,9 @@ pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResu
         .prepare_cached(&sql)?
         .query_map(
             named_params! {
-                ":processor_id": automation.processor_id,
+                ":processor_id": automation.settings.processor_id,
                 ":from": from,
-                ":to": ids::time_bound(ids::MESSAGE, until),
+                ":to": ids::time_bound(ids::MESSAGE, until.as_ms()),
                 ":test_event_type": TEST_EVENT_TYPE,
                 ":event_types": event_types,
                 ":automation_id": automation.id,
@@ -186,7 +188,7 @@ pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResu
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?
         .collect::<Result<_, _>>()?;
-    let now = crate::time::now_ms();
+    let now = UnixMs::now();
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, message_id, automation_id, status, attempts, next_attempt_at, \
          claimed, next_trigger, recover_job_id, created_at, updated_at) \
@@ -236,14 +238,14 @@ fn progress(conn: &Connection, id: &str) -> StoreResult<ReplayJob> {
              FROM recover_jobs WHERE id = ?1 AND kind = 'replay'",
         )?
         .query_row([id], |r| {
-            let (since, until, cursor): (i64, i64, Option<String>) =
+            let (since, until, cursor): (UnixMs, UnixMs, Option<String>) =
                 (r.get(2)?, r.get(3)?, r.get(4)?);
             let (capped, ended): (bool, Option<String>) = (r.get(5)?, r.get(7)?);
             let window_done = ended.as_deref() == Some(COMPLETED) && !capped;
             let scanned_through = if window_done {
                 until
             } else {
-                cursor.and_then(|c| ids::time_of(ids::MESSAGE, &c)).unwrap_or(since)
+                cursor.and_then(|c| ids::time_of(ids::MESSAGE, &c)).map_or(since, UnixMs::from_ms)
             };
             Ok(ReplayJob {
                 id: r.get(0)?,
@@ -273,8 +275,8 @@ impl Store {
     pub async fn create_replay_job(
         &self,
         automation_id: String,
-        since: i64,
-        until: i64,
+        since: UnixMs,
+        until: UnixMs,
         cap: i64,
     ) -> StoreResult<ReplayJob> {
         let id = self.write(move |c| insert_job(c, &automation_id, since, until, cap)).await?;

@@ -8,19 +8,21 @@ const PROCESSOR: &str = "proc_r";
 fn automation(id: &str, enabled: bool) -> Automation {
     Automation {
         id: id.into(),
-        name: "r".into(),
-        processor_id: PROCESSOR.into(),
-        webhook_url: "http://127.0.0.1:9/r".into(),
-        webhook_headers: Default::default(),
-        need_validation: false,
-        default_language: "en".into(),
-        enabled,
-        event_types: None,
+        settings: crate::store::AutomationSettings {
+            name: "r".into(),
+            processor_id: PROCESSOR.into(),
+            webhook_url: "http://127.0.0.1:9/r".into(),
+            webhook_headers: Default::default(),
+            need_validation: false,
+            default_language: "en".into(),
+            enabled,
+            event_types: None,
+        },
         secret: "whsec_AAAAAAAAAAAAAAAAAAAAAA==".into(),
         previous_secret: None,
         previous_secret_until: None,
-        created_at: 0,
-        updated_at: 0,
+        created_at: crate::time::UnixMs::EPOCH,
+        updated_at: crate::time::UnixMs::EPOCH,
     }
 }
 
@@ -77,10 +79,10 @@ fn setup() -> (Connection, Vec<String>) {
     (conn, missing)
 }
 
-const UNTIL: i64 = i64::MAX / 2;
+const UNTIL: UnixMs = UnixMs::from_ms(i64::MAX / 2);
 
 fn job(conn: &Connection, cap: i64) -> String {
-    insert_job(conn, "endp_a", 0, UNTIL, cap).unwrap()
+    insert_job(conn, "endp_a", UnixMs::EPOCH, UNTIL, cap).unwrap()
 }
 
 fn delivered_to_a(conn: &Connection) -> Vec<String> {
@@ -100,7 +102,10 @@ fn chunks_create_each_missing_delivery_once_within_their_bound() {
     let (conn, missing) = setup();
     let id = job(&conn, 100);
     let before = progress(&conn, &id).unwrap();
-    assert_eq!((before.created, before.scanned_through, before.status()), (0, 0, "running"));
+    assert_eq!(
+        (before.created, before.scanned_through, before.status()),
+        (0, UnixMs::EPOCH, "running")
+    );
     let mut chunks = 0;
     loop {
         let examined = replay_chunk(&conn, &id, 1).unwrap();
@@ -132,7 +137,10 @@ fn a_capped_job_creates_the_oldest_missing_deliveries_and_says_where_it_stopped(
     assert_eq!(delivered_to_a(&conn), missing[..4]);
     let j = progress(&conn, &id).unwrap();
     assert_eq!((j.created, j.capped, j.ended.as_deref()), (4, true, Some(COMPLETED)));
-    assert_eq!(Some(j.scanned_through), ids::time_of(ids::MESSAGE, &missing[3]));
+    assert_eq!(
+        Some(j.scanned_through),
+        ids::time_of(ids::MESSAGE, &missing[3]).map(UnixMs::from_ms)
+    );
     let rest = insert_job(&conn, "endp_a", j.scanned_through, UNTIL, 100).unwrap();
     while replay_chunk(&conn, &rest, 500).unwrap() > 0 {}
     assert_eq!(delivered_to_a(&conn), missing);
@@ -154,7 +162,7 @@ fn a_job_stops_when_its_automation_is_disabled_or_deleted() {
         .unwrap();
     assert_eq!(progress(&conn, &id).unwrap().status(), "stopped");
     assert!(matches!(
-        insert_job(&conn, "endp_a", 0, 1, 100),
+        insert_job(&conn, "endp_a", UnixMs::EPOCH, UnixMs::from_ms(1), 100),
         Err(StoreError::Conflict(Conflict::AutomationDisabled, m)) if m.contains("disabled")
     ));
 

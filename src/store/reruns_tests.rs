@@ -11,41 +11,44 @@ use super::super::{
 };
 use crate::config::StoreConfig;
 use crate::redact::HeaderRedaction;
+use crate::time::UnixMs;
 
 const MESSAGE: &str = "msg_0192f0c4a9e07c3b8a1d2e3f4a5b6c7d";
 
 fn automation() -> Automation {
     Automation {
         id: crate::ids::new_id(crate::ids::AUTOMATION),
-        name: "settle".into(),
-        processor_id: "proc".into(),
-        webhook_url: "http://192.0.2.1/hook".into(),
-        webhook_headers: BTreeMap::new(),
-        need_validation: false,
-        default_language: "en".into(),
-        enabled: true,
-        event_types: None,
+        settings: crate::store::AutomationSettings {
+            name: "settle".into(),
+            processor_id: "proc".into(),
+            webhook_url: "http://192.0.2.1/hook".into(),
+            webhook_headers: BTreeMap::new(),
+            need_validation: false,
+            default_language: "en".into(),
+            enabled: true,
+            event_types: None,
+        },
         secret: crate::delivery::signing::new_secret(),
         previous_secret: None,
         previous_secret_until: None,
-        created_at: 0,
-        updated_at: 0,
+        created_at: crate::time::UnixMs::EPOCH,
+        updated_at: crate::time::UnixMs::EPOCH,
     }
 }
 
 /// A call's log for `automation`, answered `status` (an error below 200 or from 300).
 fn call_log(a: &Automation, trigger: Trigger, attempt: u32, status: u16) -> NewLog {
-    let now = crate::time::now_ms();
+    let now = UnixMs::now();
     let ok = (200..300).contains(&status);
     NewLog {
         delivery_id: None,
         message_id: MESSAGE.into(),
         automation_id: a.id.clone(),
-        processor_id: a.processor_id.clone(),
+        processor_id: a.settings.processor_id.clone(),
         attempt,
         trigger,
         rerun_of: None,
-        webhook_url: a.webhook_url.clone(),
+        webhook_url: a.settings.webhook_url.clone(),
         request_headers: "{}".into(),
         request_body_hash: [0; 16],
         request_at: now,
@@ -82,7 +85,7 @@ async fn world(claimed: i64) -> World {
     let (id, automation_id) = (delivery.clone(), automation.id.clone());
     store
         .write(move |c| {
-            let now = crate::time::now_ms();
+            let now = UnixMs::now();
             c.execute(
                 "INSERT INTO messages (id, processor_id, payload_hash, created_at) \
                  VALUES (?1, 'proc', x'00', ?2)",
@@ -144,7 +147,7 @@ async fn a_held_delivery_settled_by_a_rerun_is_never_marked_started() {
     assert_eq!(w.rerun(500).await.1, DeliveryStatus::Pending, "a failed rerun changes nothing");
     assert_eq!(w.stored().await, ("pending".into(), 1, 2, None));
     assert_eq!(w.rerun(200).await.1, DeliveryStatus::Succeeded);
-    let lease = crate::time::now_ms() + 60_000;
+    let lease = UnixMs::now().plus_ms(60_000);
     let marked = w.store.mark_started(w.delivery.clone(), lease).await.expect("mark");
     assert!(!marked, "a settled delivery was marked to be called");
     let (status, attempts, claimed, _) = w.stored().await;
@@ -160,7 +163,7 @@ async fn the_outcome_of_an_attempt_in_flight_does_not_reopen_a_settled_delivery(
     failed.delivery_id = Some(w.delivery.clone());
     let outcome = Outcome {
         delivery_id: w.delivery.clone(),
-        next_attempt_at: failed.response_at + 400,
+        next_attempt_at: failed.response_at.plus_ms(400),
         log: failed,
         status: DeliveryStatus::Pending,
         snapshot: None,

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::messages::{self, Accepted, NewMessage};
 use super::{decode, Conflict, Store, StoreError, StoreResult};
 use crate::delivery::ticket::Intake;
+use crate::time::UnixMs;
 
 decode::stored_enum! {
     /// Where a run stands: `running` from its creation until it ends in one of the others.
@@ -53,29 +54,37 @@ pub struct RunRecord {
     pub total_tokens: u64,
     /// Nodes executed.
     pub total_steps: u32,
-    /// Unix ms.
-    pub created_at: i64,
-    /// Unix ms.
-    pub finished_at: Option<i64>,
+    /// When it was created.
+    pub created_at: UnixMs,
+    /// When it ended.
+    pub finished_at: Option<UnixMs>,
 }
 
-/// The final state of a run.
+/// How a run ended: what the runner returns, and what [`Store::finish_run`] records. The
+/// run row keeps all but the prompt-token count and the token times, which only the
+/// completion message carries.
 #[derive(Debug, Clone)]
-pub struct RunFinish {
+pub struct RunOutcome {
     /// Final status.
     pub status: RunStatus,
-    /// Outputs.
+    /// Outputs of the end node (succeeded runs).
     pub outputs: Option<Map<String, Value>>,
-    /// Error.
+    /// Why it failed or stopped: the text of a `RunError`, as recorded and shown.
     pub error: Option<String>,
     /// Seconds.
     pub elapsed_time: f64,
-    /// Tokens.
+    /// Tokens spent by llm nodes.
     pub total_tokens: u64,
-    /// Steps.
+    /// Of which prompt tokens.
+    pub prompt_tokens: u64,
+    /// Nodes executed.
     pub total_steps: u32,
-    /// Unix ms.
-    pub finished_at: i64,
+    /// When it ended.
+    pub finished_at: UnixMs,
+    /// When the first and last llm tokens arrived, for the completion.
+    pub first_token_at: Option<UnixMs>,
+    /// See `first_token_at`.
+    pub last_token_at: Option<UnixMs>,
 }
 
 const COLUMNS: &str =
@@ -116,10 +125,10 @@ pub struct RunFilter {
     pub keyword: Option<String>,
     /// Final status.
     pub status: Option<RunStatus>,
-    /// Created before (Unix ms).
-    pub created_before: Option<i64>,
-    /// Created after (Unix ms).
-    pub created_after: Option<i64>,
+    /// Created before.
+    pub created_before: Option<UnixMs>,
+    /// Created after.
+    pub created_after: Option<UnixMs>,
     /// Exact end-user session id.
     pub user: Option<String>,
 }
@@ -169,7 +178,7 @@ impl Store {
     pub(crate) async fn finish_run(
         &self,
         run_id: String,
-        finish: RunFinish,
+        outcome: RunOutcome,
         completion: NewMessage,
         intake: Arc<dyn Intake>,
     ) -> StoreResult<Accepted> {
@@ -182,13 +191,13 @@ impl Store {
                 )?
                 .execute(params![
                     run_id,
-                    finish.status,
-                    finish.outputs.map(|o| Value::Object(o).to_string()),
-                    finish.error,
-                    finish.elapsed_time,
-                    i64::try_from(finish.total_tokens).unwrap_or(i64::MAX),
-                    finish.total_steps,
-                    finish.finished_at
+                    outcome.status,
+                    outcome.outputs.map(|o| Value::Object(o).to_string()),
+                    outcome.error,
+                    outcome.elapsed_time,
+                    i64::try_from(outcome.total_tokens).unwrap_or(i64::MAX),
+                    outcome.total_steps,
+                    outcome.finished_at
                 ])?;
             if changed == 0 {
                 return Err(StoreError::Conflict(
@@ -196,7 +205,7 @@ impl Store {
                     format!("run {run_id} is not running"),
                 ));
             }
-            messages::ingest(c, &mut cache.lock(), completion, intake.as_ref(), finish.finished_at)
+            messages::ingest(c, &mut cache.lock(), completion, intake.as_ref(), outcome.finished_at)
         })
         .await
     }

@@ -9,6 +9,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::automations::{self, Automation};
 use super::{Store, StoreError, StoreResult};
 
+use crate::time::UnixMs;
+
 /// The automation signing for spreadsheet `spreadsheet_id`, as it is now.
 pub(super) fn signer_of(
     conn: &Connection,
@@ -26,7 +28,12 @@ pub(super) fn signer_of(
 
 /// Makes `automation_id` the signer of `spreadsheet_id`, in place of any signer or webhook
 /// secret it had.
-fn set(conn: &Connection, spreadsheet_id: &str, automation_id: &str, now: i64) -> StoreResult<()> {
+fn set(
+    conn: &Connection,
+    spreadsheet_id: &str,
+    automation_id: &str,
+    now: UnixMs,
+) -> StoreResult<()> {
     if automations::get(conn, automation_id)?.is_none() {
         return Err(StoreError::NotFound("automation"));
     }
@@ -47,7 +54,7 @@ fn set(conn: &Connection, spreadsheet_id: &str, automation_id: &str, now: i64) -
 
 /// Unlinks the signer of `spreadsheet_id`, which is then keyed (its webhook secret went
 /// when the signer was set); `NotFound` names the spreadsheet, or the signer it lacks.
-fn unlink(conn: &Connection, spreadsheet_id: &str, now: i64) -> StoreResult<()> {
+fn unlink(conn: &Connection, spreadsheet_id: &str, now: UnixMs) -> StoreResult<()> {
     let changed = conn
         .prepare_cached("UPDATE spreadsheets SET updated_at = ?2 WHERE id = ?1")?
         .execute(params![spreadsheet_id, now])?;
@@ -75,11 +82,11 @@ impl Store {
         spreadsheet_id: String,
         automation_id: String,
     ) -> StoreResult<()> {
-        self.write(move |c| set(c, &spreadsheet_id, &automation_id, crate::time::now_ms())).await
+        self.write(move |c| set(c, &spreadsheet_id, &automation_id, UnixMs::now())).await
     }
 
     /// Unlinks the signer of spreadsheet `spreadsheet_id` (see [`unlink`]).
     pub async fn unlink_sheet_signer(&self, spreadsheet_id: String) -> StoreResult<()> {
-        self.write(move |c| unlink(c, &spreadsheet_id, crate::time::now_ms())).await
+        self.write(move |c| unlink(c, &spreadsheet_id, UnixMs::now())).await
     }
 }

@@ -8,6 +8,8 @@ use super::automations::Automation;
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{decode, sheet_signers, Store, StoreError, StoreResult};
 
+use crate::time::UnixMs;
+
 /// A spreadsheet with its worksheets.
 #[derive(Debug, Clone)]
 pub struct Spreadsheet {
@@ -22,10 +24,10 @@ pub struct Spreadsheet {
     pub signer: Option<Automation>,
     /// Worksheets, by id.
     pub worksheets: Vec<Worksheet>,
-    /// Unix ms.
-    pub created_at: i64,
-    /// Unix ms.
-    pub updated_at: i64,
+    /// When it was created.
+    pub created_at: UnixMs,
+    /// When it last changed.
+    pub updated_at: UnixMs,
 }
 
 /// A worksheet: its header (row 1) and how far it is filled.

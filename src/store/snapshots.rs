@@ -29,8 +29,8 @@ impl Snapshot {
     pub fn of(automation: &Automation, rule: &HeaderRedaction) -> Self {
         let shown = automation.snapshot_json(rule);
         // A map of strings always encodes; an empty object is the safe fallback regardless.
-        let sent_headers =
-            serde_json::to_string(&automation.webhook_headers).unwrap_or_else(|_| "{}".into());
+        let sent_headers = serde_json::to_string(&automation.settings.webhook_headers)
+            .unwrap_or_else(|_| "{}".into());
         let automation_id = automation.id.clone();
         Self { hash: bodies::body_hash(&shown), shown, automation_id, sent_headers }
     }
@@ -84,19 +84,21 @@ mod tests {
         super::super::schema::apply(&conn).expect("schema");
         let automation = Automation {
             id: "endp_deleted".into(),
-            name: "gone".into(),
-            processor_id: "proc".into(),
-            webhook_url: "http://192.0.2.1/hook".into(),
-            webhook_headers: BTreeMap::from([("Authorization".into(), "Bearer t".into())]),
-            need_validation: false,
-            default_language: "en".into(),
-            enabled: true,
-            event_types: None,
+            settings: crate::store::AutomationSettings {
+                name: "gone".into(),
+                processor_id: "proc".into(),
+                webhook_url: "http://192.0.2.1/hook".into(),
+                webhook_headers: BTreeMap::from([("Authorization".into(), "Bearer t".into())]),
+                need_validation: false,
+                default_language: "en".into(),
+                enabled: true,
+                event_types: None,
+            },
             secret: "whsec_x".into(),
             previous_secret: None,
             previous_secret_until: None,
-            created_at: 0,
-            updated_at: 0,
+            created_at: crate::time::UnixMs::EPOCH,
+            updated_at: crate::time::UnixMs::EPOCH,
         };
         let snapshot = Snapshot::of(&automation, &HeaderRedaction::default());
         snapshot.put(&conn).expect("put");

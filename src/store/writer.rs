@@ -28,6 +28,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{StorageFailure, StoreError, StoreResult};
 
+use crate::time::UnixMs;
+
 /// Called once the batch's fate is known: `Ok` when committed.
 type Reply = Box<dyn FnOnce(Result<(), StorageFailure>) + Send>;
 /// A write: runs on the connection (or, when the transaction could not even begin, is told
@@ -62,7 +64,7 @@ pub(super) struct Writer {
 #[derive(Default)]
 struct Health {
     rollbacks: AtomicU64,
-    /// Unix ms of the last storage failure (0: none yet).
+    /// When the last storage failure was, as [`UnixMs::as_ms`] (0: none yet).
     last_failure_ms: AtomicI64,
 }
 
@@ -71,7 +73,7 @@ pub(super) const FAILURE_HOLD_MS: i64 = 5_000;
 
 impl Health {
     fn failed(&self) {
-        self.last_failure_ms.store(crate::time::now_ms(), Ordering::Relaxed);
+        self.last_failure_ms.store(UnixMs::now().as_ms(), Ordering::Relaxed);
     }
 }
 
@@ -123,7 +125,7 @@ impl Writer {
     /// Whether the last batch that tried to write met a storage failure.
     pub(super) fn failing(&self) -> bool {
         let last = self.health.last_failure_ms.load(Ordering::Relaxed);
-        last > 0 && crate::time::now_ms() - last < FAILURE_HOLD_MS
+        last > 0 && UnixMs::now().since(UnixMs::from_ms(last)) < FAILURE_HOLD_MS
     }
 
     /// Queues `f`; `guarded` runs it in a savepoint of its own (see the module doc).

@@ -6,7 +6,8 @@ use serde_json::{json, Map, Value};
 
 use super::app::InputKind;
 use super::runner::{RunOutcome, RunSpec};
-use crate::time::rfc3339;
+
+use crate::time::UnixMs;
 
 /// Event type of a run's completion: `workflow_run.succeeded|failed|stopped`. Automations
 /// choose which final statuses they receive through their `event_types` (default: all).
@@ -24,7 +25,7 @@ pub fn webhook_request(spec: &RunSpec, outcome: &RunOutcome) -> Value {
         "completion": {
             "id": format!("chatcmpl-{}", spec.run_id),
             "object": "chat.completion",
-            "created": spec.created_at / 1000,
+            "created": spec.created_at.as_secs(),
             "model": format!("hookrelay-workflow/{}", spec.app.id),
             "choices": [{
                 "index": 0,
@@ -39,9 +40,9 @@ pub fn webhook_request(spec: &RunSpec, outcome: &RunOutcome) -> Value {
             },
             "extraction_id": spec.run_id,
             "likelihoods": {},
-            "request_at": rfc3339(spec.created_at),
-            "first_token_at": outcome.first_token_at.map(rfc3339),
-            "last_token_at": outcome.last_token_at.map(rfc3339),
+            "request_at": spec.created_at.rfc3339(),
+            "first_token_at": outcome.first_token_at.map(UnixMs::rfc3339),
+            "last_token_at": outcome.last_token_at.map(UnixMs::rfc3339),
         },
         "user": user_email,
         "file_payload": file_payload(spec),

@@ -15,9 +15,9 @@ use super::graph::successors;
 use super::nodes::{self, NodeContext};
 use super::variables::Pool;
 use crate::outbound::Sender;
-use crate::time::now_ms;
+use crate::time::UnixMs;
 
-pub use crate::store::RunStatus;
+pub use crate::store::{RunOutcome, RunStatus};
 
 /// What a run is given.
 #[derive(Debug, Clone)]
@@ -34,33 +34,8 @@ pub struct RunSpec {
     pub user: String,
     /// Files given with the run (`sys.files`).
     pub files: Vec<Value>,
-    /// Unix ms.
-    pub created_at: i64,
-}
-
-/// How a run ended.
-#[derive(Debug, Clone)]
-pub struct RunOutcome {
-    /// Final status.
-    pub status: RunStatus,
-    /// Outputs of the end node (succeeded runs).
-    pub outputs: Option<Map<String, Value>>,
-    /// Why it failed or stopped: the text of a [`RunError`], as recorded and shown.
-    pub error: Option<String>,
-    /// Seconds.
-    pub elapsed_time: f64,
-    /// Tokens spent by llm nodes.
-    pub total_tokens: u64,
-    /// Of which prompt tokens.
-    pub prompt_tokens: u64,
-    /// Nodes executed.
-    pub total_steps: u32,
-    /// Unix ms.
-    pub finished_at: i64,
-    /// When the first and last llm tokens arrived (Unix ms), for the completion.
-    pub first_token_at: Option<i64>,
-    /// See `first_token_at`.
-    pub last_token_at: Option<i64>,
+    /// When it was created.
+    pub created_at: UnixMs,
 }
 
 /// Where events go (the SSE stream of a streaming run; nowhere otherwise). A closed
@@ -101,8 +76,8 @@ pub fn finished_data(spec: &RunSpec, outcome: &RunOutcome) -> Value {
         "elapsed_time": outcome.elapsed_time,
         "total_tokens": outcome.total_tokens,
         "total_steps": outcome.total_steps,
-        "created_at": spec.created_at / 1000,
-        "finished_at": outcome.finished_at / 1000,
+        "created_at": spec.created_at.as_secs(),
+        "finished_at": outcome.finished_at.as_secs(),
     })
 }
 
@@ -112,8 +87,8 @@ pub(super) struct Progress {
     pub(super) tokens: u64,
     pub(super) prompt_tokens: u64,
     pub(super) outputs: Option<Map<String, Value>>,
-    pub(super) first_token_at: Option<i64>,
-    pub(super) last_token_at: Option<i64>,
+    pub(super) first_token_at: Option<UnixMs>,
+    pub(super) last_token_at: Option<UnixMs>,
     /// For upstream apps: the upstream's task id, to stop it there too.
     pub(super) upstream_task: Option<String>,
 }
@@ -129,7 +104,7 @@ pub async fn run(
     let started = Instant::now();
     events.emit(
         "workflow_started",
-        json!({"id": spec.run_id, "workflow_id": spec.app.id, "inputs": spec.inputs, "created_at": spec.created_at / 1000}),
+        json!({"id": spec.run_id, "workflow_id": spec.app.id, "inputs": spec.inputs, "created_at": spec.created_at.as_secs()}),
     );
     let mut progress = Progress {
         steps: 0,
@@ -174,7 +149,7 @@ pub async fn run(
         total_tokens: progress.tokens,
         prompt_tokens: progress.prompt_tokens,
         total_steps: progress.steps,
-        finished_at: now_ms(),
+        finished_at: UnixMs::now(),
         first_token_at: progress.first_token_at,
         last_token_at: progress.last_token_at,
     }
@@ -220,7 +195,7 @@ async fn walk(
         progress.steps += 1;
         let execution_id = uuid::Uuid::now_v7().to_string();
         let title = node.title.clone().unwrap_or_else(|| node.id.clone());
-        let created_at = now_ms() / 1000;
+        let created_at = UnixMs::now().as_secs();
         let common = json!({
             "id": execution_id, "node_id": node.id, "node_type": node.kind.type_name(), "title": title,
             "index": progress.steps, "predecessor_node_id": predecessor, "created_at": created_at,
@@ -241,7 +216,7 @@ async fn walk(
             let mut first = progress.first_token_at;
             let mut last = progress.last_token_at;
             let mut on_chunk = |text: &str| {
-                let now = now_ms();
+                let now = UnixMs::now();
                 first.get_or_insert(now);
                 last = Some(now);
                 events.emit(

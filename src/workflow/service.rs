@@ -20,8 +20,8 @@ use super::runner::{self, Events, RunOutcome, RunSpec, RunStatus};
 use crate::auth::key_hash;
 use crate::outbound::Sender;
 use crate::relay::Relay;
-use crate::store::{Conflict, NewMessage, RunFinish, RunRecord, Store, StoreError, StoreResult};
-use crate::time::now_ms;
+use crate::store::{Conflict, NewMessage, RunRecord, Store, StoreError, StoreResult};
+use crate::time::UnixMs;
 
 /// See the module doc.
 pub struct Workflows {
@@ -91,7 +91,7 @@ impl Workflows {
             elapsed_time: 0.0,
             total_tokens: 0,
             total_steps: 0,
-            created_at: now_ms(),
+            created_at: UnixMs::now(),
             finished_at: None,
         };
         let (record, is_new) = self.store.create_run(record, idempotency_key).await?;
@@ -167,15 +167,6 @@ impl Workflows {
 
     /// Commits the final state with its completion (whose deliveries go out at once).
     async fn finish(&self, spec: &RunSpec, outcome: &RunOutcome) {
-        let finish = RunFinish {
-            status: outcome.status,
-            outputs: outcome.outputs.clone(),
-            error: outcome.error.clone(),
-            elapsed_time: outcome.elapsed_time,
-            total_tokens: outcome.total_tokens,
-            total_steps: outcome.total_steps,
-            finished_at: outcome.finished_at,
-        };
         let message = NewMessage {
             processor_id: Some(spec.app.id.clone()),
             automation_id: None,
@@ -183,7 +174,7 @@ impl Workflows {
             payload: completion::webhook_request(spec, outcome).to_string().into_bytes(),
             idempotency_key: None,
         };
-        if let Err(e) = self.relay.finish_run(spec.run_id.clone(), finish, message).await {
+        if let Err(e) = self.relay.finish_run(spec.run_id.clone(), outcome.clone(), message).await {
             tracing::error!(run = %spec.run_id, error = %e, "recording a finished run failed")
         }
     }
@@ -216,12 +207,12 @@ impl Workflows {
 
 /// A failed outcome of `spec`, now, with `error`.
 fn failed_now(spec: &RunSpec, error: &RunError) -> RunOutcome {
-    let now = now_ms();
+    let now = UnixMs::now();
     RunOutcome {
         status: RunStatus::Failed,
         outputs: None,
         error: Some(error.to_string()),
-        elapsed_time: (now - spec.created_at).max(0) as f64 / 1000.0,
+        elapsed_time: now.since(spec.created_at).max(0) as f64 / 1000.0,
         total_tokens: 0,
         prompt_tokens: 0,
         total_steps: 0,

@@ -14,6 +14,7 @@ use crate::delivery::Dispatcher;
 use crate::metrics::Metrics;
 use crate::outbound::Sender;
 use crate::store::{Automation, RunRecord, RunStatus, Store};
+use crate::time::UnixMs;
 use crate::workflow::error::{NodeError, RunError};
 use crate::workflow::runner::{Events, RunOutcome, RunSpec};
 
@@ -56,17 +57,19 @@ async fn world() -> World {
     let apps = crate::workflow::definitions::load(APP).expect("apps");
     let relay = crate::relay::Relay::new(store.clone(), dispatcher);
     let workflows = Workflows::new(&apps, store.clone(), sender, relay);
-    let now = crate::time::now_ms();
+    let now = UnixMs::now();
     let automation = Automation {
         id: crate::ids::new_id(crate::ids::AUTOMATION),
-        name: "runs".into(),
-        processor_id: "panicky".into(),
-        webhook_url: "http://192.0.2.1/runs".into(),
-        webhook_headers: BTreeMap::new(),
-        need_validation: false,
-        default_language: "en".into(),
-        enabled: true,
-        event_types: None,
+        settings: crate::store::AutomationSettings {
+            name: "runs".into(),
+            processor_id: "panicky".into(),
+            webhook_url: "http://192.0.2.1/runs".into(),
+            webhook_headers: BTreeMap::new(),
+            need_validation: false,
+            default_language: "en".into(),
+            enabled: true,
+            event_types: None,
+        },
         secret: crate::delivery::signing::new_secret(),
         previous_secret: None,
         previous_secret_until: None,
@@ -93,7 +96,7 @@ async fn running_run(w: &World) -> RunSpec {
         elapsed_time: 0.0,
         total_tokens: 0,
         total_steps: 0,
-        created_at: crate::time::now_ms(),
+        created_at: UnixMs::now(),
         finished_at: None,
     };
     let (record, is_new) = w.store.create_run(record, None).await.expect("run");

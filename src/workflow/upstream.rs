@@ -11,7 +11,7 @@ use super::error::{send_checked, RunError, ServerError};
 use super::runner::{Events, Progress, RunSpec};
 use super::sse::{SseDecoder, MAX_EVENT_BYTES};
 use crate::outbound::Sender;
-use crate::time::now_ms;
+use crate::time::UnixMs;
 
 /// Forwards `spec` to `upstream`; `Ok` when it finished `succeeded`.
 pub(super) async fn forward(
@@ -61,7 +61,7 @@ fn relay(event: &Value, events: &Events, progress: &mut Progress) -> Option<Resu
                 progress.steps += 1;
             }
             if name == "text_chunk" {
-                let now = now_ms();
+                let now = UnixMs::now();
                 progress.first_token_at.get_or_insert(now);
                 progress.last_token_at = Some(now);
             }

@@ -8,14 +8,14 @@ use futures_util::{stream, StreamExt};
 use hookrelay::config::StoreConfig;
 use hookrelay::outbound::ErrorCode;
 use hookrelay::redact::HeaderRedaction;
-use hookrelay::store::{Automation, NewLog, Snapshot, Store, Trigger};
-use hookrelay::time::rfc3339;
+use hookrelay::store::{Automation, AutomationSettings, NewLog, Snapshot, Store, Trigger};
+use hookrelay::time::UnixMs;
 
-const START_MS: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+const START: UnixMs = UnixMs::from_ms(1_767_225_600_000); // 2026-01-01T00:00:00Z
 const STEP_MS: i64 = 2_000;
 
 fn log_id(i: usize) -> String {
-    format!("log_auto_{:012x}{:020x}", START_MS + i as i64 * STEP_MS, i)
+    format!("log_auto_{:012x}{:020x}", START.plus_ms(i as i64 * STEP_MS).as_ms(), i)
 }
 
 fn automation_id(k: usize) -> String {
@@ -29,9 +29,9 @@ pub fn middle_id(n: usize) -> String {
 
 /// A window of 1 % of the table around its middle, as RFC 3339 bounds.
 pub fn middle_time(n: usize) -> (String, String) {
-    let mid = START_MS + (n / 2) as i64 * STEP_MS;
+    let mid = START.plus_ms((n / 2) as i64 * STEP_MS);
     let half = (n / 200).max(50) as i64 * STEP_MS;
-    (rfc3339(mid - half), rfc3339(mid + half))
+    (mid.minus_ms(half).rfc3339(), mid.plus_ms(half).rfc3339())
 }
 
 /// Inserts `n` logs; returns the automation ids used.
@@ -40,19 +40,21 @@ pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
     let body = br#"{"invoice":12345,"note":"seeded"}"#.to_vec();
     let seed_automation = Automation {
         id: "endp_seed".into(),
-        name: "seed".into(),
-        processor_id: "proc_bench".into(),
-        webhook_url: "http://127.0.0.1:9/hook".into(),
-        webhook_headers: Default::default(),
-        need_validation: false,
-        default_language: "en".into(),
-        enabled: true,
-        event_types: None,
+        settings: AutomationSettings {
+            name: "seed".into(),
+            processor_id: "proc_bench".into(),
+            webhook_url: "http://127.0.0.1:9/hook".into(),
+            webhook_headers: Default::default(),
+            need_validation: false,
+            default_language: "en".into(),
+            enabled: true,
+            event_types: None,
+        },
         secret: "whsec_c2VlZA==".into(),
         previous_secret: None,
         previous_secret_until: None,
-        created_at: START_MS,
-        updated_at: START_MS,
+        created_at: START,
+        updated_at: START,
     };
     let (message_id, request_hash) =
         store.insert_bare_message(&seed_automation, "bench.seed", body).await?;
@@ -67,7 +69,7 @@ pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
                 8 => 404,
                 _ => 0,
             };
-            let at = START_MS + i as i64 * STEP_MS;
+            let at = START.plus_ms(i as i64 * STEP_MS);
             let log = NewLog {
                 delivery_id: None,
                 message_id: message_id.clone(),
@@ -80,7 +82,7 @@ pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
                 request_headers: r#"{"content-type":"application/json"}"#.into(),
                 request_body_hash: request_hash,
                 request_at: at,
-                response_at: at + 12,
+                response_at: at.plus_ms(12),
                 status_code: status,
                 response_headers: r#"{"content-type":"application/json"}"#.into(),
                 response_body: (status != 0).then(|| br#"{"ok":true}"#.to_vec()),
