@@ -17,8 +17,14 @@ const SENT: usize = 14 * MB;
 const MAX_PEAK_RSS_KIB: u64 = 180 * 1024;
 
 /// An upload over raw HTTP/1.1 declaring a 15 MB document, of which it sends `SENT` bytes and
-/// then nothing; the answer's status and JSON `code`.
-async fn stalled_upload(addr: String) -> (u16, String) {
+/// then nothing: its head and those bytes.
+///
+/// Built once, before any client connects: the relay closes a connection that has not sent
+/// its head within `header_read_timeout_ms` of its accept (2 s here). Built by each client
+/// after connecting (14 MB filled byte by byte in a debug build, twelve clients on the
+/// test's two threads), the last clients' heads left more than 2 s after their connections
+/// were accepted on a loaded machine: those were closed unanswered (status 0).
+fn stalled_upload_request() -> bytes::Bytes {
     let head =
         format!("{}someone\r\n{}", part_head("user", None), part_head("file", Some("a.pdf")));
     let request = format!(
@@ -26,14 +32,20 @@ async fn stalled_upload(addr: String) -> (u16, String) {
          Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n",
         head.len() + 15 * MB
     );
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(head.as_bytes());
+    bytes.resize(bytes.len() + SENT, b'p');
+    bytes.into()
+}
+
+/// Sends `request` (see [`stalled_upload_request`]) as soon as connected, and never the rest
+/// of its body; the answer's status and JSON `code`.
+async fn stalled_upload(addr: String, request: bytes::Bytes) -> (u16, String) {
     let stream = TcpStream::connect(addr).await.expect("connect");
     let (mut reader, mut writer) = stream.into_split();
     let send = async move {
-        let mut body = request.into_bytes();
-        body.extend_from_slice(head.as_bytes());
-        body.resize(body.len() + SENT, b'p');
         // A refused upload may be closed before all of it is read.
-        let _ = writer.write_all(&body).await;
+        let _ = writer.write_all(&request).await;
         writer
     };
     let answer = async {
@@ -55,8 +67,9 @@ async fn twelve_stalled_uploads_keep_the_relay_memory_bounded() {
         config()
     ));
     let addr = relay.base.trim_start_matches("http://").to_string();
+    let request = stalled_upload_request();
     let started = Instant::now();
-    let uploads = (0..12).map(|_| tokio::spawn(stalled_upload(addr.clone())));
+    let uploads = (0..12).map(|_| tokio::spawn(stalled_upload(addr.clone(), request.clone())));
     let answers: Vec<(u16, String)> = futures_util::future::join_all(uploads)
         .await
         .into_iter()
