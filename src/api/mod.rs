@@ -88,10 +88,8 @@ pub fn router(state: AppState) -> Router {
             // The sink authenticates each call itself: by signature, or by admin key.
             Credential::Sink | Credential::Public => &mut open,
         };
-        let handler = match route.under_api_timeout {
-            true => route.handler.layer(api_timeout.clone()),
-            false => route.handler,
-        };
+        let handler =
+            if route.under_api_timeout { route.handler.layer(api_timeout) } else { route.handler };
         *group = std::mem::take(group).route(route.path, handler);
     }
     let admin = admin.route_layer(middleware::from_fn_with_state(state.clone(), require_admin_key));
