@@ -37,8 +37,9 @@ pub struct Route {
     pub(super) handler: MethodRouter<AppState>,
     /// Whether the API timeout bounds it (see [`super::router`]). Not an upload: its body
     /// arrives at the client's pace, bounded by the listener's body deadlines, and then its
-    /// file is stored; cut at the API timeout, many uploads at once on a loaded machine
-    /// were answered 504, some after their file was already queued for storing.
+    /// file is stored. Cut at the API timeout, many uploads at once on a loaded machine
+    /// were answered 504, and one cut once its write is queued is stored all the same (the
+    /// writer runs a queued write whether or not its caller still waits).
     pub(super) under_api_timeout: bool,
 }
 
