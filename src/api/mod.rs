@@ -76,7 +76,10 @@ const API_TIMEOUT_SLACK: Duration = Duration::from_secs(15);
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
-    let api_timeout = state.config.delivery.request_timeout() + API_TIMEOUT_SLACK;
+    let api_timeout = TimeoutLayer::with_status_code(
+        axum::http::StatusCode::GATEWAY_TIMEOUT,
+        state.config.delivery.request_timeout() + API_TIMEOUT_SLACK,
+    );
     let (mut admin, mut app, mut open) = (Router::new(), Router::new(), Router::new());
     for route in routes::table(state.config.limits.max_concurrent_uploads) {
         let group = match route.credential {
@@ -85,7 +88,9 @@ pub fn router(state: AppState) -> Router {
             // The sink authenticates each call itself: by signature, or by admin key.
             Credential::Sink | Credential::Public => &mut open,
         };
-        *group = std::mem::take(group).route(route.path, route.handler);
+        let handler =
+            if route.under_api_timeout { route.handler.layer(api_timeout) } else { route.handler };
+        *group = std::mem::take(group).route(route.path, handler);
     }
     let admin = admin.route_layer(middleware::from_fn_with_state(state.clone(), require_admin_key));
     let app =
@@ -97,7 +102,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn_with_state(state.clone(), head_limits::check_head))
         .layer(middleware::from_fn(slow_body_answer))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::GATEWAY_TIMEOUT, api_timeout))
         .with_state(state);
     // Around the whole router, not each route: a route's 405 gets its `Allow` header only as
     // it leaves the router, and the JSON error names the allowed methods from it. Outside the

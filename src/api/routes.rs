@@ -35,6 +35,12 @@ pub struct Route {
     pub credential: Credential,
     /// What answers it.
     pub(super) handler: MethodRouter<AppState>,
+    /// Whether the API timeout bounds it (see [`super::router`]). Not an upload: its body
+    /// arrives at the client's pace, bounded by the listener's body deadlines, and then its
+    /// file is stored. Cut at the API timeout, many uploads at once on a loaded machine
+    /// were answered 504, and one cut once its write is queued is stored all the same (the
+    /// writer runs a queued write whether or not its caller still waits).
+    pub(super) under_api_timeout: bool,
 }
 
 /// A row of the table: `handler` for `method` on `path`.
@@ -46,7 +52,7 @@ fn route<H: Handler<T, AppState>, T: 'static>(
 ) -> Route {
     // The table's methods are constants below, each one MethodFilter has.
     let filter = MethodFilter::try_from(method.clone()).expect("a standard method");
-    Route { method, path, credential, handler: on(filter, handler) }
+    Route { method, path, credential, handler: on(filter, handler), under_api_timeout: true }
 }
 
 /// Every route, with its handler; uploads are read at most `max_concurrent_uploads` at once.
@@ -59,6 +65,7 @@ pub(super) fn table(max_concurrent_uploads: usize) -> Vec<Route> {
     const DELETE: Method = Method::DELETE;
     let mut upload = route(POST, "/v1/files/upload", App, files::upload);
     upload.handler = files::upload_layers(upload.handler, max_concurrent_uploads);
+    upload.under_api_timeout = false;
     vec![
         route(GET, "/v1/processors/automations/endpoints", Admin, automations::list),
         route(POST, "/v1/processors/automations/endpoints", Admin, automations::create),

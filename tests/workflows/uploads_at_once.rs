@@ -17,8 +17,14 @@ const SENT: usize = 14 * MB;
 const MAX_PEAK_RSS_KIB: u64 = 180 * 1024;
 
 /// An upload over raw HTTP/1.1 declaring a 15 MB document, of which it sends `SENT` bytes and
-/// then nothing; the answer's status and JSON `code`.
-async fn stalled_upload(addr: String) -> (u16, String) {
+/// then nothing: its head and those bytes.
+///
+/// Built once, before any client connects: the relay closes a connection that has not sent
+/// its head within `header_read_timeout_ms` of its accept (2 s here). Built by each client
+/// after connecting (14 MB filled byte by byte in a debug build, twelve clients on the
+/// test's two threads), the last clients' heads left more than 2 s after their connections
+/// were accepted on a loaded machine: those were closed unanswered (status 0).
+fn stalled_upload_request() -> bytes::Bytes {
     let head =
         format!("{}someone\r\n{}", part_head("user", None), part_head("file", Some("a.pdf")));
     let request = format!(
@@ -26,14 +32,20 @@ async fn stalled_upload(addr: String) -> (u16, String) {
          Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n",
         head.len() + 15 * MB
     );
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(head.as_bytes());
+    bytes.resize(bytes.len() + SENT, b'p');
+    bytes.into()
+}
+
+/// Sends `request` (see [`stalled_upload_request`]) as soon as connected, and never the rest
+/// of its body; the answer's status and JSON `code`.
+async fn stalled_upload(addr: String, request: bytes::Bytes) -> (u16, String) {
     let stream = TcpStream::connect(addr).await.expect("connect");
     let (mut reader, mut writer) = stream.into_split();
     let send = async move {
-        let mut body = request.into_bytes();
-        body.extend_from_slice(head.as_bytes());
-        body.resize(body.len() + SENT, b'p');
         // A refused upload may be closed before all of it is read.
-        let _ = writer.write_all(&body).await;
+        let _ = writer.write_all(&request).await;
         writer
     };
     let answer = async {
@@ -55,8 +67,9 @@ async fn twelve_stalled_uploads_keep_the_relay_memory_bounded() {
         config()
     ));
     let addr = relay.base.trim_start_matches("http://").to_string();
+    let request = stalled_upload_request();
     let started = Instant::now();
-    let uploads = (0..12).map(|_| tokio::spawn(stalled_upload(addr.clone())));
+    let uploads = (0..12).map(|_| tokio::spawn(stalled_upload(addr.clone(), request.clone())));
     let answers: Vec<(u16, String)> = futures_util::future::join_all(uploads)
         .await
         .into_iter()
@@ -117,4 +130,52 @@ async fn many_valid_uploads_on_one_http2_connection_are_all_accepted() {
         }
     }
     assert!(refused.is_empty(), "{} of {UPLOADS} refused: {refused:?}", refused.len());
+}
+
+/// An upload whose body arrives slower than the API timeout (the delivery request timeout
+/// plus 15 s) but within its own body deadlines is stored, not cut with a 504: the timeout
+/// is for answers that wait on a receiver, and an upload's pace is its client's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_arriving_slower_than_the_api_timeout_is_stored() {
+    // An API timeout of 16 s; the body arrives over 17 s, a piece each second.
+    const PIECES: usize = 17;
+    const PIECE: &[u8] = b"%PDF-1.4 piece\n";
+    let relay = Relay::start(&format!(
+        "[limits]\nbody_read_timeout_ms = 30000\n[delivery]\nrequest_timeout_ms = 1000\n{}",
+        config()
+    ));
+    let form_head =
+        format!("{}someone\r\n{}", part_head("user", None), part_head("file", Some("a.pdf")));
+    let form_tail = format!("\r\n--{BOUNDARY}--\r\n");
+    let request_head = format!(
+        "POST /v1/files/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {DOCS_KEY}\r\n\
+         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nConnection: close\r\n\
+         Content-Length: {}\r\n\r\n{form_head}",
+        form_head.len() + PIECES * PIECE.len() + form_tail.len()
+    );
+    let addr = relay.base.trim_start_matches("http://").to_string();
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    let send = async move {
+        writer.write_all(request_head.as_bytes()).await?;
+        for _ in 0..PIECES {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            writer.write_all(PIECE).await?;
+        }
+        writer.write_all(form_tail.as_bytes()).await?;
+        Ok::<_, std::io::Error>(writer)
+    };
+    let answer = async {
+        let mut got = Vec::new();
+        let _ = reader.read_to_end(&mut got).await;
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    let started = Instant::now();
+    // A relay that answers before the body is in may close on the rest of it.
+    let (_sent, answer) = tokio::join!(send, answer);
+    let status = answer.get(9..12).unwrap_or("none");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
+    assert_eq!(status, "201", "after {:?}: {answer}", started.elapsed());
+    let json: serde_json::Value = serde_json::from_str(body).expect("JSON");
+    assert_eq!(json["size"], PIECES * PIECE.len(), "{json}");
 }
