@@ -133,3 +133,43 @@ impl Events {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(text: &str) -> Value {
+        json!({"event": "text_chunk", "task_id": "t", "workflow_run_id": "r", "data": {"text": text}})
+    }
+
+    #[tokio::test]
+    async fn a_client_falling_behind_the_bound_is_cut_off_with_an_error_event() {
+        let (tx, mut rx) = event_stream(100);
+        let big = chunk(&"x".repeat(150));
+        tx.send(&big);
+        tx.send(&chunk("a"));
+        tx.send(&chunk("b"));
+        let first = rx.recv().await.expect("an event larger than the bound passes alone");
+        assert_eq!(first.json, big.to_string());
+        let notice = rx.recv().await.expect("the cut-off notice");
+        let notice: Value = serde_json::from_str(&notice.json).expect("JSON");
+        assert_eq!(
+            (notice["event"].as_str(), notice["code"].as_str()),
+            (Some("error"), Some("client_too_slow"))
+        );
+        drop(tx);
+        assert!(rx.recv().await.is_none(), "nothing after the notice");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_keeps_up_gets_every_event() {
+        let (tx, mut rx) = event_stream(100);
+        for i in 0..50 {
+            tx.send(&chunk(&"x".repeat(60)));
+            let frame = rx.recv().await.expect("event");
+            assert!(!frame.last, "event {i}");
+        }
+        tx.send(&json!({"event": "workflow_finished", "data": {}}));
+        assert!(rx.recv().await.expect("finished").last, "workflow_finished ends the stream");
+    }
+}

@@ -219,3 +219,30 @@ async fn a_client_that_does_not_read_a_stream_is_cut_off_and_the_run_goes_on() {
     assert_eq!(last["workflow_run_id"], run_id.as_str());
     assert!(last["message"].as_str().is_some_and(|m| m.contains("1048576 bytes")), "{last}");
 }
+
+/// The bound is on the events waiting for a client, not on the stream: a client that reads
+/// gets all of a stream many times the bound, to `workflow_finished`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_reads_gets_a_stream_larger_than_the_bound_whole() {
+    const CHUNKS: usize = 2_000;
+    let upstream = flooding_upstream(10_000, CHUNKS, json!({"a": 1})).await;
+    let relay = Relay::start(&upstream_app("bounds", KEY, upstream));
+    let api = App::new(&relay, KEY);
+    let response =
+        api.run_raw(&json!({"inputs": {}, "user": "u", "response_mode": "streaming"})).await;
+    let text = response.text().await.expect("the whole stream");
+    assert!(text.len() > 10 * MAX_BODY, "{} bytes streamed", text.len());
+    let names: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str::<Value>(d).expect("event JSON")["event"].to_string())
+        .collect();
+    let chunks = names.iter().filter(|n| *n == "\"text_chunk\"").count();
+    assert_eq!(chunks, CHUNKS, "every text chunk reached the client");
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("\"workflow_finished\""),
+        "{:?}",
+        names.last()
+    );
+}
