@@ -246,3 +246,29 @@ async fn a_client_that_reads_gets_a_stream_larger_than_the_bound_whole() {
         names.last()
     );
 }
+
+/// The attack: an endless llm reply streamed to a client that never reads took the relay
+/// to 3.7 GB. Now the reply fails the run at the limit, and what waits for the client is
+/// bounded too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_llm_reply_to_a_client_that_does_not_read_keeps_the_memory_bounded() {
+    let llm = flooding_llm(1000, 20_000).await;
+    let relay = Relay::start(&llm_app(llm));
+    let api = App::new(&relay, KEY);
+    let (rss_before, _) = relay.memory_kib();
+    let response =
+        api.run_raw(&json!({"inputs": {}, "user": "u", "response_mode": "streaming"})).await;
+    assert_eq!(response.status(), 200);
+    let run_id = relay
+        .wait_for(Duration::from_secs(5), "the run to be listed", || async {
+            api.logs("").await["data"][0]["id"].as_str().map(str::to_string)
+        })
+        .await;
+    let detail = api.wait_finished(&run_id).await;
+    let (peak, _) = relay.memory_kib();
+    assert!(peak < rss_before + 40 * 1024, "relay peak RSS {peak} KiB, {rss_before} KiB before");
+    let error = detail["error"].as_str().unwrap_or_default();
+    assert_eq!(detail["status"], "failed", "{}", error);
+    assert!(error.contains("llm reply is longer than limits.max_body_bytes"), "{error}");
+    drop(response);
+}
