@@ -71,6 +71,7 @@ impl EventSender {
         let queued = self.queued.load(Ordering::Acquire);
         if queued > 0 && queued.saturating_add(json.len()) > self.max_queued {
             self.cut_off.store(true, Ordering::Relaxed);
+            let run_id = event.get("workflow_run_id").and_then(Value::as_str).unwrap_or("{id}");
             let notice = json!({
                 "event": "error",
                 "task_id": event.get("task_id"),
@@ -79,7 +80,7 @@ impl EventSender {
                 "code": "client_too_slow",
                 "message": format!(
                     "this client fell more than {} bytes of events behind the run and is cut off; \
-                     the run goes on: its result is at GET /v1/workflows/run/{{workflow_run_id}}",
+                     the run goes on: its result is at GET /v1/workflows/run/{run_id}",
                     self.max_queued
                 ),
             });
