@@ -39,7 +39,13 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
     }
     let maintenance = tokio::spawn(maintain(store.clone()));
     let relay = Relay::new(store.clone(), dispatcher.clone());
-    let workflows = Workflows::new(&apps, store.clone(), sender.clone(), relay.clone());
+    let workflows = Workflows::new(
+        &apps,
+        store.clone(),
+        sender.clone(),
+        relay.clone(),
+        config.limits.max_body_bytes,
+    );
     let interrupted = workflows.fail_interrupted_runs().await?;
     if interrupted > 0 {
         tracing::warn!(

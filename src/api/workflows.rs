@@ -14,7 +14,6 @@ use axum::{Extension, Json};
 use futures_util::stream;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 use super::extract::{body_bytes, decode_object, ApiQuery, NoQuery, QueryParams};
 use super::workflow_inputs::{validate_inputs, FileItem, RunInputs};
@@ -23,6 +22,7 @@ use crate::auth;
 use crate::store::{RunFilter, RunRecord, RunStatus};
 use crate::time::UnixMs;
 use crate::workflow::app::AppDefinition;
+use crate::workflow::events::{event_stream, EventReceiver};
 use crate::workflow::runner::{finished_data, RunSpec};
 
 /// The app selected by the request's key.
@@ -104,8 +104,10 @@ pub(super) async fn run(
     let files = body.files.into_iter().map(FileItem::into_value).collect();
     let mut files = super::workflow_inputs::validate_files(&app, files)?;
     super::workflow_inputs::resolve_files(&state.store, &app, &mut files, &mut inputs).await?;
+    // A client may fall at most a body's worth of events behind (see workflow::events).
+    let max_queued = state.config.limits.max_body_bytes;
     let (sink, events) = if mode == "streaming" {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = event_stream(max_queued);
         (Some(tx), Some(rx))
     } else {
         (None, None)
@@ -117,8 +119,8 @@ pub(super) async fn run(
         // client asked for (an event stream holds its workflow_finished, or where it stands).
         let body = blocking_body(&started.spec, &existing);
         if mode == "streaming" {
-            let (tx, rx) = mpsc::unbounded_channel();
-            let _ = tx.send(json!({"event": "workflow_finished", "task_id": body["task_id"],
+            let (tx, rx) = event_stream(max_queued);
+            tx.send(&json!({"event": "workflow_finished", "task_id": body["task_id"],
                 "workflow_run_id": body["workflow_run_id"], "data": body["data"]}));
             let ping = Duration::from_millis(state.config.workflow.ping_interval_ms);
             return Ok(sse(rx, ping).into_response());
@@ -159,16 +161,16 @@ fn blocking_body(spec: &RunSpec, run: &RunRecord) -> Value {
 }
 
 /// The event stream: every run event as `data: {json}`, `event: ping` every `ping`, and the
-/// end of the response right after `workflow_finished`.
-fn sse(events: mpsc::UnboundedReceiver<Value>, ping: Duration) -> impl IntoResponse {
+/// end of the response right after `workflow_finished` (or the `error` cutting off a client
+/// that fell too far behind).
+fn sse(events: EventReceiver, ping: Duration) -> impl IntoResponse {
     let stream = stream::unfold((events, false), |(mut events, finished)| async move {
         if finished {
             return None;
         }
-        let event = events.recv().await?;
-        let last = event.get("event").and_then(Value::as_str) == Some("workflow_finished");
-        let frame = Event::default().data(event.to_string());
-        Some((Ok::<Event, Infallible>(frame), (events, last)))
+        let frame = events.recv().await?;
+        let event = Event::default().data(frame.json);
+        Some((Ok::<Event, Infallible>(event), (events, frame.last)))
     });
     let body = Sse::new(stream);
     let keep_alive = KeepAlive::new().interval(ping).event(Event::default().event("ping"));

@@ -19,7 +19,9 @@ pub const MAX_JSON_DEPTH_CEILING: usize = 128;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
-    /// Largest request body, bytes (413 above).
+    /// Largest request body, bytes (413 above). Also the largest message a workflow run
+    /// makes: its completion webhook (a run whose outputs pass it fails), an llm node's reply,
+    /// and the events that may wait for a streaming run's client before it is cut off.
     pub max_body_bytes: usize,
     /// Most levels of arrays and objects a JSON body's top-level member (a message's
     /// `payload`, a run's `inputs`, …) may nest, `{}` being one (400 above).

@@ -5,14 +5,36 @@
 use serde_json::{json, Map, Value};
 
 use super::app::InputKind;
-use super::runner::{RunOutcome, RunSpec};
-
+use super::error::RunError;
+use super::runner::{RunOutcome, RunSpec, RunStatus};
 use crate::time::UnixMs;
 
 /// Event type of a run's completion: `workflow_run.succeeded|failed|stopped`. Automations
 /// choose which final statuses they receive through their `event_types` (default: all).
 pub fn event_type(outcome: &RunOutcome) -> String {
     format!("workflow_run.{}", outcome.status.as_str())
+}
+
+/// The outcome to record and the webhook body for it. A run whose body would be longer than
+/// `max_bytes` (`limits.max_body_bytes`, the most any message the relay takes may carry) has
+/// its outputs dropped and ends `failed` with [`RunError::OutputsTooLarge`], its body then
+/// built without them; so neither the body, nor the outputs stored or answered, can pass
+/// the bound.
+pub fn bounded_webhook(
+    spec: &RunSpec,
+    mut outcome: RunOutcome,
+    max_bytes: usize,
+) -> (RunOutcome, Vec<u8>) {
+    let payload = webhook_request(spec, &outcome).to_string().into_bytes();
+    if payload.len() <= max_bytes || outcome.outputs.is_none() {
+        return (outcome, payload);
+    }
+    outcome.status = RunStatus::Failed;
+    outcome.outputs = None;
+    outcome.error =
+        Some(RunError::OutputsTooLarge { size: payload.len(), max: max_bytes }.to_string());
+    let payload = webhook_request(spec, &outcome).to_string().into_bytes();
+    (outcome, payload)
 }
 
 /// The webhook body for a finished run. `finish_reason` is always `stop` (the OpenAI and

@@ -85,6 +85,12 @@ pub enum NodeError {
     /// The call to the llm failed.
     #[error("llm {0}")]
     Llm(ServerError),
+    /// The reply grew past the longest a run may hold (`limits.max_body_bytes`).
+    #[error("llm reply is longer than limits.max_body_bytes ({max} bytes)")]
+    LlmReplyTooLong {
+        /// The bound, bytes.
+        max: usize,
+    },
     /// A reply requested as JSON (`json_schema`) was not JSON.
     #[error("llm reply is not the requested JSON: {0}")]
     LlmNotJson(serde_json::Error),
@@ -138,6 +144,17 @@ pub enum RunError {
         status: String,
         /// Its error.
         error: String,
+    },
+    /// The completion webhook of the run's outputs would be longer than a body may be.
+    #[error(
+        "the run's outputs make a completion webhook of {size} bytes, more than \
+         limits.max_body_bytes ({max} bytes); the outputs are dropped"
+    )]
+    OutputsTooLarge {
+        /// The webhook body's size with the outputs, bytes.
+        size: usize,
+        /// The bound, bytes.
+        max: usize,
     },
     /// The upstream sent an `error` event.
     #[error("upstream error: {0}")]

@@ -5,6 +5,7 @@ pub mod app;
 pub mod completion;
 pub mod definitions;
 pub mod error;
+pub mod events;
 pub mod files;
 pub mod graph;
 mod node_keys;

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::app::{AppDefinition, NodeKind};
 use super::error::RunError;
+use super::events::Events;
 use super::graph::successors;
 use super::nodes::{self, NodeContext};
 use super::variables::Pool;
@@ -36,33 +37,6 @@ pub struct RunSpec {
     pub files: Vec<Value>,
     /// When it was created.
     pub created_at: UnixMs,
-}
-
-/// Where events go (the SSE stream of a streaming run; nowhere otherwise). A closed
-/// receiver (client gone) is ignored: the run goes on.
-#[derive(Clone)]
-pub struct Events {
-    sink: Option<mpsc::UnboundedSender<Value>>,
-    task_id: String,
-    run_id: String,
-}
-
-impl Events {
-    /// Events for `spec`, sent to `sink` when given.
-    pub fn new(spec: &RunSpec, sink: Option<mpsc::UnboundedSender<Value>>) -> Self {
-        Self { sink, task_id: spec.task_id.clone(), run_id: spec.run_id.clone() }
-    }
-
-    /// Emits `workflow_finished` (after the final state is committed).
-    pub fn finished(&self, spec: &RunSpec, outcome: &RunOutcome) {
-        self.emit("workflow_finished", finished_data(spec, outcome));
-    }
-
-    pub(super) fn emit(&self, event: &str, data: Value) {
-        if let Some(sink) = &self.sink {
-            let _ = sink.send(json!({"event": event, "task_id": self.task_id, "workflow_run_id": self.run_id, "data": data}));
-        }
-    }
 }
 
 /// The `workflow_finished` data (also the blocking answer's `data`).
@@ -94,11 +68,13 @@ pub(super) struct Progress {
 }
 
 /// Runs `spec` to its end (the caller commits it, then emits `workflow_finished`). `stop`
-/// turning true stops it; the app's timeout fails it.
+/// turning true stops it; the app's timeout fails it. No value a node produces may be longer
+/// than `max_output_bytes` (see [`NodeContext::max_output_bytes`]).
 pub async fn run(
     spec: &RunSpec,
     sender: &Sender,
     events: &Events,
+    max_output_bytes: usize,
     mut stop: watch::Receiver<bool>,
 ) -> RunOutcome {
     let started = Instant::now();
@@ -121,7 +97,7 @@ pub async fn run(
             Some(upstream) => {
                 super::upstream::forward(upstream, spec, sender, events, &mut progress).await
             }
-            None => walk(spec, sender, events, &mut progress).await,
+            None => walk(spec, sender, events, max_output_bytes, &mut progress).await,
         }
     };
     let (status, error) = tokio::select! {
@@ -167,6 +143,7 @@ async fn walk(
     spec: &RunSpec,
     sender: &Sender,
     events: &Events,
+    max_output_bytes: usize,
     progress: &mut Progress,
 ) -> Result<(), RunError> {
     let app = &spec.app;
@@ -224,7 +201,7 @@ async fn walk(
                     json!({"text": text, "from_variable_selector": [node.id, "text"]}),
                 );
             };
-            let mut ctx = NodeContext { sender, on_chunk: &mut on_chunk };
+            let mut ctx = NodeContext { sender, on_chunk: &mut on_chunk, max_output_bytes };
             let r = nodes::execute(node, &pool, &mut ctx).await;
             progress.first_token_at = first;
             progress.last_token_at = last;

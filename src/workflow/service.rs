@@ -11,12 +11,13 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::FutureExt;
 use serde_json::{Map, Value};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use super::app::AppDefinition;
 use super::completion;
 use super::error::RunError;
-use super::runner::{self, Events, RunOutcome, RunSpec, RunStatus};
+use super::events::{EventSender, Events};
+use super::runner::{self, RunOutcome, RunSpec, RunStatus};
 use crate::auth::key_hash;
 use crate::outbound::Sender;
 use crate::relay::Relay;
@@ -30,6 +31,9 @@ pub struct Workflows {
     sender: Arc<Sender>,
     relay: Relay,
     running: Mutex<HashMap<String, watch::Sender<bool>>>,
+    /// `limits.max_body_bytes`: the longest completion webhook body, and the longest llm
+    /// reply a run accumulates.
+    max_body_bytes: usize,
 }
 
 /// A started run: its spec, and (for new runs) where its outcome will arrive.
@@ -43,12 +47,14 @@ pub struct Started {
 }
 
 impl Workflows {
-    /// The service over the configured apps.
+    /// The service over the configured apps; runs' outputs are bounded by `max_body_bytes`
+    /// (`limits.max_body_bytes`).
     pub fn new(
         apps: &[AppDefinition],
         store: Store,
         sender: Arc<Sender>,
         relay: Relay,
+        max_body_bytes: usize,
     ) -> Arc<Self> {
         let mut by_key = HashMap::new();
         for app in apps {
@@ -57,7 +63,14 @@ impl Workflows {
                 by_key.insert(key_hash(key), app.clone());
             }
         }
-        Arc::new(Self { apps: by_key, store, sender, relay, running: Mutex::new(HashMap::new()) })
+        Arc::new(Self {
+            apps: by_key,
+            store,
+            sender,
+            relay,
+            running: Mutex::new(HashMap::new()),
+            max_body_bytes,
+        })
     }
 
     /// The app an app key selects. The key is hashed first, so the lookup reveals nothing
@@ -75,7 +88,7 @@ impl Workflows {
         user: String,
         files: Vec<Value>,
         idempotency_key: Option<String>,
-        sink: Option<mpsc::UnboundedSender<Value>>,
+        sink: Option<EventSender>,
     ) -> StoreResult<Started> {
         let asked = idempotency_key.as_ref().map(|_| (user.clone(), inputs.clone()));
         let record = RunRecord {
@@ -122,7 +135,7 @@ impl Workflows {
         let task_spec = spec.clone();
         tokio::spawn(async move {
             let events = Events::new(&task_spec, sink);
-            let run = runner::run(&task_spec, &this.sender, &events, stop_rx);
+            let run = runner::run(&task_spec, &this.sender, &events, this.max_body_bytes, stop_rx);
             let outcome = this.supervise(&task_spec, &events, run).await;
             let _ = done_tx.send(outcome);
         });
@@ -130,8 +143,10 @@ impl Workflows {
     }
 
     /// Drives `run` to the run's final state: a panic inside it is contained and ends the
-    /// run `failed` ([`RunError::Panicked`]), like any failure. Then commits the final state with its
-    /// completion, forgets the task, and emits `workflow_finished`; returns the outcome.
+    /// run `failed` ([`RunError::Panicked`]), like any failure, and outputs too large for a
+    /// completion webhook end it `failed` ([`RunError::OutputsTooLarge`]). Then commits the
+    /// final state with its completion, forgets the task, and emits `workflow_finished`;
+    /// returns the outcome.
     async fn supervise<F>(&self, spec: &RunSpec, events: &Events, run: F) -> RunOutcome
     where
         F: Future<Output = RunOutcome>,
@@ -148,7 +163,8 @@ impl Workflows {
                 failed_now(spec, &RunError::Panicked)
             }
         };
-        self.finish(spec, &outcome).await;
+        let (outcome, payload) = completion::bounded_webhook(spec, outcome, self.max_body_bytes);
+        self.finish(spec, &outcome, payload).await;
         if let Ok(mut running) = self.running.lock() {
             running.remove(&spec.task_id);
         }
@@ -165,13 +181,14 @@ impl Workflows {
         }
     }
 
-    /// Commits the final state with its completion (whose deliveries go out at once).
-    async fn finish(&self, spec: &RunSpec, outcome: &RunOutcome) {
+    /// Commits the final state with its completion body `payload` (whose deliveries go out
+    /// at once).
+    async fn finish(&self, spec: &RunSpec, outcome: &RunOutcome, payload: Vec<u8>) {
         let message = NewMessage {
             processor_id: Some(spec.app.id.clone()),
             automation_id: None,
             event_type: Some(completion::event_type(outcome)),
-            payload: completion::webhook_request(spec, outcome).to_string().into_bytes(),
+            payload,
             idempotency_key: None,
         };
         if let Err(e) = self.relay.finish_run(spec.run_id.clone(), outcome.clone(), message).await {
@@ -199,7 +216,9 @@ impl Workflows {
                 files: run.files,
                 created_at: run.created_at,
             };
-            self.finish(&spec, &failed_now(&spec, &RunError::Interrupted)).await;
+            let failed = failed_now(&spec, &RunError::Interrupted);
+            let payload = completion::webhook_request(&spec, &failed).to_string().into_bytes();
+            self.finish(&spec, &failed, payload).await;
         }
         Ok(count)
     }

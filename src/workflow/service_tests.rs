@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::Workflows;
 use crate::config::Config;
@@ -16,7 +16,8 @@ use crate::outbound::Sender;
 use crate::store::{Automation, RunRecord, RunStatus, Store};
 use crate::time::UnixMs;
 use crate::workflow::error::{NodeError, RunError};
-use crate::workflow::runner::{Events, RunOutcome, RunSpec};
+use crate::workflow::events::{event_stream, Events};
+use crate::workflow::runner::{RunOutcome, RunSpec};
 
 const APP: &str = r#"
 [[apps]]
@@ -56,7 +57,7 @@ async fn world() -> World {
     );
     let apps = crate::workflow::definitions::load(APP).expect("apps");
     let relay = crate::relay::Relay::new(store.clone(), dispatcher);
-    let workflows = Workflows::new(&apps, store.clone(), sender, relay);
+    let workflows = Workflows::new(&apps, store.clone(), sender, relay, 1024 * 1024);
     let now = UnixMs::now();
     let automation = Automation {
         id: crate::ids::new_id(crate::ids::AUTOMATION),
@@ -118,7 +119,7 @@ async fn running_run(w: &World) -> RunSpec {
 async fn a_run_that_panics_ends_failed_with_its_webhook() {
     let w = world().await;
     let spec = running_run(&w).await;
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = event_stream(1024 * 1024);
     let events = Events::new(&spec, Some(tx));
     let panics = async {
         tokio::task::yield_now().await;
@@ -161,7 +162,9 @@ async fn a_run_that_panics_ends_failed_with_its_webhook() {
     assert_eq!(committed[0].1.as_deref(), Some("workflow_run.failed"));
 
     // A streaming client gets workflow_finished, failed.
-    let finished: Value = rx.recv().await.expect("an event");
+    let frame = rx.recv().await.expect("an event");
+    let finished: Value = serde_json::from_str(&frame.json).expect("event JSON");
+    assert!(frame.last, "workflow_finished ends the stream");
     assert_eq!(finished["event"], "workflow_finished", "{finished}");
     assert_eq!(finished["data"]["status"], "failed", "{finished}");
     assert_eq!(finished["data"]["error"], panicked.as_str(), "{finished}");

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 
 use super::app::Upstream;
 use super::error::{send_checked, RunError, ServerError};
-use super::runner::{Events, Progress, RunSpec};
+use super::events::Events;
+use super::runner::{Progress, RunSpec};
 use super::sse::{SseDecoder, MAX_EVENT_BYTES};
 use crate::outbound::Sender;
 use crate::time::UnixMs;

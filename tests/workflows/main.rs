@@ -17,6 +17,7 @@ mod failures;
 mod llm;
 mod logs;
 mod nodes;
+mod output_bounds;
 mod run_body;
 mod runs;
 mod ssrf;

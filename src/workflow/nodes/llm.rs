@@ -104,11 +104,13 @@ impl LlmNode {
         body
     }
 
-    /// Calls the model, handing each text delta to `on_chunk`.
+    /// Calls the model, handing each text delta to `on_chunk`. A reply longer than
+    /// `max_text_bytes` fails the node before the delta that would pass it is handed on.
     pub async fn run(
         &self,
         pool: &Pool,
         client: &reqwest::Client,
+        max_text_bytes: usize,
         on_chunk: &mut (dyn FnMut(&str) + Send),
     ) -> Result<LlmResult, NodeError> {
         let key = match &self.api_key_env {
@@ -136,6 +138,9 @@ impl LlmNode {
                     event.pointer("/choices/0/delta/content").and_then(Value::as_str)
                 {
                     if !delta.is_empty() {
+                        if text.len().saturating_add(delta.len()) > max_text_bytes {
+                            return Err(NodeError::LlmReplyTooLong { max: max_text_bytes });
+                        }
                         text.push_str(delta);
                         on_chunk(delta);
                     }

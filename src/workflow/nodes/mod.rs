@@ -32,6 +32,10 @@ pub struct NodeContext<'a> {
     pub sender: &'a Sender,
     /// Receives streamed llm text.
     pub on_chunk: &'a mut (dyn FnMut(&str) + Send),
+    /// Longest reply an llm node accumulates, bytes (`limits.max_body_bytes`): a run's
+    /// outputs end in its completion webhook, which no longer reply could fit, and an
+    /// endless reply must not grow memory without limit.
+    pub max_output_bytes: usize,
 }
 
 fn bound(bindings: &[Binding], pool: &Pool) -> Map<String, Value> {
@@ -64,7 +68,8 @@ pub async fn execute(
         }
         NodeKind::Llm(l) => {
             ctx.sender.check_target(&l.base_url).map_err(NodeError::Target)?;
-            let result = l.run(pool, ctx.sender.client(), ctx.on_chunk).await?;
+            let result =
+                l.run(pool, ctx.sender.client(), ctx.max_output_bytes, ctx.on_chunk).await?;
             Ok(NodeOutput {
                 outputs: result.outputs,
                 tokens: result.total_tokens,
