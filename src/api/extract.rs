@@ -193,10 +193,16 @@ pub fn decode_query<T: QueryParams>(uri: &Uri) -> Result<T, ApiError> {
     })
 }
 
-/// A 400 naming every parameter of `query` not in `accepted` (`field`: the first of them).
+/// A 400 naming every parameter of `query` not in `accepted` (`field`: the first of them),
+/// or naming a parameter given twice: which of the two would count is a guess.
 fn refuse_unknown(query: &str, accepted: &[&[&str]]) -> Result<(), ApiError> {
     let mut unknown: Vec<String> = Vec::new();
+    let (mut seen, mut twice): (Vec<String>, Option<String>) = (Vec::new(), None);
     for (name, _) in url::form_urlencoded::parse(query.as_bytes()) {
+        if seen.iter().any(|s| *s == name) {
+            twice.get_or_insert_with(|| name.to_string());
+        }
+        seen.push(name.to_string());
         if !accepted.iter().any(|group| group.contains(&name.as_ref()))
             && !unknown.iter().any(|u| *u == name)
         {
@@ -204,7 +210,10 @@ fn refuse_unknown(query: &str, accepted: &[&[&str]]) -> Result<(), ApiError> {
         }
     }
     let Some(first) = unknown.first() else {
-        return Ok(());
+        return match twice {
+            Some(name) => Err(ApiError::invalid(name, "is given more than once: give it once")),
+            None => Ok(()),
+        };
     };
     let names = unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
     let takes: Vec<&str> = accepted.iter().flat_map(|group| group.iter().copied()).collect();
