@@ -310,6 +310,15 @@ impl Config {
         if self.api_keys.iter().any(|k| k.len() < 16) {
             return Err(bad("api_keys", "every key must be at least 16 characters"));
         }
+        // SQLite opens "" and ":memory:" as a private database per connection, gone at exit:
+        // the readers would not see the writer's tables ("no such table" at start-up).
+        if self.database.as_os_str().is_empty() || self.database.as_os_str() == ":memory:" {
+            return Err(bad(
+                "database",
+                "must name a database file (SQLite would open a private, temporary database \
+                 for each connection, lost at exit)",
+            ));
+        }
         if self.organization_id.is_empty() {
             return Err(bad("organization_id", "must not be empty"));
         }

@@ -35,6 +35,9 @@ fn invalid_config_exits_non_zero_naming_the_key() {
         ("[security]\nallowed_cidrs = [\"10.0.0.0/99\"]\n", &[], "security.allowed_cidrs[0]"),
         ("", &[("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "maybe")], "HOOKRELAY_ALLOW_PRIVATE_TARGETS"),
         ("", &[("HOOKRELAY_API_KEYS", "short")], "api_keys"),
+        ("database = \"\"\n", &[], "database"),
+        ("", &[("HOOKRELAY_DATABASE", "")], "database"),
+        ("database = \":memory:\"\n", &[], "database"),
         ("[[apps]]\nid = \"a\"\nname = 7\n", &[], "apps[0].name"),
         (
             "[[apps]]\nid = \"a\"\n[[apps.nodes]]\nid = \"s\"\ntype = \"start\"\nfoo = 1\n",
@@ -45,7 +48,7 @@ fn invalid_config_exits_non_zero_naming_the_key() {
     for (toml, env, key) in cases {
         let out = serve(toml, dir.path(), env);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{toml:?} {env:?} should fail");
+        assert_eq!(out.status.code(), Some(2), "{toml:?} {env:?}: exit 2, {stderr}");
         let first = stderr.lines().next().unwrap_or_default();
         assert!(
             first.starts_with(&format!("config error at {key}: ")),

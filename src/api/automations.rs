@@ -95,6 +95,19 @@ fn check_text(field: &str, value: &str, max: usize) -> ApiResult<()> {
 /// send time (the SSRF guard), so a URL is accepted here even if it will be refused then.
 pub(super) fn check_webhook_url(url: &str) -> ApiResult<()> {
     check_text("webhook_url", url, 2048)?;
+    // The URL parser would drop surrounding blanks and read `http:///x` or `http:x` as
+    // `http://x/`, while the text stored (and shown) is the one given: refuse what is not
+    // already what it would be read as.
+    if url.trim() != url {
+        return Err(ApiError::invalid("webhook_url", "must not begin or end with blanks"));
+    }
+    let after_scheme = url.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+    if after_scheme.split(['/', '\\', '?', '#']).next().unwrap_or("").is_empty() {
+        return Err(ApiError::invalid(
+            "webhook_url",
+            "must be an absolute http:// or https:// URL with a host after `//`",
+        ));
+    }
     let parsed = url::Url::parse(url)
         .map_err(|e| ApiError::invalid("webhook_url", format!("not an absolute URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
@@ -124,7 +137,10 @@ fn check_headers(headers: &BTreeMap<String, String>, max: usize) -> ApiResult<()
         if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
             return Err(ApiError::invalid(field, "is set by hookrelay and cannot be overridden"));
         }
-        if axum::http::HeaderValue::from_str(value).is_err() || value.len() > 4096 {
+        // `HeaderValue` also takes bytes past ASCII (obs-text), which receivers read
+        // differently; only visible ASCII, spaces and tabs are sent as given.
+        let visible = value.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
+        if !visible || value.len() > 4096 {
             return Err(ApiError::invalid(
                 field,
                 "not a valid header value (visible ASCII, at most 4096 bytes)",

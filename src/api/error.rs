@@ -12,7 +12,7 @@ use crate::outbound::OneCallError;
 use crate::store::{Conflict, StorageFailure, StoreError};
 
 /// An error answered to a client; its status is its code's.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     /// The registered code, which also fixes the HTTP status.
     pub code: ApiErrorCode,

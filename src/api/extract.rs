@@ -1,12 +1,14 @@
 //! Request decoding with errors that name the field: JSON bodies (size-capped, any or no
 //! content type), query strings, and cursor-pagination parameters.
 
+use axum::body::HttpBody;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::Uri;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use std::io::ErrorKind;
 
 use super::codes::ApiErrorCode;
 use super::error::ApiError;
@@ -19,10 +21,39 @@ use crate::time::UnixMs;
 /// A JSON body decoded into `T`; a type error names the path of the bad field.
 pub struct JsonBody<T>(pub T);
 
-/// Reads the whole body, at most `limits.max_body_bytes` (413 beyond).
+/// Reads the whole body, at most `limits.max_body_bytes` (413 beyond). A declared
+/// `Content-Length` over the limit is refused before anything is read: waiting for a body
+/// the relay will refuse anyway would hold the connection until the body timeout.
 pub async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
     let limit = state.config.limits.max_body_bytes;
-    axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| ApiError::too_large(limit))
+    let body = req.into_body();
+    if body.size_hint().lower() > limit as u64 {
+        return Err(ApiError::too_large(limit));
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| body_error(&e, limit))
+}
+
+/// The answer to a body that could not be read whole: 413 past `limit`; 400 naming the
+/// body when its chunked framing is malformed (hyper reports that as an `InvalidInput` or
+/// `InvalidData` I/O error) or it could not be read otherwise. A body that missed its
+/// deadline is answered 408 by the API's layer whatever this says.
+pub fn body_error(error: &(dyn std::error::Error + 'static), limit: usize) -> ApiError {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return ApiError::too_large(limit);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(io.kind(), ErrorKind::InvalidInput | ErrorKind::InvalidData) {
+                return ApiError::invalid(
+                    "body",
+                    format!("the request body's chunked framing is invalid: {io}"),
+                );
+            }
+        }
+        cause = e.source();
+    }
+    ApiError::invalid("body", format!("the request body could not be read: {error}"))
 }
 
 /// Decodes JSON `bytes`, naming the field at fault. Bodies nesting deeper than
@@ -163,10 +194,16 @@ pub fn decode_query<T: QueryParams>(uri: &Uri) -> Result<T, ApiError> {
     })
 }
 
-/// A 400 naming every parameter of `query` not in `accepted` (`field`: the first of them).
+/// A 400 naming every parameter of `query` not in `accepted` (`field`: the first of them),
+/// or naming a parameter given twice: which of the two would count is a guess.
 fn refuse_unknown(query: &str, accepted: &[&[&str]]) -> Result<(), ApiError> {
     let mut unknown: Vec<String> = Vec::new();
+    let (mut seen, mut twice): (Vec<String>, Option<String>) = (Vec::new(), None);
     for (name, _) in url::form_urlencoded::parse(query.as_bytes()) {
+        if seen.iter().any(|s| *s == name) {
+            twice.get_or_insert_with(|| name.to_string());
+        }
+        seen.push(name.to_string());
         if !accepted.iter().any(|group| group.contains(&name.as_ref()))
             && !unknown.iter().any(|u| *u == name)
         {
@@ -174,7 +211,10 @@ fn refuse_unknown(query: &str, accepted: &[&[&str]]) -> Result<(), ApiError> {
         }
     }
     let Some(first) = unknown.first() else {
-        return Ok(());
+        return match twice {
+            Some(name) => Err(ApiError::invalid(name, "is given more than once: give it once")),
+            None => Ok(()),
+        };
     };
     let names = unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
     let takes: Vec<&str> = accepted.iter().flat_map(|group| group.iter().copied()).collect();

@@ -76,13 +76,16 @@ fn too_large(meter: &Meter) -> ApiError {
     )
 }
 
-/// The answer to a parser error: the limit the meter stopped the body at, or a malformed
-/// form.
+/// The answer to a parser error: the limit the meter stopped the body at, a body that could
+/// not be read, or a malformed form.
 fn form_error(meter: &Meter, e: MultipartError) -> ApiError {
-    match meter.refusal() {
-        Some(Refusal::TooLarge) => too_large(meter),
-        Some(Refusal::Framing) => framing_error(),
-        None => ApiError::invalid("file", format!("malformed multipart body: {}", e.body_text())),
+    match (meter.refusal(), meter.unreadable()) {
+        (Some(Refusal::TooLarge), _) => too_large(meter),
+        (Some(Refusal::Framing), _) => framing_error(),
+        (None, Some(unreadable)) => unreadable.clone(),
+        (None, None) => {
+            ApiError::invalid("file", format!("malformed multipart body: {}", e.body_text()))
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod logs;
 mod logs_view;
 mod messages;
 mod ops;
+mod path_params;
 mod recover;
 mod recover_window;
 mod replay;
@@ -99,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin)
         .merge(app)
         .merge(open)
+        .route_layer(middleware::from_fn(path_params::check_path_params))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn_with_state(state.clone(), head_limits::check_head))
         .layer(middleware::from_fn(slow_body_answer))

@@ -8,13 +8,16 @@
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, BodyDataStream, Bytes};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
+
+use super::extract::body_error;
+use super::ApiError;
 
 /// Most bytes the parser may have been given beyond the parts' data handed out: its
 /// preamble, boundaries and part headers, plus the data it has read ahead of the handler.
@@ -50,6 +53,9 @@ pub(super) struct Meter {
     paused: AtomicBool,
     /// 0 while the body flows; then 1 + the [`Refusal`] index.
     refusal: AtomicU8,
+    /// The answer to a body that could not be read (malformed chunked framing…): the
+    /// parser only sees that its stream failed.
+    unreadable: OnceLock<ApiError>,
 }
 
 impl Meter {
@@ -78,6 +84,11 @@ impl Meter {
     /// the body ([`Meter::refuse_framing`]), as the feed will not resume on its own.
     pub(super) fn paused(&self) -> bool {
         self.paused.load(Ordering::Relaxed)
+    }
+
+    /// The answer to the body's read error, if it failed to arrive.
+    pub(super) fn unreadable(&self) -> Option<&ApiError> {
+        self.unreadable.get()
     }
 
     /// Records the refusal of a body whose framing is over [`FRAMING_BUDGET`].
@@ -137,6 +148,7 @@ pub(super) fn metered(body: Body, limit: u64) -> (Body, Arc<Meter>) {
         handed_out: AtomicU64::new(0),
         paused: AtomicBool::new(false),
         refusal: AtomicU8::new(0),
+        unreadable: OnceLock::new(),
     });
     let (tx, rx) = mpsc::channel::<Result<Bytes, axum::BoxError>>(1);
     let pumped = meter.clone();
@@ -148,7 +160,10 @@ pub(super) fn metered(body: Body, limit: u64) -> (Body, Arc<Meter>) {
                     Ok(()) => Ok(chunk),
                     Err(refusal) => Err(format!("upload body refused: {refusal:?}").into()),
                 },
-                Err(e) => Err(e.into()),
+                Err(e) => {
+                    let _ = pumped.unreadable.set(body_error(&e, limit as usize));
+                    Err(e.into())
+                }
             };
             let stop = item.is_err();
             // The receiver goes when the handler is done with the form.

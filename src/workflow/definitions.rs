@@ -7,7 +7,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
 
-use super::app::{AppDefinition, InputKind, NodeKind};
+use super::app::{AppDefinition, NodeKind};
+use super::app_checks::{check_app_id, check_inputs, check_template_tags};
 use super::error::{AppError, AppProblem};
 use crate::config::ConfigError;
 
@@ -36,9 +37,10 @@ pub fn load(text: &str) -> Result<Vec<AppDefinition>, ConfigError> {
     Ok(section.apps)
 }
 
-/// Checks every app: unique ids and keys, one start node, at least one end, edges between
-/// known nodes, if-else edges labelled, no cycles, templates that compile, selectors that
-/// name a node. The error's key names the app and the node.
+/// Checks every app: unique ids of the allowed characters, unique keys, inputs that a run
+/// can use ([`check_inputs`]), one start node, at least one end, edges between known nodes,
+/// if-else edges labelled, no cycles, templates that compile and need no loader, selectors
+/// that name a node. The error's key names the app and the node.
 pub fn validate(apps: &[AppDefinition]) -> Result<(), AppError> {
     let mut app_ids = HashSet::new();
     let mut keys = HashSet::new();
@@ -50,6 +52,7 @@ pub fn validate(apps: &[AppDefinition]) -> Result<(), AppError> {
                 problem: AppProblem::AppId(app.id.clone()),
             });
         }
+        check_app_id(&app.id)?;
         if app.api_keys.is_empty() {
             return Err(at(AppProblem::NoApiKey));
         }
@@ -61,11 +64,7 @@ pub fn validate(apps: &[AppDefinition]) -> Result<(), AppError> {
                 return Err(at(AppProblem::ApiKeyShared));
             }
         }
-        for field in &app.inputs {
-            if field.kind == InputKind::Select && field.options.is_empty() {
-                return Err(at(AppProblem::SelectWithoutOptions(field.variable.clone())));
-            }
-        }
+        check_inputs(app)?;
         match &app.upstream {
             Some(upstream) => {
                 if !app.nodes.is_empty() || !app.edges.is_empty() {
@@ -131,6 +130,7 @@ fn validate_graph(app: &AppDefinition) -> Result<(), AppError> {
                 minijinja::Environment::new()
                     .template_from_str(template)
                     .map_err(|e| at(field_key("template"), AppProblem::Template(e.to_string())))?;
+                check_template_tags(template).map_err(|e| at(field_key("template"), e))?;
             }
             NodeKind::End { outputs } => {
                 outputs.iter().try_for_each(|b| check("outputs", &b.value_selector))?
@@ -219,6 +219,59 @@ mod tests {
             "apps[0].nodes[1].template"
         );
         assert_eq!(key_of(&app("type = \"lm\"")), "apps[0].nodes[1].type");
+    }
+
+    /// An app `id` (id line given) with the `inputs` TOML lines and one template node.
+    fn app_with(id_line: &str, inputs: &str, template: &str) -> String {
+        format!(
+            "[[apps]]\n{id_line}\napi_keys = [\"app-a-key-0123456789\"]\n{inputs}\n\
+             [[apps.nodes]]\nid = \"start\"\ntype = \"start\"\n\
+             [[apps.nodes]]\nid = \"t\"\ntype = \"template-transform\"\ntemplate = {template:?}\n\
+             [[apps.nodes]]\nid = \"end\"\ntype = \"end\"\noutputs = []\n\
+             [[apps.edges]]\nsource = \"start\"\ntarget = \"t\"\n\
+             [[apps.edges]]\nsource = \"t\"\ntarget = \"end\"\n"
+        )
+    }
+
+    /// Definitions that read and compiled, yet fail every run that uses them (or cannot be
+    /// addressed), are refused at load, naming the app and the field.
+    #[test]
+    fn inputs_ids_and_templates_that_cannot_work_are_refused_at_load() {
+        let input = |lines: &str| format!("[[apps.inputs]]\n{lines}\n");
+        let text = |v: &str| input(&format!("type = \"text-input\"\nvariable = \"{v}\""));
+        let id = "id = \"a\"";
+        let cases = [
+            (
+                app_with(id, &input("type = \"select\"\nvariable = \"tone\"\noptions = [\"x\"]\ndefault = \"y\""), "x"),
+                "apps.a.inputs.tone.default",
+            ),
+            (app_with(id, &(text("n") + &text("n")), "x"), "apps.a.inputs.n.variable"),
+            (app_with(id, &text(""), "x"), "apps.a.inputs[0].variable"),
+            (
+                app_with(id, &input("type = \"text-input\"\nvariable = \"n\"\nmax_length = 0"), "x"),
+                "apps.a.inputs.n.max_length",
+            ),
+            (app_with("id = \"a/1\"", "", "x"), "apps.a/1.id"),
+            (app_with("id = \"a.b\"", "", "x"), "apps.a.b.id"),
+            (app_with(id, "", "{% include \"x\" %}"), "apps.a.nodes.t.template"),
+            (app_with(id, "", "a{%- import \"m\" as m %}"), "apps.a.nodes.t.template"),
+            (app_with(id, "", "{%from \"m\" import f %}"), "apps.a.nodes.t.template"),
+            (app_with(id, "", "{% extends \"base\" %}"), "apps.a.nodes.t.template"),
+        ];
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter_map(|(app, key)| match load(app) {
+                Err(e) if e.key == *key => None,
+                other => Some(format!("{key}: {:?}", other.map(|apps| apps.len()))),
+            })
+            .collect();
+        assert!(wrong.is_empty(), "not refused as expected:\n{}", wrong.join("\n"));
+        // What is fine: a default among the options, the words inside text or a raw block.
+        let fine =
+            input("type = \"select\"\nvariable = \"tone\"\noptions = [\"x\"]\ndefault = \"x\"");
+        let template =
+            "include {{ 1 }} {% raw %}{% include \"x\" %}{% endraw %}{# {% extends %} #}";
+        load(&app_with("id = \"a-1_B\"", &(fine + &text("n")), template)).expect("loads");
     }
 
     /// Checks after reading name the app, the node and the field as the key.

@@ -179,6 +179,18 @@ pub enum AppProblem {
     /// Two apps share an id, or one has none.
     #[error("app id `{0}` is empty or used twice")]
     AppId(String),
+    /// An app id with characters other than letters, digits, `-` and `_`, or too long.
+    #[error(
+        "must be at most {0} ASCII letters, digits, `-` and `_` (it is a path segment of \
+             the processor-scoped routes)"
+    )]
+    AppIdForm(usize),
+    /// An input that no run could use as defined.
+    #[error("{0}")]
+    Input(String),
+    /// A template using a tag that needs a template loader.
+    #[error("`{0}` needs a template loader, and templates have none: inline the template")]
+    TemplateTag(String),
     /// An app without keys could never be run.
     #[error("needs at least one api key")]
     NoApiKey,

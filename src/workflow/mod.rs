@@ -2,6 +2,7 @@
 //! completion each finished run hands to the relay.
 
 pub mod app;
+mod app_checks;
 pub mod completion;
 pub mod definitions;
 pub mod error;

@@ -16,6 +16,7 @@ mod automations;
 mod bad_input;
 mod call_slots;
 mod cursor;
+mod edge_input;
 mod filters;
 mod idempotency;
 mod json_depth;
