@@ -207,6 +207,23 @@ impl<K: IdKind> fmt::Display for Id<K> {
     }
 }
 
+/// Read-only access to the text, so an id goes wherever a `&str` is read (SQL parameters,
+/// headers, logs); it cannot be changed through it.
+impl<K: IdKind> std::ops::Deref for Id<K> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Maps keyed by id can be searched with a `&str` (hash and order are the text's).
+impl<K: IdKind> std::borrow::Borrow<str> for Id<K> {
+    fn borrow(&self) -> &str {
+        &self.text
+    }
+}
+
 impl<K: IdKind> AsRef<str> for Id<K> {
     fn as_ref(&self) -> &str {
         &self.text
@@ -216,6 +233,20 @@ impl<K: IdKind> AsRef<str> for Id<K> {
 impl<K: IdKind> From<Id<K>> for String {
     fn from(id: Id<K>) -> String {
         id.text
+    }
+}
+
+/// For SQL built with bound values (`store::page::Conditions`).
+impl<K: IdKind> From<Id<K>> for rusqlite::types::Value {
+    fn from(id: Id<K>) -> Self {
+        rusqlite::types::Value::Text(id.text)
+    }
+}
+
+/// For JSON built with `json!`: the id as a string.
+impl<K: IdKind> From<Id<K>> for serde_json::Value {
+    fn from(id: Id<K>) -> Self {
+        serde_json::Value::String(id.text)
     }
 }
 

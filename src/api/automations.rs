@@ -9,10 +9,12 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{list_body, ApiQuery, JsonBody, NoBody, NoQuery, PageParams, QueryParams};
+use super::extract::{
+    list_body, path_id, ApiQuery, JsonBody, NoBody, NoQuery, PageParams, QueryParams,
+};
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::signing;
-use crate::ids;
+use crate::ids::{self, AutomationId};
 use crate::redact::{HeaderRedaction, REDACTED};
 use crate::store::{Automation, AutomationFilter, AutomationInput};
 use crate::time::{now_ms, rfc3339};
@@ -212,7 +214,7 @@ pub(super) async fn create(
     let input = merged_input(body, None, state.config.limits.max_webhook_headers)?;
     let now = now_ms();
     let automation = Automation {
-        id: ids::new_id(ids::AUTOMATION),
+        id: AutomationId::new(),
         name: input.name,
         processor_id: input.processor_id,
         webhook_url: input.webhook_url,
@@ -261,12 +263,8 @@ pub(super) async fn list(
 }
 
 /// Validates an automation id from the path (404 when malformed, like an unknown id).
-pub(super) fn automation_id(id: String) -> ApiResult<String> {
-    if ids::is_valid(ids::AUTOMATION, &id) {
-        Ok(id)
-    } else {
-        Err(ApiError::not_found("automation"))
-    }
+pub(super) fn automation_id(id: String) -> ApiResult<AutomationId> {
+    path_id(id, "automation")
 }
 
 pub(super) async fn show(

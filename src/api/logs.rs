@@ -7,7 +7,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::extract::{list_body, parse_number, ApiQuery, NoQuery, PageParams, QueryParams};
+use super::extract::{
+    list_body, parse_number, path_id, ApiQuery, NoQuery, PageParams, QueryParams,
+};
 use super::logs_view::automation_log;
 use super::{ApiError, ApiResult, AppState};
 use crate::ids;
@@ -158,10 +160,7 @@ pub(super) async fn find(
     log_id: String,
     processor_id: Option<&str>,
 ) -> ApiResult<LogRecord> {
-    if !ids::is_valid(ids::LOG, &log_id) {
-        return Err(ApiError::not_found("log"));
-    }
-    let record = state.store.log(log_id).await?;
+    let record = state.store.log(path_id(log_id, "log")?).await?;
     match processor_id {
         Some(p) if p != record.processor_id => Err(ApiError::not_found("log")),
         _ => Ok(record),

@@ -10,11 +10,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::automations::automation_id;
-use super::extract::{JsonBody, NoQuery};
+use super::extract::{path_id, JsonBody, NoQuery};
 use super::recover_window::window;
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::recover;
-use crate::ids;
 use crate::store::ReplayJob;
 use crate::time::{now_ms, rfc3339};
 
@@ -57,7 +56,7 @@ pub(super) async fn create(
     let (since, until) = window(&body.since, body.until.as_deref(), now_ms())?;
     let cap = i64::from(state.config.delivery.recover_max_deliveries);
     let job = state.store.create_replay_job(id, since, until, cap).await?;
-    recover::spawn(state.store.clone(), state.dispatcher.clone(), job.id.clone());
+    recover::spawn(state.store.clone(), state.dispatcher.clone(), job.id.to_string());
     Ok((StatusCode::ACCEPTED, Json(job_json(&job))))
 }
 
@@ -67,10 +66,7 @@ pub(super) async fn show(
     Path((id, job_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let id = automation_id(id)?;
-    if !ids::is_valid(ids::REPLAY_JOB, &job_id) {
-        return Err(ApiError::not_found("replay job"));
-    }
-    let job = state.store.replay_job(job_id).await?;
+    let job = state.store.replay_job(path_id(job_id, "replay job")?).await?;
     if job.automation_id != id {
         return Err(ApiError::not_found("replay job"));
     }

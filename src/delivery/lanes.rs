@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{oneshot, Notify};
 
+use crate::ids::DeliveryId;
 use crate::store::ClaimedDelivery;
 
 /// What [`Lanes::reserve`] set aside for a delivery about to be stored or claimed.
@@ -156,7 +157,7 @@ impl Lanes {
         let state = &mut *guard;
         let limit = self.bounds.per_automation_calls;
         let closed = state.closed;
-        let Some(lane) = state.lanes.get_mut(&delivery.automation.id) else {
+        let Some(lane) = state.lanes.get_mut(delivery.automation.id.as_str()) else {
             return Admit::Refused(delivery);
         };
         if !closed && lane.in_flight >= limit {
@@ -283,7 +284,7 @@ impl Lanes {
 
     /// Refuses everything from now on and returns the ids of the deliveries still queued,
     /// which were never sent (shutdown releases them to the database).
-    pub fn close(&self) -> Vec<String> {
+    pub fn close(&self) -> Vec<DeliveryId> {
         let Ok(mut state) = self.state.lock() else { return Vec::new() };
         state.closed = true;
         let mut ids = Vec::new();

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::lanes::{Lanes, Reserved};
+use crate::ids::{AutomationId, DeliveryId};
 use crate::store::{ClaimedDelivery, Take};
 
 /// The dispatcher's side of a write that stores or claims deliveries. [`Intake::take`] runs
@@ -24,7 +25,7 @@ pub trait Intake: sealed::Sealed + Send + Sync {
     fn lease_ms(&self) -> i64;
     /// Sets room aside for delivery `delivery_id` of `automation_id`, or declines it (it then
     /// stays unclaimed). Room set aside for a write that fails is the intake's to give back.
-    fn take(&self, automation_id: &str, delivery_id: &str) -> Option<Take>;
+    fn take(&self, automation_id: &AutomationId, delivery_id: &DeliveryId) -> Option<Take>;
 }
 
 mod sealed {
@@ -36,7 +37,7 @@ mod sealed {
 /// Work handed to the dispatcher by code that cannot wait for it.
 pub(super) enum Returned {
     /// Claimed deliveries that will not be called now: hand them back to the database.
-    Release(Vec<String>),
+    Release(Vec<DeliveryId>),
     /// A queued delivery that took over a lane slot given back: call it (with this global
     /// slot, when one came along).
     Run(ClaimedDelivery, Option<OwnedSemaphorePermit>),
@@ -79,7 +80,7 @@ pub struct Ticket {
     lease_ms: i64,
     /// A global slot the claim loop already holds, used before any other.
     prepaid: Mutex<Option<OwnedSemaphorePermit>>,
-    taken: Mutex<HashMap<String, Reservation>>,
+    taken: Mutex<HashMap<DeliveryId, Reservation>>,
     short_of_slots: AtomicBool,
 }
 
@@ -121,7 +122,7 @@ impl Intake for Ticket {
         self.lease_ms
     }
 
-    fn take(&self, automation_id: &str, delivery_id: &str) -> Option<Take> {
+    fn take(&self, automation_id: &AutomationId, delivery_id: &DeliveryId) -> Option<Take> {
         let mut global = None;
         let reserved = self.capacity.lanes.reserve(automation_id, || {
             global = locked(&self.prepaid)
@@ -133,7 +134,7 @@ impl Intake for Ticket {
             global.is_some()
         })?;
         let reservation = Reservation { automation_id: automation_id.to_string(), global };
-        locked(&self.taken).insert(delivery_id.to_string(), reservation);
+        locked(&self.taken).insert(delivery_id.clone(), reservation);
         Some(match reserved {
             Reserved::Slot => Take::Call,
             Reserved::Place => Take::Hold,

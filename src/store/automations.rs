@@ -6,13 +6,14 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{decode, Store, StoreError, StoreResult};
+use crate::ids::AutomationId;
 use crate::redact::HeaderRedaction;
 
 /// A stored automation.
 #[derive(Debug, Clone)]
 pub struct Automation {
     /// `endp_…`
-    pub id: String,
+    pub id: AutomationId,
     /// Display name.
     pub name: String,
     /// The processor (or workflow app) whose messages feed it.
@@ -101,7 +102,7 @@ const COLUMNS: &str = "id, name, processor_id, webhook_url, webhook_headers, nee
     created_at, updated_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Automation> {
-    let id: String = r.get(0)?;
+    let id: AutomationId = decode::key(r, 0, "automations")?;
     Ok(Automation {
         name: r.get(1)?,
         processor_id: r.get(2)?,
@@ -150,7 +151,7 @@ pub(super) fn insert(conn: &Connection, a: &Automation) -> StoreResult<()> {
 }
 
 /// Reads one automation.
-pub(super) fn get(conn: &Connection, id: &str) -> StoreResult<Option<Automation>> {
+pub(super) fn get(conn: &Connection, id: &AutomationId) -> StoreResult<Option<Automation>> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM automations WHERE id = ?1"))?
         .query_row([id], from_row)
@@ -160,7 +161,7 @@ pub(super) fn get(conn: &Connection, id: &str) -> StoreResult<Option<Automation>
 /// Replaces the user-settable fields; the secret and creation time are kept.
 pub(super) fn update(
     conn: &Connection,
-    id: &str,
+    id: &AutomationId,
     input: &AutomationInput,
     now: i64,
 ) -> StoreResult<Automation> {
@@ -194,7 +195,7 @@ pub(super) fn update(
 /// are left to end by their outcome. Its logs stay, each with the snapshot of the
 /// automation it was sent for; the headers it sent in clear go, and so does its signing
 /// for spreadsheets.
-pub(super) fn delete(conn: &Connection, id: &str, now: i64) -> StoreResult<()> {
+pub(super) fn delete(conn: &Connection, id: &AutomationId, now: i64) -> StoreResult<()> {
     if conn.prepare_cached("DELETE FROM automations WHERE id = ?1")?.execute([id])? == 0 {
         return Err(StoreError::NotFound("automation"));
     }
@@ -210,7 +211,7 @@ pub(super) fn delete(conn: &Connection, id: &str, now: i64) -> StoreResult<()> {
 /// Makes `new_secret` current; the old one keeps signing until `previous_until`.
 pub(super) fn rotate_secret(
     conn: &Connection,
-    id: &str,
+    id: &AutomationId,
     new_secret: &str,
     previous_until: i64,
     now: i64,
@@ -270,14 +271,14 @@ impl Store {
     }
 
     /// Reads one automation.
-    pub async fn automation(&self, id: String) -> StoreResult<Automation> {
+    pub async fn automation(&self, id: AutomationId) -> StoreResult<Automation> {
         self.read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("automation"))).await
     }
 
     /// Replaces an automation's settable fields.
     pub async fn update_automation(
         &self,
-        id: String,
+        id: AutomationId,
         input: AutomationInput,
     ) -> StoreResult<Automation> {
         let cache = self.cache.clone();
@@ -307,7 +308,7 @@ impl Store {
     }
 
     /// Deletes an automation (see [`delete`]).
-    pub async fn delete_automation(&self, id: String) -> StoreResult<()> {
+    pub async fn delete_automation(&self, id: AutomationId) -> StoreResult<()> {
         let cache = self.cache.clone();
         self.write(move |c| {
             cache.lock().clear();
@@ -319,7 +320,7 @@ impl Store {
     /// Rotates the signing secret; the old one signs for `overlap_ms` more.
     pub async fn rotate_automation_secret(
         &self,
-        id: String,
+        id: AutomationId,
         new_secret: String,
         overlap_ms: i64,
     ) -> StoreResult<Automation> {

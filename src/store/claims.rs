@@ -20,6 +20,7 @@ use super::{
     bodies, decode, messages, BodyHash, ClaimedDelivery, Store, StoreError, StoreResult, Trigger,
 };
 use crate::delivery::ticket::Intake;
+use crate::ids::{AutomationId, DeliveryId, MessageId, RecoverJobId};
 
 /// How the dispatcher takes a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,13 +77,23 @@ fn claim(
          next_attempt_at = CASE WHEN ?3 = 1 THEN ?2 ELSE next_attempt_at END WHERE id = ?1 \
          RETURNING message_id, attempts, next_trigger, recover_job_id, created_at",
     )?;
-    let mut hashes: HashMap<String, BodyHash> = HashMap::new();
+    let mut hashes: HashMap<MessageId, BodyHash> = HashMap::new();
     let mut payloads: HashMap<BodyHash, Bytes> = HashMap::new();
     let mut claimed = Vec::with_capacity(request.want.min(candidates.len()));
-    for (id, automation_id) in candidates {
+    for (id_text, automation_text) in candidates {
         if claimed.len() == request.want {
             break;
         }
+        // Ids of another kind (a damaged row) wait like an unreadable automation, rather
+        // than failing every claim.
+        let (Ok(id), Ok(automation_id)) =
+            (DeliveryId::try_from(id_text.clone()), AutomationId::try_from(automation_text))
+        else {
+            tracing::error!(delivery = %id_text, "a due delivery waits: its ids cannot be read");
+            conn.prepare_cached("UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1")?
+                .execute(params![id_text, now + UNREADABLE_WAIT_MS])?;
+            continue;
+        };
         let target = match cache.target(conn, &automation_id) {
             Ok(Some(target)) => target,
             Ok(None) => {
@@ -102,10 +113,10 @@ fn claim(
         let (message_id, attempts, trigger, recover_job_id, created_at) =
             take.query_row(params![id, lease_until, taken.claimed()], |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
+                    decode::value::<MessageId>(r, 0, "deliveries", &id)?,
                     r.get::<_, u32>(1)?,
                     decode::value::<Trigger>(r, 2, "deliveries", &id)?,
-                    r.get::<_, Option<String>>(3)?,
+                    decode::value::<Option<RecoverJobId>>(r, 3, "deliveries", &id)?,
                     r.get::<_, i64>(4)?,
                 ))
             })?;

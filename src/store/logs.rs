@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::log_filters::{conditions, LogFilter};
 use super::page::{read_page, Page, PageRequest};
 use super::{bodies, decode, BodyHash, Snapshot, Store, StoreError, StoreResult};
-use crate::ids;
+use crate::ids::{AutomationId, DeliveryId, LogId, MessageId};
 use crate::outbound::ErrorCode;
 
 decode::stored_enum! {
@@ -31,11 +31,11 @@ decode::stored_enum! {
 #[derive(Debug, Clone)]
 pub struct NewLog {
     /// The delivery this attempt belongs to, or a rerun repeated (none for tests).
-    pub delivery_id: Option<String>,
+    pub delivery_id: Option<DeliveryId>,
     /// The message whose payload was sent (its id is the `webhook-id`).
-    pub message_id: String,
+    pub message_id: MessageId,
     /// The automation called.
-    pub automation_id: String,
+    pub automation_id: AutomationId,
     /// Its processor, for the processor-scoped logs API.
     pub processor_id: String,
     /// 1-based attempt number within the delivery (reruns: 1).
@@ -43,7 +43,7 @@ pub struct NewLog {
     /// Why the call was made.
     pub trigger: Trigger,
     /// For reruns: the log that was rerun.
-    pub rerun_of: Option<String>,
+    pub rerun_of: Option<LogId>,
     /// The URL called.
     pub webhook_url: String,
     /// Request headers as a JSON object, secrets redacted.
@@ -76,13 +76,13 @@ pub struct NewLog {
 #[derive(Debug, Clone)]
 pub struct LogRecord {
     /// `log_auto_…`, taken when the log was recorded (see [`LogRecord::recorded_at`]).
-    pub id: String,
+    pub id: LogId,
     /// See [`NewLog::delivery_id`].
-    pub delivery_id: Option<String>,
+    pub delivery_id: Option<DeliveryId>,
     /// See [`NewLog::message_id`].
-    pub message_id: String,
+    pub message_id: MessageId,
     /// See [`NewLog::automation_id`].
-    pub automation_id: String,
+    pub automation_id: AutomationId,
     /// See [`NewLog::processor_id`].
     pub processor_id: String,
     /// See [`NewLog::attempt`].
@@ -90,7 +90,7 @@ pub struct LogRecord {
     /// See [`NewLog::trigger`].
     pub trigger: Trigger,
     /// See [`NewLog::rerun_of`].
-    pub rerun_of: Option<String>,
+    pub rerun_of: Option<LogId>,
     /// See [`NewLog::webhook_url`].
     pub webhook_url: String,
     /// See [`NewLog::request_headers`].
@@ -135,17 +135,16 @@ struct Stored {
 }
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Stored> {
-    let id: String = r.get(0)?;
+    let id: LogId = decode::key(r, 0, "logs")?;
     Ok(Stored {
         record: LogRecord {
             trigger: decode::value(r, 6, "logs", &id)?,
-            id,
-            delivery_id: r.get(1)?,
-            message_id: r.get(2)?,
-            automation_id: r.get(3)?,
+            delivery_id: decode::value(r, 1, "logs", &id)?,
+            message_id: decode::value(r, 2, "logs", &id)?,
+            automation_id: decode::value(r, 3, "logs", &id)?,
             processor_id: r.get(4)?,
             attempt: r.get(5)?,
-            rerun_of: r.get(7)?,
+            rerun_of: decode::value(r, 7, "logs", &id)?,
             webhook_url: r.get(8)?,
             request_headers: r.get(9)?,
             request_body: None,
@@ -159,6 +158,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Stored> {
             error_code: r.get(18)?,
             error_message: r.get(19)?,
             snapshot: Vec::new(),
+            id,
         },
         request_body_hash: r.get(10)?,
         response_body_hash: r.get(15)?,
@@ -191,14 +191,14 @@ fn load_bodies(conn: &Connection, stored: Stored) -> StoreResult<LogRecord> {
 /// (`AutomationCache::store_snapshot`, whose memory never outlives a rollback). The message's
 /// event type is copied from its row (for the `event_type` filter): every path that writes a
 /// log (attempts, reruns, recover, tests, interrupted calls) gets it without carrying it.
-pub(super) fn insert(conn: &Connection, log: &NewLog) -> StoreResult<String> {
-    let id = ids::new_id(ids::LOG);
+pub(super) fn insert(conn: &Connection, log: &NewLog) -> StoreResult<LogId> {
+    let id = LogId::new();
     insert_as(conn, &id, log)?;
     Ok(id)
 }
 
 /// Inserts `log` under `id` (see [`insert`], which every live path goes through).
-fn insert_as(conn: &Connection, id: &str, log: &NewLog) -> StoreResult<()> {
+fn insert_as(conn: &Connection, id: &LogId, log: &NewLog) -> StoreResult<()> {
     let response_hash = log.response_body.as_deref().map(bodies::body_hash);
     conn.prepare_cached(&format!(
         "INSERT INTO logs ({COLUMNS}, event_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
@@ -234,7 +234,7 @@ fn insert_as(conn: &Connection, id: &str, log: &NewLog) -> StoreResult<()> {
     Ok(())
 }
 
-fn get(conn: &Connection, id: &str) -> StoreResult<Option<LogRecord>> {
+fn get(conn: &Connection, id: &LogId) -> StoreResult<Option<LogRecord>> {
     let stored = conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM logs WHERE id = ?1"))?
         .query_row([id], from_row)
@@ -244,7 +244,7 @@ fn get(conn: &Connection, id: &str) -> StoreResult<Option<LogRecord>> {
 
 fn list(conn: &Connection, filter: &LogFilter, page: &PageRequest) -> StoreResult<Page<LogRecord>> {
     let c = conditions(filter);
-    let page = read_page(conn, "logs", COLUMNS, &c, page, from_row, |s| &s.record.id)?;
+    let page = read_page(conn, "logs", COLUMNS, &c, page, from_row, |s| s.record.id.as_str())?;
     let items =
         page.items.into_iter().map(|s| load_bodies(conn, s)).collect::<StoreResult<Vec<_>>>()?;
     Ok(Page { items, before: page.before, after: page.after })
@@ -253,7 +253,7 @@ fn list(conn: &Connection, filter: &LogFilter, page: &PageRequest) -> StoreResul
 impl Store {
     /// Records a call that belongs to no delivery (a test call), with the snapshot of the
     /// automation it was made for (`log.snapshot_hash` must be its hash); returns its id.
-    pub async fn insert_log(&self, log: NewLog, snapshot: Snapshot) -> StoreResult<String> {
+    pub async fn insert_log(&self, log: NewLog, snapshot: Snapshot) -> StoreResult<LogId> {
         self.write(move |c| {
             snapshot.put(c)?;
             insert(c, &log)
@@ -266,7 +266,7 @@ impl Store {
     /// write (see [`insert`]), or a client following a list could miss a log.
     pub async fn insert_log_as(
         &self,
-        id: String,
+        id: LogId,
         log: NewLog,
         snapshot: Snapshot,
     ) -> StoreResult<()> {
@@ -278,7 +278,7 @@ impl Store {
     }
 
     /// Reads one log with its bodies.
-    pub async fn log(&self, id: String) -> StoreResult<LogRecord> {
+    pub async fn log(&self, id: LogId) -> StoreResult<LogRecord> {
         self.read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("log"))).await
     }
 
@@ -297,14 +297,14 @@ impl LogRecord {
     /// `created_at`. It orders the lists and bounds `created_after`/`created_before`, so
     /// all three agree. The call's start is `request_at`.
     pub fn recorded_at(&self) -> i64 {
-        ids::time_of(ids::LOG, &self.id).unwrap_or(self.response_at)
+        self.id.time_of()
     }
 }
 
 impl NewLog {
     /// The record this log reads back as once stored under `id`, given the bodies it refers
     /// to by hash.
-    pub fn to_record(&self, id: String, request_body: Vec<u8>, snapshot: Vec<u8>) -> LogRecord {
+    pub fn to_record(&self, id: LogId, request_body: Vec<u8>, snapshot: Vec<u8>) -> LogRecord {
         LogRecord {
             id,
             delivery_id: self.delivery_id.clone(),

@@ -10,18 +10,19 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{decode, DeliveryStatus, Store, StoreError, StoreResult};
 use crate::ids;
+use crate::ids::{AutomationId, RecoverJobId};
 
 /// A recover job and its progress.
 #[derive(Debug, Clone)]
 pub struct RecoverJob {
     /// `rcv_…`
-    pub id: String,
+    pub id: RecoverJobId,
     /// Window start (Unix ms, inclusive): when the deliveries ended.
     pub since: i64,
     /// Window end (Unix ms, exclusive).
     pub until: i64,
     /// Only this automation's deliveries, when set.
-    pub automation_id: Option<String>,
+    pub automation_id: Option<AutomationId>,
     /// Deliveries matched (at most the cap); once the window has run dry, those it took
     /// (deliveries another job took first were never this job's).
     pub total: i64,
@@ -72,10 +73,10 @@ fn create(
     conn: &Connection,
     since: i64,
     until: i64,
-    automation_id: Option<String>,
+    automation_id: Option<AutomationId>,
     cap: i64,
-) -> StoreResult<String> {
-    let id = ids::new_id(ids::RECOVER_JOB);
+) -> StoreResult<RecoverJobId> {
+    let id = RecoverJobId::new();
     let matched: i64 = conn
         .prepare_cached(&format!(
             "SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE {MATCH} LIMIT ?5)"
@@ -219,7 +220,7 @@ impl Store {
         &self,
         since: i64,
         until: i64,
-        automation_id: Option<String>,
+        automation_id: Option<AutomationId>,
         cap: i64,
     ) -> StoreResult<RecoverJob> {
         let id = self.write(move |c| create(c, since, until, automation_id, cap)).await?;
@@ -237,7 +238,7 @@ impl Store {
     }
 
     /// A job with its progress.
-    pub async fn recover_job(&self, id: String) -> StoreResult<RecoverJob> {
+    pub async fn recover_job(&self, id: RecoverJobId) -> StoreResult<RecoverJob> {
         self.read(move |c| progress(c, &id)).await
     }
 

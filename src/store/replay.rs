@@ -19,6 +19,7 @@ use super::automations::{self, Automation};
 use super::recover::tagged_counts;
 use super::{decode, Conflict, Store, StoreError, StoreResult};
 use crate::ids;
+use crate::ids::{AutomationId, DeliveryId, MessageId, ReplayJobId};
 
 /// The event type of the automation test call: its messages are never replayed (those
 /// stored before schema version 5 do not say which automation they were addressed to).
@@ -50,9 +51,9 @@ const AUTOMATION_DELETED: &str = "automation_deleted";
 #[derive(Debug, Clone)]
 pub struct ReplayJob {
     /// `rpl_…`
-    pub id: String,
+    pub id: ReplayJobId,
     /// The automation given the missing deliveries.
-    pub automation_id: String,
+    pub automation_id: AutomationId,
     /// Window start (Unix ms, inclusive): when the messages were accepted.
     pub since: i64,
     /// Window end (Unix ms, exclusive).
@@ -101,7 +102,7 @@ fn event_types_json(automation: &Automation) -> StoreResult<Option<String>> {
 }
 
 /// The automation, refused when unknown (404) or disabled (409: its deliveries would fail).
-fn enabled_automation(conn: &Connection, id: &str) -> StoreResult<Automation> {
+fn enabled_automation(conn: &Connection, id: &AutomationId) -> StoreResult<Automation> {
     let automation = automations::get(conn, id)?.ok_or(StoreError::NotFound("automation"))?;
     if !automation.enabled {
         return Err(StoreError::Conflict(
@@ -118,13 +119,13 @@ fn enabled_automation(conn: &Connection, id: &str) -> StoreResult<Automation> {
 /// (kept in `total`).
 fn insert_job(
     conn: &Connection,
-    automation_id: &str,
+    automation_id: &AutomationId,
     since: i64,
     until: i64,
     cap: i64,
-) -> StoreResult<String> {
+) -> StoreResult<ReplayJobId> {
     enabled_automation(conn, automation_id)?;
-    let id = ids::new_id(ids::REPLAY_JOB);
+    let id = ReplayJobId::new();
     conn.prepare_cached(
         "INSERT INTO recover_jobs (id, kind, since, until, automation_id, total, requeued, capped, created_at) \
          VALUES (?1, 'replay', ?2, ?3, ?4, ?5, 0, 0, ?6)",
@@ -138,7 +139,7 @@ fn insert_job(
 /// job has nothing left). Ends the job when its window is done or its cap (`total`)
 /// reached, or when its automation was disabled or deleted meanwhile.
 pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResult<i64> {
-    type JobRow = (String, i64, i64, i64, i64, Option<String>, Option<String>);
+    type JobRow = (AutomationId, i64, i64, i64, i64, Option<String>, Option<String>);
     let job: Option<JobRow> = conn
         .prepare_cached(
             "SELECT automation_id, since, until, total, requeued, cursor, ended \
@@ -164,7 +165,7 @@ pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResu
     // One lower bound, so the index range starts there (not at the window's start).
     let (lower, from) = match cursor {
         Some(c) => ("id > :from", c),
-        None => ("id >= :from", ids::time_bound(ids::MESSAGE, since)),
+        None => ("id >= :from", MessageId::time_bound(since).into_string()),
     };
     let sql = format!(
         "SELECT id, {MISSING} FROM messages WHERE processor_id = :processor_id \
@@ -177,7 +178,7 @@ pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResu
             named_params! {
                 ":processor_id": automation.processor_id,
                 ":from": from,
-                ":to": ids::time_bound(ids::MESSAGE, until),
+                ":to": MessageId::time_bound(until),
                 ":test_event_type": TEST_EVENT_TYPE,
                 ":event_types": event_types,
                 ":automation_id": automation.id,
@@ -198,13 +199,7 @@ pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResu
         examined += 1;
         last = Some(message_id);
         if *missing {
-            insert.execute(params![
-                ids::new_id(ids::DELIVERY),
-                message_id,
-                automation.id,
-                now,
-                id
-            ])?;
+            insert.execute(params![DeliveryId::new(), message_id, automation.id, now, id])?;
             made += 1;
             if made == take {
                 break;
@@ -272,7 +267,7 @@ impl Store {
     /// 409 for a disabled one. The deliveries are created by the recover-job runner.
     pub async fn create_replay_job(
         &self,
-        automation_id: String,
+        automation_id: AutomationId,
         since: i64,
         until: i64,
         cap: i64,
@@ -282,7 +277,7 @@ impl Store {
     }
 
     /// A replay job with its progress.
-    pub async fn replay_job(&self, id: String) -> StoreResult<ReplayJob> {
+    pub async fn replay_job(&self, id: ReplayJobId) -> StoreResult<ReplayJob> {
         self.read(move |c| progress(c, &id)).await
     }
 }

@@ -7,7 +7,7 @@ const PROCESSOR: &str = "proc_r";
 
 fn automation(id: &str, enabled: bool) -> Automation {
     Automation {
-        id: id.into(),
+        id: AutomationId::parse(id).expect("a valid id"),
         name: "r".into(),
         processor_id: PROCESSOR.into(),
         webhook_url: "http://127.0.0.1:9/r".into(),
@@ -49,28 +49,28 @@ fn deliver(conn: &Connection, message_id: &str, automation_id: &str) {
     .unwrap();
 }
 
-/// A database with automations `endp_a` (replayed) and `endp_b`, and messages of every
-/// kind; returns it with the ids of the messages `endp_a` is missing, in order.
+/// A database with automations `endp_0000000000000000000000000000000a` (replayed) and `endp_0000000000000000000000000000000b`, and messages of every
+/// kind; returns it with the ids of the messages `endp_0000000000000000000000000000000a` is missing, in order.
 fn setup() -> (Connection, Vec<String>) {
     let conn = Connection::open_in_memory().unwrap();
     super::super::schema::apply(&conn).unwrap();
-    automations::insert(&conn, &automation("endp_a", true)).unwrap();
-    automations::insert(&conn, &automation("endp_b", true)).unwrap();
+    automations::insert(&conn, &automation("endp_0000000000000000000000000000000a", true)).unwrap();
+    automations::insert(&conn, &automation("endp_0000000000000000000000000000000b", true)).unwrap();
     let mut missing = Vec::new();
     for i in 0..12 {
         let id = message(&conn, PROCESSOR, "e", None);
         match i % 4 {
             // Already delivered to a: not missing.
-            0 => deliver(&conn, &id, "endp_a"),
+            0 => deliver(&conn, &id, "endp_0000000000000000000000000000000a"),
             // Delivered to b only: missing for a.
             1 => {
-                deliver(&conn, &id, "endp_b");
+                deliver(&conn, &id, "endp_0000000000000000000000000000000b");
                 missing.push(id);
             }
             _ => missing.push(id),
         }
         // Around each: messages a must never get.
-        message(&conn, PROCESSOR, "e", Some("endp_b"));
+        message(&conn, PROCESSOR, "e", Some("endp_0000000000000000000000000000000b"));
         message(&conn, PROCESSOR, TEST_EVENT_TYPE, None);
         message(&conn, "proc_other", "e", None);
     }
@@ -79,14 +79,21 @@ fn setup() -> (Connection, Vec<String>) {
 
 const UNTIL: i64 = i64::MAX / 2;
 
-fn job(conn: &Connection, cap: i64) -> String {
-    insert_job(conn, "endp_a", 0, UNTIL, cap).unwrap()
+fn job(conn: &Connection, cap: i64) -> ReplayJobId {
+    insert_job(
+        conn,
+        &"endp_0000000000000000000000000000000a".parse().expect("a valid id"),
+        0,
+        UNTIL,
+        cap,
+    )
+    .unwrap()
 }
 
 fn delivered_to_a(conn: &Connection) -> Vec<String> {
     let mut stmt = conn
         .prepare(
-            "SELECT message_id FROM deliveries WHERE automation_id = 'endp_a' \
+            "SELECT message_id FROM deliveries WHERE automation_id = 'endp_0000000000000000000000000000000a' \
              AND next_trigger = 'replay' ORDER BY message_id",
         )
         .unwrap();
@@ -133,7 +140,14 @@ fn a_capped_job_creates_the_oldest_missing_deliveries_and_says_where_it_stopped(
     let j = progress(&conn, &id).unwrap();
     assert_eq!((j.created, j.capped, j.ended.as_deref()), (4, true, Some(COMPLETED)));
     assert_eq!(Some(j.scanned_through), ids::time_of(ids::MESSAGE, &missing[3]));
-    let rest = insert_job(&conn, "endp_a", j.scanned_through, UNTIL, 100).unwrap();
+    let rest = insert_job(
+        &conn,
+        &"endp_0000000000000000000000000000000a".parse().expect("a valid id"),
+        j.scanned_through,
+        UNTIL,
+        100,
+    )
+    .unwrap();
     while replay_chunk(&conn, &rest, 500).unwrap() > 0 {}
     assert_eq!(delivered_to_a(&conn), missing);
     assert_eq!(progress(&conn, &rest).unwrap().created, 5);
@@ -146,7 +160,11 @@ fn a_job_stops_when_its_automation_is_disabled_or_deleted() {
     let (conn, _) = setup();
     let id = job(&conn, 100);
     assert!(replay_chunk(&conn, &id, 1).unwrap() > 0);
-    conn.execute("UPDATE automations SET enabled = 0 WHERE id = 'endp_a'", []).unwrap();
+    conn.execute(
+        "UPDATE automations SET enabled = 0 WHERE id = 'endp_0000000000000000000000000000000a'",
+        [],
+    )
+    .unwrap();
     assert_eq!(replay_chunk(&conn, &id, 500).unwrap(), 0);
     let j = progress(&conn, &id).unwrap();
     assert_eq!((j.created, j.ended.as_deref()), (1, Some(AUTOMATION_DISABLED)));
@@ -154,13 +172,18 @@ fn a_job_stops_when_its_automation_is_disabled_or_deleted() {
         .unwrap();
     assert_eq!(progress(&conn, &id).unwrap().status(), "stopped");
     assert!(matches!(
-        insert_job(&conn, "endp_a", 0, 1, 100),
+        insert_job(&conn, &"endp_0000000000000000000000000000000a".parse().expect("a valid id"), 0, 1, 100),
         Err(StoreError::Conflict(Conflict::AutomationDisabled, m)) if m.contains("disabled")
     ));
 
-    conn.execute("UPDATE automations SET enabled = 1 WHERE id = 'endp_a'", []).unwrap();
+    conn.execute(
+        "UPDATE automations SET enabled = 1 WHERE id = 'endp_0000000000000000000000000000000a'",
+        [],
+    )
+    .unwrap();
     let id = job(&conn, 100);
-    conn.execute("DELETE FROM automations WHERE id = 'endp_a'", []).unwrap();
+    conn.execute("DELETE FROM automations WHERE id = 'endp_0000000000000000000000000000000a'", [])
+        .unwrap();
     assert_eq!(replay_chunk(&conn, &id, 500).unwrap(), 0);
     assert_eq!(progress(&conn, &id).unwrap().ended.as_deref(), Some(AUTOMATION_DELETED));
 }

@@ -8,13 +8,14 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::automations::{self, Automation};
 use super::{Store, StoreError, StoreResult};
+use crate::ids::AutomationId;
 
 /// The automation signing for spreadsheet `spreadsheet_id`, as it is now.
 pub(super) fn signer_of(
     conn: &Connection,
     spreadsheet_id: &str,
 ) -> StoreResult<Option<Automation>> {
-    let automation_id: Option<String> = conn
+    let automation_id: Option<AutomationId> = conn
         .prepare_cached("SELECT automation_id FROM spreadsheet_signers WHERE spreadsheet_id = ?1")?
         .query_row([spreadsheet_id], |r| r.get(0))
         .optional()?;
@@ -26,7 +27,12 @@ pub(super) fn signer_of(
 
 /// Makes `automation_id` the signer of `spreadsheet_id`, in place of any signer or webhook
 /// secret it had.
-fn set(conn: &Connection, spreadsheet_id: &str, automation_id: &str, now: i64) -> StoreResult<()> {
+fn set(
+    conn: &Connection,
+    spreadsheet_id: &str,
+    automation_id: &AutomationId,
+    now: i64,
+) -> StoreResult<()> {
     if automations::get(conn, automation_id)?.is_none() {
         return Err(StoreError::NotFound("automation"));
     }
@@ -73,7 +79,7 @@ impl Store {
     pub async fn set_sheet_signer(
         &self,
         spreadsheet_id: String,
-        automation_id: String,
+        automation_id: AutomationId,
     ) -> StoreResult<()> {
         self.write(move |c| set(c, &spreadsheet_id, &automation_id, crate::time::now_ms())).await
     }

@@ -12,6 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::automations::Automation;
 use super::{bodies, BodyHash, Store, StoreError, StoreResult};
+use crate::ids::{AutomationId, LogId};
 use crate::redact::HeaderRedaction;
 
 /// A snapshot ready to store.
@@ -20,7 +21,7 @@ pub struct Snapshot {
     /// Hash of the shown snapshot; logs refer to it.
     pub hash: BodyHash,
     shown: Vec<u8>,
-    automation_id: String,
+    automation_id: AutomationId,
     sent_headers: String,
 }
 
@@ -67,7 +68,7 @@ fn sent_headers(conn: &Connection, log_id: &str) -> StoreResult<BTreeMap<String,
 
 impl Store {
     /// See [`sent_headers`].
-    pub async fn sent_headers(&self, log_id: String) -> StoreResult<BTreeMap<String, String>> {
+    pub async fn sent_headers(&self, log_id: LogId) -> StoreResult<BTreeMap<String, String>> {
         self.read(move |c| sent_headers(c, &log_id)).await
     }
 }
@@ -83,7 +84,7 @@ mod tests {
         let conn = Connection::open_in_memory().expect("open");
         super::super::schema::apply(&conn).expect("schema");
         let automation = Automation {
-            id: "endp_deleted".into(),
+            id: AutomationId::new(),
             name: "gone".into(),
             processor_id: "proc".into(),
             webhook_url: "http://192.0.2.1/hook".into(),

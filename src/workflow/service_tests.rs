@@ -37,7 +37,7 @@ struct World {
     _dir: tempfile::TempDir,
     store: Store,
     workflows: Arc<Workflows>,
-    automation: String,
+    automation: crate::ids::AutomationId,
 }
 
 async fn world() -> World {
@@ -58,7 +58,7 @@ async fn world() -> World {
     let workflows = Workflows::new(&apps, store.clone(), sender, relay);
     let now = crate::time::now_ms();
     let automation = Automation {
-        id: crate::ids::new_id(crate::ids::AUTOMATION),
+        id: crate::ids::AutomationId::new(),
         name: "runs".into(),
         processor_id: "panicky".into(),
         webhook_url: "http://192.0.2.1/runs".into(),
