@@ -56,7 +56,7 @@ pub(super) struct Capacity {
 impl Capacity {
     /// Gives back the lane slot of a call to `automation_id` that ended or never started:
     /// the next queued delivery takes it over (with `global`, when given), else it is freed.
-    pub fn free_slot(&self, automation_id: &str, global: Option<OwnedSemaphorePermit>) {
+    pub fn free_slot(&self, automation_id: &AutomationId, global: Option<OwnedSemaphorePermit>) {
         if let Some(next) = self.lanes.finish(automation_id) {
             let _ = self.returns.send(Returned::Run(next, global));
         }
@@ -66,7 +66,7 @@ impl Capacity {
 /// What one delivery of a ticket holds.
 pub(super) struct Reservation {
     /// Its automation.
-    pub automation_id: String,
+    pub automation_id: AutomationId,
     /// With a lane slot: the global slot to call with. Without: a backlog place.
     pub global: Option<OwnedSemaphorePermit>,
 }
@@ -133,7 +133,7 @@ impl Intake for Ticket {
             }
             global.is_some()
         })?;
-        let reservation = Reservation { automation_id: automation_id.to_string(), global };
+        let reservation = Reservation { automation_id: automation_id.clone(), global };
         locked(&self.taken).insert(delivery_id.clone(), reservation);
         Some(match reserved {
             Reserved::Slot => Take::Call,

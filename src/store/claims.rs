@@ -164,7 +164,7 @@ pub struct ClaimRequest {
     /// Most candidates to look at.
     pub scan: usize,
     /// Automations whose deliveries are passed over.
-    pub saturated: Vec<String>,
+    pub saturated: Vec<AutomationId>,
     /// Decides about each candidate.
     pub intake: std::sync::Arc<dyn Intake>,
 }
