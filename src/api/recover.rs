@@ -13,7 +13,7 @@ use super::recover_window::window;
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::recover;
 use crate::ids::{self, AutomationId};
-use crate::store::{RecoverJob, StillRetrying};
+use crate::store::{BackgroundJob, RecoverJob, StillRetrying};
 use crate::time::{now_ms, rfc3339};
 
 #[derive(Debug, Deserialize)]
@@ -94,7 +94,8 @@ pub(super) async fn create(
         .map_err(|_| ApiError::invalid("automation_id", "not an automation id"))?;
     let cap = i64::from(state.config.delivery.recover_max_deliveries);
     let job = state.store.create_recover_job(since, until, automation_id, cap).await?;
-    recover::spawn(state.store.clone(), state.dispatcher.clone(), job.id.to_string());
+    let runner = BackgroundJob::Recover(job.id.clone());
+    recover::spawn(state.store.clone(), state.dispatcher.clone(), runner);
     Ok((StatusCode::ACCEPTED, answer(&state, job).await?))
 }
 

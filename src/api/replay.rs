@@ -14,7 +14,7 @@ use super::extract::{path_id, JsonBody, NoQuery};
 use super::recover_window::window;
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::recover;
-use crate::store::ReplayJob;
+use crate::store::{BackgroundJob, ReplayJob};
 use crate::time::{now_ms, rfc3339};
 
 /// The window of messages to look at, by when they were accepted; `until` defaults to now.
@@ -56,7 +56,8 @@ pub(super) async fn create(
     let (since, until) = window(&body.since, body.until.as_deref(), now_ms())?;
     let cap = i64::from(state.config.delivery.recover_max_deliveries);
     let job = state.store.create_replay_job(id, since, until, cap).await?;
-    recover::spawn(state.store.clone(), state.dispatcher.clone(), job.id.to_string());
+    let runner = BackgroundJob::Replay(job.id.clone());
+    recover::spawn(state.store.clone(), state.dispatcher.clone(), runner);
     Ok((StatusCode::ACCEPTED, Json(job_json(&job))))
 }
 

@@ -17,7 +17,7 @@ use crate::store::{Automation, BodyHash, NewLog, Trigger};
 /// verifies); such a call never leaves the relay, and no other call carries a derived key.
 pub fn signed_headers(
     automation: &Automation,
-    message_id: &str,
+    message_id: &MessageId,
     body: &[u8],
     now_ms: i64,
     sink_spreadsheet: Option<&str>,

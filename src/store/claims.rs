@@ -16,11 +16,12 @@ use bytes::Bytes;
 use rusqlite::{params, Connection};
 
 use super::cache::AutomationCache;
+use super::recover::BackgroundJob;
 use super::{
     bodies, decode, messages, BodyHash, ClaimedDelivery, Store, StoreError, StoreResult, Trigger,
 };
 use crate::delivery::ticket::Intake;
-use crate::ids::{AutomationId, DeliveryId, MessageId, RecoverJobId};
+use crate::ids::{AutomationId, DeliveryId, MessageId};
 
 /// How the dispatcher takes a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +117,7 @@ fn claim(
                     decode::value::<MessageId>(r, 0, "deliveries", &id)?,
                     r.get::<_, u32>(1)?,
                     decode::value::<Trigger>(r, 2, "deliveries", &id)?,
-                    decode::value::<Option<RecoverJobId>>(r, 3, "deliveries", &id)?,
+                    decode::value::<Option<BackgroundJob>>(r, 3, "deliveries", &id)?,
                     r.get::<_, i64>(4)?,
                 ))
             })?;

@@ -12,8 +12,9 @@ use super::cache::AutomationCache;
 use super::calls_in_flight::{interrupted_log, InterruptedCall, StartingCall};
 use super::logs::{self, NewLog, Trigger};
 use super::page::{read_page, Conditions, Page, PageRequest};
+use super::recover::BackgroundJob;
 use super::{bodies, decode, BodyHash, DeliveryStatus, Snapshot, Store, StoreError, StoreResult};
-use crate::ids::{AutomationId, DeliveryId, LogId, MessageId, RecoverJobId};
+use crate::ids::{AutomationId, DeliveryId, LogId, MessageId};
 use crate::redact::HeaderRedaction;
 
 /// A delivery the dispatcher now holds, with everything needed to send it.
@@ -40,8 +41,8 @@ pub struct ClaimedDelivery {
     pub attempt: u32,
     /// Why this attempt happens.
     pub trigger: Trigger,
-    /// Set when a recover job re-queued it.
-    pub recover_job_id: Option<RecoverJobId>,
+    /// Set when a recover job re-queued it, or a replay job created it.
+    pub recover_job_id: Option<BackgroundJob>,
     /// Unix ms; the maximum age counts from here.
     pub created_at: i64,
     /// Whether the database records this attempt as possibly sent (`claimed = 1`, see

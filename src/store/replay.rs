@@ -138,7 +138,7 @@ fn insert_job(
 /// `chunk * SCAN_PER_DELIVERY` messages; returns how many messages it examined (0 when the
 /// job has nothing left). Ends the job when its window is done or its cap (`total`)
 /// reached, or when its automation was disabled or deleted meanwhile.
-pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResult<i64> {
+pub(super) fn replay_chunk(conn: &Connection, id: &ReplayJobId, chunk: i64) -> StoreResult<i64> {
     type JobRow = (AutomationId, i64, i64, i64, i64, Option<String>, Option<String>);
     let job: Option<JobRow> = conn
         .prepare_cached(
@@ -218,13 +218,13 @@ pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResu
 }
 
 /// Ends job `id` for `reason`; it has nothing left to do.
-fn end(conn: &Connection, id: &str, reason: &str) -> StoreResult<i64> {
+fn end(conn: &Connection, id: &ReplayJobId, reason: &str) -> StoreResult<i64> {
     conn.prepare_cached("UPDATE recover_jobs SET ended = ?2 WHERE id = ?1")?
         .execute(params![id, reason])?;
     Ok(0)
 }
 
-fn progress(conn: &Connection, id: &str) -> StoreResult<ReplayJob> {
+fn progress(conn: &Connection, id: &ReplayJobId) -> StoreResult<ReplayJob> {
     let mut job = conn
         .prepare_cached(
             "SELECT id, automation_id, since, until, cursor, capped, requeued, ended, created_at \

@@ -2,8 +2,13 @@
 //! job ends.
 
 use super::*;
+use crate::store::BackgroundJob;
 
 const PROCESSOR: &str = "proc_r";
+/// The automation replayed to.
+const A: &str = "endp_0000000000000000000000000000000a";
+/// Another automation of the processor.
+const B: &str = "endp_0000000000000000000000000000000b";
 
 fn automation(id: &str, enabled: bool) -> Automation {
     Automation {
@@ -49,28 +54,28 @@ fn deliver(conn: &Connection, message_id: &str, automation_id: &str) {
     .unwrap();
 }
 
-/// A database with automations `endp_0000000000000000000000000000000a` (replayed) and `endp_0000000000000000000000000000000b`, and messages of every
-/// kind; returns it with the ids of the messages `endp_0000000000000000000000000000000a` is missing, in order.
+/// A database with automations [`A`] (replayed) and [`B`], and messages of every kind;
+/// returns it with the ids of the messages `A` is missing, in order.
 fn setup() -> (Connection, Vec<String>) {
     let conn = Connection::open_in_memory().unwrap();
     super::super::schema::apply(&conn).unwrap();
-    automations::insert(&conn, &automation("endp_0000000000000000000000000000000a", true)).unwrap();
-    automations::insert(&conn, &automation("endp_0000000000000000000000000000000b", true)).unwrap();
+    automations::insert(&conn, &automation(A, true)).unwrap();
+    automations::insert(&conn, &automation(B, true)).unwrap();
     let mut missing = Vec::new();
     for i in 0..12 {
         let id = message(&conn, PROCESSOR, "e", None);
         match i % 4 {
             // Already delivered to a: not missing.
-            0 => deliver(&conn, &id, "endp_0000000000000000000000000000000a"),
+            0 => deliver(&conn, &id, A),
             // Delivered to b only: missing for a.
             1 => {
-                deliver(&conn, &id, "endp_0000000000000000000000000000000b");
+                deliver(&conn, &id, B);
                 missing.push(id);
             }
             _ => missing.push(id),
         }
         // Around each: messages a must never get.
-        message(&conn, PROCESSOR, "e", Some("endp_0000000000000000000000000000000b"));
+        message(&conn, PROCESSOR, "e", Some(B));
         message(&conn, PROCESSOR, TEST_EVENT_TYPE, None);
         message(&conn, "proc_other", "e", None);
     }
@@ -80,14 +85,7 @@ fn setup() -> (Connection, Vec<String>) {
 const UNTIL: i64 = i64::MAX / 2;
 
 fn job(conn: &Connection, cap: i64) -> ReplayJobId {
-    insert_job(
-        conn,
-        &"endp_0000000000000000000000000000000a".parse().expect("a valid id"),
-        0,
-        UNTIL,
-        cap,
-    )
-    .unwrap()
+    insert_job(conn, &A.parse().expect("a valid id"), 0, UNTIL, cap).unwrap()
 }
 
 fn delivered_to_a(conn: &Connection) -> Vec<String> {
@@ -140,14 +138,8 @@ fn a_capped_job_creates_the_oldest_missing_deliveries_and_says_where_it_stopped(
     let j = progress(&conn, &id).unwrap();
     assert_eq!((j.created, j.capped, j.ended.as_deref()), (4, true, Some(COMPLETED)));
     assert_eq!(Some(j.scanned_through), ids::time_of(ids::MESSAGE, &missing[3]));
-    let rest = insert_job(
-        &conn,
-        &"endp_0000000000000000000000000000000a".parse().expect("a valid id"),
-        j.scanned_through,
-        UNTIL,
-        100,
-    )
-    .unwrap();
+    let rest =
+        insert_job(&conn, &A.parse().expect("a valid id"), j.scanned_through, UNTIL, 100).unwrap();
     while replay_chunk(&conn, &rest, 500).unwrap() > 0 {}
     assert_eq!(delivered_to_a(&conn), missing);
     assert_eq!(progress(&conn, &rest).unwrap().created, 5);
@@ -172,7 +164,7 @@ fn a_job_stops_when_its_automation_is_disabled_or_deleted() {
         .unwrap();
     assert_eq!(progress(&conn, &id).unwrap().status(), "stopped");
     assert!(matches!(
-        insert_job(&conn, &"endp_0000000000000000000000000000000a".parse().expect("a valid id"), 0, 1, 100),
+        insert_job(&conn, &A.parse().expect("a valid id"), 0, 1, 100),
         Err(StoreError::Conflict(Conflict::AutomationDisabled, m)) if m.contains("disabled")
     ));
 
@@ -186,4 +178,23 @@ fn a_job_stops_when_its_automation_is_disabled_or_deleted() {
         .unwrap();
     assert_eq!(replay_chunk(&conn, &id, 500).unwrap(), 0);
     assert_eq!(progress(&conn, &id).unwrap().ended.as_deref(), Some(AUTOMATION_DELETED));
+}
+
+/// The deliveries a replay job creates carry its `rpl_` id where recover jobs put theirs;
+/// it reads back as that job (the claim reads it with every delivery it takes).
+#[test]
+fn a_replay_jobs_deliveries_read_back_its_id() {
+    let (conn, _) = setup();
+    let id = job(&conn, 100);
+    assert!(replay_chunk(&conn, &id, 500).unwrap() > 0);
+    let tagged: Vec<Option<BackgroundJob>> = conn
+        .prepare("SELECT recover_job_id FROM deliveries WHERE automation_id = ?1")
+        .unwrap()
+        .query_map([A], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(tagged.len(), 12, "the 9 replayed and the 3 delivered before");
+    let replayed = tagged.iter().filter(|t| **t == Some(BackgroundJob::Replay(id.clone())));
+    assert_eq!(replayed.count(), 9);
 }

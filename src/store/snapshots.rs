@@ -52,7 +52,7 @@ impl Snapshot {
 
 /// The custom headers sent with the calls whose log is `log_id`; empty when the log predates
 /// this record (nothing is sent that is not known to have been sent then).
-fn sent_headers(conn: &Connection, log_id: &str) -> StoreResult<BTreeMap<String, String>> {
+fn sent_headers(conn: &Connection, log_id: &LogId) -> StoreResult<BTreeMap<String, String>> {
     let headers: Option<String> = conn
         .prepare_cached(
             "SELECT s.headers FROM logs l JOIN snapshot_headers s ON s.snapshot_hash = l.snapshot_hash \
