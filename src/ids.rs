@@ -159,24 +159,6 @@ impl<K: IdKind> PartialEq for Id<K> {
 
 impl<K: IdKind> Eq for Id<K> {}
 
-impl<K: IdKind> PartialEq<str> for Id<K> {
-    fn eq(&self, other: &str) -> bool {
-        self.text == other
-    }
-}
-
-impl<K: IdKind> PartialEq<&str> for Id<K> {
-    fn eq(&self, other: &&str) -> bool {
-        self.text == *other
-    }
-}
-
-impl<K: IdKind> PartialEq<String> for Id<K> {
-    fn eq(&self, other: &String) -> bool {
-        &self.text == other
-    }
-}
-
 impl<K: IdKind> Hash for Id<K> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.text.hash(state);
@@ -220,12 +202,6 @@ impl<K: IdKind> std::ops::Deref for Id<K> {
 /// Maps keyed by id can be searched with a `&str` (hash and order are the text's).
 impl<K: IdKind> std::borrow::Borrow<str> for Id<K> {
     fn borrow(&self) -> &str {
-        &self.text
-    }
-}
-
-impl<K: IdKind> AsRef<str> for Id<K> {
-    fn as_ref(&self) -> &str {
         &self.text
     }
 }
