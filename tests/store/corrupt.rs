@@ -156,6 +156,29 @@ async fn unknown_delivery_statuses_and_log_triggers_are_errors() {
     assert_eq!(status, 500, "an unknown trigger was shown as another: {body}");
 }
 
+/// A stored id of another kind (a delivery id where a log's message id belongs) is an error,
+/// never shown as if it were one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_id_of_another_kind_is_an_error() {
+    let receiver = Receiver::ok().await;
+    let mut relay = Relay::start(FAST_RETRIES);
+    relay.create_automation("proc_ids", &receiver.url("/i")).await;
+    let message = relay.send_message("proc_ids", json!({"n": 1})).await;
+    let delivery = message["delivery_ids"][0].as_str().expect("delivery").to_string();
+    let logs = relay
+        .wait_for(Duration::from_secs(10), "the log", || async {
+            let logs = relay.all_logs("").await;
+            (logs.len() == 1).then_some(logs)
+        })
+        .await;
+    let log = logs[0]["id"].as_str().expect("id").to_string();
+    corrupt(&mut relay, &format!("UPDATE logs SET message_id = '{delivery}' WHERE id = '{log}'"));
+
+    let path = format!("/v1/processors/automations/logs/{log}");
+    let (status, body) = status_of(&relay, Method::GET, &path, None).await;
+    assert_eq!(status, 500, "a delivery id was shown as the log's message id: {body}");
+}
+
 const APP_KEY: &str = "app-corrupt-key-0123456789";
 const APP: &str = r#"
 [[apps]]
