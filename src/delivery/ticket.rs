@@ -105,7 +105,7 @@ impl Ticket {
     }
 
     /// Takes out what was set aside for delivery `id`.
-    pub(super) fn redeem(&self, id: &str) -> Option<Reservation> {
+    pub(super) fn redeem(&self, id: &DeliveryId) -> Option<Reservation> {
         locked(&self.taken).remove(id)
     }
 
