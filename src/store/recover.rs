@@ -255,6 +255,24 @@ fn still_retrying(conn: &Connection, job: &RecoverJob, now: i64) -> StoreResult<
         })?)
 }
 
+/// See [`Store::unfinished_recover_jobs`]; each job typed by its kind.
+pub(super) fn unfinished(conn: &Connection) -> StoreResult<Vec<BackgroundJob>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, kind = 'replay' FROM recover_jobs WHERE \
+         (kind = 'recover' AND requeued < total) OR (kind = 'replay' AND ended IS NULL)",
+    )?;
+    let jobs = stmt
+        .query_map([], |r| {
+            Ok(if r.get(1)? {
+                BackgroundJob::Replay(decode::key(r, 0, "recover_jobs")?)
+            } else {
+                BackgroundJob::Recover(decode::key(r, 0, "recover_jobs")?)
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(jobs)
+}
+
 impl Store {
     /// Creates a recover job over the window; re-queuing happens in [`Store::requeue_chunk`].
     pub async fn create_recover_job(
@@ -314,22 +332,6 @@ impl Store {
     /// Jobs interrupted before they re-queued (a replay job: created) everything, resumed
     /// at start-up.
     pub async fn unfinished_recover_jobs(&self) -> StoreResult<Vec<BackgroundJob>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, kind = 'replay' FROM recover_jobs WHERE \
-                 (kind = 'recover' AND requeued < total) OR (kind = 'replay' AND ended IS NULL)",
-            )?;
-            let jobs = stmt
-                .query_map([], |r| {
-                    Ok(if r.get(1)? {
-                        BackgroundJob::Replay(decode::key(r, 0, "recover_jobs")?)
-                    } else {
-                        BackgroundJob::Recover(decode::key(r, 0, "recover_jobs")?)
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(jobs)
-        })
-        .await
+        self.read(unfinished).await
     }
 }

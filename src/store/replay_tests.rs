@@ -198,3 +198,15 @@ fn a_replay_jobs_deliveries_read_back_its_id() {
     let replayed = tagged.iter().filter(|t| **t == Some(BackgroundJob::Replay(id.clone())));
     assert_eq!(replayed.count(), 9);
 }
+
+/// An unfinished replay job is resumed at start-up as a replay job, and no longer once it
+/// has ended.
+#[test]
+fn an_unfinished_replay_job_resumes_as_one() {
+    let (conn, _) = setup();
+    let id = job(&conn, 100);
+    let resumed = crate::store::recover::unfinished(&conn).unwrap();
+    assert_eq!(resumed, [BackgroundJob::Replay(id.clone())]);
+    while replay_chunk(&conn, &id, 500).unwrap() > 0 {}
+    assert_eq!(crate::store::recover::unfinished(&conn).unwrap(), []);
+}
