@@ -9,10 +9,12 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{list_body, ApiQuery, JsonBody, NoBody, NoQuery, PageParams, QueryParams};
+use super::extract::{
+    list_body, path_id, ApiQuery, JsonBody, NoBody, NoQuery, PageParams, QueryParams,
+};
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::signing;
-use crate::ids;
+use crate::ids::{self, AutomationId};
 use crate::redact::{HeaderRedaction, REDACTED};
 use crate::store::{Automation, AutomationFilter, AutomationSettings};
 use crate::time::UnixMs;
@@ -229,7 +231,7 @@ pub(super) async fn create(
     let settings = merged_input(body, None, state.config.limits.max_webhook_headers)?;
     let now = UnixMs::now();
     let automation = Automation {
-        id: ids::new_id(ids::AUTOMATION),
+        id: AutomationId::new(),
         settings,
         secret: signing::new_secret(),
         previous_secret: None,
@@ -271,12 +273,8 @@ pub(super) async fn list(
 }
 
 /// Validates an automation id from the path (404 when malformed, like an unknown id).
-pub(super) fn automation_id(id: String) -> ApiResult<String> {
-    if ids::is_valid(ids::AUTOMATION, &id) {
-        Ok(id)
-    } else {
-        Err(ApiError::not_found("automation"))
-    }
+pub(super) fn automation_id(id: String) -> ApiResult<AutomationId> {
+    path_id(id, "automation")
 }
 
 pub(super) async fn show(

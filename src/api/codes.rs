@@ -86,6 +86,8 @@ registry! {
         "no call slot came free for a rerun or test call; retry";
     TooManyUploads => "too_many_uploads", 503,
         "`limits.max_concurrent_uploads` uploads are being received; retry";
+    ClientTooSlow => "client_too_slow", 503,
+        "(an `error` event of a streaming run) the client fell `limits.max_body_bytes` of events behind and its stream ends; the run goes on";
     Timeout => "timeout", 504,
         "the request took longer than the API's timeout";
     InsufficientStorage => "insufficient_storage", 507,

@@ -14,7 +14,7 @@ use super::codes::ApiErrorCode;
 use super::error::ApiError;
 use super::json_depth::check_depth;
 use super::AppState;
-use crate::ids;
+use crate::ids::{self, Id, IdKind};
 use crate::store::PageRequest;
 use crate::time::UnixMs;
 
@@ -277,6 +277,12 @@ pub fn parse_time_param(field: &str, value: Option<String>) -> Result<Option<Uni
             })
         })
         .transpose()
+}
+
+/// Path id `id` as an id of kind `K`; a malformed one, or one of another kind, is answered
+/// 404 like an unknown `resource` (no such id can exist).
+pub fn path_id<K: IdKind>(id: String, resource: &str) -> Result<Id<K>, ApiError> {
+    Id::try_from(id).map_err(|_| ApiError::not_found(resource))
 }
 
 /// A list that takes no filter, only the page parameters.

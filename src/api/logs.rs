@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::extract::{
-    list_body, parse_number, parse_time_param, ApiQuery, NoQuery, PageParams, QueryParams,
+    list_body, parse_number, parse_time_param, path_id, ApiQuery, NoQuery, PageParams, QueryParams,
 };
 use super::logs_view::automation_log;
 use super::{ApiError, ApiResult, AppState};
@@ -149,10 +149,7 @@ pub(super) async fn find(
     log_id: String,
     processor_id: Option<&str>,
 ) -> ApiResult<LogRecord> {
-    if !ids::is_valid(ids::LOG, &log_id) {
-        return Err(ApiError::not_found("log"));
-    }
-    let record = state.store.log(log_id).await?;
+    let record = state.store.log(path_id(log_id, "log")?).await?;
     match processor_id {
         Some(p) if p != record.log.processor_id => Err(ApiError::not_found("log")),
         _ => Ok(record),

@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::extract::{
-    body_bytes, decode_object, list_body, parse_time_param, ApiQuery, NoQuery, PageParams,
+    body_bytes, decode_object, list_body, parse_time_param, path_id, ApiQuery, NoQuery, PageParams,
     QueryParams,
 };
 use super::{ApiError, ApiResult, AppState};
@@ -95,9 +95,6 @@ pub(super) async fn ingest(
                 "give processor_id or automation_id, not both",
             ))
         }
-        (_, Some(a)) if !ids::is_valid(ids::AUTOMATION, a) => {
-            return Err(ApiError::not_found("automation"))
-        }
         (Some(p), _) if p.is_empty() || p.len() > 256 => {
             return Err(ApiError::invalid("processor_id", "1 to 256 characters"))
         }
@@ -118,7 +115,7 @@ pub(super) async fn ingest(
     }
     let message = NewMessage {
         processor_id: body.processor_id,
-        automation_id: body.automation_id,
+        automation_id: body.automation_id.map(|a| path_id(a, "automation")).transpose()?,
         event_type: body.event_type,
         payload: payload.get().as_bytes().to_vec(),
         idempotency_key,
@@ -190,10 +187,7 @@ pub(super) async fn show_delivery(
     Path(id): Path<String>,
     _: NoQuery,
 ) -> ApiResult<Json<Value>> {
-    if !ids::is_valid(ids::DELIVERY, &id) {
-        return Err(ApiError::not_found("delivery"));
-    }
-    Ok(Json(delivery_json(&state.store.delivery(id).await?)))
+    Ok(Json(delivery_json(&state.store.delivery(path_id(id, "delivery")?).await?)))
 }
 
 /// A message as listed. `automation_id` is the one automation it was addressed to (`null`:
@@ -266,10 +260,7 @@ pub(super) async fn show_message(
     _: NoQuery,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    if !ids::is_valid(ids::MESSAGE, &id) {
-        return Err(ApiError::not_found("message"));
-    }
-    let detail = state.store.message(id).await?;
+    let detail = state.store.message(path_id(id, "message")?).await?;
     let text = detail.payload.as_deref().map(String::from_utf8_lossy);
     let payload = match text.as_deref().map(|t| (t, serde_json::from_str::<&RawValue>(t))) {
         Some((_, Ok(raw))) => Payload::Json(raw),

@@ -8,12 +8,12 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{list_body, ApiQuery, JsonBody, NoQuery, PageParams};
+use super::extract::{list_body, path_id, ApiQuery, JsonBody, NoQuery, PageParams};
 use super::recover_window::window;
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::recover;
-use crate::ids;
-use crate::store::{RecoverJob, StillRetrying};
+use crate::ids::{self, AutomationId};
+use crate::store::{BackgroundJob, RecoverJob, StillRetrying};
 use crate::time::UnixMs;
 
 #[derive(Debug, Deserialize)]
@@ -87,14 +87,15 @@ pub(super) async fn create(
     JsonBody(body): JsonBody<RecoverBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (since, until) = window(&body.since, body.until.as_deref(), UnixMs::now())?;
-    if let Some(a) = &body.automation_id {
-        if !ids::is_valid(ids::AUTOMATION, a) {
-            return Err(ApiError::invalid("automation_id", "not an automation id"));
-        }
-    }
+    let automation_id = body
+        .automation_id
+        .map(AutomationId::try_from)
+        .transpose()
+        .map_err(|_| ApiError::invalid("automation_id", "not an automation id"))?;
     let cap = i64::from(state.config.delivery.recover_max_deliveries);
-    let job = state.store.create_recover_job(since, until, body.automation_id, cap).await?;
-    recover::spawn(state.store.clone(), state.dispatcher.clone(), job.id.clone());
+    let job = state.store.create_recover_job(since, until, automation_id, cap).await?;
+    let runner = BackgroundJob::Recover(job.id.clone());
+    recover::spawn(state.store.clone(), state.dispatcher.clone(), runner);
     Ok((StatusCode::ACCEPTED, answer(&state, job).await?))
 }
 
@@ -114,8 +115,5 @@ pub(super) async fn show(
     Path(job_id): Path<String>,
     _: NoQuery,
 ) -> ApiResult<Json<Value>> {
-    if !ids::is_valid(ids::RECOVER_JOB, &job_id) {
-        return Err(ApiError::not_found("recover job"));
-    }
-    answer(&state, state.store.recover_job(job_id).await?).await
+    answer(&state, state.store.recover_job(path_id(job_id, "recover job")?).await?).await
 }

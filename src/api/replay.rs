@@ -10,12 +10,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::automations::automation_id;
-use super::extract::{JsonBody, NoQuery};
+use super::extract::{path_id, JsonBody, NoQuery};
 use super::recover_window::window;
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::recover;
-use crate::ids;
-use crate::store::ReplayJob;
+use crate::store::{BackgroundJob, ReplayJob};
 use crate::time::UnixMs;
 
 /// The window of messages to look at, by when they were accepted; `until` defaults to now.
@@ -57,7 +56,8 @@ pub(super) async fn create(
     let (since, until) = window(&body.since, body.until.as_deref(), UnixMs::now())?;
     let cap = i64::from(state.config.delivery.recover_max_deliveries);
     let job = state.store.create_replay_job(id, since, until, cap).await?;
-    recover::spawn(state.store.clone(), state.dispatcher.clone(), job.id.clone());
+    let runner = BackgroundJob::Replay(job.id.clone());
+    recover::spawn(state.store.clone(), state.dispatcher.clone(), runner);
     Ok((StatusCode::ACCEPTED, Json(job_json(&job))))
 }
 
@@ -67,10 +67,7 @@ pub(super) async fn show(
     Path((id, job_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let id = automation_id(id)?;
-    if !ids::is_valid(ids::REPLAY_JOB, &job_id) {
-        return Err(ApiError::not_found("replay job"));
-    }
-    let job = state.store.replay_job(job_id).await?;
+    let job = state.store.replay_job(path_id(job_id, "replay job")?).await?;
     if job.automation_id != id {
         return Err(ApiError::not_found("replay job"));
     }

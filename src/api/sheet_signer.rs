@@ -17,7 +17,7 @@ use super::extract::{JsonBody, NoBody, NoQuery};
 use super::sheets::{spreadsheet_id, spreadsheet_json};
 use super::sink::{SINK_PARAMS, SINK_PATH};
 use super::{ApiError, ApiResult, AppState};
-use crate::ids;
+use crate::ids::AutomationId;
 use crate::outbound::Sender;
 use crate::store::StoreError;
 
@@ -43,11 +43,11 @@ pub(super) async fn link(
         body.automation_id.ok_or_else(|| ApiError::invalid("automation_id", "is required"))?;
     let no_automation =
         || ApiError::invalid("automation_id", format!("no automation `{automation_id}`"));
-    if !ids::is_valid(ids::AUTOMATION, &automation_id) {
+    let Ok(signer_id) = AutomationId::try_from(automation_id.clone()) else {
         return Err(no_automation());
-    }
+    };
     state.store.spreadsheet(id.clone()).await?;
-    let automation = match state.store.automation(automation_id.clone()).await {
+    let automation = match state.store.automation(signer_id.clone()).await {
         Err(StoreError::NotFound(_)) => return Err(no_automation()),
         other => other?,
     };
@@ -73,7 +73,7 @@ pub(super) async fn link(
             ),
         ));
     }
-    match state.store.set_sheet_signer(id.clone(), automation_id.clone()).await {
+    match state.store.set_sheet_signer(id.clone(), signer_id).await {
         Err(StoreError::NotFound("automation")) => return Err(no_automation()),
         other => other?,
     }

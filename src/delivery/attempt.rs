@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use super::signing;
+use crate::ids::{DeliveryId, LogId, MessageId};
 use crate::outbound::{CallResult, Sender};
 use crate::redact::HeaderRedaction;
 use crate::store::{Automation, BodyHash, NewLog, Trigger};
@@ -17,7 +18,7 @@ use crate::time::UnixMs;
 /// verifies); such a call never leaves the relay, and no other call carries a derived key.
 pub fn signed_headers(
     automation: &Automation,
-    message_id: &str,
+    message_id: &MessageId,
     body: &[u8],
     now: UnixMs,
     sink_spreadsheet: Option<&str>,
@@ -61,15 +62,15 @@ pub fn recorded_headers(
 #[derive(Debug, Clone)]
 pub struct CallContext {
     /// The delivery, for dispatcher attempts.
-    pub delivery_id: Option<String>,
+    pub delivery_id: Option<DeliveryId>,
     /// The message (`webhook-id`).
-    pub message_id: String,
+    pub message_id: MessageId,
     /// 1-based attempt number.
     pub attempt: u32,
     /// Why the call is made.
     pub trigger: Trigger,
     /// For reruns, the log rerun.
-    pub rerun_of: Option<String>,
+    pub rerun_of: Option<LogId>,
     /// Hash of the body sent.
     pub body_hash: BodyHash,
     /// Hash of the automation snapshot.

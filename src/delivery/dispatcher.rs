@@ -17,6 +17,7 @@ use super::retry::RetryPolicy;
 use super::ticket::Intake;
 use super::ticket::{Capacity, Returned, Ticket};
 use crate::config::DeliveryConfig;
+use crate::ids::DeliveryId;
 use crate::metrics::Metrics;
 use crate::outbound::Sender;
 use crate::store::{Accepted, ClaimRequest, ClaimedDelivery, Receipt, Store, StoreResult};
@@ -197,7 +198,7 @@ impl Dispatcher {
         self.release_unsent(unsent).await;
     }
 
-    async fn release_unsent(&self, ids: Vec<String>) {
+    async fn release_unsent(&self, ids: Vec<DeliveryId>) {
         if ids.is_empty() {
             return;
         }
@@ -335,13 +336,13 @@ impl Dispatcher {
     /// Records that held delivery `id` is about to be called; false when it must not be (it
     /// was released or its automation deleted meanwhile, or the write failed: then it is
     /// released, or stays held in the database until the next start).
-    async fn mark_started(&self, id: &str) -> bool {
+    async fn mark_started(&self, id: &DeliveryId) -> bool {
         let lease_until = UnixMs::now().plus_ms(self.lease_ms());
-        match self.store.mark_started(id.to_string(), lease_until).await {
+        match self.store.mark_started(id.clone(), lease_until).await {
             Ok(marked) => marked,
             Err(e) => {
                 tracing::error!(delivery = %id, error = %e, "marking a call started failed; not calling it");
-                self.release_unsent(vec![id.to_string()]).await;
+                self.release_unsent(vec![id.clone()]).await;
                 false
             }
         }

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{oneshot, Notify};
 
+use crate::ids::{AutomationId, DeliveryId};
 use crate::store::ClaimedDelivery;
 
 /// What [`Lanes::reserve`] set aside for a delivery about to be stored or claimed.
@@ -74,7 +75,7 @@ struct Lane {
 
 #[derive(Default)]
 struct State {
-    lanes: HashMap<String, Lane>,
+    lanes: HashMap<AutomationId, Lane>,
     held: usize,
     closed: bool,
     next_caller: u64,
@@ -107,7 +108,7 @@ impl Lanes {
     /// flight would never be taken.
     pub fn reserve(
         &self,
-        automation_id: &str,
+        automation_id: &AutomationId,
         global_slot: impl FnOnce() -> bool,
     ) -> Option<Reserved> {
         let mut state = self.state.lock().ok()?;
@@ -116,7 +117,7 @@ impl Lanes {
         }
         let bounds = self.bounds;
         let total_full = state.held >= bounds.total_backlog;
-        let lane = state.lanes.entry(automation_id.to_string()).or_default();
+        let lane = state.lanes.entry(automation_id.clone()).or_default();
         let reserved = if lane.in_flight < bounds.per_automation_calls {
             global_slot().then(|| {
                 lane.in_flight += 1;
@@ -140,7 +141,7 @@ impl Lanes {
     }
 
     /// Gives back a place reserved for a delivery that was not stored or claimed after all.
-    pub fn cancel_place(&self, automation_id: &str) {
+    pub fn cancel_place(&self, automation_id: &AutomationId) {
         let Ok(mut state) = self.state.lock() else { return };
         if let Some(lane) = state.lanes.get_mut(automation_id) {
             lane.held = lane.held.saturating_sub(1);
@@ -176,7 +177,7 @@ impl Lanes {
 
     /// Takes a lane slot of `automation_id` for a call outside the dispatcher, or puts the
     /// caller in line for one. Give the slot back with [`Lanes::finish`].
-    pub fn slot_or_wait(&self, automation_id: &str) -> SlotOrWait {
+    pub fn slot_or_wait(&self, automation_id: &AutomationId) -> SlotOrWait {
         let Ok(mut guard) = self.state.lock() else { return SlotOrWait::Closed };
         let state = &mut *guard;
         if state.closed {
@@ -184,7 +185,7 @@ impl Lanes {
         }
         state.next_caller += 1;
         let id = state.next_caller;
-        let lane = state.lanes.entry(automation_id.to_string()).or_default();
+        let lane = state.lanes.entry(automation_id.clone()).or_default();
         if lane.in_flight < self.bounds.per_automation_calls {
             lane.in_flight += 1;
             return SlotOrWait::Taken;
@@ -196,7 +197,7 @@ impl Lanes {
 
     /// Takes caller `id` out of line; false when it is no longer in line because a finishing
     /// call already handed it its slot (the caller then holds it and must give it back).
-    pub fn cancel_wait(&self, automation_id: &str, id: u64) -> bool {
+    pub fn cancel_wait(&self, automation_id: &AutomationId, id: u64) -> bool {
         let Ok(mut state) = self.state.lock() else { return false };
         let Some(lane) = state.lanes.get_mut(automation_id) else { return false };
         let before = lane.callers.len();
@@ -207,7 +208,7 @@ impl Lanes {
     /// A call to `automation_id` ended: a caller in line gets its lane slot, else the next
     /// queued delivery keeps it and is returned to be called; with neither (or the lanes
     /// closed) the slot is freed.
-    pub fn finish(&self, automation_id: &str) -> Option<ClaimedDelivery> {
+    pub fn finish(&self, automation_id: &AutomationId) -> Option<ClaimedDelivery> {
         let mut guard = self.state.lock().ok()?;
         let state = &mut *guard;
         let closed = state.closed;
@@ -245,7 +246,7 @@ impl Lanes {
     /// The claim loop leaves their deliveries in the database. A lane passed over only
     /// because the shared backlog is full counts as having had deliveries declined (its next
     /// call end wakes the claim loop); one at its own share waits to drain to half of it.
-    pub fn saturated(&self) -> Vec<String> {
+    pub fn saturated(&self) -> Vec<AutomationId> {
         let Ok(mut state) = self.state.lock() else { return Vec::new() };
         let bounds = self.bounds;
         let total_full = state.held >= bounds.total_backlog;
@@ -283,7 +284,7 @@ impl Lanes {
 
     /// Refuses everything from now on and returns the ids of the deliveries still queued,
     /// which were never sent (shutdown releases them to the database).
-    pub fn close(&self) -> Vec<String> {
+    pub fn close(&self) -> Vec<DeliveryId> {
         let Ok(mut state) = self.state.lock() else { return Vec::new() };
         state.closed = true;
         let mut ids = Vec::new();
@@ -298,7 +299,7 @@ impl Lanes {
 }
 
 /// Drops the entry of a lane with nothing in flight, queued or reserved.
-fn forget_if_idle(state: &mut State, automation_id: &str) {
+fn forget_if_idle(state: &mut State, automation_id: &AutomationId) {
     if state.lanes.get(automation_id).is_some_and(|l| l.in_flight == 0 && l.held == 0) {
         state.lanes.remove(automation_id);
     }

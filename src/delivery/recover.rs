@@ -4,20 +4,20 @@
 use std::sync::Arc;
 
 use super::dispatcher::Dispatcher;
-use crate::store::Store;
+use crate::store::{BackgroundJob, Store};
 
 /// Deliveries re-queued per write.
 const CHUNK: i64 = 500;
 
-/// Re-queues the rest of job `job_id` in the background.
-pub fn spawn(store: Store, dispatcher: Arc<Dispatcher>, job_id: String) {
+/// Re-queues the rest of job `job` in the background.
+pub fn spawn(store: Store, dispatcher: Arc<Dispatcher>, job: BackgroundJob) {
     tokio::spawn(async move {
         loop {
-            match store.requeue_chunk(job_id.clone(), CHUNK).await {
+            match store.requeue_chunk(job.clone(), CHUNK).await {
                 Ok(0) => break,
                 Ok(_) => dispatcher.wake(),
                 Err(e) => {
-                    tracing::error!(job = %job_id, error = %e, "recover job stopped; it resumes at the next start");
+                    tracing::error!(job = %job, error = %e, "recover job stopped; it resumes at the next start");
                     break;
                 }
             }

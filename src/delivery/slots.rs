@@ -14,6 +14,7 @@ use tokio::time::{timeout_at, Instant};
 use super::lanes::SlotOrWait;
 use super::ticket::Capacity;
 use super::Dispatcher;
+use crate::ids::AutomationId;
 
 /// Why a call got no slot.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +37,7 @@ pub enum NoSlot {
 /// One of an automation's lane slots, given back when dropped.
 struct LaneSlot {
     capacity: Arc<Capacity>,
-    automation_id: String,
+    automation_id: AutomationId,
 }
 
 impl Drop for LaneSlot {
@@ -49,7 +50,7 @@ impl Drop for LaneSlot {
 /// away), it leaves the line, or gives back the slot it was handed meanwhile.
 struct InLine {
     capacity: Arc<Capacity>,
-    automation_id: String,
+    automation_id: AutomationId,
     id: u64,
     handed: oneshot::Receiver<()>,
     done: bool,
@@ -71,15 +72,15 @@ pub struct CallSlot {
 
 impl Dispatcher {
     /// Waits for a slot to call `automation_id` outside the dispatcher; see the module doc.
-    pub async fn call_slot(&self, automation_id: &str) -> Result<CallSlot, NoSlot> {
+    pub async fn call_slot(&self, automation_id: &AutomationId) -> Result<CallSlot, NoSlot> {
         let waited_ms = self.config.call_slot_wait_ms;
         let deadline = Instant::now() + Duration::from_millis(waited_ms);
         let capacity = self.capacity.clone();
         let lane = match capacity.lanes.slot_or_wait(automation_id) {
-            SlotOrWait::Taken => LaneSlot { capacity, automation_id: automation_id.to_string() },
+            SlotOrWait::Taken => LaneSlot { capacity, automation_id: automation_id.clone() },
             SlotOrWait::Closed => return Err(NoSlot::ShuttingDown),
             SlotOrWait::Waiting(id, handed) => {
-                let automation_id = automation_id.to_string();
+                let automation_id = automation_id.clone();
                 let mut in_line =
                     InLine { capacity: capacity.clone(), automation_id, id, handed, done: false };
                 match timeout_at(deadline, &mut in_line.handed).await {

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::lanes::{Lanes, Reserved};
+use crate::ids::{AutomationId, DeliveryId};
 use crate::store::{ClaimedDelivery, Take};
 
 /// The dispatcher's side of a write that stores or claims deliveries. [`Intake::take`] runs
@@ -24,7 +25,7 @@ pub trait Intake: sealed::Sealed + Send + Sync {
     fn lease_ms(&self) -> i64;
     /// Sets room aside for delivery `delivery_id` of `automation_id`, or declines it (it then
     /// stays unclaimed). Room set aside for a write that fails is the intake's to give back.
-    fn take(&self, automation_id: &str, delivery_id: &str) -> Option<Take>;
+    fn take(&self, automation_id: &AutomationId, delivery_id: &DeliveryId) -> Option<Take>;
 }
 
 mod sealed {
@@ -36,7 +37,7 @@ mod sealed {
 /// Work handed to the dispatcher by code that cannot wait for it.
 pub(super) enum Returned {
     /// Claimed deliveries that will not be called now: hand them back to the database.
-    Release(Vec<String>),
+    Release(Vec<DeliveryId>),
     /// A queued delivery that took over a lane slot given back: call it (with this global
     /// slot, when one came along).
     Run(ClaimedDelivery, Option<OwnedSemaphorePermit>),
@@ -55,7 +56,7 @@ pub(super) struct Capacity {
 impl Capacity {
     /// Gives back the lane slot of a call to `automation_id` that ended or never started:
     /// the next queued delivery takes it over (with `global`, when given), else it is freed.
-    pub fn free_slot(&self, automation_id: &str, global: Option<OwnedSemaphorePermit>) {
+    pub fn free_slot(&self, automation_id: &AutomationId, global: Option<OwnedSemaphorePermit>) {
         if let Some(next) = self.lanes.finish(automation_id) {
             let _ = self.returns.send(Returned::Run(next, global));
         }
@@ -65,7 +66,7 @@ impl Capacity {
 /// What one delivery of a ticket holds.
 pub(super) struct Reservation {
     /// Its automation.
-    pub automation_id: String,
+    pub automation_id: AutomationId,
     /// With a lane slot: the global slot to call with. Without: a backlog place.
     pub global: Option<OwnedSemaphorePermit>,
 }
@@ -79,7 +80,7 @@ pub struct Ticket {
     lease_ms: i64,
     /// A global slot the claim loop already holds, used before any other.
     prepaid: Mutex<Option<OwnedSemaphorePermit>>,
-    taken: Mutex<HashMap<String, Reservation>>,
+    taken: Mutex<HashMap<DeliveryId, Reservation>>,
     short_of_slots: AtomicBool,
 }
 
@@ -104,7 +105,7 @@ impl Ticket {
     }
 
     /// Takes out what was set aside for delivery `id`.
-    pub(super) fn redeem(&self, id: &str) -> Option<Reservation> {
+    pub(super) fn redeem(&self, id: &DeliveryId) -> Option<Reservation> {
         locked(&self.taken).remove(id)
     }
 
@@ -121,7 +122,7 @@ impl Intake for Ticket {
         self.lease_ms
     }
 
-    fn take(&self, automation_id: &str, delivery_id: &str) -> Option<Take> {
+    fn take(&self, automation_id: &AutomationId, delivery_id: &DeliveryId) -> Option<Take> {
         let mut global = None;
         let reserved = self.capacity.lanes.reserve(automation_id, || {
             global = locked(&self.prepaid)
@@ -132,8 +133,8 @@ impl Intake for Ticket {
             }
             global.is_some()
         })?;
-        let reservation = Reservation { automation_id: automation_id.to_string(), global };
-        locked(&self.taken).insert(delivery_id.to_string(), reservation);
+        let reservation = Reservation { automation_id: automation_id.clone(), global };
+        locked(&self.taken).insert(delivery_id.clone(), reservation);
         Some(match reserved {
             Reserved::Slot => Take::Call,
             Reserved::Place => Take::Hold,

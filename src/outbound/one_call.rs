@@ -9,6 +9,7 @@ use super::Sender;
 use crate::config::Config;
 use crate::delivery::attempt::{self, CallContext};
 use crate::delivery::{Dispatcher, NoSlot};
+use crate::ids::{LogId, MessageId};
 use crate::metrics::Metrics;
 use crate::redact::HeaderRedaction;
 use crate::store::{
@@ -19,7 +20,7 @@ use crate::store::{
 /// A synchronous call outside the dispatcher (rerun or test).
 pub struct OneCall {
     /// `webhook-id`.
-    pub message_id: String,
+    pub message_id: MessageId,
     /// Body sent.
     pub body: Vec<u8>,
     /// Its hash (already stored).
@@ -29,7 +30,7 @@ pub struct OneCall {
     /// `rerun` or `test`.
     pub trigger: Trigger,
     /// For reruns, the original log.
-    pub rerun_of: Option<String>,
+    pub rerun_of: Option<LogId>,
 }
 
 /// Why a call was not made or not recorded.

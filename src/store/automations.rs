@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{decode, Store, StoreError, StoreResult};
 use crate::delivery::signing::is_valid_secret;
+use crate::ids::AutomationId;
 use crate::redact::HeaderRedaction;
 use crate::time::UnixMs;
 
@@ -15,7 +16,7 @@ use crate::time::UnixMs;
 #[derive(Debug, Clone)]
 pub struct Automation {
     /// `endp_…`
-    pub id: String,
+    pub id: AutomationId,
     /// What the user set (and may change with an update).
     pub settings: AutomationSettings,
     /// Current `whsec_…` signing secret.
@@ -94,7 +95,7 @@ const COLUMNS: &str = "id, name, processor_id, webhook_url, webhook_headers, nee
 const A_SECRET: &str = "a whsec_ secret of at least 16 bytes";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Automation> {
-    let id: String = r.get(0)?;
+    let id: AutomationId = decode::key(r, 0, "automations")?;
     Ok(Automation {
         settings: AutomationSettings {
             name: r.get(1)?,
@@ -159,7 +160,7 @@ pub(super) fn insert(conn: &Connection, a: &Automation) -> StoreResult<()> {
 }
 
 /// Reads one automation.
-pub(super) fn get(conn: &Connection, id: &str) -> StoreResult<Option<Automation>> {
+pub(super) fn get(conn: &Connection, id: &AutomationId) -> StoreResult<Option<Automation>> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM automations WHERE id = ?1"))?
         .query_row([id], from_row)
@@ -169,7 +170,7 @@ pub(super) fn get(conn: &Connection, id: &str) -> StoreResult<Option<Automation>
 /// Replaces the user-settable fields; the secret and creation time are kept.
 pub(super) fn update(
     conn: &Connection,
-    id: &str,
+    id: &AutomationId,
     settings: &AutomationSettings,
     now: UnixMs,
 ) -> StoreResult<Automation> {
@@ -203,7 +204,7 @@ pub(super) fn update(
 /// are left to end by their outcome. Its logs stay, each with the snapshot of the
 /// automation it was sent for; the headers it sent in clear go, and so does its signing
 /// for spreadsheets.
-pub(super) fn delete(conn: &Connection, id: &str, now: UnixMs) -> StoreResult<()> {
+pub(super) fn delete(conn: &Connection, id: &AutomationId, now: UnixMs) -> StoreResult<()> {
     if conn.prepare_cached("DELETE FROM automations WHERE id = ?1")?.execute([id])? == 0 {
         return Err(StoreError::NotFound("automation"));
     }
@@ -219,7 +220,7 @@ pub(super) fn delete(conn: &Connection, id: &str, now: UnixMs) -> StoreResult<()
 /// Makes `new_secret` current; the old one keeps signing until `previous_until`.
 pub(super) fn rotate_secret(
     conn: &Connection,
-    id: &str,
+    id: &AutomationId,
     new_secret: &str,
     previous_until: UnixMs,
     now: UnixMs,
@@ -279,14 +280,14 @@ impl Store {
     }
 
     /// Reads one automation.
-    pub async fn automation(&self, id: String) -> StoreResult<Automation> {
+    pub async fn automation(&self, id: AutomationId) -> StoreResult<Automation> {
         self.read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("automation"))).await
     }
 
     /// Replaces an automation's settable fields.
     pub async fn update_automation(
         &self,
-        id: String,
+        id: AutomationId,
         settings: AutomationSettings,
     ) -> StoreResult<Automation> {
         let cache = self.cache.clone();
@@ -316,7 +317,7 @@ impl Store {
     }
 
     /// Deletes an automation (see [`delete`]).
-    pub async fn delete_automation(&self, id: String) -> StoreResult<()> {
+    pub async fn delete_automation(&self, id: AutomationId) -> StoreResult<()> {
         let cache = self.cache.clone();
         self.write(move |c| {
             cache.lock().clear();
@@ -328,7 +329,7 @@ impl Store {
     /// Rotates the signing secret; the old one signs for `overlap_ms` more.
     pub async fn rotate_automation_secret(
         &self,
-        id: String,
+        id: AutomationId,
         new_secret: String,
         overlap_ms: i64,
     ) -> StoreResult<Automation> {

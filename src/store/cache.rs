@@ -22,6 +22,7 @@ use rusqlite::Connection;
 use super::automations::{self, Automation};
 use super::snapshots::Snapshot;
 use super::{BodyHash, StoreResult};
+use crate::ids::AutomationId;
 use crate::redact::HeaderRedaction;
 
 /// Most keys each map of the cache holds.
@@ -107,9 +108,9 @@ impl AutomationCache {
     pub(super) fn target(
         &mut self,
         conn: &Connection,
-        id: &str,
+        id: &AutomationId,
     ) -> StoreResult<Option<Arc<Target>>> {
-        if let Some(found) = self.by_id.get(id) {
+        if let Some(found) = self.by_id.get(id.as_str()) {
             return Ok(found.clone());
         }
         let found = automations::get(conn, id)?.map(|a| Target::new(a, &self.rule));
@@ -166,6 +167,7 @@ fn insert_bounded<V>(map: &mut HashMap<String, V>, key: &str, value: V) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    const REAL: &str = "endp_0000000000000000000000000000000f";
 
     /// Posting to more distinct processors (and naming more missing automations) than the
     /// cache holds keeps it at its bound, and lookups still answer from the database.
@@ -176,7 +178,7 @@ mod tests {
         conn.execute(
             "INSERT INTO automations (id, name, processor_id, webhook_url, webhook_headers, \
              need_validation, default_language, enabled, secret, created_at, updated_at) \
-             VALUES ('endp_real', 'c', 'proc_real', 'http://127.0.0.1:9/c', '{}', 0, 'en', 1, \
+             VALUES ('endp_0000000000000000000000000000000f', 'c', 'proc_real', 'http://127.0.0.1:9/c', '{}', 0, 'en', 1, \
              'whsec_AAAAAAAAAAAAAAAAAAAAAA==', 0, 0)",
             [],
         )
@@ -185,13 +187,15 @@ mod tests {
         for i in 0..MAX_ENTRIES + 500 {
             let none = cache.subscribers(&conn, &format!("proc_{i}")).expect("subscribers");
             assert!(none.is_empty());
-            assert!(cache.target(&conn, &format!("endp_{i}")).expect("target").is_none());
+            let unknown = AutomationId::time_bound(i as i64);
+            assert!(cache.target(&conn, &unknown).expect("target").is_none());
         }
         assert!(cache.len() <= 2 * MAX_ENTRIES, "{} entries", cache.len());
         let real = cache.subscribers(&conn, "proc_real").expect("subscribers");
         assert_eq!(real.len(), 1);
-        assert_eq!(real[0].automation.id, "endp_real");
-        assert!(cache.target(&conn, "endp_real").expect("target").is_some());
+        let real_id: AutomationId = REAL.parse().expect("a valid id");
+        assert_eq!(real[0].automation.id, real_id);
+        assert!(cache.target(&conn, &real_id).expect("target").is_some());
         assert!(cache.len() <= 2 * MAX_ENTRIES, "{} entries", cache.len());
     }
 }

@@ -13,6 +13,7 @@ use rusqlite::{params, Connection};
 use super::logs::{self, NewLog, Trigger};
 use super::reruns::{self, RerunDelivery};
 use super::{decode, BodyHash, Snapshot, Store, StoreResult};
+use crate::ids::{AutomationId, DeliveryId, LogId, MessageId};
 
 use crate::time::UnixMs;
 
@@ -21,15 +22,15 @@ use crate::time::UnixMs;
 #[derive(Debug, Clone)]
 pub struct StartingCall {
     /// The message sent (`webhook-id`).
-    pub message_id: String,
+    pub message_id: MessageId,
     /// The automation called.
-    pub automation_id: String,
+    pub automation_id: AutomationId,
     /// Its processor.
     pub processor_id: String,
     /// Why it is made (`rerun` or `test` outside the store).
     pub trigger: Trigger,
     /// For reruns, the log rerun.
-    pub rerun_of: Option<String>,
+    pub rerun_of: Option<LogId>,
     /// The URL called.
     pub webhook_url: String,
     /// Hash of the body sent (stored already).
@@ -46,7 +47,7 @@ pub(super) struct InterruptedCall {
     /// The call.
     pub call: StartingCall,
     /// For a delivery's attempt, the delivery.
-    pub delivery_id: Option<String>,
+    pub delivery_id: Option<DeliveryId>,
     /// See [`NewLog::attempt`].
     pub attempt: u32,
     /// See [`NewLog::snapshot_hash`].
@@ -98,11 +99,11 @@ pub(super) fn release(conn: &Connection) -> StoreResult<usize> {
         .query_map([], |r| {
             let id = r.get::<_, i64>(0)?.to_string();
             let call = StartingCall {
-                message_id: r.get(1)?,
-                automation_id: r.get(2)?,
+                message_id: decode::value(r, 1, "calls_in_flight", &id)?,
+                automation_id: decode::value(r, 2, "calls_in_flight", &id)?,
                 processor_id: r.get(3)?,
                 trigger: decode::value(r, 4, "calls_in_flight", &id)?,
-                rerun_of: r.get(5)?,
+                rerun_of: decode::value(r, 5, "calls_in_flight", &id)?,
                 webhook_url: r.get(6)?,
                 request_body_hash: decode::hash(r, 7, "calls_in_flight", &id)?,
             };
@@ -155,7 +156,7 @@ fn finish(
     in_flight: InFlight,
     log: NewLog,
     snapshot: &Snapshot,
-) -> StoreResult<(String, Option<RerunDelivery>)> {
+) -> StoreResult<(LogId, Option<RerunDelivery>)> {
     conn.prepare_cached("DELETE FROM calls_in_flight WHERE id = ?1")?.execute([in_flight.0])?;
     if log.trigger == Trigger::Rerun {
         return reruns::record(conn, log, snapshot);
@@ -183,7 +184,7 @@ impl Store {
         in_flight: InFlight,
         log: NewLog,
         snapshot: Snapshot,
-    ) -> StoreResult<(String, Option<RerunDelivery>)> {
+    ) -> StoreResult<(LogId, Option<RerunDelivery>)> {
         self.write(move |c| finish(c, in_flight, log, &snapshot)).await
     }
 }

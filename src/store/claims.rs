@@ -16,10 +16,12 @@ use bytes::Bytes;
 use rusqlite::{params, Connection};
 
 use super::cache::AutomationCache;
+use super::recover::BackgroundJob;
 use super::{
     bodies, decode, messages, BodyHash, ClaimedDelivery, Store, StoreError, StoreResult, Trigger,
 };
 use crate::delivery::ticket::Intake;
+use crate::ids::{AutomationId, DeliveryId, MessageId};
 use crate::time::UnixMs;
 
 /// How the dispatcher takes a delivery.
@@ -72,13 +74,23 @@ fn claim(
         .collect::<Result<Vec<_>, _>>()?;
 
     let lease_until = now.plus_ms(request.intake.lease_ms());
-    let mut hashes: HashMap<String, BodyHash> = HashMap::new();
+    let mut hashes: HashMap<MessageId, BodyHash> = HashMap::new();
     let mut payloads: HashMap<BodyHash, Bytes> = HashMap::new();
     let mut claimed = Vec::with_capacity(request.want.min(candidates.len()));
-    for (id, automation_id) in candidates {
+    for (id_text, automation_text) in candidates {
         if claimed.len() == request.want {
             break;
         }
+        // Ids of another kind (a damaged row) wait like any unreadable row, rather than
+        // failing every claim.
+        let (Ok(id), Ok(automation_id)) =
+            (DeliveryId::try_from(id_text.clone()), AutomationId::try_from(automation_text))
+        else {
+            tracing::error!(delivery = %id_text, "a due delivery waits: its ids cannot be read");
+            conn.prepare_cached("UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1")?
+                .execute(params![id_text, now.plus_ms(UNREADABLE_WAIT_MS)])?;
+            continue;
+        };
         // Everything that can be unreadable is read before the intake sets room aside, so
         // a delivery that cannot be read waits alone and takes no room from the others.
         let due = match read_due(conn, cache, &id, &automation_id, &mut hashes) {
@@ -134,10 +146,10 @@ fn claim(
 /// What a due delivery is sent with, read before it is taken.
 struct Due {
     target: std::sync::Arc<super::cache::Target>,
-    message_id: String,
+    message_id: MessageId,
     attempts: u32,
     trigger: Trigger,
-    recover_job_id: Option<String>,
+    recover_job_id: Option<BackgroundJob>,
     created_at: UnixMs,
     payload_hash: BodyHash,
 }
@@ -148,9 +160,9 @@ struct Due {
 fn read_due(
     conn: &Connection,
     cache: &mut AutomationCache,
-    id: &str,
-    automation_id: &str,
-    hashes: &mut HashMap<String, BodyHash>,
+    id: &DeliveryId,
+    automation_id: &AutomationId,
+    hashes: &mut HashMap<MessageId, BodyHash>,
 ) -> StoreResult<Option<Due>> {
     let Some(target) = cache.target(conn, automation_id)? else { return Ok(None) };
     let (message_id, attempts, trigger, recover_job_id, created_at) = conn
@@ -160,10 +172,10 @@ fn read_due(
         )?
         .query_row([id], |r| {
             Ok((
-                decode::value::<String>(r, 0, "deliveries", id)?,
+                decode::value::<MessageId>(r, 0, "deliveries", id)?,
                 decode::value::<u32>(r, 1, "deliveries", id)?,
                 decode::value::<Trigger>(r, 2, "deliveries", id)?,
-                decode::value::<Option<String>>(r, 3, "deliveries", id)?,
+                decode::value::<Option<BackgroundJob>>(r, 3, "deliveries", id)?,
                 decode::value::<UnixMs>(r, 4, "deliveries", id)?,
             ))
         })?;
@@ -196,7 +208,7 @@ pub struct ClaimRequest {
     /// Most candidates to look at.
     pub scan: usize,
     /// Automations whose deliveries are passed over.
-    pub saturated: Vec<String>,
+    pub saturated: Vec<AutomationId>,
     /// Decides about each candidate.
     pub intake: std::sync::Arc<dyn Intake>,
 }

@@ -8,6 +8,8 @@ use rusqlite::types::{FromSql, FromSqlError, ValueRef};
 use rusqlite::Row;
 use serde::de::DeserializeOwned;
 
+use crate::ids::{Id, IdKind};
+
 /// A stored value that cannot be read as what its column holds.
 #[derive(Debug, thiserror::Error)]
 #[error("stored data is corrupt: {table}.{column} of {id} cannot be read ({reason})")]
@@ -116,6 +118,17 @@ pub(super) fn value<T: FromSql>(
         }
         other => other,
     })
+}
+
+/// Column `idx` of `table`, the row's own key, read as an id of kind `K`; a key of another
+/// kind (or not text) is a [`CorruptValue`] naming the stored text.
+pub(super) fn key<K: IdKind>(
+    r: &Row<'_>,
+    idx: usize,
+    table: &'static str,
+) -> rusqlite::Result<Id<K>> {
+    let text: String = r.get(idx)?;
+    Id::try_from(text).map_err(|e| corrupt(r, idx, table, &e.value.clone(), e.to_string()))
 }
 
 /// JSON column `idx` of row `id` of `table` read as a `T`; anything else (NULL included) is

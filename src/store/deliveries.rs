@@ -12,7 +12,9 @@ use super::cache::AutomationCache;
 use super::calls_in_flight::{interrupted_log, InterruptedCall, StartingCall};
 use super::logs::{self, NewLog, Trigger};
 use super::page::{read_page, Conditions, Page, PageRequest};
+use super::recover::BackgroundJob;
 use super::{bodies, decode, BodyHash, DeliveryStatus, Snapshot, Store, StoreError, StoreResult};
+use crate::ids::{AutomationId, DeliveryId, LogId, MessageId};
 use crate::redact::HeaderRedaction;
 use crate::time::UnixMs;
 
@@ -20,9 +22,9 @@ use crate::time::UnixMs;
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
     /// `dlv_…`
-    pub id: String,
+    pub id: DeliveryId,
     /// `msg_…`, the `webhook-id`.
-    pub message_id: String,
+    pub message_id: MessageId,
     /// The automation as it was when the delivery was stored or claimed.
     pub automation: Arc<Automation>,
     /// The version of the automations then (see `Store::automations_version`): when it has
@@ -40,8 +42,8 @@ pub struct ClaimedDelivery {
     pub attempt: u32,
     /// Why this attempt happens.
     pub trigger: Trigger,
-    /// Set when a recover job re-queued it.
-    pub recover_job_id: Option<String>,
+    /// Set when a recover job re-queued it, or a replay job created it.
+    pub recover_job_id: Option<BackgroundJob>,
     /// When it was created; the maximum age counts from here.
     pub created_at: UnixMs,
     /// Whether the database records this attempt as possibly sent (`claimed = 1`, see
@@ -53,7 +55,7 @@ pub struct ClaimedDelivery {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     /// The delivery attempted.
-    pub delivery_id: String,
+    pub delivery_id: DeliveryId,
     /// The attempt's log.
     pub log: NewLog,
     /// The delivery's new status.
@@ -69,11 +71,11 @@ pub struct Outcome {
 #[derive(Debug, Clone)]
 pub struct DeliveryRow {
     /// `dlv_…`
-    pub id: String,
+    pub id: DeliveryId,
     /// `msg_…`
-    pub message_id: String,
+    pub message_id: MessageId,
     /// `endp_…`
-    pub automation_id: String,
+    pub automation_id: AutomationId,
     /// Current status.
     pub status: DeliveryStatus,
     /// Attempts made.
@@ -81,7 +83,7 @@ pub struct DeliveryRow {
     /// Next attempt while pending.
     pub next_attempt_at: Option<UnixMs>,
     /// Latest attempt's log.
-    pub last_log_id: Option<String>,
+    pub last_log_id: Option<LogId>,
     /// The error code of the latest attempt's log (`None` when it succeeded, or none yet).
     pub last_error_code: Option<String>,
     /// The error message of the latest attempt's log.
@@ -109,10 +111,10 @@ pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> Store
              WHERE d.claimed = 1 AND d.status = 'pending'",
         )?
         .query_map([], |r| {
-            let id: String = r.get(0)?;
+            let id: DeliveryId = decode::key(r, 0, "deliveries")?;
             Ok((
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
+                decode::value::<MessageId>(r, 1, "deliveries", &id)?,
+                decode::value::<AutomationId>(r, 2, "deliveries", &id)?,
                 r.get::<_, u32>(3)?,
                 decode::value::<Trigger>(r, 4, "deliveries", &id)?,
                 r.get::<_, Vec<u8>>(5)?,
@@ -159,7 +161,7 @@ pub(super) fn release_claims(conn: &Connection, rule: &HeaderRedaction) -> Store
 
 /// Marks held delivery `id` as possibly sent from now on, under a lease until `lease_until`;
 /// false when it is no longer held (released, or its automation deleted meanwhile).
-fn mark_started(conn: &Connection, id: &str, lease_until: UnixMs) -> StoreResult<bool> {
+fn mark_started(conn: &Connection, id: &DeliveryId, lease_until: UnixMs) -> StoreResult<bool> {
     let marked = conn
         .prepare_cached(
             "UPDATE deliveries SET claimed = 1, next_attempt_at = ?2 \
@@ -205,25 +207,28 @@ const COLUMNS: &str =
      (SELECT error_message FROM logs WHERE logs.id = deliveries.last_log_id)";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
-    let id: String = r.get(0)?;
+    let id: DeliveryId = decode::key(r, 0, "deliveries")?;
     let status = decode::value(r, 3, "deliveries", &id)?;
     Ok(DeliveryRow {
-        id,
-        message_id: r.get(1)?,
-        automation_id: r.get(2)?,
+        message_id: decode::value(r, 1, "deliveries", &id)?,
+        automation_id: decode::value(r, 2, "deliveries", &id)?,
         status,
         attempts: r.get(4)?,
         next_attempt_at: (status == DeliveryStatus::Pending).then(|| r.get(5)).transpose()?,
-        last_log_id: r.get(6)?,
+        last_log_id: decode::value(r, 6, "deliveries", &id)?,
         last_error_code: r.get(9)?,
         last_error_message: r.get(10)?,
         created_at: r.get(7)?,
         updated_at: r.get(8)?,
+        id,
     })
 }
 
 /// Every delivery of message `message_id`, oldest first (one per automation it went to).
-pub(super) fn of_message(conn: &Connection, message_id: &str) -> StoreResult<Vec<DeliveryRow>> {
+pub(super) fn of_message(
+    conn: &Connection,
+    message_id: &MessageId,
+) -> StoreResult<Vec<DeliveryRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM deliveries WHERE message_id = ?1 ORDER BY id"
     ))?;
@@ -238,7 +243,7 @@ impl Store {
     pub async fn record_outcome(
         &self,
         outcome: Outcome,
-        next: Option<(String, UnixMs)>,
+        next: Option<(DeliveryId, UnixMs)>,
     ) -> StoreResult<bool> {
         // Unguarded: after its first write only a storage failure can stop it.
         self.write_unguarded(move |c| {
@@ -258,12 +263,12 @@ impl Store {
 
     /// Marks held delivery `id` as possibly sent, under a lease until `lease_until`; its call
     /// may start only once this is committed. False when it is no longer held.
-    pub async fn mark_started(&self, id: String, lease_until: UnixMs) -> StoreResult<bool> {
+    pub async fn mark_started(&self, id: DeliveryId, lease_until: UnixMs) -> StoreResult<bool> {
         self.write(move |c| mark_started(c, &id, lease_until)).await
     }
 
     /// Hands claimed deliveries back untried, due now (the dispatcher had no room for them).
-    pub async fn release_deliveries(&self, ids: Vec<String>) -> StoreResult<()> {
+    pub async fn release_deliveries(&self, ids: Vec<DeliveryId>) -> StoreResult<()> {
         self.write(move |c| {
             let now = UnixMs::now();
             let mut stmt = c.prepare_cached(
@@ -308,7 +313,7 @@ impl Store {
     }
 
     /// One delivery.
-    pub async fn delivery(&self, id: String) -> StoreResult<DeliveryRow> {
+    pub async fn delivery(&self, id: DeliveryId) -> StoreResult<DeliveryRow> {
         self.read(move |c| {
             c.prepare_cached(&format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?1"))?
                 .query_row([id], from_row)
@@ -337,7 +342,7 @@ impl Store {
             if let Some(m) = message_id {
                 cond.push("message_id = ?", m);
             }
-            read_page(c, "deliveries", COLUMNS, &cond, &page, from_row, |d| &d.id)
+            read_page(c, "deliveries", COLUMNS, &cond, &page, from_row, |d| d.id.as_str())
         })
         .await
     }

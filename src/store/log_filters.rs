@@ -6,7 +6,7 @@
 
 use super::page::Conditions;
 use super::Trigger;
-use crate::ids;
+use crate::ids::LogId;
 use crate::outbound::ErrorCode;
 use crate::time::UnixMs;
 
@@ -58,10 +58,10 @@ pub(super) fn conditions(filter: &LogFilter) -> Conditions {
         c.push("webhook_url = ?", u.clone());
     }
     if let Some(t) = filter.created_after {
-        c.push("id >= ?", ids::time_bound(ids::LOG, t.as_ms()));
+        c.push("id >= ?", LogId::time_bound(t.as_ms()));
     }
     if let Some(t) = filter.created_before {
-        c.push("id < ?", ids::time_bound(ids::LOG, t.as_ms()));
+        c.push("id < ?", LogId::time_bound(t.as_ms()));
     }
     if let Some(code) = &filter.error_code {
         c.push("error_code = ?", code.as_str().to_string());

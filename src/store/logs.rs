@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::log_filters::{conditions, LogFilter};
 use super::page::{read_page, Page, PageRequest};
 use super::{bodies, decode, BodyHash, Snapshot, Store, StoreError, StoreResult};
-use crate::ids;
+use crate::ids::{AutomationId, DeliveryId, LogId, MessageId};
 use crate::outbound::ErrorCode;
 use crate::time::UnixMs;
 
@@ -32,11 +32,11 @@ decode::stored_enum! {
 #[derive(Debug, Clone)]
 pub struct NewLog {
     /// The delivery this attempt belongs to, or a rerun repeated (none for tests).
-    pub delivery_id: Option<String>,
+    pub delivery_id: Option<DeliveryId>,
     /// The message whose payload was sent (its id is the `webhook-id`).
-    pub message_id: String,
+    pub message_id: MessageId,
     /// The automation called.
-    pub automation_id: String,
+    pub automation_id: AutomationId,
     /// Its processor, for the processor-scoped logs API.
     pub processor_id: String,
     /// 1-based attempt number within the delivery (reruns: 1).
@@ -44,7 +44,7 @@ pub struct NewLog {
     /// Why the call was made.
     pub trigger: Trigger,
     /// For reruns: the log that was rerun.
-    pub rerun_of: Option<String>,
+    pub rerun_of: Option<LogId>,
     /// The URL called.
     pub webhook_url: String,
     /// Request headers as a JSON object, secrets redacted.
@@ -77,7 +77,7 @@ pub struct NewLog {
 #[derive(Debug, Clone)]
 pub struct LogRecord {
     /// `log_auto_…`, taken when the log was recorded (see [`LogRecord::recorded_at`]).
-    pub id: String,
+    pub id: LogId,
     /// The call. Its `response_body` is the stored one; its hashes name the bodies below.
     pub log: NewLog,
     /// The request body bytes; `None` when its stored copy is missing (a database damaged by
@@ -100,7 +100,7 @@ struct Stored {
 }
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Stored> {
-    let id: String = r.get(0)?;
+    let id: LogId = decode::key(r, 0, "logs")?;
     let error_code = match r.get::<_, Option<String>>(18)? {
         Some(code) => Some(ErrorCode::parse(&code).ok_or_else(|| {
             decode::corrupt(r, 18, "logs", &id, format!("unknown error code `{code}`"))
@@ -108,13 +108,13 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Stored> {
         None => None,
     };
     let log = NewLog {
-        delivery_id: r.get(1)?,
-        message_id: r.get(2)?,
-        automation_id: r.get(3)?,
+        delivery_id: decode::value(r, 1, "logs", &id)?,
+        message_id: decode::value(r, 2, "logs", &id)?,
+        automation_id: decode::value(r, 3, "logs", &id)?,
         processor_id: r.get(4)?,
         attempt: r.get(5)?,
         trigger: decode::value(r, 6, "logs", &id)?,
-        rerun_of: r.get(7)?,
+        rerun_of: decode::value(r, 7, "logs", &id)?,
         webhook_url: r.get(8)?,
         request_headers: r.get(9)?,
         request_body_hash: decode::hash(r, 10, "logs", &id)?,
@@ -160,14 +160,14 @@ fn load_bodies(conn: &Connection, stored: Stored) -> StoreResult<LogRecord> {
 /// (`AutomationCache::store_snapshot`, whose memory never outlives a rollback). The message's
 /// event type is copied from its row (for the `event_type` filter): every path that writes a
 /// log (attempts, reruns, recover, tests, interrupted calls) gets it without carrying it.
-pub(super) fn insert(conn: &Connection, log: &NewLog) -> StoreResult<String> {
-    let id = ids::new_id(ids::LOG);
+pub(super) fn insert(conn: &Connection, log: &NewLog) -> StoreResult<LogId> {
+    let id = LogId::new();
     insert_as(conn, &id, log)?;
     Ok(id)
 }
 
 /// Inserts `log` under `id` (see [`insert`], which every live path goes through).
-fn insert_as(conn: &Connection, id: &str, log: &NewLog) -> StoreResult<()> {
+fn insert_as(conn: &Connection, id: &LogId, log: &NewLog) -> StoreResult<()> {
     let response_hash = log.response_body.as_deref().map(bodies::body_hash);
     conn.prepare_cached(&format!(
         "INSERT INTO logs ({COLUMNS}, event_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
@@ -203,7 +203,7 @@ fn insert_as(conn: &Connection, id: &str, log: &NewLog) -> StoreResult<()> {
     Ok(())
 }
 
-fn get(conn: &Connection, id: &str) -> StoreResult<Option<LogRecord>> {
+fn get(conn: &Connection, id: &LogId) -> StoreResult<Option<LogRecord>> {
     let stored = conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM logs WHERE id = ?1"))?
         .query_row([id], from_row)
@@ -213,7 +213,7 @@ fn get(conn: &Connection, id: &str) -> StoreResult<Option<LogRecord>> {
 
 fn list(conn: &Connection, filter: &LogFilter, page: &PageRequest) -> StoreResult<Page<LogRecord>> {
     let c = conditions(filter);
-    let page = read_page(conn, "logs", COLUMNS, &c, page, from_row, |s| &s.record.id)?;
+    let page = read_page(conn, "logs", COLUMNS, &c, page, from_row, |s| s.record.id.as_str())?;
     let items =
         page.items.into_iter().map(|s| load_bodies(conn, s)).collect::<StoreResult<Vec<_>>>()?;
     Ok(Page { items, before: page.before, after: page.after })
@@ -222,7 +222,7 @@ fn list(conn: &Connection, filter: &LogFilter, page: &PageRequest) -> StoreResul
 impl Store {
     /// Records a call that belongs to no delivery (a test call), with the snapshot of the
     /// automation it was made for (`log.snapshot_hash` must be its hash); returns its id.
-    pub async fn insert_log(&self, log: NewLog, snapshot: Snapshot) -> StoreResult<String> {
+    pub async fn insert_log(&self, log: NewLog, snapshot: Snapshot) -> StoreResult<LogId> {
         self.write(move |c| {
             snapshot.put(c)?;
             insert(c, &log)
@@ -235,7 +235,7 @@ impl Store {
     /// write (see [`insert`]), or a client following a list could miss a log.
     pub async fn insert_log_as(
         &self,
-        id: String,
+        id: LogId,
         log: NewLog,
         snapshot: Snapshot,
     ) -> StoreResult<()> {
@@ -247,7 +247,7 @@ impl Store {
     }
 
     /// Reads one log with its bodies.
-    pub async fn log(&self, id: String) -> StoreResult<LogRecord> {
+    pub async fn log(&self, id: LogId) -> StoreResult<LogRecord> {
         self.read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("log"))).await
     }
 
@@ -266,14 +266,14 @@ impl LogRecord {
     /// `created_at`. It orders the lists and bounds `created_after`/`created_before`, so
     /// all three agree. The call's start is `request_at`.
     pub fn recorded_at(&self) -> UnixMs {
-        ids::time_of(ids::LOG, &self.id).map_or(self.log.response_at, UnixMs::from_ms)
+        UnixMs::from_ms(self.id.time_of())
     }
 }
 
 impl NewLog {
     /// The record this log reads back as once stored under `id`, given the bodies it refers
     /// to by hash.
-    pub fn into_record(self, id: String, request_body: Vec<u8>, snapshot: Vec<u8>) -> LogRecord {
+    pub fn into_record(self, id: LogId, request_body: Vec<u8>, snapshot: Vec<u8>) -> LogRecord {
         LogRecord { id, log: self, request_body: Some(request_body), snapshot }
     }
 }

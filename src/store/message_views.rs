@@ -5,19 +5,19 @@ use rusqlite::{Connection, OptionalExtension, Row};
 
 use super::deliveries::{self, DeliveryRow};
 use super::page::{read_page, Conditions, Page, PageRequest};
-use super::{bodies, Store, StoreError, StoreResult};
-use crate::ids;
+use super::{bodies, decode, Store, StoreError, StoreResult};
+use crate::ids::{AutomationId, MessageId};
 use crate::time::UnixMs;
 
 /// A message as listed.
 #[derive(Debug, Clone)]
 pub struct MessageRow {
     /// `msg_…`, also the `webhook-id` of every call made for it.
-    pub id: String,
+    pub id: MessageId,
     /// The processor it was posted to (or of the automation it was addressed to).
     pub processor_id: Option<String>,
     /// The one automation it was addressed to; `None` when it went to its processor's.
-    pub automation_id: Option<String>,
+    pub automation_id: Option<AutomationId>,
     /// The event type given, if any.
     pub event_type: Option<String>,
     /// How many deliveries it has (0: it reached no automation).
@@ -57,10 +57,11 @@ const COLUMNS: &str = "id, processor_id, automation_id, event_type, created_at, 
     (SELECT count(*) FROM deliveries WHERE deliveries.message_id = messages.id)";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
+    let id: MessageId = decode::key(r, 0, "messages")?;
     Ok(MessageRow {
-        id: r.get(0)?,
+        automation_id: decode::value(r, 2, "messages", &id)?,
+        id,
         processor_id: r.get(1)?,
-        automation_id: r.get(2)?,
         event_type: r.get(3)?,
         created_at: r.get(4)?,
         delivery_count: r.get(5)?,
@@ -76,15 +77,15 @@ fn conditions(filter: &MessageFilter) -> Conditions {
         c.push("event_type = ?", t.clone());
     }
     if let Some(t) = filter.created_after {
-        c.push("id >= ?", ids::time_bound(ids::MESSAGE, t.as_ms()));
+        c.push("id >= ?", MessageId::time_bound(t.as_ms()));
     }
     if let Some(t) = filter.created_before {
-        c.push("id < ?", ids::time_bound(ids::MESSAGE, t.as_ms()));
+        c.push("id < ?", MessageId::time_bound(t.as_ms()));
     }
     c
 }
 
-fn detail(conn: &Connection, id: &str) -> StoreResult<MessageDetail> {
+fn detail(conn: &Connection, id: &MessageId) -> StoreResult<MessageDetail> {
     let found = conn
         .prepare_cached(&format!("SELECT {COLUMNS}, payload_hash FROM messages WHERE id = ?1"))?
         .query_row([id], |r| Ok((from_row(r)?, r.get::<_, Vec<u8>>(6)?)))
@@ -103,13 +104,15 @@ impl Store {
         page: PageRequest,
     ) -> StoreResult<Page<MessageRow>> {
         self.read(move |c| {
-            read_page(c, "messages", COLUMNS, &conditions(&filter), &page, from_row, |m| &m.id)
+            read_page(c, "messages", COLUMNS, &conditions(&filter), &page, from_row, |m| {
+                m.id.as_str()
+            })
         })
         .await
     }
 
     /// One message with its payload and deliveries.
-    pub async fn message(&self, id: String) -> StoreResult<MessageDetail> {
+    pub async fn message(&self, id: MessageId) -> StoreResult<MessageDetail> {
         self.read(move |c| detail(c, &id)).await
     }
 }

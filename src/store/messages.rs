@@ -17,7 +17,7 @@ use super::{
     Trigger,
 };
 use crate::delivery::ticket::Intake;
-use crate::ids;
+use crate::ids::{AutomationId, DeliveryId, MessageId};
 use crate::time::UnixMs;
 
 /// How long an `Idempotency-Key` keeps answering with its first result.
@@ -29,7 +29,7 @@ pub struct NewMessage {
     /// Fan out to the enabled automations of this processor…
     pub processor_id: Option<String>,
     /// …or to exactly this automation.
-    pub automation_id: Option<String>,
+    pub automation_id: Option<AutomationId>,
     /// Optional event type, matched against each automation's `event_types`.
     pub event_type: Option<String>,
     /// The JSON object sent as the webhook body, already serialized (sent byte for byte).
@@ -71,13 +71,13 @@ pub struct Handover {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IngestResult {
     /// `msg_…`; also the `webhook-id` of every call made for it.
-    pub message_id: String,
+    pub message_id: MessageId,
     /// The processor whose automations it went to.
     pub processor_id: String,
     /// The event type given, if any.
     pub event_type: Option<String>,
     /// One delivery per automation: (`dlv_…`, `endp_…`).
-    pub deliveries: Vec<(String, String)>,
+    pub deliveries: Vec<(DeliveryId, AutomationId)>,
     /// When it was created.
     pub created_at: UnixMs,
 }
@@ -147,7 +147,7 @@ pub(super) fn ingest(
             (None, None) => return Err(StoreError::Unaddressed),
         };
 
-    let message_id = ids::new_id(ids::MESSAGE);
+    let message_id = MessageId::new();
     let payload_hash = bodies::put(conn, &msg.payload)?;
     conn.prepare_cached(
         "INSERT INTO messages (id, processor_id, event_type, payload_hash, created_at, automation_id) \
@@ -173,7 +173,7 @@ pub(super) fn ingest(
     let mut ready = Vec::with_capacity(targets.len());
     let mut unclaimed = false;
     for target in targets {
-        let delivery_id = ids::new_id(ids::DELIVERY);
+        let delivery_id = DeliveryId::new();
         let taken = intake.take(&target.automation.id, &delivery_id);
         let next_attempt_at = match taken {
             Some(Take::Call) => lease_until,
@@ -232,8 +232,9 @@ pub(super) fn ingest(
 /// What identifies "the same request" for idempotency: target, event type and payload.
 fn request_fingerprint(msg: &NewMessage) -> Vec<u8> {
     let mut out = Vec::with_capacity(msg.payload.len() + 64);
-    for part in [&msg.processor_id, &msg.automation_id, &msg.event_type] {
-        out.extend_from_slice(part.as_deref().unwrap_or("").as_bytes());
+    let automation_id = msg.automation_id.as_deref();
+    for part in [msg.processor_id.as_deref(), automation_id, msg.event_type.as_deref()] {
+        out.extend_from_slice(part.unwrap_or("").as_bytes());
         out.push(0);
     }
     out.extend_from_slice(&msg.payload);
@@ -241,7 +242,7 @@ fn request_fingerprint(msg: &NewMessage) -> Vec<u8> {
 }
 
 /// The hash of a message's payload (the webhook body every delivery of it sends).
-pub(super) fn payload_hash(conn: &Connection, message_id: &str) -> StoreResult<BodyHash> {
+pub(super) fn payload_hash(conn: &Connection, message_id: &MessageId) -> StoreResult<BodyHash> {
     let hash: Vec<u8> = conn
         .prepare_cached("SELECT payload_hash FROM messages WHERE id = ?1")?
         .query_row([message_id], |r| r.get(0))
@@ -275,11 +276,11 @@ impl Store {
         automation: &Automation,
         event_type: &'static str,
         payload: Vec<u8>,
-    ) -> StoreResult<(String, BodyHash)> {
+    ) -> StoreResult<(MessageId, BodyHash)> {
         let (processor_id, automation_id) =
             (automation.settings.processor_id.clone(), automation.id.clone());
         self.write(move |c| {
-            let id = ids::new_id(ids::MESSAGE);
+            let id = MessageId::new();
             let hash = bodies::put(c, &payload)?;
             c.prepare_cached(
                 "INSERT INTO messages (id, processor_id, event_type, payload_hash, created_at, automation_id) \

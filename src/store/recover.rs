@@ -9,20 +9,62 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{decode, DeliveryStatus, Store, StoreError, StoreResult};
-use crate::ids;
+use crate::ids::{AutomationId, RecoverJobId, ReplayJobId};
 use crate::time::UnixMs;
+
+/// A job the recover-job runner works through chunk by chunk: a recover job, or a replay
+/// job (stored beside them, see [`super::replay`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackgroundJob {
+    /// Re-queues ended deliveries.
+    Recover(RecoverJobId),
+    /// Creates the deliveries an automation missed.
+    Replay(ReplayJobId),
+}
+
+impl std::fmt::Display for BackgroundJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackgroundJob::Recover(id) => id.fmt(f),
+            BackgroundJob::Replay(id) => id.fmt(f),
+        }
+    }
+}
+
+/// Stored as its id (`deliveries.recover_job_id` holds either kind).
+impl rusqlite::types::ToSql for BackgroundJob {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            BackgroundJob::Recover(id) => id.to_sql(),
+            BackgroundJob::Replay(id) => id.to_sql(),
+        }
+    }
+}
+
+/// Read back by its prefix; an id of neither kind is a conversion failure (a corrupt value).
+impl rusqlite::types::FromSql for BackgroundJob {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let text = value.as_str()?;
+        if let Ok(id) = ReplayJobId::parse(text) {
+            return Ok(BackgroundJob::Replay(id));
+        }
+        RecoverJobId::parse(text)
+            .map(BackgroundJob::Recover)
+            .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
+    }
+}
 
 /// A recover job and its progress.
 #[derive(Debug, Clone)]
 pub struct RecoverJob {
     /// `rcv_…`
-    pub id: String,
+    pub id: RecoverJobId,
     /// Window start (inclusive): when the deliveries ended.
     pub since: UnixMs,
     /// Window end (exclusive).
     pub until: UnixMs,
     /// Only this automation's deliveries, when set.
-    pub automation_id: Option<String>,
+    pub automation_id: Option<AutomationId>,
     /// Deliveries matched (at most the cap); once the window has run dry, those it took
     /// (deliveries another job took first were never this job's).
     pub total: i64,
@@ -73,10 +115,10 @@ fn create(
     conn: &Connection,
     since: UnixMs,
     until: UnixMs,
-    automation_id: Option<String>,
+    automation_id: Option<AutomationId>,
     cap: i64,
-) -> StoreResult<String> {
-    let id = ids::new_id(ids::RECOVER_JOB);
+) -> StoreResult<RecoverJobId> {
+    let id = RecoverJobId::new();
     let matched: i64 = conn
         .prepare_cached(&format!(
             "SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE {MATCH} LIMIT ?5)"
@@ -91,7 +133,7 @@ fn create(
 }
 
 /// Re-queues up to `chunk` more deliveries of job `id`; returns how many.
-fn requeue_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResult<i64> {
+fn requeue_chunk(conn: &Connection, id: &RecoverJobId, chunk: i64) -> StoreResult<i64> {
     let job: Option<(UnixMs, UnixMs, Option<String>, i64, i64)> = conn
         .prepare_cached(
             "SELECT since, until, automation_id, total, requeued FROM recover_jobs WHERE id = ?1",
@@ -128,7 +170,7 @@ fn requeue_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResult<i64> {
     Ok(n)
 }
 
-fn progress(conn: &Connection, id: &str) -> StoreResult<RecoverJob> {
+fn progress(conn: &Connection, id: &RecoverJobId) -> StoreResult<RecoverJob> {
     let mut job = conn
         .prepare_cached(
             "SELECT id, since, until, automation_id, total, capped, requeued, created_at FROM recover_jobs WHERE id = ?1",
@@ -155,7 +197,7 @@ fn progress(conn: &Connection, id: &str) -> StoreResult<RecoverJob> {
 }
 
 /// The deliveries recover job `id` took: (succeeded, failed or exhausted, pending).
-fn taken_counts(conn: &Connection, id: &str) -> StoreResult<(i64, i64, i64)> {
+fn taken_counts(conn: &Connection, id: &RecoverJobId) -> StoreResult<(i64, i64, i64)> {
     let mut stmt = conn.prepare_cached(
         "SELECT d.status, count(*) FROM recover_job_deliveries j \
          JOIN deliveries d ON d.id = j.delivery_id WHERE j.job_id = ?1 GROUP BY d.status",
@@ -214,31 +256,51 @@ fn still_retrying(conn: &Connection, job: &RecoverJob, now: UnixMs) -> StoreResu
         })?)
 }
 
+/// See [`Store::unfinished_recover_jobs`]; each job typed by its kind.
+pub(super) fn unfinished(conn: &Connection) -> StoreResult<Vec<BackgroundJob>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, kind = 'replay' FROM recover_jobs WHERE \
+         (kind = 'recover' AND requeued < total) OR (kind = 'replay' AND ended IS NULL)",
+    )?;
+    let jobs = stmt
+        .query_map([], |r| {
+            Ok(if r.get(1)? {
+                BackgroundJob::Replay(decode::key(r, 0, "recover_jobs")?)
+            } else {
+                BackgroundJob::Recover(decode::key(r, 0, "recover_jobs")?)
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(jobs)
+}
+
 impl Store {
     /// Creates a recover job over the window; re-queuing happens in [`Store::requeue_chunk`].
     pub async fn create_recover_job(
         &self,
         since: UnixMs,
         until: UnixMs,
-        automation_id: Option<String>,
+        automation_id: Option<AutomationId>,
         cap: i64,
     ) -> StoreResult<RecoverJob> {
         let id = self.write(move |c| create(c, since, until, automation_id, cap)).await?;
         self.recover_job(id).await
     }
 
-    /// Re-queues the next chunk of a job; 0 when it has nothing left. For a replay job
-    /// (`rpl_…`) a chunk creates the missing deliveries instead, and the count is of the
-    /// messages it examined (see [`super::replay`]).
-    pub async fn requeue_chunk(&self, id: String, chunk: i64) -> StoreResult<i64> {
-        if ids::is_valid(ids::REPLAY_JOB, &id) {
-            return self.write(move |c| super::replay::replay_chunk(c, &id, chunk)).await;
+    /// Re-queues the next chunk of a job; 0 when it has nothing left. For a replay job a
+    /// chunk creates the missing deliveries instead, and the count is of the messages it
+    /// examined (see [`super::replay`]).
+    pub async fn requeue_chunk(&self, job: BackgroundJob, chunk: i64) -> StoreResult<i64> {
+        match job {
+            BackgroundJob::Recover(id) => self.write(move |c| requeue_chunk(c, &id, chunk)).await,
+            BackgroundJob::Replay(id) => {
+                self.write(move |c| super::replay::replay_chunk(c, &id, chunk)).await
+            }
         }
-        self.write(move |c| requeue_chunk(c, &id, chunk)).await
     }
 
     /// A job with its progress.
-    pub async fn recover_job(&self, id: String) -> StoreResult<RecoverJob> {
+    pub async fn recover_job(&self, id: RecoverJobId) -> StoreResult<RecoverJob> {
         self.read(move |c| progress(c, &id)).await
     }
 
@@ -259,7 +321,7 @@ impl Store {
                 "id",
                 &recover_only,
                 &page,
-                |r| r.get::<_, String>(0),
+                |r| decode::key::<crate::ids::RecoverJob>(r, 0, "recover_jobs"),
                 |id| id.as_str(),
             )?;
             let items = ids.items.iter().map(|id| progress(c, id)).collect::<StoreResult<_>>()?;
@@ -270,15 +332,7 @@ impl Store {
 
     /// Jobs interrupted before they re-queued (a replay job: created) everything, resumed
     /// at start-up.
-    pub async fn unfinished_recover_jobs(&self) -> StoreResult<Vec<String>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id FROM recover_jobs WHERE (kind = 'recover' AND requeued < total) \
-                 OR (kind = 'replay' AND ended IS NULL)",
-            )?;
-            let ids = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
-            Ok(ids)
-        })
-        .await
+    pub async fn unfinished_recover_jobs(&self) -> StoreResult<Vec<BackgroundJob>> {
+        self.read(unfinished).await
     }
 }

@@ -19,6 +19,7 @@ use super::automations::{self, Automation};
 use super::recover::tagged_counts;
 use super::{decode, Conflict, Store, StoreError, StoreResult};
 use crate::ids;
+use crate::ids::{AutomationId, DeliveryId, MessageId, ReplayJobId};
 use crate::time::UnixMs;
 
 /// The event type of the automation test call: its messages are never replayed (those
@@ -51,9 +52,9 @@ const AUTOMATION_DELETED: &str = "automation_deleted";
 #[derive(Debug, Clone)]
 pub struct ReplayJob {
     /// `rpl_…`
-    pub id: String,
+    pub id: ReplayJobId,
     /// The automation given the missing deliveries.
-    pub automation_id: String,
+    pub automation_id: AutomationId,
     /// Window start (inclusive): when the messages were accepted.
     pub since: UnixMs,
     /// Window end (exclusive).
@@ -103,7 +104,7 @@ fn event_types_json(automation: &Automation) -> StoreResult<Option<String>> {
 }
 
 /// The automation, refused when unknown (404) or disabled (409: its deliveries would fail).
-fn enabled_automation(conn: &Connection, id: &str) -> StoreResult<Automation> {
+fn enabled_automation(conn: &Connection, id: &AutomationId) -> StoreResult<Automation> {
     let automation = automations::get(conn, id)?.ok_or(StoreError::NotFound("automation"))?;
     if !automation.settings.enabled {
         return Err(StoreError::Conflict(
@@ -120,13 +121,13 @@ fn enabled_automation(conn: &Connection, id: &str) -> StoreResult<Automation> {
 /// (kept in `total`).
 fn insert_job(
     conn: &Connection,
-    automation_id: &str,
+    automation_id: &AutomationId,
     since: UnixMs,
     until: UnixMs,
     cap: i64,
-) -> StoreResult<String> {
+) -> StoreResult<ReplayJobId> {
     enabled_automation(conn, automation_id)?;
-    let id = ids::new_id(ids::REPLAY_JOB);
+    let id = ReplayJobId::new();
     conn.prepare_cached(
         "INSERT INTO recover_jobs (id, kind, since, until, automation_id, total, requeued, capped, created_at) \
          VALUES (?1, 'replay', ?2, ?3, ?4, ?5, 0, 0, ?6)",
@@ -139,8 +140,8 @@ fn insert_job(
 /// `chunk * SCAN_PER_DELIVERY` messages; returns how many messages it examined (0 when the
 /// job has nothing left). Ends the job when its window is done or its cap (`total`)
 /// reached, or when its automation was disabled or deleted meanwhile.
-pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResult<i64> {
-    type JobRow = (String, UnixMs, UnixMs, i64, i64, Option<String>, Option<String>);
+pub(super) fn replay_chunk(conn: &Connection, id: &ReplayJobId, chunk: i64) -> StoreResult<i64> {
+    type JobRow = (AutomationId, UnixMs, UnixMs, i64, i64, Option<String>, Option<String>);
     let job: Option<JobRow> = conn
         .prepare_cached(
             "SELECT automation_id, since, until, total, requeued, cursor, ended \
@@ -166,7 +167,7 @@ pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResu
     // One lower bound, so the index range starts there (not at the window's start).
     let (lower, from) = match cursor {
         Some(c) => ("id > :from", c),
-        None => ("id >= :from", ids::time_bound(ids::MESSAGE, since.as_ms())),
+        None => ("id >= :from", MessageId::time_bound(since.as_ms()).into_string()),
     };
     let sql = format!(
         "SELECT id, {MISSING} FROM messages WHERE processor_id = :processor_id \
@@ -179,7 +180,7 @@ pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResu
             named_params! {
                 ":processor_id": automation.settings.processor_id,
                 ":from": from,
-                ":to": ids::time_bound(ids::MESSAGE, until.as_ms()),
+                ":to": MessageId::time_bound(until.as_ms()),
                 ":test_event_type": TEST_EVENT_TYPE,
                 ":event_types": event_types,
                 ":automation_id": automation.id,
@@ -200,13 +201,7 @@ pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResu
         examined += 1;
         last = Some(message_id);
         if *missing {
-            insert.execute(params![
-                ids::new_id(ids::DELIVERY),
-                message_id,
-                automation.id,
-                now,
-                id
-            ])?;
+            insert.execute(params![DeliveryId::new(), message_id, automation.id, now, id])?;
             made += 1;
             if made == take {
                 break;
@@ -225,13 +220,13 @@ pub(super) fn replay_chunk(conn: &Connection, id: &str, chunk: i64) -> StoreResu
 }
 
 /// Ends job `id` for `reason`; it has nothing left to do.
-fn end(conn: &Connection, id: &str, reason: &str) -> StoreResult<i64> {
+fn end(conn: &Connection, id: &ReplayJobId, reason: &str) -> StoreResult<i64> {
     conn.prepare_cached("UPDATE recover_jobs SET ended = ?2 WHERE id = ?1")?
         .execute(params![id, reason])?;
     Ok(0)
 }
 
-fn progress(conn: &Connection, id: &str) -> StoreResult<ReplayJob> {
+fn progress(conn: &Connection, id: &ReplayJobId) -> StoreResult<ReplayJob> {
     let mut job = conn
         .prepare_cached(
             "SELECT id, automation_id, since, until, cursor, capped, requeued, ended, created_at \
@@ -274,7 +269,7 @@ impl Store {
     /// 409 for a disabled one. The deliveries are created by the recover-job runner.
     pub async fn create_replay_job(
         &self,
-        automation_id: String,
+        automation_id: AutomationId,
         since: UnixMs,
         until: UnixMs,
         cap: i64,
@@ -284,7 +279,7 @@ impl Store {
     }
 
     /// A replay job with its progress.
-    pub async fn replay_job(&self, id: String) -> StoreResult<ReplayJob> {
+    pub async fn replay_job(&self, id: ReplayJobId) -> StoreResult<ReplayJob> {
         self.read(move |c| progress(c, &id)).await
     }
 }

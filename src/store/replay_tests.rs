@@ -2,12 +2,17 @@
 //! job ends.
 
 use super::*;
+use crate::store::BackgroundJob;
 
 const PROCESSOR: &str = "proc_r";
+/// The automation replayed to.
+const A: &str = "endp_0000000000000000000000000000000a";
+/// Another automation of the processor.
+const B: &str = "endp_0000000000000000000000000000000b";
 
 fn automation(id: &str, enabled: bool) -> Automation {
     Automation {
-        id: id.into(),
+        id: AutomationId::parse(id).expect("a valid id"),
         settings: crate::store::AutomationSettings {
             name: "r".into(),
             processor_id: PROCESSOR.into(),
@@ -51,28 +56,28 @@ fn deliver(conn: &Connection, message_id: &str, automation_id: &str) {
     .unwrap();
 }
 
-/// A database with automations `endp_a` (replayed) and `endp_b`, and messages of every
-/// kind; returns it with the ids of the messages `endp_a` is missing, in order.
+/// A database with automations [`A`] (replayed) and [`B`], and messages of every kind;
+/// returns it with the ids of the messages `A` is missing, in order.
 fn setup() -> (Connection, Vec<String>) {
     let conn = Connection::open_in_memory().unwrap();
     super::super::schema::apply(&conn).unwrap();
-    automations::insert(&conn, &automation("endp_a", true)).unwrap();
-    automations::insert(&conn, &automation("endp_b", true)).unwrap();
+    automations::insert(&conn, &automation(A, true)).unwrap();
+    automations::insert(&conn, &automation(B, true)).unwrap();
     let mut missing = Vec::new();
     for i in 0..12 {
         let id = message(&conn, PROCESSOR, "e", None);
         match i % 4 {
             // Already delivered to a: not missing.
-            0 => deliver(&conn, &id, "endp_a"),
+            0 => deliver(&conn, &id, A),
             // Delivered to b only: missing for a.
             1 => {
-                deliver(&conn, &id, "endp_b");
+                deliver(&conn, &id, B);
                 missing.push(id);
             }
             _ => missing.push(id),
         }
         // Around each: messages a must never get.
-        message(&conn, PROCESSOR, "e", Some("endp_b"));
+        message(&conn, PROCESSOR, "e", Some(B));
         message(&conn, PROCESSOR, TEST_EVENT_TYPE, None);
         message(&conn, "proc_other", "e", None);
     }
@@ -81,14 +86,14 @@ fn setup() -> (Connection, Vec<String>) {
 
 const UNTIL: UnixMs = UnixMs::from_ms(i64::MAX / 2);
 
-fn job(conn: &Connection, cap: i64) -> String {
-    insert_job(conn, "endp_a", UnixMs::EPOCH, UNTIL, cap).unwrap()
+fn job(conn: &Connection, cap: i64) -> ReplayJobId {
+    insert_job(conn, &A.parse().expect("a valid id"), UnixMs::EPOCH, UNTIL, cap).unwrap()
 }
 
 fn delivered_to_a(conn: &Connection) -> Vec<String> {
     let mut stmt = conn
         .prepare(
-            "SELECT message_id FROM deliveries WHERE automation_id = 'endp_a' \
+            "SELECT message_id FROM deliveries WHERE automation_id = 'endp_0000000000000000000000000000000a' \
              AND next_trigger = 'replay' ORDER BY message_id",
         )
         .unwrap();
@@ -141,7 +146,8 @@ fn a_capped_job_creates_the_oldest_missing_deliveries_and_says_where_it_stopped(
         Some(j.scanned_through),
         ids::time_of(ids::MESSAGE, &missing[3]).map(UnixMs::from_ms)
     );
-    let rest = insert_job(&conn, "endp_a", j.scanned_through, UNTIL, 100).unwrap();
+    let rest =
+        insert_job(&conn, &A.parse().expect("a valid id"), j.scanned_through, UNTIL, 100).unwrap();
     while replay_chunk(&conn, &rest, 500).unwrap() > 0 {}
     assert_eq!(delivered_to_a(&conn), missing);
     assert_eq!(progress(&conn, &rest).unwrap().created, 5);
@@ -154,7 +160,11 @@ fn a_job_stops_when_its_automation_is_disabled_or_deleted() {
     let (conn, _) = setup();
     let id = job(&conn, 100);
     assert!(replay_chunk(&conn, &id, 1).unwrap() > 0);
-    conn.execute("UPDATE automations SET enabled = 0 WHERE id = 'endp_a'", []).unwrap();
+    conn.execute(
+        "UPDATE automations SET enabled = 0 WHERE id = 'endp_0000000000000000000000000000000a'",
+        [],
+    )
+    .unwrap();
     assert_eq!(replay_chunk(&conn, &id, 500).unwrap(), 0);
     let j = progress(&conn, &id).unwrap();
     assert_eq!((j.created, j.ended.as_deref()), (1, Some(AUTOMATION_DISABLED)));
@@ -162,13 +172,49 @@ fn a_job_stops_when_its_automation_is_disabled_or_deleted() {
         .unwrap();
     assert_eq!(progress(&conn, &id).unwrap().status(), "stopped");
     assert!(matches!(
-        insert_job(&conn, "endp_a", UnixMs::EPOCH, UnixMs::from_ms(1), 100),
+        insert_job(&conn, &A.parse().expect("a valid id"), UnixMs::EPOCH, UnixMs::from_ms(1), 100),
         Err(StoreError::Conflict(Conflict::AutomationDisabled, m)) if m.contains("disabled")
     ));
 
-    conn.execute("UPDATE automations SET enabled = 1 WHERE id = 'endp_a'", []).unwrap();
+    conn.execute(
+        "UPDATE automations SET enabled = 1 WHERE id = 'endp_0000000000000000000000000000000a'",
+        [],
+    )
+    .unwrap();
     let id = job(&conn, 100);
-    conn.execute("DELETE FROM automations WHERE id = 'endp_a'", []).unwrap();
+    conn.execute("DELETE FROM automations WHERE id = 'endp_0000000000000000000000000000000a'", [])
+        .unwrap();
     assert_eq!(replay_chunk(&conn, &id, 500).unwrap(), 0);
     assert_eq!(progress(&conn, &id).unwrap().ended.as_deref(), Some(AUTOMATION_DELETED));
+}
+
+/// The deliveries a replay job creates carry its `rpl_` id where recover jobs put theirs;
+/// it reads back as that job (the claim reads it with every delivery it takes).
+#[test]
+fn a_replay_jobs_deliveries_read_back_its_id() {
+    let (conn, _) = setup();
+    let id = job(&conn, 100);
+    assert!(replay_chunk(&conn, &id, 500).unwrap() > 0);
+    let tagged: Vec<Option<BackgroundJob>> = conn
+        .prepare("SELECT recover_job_id FROM deliveries WHERE automation_id = ?1")
+        .unwrap()
+        .query_map([A], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(tagged.len(), 12, "the 9 replayed and the 3 delivered before");
+    let replayed = tagged.iter().filter(|t| **t == Some(BackgroundJob::Replay(id.clone())));
+    assert_eq!(replayed.count(), 9);
+}
+
+/// An unfinished replay job is resumed at start-up as a replay job, and no longer once it
+/// has ended.
+#[test]
+fn an_unfinished_replay_job_resumes_as_one() {
+    let (conn, _) = setup();
+    let id = job(&conn, 100);
+    let resumed = crate::store::recover::unfinished(&conn).unwrap();
+    assert_eq!(resumed, [BackgroundJob::Replay(id.clone())]);
+    while replay_chunk(&conn, &id, 500).unwrap() > 0 {}
+    assert_eq!(crate::store::recover::unfinished(&conn).unwrap(), []);
 }

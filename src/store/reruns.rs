@@ -19,12 +19,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::delivery_status::DeliveryStatus;
 use super::logs::{self, NewLog};
 use super::{decode, Snapshot, StoreResult};
+use crate::ids::{AutomationId, DeliveryId, LogId, MessageId};
 
 /// The delivery a rerun repeated, as it stands after the rerun was recorded.
 #[derive(Debug, Clone)]
 pub struct RerunDelivery {
     /// `dlv_…`
-    pub id: String,
+    pub id: DeliveryId,
     /// Its status now.
     pub status: DeliveryStatus,
 }
@@ -35,7 +36,7 @@ pub(super) fn record(
     conn: &Connection,
     mut log: NewLog,
     snapshot: &Snapshot,
-) -> StoreResult<(String, Option<RerunDelivery>)> {
+) -> StoreResult<(LogId, Option<RerunDelivery>)> {
     snapshot.put(conn)?;
     let found = repeated_delivery(conn, &log.message_id, &log.automation_id)?;
     log.delivery_id = found.as_ref().map(|(id, _)| id.clone());
@@ -57,15 +58,15 @@ pub(super) fn record(
 /// existed, or whose delivery was deleted with its automation).
 pub(super) fn repeated_delivery(
     conn: &Connection,
-    message_id: &str,
-    automation_id: &str,
-) -> StoreResult<Option<(String, DeliveryStatus)>> {
+    message_id: &MessageId,
+    automation_id: &AutomationId,
+) -> StoreResult<Option<(DeliveryId, DeliveryStatus)>> {
     Ok(conn
         .prepare_cached(
             "SELECT id, status FROM deliveries WHERE message_id = ?1 AND automation_id = ?2",
         )?
         .query_row(params![message_id, automation_id], |r| {
-            let id: String = r.get(0)?;
+            let id: DeliveryId = decode::key(r, 0, "deliveries")?;
             Ok((decode::value(r, 1, "deliveries", &id)?, id))
         })
         .optional()?

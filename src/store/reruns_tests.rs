@@ -17,7 +17,7 @@ const MESSAGE: &str = "msg_0192f0c4a9e07c3b8a1d2e3f4a5b6c7d";
 
 fn automation() -> Automation {
     Automation {
-        id: crate::ids::new_id(crate::ids::AUTOMATION),
+        id: crate::ids::AutomationId::new(),
         settings: crate::store::AutomationSettings {
             name: "settle".into(),
             processor_id: "proc".into(),
@@ -42,7 +42,7 @@ fn call_log(a: &Automation, trigger: Trigger, attempt: u32, status: u16) -> NewL
     let ok = (200..300).contains(&status);
     NewLog {
         delivery_id: None,
-        message_id: MESSAGE.into(),
+        message_id: MESSAGE.parse().expect("a valid id"),
         automation_id: a.id.clone(),
         processor_id: a.settings.processor_id.clone(),
         attempt,
@@ -68,7 +68,7 @@ struct World {
     _dir: tempfile::TempDir,
     store: Store,
     automation: Automation,
-    delivery: String,
+    delivery: crate::ids::DeliveryId,
 }
 
 /// A store holding one pending delivery of `MESSAGE`, one attempt made, with `claimed`.
@@ -81,7 +81,7 @@ async fn world(claimed: i64) -> World {
     )
     .expect("store");
     let automation = automation();
-    let delivery = crate::ids::new_id(crate::ids::DELIVERY);
+    let delivery = crate::ids::DeliveryId::new();
     let (id, automation_id) = (delivery.clone(), automation.id.clone());
     store
         .write(move |c| {
@@ -105,7 +105,7 @@ async fn world(claimed: i64) -> World {
 }
 
 impl World {
-    async fn rerun(&self, status: u16) -> (String, DeliveryStatus) {
+    async fn rerun(&self, status: u16) -> (crate::ids::DeliveryId, DeliveryStatus) {
         let log = call_log(&self.automation, Trigger::Rerun, 1, status);
         let snapshot = Snapshot::of(&self.automation, &HeaderRedaction::default());
         let starting = StartingCall {

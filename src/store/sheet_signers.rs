@@ -8,6 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::automations::{self, Automation};
 use super::{Store, StoreError, StoreResult};
+use crate::ids::AutomationId;
 
 use crate::time::UnixMs;
 
@@ -16,7 +17,7 @@ pub(super) fn signer_of(
     conn: &Connection,
     spreadsheet_id: &str,
 ) -> StoreResult<Option<Automation>> {
-    let automation_id: Option<String> = conn
+    let automation_id: Option<AutomationId> = conn
         .prepare_cached("SELECT automation_id FROM spreadsheet_signers WHERE spreadsheet_id = ?1")?
         .query_row([spreadsheet_id], |r| r.get(0))
         .optional()?;
@@ -31,7 +32,7 @@ pub(super) fn signer_of(
 fn set(
     conn: &Connection,
     spreadsheet_id: &str,
-    automation_id: &str,
+    automation_id: &AutomationId,
     now: UnixMs,
 ) -> StoreResult<()> {
     if automations::get(conn, automation_id)?.is_none() {
@@ -80,7 +81,7 @@ impl Store {
     pub async fn set_sheet_signer(
         &self,
         spreadsheet_id: String,
-        automation_id: String,
+        automation_id: AutomationId,
     ) -> StoreResult<()> {
         self.write(move |c| set(c, &spreadsheet_id, &automation_id, UnixMs::now())).await
     }

@@ -12,6 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::automations::Automation;
 use super::{bodies, BodyHash, Store, StoreError, StoreResult};
+use crate::ids::{AutomationId, LogId};
 use crate::redact::HeaderRedaction;
 
 /// A snapshot ready to store.
@@ -20,7 +21,7 @@ pub struct Snapshot {
     /// Hash of the shown snapshot; logs refer to it.
     pub hash: BodyHash,
     shown: Vec<u8>,
-    automation_id: String,
+    automation_id: AutomationId,
     sent_headers: String,
 }
 
@@ -51,7 +52,7 @@ impl Snapshot {
 
 /// The custom headers sent with the calls whose log is `log_id`; empty when the log predates
 /// this record (nothing is sent that is not known to have been sent then).
-fn sent_headers(conn: &Connection, log_id: &str) -> StoreResult<BTreeMap<String, String>> {
+fn sent_headers(conn: &Connection, log_id: &LogId) -> StoreResult<BTreeMap<String, String>> {
     let headers: Option<String> = conn
         .prepare_cached(
             "SELECT s.headers FROM logs l JOIN snapshot_headers s ON s.snapshot_hash = l.snapshot_hash \
@@ -67,7 +68,7 @@ fn sent_headers(conn: &Connection, log_id: &str) -> StoreResult<BTreeMap<String,
 
 impl Store {
     /// See [`sent_headers`].
-    pub async fn sent_headers(&self, log_id: String) -> StoreResult<BTreeMap<String, String>> {
+    pub async fn sent_headers(&self, log_id: LogId) -> StoreResult<BTreeMap<String, String>> {
         self.read(move |c| sent_headers(c, &log_id)).await
     }
 }
@@ -83,7 +84,7 @@ mod tests {
         let conn = Connection::open_in_memory().expect("open");
         super::super::schema::apply(&conn).expect("schema");
         let automation = Automation {
-            id: "endp_deleted".into(),
+            id: AutomationId::new(),
             settings: crate::store::AutomationSettings {
                 name: "gone".into(),
                 processor_id: "proc".into(),

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::runner::{finished_data, RunOutcome, RunSpec};
+use crate::api::ApiErrorCode;
 
 /// One event, serialized, as the client gets it.
 #[derive(Debug)]
@@ -76,8 +77,8 @@ impl EventSender {
                 "event": "error",
                 "task_id": event.get("task_id"),
                 "workflow_run_id": event.get("workflow_run_id"),
-                "status": 503,
-                "code": "client_too_slow",
+                "status": ApiErrorCode::ClientTooSlow.status().as_u16(),
+                "code": ApiErrorCode::ClientTooSlow.as_str(),
                 "message": format!(
                     "this client fell more than {} bytes of events behind the run and is cut off; \
                      the run goes on: its result is at GET /v1/workflows/run/{run_id}",
@@ -156,7 +157,7 @@ mod tests {
         let notice: Value = serde_json::from_str(&notice.json).expect("JSON");
         assert_eq!(
             (notice["event"].as_str(), notice["code"].as_str()),
-            (Some("error"), Some("client_too_slow"))
+            (Some("error"), Some(ApiErrorCode::ClientTooSlow.as_str()))
         );
         drop(tx);
         assert!(rx.recv().await.is_none(), "nothing after the notice");

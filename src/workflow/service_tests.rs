@@ -39,7 +39,7 @@ struct World {
     _dir: tempfile::TempDir,
     store: Store,
     workflows: Arc<Workflows>,
-    automation: String,
+    automation: crate::ids::AutomationId,
 }
 
 async fn world() -> World {
@@ -60,7 +60,7 @@ async fn world() -> World {
     let workflows = Workflows::new(&apps, store.clone(), sender, relay, 1024 * 1024);
     let now = UnixMs::now();
     let automation = Automation {
-        id: crate::ids::new_id(crate::ids::AUTOMATION),
+        id: crate::ids::AutomationId::new(),
         settings: crate::store::AutomationSettings {
             name: "runs".into(),
             processor_id: "panicky".into(),

@@ -125,12 +125,11 @@ async fn a_due_delivery_of_an_unreadable_automation_waits_and_others_go_on() {
     assert_eq!(broken_calls, 0, "sent without its headers");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_delivery_statuses_and_log_triggers_are_errors() {
-    let receiver = Receiver::ok().await;
-    let mut relay = Relay::start(FAST_RETRIES);
-    relay.create_automation("proc_enum", &receiver.url("/e")).await;
-    let message = relay.send_message("proc_enum", json!({"n": 1})).await;
+/// Sends one message to a new automation of `processor` calling `receiver`; returns its
+/// delivery's id and, once it is logged, the log's.
+async fn delivered_once(relay: &Relay, receiver: &Receiver, processor: &str) -> (String, String) {
+    relay.create_automation(processor, &receiver.url("/once")).await;
+    let message = relay.send_message(processor, json!({"n": 1})).await;
     let delivery = message["delivery_ids"][0].as_str().expect("delivery").to_string();
     let logs = relay
         .wait_for(Duration::from_secs(10), "the log", || async {
@@ -138,7 +137,14 @@ async fn unknown_delivery_statuses_and_log_triggers_are_errors() {
             (logs.len() == 1).then_some(logs)
         })
         .await;
-    let log = logs[0]["id"].as_str().expect("id").to_string();
+    (delivery, logs[0]["id"].as_str().expect("id").to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_delivery_statuses_and_log_triggers_are_errors() {
+    let receiver = Receiver::ok().await;
+    let mut relay = Relay::start(FAST_RETRIES);
+    let (delivery, log) = delivered_once(&relay, &receiver, "proc_enum").await;
     corrupt(
         &mut relay,
         &format!(
@@ -154,6 +160,20 @@ async fn unknown_delivery_statuses_and_log_triggers_are_errors() {
         status_of(&relay, Method::GET, &format!("/v1/processors/automations/logs/{log}"), None)
             .await;
     assert_eq!(status, 500, "an unknown trigger was shown as another: {body}");
+}
+
+/// A stored id of another kind (a delivery id where a log's message id belongs) is an error,
+/// never shown as if it were one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_id_of_another_kind_is_an_error() {
+    let receiver = Receiver::ok().await;
+    let mut relay = Relay::start(FAST_RETRIES);
+    let (delivery, log) = delivered_once(&relay, &receiver, "proc_ids").await;
+    corrupt(&mut relay, &format!("UPDATE logs SET message_id = '{delivery}' WHERE id = '{log}'"));
+
+    let path = format!("/v1/processors/automations/logs/{log}");
+    let (status, body) = status_of(&relay, Method::GET, &path, None).await;
+    assert_eq!(status, 500, "a delivery id was shown as the log's message id: {body}");
 }
 
 const APP_KEY: &str = "app-corrupt-key-0123456789";

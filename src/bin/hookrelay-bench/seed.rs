@@ -6,6 +6,7 @@ use std::path::Path;
 
 use futures_util::{stream, StreamExt};
 use hookrelay::config::StoreConfig;
+use hookrelay::ids::{AutomationId, LogId};
 use hookrelay::outbound::ErrorCode;
 use hookrelay::redact::HeaderRedaction;
 use hookrelay::store::{Automation, AutomationSettings, NewLog, Snapshot, Store, Trigger};
@@ -14,17 +15,19 @@ use hookrelay::time::UnixMs;
 const START: UnixMs = UnixMs::from_ms(1_767_225_600_000); // 2026-01-01T00:00:00Z
 const STEP_MS: i64 = 2_000;
 
-fn log_id(i: usize) -> String {
-    format!("log_auto_{:012x}{:020x}", START.plus_ms(i as i64 * STEP_MS).as_ms(), i)
+/// Log `i`'s id: the smallest of its time, distinct since logs are `STEP_MS` apart.
+fn log_id(i: usize) -> LogId {
+    LogId::time_bound(START.plus_ms(i as i64 * STEP_MS).as_ms())
 }
 
-fn automation_id(k: usize) -> String {
-    format!("endp_{k:032x}")
+/// Automation `k`'s id (distinct per `k`).
+fn automation_id(k: usize) -> AutomationId {
+    AutomationId::time_bound(k as i64)
 }
 
 /// The id of the log in the middle of the table.
 pub fn middle_id(n: usize) -> String {
-    log_id(n / 2)
+    log_id(n / 2).into_string()
 }
 
 /// A window of 1 % of the table around its middle, as RFC 3339 bounds.
@@ -39,7 +42,7 @@ pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
     let store = Store::open(path, &StoreConfig::default(), &HeaderRedaction::default())?;
     let body = br#"{"invoice":12345,"note":"seeded"}"#.to_vec();
     let seed_automation = Automation {
-        id: "endp_seed".into(),
+        id: AutomationId::new(),
         settings: AutomationSettings {
             name: "seed".into(),
             processor_id: "proc_bench".into(),
@@ -59,7 +62,7 @@ pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
     let (message_id, request_hash) =
         store.insert_bare_message(&seed_automation, "bench.seed", body).await?;
     let snapshot_hash = Snapshot::of(&seed_automation, &HeaderRedaction::default()).hash;
-    let automations: Vec<String> = (0..10).map(automation_id).collect();
+    let automations: Vec<AutomationId> = (0..10).map(automation_id).collect();
     let started = std::time::Instant::now();
     stream::iter(0..n)
         .map(|i| {
@@ -109,5 +112,5 @@ pub async fn seed_logs(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
         .await;
     store.close().await;
     eprintln!("seeded {n} logs in {:.1} s", started.elapsed().as_secs_f64());
-    Ok(automations)
+    Ok(automations.into_iter().map(String::from).collect())
 }
