@@ -102,9 +102,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Automation> {
             processor_id: r.get(2)?,
             webhook_url: r.get(3)?,
             webhook_headers: decode::json(r, 4, "automations", &id)?,
-            need_validation: decode::value(r, 5, "automations", &id)?,
+            need_validation: decode::flag(r, 5, "automations", &id)?,
             default_language: r.get(6)?,
-            enabled: decode::value(r, 7, "automations", &id)?,
+            enabled: decode::flag(r, 7, "automations", &id)?,
             event_types: decode::json_or_null(r, 8, "automations", &id)?,
         },
         secret: decode::checked(
@@ -237,13 +237,13 @@ pub(super) fn rotate_secret(
     get(conn, id)?.ok_or(StoreError::NotFound("automation"))
 }
 
-/// Enabled automations of `processor_id`.
+/// Enabled automations of `processor_id` (a flag neither 0 nor 1 is read too, and is an error).
 pub(super) fn enabled_of_processor(
     conn: &Connection,
     processor_id: &str,
 ) -> StoreResult<Vec<Automation>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM automations WHERE processor_id = ?1 AND enabled = 1 ORDER BY id"
+        "SELECT {COLUMNS} FROM automations WHERE processor_id = ?1 AND enabled != 0 ORDER BY id"
     ))?;
     let all = stmt.query_map([processor_id], from_row)?.collect::<Result<Vec<_>, _>>()?;
     Ok(all)

@@ -183,3 +183,15 @@ pub(super) fn hash(
     let bytes: Vec<u8> = value(r, idx, table, id)?;
     bytes.as_slice().try_into().map_err(|_| corrupt(r, idx, table, id, "not 16 bytes".into()))
 }
+
+/// A stored flag in column `idx` of row `id` of `table`: 0 or 1, anything else a
+/// [`CorruptValue`] (SQLite reads any non-zero integer as true, while the queries that
+/// filter on a flag compare it with 1, so a 7 would be shown as true and acted on as false).
+pub(super) fn flag(
+    r: &Row<'_>,
+    idx: usize,
+    table: &'static str,
+    id: &str,
+) -> rusqlite::Result<bool> {
+    checked::<i64>(r, idx, table, id, |v| matches!(v, 0 | 1), "0 or 1").map(|v| v == 1)
+}

@@ -123,7 +123,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Stored> {
         status_code: r.get(13)?,
         response_headers: r.get(14)?,
         response_body: None,
-        response_truncated: r.get(16)?,
+        response_truncated: decode::flag(r, 16, "logs", &id)?,
         duration_ms: r.get(17)?,
         error_code,
         error_message: r.get(19)?,

@@ -306,3 +306,28 @@ async fn a_secret_that_cannot_sign_is_an_error_never_an_unsigned_call() {
     let unsigned = receiver.calls().iter().filter(|c| c.body.as_ref() == b"{\"n\":1}").count();
     assert_eq!(unsigned, 0, "a call was sent with a secret that signs nothing");
 }
+
+/// A flag that is neither 0 nor 1 is unreadable: shown as an error, never as `true` while
+/// the queries that compare it with 1 treated the automation as disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flag_neither_0_nor_1_is_an_error() {
+    let receiver = Receiver::ok().await;
+    let mut relay = Relay::start(FAST_RETRIES);
+    let flagged = create(
+        &relay,
+        json!({"name": "flag", "processor_id": "proc_flag", "webhook_url": receiver.url("/f")}),
+    )
+    .await;
+    corrupt(&mut relay, &format!("UPDATE automations SET enabled = 7 WHERE id = '{flagged}'"));
+    let (status, body) =
+        status_of(&relay, Method::GET, &format!("{ENDPOINTS}/{flagged}"), None).await;
+    assert_eq!(status, 500, "a flag of 7 was shown: {body}");
+    let (status, body) = status_of(
+        &relay,
+        Method::POST,
+        "/v1/messages",
+        Some(json!({"processor_id": "proc_flag", "payload": {"n": 1}})),
+    )
+    .await;
+    assert_eq!(status, 500, "a message to it was taken as if it were disabled: {body}");
+}
