@@ -5,7 +5,8 @@
 //! [`delivery`] (dispatcher, lanes and call slots, signing, retry policy, recover jobs),
 //! [`outbound`] (the HTTP client with its SSRF guard, the error codes a call's log carries,
 //! and direct calls: reruns and test calls), [`workflow`] (the workflow apps and their runs),
-//! [`api`] (axum routers, one file per resource), [`server`] (wiring, start-up, shutdown),
+//! [`api`] (handlers, one file per resource, and the route table the router is built from),
+//! [`server`] (wiring, start-up, shutdown),
 //! [`startup`] (what the server says as it starts), [`receive`] (a stand-in webhook receiver
 //! for trying it out).
 
