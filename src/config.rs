@@ -310,14 +310,19 @@ impl Config {
         if self.api_keys.iter().any(|k| k.len() < 16) {
             return Err(bad("api_keys", "every key must be at least 16 characters"));
         }
-        // SQLite opens "" and ":memory:" as a private database per connection, gone at exit:
-        // the readers would not see the writer's tables ("no such table" at start-up).
-        if self.database.as_os_str().is_empty() || self.database.as_os_str() == ":memory:" {
+        // SQLite opens "", ":memory:" and `file:` URIs such as "file::memory:" as a private
+        // database per connection, gone at exit: the readers would not see the writer's
+        // tables ("no such table" at start-up). A name with surrounding blanks is a typo.
+        let database = self.database.to_string_lossy();
+        if database.trim().is_empty() || database == ":memory:" || database.starts_with("file:") {
             return Err(bad(
                 "database",
-                "must name a database file (SQLite would open a private, temporary database \
-                 for each connection, lost at exit)",
+                "must name a database file, not \"\", \":memory:\" or a file: URI (SQLite \
+                 would open a private, temporary database for each connection, lost at exit)",
             ));
+        }
+        if database.trim() != database {
+            return Err(bad("database", "must not begin or end with blanks"));
         }
         if self.organization_id.is_empty() {
             return Err(bad("organization_id", "must not be empty"));

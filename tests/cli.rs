@@ -38,6 +38,10 @@ fn invalid_config_exits_non_zero_naming_the_key() {
         ("database = \"\"\n", &[], "database"),
         ("", &[("HOOKRELAY_DATABASE", "")], "database"),
         ("database = \":memory:\"\n", &[], "database"),
+        ("database = \"file::memory:\"\n", &[], "database"),
+        ("database = \"file:x?mode=memory\"\n", &[], "database"),
+        ("database = \" \"\n", &[], "database"),
+        ("database = \"x.db \"\n", &[], "database"),
         ("[[apps]]\nid = \"a\"\nname = 7\n", &[], "apps[0].name"),
         (
             "[[apps]]\nid = \"a\"\n[[apps.nodes]]\nid = \"s\"\ntype = \"start\"\nfoo = 1\n",

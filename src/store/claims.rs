@@ -77,6 +77,7 @@ fn claim(
     let mut hashes: HashMap<MessageId, BodyHash> = HashMap::new();
     let mut payloads: HashMap<BodyHash, Bytes> = HashMap::new();
     let mut claimed = Vec::with_capacity(request.want.min(candidates.len()));
+    let mut unreadable = Unreadable::default();
     for (id_text, automation_text) in candidates {
         if claimed.len() == request.want {
             break;
@@ -86,7 +87,7 @@ fn claim(
         let (Ok(id), Ok(automation_id)) =
             (DeliveryId::try_from(id_text.clone()), AutomationId::try_from(automation_text))
         else {
-            tracing::error!(delivery = %id_text, "a due delivery waits: its ids cannot be read");
+            unreadable.note(&id_text, &"its ids are not of their kinds");
             conn.prepare_cached("UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1")?
                 .execute(params![id_text, now.plus_ms(UNREADABLE_WAIT_MS)])?;
             continue;
@@ -101,7 +102,7 @@ fn claim(
                 continue;
             }
             Err(e) if e.is_unreadable_row() => {
-                tracing::error!(delivery = %id, error = %e, "a due delivery waits: it cannot be read");
+                unreadable.note(&id, &e);
                 conn.prepare_cached("UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1")?
                     .execute(params![id, now.plus_ms(UNREADABLE_WAIT_MS)])?;
                 continue;
@@ -140,7 +141,35 @@ fn claim(
             started: taken == Take::Call,
         });
     }
+    unreadable.log();
     Ok(claimed)
+}
+
+/// The due deliveries one claim put back because they cannot be read, logged as one line
+/// (each comes back every `UNREADABLE_WAIT_MS`: a line each would flood the log).
+#[derive(Default)]
+struct Unreadable {
+    count: usize,
+    first: Option<String>,
+}
+
+impl Unreadable {
+    fn note(&mut self, delivery: &str, why: &dyn std::fmt::Display) {
+        self.count += 1;
+        if self.first.is_none() {
+            self.first = Some(format!("{delivery}: {why}"));
+        }
+    }
+
+    fn log(self) {
+        if let Some(first) = self.first {
+            tracing::error!(
+                deliveries = self.count,
+                first = %first,
+                "due deliveries wait: they cannot be read (looked at again in a minute)"
+            );
+        }
+    }
 }
 
 /// What a due delivery is sent with, read before it is taken.

@@ -227,12 +227,26 @@ impl Store {
     }
 
     /// Runs left `running` (by a crash).
+    ///
+    /// A run that cannot be read is left as it is, logged at ERROR: it cannot be failed with
+    /// its webhook, and it must not keep the relay from starting or the others from ending.
     pub async fn running_runs(&self) -> StoreResult<Vec<RunRecord>> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM workflow_runs WHERE status = 'running'"
-            ))?;
-            let runs = stmt.query_map([], from_row)?.collect::<Result<Vec<_>, _>>()?;
+            let ids = c
+                .prepare_cached("SELECT id FROM workflow_runs WHERE status = 'running'")?
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut runs = Vec::with_capacity(ids.len());
+            for id in ids {
+                match get(c, &id) {
+                    Ok(Some(run)) => runs.push(run),
+                    Ok(None) => {}
+                    Err(e) if e.is_unreadable_row() => {
+                        tracing::error!(run = %id, error = %e, "an interrupted run cannot be read; it is left as it is");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
             Ok(runs)
         })
         .await

@@ -204,14 +204,75 @@ async fn an_unknown_run_status_is_an_error() {
     assert_eq!(status, 500, "an unknown status was shown: {body}");
 }
 
+/// Posts a blocking run of the smallest app; its run id.
+async fn run_once(relay: &Relay) -> String {
+    let resp = crate::common::client()
+        .post(relay.url("/v1/workflows/run"))
+        .bearer_auth(APP_KEY)
+        .json(&json!({"inputs": {}, "user": "u", "response_mode": "blocking"}))
+        .send()
+        .await
+        .expect("run");
+    assert_eq!(resp.status(), 200);
+    let run: Value = resp.json().await.expect("json");
+    run["workflow_run_id"].as_str().expect("run id").to_string()
+}
+
+/// Runs a crash interrupted are failed at the next start with their webhooks; one that
+/// cannot be read is left alone and keeps neither the start nor the others from ending
+/// (its unreadable `total_tokens` stopped the relay from starting at all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_interrupted_run_keeps_neither_the_start_nor_the_others_back() {
+    let receiver = Receiver::ok().await;
+    let mut relay = Relay::start(&crate::common::apps::start_to_end_app("corrupt_app", APP_KEY));
+    let (readable, unreadable) = (run_once(&relay).await, run_once(&relay).await);
+    relay.create_automation("corrupt_app", &receiver.url("/runs")).await;
+    corrupt(
+        &mut relay,
+        &format!(
+            "UPDATE workflow_runs SET status = 'running', finished_at = NULL, outputs = NULL;
+             UPDATE workflow_runs SET total_tokens = 'x' WHERE id = '{unreadable}';"
+        ),
+    );
+    let detail = relay
+        .wait_for(Duration::from_secs(10), "the readable run failed at the start", || async {
+            let resp = crate::common::client()
+                .get(relay.url(&format!("/v1/workflows/run/{readable}")))
+                .bearer_auth(APP_KEY)
+                .send()
+                .await
+                .ok()?;
+            let detail: Value = resp.json().await.ok()?;
+            (detail["status"] == "failed").then_some(detail)
+        })
+        .await;
+    assert_eq!(detail["status"], "failed", "{detail}");
+    relay
+        .wait_for(Duration::from_secs(10), "the readable run's webhook", || async {
+            receiver
+                .calls()
+                .iter()
+                .any(|c| std::str::from_utf8(&c.body).is_ok_and(|b| b.contains(readable.as_str())))
+                .then_some(())
+        })
+        .await;
+    let about_unreadable = receiver
+        .calls()
+        .iter()
+        .filter(|c| std::str::from_utf8(&c.body).is_ok_and(|b| b.contains(unreadable.as_str())))
+        .count();
+    assert_eq!(about_unreadable, 0, "a webhook was made up for the unreadable run");
+}
+
 /// Due deliveries that cannot be read — their message's payload gone, a row holding text
 /// where a count belongs, an automation whose timestamps are text — each wait alone: a due
 /// delivery of a healthy automation claimed after them is still sent (one such row made
-/// every claim fail, so no retry of any automation went out).
+/// every claim fail, so no retry of any automation went out), and the claim logs them in
+/// one line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreadable_due_deliveries_wait_alone_and_the_others_are_sent() {
     let receiver = Receiver::ok().await;
-    let mut relay = Relay::start(FAST_RETRIES);
+    let mut relay = Relay::start_capturing_log(FAST_RETRIES, &[]);
     let mut ids = Vec::new();
     for processor in ["proc_gone", "proc_text", "proc_time", "proc_fine"] {
         let id = create(
@@ -262,6 +323,11 @@ async fn unreadable_due_deliveries_wait_alone_and_the_others_are_sent() {
     }
     let unreadable_calls = receiver.calls().iter().filter(|c| !fine(c)).count();
     assert_eq!(unreadable_calls, 0, "an unreadable delivery was sent");
+    // One line for the claim that put the three back, not one per delivery.
+    let log = relay.log();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("due deliveries wait")).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("deliveries=3"), "{}", lines[0]);
 }
 
 /// A stored secret that signs nothing is unreadable: its automation answers 500 and its
