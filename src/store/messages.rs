@@ -97,58 +97,105 @@ pub(super) fn ingest(
     let request_hash =
         msg.idempotency_key.as_ref().map(|_| bodies::body_hash(&request_fingerprint(&msg)));
     if let (Some(key), Some(request_hash)) = (&msg.idempotency_key, &request_hash) {
-        let found: Option<(Vec<u8>, String, UnixMs)> = conn
-            .prepare_cached(
-                "SELECT request_hash, response, created_at FROM idempotency_keys WHERE key = ?1",
-            )?
-            .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?;
-        if let Some((hash, response, created_at)) = found {
-            if now.since(created_at) < IDEMPOTENCY_WINDOW_MS {
-                if hash != request_hash[..] {
-                    return Err(StoreError::Conflict(
-                        Conflict::IdempotencyKeyReused,
-                        "Idempotency-Key was already used for a different request".into(),
-                    ));
-                }
-                let result: IngestResult = serde_json::from_str(&response)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let receipt = Receipt { result, replayed: true };
-                return Ok(Accepted { receipt, handover: Handover::default() });
-            }
+        if let Some(result) = first_answer(conn, key, request_hash, now)? {
+            let receipt = Receipt { result, replayed: true };
+            return Ok(Accepted { receipt, handover: Handover::default() });
         }
     }
 
     // Every refusal comes before the first write: ingest runs without a savepoint of its
     // own, so a write followed by a refusal would roll back the whole group commit.
-    let (processor_id, targets): (String, Vec<Arc<Target>>) =
-        match (&msg.automation_id, &msg.processor_id) {
-            (Some(id), _) => {
-                let t = cache.target(conn, id)?.ok_or(StoreError::NotFound("automation"))?;
-                if !t.automation.settings.enabled {
-                    return Err(StoreError::Conflict(
-                        Conflict::AutomationDisabled,
-                        format!("automation {id} is disabled"),
-                    ));
-                }
-                (t.automation.settings.processor_id.clone(), vec![t])
-            }
-            (None, Some(p)) => {
-                let wanted = cache.subscribers(conn, p)?;
-                (
-                    p.clone(),
-                    wanted
-                        .iter()
-                        .filter(|t| t.automation.wants(msg.event_type.as_deref()))
-                        .cloned()
-                        .collect(),
-                )
-            }
-            (None, None) => return Err(StoreError::Unaddressed),
-        };
+    let (processor_id, targets) = addressed_targets(conn, cache, &msg)?;
 
     let message_id = MessageId::new();
     let payload_hash = bodies::put(conn, &msg.payload)?;
+    insert_message(conn, &message_id, &processor_id, &msg, &payload_hash, now)?;
+    let stored =
+        StoredMessage { id: message_id, payload: Bytes::from(msg.payload), payload_hash, now };
+    let (deliveries, handover) = insert_deliveries(conn, cache, intake, &stored, targets)?;
+    let result = IngestResult {
+        message_id: stored.id,
+        processor_id,
+        event_type: msg.event_type,
+        deliveries,
+        created_at: now,
+    };
+    if let (Some(key), Some(request_hash)) = (&msg.idempotency_key, &request_hash) {
+        remember_answer(conn, key, request_hash, &result, now)?;
+    }
+    let receipt = Receipt { result, replayed: false };
+    Ok(Accepted { receipt, handover })
+}
+
+/// The answer first given to `key`, while its window lasts: a replay stores nothing new.
+/// The same key with another request is a conflict rather than a silent replay, so a
+/// client that reuses keys finds out.
+fn first_answer(
+    conn: &Connection,
+    key: &str,
+    request_hash: &BodyHash,
+    now: UnixMs,
+) -> StoreResult<Option<IngestResult>> {
+    let found: Option<(Vec<u8>, String, UnixMs)> = conn
+        .prepare_cached(
+            "SELECT request_hash, response, created_at FROM idempotency_keys WHERE key = ?1",
+        )?
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((hash, response, created_at)) = found else { return Ok(None) };
+    if now.since(created_at) >= IDEMPOTENCY_WINDOW_MS {
+        return Ok(None);
+    }
+    if hash != request_hash[..] {
+        return Err(StoreError::Conflict(
+            Conflict::IdempotencyKeyReused,
+            "Idempotency-Key was already used for a different request".into(),
+        ));
+    }
+    serde_json::from_str(&response).map(Some).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The processor a message goes to and the automations that get a delivery of it: the one
+/// it names (refused if disabled), or the subscribers of its processor that want its event
+/// type. Writes nothing, so a refusal here leaves the group commit intact.
+fn addressed_targets(
+    conn: &Connection,
+    cache: &mut AutomationCache,
+    msg: &NewMessage,
+) -> StoreResult<(String, Vec<Arc<Target>>)> {
+    match (&msg.automation_id, &msg.processor_id) {
+        (Some(id), _) => {
+            let t = cache.target(conn, id)?.ok_or(StoreError::NotFound("automation"))?;
+            if !t.automation.settings.enabled {
+                return Err(StoreError::Conflict(
+                    Conflict::AutomationDisabled,
+                    format!("automation {id} is disabled"),
+                ));
+            }
+            Ok((t.automation.settings.processor_id.clone(), vec![t]))
+        }
+        (None, Some(p)) => {
+            let wanted = cache.subscribers(conn, p)?;
+            let targets = wanted
+                .iter()
+                .filter(|t| t.automation.wants(msg.event_type.as_deref()))
+                .cloned()
+                .collect();
+            Ok((p.clone(), targets))
+        }
+        (None, None) => Err(StoreError::Unaddressed),
+    }
+}
+
+/// Inserts the `messages` row (its payload already stored under `payload_hash`).
+fn insert_message(
+    conn: &Connection,
+    message_id: &MessageId,
+    processor_id: &str,
+    msg: &NewMessage,
+    payload_hash: &BodyHash,
+    now: UnixMs,
+) -> StoreResult<()> {
     conn.prepare_cached(
         "INSERT INTO messages (id, processor_id, event_type, payload_hash, created_at, automation_id) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -161,14 +208,34 @@ pub(super) fn ingest(
         now,
         msg.automation_id
     ])?;
+    Ok(())
+}
 
+/// A message just inserted, as each of its new deliveries refers to it.
+struct StoredMessage {
+    id: MessageId,
+    payload: Bytes,
+    payload_hash: BodyHash,
+    now: UnixMs,
+}
+
+/// Inserts one delivery per target: the ones `intake` takes are stored claimed (a call
+/// leased, a hold due now) and handed over ready, so the dispatcher need not re-read them;
+/// the others are stored unclaimed for its claim loop.
+fn insert_deliveries(
+    conn: &Connection,
+    cache: &AutomationCache,
+    intake: &dyn Intake,
+    message: &StoredMessage,
+    targets: Vec<Arc<Target>>,
+) -> StoreResult<(Vec<(DeliveryId, AutomationId)>, Handover)> {
+    let now = message.now;
     let lease_until = now.plus_ms(intake.lease_ms());
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, message_id, automation_id, status, attempts, next_attempt_at, \
          claimed, next_trigger, created_at, updated_at) \
          VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5, 'initial', ?6, ?6)",
     )?;
-    let payload = Bytes::from(msg.payload);
     let mut deliveries = Vec::with_capacity(targets.len());
     let mut ready = Vec::with_capacity(targets.len());
     let mut unclaimed = false;
@@ -182,7 +249,7 @@ pub(super) fn ingest(
         unclaimed |= taken.is_none();
         insert.execute(params![
             delivery_id,
-            message_id,
+            message.id,
             target.automation.id,
             next_attempt_at,
             taken.map_or(0, Take::claimed),
@@ -195,13 +262,13 @@ pub(super) fn ingest(
             let snapshot_hash = AutomationCache::store_snapshot(conn, &target)?;
             ready.push(ClaimedDelivery {
                 id: delivery_id,
-                message_id: message_id.clone(),
+                message_id: message.id.clone(),
                 automation: target.automation.clone(),
                 automation_version: cache.version(),
                 snapshot_hash,
                 // A held delivery keeps no payload: see `ClaimedDelivery::payload`.
-                payload: (taken == Take::Call).then(|| payload.clone()),
-                payload_hash,
+                payload: (taken == Take::Call).then(|| message.payload.clone()),
+                payload_hash: message.payload_hash,
                 attempt: 1,
                 trigger: Trigger::Initial,
                 recover_job_id: None,
@@ -210,23 +277,23 @@ pub(super) fn ingest(
             });
         }
     }
-    let result = IngestResult {
-        message_id,
-        processor_id,
-        event_type: msg.event_type,
-        deliveries,
-        created_at: now,
-    };
-    if let (Some(key), Some(request_hash)) = (&msg.idempotency_key, &request_hash) {
-        let response =
-            serde_json::to_string(&result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        conn.prepare_cached(
-            "INSERT OR REPLACE INTO idempotency_keys (key, request_hash, response, created_at) VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![key, &request_hash[..], response, now])?;
-    }
-    let receipt = Receipt { result, replayed: false };
-    Ok(Accepted { receipt, handover: Handover { ready, unclaimed } })
+    Ok((deliveries, Handover { ready, unclaimed }))
+}
+
+/// Keeps `result` as the answer to `key` for [`IDEMPOTENCY_WINDOW_MS`].
+fn remember_answer(
+    conn: &Connection,
+    key: &str,
+    request_hash: &BodyHash,
+    result: &IngestResult,
+    now: UnixMs,
+) -> StoreResult<()> {
+    let response = serde_json::to_string(result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO idempotency_keys (key, request_hash, response, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![key, &request_hash[..], response, now])?;
+    Ok(())
 }
 
 /// What identifies "the same request" for idempotency: target, event type and payload.
