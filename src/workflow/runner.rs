@@ -9,8 +9,8 @@ use std::time::Instant;
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
-use super::app::{AppDefinition, NodeKind};
-use super::error::RunError;
+use super::app::{AppDefinition, Node, NodeKind};
+use super::error::{NodeError, RunError};
 use super::events::Events;
 use super::graph::successors;
 use super::nodes::{self, NodeContext};
@@ -139,6 +139,8 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     }
 }
 
+/// Walks the graph breadth-first from the start node, each node once, stopping at the
+/// first node that fails; a walk that never reaches an end node fails too.
 async fn walk(
     spec: &RunSpec,
     sender: &Sender,
@@ -148,13 +150,7 @@ async fn walk(
 ) -> Result<(), RunError> {
     let app = &spec.app;
     let mut pool = Pool::default();
-    let mut sys = Map::new();
-    sys.insert("user_id".into(), spec.user.clone().into());
-    sys.insert("app_id".into(), app.id.clone().into());
-    sys.insert("workflow_id".into(), app.id.clone().into());
-    sys.insert("workflow_run_id".into(), spec.run_id.clone().into());
-    sys.insert("files".into(), Value::Array(spec.files.clone()));
-    pool.set("sys", sys);
+    pool.set("sys", system_variables(spec));
 
     let start =
         app.nodes.iter().find(|n| matches!(n.kind, NodeKind::Start {})).ok_or(RunError::NoStart)?;
@@ -170,57 +166,18 @@ async fn walk(
             .find(|n| n.id == node_id)
             .ok_or_else(|| RunError::UnknownNode(node_id.to_string()))?;
         progress.steps += 1;
-        let execution_id = uuid::Uuid::now_v7().to_string();
-        let title = node.title.clone().unwrap_or_else(|| node.id.clone());
-        let created_at = UnixMs::now().as_secs();
-        let common = json!({
-            "id": execution_id, "node_id": node.id, "node_type": node.kind.type_name(), "title": title,
-            "index": progress.steps, "predecessor_node_id": predecessor, "created_at": created_at,
-        });
-        let mut started = common.clone();
-        started["inputs"] = Value::Object(Map::new());
-        events.emit("node_started", started);
+        let common = emit_node_started(events, node, progress.steps, predecessor);
         let node_started = Instant::now();
-
-        let result = if matches!(node.kind, NodeKind::Start {}) {
-            pool.set(&node.id, spec.inputs.clone());
-            Ok(nodes::NodeOutput {
-                outputs: spec.inputs.clone(),
-                inputs: spec.inputs.clone(),
-                ..Default::default()
-            })
-        } else {
-            let mut first = progress.first_token_at;
-            let mut last = progress.last_token_at;
-            let mut on_chunk = |text: &str| {
-                let now = UnixMs::now();
-                first.get_or_insert(now);
-                last = Some(now);
-                events.emit(
-                    "text_chunk",
-                    json!({"text": text, "from_variable_selector": [node.id, "text"]}),
-                );
-            };
-            let mut ctx = NodeContext { sender, on_chunk: &mut on_chunk, max_output_bytes };
-            let r = nodes::execute(node, &pool, &mut ctx).await;
-            progress.first_token_at = first;
-            progress.last_token_at = last;
-            r
-        };
+        let result =
+            execute_node(spec, sender, events, max_output_bytes, node, &mut pool, progress).await;
         let mut finished = common;
         finished["elapsed_time"] = json!(node_started.elapsed().as_secs_f64());
         finished["process_data"] = Value::Null;
         match result {
-            Ok(output) => {
+            Ok(mut output) => {
                 progress.tokens += output.tokens;
                 progress.prompt_tokens += output.prompt_tokens;
-                finished["inputs"] = Value::Object(output.inputs);
-                finished["outputs"] = Value::Object(output.outputs.clone());
-                finished["status"] = "succeeded".into();
-                finished["error"] = Value::Null;
-                finished["execution_metadata"] =
-                    json!({"total_tokens": output.tokens, "total_price": 0, "currency": "USD"});
-                events.emit("node_finished", finished);
+                emit_node_succeeded(events, finished, &mut output);
                 if matches!(node.kind, NodeKind::End { .. }) {
                     progress.outputs.get_or_insert_with(Map::new).extend(output.outputs.clone());
                 }
@@ -230,13 +187,7 @@ async fn walk(
                 }
             }
             Err(error) => {
-                finished["inputs"] = Value::Object(Map::new());
-                finished["outputs"] = Value::Null;
-                finished["status"] = "failed".into();
-                finished["error"] = error.to_string().into();
-                finished["execution_metadata"] =
-                    json!({"total_tokens": 0, "total_price": 0, "currency": "USD"});
-                events.emit("node_finished", finished);
+                emit_node_failed(events, finished, &error);
                 return Err(RunError::Node { node: node.id.clone(), source: error });
             }
         }
@@ -245,4 +196,89 @@ async fn walk(
         return Err(RunError::NoEndReached);
     }
     Ok(())
+}
+
+/// The `sys.*` variables every node can read (Dify's names).
+fn system_variables(spec: &RunSpec) -> Map<String, Value> {
+    let mut sys = Map::new();
+    sys.insert("user_id".into(), spec.user.clone().into());
+    sys.insert("app_id".into(), spec.app.id.clone().into());
+    sys.insert("workflow_id".into(), spec.app.id.clone().into());
+    sys.insert("workflow_run_id".into(), spec.run_id.clone().into());
+    sys.insert("files".into(), Value::Array(spec.files.clone()));
+    sys
+}
+
+/// Emits `node_started` for the `index`th node run; returns the fields it shares with the
+/// node's `node_finished` (same execution id), for that event to build on.
+fn emit_node_started(events: &Events, node: &Node, index: u32, predecessor: Option<&str>) -> Value {
+    let execution_id = uuid::Uuid::now_v7().to_string();
+    let title = node.title.clone().unwrap_or_else(|| node.id.clone());
+    let created_at = UnixMs::now().as_secs();
+    let common = json!({
+        "id": execution_id, "node_id": node.id, "node_type": node.kind.type_name(), "title": title,
+        "index": index, "predecessor_node_id": predecessor, "created_at": created_at,
+    });
+    let mut started = common.clone();
+    started["inputs"] = Value::Object(Map::new());
+    events.emit("node_started", started);
+    common
+}
+
+/// Runs one node: the start node gives the run's inputs; any other node is executed
+/// against the pool, its streamed text emitted as `text_chunk` and timed in `progress`.
+async fn execute_node(
+    spec: &RunSpec,
+    sender: &Sender,
+    events: &Events,
+    max_output_bytes: usize,
+    node: &Node,
+    pool: &mut Pool,
+    progress: &mut Progress,
+) -> Result<nodes::NodeOutput, NodeError> {
+    if matches!(node.kind, NodeKind::Start {}) {
+        pool.set(&node.id, spec.inputs.clone());
+        return Ok(nodes::NodeOutput {
+            outputs: spec.inputs.clone(),
+            inputs: spec.inputs.clone(),
+            ..Default::default()
+        });
+    }
+    let mut first = progress.first_token_at;
+    let mut last = progress.last_token_at;
+    let mut on_chunk = |text: &str| {
+        let now = UnixMs::now();
+        first.get_or_insert(now);
+        last = Some(now);
+        events
+            .emit("text_chunk", json!({"text": text, "from_variable_selector": [node.id, "text"]}));
+    };
+    let mut ctx = NodeContext { sender, on_chunk: &mut on_chunk, max_output_bytes };
+    let result = nodes::execute(node, pool, &mut ctx).await;
+    progress.first_token_at = first;
+    progress.last_token_at = last;
+    result
+}
+
+/// Emits `node_finished` for a node that succeeded (its inputs move into the event; its
+/// outputs stay with the caller for the pool).
+fn emit_node_succeeded(events: &Events, mut finished: Value, output: &mut nodes::NodeOutput) {
+    finished["inputs"] = Value::Object(std::mem::take(&mut output.inputs));
+    finished["outputs"] = Value::Object(output.outputs.clone());
+    finished["status"] = "succeeded".into();
+    finished["error"] = Value::Null;
+    finished["execution_metadata"] =
+        json!({"total_tokens": output.tokens, "total_price": 0, "currency": "USD"});
+    events.emit("node_finished", finished);
+}
+
+/// Emits `node_finished` for a node that failed, with its error.
+fn emit_node_failed(events: &Events, mut finished: Value, error: &NodeError) {
+    finished["inputs"] = Value::Object(Map::new());
+    finished["outputs"] = Value::Null;
+    finished["status"] = "failed".into();
+    finished["error"] = error.to_string().into();
+    finished["execution_metadata"] =
+        json!({"total_tokens": 0, "total_price": 0, "currency": "USD"});
+    events.emit("node_finished", finished);
 }
