@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Map, Value};
 
 use super::ApiError;
-use crate::workflow::app::{AppDefinition, InputKind};
+use crate::workflow::app::{AppDefinition, InputField, InputKind};
 
 /// A run's `inputs`, each name given once: of two values for one input, which one the run
 /// should use is a guess (serde_json's map keeps the last). Refused as serde words a
@@ -76,12 +76,7 @@ pub fn validate_inputs(
     let mut out = Map::new();
     for field in &app.inputs {
         let name = &field.variable;
-        let value = match given.remove(name) {
-            Some(Value::Null) | None => field.default.clone().filter(|d| !is_blank(d)),
-            Some(v) if is_blank(&v) => field.default.clone().filter(|d| !is_blank(d)),
-            Some(v) => Some(v),
-        };
-        let Some(value) = value else {
+        let Some(value) = given_or_default(field, given.remove(name)) else {
             if field.required {
                 return Err(ApiError::invalid(
                     format!("inputs.{name}"),
@@ -93,51 +88,9 @@ pub fn validate_inputs(
         let field_name = format!("inputs.{name}");
         let value = match field.kind {
             InputKind::TextInput | InputKind::Paragraph | InputKind::Select => {
-                let Value::String(text) = &value else {
-                    return Err(ApiError::invalid(
-                        field_name,
-                        format!("{name} in input form must be a string"),
-                    ));
-                };
-                if let Some(max) = field.max_length {
-                    if text.chars().count() > max {
-                        return Err(ApiError::invalid(
-                            field_name,
-                            format!("{name} in input form must be less than {max} characters"),
-                        ));
-                    }
-                }
-                if field.kind == InputKind::Select && !field.options.contains(text) {
-                    return Err(ApiError::invalid(
-                        field_name,
-                        format!(
-                            "{name} in input form must be one of the following: {:?}",
-                            field.options
-                        ),
-                    ));
-                }
-                value
+                check_text(field, value, field_name)?
             }
-            InputKind::Number => match &value {
-                Value::Number(_) => value,
-                // As Dify: "3" becomes the integer 3, "2.5" the float 2.5.
-                Value::String(s) => match (s.trim().parse::<i64>(), s.trim().parse::<f64>()) {
-                    (Ok(i), _) => json!(i),
-                    (_, Ok(n)) if n.is_finite() => json!(n),
-                    _ => {
-                        return Err(ApiError::invalid(
-                            field_name,
-                            format!("{name} in input form must be a valid number"),
-                        ))
-                    }
-                },
-                _ => {
-                    return Err(ApiError::invalid(
-                        field_name,
-                        format!("{name} in input form must be a valid number"),
-                    ))
-                }
-            },
+            InputKind::Number => number_input(name, value, field_name)?,
             InputKind::File => {
                 if !value.is_object() {
                     return Err(ApiError::invalid(
@@ -148,18 +101,7 @@ pub fn validate_inputs(
                 check_file(app, &value, &field_name)?;
                 value
             }
-            InputKind::FileList => {
-                let Some(items) = value.as_array() else {
-                    return Err(ApiError::invalid(
-                        field_name,
-                        format!("{name} in input form must be a list of files"),
-                    ));
-                };
-                for (i, item) in items.iter().enumerate() {
-                    check_file(app, item, &format!("{field_name}[{i}]"))?;
-                }
-                value
-            }
+            InputKind::FileList => check_file_list(app, name, value, &field_name)?,
         };
         out.insert(name.clone(), value);
     }
@@ -168,6 +110,78 @@ pub fn validate_inputs(
         out.extend(given);
     }
     Ok(out)
+}
+
+/// The value a form field gets: the one given, or its default when none (or a blank one,
+/// as Dify treats `""` and `null`) was given. `None` when both are missing or blank.
+fn given_or_default(field: &InputField, given: Option<Value>) -> Option<Value> {
+    match given {
+        Some(v) if !is_blank(&v) => Some(v),
+        _ => field.default.clone().filter(|d| !is_blank(d)),
+    }
+}
+
+/// A text, paragraph or select input: a string within the field's `max_length` (counted
+/// in characters, as Dify does) and, for a select, one of its options.
+fn check_text(field: &InputField, value: Value, field_name: String) -> Result<Value, ApiError> {
+    let name = &field.variable;
+    let Value::String(text) = &value else {
+        return Err(ApiError::invalid(
+            field_name,
+            format!("{name} in input form must be a string"),
+        ));
+    };
+    if let Some(max) = field.max_length {
+        if text.chars().count() > max {
+            return Err(ApiError::invalid(
+                field_name,
+                format!("{name} in input form must be less than {max} characters"),
+            ));
+        }
+    }
+    if field.kind == InputKind::Select && !field.options.contains(text) {
+        return Err(ApiError::invalid(
+            field_name,
+            format!("{name} in input form must be one of the following: {:?}", field.options),
+        ));
+    }
+    Ok(value)
+}
+
+/// A number input: a JSON number, or a string that reads as one (as Dify: "3" becomes the
+/// integer 3, "2.5" the float 2.5; neither NaN nor infinity is a number here).
+fn number_input(name: &str, value: Value, field_name: String) -> Result<Value, ApiError> {
+    let number = match &value {
+        Value::Number(_) => return Ok(value),
+        Value::String(s) => match (s.trim().parse::<i64>(), s.trim().parse::<f64>()) {
+            (Ok(i), _) => Some(json!(i)),
+            (_, Ok(n)) if n.is_finite() => Some(json!(n)),
+            _ => None,
+        },
+        _ => None,
+    };
+    number.ok_or_else(|| {
+        ApiError::invalid(field_name, format!("{name} in input form must be a valid number"))
+    })
+}
+
+/// A file-list input: an array whose every item passes [`check_file`] (named by index).
+fn check_file_list(
+    app: &AppDefinition,
+    name: &str,
+    value: Value,
+    field_name: &str,
+) -> Result<Value, ApiError> {
+    let Some(items) = value.as_array() else {
+        return Err(ApiError::invalid(
+            field_name,
+            format!("{name} in input form must be a list of files"),
+        ));
+    };
+    for (i, item) in items.iter().enumerate() {
+        check_file(app, item, &format!("{field_name}[{i}]"))?;
+    }
+    Ok(value)
 }
 
 fn is_blank(v: &Value) -> bool {
