@@ -183,16 +183,8 @@ async fn a_client_that_does_not_read_a_stream_is_cut_off_and_the_run_goes_on() {
     let api = App::new(&relay, KEY);
     let (rss_before, _) = relay.memory_kib();
     let started = Instant::now();
-    let response =
-        api.run_raw(&json!({"inputs": {}, "user": "u", "response_mode": "streaming"})).await;
-    assert_eq!(response.status(), 200);
     // The client reads nothing while the upstream sends its 100 MB.
-    let run_id = relay
-        .wait_for(Duration::from_secs(5), "the run to be listed", || async {
-            api.logs("").await["data"][0]["id"].as_str().map(str::to_string)
-        })
-        .await;
-    let detail = api.wait_finished(&run_id).await;
+    let (response, run_id, detail) = unread_streaming_run(&relay, &api).await;
     assert_eq!(detail["status"], "succeeded", "the run goes on without its client: {detail}");
     let (peak, _) = relay.memory_kib();
     eprintln!(
@@ -257,6 +249,19 @@ async fn an_endless_llm_reply_to_a_client_that_does_not_read_keeps_the_memory_bo
     let relay = Relay::start(&llm_app(llm));
     let api = App::new(&relay, KEY);
     let (rss_before, _) = relay.memory_kib();
+    let (response, _, detail) = unread_streaming_run(&relay, &api).await;
+    let (peak, _) = relay.memory_kib();
+    assert!(peak < rss_before + 40 * 1024, "relay peak RSS {peak} KiB, {rss_before} KiB before");
+    let error = detail["error"].as_str().unwrap_or_default();
+    assert_eq!(detail["status"], "failed", "{}", error);
+    assert!(error.contains("llm reply is longer than limits.max_body_bytes"), "{error}");
+    drop(response);
+}
+
+/// Starts a streaming run whose client reads nothing (status 200 checked), then waits for
+/// the run to be listed and to finish: the still unread response, the run's id and its
+/// detail once finished.
+async fn unread_streaming_run(relay: &Relay, api: &App<'_>) -> (reqwest::Response, String, Value) {
     let response =
         api.run_raw(&json!({"inputs": {}, "user": "u", "response_mode": "streaming"})).await;
     assert_eq!(response.status(), 200);
@@ -266,10 +271,5 @@ async fn an_endless_llm_reply_to_a_client_that_does_not_read_keeps_the_memory_bo
         })
         .await;
     let detail = api.wait_finished(&run_id).await;
-    let (peak, _) = relay.memory_kib();
-    assert!(peak < rss_before + 40 * 1024, "relay peak RSS {peak} KiB, {rss_before} KiB before");
-    let error = detail["error"].as_str().unwrap_or_default();
-    assert_eq!(detail["status"], "failed", "{}", error);
-    assert!(error.contains("llm reply is longer than limits.max_body_bytes"), "{error}");
-    drop(response);
+    (response, run_id, detail)
 }
