@@ -29,6 +29,8 @@ pub const DELIVERY: &str = Delivery::PREFIX;
 pub const RECOVER_JOB: &str = RecoverJob::PREFIX;
 /// Prefix of replay job ids (replay-missing; stored beside recover jobs).
 pub const REPLAY_JOB: &str = ReplayJob::PREFIX;
+/// Prefix of spreadsheet ids (the Sheets-style sink's).
+pub const SPREADSHEET: &str = Spreadsheet::PREFIX;
 
 const SUFFIX_LEN: usize = 32;
 
@@ -68,6 +70,8 @@ id_kinds! {
     RecoverJob = "rcv_", RecoverJobId;
     /// Replay job ids (replay-missing; stored beside recover jobs).
     ReplayJob = "rpl_", ReplayJobId;
+    /// Spreadsheet ids (the Sheets-style sink's).
+    Spreadsheet = "ss_", SpreadsheetId;
 }
 
 /// A valid id of kind `K`: `K::PREFIX` followed by 32 lowercase hex digits. Serialized and

@@ -17,7 +17,7 @@ use super::extract::{JsonBody, NoBody, NoQuery};
 use super::sheets::{spreadsheet_id, spreadsheet_json};
 use super::sink::{SINK_PARAMS, SINK_PATH};
 use super::{ApiError, ApiResult, AppState};
-use crate::ids::AutomationId;
+use crate::ids::{AutomationId, SpreadsheetId};
 use crate::outbound::Sender;
 use crate::store::StoreError;
 
@@ -103,7 +103,7 @@ pub(super) async fn unlink(
 pub(super) fn signer_target_problem(
     sender: &Sender,
     webhook_url: &str,
-    id: &str,
+    id: &SpreadsheetId,
 ) -> Option<String> {
     let url = match Url::parse(webhook_url) {
         Ok(url) => url,
@@ -129,7 +129,7 @@ pub(super) fn signer_target_problem(
         if seen.iter().any(|s| *s == name) {
             return Some(format!("`{name}` appears more than once"));
         }
-        if name == "spreadsheet_id" && value != id {
+        if name == "spreadsheet_id" && value != id.as_str() {
             return Some(format!("its spreadsheet_id is `{value}`"));
         }
         seen.push(name.into_owned());

@@ -7,14 +7,11 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{list_body, ApiQuery, JsonBody, NoBody, NoQuery, PageParams};
+use super::extract::{list_body, path_id, ApiQuery, JsonBody, NoBody, NoQuery, PageParams};
 use super::{ApiError, ApiResult, AppState};
-use crate::ids;
+use crate::ids::{self, SpreadsheetId};
 use crate::store::{Spreadsheet, Worksheet};
 use crate::time::UnixMs;
-
-/// Prefix of spreadsheet ids.
-pub const SPREADSHEET: &str = "ss_";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,7 +82,7 @@ pub(super) async fn create(
         .map(|(i, title)| Worksheet { sheet_id: i as u32, title, header: Vec::new(), last_row: 0 })
         .collect();
     let sheet = Spreadsheet {
-        id: ids::new_id(SPREADSHEET),
+        id: SpreadsheetId::new(),
         title,
         webhook_secret: body.webhook_secret,
         signer: None,
@@ -101,18 +98,14 @@ pub(super) async fn list(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> ApiResult<Json<Value>> {
-    let page = page.to_request(SPREADSHEET, state.config.limits.max_list_limit)?;
+    let page = page.to_request(ids::SPREADSHEET, state.config.limits.max_list_limit)?;
     let page = state.store.list_spreadsheets(page).await?;
     Ok(Json(list_body(page.items.iter().map(spreadsheet_json).collect(), page.before, page.after)))
 }
 
 /// Validates a spreadsheet id from a path or query (404 when malformed, like an unknown id).
-pub(super) fn spreadsheet_id(id: String) -> ApiResult<String> {
-    if ids::is_valid(SPREADSHEET, &id) {
-        Ok(id)
-    } else {
-        Err(ApiError::not_found("spreadsheet"))
-    }
+pub(super) fn spreadsheet_id(id: String) -> ApiResult<SpreadsheetId> {
+    path_id(id, "spreadsheet")
 }
 
 pub(super) async fn show(

@@ -20,7 +20,7 @@ use super::sheets::spreadsheet_id;
 use super::{ApiError, ApiErrorCode, ApiResult, AppState};
 use crate::delivery::signing;
 use crate::sheets::flatten::row_of;
-use crate::store::Appended;
+use crate::store::{Appended, NewRow, Spreadsheet};
 use crate::time::UnixMs;
 
 #[derive(Debug, Deserialize)]
@@ -81,30 +81,49 @@ fn refused(reason: &str) -> ApiError {
     )
 }
 
-pub(super) async fn append(
-    State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    req: Request,
-) -> ApiResult<Json<Value>> {
+/// What the headers present. A caller with neither an admin key nor the three signature
+/// headers is refused by [`caller_of`] before anything else is read.
+struct Caller {
+    /// A valid admin key was presented.
+    admin: bool,
+    /// The `webhook-id`, when present and not blank.
+    webhook_id: Option<String>,
+}
+
+/// The caller as the headers present it; refused when it has no credential at all, before
+/// the body is read, so that an anonymous client cannot hold a connection by sending a body
+/// slowly. The headers alone decide, so this tells nothing about the spreadsheet.
+fn caller_of(state: &AppState, headers: &HeaderMap) -> ApiResult<Caller> {
     // An empty id is no id: it must not make every later id-less call a "duplicate".
-    let webhook_id = header(&headers, "webhook-id")
+    let webhook_id = header(headers, "webhook-id")
         .map(str::trim)
         .filter(|id| !id.is_empty())
         .map(str::to_string);
-    let admin = crate::auth::presented_key(&headers).is_some_and(|k| state.admin_keys.verify(k));
+    let admin = crate::auth::presented_key(headers).is_some_and(|k| state.admin_keys.verify(k));
     let signed = webhook_id.is_some()
-        && header(&headers, "webhook-timestamp").is_some()
-        && header(&headers, "webhook-signature").is_some();
-    // Neither credential: refused before the body is read, so that an anonymous client
-    // cannot hold a connection by sending a body slowly. The headers alone decide, so this
-    // tells nothing about the spreadsheet.
+        && header(headers, "webhook-timestamp").is_some()
+        && header(headers, "webhook-signature").is_some();
     if !admin && !signed {
         return Err(refused("no admin key and no signature headers"));
     }
-    // Decoded only now, so that a caller without credentials learns nothing from it either.
-    let q: SinkQuery = decode_query(&uri)?;
-    let raw_id =
+    Ok(Caller { admin, webhook_id })
+}
+
+/// Where to append, as the query asks (the spreadsheet id not yet checked).
+struct Target {
+    /// `spreadsheet_id` as given.
+    raw_spreadsheet_id: String,
+    /// `worksheet_id` (0 by default).
+    sheet_id: u32,
+    /// `color_by_likelihood`.
+    colour: bool,
+}
+
+/// The query decoded: decoded only once the caller presents a credential, so that a caller
+/// without one learns nothing from it either.
+fn target_of(uri: &Uri) -> ApiResult<Target> {
+    let q: SinkQuery = decode_query(uri)?;
+    let raw_spreadsheet_id =
         q.spreadsheet_id.ok_or_else(|| ApiError::invalid("spreadsheet_id", "is required"))?;
     let sheet_id: u32 = match q.worksheet_id.as_deref() {
         None => 0,
@@ -122,29 +141,37 @@ pub(super) async fn append(
             ))
         }
     };
-    // Read before anything about the spreadsheet is looked at, so that a body too large is
-    // refused alike whether or not the spreadsheet exists.
-    let bytes = body_bytes(req, &state).await?;
+    Ok(Target { raw_spreadsheet_id, sheet_id, colour })
+}
+
+/// The spreadsheet `raw_id` names. Only an admin learns that it does not exist (404, also
+/// for a malformed id); anyone else gets the one [`refused`] answer.
+async fn spreadsheet_for(state: &AppState, raw_id: String, admin: bool) -> ApiResult<Spreadsheet> {
     let found = match spreadsheet_id(raw_id) {
         Ok(id) => state.store.spreadsheet(id).await.map_err(ApiError::from),
         Err(e) => Err(e),
     };
-    let spreadsheet = match found {
-        Ok(spreadsheet) => spreadsheet,
-        // Only an authenticated caller learns that a spreadsheet does not exist.
+    match found {
+        Ok(spreadsheet) => Ok(spreadsheet),
         Err(e) if e.code == ApiErrorCode::NotFound && !admin => {
-            return Err(refused("unknown spreadsheet, no admin key"))
+            Err(refused("unknown spreadsheet, no admin key"))
         }
-        Err(e) => return Err(e),
-    };
-    let id = spreadsheet.id.clone();
-    let now = UnixMs::now();
-    let secrets: Vec<String> = match (&spreadsheet.signer, &spreadsheet.webhook_secret) {
+        Err(e) => Err(e),
+    }
+}
+
+/// The secrets a call to `spreadsheet` may be signed with now; none when it is keyed.
+fn accepted_secrets(
+    state: &AppState,
+    spreadsheet: &Spreadsheet,
+    now: UnixMs,
+) -> ApiResult<Vec<String>> {
+    let id = &spreadsheet.id;
+    Ok(match (&spreadsheet.signer, &spreadsheet.webhook_secret) {
         // Trusted only while it sends here: moved elsewhere, its calls (signed alike) could
         // be received there and replayed to this sink.
         (Some(signer), _)
-            if signer_target_problem(&state.sender, &signer.settings.webhook_url, &id)
-                .is_some() =>
+            if signer_target_problem(&state.sender, &signer.settings.webhook_url, id).is_some() =>
         {
             return Err(refused("signer automation no longer sends to this spreadsheet's sink"))
         }
@@ -153,56 +180,99 @@ pub(super) async fn append(
         (Some(signer), _) => signer
             .signing_secrets(now)
             .into_iter()
-            .filter_map(|secret| signing::sink_secret(secret, &id))
+            .filter_map(|secret| signing::sink_secret(secret, id))
             .collect(),
         // A secret shared with an outside sender by design: verified as it is.
         (None, Some(secret)) => vec![secret.clone()],
         (None, None) => Vec::new(),
-    };
-    if !secrets.is_empty() {
-        let (Some(msg_id), Some(ts), Some(sig)) = (
-            webhook_id.as_deref(),
-            header(&headers, "webhook-timestamp"),
-            header(&headers, "webhook-signature"),
-        ) else {
-            return Err(refused("signed spreadsheet, signature headers missing"));
-        };
-        let now_secs = now.as_secs();
-        // Any one will do: a signer automation signs with its previous secret too for a
-        // while after a rotation, and may have rotated since this call was signed.
-        let mut reason = "";
-        let verified = secrets.iter().any(|secret| {
-            match signing::verify(secret, msg_id, ts, sig, &bytes, now_secs) {
-                Ok(()) => true,
-                Err(why) => {
-                    reason = why;
-                    false
-                }
-            }
-        });
-        if !verified {
-            return Err(refused(reason));
-        }
-    } else if !admin {
-        return Err(refused("keyed spreadsheet, no admin key"));
+    })
+}
+
+/// Accepts the call when it is signed with one of `secrets` over `body`, or, when there are
+/// none (a keyed spreadsheet), when the caller is an admin.
+fn verify(
+    caller: &Caller,
+    headers: &HeaderMap,
+    secrets: &[String],
+    body: &[u8],
+    now: UnixMs,
+) -> ApiResult<()> {
+    if secrets.is_empty() {
+        return if caller.admin { Ok(()) } else { Err(refused("keyed spreadsheet, no admin key")) };
     }
-    let body: Value = super::extract::decode_json(&bytes, state.config.limits.max_json_depth)?;
+    let (Some(msg_id), Some(ts), Some(sig)) = (
+        caller.webhook_id.as_deref(),
+        header(headers, "webhook-timestamp"),
+        header(headers, "webhook-signature"),
+    ) else {
+        return Err(refused("signed spreadsheet, signature headers missing"));
+    };
+    let now_secs = now.as_secs();
+    // Any one will do: a signer automation signs with its previous secret too for a
+    // while after a rotation, and may have rotated since this call was signed.
+    let mut reason = "";
+    let verified = secrets.iter().any(|secret| {
+        match signing::verify(secret, msg_id, ts, sig, body, now_secs) {
+            Ok(()) => true,
+            Err(why) => {
+                reason = why;
+                false
+            }
+        }
+    });
+    if verified {
+        Ok(())
+    } else {
+        Err(refused(reason))
+    }
+}
+
+/// The body as one row: a JSON object flattened to cells (too long a cell is a
+/// `LimitExceeded` error, anything else invalid, both on `body`).
+fn row_from(state: &AppState, body: &[u8], colour: bool) -> ApiResult<NewRow> {
     let limits = &state.config.limits;
-    let row = row_of(&body, colour, limits.sheet_max_cell_chars).map_err(|e| match e {
+    let body: Value = super::extract::decode_json(body, limits.max_json_depth)?;
+    row_of(&body, colour, limits.sheet_max_cell_chars).map_err(|e| match e {
         crate::sheets::flatten::RowError::CellTooLong { .. } => {
             ApiError::new(ApiErrorCode::LimitExceeded, e.to_string()).with_field("body")
         }
         other => ApiError::invalid("body", other.to_string()),
-    })?;
-    if !spreadsheet.worksheets.iter().any(|w| w.sheet_id == sheet_id) {
+    })
+}
+
+/// The sink's handler: caller, target, body, spreadsheet, signature, row, append, in this
+/// order, so that nothing about a spreadsheet is told before the caller is authenticated.
+pub(super) async fn append(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    req: Request,
+) -> ApiResult<Json<Value>> {
+    let caller = caller_of(&state, &headers)?;
+    let target = target_of(&uri)?;
+    // Read before anything about the spreadsheet is looked at, so that a body too large is
+    // refused alike whether or not the spreadsheet exists.
+    let bytes = body_bytes(req, &state).await?;
+    let spreadsheet = spreadsheet_for(&state, target.raw_spreadsheet_id, caller.admin).await?;
+    let now = UnixMs::now();
+    let secrets = accepted_secrets(&state, &spreadsheet, now)?;
+    verify(&caller, &headers, &secrets, &bytes, now)?;
+    let row = row_from(&state, &bytes, target.colour)?;
+    if !spreadsheet.worksheets.iter().any(|w| w.sheet_id == target.sheet_id) {
         return Err(ApiError::not_found("worksheet"));
     }
+    let id = spreadsheet.id;
     let answer_id = id.clone();
     let (answer, _replayed) = state
         .store
-        .append_row(id, sheet_id, webhook_id, row, limits.sheet_max_columns, move |a| {
-            append_answer(&answer_id, a)
-        })
+        .append_row(
+            id,
+            target.sheet_id,
+            caller.webhook_id,
+            row,
+            state.config.limits.sheet_max_columns,
+            move |a| append_answer(&answer_id, a),
+        )
         .await?;
     let answer: Value = serde_json::from_str(&answer).map_err(ApiError::internal)?;
     Ok(Json(answer))

@@ -8,14 +8,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::automations::{self, Automation};
 use super::{Store, StoreError, StoreResult};
-use crate::ids::AutomationId;
-
+use crate::ids::{AutomationId, SpreadsheetId};
 use crate::time::UnixMs;
 
 /// The automation signing for spreadsheet `spreadsheet_id`, as it is now.
 pub(super) fn signer_of(
     conn: &Connection,
-    spreadsheet_id: &str,
+    spreadsheet_id: &SpreadsheetId,
 ) -> StoreResult<Option<Automation>> {
     let automation_id: Option<AutomationId> = conn
         .prepare_cached("SELECT automation_id FROM spreadsheet_signers WHERE spreadsheet_id = ?1")?
@@ -31,7 +30,7 @@ pub(super) fn signer_of(
 /// secret it had.
 fn set(
     conn: &Connection,
-    spreadsheet_id: &str,
+    spreadsheet_id: &SpreadsheetId,
     automation_id: &AutomationId,
     now: UnixMs,
 ) -> StoreResult<()> {
@@ -55,7 +54,7 @@ fn set(
 
 /// Unlinks the signer of `spreadsheet_id`, which is then keyed (its webhook secret went
 /// when the signer was set); `NotFound` names the spreadsheet, or the signer it lacks.
-fn unlink(conn: &Connection, spreadsheet_id: &str, now: UnixMs) -> StoreResult<()> {
+fn unlink(conn: &Connection, spreadsheet_id: &SpreadsheetId, now: UnixMs) -> StoreResult<()> {
     let changed = conn
         .prepare_cached("UPDATE spreadsheets SET updated_at = ?2 WHERE id = ?1")?
         .execute(params![spreadsheet_id, now])?;
@@ -69,7 +68,10 @@ fn unlink(conn: &Connection, spreadsheet_id: &str, now: UnixMs) -> StoreResult<(
 }
 
 /// Forgets the signer of spreadsheet `spreadsheet_id`; how many links went (0 or 1).
-pub(super) fn forget_spreadsheet(conn: &Connection, spreadsheet_id: &str) -> StoreResult<usize> {
+pub(super) fn forget_spreadsheet(
+    conn: &Connection,
+    spreadsheet_id: &SpreadsheetId,
+) -> StoreResult<usize> {
     Ok(conn
         .prepare_cached("DELETE FROM spreadsheet_signers WHERE spreadsheet_id = ?1")?
         .execute([spreadsheet_id])?)
@@ -80,14 +82,14 @@ impl Store {
     /// module doc); `NotFound` names whichever of them does not exist.
     pub async fn set_sheet_signer(
         &self,
-        spreadsheet_id: String,
+        spreadsheet_id: SpreadsheetId,
         automation_id: AutomationId,
     ) -> StoreResult<()> {
         self.write(move |c| set(c, &spreadsheet_id, &automation_id, UnixMs::now())).await
     }
 
     /// Unlinks the signer of spreadsheet `spreadsheet_id` (see [`unlink`]).
-    pub async fn unlink_sheet_signer(&self, spreadsheet_id: String) -> StoreResult<()> {
+    pub async fn unlink_sheet_signer(&self, spreadsheet_id: SpreadsheetId) -> StoreResult<()> {
         self.write(move |c| unlink(c, &spreadsheet_id, UnixMs::now())).await
     }
 }

@@ -7,14 +7,14 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::automations::Automation;
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{decode, sheet_signers, Store, StoreError, StoreResult};
-
+use crate::ids::SpreadsheetId;
 use crate::time::UnixMs;
 
 /// A spreadsheet with its worksheets.
 #[derive(Debug, Clone)]
 pub struct Spreadsheet {
     /// `ss_…`
-    pub id: String,
+    pub id: SpreadsheetId,
     /// Title.
     pub title: String,
     /// When set, the sink accepts only calls signed with this `whsec_…` secret.
@@ -74,7 +74,7 @@ pub struct SheetRow {
     pub likelihoods: Option<Vec<Option<f64>>>,
 }
 
-fn worksheets(conn: &Connection, id: &str) -> StoreResult<Vec<Worksheet>> {
+fn worksheets(conn: &Connection, id: &SpreadsheetId) -> StoreResult<Vec<Worksheet>> {
     let mut stmt = conn.prepare_cached(
         "SELECT sheet_id, title, header, last_row FROM worksheets WHERE spreadsheet_id = ?1 ORDER BY sheet_id",
     )?;
@@ -91,12 +91,12 @@ fn worksheets(conn: &Connection, id: &str) -> StoreResult<Vec<Worksheet>> {
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-fn get(conn: &Connection, id: &str) -> StoreResult<Option<Spreadsheet>> {
+fn get(conn: &Connection, id: &SpreadsheetId) -> StoreResult<Option<Spreadsheet>> {
     let found = conn
         .prepare_cached("SELECT id, title, webhook_secret, created_at, updated_at FROM spreadsheets WHERE id = ?1")?
         .query_row([id], |r| {
             Ok(Spreadsheet {
-                id: r.get(0)?,
+                id: decode::key(r, 0, "spreadsheets")?,
                 title: r.get(1)?,
                 webhook_secret: r.get(2)?,
                 signer: None,
@@ -120,7 +120,7 @@ fn get(conn: &Connection, id: &str) -> StoreResult<Option<Spreadsheet>> {
 /// order, and stores `answer(&Appended)` as the result a replay of `webhook_id` gets.
 fn append(
     conn: &Connection,
-    spreadsheet_id: &str,
+    spreadsheet_id: &SpreadsheetId,
     sheet_id: u32,
     webhook_id: Option<&str>,
     row: &NewRow,
@@ -203,7 +203,7 @@ impl Store {
     }
 
     /// One spreadsheet with its worksheets.
-    pub async fn spreadsheet(&self, id: String) -> StoreResult<Spreadsheet> {
+    pub async fn spreadsheet(&self, id: SpreadsheetId) -> StoreResult<Spreadsheet> {
         self.read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("spreadsheet"))).await
     }
 
@@ -216,7 +216,7 @@ impl Store {
                 "id",
                 &Conditions::default(),
                 &page,
-                |r| r.get::<_, String>(0),
+                |r| decode::key::<crate::ids::Spreadsheet>(r, 0, "spreadsheets"),
                 |id| id.as_str(),
             )?;
             let items = page
@@ -231,7 +231,7 @@ impl Store {
 
     /// Deletes a spreadsheet; its worksheets, rows and signer link go with it (the schema's
     /// `ON DELETE CASCADE`).
-    pub async fn delete_spreadsheet(&self, id: String) -> StoreResult<()> {
+    pub async fn delete_spreadsheet(&self, id: SpreadsheetId) -> StoreResult<()> {
         self.write(move |c| {
             if c.prepare_cached("DELETE FROM spreadsheets WHERE id = ?1")?.execute([&id])? == 0 {
                 return Err(StoreError::NotFound("spreadsheet"));
@@ -244,7 +244,7 @@ impl Store {
     /// Appends a row (see [`append`]); returns the stored answer and whether it is a replay.
     pub async fn append_row<F>(
         &self,
-        spreadsheet_id: String,
+        spreadsheet_id: SpreadsheetId,
         sheet_id: u32,
         webhook_id: Option<String>,
         row: NewRow,
@@ -263,7 +263,7 @@ impl Store {
     /// Data rows `first..=last` of a worksheet.
     pub async fn sheet_rows(
         &self,
-        spreadsheet_id: String,
+        spreadsheet_id: SpreadsheetId,
         sheet_id: u32,
         first: u32,
         last: u32,

@@ -184,3 +184,23 @@ async fn create_refuses_bad_titles_worksheets_and_secrets() {
     let listed = relay.get_json(SHEETS).await;
     assert_eq!(listed["data"], json!([]), "{listed}");
 }
+
+/// A stored spreadsheet id that is not one (the database edited by hand or damaged) is an
+/// error naming it, never listed as if it were a spreadsheet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_spreadsheet_id_that_is_not_one_is_an_error() {
+    let mut relay = Relay::start("");
+    let sheet = new_sheet(&relay, "Damaged", None).await;
+    relay.kill9();
+    let db = rusqlite::Connection::open(relay.dir.path().join("hookrelay.db")).expect("db");
+    // Past the foreign keys and CHECKs that would refuse it.
+    db.execute_batch(&format!(
+        "PRAGMA foreign_keys = 0; PRAGMA ignore_check_constraints = 1; \
+         UPDATE spreadsheets SET id = 'ss_not-an-id' WHERE id = '{sheet}'"
+    ))
+    .expect("corrupt");
+    drop(db);
+    relay.restart();
+    let r = get(&relay, SHEETS).await;
+    assert_eq!(r.status, 500, "a malformed stored id was listed: {}", r.body);
+}
