@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, Services};
 use crate::auth::{self, AdminKeys};
 use crate::config::Config;
 use crate::delivery::{recover, Dispatcher};
@@ -60,7 +60,7 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
     let addr = listener.local_addr()?;
     sender.allow_own_sink(addr);
     let grace = Duration::from_secs(config.delivery.shutdown_grace_secs);
-    let state = AppState {
+    let state = AppState::new(Services {
         store: store.clone(),
         relay,
         one_calls: OneCalls::new(
@@ -76,7 +76,7 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
         metrics,
         admin_keys: Arc::new(admin_keys),
         workflows,
-    };
+    });
     // The one line saying where it listens (not logged as well, which printed it twice on a
     // terminal): on stdout, so scripts and tests can find the port when listening on :0.
     println!("hookrelay listening on http://{addr}");

@@ -49,9 +49,29 @@ use crate::metrics::Metrics;
 use crate::outbound::{OneCalls, Sender};
 use crate::store::Store;
 
-/// What every handler can reach.
+/// What every handler can reach. axum clones the state for every request, so it is one
+/// `Arc`: cloning the services inside (each holding store handles and several `Arc`s) cost
+/// several atomic operations per request on the hot path.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    /// The state handlers share.
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The services behind [`AppState`].
+pub struct Services {
     /// The database.
     pub store: Store,
     /// Where messages enter (see [`crate::relay`]).
