@@ -63,13 +63,16 @@ fn claim(
     let saturated = serde_json::Value::from(request.saturated.clone()).to_string();
     let candidates = conn
         .prepare_cached(
-            "SELECT id, automation_id FROM deliveries \
+            "SELECT id, automation_id, message_id, attempts, next_trigger, recover_job_id, \
+             created_at FROM deliveries \
              WHERE status = 'pending' AND next_attempt_at <= ?1 AND claimed != 2 \
              AND automation_id NOT IN (SELECT value FROM json_each(?2)) \
              ORDER BY next_attempt_at LIMIT ?3",
         )?
         .query_map(params![now, saturated, request.scan as i64], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            let id: String = r.get(0)?;
+            let columns = due_columns(r, &id).map_err(StoreError::from);
+            Ok((id, r.get::<_, String>(1)?, columns))
         })?
         .collect::<Result<Vec<_>, _>>()?;
 
@@ -78,7 +81,7 @@ fn claim(
     let mut payloads: HashMap<BodyHash, Bytes> = HashMap::new();
     let mut claimed = Vec::with_capacity(request.want.min(candidates.len()));
     let mut unreadable = Unreadable::default();
-    for (id_text, automation_text) in candidates {
+    for (id_text, automation_text, columns) in candidates {
         if claimed.len() == request.want {
             break;
         }
@@ -94,7 +97,9 @@ fn claim(
         };
         // Everything that can be unreadable is read before the intake sets room aside, so
         // a delivery that cannot be read waits alone and takes no room from the others.
-        let due = match read_due(conn, cache, &id, &automation_id, &mut hashes) {
+        let due = match columns
+            .and_then(|columns| read_due(conn, cache, &automation_id, columns, &mut hashes))
+        {
             Ok(Some(due)) => due,
             Ok(None) => {
                 conn.prepare_cached("UPDATE deliveries SET status = 'failed', claimed = 0, updated_at = ?2 WHERE id = ?1")?
@@ -183,31 +188,33 @@ struct Due {
     payload_hash: BodyHash,
 }
 
-/// Reads due delivery `id` and what it needs: its automation (`None` when deleted), its
-/// row, its message's payload hash, and that the payload is stored. Any of them unreadable
-/// is an error for which [`StoreError::is_unreadable_row`] holds.
+/// A due delivery's own columns, read with its candidate row: message, attempts made,
+/// trigger, recover or replay job, creation time.
+type DueColumns = (MessageId, u32, Trigger, Option<BackgroundJob>, UnixMs);
+
+/// Columns 2.. of a candidate row `id` (see the claim's query); one that cannot be read is
+/// that row's error only, so the claim goes on with the others.
+fn due_columns(r: &rusqlite::Row<'_>, id: &str) -> rusqlite::Result<DueColumns> {
+    Ok((
+        decode::value(r, 2, "deliveries", id)?,
+        decode::value(r, 3, "deliveries", id)?,
+        decode::value(r, 4, "deliveries", id)?,
+        decode::value(r, 5, "deliveries", id)?,
+        decode::value(r, 6, "deliveries", id)?,
+    ))
+}
+
+/// What a due delivery needs beyond its own row: its automation (`None` when deleted), its
+/// message's payload hash, and that the payload is stored. Any of them unreadable is an
+/// error for which [`StoreError::is_unreadable_row`] holds.
 fn read_due(
     conn: &Connection,
     cache: &mut AutomationCache,
-    id: &DeliveryId,
     automation_id: &AutomationId,
+    (message_id, attempts, trigger, recover_job_id, created_at): DueColumns,
     hashes: &mut HashMap<MessageId, BodyHash>,
 ) -> StoreResult<Option<Due>> {
     let Some(target) = cache.target(conn, automation_id)? else { return Ok(None) };
-    let (message_id, attempts, trigger, recover_job_id, created_at) = conn
-        .prepare_cached(
-            "SELECT message_id, attempts, next_trigger, recover_job_id, created_at \
-             FROM deliveries WHERE id = ?1",
-        )?
-        .query_row([id], |r| {
-            Ok((
-                decode::value::<MessageId>(r, 0, "deliveries", id)?,
-                decode::value::<u32>(r, 1, "deliveries", id)?,
-                decode::value::<Trigger>(r, 2, "deliveries", id)?,
-                decode::value::<Option<BackgroundJob>>(r, 3, "deliveries", id)?,
-                decode::value::<UnixMs>(r, 4, "deliveries", id)?,
-            ))
-        })?;
     let payload_hash = match hashes.get(&message_id) {
         Some(hash) => *hash,
         None => {
