@@ -84,10 +84,13 @@ impl Relay {
             .filter_map(|t| cpu_ms(&t.path().join("stat")))
             .sum();
         let db = self.dir.join("hookrelay.db");
-        let logs =
+        let (logs, space) =
             rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .and_then(|c| c.query_row("SELECT count(*) FROM logs", [], |r| r.get::<_, i64>(0)))
-                .map_or(0, |n| n.max(0) as u64);
+                .and_then(|c| {
+                    let logs: i64 = c.query_row("SELECT count(*) FROM logs", [], |r| r.get(0))?;
+                    Ok((logs.max(0) as u64, space_by_object(&c)?))
+                })
+                .unwrap_or_default();
         RelayStats {
             peak_rss_mb,
             cpu_ms: cpu_ms(std::path::Path::new(&format!("/proc/{pid}/stat"))).unwrap_or(0.0),
@@ -98,8 +101,19 @@ impl Relay {
                 .map(|m| m.len())
                 .sum(),
             logs,
+            space,
         }
     }
+}
+
+/// Bytes of every table and index (SQLite's `dbstat`: the pages each one holds, as the
+/// database holds them with the WAL applied), largest first.
+fn space_by_object(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<(String, u64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, sum(pgsize) FROM dbstat GROUP BY name HAVING sum(pgsize) > 0 ORDER BY 2 DESC",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
+    rows.collect()
 }
 
 /// utime + stime of a `/proc/…/stat` file, in ms (Linux reports them in 1/100 s ticks).
@@ -125,6 +139,8 @@ pub struct RelayStats {
     pub db_bytes: u64,
     /// AutomationLogs stored.
     pub logs: u64,
+    /// Bytes per table and index (`dbstat`), largest first.
+    pub space: Vec<(String, u64)>,
 }
 
 impl RelayStats {
@@ -144,6 +160,11 @@ impl RelayStats {
             "peak_rss_mb": self.peak_rss_mb, "cpu_ms": self.cpu_ms, "writer_cpu_ms": self.writer_cpu_ms,
             "cpu_us_per_op": per_op(self.cpu_ms), "writer_cpu_us_per_op": per_op(self.writer_cpu_ms),
             "db_bytes": self.db_bytes, "logs": self.logs, "db_bytes_per_log": self.bytes_per_log(),
+            "stored_bytes": self.space.iter().map(|(_, b)| b).sum::<u64>(),
+            "stored_bytes_per_log": self.space.iter().map(|(_, b)| *b as f64).sum::<f64>() / self.logs.max(1) as f64,
+            "space_per_log": self.space.iter()
+                .map(|(name, b)| (name.clone(), serde_json::json!((*b as f64 / self.logs.max(1) as f64).round())))
+                .collect::<serde_json::Map<_, _>>(),
         })
     }
 }
@@ -152,6 +173,8 @@ impl Drop for Relay {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if std::env::var_os("HOOKRELAY_BENCH_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
