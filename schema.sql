@@ -1,9 +1,10 @@
 -- hookrelay schema. Applied at start-up by src/store/schema.rs.
 --
 -- Versioning: every statement below is idempotent (IF NOT EXISTS), and the file as a whole is
--- schema version 6 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
+-- schema version 7 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
 -- deliveries_due index had neither automation_id nor claimed, 3's no claimed; before 4 there
--- was no snapshot_headers table; versions 5 and 6 are described at the end of the file). A later
+-- was no snapshot_headers table; versions 5 and 6 are described at the end of the file, 7 at the
+-- bodies table). A later
 -- version appends its upgrade steps in src/store/schema.rs, keyed by the version they upgrade
 -- from, so an older database is upgraded in place.
 --
@@ -28,10 +29,17 @@ CREATE TABLE IF NOT EXISTS api_keys (
 
 -- Content-addressed blobs: request bodies, response bodies and automation snapshots are stored
 -- once however many attempts, reruns or logs refer to them. hash = first 16 bytes of SHA-256.
+-- A rowid table (version 7): rows go in insertion order, packed several to a page, and only
+-- the small hash index takes the random inserts. As a WITHOUT ROWID table, keyed by the
+-- random hash, a 1 KB body did not fit an index b-tree cell and took a 4 KB overflow page of
+-- its own. used_at: when a row last referred to it (refreshed at most hourly), in ms, which
+-- content retention reads.
 CREATE TABLE IF NOT EXISTS bodies (
-    hash        BLOB PRIMARY KEY,
-    data        BLOB NOT NULL
-) WITHOUT ROWID;
+    hash        BLOB NOT NULL UNIQUE,
+    data        BLOB NOT NULL,
+    used_at     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bodies_used ON bodies(used_at);
 
 -- Subscribed webhook endpoints ("automations", uiform's Endpoint).
 CREATE TABLE IF NOT EXISTS automations (

@@ -16,11 +16,18 @@ pub fn body_hash(data: &[u8]) -> BodyHash {
     hash
 }
 
-/// Stores `data` unless an identical blob is already there; returns its hash.
+/// Stores `data` unless an identical blob is already there; returns its hash. Either way the
+/// blob counts as used now: an identical blob's `used_at` is refreshed, at most once an hour
+/// (so a payload posted again and again costs no write each time), and content retention
+/// keeps it as long as its latest use needs.
 pub(super) fn put(conn: &Connection, data: &[u8]) -> StoreResult<BodyHash> {
     let hash = body_hash(data);
-    conn.prepare_cached("INSERT OR IGNORE INTO bodies (hash, data) VALUES (?1, ?2)")?
-        .execute(params![&hash[..], data])?;
+    conn.prepare_cached(
+        "INSERT INTO bodies (hash, data, used_at) VALUES (?1, ?2, unixepoch() * 1000) \
+         ON CONFLICT (hash) DO UPDATE SET used_at = excluded.used_at \
+         WHERE bodies.used_at < excluded.used_at - 3600000",
+    )?
+    .execute(params![&hash[..], data])?;
     Ok(hash)
 }
 

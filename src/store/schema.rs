@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 6;
+pub const VERSION: i64 = 7;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -22,6 +22,8 @@ pub const VERSION: i64 = 6;
 /// told from those sent to their processor, and are taken for the latter.
 /// Version 6 adds constraints (CHECKs, foreign keys) and makes `logs.status_class` a
 /// generated column; SQLite cannot add those to a table, so [`rebuild`] remakes the tables.
+/// Version 7 makes `bodies` a rowid table with a `used_at` column: the old one is set aside
+/// before the schema runs and copied into the new one after ([`BODIES_V7_COPY`]).
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),
@@ -36,7 +38,14 @@ const UPGRADES: &[(i64, &str)] = &[
          ALTER TABLE logs ADD COLUMN event_type TEXT; \
          UPDATE logs SET event_type = (SELECT event_type FROM messages WHERE id = logs.message_id);",
     ),
+    (6, "ALTER TABLE bodies RENAME TO bodies_before_v7;"),
 ];
+
+/// Version 7's copy of the bodies set aside by its upgrade step: every one counts as used at
+/// the upgrade, so content retention starts counting from there.
+const BODIES_V7_COPY: &str = "INSERT INTO bodies (hash, data, used_at) \
+     SELECT hash, data, unixepoch() * 1000 FROM bodies_before_v7 ORDER BY hash; \
+     DROP TABLE bodies_before_v7;";
 
 /// The tables version 6 gave constraints or a generated column, rebuilt from an older
 /// database (see [`rebuild`]).
@@ -99,6 +108,9 @@ fn upgrade(conn: &Connection, found: i64) -> StoreResult<()> {
     let rebuilt = if found != 0 && found < 6 { set_aside(&tx)? } else { Vec::new() };
     tx.execute_batch(SCHEMA)?;
     rebuild(&tx, &rebuilt)?;
+    if found != 0 && found < 7 {
+        tx.execute_batch(BODIES_V7_COPY)?;
+    }
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()?;
     Ok(())

@@ -25,8 +25,10 @@ const KEPT: &[&str] = &[
 
 /// Every row of `table`, each as the text of all its columns (`logs.status_class` included:
 /// stored before, computed after), sorted by the caller.
-fn rows(conn: &Connection, table: &str) -> Vec<String> {
-    let columns: Vec<String> = conn
+/// The rows of `table` in `conn`, each as the quoted values of the columns `table` has in
+/// `columns_of` (the old database: a column a later version added is not compared).
+fn rows(conn: &Connection, columns_of: &Connection, table: &str) -> Vec<String> {
+    let columns: Vec<String> = columns_of
         .prepare("SELECT name FROM pragma_table_xinfo(?1)")
         .expect("columns")
         .query_map([table], |r| r.get(0))
@@ -84,10 +86,10 @@ async fn a_version_5_database_is_upgraded_in_place_with_its_rows_and_the_new_con
     relay.terminate();
 
     let after = Connection::open(&db).expect("open the upgraded database");
-    assert_eq!(count(&after, "PRAGMA user_version"), 6);
+    assert_eq!(count(&after, "PRAGMA user_version"), 7);
     for table in KEPT {
-        let mut expected = rows(&before, table);
-        let mut got = rows(&after, table);
+        let mut expected = rows(&before, &before, table);
+        let mut got = rows(&after, &before, table);
         if matches!(*table, "worksheets" | "sheet_rows") {
             // The deleted spreadsheet's worksheets and rows went with it (ON DELETE CASCADE).
             expected.retain(|r| !r.contains(sheet));
@@ -104,6 +106,12 @@ async fn a_version_5_database_is_upgraded_in_place_with_its_rows_and_the_new_con
     let integrity: String =
         after.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity");
     assert_eq!(integrity, "ok");
+    // Version 7: bodies in a rowid table, each counted as used at the upgrade.
+    let bodies_sql =
+        "SELECT count(*) FROM sqlite_master WHERE name = 'bodies' AND sql LIKE '%WITHOUT ROWID%'";
+    assert_eq!(count(&after, bodies_sql), 0, "bodies is still a WITHOUT ROWID table");
+    let unused = "SELECT count(*) FROM bodies WHERE used_at < 1767225600000";
+    assert_eq!(count(&after, unused), 0, "a body kept no time of use");
     let bad_status = after.execute("UPDATE deliveries SET status = 'sent'", []);
     assert!(bad_status.is_err(), "a delivery status outside its enum was stored");
     let bad_trigger = after.execute("UPDATE logs SET trigger = 'manual'", []);

@@ -112,7 +112,8 @@ fn space_by_object(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<(String,
     let mut stmt = conn.prepare(
         "SELECT name, sum(pgsize) FROM dbstat GROUP BY name HAVING sum(pgsize) > 0 ORDER BY 2 DESC",
     )?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
+    let rows =
+        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
     rows.collect()
 }
 
