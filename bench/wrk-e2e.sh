@@ -66,12 +66,13 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/hookrelay-wrk-e2e.XXXXXX")
 relay_pid=
 nginx_pid=
+wrk_pid=
 cleanup() {
   local pid
-  for pid in $relay_pid $nginx_pid; do
+  for pid in $wrk_pid $relay_pid $nginx_pid; do
     kill "$pid" 2>/dev/null || true
   done
-  for pid in $relay_pid $nginx_pid; do
+  for pid in $wrk_pid $relay_pid $nginx_pid; do
     wait "$pid" 2>/dev/null || true
   done
   if [[ $KEEP == 1 ]]; then
@@ -192,7 +193,12 @@ nginx_cpu0=$(cpu_ticks "$nginx_pid")
 echo "wrk-e2e: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $( ((SAME_PAYLOAD)) && echo 'same payload' || echo 'unique payloads'), synchronous=$SYNCHRONOUS" >&2
 start=$(date +%s.%N)
 API_KEY=$API_KEY SAME_PAYLOAD=$SAME_PAYLOAD wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" \
-  --latency -s "$repo/bench/unique-messages.lua" "$base/v1/messages" >"$work/wrk.out"
+  --latency -s "$repo/bench/unique-messages.lua" "$base/v1/messages" >"$work/wrk.out" &
+# Waited for in the background, so that INT or TERM stops the run at once (bash runs a trap
+# only once the foreground command is done).
+wrk_pid=$!
+wait "$wrk_pid" || die "wrk failed: $(cat "$work/wrk.out")"
+wrk_pid=
 
 # Drained: nginx has every message the relay counted, no delivery is pending, and that held
 # for 3 rounds with no new delivery. The rounds matter: a request wrk abandoned when it stopped
