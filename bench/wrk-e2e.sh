@@ -150,6 +150,8 @@ for key in 'listen = "127.0.0.1:0"' "database = \"$work/hookrelay.db\"" "api_key
   'allow_private_targets = true' "synchronous = \"$SYNCHRONOUS\""; do
   grep -q "^$key" "$config" || die "config.example.toml changed: cannot set $key"
 done
+# Created here: the background command opens its redirections only once it has forked.
+: >"$work/relay.out"
 RUST_LOG=warn "$HOOKRELAY_BIN" serve --config "$config" >"$work/relay.out" 2>"$work/relay.err" &
 relay_pid=$!
 
