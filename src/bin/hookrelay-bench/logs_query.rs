@@ -22,7 +22,7 @@ const WRITE_LOAD_MESSAGES: usize = 20_000;
 pub async fn pages(s: &Settings) -> anyhow::Result<Row> {
     let dir = std::env::temp_dir().join(format!("hookrelay-bench-logs-{}", crate::load::nanos()));
     std::fs::create_dir_all(&dir)?;
-    let automations = crate::seed::seed_logs(&dir.join("hookrelay.db"), s.logs).await?;
+    let automations = crate::seed::seed_logs(&dir.join("hookrelay.db"), s.logs, s.payloads).await?;
     let relay = Relay::start(Some(dir))?;
     let http = client()?;
     let base = format!("{}/v1/processors/automations/logs", relay.base);
