@@ -6,6 +6,7 @@ mod automations;
 mod bodies;
 mod cache;
 mod calls_in_flight;
+mod checkpoint;
 mod claims;
 mod decode;
 mod deliveries;
@@ -161,13 +162,15 @@ impl Store {
         let cache = cache::SharedCache::new(rule.clone());
         let cleared = cache.clone();
         let on_rollback = Box::new(move || cleared.lock().clear());
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::WRITER_CHECKPOINT_PAGES)?;
         let writer = Writer::start(conn, config.max_batch, on_rollback)?;
+        let _lock = std::sync::Arc::new(lock);
+        checkpoint::start(path, config, &_lock)?;
         let mut readers = Vec::with_capacity(config.reader_connections);
         for _ in 0..config.reader_connections {
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
             readers.push(open_connection(path, flags, config)?);
         }
-        let _lock = std::sync::Arc::new(lock);
         Ok(Self { writer, readers: Readers::new(readers), cache, rule: rule.clone(), _lock })
     }
 

@@ -1,0 +1,104 @@
+//! WAL checkpoints off the writer thread. A checkpoint copies committed pages from the WAL
+//! into the database file and syncs both; run by the writer (SQLite's default, after the
+//! commit that passes 1,000 WAL pages) it stalls every write queued behind it for those
+//! copies and syncs. Here a thread of its own checkpoints the WAL often, beside the writer
+//! (a passive checkpoint takes no lock a writer needs). The writer still checkpoints, rarely
+//! ([`WRITER_CHECKPOINT_PAGES`]): by then most pages are copied already, and a checkpoint the
+//! writer runs is one no commit can overtake, which lets the WAL start over from its
+//! beginning instead of growing while writes never pause.
+
+use std::path::Path;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::{open_connection, StoreResult};
+use crate::config::StoreConfig;
+
+/// WAL pages after which the writer checkpoints itself (8,000 × 4 KB: 32 MB).
+pub(super) const WRITER_CHECKPOINT_PAGES: i64 = 8_000;
+
+/// How often the checkpoint thread copies what was committed since its last pass.
+const INTERVAL: Duration = Duration::from_millis(50);
+
+/// Starts the checkpoint thread on a connection of its own. It stops once `alive` has no
+/// strong reference left (the store and all its clones are gone).
+pub(super) fn start<T: Send + Sync + 'static>(
+    path: &Path,
+    config: &StoreConfig,
+    alive: &Arc<T>,
+) -> StoreResult<()> {
+    let conn = open_connection(path, OpenFlags::default(), config)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    let alive: Weak<T> = Arc::downgrade(alive);
+    std::thread::Builder::new()
+        .name("hookrelay-checkpoint".into())
+        .spawn(move || run(&conn, &alive))
+        .map_err(|e| {
+            super::StoreError::Commit(super::StorageFailure::Other(format!(
+                "cannot start the checkpoint thread: {e}"
+            )))
+        })?;
+    Ok(())
+}
+
+fn run<T>(conn: &Connection, alive: &Weak<T>) {
+    let mut failing = false;
+    while alive.strong_count() > 0 {
+        std::thread::sleep(INTERVAL);
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            Ok(()) => failing = false,
+            // Logged once per run of failures: a full disk fails every pass until it is not.
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "WAL checkpoint failed; the writer checkpoints instead");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::HeaderRedaction;
+    use crate::store::{bodies, Store};
+
+    /// Under writes that never pause, far more than the WAL bound, the WAL file stays near
+    /// it: the checkpoint thread copies pages beside the writer, and the writer's own rare
+    /// checkpoint lets the WAL start over. A WAL that only grew would reach the data size.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_stays_bounded_under_writes_that_never_pause() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.db");
+        let store =
+            Store::open(&path, &StoreConfig::default(), &HeaderRedaction::default()).expect("open");
+        let bound = (WRITER_CHECKPOINT_PAGES + 2_000) as u64 * 4096;
+        let bodies_written = 25_600usize;
+        let mut tasks = Vec::new();
+        for task in 0..32usize {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..bodies_written / 32 {
+                    let mut body = vec![0u8; 4096];
+                    body[..16].copy_from_slice(&((task * 1_000_000 + i) as u128).to_le_bytes());
+                    store.write(move |c| bodies::put(c, &body).map(|_| ())).await.expect("write");
+                }
+            }));
+        }
+        let wal = path.with_extension("db-wal");
+        let mut largest = 0;
+        while tasks.iter().any(|t| !t.is_finished()) {
+            largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for task in tasks {
+            task.await.expect("task");
+        }
+        let written = (bodies_written * 4096) as u64;
+        assert!(written > 2 * bound, "the test writes well past the bound");
+        assert!(largest <= bound, "WAL reached {largest} bytes, bound {bound}");
+        store.close().await;
+    }
+}
