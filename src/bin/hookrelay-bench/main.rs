@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo build --release && target/release/hookrelay-bench [SCENARIO…] [--messages N]
-//!     [--concurrency C] [--same-payload] [--logs N] [--rate R] [--duration S] [--out DIR]
+//!     [--concurrency C] [--same-payload] [--synchronous normal|full] [--logs N] [--rate R] [--duration S] [--out DIR]
 //! ```
 //! Scenarios: raw, forward (a storage-free forwarder: the ceiling of one call in and one
 //! out per message), ingest, e2e, rerun, logs-query, workflow (blocking runs of the demo app
@@ -15,7 +15,8 @@
 //! enqueue→delivered latency at a fixed rate).
 //! Every message carries a unique payload (sequence number, random run id, varied text) of
 //! 1 KB, as real completions do; `--same-payload` repeats one payload, the variant reported
-//! beside it to show what content addressing saves.
+//! beside it to show what content addressing saves. `--synchronous full` starts every relay
+//! with `store.synchronous = "full"` (an fsync per commit: a commit survives power loss).
 //! Default: all but logs-query. Each scenario also writes `DIR/<scenario>.json` (default
 //! `target/bench`) with its figures, settings, the machine and the commit.
 
@@ -94,6 +95,18 @@ fn main() -> ExitCode {
                 None => return ExitCode::from(2),
             },
             "--same-payload" => settings.payloads.same = true,
+            "--synchronous" => match args.next().as_deref() {
+                Some("full") => {
+                    let _ = relay::SYNCHRONOUS.set("full");
+                }
+                Some("normal") => {
+                    let _ = relay::SYNCHRONOUS.set("normal");
+                }
+                _ => {
+                    eprintln!("--synchronous needs normal or full");
+                    return ExitCode::from(2);
+                }
+            },
             "--out" => match args.next() {
                 Some(dir) => out = dir.into(),
                 None => {

@@ -6,6 +6,10 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{anyhow, Context};
 
+/// `store.synchronous` every relay of this run is started with ("normal" unless
+/// `--synchronous full` was given).
+pub static SYNCHRONOUS: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
 /// Admin key the benchmark relay is started with.
 pub const KEY: &str = "bench-admin-key-0123456789";
 
@@ -42,7 +46,12 @@ impl Relay {
                 1,
             )
             .replacen("api_keys = []", &format!("api_keys = [{KEY:?}]"), 1)
-            .replacen("allow_private_targets = false", "allow_private_targets = true", 1);
+            .replacen("allow_private_targets = false", "allow_private_targets = true", 1)
+            .replacen(
+                "synchronous = \"normal\"",
+                &format!("synchronous = {:?}", SYNCHRONOUS.get().copied().unwrap_or("normal")),
+                1,
+            );
         std::fs::write(&config, toml)?;
         let mut child = Command::new(&exe)
             .args(["serve", "--config"])

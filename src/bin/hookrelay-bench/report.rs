@@ -58,7 +58,8 @@ impl Row {
             "per_second_vs_raw": raw_per_second.map(|raw| self.per_second / raw),
             "settings": {
                 "messages": settings.messages, "concurrency": settings.concurrency,
-                "payload_bytes": settings.payloads.bytes, "payload": settings.payloads.label(), "logs": settings.logs, "rate": settings.rate,
+                "payload_bytes": settings.payloads.bytes, "payload": settings.payloads.label(),
+                "synchronous": crate::relay::SYNCHRONOUS.get().copied().unwrap_or("normal"), "logs": settings.logs, "rate": settings.rate,
                 "duration_secs": settings.duration_secs,
             },
             "machine": machine(),
