@@ -71,9 +71,11 @@ impl Task<'_> {
             }
         }
         if let Some(before) = cutoff(now, self.config.payload_secs) {
+            let keep = self.store.pending_payloads(before).await?;
             let mut after = None;
             loop {
-                let batch = self.store.delete_bodies_before(before, after, limit).await?;
+                let batch =
+                    self.store.delete_bodies_before(before, after, limit, keep.clone()).await?;
                 self.metrics.record_deleted("bodies", batch.bodies);
                 self.metrics.record_deleted("upload_files", batch.upload_files);
                 if batch.examined < limit {

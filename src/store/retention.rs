@@ -5,10 +5,20 @@
 //! Every batch reads its rows through an index in key order from where the last one stopped
 //! (logs and messages by their time-sortable ids, content by `bodies_used`), never a scan of
 //! the table.
+//!
+//! What is left behind, on purpose:
+//! - `recover_job_deliveries` rows of deleted deliveries: a recover job's counts join
+//!   `deliveries`, so they count only the deliveries still stored, and a deleted one was never
+//!   pending (a message with a pending delivery is kept), so no job's state changes. Deleting
+//!   them would take an index on `delivery_id` that every re-queue would pay for.
+//! - Content a delivery re-queued (by a recover or replay job) after a pass read the pending
+//!   payloads may be deleted by that pass; such a delivery is then in the state of any whose
+//!   content is past its window.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
-use rusqlite::{params, Connection};
+use rusqlite::params;
 
 use super::{Store, StoreResult};
 use crate::ids::{self, LogId, MessageId};
@@ -119,14 +129,33 @@ impl Store {
         .await
     }
 
+    /// The payloads of messages with a pending delivery that may have been last used before
+    /// `before` (only messages at most [`USED_AT_SLACK_MS`] newer can refer to such a body):
+    /// content retention keeps them, as they are still to be sent. Read once a pass, through
+    /// the pending deliveries' own index, so its cost is the backlog's, never the table's.
+    pub async fn pending_payloads(&self, before: UnixMs) -> StoreResult<Arc<HashSet<Vec<u8>>>> {
+        let newest = MessageId::time_bound(before.plus_ms(USED_AT_SLACK_MS).as_ms());
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT DISTINCT m.payload_hash FROM deliveries d INDEXED BY deliveries_due \
+                 JOIN messages m ON m.id = d.message_id \
+                 WHERE d.status = 'pending' AND d.message_id < ?1",
+            )?;
+            let hashes = stmt.query_map([newest], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(Arc::new(hashes))
+        })
+        .await
+    }
+
     /// Examines up to `limit` bodies last used before `before`, in `used_at` order after
-    /// `after`, and deletes them, with the uploaded files they hold, except the payloads of
-    /// messages with a pending delivery (still to be sent).
+    /// `after`, and deletes them, with the uploaded files they hold, except those in `keep`
+    /// (see [`Store::pending_payloads`]).
     pub async fn delete_bodies_before(
         &self,
         before: UnixMs,
         after: Option<(i64, i64)>,
         limit: usize,
+        keep: Arc<HashSet<Vec<u8>>>,
     ) -> StoreResult<BodiesBatch> {
         self.write(move |c| {
             let (after_used, after_row) = after.unwrap_or((i64::MIN, i64::MIN));
@@ -144,14 +173,10 @@ impl Store {
                 last: examined.last().map(|(used, row, _)| (*used, *row)),
                 ..BodiesBatch::default()
             };
-            if examined.is_empty() {
-                return Ok(batch);
-            }
-            let pending = pending_payloads(c, before)?;
             let mut files = c.prepare_cached("DELETE FROM upload_files WHERE data_hash = ?1")?;
             let mut bodies = c.prepare_cached("DELETE FROM bodies WHERE rowid = ?1")?;
             for (_, rowid, hash) in &examined {
-                if !pending.contains(hash) {
+                if !keep.contains(hash) {
                     batch.upload_files += files.execute([hash])?;
                     batch.bodies += bodies.execute([rowid])?;
                 }
@@ -189,16 +214,3 @@ impl Store {
 
 /// `PRAGMA auto_vacuum`'s value for incremental.
 const INCREMENTAL: i64 = 2;
-
-/// The payloads of messages with a pending delivery that may be stored before `before`:
-/// only messages at most [`USED_AT_SLACK_MS`] newer can refer to such a body. Read in the
-/// batch's write, so a delivery queued meanwhile (a recover or replay job) is seen.
-fn pending_payloads(conn: &Connection, before: UnixMs) -> StoreResult<HashSet<Vec<u8>>> {
-    let newest = MessageId::time_bound(before.plus_ms(USED_AT_SLACK_MS).as_ms());
-    let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT m.payload_hash FROM deliveries d JOIN messages m ON m.id = d.message_id \
-         WHERE d.status = 'pending' AND d.message_id < ?1",
-    )?;
-    let hashes = stmt.query_map([newest], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    Ok(hashes)
-}

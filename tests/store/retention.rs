@@ -161,7 +161,8 @@ async fn a_new_database_gives_the_pages_retention_freed_back_to_the_file_system(
     let before = size(&conn);
     assert!(before > 8_000_000, "{before}");
 
-    let relay = Relay::start_with_database(&db, RETENTION);
+    let relay =
+        Relay::start_with_database(&db, &RETENTION.replace("batch_rows = 2", "batch_rows = 200"));
     let after = relay
         .wait_for(Duration::from_secs(15), "the freed pages to be given back", || async {
             let deleted =
