@@ -155,6 +155,17 @@ async fn a_new_database_gives_the_pages_retention_freed_back_to_the_file_system(
         )
         .expect("insert");
     }
+    // An uploaded file whose content goes, and one whose content is new and stays.
+    let upload = "INSERT INTO upload_files (id, app_id, name, size, extension, mime_type, \
+        created_by, data_hash, created_at) VALUES (?1, 'demo', 'a.pdf', 1, 'pdf', \
+        'application/pdf', 'user', ?2, 0)";
+    tx.execute(upload, rusqlite::params!["old-file", &[0u8; 16][..]]).expect("old upload");
+    tx.execute(
+        "INSERT INTO bodies (hash, data, used_at) VALUES (x'ff', x'00', unixepoch() * 1000)",
+        [],
+    )
+    .expect("new content");
+    tx.execute(upload, rusqlite::params!["new-file", &[0xffu8][..]]).expect("new upload");
     tx.commit().expect("commit");
     let size =
         |conn: &Connection| count(conn, "PRAGMA page_count") * count(conn, "PRAGMA page_size");
@@ -176,4 +187,33 @@ async fn a_new_database_gives_the_pages_retention_freed_back_to_the_file_system(
         .await;
     assert_eq!(size(&conn), after, "what the metric shows");
     assert_eq!(count(&conn, "PRAGMA freelist_count"), 0);
+    // The uploaded file went with its content, the other one stayed.
+    let files: String =
+        conn.query_row("SELECT group_concat(id) FROM upload_files", [], |r| r.get(0)).expect("ids");
+    assert_eq!(files, "new-file");
+    let deleted = "hookrelay_retention_deleted_rows_total{table=\"upload_files\"}";
+    assert_eq!(relay.metric(deleted).await, 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_database_keeps_its_vacuum_mode_and_the_log_says_so_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("v5.sqlite");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v5.sqlite");
+    std::fs::copy(fixture, &db).expect("copy the fixture");
+    let db_name = db.to_str().expect("a UTF-8 path");
+    let env = [("HOOKRELAY_DATABASE", db_name), ("RUST_LOG", "info")];
+    let relay = Relay::start_capturing_log(RETENTION, &env);
+    let said = "created without incremental auto-vacuum";
+    relay
+        .wait_for(WAIT, "the start-up line about vacuum", || async {
+            relay.log().contains(said).then_some(())
+        })
+        .await;
+    // Several passes later (one each 100 ms), still once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(relay.log().matches(said).count(), 1, "{}", relay.log());
+    assert!(relay.metric("hookrelay_database_size_bytes").await > 0.0, "a pass ended");
+    let conn = Connection::open(&db).expect("open");
+    assert_eq!(count(&conn, "PRAGMA auto_vacuum"), 0, "no VACUUM at start-up");
 }
