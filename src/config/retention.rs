@@ -11,6 +11,9 @@ const MAX_RETENTION_SECS: u64 = 100 * 365 * 86_400;
 /// Most rows one batch deletes: each batch is one short write of the single writer, which
 /// every ingest waits behind, so it must stay small.
 const MAX_BATCH_ROWS: usize = 10_000;
+/// Shortest content window, seconds (2 hours): content's last use is noted at most once an
+/// hour (`bodies.used_at`), so a shorter window would delete content in use.
+const MIN_PAYLOAD_SECS: u64 = 7200;
 
 /// How long things are kept. A window of 0 keeps them forever.
 #[derive(Debug, Clone, Deserialize)]
@@ -62,6 +65,13 @@ impl RetentionConfig {
                 return Err(bad(key, problem));
             }
         }
+        if (1..MIN_PAYLOAD_SECS).contains(&self.payload_secs) {
+            let problem = format!(
+                "must be 0 (keep forever) or at least {MIN_PAYLOAD_SECS} (2 hours): content's \
+                 last use is noted at most once an hour"
+            );
+            return Err(bad("retention.payload_secs", problem));
+        }
         if self.batch_rows == 0 || self.batch_rows > MAX_BATCH_ROWS {
             return Err(bad("retention.batch_rows", format!("must be 1 to {MAX_BATCH_ROWS}")));
         }
@@ -93,6 +103,7 @@ mod tests {
         }
         for (toml, key) in [
             ("messages_secs = 3153600001", "retention.messages_secs"),
+            ("payload_secs = 7199", "retention.payload_secs"),
             ("batch_rows = 0", "retention.batch_rows"),
             ("batch_rows = 10001", "retention.batch_rows"),
             ("interval_ms = 0", "retention.interval_ms"),
