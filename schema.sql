@@ -338,3 +338,7 @@ CREATE TABLE IF NOT EXISTS recover_job_deliveries (
     delivery_id     TEXT NOT NULL,
     PRIMARY KEY (job_id, delivery_id)
 ) WITHOUT ROWID;
+-- Retention (src/store/retention.rs). An uploaded file goes with its content when content
+-- retention deletes it; this finds the file by its content. Uploads are rare: it costs ingest
+-- nothing.
+CREATE INDEX IF NOT EXISTS upload_files_data ON upload_files(data_hash);

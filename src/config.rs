@@ -5,6 +5,7 @@
 
 mod delivery;
 mod limits;
+mod retention;
 mod security;
 mod toml_errors;
 
@@ -15,6 +16,7 @@ use serde::Deserialize;
 
 pub use delivery::DeliveryConfig;
 pub use limits::{LimitsConfig, MAX_JSON_DEPTH_CEILING};
+pub use retention::RetentionConfig;
 pub use security::SecurityConfig;
 
 /// `config.example.toml`: every key with its default, plus the demo apps; the configuration
@@ -93,6 +95,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// SQLite tuning.
     pub store: StoreConfig,
+    /// How long logs, messages and content are kept.
+    pub retention: RetentionConfig,
     /// Settings shared by every workflow app.
     pub workflow: WorkflowConfig,
     /// `/metrics` settings.
@@ -189,6 +193,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             limits: LimitsConfig::default(),
             store: StoreConfig::default(),
+            retention: RetentionConfig::default(),
             workflow: WorkflowConfig::default(),
             metrics: MetricsConfig::default(),
             apps: Vec::new(),
@@ -300,6 +305,7 @@ impl Config {
             return Err(bad("delivery.user_agent", problem));
         }
         self.limits.validate()?;
+        self.retention.validate()?;
         if self.metrics.automation_labels > MAX_AUTOMATION_LABELS {
             let problem = format!("must be at most {MAX_AUTOMATION_LABELS}");
             return Err(bad("metrics.automation_labels", problem));

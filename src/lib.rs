@@ -22,6 +22,7 @@ pub mod outbound;
 pub mod receive;
 pub mod redact;
 pub mod relay;
+pub mod retention;
 pub mod server;
 pub mod sheets;
 pub mod startup;

@@ -23,6 +23,13 @@ pub struct OutcomeLabel {
     pub outcome: &'static str,
 }
 
+/// Label of [`Metrics::retention_deleted`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TableLabel {
+    /// `logs`, `messages`, `deliveries`, `bodies` or `upload_files`.
+    pub table: &'static str,
+}
+
 /// The relay's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -52,6 +59,12 @@ pub struct Metrics {
     pub messages_accepted: Counter,
     /// Group-commit transactions rolled back since start (set at scrape time).
     pub store_rollbacks: Gauge,
+    /// Rows deleted by retention, by table.
+    pub retention_deleted: Family<TableLabel, Counter>,
+    /// Size of the database file once checkpointed, bytes (set by the retention task).
+    pub database_size: Gauge,
+    /// Free pages in the database file (set by the retention task).
+    pub database_free_pages: Gauge,
 }
 
 impl Default for Metrics {
@@ -121,6 +134,24 @@ impl Metrics {
             "Group-commit transactions rolled back since start (each failed innocent writes)",
             store_rollbacks.clone(),
         );
+        let retention_deleted = Family::<TableLabel, Counter>::default();
+        registry.register(
+            "retention_deleted_rows",
+            "Rows deleted by retention, by table",
+            retention_deleted.clone(),
+        );
+        let database_size = Gauge::default();
+        registry.register(
+            "database_size_bytes",
+            "Size of the database file (pages in use or free), refreshed after each retention pass",
+            database_size.clone(),
+        );
+        let database_free_pages = Gauge::default();
+        registry.register(
+            "database_free_pages",
+            "Free pages in the database file, refreshed after each retention pass",
+            database_free_pages.clone(),
+        );
         Self {
             registry,
             per_automation,
@@ -135,6 +166,9 @@ impl Metrics {
             lane_backlog,
             messages_accepted,
             store_rollbacks,
+            retention_deleted,
+            database_size,
+            database_free_pages,
         }
     }
 
@@ -151,6 +185,13 @@ impl Metrics {
     pub fn record_attempt(&self, outcome: &'static str, duration_ms: f64) {
         self.attempts.get_or_create(&OutcomeLabel { outcome }).inc();
         self.attempt_seconds.observe(duration_ms / 1000.0);
+    }
+
+    /// Counts `rows` deleted from `table` by retention.
+    pub fn record_deleted(&self, table: &'static str, rows: usize) {
+        if rows > 0 {
+            self.retention_deleted.get_or_create(&TableLabel { table }).inc_by(rows as u64);
+        }
     }
 
     /// The text exposition; with the per-automation series when `admin` (see `per_automation`).

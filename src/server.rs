@@ -38,6 +38,11 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
         recover::spawn(store.clone(), dispatcher.clone(), job);
     }
     let maintenance = tokio::spawn(maintain(store.clone()));
+    let retention = tokio::spawn(crate::retention::run(
+        store.clone(),
+        config.retention.clone(),
+        metrics.clone(),
+    ));
     let relay = Relay::new(store.clone(), dispatcher.clone());
     let workflows = Workflows::new(
         &apps,
@@ -86,6 +91,7 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
     tracing::info!("shutting down: waiting for calls in flight");
     dispatcher.shutdown(grace).await;
     maintenance.abort();
+    retention.abort();
     let _ = dispatch_loop.await;
     store.close().await;
     tracing::info!("stopped");

@@ -5,7 +5,7 @@
 //! has stored, and that memory must never outlive the transaction that stored them.
 //!
 //! Looking an automation up never writes; [`AutomationCache::store_snapshot`] writes its
-//! snapshot, once per cache lifetime. Callers look up and refuse first, then write, so a
+//! snapshot, once per cache lifetime and again each hour (see [`SNAPSHOT_REFRESH_MS`]). Callers look up and refuse first, then write, so a
 //! refusal never leaves a write behind in a shared transaction.
 //!
 //! Each map holds at most [`MAX_ENTRIES`] keys, misses (`None`, an empty subscriber list)
@@ -14,7 +14,7 @@
 //! dropping is always safe, as a dropped entry is read again from the database.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::Connection;
@@ -24,6 +24,13 @@ use super::snapshots::Snapshot;
 use super::{BodyHash, StoreResult};
 use crate::ids::AutomationId;
 use crate::redact::HeaderRedaction;
+use crate::time::UnixMs;
+
+/// How often a snapshot in use is written again: content retention deletes content by its
+/// last use (`bodies.used_at`, which a write refreshes at most hourly), so a snapshot an
+/// automation keeps using must be noted as used, and one retention deleted meanwhile is
+/// stored again.
+const SNAPSHOT_REFRESH_MS: i64 = 3600 * 1000;
 
 /// Most keys each map of the cache holds.
 const MAX_ENTRIES: usize = 4096;
@@ -34,8 +41,9 @@ pub struct Target {
     /// The automation.
     pub automation: Arc<Automation>,
     snapshot: Snapshot,
-    /// Whether `snapshot` was written in the transaction now open (or one committed before it).
-    stored: AtomicBool,
+    /// When `snapshot` was last written, in the transaction now open or one committed before
+    /// it (Unix ms; `i64::MIN`: never).
+    stored_at: AtomicI64,
 }
 
 impl Target {
@@ -43,7 +51,7 @@ impl Target {
         Arc::new(Self {
             snapshot: Snapshot::of(&automation, rule),
             automation: Arc::new(automation),
-            stored: AtomicBool::new(false),
+            stored_at: AtomicI64::new(i64::MIN),
         })
     }
 }
@@ -142,12 +150,18 @@ impl AutomationCache {
         self.by_id.len() + self.by_processor.len()
     }
 
-    /// Writes `target`'s snapshot unless this cache already did (the cache is cleared on
-    /// every rollback, so "already did" means it is in the database or in this transaction).
+    /// Writes `target`'s snapshot unless this cache did within the last
+    /// [`SNAPSHOT_REFRESH_MS`] (the cache is cleared on every rollback, so "did" means it is in
+    /// the database or in this transaction).
     pub(super) fn store_snapshot(conn: &Connection, target: &Target) -> StoreResult<BodyHash> {
-        if !target.stored.load(Ordering::Relaxed) {
+        Self::store_snapshot_at(conn, target, UnixMs::now())
+    }
+
+    fn store_snapshot_at(conn: &Connection, target: &Target, now: UnixMs) -> StoreResult<BodyHash> {
+        let stored_at = target.stored_at.load(Ordering::Relaxed);
+        if now.as_ms().saturating_sub(stored_at) >= SNAPSHOT_REFRESH_MS {
             target.snapshot.put(conn)?;
-            target.stored.store(true, Ordering::Relaxed);
+            target.stored_at.store(now.as_ms(), Ordering::Relaxed);
         }
         Ok(target.snapshot.hash)
     }
@@ -197,5 +211,36 @@ mod tests {
         assert_eq!(real[0].automation.id, real_id);
         assert!(cache.target(&conn, &real_id).expect("target").is_some());
         assert!(cache.len() <= 2 * MAX_ENTRIES, "{} entries", cache.len());
+    }
+
+    /// A snapshot in use is written again each hour: one content retention deleted comes
+    /// back, and its `used_at` moves on, so retention never takes a snapshot still in use.
+    #[test]
+    fn a_snapshot_in_use_is_written_again_each_hour() {
+        let conn = Connection::open_in_memory().expect("open");
+        super::super::schema::apply(&conn).expect("schema");
+        conn.execute(
+            "INSERT INTO automations (id, name, processor_id, webhook_url, webhook_headers, \
+             need_validation, default_language, enabled, secret, created_at, updated_at) \
+             VALUES (?1, 'c', 'proc_real', 'http://127.0.0.1:9/c', '{}', 0, 'en', 1, \
+             'whsec_AAAAAAAAAAAAAAAAAAAAAA==', 0, 0)",
+            [REAL],
+        )
+        .expect("insert");
+        let mut cache = AutomationCache::new(HeaderRedaction::default(), Default::default());
+        let target = cache.subscribers(&conn, "proc_real").expect("subscribers")[0].clone();
+        let stored = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT count(*) FROM bodies", [], |r| r.get(0)).expect("count")
+        };
+        let start = UnixMs::from_ms(1_000_000_000_000);
+        AutomationCache::store_snapshot_at(&conn, &target, start).expect("store");
+        assert_eq!(stored(&conn), 1);
+        conn.execute("DELETE FROM bodies", []).expect("retention deletes it");
+        let later = start.plus_ms(SNAPSHOT_REFRESH_MS - 1);
+        AutomationCache::store_snapshot_at(&conn, &target, later).expect("store");
+        assert_eq!(stored(&conn), 0, "within the hour: not written again");
+        let hour = start.plus_ms(SNAPSHOT_REFRESH_MS);
+        AutomationCache::store_snapshot_at(&conn, &target, hour).expect("store");
+        assert_eq!(stored(&conn), 1, "an hour on: written again");
     }
 }

@@ -24,6 +24,7 @@ mod readers;
 mod recover;
 mod replay;
 mod reruns;
+mod retention;
 mod runs;
 mod schema;
 mod sheet_signers;
@@ -49,6 +50,7 @@ pub use page::{Conditions, Page, PageRequest};
 pub use recover::{BackgroundJob, RecoverJob, StillRetrying};
 pub use replay::ReplayJob;
 pub use reruns::RerunDelivery;
+pub use retention::{BodiesBatch, FileStats, MessagesBatch};
 pub use runs::{RunFilter, RunOutcome, RunRecord, RunStatus};
 pub use sheets::{Appended, NewRow, SheetRow, Spreadsheet, Worksheet};
 pub use snapshots::Snapshot;
@@ -263,6 +265,10 @@ fn open_connection(path: &Path, flags: OpenFlags, config: &StoreConfig) -> Store
         Synchronous::Normal => "NORMAL",
     };
     if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
+        // Takes effect only on a database with no table yet (a new one), so it comes before
+        // anything is written: freed pages can then be given back (see `retention`). An
+        // older database keeps its mode; changing it would take a full VACUUM.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
     }
     conn.execute_batch(&format!(

@@ -7,6 +7,7 @@ use hookrelay_testkit as common;
 mod corrupt;
 mod damaged;
 mod refusals;
+mod retention;
 mod second_server;
 mod storage_failures;
 mod upgrade;

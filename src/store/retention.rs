@@ -1,0 +1,216 @@
+//! Retention: deletes logs, messages (with their deliveries) and content past their windows,
+//! one small batch per write, and gives freed pages back to the file system. The task that
+//! paces the batches is `crate::retention`; each function here is one batch.
+//!
+//! Every batch reads its rows through an index in key order from where the last one stopped
+//! (logs and messages by their time-sortable ids, content by `bodies_used`), never a scan of
+//! the table.
+//!
+//! What is left behind, on purpose:
+//! - `recover_job_deliveries` rows of deleted deliveries: a recover job's counts join
+//!   `deliveries`, so they count only the deliveries still stored, and a deleted one was never
+//!   pending (a message with a pending delivery is kept), so no job's state changes. Deleting
+//!   them would take an index on `delivery_id` that every re-queue would pay for.
+//! - Content a delivery re-queued (by a recover or replay job) after a pass read the pending
+//!   payloads may be deleted by that pass; such a delivery is then in the state of any whose
+//!   content is past its window.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use rusqlite::params;
+
+use super::{Store, StoreResult};
+use crate::ids::{self, LogId, MessageId};
+use crate::time::UnixMs;
+
+/// How much newer than its content's `used_at` a message referring to it can be: storing a
+/// payload refreshes `used_at` only when it is an hour old (`bodies::put`), so a message is
+/// at most an hour newer. Twice that, for the clock.
+const USED_AT_SLACK_MS: i64 = 2 * 3600 * 1000;
+
+/// Pages one `incremental_vacuum` write gives back (4 MiB with 4 KiB pages): a short write.
+const VACUUM_PAGES: i64 = 1024;
+
+/// What one batch of messages did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MessagesBatch {
+    /// Messages examined: when fewer than asked, the window is done.
+    pub examined: usize,
+    /// Messages deleted (those examined without a pending delivery).
+    pub messages: usize,
+    /// Their deliveries, deleted with them.
+    pub deliveries: usize,
+    /// The last message examined, where the next batch starts.
+    pub last: Option<String>,
+}
+
+/// What one batch of content did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BodiesBatch {
+    /// Bodies examined: when fewer than asked, the window is done.
+    pub examined: usize,
+    /// Bodies deleted (those examined that are not a pending delivery's payload).
+    pub bodies: usize,
+    /// Uploaded files whose content was deleted, deleted with it.
+    pub upload_files: usize,
+    /// `(used_at, rowid)` of the last body examined, where the next batch starts.
+    pub last: Option<(i64, i64)>,
+}
+
+/// The database file's size and free pages, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStats {
+    /// Pages in use or free, times the page size: the file's size once checkpointed.
+    pub size_bytes: i64,
+    /// Pages on the freelist (freed by deletes, not yet given back or reused).
+    pub free_pages: i64,
+    /// Whether freed pages can be given back (`auto_vacuum = INCREMENTAL`).
+    pub incremental_vacuum: bool,
+}
+
+impl Store {
+    /// Deletes up to `limit` of the oldest logs recorded before `before`, by id range on the
+    /// primary key; returns how many.
+    pub async fn delete_logs_before(&self, before: UnixMs, limit: usize) -> StoreResult<usize> {
+        self.write(move |c| {
+            Ok(c.prepare_cached(
+                "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE id >= ?1 AND id < ?2 \
+                 ORDER BY id LIMIT ?3)",
+            )?
+            .execute(params![
+                ids::LOG,
+                LogId::time_bound(before.as_ms()),
+                limit as i64
+            ])?)
+        })
+        .await
+    }
+
+    /// Examines up to `limit` messages created before `before`, in id order after `after`,
+    /// and deletes those without a pending delivery, with their deliveries. A message with a
+    /// pending delivery is kept: it is still to be sent, and its payload with it.
+    pub async fn delete_messages_before(
+        &self,
+        before: UnixMs,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<MessagesBatch> {
+        self.write(move |c| {
+            let after = after.unwrap_or_else(|| ids::MESSAGE.to_string());
+            let examined: Vec<(String, bool)> = c
+                .prepare_cached(
+                    "SELECT id, EXISTS (SELECT 1 FROM deliveries d \
+                     WHERE d.message_id = m.id AND d.status = 'pending') \
+                     FROM messages m WHERE id > ?1 AND id < ?2 ORDER BY id LIMIT ?3",
+                )?
+                .query_map(
+                    params![after, MessageId::time_bound(before.as_ms()), limit as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?
+                .collect::<Result<_, _>>()?;
+            let mut batch = MessagesBatch {
+                examined: examined.len(),
+                last: examined.last().map(|(id, _)| id.clone()),
+                ..MessagesBatch::default()
+            };
+            // Deliveries first, counted: a foreign-key cascade would delete them unseen.
+            let mut deliveries =
+                c.prepare_cached("DELETE FROM deliveries WHERE message_id = ?1")?;
+            let mut messages = c.prepare_cached("DELETE FROM messages WHERE id = ?1")?;
+            for (id, pending) in &examined {
+                if !pending {
+                    batch.deliveries += deliveries.execute([id])?;
+                    batch.messages += messages.execute([id])?;
+                }
+            }
+            Ok(batch)
+        })
+        .await
+    }
+
+    /// The payloads of messages with a pending delivery that may have been last used before
+    /// `before` (only messages at most [`USED_AT_SLACK_MS`] newer can refer to such a body):
+    /// content retention keeps them, as they are still to be sent. Read once a pass, through
+    /// the pending deliveries' own index, so its cost is the backlog's, never the table's.
+    pub async fn pending_payloads(&self, before: UnixMs) -> StoreResult<Arc<HashSet<Vec<u8>>>> {
+        let newest = MessageId::time_bound(before.plus_ms(USED_AT_SLACK_MS).as_ms());
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT DISTINCT m.payload_hash FROM deliveries d INDEXED BY deliveries_due \
+                 JOIN messages m ON m.id = d.message_id \
+                 WHERE d.status = 'pending' AND d.message_id < ?1",
+            )?;
+            let hashes = stmt.query_map([newest], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(Arc::new(hashes))
+        })
+        .await
+    }
+
+    /// Examines up to `limit` bodies last used before `before`, in `used_at` order after
+    /// `after`, and deletes them, with the uploaded files they hold, except those in `keep`
+    /// (see [`Store::pending_payloads`]).
+    pub async fn delete_bodies_before(
+        &self,
+        before: UnixMs,
+        after: Option<(i64, i64)>,
+        limit: usize,
+        keep: Arc<HashSet<Vec<u8>>>,
+    ) -> StoreResult<BodiesBatch> {
+        self.write(move |c| {
+            let (after_used, after_row) = after.unwrap_or((i64::MIN, i64::MIN));
+            let examined: Vec<(i64, i64, Vec<u8>)> = c
+                .prepare_cached(
+                    "SELECT used_at, rowid, hash FROM bodies WHERE used_at < ?1 \
+                     AND (used_at, rowid) > (?2, ?3) ORDER BY used_at, rowid LIMIT ?4",
+                )?
+                .query_map(params![before, after_used, after_row, limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            let mut batch = BodiesBatch {
+                examined: examined.len(),
+                last: examined.last().map(|(used, row, _)| (*used, *row)),
+                ..BodiesBatch::default()
+            };
+            let mut files = c.prepare_cached("DELETE FROM upload_files WHERE data_hash = ?1")?;
+            let mut bodies = c.prepare_cached("DELETE FROM bodies WHERE rowid = ?1")?;
+            for (_, rowid, hash) in &examined {
+                if !keep.contains(hash) {
+                    batch.upload_files += files.execute([hash])?;
+                    batch.bodies += bodies.execute([rowid])?;
+                }
+            }
+            Ok(batch)
+        })
+        .await
+    }
+
+    /// Gives up to [`VACUUM_PAGES`] free pages back to the file system (a database made with
+    /// `auto_vacuum = INCREMENTAL`; elsewhere a no-op); returns the free pages left.
+    pub async fn give_back_free_pages(&self) -> StoreResult<i64> {
+        self.write(|c| {
+            c.execute_batch(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"))?;
+            Ok(c.pragma_query_value(None, "freelist_count", |r| r.get(0))?)
+        })
+        .await
+    }
+
+    /// The database file's size and free pages.
+    pub async fn file_stats(&self) -> StoreResult<FileStats> {
+        self.read(|c| {
+            let pragma = |name: &str| -> StoreResult<i64> {
+                Ok(c.pragma_query_value(None, name, |r| r.get(0))?)
+            };
+            Ok(FileStats {
+                size_bytes: pragma("page_count")?.saturating_mul(pragma("page_size")?),
+                free_pages: pragma("freelist_count")?,
+                incremental_vacuum: pragma("auto_vacuum")? == INCREMENTAL,
+            })
+        })
+        .await
+    }
+}
+
+/// `PRAGMA auto_vacuum`'s value for incremental.
+const INCREMENTAL: i64 = 2;
