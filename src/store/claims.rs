@@ -120,15 +120,18 @@ fn claim(
              next_attempt_at = CASE WHEN ?3 = 1 THEN ?2 ELSE next_attempt_at END WHERE id = ?1",
         )?
         .execute(params![id, lease_until, taken.claimed()])?;
-        // A held delivery keeps no payload: see `ClaimedDelivery::payload`.
+        // A held delivery keeps no payload: see `ClaimedDelivery::payload`. One whose payload
+        // is gone (content retention, an expunge) is taken all the same, without it: the
+        // dispatcher finds it gone as it reads it for the call, and ends the delivery
+        // `failed` with a log saying why (see `content`), instead of it coming due forever.
         let payload = match (taken, payloads.get(&due.payload_hash)) {
             (Take::Hold, _) => None,
             (Take::Call, Some(payload)) => Some(payload.clone()),
-            (Take::Call, None) => {
-                let payload = Bytes::from(bodies::get(conn, &due.payload_hash)?);
+            (Take::Call, None) => bodies::find(conn, &due.payload_hash)?.map(|data| {
+                let payload = Bytes::from(data);
                 payloads.insert(due.payload_hash, payload.clone());
-                Some(payload)
-            }
+                payload
+            }),
         };
         let snapshot_hash = AutomationCache::store_snapshot(conn, &due.target)?;
         claimed.push(ClaimedDelivery {
@@ -204,9 +207,10 @@ fn due_columns(r: &rusqlite::Row<'_>, id: &str) -> rusqlite::Result<DueColumns> 
     ))
 }
 
-/// What a due delivery needs beyond its own row: its automation (`None` when deleted), its
-/// message's payload hash, and that the payload is stored. Any of them unreadable is an
-/// error for which [`StoreError::is_unreadable_row`] holds.
+/// What a due delivery needs beyond its own row: its automation (`None` when deleted) and
+/// its message's payload hash. Either unreadable is an error for which
+/// [`StoreError::is_unreadable_row`] holds. Whether the payload is still stored is not
+/// asked here: see the claim.
 fn read_due(
     conn: &Connection,
     cache: &mut AutomationCache,
@@ -219,9 +223,6 @@ fn read_due(
         Some(hash) => *hash,
         None => {
             let hash = messages::payload_hash(conn, &message_id)?;
-            if !bodies::exists(conn, &hash)? {
-                return Err(StoreError::Corrupt("a referenced body is missing".into()));
-            }
             hashes.insert(message_id.clone(), hash);
             hash
         }
