@@ -77,7 +77,7 @@ fn claim(
         .collect::<Result<Vec<_>, _>>()?;
 
     let lease_until = now.plus_ms(request.intake.lease_ms());
-    let mut hashes: HashMap<MessageId, BodyHash> = HashMap::new();
+    let mut hashes: HashMap<MessageId, (BodyHash, bool)> = HashMap::new();
     let mut payloads: HashMap<BodyHash, Bytes> = HashMap::new();
     let mut claimed = Vec::with_capacity(request.want.min(candidates.len()));
     let mut unreadable = Unreadable::default();
@@ -126,6 +126,7 @@ fn claim(
         // `failed` with a log saying why (see `content`), instead of it coming due forever.
         let payload = match (taken, payloads.get(&due.payload_hash)) {
             (Take::Hold, _) => None,
+            (Take::Call, _) if due.expunged => None,
             (Take::Call, Some(payload)) => Some(payload.clone()),
             (Take::Call, None) => bodies::find(conn, &due.payload_hash)?.map(|data| {
                 let payload = Bytes::from(data);
@@ -189,6 +190,8 @@ struct Due {
     recover_job_id: Option<BackgroundJob>,
     created_at: UnixMs,
     payload_hash: BodyHash,
+    /// Whether its message's content was expunged: its payload is then not read.
+    expunged: bool,
 }
 
 /// A due delivery's own columns, read with its candidate row: message, attempts made,
@@ -216,15 +219,15 @@ fn read_due(
     cache: &mut AutomationCache,
     automation_id: &AutomationId,
     (message_id, attempts, trigger, recover_job_id, created_at): DueColumns,
-    hashes: &mut HashMap<MessageId, BodyHash>,
+    hashes: &mut HashMap<MessageId, (BodyHash, bool)>,
 ) -> StoreResult<Option<Due>> {
     let Some(target) = cache.target(conn, automation_id)? else { return Ok(None) };
-    let payload_hash = match hashes.get(&message_id) {
-        Some(hash) => *hash,
+    let (payload_hash, expunged) = match hashes.get(&message_id) {
+        Some(found) => *found,
         None => {
-            let hash = messages::payload_hash(conn, &message_id)?;
-            hashes.insert(message_id.clone(), hash);
-            hash
+            let found = messages::payload_hash(conn, &message_id)?;
+            hashes.insert(message_id.clone(), found);
+            found
         }
     };
     Ok(Some(Due {
@@ -235,6 +238,7 @@ fn read_due(
         recover_job_id,
         created_at,
         payload_hash,
+        expunged,
     }))
 }
 

@@ -46,20 +46,16 @@ impl GoneReason {
     }
 }
 
-/// Why content of message `message_id` is missing: expunged when the message was, expired
-/// otherwise (also when the message itself is gone).
-pub(super) fn reason_for_message(
-    conn: &Connection,
-    message_id: &MessageId,
-) -> StoreResult<GoneReason> {
+/// Whether message `message_id`'s content was expunged (false when the message is gone).
+/// Asked before its payload is read, not only once it is found missing: a message posted
+/// later with the same bytes stores that body again, which must not bring the expunged
+/// message's content back.
+pub(super) fn expunged(conn: &Connection, message_id: &MessageId) -> StoreResult<bool> {
     let expunged_at: Option<Option<i64>> = conn
         .prepare_cached("SELECT content_expunged_at FROM messages WHERE id = ?1")?
         .query_row([message_id], |r| r.get(0))
         .optional()?;
-    Ok(match expunged_at.flatten() {
-        Some(_) => GoneReason::Expunged,
-        None => GoneReason::Expired,
-    })
+    Ok(expunged_at.flatten().is_some())
 }
 
 /// The payload of message `message_id` (stored under `hash`), or why it is gone.
@@ -68,13 +64,11 @@ pub(super) fn payload(
     message_id: &MessageId,
     hash: &[u8],
 ) -> StoreResult<Vec<u8>> {
-    match super::bodies::find(conn, hash)? {
-        Some(data) => Ok(data),
-        None => Err(StoreError::ContentGone {
-            what: "the message's payload",
-            why: reason_for_message(conn, message_id)?,
-        }),
+    let gone = |why| StoreError::ContentGone { what: "the message's payload", why };
+    if expunged(conn, message_id)? {
+        return Err(gone(GoneReason::Expunged));
     }
+    super::bodies::find(conn, hash)?.ok_or_else(|| gone(GoneReason::Expired))
 }
 
 /// Erases message `message_id`'s content: deletes its payload body, which is also the

@@ -160,22 +160,23 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Stored> {
 /// is shown as absent, with why, rather than failing the read or the whole list.
 fn load_bodies(conn: &Connection, stored: Stored) -> StoreResult<LogRecord> {
     let mut record = stored.record;
-    record.request_body = bodies::find(conn, &record.log.request_body_hash)?;
+    let why = match content::expunged(conn, &record.log.message_id)? {
+        true => GoneReason::Expunged,
+        false => GoneReason::Expired,
+    };
+    // The request body is the message's payload: see `content::expunged` for why an
+    // expunged message's is not even looked for.
+    if why == GoneReason::Expired {
+        record.request_body = bodies::find(conn, &record.log.request_body_hash)?;
+    }
+    record.gone.request = record.request_body.is_none().then_some(why);
     match bodies::find(conn, &record.log.snapshot_hash)? {
         Some(snapshot) => record.snapshot = snapshot,
         None => record.gone.snapshot = Some(GoneReason::Expired),
     }
-    let response_gone = match stored.response_body_hash {
-        Some(hash) => {
-            record.log.response_body = bodies::find(conn, &hash)?;
-            record.log.response_body.is_none()
-        }
-        None => false,
-    };
-    if record.request_body.is_none() || response_gone {
-        let why = content::reason_for_message(conn, &record.log.message_id)?;
-        record.gone.request = record.request_body.is_none().then_some(why);
-        record.gone.response = response_gone.then_some(why);
+    if let Some(hash) = stored.response_body_hash {
+        record.log.response_body = bodies::find(conn, &hash)?;
+        record.gone.response = record.log.response_body.is_none().then_some(why);
     }
     Ok(record)
 }

@@ -179,3 +179,46 @@ async fn a_payload_deleted_under_the_relay_ends_its_delivery_and_answers_missing
     assert_eq!(after["last_error_code"], "E_PAYLOAD_MISSING", "{after}");
     assert_eq!(receiver.count(), 1, "nothing was sent without its payload");
 }
+
+/// Bodies are content-addressed: an expunge erases the bytes wherever they were posted (a
+/// message posted before with the same payload loses it too, read as `expired`), and the
+/// same bytes posted again afterwards do not bring the expunged message's content back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_content_goes_with_an_expunge_and_does_not_bring_it_back() {
+    let receiver = Receiver::ok().await;
+    let relay = Relay::start(FAST_RETRIES);
+    relay.create_automation("proc_same", &receiver.url("/s")).await;
+    let payload = json!({"user": "same-bytes-91c2"});
+    let expunged = relay.send_message("proc_same", payload.clone()).await;
+    let expunged_id = expunged["id"].as_str().expect("id").to_string();
+    let before = relay.send_message("proc_same", payload.clone()).await;
+    let logs = relay.wait_logs_exactly("", 2).await;
+    let expunged_log = logs
+        .iter()
+        .find(|l| l["message_id"] == expunged_id.as_str())
+        .and_then(|l| l["id"].as_str())
+        .expect("the expunged message's log")
+        .to_string();
+
+    let erased = send_ok(&relay, Method::DELETE, &expunge_path(&expunged_id), None).await;
+    assert_eq!(erased.status, 200, "{}", erased.text);
+    let shared =
+        relay.get_json(&format!("/v1/messages/{}", before["id"].as_str().expect("id"))).await;
+    assert_eq!(shared["payload_state"], "expired", "the same bytes, erased too: {shared}");
+
+    let after = relay.send_message("proc_same", payload.clone()).await;
+    relay.wait_logs_exactly("", 3).await;
+    let reposted =
+        relay.get_json(&format!("/v1/messages/{}", after["id"].as_str().expect("id"))).await;
+    assert_eq!(reposted["payload"], payload, "{reposted}");
+    let shown = relay.get_json(&format!("/v1/messages/{expunged_id}")).await;
+    assert_eq!(shown["payload"], Value::Null, "{shown}");
+    assert_eq!(shown["payload_state"], "expunged", "{shown}");
+    let detail = relay.get_json(&format!("{LOGS}/{expunged_log}")).await;
+    assert_eq!(detail["external_request_log"]["request_body"], json!({}), "{detail}");
+    assert_eq!(detail["external_request_log"]["request_body_state"], "expunged", "{detail}");
+    let rerun = send_ok(&relay, Method::POST, &format!("{LOGS}/{expunged_log}/rerun"), None).await;
+    assert_error(&rerun, 410, "expunged", "rerun after the same bytes came back");
+    assert_eq!(rerun.body["code"], "content_expunged", "{}", rerun.text);
+    assert_eq!(receiver.count(), 3, "the three messages, nothing more");
+}
