@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::extract::{path_id, NoQuery};
+use super::extract::{path_id, NoBody, NoQuery};
 use super::{ApiResult, AppState};
 
 /// Deletes the message's payload (the request body of all its logs), marks it expunged,
@@ -17,6 +17,7 @@ pub(super) async fn expunge_content(
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: NoQuery,
+    _: NoBody,
 ) -> ApiResult<Json<Value>> {
     let id = path_id(id, "message")?;
     let expunged_at = state.store.expunge_message(id.clone()).await?;
