@@ -222,3 +222,35 @@ async fn identical_content_goes_with_an_expunge_and_does_not_bring_it_back() {
     assert_eq!(rerun.body["code"], "content_expunged", "{}", rerun.text);
     assert_eq!(receiver.count(), 3, "the three messages, nothing more");
 }
+
+/// A delivery held in memory behind its automation's call in flight (`claimed = 2`) is not
+/// touched by the expunge's write; the dispatcher finds its payload expunged as its call
+/// would start, and ends it `failed` without calling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_held_in_memory_is_not_sent_once_its_message_is_expunged() {
+    let (url, calls) = crate::common::slow::slow_receiver(std::time::Duration::from_secs(2)).await;
+    let config =
+        FAST_RETRIES.replace("[delivery]\n", "[delivery]\nper_automation_concurrency = 1\n");
+    let relay = Relay::start(&config);
+    relay.create_automation("proc_held", &url).await;
+    relay.send_message("proc_held", json!({"n": "in flight"})).await;
+    relay
+        .wait_for(WAIT, "the first call to start", || async {
+            (calls.load(Ordering::SeqCst) == 1).then_some(())
+        })
+        .await;
+    let held = relay.send_message("proc_held", json!({"n": "held"})).await;
+    let held_id = held["id"].as_str().expect("id").to_string();
+    let delivery_id = first_delivery(&held);
+    let db = Connection::open(relay.dir.path().join("hookrelay.db")).expect("open db");
+    let claimed: i64 = db
+        .query_row("SELECT claimed FROM deliveries WHERE id = ?1", [&delivery_id], |r| r.get(0))
+        .expect("claimed");
+    assert_eq!(claimed, 2, "held in memory behind the call in flight");
+
+    let erased = send_ok(&relay, Method::DELETE, &expunge_path(&held_id), None).await;
+    assert_eq!(erased.status, 200, "{}", erased.text);
+    let ended = relay.wait_delivery_ends(&delivery_id, "failed").await;
+    assert_eq!(ended["last_error_code"], "E_CONTENT_EXPUNGED", "{ended}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the held delivery was never called");
+}
