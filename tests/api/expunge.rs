@@ -65,6 +65,9 @@ async fn an_expunged_message_and_its_logs_stay_readable_and_cannot_be_rerun() {
     assert_eq!(shown["payload_state"], "expunged", "{shown}");
     assert_eq!(shown["content_expunged_at"], first.body["content_expunged_at"], "{shown}");
     assert_eq!(shown["deliveries"][0]["status"], "succeeded", "{shown}");
+    let listed = relay.list_all("/v1/messages?processor_id=proc_erase").await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["content_expunged_at"], first.body["content_expunged_at"]);
 
     let detail = relay.get_json(&format!("{LOGS}/{log_id}")).await;
     assert_uiform_log(&detail);
@@ -73,9 +76,9 @@ async fn an_expunged_message_and_its_logs_stay_readable_and_cannot_be_rerun() {
     assert_eq!(request["request_body_state"], "expunged", "{detail}");
     assert_eq!(request["response_body_state"], "stored", "{detail}");
     assert!(!detail.to_string().contains(marker), "nothing of the payload is shown: {detail}");
-    let listed = relay.all_logs("").await;
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0]["external_request_log"]["request_body_state"], "expunged");
+    let logs = relay.all_logs("").await;
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0]["external_request_log"]["request_body_state"], "expunged");
 
     let rerun = send_ok(&relay, Method::POST, &format!("{LOGS}/{log_id}/rerun"), None).await;
     assert_error(&rerun, 410, "expunged", "rerun of an expunged log");
