@@ -87,7 +87,8 @@ impl Dispatcher {
         };
         let automation = current.as_ref().map_or(&*d.automation, |(a, _)| a);
         let url = &automation.settings.webhook_url;
-        // Not sent, and ended now: it would not be sendable at a later attempt either.
+        // One that cannot be sent now (payload gone, automation disabled) ends `failed`: a
+        // later attempt could not send it either.
         let sendable = automation.settings.enabled && matches!(body, Body::Send(_));
         let not_sent = |code: ErrorCode, detail: String| {
             let result = CallResult::not_sent(code, detail);
