@@ -68,13 +68,16 @@ CREATE INDEX IF NOT EXISTS automations_processor ON automations(processor_id, id
 -- automation's test call); NULL when it went to its processor's subscribed automations.
 -- Ingest is the hot path: each index here costs on every message, so there are only the two
 -- the list filters need (see version 5 at the end).
+-- content_expunged_at (version 7): when its content was erased (DELETE
+-- /v1/messages/{id}/content); a body of it found missing is then "expunged", not "expired".
 CREATE TABLE IF NOT EXISTS messages (
     id              TEXT PRIMARY KEY,
     processor_id    TEXT,
     event_type      TEXT,
     payload_hash    BLOB NOT NULL,
     created_at      INTEGER NOT NULL,
-    automation_id   TEXT
+    automation_id   TEXT,
+    content_expunged_at INTEGER
 ) WITHOUT ROWID;
 
 -- Idempotency-Key → the answer given the first time (kept 24 h).

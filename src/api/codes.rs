@@ -62,8 +62,10 @@ registry! {
         "the automation is disabled (a message addressed to it, a replay); enable it first";
     AutomationDeleted => "automation_deleted", 409,
         "the log's automation was deleted: no secret to sign a rerun with, no current target";
-    LogBodyMissing => "log_body_missing", 409,
-        "the log's stored request body is missing, so it cannot be sent again";
+    MissingPayload => "missing_payload", 410,
+        "the content needed (a log's request body, an uploaded file) is no longer stored: content retention removed it (Svix's code)";
+    ContentExpunged => "content_expunged", 410,
+        "the message's content was erased by `DELETE /v1/messages/{id}/content`; it cannot be sent again";
     PayloadTooLarge => "payload_too_large", 413,
         "the request body is larger than `limits.max_body_bytes`";
     FileTooLarge => "file_too_large", 413,

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::codes::ApiErrorCode;
 use crate::delivery::NoSlot;
 use crate::outbound::OneCallError;
-use crate::store::{Conflict, StorageFailure, StoreError};
+use crate::store::{Conflict, GoneReason, StorageFailure, StoreError};
 
 /// An error answered to a client; its status is its code's.
 #[derive(Debug, Clone)]
@@ -72,6 +72,21 @@ impl ApiError {
         )
     }
 
+    /// A 410: `what` (e.g. "the message's payload") is gone, for reason `why`; a client
+    /// can tell content retention (`missing_payload`) from an erasure (`content_expunged`).
+    pub fn gone(why: GoneReason, what: &str) -> Self {
+        match why {
+            GoneReason::Expired => Self::new(
+                ApiErrorCode::MissingPayload,
+                format!("{what} is no longer stored: content retention removed it"),
+            ),
+            GoneReason::Expunged => Self::new(
+                ApiErrorCode::ContentExpunged,
+                format!("{what} was expunged (DELETE /v1/messages/{{id}}/content)"),
+            ),
+        }
+    }
+
     /// A 500 whose detail is logged, not shown.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
@@ -113,6 +128,7 @@ impl From<StoreError> for ApiError {
                 // Only the run's own task finishes it; no request reaches this.
                 Conflict::RunNotRunning => ApiError::internal(message),
             },
+            StoreError::ContentGone { what, why } => Self::gone(why, what),
             StoreError::Unaddressed => ApiError::invalid("processor_id", e.to_string()),
             StoreError::Limit(message) => Self::new(ApiErrorCode::LimitExceeded, message),
             StoreError::Closed => {

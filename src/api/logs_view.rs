@@ -4,10 +4,13 @@
 use serde_json::{json, Map, Value};
 
 use crate::redact::HeaderRedaction;
-use crate::store::LogRecord;
+use crate::store::{GoneReason, LogRecord};
 
 /// `ExternalRequestLog`: the request as sent and the answer as received, header secrets
-/// redacted by `rule` (again: rows stored under an older rule are covered too).
+/// redacted by `rule` (again: rows stored under an older rule are covered too). A body that
+/// is gone is shown as `{}` (the SDKs require an object there), and its `*_body_state`
+/// says why: `expired` (content retention) or `expunged`; `stored` otherwise (`none` for a
+/// response that never came).
 pub fn external_request_log(r: &LogRecord, rule: &HeaderRedaction) -> Value {
     let error = match (r.log.error_code, &r.log.error_message) {
         (Some(code), Some(message)) => Value::String(format!("{}: {message}", code.as_str())),
@@ -17,9 +20,11 @@ pub fn external_request_log(r: &LogRecord, rule: &HeaderRedaction) -> Value {
     json!({
         "webhook_url": r.log.webhook_url,
         "request_body": as_object(r.request_body.as_deref().unwrap_or_default()),
+        "request_body_state": body_state(r.gone.request, true),
         "request_headers": headers_object(&r.log.request_headers, rule),
         "request_at": r.log.request_at.rfc3339(),
         "response_body": r.log.response_body.as_deref().map(as_object).unwrap_or_else(|| json!({})),
+        "response_body_state": body_state(r.gone.response, r.log.response_body.is_some()),
         "response_headers": headers_object(&r.log.response_headers, rule),
         "response_at": r.log.response_at.rfc3339(),
         "status_code": r.log.status_code,
@@ -44,7 +49,11 @@ pub fn automation_log(r: &LogRecord, organization_id: &str, rule: &HeaderRedacti
         "user_email": request.get("user").and_then(Value::as_str).filter(|u| crate::email::looks_like_email(u)),
         "organization_id": organization_id,
         "created_at": r.recorded_at().rfc3339(),
-        "automation_snapshot": snapshot_of(&r.snapshot, rule),
+        "automation_snapshot": match r.gone.snapshot {
+            None => snapshot_of(&r.snapshot, rule),
+            Some(_) => snapshot_in_place_of(r),
+        },
+        "snapshot_state": body_state(r.gone.snapshot, true),
         "completion": completion,
         "file_metadata": file_metadata(&request),
         "external_request_log": external_request_log(r, rule),
@@ -78,6 +87,29 @@ fn as_object(body: &[u8]) -> Value {
             }
         },
     }
+}
+
+/// A body's `*_state`: why it is gone, else `stored` (or `none` when there was none).
+fn body_state(gone: Option<GoneReason>, present: bool) -> &'static str {
+    match (gone, present) {
+        (Some(why), _) => why.as_str(),
+        (None, true) => "stored",
+        (None, false) => "none",
+    }
+}
+
+/// What the log itself says of its automation, in place of a snapshot that is gone, so that
+/// the log still validates as an `AutomationLog` (its snapshot's `name`, `processor_id` and
+/// `webhook_url` are required); `snapshot_state` says it is not the stored one.
+fn snapshot_in_place_of(r: &LogRecord) -> Value {
+    json!({
+        "object": "automation",
+        "id": r.log.automation_id,
+        "name": "",
+        "processor_id": r.log.processor_id,
+        "webhook_url": r.log.webhook_url,
+        "webhook_headers": {},
+    })
 }
 
 fn headers_object(text: &str, rule: &HeaderRedaction) -> Value {

@@ -191,7 +191,8 @@ pub(super) async fn show_delivery(
 }
 
 /// A message as listed. `automation_id` is the one automation it was addressed to (`null`:
-/// it went to its processor's automations); `delivery_count` 0 means it reached none.
+/// it went to its processor's automations); `delivery_count` 0 means it reached none;
+/// `content_expunged_at` is when its content was erased (`null`: it was not).
 fn message_row_json(m: &MessageRow) -> Value {
     json!({
         "object": "message",
@@ -201,6 +202,7 @@ fn message_row_json(m: &MessageRow) -> Value {
         "event_type": m.event_type,
         "delivery_count": m.delivery_count,
         "created_at": m.created_at.rfc3339(),
+        "content_expunged_at": m.content_expunged_at.map(|at| at.rfc3339()),
     })
 }
 
@@ -241,6 +243,9 @@ struct MessageView<'a> {
     #[serde(flatten)]
     message: Value,
     payload: Payload<'a>,
+    /// `stored`, or why `payload` is `null`: `expired` (content retention removed it) or
+    /// `expunged` (`DELETE /v1/messages/{id}/content`).
+    payload_state: &'static str,
     deliveries: Vec<Value>,
 }
 
@@ -251,8 +256,8 @@ enum Payload<'a> {
     Json(&'a RawValue),
     /// A stored payload that is no longer JSON (a damaged row), shown as text.
     Text(String),
-    /// A stored payload that is missing (a damaged database), shown as `null`.
-    Missing,
+    /// A payload that is no longer stored, shown as `null` (`payload_state` says why).
+    Gone,
 }
 
 pub(super) async fn show_message(
@@ -263,13 +268,17 @@ pub(super) async fn show_message(
     let detail = state.store.message(path_id(id, "message")?).await?;
     let text = detail.payload.as_deref().map(String::from_utf8_lossy);
     let payload = match text.as_deref().map(|t| (t, serde_json::from_str::<&RawValue>(t))) {
-        Some((_, Ok(raw))) => Payload::Json(raw),
-        Some((t, Err(_))) => Payload::Text(t.to_string()),
-        None => Payload::Missing,
+        Ok((_, Ok(raw))) => Payload::Json(raw),
+        Ok((t, Err(_))) => Payload::Text(t.to_string()),
+        Err(_) => Payload::Gone,
     };
     let view = MessageView {
         message: message_row_json(&detail.message),
         payload,
+        payload_state: match detail.payload {
+            Ok(_) => "stored",
+            Err(why) => why.as_str(),
+        },
         deliveries: detail.deliveries.iter().map(delivery_json).collect(),
     };
     // Serialized here, while the payload it borrows lives.

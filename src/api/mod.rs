@@ -3,6 +3,7 @@
 mod automations;
 mod codes;
 mod error;
+mod expunge;
 mod extract;
 mod files;
 mod head_limits;

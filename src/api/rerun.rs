@@ -14,7 +14,7 @@ use super::logs::find;
 use super::logs_view::external_request_log;
 use super::{ApiError, ApiErrorCode, ApiResult, AppState};
 use crate::outbound::OneCall;
-use crate::store::{body_hash, StoreError, Trigger};
+use crate::store::{body_hash, GoneReason, StoreError, Trigger};
 
 /// Where a rerun goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,10 +74,10 @@ async fn rerun_log(
     let target = target_of(req, &state).await?;
     let original = find(&state, log_id, processor_id.as_deref()).await?;
     let Some(body) = original.request_body else {
-        return Err(ApiError::new(
-            ApiErrorCode::LogBodyMissing,
-            "the stored request body of this log is missing; it cannot be sent again",
-        ));
+        let why = original.gone.request.unwrap_or(GoneReason::Expired);
+        let mut gone = ApiError::gone(why, "the request body of this log");
+        gone.message.push_str("; the log cannot be rerun");
+        return Err(gone);
     };
     let mut automation =
         state.store.automation(original.log.automation_id.clone()).await.map_err(|e| match e {

@@ -7,8 +7,8 @@ use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
 
 use super::{
-    automations, files, logs, messages, ops, recover, replay, rerun, sheet_signer, sheet_values,
-    sheets, sink, workflows, AppState,
+    automations, expunge, files, logs, messages, ops, recover, replay, rerun, sheet_signer,
+    sheet_values, sheets, sink, workflows, AppState,
 };
 
 /// Which credential a route takes.
@@ -80,6 +80,7 @@ pub(super) fn table(max_concurrent_uploads: usize) -> Vec<Route> {
         route(POST, "/v1/messages", Admin, messages::ingest),
         route(GET, "/v1/messages", Admin, messages::list_messages),
         route(GET, "/v1/messages/{id}", Admin, messages::show_message),
+        route(DELETE, "/v1/messages/{id}/content", Admin, expunge::expunge_content),
         route(GET, "/v1/deliveries", Admin, messages::list_deliveries),
         route(GET, "/v1/deliveries/{id}", Admin, messages::show_delivery),
         route(GET, "/v1/processors/automations/logs", Admin, logs::list),

@@ -285,6 +285,10 @@ async fn resolve(
             field,
             format!("upload_file_id `{id}` is not a file uploaded to this app"),
         ),
+        // Content retention removed its bytes: a 410 naming the input that refers to it.
+        gone @ crate::store::StoreError::ContentGone { .. } => {
+            ApiError::from(gone).with_field(field)
+        }
         other => other.into(),
     })?;
     let url = if upload.size <= INLINE_LIMIT {

@@ -25,6 +25,7 @@ use crate::time::UnixMs;
 
 #[path = "dispatcher_attempt.rs"]
 mod dispatcher_attempt;
+use dispatcher_attempt::Body;
 
 /// Most deliveries claimed in one write.
 const CLAIM_BATCH: usize = 512;
@@ -307,7 +308,7 @@ impl Dispatcher {
                 delivery.started = self.mark_started(&delivery.id).await;
             }
             let payload = match delivery.payload.take() {
-                Some(payload) if delivery.started => Some(payload),
+                Some(payload) if delivery.started => Some(Body::Send(payload)),
                 None if delivery.started => self.read_payload(&delivery).await,
                 _ => None,
             };

@@ -1,5 +1,8 @@
 //! One attempt of a delivery taken by the dispatcher: the automation read again when it may
 //! have changed, the payload of a delivery that waited in memory, the call and its outcome.
+//! A delivery whose payload is gone (content retention, an expunge) is not called: its
+//! attempt is logged with the code saying why, and it ends `failed`, since the payload will
+//! not come back.
 
 use bytes::Bytes;
 
@@ -11,8 +14,16 @@ use crate::metrics::DeliveryOutcome;
 use crate::outbound::CallResult;
 use crate::outbound::ErrorCode;
 use crate::store::{
-    Automation, ClaimedDelivery, DeliveryStatus, Outcome, Snapshot, StoreError, Trigger,
+    Automation, ClaimedDelivery, DeliveryStatus, GoneReason, Outcome, Snapshot, StoreError, Trigger,
 };
+
+/// What an attempt has to send.
+pub(super) enum Body {
+    /// The payload, read.
+    Send(Bytes),
+    /// Nothing: the payload is gone, for this reason.
+    Gone(GoneReason),
+}
 
 impl Dispatcher {
     /// The automation as it is now, when it may have changed since `d` was stored or claimed
@@ -43,11 +54,12 @@ impl Dispatcher {
         }
     }
 
-    /// The payload of held delivery `d`, read as its call starts; `None` (and `d` released)
-    /// when it cannot be read.
-    pub(super) async fn read_payload(&self, d: &ClaimedDelivery) -> Option<Bytes> {
-        match self.store.payload(d.payload_hash).await {
-            Ok(payload) => Some(payload),
+    /// The payload of delivery `d`, read as its call starts, or why it is gone; `None` (and
+    /// `d` released) when it cannot be read.
+    pub(super) async fn read_payload(&self, d: &ClaimedDelivery) -> Option<Body> {
+        match self.store.payload(d.message_id.clone(), d.payload_hash).await {
+            Ok(payload) => Some(Body::Send(payload)),
+            Err(StoreError::ContentGone { why, .. }) => Some(Body::Gone(why)),
             Err(e) => {
                 tracing::error!(delivery = %d.id, error = %e, "reading a payload failed; not calling it");
                 self.release_unsent(vec![d.id.clone()]).await;
@@ -56,9 +68,9 @@ impl Dispatcher {
         }
     }
 
-    /// One attempt with `payload`: the call (or its refusal for a disabled automation);
-    /// returns its log and the delivery's next state, to be written together.
-    pub(super) async fn attempt(&self, d: &ClaimedDelivery, payload: Bytes) -> Outcome {
+    /// One attempt with `body`: the call (or, not sent, a gone payload or a disabled
+    /// automation); returns its log and the delivery's next state, to be written together.
+    pub(super) async fn attempt(&self, d: &ClaimedDelivery, body: Body) -> Outcome {
         self.metrics.in_flight.inc();
         let current = self.current_automation(d).await;
         let context = CallContext {
@@ -74,38 +86,32 @@ impl Dispatcher {
             },
         };
         let automation = current.as_ref().map_or(&*d.automation, |(a, _)| a);
-        let (log, retry_after) = if automation.settings.enabled {
-            let ua = &self.config.user_agent;
-            attempt::call(
-                &self.sender,
-                ua,
-                automation,
-                &automation.settings.webhook_url,
-                payload,
-                context,
-            )
-            .await
-        } else {
-            let result = CallResult::not_sent(
-                ErrorCode::AutomationDisabled,
-                "automation is disabled".into(),
-            );
-            (
-                attempt::log_of(
-                    automation,
-                    &automation.settings.webhook_url,
-                    "{}".into(),
-                    result,
-                    context,
-                ),
-                None,
-            )
+        let url = &automation.settings.webhook_url;
+        // One that cannot be sent now (payload gone, automation disabled) ends `failed`: a
+        // later attempt could not send it either.
+        let sendable = automation.settings.enabled && matches!(body, Body::Send(_));
+        let not_sent = |code: ErrorCode, detail: String| {
+            let result = CallResult::not_sent(code, detail);
+            (attempt::log_of(automation, url, "{}".into(), result, context.clone()), None)
+        };
+        let (log, retry_after) = match body {
+            Body::Gone(why) => not_sent(
+                why.error_code(),
+                format!("the message's payload is no longer stored ({})", why.as_str()),
+            ),
+            Body::Send(_) if !automation.settings.enabled => {
+                not_sent(ErrorCode::AutomationDisabled, "automation is disabled".into())
+            }
+            Body::Send(payload) => {
+                let ua = &self.config.user_agent;
+                attempt::call(&self.sender, ua, automation, url, payload, context.clone()).await
+            }
         };
         self.metrics.in_flight.dec();
 
         let (status, next_attempt_at, outcome) = if log.error_code.is_none() {
             (DeliveryStatus::Succeeded, log.response_at, DeliveryOutcome::Succeeded)
-        } else if !automation.settings.enabled || d.trigger == Trigger::Recover {
+        } else if !sendable || d.trigger == Trigger::Recover {
             // A recover job gives each delivery one more attempt; it does not restart the schedule.
             (DeliveryStatus::Failed, log.response_at, DeliveryOutcome::Failed)
         } else {

@@ -21,7 +21,8 @@ pub enum AfterFailure {
     RetryAt(UnixMs),
     /// No attempt left: the delivery is `exhausted`.
     Exhausted,
-    /// No retry: the automation is disabled, or it was a recover job's one attempt.
+    /// No retry: the automation is disabled, the payload is gone, or it was a recover job's
+    /// one attempt.
     Failed,
 }
 
@@ -156,7 +157,7 @@ fn log_line(failed: &FailedAttempt<'_>) {
         ),
         AfterFailure::Failed => tracing::warn!(
             automation = %automation_id, code = %code, status, delivery = %delivery_id, attempt,
-            "delivery failed with no retry (automation disabled, or a recover job's one attempt)"
+            "delivery failed with no retry (automation disabled, payload gone, or a recover job's one attempt)"
         ),
     }
 }

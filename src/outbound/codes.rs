@@ -50,6 +50,10 @@ error_codes! {
         "the automation was disabled or deleted when the attempt came due; nothing was sent";
     Interrupted = "E_INTERRUPTED",
         "the relay stopped (crash or shutdown) during the call; recorded at the next start";
+    PayloadMissing = "E_PAYLOAD_MISSING",
+        "the message's payload is no longer stored (content retention removed it); nothing was sent, and the delivery ended `failed`";
+    ContentExpunged = "E_CONTENT_EXPUNGED",
+        "the message's content was expunged (`DELETE /v1/messages/{id}/content`); nothing was sent, and the delivery ended `failed`";
 }
 
 impl ErrorCode {

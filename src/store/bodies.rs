@@ -3,7 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
-use super::{StoreError, StoreResult};
+use super::StoreResult;
 
 /// The first 16 bytes of the SHA-256 of a blob: collision-safe for this use, half the index.
 pub type BodyHash = [u8; 16];
@@ -31,24 +31,11 @@ pub(super) fn put(conn: &Connection, data: &[u8]) -> StoreResult<BodyHash> {
     Ok(hash)
 }
 
-/// Reads a stored blob that must be there.
-pub(super) fn get(conn: &Connection, hash: &[u8]) -> StoreResult<Vec<u8>> {
-    find(conn, hash)?.ok_or_else(|| StoreError::Corrupt("a referenced body is missing".into()))
-}
-
-/// Reads a stored blob, `None` when it is missing.
+/// Reads a stored blob, `None` when it is missing: content retention or an expunge deleted
+/// it (see `content`), which the caller says to whoever asked for it.
 pub(super) fn find(conn: &Connection, hash: &[u8]) -> StoreResult<Option<Vec<u8>>> {
     Ok(conn
         .prepare_cached("SELECT data FROM bodies WHERE hash = ?1")?
         .query_row([hash], |r| r.get(0))
         .optional()?)
-}
-
-/// Whether a blob is stored, without reading it.
-pub(super) fn exists(conn: &Connection, hash: &[u8]) -> StoreResult<bool> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM bodies WHERE hash = ?1")?
-        .query_row([hash], |_| Ok(()))
-        .optional()?
-        .is_some())
 }

@@ -77,7 +77,7 @@ fn claim(
         .collect::<Result<Vec<_>, _>>()?;
 
     let lease_until = now.plus_ms(request.intake.lease_ms());
-    let mut hashes: HashMap<MessageId, BodyHash> = HashMap::new();
+    let mut hashes: HashMap<MessageId, (BodyHash, bool)> = HashMap::new();
     let mut payloads: HashMap<BodyHash, Bytes> = HashMap::new();
     let mut claimed = Vec::with_capacity(request.want.min(candidates.len()));
     let mut unreadable = Unreadable::default();
@@ -120,15 +120,19 @@ fn claim(
              next_attempt_at = CASE WHEN ?3 = 1 THEN ?2 ELSE next_attempt_at END WHERE id = ?1",
         )?
         .execute(params![id, lease_until, taken.claimed()])?;
-        // A held delivery keeps no payload: see `ClaimedDelivery::payload`.
+        // A held delivery keeps no payload: see `ClaimedDelivery::payload`. One whose payload
+        // is gone (content retention, an expunge) is taken all the same, without it: the
+        // dispatcher finds it gone as it reads it for the call, and ends the delivery
+        // `failed` with a log saying why (see `content`), instead of it coming due forever.
         let payload = match (taken, payloads.get(&due.payload_hash)) {
             (Take::Hold, _) => None,
+            (Take::Call, _) if due.expunged => None,
             (Take::Call, Some(payload)) => Some(payload.clone()),
-            (Take::Call, None) => {
-                let payload = Bytes::from(bodies::get(conn, &due.payload_hash)?);
+            (Take::Call, None) => bodies::find(conn, &due.payload_hash)?.map(|data| {
+                let payload = Bytes::from(data);
                 payloads.insert(due.payload_hash, payload.clone());
-                Some(payload)
-            }
+                payload
+            }),
         };
         let snapshot_hash = AutomationCache::store_snapshot(conn, &due.target)?;
         claimed.push(ClaimedDelivery {
@@ -186,6 +190,8 @@ struct Due {
     recover_job_id: Option<BackgroundJob>,
     created_at: UnixMs,
     payload_hash: BodyHash,
+    /// Whether its message's content was expunged: its payload is then not read.
+    expunged: bool,
 }
 
 /// A due delivery's own columns, read with its candidate row: message, attempts made,
@@ -204,26 +210,24 @@ fn due_columns(r: &rusqlite::Row<'_>, id: &str) -> rusqlite::Result<DueColumns> 
     ))
 }
 
-/// What a due delivery needs beyond its own row: its automation (`None` when deleted), its
-/// message's payload hash, and that the payload is stored. Any of them unreadable is an
-/// error for which [`StoreError::is_unreadable_row`] holds.
+/// What a due delivery needs beyond its own row: its automation (`None` when deleted) and
+/// its message's payload hash. Either unreadable is an error for which
+/// [`StoreError::is_unreadable_row`] holds. Whether the payload is still stored is not
+/// asked here: see the claim.
 fn read_due(
     conn: &Connection,
     cache: &mut AutomationCache,
     automation_id: &AutomationId,
     (message_id, attempts, trigger, recover_job_id, created_at): DueColumns,
-    hashes: &mut HashMap<MessageId, BodyHash>,
+    hashes: &mut HashMap<MessageId, (BodyHash, bool)>,
 ) -> StoreResult<Option<Due>> {
     let Some(target) = cache.target(conn, automation_id)? else { return Ok(None) };
-    let payload_hash = match hashes.get(&message_id) {
-        Some(hash) => *hash,
+    let (payload_hash, expunged) = match hashes.get(&message_id) {
+        Some(found) => *found,
         None => {
-            let hash = messages::payload_hash(conn, &message_id)?;
-            if !bodies::exists(conn, &hash)? {
-                return Err(StoreError::Corrupt("a referenced body is missing".into()));
-            }
-            hashes.insert(message_id.clone(), hash);
-            hash
+            let found = messages::payload_hash(conn, &message_id)?;
+            hashes.insert(message_id.clone(), found);
+            found
         }
     };
     Ok(Some(Due {
@@ -234,6 +238,7 @@ fn read_due(
         recover_job_id,
         created_at,
         payload_hash,
+        expunged,
     }))
 }
 

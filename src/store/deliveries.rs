@@ -13,7 +13,7 @@ use super::calls_in_flight::{interrupted_log, InterruptedCall, StartingCall};
 use super::logs::{self, NewLog, Trigger};
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::recover::BackgroundJob;
-use super::{bodies, decode, BodyHash, DeliveryStatus, Snapshot, Store, StoreError, StoreResult};
+use super::{content, decode, BodyHash, DeliveryStatus, Snapshot, Store, StoreError, StoreResult};
 use crate::ids::{AutomationId, DeliveryId, LogId, MessageId};
 use crate::redact::HeaderRedaction;
 use crate::time::UnixMs;
@@ -34,7 +34,8 @@ pub struct ClaimedDelivery {
     pub snapshot_hash: BodyHash,
     /// The body to send; `None` while the delivery waits in memory behind its automation's
     /// calls in flight ([`Store::payload`] reads it as the call starts), so the backlog's
-    /// memory does not grow with payload size.
+    /// memory does not grow with payload size. Also `None` for a delivery whose payload is gone:
+    /// [`Store::payload`] then says why.
     pub payload: Option<Bytes>,
     /// Hash of `payload`.
     pub payload_hash: BodyHash,
@@ -256,9 +257,10 @@ impl Store {
         .await
     }
 
-    /// The stored payload with hash `hash` (a held delivery's, read as its call starts).
-    pub async fn payload(&self, hash: BodyHash) -> StoreResult<Bytes> {
-        self.read(move |c| bodies::get(c, &hash).map(Bytes::from)).await
+    /// The stored payload of message `message_id`, with hash `hash` (a delivery's, read as
+    /// its call starts); [`StoreError::ContentGone`] when it is no longer stored.
+    pub async fn payload(&self, message_id: MessageId, hash: BodyHash) -> StoreResult<Bytes> {
+        self.read(move |c| content::payload(c, &message_id, &hash).map(Bytes::from)).await
     }
 
     /// Marks held delivery `id` as possibly sent, under a lease until `lease_until`; its call

@@ -2,7 +2,7 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{bodies, Store, StoreError, StoreResult};
+use super::{bodies, GoneReason, Store, StoreError, StoreResult};
 
 use crate::time::UnixMs;
 
@@ -77,7 +77,11 @@ impl Store {
                 })
                 .optional()?;
             let (file, hash) = found.ok_or(StoreError::NotFound("upload file"))?;
-            Ok((file, bodies::get(c, &hash)?))
+            let data = bodies::find(c, &hash)?.ok_or(StoreError::ContentGone {
+                what: "the uploaded file",
+                why: GoneReason::Expired,
+            })?;
+            Ok((file, data))
         })
         .await
     }

@@ -2,6 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::content::{self, GoneReason};
 use super::log_filters::{conditions, LogFilter};
 use super::page::{read_page, Page, PageRequest};
 use super::{bodies, decode, BodyHash, Snapshot, Store, StoreError, StoreResult};
@@ -80,11 +81,25 @@ pub struct LogRecord {
     pub id: LogId,
     /// The call. Its `response_body` is the stored one; its hashes name the bodies below.
     pub log: NewLog,
-    /// The request body bytes; `None` when its stored copy is missing (a database damaged by
-    /// an older build): the log stays readable, but cannot be rerun.
+    /// The request body bytes; `None` when it is gone ([`GoneBodies::request`] says why):
+    /// the log stays readable, but cannot be rerun.
     pub request_body: Option<Vec<u8>>,
-    /// The automation snapshot JSON (empty when its stored copy is missing).
+    /// The automation snapshot JSON (empty when it is gone).
     pub snapshot: Vec<u8>,
+    /// Which of its bodies are gone, and why (see `content`).
+    pub gone: GoneBodies,
+}
+
+/// Which bodies of a log are gone, each with why; `None` for one that is stored (or, for
+/// the response, that there never was: no response arrived).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GoneBodies {
+    /// The request body (its message's payload).
+    pub request: Option<GoneReason>,
+    /// The response body.
+    pub response: Option<GoneReason>,
+    /// The automation snapshot (never expunged: it is the relay's own record).
+    pub snapshot: Option<GoneReason>,
 }
 
 /// The columns read back, in [`from_row`]'s order.
@@ -130,22 +145,39 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Stored> {
         snapshot_hash: decode::hash(r, 20, "logs", &id)?,
     };
     Ok(Stored {
-        record: LogRecord { id, log, request_body: None, snapshot: Vec::new() },
+        record: LogRecord {
+            id,
+            log,
+            request_body: None,
+            snapshot: Vec::new(),
+            gone: GoneBodies::default(),
+        },
         response_body_hash: r.get(15)?,
     })
 }
 
-/// Loads a log's bodies. A missing one is shown as absent rather than failing the whole
-/// list: new such logs cannot be written, but a database damaged by an older build may
-/// hold some.
+/// Loads a log's bodies. One that is gone (content retention, an expunge: see `content`)
+/// is shown as absent, with why, rather than failing the read or the whole list.
 fn load_bodies(conn: &Connection, stored: Stored) -> StoreResult<LogRecord> {
     let mut record = stored.record;
-    record.request_body = bodies::find(conn, &record.log.request_body_hash)?;
-    record.snapshot = bodies::find(conn, &record.log.snapshot_hash)?.unwrap_or_default();
-    record.log.response_body = match stored.response_body_hash {
-        Some(hash) => bodies::find(conn, &hash)?,
-        None => None,
+    let why = match content::expunged(conn, &record.log.message_id)? {
+        true => GoneReason::Expunged,
+        false => GoneReason::Expired,
     };
+    // The request body is the message's payload: see `content::expunged` for why an
+    // expunged message's is not even looked for.
+    if why == GoneReason::Expired {
+        record.request_body = bodies::find(conn, &record.log.request_body_hash)?;
+    }
+    record.gone.request = record.request_body.is_none().then_some(why);
+    match bodies::find(conn, &record.log.snapshot_hash)? {
+        Some(snapshot) => record.snapshot = snapshot,
+        None => record.gone.snapshot = Some(GoneReason::Expired),
+    }
+    if let Some(hash) = stored.response_body_hash {
+        record.log.response_body = bodies::find(conn, &hash)?;
+        record.gone.response = record.log.response_body.is_none().then_some(why);
+    }
     Ok(record)
 }
 
@@ -274,6 +306,12 @@ impl NewLog {
     /// The record this log reads back as once stored under `id`, given the bodies it refers
     /// to by hash.
     pub fn into_record(self, id: LogId, request_body: Vec<u8>, snapshot: Vec<u8>) -> LogRecord {
-        LogRecord { id, log: self, request_body: Some(request_body), snapshot }
+        LogRecord {
+            id,
+            log: self,
+            request_body: Some(request_body),
+            snapshot,
+            gone: GoneBodies::default(),
+        }
     }
 }

@@ -3,9 +3,10 @@
 
 use rusqlite::{Connection, OptionalExtension, Row};
 
+use super::content::{self, GoneReason};
 use super::deliveries::{self, DeliveryRow};
 use super::page::{read_page, Conditions, Page, PageRequest};
-use super::{bodies, decode, Store, StoreError, StoreResult};
+use super::{decode, Store, StoreError, StoreResult};
 use crate::ids::{AutomationId, MessageId};
 use crate::time::UnixMs;
 
@@ -24,6 +25,8 @@ pub struct MessageRow {
     pub delivery_count: u32,
     /// When it was created.
     pub created_at: UnixMs,
+    /// When its content was expunged (`DELETE /v1/messages/{id}/content`), if it was.
+    pub content_expunged_at: Option<UnixMs>,
 }
 
 /// A message with its payload and deliveries.
@@ -31,9 +34,9 @@ pub struct MessageRow {
 pub struct MessageDetail {
     /// The message.
     pub message: MessageRow,
-    /// The payload as accepted (the body of every call made for it); `None` when its stored
-    /// copy is missing (a damaged database: shown as absent rather than failing the read).
-    pub payload: Option<Vec<u8>>,
+    /// The payload as accepted (the body of every call made for it), or why it is gone
+    /// (the message is shown without it rather than failing the read).
+    pub payload: Result<Vec<u8>, GoneReason>,
     /// Its deliveries, oldest first.
     pub deliveries: Vec<DeliveryRow>,
 }
@@ -54,7 +57,8 @@ pub struct MessageFilter {
 }
 
 const COLUMNS: &str = "id, processor_id, automation_id, event_type, created_at, \
-    (SELECT count(*) FROM deliveries WHERE deliveries.message_id = messages.id)";
+    (SELECT count(*) FROM deliveries WHERE deliveries.message_id = messages.id), \
+    content_expunged_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
     let id: MessageId = decode::key(r, 0, "messages")?;
@@ -65,6 +69,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
         event_type: r.get(3)?,
         created_at: r.get(4)?,
         delivery_count: r.get(5)?,
+        content_expunged_at: r.get(6)?,
     })
 }
 
@@ -88,10 +93,14 @@ fn conditions(filter: &MessageFilter) -> Conditions {
 fn detail(conn: &Connection, id: &MessageId) -> StoreResult<MessageDetail> {
     let found = conn
         .prepare_cached(&format!("SELECT {COLUMNS}, payload_hash FROM messages WHERE id = ?1"))?
-        .query_row([id], |r| Ok((from_row(r)?, r.get::<_, Vec<u8>>(6)?)))
+        .query_row([id], |r| Ok((from_row(r)?, r.get::<_, Vec<u8>>(7)?)))
         .optional()?;
     let (message, payload_hash) = found.ok_or(StoreError::NotFound("message"))?;
-    let payload = bodies::find(conn, &payload_hash)?;
+    let payload = match content::payload(conn, id, &payload_hash) {
+        Ok(data) => Ok(data),
+        Err(StoreError::ContentGone { why, .. }) => Err(why),
+        Err(e) => return Err(e),
+    };
     let deliveries = deliveries::of_message(conn, id)?;
     Ok(MessageDetail { message, payload, deliveries })
 }

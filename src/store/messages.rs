@@ -308,15 +308,21 @@ fn request_fingerprint(msg: &NewMessage) -> Vec<u8> {
     out
 }
 
-/// The hash of a message's payload (the webhook body every delivery of it sends).
-pub(super) fn payload_hash(conn: &Connection, message_id: &MessageId) -> StoreResult<BodyHash> {
-    let hash: Vec<u8> = conn
-        .prepare_cached("SELECT payload_hash FROM messages WHERE id = ?1")?
-        .query_row([message_id], |r| r.get(0))
+/// The hash of a message's payload (the webhook body every delivery of it sends), and
+/// whether its content was expunged (the payload must then not be sent even if a body with
+/// that hash is stored again: see `content::expunged`).
+pub(super) fn payload_hash(
+    conn: &Connection,
+    message_id: &MessageId,
+) -> StoreResult<(BodyHash, bool)> {
+    let (hash, expunged_at): (Vec<u8>, Option<i64>) = conn
+        .prepare_cached("SELECT payload_hash, content_expunged_at FROM messages WHERE id = ?1")?
+        .query_row([message_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .ok_or(StoreError::NotFound("message"))?;
-    BodyHash::try_from(hash.as_slice())
-        .map_err(|_| StoreError::Corrupt("a payload hash is malformed".into()))
+    let hash = BodyHash::try_from(hash.as_slice())
+        .map_err(|_| StoreError::Corrupt("a payload hash is malformed".into()))?;
+    Ok((hash, expunged_at.is_some()))
 }
 
 impl Store {

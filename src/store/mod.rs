@@ -8,6 +8,7 @@ mod cache;
 mod calls_in_flight;
 mod checkpoint;
 mod claims;
+mod content;
 mod decode;
 mod deliveries;
 mod delivery_status;
@@ -37,13 +38,14 @@ pub use bodies::{body_hash, BodyHash};
 pub use cache::Target;
 pub use calls_in_flight::{InFlight, StartingCall};
 pub use claims::{ClaimRequest, Take};
+pub use content::GoneReason;
 pub use decode::CorruptValue;
 pub use deliveries::{ClaimedDelivery, DeliveryRow, Outcome};
 pub use delivery_status::DeliveryStatus;
 pub use failure::StorageFailure;
 pub use files::UploadFile;
 pub use log_filters::LogFilter;
-pub use logs::{LogRecord, NewLog, Trigger};
+pub use logs::{GoneBodies, LogRecord, NewLog, Trigger};
 pub use message_views::{MessageDetail, MessageFilter, MessageRow};
 pub use messages::{Accepted, Handover, IngestResult, NewMessage, Receipt};
 pub use page::{Conditions, Page, PageRequest};
@@ -83,6 +85,15 @@ pub enum StoreError {
     /// The transaction this write was part of could not be committed (nothing it wrote was kept).
     #[error("nothing was written: {0}")]
     Commit(StorageFailure),
+    /// Content that was stored is gone, for the reason given: not a fault of the database
+    /// (see `content`), so never taken for [`StoreError::Corrupt`].
+    #[error("{what} is no longer stored ({})", why.as_str())]
+    ContentGone {
+        /// What is gone, e.g. "the message's payload".
+        what: &'static str,
+        /// Why.
+        why: GoneReason,
+    },
     /// A stored value could not be decoded.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),

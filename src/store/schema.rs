@@ -23,7 +23,8 @@ pub const VERSION: i64 = 7;
 /// Version 6 adds constraints (CHECKs, foreign keys) and makes `logs.status_class` a
 /// generated column; SQLite cannot add those to a table, so [`rebuild`] remakes the tables.
 /// Version 7 makes `bodies` a rowid table with a `used_at` column: the old one is set aside
-/// before the schema runs and copied into the new one after ([`BODIES_V7_COPY`]).
+/// before the schema runs and copied into the new one after ([`BODIES_V7_COPY`]), and adds
+/// `messages.content_expunged_at` (none of the messages before it was expunged).
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),
@@ -38,7 +39,11 @@ const UPGRADES: &[(i64, &str)] = &[
          ALTER TABLE logs ADD COLUMN event_type TEXT; \
          UPDATE logs SET event_type = (SELECT event_type FROM messages WHERE id = logs.message_id);",
     ),
-    (6, "ALTER TABLE bodies RENAME TO bodies_before_v7;"),
+    (
+        6,
+        "ALTER TABLE bodies RENAME TO bodies_before_v7; \
+         ALTER TABLE messages ADD COLUMN content_expunged_at INTEGER;",
+    ),
 ];
 
 /// Version 7's copy of the bodies set aside by its upgrade step: every one counts as used at

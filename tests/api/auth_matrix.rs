@@ -196,7 +196,7 @@ async fn every_route_refuses_every_wrong_key_and_shows_nothing() {
     let app = refuse_all(&fx, Kind::App, &app_variants()).await;
     let sink = refuse_sink(&fx).await;
     eprintln!("auth matrix: {admin} admin, {app} app, {sink} sink refusals");
-    assert_eq!(routes_of(Kind::Admin).count(), 32);
+    assert_eq!(routes_of(Kind::Admin).count(), 33);
     assert_eq!(routes_of(Kind::App).count(), 6);
 
     // Nothing any refused request asked for happened: what is stored before an answer, now;

@@ -17,6 +17,7 @@ mod bad_input;
 mod call_slots;
 mod cursor;
 mod edge_input;
+mod expunge;
 mod filters;
 mod idempotency;
 mod json_depth;

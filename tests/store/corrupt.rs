@@ -264,11 +264,12 @@ async fn an_unreadable_interrupted_run_keeps_neither_the_start_nor_the_others_ba
     assert_eq!(about_unreadable, 0, "a webhook was made up for the unreadable run");
 }
 
-/// Due deliveries that cannot be read — their message's payload gone, a row holding text
-/// where a count belongs, an automation whose timestamps are text — each wait alone: a due
-/// delivery of a healthy automation claimed after them is still sent (one such row made
-/// every claim fail, so no retry of any automation went out), and the claim logs them in
-/// one line.
+/// Due deliveries that cannot be read — a row holding text where a count belongs, an
+/// automation whose timestamps are text — each wait alone: a due delivery of a healthy
+/// automation claimed after them is still sent (one such row made every claim fail, so no
+/// retry of any automation went out), and the claim logs them in one line. One whose
+/// message's payload is gone does not hold anything up either: it is not coming back, so the
+/// delivery ends `failed` with an `E_PAYLOAD_MISSING` log, never sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreadable_due_deliveries_wait_alone_and_the_others_are_sent() {
     let receiver = Receiver::ok().await;
@@ -310,7 +311,15 @@ async fn unreadable_due_deliveries_wait_alone_and_the_others_are_sent() {
         })
         .await;
     let db = rusqlite::Connection::open(relay.dir.path().join("hookrelay.db")).expect("open db");
-    for i in 0..3 {
+    let ended = relay
+        .wait_for(Duration::from_secs(10), "the delivery whose payload is gone to end", || async {
+            let d = relay.get_json(&format!("/v1/deliveries/{}", delivery(0))).await;
+            (d["status"] != "pending").then_some(d)
+        })
+        .await;
+    assert_eq!(ended["status"], "failed", "{ended}");
+    assert_eq!(ended["last_error_code"], "E_PAYLOAD_MISSING", "{ended}");
+    for i in 1..3 {
         let (status, due): (String, i64) = db
             .query_row(
                 "SELECT status, next_attempt_at FROM deliveries WHERE id = ?1",
@@ -323,11 +332,11 @@ async fn unreadable_due_deliveries_wait_alone_and_the_others_are_sent() {
     }
     let unreadable_calls = receiver.calls().iter().filter(|c| !fine(c)).count();
     assert_eq!(unreadable_calls, 0, "an unreadable delivery was sent");
-    // One line for the claim that put the three back, not one per delivery.
+    // One line for the claim that put the two back, not one per delivery.
     let log = relay.log();
     let lines: Vec<&str> = log.lines().filter(|l| l.contains("due deliveries wait")).collect();
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].contains("deliveries=3"), "{}", lines[0]);
+    assert!(lines[0].contains("deliveries=2"), "{}", lines[0]);
 }
 
 /// A stored secret that signs nothing is unreadable: its automation answers 500 and its

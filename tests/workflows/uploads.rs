@@ -204,3 +204,39 @@ async fn every_part_of_the_form_is_bounded() {
     let answer = upload(&relay, DOCS_KEY, text.into(), None).await;
     assert_refused(answer, 400, "invalid_param", "body", "at most 16 parts");
 }
+
+/// An upload whose stored bytes are gone (content retention deletes bodies, even ones a row
+/// still refers to; simulated by deleting the row through a second connection) makes a run
+/// that uses it a 410 `missing_payload` naming that input, never a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_using_an_upload_whose_bytes_are_gone_is_a_410_naming_it() {
+    let relay = Relay::start(&config());
+    let form = format!("{}u1{}", part_head("user", None), file_part_and_end("gone.pdf"));
+    let (status, uploaded) = upload(&relay, DOCS_KEY, form.into(), None).await;
+    assert_eq!(status, 201, "{uploaded}");
+    let id = uploaded["id"].as_str().expect("upload id");
+    let db = rusqlite::Connection::open(relay.dir.path().join("hookrelay.db")).expect("open db");
+    let deleted = db
+        .execute(
+            "DELETE FROM bodies WHERE hash = (SELECT data_hash FROM upload_files WHERE id = ?1)",
+            [id],
+        )
+        .expect("delete the upload's bytes");
+    assert_eq!(deleted, 1);
+
+    let file = serde_json::json!({"type": "document", "transfer_method": "local_file",
+                                  "upload_file_id": id});
+    let resp = common::client()
+        .post(relay.url("/v1/workflows/run"))
+        .bearer_auth(DOCS_KEY)
+        .json(&serde_json::json!({"inputs": {}, "user": "u1", "files": [file],
+                                  "response_mode": "blocking"}))
+        .send()
+        .await
+        .expect("run");
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.expect("a JSON body");
+    assert_eq!(status, 410, "{body}");
+    assert_eq!(body["code"], "missing_payload", "{body}");
+    assert_eq!(body["field"], "files[0]", "{body}");
+}
