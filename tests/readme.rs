@@ -139,6 +139,10 @@ fn every_shell_block_of_the_readme_runs_as_written() {
     let calls = |call: &str| output.matches(call).count();
     assert_eq!(calls("POST /hook webhook-id=msg_"), 2, "the event and its rerun\n{output}");
     assert_eq!(calls("POST /crm webhook-id=msg_"), 1, "the replayed message\n{output}");
+    assert!(
+        output.contains(r#""payload":null,"payload_state":"expunged""#),
+        "the erased message\n{output}"
+    );
     let orders = |status: &str| {
         output.lines().filter(|l| l.contains("POST /orders") && l.contains(status)).count()
     };
