@@ -13,6 +13,7 @@ use crate::receiver::Receiver;
 use crate::relay::{Relay, KEY};
 use crate::report::Row;
 use crate::scenarios::{client, create_automation, push_messages, wait_drained};
+use crate::seed::Dates;
 use crate::Settings;
 
 /// Messages pushed through the relay in the write-load phase.
@@ -22,11 +23,15 @@ const WRITE_LOAD_MESSAGES: usize = 20_000;
 pub async fn pages(s: &Settings) -> anyhow::Result<Row> {
     let dir = std::env::temp_dir().join(format!("hookrelay-bench-logs-{}", crate::load::nanos()));
     std::fs::create_dir_all(&dir)?;
-    let automations = crate::seed::seed_logs(&dir.join("hookrelay.db"), s.logs, s.payloads).await?;
+    // Logs that end now: the default retention (30 days) keeps all of them while the scenario
+    // runs (1,000,000 logs 2 s apart span 23 days), so its deletes do not skew the figures.
+    let dates = Dates::ending_now(s.logs);
+    let automations =
+        crate::seed::seed_logs(&dir.join("hookrelay.db"), s.logs, s.payloads, dates).await?;
     let relay = Relay::start(Some(dir))?;
     let http = client()?;
     let base = format!("{}/v1/processors/automations/logs", relay.base);
-    let mid = crate::seed::middle_time(s.logs);
+    let mid = dates.middle_time(s.logs);
     let queries = Arc::new(vec![
         format!("{base}?limit=100&automation_id={}", automations[3]),
         format!("{base}?limit=100&status_class=5xx"),
@@ -36,7 +41,7 @@ pub async fn pages(s: &Settings) -> anyhow::Result<Row> {
             "{base}?limit=100&automation_id={}&status_class=2xx&created_before={}",
             automations[7], mid.1
         ),
-        format!("{base}?limit=100&after={}", crate::seed::middle_id(s.logs)),
+        format!("{base}?limit=100&after={}", dates.middle_id(s.logs)),
     ]);
     let n = queries.len() * 100;
     let (elapsed, mut lat) = query_loop(&http, &queries, n).await?;

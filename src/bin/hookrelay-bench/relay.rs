@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use anyhow::{anyhow, Context};
+use anyhow::{anyhow, bail, Context};
 
 /// `store.synchronous` every relay of this run is started with ("normal" unless
 /// `--synchronous full` was given).
@@ -24,6 +24,12 @@ impl Relay {
     /// Starts the relay with the documented defaults (config.example.toml, demo apps
     /// included) on loopback, in a fresh directory (or `db_dir` when given).
     pub fn start(db_dir: Option<PathBuf>) -> anyhow::Result<Self> {
+        Self::start_with(db_dir, &[])
+    }
+
+    /// Like [`Relay::start`], with the keys in `overrides` (`(section, key, value)`, value as
+    /// TOML) set to other values than config.example.toml's.
+    pub fn start_with(db_dir: Option<PathBuf>, overrides: &[Override]) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?.with_file_name("hookrelay");
         let dir = match db_dir {
             Some(d) => d,
@@ -52,6 +58,7 @@ impl Relay {
                 &format!("synchronous = {:?}", SYNCHRONOUS.get().copied().unwrap_or("normal")),
                 1,
             );
+        let toml = overrides.iter().try_fold(toml, |toml, o| set_key(&toml, o))?;
         std::fs::write(&config, toml)?;
         let mut child = Command::new(&exe)
             .args(["serve", "--config"])
@@ -113,6 +120,39 @@ impl Relay {
             space,
         }
     }
+}
+
+/// A config key set to another value than config.example.toml's: `(section, key, value)`,
+/// the value written as TOML (`"60"`, `"\"full\""`).
+pub type Override = (&'static str, &'static str, String);
+
+/// `toml` with the line of `key` in `[section]` replaced by `key = value`. The key must be
+/// there: appending it instead would make a duplicate key, which TOML rejects, and a key the
+/// example lost should fail the run rather than be silently ignored.
+fn set_key(toml: &str, (section, key, value): &Override) -> anyhow::Result<String> {
+    let header = format!("[{section}]");
+    let mut in_section = false;
+    let mut found = false;
+    let mut out = String::with_capacity(toml.len());
+    for line in toml.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            in_section = trimmed.trim_end() == header;
+        }
+        let is_key =
+            trimmed.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='));
+        if in_section && is_key && !found {
+            out.push_str(&format!("{key} = {value}"));
+            found = true;
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    if !found {
+        bail!("config.example.toml has no {key} under {header}");
+    }
+    Ok(out)
 }
 
 /// Bytes of every table and index (SQLite's `dbstat`: the pages each one holds, as the
