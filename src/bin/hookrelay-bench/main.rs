@@ -12,12 +12,16 @@
 //! (signed appends to the sheets sink, then 100-row reads from the middle of the sheet),
 //! fanout (each message to 10 automations), failing (a healthy automation beside one whose
 //! receiver fails every other call), steady (R messages/s for S seconds, open loop:
-//! enqueue→delivered latency at a fixed rate).
+//! enqueue→delivered latency at a fixed rate), retention (`--logs` logs, messages and payloads
+//! 40 days old, deleted by the relay's default retention at start-up while the steady load
+//! runs, then the same load again once they are gone), soak (the steady load for
+//! `--duration`, 600 s by default, under 60 s retention windows, sampling the database's size
+//! every 10 s).
 //! Every message carries a unique payload (sequence number, random run id, varied text) of
 //! 1 KB, as real completions do; `--same-payload` repeats one payload, the variant reported
 //! beside it to show what content addressing saves. `--synchronous full` starts every relay
 //! with `store.synchronous = "full"` (an fsync per commit: a commit survives power loss).
-//! Default: all but logs-query. Each scenario also writes `DIR/<scenario>.json` (default
+//! Default: all but logs-query, retention and soak (long). Each scenario also writes `DIR/<scenario>.json` (default
 //! `target/bench`) with its figures, settings, the machine and the commit.
 
 mod forward;
@@ -27,9 +31,12 @@ mod payloads;
 mod receiver;
 mod relay;
 mod report;
+mod retention;
 mod scenarios;
+mod scrape;
 mod seed;
 mod sink;
+mod soak;
 mod spread;
 mod steady;
 mod workflow;
@@ -45,12 +52,12 @@ pub struct Settings {
     pub concurrency: usize,
     /// The payloads posted: their size, and whether every message repeats one payload.
     pub payloads: payloads::Payloads,
-    /// Logs stored before `logs-query`.
+    /// Logs stored before `logs-query` and `retention`.
     pub logs: usize,
-    /// Offered messages per second in `steady`.
+    /// Offered messages per second in `steady`, `retention` and `soak`.
     pub rate: usize,
-    /// How long `steady` runs, seconds.
-    pub duration_secs: usize,
+    /// How long the steady load runs, seconds; each scenario has its own default.
+    pub duration_secs: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -60,7 +67,7 @@ fn main() -> ExitCode {
         payloads: payloads::Payloads { bytes: 1024, same: false },
         logs: 1_000_000,
         rate: 1_000,
-        duration_secs: 30,
+        duration_secs: None,
     };
     let mut out = std::path::PathBuf::from("target/bench");
     let mut wanted = Vec::new();
@@ -91,7 +98,7 @@ fn main() -> ExitCode {
                 None => return ExitCode::from(2),
             },
             "--duration" => match number("--duration") {
-                Some(n) => settings.duration_secs = n.max(1),
+                Some(n) => settings.duration_secs = Some(n.max(1)),
                 None => return ExitCode::from(2),
             },
             "--same-payload" => settings.payloads.same = true,
@@ -115,9 +122,11 @@ fn main() -> ExitCode {
                 }
             },
             "raw" | "ingest" | "e2e" | "rerun" | "logs-query" | "workflow" | "sse" | "sink"
-            | "fanout" | "failing" | "steady" | "forward" => wanted.push(arg),
+            | "fanout" | "failing" | "steady" | "forward" | "retention" | "soak" => {
+                wanted.push(arg)
+            }
             other => {
-                eprintln!("unknown argument {other}; scenarios: raw forward ingest e2e rerun logs-query workflow sse sink fanout failing steady");
+                eprintln!("unknown argument {other}; scenarios: raw forward ingest e2e rerun logs-query workflow sse sink fanout failing steady retention soak");
                 return ExitCode::from(2);
             }
         }

@@ -24,6 +24,8 @@ pub async fn run(name: &str, s: &Settings) -> anyhow::Result<Row> {
         "rerun" => rerun(s).await,
         "logs-query" => crate::logs_query::pages(s).await,
         "steady" => crate::steady::steady(s).await,
+        "retention" => crate::retention::backlog(s).await,
+        "soak" => crate::soak::soak(s).await,
         "workflow" => crate::workflow::blocking_runs(s).await,
         "sse" => crate::workflow::first_sse_byte(s).await,
         "sink" => crate::sink::appends(s).await,
