@@ -83,11 +83,17 @@ async fn sample(
     let started = Instant::now();
     let mut ticker = tokio::time::interval(SAMPLE_EVERY);
     let mut samples = Vec::new();
+    let mut sampled_at = None::<Instant>;
     loop {
         let last = tokio::select! {
             _ = ticker.tick() => false,
             _ = &mut stop => true,
         };
+        // The load often ends on a tick: a second sample of the same moment says nothing.
+        if last && sampled_at.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+            return samples;
+        }
+        sampled_at = Some(Instant::now());
         match one_sample(&http, &base, &dir, started).await {
             Ok(s) => {
                 println!("soak {}", sample_line(&s));
