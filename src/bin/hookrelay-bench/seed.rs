@@ -200,13 +200,13 @@ async fn backdate(
     payload: BodyHash,
     at: UnixMs,
 ) -> anyhow::Result<MessageId> {
-    let old = MessageId::time_bound(at.as_ms());
-    let new_id = old.clone();
+    let backdated = MessageId::time_bound(at.as_ms());
+    let written = backdated.clone();
     store
         .write(move |c| {
             c.execute(
                 "UPDATE messages SET id = ?1, created_at = ?2 WHERE id = ?3",
-                rusqlite::params![new_id, at, id],
+                rusqlite::params![written, at, id],
             )?;
             c.execute(
                 "UPDATE bodies SET used_at = ?1 WHERE hash = ?2",
@@ -215,5 +215,5 @@ async fn backdate(
             Ok(())
         })
         .await?;
-    Ok(old)
+    Ok(backdated)
 }
