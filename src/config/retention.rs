@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::{bad, ConfigError};
+use crate::store::USE_REFRESH_MS;
 
 /// Longest retention window, seconds (100 years): far past any real need, and its
 /// milliseconds stay well inside an `i64` (and a 48-bit id time).
@@ -11,9 +12,10 @@ const MAX_RETENTION_SECS: u64 = 100 * 365 * 86_400;
 /// Most rows one batch deletes: each batch is one short write of the single writer, which
 /// every ingest waits behind, so it must stay small.
 const MAX_BATCH_ROWS: usize = 10_000;
-/// Shortest content window, seconds (2 hours): content's last use is noted at most once an
-/// hour (`bodies.used_at`), so a shorter window would delete content in use.
-const MIN_PAYLOAD_SECS: u64 = 7200;
+/// Shortest content window, seconds (10 minutes): content's last use is noted at most every
+/// [`USE_REFRESH_MS`] (`bodies.used_at`), so a window shorter than twice that would delete
+/// content in use.
+const MIN_PAYLOAD_SECS: u64 = 2 * USE_REFRESH_MS.unsigned_abs() / 1000;
 
 /// How long things are kept. A window of 0 keeps them forever.
 #[derive(Debug, Clone, Deserialize)]
@@ -67,8 +69,8 @@ impl RetentionConfig {
         }
         if (1..MIN_PAYLOAD_SECS).contains(&self.payload_secs) {
             let problem = format!(
-                "must be 0 (keep forever) or at least {MIN_PAYLOAD_SECS} (2 hours): content's \
-                 last use is noted at most once an hour"
+                "must be 0 (keep forever) or at least {MIN_PAYLOAD_SECS} (10 minutes): \
+                 content's last use is noted at most every 5 minutes"
             );
             return Err(bad("retention.payload_secs", problem));
         }
@@ -103,7 +105,7 @@ mod tests {
         }
         for (toml, key) in [
             ("messages_secs = 3153600001", "retention.messages_secs"),
-            ("payload_secs = 7199", "retention.payload_secs"),
+            ("payload_secs = 599", "retention.payload_secs"),
             ("batch_rows = 0", "retention.batch_rows"),
             ("batch_rows = 10001", "retention.batch_rows"),
             ("interval_ms = 0", "retention.interval_ms"),

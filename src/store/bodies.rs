@@ -16,18 +16,23 @@ pub fn body_hash(data: &[u8]) -> BodyHash {
     hash
 }
 
+/// How stale a blob's `used_at` may be: storing an identical blob refreshes it only once it is
+/// this old, so a payload posted again and again costs a write at most this often. Content
+/// retention allows for it (its shortest window is twice this), and so does the automation
+/// cache, which stores a snapshot in use again this often.
+pub const USE_REFRESH_MS: i64 = 5 * 60 * 1000;
+
 /// Stores `data` unless an identical blob is already there; returns its hash. Either way the
-/// blob counts as used now: an identical blob's `used_at` is refreshed, at most once an hour
-/// (so a payload posted again and again costs no write each time), and content retention
-/// keeps it as long as its latest use needs.
+/// blob counts as used now: an identical blob's `used_at` is refreshed once it is
+/// [`USE_REFRESH_MS`] old, and content retention keeps it as long as its latest use needs.
 pub(super) fn put(conn: &Connection, data: &[u8]) -> StoreResult<BodyHash> {
     let hash = body_hash(data);
     conn.prepare_cached(
         "INSERT INTO bodies (hash, data, used_at) VALUES (?1, ?2, unixepoch() * 1000) \
          ON CONFLICT (hash) DO UPDATE SET used_at = excluded.used_at \
-         WHERE bodies.used_at < excluded.used_at - 3600000",
+         WHERE bodies.used_at < excluded.used_at - ?3",
     )?
-    .execute(params![&hash[..], data])?;
+    .execute(params![&hash[..], data, USE_REFRESH_MS])?;
     Ok(hash)
 }
 

@@ -5,7 +5,7 @@
 //! has stored, and that memory must never outlive the transaction that stored them.
 //!
 //! Looking an automation up never writes; [`AutomationCache::store_snapshot`] writes its
-//! snapshot, once per cache lifetime and again each hour (see [`SNAPSHOT_REFRESH_MS`]). Callers look up and refuse first, then write, so a
+//! snapshot, once per cache lifetime and again every few minutes (see [`SNAPSHOT_REFRESH_MS`]). Callers look up and refuse first, then write, so a
 //! refusal never leaves a write behind in a shared transaction.
 //!
 //! Each map holds at most [`MAX_ENTRIES`] keys, misses (`None`, an empty subscriber list)
@@ -27,10 +27,9 @@ use crate::redact::HeaderRedaction;
 use crate::time::UnixMs;
 
 /// How often a snapshot in use is written again: content retention deletes content by its
-/// last use (`bodies.used_at`, which a write refreshes at most hourly), so a snapshot an
-/// automation keeps using must be noted as used, and one retention deleted meanwhile is
-/// stored again.
-const SNAPSHOT_REFRESH_MS: i64 = 3600 * 1000;
+/// last use (`bodies.used_at`), so a snapshot an automation keeps using must be noted as
+/// used, and one retention deleted meanwhile is stored again.
+const SNAPSHOT_REFRESH_MS: i64 = super::bodies::USE_REFRESH_MS;
 
 /// Most keys each map of the cache holds.
 const MAX_ENTRIES: usize = 4096;
@@ -213,10 +212,10 @@ mod tests {
         assert!(cache.len() <= 2 * MAX_ENTRIES, "{} entries", cache.len());
     }
 
-    /// A snapshot in use is written again each hour: one content retention deleted comes
+    /// A snapshot in use is written again every refresh: one content retention deleted comes
     /// back, and its `used_at` moves on, so retention never takes a snapshot still in use.
     #[test]
-    fn a_snapshot_in_use_is_written_again_each_hour() {
+    fn a_snapshot_in_use_is_written_again_every_refresh() {
         let conn = Connection::open_in_memory().expect("open");
         super::super::schema::apply(&conn).expect("schema");
         conn.execute(
@@ -238,9 +237,9 @@ mod tests {
         conn.execute("DELETE FROM bodies", []).expect("retention deletes it");
         let later = start.plus_ms(SNAPSHOT_REFRESH_MS - 1);
         AutomationCache::store_snapshot_at(&conn, &target, later).expect("store");
-        assert_eq!(stored(&conn), 0, "within the hour: not written again");
+        assert_eq!(stored(&conn), 0, "within the refresh: not written again");
         let hour = start.plus_ms(SNAPSHOT_REFRESH_MS);
         AutomationCache::store_snapshot_at(&conn, &target, hour).expect("store");
-        assert_eq!(stored(&conn), 1, "an hour on: written again");
+        assert_eq!(stored(&conn), 1, "a refresh on: written again");
     }
 }

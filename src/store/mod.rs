@@ -34,7 +34,7 @@ mod snapshots;
 mod writer;
 
 pub use automations::{Automation, AutomationFilter, AutomationSettings};
-pub use bodies::{body_hash, BodyHash};
+pub use bodies::{body_hash, BodyHash, USE_REFRESH_MS};
 pub use cache::Target;
 pub use calls_in_flight::{InFlight, StartingCall};
 pub use claims::{ClaimRequest, Take};

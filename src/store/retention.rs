@@ -20,14 +20,14 @@ use std::sync::Arc;
 
 use rusqlite::params;
 
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, USE_REFRESH_MS};
 use crate::ids::{self, LogId, MessageId};
 use crate::time::UnixMs;
 
 /// How much newer than its content's `used_at` a message referring to it can be: storing a
-/// payload refreshes `used_at` only when it is an hour old (`bodies::put`), so a message is
-/// at most an hour newer. Twice that, for the clock.
-const USED_AT_SLACK_MS: i64 = 2 * 3600 * 1000;
+/// payload refreshes `used_at` only when it is [`USE_REFRESH_MS`] old (`bodies::put`), so a
+/// message is at most that much newer. Twice that, for the clock.
+const USED_AT_SLACK_MS: i64 = 2 * USE_REFRESH_MS;
 
 /// Pages one `incremental_vacuum` write gives back (4 MiB with 4 KiB pages): a short write.
 const VACUUM_PAGES: i64 = 1024;
