@@ -32,12 +32,15 @@ CREATE TABLE IF NOT EXISTS api_keys (
 -- A rowid table (version 7): rows go in insertion order, packed several to a page, and only
 -- the small hash index takes the random inserts. As a WITHOUT ROWID table, keyed by the
 -- random hash, a 1 KB body did not fit an index b-tree cell and took a 4 KB overflow page of
--- its own. used_at: when a row last referred to it (refreshed at most hourly), in ms, which
--- content retention reads.
+-- its own. used_at: when a row last referred to it (refreshed every few minutes), in ms,
+-- which content retention reads. shared: stored more than once (by messages, logs, snapshots
+-- or uploads, however many): an expunge deletes only a body nobody else stored, so erasing one
+-- message's content never takes another's.
 CREATE TABLE IF NOT EXISTS bodies (
     hash        BLOB NOT NULL UNIQUE,
     data        BLOB NOT NULL,
-    used_at     INTEGER NOT NULL
+    used_at     INTEGER NOT NULL,
+    shared      INTEGER NOT NULL DEFAULT 0 CHECK (shared IN (0, 1))
 );
 CREATE INDEX IF NOT EXISTS bodies_used ON bodies(used_at);
 

@@ -12,6 +12,11 @@ const MAX_RETENTION_SECS: u64 = 100 * 365 * 86_400;
 /// Most rows one batch deletes: each batch is one short write of the single writer, which
 /// every ingest waits behind, so it must stay small.
 const MAX_BATCH_ROWS: usize = 10_000;
+/// Longest pause between two batches, ms: a longer one would leave retention all but off
+/// without saying so (a pass of many batches would take days).
+const MAX_BATCH_PAUSE_MS: u64 = 60_000;
+/// Longest time between two passes, ms.
+const MAX_INTERVAL_MS: u64 = 86_400_000;
 /// Shortest content window, seconds (10 minutes): content's last use is noted at most every
 /// [`USE_REFRESH_MS`] (`bodies.used_at`), so a window shorter than twice that would delete
 /// content in use.
@@ -77,8 +82,13 @@ impl RetentionConfig {
         if self.batch_rows == 0 || self.batch_rows > MAX_BATCH_ROWS {
             return Err(bad("retention.batch_rows", format!("must be 1 to {MAX_BATCH_ROWS}")));
         }
-        if self.interval_ms == 0 {
-            return Err(bad("retention.interval_ms", "must be greater than 0"));
+        if self.batch_pause_ms > MAX_BATCH_PAUSE_MS {
+            let problem = format!("must be at most {MAX_BATCH_PAUSE_MS} (1 minute)");
+            return Err(bad("retention.batch_pause_ms", problem));
+        }
+        if self.interval_ms == 0 || self.interval_ms > MAX_INTERVAL_MS {
+            let problem = format!("must be 1 to {MAX_INTERVAL_MS} (1 day)");
+            return Err(bad("retention.interval_ms", problem));
         }
         Ok(())
     }
@@ -109,6 +119,9 @@ mod tests {
             ("batch_rows = 0", "retention.batch_rows"),
             ("batch_rows = 10001", "retention.batch_rows"),
             ("interval_ms = 0", "retention.interval_ms"),
+            ("interval_ms = 86400001", "retention.interval_ms"),
+            ("batch_pause_ms = 60001", "retention.batch_pause_ms"),
+            ("batch_pause_ms = 18446744073709551615", "retention.batch_pause_ms"),
         ] {
             let c = Config::from_toml(&format!("[retention]\n{toml}\n")).unwrap();
             assert_eq!(c.validate().unwrap_err().key, key, "{toml}");

@@ -25,12 +25,13 @@ pub const USE_REFRESH_MS: i64 = 5 * 60 * 1000;
 /// Stores `data` unless an identical blob is already there; returns its hash. Either way the
 /// blob counts as used now: an identical blob's `used_at` is refreshed once it is
 /// [`USE_REFRESH_MS`] old, and content retention keeps it as long as its latest use needs.
+/// An identical blob is marked `shared` (one write, the first time), which an expunge reads.
 pub(super) fn put(conn: &Connection, data: &[u8]) -> StoreResult<BodyHash> {
     let hash = body_hash(data);
     conn.prepare_cached(
         "INSERT INTO bodies (hash, data, used_at) VALUES (?1, ?2, unixepoch() * 1000) \
-         ON CONFLICT (hash) DO UPDATE SET used_at = excluded.used_at \
-         WHERE bodies.used_at < excluded.used_at - ?3",
+         ON CONFLICT (hash) DO UPDATE SET used_at = excluded.used_at, shared = 1 \
+         WHERE bodies.shared = 0 OR bodies.used_at < excluded.used_at - ?3",
     )?
     .execute(params![&hash[..], data, USE_REFRESH_MS])?;
     Ok(hash)

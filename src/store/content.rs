@@ -7,9 +7,10 @@
 //! a corrupt database would.
 //!
 //! Bodies are content-addressed: a message whose payload is byte-identical to an expunged
-//! one shares its body and loses it too. Identical bytes are the same data, so the erasure
-//! covers them wherever they were posted; such a message's content then reads as
-//! `expired` (only the expunged message is marked).
+//! one shares its body. An expunge deletes the body only when nothing else ever stored the
+//! same bytes (`bodies.shared`); otherwise the bytes stay for the others that posted them,
+//! until content retention, and the expunged message never shows them again (it is marked,
+//! and the mark is read before its payload).
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -73,7 +74,8 @@ pub(super) fn payload(
 
 /// Erases message `message_id`'s content: deletes its payload body, which is also the
 /// request body of every log of it (every call made for a message sends its payload, reruns
-/// included), marks it expunged, and makes its pending deliveries that are not held by the
+/// included), unless another message, log, snapshot or upload stored the same bytes too
+/// (see the module doc), marks it expunged, and makes its pending deliveries that are not held by the
 /// dispatcher due now, so they end at once rather than at their next retry: the dispatcher
 /// ends each `failed` with an `E_CONTENT_EXPUNGED` log (a held one as its call would start;
 /// one whose call is in flight ends as that call does, or at its next attempt). Returns
@@ -81,15 +83,16 @@ pub(super) fn payload(
 ///
 /// Response bodies are kept: they are the receivers' answers, not the producer's content,
 /// and content-addressed answers such as `{"ok":true}` are shared by the logs of many other
-/// messages (one identical to the payload, an echo, goes with it). Content retention
-/// removes them in time.
+/// messages (one identical to the payload, an echo, makes the payload shared: both stay until
+/// content retention). Content retention removes them in time.
 fn expunge(conn: &Connection, message_id: &MessageId, now: UnixMs) -> StoreResult<UnixMs> {
     let found: Option<(Vec<u8>, Option<UnixMs>)> = conn
         .prepare_cached("SELECT payload_hash, content_expunged_at FROM messages WHERE id = ?1")?
         .query_row([message_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let (payload_hash, expunged_at) = found.ok_or(StoreError::NotFound("message"))?;
-    conn.prepare_cached("DELETE FROM bodies WHERE hash = ?1")?.execute([&payload_hash])?;
+    conn.prepare_cached("DELETE FROM bodies WHERE hash = ?1 AND shared = 0")?
+        .execute([&payload_hash])?;
     let expunged_at = match expunged_at {
         Some(at) => at,
         None => {

@@ -47,9 +47,10 @@ const UPGRADES: &[(i64, &str)] = &[
 ];
 
 /// Version 7's copy of the bodies set aside by its upgrade step: every one counts as used at
-/// the upgrade, so content retention starts counting from there.
-const BODIES_V7_COPY: &str = "INSERT INTO bodies (hash, data, used_at) \
-     SELECT hash, data, unixepoch() * 1000 FROM bodies_before_v7 ORDER BY hash; \
+/// the upgrade, so content retention starts counting from there, and as shared, since who
+/// else stored it was never recorded (an expunge then leaves it to retention).
+const BODIES_V7_COPY: &str = "INSERT INTO bodies (hash, data, used_at, shared) \
+     SELECT hash, data, unixepoch() * 1000, 1 FROM bodies_before_v7 ORDER BY hash; \
      DROP TABLE bodies_before_v7;";
 
 /// The tables version 6 gave constraints or a generated column, rebuilt from an older

@@ -183,34 +183,40 @@ async fn a_payload_deleted_under_the_relay_ends_its_delivery_and_answers_missing
     assert_eq!(receiver.count(), 1, "nothing was sent without its payload");
 }
 
-/// Bodies are content-addressed: an expunge erases the bytes wherever they were posted (a
-/// message posted before with the same payload loses it too, read as `expired`), and the
-/// same bytes posted again afterwards do not bring the expunged message's content back.
+/// Bodies are stored once per distinct content: another message that posted the same bytes
+/// keeps them through an expunge (its payload, and reruns of its log), while the expunged
+/// message never shows them again, also once the same bytes are posted anew.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn identical_content_goes_with_an_expunge_and_does_not_bring_it_back() {
+async fn identical_content_posted_by_another_message_survives_an_expunge() {
     let receiver = Receiver::ok().await;
     let relay = Relay::start(FAST_RETRIES);
     relay.create_automation("proc_same", &receiver.url("/s")).await;
     let payload = json!({"user": "same-bytes-91c2"});
     let expunged = relay.send_message("proc_same", payload.clone()).await;
     let expunged_id = expunged["id"].as_str().expect("id").to_string();
-    let before = relay.send_message("proc_same", payload.clone()).await;
+    let other = relay.send_message("proc_same", payload.clone()).await;
+    let other_id = other["id"].as_str().expect("id").to_string();
     let logs = relay.wait_logs_exactly("", 2).await;
-    let expunged_log = logs
-        .iter()
-        .find(|l| l["message_id"] == expunged_id.as_str())
-        .and_then(|l| l["id"].as_str())
-        .expect("the expunged message's log")
-        .to_string();
+    let log_of = |message: &str| {
+        logs.iter()
+            .find(|l| l["message_id"] == message)
+            .and_then(|l| l["id"].as_str())
+            .expect("the message's log")
+            .to_string()
+    };
+    let (expunged_log, other_log) = (log_of(&expunged_id), log_of(&other_id));
 
     let erased = send_ok(&relay, Method::DELETE, &expunge_path(&expunged_id), None).await;
     assert_eq!(erased.status, 200, "{}", erased.text);
-    let shared =
-        relay.get_json(&format!("/v1/messages/{}", before["id"].as_str().expect("id"))).await;
-    assert_eq!(shared["payload_state"], "expired", "the same bytes, erased too: {shared}");
+    let kept = relay.get_json(&format!("/v1/messages/{other_id}")).await;
+    assert_eq!(kept["payload_state"], "stored", "another message's payload: {kept}");
+    assert_eq!(kept["payload"], payload, "{kept}");
+    let rerun_other =
+        send_ok(&relay, Method::POST, &format!("{LOGS}/{other_log}/rerun"), None).await;
+    assert_eq!(rerun_other.status, 200, "{}", rerun_other.text);
 
     let after = relay.send_message("proc_same", payload.clone()).await;
-    relay.wait_logs_exactly("", 3).await;
+    relay.wait_logs_exactly("", 4).await;
     let reposted =
         relay.get_json(&format!("/v1/messages/{}", after["id"].as_str().expect("id"))).await;
     assert_eq!(reposted["payload"], payload, "{reposted}");
@@ -221,9 +227,9 @@ async fn identical_content_goes_with_an_expunge_and_does_not_bring_it_back() {
     assert_eq!(detail["external_request_log"]["request_body"], json!({}), "{detail}");
     assert_eq!(detail["external_request_log"]["request_body_state"], "expunged", "{detail}");
     let rerun = send_ok(&relay, Method::POST, &format!("{LOGS}/{expunged_log}/rerun"), None).await;
-    assert_error(&rerun, 410, "expunged", "rerun after the same bytes came back");
+    assert_error(&rerun, 410, "expunged", "rerun of the expunged message's log");
     assert_eq!(rerun.body["code"], "content_expunged", "{}", rerun.text);
-    assert_eq!(receiver.count(), 3, "the three messages, nothing more");
+    assert_eq!(receiver.count(), 4, "two messages, one rerun, the third message: nothing more");
 }
 
 /// A delivery held in memory behind its automation's call in flight (`claimed = 2`) is not
