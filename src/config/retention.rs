@@ -49,8 +49,8 @@ impl Default for RetentionConfig {
             logs_secs: thirty_days,
             messages_secs: thirty_days,
             payload_secs: thirty_days,
-            batch_rows: 500,
-            batch_pause_ms: 20,
+            batch_rows: 100,
+            batch_pause_ms: 5,
             interval_ms: 600_000,
         }
     }
