@@ -35,8 +35,16 @@ pub async fn run(name: &str, s: &Settings) -> anyhow::Result<Row> {
     }
 }
 
+/// The load tool's HTTP client. Idle pooled connections are dropped after 5 s, before the
+/// relay closes them (an idle HTTP/1.1 connection gets `header_read_timeout_ms`, 10 s): a
+/// request sent on a connection the server is closing fails with "connection closed before
+/// message completed", which ended a 16-minute soak at its last second.
 pub(crate) fn client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder().pool_max_idle_per_host(256).tcp_nodelay(true).build()?)
+    Ok(reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .pool_idle_timeout(std::time::Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .build()?)
 }
 
 pub(crate) async fn create_automation(
