@@ -174,9 +174,11 @@ fn load_bodies(conn: &Connection, stored: Stored) -> StoreResult<LogRecord> {
         Some(snapshot) => record.snapshot = snapshot,
         None => record.gone.snapshot = Some(GoneReason::Expired),
     }
+    // An expunge never deletes a response body (see `content::expunge`: a response stored
+    // the payload's bytes again, so they count as shared); one that is gone expired.
     if let Some(hash) = stored.response_body_hash {
         record.log.response_body = bodies::find(conn, &hash)?;
-        record.gone.response = record.log.response_body.is_none().then_some(why);
+        record.gone.response = record.log.response_body.is_none().then_some(GoneReason::Expired);
     }
     Ok(record)
 }

@@ -84,6 +84,19 @@ async fn an_expunged_message_and_its_logs_stay_readable_and_cannot_be_rerun() {
     assert_error(&rerun, 410, "expunged", "rerun of an expunged log");
     assert_eq!(rerun.body["code"], "content_expunged", "{}", rerun.text);
     assert_eq!(receiver.count(), 1, "nothing was sent again");
+
+    // An expunge keeps response bodies: one gone later went by content retention (simulated
+    // here), and says so, whatever its message's state.
+    let db = Connection::open(relay.dir.path().join("hookrelay.db")).expect("open db");
+    db.execute(
+        "DELETE FROM bodies WHERE hash = (SELECT response_body_hash FROM logs WHERE id = ?1)",
+        [&log_id],
+    )
+    .expect("delete the response body");
+    let detail = relay.get_json(&format!("{LOGS}/{log_id}")).await;
+    let request = &detail["external_request_log"];
+    assert_eq!(request["response_body_state"], "expired", "{detail}");
+    assert_eq!(request["request_body_state"], "expunged", "{detail}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
