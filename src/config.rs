@@ -4,6 +4,8 @@
 //! cannot silently fall back to a default.
 
 mod delivery;
+#[cfg(test)]
+mod example_tests;
 mod limits;
 mod retention;
 mod security;
