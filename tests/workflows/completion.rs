@@ -271,3 +271,32 @@ async fn messages_and_completions_go_out_without_waiting_for_the_poll() {
     let calls = receiver.calls();
     assert_eq!(calls.len(), 2, "one call each, no repeat");
 }
+
+/// A finished run's webhook is logged and can be sent again: rerunning its AutomationLog
+/// calls the receiver with the same body and `webhook-id`, freshly signed with the
+/// automation's secret, and records a new log that points back to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_webhook_is_logged_and_rerun_byte_for_byte() {
+    let relay = Relay::start(&config());
+    let receiver = Receiver::ok().await;
+    let automation = relay.create_automation("intake", &receiver.url("/done")).await;
+    let api = App::new(&relay, KEY);
+    let run = api.blocking(json!({"name": "Dee"}), "dee@example.com").await;
+    assert_eq!(run["data"]["status"], "succeeded", "{run}");
+    let first = wait_calls(&relay, &receiver, 1).await;
+    let logs = relay.wait_logs_exactly("", 1).await;
+    let log_id = logs[0]["id"].as_str().expect("log id");
+
+    let (status, rerun) = relay
+        .post_json(&format!("/v1/processors/automations/logs/{log_id}/rerun"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{rerun}");
+    assert_eq!(rerun["rerun_of"], log_id, "{rerun}");
+    let calls = wait_calls(&relay, &receiver, 2).await;
+    let (original, again) = (&first[0].0, &calls[1].0);
+    assert_eq!(again.body, original.body, "the same body");
+    assert_eq!(again.headers["webhook-id"], original.headers["webhook-id"]);
+    let secret = automation["secret"].as_str().expect("secret");
+    assert!(verify_signature(secret, &again.headers, &again.body), "the rerun is signed");
+    assert_eq!(relay.wait_logs_exactly("", 2).await.len(), 2, "the rerun is logged");
+}
