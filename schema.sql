@@ -1,10 +1,10 @@
 -- hookrelay schema. Applied at start-up by src/store/schema.rs.
 --
 -- Versioning: every statement below is idempotent (IF NOT EXISTS), and the file as a whole is
--- schema version 7 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
+-- schema version 8 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
 -- deliveries_due index had neither automation_id nor claimed, 3's no claimed; before 4 there
 -- was no snapshot_headers table; versions 5 and 6 are described at the end of the file, 7 at the
--- bodies table). A later
+-- bodies table, 8 at the end of this comment). A later
 -- version appends its upgrade steps in src/store/schema.rs, keyed by the version they upgrade
 -- from, so an older database is upgraded in place.
 --
@@ -19,6 +19,14 @@
 --
 -- Times are integer milliseconds since the Unix epoch (UTC). IDs are prefixed and
 -- time-sortable (UUIDv7 hex), so "ORDER BY id" is creation order and time windows are id ranges.
+--
+-- Version 8: our ids (automations, messages, deliveries, logs, jobs, spreadsheets) are stored
+-- as the 16 bytes of their UUIDv7, not their 36-41 characters of text; the column's kind gives
+-- the prefix back (src/ids.rs). Bytes sort as the hex digits do, so the order is unchanged.
+-- deliveries.recover_job_id adds a first byte saying which kind of job (1 recover, 2 replay).
+-- The columns keep their TEXT declarations (TEXT affinity stores a blob as it is), so an
+-- upgraded database, whose ids are converted in place (src/store/stored_ids.rs), has the same
+-- definitions as a new one. Workflow run and upload ids are Dify's UUID strings and stay text.
 
 -- Admin API keys. Only the SHA-256 of a key is stored; keys given in the config are not stored.
 CREATE TABLE IF NOT EXISTS api_keys (

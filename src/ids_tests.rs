@@ -73,19 +73,44 @@ fn serde_refuses_a_malformed_or_foreign_id() {
     assert!(serde_json::from_str::<LogId>("42").is_err());
 }
 
+/// SQLite holds an id as its 16 bytes (the column gives the kind); anything else stored
+/// there (the text of an older database, a number, other bytes) is refused, never read as
+/// some id.
 #[test]
-fn sqlite_refuses_a_stored_id_of_another_kind() {
+fn sqlite_stores_an_id_as_16_bytes_and_refuses_anything_else() {
     let conn = rusqlite::Connection::open_in_memory().expect("db");
-    let other = ReplayJobId::new();
-    let read = conn.query_row("SELECT ?1", [&other], |r| r.get::<_, RecoverJobId>(0));
-    match read {
-        Err(rusqlite::Error::FromSqlConversionFailure(0, _, reason)) => {
-            assert!(reason.to_string().contains("rcv_"), "{reason}");
-        }
-        other => panic!("expected a conversion failure, got {other:?}"),
+    let id = RecoverJobId::new();
+    let (kind, length): (String, i64) = conn
+        .query_row("SELECT typeof(?1), length(?1)", [&id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query");
+    assert_eq!((kind.as_str(), length), ("blob", 16));
+    let hex: String = conn.query_row("SELECT lower(hex(?1))", [&id], |r| r.get(0)).expect("hex");
+    assert_eq!(hex, id.hex_digits());
+    for stored in ["SELECT ?1", "SELECT 7", "SELECT x'00112233'", "SELECT NULL"] {
+        let text = id.as_str();
+        let read = if stored.contains("?1") {
+            conn.query_row(stored, [text], |r| r.get::<_, RecoverJobId>(0))
+        } else {
+            conn.query_row(stored, [], |r| r.get::<_, RecoverJobId>(0))
+        };
+        assert!(read.is_err(), "{stored} was read as an id: {read:?}");
     }
-    let number = conn.query_row("SELECT 7", [], |r| r.get::<_, RecoverJobId>(0));
-    assert!(number.is_err(), "an integer was read as an id");
+    let stored_order: Vec<LogId> = {
+        let made: Vec<LogId> = (0..50).map(|_| LogId::new()).collect();
+        conn.execute_batch("CREATE TABLE t (id BLOB PRIMARY KEY)").expect("table");
+        for id in made.iter().rev() {
+            conn.execute("INSERT INTO t VALUES (?1)", [id]).expect("insert");
+        }
+        let mut stmt = conn.prepare("SELECT id FROM t ORDER BY id").expect("select");
+        let read: Vec<LogId> = stmt
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("read");
+        assert_eq!(read, made, "stored bytes sort as the ids do");
+        read
+    };
+    assert!(stored_order.windows(2).all(|w| w[0] < w[1]));
 }
 
 #[test]

@@ -185,7 +185,7 @@ impl Dispatcher {
             };
             match returned {
                 Some(Returned::Release(ids)) => self.release_unsent(ids).await,
-                Some(Returned::Run(delivery, global)) => self.run_later(delivery, global),
+                Some(Returned::Run(delivery, global)) => self.run_later(*delivery, global),
                 None => break,
             }
         }

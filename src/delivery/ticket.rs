@@ -40,7 +40,7 @@ pub(super) enum Returned {
     Release(Vec<DeliveryId>),
     /// A queued delivery that took over a lane slot given back: call it (with this global
     /// slot, when one came along).
-    Run(ClaimedDelivery, Option<OwnedSemaphorePermit>),
+    Run(Box<ClaimedDelivery>, Option<OwnedSemaphorePermit>),
 }
 
 /// How many calls the relay may make at once, and where they wait.
@@ -58,7 +58,7 @@ impl Capacity {
     /// the next queued delivery takes it over (with `global`, when given), else it is freed.
     pub fn free_slot(&self, automation_id: &AutomationId, global: Option<OwnedSemaphorePermit>) {
         if let Some(next) = self.lanes.finish(automation_id) {
-            let _ = self.returns.send(Returned::Run(next, global));
+            let _ = self.returns.send(Returned::Run(Box::new(next), global));
         }
     }
 }

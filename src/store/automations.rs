@@ -307,7 +307,8 @@ impl Store {
             let mut exists = c.prepare_cached("SELECT 1 FROM automations WHERE id = ?1")?;
             let mut found = std::collections::HashSet::new();
             for id in ids {
-                if exists.exists([&id])? {
+                let Ok(typed) = AutomationId::parse(&id) else { continue };
+                if exists.exists([&typed])? {
                     found.insert(id);
                 }
             }

@@ -191,9 +191,9 @@ mod tests {
         conn.execute(
             "INSERT INTO automations (id, name, processor_id, webhook_url, webhook_headers, \
              need_validation, default_language, enabled, secret, created_at, updated_at) \
-             VALUES ('endp_0000000000000000000000000000000f', 'c', 'proc_real', 'http://127.0.0.1:9/c', '{}', 0, 'en', 1, \
+             VALUES (?1, 'c', 'proc_real', 'http://127.0.0.1:9/c', '{}', 0, 'en', 1, \
              'whsec_AAAAAAAAAAAAAAAAAAAAAA==', 0, 0)",
-            [],
+            [REAL.parse::<AutomationId>().expect("a valid id")],
         )
         .expect("insert");
         let mut cache = AutomationCache::new(HeaderRedaction::default(), Default::default());
@@ -223,7 +223,7 @@ mod tests {
              need_validation, default_language, enabled, secret, created_at, updated_at) \
              VALUES (?1, 'c', 'proc_real', 'http://127.0.0.1:9/c', '{}', 0, 'en', 1, \
              'whsec_AAAAAAAAAAAAAAAAAAAAAA==', 0, 0)",
-            [REAL],
+            [REAL.parse::<AutomationId>().expect("a valid id")],
         )
         .expect("insert");
         let mut cache = AutomationCache::new(HeaderRedaction::default(), Default::default());

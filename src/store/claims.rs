@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use rusqlite::types::{FromSql, Value};
 use rusqlite::{params, Connection};
 
 use super::cache::AutomationCache;
@@ -60,19 +61,24 @@ fn claim(
     request: &ClaimRequest,
     now: UnixMs,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
-    let saturated = serde_json::Value::from(request.saturated.clone()).to_string();
+    // The saturated automations as a JSON array of their ids' hex digits, which the query
+    // turns back into the stored bytes.
+    let saturated = serde_json::Value::from(
+        request.saturated.iter().map(|a| a.hex_digits()).collect::<Vec<_>>(),
+    )
+    .to_string();
     let candidates = conn
         .prepare_cached(
             "SELECT id, automation_id, message_id, attempts, next_trigger, recover_job_id, \
              created_at FROM deliveries \
              WHERE status = 'pending' AND next_attempt_at <= ?1 AND claimed != 2 \
-             AND automation_id NOT IN (SELECT value FROM json_each(?2)) \
+             AND automation_id NOT IN (SELECT unhex(value) FROM json_each(?2)) \
              ORDER BY next_attempt_at LIMIT ?3",
         )?
         .query_map(params![now, saturated, request.scan as i64], |r| {
-            let id: String = r.get(0)?;
-            let columns = due_columns(r, &id).map_err(StoreError::from);
-            Ok((id, r.get::<_, String>(1)?, columns))
+            let id: Value = r.get(0)?;
+            let columns = due_columns(r, &shown(&id)).map_err(StoreError::from);
+            Ok((id, r.get::<_, Value>(1)?, columns))
         })?
         .collect::<Result<Vec<_>, _>>()?;
 
@@ -81,18 +87,19 @@ fn claim(
     let mut payloads: HashMap<BodyHash, Bytes> = HashMap::new();
     let mut claimed = Vec::with_capacity(request.want.min(candidates.len()));
     let mut unreadable = Unreadable::default();
-    for (id_text, automation_text, columns) in candidates {
+    for (stored_id, stored_automation, columns) in candidates {
         if claimed.len() == request.want {
             break;
         }
         // Ids of another kind (a damaged row) wait like any unreadable row, rather than
         // failing every claim.
-        let (Ok(id), Ok(automation_id)) =
-            (DeliveryId::try_from(id_text.clone()), AutomationId::try_from(automation_text))
-        else {
-            unreadable.note(&id_text, &"its ids are not of their kinds");
+        let (Ok(id), Ok(automation_id)) = (
+            DeliveryId::column_result((&stored_id).into()),
+            AutomationId::column_result((&stored_automation).into()),
+        ) else {
+            unreadable.note(&shown(&stored_id), &"its ids are not stored ids");
             conn.prepare_cached("UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1")?
-                .execute(params![id_text, now.plus_ms(UNREADABLE_WAIT_MS)])?;
+                .execute(params![stored_id, now.plus_ms(UNREADABLE_WAIT_MS)])?;
             continue;
         };
         // Everything that can be unreadable is read before the intake sets room aside, so
@@ -192,6 +199,11 @@ struct Due {
     payload_hash: BodyHash,
     /// Whether its message's content was expunged: its payload is then not read.
     expunged: bool,
+}
+
+/// A stored key as a log line shows it: its id when it is one, its SQLite value otherwise.
+fn shown(stored: &Value) -> String {
+    DeliveryId::column_result(stored.into()).map_or_else(|_| format!("{stored:?}"), String::from)
 }
 
 /// A due delivery's own columns, read with its candidate row: message, attempts made,

@@ -120,15 +120,18 @@ pub(super) fn value<T: FromSql>(
     })
 }
 
-/// Column `idx` of `table`, the row's own key, read as an id of kind `K`; a key of another
-/// kind (or not text) is a [`CorruptValue`] naming the stored text.
+/// Column `idx` of `table`, the row's own key, read as an id of kind `K`; a key that is not
+/// a stored id (16 bytes) is a [`CorruptValue`] naming the stored value.
 pub(super) fn key<K: IdKind>(
     r: &Row<'_>,
     idx: usize,
     table: &'static str,
 ) -> rusqlite::Result<Id<K>> {
-    let text: String = r.get(idx)?;
-    Id::try_from(text).map_err(|e| corrupt(r, idx, table, &e.value.clone(), e.to_string()))
+    let stored = r.get_ref(idx)?;
+    Id::column_result(stored).map_err(|e| {
+        let shown = format!("{stored:?}");
+        corrupt(r, idx, table, &shown, e.to_string())
+    })
 }
 
 /// JSON column `idx` of row `id` of `table` read as a `T`; anything else (NULL included) is

@@ -14,7 +14,7 @@ use super::logs::{self, NewLog, Trigger};
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::recover::BackgroundJob;
 use super::{content, decode, BodyHash, DeliveryStatus, Snapshot, Store, StoreError, StoreResult};
-use crate::ids::{AutomationId, DeliveryId, LogId, MessageId};
+use crate::ids::{self, AutomationId, DeliveryId, LogId, Message, MessageId};
 use crate::redact::HeaderRedaction;
 use crate::time::UnixMs;
 
@@ -339,10 +339,10 @@ impl Store {
                 cond.push_literal(format!("status = '{}'", s.as_str()));
             }
             if let Some(a) = automation_id {
-                cond.push("automation_id = ?", a);
+                cond.push_id::<ids::Automation>("automation_id", &a);
             }
             if let Some(m) = message_id {
-                cond.push("message_id = ?", m);
+                cond.push_id::<Message>("message_id", &m);
             }
             read_page(c, "deliveries", COLUMNS, &cond, &page, from_row, |d| d.id.as_str())
         })

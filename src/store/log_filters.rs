@@ -6,7 +6,7 @@
 
 use super::page::Conditions;
 use super::Trigger;
-use crate::ids::LogId;
+use crate::ids::{Automation, LogId};
 use crate::outbound::ErrorCode;
 use crate::time::UnixMs;
 
@@ -49,7 +49,7 @@ pub(super) fn conditions(filter: &LogFilter) -> Conditions {
         c.push("status_class = ?", i64::from(class));
     }
     if let Some(a) = &filter.automation_id {
-        c.push("automation_id = ?", a.clone());
+        c.push_id::<Automation>("automation_id", a);
     }
     if let Some(p) = &filter.processor_id {
         c.push("processor_id = ?", p.clone());
@@ -150,7 +150,10 @@ mod tests {
             ),
             (
                 "automation_id",
-                LogFilter { automation_id: Some("auto_x".into()), ..Default::default() },
+                LogFilter {
+                    automation_id: Some(crate::ids::AutomationId::new().into_string()),
+                    ..Default::default()
+                },
                 "logs_automation (automation_id=?)",
             ),
             (

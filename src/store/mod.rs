@@ -31,6 +31,7 @@ mod schema;
 mod sheet_signers;
 mod sheets;
 mod snapshots;
+mod stored_ids;
 mod writer;
 
 pub use automations::{Automation, AutomationFilter, AutomationSettings};

@@ -6,6 +6,7 @@ use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, Row};
 
 use super::StoreResult;
+use crate::ids::{Id, IdKind};
 
 /// Which page of a list to read.
 #[derive(Debug, Clone)]
@@ -45,6 +46,15 @@ impl Conditions {
         self.values.push(value.into());
     }
 
+    /// Adds `column = ?` for `text`, a filter's id of kind `K`; text that is no such id
+    /// matches nothing (a filter naming what cannot exist finds nothing, as with text ids).
+    pub fn push_id<K: IdKind>(&mut self, column: &str, text: &str) {
+        match Id::<K>::parse(text) {
+            Ok(id) => self.push(&format!("{column} = ?"), id),
+            Err(_) => self.push_literal("0".into()),
+        }
+    }
+
     /// Adds a condition without parameters. Only for SQL built from trusted constants: a
     /// literal lets SQLite use partial indexes that a bound parameter cannot.
     pub fn push_literal(&mut self, sql: String) {
@@ -81,7 +91,7 @@ pub fn read_page<T>(
     let mut values = conditions.values.clone();
     let clause = match cursor {
         Some(c) => {
-            values.push(Value::Text(c.to_string()));
+            values.push(crate::ids::stored_value(c));
             conditions.where_clause(Some(toward))
         }
         None => conditions.where_clause(None),
@@ -147,7 +157,7 @@ fn exists(
     let sql =
         format!("SELECT EXISTS (SELECT 1 FROM {table}{})", conditions.where_clause(Some(cmp)));
     let mut values = conditions.values.clone();
-    values.push(Value::Text(id.to_string()));
+    values.push(crate::ids::stored_value(id));
     Ok(conn.prepare_cached(&sql)?.query_row(params_from_iter(values), |r| r.get(0))?)
 }
 

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{decode, DeliveryStatus, Store, StoreError, StoreResult};
-use crate::ids::{AutomationId, RecoverJobId, ReplayJobId};
+use crate::ids::{AutomationId, DeliveryId, RecoverJobId, ReplayJobId};
 use crate::time::UnixMs;
 
 /// A job the recover-job runner works through chunk by chunk: a recover job, or a replay
@@ -31,26 +31,39 @@ impl std::fmt::Display for BackgroundJob {
     }
 }
 
-/// Stored as its id (`deliveries.recover_job_id` holds either kind).
+/// The first byte of a stored [`BackgroundJob`]: which kind its id is.
+const RECOVER_TAG: u8 = 1;
+const REPLAY_TAG: u8 = 2;
+
+/// Stored as a kind byte and the id's 16 bytes (`deliveries.recover_job_id` holds either
+/// kind, and a stored id alone does not say which).
 impl rusqlite::types::ToSql for BackgroundJob {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        match self {
-            BackgroundJob::Recover(id) => id.to_sql(),
-            BackgroundJob::Replay(id) => id.to_sql(),
-        }
+        let (tag, id) = match self {
+            BackgroundJob::Recover(id) => (RECOVER_TAG, id.stored_bytes()),
+            BackgroundJob::Replay(id) => (REPLAY_TAG, id.stored_bytes()),
+        };
+        let mut bytes = Vec::with_capacity(17);
+        bytes.push(tag);
+        bytes.extend_from_slice(id);
+        Ok(rusqlite::types::ToSqlOutput::Owned(rusqlite::types::Value::Blob(bytes)))
     }
 }
 
-/// Read back by its prefix; an id of neither kind is a conversion failure (a corrupt value).
+/// Read back by its kind byte; any other stored value is a conversion failure (a corrupt
+/// value).
 impl rusqlite::types::FromSql for BackgroundJob {
     fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        let text = value.as_str()?;
-        if let Ok(id) = ReplayJobId::parse(text) {
-            return Ok(BackgroundJob::Replay(id));
+        use rusqlite::types::{FromSqlError, ValueRef};
+        let blob = value.as_blob()?;
+        let (tag, id) = blob
+            .split_first()
+            .ok_or(FromSqlError::InvalidBlobSize { expected_size: 17, blob_size: 0 })?;
+        match *tag {
+            RECOVER_TAG => RecoverJobId::column_result(ValueRef::Blob(id)).map(Self::Recover),
+            REPLAY_TAG => ReplayJobId::column_result(ValueRef::Blob(id)).map(Self::Replay),
+            other => Err(FromSqlError::OutOfRange(i64::from(other))),
         }
-        RecoverJobId::parse(text)
-            .map(BackgroundJob::Recover)
-            .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
     }
 }
 
@@ -134,7 +147,7 @@ fn create(
 
 /// Re-queues up to `chunk` more deliveries of job `id`; returns how many.
 fn requeue_chunk(conn: &Connection, id: &RecoverJobId, chunk: i64) -> StoreResult<i64> {
-    let job: Option<(UnixMs, UnixMs, Option<String>, i64, i64)> = conn
+    let job: Option<(UnixMs, UnixMs, Option<AutomationId>, i64, i64)> = conn
         .prepare_cached(
             "SELECT since, until, automation_id, total, requeued FROM recover_jobs WHERE id = ?1",
         )?
@@ -147,13 +160,16 @@ fn requeue_chunk(conn: &Connection, id: &RecoverJobId, chunk: i64) -> StoreResul
         return Ok(0);
     }
     let now = UnixMs::now();
+    let tag = BackgroundJob::Recover(id.clone());
     let taken = conn
         .prepare_cached(&format!(
             "UPDATE deliveries SET status = 'pending', next_attempt_at = ?6, claimed = 0, \
-             next_trigger = 'recover', recover_job_id = ?4, updated_at = ?6 \
+             next_trigger = 'recover', recover_job_id = ?7, updated_at = ?6 \
              WHERE id IN (SELECT id FROM deliveries WHERE {MATCH} LIMIT ?5) RETURNING id"
         ))?
-        .query_map(params![since, until, automation_id, id, take, now], |r| r.get::<_, String>(0))?
+        .query_map(params![since, until, automation_id, id, take, now, tag], |r| {
+            r.get::<_, DeliveryId>(0)
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut note = conn.prepare_cached(
         "INSERT INTO recover_job_deliveries (job_id, delivery_id) VALUES (?1, ?2)",
@@ -209,7 +225,7 @@ fn taken_counts(conn: &Connection, id: &RecoverJobId) -> StoreResult<(i64, i64, 
 }
 
 /// The deliveries replay job `id` tagged: (succeeded, failed or exhausted, pending).
-pub(super) fn tagged_counts(conn: &Connection, id: &str) -> StoreResult<(i64, i64, i64)> {
+pub(super) fn tagged_counts(conn: &Connection, id: &BackgroundJob) -> StoreResult<(i64, i64, i64)> {
     let mut stmt = conn.prepare_cached(
         "SELECT status, count(*) FROM deliveries WHERE recover_job_id = ?1 GROUP BY status",
     )?;

@@ -16,9 +16,8 @@
 use rusqlite::{named_params, params, Connection, OptionalExtension};
 
 use super::automations::{self, Automation};
-use super::recover::tagged_counts;
+use super::recover::{tagged_counts, BackgroundJob};
 use super::{decode, Conflict, Store, StoreError, StoreResult};
-use crate::ids;
 use crate::ids::{AutomationId, DeliveryId, MessageId, ReplayJobId};
 use crate::time::UnixMs;
 
@@ -141,7 +140,7 @@ fn insert_job(
 /// job has nothing left). Ends the job when its window is done or its cap (`total`)
 /// reached, or when its automation was disabled or deleted meanwhile.
 pub(super) fn replay_chunk(conn: &Connection, id: &ReplayJobId, chunk: i64) -> StoreResult<i64> {
-    type JobRow = (AutomationId, UnixMs, UnixMs, i64, i64, Option<String>, Option<String>);
+    type JobRow = (AutomationId, UnixMs, UnixMs, i64, i64, Option<MessageId>, Option<String>);
     let job: Option<JobRow> = conn
         .prepare_cached(
             "SELECT automation_id, since, until, total, requeued, cursor, ended \
@@ -167,14 +166,14 @@ pub(super) fn replay_chunk(conn: &Connection, id: &ReplayJobId, chunk: i64) -> S
     // One lower bound, so the index range starts there (not at the window's start).
     let (lower, from) = match cursor {
         Some(c) => ("id > :from", c),
-        None => ("id >= :from", MessageId::time_bound(since.as_ms()).into_string()),
+        None => ("id >= :from", MessageId::time_bound(since.as_ms())),
     };
     let sql = format!(
         "SELECT id, {MISSING} FROM messages WHERE processor_id = :processor_id \
          AND {lower} AND id < :to ORDER BY id LIMIT :scan"
     );
     let event_types = event_types_json(&automation)?;
-    let rows: Vec<(String, bool)> = conn
+    let rows: Vec<(MessageId, bool)> = conn
         .prepare_cached(&sql)?
         .query_map(
             named_params! {
@@ -190,6 +189,7 @@ pub(super) fn replay_chunk(conn: &Connection, id: &ReplayJobId, chunk: i64) -> S
         )?
         .collect::<Result<_, _>>()?;
     let now = UnixMs::now();
+    let tag = BackgroundJob::Replay(id.clone());
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, message_id, automation_id, status, attempts, next_attempt_at, \
          claimed, next_trigger, recover_job_id, created_at, updated_at) \
@@ -201,7 +201,7 @@ pub(super) fn replay_chunk(conn: &Connection, id: &ReplayJobId, chunk: i64) -> S
         examined += 1;
         last = Some(message_id);
         if *missing {
-            insert.execute(params![DeliveryId::new(), message_id, automation.id, now, id])?;
+            insert.execute(params![DeliveryId::new(), message_id, automation.id, now, tag])?;
             made += 1;
             if made == take {
                 break;
@@ -233,14 +233,14 @@ fn progress(conn: &Connection, id: &ReplayJobId) -> StoreResult<ReplayJob> {
              FROM recover_jobs WHERE id = ?1 AND kind = 'replay'",
         )?
         .query_row([id], |r| {
-            let (since, until, cursor): (UnixMs, UnixMs, Option<String>) =
+            let (since, until, cursor): (UnixMs, UnixMs, Option<MessageId>) =
                 (r.get(2)?, r.get(3)?, r.get(4)?);
             let (capped, ended): (bool, Option<String>) = (r.get(5)?, r.get(7)?);
             let window_done = ended.as_deref() == Some(COMPLETED) && !capped;
             let scanned_through = if window_done {
                 until
             } else {
-                cursor.and_then(|c| ids::time_of(ids::MESSAGE, &c)).map_or(since, UnixMs::from_ms)
+                cursor.map_or(since, |c| UnixMs::from_ms(c.time_of()))
             };
             Ok(ReplayJob {
                 id: r.get(0)?,
@@ -259,7 +259,7 @@ fn progress(conn: &Connection, id: &ReplayJobId) -> StoreResult<ReplayJob> {
         })
         .optional()?
         .ok_or(StoreError::NotFound("replay job"))?;
-    (job.done, job.failed, job.pending) = tagged_counts(conn, id)?;
+    (job.done, job.failed, job.pending) = tagged_counts(conn, &BackgroundJob::Replay(id.clone()))?;
     Ok(job)
 }
 

@@ -36,8 +36,9 @@ fn message(
     processor: &str,
     event_type: &str,
     addressed: Option<&str>,
-) -> String {
-    let id = ids::new_id(ids::MESSAGE);
+) -> MessageId {
+    let id = MessageId::new();
+    let addressed = addressed.map(|a| AutomationId::parse(a).expect("a valid id"));
     conn.execute(
         "INSERT INTO messages (id, processor_id, event_type, payload_hash, created_at, automation_id) \
          VALUES (?1, ?2, ?3, x'00', 0, ?4)",
@@ -47,18 +48,19 @@ fn message(
     id
 }
 
-fn deliver(conn: &Connection, message_id: &str, automation_id: &str) {
+fn deliver(conn: &Connection, message_id: &MessageId, automation_id: &str) {
+    let automation_id = AutomationId::parse(automation_id).expect("a valid id");
     conn.execute(
         "INSERT INTO deliveries (id, message_id, automation_id, status, attempts, next_attempt_at, \
          next_trigger, created_at, updated_at) VALUES (?1, ?2, ?3, 'succeeded', 1, 0, 'retry', 0, 0)",
-        params![ids::new_id(ids::DELIVERY), message_id, automation_id],
+        params![DeliveryId::new(), message_id, automation_id],
     )
     .unwrap();
 }
 
 /// A database with automations [`A`] (replayed) and [`B`], and messages of every kind;
 /// returns it with the ids of the messages `A` is missing, in order.
-fn setup() -> (Connection, Vec<String>) {
+fn setup() -> (Connection, Vec<MessageId>) {
     let conn = Connection::open_in_memory().unwrap();
     super::super::schema::apply(&conn).unwrap();
     automations::insert(&conn, &automation(A, true)).unwrap();
@@ -90,14 +92,15 @@ fn job(conn: &Connection, cap: i64) -> ReplayJobId {
     insert_job(conn, &A.parse().expect("a valid id"), UnixMs::EPOCH, UNTIL, cap).unwrap()
 }
 
-fn delivered_to_a(conn: &Connection) -> Vec<String> {
+fn delivered_to_a(conn: &Connection) -> Vec<MessageId> {
     let mut stmt = conn
         .prepare(
-            "SELECT message_id FROM deliveries WHERE automation_id = 'endp_0000000000000000000000000000000a' \
+            "SELECT message_id FROM deliveries WHERE automation_id = ?1 \
              AND next_trigger = 'replay' ORDER BY message_id",
         )
         .unwrap();
-    stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    let a = AutomationId::parse(A).expect("a valid id");
+    stmt.query_map([a], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
 }
 
 /// Chunks of one delivery examine at most SCAN_PER_DELIVERY messages each, skip what is
@@ -142,10 +145,7 @@ fn a_capped_job_creates_the_oldest_missing_deliveries_and_says_where_it_stopped(
     assert_eq!(delivered_to_a(&conn), missing[..4]);
     let j = progress(&conn, &id).unwrap();
     assert_eq!((j.created, j.capped, j.ended.as_deref()), (4, true, Some(COMPLETED)));
-    assert_eq!(
-        Some(j.scanned_through),
-        ids::time_of(ids::MESSAGE, &missing[3]).map(UnixMs::from_ms)
-    );
+    assert_eq!(Some(j.scanned_through), Some(UnixMs::from_ms(missing[3].time_of())));
     let rest =
         insert_job(&conn, &A.parse().expect("a valid id"), j.scanned_through, UNTIL, 100).unwrap();
     while replay_chunk(&conn, &rest, 500).unwrap() > 0 {}
@@ -161,14 +161,15 @@ fn a_job_stops_when_its_automation_is_disabled_or_deleted() {
     let id = job(&conn, 100);
     assert!(replay_chunk(&conn, &id, 1).unwrap() > 0);
     conn.execute(
-        "UPDATE automations SET enabled = 0 WHERE id = 'endp_0000000000000000000000000000000a'",
-        [],
+        "UPDATE automations SET enabled = 0 WHERE id = ?1",
+        [AutomationId::parse(A).expect("a valid id")],
     )
     .unwrap();
     assert_eq!(replay_chunk(&conn, &id, 500).unwrap(), 0);
     let j = progress(&conn, &id).unwrap();
     assert_eq!((j.created, j.ended.as_deref()), (1, Some(AUTOMATION_DISABLED)));
-    conn.execute("UPDATE deliveries SET status = 'succeeded' WHERE recover_job_id = ?1", [&id])
+    let tag = BackgroundJob::Replay(id.clone());
+    conn.execute("UPDATE deliveries SET status = 'succeeded' WHERE recover_job_id = ?1", [&tag])
         .unwrap();
     assert_eq!(progress(&conn, &id).unwrap().status(), "stopped");
     assert!(matches!(
@@ -177,13 +178,16 @@ fn a_job_stops_when_its_automation_is_disabled_or_deleted() {
     ));
 
     conn.execute(
-        "UPDATE automations SET enabled = 1 WHERE id = 'endp_0000000000000000000000000000000a'",
-        [],
+        "UPDATE automations SET enabled = 1 WHERE id = ?1",
+        [AutomationId::parse(A).expect("a valid id")],
     )
     .unwrap();
     let id = job(&conn, 100);
-    conn.execute("DELETE FROM automations WHERE id = 'endp_0000000000000000000000000000000a'", [])
-        .unwrap();
+    conn.execute(
+        "DELETE FROM automations WHERE id = ?1",
+        [AutomationId::parse(A).expect("a valid id")],
+    )
+    .unwrap();
     assert_eq!(replay_chunk(&conn, &id, 500).unwrap(), 0);
     assert_eq!(progress(&conn, &id).unwrap().ended.as_deref(), Some(AUTOMATION_DELETED));
 }
@@ -198,7 +202,7 @@ fn a_replay_jobs_deliveries_read_back_its_id() {
     let tagged: Vec<Option<BackgroundJob>> = conn
         .prepare("SELECT recover_job_id FROM deliveries WHERE automation_id = ?1")
         .unwrap()
-        .query_map([A], |r| r.get(0))
+        .query_map([AutomationId::parse(A).expect("a valid id")], |r| r.get(0))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();

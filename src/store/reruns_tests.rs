@@ -64,6 +64,10 @@ fn call_log(a: &Automation, trigger: Trigger, attempt: u32, status: u16) -> NewL
     }
 }
 
+fn message_id() -> crate::ids::MessageId {
+    MESSAGE.parse().expect("a valid id")
+}
+
 struct World {
     _dir: tempfile::TempDir,
     store: Store,
@@ -89,13 +93,13 @@ async fn world(claimed: i64) -> World {
             c.execute(
                 "INSERT INTO messages (id, processor_id, payload_hash, created_at) \
                  VALUES (?1, 'proc', x'00', ?2)",
-                params![MESSAGE, now],
+                params![message_id(), now],
             )?;
             c.execute(
                 "INSERT INTO deliveries (id, message_id, automation_id, status, attempts, \
                  next_attempt_at, claimed, next_trigger, created_at, updated_at) \
                  VALUES (?1, ?2, ?3, 'pending', 1, ?4, ?5, 'retry', ?4, ?4)",
-                params![id, MESSAGE, automation_id, now, claimed],
+                params![id, message_id(), automation_id, now, claimed],
             )?;
             Ok(())
         })
@@ -126,7 +130,7 @@ impl World {
     }
 
     /// (status, attempts, claimed, last_log_id) as stored.
-    async fn stored(&self) -> (String, i64, i64, Option<String>) {
+    async fn stored(&self) -> (String, i64, i64, Option<crate::ids::LogId>) {
         let id = self.delivery.clone();
         self.store
             .read(move |c| {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use rusqlite::params;
 
 use super::{Store, StoreResult, USE_REFRESH_MS};
-use crate::ids::{self, LogId, MessageId};
+use crate::ids::{LogId, MessageId};
 use crate::time::UnixMs;
 
 /// How much newer than its content's `used_at` a message referring to it can be: storing a
@@ -42,7 +42,7 @@ pub struct MessagesBatch {
     /// Their deliveries, deleted with them.
     pub deliveries: usize,
     /// The last message examined, where the next batch starts.
-    pub last: Option<String>,
+    pub last: Option<MessageId>,
 }
 
 /// What one batch of content did.
@@ -79,7 +79,7 @@ impl Store {
                  ORDER BY id LIMIT ?3)",
             )?
             .execute(params![
-                ids::LOG,
+                LogId::time_bound(0),
                 LogId::time_bound(before.as_ms()),
                 limit as i64
             ])?)
@@ -93,12 +93,12 @@ impl Store {
     pub async fn delete_messages_before(
         &self,
         before: UnixMs,
-        after: Option<String>,
+        after: Option<MessageId>,
         limit: usize,
     ) -> StoreResult<MessagesBatch> {
         self.write(move |c| {
-            let after = after.unwrap_or_else(|| ids::MESSAGE.to_string());
-            let examined: Vec<(String, bool)> = c
+            let after = after.unwrap_or_else(|| MessageId::time_bound(0));
+            let examined: Vec<(MessageId, bool)> = c
                 .prepare_cached(
                     "SELECT id, EXISTS (SELECT 1 FROM deliveries d \
                      WHERE d.message_id = m.id AND d.status = 'pending') \

@@ -2,10 +2,10 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::{StoreError, StoreResult};
+use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 7;
+pub const VERSION: i64 = 8;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -25,6 +25,8 @@ pub const VERSION: i64 = 7;
 /// Version 7 makes `bodies` a rowid table with a `used_at` column: the old one is set aside
 /// before the schema runs and copied into the new one after ([`BODIES_V7_COPY`]), and adds
 /// `messages.content_expunged_at` (none of the messages before it was expunged).
+/// Version 8 stores ids as 16 bytes: an older database's are converted in place, after
+/// every earlier step ([`stored_ids::convert`]); the tables' definitions do not change.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),
@@ -116,6 +118,9 @@ fn upgrade(conn: &Connection, found: i64) -> StoreResult<()> {
     rebuild(&tx, &rebuilt)?;
     if found != 0 && found < 7 {
         tx.execute_batch(BODIES_V7_COPY)?;
+    }
+    if found != 0 && found < 8 {
+        stored_ids::convert(&tx)?;
     }
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()?;

@@ -10,6 +10,8 @@ use reqwest::Method;
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
+use hookrelay::ids::stored_value;
+
 use crate::common::{first_delivery, Receiver, Relay, FAST_RETRIES};
 use crate::helpers::{
     assert_error, assert_uiform_log, rfc3339_ago, send_ok, switchable_receiver, LOGS, WAIT,
@@ -90,7 +92,7 @@ async fn an_expunged_message_and_its_logs_stay_readable_and_cannot_be_rerun() {
     let db = Connection::open(relay.dir.path().join("hookrelay.db")).expect("open db");
     db.execute(
         "DELETE FROM bodies WHERE hash = (SELECT response_body_hash FROM logs WHERE id = ?1)",
-        [&log_id],
+        [stored_value(&log_id)],
     )
     .expect("delete the response body");
     let detail = relay.get_json(&format!("{LOGS}/{log_id}")).await;
@@ -154,12 +156,15 @@ async fn a_payload_deleted_under_the_relay_ends_its_delivery_and_answers_missing
     let deleted = db
         .execute(
             "DELETE FROM bodies WHERE hash = (SELECT payload_hash FROM messages WHERE id = ?1)",
-            [&message_id],
+            [stored_value(&message_id)],
         )
         .expect("delete the payload");
     assert_eq!(deleted, 1);
-    db.execute("UPDATE deliveries SET next_attempt_at = 0 WHERE id = ?1", [&delivery_id])
-        .expect("due now");
+    db.execute(
+        "UPDATE deliveries SET next_attempt_at = 0 WHERE id = ?1",
+        [stored_value(&delivery_id)],
+    )
+    .expect("due now");
     drop(db);
     failing.store(false, Ordering::SeqCst);
     relay.restart();
@@ -266,7 +271,11 @@ async fn a_delivery_held_in_memory_is_not_sent_once_its_message_is_expunged() {
     let delivery_id = first_delivery(&held);
     let db = Connection::open(relay.dir.path().join("hookrelay.db")).expect("open db");
     let claimed: i64 = db
-        .query_row("SELECT claimed FROM deliveries WHERE id = ?1", [&delivery_id], |r| r.get(0))
+        .query_row(
+            "SELECT claimed FROM deliveries WHERE id = ?1",
+            [stored_value(&delivery_id)],
+            |r| r.get(0),
+        )
         .expect("claimed");
     assert_eq!(claimed, 2, "held in memory behind the call in flight");
 

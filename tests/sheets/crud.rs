@@ -196,7 +196,8 @@ async fn a_stored_spreadsheet_id_that_is_not_one_is_an_error() {
     // Past the foreign keys and CHECKs that would refuse it.
     db.execute_batch(&format!(
         "PRAGMA foreign_keys = 0; PRAGMA ignore_check_constraints = 1; \
-         UPDATE spreadsheets SET id = 'ss_not-an-id' WHERE id = '{sheet}'"
+         UPDATE spreadsheets SET id = 'ss_not-an-id' WHERE id = unhex('{}')",
+        &sheet[sheet.len() - 32..]
     ))
     .expect("corrupt");
     drop(db);

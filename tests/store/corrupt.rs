@@ -48,7 +48,9 @@ async fn unreadable_webhook_headers_are_an_error_never_a_call_without_them() {
     .await;
     corrupt(
         &mut relay,
-        &format!("UPDATE automations SET webhook_headers = '{{' WHERE id = '{id}'"),
+        &format!(
+            "UPDATE automations SET webhook_headers = '{{' WHERE id = unhex(substr('{id}', -32))"
+        ),
     );
 
     let (status, body) = status_of(&relay, Method::GET, &format!("{ENDPOINTS}/{id}"), None).await;
@@ -69,7 +71,10 @@ async fn unreadable_event_types_never_mean_every_event_type() {
                "event_types": ["invoice.paid"]}),
     )
     .await;
-    corrupt(&mut relay, &format!("UPDATE automations SET event_types = 'x' WHERE id = '{id}'"));
+    corrupt(
+        &mut relay,
+        &format!("UPDATE automations SET event_types = 'x' WHERE id = unhex(substr('{id}', -32))"),
+    );
 
     let (status, body) = status_of(&relay, Method::GET, ENDPOINTS, None).await;
     assert_eq!(status, 500, "{body}");
@@ -100,10 +105,10 @@ async fn a_due_delivery_of_an_unreadable_automation_waits_and_others_go_on() {
     corrupt(
         &mut relay,
         &format!(
-            "UPDATE automations SET enabled = 1, webhook_headers = '[1]' WHERE id = '{broken}';
+            "UPDATE automations SET enabled = 1, webhook_headers = '[1]' WHERE id = unhex(substr('{broken}', -32));
              INSERT INTO deliveries (id, message_id, automation_id, status, attempts,
                  next_attempt_at, next_trigger, created_at, updated_at)
-             VALUES ('dlv_0000000000007000800000000000b0b0', '{message_id}', '{broken}', 'pending', 0, 0, 'initial', 0, 0);"
+             VALUES (unhex(substr('dlv_0000000000007000800000000000b0b0', -32)), unhex(substr('{message_id}', -32)), unhex(substr('{broken}', -32)), 'pending', 0, 0, 'initial', 0, 0);"
         ),
     );
 
@@ -148,8 +153,8 @@ async fn unknown_delivery_statuses_and_log_triggers_are_errors() {
     corrupt(
         &mut relay,
         &format!(
-            "UPDATE deliveries SET status = 'sent' WHERE id = '{delivery}';
-             UPDATE logs SET trigger = 'manual' WHERE id = '{log}';"
+            "UPDATE deliveries SET status = 'sent' WHERE id = unhex(substr('{delivery}', -32));
+             UPDATE logs SET trigger = 'manual' WHERE id = unhex(substr('{log}', -32));"
         ),
     );
 
@@ -162,14 +167,19 @@ async fn unknown_delivery_statuses_and_log_triggers_are_errors() {
     assert_eq!(status, 500, "an unknown trigger was shown as another: {body}");
 }
 
-/// A stored id of another kind (a delivery id where a log's message id belongs) is an error,
-/// never shown as if it were one.
+/// A stored id that is not one (the text of an id where its 16 bytes belong, as an older
+/// build or a hand edit would leave it) is an error, never shown as if it were one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stored_id_of_another_kind_is_an_error() {
     let receiver = Receiver::ok().await;
     let mut relay = Relay::start(FAST_RETRIES);
     let (delivery, log) = delivered_once(&relay, &receiver, "proc_ids").await;
-    corrupt(&mut relay, &format!("UPDATE logs SET message_id = '{delivery}' WHERE id = '{log}'"));
+    corrupt(
+        &mut relay,
+        &format!(
+            "UPDATE logs SET message_id = '{delivery}' WHERE id = unhex(substr('{log}', -32))"
+        ),
+    );
 
     let path = format!("/v1/processors/automations/logs/{log}");
     let (status, body) = status_of(&relay, Method::GET, &path, None).await;
@@ -292,15 +302,15 @@ async fn unreadable_due_deliveries_wait_alone_and_the_others_are_sent() {
         sql.push_str(&format!(
             "INSERT INTO deliveries (id, message_id, automation_id, status, attempts,
                  next_attempt_at, next_trigger, created_at, updated_at)
-             VALUES ('{}', '{message}', '{automation}', 'pending', 0, {i}, 'retry', 0, 0);",
+             VALUES (unhex(substr('{}', -32)), unhex(substr('{message}', -32)), unhex(substr('{automation}', -32)), 'pending', 0, {i}, 'retry', 0, 0);",
             delivery(i)
         ));
     }
     let (gone, text, time) = (&ids[0].1, delivery(1), &ids[2].0);
     sql.push_str(&format!(
-        "DELETE FROM bodies WHERE hash = (SELECT payload_hash FROM messages WHERE id = '{gone}');
-         UPDATE deliveries SET attempts = 'x' WHERE id = '{text}';
-         UPDATE automations SET created_at = 'yesterday' WHERE id = '{time}';"
+        "DELETE FROM bodies WHERE hash = (SELECT payload_hash FROM messages WHERE id = unhex(substr('{gone}', -32)));
+         UPDATE deliveries SET attempts = 'x' WHERE id = unhex(substr('{text}', -32));
+         UPDATE automations SET created_at = 'yesterday' WHERE id = unhex(substr('{time}', -32));"
     ));
     corrupt(&mut relay, &sql);
 
@@ -323,7 +333,7 @@ async fn unreadable_due_deliveries_wait_alone_and_the_others_are_sent() {
         let (status, due): (String, i64) = db
             .query_row(
                 "SELECT status, next_attempt_at FROM deliveries WHERE id = ?1",
-                [delivery(i)],
+                [hookrelay::ids::stored_value(&delivery(i))],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .expect("the unreadable delivery");
@@ -354,7 +364,7 @@ async fn a_secret_that_cannot_sign_is_an_error_never_an_unsigned_call() {
     corrupt(
         &mut relay,
         &format!(
-            "UPDATE automations SET secret = 'not-a-secret', enabled = 1 WHERE id = '{broken}'"
+            "UPDATE automations SET secret = 'not-a-secret', enabled = 1 WHERE id = unhex(substr('{broken}', -32))"
         ),
     );
     let (status, body) =
@@ -393,7 +403,10 @@ async fn a_flag_neither_0_nor_1_is_an_error() {
         json!({"name": "flag", "processor_id": "proc_flag", "webhook_url": receiver.url("/f")}),
     )
     .await;
-    corrupt(&mut relay, &format!("UPDATE automations SET enabled = 7 WHERE id = '{flagged}'"));
+    corrupt(
+        &mut relay,
+        &format!("UPDATE automations SET enabled = 7 WHERE id = unhex(substr('{flagged}', -32))"),
+    );
     let (status, body) =
         status_of(&relay, Method::GET, &format!("{ENDPOINTS}/{flagged}"), None).await;
     assert_eq!(status, 500, "a flag of 7 was shown: {body}");

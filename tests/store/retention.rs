@@ -44,20 +44,21 @@ fn count(conn: &Connection, sql: &str) -> i64 {
 }
 
 /// Makes message `id`, its deliveries' and logs' references to it, its logs and its
-/// payload decades old; returns its new id.
+/// payload decades old (their ids' first three hex digits zeroed); returns its new id.
 fn age_message(conn: &Connection, id: &str) -> String {
-    let old = format!("msg_000{}", &id[7..]);
-    // Ids are a prefix and hex digits: safe to quote as they are.
+    let hex = &id[4..];
+    let old_hex = format!("000{}", &hex[3..]);
+    // Ids are stored as the bytes their hex digits spell: safe to quote as they are.
     let sql = format!(
-        "UPDATE bodies SET used_at = 0 WHERE hash = (SELECT payload_hash FROM messages WHERE id = '{id}');
-         UPDATE messages SET id = '{old}', created_at = 1000 WHERE id = '{id}';
-         UPDATE deliveries SET message_id = '{old}',
-             last_log_id = 'log_auto_000' || substr(last_log_id, 13) WHERE message_id = '{id}';
-         UPDATE logs SET message_id = '{old}', id = 'log_auto_000' || substr(id, 13)
-             WHERE message_id = '{id}';"
+        "UPDATE bodies SET used_at = 0 WHERE hash = (SELECT payload_hash FROM messages WHERE id = unhex('{hex}'));
+         UPDATE messages SET id = unhex('{old_hex}'), created_at = 1000 WHERE id = unhex('{hex}');
+         UPDATE deliveries SET message_id = unhex('{old_hex}'),
+             last_log_id = unhex('000' || substr(hex(last_log_id), 4)) WHERE message_id = unhex('{hex}');
+         UPDATE logs SET message_id = unhex('{old_hex}'), id = unhex('000' || substr(hex(id), 4))
+             WHERE message_id = unhex('{hex}');"
     );
     conn.execute_batch(&sql).expect("age a message");
-    old
+    format!("msg_{old_hex}")
 }
 
 async fn status_of(relay: &Relay, path: &str) -> StatusCode {
@@ -89,9 +90,9 @@ async fn old_logs_messages_and_content_are_deleted_in_batches_and_newer_or_pendi
     let old: Vec<String> = sent[..6].iter().map(|id| age_message(&conn, id)).collect();
     let pending = age_message(&conn, &pending);
     let old_logs: Vec<String> = conn
-        .prepare("SELECT id FROM logs WHERE id < 'log_auto_001' ORDER BY id")
+        .prepare("SELECT id FROM logs WHERE id < x'0010' ORDER BY id")
         .expect("prepare")
-        .query_map([], |r| r.get(0))
+        .query_map([], |r| r.get::<_, hookrelay::ids::LogId>(0).map(String::from))
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("old logs");

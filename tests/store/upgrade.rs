@@ -23,10 +23,11 @@ const KEPT: &[&str] = &[
     "bodies",
 ];
 
-/// Every row of `table`, each as the text of all its columns (`logs.status_class` included:
-/// stored before, computed after), sorted by the caller.
 /// The rows of `table` in `conn`, each as the quoted values of the columns `table` has in
-/// `columns_of` (the old database: a column a later version added is not compared).
+/// `columns_of` (the old database: a column a later version added is not compared), an id
+/// shown as its hex digits whether stored as text (before version 8) or as its bytes (after;
+/// `deliveries.recover_job_id` with a first byte for its kind). `logs.status_class` is
+/// included: stored before, computed after.
 fn rows(conn: &Connection, columns_of: &Connection, table: &str) -> Vec<String> {
     let columns: Vec<String> = columns_of
         .prepare("SELECT name FROM pragma_table_xinfo(?1)")
@@ -35,7 +36,19 @@ fn rows(conn: &Connection, columns_of: &Connection, table: &str) -> Vec<String> 
         .expect("columns")
         .collect::<Result<_, _>>()
         .expect("columns");
-    let quoted: Vec<String> = columns.iter().map(|c| format!("quote({c})")).collect();
+    let hex = "[0-9a-f]".repeat(32);
+    let quoted: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            format!(
+                "CASE WHEN typeof({c}) = 'blob' AND length({c}) = 16 THEN 'id:' || lower(hex({c})) \
+                 WHEN typeof({c}) = 'blob' AND length({c}) = 17 \
+                     THEN 'id:' || lower(hex(substr({c}, 2))) \
+                 WHEN typeof({c}) = 'text' AND {c} GLOB '*_{hex}' THEN 'id:' || substr({c}, -32) \
+                 ELSE quote({c}) END"
+            )
+        })
+        .collect();
     let sql = format!("SELECT {} FROM {table}", quoted.join(" || '|' || "));
     conn.prepare(&sql)
         .expect("select")
@@ -71,6 +84,7 @@ async fn a_version_5_database_is_upgraded_in_place_with_its_rows_and_the_new_con
     assert_eq!(relay.all_logs("").await.len(), 18);
 
     let sheet = "ss_01a22e85791573a08caef35487d5b693";
+    let sheet_hex = &sheet[3..];
     let values = relay.get_json(&format!("/v1/spreadsheets/{sheet}/values/Sheet1")).await;
     assert_eq!(
         values["values"].as_array().expect("values").len(),
@@ -86,17 +100,33 @@ async fn a_version_5_database_is_upgraded_in_place_with_its_rows_and_the_new_con
     relay.terminate();
 
     let after = Connection::open(&db).expect("open the upgraded database");
-    assert_eq!(count(&after, "PRAGMA user_version"), 7);
+    assert_eq!(count(&after, "PRAGMA user_version"), 8);
+    // Version 8: every id is stored as its 16 bytes.
+    for (table, column) in [
+        ("automations", "id"),
+        ("messages", "id"),
+        ("deliveries", "message_id"),
+        ("logs", "id"),
+        ("logs", "automation_id"),
+        ("spreadsheets", "id"),
+    ] {
+        let sql = format!(
+            "SELECT count(*) FROM {table} WHERE typeof({column}) <> 'blob' OR length({column}) <> 16"
+        );
+        assert_eq!(count(&after, &sql), 0, "{table}.{column} holds ids as text");
+        let rows = format!("SELECT count(*) FROM {table}");
+        assert!(count(&after, &rows) > 0, "{table} has no row: nothing was checked");
+    }
     for table in KEPT {
         let mut expected = rows(&before, &before, table);
         let mut got = rows(&after, &before, table);
         if matches!(*table, "worksheets" | "sheet_rows") {
             // The deleted spreadsheet's worksheets and rows went with it (ON DELETE CASCADE).
-            expected.retain(|r| !r.contains(sheet));
-            assert!(got.iter().all(|r| !r.contains(sheet)), "{table}: {got:?}");
+            expected.retain(|r| !r.contains(sheet_hex));
+            assert!(got.iter().all(|r| !r.contains(sheet_hex)), "{table}: {got:?}");
         }
         if *table == "spreadsheets" {
-            expected.retain(|r| !r.contains(sheet));
+            expected.retain(|r| !r.contains(sheet_hex));
         }
         got.sort();
         expected.sort();

@@ -88,12 +88,12 @@ pub async fn backlog(s: &Settings) -> anyhow::Result<Row> {
 fn old_rows(db: &std::path::Path) -> anyhow::Result<Vec<(&'static str, u64)>> {
     let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let cutoff = hookrelay::time::UnixMs::now().minus_ms(WINDOW_MS).as_ms();
-    let message_bound = hookrelay::ids::MessageId::time_bound(cutoff).into_string();
+    let message_bound = hookrelay::ids::MessageId::time_bound(cutoff);
     let count = |sql: &str, param: &dyn rusqlite::ToSql| -> anyhow::Result<u64> {
         let n: i64 = c.query_row(sql, [param], |r| r.get(0)).context("counting the seed")?;
         Ok(n.max(0) as u64)
     };
-    let log_bound = hookrelay::ids::LogId::time_bound(cutoff).into_string();
+    let log_bound = hookrelay::ids::LogId::time_bound(cutoff);
     Ok(vec![
         ("logs", count("SELECT count(*) FROM logs WHERE id < ?1", &log_bound)?),
         ("messages", count("SELECT count(*) FROM messages WHERE id < ?1", &message_bound)?),
