@@ -3,7 +3,7 @@
 //! commit that passes 1,000 WAL pages) it stalls every write queued behind it for those
 //! copies and syncs. Here a thread of its own checkpoints the WAL often, beside the writer
 //! (a passive checkpoint takes no lock a writer needs). The writer still checkpoints, rarely
-//! ([`WRITER_CHECKPOINT_PAGES`]): by then most pages are copied already, and a checkpoint the
+//! ([`WRITER_CHECKPOINT_BYTES`]): by then most pages are copied already, and a checkpoint the
 //! writer runs is one no commit can overtake, which lets the WAL start over from its
 //! beginning instead of growing while writes never pause.
 
@@ -16,8 +16,14 @@ use rusqlite::{Connection, OpenFlags};
 use super::{open_connection, StoreResult};
 use crate::config::StoreConfig;
 
-/// WAL pages after which the writer checkpoints itself (8,000 × 4 KB: 32 MB).
-pub(super) const WRITER_CHECKPOINT_PAGES: i64 = 8_000;
+/// WAL size after which the writer checkpoints itself (32 MB, whatever the page size).
+pub(super) const WRITER_CHECKPOINT_BYTES: i64 = 32 * 1024 * 1024;
+
+/// [`WRITER_CHECKPOINT_BYTES`] in pages of `conn`'s database (SQLite counts the WAL in pages).
+pub(super) fn writer_checkpoint_pages(conn: &Connection) -> StoreResult<i64> {
+    let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+    Ok(WRITER_CHECKPOINT_BYTES / page_size.max(512))
+}
 
 /// How often the checkpoint thread copies what was committed since its last pass.
 const INTERVAL: Duration = Duration::from_millis(50);
@@ -74,7 +80,7 @@ mod tests {
         let path = dir.path().join("c.db");
         let store =
             Store::open(&path, &StoreConfig::default(), &HeaderRedaction::default()).expect("open");
-        let bound = (WRITER_CHECKPOINT_PAGES + 2_000) as u64 * 4096;
+        let bound = WRITER_CHECKPOINT_BYTES as u64 + 8 * 1024 * 1024;
         let bodies_written = 25_600usize;
         let mut tasks = Vec::new();
         for task in 0..32usize {
@@ -100,5 +106,31 @@ mod tests {
         assert!(written > 2 * bound, "the test writes well past the bound");
         assert!(largest <= bound, "WAL reached {largest} bytes, bound {bound}");
         store.close().await;
+    }
+
+    /// A new database gets 8 KB pages; one made with SQLite's default 4 KB pages keeps them
+    /// and works. Either way the writer checkpoints at the same WAL size in bytes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_new_database_has_8_kb_pages_and_an_older_one_keeps_its_own() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let older = dir.path().join("older.db");
+        Connection::open(&older).expect("create").execute_batch("CREATE TABLE t (x)").expect("t");
+        for (path, page_size) in [(dir.path().join("new.db"), 8192), (older, 4096)] {
+            let store = Store::open(&path, &StoreConfig::default(), &HeaderRedaction::default())
+                .expect("open");
+            let id = store.write(|c| bodies::put(c, b"kept")).await.expect("a write");
+            let (size, pages): (i64, i64) = store
+                .read(|c| {
+                    let size = c.pragma_query_value(None, "page_size", |r| r.get(0))?;
+                    Ok((size, writer_checkpoint_pages(c)?))
+                })
+                .await
+                .expect("read");
+            assert_eq!(size, page_size, "{}", path.display());
+            assert_eq!(size * pages, WRITER_CHECKPOINT_BYTES, "{}", path.display());
+            let kept = store.read(move |c| bodies::find(c, &id)).await.expect("read");
+            assert_eq!(kept.as_deref(), Some(&b"kept"[..]), "{}", path.display());
+            store.close().await;
+        }
     }
 }

@@ -176,7 +176,8 @@ impl Store {
         let cache = cache::SharedCache::new(rule.clone());
         let cleared = cache.clone();
         let on_rollback = Box::new(move || cleared.lock().clear());
-        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::WRITER_CHECKPOINT_PAGES)?;
+        let checkpoint_pages = checkpoint::writer_checkpoint_pages(&conn)?;
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint_pages)?;
         let writer = Writer::start(conn, config.max_batch, on_rollback)?;
         let _lock = std::sync::Arc::new(lock);
         checkpoint::start(path, config, &_lock)?;
@@ -269,6 +270,13 @@ fn release_calls(conn: &Connection) -> StoreResult<usize> {
     Ok(released)
 }
 
+/// Page size of a new database. A payload is stored whole in a row of `bodies`, and a 4 KB
+/// page (SQLite's default) holds three 1 KB payloads and leaves a quarter of itself empty;
+/// an 8 KB page holds seven. Measured with unique 1 KB payloads (`hookrelay-bench e2e`):
+/// 2,533 → 2,340 bytes per delivered message, throughput unchanged within the machine's
+/// noise; 16 KB saved 46 bytes more but writes twice the WAL per page touched.
+const PAGE_SIZE: i64 = 8192;
+
 fn open_connection(path: &Path, flags: OpenFlags, config: &StoreConfig) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -277,9 +285,10 @@ fn open_connection(path: &Path, flags: OpenFlags, config: &StoreConfig) -> Store
         Synchronous::Normal => "NORMAL",
     };
     if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
-        // Takes effect only on a database with no table yet (a new one), so it comes before
-        // anything is written: freed pages can then be given back (see `retention`). An
-        // older database keeps its mode; changing it would take a full VACUUM.
+        // Both take effect only on a database with no table yet (a new one), so they come
+        // before anything is written; an older database keeps its own (changing either would
+        // take a full VACUUM). Freed pages can then be given back (see `retention`).
+        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
     }
