@@ -20,12 +20,23 @@
 -- Times are integer milliseconds since the Unix epoch (UTC). IDs are prefixed and
 -- time-sortable (UUIDv7 hex), so "ORDER BY id" is creation order and time windows are id ranges.
 
--- Admin API keys. Only the SHA-256 of a key is stored; keys given in the config are not stored.
+-- API keys made by the server (/v1/keys, and the admin key generated at first start). Only the
+-- SHA-256 of a key is stored; keys given in the config are not stored (they are admin keys).
+-- Version 9 (renames label to name, adds the columns after created_at, so their
+-- order is the one an upgraded table has): id (NULL only in a key stored before 9, until the
+-- next start gives it one), role (a key stored before 9 is an admin key), expires_at,
+-- last_used_at (to the minute) and revoked_at (a revoked key keeps its row, for the list).
 CREATE TABLE IF NOT EXISTS api_keys (
-    key_hash    BLOB PRIMARY KEY,
-    label       TEXT NOT NULL,
-    created_at  INTEGER NOT NULL
+    key_hash      BLOB PRIMARY KEY,
+    name          TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    id            TEXT,
+    role          TEXT NOT NULL DEFAULT 'admin' CHECK (role IN ('viewer', 'operator', 'admin')),
+    expires_at    INTEGER,
+    last_used_at  INTEGER,
+    revoked_at    INTEGER
 ) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS api_keys_id ON api_keys(id);
 
 -- Content-addressed blobs: request bodies, response bodies and automation snapshots are stored
 -- once however many attempts, reruns or logs refer to them. hash = first 16 bytes of SHA-256.

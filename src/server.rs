@@ -9,7 +9,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, Services};
-use crate::auth::{self, AdminKeys};
+use crate::auth::{self, Keys, Role};
 use crate::config::Config;
 use crate::delivery::{recover, Dispatcher};
 use crate::metrics::Metrics;
@@ -26,7 +26,7 @@ const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
 pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()> {
     let store = Store::open(&config.database, &config.store, &config.security.redact_headers)
         .with_context(|| format!("cannot open database {}", config.database.display()))?;
-    let admin_keys = admin_keys(&config, &store).await?;
+    let keys = api_keys(&config, &store).await?;
     let metrics = Arc::new(Metrics::new(&config.metrics));
     let sender = Arc::new(
         Sender::new(&config.delivery, &config.security).context("cannot build the HTTP client")?,
@@ -79,7 +79,7 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
         sender,
         config: Arc::new(config),
         metrics,
-        admin_keys: Arc::new(admin_keys),
+        keys: Arc::new(keys),
         workflows,
     });
     // The one line saying where it listens (not logged as well, which printed it twice on a
@@ -98,24 +98,34 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Configured keys, plus generated ones from the database. With none at all, one is
-/// generated, printed once, and only its hash stored: there is no unauthenticated mode.
-async fn admin_keys(config: &Config, store: &Store) -> anyhow::Result<AdminKeys> {
-    let mut hashes: Vec<[u8; 32]> = config.api_keys.iter().map(|k| auth::key_hash(k)).collect();
-    for stored in store.admin_key_hashes().await? {
-        if let Ok(hash) = <[u8; 32]>::try_from(stored.as_slice()) {
-            hashes.push(hash);
-        }
-    }
-    if hashes.is_empty() {
-        let key = auth::generate_admin_key();
-        store
-            .add_admin_key_hash(auth::key_hash(&key).to_vec(), "generated at first start".into())
-            .await?;
+/// Configured keys (admin), plus the stored ones not revoked. With none at all, an admin key
+/// is generated, printed once, and only its hash stored: there is no unauthenticated mode.
+async fn api_keys(config: &Config, store: &Store) -> anyhow::Result<Keys> {
+    let configured = config.api_keys.iter().map(|k| Keys::config_key(k));
+    let keys = Keys::new(configured.chain(store.active_keys().await?));
+    if keys.is_empty() {
+        let key = auth::generate_key(Role::Admin);
+        let now = crate::time::UnixMs::now();
+        let stored = crate::store::StoredKey {
+            id: crate::ids::ApiKeyId::new(),
+            name: "generated at first start".into(),
+            role: Role::Admin,
+            created_at: now,
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        let hash = auth::key_hash(&key);
+        store.add_key(hash, stored.clone()).await?;
         println!("No API key configured. Generated admin key (shown once; only its hash is stored):\n  {key}");
-        hashes.push(auth::key_hash(&key));
+        keys.add(auth::ActiveKey {
+            hash,
+            id: Some(stored.id),
+            role: Role::Admin,
+            expires_at: None,
+        });
     }
-    Ok(AdminKeys::from_hashes(hashes))
+    Ok(keys)
 }
 
 async fn maintain(store: Store) {

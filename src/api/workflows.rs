@@ -45,7 +45,7 @@ pub(super) async fn require_app_key(
             req.extensions_mut().insert(app);
             next.run(req).await
         }
-        None if state.admin_keys.verify(key) => {
+        None if state.keys.authenticate(key, crate::time::UnixMs::now()).is_some() => {
             ApiError::forbidden("an admin key cannot use the workflow app API; use the app's key")
                 .into_response()
         }

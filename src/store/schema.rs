@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 7;
+pub const VERSION: i64 = 9;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -43,6 +43,18 @@ const UPGRADES: &[(i64, &str)] = &[
         6,
         "ALTER TABLE bodies RENAME TO bodies_before_v7; \
          ALTER TABLE messages ADD COLUMN content_expunged_at INTEGER;",
+    ),
+    // Version 9: keys with roles (see api_keys in schema.sql). Keyed 7 on this branch, which
+    // has no version 8: upgrades from 8 once version 8 (ids as blobs) is merged.
+    (
+        7,
+        "ALTER TABLE api_keys RENAME COLUMN label TO name; \
+         ALTER TABLE api_keys ADD COLUMN id TEXT; \
+         ALTER TABLE api_keys ADD COLUMN role TEXT NOT NULL DEFAULT 'admin' \
+             CHECK (role IN ('viewer', 'operator', 'admin')); \
+         ALTER TABLE api_keys ADD COLUMN expires_at INTEGER; \
+         ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER; \
+         ALTER TABLE api_keys ADD COLUMN revoked_at INTEGER;",
     ),
 ];
 

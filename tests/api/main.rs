@@ -10,6 +10,7 @@ mod helpers;
 mod auth;
 mod auth_fixture;
 mod auth_matrix;
+mod auth_roles;
 mod auth_routes;
 mod auth_scoping;
 mod automations;
