@@ -22,6 +22,7 @@ mod expunge;
 mod filters;
 mod idempotency;
 mod json_depth;
+mod keys;
 mod log_filters;
 mod log_times;
 mod logs_follow;
