@@ -1,7 +1,9 @@
 //! Who a request is, and whether its role may do what it asks. Every keyed route is checked
-//! here, by the layer the route table puts on it ([`require_role`], with the role its row
-//! names); a console session can call [`authorize`] with the role its key holds, so both
-//! refuse the same things with the same answer.
+//! here, in two steps: [`require_key`] authenticates the key (once per request, on every
+//! keyed path) and leaves its [`Principal`]; [`require_role`], on each route with the role its
+//! row of the route table names, authorizes it. A console session can leave the Principal of
+//! the key it was made with (checked with `Keys::role_of`) and go through the same
+//! [`require_role`], so both refuse the same things with the same answer.
 
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
@@ -67,20 +69,32 @@ fn note_use(state: &AppState, id: &ApiKeyId, now: UnixMs) {
     });
 }
 
-/// The layer on every keyed route: the request's key must be valid and its role at least
-/// `needed`. The [`Principal`] is left in the request's extensions for the handler.
-pub(super) async fn require_role(
-    State((state, needed)): State<(AppState, Role)>,
+/// The layer on every keyed path: the request's key must be valid ([`authenticate`]); who
+/// it is, a [`Principal`], is left in the request's extensions for [`require_role`].
+pub(super) async fn require_key(
+    State(state): State<AppState>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let checked = authenticate(&state, req.headers())
-        .and_then(|principal| authorize(principal.role, needed).map(|()| principal));
-    match checked {
+    match authenticate(&state, req.headers()) {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
             next.run(req).await
         }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The layer on each keyed route, with the role its row in the route table names: the
+/// [`Principal`] that [`require_key`] (or, later, a console session) left must hold it.
+/// Without one the request was not authenticated at all: 401.
+pub(super) async fn require_role(State(needed): State<Role>, req: Request, next: Next) -> Response {
+    let checked = match req.extensions().get::<Principal>() {
+        Some(principal) => authorize(principal.role, needed),
+        None => Err(ApiError::unauthorized("missing API key")),
+    };
+    match checked {
+        Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
     }
 }

@@ -105,25 +105,30 @@ pub fn router(state: AppState) -> Router {
         axum::http::StatusCode::GATEWAY_TIMEOUT,
         state.config.delivery.request_timeout() + API_TIMEOUT_SLACK,
     );
-    let mut routes = Router::new();
+    let (mut keyed, mut app, mut open) = (Router::new(), Router::new(), Router::new());
     for route in routes::table(state.config.limits.max_concurrent_uploads) {
         let handler =
             if route.under_api_timeout { route.handler.layer(api_timeout) } else { route.handler };
-        let handler = match route.credential {
-            Credential::Key(role) => handler.route_layer(middleware::from_fn_with_state(
-                (state.clone(), role),
-                access::require_role,
-            )),
-            Credential::App => handler.route_layer(middleware::from_fn_with_state(
-                state.clone(),
-                workflows::require_app_key,
-            )),
+        match route.credential {
+            Credential::Key(role) => {
+                let check = middleware::from_fn_with_state(role, access::require_role);
+                keyed = keyed.route(route.path, handler.route_layer(check));
+            }
+            Credential::App => app = app.route(route.path, handler),
             // The sink authenticates each call itself: by signature, or by admin key.
-            Credential::Sink | Credential::Public => handler,
-        };
-        routes = routes.route(route.path, handler);
+            Credential::Sink | Credential::Public => open = open.route(route.path, handler),
+        }
     }
-    let routes = routes
+    // Per group, so that a wrong method on a keyed path is judged by the key first (401
+    // without one, 405 with a valid one); the role is each route's own.
+    let keyed =
+        keyed.route_layer(middleware::from_fn_with_state(state.clone(), access::require_key));
+    let app =
+        app.route_layer(middleware::from_fn_with_state(state.clone(), workflows::require_app_key));
+    let routes = Router::new()
+        .merge(keyed)
+        .merge(app)
+        .merge(open)
         .route_layer(middleware::from_fn(path_params::check_path_params))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn_with_state(state.clone(), head_limits::check_head))
