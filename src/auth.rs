@@ -135,9 +135,12 @@ impl Keys {
         known.len() != before
     }
 
-    /// Whether the set holds no key at all.
-    pub fn is_empty(&self) -> bool {
-        self.known.read().unwrap_or_else(PoisonError::into_inner).is_empty()
+    /// Whether the set holds an admin key valid at `now`.
+    pub fn has_admin(&self, now: UnixMs) -> bool {
+        let known = self.known.read().unwrap_or_else(PoisonError::into_inner);
+        known
+            .iter()
+            .any(|k| k.key.role == Role::Admin && k.key.expires_at.is_none_or(|at| at > now))
     }
 
     /// Who `presented` is, if it is a valid key at `now` (known, not revoked, not expired).

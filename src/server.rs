@@ -98,14 +98,16 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Configured keys (admin), plus the stored ones not revoked. With none at all, an admin key
-/// is generated, printed once, and only its hash stored: there is no unauthenticated mode.
+/// Configured keys (admin), plus the stored ones not revoked. Without a valid admin key (none
+/// configured, and every stored one revoked, expired or of a lower role), one is generated,
+/// printed once, and only its hash stored: there is no unauthenticated mode, and keys can
+/// always be managed again.
 async fn api_keys(config: &Config, store: &Store) -> anyhow::Result<Keys> {
     let configured = config.api_keys.iter().map(|k| Keys::config_key(k));
     let keys = Keys::new(configured.chain(store.active_keys().await?));
-    if keys.is_empty() {
+    let now = crate::time::UnixMs::now();
+    if !keys.has_admin(now) {
         let key = auth::generate_key(Role::Admin);
-        let now = crate::time::UnixMs::now();
         let stored = crate::store::StoredKey {
             id: crate::ids::ApiKeyId::new(),
             name: "generated at first start".into(),
@@ -154,4 +156,47 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutdown signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoredKey;
+    use crate::time::UnixMs;
+
+    async fn stored_keys(store: &Store) -> Vec<StoredKey> {
+        store.list_keys().await.expect("list")
+    }
+
+    /// An admin key is generated when none is valid, and only then: a restart with one
+    /// stored generates none, and one whose only stored keys are revoked or of a lower role
+    /// gets a new one, so keys can always be managed again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_admin_key_is_generated_only_when_none_is_valid() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config { database: dir.path().join("k.db"), ..Config::default() };
+        let store = Store::open(&config.database, &config.store, &config.security.redact_headers)
+            .expect("open");
+        api_keys(&config, &store).await.expect("first start");
+        let first = stored_keys(&store).await;
+        assert_eq!(first.len(), 1, "{first:?}");
+        assert_eq!(first[0].role, Role::Admin);
+        api_keys(&config, &store).await.expect("second start");
+        assert_eq!(stored_keys(&store).await.len(), 1, "a key was generated beside a valid one");
+
+        let viewer =
+            StoredKey { id: crate::ids::ApiKeyId::new(), role: Role::Viewer, ..first[0].clone() };
+        store.add_key(auth::key_hash("a viewer key 0123456789"), viewer).await.expect("add");
+        store.revoke_key(first[0].id.clone(), UnixMs::now()).await.expect("revoke");
+        let keys = api_keys(&config, &store).await.expect("third start");
+        assert!(keys.has_admin(UnixMs::now()));
+        let now = stored_keys(&store).await;
+        let admins = now.iter().filter(|k| k.role == Role::Admin && k.revoked_at.is_none());
+        assert_eq!(admins.count(), 1, "no new admin key: {now:?}");
+
+        let configured = Config { api_keys: vec!["configured-admin-key-01".into()], ..config };
+        store.revoke_key(now[2].id.clone(), UnixMs::now()).await.expect("revoke");
+        api_keys(&configured, &store).await.expect("with a configured key");
+        assert_eq!(stored_keys(&store).await.len(), 3, "generated beside a configured key");
+    }
 }
