@@ -295,24 +295,15 @@ pub(super) async fn update(
     apply_update(&state, id, body).await
 }
 
-/// Enables the automation: the update `{"enabled": true}` (an operator may, not only an admin).
-pub(super) async fn enable(
+/// Enables (`ON`) or disables the automation: the update `{"enabled": ON}` alone, which an
+/// operator may make (a PUT needs an admin).
+pub(super) async fn set_enabled<const ON: bool>(
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: NoQuery,
     _: NoBody,
 ) -> ApiResult<Json<Value>> {
-    apply_update(&state, id, AutomationBody { enabled: Some(true), ..Default::default() }).await
-}
-
-/// Disables the automation: the update `{"enabled": false}`.
-pub(super) async fn disable(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    _: NoQuery,
-    _: NoBody,
-) -> ApiResult<Json<Value>> {
-    apply_update(&state, id, AutomationBody { enabled: Some(false), ..Default::default() }).await
+    apply_update(&state, id, AutomationBody { enabled: Some(ON), ..Default::default() }).await
 }
 
 /// Merges `body` over the automation `id` and stores it: PUT's update, also enable/disable's.
