@@ -32,9 +32,9 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, 
             }
             Ok(principal)
         }
-        None if key.starts_with(APP_KEY_PREFIX) => {
-            Err(ApiError::forbidden("an app key cannot use the admin API; use an API key"))
-        }
+        None if key.starts_with(APP_KEY_PREFIX) => Err(ApiError::forbidden(
+            "an app key cannot use this API; use an API key (viewer, operator or admin)",
+        )),
         None => Err(ApiError::unauthorized("invalid API key")),
     }
 }

@@ -46,8 +46,10 @@ pub(super) async fn require_app_key(
             next.run(req).await
         }
         None if state.keys.authenticate(key, crate::time::UnixMs::now()).is_some() => {
-            ApiError::forbidden("an admin key cannot use the workflow app API; use the app's key")
-                .into_response()
+            ApiError::forbidden(
+                "an API key (of any role) cannot use the workflow app API; use the app's key",
+            )
+            .into_response()
         }
         None => ApiError::unauthorized("Access token is invalid").into_response(),
     }
