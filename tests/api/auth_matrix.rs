@@ -4,7 +4,8 @@
 //! admin key on the app API, an admin or app key on a signed sheet): 401 (no valid key of
 //! the kind) or 403 (a valid key of the wrong kind), the JSON error `{code, message,
 //! status}`, none of the resources' data in the answer, and nothing done. The same requests
-//! with the right key succeed and do show the data, so the canaries are real.
+//! with the right key succeed and do show the data, so the canaries are real. Keys of
+//! each role (viewer, operator, admin) on every route: `auth_roles.rs`.
 //!
 //! Decisions asserted here: the scheme word is case-insensitive (RFC 7235: `bearer` and
 //! `BEARER` work, tested in `auth.rs`), the key is not; a key is read only from `Api-Key`
