@@ -150,7 +150,10 @@ async fn bad_key_input_is_refused_naming_the_field() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_reads_but_no_secret_and_an_operator_reruns_and_recovers_but_configures_nothing() {
     let receiver = Receiver::ok().await;
-    let relay = Relay::start(crate::common::FAST_RETRIES);
+    let relay = Relay::start(&format!(
+        "{}\n[metrics]\nautomation_labels = 2\n",
+        crate::common::FAST_RETRIES
+    ));
     let a = relay.create_automation("p", &receiver.url("/hook")).await;
     let automation = a["id"].as_str().expect("id").to_string();
     relay.send_message("p", json!({"n": 1})).await;
@@ -171,6 +174,12 @@ async fn a_viewer_reads_but_no_secret_and_an_operator_reruns_and_recovers_but_co
         assert!(secret.body["message"].as_str().unwrap_or("").contains("the admin role"));
         assert!(!secret.text.contains(a["secret"].as_str().expect("secret")), "{}", secret.text);
     }
+    // The per-automation metrics name automations, which a viewer reads; no key, no series.
+    let series = "hookrelay_automation_attempts_total{";
+    let scrape = as_key(&relay, viewer, Method::GET, "/metrics", None).await;
+    assert!(scrape.text.contains(series), "{}", scrape.text);
+    let open = send(&relay, Method::GET, "/metrics", &[], None).await;
+    assert!(open.status == 200 && !open.text.contains(series), "{}", open.text);
     let rerun = format!("{LOGS}/{log}/rerun");
     let denied = as_key(&relay, viewer, Method::POST, &rerun, None).await;
     assert_eq!((denied.status, &denied.body["code"]), (403, &json!("insufficient_role")));
