@@ -1,10 +1,10 @@
 -- hookrelay schema. Applied at start-up by src/store/schema.rs.
 --
 -- Versioning: every statement below is idempotent (IF NOT EXISTS), and the file as a whole is
--- schema version 8 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
+-- schema version 9 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
 -- deliveries_due index had neither automation_id nor claimed, 3's no claimed; before 4 there
 -- was no snapshot_headers table; versions 5 and 6 are described at the end of the file, 7 at the
--- bodies table, 8 at the end of this comment). A later
+-- bodies table, 8 at the end of this comment, 9 at api_keys). A later
 -- version appends its upgrade steps in src/store/schema.rs, keyed by the version they upgrade
 -- from, so an older database is upgraded in place.
 --
@@ -28,12 +28,23 @@
 -- upgraded database, whose ids are converted in place (src/store/stored_ids.rs), has the same
 -- definitions as a new one. Workflow run and upload ids are Dify's UUID strings and stay text.
 
--- Admin API keys. Only the SHA-256 of a key is stored; keys given in the config are not stored.
+-- API keys made by the server (/v1/keys, and the admin key generated at first start). Only the
+-- SHA-256 of a key is stored; keys given in the config are not stored (they are admin keys).
+-- Version 9 (renames label to name, adds the columns after created_at, so their
+-- order is the one an upgraded table has): id (NULL only in a key stored before 9, until the
+-- next start gives it one), role (a key stored before 9 is an admin key), expires_at,
+-- last_used_at (to the minute) and revoked_at (a revoked key keeps its row, for the list).
 CREATE TABLE IF NOT EXISTS api_keys (
-    key_hash    BLOB PRIMARY KEY,
-    label       TEXT NOT NULL,
-    created_at  INTEGER NOT NULL
+    key_hash      BLOB PRIMARY KEY,
+    name          TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    id            TEXT,
+    role          TEXT NOT NULL DEFAULT 'admin' CHECK (role IN ('viewer', 'operator', 'admin')),
+    expires_at    INTEGER,
+    last_used_at  INTEGER,
+    revoked_at    INTEGER
 ) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS api_keys_id ON api_keys(id);
 
 -- Content-addressed blobs: request bodies, response bodies and automation snapshots are stored
 -- once however many attempts, reruns or logs refer to them. hash = first 16 bytes of SHA-256.

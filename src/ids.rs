@@ -77,6 +77,8 @@ id_kinds! {
     ReplayJob = "rpl_", ReplayJobId;
     /// Spreadsheet ids (the Sheets-style sink's).
     Spreadsheet = "ss_", SpreadsheetId;
+    /// API key ids (`/v1/keys`); not the key itself, which is shown once and never stored.
+    ApiKey = "key_", ApiKeyId;
 }
 
 /// A valid id of kind `K`: `K::PREFIX` followed by 32 lowercase hex digits. Serialized as

@@ -9,7 +9,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, Services};
-use crate::auth::{self, AdminKeys};
+use crate::auth::{self, Keys, Role};
 use crate::config::Config;
 use crate::delivery::{recover, Dispatcher};
 use crate::metrics::Metrics;
@@ -26,7 +26,7 @@ const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
 pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()> {
     let store = Store::open(&config.database, &config.store, &config.security.redact_headers)
         .with_context(|| format!("cannot open database {}", config.database.display()))?;
-    let admin_keys = admin_keys(&config, &store).await?;
+    let keys = api_keys(&config, &store).await?;
     let metrics = Arc::new(Metrics::new(&config.metrics));
     let sender = Arc::new(
         Sender::new(&config.delivery, &config.security).context("cannot build the HTTP client")?,
@@ -79,7 +79,7 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
         sender,
         config: Arc::new(config),
         metrics,
-        admin_keys: Arc::new(admin_keys),
+        keys: Arc::new(keys),
         workflows,
     });
     // The one line saying where it listens (not logged as well, which printed it twice on a
@@ -98,24 +98,36 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Configured keys, plus generated ones from the database. With none at all, one is
-/// generated, printed once, and only its hash stored: there is no unauthenticated mode.
-async fn admin_keys(config: &Config, store: &Store) -> anyhow::Result<AdminKeys> {
-    let mut hashes: Vec<[u8; 32]> = config.api_keys.iter().map(|k| auth::key_hash(k)).collect();
-    for stored in store.admin_key_hashes().await? {
-        if let Ok(hash) = <[u8; 32]>::try_from(stored.as_slice()) {
-            hashes.push(hash);
-        }
-    }
-    if hashes.is_empty() {
-        let key = auth::generate_admin_key();
-        store
-            .add_admin_key_hash(auth::key_hash(&key).to_vec(), "generated at first start".into())
-            .await?;
+/// Configured keys (admin), plus the stored ones not revoked. Without a valid admin key (none
+/// configured, and every stored one revoked, expired or of a lower role), one is generated,
+/// printed once, and only its hash stored: there is no unauthenticated mode, and keys can
+/// always be managed again.
+async fn api_keys(config: &Config, store: &Store) -> anyhow::Result<Keys> {
+    let configured = config.api_keys.iter().map(|k| Keys::config_key(k));
+    let keys = Keys::new(configured.chain(store.active_keys().await?));
+    let now = crate::time::UnixMs::now();
+    if !keys.has_admin(now) {
+        let key = auth::generate_key(Role::Admin);
+        let stored = crate::store::StoredKey {
+            id: crate::ids::ApiKeyId::new(),
+            name: "generated at first start".into(),
+            role: Role::Admin,
+            created_at: now,
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        let hash = auth::key_hash(&key);
+        store.add_key(hash, stored.clone()).await?;
         println!("No API key configured. Generated admin key (shown once; only its hash is stored):\n  {key}");
-        hashes.push(auth::key_hash(&key));
+        keys.add(auth::ActiveKey {
+            hash,
+            id: Some(stored.id),
+            role: Role::Admin,
+            expires_at: None,
+        });
     }
-    Ok(AdminKeys::from_hashes(hashes))
+    Ok(keys)
 }
 
 async fn maintain(store: Store) {
@@ -144,4 +156,47 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutdown signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoredKey;
+    use crate::time::UnixMs;
+
+    async fn stored_keys(store: &Store) -> Vec<StoredKey> {
+        store.list_keys().await.expect("list")
+    }
+
+    /// An admin key is generated when none is valid, and only then: a restart with one
+    /// stored generates none, and one whose only stored keys are revoked or of a lower role
+    /// gets a new one, so keys can always be managed again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_admin_key_is_generated_only_when_none_is_valid() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config { database: dir.path().join("k.db"), ..Config::default() };
+        let store = Store::open(&config.database, &config.store, &config.security.redact_headers)
+            .expect("open");
+        api_keys(&config, &store).await.expect("first start");
+        let first = stored_keys(&store).await;
+        assert_eq!(first.len(), 1, "{first:?}");
+        assert_eq!(first[0].role, Role::Admin);
+        api_keys(&config, &store).await.expect("second start");
+        assert_eq!(stored_keys(&store).await.len(), 1, "a key was generated beside a valid one");
+
+        let viewer =
+            StoredKey { id: crate::ids::ApiKeyId::new(), role: Role::Viewer, ..first[0].clone() };
+        store.add_key(auth::key_hash("a viewer key 0123456789"), viewer).await.expect("add");
+        store.revoke_key(first[0].id.clone(), UnixMs::now()).await.expect("revoke");
+        let keys = api_keys(&config, &store).await.expect("third start");
+        assert!(keys.has_admin(UnixMs::now()));
+        let now = stored_keys(&store).await;
+        let admins = now.iter().filter(|k| k.role == Role::Admin && k.revoked_at.is_none());
+        assert_eq!(admins.count(), 1, "no new admin key: {now:?}");
+
+        let configured = Config { api_keys: vec!["configured-admin-key-01".into()], ..config };
+        store.revoke_key(now[2].id.clone(), UnixMs::now()).await.expect("revoke");
+        api_keys(&configured, &store).await.expect("with a configured key");
+        assert_eq!(stored_keys(&store).await.len(), 3, "generated beside a configured key");
+    }
 }

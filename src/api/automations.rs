@@ -1,5 +1,5 @@
-//! `/v1/processors/automations/endpoints`: create, list, get, update, delete, secret
-//! rotation; and the test call `/v1/processors/automations/tests/webhook/{id}`.
+//! `/v1/processors/automations/endpoints`: create, list, get, update, enable/disable, delete,
+//! secret rotation; and the test call `/v1/processors/automations/tests/webhook/{id}`.
 
 use std::collections::BTreeMap;
 
@@ -36,7 +36,7 @@ const RESERVED_HEADERS: &[&str] = &[
 
 /// Create or update body; on update every field is optional and absent ones keep their value.
 /// Any other field is refused: a misspelt one (`enable` for `enabled`) must not be ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AutomationBody {
     name: Option<String>,
@@ -291,6 +291,26 @@ pub(super) async fn update(
     Path(id): Path<String>,
     _: NoQuery,
     JsonBody(body): JsonBody<AutomationBody>,
+) -> ApiResult<Json<Value>> {
+    apply_update(&state, id, body).await
+}
+
+/// Enables (`ON`) or disables the automation: the update `{"enabled": ON}` alone, which an
+/// operator may make (a PUT needs an admin).
+pub(super) async fn set_enabled<const ON: bool>(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    _: NoQuery,
+    _: NoBody,
+) -> ApiResult<Json<Value>> {
+    apply_update(&state, id, AutomationBody { enabled: Some(ON), ..Default::default() }).await
+}
+
+/// Merges `body` over the automation `id` and stores it: PUT's update, also enable/disable's.
+async fn apply_update(
+    state: &AppState,
+    id: String,
+    body: AutomationBody,
 ) -> ApiResult<Json<Value>> {
     let current = state.store.automation(automation_id(id)?).await?;
     let input = merged_input(body, Some(&current), state.config.limits.max_webhook_headers)?;

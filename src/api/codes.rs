@@ -50,6 +50,8 @@ registry! {
         "no key, or a key that is not valid";
     Forbidden => "forbidden", 403,
         "a valid key of the wrong kind: an app key on the admin API, an admin key on the app API";
+    InsufficientRole => "insufficient_role", 403,
+        "a valid key whose role is below the one the route needs (viewer < operator < admin); the message names it";
     NotFound => "not_found", 404,
         "no such route, or the thing the path names does not exist";
     MethodNotAllowed => "method_not_allowed", 405,

@@ -1,5 +1,7 @@
-//! The HTTP API: axum routers, one file per resource, behind one admin-key layer.
+//! The HTTP API: axum routers, one file per resource; each keyed route behind the one role
+//! check of [`access`].
 
+pub mod access;
 mod automations;
 mod codes;
 mod error;
@@ -9,6 +11,7 @@ mod files;
 mod head_limits;
 mod json_depth;
 mod json_errors;
+mod keys;
 mod logs;
 mod logs_view;
 mod messages;
@@ -35,14 +38,14 @@ pub use routes::Credential;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{self, AdminKeys, APP_KEY_PREFIX};
+use crate::auth::Keys;
 use crate::config::Config;
 use crate::delivery::Dispatcher;
 use crate::listener::BodyTimedOut;
@@ -87,8 +90,8 @@ pub struct Services {
     pub config: Arc<Config>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
-    /// Valid admin keys.
-    pub admin_keys: Arc<AdminKeys>,
+    /// Valid API keys, with their roles; `/v1/keys` changes them as it answers.
+    pub keys: Arc<Keys>,
     /// Workflow apps and their runs.
     pub workflows: Arc<crate::workflow::service::Workflows>,
 }
@@ -102,23 +105,28 @@ pub fn router(state: AppState) -> Router {
         axum::http::StatusCode::GATEWAY_TIMEOUT,
         state.config.delivery.request_timeout() + API_TIMEOUT_SLACK,
     );
-    let (mut admin, mut app, mut open) = (Router::new(), Router::new(), Router::new());
+    let (mut keyed, mut app, mut open) = (Router::new(), Router::new(), Router::new());
     for route in routes::table(state.config.limits.max_concurrent_uploads) {
-        let group = match route.credential {
-            Credential::Admin => &mut admin,
-            Credential::App => &mut app,
-            // The sink authenticates each call itself: by signature, or by admin key.
-            Credential::Sink | Credential::Public => &mut open,
-        };
         let handler =
             if route.under_api_timeout { route.handler.layer(api_timeout) } else { route.handler };
-        *group = std::mem::take(group).route(route.path, handler);
+        match route.credential {
+            Credential::Key(role) => {
+                let check = middleware::from_fn_with_state(role, access::require_role);
+                keyed = keyed.route(route.path, handler.route_layer(check));
+            }
+            Credential::App => app = app.route(route.path, handler),
+            // The sink authenticates each call itself: by signature, or by admin key.
+            Credential::Sink | Credential::Public => open = open.route(route.path, handler),
+        }
     }
-    let admin = admin.route_layer(middleware::from_fn_with_state(state.clone(), require_admin_key));
+    // Per group, so that a wrong method on a keyed path is judged by the key first (401
+    // without one, 405 with a valid one); the role is each route's own.
+    let keyed =
+        keyed.route_layer(middleware::from_fn_with_state(state.clone(), access::require_key));
     let app =
         app.route_layer(middleware::from_fn_with_state(state.clone(), workflows::require_app_key));
     let routes = Router::new()
-        .merge(admin)
+        .merge(keyed)
         .merge(app)
         .merge(open)
         .route_layer(middleware::from_fn(path_params::check_path_params))
@@ -151,21 +159,5 @@ async fn slow_body_answer(req: Request, next: Next) -> Response {
         .with_field("body")
         .into_response(),
         _ => response,
-    }
-}
-
-/// 401 without a valid admin key; 403 for an app key (the wrong kind for this API).
-async fn require_admin_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    match auth::presented_key(req.headers()) {
-        Some(key) if state.admin_keys.verify(key) => next.run(req).await,
-        Some(key) if key.starts_with(APP_KEY_PREFIX) => {
-            ApiError::forbidden("an app key cannot use the admin API; use an admin key")
-                .into_response()
-        }
-        Some(_) => ApiError::unauthorized("invalid API key").into_response(),
-        None => ApiError::unauthorized(
-            "missing API key: send `Api-Key: <key>` or `Authorization: Bearer <key>`",
-        )
-        .into_response(),
     }
 }

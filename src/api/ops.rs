@@ -1,5 +1,5 @@
 //! Operations routes, open without a key: `/healthz`, `/readyz`, `/metrics` (whose series
-//! naming automations only a scrape with an admin key gets).
+//! naming automations only a scrape with an API key gets).
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -8,7 +8,6 @@ use axum::Json;
 use serde_json::json;
 
 use super::AppState;
-use crate::auth;
 use crate::time::UnixMs;
 
 /// The process is up.
@@ -37,12 +36,13 @@ pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// Prometheus text exposition; queue gauges are read from the database at scrape time, and
 /// deleted automations' series dropped. Open to all, but the series naming automations only
-/// to a scrape with an admin key (`Authorization: Bearer …` or `Api-Key`).
+/// to a scrape with a valid API key of any role (`Authorization: Bearer …` or `Api-Key`):
+/// a viewer reads everything but secrets.
 pub(super) async fn metrics(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> impl IntoResponse {
-    let admin = auth::presented_key(&headers).is_some_and(|key| state.admin_keys.verify(key));
+    let keyed = super::access::authenticate(&state, &headers).is_ok();
     if let Ok((pending, due)) = state.store.backlog().await {
         state.metrics.queue_depth.set(pending);
         state.metrics.due_backlog.set(due);
@@ -64,6 +64,6 @@ pub(super) async fn metrics(
         .set(i64::try_from(state.dispatcher.lane_backlog()).unwrap_or(i64::MAX));
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(admin),
+        state.metrics.render(keyed),
     )
 }

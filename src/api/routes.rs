@@ -1,25 +1,28 @@
-//! The route table: every route the API serves, with the credential it takes. The router is
-//! built from it alone (see [`super::router`]), and the auth tests read it through
-//! [`served`], so a route cannot be served without a row that says which key it needs.
+//! The route table: every route the API serves, with the credential it takes (for an API key,
+//! the role it needs). The router is built from it alone (see [`super::router`]), and the auth
+//! tests read it through [`served`], so a route cannot be served without a row that says
+//! which key, and which role, it needs.
 
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
 
 use super::{
-    automations, expunge, files, logs, messages, ops, recover, replay, rerun, sheet_signer,
+    automations, expunge, files, keys, logs, messages, ops, recover, replay, rerun, sheet_signer,
     sheet_values, sheets, sink, workflows, AppState,
 };
+use crate::auth::Role;
 
 /// Which credential a route takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Credential {
-    /// An admin key (`Api-Key` or `Authorization: Bearer`); an app key is 403.
-    Admin,
+    /// An API key (`Api-Key` or `Authorization: Bearer`) of at least this role: a lower
+    /// one is 403 `insufficient_role`, an app key 403 `forbidden`.
+    Key(Role),
     /// An app key (`Authorization: Bearer app-…`) selecting the app; an admin key is 403.
     App,
-    /// The sheets sink: a valid signature on a signed spreadsheet, an admin key otherwise
-    /// (the handler checks it).
+    /// The sheets sink: a valid signature on a signed spreadsheet, an admin-role key
+    /// otherwise (the handler checks it).
     Sink,
     /// No key: health, readiness, metrics.
     Public,
@@ -58,7 +61,12 @@ fn route<H: Handler<T, AppState>, T: 'static>(
 /// Every route, with its handler; uploads are read at most `max_concurrent_uploads` at once.
 #[rustfmt::skip] // One row per line, as a table.
 pub(super) fn table(max_concurrent_uploads: usize) -> Vec<Route> {
-    use Credential::{Admin, App, Public, Sink};
+    use Credential::{App, Public, Sink};
+    // Viewer: reads, but no secret. Operator: acts on deliveries (rerun, recover, a test
+    // call, enable/disable) without changing what is configured. Admin: the rest.
+    const VIEWER: Credential = Credential::Key(Role::Viewer);
+    const OPERATOR: Credential = Credential::Key(Role::Operator);
+    const ADMIN: Credential = Credential::Key(Role::Admin);
     const GET: Method = Method::GET;
     const POST: Method = Method::POST;
     const PUT: Method = Method::PUT;
@@ -67,39 +75,44 @@ pub(super) fn table(max_concurrent_uploads: usize) -> Vec<Route> {
     upload.handler = files::upload_layers(upload.handler, max_concurrent_uploads);
     upload.under_api_timeout = false;
     vec![
-        route(GET, "/v1/processors/automations/endpoints", Admin, automations::list),
-        route(POST, "/v1/processors/automations/endpoints", Admin, automations::create),
-        route(GET, "/v1/processors/automations/endpoints/{id}", Admin, automations::show),
-        route(PUT, "/v1/processors/automations/endpoints/{id}", Admin, automations::update),
-        route(DELETE, "/v1/processors/automations/endpoints/{id}", Admin, automations::remove),
-        route(GET, "/v1/processors/automations/endpoints/{id}/secret", Admin, automations::secret),
-        route(POST, "/v1/processors/automations/endpoints/{id}/secret/rotate", Admin, automations::rotate),
-        route(POST, "/v1/processors/automations/tests/webhook/{id}", Admin, automations::test_webhook),
-        route(POST, "/v1/processors/automations/endpoints/{id}/replay-missing", Admin, replay::create),
-        route(GET, "/v1/processors/automations/endpoints/{id}/replay-missing/{job_id}", Admin, replay::show),
-        route(POST, "/v1/messages", Admin, messages::ingest),
-        route(GET, "/v1/messages", Admin, messages::list_messages),
-        route(GET, "/v1/messages/{id}", Admin, messages::show_message),
-        route(DELETE, "/v1/messages/{id}/content", Admin, expunge::expunge_content),
-        route(GET, "/v1/deliveries", Admin, messages::list_deliveries),
-        route(GET, "/v1/deliveries/{id}", Admin, messages::show_delivery),
-        route(GET, "/v1/processors/automations/logs", Admin, logs::list),
-        route(GET, "/v1/processors/automations/logs/{log_id}", Admin, logs::show),
-        route(POST, "/v1/processors/automations/logs/{log_id}/rerun", Admin, rerun::rerun),
-        route(GET, "/v1/processors/{processor_id}/automations/logs", Admin, logs::list_scoped),
-        route(GET, "/v1/processors/{processor_id}/automations/logs/{log_id}", Admin, logs::show_scoped),
-        route(POST, "/v1/processors/{processor_id}/automations/logs/{log_id}/rerun", Admin, rerun::rerun_scoped),
-        route(POST, "/v1/processors/automations/logs/recover", Admin, recover::create),
-        route(GET, "/v1/processors/automations/logs/recover", Admin, recover::list),
-        route(GET, "/v1/processors/automations/logs/recover/{job_id}", Admin, recover::show),
-        route(GET, "/v1/spreadsheets", Admin, sheets::list),
-        route(POST, "/v1/spreadsheets", Admin, sheets::create),
-        route(GET, "/v1/spreadsheets/{id}", Admin, sheets::show),
-        route(DELETE, "/v1/spreadsheets/{id}", Admin, sheets::remove),
-        route(PUT, "/v1/spreadsheets/{id}/signer", Admin, sheet_signer::link),
-        route(DELETE, "/v1/spreadsheets/{id}/signer", Admin, sheet_signer::unlink),
-        route(GET, "/v1/spreadsheets/{id}/values/{range}", Admin, sheet_values::values),
-        route(GET, "/v1/spreadsheets/{id}/export", Admin, sheet_values::export),
+        route(GET, "/v1/processors/automations/endpoints", VIEWER, automations::list),
+        route(POST, "/v1/processors/automations/endpoints", ADMIN, automations::create),
+        route(GET, "/v1/processors/automations/endpoints/{id}", VIEWER, automations::show),
+        route(PUT, "/v1/processors/automations/endpoints/{id}", ADMIN, automations::update),
+        route(DELETE, "/v1/processors/automations/endpoints/{id}", ADMIN, automations::remove),
+        route(POST, "/v1/processors/automations/endpoints/{id}/enable", OPERATOR, automations::set_enabled::<true>),
+        route(POST, "/v1/processors/automations/endpoints/{id}/disable", OPERATOR, automations::set_enabled::<false>),
+        route(GET, "/v1/processors/automations/endpoints/{id}/secret", ADMIN, automations::secret),
+        route(POST, "/v1/processors/automations/endpoints/{id}/secret/rotate", ADMIN, automations::rotate),
+        route(POST, "/v1/processors/automations/tests/webhook/{id}", OPERATOR, automations::test_webhook),
+        route(POST, "/v1/processors/automations/endpoints/{id}/replay-missing", ADMIN, replay::create),
+        route(GET, "/v1/processors/automations/endpoints/{id}/replay-missing/{job_id}", VIEWER, replay::show),
+        route(POST, "/v1/messages", ADMIN, messages::ingest),
+        route(GET, "/v1/messages", VIEWER, messages::list_messages),
+        route(GET, "/v1/messages/{id}", VIEWER, messages::show_message),
+        route(DELETE, "/v1/messages/{id}/content", ADMIN, expunge::expunge_content),
+        route(GET, "/v1/deliveries", VIEWER, messages::list_deliveries),
+        route(GET, "/v1/deliveries/{id}", VIEWER, messages::show_delivery),
+        route(GET, "/v1/processors/automations/logs", VIEWER, logs::list),
+        route(GET, "/v1/processors/automations/logs/{log_id}", VIEWER, logs::show),
+        route(POST, "/v1/processors/automations/logs/{log_id}/rerun", OPERATOR, rerun::rerun),
+        route(GET, "/v1/processors/{processor_id}/automations/logs", VIEWER, logs::list_scoped),
+        route(GET, "/v1/processors/{processor_id}/automations/logs/{log_id}", VIEWER, logs::show_scoped),
+        route(POST, "/v1/processors/{processor_id}/automations/logs/{log_id}/rerun", OPERATOR, rerun::rerun_scoped),
+        route(POST, "/v1/processors/automations/logs/recover", OPERATOR, recover::create),
+        route(GET, "/v1/processors/automations/logs/recover", VIEWER, recover::list),
+        route(GET, "/v1/processors/automations/logs/recover/{job_id}", VIEWER, recover::show),
+        route(GET, "/v1/spreadsheets", VIEWER, sheets::list),
+        route(POST, "/v1/spreadsheets", ADMIN, sheets::create),
+        route(GET, "/v1/spreadsheets/{id}", VIEWER, sheets::show),
+        route(DELETE, "/v1/spreadsheets/{id}", ADMIN, sheets::remove),
+        route(PUT, "/v1/spreadsheets/{id}/signer", ADMIN, sheet_signer::link),
+        route(DELETE, "/v1/spreadsheets/{id}/signer", ADMIN, sheet_signer::unlink),
+        route(GET, "/v1/spreadsheets/{id}/values/{range}", VIEWER, sheet_values::values),
+        route(GET, "/v1/spreadsheets/{id}/export", VIEWER, sheet_values::export),
+        route(POST, "/v1/keys", ADMIN, keys::create),
+        route(GET, "/v1/keys", ADMIN, keys::list),
+        route(DELETE, "/v1/keys/{id}", ADMIN, keys::revoke),
         route(POST, "/v1/workflows/run", App, workflows::run),
         route(GET, "/v1/workflows/run/{id}", App, workflows::show_run),
         route(POST, "/v1/workflows/tasks/{task_id}/stop", App, workflows::stop),

@@ -99,7 +99,8 @@ fn caller_of(state: &AppState, headers: &HeaderMap) -> ApiResult<Caller> {
         .map(str::trim)
         .filter(|id| !id.is_empty())
         .map(str::to_string);
-    let admin = crate::auth::presented_key(headers).is_some_and(|k| state.admin_keys.verify(k));
+    let admin = super::access::authenticate(state, headers)
+        .is_ok_and(|who| who.role.allows(crate::auth::Role::Admin));
     let signed = webhook_id.is_some()
         && header(headers, "webhook-timestamp").is_some()
         && header(headers, "webhook-signature").is_some();

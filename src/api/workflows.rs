@@ -45,9 +45,11 @@ pub(super) async fn require_app_key(
             req.extensions_mut().insert(app);
             next.run(req).await
         }
-        None if state.admin_keys.verify(key) => {
-            ApiError::forbidden("an admin key cannot use the workflow app API; use the app's key")
-                .into_response()
+        None if state.keys.authenticate(key, crate::time::UnixMs::now()).is_some() => {
+            ApiError::forbidden(
+                "an API key (of any role) cannot use the workflow app API; use the app's key",
+            )
+            .into_response()
         }
         None => ApiError::unauthorized("Access token is invalid").into_response(),
     }

@@ -45,6 +45,7 @@ pub use deliveries::{ClaimedDelivery, DeliveryRow, Outcome};
 pub use delivery_status::DeliveryStatus;
 pub use failure::StorageFailure;
 pub use files::UploadFile;
+pub use keys::StoredKey;
 pub use log_filters::LogFilter;
 pub use logs::{GoneBodies, LogRecord, NewLog, Trigger};
 pub use message_views::{MessageDetail, MessageFilter, MessageRow};

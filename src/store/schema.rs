@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 8;
+pub const VERSION: i64 = 9;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -27,6 +27,8 @@ pub const VERSION: i64 = 8;
 /// `messages.content_expunged_at` (none of the messages before it was expunged).
 /// Version 8 stores ids as 16 bytes: an older database's are converted in place, after
 /// every earlier step ([`stored_ids::convert`]); the tables' definitions do not change.
+/// Version 9 gives API keys an id, a role (the keys stored before it are admin keys), an
+/// expiry, a last use and a revocation time.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),
@@ -45,6 +47,17 @@ const UPGRADES: &[(i64, &str)] = &[
         6,
         "ALTER TABLE bodies RENAME TO bodies_before_v7; \
          ALTER TABLE messages ADD COLUMN content_expunged_at INTEGER;",
+    ),
+    // Version 9: keys with roles (see api_keys in schema.sql).
+    (
+        8,
+        "ALTER TABLE api_keys RENAME COLUMN label TO name; \
+         ALTER TABLE api_keys ADD COLUMN id TEXT; \
+         ALTER TABLE api_keys ADD COLUMN role TEXT NOT NULL DEFAULT 'admin' \
+             CHECK (role IN ('viewer', 'operator', 'admin')); \
+         ALTER TABLE api_keys ADD COLUMN expires_at INTEGER; \
+         ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER; \
+         ALTER TABLE api_keys ADD COLUMN revoked_at INTEGER;",
     ),
 ];
 

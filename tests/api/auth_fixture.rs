@@ -130,6 +130,10 @@ pub(crate) struct Fixture {
     pub(crate) run: String,
     pub(crate) task: String,
     pub(crate) user: String,
+    /// A viewer key and an operator key (made through `/v1/keys`), and the viewer key's id.
+    pub(crate) viewer_key: String,
+    pub(crate) operator_key: String,
+    pub(crate) key_id: String,
     /// Strings of these resources no refused answer may contain.
     pub(crate) canaries: Vec<String>,
 }
@@ -217,6 +221,22 @@ impl Fixture {
         let run = r.body["workflow_run_id"].as_str().expect("run id").to_string();
         let task = r.body["task_id"].as_str().expect("task id").to_string();
 
+        let mut made = Vec::new();
+        for role in ["viewer", "operator"] {
+            let (status, k) = relay
+                .post_json(
+                    "/v1/keys",
+                    &json!({"name": format!("{role}-canary-6620"), "role": role}),
+                )
+                .await;
+            assert_eq!(status, 201, "{k}");
+            made.push((
+                k["key"].as_str().expect("key").to_string(),
+                k["id"].as_str().expect("id").to_string(),
+            ));
+        }
+        let [(viewer_key, key_id), (operator_key, _)] = <[_; 2]>::try_from(made).expect("two");
+
         let canaries = [
             &automation,
             &secret,
@@ -232,6 +252,9 @@ impl Fixture {
             &task,
             &user,
             &upload,
+            &key_id,
+            &viewer_key,
+            &operator_key,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -267,6 +290,9 @@ impl Fixture {
             run,
             task,
             user,
+            viewer_key,
+            operator_key,
+            key_id,
             canaries,
         }
     }
@@ -286,6 +312,8 @@ impl Fixture {
             &self.message
         } else if template.starts_with("/v1/spreadsheets") {
             &self.keyed_sheet
+        } else if template.starts_with("/v1/keys") {
+            &self.key_id
         } else {
             &self.run
         };
@@ -311,6 +339,7 @@ impl Fixture {
                 json_body(json!({"since": rfc3339_ago(3600)}))
             }
             ("POST", "/v1/spreadsheets") => json_body(json!({"title": "intruder"})),
+            ("POST", "/v1/keys") => json_body(json!({"name": "intruder", "role": "admin"})),
             ("POST", "/v1/workflows/run") => json_body(
                 json!({"inputs": {"codeword": "x", "topic": "x"}, "user": self.user, "response_mode": "blocking"}),
             ),
@@ -320,6 +349,8 @@ impl Fixture {
             ("POST", t)
                 if t.ends_with("/rerun")
                     || t.ends_with("/rotate")
+                    || t.ends_with("/enable")
+                    || t.ends_with("/disable")
                     || t.contains("/tests/webhook/") =>
             {
                 None

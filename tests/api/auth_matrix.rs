@@ -4,7 +4,8 @@
 //! admin key on the app API, an admin or app key on a signed sheet): 401 (no valid key of
 //! the kind) or 403 (a valid key of the wrong kind), the JSON error `{code, message,
 //! status}`, none of the resources' data in the answer, and nothing done. The same requests
-//! with the right key succeed and do show the data, so the canaries are real.
+//! with the right key succeed and do show the data, so the canaries are real. Keys of
+//! each role (viewer, operator, admin) on every route: `auth_roles.rs`.
 //!
 //! Decisions asserted here: the scheme word is case-insensitive (RFC 7235: `bearer` and
 //! `BEARER` work, tested in `auth.rs`), the key is not; a key is read only from `Api-Key`
@@ -23,6 +24,8 @@ use crate::auth_fixture::{
 };
 use crate::auth_routes::{routes_of, Kind, MATRIX};
 use crate::common::{Received, KEY, WAIT};
+use hookrelay::auth::Role;
+
 use crate::helpers::{assert_error, count_list, ids_of, Headers, Resp, ENDPOINTS};
 
 /// One way of presenting a key, and the status it must get.
@@ -192,11 +195,15 @@ async fn every_route_refuses_every_wrong_key_and_shows_nothing() {
     assert_eq!((keyed_rows, signed_rows), (2, 2), "header and one row each");
 
     let messages = count_list(&fx.relay, "/v1/messages?limit=100").await;
-    let admin = refuse_all(&fx, Kind::Admin, &admin_variants()).await;
+    let mut admin = 0;
+    for role in Role::ALL {
+        admin += refuse_all(&fx, Kind::Key(role), &admin_variants()).await;
+    }
     let app = refuse_all(&fx, Kind::App, &app_variants()).await;
     let sink = refuse_sink(&fx).await;
     eprintln!("auth matrix: {admin} admin, {app} app, {sink} sink refusals");
-    assert_eq!(routes_of(Kind::Admin).count(), 33);
+    let per_role = Role::ALL.map(|role| routes_of(Kind::Key(role)).count());
+    assert_eq!(per_role, [17, 6, 15], "viewer, operator and admin routes");
     assert_eq!(routes_of(Kind::App).count(), 6);
 
     // Nothing any refused request asked for happened: what is stored before an answer, now;
@@ -222,7 +229,7 @@ async fn every_route_refuses_every_wrong_key_and_shows_nothing() {
     for (method, template, kind) in MATRIX.iter().filter(|r| r.0 == "GET") {
         let (m, path, _) = fx.request(method, template);
         let headers = match kind {
-            Kind::Admin => vec![("Api-Key", KEY.to_string())],
+            Kind::Key(_) => vec![("Api-Key", KEY.to_string())],
             Kind::App => bearer(ALPHA_KEY),
             Kind::Public => vec![],
             Kind::Sink => unreachable!("the sink is POST only"),

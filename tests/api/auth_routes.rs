@@ -1,18 +1,20 @@
 //! The route table of the auth matrix, and a check that it is the router's: the router is
-//! built from `hookrelay::api::routes` alone, whose rows (method, path, credential) must be
-//! exactly [`MATRIX`] — so a route added to the router without an entry here fails
-//! `every_served_route_is_in_the_auth_matrix`.
+//! built from `hookrelay::api::routes` alone, whose rows (method, path, credential, and for
+//! an API key the role it needs) must be exactly [`MATRIX`] — so a route added to the router
+//! without an entry here, or with another role, fails `every_served_route_is_in_the_auth_matrix`.
 
 use std::collections::BTreeSet;
 
 use hookrelay::api::routes::served;
 use hookrelay::api::Credential;
+use hookrelay::auth::Role;
 
 /// Which credential a route takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Kind {
-    /// An admin key (`Api-Key` or `Authorization: Bearer`); an app key is 403.
-    Admin,
+    /// An API key (`Api-Key` or `Authorization: Bearer`) of at least this role; a lower
+    /// role is 403 `insufficient_role`, an app key 403 `forbidden`.
+    Key(Role),
     /// An app key (`Authorization: Bearer app-…`) selecting the app; an admin key is 403.
     App,
     /// The sheets sink: a valid signature on a signed sheet, an admin key otherwise.
@@ -21,41 +23,53 @@ pub(crate) enum Kind {
     Public,
 }
 
-/// Every route the router serves: method, path as in the router, credential.
+const VIEWER: Kind = Kind::Key(Role::Viewer);
+const OPERATOR: Kind = Kind::Key(Role::Operator);
+const ADMIN: Kind = Kind::Key(Role::Admin);
+
+/// Every route the router serves: method, path as in the router, credential. The roles:
+/// a viewer reads all but secrets; an operator also reruns, recovers, sends a test call and
+/// enables or disables an automation; everything else (secrets, configuration, ingest,
+/// expunge, spreadsheets' writes, replay, keys) needs an admin key.
 pub(crate) const MATRIX: &[(&str, &str, Kind)] = &[
-    ("GET", "/v1/processors/automations/endpoints", Kind::Admin),
-    ("POST", "/v1/processors/automations/endpoints", Kind::Admin),
-    ("GET", "/v1/processors/automations/endpoints/{id}", Kind::Admin),
-    ("PUT", "/v1/processors/automations/endpoints/{id}", Kind::Admin),
-    ("DELETE", "/v1/processors/automations/endpoints/{id}", Kind::Admin),
-    ("GET", "/v1/processors/automations/endpoints/{id}/secret", Kind::Admin),
-    ("POST", "/v1/processors/automations/endpoints/{id}/secret/rotate", Kind::Admin),
-    ("POST", "/v1/processors/automations/tests/webhook/{id}", Kind::Admin),
-    ("POST", "/v1/processors/automations/endpoints/{id}/replay-missing", Kind::Admin),
-    ("GET", "/v1/processors/automations/endpoints/{id}/replay-missing/{job_id}", Kind::Admin),
-    ("POST", "/v1/messages", Kind::Admin),
-    ("GET", "/v1/messages", Kind::Admin),
-    ("GET", "/v1/messages/{id}", Kind::Admin),
-    ("DELETE", "/v1/messages/{id}/content", Kind::Admin),
-    ("GET", "/v1/deliveries", Kind::Admin),
-    ("GET", "/v1/deliveries/{id}", Kind::Admin),
-    ("GET", "/v1/processors/automations/logs", Kind::Admin),
-    ("GET", "/v1/processors/automations/logs/{log_id}", Kind::Admin),
-    ("POST", "/v1/processors/automations/logs/{log_id}/rerun", Kind::Admin),
-    ("GET", "/v1/processors/{processor_id}/automations/logs", Kind::Admin),
-    ("GET", "/v1/processors/{processor_id}/automations/logs/{log_id}", Kind::Admin),
-    ("POST", "/v1/processors/{processor_id}/automations/logs/{log_id}/rerun", Kind::Admin),
-    ("POST", "/v1/processors/automations/logs/recover", Kind::Admin),
-    ("GET", "/v1/processors/automations/logs/recover", Kind::Admin),
-    ("GET", "/v1/processors/automations/logs/recover/{job_id}", Kind::Admin),
-    ("GET", "/v1/spreadsheets", Kind::Admin),
-    ("POST", "/v1/spreadsheets", Kind::Admin),
-    ("GET", "/v1/spreadsheets/{id}", Kind::Admin),
-    ("DELETE", "/v1/spreadsheets/{id}", Kind::Admin),
-    ("PUT", "/v1/spreadsheets/{id}/signer", Kind::Admin),
-    ("DELETE", "/v1/spreadsheets/{id}/signer", Kind::Admin),
-    ("GET", "/v1/spreadsheets/{id}/values/{range}", Kind::Admin),
-    ("GET", "/v1/spreadsheets/{id}/export", Kind::Admin),
+    ("GET", "/v1/processors/automations/endpoints", VIEWER),
+    ("POST", "/v1/processors/automations/endpoints", ADMIN),
+    ("GET", "/v1/processors/automations/endpoints/{id}", VIEWER),
+    ("PUT", "/v1/processors/automations/endpoints/{id}", ADMIN),
+    ("DELETE", "/v1/processors/automations/endpoints/{id}", ADMIN),
+    ("POST", "/v1/processors/automations/endpoints/{id}/enable", OPERATOR),
+    ("POST", "/v1/processors/automations/endpoints/{id}/disable", OPERATOR),
+    ("GET", "/v1/processors/automations/endpoints/{id}/secret", ADMIN),
+    ("POST", "/v1/processors/automations/endpoints/{id}/secret/rotate", ADMIN),
+    ("POST", "/v1/processors/automations/tests/webhook/{id}", OPERATOR),
+    ("POST", "/v1/processors/automations/endpoints/{id}/replay-missing", ADMIN),
+    ("GET", "/v1/processors/automations/endpoints/{id}/replay-missing/{job_id}", VIEWER),
+    ("POST", "/v1/messages", ADMIN),
+    ("GET", "/v1/messages", VIEWER),
+    ("GET", "/v1/messages/{id}", VIEWER),
+    ("DELETE", "/v1/messages/{id}/content", ADMIN),
+    ("GET", "/v1/deliveries", VIEWER),
+    ("GET", "/v1/deliveries/{id}", VIEWER),
+    ("GET", "/v1/processors/automations/logs", VIEWER),
+    ("GET", "/v1/processors/automations/logs/{log_id}", VIEWER),
+    ("POST", "/v1/processors/automations/logs/{log_id}/rerun", OPERATOR),
+    ("GET", "/v1/processors/{processor_id}/automations/logs", VIEWER),
+    ("GET", "/v1/processors/{processor_id}/automations/logs/{log_id}", VIEWER),
+    ("POST", "/v1/processors/{processor_id}/automations/logs/{log_id}/rerun", OPERATOR),
+    ("POST", "/v1/processors/automations/logs/recover", OPERATOR),
+    ("GET", "/v1/processors/automations/logs/recover", VIEWER),
+    ("GET", "/v1/processors/automations/logs/recover/{job_id}", VIEWER),
+    ("GET", "/v1/spreadsheets", VIEWER),
+    ("POST", "/v1/spreadsheets", ADMIN),
+    ("GET", "/v1/spreadsheets/{id}", VIEWER),
+    ("DELETE", "/v1/spreadsheets/{id}", ADMIN),
+    ("PUT", "/v1/spreadsheets/{id}/signer", ADMIN),
+    ("DELETE", "/v1/spreadsheets/{id}/signer", ADMIN),
+    ("GET", "/v1/spreadsheets/{id}/values/{range}", VIEWER),
+    ("GET", "/v1/spreadsheets/{id}/export", VIEWER),
+    ("POST", "/v1/keys", ADMIN),
+    ("GET", "/v1/keys", ADMIN),
+    ("DELETE", "/v1/keys/{id}", ADMIN),
     ("POST", "/v1/workflows/run", Kind::App),
     ("GET", "/v1/workflows/run/{id}", Kind::App),
     ("POST", "/v1/workflows/tasks/{task_id}/stop", Kind::App),
@@ -79,7 +93,7 @@ pub(crate) fn served_routes() -> BTreeSet<(String, String, Kind)> {
         .into_iter()
         .map(|(method, path, credential)| {
             let kind = match credential {
-                Credential::Admin => Kind::Admin,
+                Credential::Key(role) => Kind::Key(role),
                 Credential::App => Kind::App,
                 Credential::Sink => Kind::Sink,
                 Credential::Public => Kind::Public,
@@ -100,8 +114,8 @@ fn every_served_route_is_in_the_auth_matrix() {
     assert!(missing.is_empty(), "routes served but not in the auth MATRIX: {missing:#?}");
     assert!(stale.is_empty(), "MATRIX routes the router does not serve: {stale:#?}");
     // The table is not read vacuously: every kind, and the counts stated in the report.
-    assert_eq!(served.len(), 43, "{served:#?}");
-    for kind in [Kind::Admin, Kind::App, Kind::Sink, Kind::Public] {
+    assert_eq!(served.len(), 48, "{served:#?}");
+    for kind in [VIEWER, OPERATOR, ADMIN, Kind::App, Kind::Sink, Kind::Public] {
         assert!(served.iter().any(|r| r.2 == kind), "no {kind:?} route found");
     }
 }

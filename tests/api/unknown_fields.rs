@@ -26,6 +26,9 @@ const NO_BODY: &[(&str, &str)] = &[
     // uiform's and retab's `secret.rotate` and `tests.webhook` post none.
     ("POST", "/v1/processors/automations/endpoints/{id}/secret/rotate"),
     ("POST", "/v1/processors/automations/tests/webhook/{id}"),
+    ("POST", "/v1/processors/automations/endpoints/{id}/enable"),
+    ("POST", "/v1/processors/automations/endpoints/{id}/disable"),
+    ("DELETE", "/v1/keys/{id}"),
 ];
 
 /// The routes whose body is not JSON of the relay's own API.
@@ -52,6 +55,7 @@ const BODY_FIELDS: &[(&str, &str, &str, &str)] = &[
     ("POST", "/v1/processors/automations/logs/recover", "since", r#""1m""#),
     ("POST", "/v1/spreadsheets", "title", r#""t""#),
     ("PUT", "/v1/spreadsheets/{id}/signer", "automation_id", r#""endp_1""#),
+    ("POST", "/v1/keys", "name", r#""n""#),
     ("POST", "/v1/workflows/run", "user", r#""u1""#),
     ("POST", "/v1/workflows/tasks/{task_id}/stop", "user", r#""u1""#),
 ];
@@ -153,8 +157,8 @@ async fn every_route_without_a_body_refuses_one() {
 async fn every_writing_route_refuses_unknown_query_parameters() {
     let relay = Relay::start(APPS);
     let routes = writing_routes();
-    // The table is not read vacuously: 15 admin routes and 3 app routes.
-    assert_eq!(routes.len(), 18, "{routes:#?}");
+    // The table is not read vacuously: 19 keyed routes and 3 app routes.
+    assert_eq!(routes.len(), 22, "{routes:#?}");
     for (method, template, kind) in &routes {
         let path = concrete(template);
         let ctx = format!("{method} {path}");

@@ -1,6 +1,6 @@
 //! A database written by the previous schema version (tests/fixtures/v5.sqlite, made by
 //! tests/fixtures/make_v5.sh) is upgraded in place at start-up: every row kept, and the new
-//! constraints hold from then on.
+//! constraints hold from then on. A version 7 database keeps its stored key, as an admin key.
 
 use reqwest::Method;
 use rusqlite::Connection;
@@ -100,7 +100,7 @@ async fn a_version_5_database_is_upgraded_in_place_with_its_rows_and_the_new_con
     relay.terminate();
 
     let after = Connection::open(&db).expect("open the upgraded database");
-    assert_eq!(count(&after, "PRAGMA user_version"), 8);
+    assert_eq!(count(&after, "PRAGMA user_version"), 9);
     // Version 8: every id is stored as its 16 bytes.
     for (table, column) in [
         ("automations", "id"),
@@ -148,4 +148,52 @@ async fn a_version_5_database_is_upgraded_in_place_with_its_rows_and_the_new_con
     assert!(bad_trigger.is_err(), "a log trigger outside its enum was stored");
     let bad_headers = after.execute("UPDATE automations SET webhook_headers = '{'", []);
     assert!(bad_headers.is_err(), "invalid JSON was stored");
+}
+
+/// Issue 13: a key stored by version 7 (the admin key generated at first start, which had no
+/// id nor role) still works after the upgrade, as an admin key, and is listed with an id
+/// that stays the same across starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_7_database_keeps_its_stored_key_as_an_admin_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("v7.sqlite");
+    let key = "hr_admin_0123456789abcdef0123456789abcdef0123456789abcdef";
+    {
+        let conn = Connection::open(&db).expect("create");
+        conn.execute_batch(include_str!("../fixtures/schema_v7.sql")).expect("schema v7");
+        conn.execute(
+            "INSERT INTO api_keys (key_hash, label, created_at) VALUES (?1, 'generated at first start', 1)",
+            [hookrelay::auth::key_hash(key).to_vec()],
+        )
+        .expect("a stored key");
+        conn.pragma_update(None, "user_version", 7).expect("version");
+    }
+    let mut relay = Relay::start_with_database(&db, "");
+    let as_stored = |method: Method, path: &str| {
+        crate::common::client().request(method, relay.url(path)).bearer_auth(key)
+    };
+    let list = as_stored(Method::GET, "/v1/keys").send().await.expect("list");
+    assert_eq!(list.status(), 200, "the stored key is no longer an admin key");
+    let list: serde_json::Value = list.json().await.expect("json");
+    let data = list["data"].as_array().expect("data");
+    assert_eq!(data.len(), 1, "{list}");
+    assert_eq!(
+        (&data[0]["role"], &data[0]["name"]),
+        (&"admin".into(), &"generated at first start".into())
+    );
+    let id = data[0]["id"].as_str().expect("an id").to_string();
+    assert!(id.starts_with("key_"), "{id}");
+    let body = serde_json::json!({"name": "made by the old key", "role": "viewer"});
+    let created = as_stored(Method::POST, "/v1/keys").json(&body).send().await.expect("create");
+    assert_eq!(created.status(), 201, "an admin-only route");
+
+    relay.restart();
+    let list = relay.get_json("/v1/keys").await;
+    assert_eq!(list["data"][0]["id"], id.as_str(), "the id changed: {list}");
+    relay.terminate();
+    let after = Connection::open(&db).expect("open the upgraded database");
+    assert_eq!(count(&after, "PRAGMA user_version"), 9);
+    assert_eq!(count(&after, "SELECT count(*) FROM api_keys WHERE id IS NULL"), 0);
+    let bad_role = after.execute("UPDATE api_keys SET role = 'root'", []);
+    assert!(bad_role.is_err(), "a role outside its enum was stored");
 }
