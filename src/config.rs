@@ -171,6 +171,9 @@ pub struct StoreConfig {
     /// connection maps the same file pages again, and each mapping counts in the process's
     /// RSS; with a million logs, queries are fast without it.
     pub mmap_size_mb: u64,
+    /// How long a write waits for a lock another process holds on the database before it is
+    /// refused (`database_locked`), in ms.
+    pub busy_timeout_ms: u64,
 }
 
 /// SQLite `synchronous` level.
@@ -211,6 +214,7 @@ impl Default for StoreConfig {
             max_batch: 1024,
             synchronous: Synchronous::Normal,
             mmap_size_mb: 0,
+            busy_timeout_ms: 5000,
         }
     }
 }
@@ -314,6 +318,9 @@ impl Config {
         }
         if self.store.mmap_size_mb > 4096 {
             return Err(bad("store.mmap_size_mb", "must be at most 4096"));
+        }
+        if self.store.busy_timeout_ms > 60_000 {
+            return Err(bad("store.busy_timeout_ms", "must be at most 60000"));
         }
         if self.api_keys.iter().any(|k| k.len() < 16) {
             return Err(bad("api_keys", "every key must be at least 16 characters"));

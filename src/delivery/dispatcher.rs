@@ -34,6 +34,10 @@ const SCAN_PER_WANTED: usize = 4;
 /// Lease beyond the request timeout.
 const LEASE_SLACK_MS: i64 = 60_000;
 
+/// First and longest waits between tries of a refused release (see `release_unsent`).
+const RELEASE_RETRY_FIRST: Duration = Duration::from_millis(200);
+const RELEASE_RETRY_MAX: Duration = Duration::from_secs(5);
+
 /// Shared dispatcher state; see the module doc.
 pub struct Dispatcher {
     store: Store,
@@ -199,12 +203,43 @@ impl Dispatcher {
         self.release_unsent(unsent).await;
     }
 
+    /// Hands deliveries the dispatcher will not call now back to the database, due now. A
+    /// write refused (a full disk, a lock held elsewhere) is tried again until it is taken:
+    /// a delivery held in memory (`claimed` 2) is not claimed again until it is released, so
+    /// giving up would leave it unsent until the next start. Once stopping, one try: the next
+    /// start releases what is left. Ids whose write was refused (a refused ingest) match no
+    /// row, which costs nothing.
     async fn release_unsent(&self, ids: Vec<DeliveryId>) {
         if ids.is_empty() {
             return;
         }
-        if let Err(e) = self.store.release_deliveries(ids).await {
-            tracing::error!(error = %e, "releasing unsent deliveries failed; they stay claimed until the next start");
+        let mut wait = RELEASE_RETRY_FIRST;
+        let mut failures = 0u32;
+        loop {
+            match self.store.release_deliveries(ids.clone()).await {
+                Ok(()) => {
+                    if failures > 0 {
+                        tracing::info!(
+                            deliveries = ids.len(),
+                            tries = failures + 1,
+                            "unsent deliveries handed back to the database"
+                        );
+                    }
+                    return;
+                }
+                Err(e) if self.stopping.load(Ordering::Relaxed) => {
+                    tracing::warn!(deliveries = ids.len(), error = %e, "could not hand unsent deliveries back while stopping; the next start does");
+                    return;
+                }
+                Err(e) => {
+                    if failures == 0 {
+                        tracing::warn!(deliveries = ids.len(), error = %e, "could not hand unsent deliveries back to the database; retrying until it takes them (they are not sent until then)");
+                    }
+                    failures += 1;
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(RELEASE_RETRY_MAX);
+                }
+            }
         }
     }
 

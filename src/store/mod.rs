@@ -280,7 +280,7 @@ const PAGE_SIZE: i64 = 8192;
 
 fn open_connection(path: &Path, flags: OpenFlags, config: &StoreConfig) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(std::time::Duration::from_millis(config.busy_timeout_ms))?;
     let synchronous = match config.synchronous {
         Synchronous::Full => "FULL",
         Synchronous::Normal => "NORMAL",

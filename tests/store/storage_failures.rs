@@ -6,7 +6,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
 
 use serde_json::{json, Value};
 
@@ -144,4 +148,96 @@ async fn a_database_locked_by_another_process_is_503_database_locked_then_recove
         })
         .await;
     relay.send_message("proc_locked", json!({"n": 2})).await;
+}
+
+/// A receiver on 127.0.0.1 that stalls its first call for `stall`, answers every call 200,
+/// and records the `webhook-id` of each call it has answered.
+async fn stalling_receiver(stall: Duration) -> (String, Arc<Mutex<Vec<String>>>, Arc<Notify>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/held", listener.local_addr().expect("addr"));
+    let answered: Arc<Mutex<Vec<String>>> = Arc::default();
+    let first_arrived = Arc::new(Notify::new());
+    let (done, arrived) = (answered.clone(), first_arrived.clone());
+    tokio::spawn(async move {
+        let mut calls = 0;
+        while let Ok((mut socket, _)) = listener.accept().await {
+            calls += 1;
+            let (done, arrived, first) = (done.clone(), arrived.clone(), calls == 1);
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !String::from_utf8_lossy(&request).contains("\r\n\r\n") {
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&request).to_lowercase();
+                let id = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("webhook-id: ").map(str::to_string))
+                    .unwrap_or_default();
+                if first {
+                    arrived.notify_one();
+                    tokio::time::sleep(stall).await;
+                }
+                let answer = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                if socket.write_all(answer.as_bytes()).await.is_ok() {
+                    done.lock().expect("lock").push(id);
+                }
+            });
+        }
+    });
+    (url, answered, first_arrived)
+}
+
+/// A delivery held in memory behind its automation's call in flight (`claimed` 2) whose
+/// start cannot be recorded, and whose release then fails too (a lock held by another
+/// process, past the busy timeout), is released once the database takes writes again and
+/// sent, without a restart. Given up after one try, it stayed held until the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_delivery_whose_release_was_refused_is_sent_once_writes_are_taken_again() {
+    let (url, answered, first_arrived) = stalling_receiver(Duration::from_secs(2)).await;
+    let relay = Relay::start_capturing_log(
+        "[delivery]\nper_automation_concurrency = 1\npoll_interval_ms = 50\n\
+         request_timeout_ms = 10000\n[store]\nbusy_timeout_ms = 500\n",
+        &[],
+    );
+    relay.create_automation("proc_held", &url).await;
+    let first = relay.send_message("proc_held", json!({"n": 1})).await;
+    first_arrived.notified().await;
+    let held = relay.send_message("proc_held", json!({"n": 2})).await;
+    let held_id = held["id"].as_str().expect("id").to_string();
+
+    let db_path: &Path = &relay.dir.path().join("hookrelay.db");
+    let other = rusqlite::Connection::open(db_path).expect("open db");
+    let claimed: i64 = other
+        .query_row(
+            "SELECT claimed FROM deliveries WHERE message_id = ?1",
+            [hookrelay::ids::stored_value(&held_id)],
+            |r| r.get(0),
+        )
+        .expect("the held delivery");
+    assert_eq!(claimed, 2, "held in memory behind the call in flight");
+    other.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
+    // The first call ends; its outcome, the held one's start and then its release are all
+    // refused (each after the busy timeout), between claims refused the same way.
+    let refused = ["could not hand unsent deliveries back", "releasing unsent deliveries failed"];
+    relay
+        .wait_for(Duration::from_secs(30), "the release to be refused", || async {
+            let log = relay.log();
+            refused.iter().any(|line| log.contains(line)).then_some(())
+        })
+        .await;
+    other.execute_batch("ROLLBACK").expect("release the lock");
+
+    relay
+        .wait_for(Duration::from_secs(10), "the held message to be sent", || async {
+            answered.lock().expect("lock").contains(&held_id).then_some(())
+        })
+        .await;
+    assert!(answered
+        .lock()
+        .expect("lock")
+        .contains(&first["id"].as_str().expect("id").to_string()));
 }
