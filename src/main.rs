@@ -1,4 +1,7 @@
-//! `hookrelay serve [--config FILE]`, and `hookrelay receive`, a stand-in webhook receiver.
+//! `hookrelay serve [--config FILE]`, `hookrelay receive`, a stand-in webhook receiver, and
+//! the operator commands (`logs`, `recover`, `automations`, `keys`, `tail`; see `cli`).
+
+mod cli;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -53,6 +56,8 @@ enum Command {
         #[arg(long)]
         secret: Option<String>,
     },
+    #[command(flatten)]
+    Ops(Box<cli::OpsCommand>),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +65,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve(config),
         Command::Receive { listen, status, secret } => receive(listen, status, secret),
+        Command::Ops(command) => cli::run(*command),
     }
 }
 
