@@ -260,6 +260,12 @@ async fn tail_prints_each_new_log_once_as_a_line_or_as_json() {
     let ids: Vec<String> =
         lines.iter().map(|l| json_of(l)["id"].as_str().expect("id").into()).collect();
     assert_eq!(ids, new_ids);
-    plain.kill().await.expect("stop tail");
+    // Ctrl-C (SIGINT) ends it, successfully.
+    let pid = plain.id().expect("tail's pid").to_string();
+    let sent = std::process::Command::new("kill").args(["-INT", &pid]).status().expect("kill");
+    assert!(sent.success());
+    let ended =
+        tokio::time::timeout(WAIT, plain.wait()).await.expect("tail stopped").expect("wait");
+    assert_eq!(ended.code(), Some(0), "{ended:?}");
     as_json.kill().await.expect("stop tail --json");
 }

@@ -124,4 +124,19 @@ async fn recover_refuses_a_bad_filter_naming_it_and_creates_nothing() {
     }
     let jobs = relay.get_json(RECOVER).await;
     assert_eq!(jobs["data"], json!([]), "{jobs}");
+    // Each field is known, and a good value of it is taken (a dry run over nothing).
+    let automation = "endp_00000000000000000000000000000000";
+    for (field, good) in [
+        ("status_code", json!(502)),
+        ("status_code", json!("0")),
+        ("status_class", json!("4xx")),
+        ("error_code", json!("E_TIMEOUT")),
+        ("event_type", json!("invoice.paid")),
+        ("automation_id", json!(automation)),
+    ] {
+        let body = json!({"since": "1h", "dry_run": true, field: good});
+        let (status, answer) = relay.post_json(RECOVER, &body).await;
+        assert_eq!(status, 200, "{body}: {answer}");
+        assert_eq!(answer["total"], 0, "{body}: {answer}");
+    }
 }
