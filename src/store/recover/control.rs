@@ -3,7 +3,8 @@
 
 use rusqlite::{params, Connection};
 
-use super::{count_matching, progress, RecoverFilter, RecoverJob};
+use super::matching::count_matching;
+use super::{progress, RecoverFilter, RecoverJob};
 use crate::ids::RecoverJobId;
 use crate::store::{Store, StoreResult};
 use crate::time::UnixMs;
