@@ -27,7 +27,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "hookrelay",
     version,
-    about = "Webhook automation relay with an embedded SQLite store"
+    about = "Webhook automation relay with an embedded SQLite store",
+    after_help = cli::EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::Value;
 
-/// Why a command failed, each with its exit code (documented in `hookrelay --help`).
+/// Why a command failed, each with its exit code (listed in `hookrelay --help`).
 #[derive(Debug)]
 pub enum CliError {
     /// The server answered with an error (any 4xx or 5xx): exit 1.

@@ -15,6 +15,10 @@ use clap::{Args, Subcommand};
 pub use client::CliError;
 use client::Client;
 
+/// The exit codes of the operator commands, for `hookrelay --help`.
+pub const EXIT_CODES: &str = "Exit codes of logs, recover, automations, keys and tail: 0 done, \
+    1 the server refused (its error on one line), 2 usage, 3 the server cannot be reached.";
+
 /// Where the server is and the key to call it with; after any operator command.
 #[derive(Args, Debug, Clone)]
 pub struct ServerArgs {
