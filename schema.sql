@@ -1,10 +1,10 @@
 -- hookrelay schema. Applied at start-up by src/store/schema.rs.
 --
 -- Versioning: every statement below is idempotent (IF NOT EXISTS), and the file as a whole is
--- schema version 9 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
+-- schema version 10 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
 -- deliveries_due index had neither automation_id nor claimed, 3's no claimed; before 4 there
 -- was no snapshot_headers table; versions 5 and 6 are described at the end of the file, 7 at the
--- bodies table, 8 at the end of this comment, 9 at api_keys). A later
+-- bodies table, 8 at the end of this comment, 9 at api_keys, 10 at recover_jobs). A later
 -- version appends its upgrade steps in src/store/schema.rs, keyed by the version they upgrade
 -- from, so an older database is upgraded in place.
 --
@@ -201,6 +201,13 @@ CREATE TABLE IF NOT EXISTS recover_jobs (
     cursor          TEXT,                   -- replay: the last message examined
     ended           TEXT                    -- replay: NULL while running, then why it ended
         CHECK (ended IS NULL OR ended IN ('completed', 'automation_disabled', 'automation_deleted')),
+    -- Version 10: a recover job's filters on the last attempt of a delivery (NULL = any),
+    -- the logs list's meanings, and when it was cancelled (it re-queues no further chunk).
+    status_code     INTEGER,
+    status_class    INTEGER,
+    error_code      TEXT,
+    event_type      TEXT,
+    cancelled_at    INTEGER,
     CHECK (kind = 'recover' OR automation_id IS NOT NULL)
 ) WITHOUT ROWID;
 

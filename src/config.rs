@@ -287,6 +287,7 @@ impl Config {
             ("delivery.lane_backlog", d.lane_backlog as u64),
             ("delivery.poll_interval_ms", d.poll_interval_ms),
             ("delivery.recover_max_deliveries", u64::from(d.recover_max_deliveries)),
+            ("delivery.recover_chunk_size", u64::from(d.recover_chunk_size)),
             ("delivery.failure_log_interval_ms", d.failure_log_interval_ms),
             ("store.reader_connections", self.store.reader_connections as u64),
             ("store.max_batch", self.store.max_batch as u64),

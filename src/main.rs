@@ -1,4 +1,7 @@
-//! `hookrelay serve [--config FILE]`, and `hookrelay receive`, a stand-in webhook receiver.
+//! `hookrelay serve [--config FILE]`, `hookrelay receive`, a stand-in webhook receiver, and
+//! the operator commands (`logs`, `recover`, `automations`, `keys`, `tail`; see `cli`).
+
+mod cli;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -24,7 +27,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "hookrelay",
     version,
-    about = "Webhook automation relay with an embedded SQLite store"
+    about = "Webhook automation relay with an embedded SQLite store",
+    after_help = cli::EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -53,6 +57,8 @@ enum Command {
         #[arg(long)]
         secret: Option<String>,
     },
+    #[command(flatten)]
+    Ops(Box<cli::OpsCommand>),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +66,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve(config),
         Command::Receive { listen, status, secret } => receive(listen, status, secret),
+        Command::Ops(command) => cli::run(*command),
     }
 }
 

@@ -62,6 +62,8 @@ registry! {
         "the `Idempotency-Key` was already used for a different request (a message's within 24 hours, a workflow run's by the app)";
     AutomationDisabled => "automation_disabled", 409,
         "the automation is disabled (a message addressed to it, a replay); enable it first";
+    JobEnded => "job_ended", 409,
+        "the recover job has ended (completed or cancelled): there is nothing left to cancel";
     AutomationDeleted => "automation_deleted", 409,
         "the log's automation was deleted: no secret to sign a rerun with, no current target";
     MissingPayload => "missing_payload", 410,

@@ -43,7 +43,7 @@ impl QueryParams for ListQuery {
     ];
 }
 
-fn parse_class(s: &str) -> ApiResult<u8> {
+pub(super) fn parse_class(s: &str) -> ApiResult<u8> {
     match s.to_ascii_lowercase().as_str() {
         "2xx" => Ok(2),
         "3xx" => Ok(3),
@@ -56,7 +56,7 @@ fn parse_class(s: &str) -> ApiResult<u8> {
     }
 }
 
-fn parse_error_code(code: String) -> ApiResult<ErrorCode> {
+pub(super) fn parse_error_code(code: String) -> ApiResult<ErrorCode> {
     ErrorCode::parse(&code).ok_or_else(|| {
         let known: Vec<&str> = ErrorCode::ALL.iter().map(|known| known.as_str()).collect();
         ApiError::invalid("error_code", format!("`{code}` is not one of {}", known.join(", ")))
@@ -81,7 +81,7 @@ fn parse_trigger(value: String) -> ApiResult<Trigger> {
 }
 
 /// The length `POST /v1/messages` allows an event type: a value outside it matches nothing.
-fn parse_event_type(value: String) -> ApiResult<String> {
+pub(super) fn parse_event_type(value: String) -> ApiResult<String> {
     if value.is_empty() || value.len() > 128 {
         return Err(ApiError::invalid("event_type", "1 to 128 characters"));
     }
@@ -89,7 +89,7 @@ fn parse_event_type(value: String) -> ApiResult<String> {
 }
 
 /// `0` (no HTTP response) or an HTTP status, 100 to 599: any other number matches nothing.
-fn parse_status_code(value: Option<&str>) -> ApiResult<Option<u16>> {
+pub(super) fn parse_status_code(value: Option<&str>) -> ApiResult<Option<u16>> {
     let code = parse_number("status_code", value)?;
     match code {
         Some(c) if c != 0 && !(100..=599).contains(&c) => Err(ApiError::invalid(

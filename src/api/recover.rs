@@ -1,6 +1,8 @@
-//! `POST /v1/processors/automations/logs/recover`, `GET …/recover` and
-//! `GET …/recover/{job_id}`: re-queue every delivery that ended failed or exhausted in a
-//! window, as a background job; list the jobs; follow one.
+//! `POST /v1/processors/automations/logs/recover`, `GET …/recover`,
+//! `GET …/recover/{job_id}` and `POST …/recover/{job_id}/cancel`: re-queue every delivery
+//! that ended failed or exhausted in a window (and whose last attempt passes the logs
+//! filters given), as a background job, or only count them (`dry_run`); list the jobs;
+//! follow one; cancel one.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -9,11 +11,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{list_body, path_id, ApiQuery, JsonBody, NoQuery, PageParams};
+use super::logs::{parse_class, parse_error_code, parse_event_type, parse_status_code};
 use super::recover_window::window;
-use super::{ApiError, ApiResult, AppState};
+use super::{ApiError, ApiErrorCode, ApiResult, AppState};
 use crate::delivery::recover;
 use crate::ids::{self, AutomationId};
-use crate::store::{BackgroundJob, RecoverJob, StillRetrying};
+use crate::store::{BackgroundJob, CancelOutcome, RecoverFilter, RecoverJob, StillRetrying};
 use crate::time::UnixMs;
 
 #[derive(Debug, Deserialize)]
@@ -22,6 +25,48 @@ pub(super) struct RecoverBody {
     since: String,
     until: Option<String>,
     automation_id: Option<String>,
+    /// A number or its digits, as in the logs list's query.
+    status_code: Option<Value>,
+    status_class: Option<String>,
+    error_code: Option<String>,
+    event_type: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// The body's filters, read by the logs list's parsers so that each means what it means
+/// there (and is refused with the same 400).
+fn filter(body: &RecoverBody) -> ApiResult<RecoverFilter> {
+    let status_code = match &body.status_code {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => parse_status_code(Some(&n.to_string()))?,
+        Some(Value::String(s)) => parse_status_code(Some(s))?,
+        Some(other) => {
+            return Err(ApiError::invalid("status_code", format!("`{other}` is not a number")))
+        }
+    };
+    Ok(RecoverFilter {
+        automation_id: body
+            .automation_id
+            .clone()
+            .map(AutomationId::try_from)
+            .transpose()
+            .map_err(|_| ApiError::invalid("automation_id", "not an automation id"))?,
+        status_code,
+        status_class: body.status_class.as_deref().map(parse_class).transpose()?,
+        error_code: body.error_code.clone().map(parse_error_code).transpose()?,
+        event_type: body.event_type.clone().map(parse_event_type).transpose()?,
+    })
+}
+
+fn filter_json(filter: &RecoverFilter) -> Value {
+    json!({
+        "automation_id": filter.automation_id,
+        "status_code": filter.status_code,
+        "status_class": filter.status_class.map(|c| format!("{c}xx")),
+        "error_code": filter.error_code.map(|c| c.as_str()),
+        "event_type": filter.event_type,
+    })
 }
 
 fn job_json(job: &RecoverJob) -> Value {
@@ -37,8 +82,10 @@ fn job_json(job: &RecoverJob) -> Value {
         "capped": job.capped,
         "since": job.since.rfc3339(),
         "until": job.until.rfc3339(),
-        "automation_id": job.automation_id,
+        "automation_id": job.filter.automation_id,
+        "filters": filter_json(&job.filter),
         "created_at": job.created_at.rfc3339(),
+        "cancelled_at": job.cancelled_at.map(UnixMs::rfc3339),
     })
 }
 
@@ -47,16 +94,22 @@ fn job_json(job: &RecoverJob) -> Value {
 /// `retrying_until` is the latest any of them can still be tried (created + the maximum
 /// age); each has ended by then, succeeded or recoverable.
 async fn answer(state: &AppState, job: RecoverJob) -> ApiResult<Json<Value>> {
+    let mut body = job_json(&job);
+    add_still_retrying(state, &job, &mut body).await?;
+    Ok(Json(body))
+}
+
+/// Adds to `body` the deliveries of `job`'s window that still retry, and the note on them.
+async fn add_still_retrying(state: &AppState, job: &RecoverJob, body: &mut Value) -> ApiResult<()> {
     let retrying = state.store.still_retrying(job.clone()).await?;
     let max_age_ms =
         i64::try_from(state.config.delivery.max_age_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let retrying_until = retrying.newest_created_at.map(|at| at.plus_ms(max_age_ms));
-    let mut body = job_json(&job);
     body["still_retrying"] = retrying.count.into();
     body["next_retry_at"] = retrying.next_attempt_at.map(UnixMs::rfc3339).into();
     body["retrying_until"] = retrying_until.map(UnixMs::rfc3339).into();
-    body["note"] = note(&job, &retrying, retrying_until).into();
-    Ok(Json(body))
+    body["note"] = note(job, &retrying, retrying_until).into();
+    Ok(())
 }
 
 fn note(job: &RecoverJob, retrying: &StillRetrying, until: Option<UnixMs>) -> Option<String> {
@@ -81,22 +134,80 @@ fn note(job: &RecoverJob, retrying: &StillRetrying, until: Option<UnixMs>) -> Op
     ))
 }
 
+/// Creates the job (202), or with `dry_run` only counts what it would take (200), storing
+/// nothing.
 pub(super) async fn create(
     State(state): State<AppState>,
     _: NoQuery,
     JsonBody(body): JsonBody<RecoverBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (since, until) = window(&body.since, body.until.as_deref(), UnixMs::now())?;
-    let automation_id = body
-        .automation_id
-        .map(AutomationId::try_from)
-        .transpose()
-        .map_err(|_| ApiError::invalid("automation_id", "not an automation id"))?;
+    let filter = filter(&body)?;
     let cap = i64::from(state.config.delivery.recover_max_deliveries);
-    let job = state.store.create_recover_job(since, until, automation_id, cap).await?;
+    if body.dry_run {
+        return Ok((StatusCode::OK, dry_run(&state, since, until, filter, cap).await?));
+    }
+    let job = state.store.create_recover_job(since, until, filter, cap).await?;
     let runner = BackgroundJob::Recover(job.id.clone());
     recover::spawn(state.store.clone(), state.dispatcher.clone(), runner);
     Ok((StatusCode::ACCEPTED, answer(&state, job).await?))
+}
+
+/// What a job would take: its count and the still-retrying part, as the 202 gives them.
+async fn dry_run(
+    state: &AppState,
+    since: UnixMs,
+    until: UnixMs,
+    filter: RecoverFilter,
+    cap: i64,
+) -> ApiResult<Json<Value>> {
+    let (total, capped) = state.store.count_recoverable(since, until, filter.clone(), cap).await?;
+    // An unstored job with that count, so the still-retrying part reads as a job's would.
+    let job = RecoverJob {
+        id: ids::RecoverJobId::new(),
+        since,
+        until,
+        filter,
+        total,
+        capped,
+        requeued: 0,
+        done: 0,
+        failed: 0,
+        pending: 0,
+        created_at: UnixMs::now(),
+        cancelled_at: None,
+    };
+    let mut body = json!({
+        "object": "recover_dry_run",
+        "dry_run": true,
+        "total": total,
+        "capped": capped,
+        "since": since.rfc3339(),
+        "until": until.rfc3339(),
+        "filters": filter_json(&job.filter),
+    });
+    add_still_retrying(state, &job, &mut body).await?;
+    Ok(Json(body))
+}
+
+/// Stops a running job re-queuing (those it re-queued are still sent); 409 `job_ended`
+/// when it has ended already.
+pub(super) async fn cancel(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+    _: NoQuery,
+) -> ApiResult<Json<Value>> {
+    match state.store.cancel_recover_job(path_id(job_id, "recover job")?).await? {
+        CancelOutcome::Cancelled(job) => Ok(Json(job_json(&job))),
+        CancelOutcome::Ended(job) => Err(ApiError::new(
+            ApiErrorCode::JobEnded,
+            format!(
+                "recover job {} has ended ({}); there is nothing to cancel",
+                job.id,
+                job.status()
+            ),
+        )),
+    }
 }
 
 /// Recover jobs, newest first by default, with their progress (without the still-retrying

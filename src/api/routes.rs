@@ -102,6 +102,7 @@ pub(super) fn table(max_concurrent_uploads: usize) -> Vec<Route> {
         route(POST, "/v1/processors/automations/logs/recover", OPERATOR, recover::create),
         route(GET, "/v1/processors/automations/logs/recover", VIEWER, recover::list),
         route(GET, "/v1/processors/automations/logs/recover/{job_id}", VIEWER, recover::show),
+        route(POST, "/v1/processors/automations/logs/recover/{job_id}/cancel", OPERATOR, recover::cancel),
         route(GET, "/v1/spreadsheets", VIEWER, sheets::list),
         route(POST, "/v1/spreadsheets", ADMIN, sheets::create),
         route(GET, "/v1/spreadsheets/{id}", VIEWER, sheets::show),

@@ -45,6 +45,9 @@ pub struct DeliveryConfig {
     pub shutdown_grace_secs: u64,
     /// Most deliveries one recover job re-queues, or one replay-missing job creates.
     pub recover_max_deliveries: u32,
+    /// Deliveries a recover job re-queues per write: a big job never holds the writer for
+    /// long, and a cancel takes effect at the next chunk.
+    pub recover_chunk_size: u32,
     /// `User-Agent` of outgoing calls.
     pub user_agent: String,
     /// Per automation, at most one log line about a failed attempt per this many
@@ -74,6 +77,7 @@ impl Default for DeliveryConfig {
             poll_interval_ms: 500,
             shutdown_grace_secs: 10,
             recover_max_deliveries: 100_000,
+            recover_chunk_size: 500,
             user_agent: concat!("hookrelay/", env!("CARGO_PKG_VERSION")).into(),
             failure_log_interval_ms: 60_000,
         }

@@ -51,7 +51,7 @@ pub use logs::{GoneBodies, LogRecord, NewLog, Trigger};
 pub use message_views::{MessageDetail, MessageFilter, MessageRow};
 pub use messages::{Accepted, Handover, IngestResult, NewMessage, Receipt};
 pub use page::{Conditions, Page, PageRequest};
-pub use recover::{BackgroundJob, RecoverJob, StillRetrying};
+pub use recover::{BackgroundJob, CancelOutcome, RecoverFilter, RecoverJob, StillRetrying};
 pub use replay::ReplayJob;
 pub use reruns::RerunDelivery;
 pub use retention::{BodiesBatch, FileStats, MessagesBatch};

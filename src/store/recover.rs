@@ -9,63 +9,17 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{decode, DeliveryStatus, Store, StoreError, StoreResult};
-use crate::ids::{AutomationId, DeliveryId, RecoverJobId, ReplayJobId};
+use crate::ids::{DeliveryId, RecoverJobId};
+use crate::outbound::ErrorCode;
 use crate::time::UnixMs;
 
-/// A job the recover-job runner works through chunk by chunk: a recover job, or a replay
-/// job (stored beside them, see [`super::replay`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BackgroundJob {
-    /// Re-queues ended deliveries.
-    Recover(RecoverJobId),
-    /// Creates the deliveries an automation missed.
-    Replay(ReplayJobId),
-}
-
-impl std::fmt::Display for BackgroundJob {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BackgroundJob::Recover(id) => id.fmt(f),
-            BackgroundJob::Replay(id) => id.fmt(f),
-        }
-    }
-}
-
-/// The first byte of a stored [`BackgroundJob`]: which kind its id is.
-const RECOVER_TAG: u8 = 1;
-const REPLAY_TAG: u8 = 2;
-
-/// Stored as a kind byte and the id's 16 bytes (`deliveries.recover_job_id` holds either
-/// kind, and a stored id alone does not say which).
-impl rusqlite::types::ToSql for BackgroundJob {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        let (tag, id) = match self {
-            BackgroundJob::Recover(id) => (RECOVER_TAG, id.stored_bytes()),
-            BackgroundJob::Replay(id) => (REPLAY_TAG, id.stored_bytes()),
-        };
-        let mut bytes = Vec::with_capacity(17);
-        bytes.push(tag);
-        bytes.extend_from_slice(id);
-        Ok(rusqlite::types::ToSqlOutput::Owned(rusqlite::types::Value::Blob(bytes)))
-    }
-}
-
-/// Read back by its kind byte; any other stored value is a conversion failure (a corrupt
-/// value).
-impl rusqlite::types::FromSql for BackgroundJob {
-    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        use rusqlite::types::{FromSqlError, ValueRef};
-        let blob = value.as_blob()?;
-        let (tag, id) = blob
-            .split_first()
-            .ok_or(FromSqlError::InvalidBlobSize { expected_size: 17, blob_size: 0 })?;
-        match *tag {
-            RECOVER_TAG => RecoverJobId::column_result(ValueRef::Blob(id)).map(Self::Recover),
-            REPLAY_TAG => ReplayJobId::column_result(ValueRef::Blob(id)).map(Self::Replay),
-            other => Err(FromSqlError::OutOfRange(i64::from(other))),
-        }
-    }
-}
+mod background_job;
+mod control;
+mod matching;
+pub use background_job::BackgroundJob;
+pub use control::CancelOutcome;
+pub use matching::RecoverFilter;
+use matching::{count_matching, match_params, LAST_ATTEMPT, MATCH};
 
 /// A recover job and its progress.
 #[derive(Debug, Clone)]
@@ -76,8 +30,8 @@ pub struct RecoverJob {
     pub since: UnixMs,
     /// Window end (exclusive).
     pub until: UnixMs,
-    /// Only this automation's deliveries, when set.
-    pub automation_id: Option<AutomationId>,
+    /// Which of the window's ended deliveries it takes.
+    pub filter: RecoverFilter,
     /// Deliveries matched (at most the cap); once the window has run dry, those it took
     /// (deliveries another job took first were never this job's).
     pub total: i64,
@@ -93,12 +47,17 @@ pub struct RecoverJob {
     pub pending: i64,
     /// When it was created.
     pub created_at: UnixMs,
+    /// When it was cancelled: it re-queues nothing more (those it did are still sent).
+    pub cancelled_at: Option<UnixMs>,
 }
 
 impl RecoverJob {
-    /// `running` until every matched delivery was re-queued and attempted.
+    /// `cancelled` once cancelled, else `running` until every matched delivery was
+    /// re-queued and attempted.
     pub fn status(&self) -> &'static str {
-        if self.requeued < self.total || self.pending > 0 {
+        if self.cancelled_at.is_some() {
+            "cancelled"
+        } else if self.requeued < self.total || self.pending > 0 {
             "running"
         } else {
             "completed"
@@ -118,56 +77,55 @@ pub struct StillRetrying {
     pub newest_created_at: Option<UnixMs>,
 }
 
-/// Deliveries job `?4` may take: ended unsuccessfully in its window, and not taken by it
-/// already (one it re-queued that failed again is not sent again by the same job).
-const MATCH: &str = "status IN ('failed', 'exhausted') AND updated_at >= ?1 AND updated_at < ?2 \
-    AND (?3 IS NULL OR automation_id = ?3) AND NOT EXISTS (SELECT 1 FROM recover_job_deliveries \
-    WHERE job_id = ?4 AND delivery_id = deliveries.id)";
-
 fn create(
     conn: &Connection,
     since: UnixMs,
     until: UnixMs,
-    automation_id: Option<AutomationId>,
+    filter: &RecoverFilter,
     cap: i64,
 ) -> StoreResult<RecoverJobId> {
     let id = RecoverJobId::new();
-    let matched: i64 = conn
-        .prepare_cached(&format!(
-            "SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE {MATCH} LIMIT ?5)"
-        ))?
-        .query_row(params![since, until, automation_id, id, cap + 1], |r| r.get(0))?;
+    let matched = count_matching(conn, since, until, filter, &id, cap + 1)?;
     conn.prepare_cached(
-        "INSERT INTO recover_jobs (id, since, until, automation_id, total, requeued, capped, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7)",
+        "INSERT INTO recover_jobs (id, since, until, automation_id, total, requeued, capped, \
+         created_at, status_code, status_class, error_code, event_type) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
-    .execute(params![id, since, until, automation_id, matched.min(cap), matched > cap, UnixMs::now()])?;
+    .execute(params![
+        id,
+        since,
+        until,
+        filter.automation_id,
+        matched.min(cap),
+        matched > cap,
+        UnixMs::now(),
+        filter.status_code,
+        filter.status_class,
+        filter.error_code_str(),
+        filter.event_type,
+    ])?;
     Ok(id)
 }
 
-/// Re-queues up to `chunk` more deliveries of job `id`; returns how many.
+/// Re-queues up to `chunk` more deliveries of job `id`; returns how many (0 once it is
+/// cancelled).
 fn requeue_chunk(conn: &Connection, id: &RecoverJobId, chunk: i64) -> StoreResult<i64> {
-    let job: Option<(UnixMs, UnixMs, Option<AutomationId>, i64, i64)> = conn
-        .prepare_cached(
-            "SELECT since, until, automation_id, total, requeued FROM recover_jobs WHERE id = ?1",
-        )?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-        .optional()?;
-    let (since, until, automation_id, total, requeued) =
-        job.ok_or(StoreError::NotFound("recover job"))?;
-    let take = chunk.min(total - requeued);
-    if take <= 0 {
+    let job = progress(conn, id)?;
+    let take = chunk.min(job.total - job.requeued);
+    if take <= 0 || job.cancelled_at.is_some() {
         return Ok(0);
     }
+    let (requeued, total) = (job.requeued, job.total);
     let now = UnixMs::now();
     let tag = BackgroundJob::Recover(id.clone());
     let taken = conn
         .prepare_cached(&format!(
-            "UPDATE deliveries SET status = 'pending', next_attempt_at = ?6, claimed = 0, \
-             next_trigger = 'recover', recover_job_id = ?7, updated_at = ?6 \
-             WHERE id IN (SELECT id FROM deliveries WHERE {MATCH} LIMIT ?5) RETURNING id"
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = ?10, claimed = 0, \
+             next_trigger = 'recover', recover_job_id = ?11, updated_at = ?10 \
+             WHERE id IN (SELECT id FROM deliveries WHERE {MATCH} AND {LAST_ATTEMPT} LIMIT ?9) \
+             RETURNING id"
         ))?
-        .query_map(params![since, until, automation_id, id, take, now, tag], |r| {
+        .query_map(match_params!(job.since, job.until, job.filter, id, take, now, tag), |r| {
             r.get::<_, DeliveryId>(0)
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -186,26 +144,50 @@ fn requeue_chunk(conn: &Connection, id: &RecoverJobId, chunk: i64) -> StoreResul
     Ok(n)
 }
 
+/// The columns [`read_job`] reads.
+const JOB_COLUMNS: &str = "id, since, until, automation_id, total, capped, requeued, created_at, \
+    status_code, status_class, error_code, event_type, cancelled_at";
+
+/// A job's row, without its progress counts.
+fn read_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecoverJob> {
+    let error_code = match r.get::<_, Option<String>>(10)? {
+        Some(code) => Some(ErrorCode::parse(&code).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                10,
+                rusqlite::types::Type::Text,
+                format!("recover_jobs.error_code `{code}` is no error code").into(),
+            )
+        })?),
+        None => None,
+    };
+    Ok(RecoverJob {
+        id: r.get(0)?,
+        since: r.get(1)?,
+        until: r.get(2)?,
+        filter: RecoverFilter {
+            automation_id: r.get(3)?,
+            status_code: r.get(8)?,
+            status_class: r.get(9)?,
+            error_code,
+            event_type: r.get(11)?,
+        },
+        total: r.get(4)?,
+        capped: r.get(5)?,
+        requeued: r.get(6)?,
+        done: 0,
+        failed: 0,
+        pending: 0,
+        created_at: r.get(7)?,
+        cancelled_at: r.get(12)?,
+    })
+}
+
 fn progress(conn: &Connection, id: &RecoverJobId) -> StoreResult<RecoverJob> {
     let mut job = conn
-        .prepare_cached(
-            "SELECT id, since, until, automation_id, total, capped, requeued, created_at FROM recover_jobs WHERE id = ?1",
-        )?
-        .query_row([id], |r| {
-            Ok(RecoverJob {
-                id: r.get(0)?,
-                since: r.get(1)?,
-                until: r.get(2)?,
-                automation_id: r.get(3)?,
-                total: r.get(4)?,
-                capped: r.get(5)?,
-                requeued: r.get(6)?,
-                done: 0,
-                failed: 0,
-                pending: 0,
-                created_at: r.get(7)?,
-            })
-        })
+        .prepare_cached(&format!(
+            "SELECT {JOB_COLUMNS} FROM recover_jobs WHERE id = ?1 AND kind = 'recover'"
+        ))?
+        .query_row([id], read_job)
         .optional()?
         .ok_or(StoreError::NotFound("recover job"))?;
     (job.done, job.failed, job.pending) = taken_counts(conn, id)?;
@@ -252,18 +234,20 @@ fn by_status(
 }
 
 /// Pending deliveries that were active in `[since, until)` (created before its end, last
-/// changed after its start), apart from those `job` re-queued itself. Both bounds
+/// changed after its start) whose last attempt passes the job's filters, apart from those
+/// `job` re-queued itself. Both bounds
 /// only move one way while a delivery retries, so the count is stable until they end.
 fn still_retrying(conn: &Connection, job: &RecoverJob, now: UnixMs) -> StoreResult<StillRetrying> {
     Ok(conn
-        .prepare_cached(
-            "SELECT count(*), min(CASE WHEN claimed = 1 THEN ?5 ELSE next_attempt_at END), \
+        .prepare_cached(&format!(
+            "SELECT count(*), min(CASE WHEN claimed = 1 THEN ?9 ELSE next_attempt_at END), \
              max(created_at) FROM deliveries \
              WHERE status = 'pending' AND updated_at >= ?1 AND created_at < ?2 \
              AND (?3 IS NULL OR automation_id = ?3) AND NOT EXISTS (SELECT 1 \
-             FROM recover_job_deliveries WHERE job_id = ?4 AND delivery_id = deliveries.id)",
-        )?
-        .query_row(params![job.since, job.until, job.automation_id, job.id, now], |r| {
+             FROM recover_job_deliveries WHERE job_id = ?4 AND delivery_id = deliveries.id) \
+             AND {LAST_ATTEMPT}"
+        ))?
+        .query_row(match_params!(job.since, job.until, job.filter, job.id, now), |r| {
             Ok(StillRetrying {
                 count: r.get(0)?,
                 next_attempt_at: r.get::<_, Option<UnixMs>>(1)?.map(|at| at.max(now)),
@@ -276,7 +260,7 @@ fn still_retrying(conn: &Connection, job: &RecoverJob, now: UnixMs) -> StoreResu
 pub(super) fn unfinished(conn: &Connection) -> StoreResult<Vec<BackgroundJob>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, kind = 'replay' FROM recover_jobs WHERE \
-         (kind = 'recover' AND requeued < total) OR (kind = 'replay' AND ended IS NULL)",
+         (kind = 'recover' AND requeued < total AND cancelled_at IS NULL) OR (kind = 'replay' AND ended IS NULL)",
     )?;
     let jobs = stmt
         .query_map([], |r| {
@@ -296,10 +280,10 @@ impl Store {
         &self,
         since: UnixMs,
         until: UnixMs,
-        automation_id: Option<AutomationId>,
+        filter: RecoverFilter,
         cap: i64,
     ) -> StoreResult<RecoverJob> {
-        let id = self.write(move |c| create(c, since, until, automation_id, cap)).await?;
+        let id = self.write(move |c| create(c, since, until, &filter, cap)).await?;
         self.recover_job(id).await
     }
 

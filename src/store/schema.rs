@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 9;
+pub const VERSION: i64 = 10;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -29,6 +29,8 @@ pub const VERSION: i64 = 9;
 /// every earlier step ([`stored_ids::convert`]); the tables' definitions do not change.
 /// Version 9 gives API keys an id, a role (the keys stored before it are admin keys), an
 /// expiry, a last use and a revocation time.
+/// Version 10 gives recover jobs the logs filters they match (on a delivery's last attempt)
+/// and a cancellation time; a job stored before it has no filter and was never cancelled.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),
@@ -58,6 +60,15 @@ const UPGRADES: &[(i64, &str)] = &[
          ALTER TABLE api_keys ADD COLUMN expires_at INTEGER; \
          ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER; \
          ALTER TABLE api_keys ADD COLUMN revoked_at INTEGER;",
+    ),
+    // Version 10: recover jobs with filters and a cancel (see recover_jobs in schema.sql).
+    (
+        9,
+        "ALTER TABLE recover_jobs ADD COLUMN status_code INTEGER; \
+         ALTER TABLE recover_jobs ADD COLUMN status_class INTEGER; \
+         ALTER TABLE recover_jobs ADD COLUMN error_code TEXT; \
+         ALTER TABLE recover_jobs ADD COLUMN event_type TEXT; \
+         ALTER TABLE recover_jobs ADD COLUMN cancelled_at INTEGER;",
     ),
 ];
 

@@ -351,6 +351,7 @@ impl Fixture {
                     || t.ends_with("/rotate")
                     || t.ends_with("/enable")
                     || t.ends_with("/disable")
+                    || t.ends_with("/cancel")
                     || t.contains("/tests/webhook/") =>
             {
                 None

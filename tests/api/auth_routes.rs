@@ -59,6 +59,7 @@ pub(crate) const MATRIX: &[(&str, &str, Kind)] = &[
     ("POST", "/v1/processors/automations/logs/recover", OPERATOR),
     ("GET", "/v1/processors/automations/logs/recover", VIEWER),
     ("GET", "/v1/processors/automations/logs/recover/{job_id}", VIEWER),
+    ("POST", "/v1/processors/automations/logs/recover/{job_id}/cancel", OPERATOR),
     ("GET", "/v1/spreadsheets", VIEWER),
     ("POST", "/v1/spreadsheets", ADMIN),
     ("GET", "/v1/spreadsheets/{id}", VIEWER),
@@ -114,7 +115,7 @@ fn every_served_route_is_in_the_auth_matrix() {
     assert!(missing.is_empty(), "routes served but not in the auth MATRIX: {missing:#?}");
     assert!(stale.is_empty(), "MATRIX routes the router does not serve: {stale:#?}");
     // The table is not read vacuously: every kind, and the counts stated in the report.
-    assert_eq!(served.len(), 48, "{served:#?}");
+    assert_eq!(served.len(), 49, "{served:#?}");
     for kind in [VIEWER, OPERATOR, ADMIN, Kind::App, Kind::Sink, Kind::Public] {
         assert!(served.iter().any(|r| r.2 == kind), "no {kind:?} route found");
     }
