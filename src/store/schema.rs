@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 9;
+pub const VERSION: i64 = 10;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -29,6 +29,7 @@ pub const VERSION: i64 = 9;
 /// every earlier step ([`stored_ids::convert`]); the tables' definitions do not change.
 /// Version 9 gives API keys an id, a role (the keys stored before it are admin keys), an
 /// expiry, a last use and a revocation time.
+/// Version 10 adds the console's sessions, a new table only: no upgrade step.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),
