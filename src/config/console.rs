@@ -56,3 +56,26 @@ impl ConsoleConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn session_windows_are_checked_and_named() {
+        let cases = [
+            ("session_idle_secs = 0", "console.session_idle_secs"),
+            ("session_absolute_secs = 2592001", "console.session_absolute_secs"),
+            ("session_idle_secs = 100\nsession_absolute_secs = 50", "console.session_idle_secs"),
+        ];
+        for (toml, key) in cases {
+            let config = Config::from_toml(&format!("[console]\n{toml}\n")).expect("parses");
+            assert_eq!(config.validate().expect_err(toml).key, key, "{toml}");
+        }
+        let fine = "[console]\nsession_idle_secs = 1\nsession_absolute_secs = 1\n";
+        Config::from_toml(fine).expect("parses").validate().expect("valid");
+        let e =
+            Config::from_toml("[console]\ntrust_forwarded_proto = \"yes\"\n").expect_err("bool");
+        assert_eq!(e.key, "console.trust_forwarded_proto");
+    }
+}
