@@ -14,7 +14,10 @@ async fn a_good_key_gets_a_strict_http_only_cookie_and_a_bad_one_none() {
     let mut browser = Browser::new(&relay);
     let refused = browser.sign_in("not-a-key-at-all-0123").await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
-    assert!(refused.text.contains("not valid"), "{}", refused.text);
+    assert!(refused.text.contains("invalid API key"), "{}", refused.text);
+    let app_key = browser.sign_in("app-demo-key-0123456789").await;
+    assert_eq!(app_key.status, StatusCode::UNAUTHORIZED, "{}", app_key.text);
+    assert!(app_key.text.contains("an app key cannot use this API"), "{}", app_key.text);
     assert!(refused.header("set-cookie").is_empty(), "a cookie for a bad key");
     assert_eq!(browser.get("/console/logs").await.location(), "/console/sign-in");
 
