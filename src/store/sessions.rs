@@ -76,28 +76,25 @@ impl Store {
                 .query_row(params![token_hash.to_vec()], |r| {
                     let key_id: Option<ApiKeyId> = decode::value(r, 0, "console_sessions", "?")?;
                     let config_key_hash: Option<Vec<u8>> = r.get(1)?;
-                    Ok((
-                        key_id,
-                        config_key_hash,
-                        ConsoleSession {
-                            key: SessionKey::Configured([0; 32]),
-                            role: decode::value(r, 2, "console_sessions", "?")?,
-                            csrf_token: r.get(3)?,
-                            created_at: decode::value(r, 4, "console_sessions", "?")?,
-                            last_seen_at: decode::value(r, 5, "console_sessions", "?")?,
-                        },
-                    ))
+                    let role: Role = decode::value(r, 2, "console_sessions", "?")?;
+                    let csrf_token: String = r.get(3)?;
+                    let created_at: UnixMs = decode::value(r, 4, "console_sessions", "?")?;
+                    let last_seen_at: UnixMs = decode::value(r, 5, "console_sessions", "?")?;
+                    Ok((key_id, config_key_hash, role, csrf_token, created_at, last_seen_at))
                 })
                 .optional()?;
-            let Some((key_id, config_key_hash, mut session)) = row else { return Ok(None) };
-            session.key = match (key_id, config_key_hash) {
+            let Some((key_id, config_key_hash, role, csrf_token, created_at, last_seen_at)) = row
+            else {
+                return Ok(None);
+            };
+            let key = match (key_id, config_key_hash) {
                 (Some(id), _) => SessionKey::Stored(id),
                 (None, Some(hash)) => SessionKey::Configured(hash_of(hash)?),
                 (None, None) => {
                     return Err(StoreError::Corrupt("a console session names no key".into()))
                 }
             };
-            Ok(Some(session))
+            Ok(Some(ConsoleSession { key, role, csrf_token, created_at, last_seen_at }))
         })
         .await
     }
