@@ -1,10 +1,11 @@
 -- hookrelay schema. Applied at start-up by src/store/schema.rs.
 --
 -- Versioning: every statement below is idempotent (IF NOT EXISTS), and the file as a whole is
--- schema version 10 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
+-- schema version 11 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
 -- deliveries_due index had neither automation_id nor claimed, 3's no claimed; before 4 there
 -- was no snapshot_headers table; versions 5 and 6 are described at the end of the file, 7 at the
--- bodies table, 8 at the end of this comment, 9 at api_keys, 10 at recover_jobs). A later
+-- bodies table, 8 at the end of this comment, 9 at api_keys, 10 at recover_jobs, 11 at
+-- console_sessions). A later
 -- version appends its upgrade steps in src/store/schema.rs, keyed by the version they upgrade
 -- from, so an older database is upgraded in place.
 --
@@ -374,3 +375,16 @@ CREATE TABLE IF NOT EXISTS recover_job_deliveries (
 -- retention deletes it; this finds the file by its content. Uploads are rare: it costs ingest
 -- nothing.
 CREATE INDEX IF NOT EXISTS upload_files_data ON upload_files(data_hash);
+-- Version 11 (console sessions, src/store/sessions.rs). A new table only, so no upgrade step.
+-- Only the SHA-256 of a session's token is stored. A session names its key by id (a stored
+-- key) or by hash (a key of the config, which has no id), never both.
+CREATE TABLE IF NOT EXISTS console_sessions (
+    token_hash      BLOB PRIMARY KEY,
+    key_id          TEXT,
+    config_key_hash BLOB,
+    role            TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+    csrf_token      TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    last_seen_at    INTEGER NOT NULL,
+    CHECK ((key_id IS NULL) <> (config_key_hash IS NULL))
+) WITHOUT ROWID;

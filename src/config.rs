@@ -3,6 +3,7 @@
 //! Every key is documented in `config.example.toml`; unknown keys are rejected so a typo
 //! cannot silently fall back to a default.
 
+mod console;
 mod delivery;
 #[cfg(test)]
 mod example_tests;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use console::ConsoleConfig;
 pub use delivery::DeliveryConfig;
 pub use limits::{LimitsConfig, MAX_JSON_DEPTH_CEILING};
 pub use retention::RetentionConfig;
@@ -103,6 +105,8 @@ pub struct Config {
     pub workflow: WorkflowConfig,
     /// `/metrics` settings.
     pub metrics: MetricsConfig,
+    /// The operator console's sessions.
+    pub console: ConsoleConfig,
     /// Workflow apps served by the Dify-compatible API (`[[apps]]`), kept unread: the
     /// workflow module reads and checks them from [`Config::source`] at start-up, so the
     /// relay core does not depend on it.
@@ -201,6 +205,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             workflow: WorkflowConfig::default(),
             metrics: MetricsConfig::default(),
+            console: ConsoleConfig::default(),
             apps: Vec::new(),
             source: String::new(),
         }
@@ -313,6 +318,7 @@ impl Config {
         }
         self.limits.validate()?;
         self.retention.validate()?;
+        self.console.validate()?;
         if self.metrics.automation_labels > MAX_AUTOMATION_LABELS {
             let problem = format!("must be at most {MAX_AUTOMATION_LABELS}");
             return Err(bad("metrics.automation_labels", problem));

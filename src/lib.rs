@@ -13,6 +13,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod delivery;
 pub mod email;
 pub mod ids;

@@ -86,7 +86,10 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
     // terminal): on stdout, so scripts and tests can find the port when listening on :0.
     println!("hookrelay listening on http://{addr}");
     let limits = state.config.limits.clone();
-    crate::listener::serve(listener, api::router(state), &limits, shutdown_signal(), grace).await;
+    // The console's routes are all under /console, beside the API's (which keeps its
+    // fallback: every other path is the API's 404).
+    let app = api::router(state.clone()).merge(crate::console::router(state)?);
+    crate::listener::serve(listener, app, &limits, shutdown_signal(), grace).await;
 
     tracing::info!("shutting down: waiting for calls in flight");
     dispatcher.shutdown(grace).await;

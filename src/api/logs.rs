@@ -14,12 +14,12 @@ use super::logs_view::automation_log;
 use super::{ApiError, ApiResult, AppState};
 use crate::ids;
 use crate::outbound::ErrorCode;
-use crate::store::{LogFilter, LogRecord, Trigger};
+use crate::store::{LogFilter, LogRecord, PageRequest, Trigger};
 
 /// The list filters. `schema_id` and `schema_data_id` are accepted and ignored: the uiform
 /// and retab SDKs' `logs.list` sends them when given, and logs carry no such field.
 #[derive(Debug, Deserialize)]
-pub(super) struct ListQuery {
+pub(crate) struct ListQuery {
     #[serde(flatten)]
     page: PageParams,
     status_code: Option<String>,
@@ -100,11 +100,13 @@ pub(super) fn parse_status_code(value: Option<&str>) -> ApiResult<Option<u16>> {
     }
 }
 
-async fn list_logs(
-    state: AppState,
+/// The page and filters `q` asks for, or a 400 naming the first bad one. The console's logs
+/// explorer takes the same query, through here.
+pub(crate) fn page_and_filter(
+    state: &AppState,
     q: ListQuery,
     processor_id: Option<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<(PageRequest, LogFilter)> {
     let page = q.page.to_request(ids::LOG, state.config.limits.max_list_limit)?;
     let filter = LogFilter {
         status_code: parse_status_code(q.status_code.as_deref())?,
@@ -119,6 +121,15 @@ async fn list_logs(
         trigger: q.trigger.map(parse_trigger).transpose()?,
         event_type: q.event_type.map(parse_event_type).transpose()?,
     };
+    Ok((page, filter))
+}
+
+async fn list_logs(
+    state: AppState,
+    q: ListQuery,
+    processor_id: Option<String>,
+) -> ApiResult<Json<Value>> {
+    let (page, filter) = page_and_filter(&state, q, processor_id)?;
     let page = state.store.list_logs(filter, page).await?;
     let (org, rule) = (&state.config.organization_id, &state.config.security.redact_headers);
     Ok(Json(list_body(
@@ -144,7 +155,7 @@ pub(super) async fn list_scoped(
 }
 
 /// Loads a log, 404 when unknown, malformed, or of another processor.
-pub(super) async fn find(
+pub(crate) async fn find(
     state: &AppState,
     log_id: String,
     processor_id: Option<&str>,

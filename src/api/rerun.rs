@@ -14,11 +14,11 @@ use super::logs::find;
 use super::logs_view::external_request_log;
 use super::{ApiError, ApiErrorCode, ApiResult, AppState};
 use crate::outbound::OneCall;
-use crate::store::{body_hash, GoneReason, StoreError, Trigger};
+use crate::store::{body_hash, GoneReason, LogRecord, RerunDelivery, StoreError, Trigger};
 
 /// Where a rerun goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
+pub(crate) enum Target {
     /// The log's URL with the custom headers sent with that call (uiform's meaning): never
     /// the automation's current headers, which may hold a credential for another receiver.
     Original,
@@ -63,16 +63,16 @@ async fn target_of(req: Request, state: &AppState) -> ApiResult<Target> {
     }
 }
 
-/// Sends the stored body again with the stored `webhook-id`, a fresh timestamp and a
-/// signature by the automation's current secret, to `target`.
-async fn rerun_log(
-    state: AppState,
+/// Sends the stored body of log `log_id` again with the stored `webhook-id`, a fresh
+/// timestamp and a signature by the automation's current secret, to `target`: the new log
+/// and the delivery it settled. The API's rerun and the console's Rerun button.
+pub(crate) async fn send_rerun(
+    state: &AppState,
     log_id: String,
-    processor_id: Option<String>,
-    req: Request,
-) -> ApiResult<Json<Value>> {
-    let target = target_of(req, &state).await?;
-    let original = find(&state, log_id, processor_id.as_deref()).await?;
+    processor_id: Option<&str>,
+    target: Target,
+) -> ApiResult<(LogRecord, Option<RerunDelivery>)> {
+    let original = find(state, log_id, processor_id).await?;
     let Some(body) = original.request_body else {
         let why = original.gone.request.unwrap_or(GoneReason::Expired);
         let mut gone = ApiError::gone(why, "the request body of this log");
@@ -104,7 +104,17 @@ async fn rerun_log(
         trigger: Trigger::Rerun,
         rerun_of: Some(original.id),
     };
-    let (record, delivery) = state.one_calls.send(&automation, call).await?;
+    Ok(state.one_calls.send(&automation, call).await?)
+}
+
+async fn rerun_log(
+    state: AppState,
+    log_id: String,
+    processor_id: Option<String>,
+    req: Request,
+) -> ApiResult<Json<Value>> {
+    let target = target_of(req, &state).await?;
+    let (record, delivery) = send_rerun(&state, log_id, processor_id.as_deref(), target).await?;
     let mut answer = external_request_log(&record, &state.config.security.redact_headers);
     answer["id"] = record.id.clone().into();
     answer["object"] = "automation_log.rerun".into();

@@ -28,6 +28,7 @@ mod reruns;
 mod retention;
 mod runs;
 mod schema;
+mod sessions;
 mod sheet_signers;
 mod sheets;
 mod snapshots;
@@ -56,6 +57,7 @@ pub use replay::ReplayJob;
 pub use reruns::RerunDelivery;
 pub use retention::{BodiesBatch, FileStats, MessagesBatch};
 pub use runs::{RunFilter, RunOutcome, RunRecord, RunStatus};
+pub use sessions::{ConsoleSession, SessionKey};
 pub use sheets::{Appended, NewRow, SheetRow, Spreadsheet, Worksheet};
 pub use snapshots::Snapshot;
 

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 10;
+pub const VERSION: i64 = 11;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -31,6 +31,7 @@ pub const VERSION: i64 = 10;
 /// expiry, a last use and a revocation time.
 /// Version 10 gives recover jobs the logs filters they match (on a delivery's last attempt)
 /// and a cancellation time; a job stored before it has no filter and was never cancelled.
+/// Version 11 adds the console's sessions, a new table only: no upgrade step.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),

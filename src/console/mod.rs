@@ -1,0 +1,96 @@
+//! The operator console at `/console`: server-rendered pages (minijinja templates embedded in
+//! the binary, autoescaped) over the same store and services as the API. Signed in with an
+//! API key, a session acts with that key's role, judged by the API's own check
+//! ([`crate::api::access::authorize`]) against the role the API's route table names.
+
+mod logs;
+mod pages;
+mod session;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::api::{routes, AppState, Credential};
+use crate::auth::Role;
+use pages::Pages;
+
+/// The console's state: the API's services and the compiled templates.
+#[derive(Clone)]
+struct Console {
+    app: AppState,
+    pages: Arc<Pages>,
+    /// The role the API's rerun route needs: the console's Rerun button needs the same.
+    rerun_role: Role,
+}
+
+/// The API route whose role the Rerun button takes.
+const RERUN_ROUTE: &str = "/v1/processors/automations/logs/{log_id}/rerun";
+
+/// The console's router, to merge beside the API's (paths under `/console` only).
+pub fn router(app: AppState) -> anyhow::Result<Router> {
+    let rerun_role = routes::served()
+        .into_iter()
+        .find_map(|(method, path, credential)| match credential {
+            Credential::Key(role) if method == Method::POST && path == RERUN_ROUTE => Some(role),
+            _ => None,
+        })
+        .context("the API's route table has no keyed rerun route")?;
+    let console = Console { app, pages: Arc::new(Pages::new()?), rerun_role };
+    Ok(Router::new()
+        .route("/console", get(|| async { Redirect::to("/console/logs") }))
+        .route("/console/", get(|| async { Redirect::to("/console/logs") }))
+        .route("/console/sign-in", get(session::sign_in_page).post(session::sign_in))
+        .route("/console/sign-out", post(session::sign_out))
+        .route("/console/logs", get(logs::list))
+        .route("/console/logs/{log_id}", get(logs::show))
+        .route("/console/logs/{log_id}/rerun", post(logs::rerun))
+        .route("/console/assets/{name}", get(asset))
+        .route("/console/{*rest}", get(not_found).post(not_found))
+        .with_state(console)
+        .layer(middleware::from_fn(security_headers)))
+}
+
+/// The headers every console answer carries: no script but the console's own files (so an
+/// injected `<script>` cannot run even if escaping failed), no framing, no referrer to other
+/// sites, no type sniffing, and pages never cached (they show deliveries' contents).
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    let fixed = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The embedded assets: the stylesheet, and htmx (2.0.11, 0BSD, from `npm pack htmx.org@2`).
+async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    let (body, content_type) = match name.as_str() {
+        "console.css" => (include_str!("assets/console.css"), "text/css; charset=utf-8"),
+        "htmx.min.js" => (include_str!("assets/htmx.min.js"), "text/javascript; charset=utf-8"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    let cache = "public, max-age=3600";
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache)], body).into_response()
+}
+
+async fn not_found(axum::extract::State(console): axum::extract::State<Console>) -> Response {
+    console.pages.error(StatusCode::NOT_FOUND, "There is no such page.")
+}

@@ -1,0 +1,204 @@
+//! The console in a real browser (Debian's chromium, driven over WebDriver by chromedriver):
+//! sign in, find a failed delivery through the filters, read the receiver's answer (a
+//! `<script>` in it shown as text and never run), fix the receiver, rerun in place and see it
+//! succeed, sign out. A failure saves a screenshot under `target/`. Without a browser the
+//! test is skipped with a reason, except under `CI=true`, where that is a failure.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use futures_util::FutureExt;
+use thirtyfour::prelude::*;
+
+use crate::common::{Receiver, Relay, WAIT};
+use crate::helpers::{one_log, ADMIN, ONE_ATTEMPT};
+
+/// What the broken receiver answers: a script that would mark the page if it ran.
+const HOSTILE: &str =
+    "<script>document.title='pwned';window.pwned=true</script>receiver down for maintenance";
+
+/// The executable `name` on the PATH.
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
+}
+
+/// chromedriver and chromium, or why the test cannot run (a failure under `CI=true`).
+fn browser_tools() -> Option<(PathBuf, PathBuf)> {
+    let driver = on_path("chromedriver");
+    let browser = on_path("chromium").or_else(|| on_path("chromium-browser"));
+    match (driver, browser) {
+        (Some(driver), Some(browser)) => Some((driver, browser)),
+        missing => {
+            let why = format!(
+                "chromium and chromium-driver are needed (apt-get install -y chromium \
+                 chromium-driver); found {missing:?}"
+            );
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "under CI=true: {why}");
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+/// A chromedriver on a free port, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start(binary: &Path) -> Self {
+        let port =
+            TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let child = Command::new(binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let driver = Self { child, url: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + WAIT;
+        let status = format!("{}/status", driver.url);
+        while crate::common::client().get(&status).send().await.is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        driver
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `check` holds on the page, failing with `what` at [`WAIT`].
+async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + WAIT;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn source(driver: &WebDriver) -> String {
+    driver.source().await.unwrap_or_default()
+}
+
+async fn text_of(driver: &WebDriver, id: &str) -> String {
+    match driver.find(By::Id(id)).await {
+        Ok(element) => element.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// The scenario; `fixed` switches the receiver to answering 200.
+async fn operate(driver: &WebDriver, relay: &Relay, log: &str, fixed: &AtomicBool) {
+    driver.goto(relay.url("/console/logs")).await.expect("goto");
+    wait_until("the sign-in page", || async { text_of(driver, "sign-in").await == "Sign in" })
+        .await;
+    driver.find(By::Id("key")).await.expect("key field").send_keys(ADMIN).await.expect("type");
+    driver.find(By::Id("sign-in")).await.expect("button").click().await.expect("sign in");
+    wait_until("the logs page", || async { source(driver).await.contains("signed in as admin") })
+        .await;
+
+    let class = driver.find(By::Css("#f-status_class option[value='5xx']")).await.expect("5xx");
+    class.click().await.expect("choose 5xx");
+    driver.find(By::Id("apply-filters")).await.expect("apply").click().await.expect("filter");
+    wait_until("the filtered list", || async {
+        let url = driver.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+        url.ends_with("/console/logs?status_class=5xx")
+    })
+    .await;
+    driver
+        .find(By::LinkText(log))
+        .await
+        .expect("the failed log listed")
+        .click()
+        .await
+        .expect("open");
+
+    wait_until("the log's detail", || async { text_of(driver, "outcome").await == "failed" }).await;
+    let body = text_of(driver, "response-body").await;
+    assert!(body.contains("<script>document.title='pwned'"), "the answer is not shown: {body}");
+    assert!(body.contains("receiver down for maintenance"), "{body}");
+    let ran = driver.execute("return window.pwned === true", vec![]).await.expect("script");
+    assert_eq!(ran.json(), &serde_json::json!(false), "the receiver's script ran");
+    assert!(!driver.title().await.expect("title").contains("pwned"), "the receiver's script ran");
+
+    fixed.store(true, Ordering::SeqCst);
+    driver.find(By::Id("rerun")).await.expect("rerun button").click().await.expect("rerun");
+    wait_until("the rerun's result in place", || async {
+        text_of(driver, "rerun-outcome").await.contains("succeeded")
+    })
+    .await;
+    assert!(text_of(driver, "rerun-outcome").await.contains("status 200"));
+
+    driver.find(By::Id("sign-out")).await.expect("sign-out").click().await.expect("sign out");
+    wait_until("the sign-in page after sign-out", || async {
+        text_of(driver, "sign-in").await == "Sign in"
+    })
+    .await;
+    driver.goto(relay.url("/console/logs")).await.expect("goto");
+    wait_until("sign-in, the session ended", || async {
+        let url = driver.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+        url.ends_with("/console/sign-in")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_finds_a_failure_reruns_it_and_signs_out_in_a_browser() {
+    let Some((chromedriver, chromium)) = browser_tools() else { return };
+    let relay = Relay::start(ONE_ATTEMPT);
+    let fixed = Arc::new(AtomicBool::new(false));
+    let switch = fixed.clone();
+    let receiver = Receiver::with(Arc::new(move |_| {
+        if switch.load(Ordering::SeqCst) {
+            (StatusCode::OK, "{\"ok\":true}").into_response()
+        } else {
+            (StatusCode::SERVICE_UNAVAILABLE, [("content-type", "text/html")], HOSTILE)
+                .into_response()
+        }
+    }))
+    .await;
+    let log = one_log(&relay, &receiver, "browser").await;
+
+    let server = Driver::start(&chromedriver).await;
+    let profile = tempfile::tempdir().expect("profile dir");
+    let mut caps = DesiredCapabilities::chrome();
+    caps.set_binary(&chromium.to_string_lossy()).expect("binary");
+    for arg in ["--headless=new", "--no-sandbox", "--disable-gpu"] {
+        caps.add_arg(arg).expect("arg");
+    }
+    caps.add_arg(&format!("--user-data-dir={}", profile.path().display())).expect("arg");
+    let driver = WebDriver::new(&server.url, caps).await.expect("a browser session");
+
+    let outcome =
+        std::panic::AssertUnwindSafe(operate(&driver, &relay, &log, &fixed)).catch_unwind().await;
+    if outcome.is_err() {
+        let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-browser-failure.png");
+        match driver.screenshot(&shot).await {
+            Ok(()) => eprintln!("screenshot: {}", shot.display()),
+            Err(e) => eprintln!("no screenshot: {e}"),
+        }
+    }
+    let _ = driver.quit().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    assert_eq!(receiver.count(), 2, "the initial call and the rerun");
+}

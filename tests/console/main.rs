@@ -1,0 +1,10 @@
+use hookrelay_testkit as common;
+
+// End-to-end tests of the operator console at /console (issue 13 §2): sessions (sign-in,
+// cookie flags, expiry, revocation, sign-out), CSRF, security headers, escaping of what
+// receivers answered, roles, the logs explorer's filters; and the same in a real browser.
+
+mod browser;
+mod helpers;
+mod pages;
+mod sessions;

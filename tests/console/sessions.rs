@@ -1,0 +1,116 @@
+//! Sessions: sign-in with a key, the cookie's flags, idle and absolute expiry, revocation of
+//! the key, sign-out (CSRF-protected).
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+
+use crate::common::Relay;
+use crate::helpers::{key_of, session_cookie, Browser, ADMIN};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_good_key_gets_a_strict_http_only_cookie_and_a_bad_one_none() {
+    let relay = Relay::start("[console]\ntrust_forwarded_proto = true\n");
+    let mut browser = Browser::new(&relay);
+    let refused = browser.sign_in("not-a-key-at-all-0123").await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
+    assert!(refused.text.contains("invalid API key"), "{}", refused.text);
+    let app_key = browser.sign_in("app-demo-key-0123456789").await;
+    assert_eq!(app_key.status, StatusCode::UNAUTHORIZED, "{}", app_key.text);
+    assert!(app_key.text.contains("an app key cannot use this API"), "{}", app_key.text);
+    assert!(refused.header("set-cookie").is_empty(), "a cookie for a bad key");
+    assert_eq!(browser.get("/console/logs").await.location(), "/console/sign-in");
+
+    let signed = browser.sign_in(ADMIN).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.text);
+    assert_eq!(signed.location(), "/console/logs");
+    let cookie = signed.header("set-cookie").to_string();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age=43200"] {
+        assert!(cookie.contains(flag), "{flag} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "Secure over plain HTTP: {cookie}");
+    let token = browser.cookie.clone().expect("a session");
+    assert_eq!(token.len(), 64, "{cookie}");
+    let logs = browser.get("/console/logs").await;
+    assert_eq!(logs.status, StatusCode::OK, "{}", logs.text);
+    assert!(logs.text.contains("signed in as admin"), "{}", logs.text);
+
+    // Behind a TLS-terminating proxy, trusted by the config: Secure.
+    let proxied = browser
+        .post("/console/sign-in", &[("key", ADMIN)], &[("x-forwarded-proto", "https")])
+        .await;
+    assert!(proxied.header("set-cookie").contains("; Secure"), "{}", proxied.header("set-cookie"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_proto_is_ignored_unless_trusted() {
+    let relay = Relay::start("");
+    let browser = Browser::new(&relay);
+    let signed = browser
+        .post("/console/sign-in", &[("key", ADMIN)], &[("x-forwarded-proto", "https")])
+        .await;
+    assert!(session_cookie(&signed).is_some(), "{}", signed.text);
+    assert!(!signed.header("set-cookie").contains("Secure"), "{}", signed.header("set-cookie"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ends_when_idle_and_at_its_absolute_limit() {
+    let relay = Relay::start("[console]\nsession_idle_secs = 1\nsession_absolute_secs = 3\n");
+    let mut idle = Browser::new(&relay);
+    idle.sign_in(ADMIN).await;
+    assert_eq!(idle.get("/console/logs").await.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let after_idle = idle.get("/console/logs").await;
+    assert_eq!(after_idle.location(), "/console/sign-in", "idle session still valid");
+
+    // Used every 300 ms, it never idles out, yet ends 3 s after sign-in.
+    let mut busy = Browser::new(&relay);
+    busy.sign_in(ADMIN).await;
+    let start = Instant::now();
+    loop {
+        let page = busy.get("/console/logs").await;
+        if page.status != StatusCode::OK {
+            assert_eq!(page.location(), "/console/sign-in");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(8), "the session outlived its limit");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let lasted = start.elapsed();
+    assert!(lasted >= Duration::from_millis(2500), "ended early, after {lasted:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_the_key_ends_its_sessions_and_sign_out_needs_the_csrf_token() {
+    let relay = Relay::start("");
+    let (key, id) = key_of(&relay, "viewer").await;
+    let mut revoked = Browser::new(&relay);
+    revoked.sign_in(&key).await;
+    let page = revoked.get("/console/logs").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains("signed in as viewer"), "{}", page.text);
+    let resp = relay.req(Method::DELETE, &format!("/v1/keys/{id}")).send().await.expect("send");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    assert_eq!(revoked.get("/console/logs").await.location(), "/console/sign-in");
+
+    let mut browser = Browser::new(&relay);
+    browser.sign_in(ADMIN).await;
+    let csrf = browser.get("/console/logs").await.csrf();
+    let forged = browser.post("/console/sign-out", &[("csrf", &"0".repeat(64))], &[]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.text);
+    let missing = browser.post("/console/sign-out", &[], &[]).await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN, "{}", missing.text);
+    assert_eq!(
+        browser.get("/console/logs").await.status,
+        StatusCode::OK,
+        "signed out by a forgery"
+    );
+    let out = browser.post("/console/sign-out", &[("csrf", &csrf)], &[]).await;
+    assert_eq!(out.location(), "/console/sign-in");
+    assert!(out.header("set-cookie").contains("Max-Age=0"), "{}", out.header("set-cookie"));
+    assert_eq!(
+        browser.get("/console/logs").await.location(),
+        "/console/sign-in",
+        "still signed in"
+    );
+}
