@@ -66,14 +66,19 @@ impl UnixMs {
         dt.to_rfc3339_opts(SecondsFormat::Micros, true)
     }
 
-    /// Parses an RFC 3339 timestamp, or integer Unix seconds.
+    /// Parses an RFC 3339 timestamp, or integer Unix seconds; a time past the end of year
+    /// 9999 is none (RFC 3339 has four-digit years, so it could not be shown back).
     pub fn parse(s: &str) -> Option<Self> {
-        if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
-            return Some(Self(dt.timestamp_millis()));
-        }
-        s.parse::<i64>().ok().and_then(|secs| secs.checked_mul(1000)).map(Self)
+        let ms = match DateTime::parse_from_rfc3339(s) {
+            Ok(dt) => dt.timestamp_millis(),
+            Err(_) => s.parse::<i64>().ok()?.checked_mul(1000)?,
+        };
+        (ms <= LAST_SHOWABLE_MS).then_some(Self(ms))
     }
 }
+
+/// 9999-12-31T23:59:59.999Z, the last time [`UnixMs::rfc3339`] can show.
+const LAST_SHOWABLE_MS: i64 = 253_402_300_799_999;
 
 impl ToSql for UnixMs {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -103,6 +108,12 @@ mod tests {
         assert_eq!(UnixMs::parse(&t.rfc3339()), Some(t));
         assert_eq!(UnixMs::parse("1700000000"), Some(UnixMs::from_ms(1_700_000_000_000)));
         assert_eq!(UnixMs::parse("yesterday"), None);
+        let last = UnixMs::parse("253402300799").expect("the last second of 9999");
+        assert_eq!(last.rfc3339(), "9999-12-31T23:59:59.000000Z");
+        assert_eq!(UnixMs::parse(&last.rfc3339()), Some(last));
+        for past_9999 in ["253402300800", "100000000000000", "+10000-01-01T00:00:00Z"] {
+            assert_eq!(UnixMs::parse(past_9999), None, "{past_9999}");
+        }
     }
 
     #[test]

@@ -98,7 +98,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e.storage_failure() {
             Some(StorageFailure::DiskFull) => {
-                tracing::error!(error = %e, "a write failed: the disk is full");
+                tracing::debug!(error = %e, "a write failed: the disk is full");
                 return Self::new(
                     ApiErrorCode::InsufficientStorage,
                     "the disk holding the database is full; nothing was written. Free space, \
@@ -106,7 +106,7 @@ impl From<StoreError> for ApiError {
                 );
             }
             Some(StorageFailure::Locked) => {
-                tracing::error!(error = %e, "a write failed: the database is locked");
+                tracing::debug!(error = %e, "a write failed: the database is locked");
                 return Self::new(
                     ApiErrorCode::DatabaseLocked,
                     "another process holds the database's write lock; nothing was written. \

@@ -65,7 +65,7 @@ fn checked(body: CreateBody, now: UnixMs) -> ApiResult<(String, Role, Option<Uni
             UnixMs::parse(&at).ok_or_else(|| {
                 ApiError::invalid(
                     "expires_at",
-                    format!("`{at}` is not an RFC 3339 time or Unix seconds"),
+                    format!("`{at}` is not an RFC 3339 time or Unix seconds, up to year 9999"),
                 )
             })
         })

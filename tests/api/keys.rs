@@ -131,6 +131,17 @@ async fn bad_key_input_is_refused_naming_the_field() {
             "expires_at",
             "in the future",
         ),
+        // Past year 9999 (RFC 3339's last): it was stored, shown as 1970, and worked.
+        (
+            json!({"name": "n", "role": "admin", "expires_at": "100000000000000"}),
+            "expires_at",
+            "up to year 9999",
+        ),
+        (
+            json!({"name": "n", "role": "admin", "expires_at": "253402300800"}),
+            "expires_at",
+            "up to year 9999",
+        ),
         (json!({"name": "n", "role": "viewer", "scopes": ["all"]}), "scopes", "unknown field"),
     ];
     for (body, field, why) in cases {

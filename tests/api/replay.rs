@@ -28,12 +28,18 @@ async fn replay(relay: &Relay, automation: &Value) -> Value {
     let id = job["id"].as_str().expect("job id").to_string();
     assert!(id.starts_with("rpl_"), "{job}");
     assert_eq!(job["automation_id"], automation["id"]);
-    relay
+    let done = relay
         .wait_for(WAIT, "replay job completed", || async {
             let j = relay.get_json(&format!("{}/{id}", replay_path(automation))).await;
             (j["status"] == "completed").then_some(j)
         })
-        .await
+        .await;
+    // Both kinds of job share a table and ids are stored without their prefix: the recover
+    // job with the same digits does not exist.
+    let same_digits = format!("/v1/processors/automations/logs/recover/rcv_{}", &id[4..]);
+    let resp = relay.req(reqwest::Method::GET, &same_digits).send().await.expect("get");
+    assert_eq!(resp.status(), 404, "a replay job was shown as a recover job");
+    done
 }
 
 /// The ids of the deliveries of `automation`.

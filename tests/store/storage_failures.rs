@@ -124,7 +124,7 @@ async fn a_full_disk_is_507_and_not_ready_then_recovers_without_losing_anything(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_locked_by_another_process_is_503_database_locked_then_recovers() {
     let receiver = Receiver::ok().await;
-    let relay = Relay::start(FAST_RETRIES);
+    let relay = Relay::start_capturing_log(FAST_RETRIES, &[]);
     relay.create_automation("proc_locked", &receiver.url("/l")).await;
     let db_path: &Path = &relay.dir.path().join("hookrelay.db");
     let other = rusqlite::Connection::open(db_path).expect("open db");
@@ -140,6 +140,14 @@ async fn a_database_locked_by_another_process_is_503_database_locked_then_recove
     let (status, ready) = readyz(&relay).await;
     assert_eq!((status, &ready["writable"]), (503, &json!(false)), "{ready}");
     assert!(asked.elapsed() < Duration::from_secs(1), "/readyz answers at once while locked");
+    // The refusal is logged once, at WARN, as the README says; not again at ERROR.
+    let refusals: Vec<String> = relay
+        .log()
+        .lines()
+        .filter(|l| l.contains("database_locked") || l.contains("a write failed"))
+        .map(str::to_string)
+        .collect();
+    assert!(!refusals.is_empty() && refusals.iter().all(|l| l.contains("WARN")), "{refusals:?}");
 
     other.execute_batch("ROLLBACK").expect("release the lock");
     relay
