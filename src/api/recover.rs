@@ -10,7 +10,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{list_body, path_id, ApiQuery, JsonBody, NoQuery, PageParams};
+use super::extract::{list_body, path_id, ApiQuery, JsonBody, NoBody, NoQuery, PageParams};
 use super::logs::{parse_class, parse_error_code, parse_event_type, parse_status_code};
 use super::recover_window::window;
 use super::{ApiError, ApiErrorCode, ApiResult, AppState};
@@ -196,6 +196,7 @@ pub(super) async fn cancel(
     State(state): State<AppState>,
     Path(job_id): Path<String>,
     _: NoQuery,
+    _: NoBody,
 ) -> ApiResult<Json<Value>> {
     match state.store.cancel_recover_job(path_id(job_id, "recover job")?).await? {
         CancelOutcome::Cancelled(job) => Ok(Json(job_json(&job))),

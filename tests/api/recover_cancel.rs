@@ -56,8 +56,7 @@ async fn a_cancelled_recover_job_stops_requeuing_and_stays_cancelled_after_a_res
     assert_eq!(status, 202, "{created}");
     assert_eq!(created["total"], all, "{created}");
     let id = created["id"].as_str().expect("id").to_string();
-    let (status, cancelled) =
-        relay.post_json(&format!("{RECOVER}/{id}/cancel"), &json!(null)).await;
+    let (status, cancelled) = relay.post_json(&format!("{RECOVER}/{id}/cancel"), &json!({})).await;
     assert_eq!(status, 200, "{cancelled}");
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
     assert!(cancelled["cancelled_at"].is_string(), "{cancelled}");
