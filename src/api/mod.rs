@@ -17,7 +17,7 @@ pub(crate) mod logs_view;
 mod messages;
 mod ops;
 mod path_params;
-mod recover;
+pub(crate) mod recover;
 mod recover_window;
 mod replay;
 pub(crate) mod rerun;

@@ -19,19 +19,21 @@ use crate::ids::{self, AutomationId};
 use crate::store::{BackgroundJob, CancelOutcome, RecoverFilter, RecoverJob, StillRetrying};
 use crate::time::UnixMs;
 
-#[derive(Debug, Deserialize)]
+/// A recover request: the window and the logs filters, as the API's body and the console's
+/// bulk retry form give them (both read by [`start`], so both mean the same).
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RecoverBody {
-    since: String,
-    until: Option<String>,
-    automation_id: Option<String>,
+pub(crate) struct RecoverBody {
+    pub(crate) since: String,
+    pub(crate) until: Option<String>,
+    pub(crate) automation_id: Option<String>,
     /// A number or its digits, as in the logs list's query.
-    status_code: Option<Value>,
-    status_class: Option<String>,
-    error_code: Option<String>,
-    event_type: Option<String>,
+    pub(crate) status_code: Option<Value>,
+    pub(crate) status_class: Option<String>,
+    pub(crate) error_code: Option<String>,
+    pub(crate) event_type: Option<String>,
     #[serde(default)]
-    dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 /// The body's filters, read by the logs list's parsers so that each means what it means
@@ -141,16 +143,24 @@ pub(super) async fn create(
     _: NoQuery,
     JsonBody(body): JsonBody<RecoverBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (status, body) = start(&state, &body).await?;
+    Ok((status, Json(body)))
+}
+
+/// What `POST …/recover` does with `body`, for the API and the console: validates the window
+/// and filters (400 naming the field), then counts (`dry_run`, 200) or creates the job and
+/// starts it (202). The answer's body as the API gives it.
+pub(crate) async fn start(state: &AppState, body: &RecoverBody) -> ApiResult<(StatusCode, Value)> {
     let (since, until) = window(&body.since, body.until.as_deref(), UnixMs::now())?;
-    let filter = filter(&body)?;
+    let filter = filter(body)?;
     let cap = i64::from(state.config.delivery.recover_max_deliveries);
     if body.dry_run {
-        return Ok((StatusCode::OK, dry_run(&state, since, until, filter, cap).await?));
+        return Ok((StatusCode::OK, dry_run(state, since, until, filter, cap).await?.0));
     }
     let job = state.store.create_recover_job(since, until, filter, cap).await?;
     let runner = BackgroundJob::Recover(job.id.clone());
     recover::spawn(state.store.clone(), state.dispatcher.clone(), runner);
-    Ok((StatusCode::ACCEPTED, answer(&state, job).await?))
+    Ok((StatusCode::ACCEPTED, answer(state, job).await?.0))
 }
 
 /// What a job would take: its count and the still-retrying part, as the 202 gives them.
@@ -198,8 +208,14 @@ pub(super) async fn cancel(
     _: NoQuery,
     _: NoBody,
 ) -> ApiResult<Json<Value>> {
+    cancel_job(&state, job_id).await.map(Json)
+}
+
+/// What `POST …/recover/{job_id}/cancel` does, for the API and the console: the cancelled
+/// job, 404 for an unknown id, 409 `job_ended` when it has ended.
+pub(crate) async fn cancel_job(state: &AppState, job_id: String) -> ApiResult<Value> {
     match state.store.cancel_recover_job(path_id(job_id, "recover job")?).await? {
-        CancelOutcome::Cancelled(job) => Ok(Json(job_json(&job))),
+        CancelOutcome::Cancelled(job) => Ok(job_json(&job)),
         CancelOutcome::Ended(job) => Err(ApiError::new(
             ApiErrorCode::JobEnded,
             format!(
@@ -227,5 +243,11 @@ pub(super) async fn show(
     Path(job_id): Path<String>,
     _: NoQuery,
 ) -> ApiResult<Json<Value>> {
-    answer(&state, state.store.recover_job(path_id(job_id, "recover job")?).await?).await
+    progress(&state, job_id).await.map(Json)
+}
+
+/// What `GET …/recover/{job_id}` answers, for the API and the console: the job's progress
+/// and the still-retrying part of its window; 404 for an unknown id.
+pub(crate) async fn progress(state: &AppState, job_id: String) -> ApiResult<Value> {
+    Ok(answer(state, state.store.recover_job(path_id(job_id, "recover job")?).await?).await?.0)
 }

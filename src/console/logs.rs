@@ -69,6 +69,9 @@ pub(super) async fn list(State(console): State<Console>, signed: Signed, uri: Ur
     }
     let mut context = filters_context(&pairs);
     context["session"] = signed.context();
+    if authorize(signed.principal.role, console.recover_role).is_ok() {
+        context["retry_link"] = super::retry::link_from_logs(&pairs).into();
+    }
     let page = parse(&console, &pairs);
     let page = match page {
         Ok((page, filter)) => console.app.store.list_logs(filter, page).await,

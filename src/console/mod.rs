@@ -5,6 +5,7 @@
 
 mod logs;
 mod pages;
+mod retry;
 mod session;
 
 use std::sync::Arc;
@@ -28,21 +29,40 @@ struct Console {
     pages: Arc<Pages>,
     /// The role the API's rerun route needs: the console's Rerun button needs the same.
     rerun_role: Role,
+    /// The role the API's recover route needs: bulk retry's dry run and confirm need it.
+    recover_role: Role,
+    /// The role the API's recover cancel route needs: bulk retry's Cancel needs it.
+    cancel_role: Role,
 }
 
 /// The API route whose role the Rerun button takes.
 const RERUN_ROUTE: &str = "/v1/processors/automations/logs/{log_id}/rerun";
+/// The API route whose role bulk retry's dry run and confirm take.
+const RECOVER_ROUTE: &str = "/v1/processors/automations/logs/recover";
+/// The API route whose role bulk retry's Cancel takes.
+const CANCEL_ROUTE: &str = "/v1/processors/automations/logs/recover/{job_id}/cancel";
+
+/// The role the API's route table gives `POST route`: a console action takes the role of the
+/// API route it stands for, so the two cannot disagree.
+fn post_role(route: &str) -> anyhow::Result<Role> {
+    routes::served()
+        .into_iter()
+        .find_map(|(method, path, credential)| match credential {
+            Credential::Key(role) if method == Method::POST && path == route => Some(role),
+            _ => None,
+        })
+        .with_context(|| format!("the API's route table has no keyed POST {route}"))
+}
 
 /// The console's router, to merge beside the API's (paths under `/console` only).
 pub fn router(app: AppState) -> anyhow::Result<Router> {
-    let rerun_role = routes::served()
-        .into_iter()
-        .find_map(|(method, path, credential)| match credential {
-            Credential::Key(role) if method == Method::POST && path == RERUN_ROUTE => Some(role),
-            _ => None,
-        })
-        .context("the API's route table has no keyed rerun route")?;
-    let console = Console { app, pages: Arc::new(Pages::new()?), rerun_role };
+    let console = Console {
+        app,
+        pages: Arc::new(Pages::new()?),
+        rerun_role: post_role(RERUN_ROUTE)?,
+        recover_role: post_role(RECOVER_ROUTE)?,
+        cancel_role: post_role(CANCEL_ROUTE)?,
+    };
     Ok(Router::new()
         .route("/console", get(|| async { Redirect::to("/console/logs") }))
         .route("/console/", get(|| async { Redirect::to("/console/logs") }))
@@ -51,6 +71,11 @@ pub fn router(app: AppState) -> anyhow::Result<Router> {
         .route("/console/logs", get(logs::list))
         .route("/console/logs/{log_id}", get(logs::show))
         .route("/console/logs/{log_id}/rerun", post(logs::rerun))
+        .route("/console/retry", get(retry::form).post(retry::dry_run))
+        .route("/console/retry/confirm", post(retry::confirm))
+        .route("/console/retry/{job_id}", get(retry::job))
+        .route("/console/retry/{job_id}/progress", get(retry::progress))
+        .route("/console/retry/{job_id}/cancel", post(retry::cancel))
         .route("/console/assets/{name}", get(asset))
         .route("/console/{*rest}", get(not_found).post(not_found))
         .with_state(console)

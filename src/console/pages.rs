@@ -16,6 +16,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("logs.html", include_str!("templates/logs.html")),
     ("log.html", include_str!("templates/log.html")),
     ("rerun_result.html", include_str!("templates/rerun_result.html")),
+    ("retry.html", include_str!("templates/retry.html")),
+    ("retry_job.html", include_str!("templates/retry_job.html")),
+    ("retry_progress.html", include_str!("templates/retry_progress.html")),
 ];
 
 /// The compiled templates.
