@@ -7,4 +7,5 @@ use hookrelay_testkit as common;
 mod browser;
 mod helpers;
 mod pages;
+mod retry;
 mod sessions;
