@@ -1,7 +1,7 @@
 //! The console in a real browser (Debian's chromium, driven over WebDriver by chromedriver):
 //! sign in, find a failed delivery through the filters, read the receiver's answer (a
-//! `<script>` in it shown as text and never run), fix the receiver, rerun in place and see it
-//! succeed, sign out. A failure saves a screenshot under `target/`. Without a browser the
+//! `<script>` in it shown as text and never run), fix the receiver, bulk-retry the failures
+//! and watch the progress reach the end, rerun in place and see it succeed, sign out. A failure saves a screenshot under `target/`. Without a browser the
 //! test is skipped with a reason, except under `CI=true`, where that is a failure.
 
 use std::net::TcpListener;
@@ -105,6 +105,32 @@ async fn text_of(driver: &WebDriver, id: &str) -> String {
     }
 }
 
+/// From the failures listed, "Retry these…": the dry run counts the one failed delivery,
+/// Confirm starts the job, and its page's progress (polled by htmx) reaches the end.
+async fn bulk_retry(driver: &WebDriver, relay: &Relay) {
+    driver.goto(relay.url("/console/logs?status_class=5xx")).await.expect("goto");
+    driver.find(By::Id("retry-these")).await.expect("the link").click().await.expect("open");
+    wait_until("the bulk retry form", || async {
+        let url = driver.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+        url.ends_with("/console/retry?status_class=5xx")
+    })
+    .await;
+    driver.find(By::Id("dry-run")).await.expect("dry run").click().await.expect("count");
+    wait_until("the dry run's count", || async {
+        text_of(driver, "dry-run-count").await.contains("1 delivery would be retried")
+    })
+    .await;
+    driver.find(By::Id("confirm-retry")).await.expect("confirm").click().await.expect("go");
+    wait_until("the job's progress to reach the end", || async {
+        text_of(driver, "job-status").await == "completed"
+    })
+    .await;
+    assert_eq!(text_of(driver, "job-done").await, "1");
+    assert_eq!(text_of(driver, "job-pending").await, "0");
+    let bar = driver.find(By::Id("job-bar")).await.expect("the progress bar");
+    assert_eq!(bar.attr("value").await.expect("value").as_deref(), Some("1"));
+}
+
 /// The scenario; `fixed` switches the receiver to answering 200.
 async fn operate(driver: &WebDriver, relay: &Relay, log: &str, fixed: &AtomicBool) {
     driver.goto(relay.url("/console/logs")).await.expect("goto");
@@ -140,6 +166,8 @@ async fn operate(driver: &WebDriver, relay: &Relay, log: &str, fixed: &AtomicBoo
     assert!(!driver.title().await.expect("title").contains("pwned"), "the receiver's script ran");
 
     fixed.store(true, Ordering::SeqCst);
+    bulk_retry(driver, relay).await;
+    driver.goto(relay.url(&format!("/console/logs/{log}"))).await.expect("goto");
     driver.find(By::Id("rerun")).await.expect("rerun button").click().await.expect("rerun");
     wait_until("the rerun's result in place", || async {
         text_of(driver, "rerun-outcome").await.contains("succeeded")
@@ -200,5 +228,5 @@ async fn an_operator_finds_a_failure_reruns_it_and_signs_out_in_a_browser() {
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
-    assert_eq!(receiver.count(), 2, "the initial call and the rerun");
+    assert_eq!(receiver.count(), 3, "the initial call, the bulk retry and the rerun");
 }
