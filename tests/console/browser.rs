@@ -23,6 +23,9 @@ use crate::helpers::{one_log, ADMIN, ONE_ATTEMPT};
 const HOSTILE: &str =
     "<script>document.title='pwned';window.pwned=true</script>receiver down for maintenance";
 
+/// How late the fixed receiver's body comes: the bulk retry's page must see its job running.
+const FIXED_ANSWER_DELAY: Duration = Duration::from_millis(1500);
+
 /// The executable `name` on the PATH.
 fn on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -106,7 +109,8 @@ async fn text_of(driver: &WebDriver, id: &str) -> String {
 }
 
 /// From the failures listed, "Retry these…": the dry run counts the one failed delivery,
-/// Confirm starts the job, and its page's progress (polled by htmx) reaches the end.
+/// Confirm starts the job, and its page, shown while the job runs, follows its progress
+/// (polled by htmx, the page never reloaded) to the end.
 async fn bulk_retry(driver: &WebDriver, relay: &Relay) {
     driver.goto(relay.url("/console/logs?status_class=5xx")).await.expect("goto");
     driver.find(By::Id("retry-these")).await.expect("the link").click().await.expect("open");
@@ -121,6 +125,9 @@ async fn bulk_retry(driver: &WebDriver, relay: &Relay) {
     })
     .await;
     driver.find(By::Id("confirm-retry")).await.expect("confirm").click().await.expect("go");
+    wait_until("the job's page", || async { !text_of(driver, "job-status").await.is_empty() })
+        .await;
+    assert_eq!(text_of(driver, "job-status").await, "running", "{}", source(driver).await);
     wait_until("the job's progress to reach the end", || async {
         text_of(driver, "job-status").await == "completed"
     })
@@ -196,7 +203,12 @@ async fn an_operator_finds_a_failure_reruns_it_and_signs_out_in_a_browser() {
     let switch = fixed.clone();
     let receiver = Receiver::with(Arc::new(move |_| {
         if switch.load(Ordering::SeqCst) {
-            (StatusCode::OK, "{\"ok\":true}").into_response()
+            // The body comes late, so a bulk retry's job still runs when its page first shows.
+            let late = futures_util::stream::once(async {
+                tokio::time::sleep(FIXED_ANSWER_DELAY).await;
+                Ok::<_, std::io::Error>("{\"ok\":true}")
+            });
+            (StatusCode::OK, axum::body::Body::from_stream(late)).into_response()
         } else {
             (StatusCode::SERVICE_UNAVAILABLE, [("content-type", "text/html")], HOSTILE)
                 .into_response()
