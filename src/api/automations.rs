@@ -16,7 +16,7 @@ use super::{ApiError, ApiResult, AppState};
 use crate::delivery::signing;
 use crate::ids::{self, AutomationId};
 use crate::redact::{HeaderRedaction, REDACTED};
-use crate::store::{Automation, AutomationFilter, AutomationSettings};
+use crate::store::{Automation, AutomationFilter, AutomationSettings, LogRecord};
 use crate::time::UnixMs;
 
 /// A rotated-out secret keeps signing this long, so receivers can switch over.
@@ -303,7 +303,13 @@ pub(super) async fn set_enabled<const ON: bool>(
     _: NoQuery,
     _: NoBody,
 ) -> ApiResult<Json<Value>> {
-    apply_update(&state, id, AutomationBody { enabled: Some(ON), ..Default::default() }).await
+    switch(&state, id, ON).await
+}
+
+/// Enables or disables the automation `id`: what the API's enable/disable and the console's
+/// buttons both do.
+pub(crate) async fn switch(state: &AppState, id: String, enabled: bool) -> ApiResult<Json<Value>> {
+    apply_update(state, id, AutomationBody { enabled: Some(enabled), ..Default::default() }).await
 }
 
 /// Merges `body` over the automation `id` and stores it: PUT's update, also enable/disable's.
@@ -364,6 +370,14 @@ pub(super) async fn test_webhook(
     _: NoQuery,
     _: NoBody,
 ) -> ApiResult<Json<Value>> {
+    let record = send_test_call(&state, id).await?;
+    let (org, rule) = (&state.config.organization_id, &state.config.security.redact_headers);
+    Ok(Json(super::logs_view::automation_log(&record, org, rule)))
+}
+
+/// Sends the sample call to the automation `id` and answers its log: the API's test call,
+/// also the console's "Send a test call".
+pub(crate) async fn send_test_call(state: &AppState, id: String) -> ApiResult<LogRecord> {
     let automation = state.store.automation(automation_id(id)?).await?;
     let now = UnixMs::now();
     let parsed = json!({"first_name": "John", "last_name": "Doe", "email": "john.doe@example.com", "company": "Example Corp"});
@@ -402,6 +416,5 @@ pub(super) async fn test_webhook(
         rerun_of: None,
     };
     let (record, _) = state.one_calls.send(&automation, call).await?;
-    let (org, rule) = (&state.config.organization_id, &state.config.security.redact_headers);
-    Ok(Json(super::logs_view::automation_log(&record, org, rule)))
+    Ok(record)
 }

@@ -2,7 +2,7 @@
 //! check of [`access`].
 
 pub mod access;
-mod automations;
+pub(crate) mod automations;
 mod codes;
 mod error;
 mod expunge;
