@@ -1,7 +1,7 @@
 //! The automations page: each automation with the outcome of its last call (one indexed
 //! read per automation), a link to its logs, and the operator's Enable / Disable and "Send a
 //! test call" buttons, through the API's own services
-//! ([`crate::api::automations::switch`], [`crate::api::automations::send_test_call`]).
+//! ([`crate::api::automations::switch`], [`crate::api::test_call::send_test_call`]).
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 use super::session::{csrf_refusal, Signed};
 use super::Console;
 use crate::api::access::authorize;
-use crate::api::automations::{send_test_call, switch};
+use crate::api::automations::switch;
+use crate::api::test_call::send_test_call;
 use crate::api::ApiError;
 use crate::auth::Role;
 use crate::ids;
