@@ -157,3 +157,28 @@ async fn an_action_on_an_unknown_automation_is_the_not_found_page() {
     }
     assert_eq!(receiver.count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_fifty_automations_the_list_has_an_older_page_and_a_bad_cursor_is_refused() {
+    let relay = Relay::start("");
+    let receiver = Receiver::ok().await;
+    let mut ids = Vec::new();
+    for _ in 0..51 {
+        ids.push(automation(&relay, &receiver, "many").await);
+    }
+    let mut browser = Browser::new(&relay);
+    browser.sign_in(ADMIN).await;
+    let first = browser.get("/console/automations").await;
+    assert!(first.text.contains(&format!("automation-{}", ids[50])), "newest first");
+    assert!(!first.text.contains(&format!("automation-{}", ids[0])), "more than 50 rows");
+    let at = first.text.find("rel=\"next\"").expect("an older page") - 2;
+    let href = &first.text[first.text[..at].rfind("href=\"").expect("href") + 6..at];
+    let older = browser.get(&href.replace("&#x2f;", "/")).await;
+    assert_eq!(older.status, StatusCode::OK, "{}", older.text);
+    assert!(older.text.contains(&format!("automation-{}", ids[0])), "{}", older.text);
+    assert!(!older.text.contains(&format!("automation-{}", ids[50])));
+
+    let bad = browser.get("/console/automations?after=nonsense").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    assert!(bad.text.contains("is not an automation id"), "{}", bad.text);
+}
