@@ -1,5 +1,5 @@
 //! `/v1/processors/automations/endpoints`: create, list, get, update, enable/disable, delete,
-//! secret rotation; and the test call `/v1/processors/automations/tests/webhook/{id}`.
+//! secret rotation (the test call is in [`super::test_call`]).
 
 use std::collections::BTreeMap;
 
@@ -303,7 +303,13 @@ pub(super) async fn set_enabled<const ON: bool>(
     _: NoQuery,
     _: NoBody,
 ) -> ApiResult<Json<Value>> {
-    apply_update(&state, id, AutomationBody { enabled: Some(ON), ..Default::default() }).await
+    switch(&state, id, ON).await
+}
+
+/// Enables or disables the automation `id`: what the API's enable/disable and the console's
+/// buttons both do.
+pub(crate) async fn switch(state: &AppState, id: String, enabled: bool) -> ApiResult<Json<Value>> {
+    apply_update(state, id, AutomationBody { enabled: Some(enabled), ..Default::default() }).await
 }
 
 /// Merges `body` over the automation `id` and stores it: PUT's update, also enable/disable's.
@@ -354,54 +360,4 @@ pub(super) async fn rotate(
     Ok(Json(
         json!({"secret": a.secret, "previous_secret_expires_at": a.previous_secret_until.map(UnixMs::rfc3339)}),
     ))
-}
-
-/// A sample `WebhookRequest` (`{completion, user, file_payload, metadata}`), the shape the
-/// uiform SDK parses, sent synchronously; answers the AutomationLog of the call.
-pub(super) async fn test_webhook(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    _: NoQuery,
-    _: NoBody,
-) -> ApiResult<Json<Value>> {
-    let automation = state.store.automation(automation_id(id)?).await?;
-    let now = UnixMs::now();
-    let parsed = json!({"first_name": "John", "last_name": "Doe", "email": "john.doe@example.com", "company": "Example Corp"});
-    let payload = json!({
-        "completion": {
-            "id": format!("chatcmpl-test-{}", now.as_ms()),
-            "object": "chat.completion",
-            "created": now.as_secs(),
-            "model": "hookrelay-test",
-            "choices": [{
-                "index": 0,
-                "finish_reason": "stop",
-                "logprobs": null,
-                "message": {"role": "assistant", "content": parsed.to_string(), "parsed": parsed, "refusal": null},
-            }],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-            "extraction_id": null,
-            "likelihoods": {},
-            "request_at": now.rfc3339(),
-            "first_token_at": now.rfc3339(),
-            "last_token_at": now.rfc3339(),
-        },
-        "user": "test@example.com",
-        "file_payload": {"filename": "sample.txt", "url": "data:text/plain;base64,aGVsbG8=", "metadata": {}},
-        "metadata": {"test": true, "automation_id": automation.id},
-    });
-    let body = payload.to_string().into_bytes();
-    let (message_id, body_hash) =
-        state.store.insert_bare_message(&automation, "hookrelay.test", body.clone()).await?;
-    let call = crate::outbound::OneCall {
-        message_id,
-        body,
-        body_hash,
-        url: automation.settings.webhook_url.clone(),
-        trigger: crate::store::Trigger::Test,
-        rerun_of: None,
-    };
-    let (record, _) = state.one_calls.send(&automation, call).await?;
-    let (org, rule) = (&state.config.organization_id, &state.config.security.redact_headers);
-    Ok(Json(super::logs_view::automation_log(&record, org, rule)))
 }

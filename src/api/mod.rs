@@ -2,7 +2,7 @@
 //! check of [`access`].
 
 pub mod access;
-mod automations;
+pub(crate) mod automations;
 mod codes;
 mod error;
 mod expunge;
@@ -26,6 +26,7 @@ mod sheet_signer;
 mod sheet_values;
 mod sheets;
 mod sink;
+pub(crate) mod test_call;
 mod upload_body;
 mod workflow_inputs;
 mod workflows;

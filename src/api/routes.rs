@@ -9,7 +9,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 
 use super::{
     automations, expunge, files, keys, logs, messages, ops, recover, replay, rerun, sheet_signer,
-    sheet_values, sheets, sink, workflows, AppState,
+    sheet_values, sheets, sink, test_call, workflows, AppState,
 };
 use crate::auth::Role;
 
@@ -84,7 +84,7 @@ pub(super) fn table(max_concurrent_uploads: usize) -> Vec<Route> {
         route(POST, "/v1/processors/automations/endpoints/{id}/disable", OPERATOR, automations::set_enabled::<false>),
         route(GET, "/v1/processors/automations/endpoints/{id}/secret", ADMIN, automations::secret),
         route(POST, "/v1/processors/automations/endpoints/{id}/secret/rotate", ADMIN, automations::rotate),
-        route(POST, "/v1/processors/automations/tests/webhook/{id}", OPERATOR, automations::test_webhook),
+        route(POST, "/v1/processors/automations/tests/webhook/{id}", OPERATOR, test_call::test_webhook),
         route(POST, "/v1/processors/automations/endpoints/{id}/replay-missing", ADMIN, replay::create),
         route(GET, "/v1/processors/automations/endpoints/{id}/replay-missing/{job_id}", VIEWER, replay::show),
         route(POST, "/v1/messages", ADMIN, messages::ingest),

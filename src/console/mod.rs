@@ -3,6 +3,7 @@
 //! API key, a session acts with that key's role, judged by the API's own check
 //! ([`crate::api::access::authorize`]) against the role the API's route table names.
 
+mod automations;
 mod logs;
 mod pages;
 mod retry;
@@ -33,6 +34,12 @@ struct Console {
     recover_role: Role,
     /// The role the API's recover cancel route needs: bulk retry's Cancel needs it.
     cancel_role: Role,
+    /// The role the API's enable route needs: the Enable button needs the same.
+    enable_role: Role,
+    /// The role the API's disable route needs: the Disable button needs the same.
+    disable_role: Role,
+    /// The role the API's test call route needs: "Send a test call" needs the same.
+    test_role: Role,
 }
 
 /// The API route whose role the Rerun button takes.
@@ -41,6 +48,11 @@ const RERUN_ROUTE: &str = "/v1/processors/automations/logs/{log_id}/rerun";
 const RECOVER_ROUTE: &str = "/v1/processors/automations/logs/recover";
 /// The API route whose role bulk retry's Cancel takes.
 const CANCEL_ROUTE: &str = "/v1/processors/automations/logs/recover/{job_id}/cancel";
+/// The API routes whose roles the Enable and Disable buttons take.
+const ENABLE_ROUTE: &str = "/v1/processors/automations/endpoints/{id}/enable";
+const DISABLE_ROUTE: &str = "/v1/processors/automations/endpoints/{id}/disable";
+/// The API route whose role "Send a test call" takes.
+const TEST_ROUTE: &str = "/v1/processors/automations/tests/webhook/{id}";
 
 /// The role the API's route table gives `POST route`: a console action takes the role of the
 /// API route it stands for, so the two cannot disagree.
@@ -62,6 +74,9 @@ pub fn router(app: AppState) -> anyhow::Result<Router> {
         rerun_role: post_role(RERUN_ROUTE)?,
         recover_role: post_role(RECOVER_ROUTE)?,
         cancel_role: post_role(CANCEL_ROUTE)?,
+        enable_role: post_role(ENABLE_ROUTE)?,
+        disable_role: post_role(DISABLE_ROUTE)?,
+        test_role: post_role(TEST_ROUTE)?,
     };
     Ok(Router::new()
         .route("/console", get(|| async { Redirect::to("/console/logs") }))
@@ -76,6 +91,10 @@ pub fn router(app: AppState) -> anyhow::Result<Router> {
         .route("/console/retry/{job_id}", get(retry::job))
         .route("/console/retry/{job_id}/progress", get(retry::progress))
         .route("/console/retry/{job_id}/cancel", post(retry::cancel))
+        .route("/console/automations", get(automations::list))
+        .route("/console/automations/{id}/enable", post(automations::set_enabled::<true>))
+        .route("/console/automations/{id}/disable", post(automations::set_enabled::<false>))
+        .route("/console/automations/{id}/test", post(automations::test_call))
         .route("/console/assets/{name}", get(asset))
         .route("/console/{*rest}", get(not_found).post(not_found))
         .with_state(console)

@@ -19,6 +19,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("retry.html", include_str!("templates/retry.html")),
     ("retry_job.html", include_str!("templates/retry_job.html")),
     ("retry_progress.html", include_str!("templates/retry_progress.html")),
+    ("automations.html", include_str!("templates/automations.html")),
 ];
 
 /// The compiled templates.
