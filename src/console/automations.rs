@@ -9,13 +9,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use super::session::{csrf_refusal, Signed};
+use super::session::{action_refusal, Signed};
 use super::Console;
 use crate::api::access::authorize;
 use crate::api::automations::switch;
 use crate::api::test_call::send_test_call;
 use crate::api::ApiError;
-use crate::auth::Role;
 use crate::ids;
 use crate::store::{Automation, AutomationFilter, LogFilter, PageRequest};
 
@@ -90,21 +89,6 @@ pub(super) async fn list(State(console): State<Console>, signed: Signed, uri: Ur
     console.pages.render(StatusCode::OK, "automations.html", &context)
 }
 
-/// The refusal of a POST without the session's CSRF token or by a role below `role`.
-fn refusal(
-    console: &Console,
-    signed: &Signed,
-    headers: &HeaderMap,
-    body: &[u8],
-    role: Role,
-) -> Option<Response> {
-    if let Some(refused) = csrf_refusal(console, signed, headers, body) {
-        return Some(refused);
-    }
-    let denied = authorize(signed.principal.role, role).err()?;
-    Some(console.pages.error(StatusCode::FORBIDDEN, &denied.message))
-}
-
 /// The error page of a refused action; an unknown automation is the console's 404.
 fn action_error(console: &Console, e: &ApiError) -> Response {
     let message = if e.status() == StatusCode::NOT_FOUND {
@@ -125,7 +109,7 @@ pub(super) async fn set_enabled<const ON: bool>(
     body: Bytes,
 ) -> Response {
     let role = if ON { console.enable_role } else { console.disable_role };
-    if let Some(refused) = refusal(&console, &signed, &headers, &body, role) {
+    if let Some(refused) = action_refusal(&console, &signed, &headers, &body, role) {
         return refused;
     }
     match switch(&console.app, id, ON).await {
@@ -142,7 +126,7 @@ pub(super) async fn test_call(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(refused) = refusal(&console, &signed, &headers, &body, console.test_role) {
+    if let Some(refused) = action_refusal(&console, &signed, &headers, &body, console.test_role) {
         return refused;
     }
     match send_test_call(&console.app, id).await {

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use super::session::{csrf_refusal, Signed};
+use super::session::{action_refusal, Signed};
 use super::Console;
 use crate::api::access::authorize;
 use crate::api::extract::decode_query;
@@ -173,11 +173,8 @@ pub(super) async fn rerun(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(refused) = csrf_refusal(&console, &signed, &headers, &body) {
+    if let Some(refused) = action_refusal(&console, &signed, &headers, &body, console.rerun_role) {
         return refused;
-    }
-    if let Err(e) = authorize(signed.principal.role, console.rerun_role) {
-        return console.pages.error(StatusCode::FORBIDDEN, &e.message);
     }
     let record = match send_rerun(&console.app, log_id, None, Target::Original).await {
         Ok((record, _)) => record,

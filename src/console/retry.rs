@@ -9,12 +9,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use super::session::{csrf_refusal, Signed};
+use super::session::{action_refusal, Signed};
 use super::Console;
 use crate::api::access::authorize;
 use crate::api::recover::{cancel_job, progress as job_progress, start, RecoverBody};
 use crate::api::{ApiError, ApiErrorCode};
-use crate::auth::Role;
 use crate::outbound::ErrorCode;
 
 /// The form's fields: the recover body's window and filters, under the body's names.
@@ -78,21 +77,6 @@ pub(super) async fn form(State(console): State<Console>, signed: Signed, uri: Ur
     console.pages.render(StatusCode::OK, "retry.html", &context)
 }
 
-/// The refusal of a POST without the session's CSRF token or by a role below `role`.
-fn refusal(
-    console: &Console,
-    signed: &Signed,
-    headers: &HeaderMap,
-    body: &[u8],
-    role: Role,
-) -> Option<Response> {
-    if let Some(refused) = csrf_refusal(console, signed, headers, body) {
-        return Some(refused);
-    }
-    let denied = authorize(signed.principal.role, role).err()?;
-    Some(console.pages.error(StatusCode::FORBIDDEN, &denied.message))
-}
-
 /// The form again, saying which field is wrong; an error without a field is a page of its own.
 fn refused_form(console: &Console, mut context: Value, e: &ApiError) -> Response {
     if e.field.is_none() {
@@ -109,7 +93,8 @@ pub(super) async fn dry_run(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(refused) = refusal(&console, &signed, &headers, &body, console.recover_role) {
+    if let Some(refused) = action_refusal(&console, &signed, &headers, &body, console.recover_role)
+    {
         return refused;
     }
     let values = form_values(url::form_urlencoded::parse(&body).into_owned());
@@ -131,7 +116,8 @@ pub(super) async fn confirm(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(refused) = refusal(&console, &signed, &headers, &body, console.recover_role) {
+    if let Some(refused) = action_refusal(&console, &signed, &headers, &body, console.recover_role)
+    {
         return refused;
     }
     let values = form_values(url::form_urlencoded::parse(&body).into_owned());
@@ -199,7 +185,7 @@ pub(super) async fn cancel(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(refused) = refusal(&console, &signed, &headers, &body, console.cancel_role) {
+    if let Some(refused) = action_refusal(&console, &signed, &headers, &body, console.cancel_role) {
         return refused;
     }
     match cancel_job(&console.app, job_id.clone()).await {

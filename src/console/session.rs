@@ -159,6 +159,23 @@ impl FromRequestParts<Console> for Signed {
     }
 }
 
+/// The refusal of a state-changing request: without the session's CSRF token (checked
+/// first, so a forged request learns nothing about roles), or by a role below `role` (the
+/// role the API's route table gives the same action). `None` when it may go on.
+pub(super) fn action_refusal(
+    console: &Console,
+    signed: &Signed,
+    headers: &HeaderMap,
+    body: &[u8],
+    role: crate::auth::Role,
+) -> Option<Response> {
+    if let Some(refused) = csrf_refusal(console, signed, headers, body) {
+        return Some(refused);
+    }
+    let denied = crate::api::access::authorize(signed.principal.role, role).err()?;
+    Some(console.pages.error(StatusCode::FORBIDDEN, &denied.message))
+}
+
 /// The 403 for a request without the session's CSRF token (in the form field or, for htmx,
 /// the header; compared in constant time); `None` when it carries it.
 pub(super) fn csrf_refusal(
