@@ -130,6 +130,31 @@ mod tests {
         })
     }
 
+    /// The README's default schedule: ~5 s, 20 s, 80 s, 5 min, 21 min, 85 min, 5.7 h (within
+    /// the jitter), at most 8 attempts, and never past 3 days from the message.
+    #[test]
+    fn the_default_schedule_is_the_one_the_readme_gives() {
+        let p = RetryPolicy::from_config(&DeliveryConfig::default());
+        let jitter = DeliveryConfig::default().backoff_jitter;
+        let readme_secs = [5.0, 20.0, 80.0, 320.0, 1280.0, 5120.0, 20480.0];
+        for (attempt, nominal) in (1..).zip(readme_secs) {
+            for _ in 0..50 {
+                let d = p.delay(attempt).as_secs_f64();
+                let (low, high) =
+                    (nominal * (1.0 - jitter) - 0.01, nominal * (1.0 + jitter) + 0.01);
+                assert!((low..=high).contains(&d), "attempt {attempt}: {d} s, README ~{nominal} s");
+            }
+        }
+        let start = UnixMs::EPOCH;
+        assert!(
+            matches!(p.next(7, start, start, None), Next::RetryAt(_)),
+            "the 8th attempt is made"
+        );
+        assert_eq!(p.next(8, start, start, None), Next::Exhausted, "no 9th attempt");
+        let almost_three_days = start.plus_ms(3 * 24 * 3600 * 1000 - 1000);
+        assert_eq!(p.next(1, start, almost_three_days, None), Next::Exhausted, "past 3 days");
+    }
+
     #[test]
     fn delays_grow_with_jitter_and_cap() {
         let p = policy();
