@@ -23,10 +23,14 @@ pub struct OutcomeLabel {
     pub outcome: &'static str,
 }
 
+/// The tables retention deletes from: the values of [`TableLabel`].
+pub const RETENTION_TABLES: [&str; 5] =
+    ["logs", "messages", "deliveries", "bodies", "upload_files"];
+
 /// Label of [`Metrics::retention_deleted`].
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TableLabel {
-    /// `logs`, `messages`, `deliveries`, `bodies` or `upload_files`.
+    /// One of [`RETENTION_TABLES`].
     pub table: &'static str,
 }
 
@@ -135,6 +139,11 @@ impl Metrics {
             store_rollbacks.clone(),
         );
         let retention_deleted = Family::<TableLabel, Counter>::default();
+        // Each series exists from the start at 0: a series that appears only with its first
+        // increment breaks `rate()` and the dashboards and scrapers that read it.
+        for table in RETENTION_TABLES {
+            retention_deleted.get_or_create(&TableLabel { table }).inc_by(0);
+        }
         registry.register(
             "retention_deleted_rows",
             "Rows deleted by retention, by table",

@@ -141,6 +141,11 @@ async fn old_logs_messages_and_content_are_deleted_in_batches_and_newer_or_pendi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_database_gives_the_pages_retention_freed_back_to_the_file_system() {
     let mut maker = Relay::start(KEEP_ALL);
+    // Every table's series is there from the start, at 0, before any pass deleted a row.
+    for table in hookrelay::metrics::RETENTION_TABLES {
+        let series = format!("hookrelay_retention_deleted_rows_total{{table=\"{table}\"}}");
+        assert_eq!(maker.metric(&series).await, 0.0, "{series}");
+    }
     maker.kill9();
     let db = maker.dir.path().join("hookrelay.db");
     let conn = Connection::open(&db).expect("open");
