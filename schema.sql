@@ -177,7 +177,10 @@ CREATE TABLE IF NOT EXISTS logs (
     error_code          TEXT,
     error_message       TEXT,
     snapshot_hash       BLOB NOT NULL,          -- automation as it was when the call was made
-    event_type          TEXT                    -- the message's (version 5; see below)
+    event_type          TEXT,                   -- the message's (version 5; see below)
+    -- 1: request_headers leaves out the headers a signed call carries that the row's own
+    -- message_id and request_at imply (src/store/implied_headers.rs; version 12)
+    request_headers_implied INTEGER NOT NULL DEFAULT 0 CHECK (request_headers_implied IN (0, 1))
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS logs_automation ON logs(automation_id, id);
 CREATE INDEX IF NOT EXISTS logs_processor ON logs(processor_id, id);

@@ -7,7 +7,7 @@ use super::signing;
 use crate::ids::{DeliveryId, LogId, MessageId};
 use crate::outbound::{CallResult, Sender};
 use crate::redact::HeaderRedaction;
-use crate::store::{Automation, BodyHash, NewLog, Trigger};
+use crate::store::{implied_headers, Automation, BodyHash, NewLog, Trigger};
 use crate::time::UnixMs;
 
 /// Headers every call carries: content type, Standard Webhooks id/timestamp/signature (the
@@ -44,18 +44,23 @@ pub fn signed_headers(
     headers
 }
 
-/// The request headers as stored on the log: a JSON object with secret values redacted.
-pub fn recorded_headers(
+/// The request headers as the log of a call for `message_id` made at `request_at` stores
+/// them: a JSON object with secret values redacted, without the headers the log's own
+/// columns imply when they are as sent ([`implied_headers`]); and whether it left them out.
+fn recorded_headers(
     headers: &[(String, String)],
     user_agent: &str,
     rule: &HeaderRedaction,
-) -> String {
+    message_id: &MessageId,
+    request_at: UnixMs,
+) -> (String, bool) {
     let mut object = serde_json::Map::with_capacity(headers.len() + 1);
     object.insert("user-agent".into(), user_agent.into());
     for (name, value) in headers {
         object.insert(name.to_ascii_lowercase(), rule.shown(name, value).into());
     }
-    serde_json::Value::Object(object).to_string()
+    let implied = implied_headers::leave_out(&mut object, message_id.as_str(), request_at);
+    (serde_json::Value::Object(object).to_string(), implied)
 }
 
 /// Where a call sits: which delivery, attempt and trigger, and what it refers to.
@@ -95,8 +100,11 @@ pub async fn call(
     let retry_after = result.retry_after;
     let rule = sender.redaction();
     result.response_headers = rule.redact_json(&result.response_headers);
-    let request_headers = recorded_headers(&headers, user_agent, rule);
-    (log_of(automation, url, request_headers, result, context), retry_after)
+    let (request_headers, implied) =
+        recorded_headers(&headers, user_agent, rule, &context.message_id, result.request_at);
+    let mut log = log_of(automation, url, request_headers, result, context);
+    log.request_headers_implied = implied;
+    (log, retry_after)
 }
 
 /// The log of a call (or of a call that was never made, such as a disabled automation's).
@@ -121,6 +129,7 @@ pub fn log_of(
         rerun_of: context.rerun_of,
         webhook_url: url.to_string(),
         request_headers,
+        request_headers_implied: false,
         request_body_hash: context.body_hash,
         request_at: result.request_at,
         response_at: result.response_at,

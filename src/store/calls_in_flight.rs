@@ -72,6 +72,7 @@ pub(super) fn interrupted_log(interrupted: InterruptedCall) -> NewLog {
         rerun_of: call.rerun_of,
         webhook_url: call.webhook_url,
         request_headers: headers.to_string(),
+        request_headers_implied: false,
         request_body_hash: call.request_body_hash,
         request_at: at,
         response_at: at,

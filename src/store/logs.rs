@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::content::{self, GoneReason};
 use super::log_filters::{conditions, LogFilter};
 use super::page::{read_page, Page, PageRequest};
-use super::{bodies, decode, BodyHash, Snapshot, Store, StoreError, StoreResult};
+use super::{bodies, decode, implied_headers, BodyHash, Snapshot, Store, StoreError, StoreResult};
 use crate::ids::{AutomationId, DeliveryId, LogId, MessageId};
 use crate::outbound::ErrorCode;
 use crate::time::UnixMs;
@@ -50,6 +50,9 @@ pub struct NewLog {
     pub webhook_url: String,
     /// Request headers as a JSON object, secrets redacted.
     pub request_headers: String,
+    /// Whether `request_headers` leaves out the headers the log's own columns imply (see
+    /// [`super::implied_headers`]); a log read back always has them in place.
+    pub request_headers_implied: bool,
     /// Hash of the request body (the message payload).
     pub request_body_hash: BodyHash,
     /// When the request started.
@@ -106,7 +109,7 @@ pub struct GoneBodies {
 pub(super) const COLUMNS: &str = "id, delivery_id, message_id, automation_id, processor_id, attempt, trigger, \
     rerun_of, webhook_url, request_headers, request_body_hash, request_at, response_at, status_code, \
     response_headers, response_body_hash, response_truncated, duration_ms, error_code, error_message, \
-    snapshot_hash";
+    snapshot_hash, request_headers_implied";
 
 /// A log row, before its bodies are loaded.
 struct Stored {
@@ -122,18 +125,31 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Stored> {
         })?),
         None => None,
     };
+    let message_id: MessageId = decode::value(r, 2, "logs", &id)?;
+    let request_at: UnixMs = r.get(11)?;
+    let mut request_headers: String = r.get(9)?;
+    if decode::flag(r, 21, "logs", &id)? {
+        request_headers =
+            implied_headers::put_back(&request_headers, message_id.as_str(), request_at)
+                .ok_or_else(|| {
+                    let problem = "request headers stored without their implied ones are not an \
+                    object with a first header";
+                    decode::corrupt(r, 9, "logs", &id, problem.to_string())
+                })?;
+    }
     let log = NewLog {
         delivery_id: decode::value(r, 1, "logs", &id)?,
-        message_id: decode::value(r, 2, "logs", &id)?,
+        message_id,
         automation_id: decode::value(r, 3, "logs", &id)?,
         processor_id: r.get(4)?,
         attempt: r.get(5)?,
         trigger: decode::value(r, 6, "logs", &id)?,
         rerun_of: decode::value(r, 7, "logs", &id)?,
         webhook_url: r.get(8)?,
-        request_headers: r.get(9)?,
+        request_headers,
+        request_headers_implied: false,
         request_body_hash: decode::hash(r, 10, "logs", &id)?,
-        request_at: r.get(11)?,
+        request_at,
         response_at: r.get(12)?,
         status_code: r.get(13)?,
         response_headers: r.get(14)?,
@@ -205,7 +221,7 @@ fn insert_as(conn: &Connection, id: &LogId, log: &NewLog) -> StoreResult<()> {
     let response_hash = log.response_body.as_deref().map(bodies::body_hash);
     conn.prepare_cached(&format!(
         "INSERT INTO logs ({COLUMNS}, event_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
-         ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
+         ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
          (SELECT event_type FROM messages WHERE id = ?3))"
     ))?
     .execute(params![
@@ -229,7 +245,8 @@ fn insert_as(conn: &Connection, id: &LogId, log: &NewLog) -> StoreResult<()> {
         log.duration_ms,
         log.error_code.map(ErrorCode::as_str),
         log.error_message,
-        &log.snapshot_hash[..]
+        &log.snapshot_hash[..],
+        log.request_headers_implied
     ])?;
     if let Some(body) = &log.response_body {
         bodies::put(conn, body)?;

@@ -14,6 +14,7 @@ mod deliveries;
 mod delivery_status;
 mod failure;
 mod files;
+pub mod implied_headers;
 mod keys;
 mod lock;
 mod log_filters;
@@ -57,6 +58,8 @@ pub use replay::ReplayJob;
 pub use reruns::RerunDelivery;
 pub use retention::{BodiesBatch, FileStats, MessagesBatch};
 pub use runs::{RunFilter, RunOutcome, RunRecord, RunStatus};
+/// The schema version this build writes (`PRAGMA user_version`).
+pub use schema::VERSION as SCHEMA_VERSION;
 pub use sessions::{ConsoleSession, SessionKey};
 pub use sheets::{Appended, NewRow, SheetRow, Spreadsheet, Worksheet};
 pub use snapshots::Snapshot;

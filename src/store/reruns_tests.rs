@@ -50,6 +50,7 @@ fn call_log(a: &Automation, trigger: Trigger, attempt: u32, status: u16) -> NewL
         rerun_of: None,
         webhook_url: a.settings.webhook_url.clone(),
         request_headers: "{}".into(),
+        request_headers_implied: false,
         request_body_hash: [0; 16],
         request_at: now,
         response_at: now,

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 11;
+pub const VERSION: i64 = 12;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -32,6 +32,8 @@ pub const VERSION: i64 = 11;
 /// Version 10 gives recover jobs the logs filters they match (on a delivery's last attempt)
 /// and a cancellation time; a job stored before it has no filter and was never cancelled.
 /// Version 11 adds the console's sessions, a new table only: no upgrade step.
+/// Version 12 adds `logs.request_headers_implied`: the logs stored before it keep their
+/// headers whole (0).
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),
@@ -70,6 +72,12 @@ const UPGRADES: &[(i64, &str)] = &[
          ALTER TABLE recover_jobs ADD COLUMN error_code TEXT; \
          ALTER TABLE recover_jobs ADD COLUMN event_type TEXT; \
          ALTER TABLE recover_jobs ADD COLUMN cancelled_at INTEGER;",
+    ),
+    // Version 12: logs may leave out implied request headers (see logs in schema.sql).
+    (
+        11,
+        "ALTER TABLE logs ADD COLUMN request_headers_implied INTEGER NOT NULL DEFAULT 0 \
+             CHECK (request_headers_implied IN (0, 1));",
     ),
 ];
 

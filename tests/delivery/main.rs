@@ -11,6 +11,7 @@ mod disabled;
 mod fan_out;
 mod lanes;
 mod memory;
+mod recorded_headers;
 mod redaction;
 mod responses;
 mod retries;

@@ -170,6 +170,7 @@ async fn seed_one(
         rerun_of: None,
         webhook_url: automation.settings.webhook_url.clone(),
         request_headers: r#"{"content-type":"application/json"}"#.into(),
+        request_headers_implied: false,
         request_body_hash,
         request_at: at,
         response_at: at.plus_ms(12),
