@@ -36,23 +36,25 @@ const RESERVED_HEADERS: &[&str] = &[
 
 /// Create or update body; on update every field is optional and absent ones keep their value.
 /// Any other field is refused: a misspelt one (`enable` for `enabled`) must not be ignored.
+/// The console's forms fill the same fields, so they are judged by the same rules.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct AutomationBody {
-    name: Option<String>,
-    processor_id: Option<String>,
-    webhook_url: Option<String>,
-    webhook_headers: Option<BTreeMap<String, String>>,
-    need_validation: Option<bool>,
-    default_language: Option<String>,
-    enabled: Option<bool>,
+pub(crate) struct AutomationBody {
+    pub(crate) name: Option<String>,
+    pub(crate) processor_id: Option<String>,
+    pub(crate) webhook_url: Option<String>,
+    pub(crate) webhook_headers: Option<BTreeMap<String, String>>,
+    pub(crate) need_validation: Option<bool>,
+    pub(crate) default_language: Option<String>,
+    pub(crate) enabled: Option<bool>,
+    /// `Some(None)`: every event type.
     #[serde(default, deserialize_with = "double_option")]
-    event_types: Option<Option<Vec<String>>>,
+    pub(crate) event_types: Option<Option<Vec<String>>>,
     /// Accepted and ignored: retab 0.0.49's `endpoints.create` sends the model's computed
     /// `"object": "automation.endpoint"`. (uiform's and retab's `endpoints.update` send only
     /// fields above, uiform's with `null` for those not given.)
     #[serde(rename = "object")]
-    _object: Option<serde::de::IgnoredAny>,
+    pub(crate) _object: Option<serde::de::IgnoredAny>,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -228,6 +230,18 @@ pub(super) async fn create(
     _: NoQuery,
     JsonBody(body): JsonBody<AutomationBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let automation = create_automation(&state, body).await?;
+    let mut body = automation_json(&automation, &state.config.security.redact_headers);
+    body["secret"] = automation.secret.clone().into();
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Validates `body` as a new automation and stores it with a new secret: the API's create,
+/// also the console's form.
+pub(crate) async fn create_automation(
+    state: &AppState,
+    body: AutomationBody,
+) -> ApiResult<Automation> {
     let settings = merged_input(body, None, state.config.limits.max_webhook_headers)?;
     let now = UnixMs::now();
     let automation = Automation {
@@ -239,10 +253,7 @@ pub(super) async fn create(
         created_at: now,
         updated_at: now,
     };
-    let automation = state.store.create_automation(automation).await?;
-    let mut body = automation_json(&automation, &state.config.security.redact_headers);
-    body["secret"] = automation.secret.clone().into();
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok(state.store.create_automation(automation).await?)
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,7 +284,7 @@ pub(super) async fn list(
 }
 
 /// Validates an automation id from the path (404 when malformed, like an unknown id).
-pub(super) fn automation_id(id: String) -> ApiResult<AutomationId> {
+pub(crate) fn automation_id(id: String) -> ApiResult<AutomationId> {
     path_id(id, "automation")
 }
 
@@ -312,16 +323,26 @@ pub(crate) async fn switch(state: &AppState, id: String, enabled: bool) -> ApiRe
     apply_update(state, id, AutomationBody { enabled: Some(enabled), ..Default::default() }).await
 }
 
-/// Merges `body` over the automation `id` and stores it: PUT's update, also enable/disable's.
+/// PUT's update, also enable/disable's, answered as the API shows an automation.
 async fn apply_update(
     state: &AppState,
     id: String,
     body: AutomationBody,
 ) -> ApiResult<Json<Value>> {
+    let updated = update_automation(state, id, body).await?;
+    Ok(Json(automation_json(&updated, &state.config.security.redact_headers)))
+}
+
+/// Merges `body` over the automation `id`, validates the result and stores it: the API's
+/// update, also the console's edit form.
+pub(crate) async fn update_automation(
+    state: &AppState,
+    id: String,
+    body: AutomationBody,
+) -> ApiResult<Automation> {
     let current = state.store.automation(automation_id(id)?).await?;
     let input = merged_input(body, Some(&current), state.config.limits.max_webhook_headers)?;
-    let updated = state.store.update_automation(current.id, input).await?;
-    Ok(Json(automation_json(&updated, &state.config.security.redact_headers)))
+    Ok(state.store.update_automation(current.id, input).await?)
 }
 
 pub(super) async fn remove(
@@ -352,12 +373,15 @@ pub(super) async fn rotate(
     _: NoQuery,
     _: NoBody,
 ) -> ApiResult<Json<Value>> {
-    let id = automation_id(id)?;
-    let a = state
-        .store
-        .rotate_automation_secret(id, signing::new_secret(), ROTATION_OVERLAP_MS)
-        .await?;
+    let a = rotate_secret(&state, id).await?;
     Ok(Json(
         json!({"secret": a.secret, "previous_secret_expires_at": a.previous_secret_until.map(UnixMs::rfc3339)}),
     ))
+}
+
+/// Gives the automation `id` a new secret; the old one keeps signing for
+/// [`ROTATION_OVERLAP_MS`]: the API's rotate, also the console's button.
+pub(crate) async fn rotate_secret(state: &AppState, id: String) -> ApiResult<Automation> {
+    let id = automation_id(id)?;
+    Ok(state.store.rotate_automation_secret(id, signing::new_secret(), ROTATION_OVERLAP_MS).await?)
 }

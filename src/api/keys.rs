@@ -22,10 +22,10 @@ const MAX_NAME_BYTES: usize = 256;
 /// answered naming it (serde's own error names no field).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct CreateBody {
-    name: Option<String>,
-    role: Option<String>,
-    expires_at: Option<String>,
+pub(crate) struct CreateBody {
+    pub(crate) name: Option<String>,
+    pub(crate) role: Option<String>,
+    pub(crate) expires_at: Option<String>,
 }
 
 /// The key as the API lists it: everything stored but its hash.
@@ -82,6 +82,18 @@ pub(super) async fn create(
     _: NoQuery,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (stored, key) = create_key(&state, body).await?;
+    let mut body = key_json(&stored);
+    body["key"] = key.into();
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Checks `body`, stores the new key's hash and adds it to the live key set: the stored key
+/// and the key itself, to be shown once. The API's create, also the console's form.
+pub(crate) async fn create_key(
+    state: &AppState,
+    body: CreateBody,
+) -> ApiResult<(StoredKey, String)> {
     let now = UnixMs::now();
     let (name, role, expires_at) = checked(body, now)?;
     let key = auth::generate_key(role);
@@ -97,9 +109,7 @@ pub(super) async fn create(
     };
     state.store.add_key(hash, stored.clone()).await?;
     state.keys.add(ActiveKey { hash, id: Some(stored.id.clone()), role, expires_at });
-    let mut body = key_json(&stored);
-    body["key"] = key.into();
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((stored, key))
 }
 
 /// Every stored key, revoked ones included (with `revoked_at`), oldest first. The keys of
@@ -116,8 +126,14 @@ pub(super) async fn revoke(
     _: NoQuery,
     _: NoBody,
 ) -> ApiResult<Json<Value>> {
+    Ok(Json(key_json(&revoke_key(&state, id).await?)))
+}
+
+/// Revokes the key `id` in the store and the live key set (sessions made with it end at
+/// their next request): the API's revoke, also the console's button.
+pub(crate) async fn revoke_key(state: &AppState, id: String) -> ApiResult<StoredKey> {
     let id: ApiKeyId = path_id(id, "key")?;
     let revoked = state.store.revoke_key(id.clone(), UnixMs::now()).await?;
     state.keys.revoke(&id);
-    Ok(Json(key_json(&revoked)))
+    Ok(revoked)
 }

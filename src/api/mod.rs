@@ -11,7 +11,7 @@ mod files;
 mod head_limits;
 mod json_depth;
 mod json_errors;
-mod keys;
+pub(crate) mod keys;
 pub(crate) mod logs;
 pub(crate) mod logs_view;
 mod messages;

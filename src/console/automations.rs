@@ -1,7 +1,8 @@
 //! The automations page: each automation with the outcome of its last call (one indexed
 //! read per automation), a link to its logs, and the operator's Enable / Disable and "Send a
 //! test call" buttons, through the API's own services
-//! ([`crate::api::automations::switch`], [`crate::api::test_call::send_test_call`]).
+//! ([`crate::api::automations::switch`], [`crate::api::test_call::send_test_call`]); the
+//! admin's New, Edit and "Rotate secret" are in [`super::automation_forms`].
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -84,13 +85,16 @@ pub(super) async fn list(State(console): State<Console>, signed: Signed, uri: Ur
         "may_switch": authorize(role, console.enable_role).is_ok()
             && authorize(role, console.disable_role).is_ok(),
         "may_test": authorize(role, console.test_role).is_ok(),
+        "may_create": authorize(role, console.create_role).is_ok(),
+        "may_edit": authorize(role, console.edit_role).is_ok(),
+        "may_rotate": authorize(role, console.rotate_role).is_ok(),
         "older": page.after.map(|id| format!("/console/automations?after={id}")),
     });
     console.pages.render(StatusCode::OK, "automations.html", &context)
 }
 
 /// The error page of a refused action; an unknown automation is the console's 404.
-fn action_error(console: &Console, e: &ApiError) -> Response {
+pub(super) fn action_error(console: &Console, e: &ApiError) -> Response {
     let message = if e.status() == StatusCode::NOT_FOUND {
         "There is no automation with this id."
     } else {

@@ -3,7 +3,9 @@
 //! API key, a session acts with that key's role, judged by the API's own check
 //! ([`crate::api::access::authorize`]) against the role the API's route table names.
 
+mod automation_forms;
 mod automations;
+mod keys;
 mod logs;
 mod pages;
 mod retry;
@@ -40,6 +42,16 @@ struct Console {
     disable_role: Role,
     /// The role the API's test call route needs: "Send a test call" needs the same.
     test_role: Role,
+    /// The role the API's create route needs: the "New automation" form needs the same.
+    create_role: Role,
+    /// The role the API's update (PUT) route needs: the Edit form needs the same.
+    edit_role: Role,
+    /// The role the API's secret rotation route needs: "Rotate secret" needs the same.
+    rotate_role: Role,
+    /// The roles the API's key list, create and revoke routes need: the Keys page's.
+    keys_list_role: Role,
+    keys_create_role: Role,
+    keys_revoke_role: Role,
 }
 
 /// The API route whose role the Rerun button takes.
@@ -53,17 +65,30 @@ const ENABLE_ROUTE: &str = "/v1/processors/automations/endpoints/{id}/enable";
 const DISABLE_ROUTE: &str = "/v1/processors/automations/endpoints/{id}/disable";
 /// The API route whose role "Send a test call" takes.
 const TEST_ROUTE: &str = "/v1/processors/automations/tests/webhook/{id}";
+/// The API routes whose roles the automation forms take (create: POST, edit: PUT).
+const CREATE_ROUTE: &str = "/v1/processors/automations/endpoints";
+const EDIT_ROUTE: &str = "/v1/processors/automations/endpoints/{id}";
+/// The API route whose role "Rotate secret" takes.
+const ROTATE_ROUTE: &str = "/v1/processors/automations/endpoints/{id}/secret/rotate";
+/// The API routes whose roles the Keys page takes (list: GET, create: POST, revoke: DELETE).
+const KEYS_ROUTE: &str = "/v1/keys";
+const KEY_ROUTE: &str = "/v1/keys/{id}";
 
 /// The role the API's route table gives `POST route`: a console action takes the role of the
 /// API route it stands for, so the two cannot disagree.
 fn post_role(route: &str) -> anyhow::Result<Role> {
+    route_role(Method::POST, route)
+}
+
+/// The role the API's route table gives `wanted route`.
+fn route_role(wanted: Method, route: &str) -> anyhow::Result<Role> {
     routes::served()
         .into_iter()
         .find_map(|(method, path, credential)| match credential {
-            Credential::Key(role) if method == Method::POST && path == route => Some(role),
+            Credential::Key(role) if method == wanted && path == route => Some(role),
             _ => None,
         })
-        .with_context(|| format!("the API's route table has no keyed POST {route}"))
+        .with_context(|| format!("the API's route table has no keyed {wanted} {route}"))
 }
 
 /// The console's router, to merge beside the API's (paths under `/console` only).
@@ -77,6 +102,12 @@ pub fn router(app: AppState) -> anyhow::Result<Router> {
         enable_role: post_role(ENABLE_ROUTE)?,
         disable_role: post_role(DISABLE_ROUTE)?,
         test_role: post_role(TEST_ROUTE)?,
+        create_role: post_role(CREATE_ROUTE)?,
+        edit_role: route_role(Method::PUT, EDIT_ROUTE)?,
+        rotate_role: post_role(ROTATE_ROUTE)?,
+        keys_list_role: route_role(Method::GET, KEYS_ROUTE)?,
+        keys_create_role: post_role(KEYS_ROUTE)?,
+        keys_revoke_role: route_role(Method::DELETE, KEY_ROUTE)?,
     };
     Ok(Router::new()
         .route("/console", get(|| async { Redirect::to("/console/logs") }))
@@ -95,6 +126,17 @@ pub fn router(app: AppState) -> anyhow::Result<Router> {
         .route("/console/automations/{id}/enable", post(automations::set_enabled::<true>))
         .route("/console/automations/{id}/disable", post(automations::set_enabled::<false>))
         .route("/console/automations/{id}/test", post(automations::test_call))
+        .route(
+            "/console/automations/new",
+            get(automation_forms::new_form).post(automation_forms::create),
+        )
+        .route(
+            "/console/automations/{id}/edit",
+            get(automation_forms::edit_form).post(automation_forms::update),
+        )
+        .route("/console/automations/{id}/rotate", post(automation_forms::rotate))
+        .route("/console/keys", get(keys::list).post(keys::create))
+        .route("/console/keys/{id}/revoke", post(keys::revoke))
         .route("/console/assets/{name}", get(asset))
         .route("/console/{*rest}", get(not_found).post(not_found))
         .with_state(console)

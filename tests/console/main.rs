@@ -4,9 +4,11 @@ use hookrelay_testkit as common;
 // cookie flags, expiry, revocation, sign-out), CSRF, security headers, escaping of what
 // receivers answered, roles, the logs explorer's filters; and the same in a real browser.
 
+mod automation_forms;
 mod automations;
 mod browser;
 mod helpers;
+mod keys;
 mod pages;
 mod retry;
 mod sessions;
