@@ -7,7 +7,9 @@ mod automations;
 mod logs;
 mod pages;
 mod retry;
+mod runs;
 mod session;
+mod sheets;
 
 use std::sync::Arc;
 
@@ -95,6 +97,11 @@ pub fn router(app: AppState) -> anyhow::Result<Router> {
         .route("/console/automations/{id}/enable", post(automations::set_enabled::<true>))
         .route("/console/automations/{id}/disable", post(automations::set_enabled::<false>))
         .route("/console/automations/{id}/test", post(automations::test_call))
+        .route("/console/runs", get(runs::list))
+        .route("/console/runs/{run_id}", get(runs::show))
+        .route("/console/sheets", get(sheets::list))
+        .route("/console/sheets/{id}", get(sheets::show))
+        .route("/console/sheets/{id}/export", get(sheets::export))
         .route("/console/assets/{name}", get(asset))
         .route("/console/{*rest}", get(not_found).post(not_found))
         .with_state(console)

@@ -20,6 +20,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("retry_job.html", include_str!("templates/retry_job.html")),
     ("retry_progress.html", include_str!("templates/retry_progress.html")),
     ("automations.html", include_str!("templates/automations.html")),
+    ("runs.html", include_str!("templates/runs.html")),
+    ("run.html", include_str!("templates/run.html")),
+    ("sheets.html", include_str!("templates/sheets.html")),
+    ("sheet.html", include_str!("templates/sheet.html")),
 ];
 
 /// The compiled templates.

@@ -26,6 +26,7 @@ mod recover;
 mod replay;
 mod reruns;
 mod retention;
+mod run_pages;
 mod runs;
 mod schema;
 mod sessions;
@@ -56,6 +57,7 @@ pub use recover::{BackgroundJob, CancelOutcome, RecoverFilter, RecoverJob, Still
 pub use replay::ReplayJob;
 pub use reruns::RerunDelivery;
 pub use retention::{BodiesBatch, FileStats, MessagesBatch};
+pub use run_pages::RunCursor;
 pub use runs::{RunFilter, RunOutcome, RunRecord, RunStatus};
 pub use sessions::{ConsoleSession, SessionKey};
 pub use sheets::{Appended, NewRow, SheetRow, Spreadsheet, Worksheet};
