@@ -114,7 +114,7 @@ fn row(run: &RunRecord) -> Value {
 /// The list, newest first. Empty filter fields (a form sends them) count as not given.
 pub(super) async fn list(State(console): State<Console>, signed: Signed, uri: Uri) -> Response {
     let pairs = given_pairs(&uri);
-    let mut context = json!({"session": signed.context()});
+    let mut context = json!({"session": signed.context(), "filters": {}});
     for (name, value) in &pairs {
         context["filters"][name] = value.clone().into();
     }

@@ -9,4 +9,6 @@ mod browser;
 mod helpers;
 mod pages;
 mod retry;
+mod runs;
 mod sessions;
+mod sheets;
