@@ -21,7 +21,7 @@ use crate::store::{Spreadsheet, Worksheet};
 /// Spreadsheets per list page (the API's default is 10; a screen holds more).
 const LIST_SIZE: &str = "50";
 /// Data rows per table page.
-pub(super) const ROWS_PER_PAGE: u32 = 50;
+const ROWS_PER_PAGE: u32 = 50;
 
 /// An API refusal as a console page: 404 says what was not found, others the API's words.
 fn refusal(console: &Console, e: &ApiError, what: &str) -> Response {

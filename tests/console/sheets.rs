@@ -15,6 +15,16 @@ const HOSTILE: &str = "<script>alert(1)</script>";
 const PAGE: usize = 50;
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
+/// The note of the `n`th row appended: row 3 (the second appended) holds a script, the others
+/// a comma and quotes (CSV quoting).
+fn note_of(n: usize) -> String {
+    if n == 2 {
+        HOSTILE.to_string()
+    } else {
+        format!("note, \"{n}\"")
+    }
+}
+
 /// Appends `row` to worksheet 0 of `sheet` through the sink, with the admin key.
 async fn append(relay: &Relay, sheet: &str, row: &Value) {
     let path =
@@ -80,13 +90,14 @@ async fn a_sheet_is_shown_a_page_at_a_time_and_downloads_as_its_rows() {
     let sheet = created["spreadsheetId"].as_str().expect("id").to_string();
     let count = PAGE + 6;
     for n in 1..=count {
-        let note = if n == 2 { HOSTILE.to_string() } else { format!("note, \"{n}\"") };
-        append(&relay, &sheet, &json!({"n": n, "note": note})).await;
+        append(&relay, &sheet, &json!({"n": n, "note": note_of(n)})).await;
     }
     let expected = values(&relay, &sheet).await;
     assert_eq!(expected.len(), count + 1, "header and rows");
     let note = expected[0].iter().position(|h| h == "note").expect("a note column");
-    assert_eq!(expected[2][note], HOSTILE, "row 3 holds the script");
+    let notes: Vec<&str> = expected[1..].iter().map(|r| r[note].as_str()).collect();
+    let appended: Vec<String> = (1..=count).map(note_of).collect();
+    assert_eq!(notes, appended, "rows in the order appended");
 
     let mut browser = Browser::new(&relay);
     browser.sign_in(&key_of(&relay, "viewer").await.0).await;
