@@ -30,6 +30,8 @@ const MAX_APP_ID: usize = 128;
 /// How long after a run's end its completion message can have been given its id: the id is
 /// made when the writer runs the write, which may wait behind other writes.
 const COMPLETION_ID_WINDOW_MS: i64 = 300_000;
+/// The most messages of the run's app, from the run's end on, read to find its completion.
+const COMPLETION_CANDIDATES: u32 = 100;
 
 /// A filter the page refuses: which one, and why.
 struct Problem {
@@ -151,7 +153,7 @@ async fn completion(console: &Console, run: &RunRecord) -> StoreResult<Option<Me
         created_after: Some(finished_at),
         created_before: Some(finished_at.plus_ms(COMPLETION_ID_WINDOW_MS)),
     };
-    let page = PageRequest { before: None, after: None, limit: 100, desc: false };
+    let page = PageRequest { before: None, after: None, limit: COMPLETION_CANDIDATES, desc: false };
     let candidates = store.list_messages(filter, page).await?;
     for message in candidates.items.into_iter().filter(|m| m.created_at == finished_at) {
         let detail = store.message(message.id).await?;
@@ -165,16 +167,19 @@ async fn completion(console: &Console, run: &RunRecord) -> StoreResult<Option<Me
     Ok(None)
 }
 
-/// The deliveries of the run's completion, each with links to its logs.
-fn deliveries(run: &RunRecord, message: &MessageDetail, finished_at: UnixMs) -> Vec<Value> {
-    let event_type = format!("workflow_run.{}", run.status.as_str());
+/// The deliveries of the run's completion, each with links to its logs: its latest log, and
+/// the explorer filtered by its automation, the message's event type, and the run's end.
+fn deliveries(message: &MessageDetail, finished_at: UnixMs) -> Vec<Value> {
+    let event_type = message.message.event_type.as_deref();
     message
         .deliveries
         .iter()
         .map(|d| {
             let mut query = url::form_urlencoded::Serializer::new(String::new());
             query.append_pair("automation_id", d.automation_id.as_str());
-            query.append_pair("event_type", &event_type);
+            if let Some(event_type) = event_type {
+                query.append_pair("event_type", event_type);
+            }
             query.append_pair("created_after", &finished_at.as_secs().to_string());
             json!({
                 "id": d.id.as_str(),
@@ -227,7 +232,7 @@ pub(super) async fn show(
     match (completion(&console, &run).await, run.finished_at) {
         (Ok(Some(message)), Some(finished_at)) => {
             context["message_id"] = message.message.id.as_str().into();
-            context["deliveries"] = deliveries(&run, &message, finished_at).into();
+            context["deliveries"] = deliveries(&message, finished_at).into();
         }
         (Ok(_), _) => {}
         (Err(e), _) => return console.failed(e),

@@ -138,3 +138,60 @@ async fn runs_are_paged_newest_first_and_filtered_by_app() {
         assert!(page.text.contains("Wrong filter"), "{query}: {}", page.text);
     }
 }
+
+/// An app whose one http-request node calls a port nothing listens on, so its runs fail.
+fn failing_app(key: &str) -> String {
+    format!(
+        r#"
+[[apps]]
+id = "broken"
+api_keys = ["{key}"]
+[[apps.nodes]]
+id = "start"
+type = "start"
+[[apps.nodes]]
+id = "call"
+type = "http-request"
+method = "GET"
+url = "http://127.0.0.1:9/nothing?a=1&b=2"
+[[apps.nodes]]
+id = "end"
+type = "end"
+outputs = []
+[[apps.edges]]
+source = "start"
+target = "call"
+[[apps.edges]]
+source = "call"
+target = "end"
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_shows_its_error_as_text() {
+    let key = "app-broken-key-0123456789";
+    let relay = Relay::start(&failing_app(key));
+    let resp = crate::common::client()
+        .post(relay.url("/v1/workflows/run"))
+        .bearer_auth(key)
+        .json(&json!({"inputs": {}, "response_mode": "blocking", "user": "console-test"}))
+        .send()
+        .await
+        .expect("send");
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["data"]["status"], "failed", "{body}");
+    let error = body["data"]["error"].as_str().expect("an error");
+    assert!(error.contains("a=1&b=2"), "the error names the URL: {error}");
+    let run_id = body["workflow_run_id"].as_str().expect("run id");
+
+    let mut browser = Browser::new(&relay);
+    browser.sign_in(&key_of(&relay, "viewer").await.0).await;
+    let detail = browser.get(&format!("/console/runs/{run_id}")).await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.text);
+    assert!(detail.text.contains("id=\"run-status\">failed"), "{}", detail.text);
+    let escaped = error.replace('&', "&amp;").replace('/', "&#x2f;");
+    let shown = format!("id=\"run-error\">{escaped}<");
+    assert!(detail.text.contains(&shown), "{shown}: {}", detail.text);
+    assert!(detail.text.contains("id=\"run-outputs\">(none)"), "{}", detail.text);
+}
