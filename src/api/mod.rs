@@ -23,7 +23,7 @@ mod replay;
 pub(crate) mod rerun;
 pub mod routes;
 mod sheet_signer;
-mod sheet_values;
+pub(crate) mod sheet_values;
 mod sheets;
 mod sink;
 pub(crate) mod test_call;

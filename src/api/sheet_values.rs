@@ -105,8 +105,9 @@ pub(super) async fn values(
     Ok(Json(json!({"range": range, "majorDimension": "ROWS", "values": values})))
 }
 
+/// The export's query: `format` (csv, the default, or xlsx) and `worksheet_id`.
 #[derive(Debug, Deserialize)]
-pub(super) struct ExportQuery {
+pub(crate) struct ExportQuery {
     format: Option<String>,
     worksheet_id: Option<String>,
 }
@@ -115,7 +116,9 @@ impl QueryParams for ExportQuery {
     const ACCEPTED: &'static [&'static [&'static str]] = &[&["format", "worksheet_id"]];
 }
 
-pub(super) async fn export(
+/// A worksheet as a CSV or XLSX download. The console's download links are served by this
+/// same handler, behind the console session.
+pub(crate) async fn export(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ExportQuery>,

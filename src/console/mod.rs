@@ -9,7 +9,9 @@ mod keys;
 mod logs;
 mod pages;
 mod retry;
+mod runs;
 mod session;
+mod sheets;
 
 use std::sync::Arc;
 
@@ -137,6 +139,11 @@ pub fn router(app: AppState) -> anyhow::Result<Router> {
         .route("/console/automations/{id}/rotate", post(automation_forms::rotate))
         .route("/console/keys", get(keys::list).post(keys::create))
         .route("/console/keys/{id}/revoke", post(keys::revoke))
+        .route("/console/runs", get(runs::list))
+        .route("/console/runs/{run_id}", get(runs::show))
+        .route("/console/sheets", get(sheets::list))
+        .route("/console/sheets/{id}", get(sheets::show))
+        .route("/console/sheets/{id}/export", get(sheets::export))
         .route("/console/assets/{name}", get(asset))
         .route("/console/{*rest}", get(not_found).post(not_found))
         .with_state(console)

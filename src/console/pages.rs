@@ -23,6 +23,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("automation_form.html", include_str!("templates/automation_form.html")),
     ("secret_once.html", include_str!("templates/secret_once.html")),
     ("keys.html", include_str!("templates/keys.html")),
+    ("runs.html", include_str!("templates/runs.html")),
+    ("run.html", include_str!("templates/run.html")),
+    ("sheets.html", include_str!("templates/sheets.html")),
+    ("sheet.html", include_str!("templates/sheet.html")),
 ];
 
 /// The compiled templates.

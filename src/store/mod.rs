@@ -27,6 +27,7 @@ mod recover;
 mod replay;
 mod reruns;
 mod retention;
+mod run_pages;
 mod runs;
 mod schema;
 mod sessions;
@@ -57,6 +58,7 @@ pub use recover::{BackgroundJob, CancelOutcome, RecoverFilter, RecoverJob, Still
 pub use replay::ReplayJob;
 pub use reruns::RerunDelivery;
 pub use retention::{BodiesBatch, FileStats, MessagesBatch};
+pub use run_pages::RunCursor;
 pub use runs::{RunFilter, RunOutcome, RunRecord, RunStatus};
 /// The schema version this build writes (`PRAGMA user_version`).
 pub use schema::VERSION as SCHEMA_VERSION;

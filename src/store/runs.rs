@@ -87,11 +87,13 @@ pub struct RunOutcome {
     pub last_token_at: Option<UnixMs>,
 }
 
-const COLUMNS: &str =
+/// The columns [`from_row`] reads, in its order.
+pub(super) const COLUMNS: &str =
     "id, app_id, task_id, status, inputs, outputs, error, user, files, elapsed_time, \
     total_tokens, total_steps, created_at, finished_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<RunRecord> {
+/// A run from a row of [`COLUMNS`].
+pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<RunRecord> {
     let id: String = r.get(0)?;
     Ok(RunRecord {
         app_id: r.get(1)?,

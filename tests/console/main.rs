@@ -11,4 +11,6 @@ mod helpers;
 mod keys;
 mod pages;
 mod retry;
+mod runs;
 mod sessions;
+mod sheets;

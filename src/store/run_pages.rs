@@ -1,0 +1,151 @@
+//! Workflow runs of every app (or of one), newest first, by cursor: the console's runs list.
+//! Neither order sorts: across apps the primary key gives it (run ids are UUIDv7, so id order
+//! is creation order), and within one app `workflow_runs_app` (app id, creation time, then
+//! the key) does. The Dify API's own list (`Store::list_runs`) pages by number within one app.
+
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Connection};
+
+use super::page::Page;
+use super::runs::{from_row, COLUMNS};
+use super::{RunRecord, Store, StoreResult};
+
+/// Where a page of runs starts: after (older than) or before (newer than) a run id.
+#[derive(Debug, Clone)]
+pub enum RunCursor {
+    /// The first page, newest first.
+    Newest,
+    /// The runs just older than this id.
+    After(String),
+    /// The runs just newer than this id.
+    Before(String),
+}
+
+/// The listing key, and the same key of the run whose id is bound: one app's runs go by
+/// (creation time, id), as its index holds them; all runs by id.
+fn key(app_id: Option<&str>) -> (&'static str, &'static str) {
+    match app_id {
+        Some(_) => ("(created_at, id)", "(SELECT created_at, id FROM workflow_runs WHERE id = ?)"),
+        None => ("id", "?"),
+    }
+}
+
+fn where_clause(app_id: Option<&str>, extra: Option<String>) -> (String, Vec<Value>) {
+    let mut parts = Vec::new();
+    let mut values = Vec::new();
+    if let Some(app) = app_id {
+        parts.push("app_id = ?".to_string());
+        values.push(Value::Text(app.to_string()));
+    }
+    parts.extend(extra);
+    let clause =
+        if parts.is_empty() { String::new() } else { format!(" WHERE {}", parts.join(" AND ")) };
+    (clause, values)
+}
+
+fn page_sql(app_id: Option<&str>, cursor: &RunCursor, limit: u32) -> (String, Vec<Value>) {
+    let (key, bound) = key(app_id);
+    let (cmp, order, id) = match cursor {
+        RunCursor::Newest => ("", "DESC", None),
+        RunCursor::After(id) => ("<", "DESC", Some(id)),
+        RunCursor::Before(id) => (">", "ASC", Some(id)),
+    };
+    let (clause, mut values) = where_clause(app_id, id.map(|_| format!("{key} {cmp} {bound}")));
+    values.extend(id.map(|id| Value::Text(id.clone())));
+    let order_by = match app_id {
+        Some(_) => format!("created_at {order}, id {order}"),
+        None => format!("id {order}"),
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM workflow_runs{clause} ORDER BY {order_by} LIMIT {}",
+        u64::from(limit) + 1
+    );
+    (sql, values)
+}
+
+fn read(
+    conn: &Connection,
+    app_id: Option<&str>,
+    cursor: &RunCursor,
+    limit: u32,
+) -> StoreResult<Page<RunRecord>> {
+    let (sql, values) = page_sql(app_id, cursor, limit);
+    let mut items = conn
+        .prepare_cached(&sql)?
+        .query_map(params_from_iter(values), from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    let more_in_scan = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    // A page reached by a cursor has neighbours on the side it came from, if any run is
+    // beyond the first one scanned.
+    let other_side = match (cursor, items.first()) {
+        (RunCursor::Newest, _) | (_, None) => false,
+        (RunCursor::After(_), Some(first)) => exists(conn, app_id, ">", &first.id)?,
+        (RunCursor::Before(_), Some(first)) => exists(conn, app_id, "<", &first.id)?,
+    };
+    let backward = matches!(cursor, RunCursor::Before(_));
+    if backward {
+        items.reverse();
+    }
+    let first = items.first().map(|r| r.id.clone());
+    let last = items.last().map(|r| r.id.clone());
+    let (before, after) = if backward {
+        (first.filter(|_| more_in_scan), last.filter(|_| other_side))
+    } else {
+        (first.filter(|_| other_side), last.filter(|_| more_in_scan))
+    };
+    Ok(Page { items, before, after })
+}
+
+fn exists(conn: &Connection, app_id: Option<&str>, cmp: &str, id: &str) -> StoreResult<bool> {
+    let (key, bound) = key(app_id);
+    let (clause, mut values) = where_clause(app_id, Some(format!("{key} {cmp} {bound}")));
+    values.push(Value::Text(id.to_string()));
+    let sql = format!("SELECT EXISTS (SELECT 1 FROM workflow_runs{clause})");
+    Ok(conn.prepare_cached(&sql)?.query_row(params_from_iter(values), |r| r.get(0))?)
+}
+
+impl Store {
+    /// A page of `limit` runs (of app `app_id`, or of every app), newest first, from `cursor`.
+    pub async fn run_page(
+        &self,
+        app_id: Option<String>,
+        cursor: RunCursor,
+        limit: u32,
+    ) -> StoreResult<Page<RunRecord>> {
+        self.read(move |c| read(c, app_id.as_deref(), &cursor, limit)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every page query walks an index in the listing order: no scan in another order, no
+    /// sort of the app's runs.
+    #[test]
+    fn every_run_page_reads_an_index_in_order() {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::schema::apply(&conn).unwrap();
+        let id = || "0193a7c4-0000-7000-8000-000000000000".to_string();
+        for app in [None, Some("demo")] {
+            for cursor in [RunCursor::Newest, RunCursor::After(id()), RunCursor::Before(id())] {
+                let (sql, values) = page_sql(app, &cursor, 10);
+                let plan: Vec<String> = conn
+                    .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .unwrap()
+                    .query_map(params_from_iter(values), |r| r.get(3))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                // The first page of all runs scans the table itself, in key order.
+                let in_order = |p: &String| match app {
+                    Some(_) => p.contains("workflow_runs_app"),
+                    None => p.contains("PRIMARY KEY") || p == "SCAN workflow_runs",
+                };
+                assert!(plan.first().is_some_and(in_order), "{app:?} {cursor:?}: {plan:?}");
+                assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{cursor:?}: {plan:?}");
+            }
+        }
+    }
+}

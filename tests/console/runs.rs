@@ -1,0 +1,197 @@
+//! Workflow runs in the console: the list (newest first, by cursor, by app), a run's detail
+//! (inputs, outputs, timings, the deliveries of its completion with links to their logs),
+//! stored text shown escaped, 404s, bad filters, and sign-in.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::common::apps::{demo_app, start_to_end_app, DEMO_KEY};
+use crate::common::{Receiver, Relay};
+use crate::helpers::{key_of, Browser, ONE_ATTEMPT};
+
+const HOSTILE: &str = "<script>alert(1)</script>";
+const OTHER_KEY: &str = "app-other-key-0123456789";
+
+/// A blocking run of the app with `key`; asserts it succeeded. Its id.
+async fn run(relay: &Relay, key: &str, inputs: Value) -> String {
+    let resp = crate::common::client()
+        .post(relay.url("/v1/workflows/run"))
+        .bearer_auth(key)
+        .json(&json!({"inputs": inputs, "response_mode": "blocking", "user": "console-test"}))
+        .send()
+        .await
+        .expect("send");
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["data"]["status"], "succeeded", "{body}");
+    body["workflow_run_id"].as_str().expect("run id").to_string()
+}
+
+/// The `href` of the first link whose target starts with `prefix`, unescaped (the console
+/// escapes `/` and `&` in attributes).
+fn href(page: &str, prefix: &str) -> String {
+    let page = page.replace("&#x2f;", "/").replace("&amp;", "&");
+    let at = page.find(&format!("href=\"{prefix}")).unwrap_or_else(|| panic!("{prefix}: {page}"));
+    page[at + 6..at + 6 + page[at + 6..].find('"').expect("end")].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_listed_and_its_detail_shows_what_it_did_and_the_logs_it_produced() {
+    let relay = Relay::start(&format!("{ONE_ATTEMPT}{}", demo_app()));
+    let receiver = Receiver::ok().await;
+    let automation = relay.create_automation("demo", &receiver.url("/hook")).await;
+    let automation_id = automation["id"].as_str().expect("id");
+    let run_id = run(&relay, DEMO_KEY, json!({"name": HOSTILE, "tone": "formal"})).await;
+    let logs = relay.wait_logs_at_least(&format!("automation_id={automation_id}"), 1).await;
+    let log_id = logs[0]["id"].as_str().expect("log id");
+
+    let mut browser = Browser::new(&relay);
+    browser.sign_in(&key_of(&relay, "viewer").await.0).await;
+    let list = browser.get("/console/runs").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+    assert!(list.text.contains(&format!("href=\"/console/runs/{run_id}\"")), "{}", list.text);
+    assert!(list.text.contains("href=\"/console/runs\">Runs</a>"), "no nav link");
+
+    let detail = browser.get(&format!("/console/runs/{run_id}")).await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.text);
+    let text = &detail.text;
+    assert!(text.contains("id=\"run-status\">succeeded"), "{text}");
+    // start → is_formal → formal → end_formal.
+    assert!(text.contains("id=\"run-steps\">4<"), "{text}");
+    assert!(text.contains("id=\"run-elapsed\">0."), "{text}");
+    assert!(text.contains("id=\"node-timings\""), "{text}");
+    // Inputs and outputs, pretty-printed (a line per key) and escaped: the name as text.
+    let escaped = "&lt;script&gt;alert(1)&lt;&#x2f;script&gt;";
+    assert!(!text.contains(HOSTILE), "stored input rendered as markup: {text}");
+    let inputs = &text[text.find("id=\"run-inputs\"").expect("inputs")..];
+    assert!(inputs.contains(&format!("\n  &quot;name&quot;: &quot;{escaped}&quot;")), "{inputs}");
+    let outputs = &text[text.find("id=\"run-outputs\"").expect("outputs")..];
+    let greeting = format!("&quot;greeting&quot;: &quot;Good day, {escaped}.&quot;");
+    assert!(outputs.contains(&greeting), "{outputs}");
+    // The delivery of its completion, linked to its log and to the filtered explorer.
+    assert!(text.contains(&format!("href=\"/console/logs/{log_id}\"")), "{text}");
+    let explorer = browser.get(&href(text, "/console/logs?automation_id=")).await;
+    assert_eq!(explorer.status, StatusCode::OK, "{}", explorer.text);
+    assert!(explorer.text.contains(&format!("/console/logs/{log_id}")), "{}", explorer.text);
+
+    let unknown = browser.get("/console/runs/0193a7c4-0000-7000-8000-000000000000").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert!(unknown.text.contains("There is no run with this id."), "{}", unknown.text);
+    let malformed = browser.get("/console/runs/not-a-run").await;
+    assert_eq!(malformed.status, StatusCode::NOT_FOUND);
+
+    let signed_out = Browser::new(&relay);
+    for path in ["/console/runs".to_string(), format!("/console/runs/{run_id}")] {
+        let page = signed_out.get(&path).await;
+        assert!(page.status.is_redirection(), "{path}: {}", page.status);
+        assert_eq!(page.location(), "/console/sign-in", "{path}");
+    }
+}
+
+/// The run ids a list page links, in page order.
+fn listed(page: &str) -> Vec<String> {
+    page.match_indices("<td><a href=\"/console/runs/")
+        .map(|(at, m)| {
+            let rest = &page[at + m.len()..];
+            rest[..rest.find('"').expect("end")].to_string()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_are_paged_newest_first_and_filtered_by_app() {
+    let apps = format!("{}{}", demo_app(), start_to_end_app("other", OTHER_KEY));
+    let relay = Relay::start(&apps);
+    let mut demo_runs = Vec::new();
+    for i in 0..52 {
+        demo_runs.push(run(&relay, DEMO_KEY, json!({"name": format!("n{i}")})).await);
+    }
+    let other = run(&relay, OTHER_KEY, json!({})).await;
+    let mut browser = Browser::new(&relay);
+    browser.sign_in(&key_of(&relay, "viewer").await.0).await;
+
+    let first = browser.get("/console/runs").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let mut newest: Vec<String> = demo_runs.iter().rev().cloned().collect();
+    newest.insert(0, other.clone());
+    assert_eq!(listed(&first.text), newest[..50].to_vec(), "first page");
+    assert!(!first.text.contains("rel=\"prev\""), "a newer page before the newest");
+    let second = browser.get(&href(&first.text, "/console/runs?after=")).await;
+    assert_eq!(listed(&second.text), newest[50..].to_vec(), "second page");
+    assert!(!second.text.contains("rel=\"next\""), "an older page after the oldest");
+    let back = browser.get(&href(&second.text, "/console/runs?before=")).await;
+    assert_eq!(listed(&back.text), newest[..50].to_vec(), "back to the first page");
+
+    let only_other = browser.get("/console/runs?app_id=other").await;
+    assert_eq!(listed(&only_other.text), vec![other]);
+    let demo = browser.get("/console/runs?app_id=demo").await;
+    let demo_newest: Vec<String> = demo_runs.iter().rev().cloned().collect();
+    assert_eq!(listed(&demo.text), demo_newest[..50].to_vec());
+    let demo_older = browser.get(&href(&demo.text, "/console/runs?app_id=demo&after=")).await;
+    assert_eq!(listed(&demo_older.text), demo_newest[50..].to_vec());
+    let demo_back = browser.get(&href(&demo_older.text, "/console/runs?app_id=demo&before=")).await;
+    assert_eq!(listed(&demo_back.text), demo_newest[..50].to_vec());
+
+    for (query, field) in [("after=42", "after"), ("status=failed", "status")] {
+        let page = browser.get(&format!("/console/runs?{query}")).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(page.text.contains(&format!("data-field=\"{field}\"")), "{query}: {}", page.text);
+        assert!(page.text.contains("Wrong filter"), "{query}: {}", page.text);
+    }
+}
+
+/// An app whose one http-request node calls a port nothing listens on, so its runs fail.
+fn failing_app(key: &str) -> String {
+    format!(
+        r#"
+[[apps]]
+id = "broken"
+api_keys = ["{key}"]
+[[apps.nodes]]
+id = "start"
+type = "start"
+[[apps.nodes]]
+id = "call"
+type = "http-request"
+method = "GET"
+url = "http://127.0.0.1:9/nothing?a=1&b=2"
+[[apps.nodes]]
+id = "end"
+type = "end"
+outputs = []
+[[apps.edges]]
+source = "start"
+target = "call"
+[[apps.edges]]
+source = "call"
+target = "end"
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_shows_its_error_as_text() {
+    let key = "app-broken-key-0123456789";
+    let relay = Relay::start(&failing_app(key));
+    let resp = crate::common::client()
+        .post(relay.url("/v1/workflows/run"))
+        .bearer_auth(key)
+        .json(&json!({"inputs": {}, "response_mode": "blocking", "user": "console-test"}))
+        .send()
+        .await
+        .expect("send");
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["data"]["status"], "failed", "{body}");
+    let error = body["data"]["error"].as_str().expect("an error");
+    assert!(error.contains("a=1&b=2"), "the error names the URL: {error}");
+    let run_id = body["workflow_run_id"].as_str().expect("run id");
+
+    let mut browser = Browser::new(&relay);
+    browser.sign_in(&key_of(&relay, "viewer").await.0).await;
+    let detail = browser.get(&format!("/console/runs/{run_id}")).await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.text);
+    assert!(detail.text.contains("id=\"run-status\">failed"), "{}", detail.text);
+    let escaped = error.replace('&', "&amp;").replace('/', "&#x2f;");
+    let shown = format!("id=\"run-error\">{escaped}<");
+    assert!(detail.text.contains(&shown), "{shown}: {}", detail.text);
+    assert!(detail.text.contains("id=\"run-outputs\">(none)"), "{}", detail.text);
+}
