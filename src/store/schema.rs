@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 11;
+pub const VERSION: i64 = 12;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -32,6 +32,8 @@ pub const VERSION: i64 = 11;
 /// Version 10 gives recover jobs the logs filters they match (on a delivery's last attempt)
 /// and a cancellation time; a job stored before it has no filter and was never cancelled.
 /// Version 11 adds the console's sessions, a new table only: no upgrade step.
+/// Version 12 adds an index on `logs(delivery_id, id)` (the chain of attempts), which the
+/// idempotent schema creates: no upgrade step.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),
@@ -394,6 +396,20 @@ mod tests {
         for index in ["logs_failed", "logs_error_code", "logs_trigger", "logs_event_type"] {
             assert!(indexes.contains(&index.to_string()), "{index}: {indexes:?}");
         }
+    }
+
+    /// A version 11 database gets version 12's index of the chain of attempts, and keeps its
+    /// logs.
+    #[test]
+    fn a_version_11_database_gets_the_delivery_index_of_logs() {
+        let conn = Connection::open_in_memory().unwrap();
+        apply(&conn).unwrap();
+        conn.execute_batch("DROP INDEX logs_delivery; PRAGMA user_version = 11;").unwrap();
+        apply(&conn).unwrap();
+        let indexes = names(&conn, "SELECT name FROM sqlite_master WHERE type = 'index'");
+        assert!(indexes.contains(&"logs_delivery".to_string()), "{indexes:?}");
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, 12);
     }
 
     /// Rows an older build left without their parent go (as the cascade would have deleted
