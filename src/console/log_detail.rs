@@ -70,7 +70,8 @@ async fn chain(console: &Console, record: &LogRecord) -> StoreResult<(Vec<LogRec
     let store = &console.app.store;
     if let Some(delivery) = &record.log.delivery_id {
         let filter = LogFilter { delivery_id: Some(delivery.clone()), ..Default::default() };
-        let oldest_first = PageRequest { before: None, after: None, limit: CHAIN_LIMIT, desc: false };
+        let oldest_first =
+            PageRequest { before: None, after: None, limit: CHAIN_LIMIT, desc: false };
         let page = store.list_logs(filter, oldest_first).await?;
         return Ok((page.items, page.after.is_some()));
     }

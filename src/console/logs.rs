@@ -50,7 +50,10 @@ fn without<'a>(
     pairs: &'a [(String, String)],
     names: &'a [&str],
 ) -> impl Iterator<Item = (&'a str, &'a str)> + Clone {
-    pairs.iter().filter(|(k, _)| !names.contains(&k.as_str())).map(|(k, v)| (k.as_str(), v.as_str()))
+    pairs
+        .iter()
+        .filter(|(k, _)| !names.contains(&k.as_str()))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
 }
 
 /// The list's context: the filters as given, the error code choices, and the page or the
