@@ -194,7 +194,18 @@ fn poll_context(pairs: &[(String, String)], cursor: Option<&str>) -> Value {
 /// The live tail's answer: the logs matching the filters newer than `after` (the newest
 /// shown), newest first, before a new polling element whose cursor is past them. Read by
 /// the store's list, oldest first after the cursor, a page at a time.
-pub(super) async fn tail(State(console): State<Console>, _: Signed, uri: Uri) -> Response {
+/// Without a session (it expired or was revoked while the tail ran) the poll is refused
+/// with htmx's `HX-Redirect` to sign-in: the whole page goes there, rather than the sign-in
+/// page being put inside the table as the answer of a redirect followed by htmx would be.
+pub(super) async fn tail(
+    State(console): State<Console>,
+    signed: Result<Signed, Response>,
+    uri: Uri,
+) -> Response {
+    if signed.is_err() {
+        let to_sign_in = [("hx-redirect", "/console/sign-in")];
+        return (StatusCode::UNAUTHORIZED, to_sign_in, "signed out").into_response();
+    }
     let pairs = given_pairs(&uri);
     let newest = match newest_log(&console).await {
         Ok(newest) => newest,

@@ -207,8 +207,10 @@ async fn url_contains_narrows_the_explorer_and_an_over_long_one_is_named() {
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     assert!(page.text.contains(beta) && !page.text.contains(&alpha), "{}", page.text);
     assert!(page.text.contains("value=\"&#x2f;beta&#x2f;\""), "the field keeps the value");
+    assert!(!page.text.contains("id=\"retry-these\""), "bulk retry cannot filter by URL");
     let page = browser.get("/console/logs?url_contains=%2Fhook").await;
     assert!(page.text.contains(&alpha) && !page.text.contains(beta), "{}", page.text);
+    assert!(browser.get("/console/logs").await.text.contains("id=\"retry-these\""));
     let page = browser.get(&format!("/console/logs?url_contains={}", "b".repeat(201))).await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.text);
     assert!(page.text.contains("data-field=\"url_contains\""), "{}", page.text);
@@ -264,4 +266,9 @@ async fn the_live_tail_polls_for_logs_newer_than_the_newest_shown_matching_the_f
     assert!(!text.contains(&format!(">{old}<")), "an old log again: {text}");
     let newest = all[4]["id"].as_str().expect("id");
     assert!(text.contains(&format!("after={newest}\"")), "the cursor: {text}");
+    // Signed out meanwhile: htmx is sent to sign-in, and no log is shown.
+    let signed_out = Browser::new(&relay).get(&tail).await;
+    assert_eq!(signed_out.status, StatusCode::UNAUTHORIZED, "{}", signed_out.text);
+    assert_eq!(signed_out.header("hx-redirect"), "/console/sign-in");
+    assert!(!signed_out.text.contains(hooks[0]), "{}", signed_out.text);
 }
