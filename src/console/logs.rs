@@ -24,9 +24,9 @@ const PAGE_SIZE: &str = "50";
 /// never handed to the API's parser (which refuses names it does not know).
 const TAIL: &str = "tail";
 
-/// The parameters that choose a page rather than filter the logs: the live tail reads its
-/// own pages (after its cursor, oldest first), whatever page the list shows.
-const PAGING: &[&str] = &["before", "after", "limit", "order"];
+/// The parameters the live tail's URL leaves out: the toggle, and those that choose a page
+/// rather than filter the logs (the tail reads its own: after its cursor, oldest first).
+const PAGING: &[&str] = &[TAIL, "before", "after", "limit", "order"];
 
 /// How often the live tail asks for newer logs (htmx's `every` trigger).
 const TAIL_EVERY: &str = "2s";
@@ -124,7 +124,10 @@ pub(super) async fn list(State(console): State<Console>, signed: Signed, uri: Ur
         Ok(parsed) => parsed,
         Err(e) => return problem_page(&console, context, &e),
     };
-    let first_page = !pairs.iter().any(|(k, _)| PAGING.contains(&k.as_str()));
+    // The newest logs: no cursor, and not oldest first.
+    let first_page = !pairs.iter().any(|(k, v)| {
+        k == "before" || k == "after" || (k == "order" && v.eq_ignore_ascii_case("asc"))
+    });
     let page = match console.app.store.list_logs(filter, page).await {
         Ok(page) => page,
         Err(e) => return console.failed(e),
@@ -186,7 +189,7 @@ fn latest(ids: impl IntoIterator<Item = Option<String>>) -> Option<String> {
 /// The polling element's context: the tail's URL (the filters, and the cursor when there is
 /// one) and how often to ask.
 fn poll_context(pairs: &[(String, String)], cursor: Option<&str>) -> Value {
-    let filters = without(pairs, &[TAIL, "before", "after", "limit", "order"]);
+    let filters = without(pairs, PAGING);
     let query = query_of(filters.chain(cursor.map(|c| ("after", c))));
     json!({"url": format!("/console/logs/tail?{query}"), "every": TAIL_EVERY})
 }
@@ -246,5 +249,26 @@ fn next_cursor(
     match (full, last) {
         (true, Some(last)) => Some(last),
         (_, last) => latest([cursor, last, newest_before]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_cursor;
+
+    fn id(n: u8) -> Option<String> {
+        Some(format!("log_auto_{n:032x}"))
+    }
+
+    /// A full page goes on from its last log; otherwise the next poll starts past every log
+    /// stored when this one began, so non-matching logs are not tested again.
+    #[test]
+    fn the_tail_cursor_skips_what_was_already_searched() {
+        assert_eq!(next_cursor(id(1), id(5), true, id(9)), id(5));
+        assert_eq!(next_cursor(id(1), id(5), false, id(9)), id(9));
+        assert_eq!(next_cursor(id(1), None, false, id(9)), id(9));
+        assert_eq!(next_cursor(id(1), id(5), false, id(3)), id(5));
+        assert_eq!(next_cursor(None, None, false, None), None);
+        assert_eq!(next_cursor(id(4), None, false, None), id(4));
     }
 }
