@@ -98,9 +98,8 @@ pub(super) fn conditions(filter: &LogFilter) -> Conditions {
         c.push("instr(webhook_url, ?) > 0", part.clone());
     }
     if let Some(delivery) = &filter.delivery_id {
+        // `=` implies the partial index's `delivery_id IS NOT NULL`, as SQLite infers.
         c.push("delivery_id = ?", delivery.clone());
-        // The partial index's predicate, which SQLite does not infer from `delivery_id = ?`.
-        c.push_literal("delivery_id IS NOT NULL".into());
     }
     c
 }
