@@ -391,3 +391,9 @@ CREATE TABLE IF NOT EXISTS console_sessions (
     last_seen_at    INTEGER NOT NULL,
     CHECK ((key_id IS NULL) <> (config_key_hash IS NULL))
 ) WITHOUT ROWID;
+-- Version 13 (the chain of attempts, src/console/log_detail.rs). An index only: this file
+-- creates it on an older database, so no upgrade step. Every log of one delivery (its first
+-- attempt, retries, recovers, and the reruns that name it), oldest first, for the log detail
+-- page. It is written on every call but a test call: a delivery's logs cannot otherwise be
+-- found without scanning every log since the message was sent.
+CREATE INDEX IF NOT EXISTS logs_delivery ON logs(delivery_id, id) WHERE delivery_id IS NOT NULL;

@@ -269,3 +269,28 @@ async fn tail_prints_each_new_log_once_as_a_line_or_as_json() {
     assert_eq!(ended.code(), Some(0), "{ended:?}");
     as_json.kill().await.expect("stop tail --json");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_list_url_contains_narrows_to_the_urls_holding_it() {
+    let receiver = Receiver::ok().await;
+    let relay = Relay::start("");
+    relay.create_automation("proc_url", &receiver.url("/alpha/hook")).await;
+    relay.create_automation("proc_url", &receiver.url("/beta/hook")).await;
+    relay.send_message("proc_url", json!({"n": 1})).await;
+    let logs = relay.wait_logs_exactly("", 2).await;
+
+    let page = json_of(&ok(&relay, &["logs", "list", "--url-contains", "/alpha/", "--json"]).await);
+    let data = page["data"].as_array().expect("data");
+    assert_eq!(data.len(), 1, "{page}");
+    let url = data[0]["external_request_log"]["webhook_url"].as_str().expect("url");
+    assert!(url.ends_with("/alpha/hook"), "{page}");
+    let table = ok(&relay, &["logs", "list", "--url-contains", "/beta/"]).await;
+    let beta = logs.iter().find(|l| l["id"] != data[0]["id"]).expect("the other log");
+    assert!(table.contains(beta["id"].as_str().expect("id")), "{table}");
+    assert!(!table.contains(data[0]["id"].as_str().expect("id")), "{table}");
+
+    let long = "x".repeat(201);
+    let (code, out, err) = hr(&relay, KEY, &["logs", "list", "--url-contains", &long]).await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.trim_end().ends_with("(field: url_contains)"), "{err}");
+}

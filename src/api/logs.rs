@@ -32,6 +32,7 @@ pub(crate) struct ListQuery {
     success: Option<String>,
     trigger: Option<String>,
     event_type: Option<String>,
+    url_contains: Option<String>,
 }
 
 impl QueryParams for ListQuery {
@@ -39,6 +40,7 @@ impl QueryParams for ListQuery {
         PageParams::NAMES,
         &["status_code", "status_class", "automation_id", "webhook_url"],
         &["created_after", "created_before", "error_code", "success", "trigger", "event_type"],
+        &["url_contains"],
         &["schema_id", "schema_data_id"],
     ];
 }
@@ -88,6 +90,22 @@ pub(super) fn parse_event_type(value: String) -> ApiResult<String> {
     Ok(value)
 }
 
+/// The longest `url_contains`: no index serves it (see [`LogFilter::url_contains`]), and a
+/// longer needle only makes each row's test dearer; a URL part worth searching for is short.
+const MAX_URL_CONTAINS: usize = 200;
+
+/// A substring of the URL to look for: 1 to [`MAX_URL_CONTAINS`] characters.
+fn parse_url_contains(value: String) -> ApiResult<String> {
+    let length = value.chars().count();
+    if length == 0 || length > MAX_URL_CONTAINS {
+        return Err(ApiError::invalid(
+            "url_contains",
+            format!("1 to {MAX_URL_CONTAINS} characters (this one has {length})"),
+        ));
+    }
+    Ok(value)
+}
+
 /// `0` (no HTTP response) or an HTTP status, 100 to 599: any other number matches nothing.
 pub(super) fn parse_status_code(value: Option<&str>) -> ApiResult<Option<u16>> {
     let code = parse_number("status_code", value)?;
@@ -120,6 +138,8 @@ pub(crate) fn page_and_filter(
         success: q.success.map(parse_success).transpose()?,
         trigger: q.trigger.map(parse_trigger).transpose()?,
         event_type: q.event_type.map(parse_event_type).transpose()?,
+        url_contains: q.url_contains.map(parse_url_contains).transpose()?,
+        delivery_id: None,
     };
     Ok((page, filter))
 }

@@ -61,6 +61,9 @@ pub struct ListArgs {
     /// The exact URL called.
     #[arg(long)]
     webhook_url: Option<String>,
+    /// Part of the URL called (case-sensitive, up to 200 characters).
+    #[arg(long)]
+    url_contains: Option<String>,
     /// Created at or after (RFC 3339).
     #[arg(long)]
     created_after: Option<String>,
@@ -88,6 +91,7 @@ impl ListArgs {
             ("trigger", &self.trigger),
             ("success", &self.success),
             ("webhook_url", &self.webhook_url),
+            ("url_contains", &self.url_contains),
             ("created_after", &self.created_after),
             ("created_before", &self.created_before),
             ("limit", &self.limit),

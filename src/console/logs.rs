@@ -1,26 +1,35 @@
 //! The logs explorer: the list with the API's filters (kept in the URL, so a view can be
-//! shared), parsed by the API's own parser and listed by the store's indexed list; a log's
-//! detail; and its Rerun button, through the API's rerun service.
+//! shared), parsed by the API's own parser and listed by the store's indexed list, and its
+//! live tail. A log's page is `log_detail.rs`.
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
-use bytes::Bytes;
 use serde_json::{json, Value};
 
-use super::session::{action_refusal, Signed};
+use super::session::Signed;
 use super::Console;
 use crate::api::access::authorize;
 use crate::api::extract::decode_query;
-use crate::api::logs::{find, page_and_filter, ListQuery};
-use crate::api::logs_view::automation_log;
-use crate::api::rerun::{send_rerun, Target};
+use crate::api::logs::{page_and_filter, ListQuery};
 use crate::api::ApiError;
 use crate::outbound::ErrorCode;
-use crate::store::LogRecord;
+use crate::store::{LogFilter, LogRecord, PageRequest, StoreResult};
 
-/// Page size of the list (the API's default is 10; a screen holds more).
+/// Page size of the list (the API's default is 10; a screen holds more), and the most logs
+/// one poll of the live tail brings.
 const PAGE_SIZE: &str = "50";
+
+/// The console's own parameter: `tail=1` turns the live tail on. It is no filter, so it is
+/// never handed to the API's parser (which refuses names it does not know).
+const TAIL: &str = "tail";
+
+/// The parameters the live tail's URL leaves out: the toggle, and those that choose a page
+/// rather than filter the logs (the tail reads its own: after its cursor, oldest first).
+const PAGING: &[&str] = &[TAIL, "before", "after", "limit", "order"];
+
+/// How often the live tail asks for newer logs (htmx's `every` trigger).
+const TAIL_EVERY: &str = "2s";
 
 /// The query pairs of `uri` that have a value: a filter form sends its empty fields too.
 fn given_pairs(uri: &Uri) -> Vec<(String, String)> {
@@ -34,6 +43,17 @@ fn query_of<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     query.extend_pairs(pairs);
     query.finish()
+}
+
+/// The pairs whose name is none of `names`.
+fn without<'a>(
+    pairs: &'a [(String, String)],
+    names: &'a [&str],
+) -> impl Iterator<Item = (&'a str, &'a str)> + Clone {
+    pairs
+        .iter()
+        .filter(|(k, _)| !names.contains(&k.as_str()))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
 }
 
 /// The list's context: the filters as given, the error code choices, and the page or the
@@ -58,8 +78,19 @@ fn row(r: &LogRecord) -> Value {
     })
 }
 
+/// Whether `tail=` asks for the live tail: `1`, or absent; any other value is refused, so a
+/// mistyped URL does not silently show a list that does not follow.
+fn tail_wanted(pairs: &[(String, String)]) -> Result<bool, ApiError> {
+    match pairs.iter().find(|(k, _)| k == TAIL) {
+        None => Ok(false),
+        Some((_, v)) if v == "1" => Ok(true),
+        Some((_, v)) => Err(ApiError::invalid(TAIL, format!("`{v}` is not 1 (live tail on)"))),
+    }
+}
+
 /// The list, newest first. Empty filter fields are dropped from the URL (a redirect), so
-/// the URL holds only the filters in force.
+/// the URL holds only the filters in force. With `tail=1`, the first page polls for newer
+/// logs and puts them on top.
 pub(super) async fn list(State(console): State<Console>, signed: Signed, uri: Uri) -> Response {
     let pairs = given_pairs(&uri);
     let raw_count = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).count();
@@ -69,40 +100,73 @@ pub(super) async fn list(State(console): State<Console>, signed: Signed, uri: Ur
     }
     let mut context = filters_context(&pairs);
     context["session"] = signed.context();
-    if authorize(signed.principal.role, console.recover_role).is_ok() {
-        context["retry_link"] = super::retry::link_from_logs(&pairs).into();
+    let filters = || without(&pairs, &[TAIL, "before", "after"]);
+    // Bulk retry takes no URL filter: its link would retry logs this list does not show.
+    let by_url = pairs.iter().any(|(k, _)| k == "url_contains");
+    if authorize(signed.principal.role, console.recover_role).is_ok() && !by_url {
+        let recover_pairs: Vec<(String, String)> =
+            filters().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        context["retry_link"] = super::retry::link_from_logs(&recover_pairs).into();
     }
-    let page = parse(&console, &pairs);
-    let page = match page {
-        Ok((page, filter)) => console.app.store.list_logs(filter, page).await,
-        Err(e) => {
-            context["problem"] = json!({"field": e.field, "message": e.message});
-            return console.pages.render(StatusCode::BAD_REQUEST, "logs.html", &context);
-        }
+    let tail = match tail_wanted(&pairs) {
+        Ok(tail) => tail,
+        Err(e) => return problem_page(&console, context, &e),
     };
-    let page = match page {
+    // The tail's cursor is read before the list: see `next_cursor`.
+    let newest = match tail.then(|| newest_log(&console)) {
+        Some(newest) => match newest.await {
+            Ok(newest) => newest,
+            Err(e) => return console.failed(e),
+        },
+        None => None,
+    };
+    let (page, filter) = match parse(&console, without(&pairs, &[TAIL]), None) {
+        Ok(parsed) => parsed,
+        Err(e) => return problem_page(&console, context, &e),
+    };
+    // The newest logs: no cursor, and not oldest first.
+    let first_page = !pairs.iter().any(|(k, v)| {
+        k == "before" || k == "after" || (k == "order" && v.eq_ignore_ascii_case("asc"))
+    });
+    let page = match console.app.store.list_logs(filter, page).await {
         Ok(page) => page,
         Err(e) => return console.failed(e),
     };
-    let filters_only = || pairs.iter().filter(|(k, _)| k != "before" && k != "after");
     let link = |cursor: &str, id: &str| {
-        let pairs = filters_only().map(|(k, v)| (k.as_str(), v.as_str()));
-        format!("/console/logs?{}", query_of(pairs.chain([(cursor, id)])))
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.extend_pairs(filters()).append_pair(cursor, id);
+        format!("/console/logs?{}", query.finish())
     };
     context["logs"] = page.items.iter().map(row).collect();
     context["newer"] = page.before.as_deref().map(|id| link("before", id)).into();
     context["older"] = page.after.as_deref().map(|id| link("after", id)).into();
+    context["tail"] = tail.into();
+    let toggled = if tail { query_of(filters()) } else { query_of(filters().chain([(TAIL, "1")])) };
+    context["tail_toggle"] = format!("/console/logs?{toggled}").into();
+    if tail && first_page {
+        let shown = page.items.first().map(|r| r.id.to_string());
+        let cursor = latest([shown, newest]);
+        context["poll"] = poll_context(&pairs, cursor.as_deref());
+    }
     console.pages.render(StatusCode::OK, "logs.html", &context)
 }
 
-/// The page and filter the pairs ask for, by the API's parser (400 naming the filter).
-fn parse(
+/// The list page saying which filter is wrong, answered 400.
+fn problem_page(console: &Console, mut context: Value, e: &ApiError) -> Response {
+    context["problem"] = json!({"field": e.field, "message": e.message});
+    console.pages.render(StatusCode::BAD_REQUEST, "logs.html", &context)
+}
+
+/// The page and filter `pairs` ask for (`PAGE_SIZE` unless they give a limit, and `extra`),
+/// by the API's parser (400 naming the filter).
+fn parse<'a>(
     console: &Console,
-    pairs: &[(String, String)],
-) -> Result<(crate::store::PageRequest, crate::store::LogFilter), ApiError> {
-    let has_limit = pairs.iter().any(|(k, _)| k == "limit");
+    pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+    extra: Option<(&'a str, &'a str)>,
+) -> Result<(PageRequest, LogFilter), ApiError> {
+    let has_limit = pairs.clone().any(|(k, _)| k == "limit");
     let limit = (!has_limit).then_some(("limit", PAGE_SIZE));
-    let all = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(limit);
+    let all = pairs.chain(limit).chain(extra);
     let uri: Uri = format!("/console/logs?{}", query_of(all))
         .parse()
         .map_err(|_| ApiError::invalid("query", "the query string is not valid"))?;
@@ -110,79 +174,101 @@ fn parse(
     page_and_filter(&console.app, query, None)
 }
 
-/// A body shown as text: JSON pretty-printed, other text as it is.
-fn shown_body(body: &Value) -> Option<String> {
-    let object = body.as_object()?;
-    if object.is_empty() {
-        return None;
-    }
-    if let (1, Some(Value::String(text))) = (object.len(), object.get("text")) {
-        return Some(text.clone());
-    }
-    serde_json::to_string_pretty(body).ok()
+/// The id of the newest log stored, whatever it is: by the primary key, one row.
+async fn newest_log(console: &Console) -> StoreResult<Option<String>> {
+    let newest = PageRequest { before: None, after: None, limit: 1, desc: true };
+    let page = console.app.store.list_logs(LogFilter::default(), newest).await?;
+    Ok(page.items.first().map(|r| r.id.to_string()))
 }
 
-/// A log as the detail page shows it: the API's view, bodies made readable, the error
-/// code's meaning.
-fn detail(console: &Console, record: &LogRecord) -> Value {
-    let config = &console.app.config;
-    let mut log = automation_log(record, &config.organization_id, &config.security.redact_headers);
-    let call = &log["external_request_log"];
-    let pretty = json!({
-        "request_body": shown_body(&call["request_body"]),
-        "response_body": shown_body(&call["response_body"]),
-        "request_headers": serde_json::to_string_pretty(&call["request_headers"]).ok(),
-        "response_headers": serde_json::to_string_pretty(&call["response_headers"]).ok(),
-        "error_meaning": record.log.error_code.map(|c| c.meaning()),
-        "succeeded": record.log.error_code.is_none(),
-    });
-    log["shown"] = pretty;
-    log
+/// The latest of some log ids (ids are time-sortable: text order is creation order).
+fn latest(ids: impl IntoIterator<Item = Option<String>>) -> Option<String> {
+    ids.into_iter().flatten().max()
 }
 
-fn api_error_page(console: &Console, e: &ApiError) -> Response {
-    let message = if e.status() == StatusCode::NOT_FOUND {
-        "There is no log with this id."
-    } else {
-        e.message.as_str()
-    };
-    console.pages.error(e.status(), message)
+/// The polling element's context: the tail's URL (the filters, and the cursor when there is
+/// one) and how often to ask.
+fn poll_context(pairs: &[(String, String)], cursor: Option<&str>) -> Value {
+    let filters = without(pairs, PAGING);
+    let query = query_of(filters.chain(cursor.map(|c| ("after", c))));
+    json!({"url": format!("/console/logs/tail?{query}"), "every": TAIL_EVERY})
 }
 
-pub(super) async fn show(
+/// The live tail's answer: the logs matching the filters newer than `after` (the newest
+/// shown), newest first, before a new polling element whose cursor is past them. Read by
+/// the store's list, oldest first after the cursor, a page at a time.
+/// Without a session (it expired or was revoked while the tail ran) the poll is refused
+/// with htmx's `HX-Redirect` to sign-in: the whole page goes there, rather than the sign-in
+/// page being put inside the table as the answer of a redirect followed by htmx would be.
+pub(super) async fn tail(
     State(console): State<Console>,
-    signed: Signed,
-    Path(log_id): Path<String>,
+    signed: Result<Signed, Response>,
+    uri: Uri,
 ) -> Response {
-    let record = match find(&console.app, log_id, None).await {
-        Ok(record) => record,
-        Err(e) => return api_error_page(&console, &e),
+    if signed.is_err() {
+        let to_sign_in = [("hx-redirect", "/console/sign-in")];
+        return (StatusCode::UNAUTHORIZED, to_sign_in, "signed out").into_response();
+    }
+    let pairs = given_pairs(&uri);
+    let newest = match newest_log(&console).await {
+        Ok(newest) => newest,
+        Err(e) => return console.failed(e),
     };
-    let may_rerun = authorize(signed.principal.role, console.rerun_role).is_ok();
-    let context = json!({"session": signed.context(), "log": detail(&console, &record),
-                         "may_rerun": may_rerun});
-    console.pages.render(StatusCode::OK, "log.html", &context)
+    let filters = without(&pairs, &[TAIL, "before", "limit", "order"]);
+    let (page, filter) = match parse(&console, filters, Some(("order", "asc"))) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            let field = e.field.as_deref().unwrap_or("query");
+            return (e.status(), format!("{field}: {}", e.message)).into_response();
+        }
+    };
+    let cursor = page.after.clone();
+    let page = match console.app.store.list_logs(filter, page).await {
+        Ok(page) => page,
+        Err(e) => return console.failed(e),
+    };
+    let last = page.items.last().map(|r| r.id.to_string());
+    let next = next_cursor(cursor, last, page.after.is_some(), newest);
+    let rows: Vec<Value> = page.items.iter().rev().map(row).collect();
+    let context = json!({"new_logs": rows, "poll": poll_context(&pairs, next.as_deref())});
+    console.pages.render(StatusCode::OK, "log_tail.html", &context)
 }
 
-/// Reruns the log to its original target, as the API's rerun does. Answered with the new
-/// attempt's result: in place for htmx, else by sending the browser to the new log.
-pub(super) async fn rerun(
-    State(console): State<Console>,
-    signed: Signed,
-    Path(log_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Some(refused) = action_refusal(&console, &signed, &headers, &body, console.rerun_role) {
-        return refused;
+/// Where the next poll starts. After a full page, at its last log (more may follow). Else
+/// at the newest log stored when this poll began, if later: no log at or before it can
+/// still appear (the writer commits logs in id order, see `store::logs::insert`) and every
+/// match after the cursor is in this page, so the next poll skips the logs that do not
+/// match instead of testing them again (a rare `url_contains` would else walk further back
+/// every poll).
+fn next_cursor(
+    cursor: Option<String>,
+    last: Option<String>,
+    full: bool,
+    newest_before: Option<String>,
+) -> Option<String> {
+    match (full, last) {
+        (true, Some(last)) => Some(last),
+        (_, last) => latest([cursor, last, newest_before]),
     }
-    let record = match send_rerun(&console.app, log_id, None, Target::Original).await {
-        Ok((record, _)) => record,
-        Err(e) => return api_error_page(&console, &e),
-    };
-    if headers.contains_key("hx-request") {
-        let context = json!({"log": detail(&console, &record)});
-        return console.pages.render(StatusCode::OK, "rerun_result.html", &context);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_cursor;
+
+    fn id(n: u8) -> Option<String> {
+        Some(format!("log_auto_{n:032x}"))
     }
-    Redirect::to(&format!("/console/logs/{}", record.id)).into_response()
+
+    /// A full page goes on from its last log; otherwise the next poll starts past every log
+    /// stored when this one began, so non-matching logs are not tested again.
+    #[test]
+    fn the_tail_cursor_skips_what_was_already_searched() {
+        assert_eq!(next_cursor(id(1), id(5), true, id(9)), id(5));
+        assert_eq!(next_cursor(id(1), id(5), false, id(9)), id(9));
+        assert_eq!(next_cursor(id(1), None, false, id(9)), id(9));
+        assert_eq!(next_cursor(id(1), id(5), false, id(3)), id(5));
+        assert_eq!(next_cursor(None, None, false, None), None);
+        assert_eq!(next_cursor(id(4), None, false, None), id(4));
+    }
 }

@@ -6,6 +6,7 @@
 mod automation_forms;
 mod automations;
 mod keys;
+mod log_detail;
 mod logs;
 mod pages;
 mod retry;
@@ -117,8 +118,9 @@ pub fn router(app: AppState) -> anyhow::Result<Router> {
         .route("/console/sign-in", get(session::sign_in_page).post(session::sign_in))
         .route("/console/sign-out", post(session::sign_out))
         .route("/console/logs", get(logs::list))
-        .route("/console/logs/{log_id}", get(logs::show))
-        .route("/console/logs/{log_id}/rerun", post(logs::rerun))
+        .route("/console/logs/tail", get(logs::tail))
+        .route("/console/logs/{log_id}", get(log_detail::show))
+        .route("/console/logs/{log_id}/rerun", post(log_detail::rerun))
         .route("/console/retry", get(retry::form).post(retry::dry_run))
         .route("/console/retry/confirm", post(retry::confirm))
         .route("/console/retry/{job_id}", get(retry::job))

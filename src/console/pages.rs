@@ -15,6 +15,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("error.html", include_str!("templates/error.html")),
     ("logs.html", include_str!("templates/logs.html")),
     ("log.html", include_str!("templates/log.html")),
+    ("log_rows.html", include_str!("templates/log_rows.html")),
+    ("log_tail.html", include_str!("templates/log_tail.html")),
     ("rerun_result.html", include_str!("templates/rerun_result.html")),
     ("retry.html", include_str!("templates/retry.html")),
     ("retry_job.html", include_str!("templates/retry_job.html")),

@@ -2,11 +2,12 @@
 //! `Version 5 (log filters)`). Indexes on `logs` cost write time on every call, so those added
 //! for these filters are partial, on predicates a successful first attempt (the common path)
 //! does not meet; the conditions repeat a partial index's predicate where SQLite could not
-//! infer it, so that the index can be used.
+//! infer it, so that the index can be used. `url_contains` is the one filter no index can
+//! serve: see [`LogFilter::url_contains`].
 
 use super::page::Conditions;
 use super::Trigger;
-use crate::ids::{Automation, LogId};
+use crate::ids::{Automation, DeliveryId, LogId};
 use crate::outbound::ErrorCode;
 use crate::time::UnixMs;
 
@@ -37,6 +38,14 @@ pub struct LogFilter {
     pub trigger: Option<Trigger>,
     /// The event type of the message sent.
     pub event_type: Option<String>,
+    /// A case-sensitive substring of the URL called. No index serves it: the list walks
+    /// newest first along the primary key (or another filter's index) and tests each log,
+    /// stopping after a page of matches, so a rare substring costs a walk of every log the
+    /// other filters leave (bound its length where it is parsed).
+    pub url_contains: Option<String>,
+    /// The delivery the logs belong to (its attempts, and the reruns that name it): the chain
+    /// of attempts the console's log page shows.
+    pub delivery_id: Option<DeliveryId>,
 }
 
 /// The SQL conditions of `filter`.
@@ -83,6 +92,14 @@ pub(super) fn conditions(filter: &LogFilter) -> Conditions {
     }
     if let Some(event_type) = &filter.event_type {
         c.push("event_type = ?", event_type.clone());
+    }
+    if let Some(part) = &filter.url_contains {
+        // instr, not LIKE: LIKE is case-insensitive for ASCII and gives `%` and `_` a meaning.
+        c.push("instr(webhook_url, ?) > 0", part.clone());
+    }
+    if let Some(delivery) = &filter.delivery_id {
+        // `=` implies the partial index's `delivery_id IS NOT NULL`, as SQLite infers.
+        c.push("delivery_id = ?", delivery.clone());
     }
     c
 }
@@ -166,12 +183,35 @@ mod tests {
                 LogFilter { webhook_url: Some("http://x/".into()), ..Default::default() },
                 "logs_webhook_url (webhook_url=?)",
             ),
+            (
+                "delivery_id",
+                LogFilter { delivery_id: Some(DeliveryId::new()), ..Default::default() },
+                "logs_delivery (delivery_id=?)",
+            ),
+            (
+                "url_contains with automation_id",
+                LogFilter {
+                    url_contains: Some("/hooks/".into()),
+                    automation_id: Some(crate::ids::AutomationId::new().into_string()),
+                    ..Default::default()
+                },
+                "logs_automation (automation_id=?)",
+            ),
         ];
         for (name, filter, index) in cases {
             let plan = plan(filter);
             assert!(plan.contains(&format!("USING INDEX {index}")), "{name}: {plan}");
             assert!(!plan.contains("TEMP B-TREE"), "{name} sorts its matches: {plan}");
         }
+    }
+
+    /// `url_contains` alone walks the table newest first by its primary key, testing each
+    /// log, and stops at the page's end: no sort of every match first (SQLite then stops at
+    /// the `LIMIT`), and not a scan of the URL index, whose matches would need that sort.
+    #[test]
+    fn url_contains_walks_the_table_in_id_order() {
+        let plan = plan(LogFilter { url_contains: Some("/hooks/".into()), ..Default::default() });
+        assert_eq!(plan, "SCAN logs", "{plan}");
     }
 
     /// First attempts, most of the logs, have no index (it would cost every call a write):

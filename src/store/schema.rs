@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 12;
+pub const VERSION: i64 = 13;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -34,6 +34,8 @@ pub const VERSION: i64 = 12;
 /// Version 11 adds the console's sessions, a new table only: no upgrade step.
 /// Version 12 adds `logs.request_headers_implied`: the logs stored before it keep their
 /// headers whole (0).
+/// Version 13 adds an index on `logs(delivery_id, id)` (the chain of attempts), which the
+/// idempotent schema creates: no upgrade step.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),
@@ -402,6 +404,19 @@ mod tests {
         for index in ["logs_failed", "logs_error_code", "logs_trigger", "logs_event_type"] {
             assert!(indexes.contains(&index.to_string()), "{index}: {indexes:?}");
         }
+    }
+
+    /// A version 12 database gets version 13's index of the chain of attempts.
+    #[test]
+    fn a_version_12_database_gets_the_delivery_index_of_logs() {
+        let conn = Connection::open_in_memory().unwrap();
+        apply(&conn).unwrap();
+        conn.execute_batch("DROP INDEX logs_delivery; PRAGMA user_version = 12;").unwrap();
+        apply(&conn).unwrap();
+        let indexes = names(&conn, "SELECT name FROM sqlite_master WHERE type = 'index'");
+        assert!(indexes.contains(&"logs_delivery".to_string()), "{indexes:?}");
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, VERSION);
     }
 
     /// Rows an older build left without their parent go (as the cascade would have deleted

@@ -44,4 +44,5 @@ mod rerun_target;
 mod test_webhook;
 mod unknown_fields;
 mod unknown_params;
+mod url_contains;
 mod wrong_routes;

@@ -133,3 +133,142 @@ async fn a_bad_filter_is_named_and_an_unknown_log_is_a_404_page() {
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert!(unknown.text.contains("no log with this id"), "{}", unknown.text);
 }
+
+/// The part of a log page that is the chain of attempts.
+fn chain_of(page: &str) -> &str {
+    let start = page.find("id=\"chain\"").expect("a chain of attempts");
+    let end = page[start..].find("</table>").expect("the chain's end") + start;
+    &page[start..end]
+}
+
+/// Text as it was before the templates escaped it for HTML.
+fn unescaped(html: &str) -> String {
+    html.replace("&#x2f;", "/").replace("&amp;", "&").replace("&#x3d;", "=")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_page_shows_every_attempt_of_its_delivery_in_order_with_itself_marked() {
+    let relay = Relay::start(crate::common::FAST_RETRIES);
+    let receiver = Receiver::failing_first(2, 500).await;
+    let automation = relay.create_automation("chain", &receiver.url("/hook")).await;
+    let automation_id = automation["id"].as_str().expect("id");
+    relay.send_message("chain", serde_json::json!({"order": 1})).await;
+    let query = format!("&automation_id={automation_id}");
+    let attempts = relay.wait_logs_exactly(&query, 3).await;
+    let first = attempts[0]["id"].as_str().expect("id").to_string();
+    let rerun = relay
+        .post_json(&format!("{}/{first}/rerun", crate::common::LOGS), &serde_json::json!({}))
+        .await;
+    assert_eq!(rerun.0, 200, "{}", rerun.1);
+    // Another delivery of the same automation: not in this chain.
+    relay.send_message("chain", serde_json::json!({"order": 2})).await;
+    let all = relay.wait_logs_exactly(&query, 5).await;
+    let other = all[4]["id"].as_str().expect("id");
+    assert_ne!(all[4]["delivery_id"], all[0]["delivery_id"], "{}", all[4]);
+    let chain: Vec<&str> = all[..4].iter().map(|l| l["id"].as_str().expect("id")).collect();
+    let triggers: Vec<&str> = all[..4].iter().map(|l| l["trigger"].as_str().expect("t")).collect();
+    assert_eq!(triggers, ["initial", "retry", "retry", "rerun"]);
+
+    let mut browser = Browser::new(&relay);
+    browser.sign_in(ADMIN).await;
+    for current in &chain {
+        let page = browser.get(&format!("/console/logs/{current}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        let shown = chain_of(&page.text);
+        let at: Vec<usize> =
+            chain.iter().map(|id| shown.find(id).expect("every log of the chain")).collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "not oldest first: {shown}");
+        assert!(!shown.contains(other), "another delivery's log in the chain: {shown}");
+        assert_eq!(shown.matches("aria-current=\"page\"").count(), 1, "{shown}");
+        assert!(shown.contains(&format!("aria-current=\"page\">{current}<")), "{shown}");
+        assert!(shown.contains("E_HTTP_STATUS") && shown.contains(">500<"), "{shown}");
+    }
+    // The failed attempt's page: the error code with its meaning, the JSON body pretty.
+    let failed = browser.get(&format!("/console/logs/{first}")).await;
+    assert!(failed.text.contains("<code>E_HTTP_STATUS</code> — "), "{}", failed.text);
+    let body = "id=\"response-body\" data-kind=\"JSON, pretty-printed\">{\n  &quot;error&quot;";
+    assert!(failed.text.contains(body), "{}", failed.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_contains_narrows_the_explorer_and_an_over_long_one_is_named() {
+    let relay = Relay::start(ONE_ATTEMPT);
+    let receiver = Receiver::failing_first(0, 500).await;
+    let alpha = one_log(&relay, &receiver, "alpha").await;
+    let beta_automation = relay.create_automation("beta", &receiver.url("/beta/x")).await;
+    relay.send_message("beta", serde_json::json!({"n": 1})).await;
+    let id = beta_automation["id"].as_str().expect("id");
+    let beta = relay.wait_logs_exactly(&format!("&automation_id={id}"), 1).await;
+    let beta = beta[0]["id"].as_str().expect("id");
+    let mut browser = Browser::new(&relay);
+    browser.sign_in(ADMIN).await;
+
+    let page = browser.get("/console/logs?url_contains=%2Fbeta%2F").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains(beta) && !page.text.contains(&alpha), "{}", page.text);
+    assert!(page.text.contains("value=\"&#x2f;beta&#x2f;\""), "the field keeps the value");
+    assert!(!page.text.contains("id=\"retry-these\""), "bulk retry cannot filter by URL");
+    let page = browser.get("/console/logs?url_contains=%2Fhook").await;
+    assert!(page.text.contains(&alpha) && !page.text.contains(beta), "{}", page.text);
+    assert!(browser.get("/console/logs").await.text.contains("id=\"retry-these\""));
+    let page = browser.get(&format!("/console/logs?url_contains={}", "b".repeat(201))).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.text);
+    assert!(page.text.contains("data-field=\"url_contains\""), "{}", page.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_tail_polls_for_logs_newer_than_the_newest_shown_matching_the_filters() {
+    let relay = Relay::start(ONE_ATTEMPT);
+    let receiver = Receiver::failing_first(0, 500).await;
+    let old = one_log(&relay, &receiver, "tail").await;
+    relay.create_automation("tail", &receiver.url("/other")).await;
+    let mut browser = Browser::new(&relay);
+    browser.sign_in(ADMIN).await;
+
+    let off = browser.get("/console/logs?url_contains=%2Fhook").await;
+    assert!(!off.text.contains("hx-trigger"), "the tail is off by default: {}", off.text);
+    assert!(unescaped(&off.text).contains("href=\"/console/logs?url_contains=%2Fhook&tail=1\""));
+    let on = browser.get("/console/logs?url_contains=%2Fhook&tail=1").await;
+    assert_eq!(on.status, StatusCode::OK, "{}", on.text);
+    let on = unescaped(&on.text);
+    let poll = format!("hx-get=\"/console/logs/tail?url_contains=%2Fhook&after={old}\"");
+    assert!(on.contains(&poll), "{on}");
+    assert!(on.contains("hx-trigger=\"every 2s\"") && on.contains("hx-swap=\"outerHTML\""), "{on}");
+    assert!(on.contains("name=\"tail\" value=\"1\""), "the filter form keeps the tail on: {on}");
+    let bad = browser.get("/console/logs?tail=yes").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    assert!(bad.text.contains("data-field=\"tail\""), "{}", bad.text);
+
+    // Nothing new: no rows, the same cursor.
+    let tail = format!("/console/logs/tail?url_contains=%2Fhook&after={old}");
+    let quiet = unescaped(&browser.get(&tail).await.text);
+    assert!(!quiet.contains("<tr") && quiet.contains(&format!("after={old}\"")), "{quiet}");
+    // Two messages: each to /hook and /other; the tail brings only the /hook ones, newest
+    // first, and moves its cursor to the newest log.
+    for n in 0..2 {
+        relay.send_message("tail", serde_json::json!({"n": n})).await;
+    }
+    let all = relay.wait_logs_exactly("", 5).await;
+    let url = |l: &serde_json::Value| l["external_request_log"]["webhook_url"].to_string();
+    let hooks: Vec<&str> = all[1..]
+        .iter()
+        .filter(|l| url(l).contains("/hook"))
+        .map(|l| l["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(hooks.len(), 2);
+    let answer = browser.get(&tail).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let text = unescaped(&answer.text);
+    assert!(!text.contains("<html"), "a fragment: {text}");
+    assert_eq!(text.matches("<tr").count(), 2, "{text}");
+    let (newer, older) = (text.find(hooks[1]).expect("new"), text.find(hooks[0]).expect("new"));
+    assert!(newer < older, "newest first: {text}");
+    assert!(!text.contains(&format!(">{old}<")), "an old log again: {text}");
+    let newest = all[4]["id"].as_str().expect("id");
+    assert!(text.contains(&format!("after={newest}\"")), "the cursor: {text}");
+    // Signed out meanwhile: htmx is sent to sign-in, and no log is shown.
+    let signed_out = Browser::new(&relay).get(&tail).await;
+    assert_eq!(signed_out.status, StatusCode::UNAUTHORIZED, "{}", signed_out.text);
+    assert_eq!(signed_out.header("hx-redirect"), "/console/sign-in");
+    assert!(!signed_out.text.contains(hooks[0]), "{}", signed_out.text);
+}
