@@ -38,10 +38,10 @@ pub struct LogFilter {
     pub trigger: Option<Trigger>,
     /// The event type of the message sent.
     pub event_type: Option<String>,
-    /// A case-sensitive substring of the URL called. No index serves it: the list walks
-    /// newest first along the primary key (or another filter's index) and tests each log,
-    /// stopping after a page of matches, so a rare substring costs a walk of every log the
-    /// other filters leave (bound its length where it is parsed).
+    /// A case-sensitive substring of the URL called. No index serves it: a page walks
+    /// newest first along the primary key (or another filter's index) and tests at most
+    /// `SCAN_BUDGET` logs, so a page of a rare substring may hold fewer matches than its
+    /// limit, or none, with a cursor to go on (bound its length where it is parsed).
     pub url_contains: Option<String>,
     /// The delivery the logs belong to (its attempts, and the reruns that name it): the chain
     /// of attempts the console's log page shows.
@@ -95,7 +95,7 @@ pub(super) fn conditions(filter: &LogFilter) -> Conditions {
     }
     if let Some(part) = &filter.url_contains {
         // instr, not LIKE: LIKE is case-insensitive for ASCII and gives `%` and `_` a meaning.
-        c.push("instr(webhook_url, ?) > 0", part.clone());
+        c.push_unindexed("instr(webhook_url, ?) > 0", part.clone());
     }
     if let Some(delivery) = &filter.delivery_id {
         // `=` implies the partial index's `delivery_id IS NOT NULL`, as SQLite infers.
@@ -205,13 +205,14 @@ mod tests {
         }
     }
 
-    /// `url_contains` alone walks the table newest first by its primary key, testing each
-    /// log, and stops at the page's end: no sort of every match first (SQLite then stops at
-    /// the `LIMIT`), and not a scan of the URL index, whose matches would need that sort.
+    /// `url_contains` alone walks the table newest first by its primary key (at most
+    /// `SCAN_BUDGET` logs, in a co-routine) and tests each log as it comes, stopping at the
+    /// page's end: no sort of every match first, and not a scan of the URL index, whose
+    /// matches would need that sort.
     #[test]
     fn url_contains_walks_the_table_in_id_order() {
         let plan = plan(LogFilter { url_contains: Some("/hooks/".into()), ..Default::default() });
-        assert_eq!(plan, "SCAN logs", "{plan}");
+        assert_eq!(plan, "CO-ROUTINE (subquery-1); SCAN logs; SCAN (subquery-1)", "{plan}");
     }
 
     /// First attempts, most of the logs, have no index (it would cost every call a write):

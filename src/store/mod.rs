@@ -53,7 +53,7 @@ pub use log_filters::LogFilter;
 pub use logs::{GoneBodies, LogRecord, NewLog, Trigger};
 pub use message_views::{MessageDetail, MessageFilter, MessageRow};
 pub use messages::{Accepted, Handover, IngestResult, NewMessage, Receipt};
-pub use page::{Conditions, Page, PageRequest};
+pub use page::{Conditions, Page, PageRequest, SCAN_BUDGET};
 pub use recover::{BackgroundJob, CancelOutcome, RecoverFilter, RecoverJob, StillRetrying};
 pub use replay::ReplayJob;
 pub use reruns::RerunDelivery;

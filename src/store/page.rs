@@ -32,11 +32,17 @@ pub struct Page<T> {
     pub after: Option<String>,
 }
 
+/// How many rows one page tests against conditions no index serves
+/// ([`Conditions::push_unindexed`]): what bounds the work of a page whose matches are rare.
+pub const SCAN_BUDGET: u32 = 10_000;
+
 /// Filters as SQL conditions (`"automation_id = ?"`) with their bound values, ANDed.
 #[derive(Debug, Default)]
 pub struct Conditions {
     sql: Vec<String>,
     values: Vec<Value>,
+    /// Conditions no index serves, tested on at most [`SCAN_BUDGET`] rows a page.
+    unindexed: Vec<(String, Value)>,
 }
 
 impl Conditions {
@@ -53,6 +59,14 @@ impl Conditions {
             Ok(id) => self.push(&format!("{column} = ?"), id),
             Err(_) => self.push_literal("0".into()),
         }
+    }
+
+    /// Adds a condition with one `?` placeholder that no index serves. A page then tests it
+    /// on the next [`SCAN_BUDGET`] rows the other conditions select, and no more: it may
+    /// hold fewer items than its limit, or none, with a cursor to go on from the last row
+    /// tested. Without the bound a rare match would read the whole table for one page.
+    pub fn push_unindexed(&mut self, sql: &str, value: impl Into<Value>) {
+        self.unindexed.push((sql.to_string(), value.into()));
     }
 
     /// Adds a condition without parameters. Only for SQL built from trusted constants: a
@@ -96,13 +110,16 @@ pub fn read_page<T>(
         }
         None => conditions.where_clause(None),
     };
-    let sql = page_sql(table, columns, &clause, scan_desc);
-    values.push(Value::Integer(i64::from(request.limit) + 1));
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut items =
-        stmt.query_map(params_from_iter(values), |r| map(r))?.collect::<Result<Vec<_>, _>>()?;
+    let scan = Scan { table, clause: &clause, values: &values, desc: scan_desc };
+    let mut items = scan.page(conn, columns, &conditions.unindexed, request.limit + 1, &map)?;
     let more_in_scan = items.len() > request.limit as usize;
     items.truncate(request.limit as usize);
+    // A page cut short by the scan budget goes on from the last row it tested.
+    let scan_edge = if conditions.unindexed.is_empty() || more_in_scan {
+        None
+    } else {
+        scan.budget_edge(conn, columns, &map)?.map(|edge| id_of(&edge).to_string())
+    };
 
     // Is there anything on the other side of the scan, beyond the first item scanned?
     let other_side = match (cursor, items.first()) {
@@ -115,9 +132,9 @@ pub fn read_page<T>(
     let first = items.first().map(|i| id_of(i).to_string());
     let last = items.last().map(|i| id_of(i).to_string());
     let (before, after) = if forward {
-        (first.filter(|_| other_side), last.filter(|_| more_in_scan))
+        (first.filter(|_| other_side), last.filter(|_| more_in_scan).or(scan_edge))
     } else {
-        (first.filter(|_| more_in_scan), last.filter(|_| other_side))
+        (first.filter(|_| more_in_scan).or(scan_edge), last.filter(|_| other_side))
     };
     Ok(Page { items, before, after })
 }
@@ -126,6 +143,73 @@ pub fn read_page<T>(
 fn page_sql(table: &str, columns: &str, clause: &str, desc: bool) -> String {
     let order = if desc { "DESC" } else { "ASC" };
     format!("SELECT {columns} FROM {table}{clause} ORDER BY id {order} LIMIT ?")
+}
+
+/// The rows a page reads: those of `table` under `clause` (the indexed conditions and the
+/// cursor, whose values are `values`), in id order.
+struct Scan<'a> {
+    table: &'a str,
+    clause: &'a str,
+    values: &'a [Value],
+    desc: bool,
+}
+
+impl Scan<'_> {
+    /// The first `limit` rows that also meet `unindexed`, among the first [`SCAN_BUDGET`]
+    /// rows when there are such conditions.
+    fn page<T>(
+        &self,
+        conn: &Connection,
+        columns: &str,
+        unindexed: &[(String, Value)],
+        limit: u32,
+        map: &impl Fn(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> StoreResult<Vec<T>> {
+        let (sql, values) = self.page_query(columns, unindexed, limit);
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(values), |r| map(r))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// [`Self::page`]'s query and its values.
+    fn page_query(
+        &self,
+        columns: &str,
+        unindexed: &[(String, Value)],
+        limit: u32,
+    ) -> (String, Vec<Value>) {
+        let mut values = self.values.to_vec();
+        let sql = if unindexed.is_empty() {
+            page_sql(self.table, columns, self.clause, self.desc)
+        } else {
+            values.push(Value::Integer(i64::from(SCAN_BUDGET)));
+            values.extend(unindexed.iter().map(|(_, value)| value.clone()));
+            let tests: Vec<&str> = unindexed.iter().map(|(sql, _)| sql.as_str()).collect();
+            let budget = page_sql(self.table, "*", self.clause, self.desc);
+            let order = if self.desc { "DESC" } else { "ASC" };
+            format!(
+                "SELECT {columns} FROM ({budget}) WHERE {} ORDER BY id {order} LIMIT ?",
+                tests.join(" AND ")
+            )
+        };
+        values.push(Value::Integer(i64::from(limit)));
+        (sql, values)
+    }
+
+    /// The last row of the budget, when the budget ran out before the rows did.
+    fn budget_edge<T>(
+        &self,
+        conn: &Connection,
+        columns: &str,
+        map: &impl Fn(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> StoreResult<Option<T>> {
+        let sql = format!("{} OFFSET ?", page_sql(self.table, columns, self.clause, self.desc));
+        let mut values = self.values.to_vec();
+        values.extend([Value::Integer(1), Value::Integer(i64::from(SCAN_BUDGET) - 1)]);
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query_map(params_from_iter(values), |r| map(r))?;
+        Ok(rows.next().transpose()?)
+    }
 }
 
 /// What SQLite does to answer the first page, newest first, of `table` under `conditions`:
@@ -137,9 +221,9 @@ pub(super) fn first_page_plan(
     columns: &str,
     conditions: &Conditions,
 ) -> StoreResult<String> {
-    let sql = page_sql(table, columns, &conditions.where_clause(None), true);
-    let mut values = conditions.values.clone();
-    values.push(Value::Integer(11));
+    let clause = conditions.where_clause(None);
+    let scan = Scan { table, clause: &clause, values: &conditions.values, desc: true };
+    let (sql, values) = scan.page_query(columns, &conditions.unindexed, 11);
     let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
     let steps = stmt
         .query_map(params_from_iter(values), |r| r.get::<_, String>(3))?

@@ -59,3 +59,60 @@ async fn url_contains_narrows_the_logs_to_the_urls_holding_it() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["data"].as_array().map(Vec::len), Some(3), "{}", r.text);
 }
+
+/// A rare `url_contains` tests at most `SCAN_BUDGET` logs a page: behind more logs than
+/// that which do not match, the first page holds none, with a cursor, and following the
+/// cursors finds the match. Without the bound that page reads the whole table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rare_url_contains_reads_a_bounded_number_of_logs_a_page_and_its_cursor_goes_on() {
+    let receiver = Receiver::ok().await;
+    let mut relay = Relay::start("[delivery]\npoll_interval_ms = 50\n");
+    relay.create_automation("rare", &receiver.url("/rare/hook")).await;
+    relay.send_message("rare", serde_json::json!({"n": 0})).await;
+    let rare = relay.wait_logs_exactly("", 1).await;
+    relay.create_automation("common", &receiver.url("/common/hook")).await;
+    relay.send_message("common", serde_json::json!({"n": 1})).await;
+    relay.wait_logs_exactly("", 2).await;
+    relay.terminate();
+
+    // Copies of the common log, newer than it: ids one millisecond later, in order.
+    let budget = i64::from(hookrelay::store::SCAN_BUDGET);
+    let db = rusqlite::Connection::open(relay.dir.path().join("hookrelay.db")).expect("db");
+    let newest: Vec<u8> = db.query_row("SELECT max(id) FROM logs", [], |r| r.get(0)).expect("id");
+    let mut ms = [0u8; 8];
+    ms[2..].copy_from_slice(&newest[..6]);
+    let prefix = format!("{:012x}", u64::from_be_bytes(ms) + 1);
+    let copies = db
+        .execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1),
+                 common AS (SELECT * FROM logs WHERE instr(webhook_url, '/common/') > 0)
+             INSERT INTO logs SELECT unhex(?2 || printf('%020x', i)),
+                 delivery_id, message_id, automation_id, processor_id, attempt, trigger,
+                 rerun_of, webhook_url, request_headers, request_body_hash, request_at,
+                 response_at, status_code, response_headers, response_body_hash,
+                 response_truncated, duration_ms, error_code, error_message, snapshot_hash,
+                 event_type, request_headers_implied
+             FROM n, common",
+            rusqlite::params![budget + 500, prefix],
+        )
+        .expect("copies");
+    assert_eq!(copies as i64, budget + 500);
+    drop(db);
+    relay.restart();
+
+    let mut page = relay.get_json(&format!("{LOGS}?url_contains=%2Frare%2F&limit=10")).await;
+    assert_eq!(page["data"].as_array().map(Vec::len), Some(0), "{page}");
+    let mut found = Vec::new();
+    let mut pages = 1;
+    while let Some(after) = page["list_metadata"]["after"].as_str().map(str::to_string) {
+        pages += 1;
+        assert!(pages <= 2, "more pages than the budget explains: {page}");
+        page =
+            relay.get_json(&format!("{LOGS}?url_contains=%2Frare%2F&limit=10&after={after}")).await;
+        found.extend(ids_of(page["data"].as_array().expect("data")));
+    }
+    assert_eq!(found, ids_of(&rare));
+    // A common one fills its pages as before.
+    let common = relay.get_json(&format!("{LOGS}?url_contains=%2Fcommon%2F&limit=10")).await;
+    assert_eq!(common["data"].as_array().map(Vec::len), Some(10), "{common}");
+}
