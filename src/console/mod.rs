@@ -148,8 +148,31 @@ pub fn router(app: AppState) -> anyhow::Result<Router> {
         .route("/console/sheets/{id}/export", get(sheets::export))
         .route("/console/assets/{name}", get(asset))
         .route("/console/{*rest}", get(not_found).post(not_found))
-        .with_state(console)
+        .with_state(console.clone())
+        .layer(middleware::from_fn_with_state(console, refuse_cross_site))
         .layer(middleware::from_fn(security_headers)))
+}
+
+/// Refuses a POST a browser sent from another site (`Sec-Fetch-Site: cross-site` or
+/// `same-site`, or an `Origin: null` of a sandboxed frame or a redirect), before any
+/// handler runs: the CSRF token guards each signed-in action, and this also guards sign-in,
+/// which has no session and so no token (a forged sign-in would put the victim in the
+/// attacker's session). Clients that are not browsers send neither header and pass.
+async fn refuse_cross_site(
+    axum::extract::State(console): axum::extract::State<Console>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let headers = req.headers();
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let cross_site = matches!(site, Some("cross-site" | "same-site"))
+        || headers.get(header::ORIGIN).is_some_and(|origin| origin == "null");
+    if req.method() == Method::POST && cross_site {
+        return console
+            .pages
+            .error(StatusCode::FORBIDDEN, "A form from another site cannot act here.");
+    }
+    next.run(req).await
 }
 
 /// The headers every console answer carries: no script but the console's own files (so an

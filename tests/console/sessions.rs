@@ -114,3 +114,35 @@ async fn revoking_the_key_ends_its_sessions_and_sign_out_needs_the_csrf_token() 
         "still signed in"
     );
 }
+
+/// A form posted from another site is refused before it acts: sign-in (which has no CSRF
+/// token, there being no session yet) sets no cookie, and a signed-in action with a good
+/// token changes nothing. Same-origin posts and clients that send no such header pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_posted_from_another_site_is_refused_sign_in_included() {
+    let relay = Relay::start("");
+    let mut browser = Browser::new(&relay);
+    for headers in [
+        [("sec-fetch-site", "cross-site")],
+        [("sec-fetch-site", "same-site")],
+        [("origin", "null")],
+    ] {
+        let forged = browser.post("/console/sign-in", &[("key", ADMIN)], &headers).await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN, "{headers:?}: {}", forged.text);
+        assert!(forged.header("set-cookie").is_empty(), "{headers:?} signed in");
+    }
+    let same = browser
+        .post("/console/sign-in", &[("key", ADMIN)], &[("sec-fetch-site", "same-origin")])
+        .await;
+    assert_eq!(same.status, StatusCode::SEE_OTHER, "{}", same.text);
+    browser.cookie = session_cookie(&same);
+    let csrf = browser.get("/console/logs").await.csrf();
+
+    let out = [("csrf", csrf.as_str())];
+    let forged = browser.post("/console/sign-out", &out, &[("sec-fetch-site", "cross-site")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.text);
+    assert_eq!(browser.get("/console/logs").await.status, StatusCode::OK, "still signed in");
+    let own = browser.post("/console/sign-out", &out, &[("sec-fetch-site", "same-origin")]).await;
+    assert_eq!(own.status, StatusCode::SEE_OTHER, "{}", own.text);
+    assert_eq!(browser.get("/console/logs").await.location(), "/console/sign-in");
+}
