@@ -111,9 +111,11 @@ async fn api_keys(config: &Config, store: &Store) -> anyhow::Result<Keys> {
     let now = crate::time::UnixMs::now();
     if !keys.has_admin(now) {
         let key = auth::generate_key(Role::Admin);
+        // A later start generates one when every admin key was revoked or expired: the name
+        // says which start, so the list tells the keys apart.
         let stored = crate::store::StoredKey {
             id: crate::ids::ApiKeyId::new(),
-            name: "generated at first start".into(),
+            name: format!("generated at start, {} (no valid admin key)", now.rfc3339()),
             role: Role::Admin,
             created_at: now,
             expires_at: None,

@@ -124,6 +124,23 @@ fn without_keys_one_is_generated_printed_once_and_works() {
     assert_eq!(raw_http::get_status(&base, &key), 200, "still valid after restart");
     let _ = second.kill();
     let _ = second.wait();
+
+    // Every admin key revoked: the next start generates another, named for its start.
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    conn.execute("UPDATE api_keys SET revoked_at = 1", []).expect("revoke");
+    let (mut third, base, another) = start();
+    let another = another.expect("a new key when no admin key is valid");
+    assert_eq!(raw_http::get_status(&base, &another), 200);
+    assert_eq!(raw_http::get_status(&base, &key), 401, "the revoked one");
+    let _ = third.kill();
+    let _ = third.wait();
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM api_keys ORDER BY id")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("names");
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_ne!(names[0], names[1], "the keys' names tell them apart");
+    assert!(names.iter().all(|n| n.starts_with("generated at start, ")), "{names:?}");
 }
 
 /// `serve --help` lists every environment variable the configuration reads (found in
