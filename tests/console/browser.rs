@@ -195,6 +195,45 @@ async fn operate(driver: &WebDriver, relay: &Relay, log: &str, fixed: &AtomicBoo
     .await;
 }
 
+/// A headless chromium session on its own chromedriver and profile.
+struct Browser {
+    driver: WebDriver,
+    _server: Driver,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start(chromedriver: &Path, chromium: &Path) -> Self {
+        let server = Driver::start(chromedriver).await;
+        let profile = tempfile::tempdir().expect("profile dir");
+        let mut caps = DesiredCapabilities::chrome();
+        caps.set_binary(&chromium.to_string_lossy()).expect("binary");
+        for arg in ["--headless=new", "--no-sandbox", "--disable-gpu"] {
+            caps.add_arg(arg).expect("arg");
+        }
+        caps.add_arg(&format!("--user-data-dir={}", profile.path().display())).expect("arg");
+        let driver = WebDriver::new(&server.url, caps).await.expect("a browser session");
+        Self { driver, _server: server, _profile: profile }
+    }
+
+    /// Runs `scenario`; on a panic saves a screenshot under `target/`, then panics on.
+    async fn run(&self, scenario: impl std::future::Future<Output = ()>) {
+        let outcome = std::panic::AssertUnwindSafe(scenario).catch_unwind().await;
+        if outcome.is_err() {
+            let shot =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-browser-failure.png");
+            match self.driver.screenshot(&shot).await {
+                Ok(()) => eprintln!("screenshot: {}", shot.display()),
+                Err(e) => eprintln!("no screenshot: {e}"),
+            }
+        }
+        let _ = self.driver.clone().quit().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_finds_a_failure_reruns_it_and_signs_out_in_a_browser() {
     let Some((chromedriver, chromium)) = browser_tools() else { return };
@@ -217,28 +256,54 @@ async fn an_operator_finds_a_failure_reruns_it_and_signs_out_in_a_browser() {
     .await;
     let log = one_log(&relay, &receiver, "browser").await;
 
-    let server = Driver::start(&chromedriver).await;
-    let profile = tempfile::tempdir().expect("profile dir");
-    let mut caps = DesiredCapabilities::chrome();
-    caps.set_binary(&chromium.to_string_lossy()).expect("binary");
-    for arg in ["--headless=new", "--no-sandbox", "--disable-gpu"] {
-        caps.add_arg(arg).expect("arg");
-    }
-    caps.add_arg(&format!("--user-data-dir={}", profile.path().display())).expect("arg");
-    let driver = WebDriver::new(&server.url, caps).await.expect("a browser session");
+    let browser = Browser::start(&chromedriver, &chromium).await;
+    browser.run(operate(&browser.driver, &relay, &log, &fixed)).await;
+    assert_eq!(receiver.count(), 3, "the initial call, the bulk retry and the rerun");
+}
 
-    let outcome =
-        std::panic::AssertUnwindSafe(operate(&driver, &relay, &log, &fixed)).catch_unwind().await;
-    if outcome.is_err() {
-        let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-browser-failure.png");
-        match driver.screenshot(&shot).await {
-            Ok(()) => eprintln!("screenshot: {}", shot.display()),
-            Err(e) => eprintln!("no screenshot: {e}"),
+/// Every page at a phone's width (390 px) and a laptop's (1280 px): the page itself never
+/// scrolls sideways (a wide table scrolls in its own box), and each has one `h1`.
+async fn every_page_fits(driver: &WebDriver, relay: &Relay, log: &str) {
+    driver.goto(relay.url("/console/sign-in")).await.expect("goto");
+    driver.find(By::Id("key")).await.expect("key field").send_keys(ADMIN).await.expect("type");
+    driver.find(By::Id("sign-in")).await.expect("button").click().await.expect("sign in");
+    wait_until("signed in", || async { source(driver).await.contains("signed in as admin") }).await;
+    let pages = [
+        "/console/logs".to_string(),
+        format!("/console/logs/{log}"),
+        "/console/automations".into(),
+        "/console/automations/new".into(),
+        "/console/keys".into(),
+        "/console/retry".into(),
+        "/console/runs".into(),
+        "/console/sheets".into(),
+    ];
+    for width in [390u32, 1280] {
+        driver.set_window_rect(0, 0, width, 900).await.expect("resize");
+        for page in &pages {
+            driver.goto(relay.url(page)).await.expect("goto");
+            let fits = driver
+                .execute(
+                    "return [document.documentElement.scrollWidth, window.innerWidth, \
+                     document.querySelectorAll('h1').length]",
+                    vec![],
+                )
+                .await
+                .expect("measure");
+            let [scroll, inner, h1s] = serde_json::from_value::<[u64; 3]>(fits.json().clone())
+                .unwrap_or_else(|e| panic!("{page}: {e}: {:?}", fits.json()));
+            assert!(scroll <= inner, "{page} at {width} px scrolls sideways: {scroll} > {inner}");
+            assert_eq!(h1s, 1, "{page}: one h1");
         }
     }
-    let _ = driver.quit().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-    assert_eq!(receiver.count(), 3, "the initial call, the bulk retry and the rerun");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_console_page_fits_a_phone_and_a_laptop_without_scrolling_sideways() {
+    let Some((chromedriver, chromium)) = browser_tools() else { return };
+    let relay = Relay::start(ONE_ATTEMPT);
+    let receiver = Receiver::ok().await;
+    let log = one_log(&relay, &receiver, "layout").await;
+    let browser = Browser::start(&chromedriver, &chromium).await;
+    browser.run(every_page_fits(&browser.driver, &relay, &log)).await;
 }
