@@ -166,11 +166,12 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoredKey;
+    use crate::store::{PageRequest, StoredKey};
     use crate::time::UnixMs;
 
     async fn stored_keys(store: &Store) -> Vec<StoredKey> {
-        store.list_keys().await.expect("list")
+        let all = PageRequest { before: None, after: None, limit: 1000, desc: false };
+        store.list_keys(all).await.expect("list").items
     }
 
     /// An admin key is generated when none is valid, and only then: a restart with one

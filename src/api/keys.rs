@@ -8,10 +8,10 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{list_body, path_id, JsonBody, NoBody, NoQuery};
+use super::extract::{list_body, path_id, ApiQuery, JsonBody, NoBody, NoQuery, PageParams};
 use super::{ApiError, ApiResult, AppState};
 use crate::auth::{self, ActiveKey, Role};
-use crate::ids::ApiKeyId;
+use crate::ids::{ApiKey, ApiKeyId, IdKind};
 use crate::store::StoredKey;
 use crate::time::UnixMs;
 
@@ -112,11 +112,15 @@ pub(crate) async fn create_key(
     Ok((stored, key))
 }
 
-/// Every stored key, revoked ones included (with `revoked_at`), oldest first. The keys of
-/// the config are not stored, so not listed.
-pub(super) async fn list(State(state): State<AppState>, _: NoQuery) -> ApiResult<Json<Value>> {
-    let keys = state.store.list_keys().await?;
-    Ok(Json(list_body(keys.iter().map(key_json).collect(), None, None)))
+/// The stored keys, revoked ones included (with `revoked_at`), in cursor pages like every
+/// list (newest first by default). The keys of the config are not stored, so not listed.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> ApiResult<Json<Value>> {
+    let page = page.to_request(ApiKey::PREFIX, state.config.limits.max_list_limit)?;
+    let page = state.store.list_keys(page).await?;
+    Ok(Json(list_body(page.items.iter().map(key_json).collect(), page.before, page.after)))
 }
 
 /// Revokes the key: refused from this answer on. Revoking it again changes nothing.

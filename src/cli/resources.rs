@@ -170,7 +170,9 @@ pub async fn keys(client: &Client, command: KeysCommand, json: bool) -> Result<(
             ))?;
             output::line(&cell(at(&answer, "key")))
         }
-        KeysCommand::List => output::list(&client.get("/v1/keys").await?, KEY_COLUMNS, json),
+        KeysCommand::List => {
+            output::list(&client.get("/v1/keys?limit=100").await?, KEY_COLUMNS, json)
+        }
         KeysCommand::Revoke { id } => {
             let answer = client.delete(&format!("/v1/keys/{}", encode(&id))).await?;
             if json {

@@ -3,7 +3,7 @@
 //! ([`crate::api::keys`]). A revoked key's sessions end at their next request (the session
 //! check asks the live key set), so revoking the key of the session in use signs it out.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
@@ -15,7 +15,8 @@ use crate::api::access::authorize;
 use crate::api::keys::{create_key, revoke_key, CreateBody};
 use crate::api::ApiError;
 use crate::auth::Role;
-use crate::store::StoredKey;
+use crate::ids::{self, ApiKey, IdKind};
+use crate::store::{PageRequest, StoredKey};
 use crate::time::UnixMs;
 
 /// The create form's fields an API error may name.
@@ -42,17 +43,31 @@ fn key_row(k: &StoredKey, now: UnixMs) -> Value {
     })
 }
 
+/// Keys a page lists, newest first.
+const PAGE_SIZE: u32 = 100;
+
 /// What the page shows besides the list: the form as typed, an error next to its field, or
-/// the key just created.
+/// the key just created; and the page of the list, after the key `after` (none: the first).
 struct Extra {
     input: Value,
     error: Option<ApiError>,
     created: Option<(StoredKey, String)>,
+    after: Option<String>,
+}
+
+/// The list page's query: the key the page starts after.
+#[derive(serde::Deserialize)]
+pub(super) struct ListQuery {
+    after: Option<String>,
 }
 
 /// The page, answered with `status`.
 async fn page(console: &Console, signed: &Signed, status: StatusCode, extra: Extra) -> Response {
-    let keys = match console.app.store.list_keys().await {
+    if extra.after.as_deref().is_some_and(|a| !ids::is_valid(ApiKey::PREFIX, a)) {
+        return console.pages.error(StatusCode::BAD_REQUEST, "after: not a key id");
+    }
+    let request = PageRequest { before: None, after: extra.after, limit: PAGE_SIZE, desc: true };
+    let keys = match console.app.store.list_keys(request).await {
         Ok(keys) => keys,
         Err(e) => return console.failed(e),
     };
@@ -64,7 +79,8 @@ async fn page(console: &Console, signed: &Signed, status: StatusCode, extra: Ext
     });
     let context = json!({
         "session": signed.context(),
-        "keys": keys.iter().map(|k| key_row(k, now)).collect::<Vec<_>>(),
+        "keys": keys.items.iter().map(|k| key_row(k, now)).collect::<Vec<_>>(),
+        "older": keys.after,
         "roles": Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
         "may_create": authorize(role, console.keys_create_role).is_ok(),
         "may_revoke": authorize(role, console.keys_revoke_role).is_ok(),
@@ -77,11 +93,16 @@ async fn page(console: &Console, signed: &Signed, status: StatusCode, extra: Ext
 }
 
 /// The list and the create form.
-pub(super) async fn list(State(console): State<Console>, signed: Signed) -> Response {
+pub(super) async fn list(
+    State(console): State<Console>,
+    signed: Signed,
+    Query(query): Query<ListQuery>,
+) -> Response {
     if let Err(denied) = authorize(signed.principal.role, console.keys_list_role) {
         return console.pages.error(StatusCode::FORBIDDEN, &denied.message);
     }
-    let extra = Extra { input: json!({"role": "viewer"}), error: None, created: None };
+    let input = json!({"role": "viewer"});
+    let extra = Extra { input, error: None, created: None, after: query.after };
     page(&console, &signed, StatusCode::OK, extra).await
 }
 
@@ -105,13 +126,14 @@ pub(super) async fn create(
                        "expires_at": api_body.expires_at});
     match create_key(&console.app, api_body).await {
         Ok(created) => {
-            let extra =
-                Extra { input: json!({"role": "viewer"}), error: None, created: Some(created) };
+            let input = json!({"role": "viewer"});
+            let extra = Extra { input, error: None, created: Some(created), after: None };
             page(&console, &signed, StatusCode::OK, extra).await
         }
         Err(e) => {
             let status = e.status();
-            page(&console, &signed, status, Extra { input, error: Some(e), created: None }).await
+            let extra = Extra { input, error: Some(e), created: None, after: None };
+            page(&console, &signed, status, extra).await
         }
     }
 }

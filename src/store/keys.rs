@@ -5,6 +5,7 @@
 use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{params, OptionalExtension, Row};
 
+use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{decode, Store, StoreError, StoreResult};
 
 use crate::auth::{ActiveKey, Role};
@@ -116,13 +117,13 @@ impl Store {
         .await
     }
 
-    /// Every stored key, revoked ones included, oldest first.
-    pub async fn list_keys(&self) -> StoreResult<Vec<StoredKey>> {
-        self.read(|c| {
-            let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id IS NOT NULL ORDER BY id");
-            let keys =
-                c.prepare_cached(&sql)?.query_map([], stored_key)?.collect::<Result<_, _>>()?;
-            Ok(keys)
+    /// A page of the stored keys, revoked ones included (they are never deleted, so the
+    /// list grows without bound: it is paged like every other).
+    pub async fn list_keys(&self, page: PageRequest) -> StoreResult<Page<StoredKey>> {
+        self.read(move |c| {
+            let mut conditions = Conditions::default();
+            conditions.push_literal("id IS NOT NULL".into());
+            read_page(c, "api_keys", COLUMNS, &conditions, &page, stored_key, |k| k.id.as_str())
         })
         .await
     }

@@ -247,3 +247,40 @@ async fn a_viewer_reads_but_no_secret_and_an_operator_reruns_and_recovers_but_co
     assert_eq!(secret["secret"], a["secret"], "the secret was rotated");
     assert_eq!(relay.get_json("/v1/keys").await["data"].as_array().map(Vec::len), Some(2));
 }
+
+/// Keys are never deleted (a revoked one stays listed), so the list is paged like every
+/// other: newest first, 10 by default, cursors both ways, and bad page parameters named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keys_list_is_paged_newest_first() {
+    let relay = Relay::start("");
+    let mut made = Vec::new();
+    for n in 0..13 {
+        let created = create_key(&relay, json!({"name": format!("k{n}"), "role": "viewer"})).await;
+        made.push(created["id"].as_str().expect("id").to_string());
+    }
+    made.reverse();
+    let ids = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|k| k["id"].as_str().expect("id").into())
+            .collect()
+    };
+    let first = relay.get_json("/v1/keys").await;
+    assert_eq!(ids(&first), made[..10], "{first}");
+    let after = first["list_metadata"]["after"].as_str().expect("a next page");
+    let rest = relay.get_json(&format!("/v1/keys?after={after}")).await;
+    assert_eq!(ids(&rest), made[10..], "{rest}");
+    assert!(rest["list_metadata"]["after"].is_null(), "{rest}");
+    let before = rest["list_metadata"]["before"].as_str().expect("a previous page");
+    let back = relay.get_json(&format!("/v1/keys?before={before}&limit=3")).await;
+    assert_eq!(ids(&back), made[7..10], "{back}");
+    let oldest = relay.get_json("/v1/keys?order=asc&limit=2").await;
+    assert_eq!(ids(&oldest), [made[12].clone(), made[11].clone()], "{oldest}");
+    for (query, field) in [("limit=0", "limit"), ("after=nope", "after"), ("sort=name", "sort")] {
+        let path = format!("/v1/keys?{query}");
+        let r = send(&relay, Method::GET, &path, &admin(), None).await;
+        assert_error(&r, 400, field, &path);
+    }
+}

@@ -194,7 +194,7 @@ async fn a_version_7_database_keeps_its_stored_key_as_an_admin_key() {
     assert_eq!(created.status(), 201, "an admin-only route");
 
     relay.restart();
-    let list = relay.get_json("/v1/keys").await;
+    let list = relay.get_json("/v1/keys?order=asc").await;
     assert_eq!(list["data"][0]["id"], id.as_str(), "the id changed: {list}");
     relay.terminate();
     let after = Connection::open(&db).expect("open the upgraded database");
