@@ -228,27 +228,28 @@ pub(super) async fn tail(
         Err(e) => return console.failed(e),
     };
     let last = page.items.last().map(|r| r.id.to_string());
-    let next = next_cursor(cursor, last, page.after.is_some(), newest);
+    let next = next_cursor(cursor, last, page.after, newest);
     let rows: Vec<Value> = page.items.iter().rev().map(row).collect();
     let context = json!({"new_logs": rows, "poll": poll_context(&pairs, next.as_deref())});
     console.pages.render(StatusCode::OK, "log_tail.html", &context)
 }
 
-/// Where the next poll starts. After a full page, at its last log (more may follow). Else
-/// at the newest log stored when this poll began, if later: no log at or before it can
-/// still appear (the writer commits logs in id order, see `store::logs::insert`) and every
-/// match after the cursor is in this page, so the next poll skips the logs that do not
-/// match instead of testing them again (a rare `url_contains` would else walk further back
-/// every poll).
+/// Where the next poll starts. Where the store's page says the list goes on (`store_after`):
+/// after a full page its last log, and after a page cut short by the scan budget of
+/// `url_contains` the last log it tested, matching or not; the logs past either are still
+/// to be searched. Else at the newest log stored when this poll began, if later: no log at
+/// or before it can still appear (the writer commits logs in id order, see
+/// `store::logs::insert`) and every match after the cursor is in this page, so the next poll
+/// skips the logs that do not match instead of testing them again.
 fn next_cursor(
     cursor: Option<String>,
     last: Option<String>,
-    full: bool,
+    store_after: Option<String>,
     newest_before: Option<String>,
 ) -> Option<String> {
-    match (full, last) {
-        (true, Some(last)) => Some(last),
-        (_, last) => latest([cursor, last, newest_before]),
+    match store_after {
+        Some(after) => Some(after),
+        None => latest([cursor, last, newest_before]),
     }
 }
 
@@ -260,15 +261,17 @@ mod tests {
         Some(format!("log_auto_{n:032x}"))
     }
 
-    /// A full page goes on from its last log; otherwise the next poll starts past every log
+    /// Where the store says the list goes on (a full page, or a scan budget spent), the next
+    /// poll goes on from there, even from an empty page; otherwise it starts past every log
     /// stored when this one began, so non-matching logs are not tested again.
     #[test]
-    fn the_tail_cursor_skips_what_was_already_searched() {
-        assert_eq!(next_cursor(id(1), id(5), true, id(9)), id(5));
-        assert_eq!(next_cursor(id(1), id(5), false, id(9)), id(9));
-        assert_eq!(next_cursor(id(1), None, false, id(9)), id(9));
-        assert_eq!(next_cursor(id(1), id(5), false, id(3)), id(5));
-        assert_eq!(next_cursor(None, None, false, None), None);
-        assert_eq!(next_cursor(id(4), None, false, None), id(4));
+    fn the_tail_cursor_skips_only_what_was_already_searched() {
+        assert_eq!(next_cursor(id(1), id(5), id(5), id(9)), id(5));
+        assert_eq!(next_cursor(id(1), None, id(7), id(9)), id(7), "a spent scan budget");
+        assert_eq!(next_cursor(id(1), id(5), None, id(9)), id(9));
+        assert_eq!(next_cursor(id(1), None, None, id(9)), id(9));
+        assert_eq!(next_cursor(id(1), id(5), None, id(3)), id(5));
+        assert_eq!(next_cursor(None, None, None, None), None);
+        assert_eq!(next_cursor(id(4), None, None, None), id(4));
     }
 }

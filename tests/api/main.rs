@@ -6,6 +6,8 @@ use hookrelay_testkit as common;
 // replay jobs, the test webhook, and the uiform `AutomationLog` shape of every log served.
 
 mod helpers;
+#[path = "../support/log_copies.rs"]
+mod log_copies;
 
 mod auth;
 mod auth_fixture;

@@ -77,27 +77,9 @@ async fn a_rare_url_contains_reads_a_bounded_number_of_logs_a_page_and_its_curso
 
     // Copies of the common log, newer than it: ids one millisecond later, in order.
     let budget = i64::from(hookrelay::store::SCAN_BUDGET);
-    let db = rusqlite::Connection::open(relay.dir.path().join("hookrelay.db")).expect("db");
-    let newest: Vec<u8> = db.query_row("SELECT max(id) FROM logs", [], |r| r.get(0)).expect("id");
-    let mut ms = [0u8; 8];
-    ms[2..].copy_from_slice(&newest[..6]);
-    let prefix = format!("{:012x}", u64::from_be_bytes(ms) + 1);
-    let copies = db
-        .execute(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1),
-                 common AS (SELECT * FROM logs WHERE instr(webhook_url, '/common/') > 0)
-             INSERT INTO logs SELECT unhex(?2 || printf('%020x', i)),
-                 delivery_id, message_id, automation_id, processor_id, attempt, trigger,
-                 rerun_of, webhook_url, request_headers, request_body_hash, request_at,
-                 response_at, status_code, response_headers, response_body_hash,
-                 response_truncated, duration_ms, error_code, error_message, snapshot_hash,
-                 event_type, request_headers_implied
-             FROM n, common",
-            rusqlite::params![budget + 500, prefix],
-        )
-        .expect("copies");
+    let db = relay.dir.path().join("hookrelay.db");
+    let copies = crate::log_copies::copy_newest(&db, "/common/", budget + 500);
     assert_eq!(copies as i64, budget + 500);
-    drop(db);
     relay.restart();
 
     let mut page = relay.get_json(&format!("{LOGS}?url_contains=%2Frare%2F&limit=10")).await;

@@ -9,6 +9,8 @@ mod automations;
 mod browser;
 mod helpers;
 mod keys;
+#[path = "../support/log_copies.rs"]
+mod log_copies;
 mod pages;
 mod retry;
 mod runs;

@@ -272,3 +272,41 @@ async fn the_live_tail_polls_for_logs_newer_than_the_newest_shown_matching_the_f
     assert_eq!(signed_out.header("hx-redirect"), "/console/sign-in");
     assert!(!signed_out.text.contains(hooks[0]), "{}", signed_out.text);
 }
+
+/// Behind more logs that do not match than one poll may test (the scan budget of
+/// `url_contains`), the tail's next poll goes on from the last log tested, not from the
+/// newest log: the match behind them is shown, not skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_tail_goes_on_past_the_scan_budget_and_skips_no_match() {
+    let mut relay = Relay::start(ONE_ATTEMPT);
+    let receiver = Receiver::failing_first(0, 500).await;
+    let first = one_log(&relay, &receiver, "common").await;
+    relay.terminate();
+    let budget = i64::from(hookrelay::store::SCAN_BUDGET);
+    let db = relay.dir.path().join("hookrelay.db");
+    crate::log_copies::copy_newest(&db, "/hook", budget + 200);
+    relay.restart();
+    let rare = relay.create_automation("rare", &receiver.url("/rare")).await;
+    relay.send_message("rare", serde_json::json!({"n": 1})).await;
+    let id = rare["id"].as_str().expect("id");
+    let rare_log = relay.wait_logs_exactly(&format!("&automation_id={id}"), 1).await;
+    let rare_log = rare_log[0]["id"].as_str().expect("log id");
+
+    let mut browser = Browser::new(&relay);
+    browser.sign_in(ADMIN).await;
+    let mut after = first;
+    let mut polls = 0;
+    let shown = loop {
+        polls += 1;
+        assert!(polls <= 3, "more polls than the budget explains");
+        let poll = format!("/console/logs/tail?url_contains=%2Frare&after={after}");
+        let text = unescaped(&browser.get(&poll).await.text);
+        if text.contains("<tr") {
+            break text;
+        }
+        let next = text.split("&after=").nth(1).and_then(|rest| rest.split('"').next());
+        after = next.unwrap_or_else(|| panic!("a cursor: {text}")).to_string();
+    };
+    assert!(shown.contains(rare_log), "{shown}");
+    assert_eq!(polls, 2, "one poll spent its budget, the next found the match");
+}
