@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 13;
+pub const VERSION: i64 = 14;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -36,6 +36,8 @@ pub const VERSION: i64 = 13;
 /// headers whole (0).
 /// Version 13 adds an index on `logs(delivery_id, id)` (the chain of attempts), which the
 /// idempotent schema creates: no upgrade step.
+/// Version 14 adds `workflow_runs.nodes`, the node executions of a run stored when it ends:
+/// the runs stored before it have none (`[]`).
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),
@@ -80,6 +82,12 @@ const UPGRADES: &[(i64, &str)] = &[
         11,
         "ALTER TABLE logs ADD COLUMN request_headers_implied INTEGER NOT NULL DEFAULT 0 \
              CHECK (request_headers_implied IN (0, 1));",
+    ),
+    // Version 14: runs keep their node executions (see workflow_runs in schema.sql).
+    (
+        13,
+        "ALTER TABLE workflow_runs ADD COLUMN nodes TEXT NOT NULL DEFAULT '[]' \
+             CHECK (json_valid(nodes) AND json_type(nodes) = 'array');",
     ),
 ];
 
