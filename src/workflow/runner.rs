@@ -18,7 +18,8 @@ use super::variables::Pool;
 use crate::outbound::Sender;
 use crate::time::UnixMs;
 
-pub use crate::store::{NodeRun, NodeStatus, RunOutcome, RunStatus};
+use crate::store::{NodeRun, NodeStatus};
+pub use crate::store::{RunOutcome, RunStatus};
 
 /// What a run is given.
 #[derive(Debug, Clone)]
@@ -180,10 +181,9 @@ async fn walk(
         let mut finished = common;
         finished["elapsed_time"] = json!(elapsed);
         finished["process_data"] = Value::Null;
-        let error = result.as_ref().err().map(ToString::to_string);
-        complete_record(progress, elapsed, error.clone());
         match result {
             Ok(mut output) => {
+                complete_record(progress, elapsed, None);
                 progress.tokens += output.tokens;
                 progress.prompt_tokens += output.prompt_tokens;
                 emit_node_succeeded(events, finished, &mut output);
@@ -196,7 +196,9 @@ async fn walk(
                 }
             }
             Err(source) => {
-                emit_node_failed(events, finished, error.unwrap_or_default());
+                let error = source.to_string();
+                complete_record(progress, elapsed, Some(error.clone()));
+                emit_node_failed(events, finished, error);
                 return Err(RunError::Node { node: node.id.clone(), source });
             }
         }
