@@ -235,7 +235,9 @@ CREATE TABLE IF NOT EXISTS workflow_runs (
     total_steps     INTEGER NOT NULL,
     idempotency_key TEXT,
     created_at      INTEGER NOT NULL,
-    finished_at     INTEGER
+    finished_at     INTEGER,
+    nodes           TEXT NOT NULL DEFAULT '[]' -- JSON array: node executions, stored at the end
+        CHECK (json_valid(nodes) AND json_type(nodes) = 'array')
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS workflow_runs_task ON workflow_runs(task_id);
 CREATE INDEX IF NOT EXISTS workflow_runs_app ON workflow_runs(app_id, created_at);

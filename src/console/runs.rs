@@ -8,6 +8,9 @@
 //! explorer has no message filter, so each delivery links its latest log (whose page shows
 //! the delivery's chain of attempts) and the explorer filtered by that automation, the run's
 //! event type and the run's end.
+//!
+//! The detail lists the run's node executions in order, as stored when the run ended;
+//! runs that ended before they were stored, and runs of upstream apps, have none.
 
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
@@ -17,7 +20,8 @@ use serde_json::{json, Map, Value};
 use super::session::Signed;
 use super::Console;
 use crate::store::{
-    MessageDetail, MessageFilter, PageRequest, RunCursor, RunRecord, StoreError, StoreResult,
+    MessageDetail, MessageFilter, NodeRun, PageRequest, RunCursor, RunRecord, StoreError,
+    StoreResult,
 };
 use crate::time::UnixMs;
 
@@ -215,6 +219,26 @@ fn detail(run: &RunRecord) -> Value {
     })
 }
 
+/// The rows of the node table: times as RFC 3339 and milliseconds; an unfinished node (the
+/// run ended while it ran) has no elapsed time.
+fn node_rows(nodes: &[NodeRun]) -> Vec<Value> {
+    nodes
+        .iter()
+        .map(|n| {
+            json!({
+                "index": n.index,
+                "node_id": n.node_id,
+                "title": n.title,
+                "node_type": n.node_type,
+                "status": n.status,
+                "started_at": UnixMs::from_ms(n.started_at.saturating_mul(1000)).rfc3339(),
+                "elapsed_ms": n.elapsed_time.map(|s| format!("{:.1}", s * 1000.0)),
+                "error": n.error,
+            })
+        })
+        .collect()
+}
+
 /// A run's detail; an unknown id is the console's 404 page.
 pub(super) async fn show(
     State(console): State<Console>,
@@ -228,7 +252,12 @@ pub(super) async fn show(
         }
         Err(e) => return console.failed(e),
     };
+    let nodes = match console.app.store.run_nodes(run.id.clone()).await {
+        Ok(nodes) => nodes,
+        Err(e) => return console.failed(e),
+    };
     let mut context = json!({"session": signed.context(), "run": detail(&run)});
+    context["nodes"] = node_rows(&nodes).into();
     match (completion(&console, &run).await, run.finished_at) {
         (Ok(Some(message)), Some(finished_at)) => {
             context["message_id"] = message.message.id.as_str().into();

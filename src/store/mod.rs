@@ -59,7 +59,7 @@ pub use replay::ReplayJob;
 pub use reruns::RerunDelivery;
 pub use retention::{BodiesBatch, FileStats, MessagesBatch};
 pub use run_pages::RunCursor;
-pub use runs::{RunFilter, RunOutcome, RunRecord, RunStatus};
+pub use runs::{NodeRun, NodeStatus, RunFilter, RunOutcome, RunRecord, RunStatus};
 /// The schema version this build writes (`PRAGMA user_version`).
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use sessions::{ConsoleSession, SessionKey};

@@ -85,6 +85,45 @@ pub struct RunOutcome {
     pub first_token_at: Option<UnixMs>,
     /// See `first_token_at`.
     pub last_token_at: Option<UnixMs>,
+    /// The nodes it ran, in execution order (see [`NodeRun`]).
+    pub nodes: Vec<NodeRun>,
+}
+
+/// How a node's execution ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeStatus {
+    /// Its `node_finished` said `succeeded`.
+    Succeeded,
+    /// Its `node_finished` said `failed`.
+    Failed,
+    /// The run ended (stopped, or timed out) while the node ran: it sent no `node_finished`,
+    /// so it has no elapsed time.
+    Unfinished,
+}
+
+/// One node execution of a run, as stored with the run when it ends (`workflow_runs.nodes`):
+/// the fields of its `node_finished` event, without its inputs and outputs (they can be
+/// large; the run keeps its own). A run executes each node at most once, so a run has at
+/// most as many as its app has nodes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NodeRun {
+    /// The node's id in the app.
+    pub node_id: String,
+    /// Dify's node type (`llm`, `http-request`, …).
+    pub node_type: String,
+    /// The node's title (its id when it has none).
+    pub title: String,
+    /// 1 for the first node the run executed, and so on.
+    pub index: u32,
+    /// How it ended.
+    pub status: NodeStatus,
+    /// When it started: Unix seconds, as the event's `created_at`.
+    pub started_at: i64,
+    /// Seconds it took; `None` when [`NodeStatus::Unfinished`].
+    pub elapsed_time: Option<f64>,
+    /// Why it failed.
+    pub error: Option<String>,
 }
 
 /// The columns [`from_row`] reads, in its order.
@@ -185,11 +224,17 @@ impl Store {
         intake: Arc<dyn Intake>,
     ) -> StoreResult<Accepted> {
         let cache = self.cache.clone();
+        // Never fails for these plain fields; if it did, the run must still end.
+        let nodes = serde_json::to_string(&outcome.nodes).unwrap_or_else(|e| {
+            tracing::warn!(run = %run_id, error = %e, "the run's nodes are not stored");
+            "[]".into()
+        });
         self.write(move |c| {
             let changed = c
                 .prepare_cached(
                     "UPDATE workflow_runs SET status = ?2, outputs = ?3, error = ?4, elapsed_time = ?5, \
-                     total_tokens = ?6, total_steps = ?7, finished_at = ?8 WHERE id = ?1 AND status = 'running'",
+                     total_tokens = ?6, total_steps = ?7, finished_at = ?8, nodes = ?9 \
+                     WHERE id = ?1 AND status = 'running'",
                 )?
                 .execute(params![
                     run_id,
@@ -199,7 +244,8 @@ impl Store {
                     outcome.elapsed_time,
                     i64::try_from(outcome.total_tokens).unwrap_or(i64::MAX),
                     outcome.total_steps,
-                    outcome.finished_at
+                    outcome.finished_at,
+                    nodes
                 ])?;
             if changed == 0 {
                 return Err(StoreError::Conflict(
@@ -215,6 +261,18 @@ impl Store {
     /// One run.
     pub async fn run(&self, id: String) -> StoreResult<RunRecord> {
         self.read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("workflow run"))).await
+    }
+
+    /// The node executions stored with a run (none for a run that has not ended, nor for
+    /// one that ended before they were stored).
+    pub async fn run_nodes(&self, id: String) -> StoreResult<Vec<NodeRun>> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT id, nodes FROM workflow_runs WHERE id = ?1")?
+                .query_row([&id], |r| decode::json(r, 1, "workflow_runs", &id))
+                .optional()?
+                .ok_or(StoreError::NotFound("workflow run"))
+        })
+        .await
     }
 
     /// One run by task id.

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 13;
+pub const VERSION: i64 = 14;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -36,6 +36,8 @@ pub const VERSION: i64 = 13;
 /// headers whole (0).
 /// Version 13 adds an index on `logs(delivery_id, id)` (the chain of attempts), which the
 /// idempotent schema creates: no upgrade step.
+/// Version 14 adds `workflow_runs.nodes`, the node executions of a run stored when it ends:
+/// the runs stored before it have none (`[]`).
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),
@@ -82,6 +84,15 @@ const UPGRADES: &[(i64, &str)] = &[
              CHECK (request_headers_implied IN (0, 1));",
     ),
 ];
+
+/// Version 14's step (see the doc of [`SCHEMA`]), kept out of [`UPGRADES`] because its table
+/// came with version 2: a database older than that has none to alter, and gets the table,
+/// column included, from the schema. Keyed by the version it upgrades from, like a step.
+const RUN_NODES: (i64, &str) = (
+    13,
+    "ALTER TABLE workflow_runs ADD COLUMN nodes TEXT NOT NULL DEFAULT '[]' \
+         CHECK (json_valid(nodes) AND json_type(nodes) = 'array');",
+);
 
 /// Version 7's copy of the bodies set aside by its upgrade step: every one counts as used at
 /// the upgrade, so content retention starts counting from there, and as shared, since who
@@ -147,6 +158,9 @@ fn upgrade(conn: &Connection, found: i64) -> StoreResult<()> {
         if found != 0 && *from >= found {
             tx.execute_batch(sql)?;
         }
+    }
+    if found >= 2 && RUN_NODES.0 >= found {
+        tx.execute_batch(RUN_NODES.1)?;
     }
     let rebuilt = if found != 0 && found < 6 { set_aside(&tx)? } else { Vec::new() };
     tx.execute_batch(SCHEMA)?;
@@ -411,12 +425,51 @@ mod tests {
     fn a_version_12_database_gets_the_delivery_index_of_logs() {
         let conn = Connection::open_in_memory().unwrap();
         apply(&conn).unwrap();
-        conn.execute_batch("DROP INDEX logs_delivery; PRAGMA user_version = 12;").unwrap();
+        conn.execute_batch(
+            "DROP INDEX logs_delivery; ALTER TABLE workflow_runs DROP COLUMN nodes; \
+             PRAGMA user_version = 12;",
+        )
+        .unwrap();
         apply(&conn).unwrap();
         let indexes = names(&conn, "SELECT name FROM sqlite_master WHERE type = 'index'");
         assert!(indexes.contains(&"logs_delivery".to_string()), "{indexes:?}");
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(version, VERSION);
+    }
+
+    /// A version 13 database's runs get version 14's node executions column, empty (`[]`);
+    /// a run finished after the upgrade stores its nodes, and a value that is not an array
+    /// is refused.
+    #[test]
+    fn a_version_13_database_gives_its_runs_no_nodes() {
+        let conn = Connection::open_in_memory().unwrap();
+        apply(&conn).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE workflow_runs DROP COLUMN nodes; PRAGMA user_version = 13;
+             INSERT INTO workflow_runs (id, app_id, task_id, status, inputs, outputs, error, user,
+                 files, elapsed_time, total_tokens, total_steps, created_at, finished_at)
+             VALUES ('r1', 'demo', 't1', 'succeeded', '{}', '{}', NULL, 'u', '[]', 0.5, 0, 3, 0, 1);",
+        )
+        .unwrap();
+        apply(&conn).unwrap();
+        assert_eq!(names(&conn, "SELECT nodes FROM workflow_runs"), ["[]"]);
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, VERSION);
+        let set = "UPDATE workflow_runs SET nodes = ?1";
+        conn.execute(set, [r#"[{"node_id":"start"}]"#]).unwrap();
+        for refused in ["{}", "not json"] {
+            assert!(conn.execute(set, [refused]).is_err(), "{refused} stored");
+        }
+    }
+
+    /// A version 1 database (before workflow runs) still upgrades: version 14's step skips
+    /// it, and the schema gives it the runs table with its nodes column.
+    #[test]
+    fn a_version_1_database_gets_the_runs_table_with_nodes() {
+        let conn = open_at(1, include_str!("../../tests/fixtures/schema_v1.sql"));
+        apply(&conn).unwrap();
+        let columns = names(&conn, "SELECT name FROM pragma_table_info('workflow_runs')");
+        assert!(columns.contains(&"nodes".to_string()), "{columns:?}");
     }
 
     /// Rows an older build left without their parent go (as the cascade would have deleted

@@ -18,6 +18,7 @@ use super::variables::Pool;
 use crate::outbound::Sender;
 use crate::time::UnixMs;
 
+use crate::store::{NodeRun, NodeStatus};
 pub use crate::store::{RunOutcome, RunStatus};
 
 /// What a run is given.
@@ -65,6 +66,9 @@ pub(super) struct Progress {
     pub(super) last_token_at: Option<UnixMs>,
     /// For upstream apps: the upstream's task id, to stop it there too.
     pub(super) upstream_task: Option<String>,
+    /// The nodes executed so far, each recorded as it starts and completed from its
+    /// `node_finished` (an upstream app's nodes run upstream: none here).
+    pub(super) nodes: Vec<NodeRun>,
 }
 
 /// Runs `spec` to its end (the caller commits it, then emits `workflow_finished`). `stop`
@@ -90,6 +94,7 @@ pub async fn run(
         first_token_at: None,
         last_token_at: None,
         upstream_task: None,
+        nodes: Vec::new(),
     };
     let timeout = std::time::Duration::from_secs(spec.app.run_timeout_secs);
     let walk = async {
@@ -128,6 +133,7 @@ pub async fn run(
         finished_at: UnixMs::now(),
         first_token_at: progress.first_token_at,
         last_token_at: progress.last_token_at,
+        nodes: progress.nodes,
     }
 }
 
@@ -166,15 +172,18 @@ async fn walk(
             .find(|n| n.id == node_id)
             .ok_or_else(|| RunError::UnknownNode(node_id.to_string()))?;
         progress.steps += 1;
-        let common = emit_node_started(events, node, progress.steps, predecessor);
+        let (common, record) = emit_node_started(events, node, progress.steps, predecessor);
+        progress.nodes.push(record);
         let node_started = Instant::now();
         let result =
             execute_node(spec, sender, events, max_output_bytes, node, &mut pool, progress).await;
+        let elapsed = node_started.elapsed().as_secs_f64();
         let mut finished = common;
-        finished["elapsed_time"] = json!(node_started.elapsed().as_secs_f64());
+        finished["elapsed_time"] = json!(elapsed);
         finished["process_data"] = Value::Null;
         match result {
             Ok(mut output) => {
+                complete_record(progress, elapsed, None);
                 progress.tokens += output.tokens;
                 progress.prompt_tokens += output.prompt_tokens;
                 emit_node_succeeded(events, finished, &mut output);
@@ -186,9 +195,11 @@ async fn walk(
                     queue.push_back((next, Some(node.id.as_str())));
                 }
             }
-            Err(error) => {
-                emit_node_failed(events, finished, &error);
-                return Err(RunError::Node { node: node.id.clone(), source: error });
+            Err(source) => {
+                let error = source.to_string();
+                complete_record(progress, elapsed, Some(error.clone()));
+                emit_node_failed(events, finished, error);
+                return Err(RunError::Node { node: node.id.clone(), source });
             }
         }
     }
@@ -210,8 +221,14 @@ fn system_variables(spec: &RunSpec) -> Map<String, Value> {
 }
 
 /// Emits `node_started` for the `index`th node run; returns the fields it shares with the
-/// node's `node_finished` (same execution id), for that event to build on.
-fn emit_node_started(events: &Events, node: &Node, index: u32, predecessor: Option<&str>) -> Value {
+/// node's `node_finished` (same execution id), for that event to build on, and the node's
+/// record from the same values, [`NodeStatus::Unfinished`] until [`complete_record`].
+fn emit_node_started(
+    events: &Events,
+    node: &Node,
+    index: u32,
+    predecessor: Option<&str>,
+) -> (Value, NodeRun) {
     let execution_id = uuid::Uuid::now_v7().to_string();
     let title = node.title.clone().unwrap_or_else(|| node.id.clone());
     let created_at = UnixMs::now().as_secs();
@@ -222,7 +239,26 @@ fn emit_node_started(events: &Events, node: &Node, index: u32, predecessor: Opti
     let mut started = common.clone();
     started["inputs"] = Value::Object(Map::new());
     events.emit("node_started", started);
-    common
+    let record = NodeRun {
+        node_id: node.id.clone(),
+        node_type: node.kind.type_name().to_string(),
+        title,
+        index,
+        status: NodeStatus::Unfinished,
+        started_at: created_at,
+        elapsed_time: None,
+        error: None,
+    };
+    (common, record)
+}
+
+/// Completes the record of the node that just ran with what its `node_finished` carries.
+fn complete_record(progress: &mut Progress, elapsed: f64, error: Option<String>) {
+    if let Some(record) = progress.nodes.last_mut() {
+        record.status = if error.is_some() { NodeStatus::Failed } else { NodeStatus::Succeeded };
+        record.elapsed_time = Some(elapsed);
+        record.error = error;
+    }
 }
 
 /// Runs one node: the start node gives the run's inputs; any other node is executed
@@ -273,11 +309,11 @@ fn emit_node_succeeded(events: &Events, mut finished: Value, output: &mut nodes:
 }
 
 /// Emits `node_finished` for a node that failed, with its error.
-fn emit_node_failed(events: &Events, mut finished: Value, error: &NodeError) {
+fn emit_node_failed(events: &Events, mut finished: Value, error: String) {
     finished["inputs"] = Value::Object(Map::new());
     finished["outputs"] = Value::Null;
     finished["status"] = "failed".into();
-    finished["error"] = error.to_string().into();
+    finished["error"] = error.into();
     finished["execution_metadata"] =
         json!({"total_tokens": 0, "total_price": 0, "currency": "USD"});
     events.emit("node_finished", finished);

@@ -238,6 +238,8 @@ fn failed_now(spec: &RunSpec, error: &RunError) -> RunOutcome {
         finished_at: now,
         first_token_at: None,
         last_token_at: None,
+        // A panicked run's nodes went with it; an interrupted one's were never stored.
+        nodes: Vec::new(),
     }
 }
 

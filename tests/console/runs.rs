@@ -1,6 +1,6 @@
 //! Workflow runs in the console: the list (newest first, by cursor, by app), a run's detail
-//! (inputs, outputs, timings, the deliveries of its completion with links to their logs),
-//! stored text shown escaped, 404s, bad filters, and sign-in.
+//! (inputs, outputs, timings, its nodes, the deliveries of its completion with links to
+//! their logs), stored text shown escaped, 404s, bad filters, and sign-in.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -24,6 +24,22 @@ async fn run(relay: &Relay, key: &str, inputs: Value) -> String {
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["data"]["status"], "succeeded", "{body}");
     body["workflow_run_id"].as_str().expect("run id").to_string()
+}
+
+/// The row of the node table for the `index`th node run; panics when there is none.
+fn node_row(page: &str, index: u32) -> &str {
+    let at =
+        page.find(&format!("id=\"node-{index}\"")).unwrap_or_else(|| panic!("{index}: {page}"));
+    &page[at..at + page[at..].find("</tr>").expect("end of row")]
+}
+
+/// The stored nodes of run `run_id`, read from the relay's database file.
+fn stored_nodes(relay: &Relay, run_id: &str) -> Vec<Value> {
+    let db = rusqlite::Connection::open(relay.dir.path().join("hookrelay.db")).expect("open db");
+    let text: String = db
+        .query_row("SELECT nodes FROM workflow_runs WHERE id = ?1", [run_id], |r| r.get(0))
+        .expect("the run's row");
+    serde_json::from_str(&text).expect("a JSON array")
 }
 
 /// The `href` of the first link whose target starts with `prefix`, unescaped (the console
@@ -58,7 +74,27 @@ async fn a_run_is_listed_and_its_detail_shows_what_it_did_and_the_logs_it_produc
     // start → is_formal → formal → end_formal.
     assert!(text.contains("id=\"run-steps\">4<"), "{text}");
     assert!(text.contains("id=\"run-elapsed\">0."), "{text}");
-    assert!(text.contains("id=\"node-timings\""), "{text}");
+    // Its nodes, in order, each with its status and time.
+    let stored = stored_nodes(&relay, &run_id);
+    assert_eq!(stored.len(), 4, "{stored:?}");
+    for (i, (id, kind)) in [
+        ("start", "start"),
+        ("is_formal", "if-else"),
+        ("formal", "template-transform"),
+        ("end_formal", "end"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let row = node_row(text, i as u32 + 1);
+        assert!(row.contains(&format!("data-node-id=\"{id}\"")), "{row}");
+        assert!(row.contains(&format!("<td>{kind}</td>")), "{row}");
+        assert!(row.contains("node-status\">succeeded<"), "{row}");
+        let ms = stored[i]["elapsed_time"].as_f64().expect("elapsed") * 1000.0;
+        assert!(row.contains(&format!("node-elapsed\">{ms:.1}<")), "{ms}: {row}");
+    }
+    assert!(!text.contains("id=\"node-5\""), "{text}");
+    assert!(!text.contains("nodes-not-recorded"), "{text}");
     // Inputs and outputs, pretty-printed (a line per key) and escaped: the name as text.
     let escaped = "&lt;script&gt;alert(1)&lt;&#x2f;script&gt;";
     assert!(!text.contains(HOSTILE), "stored input rendered as markup: {text}");
@@ -72,6 +108,16 @@ async fn a_run_is_listed_and_its_detail_shows_what_it_did_and_the_logs_it_produc
     let explorer = browser.get(&href(text, "/console/logs?automation_id=")).await;
     assert_eq!(explorer.status, StatusCode::OK, "{}", explorer.text);
     assert!(explorer.text.contains(&format!("/console/logs/{log_id}")), "{}", explorer.text);
+
+    // A run stored before its nodes were (an older relay) says they were not recorded.
+    let db = rusqlite::Connection::open(relay.dir.path().join("hookrelay.db")).expect("open db");
+    db.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+    let older = db.execute("UPDATE workflow_runs SET nodes = '[]' WHERE id = ?1", [&run_id]);
+    assert_eq!(older.expect("update"), 1);
+    let older = browser.get(&format!("/console/runs/{run_id}")).await;
+    assert!(older.text.contains("id=\"nodes-not-recorded\""), "{}", older.text);
+    assert!(older.text.contains("not recorded"), "{}", older.text);
+    assert!(!older.text.contains("id=\"node-1\""), "{}", older.text);
 
     let unknown = browser.get("/console/runs/0193a7c4-0000-7000-8000-000000000000").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
@@ -151,6 +197,7 @@ id = "start"
 type = "start"
 [[apps.nodes]]
 id = "call"
+title = "Call <b>it</b>"
 type = "http-request"
 method = "GET"
 url = "http://127.0.0.1:9/nothing?a=1&b=2"
@@ -194,4 +241,16 @@ async fn a_failed_run_shows_its_error_as_text() {
     let shown = format!("id=\"run-error\">{escaped}<");
     assert!(detail.text.contains(&shown), "{shown}: {}", detail.text);
     assert!(detail.text.contains("id=\"run-outputs\">(none)"), "{}", detail.text);
+    // The failed node, last, with its title and error as text.
+    let stored = stored_nodes(&relay, run_id);
+    assert_eq!(stored.len(), 2, "start and call: {stored:?}");
+    let node_error = stored[1]["error"].as_str().expect("the node's error");
+    assert!(error.contains(node_error), "{error} tells {node_error}");
+    let row = node_row(&detail.text, 2);
+    assert!(row.contains("data-node-id=\"call\""), "{row}");
+    assert!(row.contains("Call &lt;b&gt;it&lt;&#x2f;b&gt;"), "title escaped: {row}");
+    assert!(row.contains("node-status\">failed<"), "{row}");
+    let escaped = node_error.replace('&', "&amp;").replace('/', "&#x2f;");
+    assert!(row.contains(&format!("node-error\">{escaped}<")), "{escaped}: {row}");
+    assert!(node_row(&detail.text, 1).contains("node-status\">succeeded<"));
 }

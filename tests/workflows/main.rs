@@ -16,6 +16,7 @@ mod examples;
 mod failures;
 mod llm;
 mod logs;
+mod node_runs;
 mod nodes;
 mod output_bounds;
 mod run_body;
