@@ -24,13 +24,25 @@ pub fn raw(value: &Value) -> Result<(), CliError> {
     line(&value.to_string())
 }
 
-/// A cell: a string as is, null as `-`, anything else as its JSON.
+/// A cell: a string as is but for its control characters, null as `-`, anything else as
+/// its JSON (which escapes them).
 pub fn cell(value: &Value) -> String {
     match value {
         Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => printable(s),
         other => other.to_string(),
     }
+}
+
+/// `text` with each control character shown escaped (`\u{1b}`): a name any API caller
+/// wrote must not recolour, retitle or otherwise drive the terminal of whoever lists it.
+pub fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
 }
 
 /// The value at a `/`-separated path of `item` (`external_request_log/status_code`).
@@ -61,4 +73,20 @@ pub fn list(answer: &Value, columns: &[(&str, &str)], json: bool) -> Result<(), 
         line(&format!("next page: --after {after}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::cell;
+
+    #[test]
+    fn a_cell_shows_control_characters_escaped_and_other_text_as_is() {
+        assert_eq!(cell(&json!("esc\u{1b}[31mred\u{7}")), "esc\\u{1b}[31mred\\u{7}");
+        assert_eq!(cell(&json!("tab\there")), "tab\\there");
+        assert_eq!(cell(&json!("plain ünïcode")), "plain ünïcode");
+        assert_eq!(cell(&json!(null)), "-");
+        assert_eq!(cell(&json!(200)), "200");
+    }
 }
