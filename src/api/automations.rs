@@ -92,6 +92,11 @@ fn check_text(field: &str, value: &str, max: usize) -> ApiResult<()> {
     if value.len() > max {
         return Err(ApiError::invalid(field, format!("must be at most {max} bytes")));
     }
+    // A name is shown in tables, terminals and logs: a control character there could
+    // recolour or rewrite what an operator reads.
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::invalid(field, "must not hold control characters"));
+    }
     Ok(())
 }
 
@@ -133,8 +138,14 @@ fn check_headers(headers: &BTreeMap<String, String>, max: usize) -> ApiResult<()
     if headers.len() > max {
         return Err(ApiError::invalid("webhook_headers", format!("at most {max} headers")));
     }
+    let mut seen = std::collections::BTreeSet::new();
     for (name, value) in headers {
         let field = format!("webhook_headers.{name}");
+        // Names are case-insensitive on the wire: of `X-A` and `x-a` a receiver would get one,
+        // the other dropped without a word.
+        if !seen.insert(name.to_ascii_lowercase()) {
+            return Err(ApiError::invalid(field, "is given twice (header names ignore case)"));
+        }
         if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
             return Err(ApiError::invalid(field, "not a valid header name"));
         }

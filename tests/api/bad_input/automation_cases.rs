@@ -143,6 +143,26 @@ pub(super) fn create(big: &str) -> Vec<Case> {
         400,
         "processor_id",
     ));
+    // One header twice in two cases: the receiver would get only one of them.
+    cases.push((
+        Method::POST,
+        ENDPOINTS.into(),
+        vec![],
+        Some(valid(json!({"webhook_headers": {"X-B": "1", "x-b": "2"}}))),
+        400,
+        "webhook_headers",
+    ));
+    // A control character in a name would drive the terminal of whoever lists it.
+    for field in ["name", "processor_id"] {
+        cases.push((
+            Method::POST,
+            ENDPOINTS.into(),
+            vec![],
+            Some(valid(json!({field: "esc\u{1b}[31mred\u{7}"}))),
+            400,
+            field,
+        ));
+    }
     cases
 }
 
