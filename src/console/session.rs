@@ -169,11 +169,41 @@ pub(super) fn action_refusal(
     body: &[u8],
     role: crate::auth::Role,
 ) -> Option<Response> {
+    if let Some(problem) = malformed_form(body) {
+        let message = format!("This form could not be read: {problem}. Nothing was changed.");
+        return Some(console.pages.error(StatusCode::BAD_REQUEST, &message));
+    }
     if let Some(refused) = csrf_refusal(console, signed, headers, body) {
         return Some(refused);
     }
     let denied = crate::api::access::authorize(signed.principal.role, role).err()?;
     Some(console.pages.error(StatusCode::FORBIDDEN, &denied.message))
+}
+
+/// What is wrong with a form body, if anything: a field given twice (which one counts would
+/// be the reader's guess; the API refuses the same in a query string) or text that is not
+/// UTF-8 once decoded (read leniently it would be stored with replacement characters).
+fn malformed_form(body: &[u8]) -> Option<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        let parts = pair.splitn(2, |&b| b == b'=');
+        let mut decoded = parts.map(|part| {
+            let spaced: Vec<u8> = part.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+            let bytes: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
+            String::from_utf8(bytes)
+        });
+        let name = match decoded.next() {
+            Some(Ok(name)) => name,
+            _ => return Some("a field name is not UTF-8 text".into()),
+        };
+        if let Some(Err(_)) = decoded.next() {
+            return Some(format!("field `{name}` is not UTF-8 text"));
+        }
+        if !seen.insert(name.clone()) {
+            return Some(format!("field `{name}` is given twice"));
+        }
+    }
+    None
 }
 
 /// The 403 for a request without the session's CSRF token (in the form field or, for htmx,

@@ -311,3 +311,48 @@ async fn an_admin_post_without_the_csrf_token_is_refused_and_changes_nothing() {
     }
     assert_unchanged(&relay, id, &receiver.url("/hook"), secret, 1).await;
 }
+
+/// A form with a field given twice, or with text that is not UTF-8 once decoded, is refused
+/// (400, saying which field) before it changes anything, as the API refuses the like.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_with_a_field_twice_or_text_not_utf8_is_refused_and_changes_nothing() {
+    let relay = Relay::start("");
+    let mut browser = Browser::new(&relay);
+    browser.sign_in(ADMIN).await;
+    let csrf = browser.get("/console/automations/new").await.csrf();
+    let url = "https%3A%2F%2Fexample.com%2Fh";
+    let bodies: [(&str, Vec<u8>, &str); 4] = [
+        (
+            "/console/automations/new",
+            format!("csrf={csrf}&name=a&name=b&processor_id=p&webhook_url={url}").into_bytes(),
+            "field `name` is given twice",
+        ),
+        (
+            "/console/automations/new",
+            format!("csrf={csrf}&name=%FF%FE&processor_id=p&webhook_url={url}").into_bytes(),
+            "field `name` is not UTF-8 text",
+        ),
+        (
+            "/console/automations/new",
+            [
+                format!("csrf={csrf}&processor_id=p&webhook_url={url}&name=").into_bytes(),
+                vec![0xff, 0xfe],
+            ]
+            .concat(),
+            "field `name` is not UTF-8 text",
+        ),
+        (
+            "/console/keys",
+            format!("csrf={csrf}&name=k&role=viewer&role=admin").into_bytes(),
+            "field `role` is given twice",
+        ),
+    ];
+    for (path, body, said) in bodies {
+        let refused = browser.post_raw(path, body).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{path}: {}", refused.text);
+        assert!(refused.text.contains(said), "{said}: {}", refused.text);
+    }
+    assert!(automations(&relay).await.is_empty(), "an automation was created");
+    let keys = relay.get_json("/v1/keys").await;
+    assert_eq!(keys["data"].as_array().map(Vec::len), Some(0), "{keys}");
+}

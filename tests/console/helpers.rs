@@ -91,6 +91,16 @@ impl Browser {
         self.answer(req).await
     }
 
+    /// POST `body` as it is, as a form, to `path`.
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> Page {
+        let req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.answer(req).await
+    }
+
     /// Signs in with `key`; keeps the session cookie. The sign-in answer.
     pub async fn sign_in(&mut self, key: &str) -> Page {
         let page = self.post("/console/sign-in", &[("key", key)], &[]).await;
