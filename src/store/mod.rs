@@ -26,6 +26,7 @@ mod recover;
 mod replay;
 mod reruns;
 mod retention;
+mod rollup;
 mod runs;
 mod schema;
 mod sessions;
@@ -56,6 +57,10 @@ pub use recover::{BackgroundJob, CancelOutcome, RecoverFilter, RecoverJob, Still
 pub use replay::ReplayJob;
 pub use reruns::RerunDelivery;
 pub use retention::{BodiesBatch, FileStats, MessagesBatch};
+pub use rollup::{
+    AutomationHealth, Latency, LatencyBound, MinuteCounts, Overview, LATENCY_BOUNDS_MS, MINUTE_MS,
+    ROLLUP_KEEP_MS,
+};
 pub use runs::{RunFilter, RunOutcome, RunRecord, RunStatus};
 pub use sessions::{ConsoleSession, SessionKey};
 pub use sheets::{Appended, NewRow, SheetRow, Spreadsheet, Worksheet};

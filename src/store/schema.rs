@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 11;
+pub const VERSION: i64 = 12;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -32,6 +32,9 @@ pub const VERSION: i64 = 11;
 /// Version 10 gives recover jobs the logs filters they match (on a delivery's last attempt)
 /// and a cancellation time; a job stored before it has no filter and was never cancelled.
 /// Version 11 adds the console's sessions, a new table only: no upgrade step.
+/// Version 12 adds the overview's per-minute rollup (src/store/rollup.rs), new tables only:
+/// no upgrade step; the rollup job counts an existing database's logs from the first, in
+/// bounded batches.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),

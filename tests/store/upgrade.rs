@@ -100,7 +100,7 @@ async fn a_version_5_database_is_upgraded_in_place_with_its_rows_and_the_new_con
     relay.terminate();
 
     let after = Connection::open(&db).expect("open the upgraded database");
-    assert_eq!(count(&after, "PRAGMA user_version"), 11);
+    assert_eq!(count(&after, "PRAGMA user_version"), 12);
     // Version 8: every id is stored as its 16 bytes.
     for (table, column) in [
         ("automations", "id"),
@@ -192,7 +192,7 @@ async fn a_version_7_database_keeps_its_stored_key_as_an_admin_key() {
     assert_eq!(list["data"][0]["id"], id.as_str(), "the id changed: {list}");
     relay.terminate();
     let after = Connection::open(&db).expect("open the upgraded database");
-    assert_eq!(count(&after, "PRAGMA user_version"), 11);
+    assert_eq!(count(&after, "PRAGMA user_version"), 12);
     assert_eq!(count(&after, "SELECT count(*) FROM api_keys WHERE id IS NULL"), 0);
     let bad_role = after.execute("UPDATE api_keys SET role = 'root'", []);
     assert!(bad_role.is_err(), "a role outside its enum was stored");
