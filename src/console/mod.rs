@@ -5,6 +5,7 @@
 
 mod automations;
 mod logs;
+mod overview;
 mod pages;
 mod retry;
 mod session;
@@ -79,8 +80,9 @@ pub fn router(app: AppState) -> anyhow::Result<Router> {
         test_role: post_role(TEST_ROUTE)?,
     };
     Ok(Router::new()
-        .route("/console", get(|| async { Redirect::to("/console/logs") }))
-        .route("/console/", get(|| async { Redirect::to("/console/logs") }))
+        .route("/console", get(|| async { Redirect::to("/console/overview") }))
+        .route("/console/", get(|| async { Redirect::to("/console/overview") }))
+        .route("/console/overview", get(overview::show))
         .route("/console/sign-in", get(session::sign_in_page).post(session::sign_in))
         .route("/console/sign-out", post(session::sign_out))
         .route("/console/logs", get(logs::list))

@@ -20,6 +20,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("retry_job.html", include_str!("templates/retry_job.html")),
     ("retry_progress.html", include_str!("templates/retry_progress.html")),
     ("automations.html", include_str!("templates/automations.html")),
+    ("overview.html", include_str!("templates/overview.html")),
 ];
 
 /// The compiled templates.

@@ -27,6 +27,7 @@ mod replay;
 mod reruns;
 mod retention;
 mod rollup;
+mod rollup_reads;
 mod runs;
 mod schema;
 mod sessions;
@@ -57,10 +58,8 @@ pub use recover::{BackgroundJob, CancelOutcome, RecoverFilter, RecoverJob, Still
 pub use replay::ReplayJob;
 pub use reruns::RerunDelivery;
 pub use retention::{BodiesBatch, FileStats, MessagesBatch};
-pub use rollup::{
-    AutomationHealth, Latency, LatencyBound, MinuteCounts, Overview, LATENCY_BOUNDS_MS, MINUTE_MS,
-    ROLLUP_KEEP_MS,
-};
+pub use rollup::{Latency, LatencyBound, LATENCY_BOUNDS_MS, MINUTE_MS, ROLLUP_KEEP_MS};
+pub use rollup_reads::{AutomationHealth, MinuteCounts, Overview};
 pub use runs::{RunFilter, RunOutcome, RunRecord, RunStatus};
 pub use sessions::{ConsoleSession, SessionKey};
 pub use sheets::{Appended, NewRow, SheetRow, Spreadsheet, Worksheet};

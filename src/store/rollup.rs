@@ -14,7 +14,7 @@
 //! when it has no error code. Logs seeded under chosen past ids (`Store::insert_log_as`, the
 //! benchmark) below the cursor are not counted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -26,8 +26,8 @@ use crate::time::UnixMs;
 /// bucket holds the calls above the last bound. Stored as bucket numbers (`rollup_latency`),
 /// so changing these takes a schema version.
 pub const LATENCY_BOUNDS_MS: [f64; 26] = [
-    1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0, 50.0, 70.0, 100.0, 150.0, 200.0, 300.0,
-    500.0, 700.0, 1000.0, 1500.0, 2000.0, 3000.0, 5000.0, 7000.0, 10000.0, 20000.0, 30000.0,
+    1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0, 50.0, 70.0, 100.0, 150.0, 200.0, 300.0, 500.0,
+    700.0, 1000.0, 1500.0, 2000.0, 3000.0, 5000.0, 7000.0, 10000.0, 20000.0, 30000.0,
 ];
 
 /// Buckets, with the one above the last bound.
@@ -84,59 +84,6 @@ impl Latency {
     }
 }
 
-/// An automation's calls over a window, from the rollup.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct AutomationHealth {
-    /// The automation.
-    pub automation_id: AutomationId,
-    /// Calls without an error.
-    pub succeeded: i64,
-    /// Calls with an error code.
-    pub failed: i64,
-    /// The status of its last call in the window (0: no HTTP answer); `None` without one.
-    pub last_status_code: Option<u16>,
-    /// The error code of its last call, `None` when that call succeeded (or there was none).
-    pub last_call_error: Option<String>,
-    /// The error code of its last failed call in the window.
-    pub last_error_code: Option<String>,
-}
-
-impl AutomationHealth {
-    /// Succeeded calls over all calls, `None` without calls.
-    pub fn success_ratio(&self) -> Option<f64> {
-        let total = self.succeeded + self.failed;
-        (total > 0).then(|| self.succeeded as f64 / total as f64)
-    }
-}
-
-/// Calls in one minute, all automations together.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MinuteCounts {
-    /// Unix ms / [`MINUTE_MS`].
-    pub minute: i64,
-    /// Calls without an error.
-    pub succeeded: i64,
-    /// Calls with an error code.
-    pub failed: i64,
-}
-
-/// What the overview shows, read from the rollup only.
-#[derive(Debug, Clone, Default)]
-pub struct Overview {
-    /// The minutes of the last day that had calls, oldest first.
-    pub minutes: Vec<MinuteCounts>,
-    /// Latency of the last hour's calls.
-    pub latency_hour: Latency,
-    /// Latency of the last day's calls.
-    pub latency_day: Latency,
-    /// Failed calls of the last day by error code, most first.
-    pub errors: Vec<(String, i64)>,
-    /// The automations with the most failed calls in the last day, most first.
-    pub failing: Vec<AutomationHealth>,
-    /// When the last log counted was recorded: the rollup is complete up to then.
-    pub counted_until: Option<UnixMs>,
-}
-
 /// One log's part in the rollup.
 struct Counted {
     id: LogId,
@@ -146,11 +93,20 @@ struct Counted {
     error_code: Option<String>,
 }
 
+/// One (minute, automation) row of a batch: its columns in `rollup_minutes`.
+#[derive(Default)]
+struct MinuteRow {
+    succeeded: i64,
+    failed: i64,
+    last_status_code: u16,
+    last_call_error: Option<String>,
+    last_error_code: Option<String>,
+}
+
 /// A batch's counts, keyed as the tables are.
 #[derive(Default)]
 struct Counts {
-    /// (minute, automation) → (succeeded, failed, last status, last call's error, last error).
-    calls: BTreeMap<(i64, AutomationId), (i64, i64, u16, Option<String>, Option<String>)>,
+    calls: BTreeMap<(i64, AutomationId), MinuteRow>,
     latency: BTreeMap<(i64, usize), i64>,
     errors: BTreeMap<(i64, String), i64>,
 }
@@ -161,15 +117,15 @@ impl Counts {
         let minute = log.id.time_of().div_euclid(MINUTE_MS);
         let entry = self.calls.entry((minute, log.automation_id)).or_default();
         match &log.error_code {
-            None => entry.0 += 1,
+            None => entry.succeeded += 1,
             Some(code) => {
-                entry.1 += 1;
-                entry.4 = Some(code.clone());
+                entry.failed += 1;
+                entry.last_error_code = Some(code.clone());
                 *self.errors.entry((minute, code.clone())).or_default() += 1;
             }
         }
-        entry.2 = log.status_code;
-        entry.3 = log.error_code;
+        entry.last_status_code = log.status_code;
+        entry.last_call_error = log.error_code;
         *self.latency.entry((minute, bucket_of(log.duration_ms))).or_default() += 1;
     }
 
@@ -184,8 +140,16 @@ impl Counts {
              last_call_error = excluded.last_call_error, \
              last_error_code = coalesce(excluded.last_error_code, last_error_code)",
         )?;
-        for ((minute, automation), (ok, failed, status, call_error, error)) in &self.calls {
-            calls.execute(params![minute, automation, ok, failed, status, call_error, error])?;
+        for ((minute, automation), row) in &self.calls {
+            calls.execute(params![
+                minute,
+                automation,
+                row.succeeded,
+                row.failed,
+                row.last_status_code,
+                row.last_call_error,
+                row.last_error_code
+            ])?;
         }
         let mut latency = c.prepare_cached(
             "INSERT INTO rollup_latency (minute, bucket, calls) VALUES (?1, ?2, ?3) \
@@ -205,7 +169,8 @@ impl Counts {
     }
 }
 
-fn cursor(c: &Connection) -> StoreResult<Option<LogId>> {
+/// The last log counted, `None` before the first pass.
+pub(super) fn cursor(c: &Connection) -> StoreResult<Option<LogId>> {
     Ok(c.prepare_cached("SELECT last_log_id FROM rollup_cursor WHERE id = 1")?
         .query_row([], |r| r.get(0))
         .optional()?)
@@ -287,124 +252,6 @@ impl Store {
         })
         .await
     }
-
-    /// The 24 hours before `now` of each automation of `ids` that had calls in them, from the
-    /// rollup (three reads of its `(automation_id, minute)` index per automation, whatever
-    /// the number of logs): for the Automations page's health column. An automation without
-    /// a call in the window is not in the map.
-    pub async fn automation_health(
-        &self,
-        ids: Vec<AutomationId>,
-        now: UnixMs,
-    ) -> StoreResult<HashMap<AutomationId, AutomationHealth>> {
-        let since = now.minus_ms(24 * 3600 * 1000).as_ms().div_euclid(MINUTE_MS);
-        self.read(move |c| {
-            let mut found = HashMap::new();
-            for id in ids {
-                if let Some(health) = health_of(c, &id, since)? {
-                    found.insert(id, health);
-                }
-            }
-            Ok(found)
-        })
-        .await
-    }
-
-    /// The overview's figures for the day before `now`, from the rollup only.
-    pub async fn overview(&self, now: UnixMs, failing: usize) -> StoreResult<Overview> {
-        let this_minute = now.as_ms().div_euclid(MINUTE_MS);
-        let (day, hour) = (this_minute - 24 * 60 + 1, this_minute - 59);
-        self.read(move |c| {
-            let minutes = c
-                .prepare_cached(
-                    "SELECT minute, sum(succeeded), sum(failed) FROM rollup_minutes \
-                     WHERE minute >= ?1 GROUP BY minute ORDER BY minute",
-                )?
-                .query_map([day], |r| {
-                    Ok(MinuteCounts { minute: r.get(0)?, succeeded: r.get(1)?, failed: r.get(2)? })
-                })?
-                .collect::<Result<_, _>>()?;
-            let errors = c
-                .prepare_cached(
-                    "SELECT error_code, sum(calls) AS n FROM rollup_errors WHERE minute >= ?1 \
-                     GROUP BY error_code ORDER BY n DESC, error_code",
-                )?
-                .query_map([day], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            let worst: Vec<AutomationId> = c
-                .prepare_cached(
-                    "SELECT automation_id, sum(failed) AS n FROM rollup_minutes \
-                     WHERE minute >= ?1 GROUP BY automation_id HAVING n > 0 \
-                     ORDER BY n DESC, automation_id LIMIT ?2",
-                )?
-                .query_map(params![day, failing as i64], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            let mut failing = Vec::with_capacity(worst.len());
-            for id in worst {
-                failing.extend(health_of(c, &id, day)?);
-            }
-            let counted_until =
-                cursor(c)?.map(|id| UnixMs::from_ms(id.time_of()));
-            Ok(Overview {
-                minutes,
-                latency_hour: latency(c, hour)?,
-                latency_day: latency(c, day)?,
-                errors,
-                failing,
-                counted_until,
-            })
-        })
-        .await
-    }
-}
-
-/// The calls of the minutes from `since` on, per latency bucket.
-fn latency(c: &Connection, since: i64) -> StoreResult<Latency> {
-    let mut merged = Latency::default();
-    let mut stmt = c.prepare_cached(
-        "SELECT bucket, sum(calls) FROM rollup_latency WHERE minute >= ?1 GROUP BY bucket",
-    )?;
-    let rows = stmt.query_map([since], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
-    for row in rows {
-        let (bucket, n) = row?;
-        // The table's CHECK holds buckets to the array's range.
-        if let Some(slot) = usize::try_from(bucket).ok().and_then(|b| merged.counts.get_mut(b)) {
-            *slot += n;
-        }
-    }
-    Ok(merged)
-}
-
-/// `id`'s calls in the minutes from `since` on, `None` without any.
-fn health_of(c: &Connection, id: &AutomationId, since: i64) -> StoreResult<Option<AutomationHealth>> {
-    let (succeeded, failed): (Option<i64>, Option<i64>) = c
-        .prepare_cached(
-            "SELECT sum(succeeded), sum(failed) FROM rollup_minutes \
-             WHERE automation_id = ?1 AND minute >= ?2",
-        )?
-        .query_row(params![id, since], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let (Some(succeeded), Some(failed)) = (succeeded, failed) else { return Ok(None) };
-    let (last_status_code, last_call_error) = c
-        .prepare_cached(
-            "SELECT last_status_code, last_call_error FROM rollup_minutes \
-             WHERE automation_id = ?1 AND minute >= ?2 ORDER BY minute DESC LIMIT 1",
-        )?
-        .query_row(params![id, since], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let last_error_code = c
-        .prepare_cached(
-            "SELECT last_error_code FROM rollup_minutes WHERE automation_id = ?1 \
-             AND minute >= ?2 AND last_error_code IS NOT NULL ORDER BY minute DESC LIMIT 1",
-        )?
-        .query_row(params![id, since], |r| r.get(0))
-        .optional()?;
-    Ok(Some(AutomationHealth {
-        automation_id: id.clone(),
-        succeeded,
-        failed,
-        last_status_code: Some(last_status_code),
-        last_call_error,
-        last_error_code,
-    }))
 }
 
 #[cfg(test)]

@@ -2,7 +2,12 @@
 
 use super::*;
 use crate::config::StoreConfig;
+use crate::outbound::ErrorCode;
 use crate::redact::HeaderRedaction;
+
+const HTTP: &str = ErrorCode::HttpStatus.as_str();
+const CONNECTION: &str = ErrorCode::Connection.as_str();
+const DNS: &str = ErrorCode::Dns.as_str();
 
 fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(&dir.path().join("r.db"), &StoreConfig::default(), &HeaderRedaction::default())
@@ -20,7 +25,14 @@ async fn log(store: &Store, automation: &AutomationId, call: (u16, f64, Option<&
                  status_code, response_headers, response_truncated, duration_ms, error_code, \
                  snapshot_hash) VALUES (?1, ?2, ?3, 'p', 1, 'initial', 'http://x', '{}', x'00', \
                  0, 0, ?4, '{}', 0, ?5, ?6, x'00')",
-                params![LogId::new(), crate::ids::MessageId::new(), automation, call.0, call.1, error],
+                params![
+                    LogId::new(),
+                    crate::ids::MessageId::new(),
+                    automation,
+                    call.0,
+                    call.1,
+                    error
+                ],
             )?;
             Ok(())
         })
@@ -76,8 +88,8 @@ async fn batches_catch_up_from_the_first_log_and_count_each_once() {
     for _ in 0..7 {
         log(&store, &good, (200, 12.0, None)).await;
     }
-    log(&store, &bad, (500, 40.0, Some("E_HTTP_STATUS"))).await;
-    log(&store, &bad, (0, 3.0, Some("E_CONNECTION"))).await;
+    log(&store, &bad, (500, 40.0, Some(HTTP))).await;
+    log(&store, &bad, (0, 3.0, Some(CONNECTION))).await;
     let mut batches = Vec::new();
     loop {
         let n = store.roll_up_logs(4).await.expect("roll up");
@@ -99,10 +111,10 @@ async fn batches_catch_up_from_the_first_log_and_count_each_once() {
     assert_eq!(o.latency_day.counts.iter().sum::<i64>(), 10);
     assert_eq!(o.latency_hour.percentile(0.5), Some(LatencyBound::AtMost(15.0)));
     assert_eq!(o.latency_hour.percentile(0.99), Some(LatencyBound::AtMost(3000.0)));
-    assert_eq!(o.errors, vec![("E_CONNECTION".into(), 1), ("E_HTTP_STATUS".into(), 1)]);
+    assert_eq!(o.errors, vec![(CONNECTION.into(), 1), (HTTP.into(), 1)]);
     assert_eq!(o.failing.len(), 1);
     assert_eq!(o.failing[0].automation_id, bad);
-    assert_eq!(o.failing[0].last_error_code.as_deref(), Some("E_CONNECTION"));
+    assert_eq!(o.failing[0].last_error_code.as_deref(), Some(CONNECTION));
     assert!(o.counted_until.is_some());
 
     let health = store.automation_health(vec![good.clone(), bad.clone()], now).await.expect("h");
@@ -111,7 +123,7 @@ async fn batches_catch_up_from_the_first_log_and_count_each_once() {
     assert_eq!(health[&good].last_call_error, None);
     assert_eq!(health[&bad].success_ratio(), Some(0.0));
     assert_eq!(health[&bad].last_status_code, Some(0));
-    assert_eq!(health[&bad].last_call_error.as_deref(), Some("E_CONNECTION"));
+    assert_eq!(health[&bad].last_call_error.as_deref(), Some(CONNECTION));
     store.close().await;
 }
 
@@ -128,7 +140,7 @@ async fn old_rollup_rows_are_deleted_in_batches() {
                     [minute],
                 )?;
                 c.execute("INSERT INTO rollup_latency VALUES (?1, 3, 1)", [minute])?;
-                c.execute("INSERT INTO rollup_errors VALUES (?1, 'E_DNS', 1)", [minute])?;
+                c.execute("INSERT INTO rollup_errors VALUES (?1, ?2, 1)", params![minute, DNS])?;
             }
             Ok(())
         })

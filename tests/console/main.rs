@@ -7,6 +7,7 @@ use hookrelay_testkit as common;
 mod automations;
 mod browser;
 mod helpers;
+mod overview;
 mod pages;
 mod retry;
 mod sessions;
