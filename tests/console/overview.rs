@@ -79,6 +79,8 @@ async fn the_overview_counts_calls_by_outcome_with_the_failing_automation_first(
     calls(&relay, "gone", &gone, 2).await;
     let (viewer, _) = key_of(&relay, "viewer").await;
     let mut browser = Browser::new(&relay);
+    let signed_out = browser.get("/console/overview").await;
+    assert_eq!(signed_out.location(), "/console/sign-in", "no page without a session");
     browser.sign_in(&viewer).await;
     assert_eq!(browser.get("/console").await.location(), "/console/overview");
     assert_eq!(browser.get("/console/").await.location(), "/console/overview");
