@@ -1,5 +1,6 @@
 //! The retention task: every `retention.interval_ms`, deletes the logs, messages and content
-//! past their windows (`[retention]`) and the overview's rollup past its own, then gives the freed pages back to the file system.
+//! past their windows (`[retention]`) and the overview's rollup past its own, then gives the
+//! freed pages back to the file system.
 //!
 //! Each batch is one short write of the single writer, with a pause after it, so the
 //! writes of ingest and delivery go in between: a pass of any size never holds the writer
