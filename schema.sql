@@ -1,11 +1,11 @@
 -- hookrelay schema. Applied at start-up by src/store/schema.rs.
 --
 -- Versioning: every statement below is idempotent (IF NOT EXISTS), and the file as a whole is
--- schema version 11 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
+-- schema version 12 (PRAGMA user_version; 1 had no workflow, upload or spreadsheet tables; 2's
 -- deliveries_due index had neither automation_id nor claimed, 3's no claimed; before 4 there
 -- was no snapshot_headers table; versions 5 and 6 are described at the end of the file, 7 at the
 -- bodies table, 8 at the end of this comment, 9 at api_keys, 10 at recover_jobs, 11 at
--- console_sessions). A later
+-- console_sessions, 12 at rollup_cursor). A later
 -- version appends its upgrade steps in src/store/schema.rs, keyed by the version they upgrade
 -- from, so an older database is upgraded in place.
 --
@@ -399,3 +399,44 @@ CREATE TABLE IF NOT EXISTS console_sessions (
 -- page. It is written on every call but a test call: a delivery's logs cannot otherwise be
 -- found without scanning every log since the message was sent.
 CREATE INDEX IF NOT EXISTS logs_delivery ON logs(delivery_id, id) WHERE delivery_id IS NOT NULL;
+-- Version 15 (the console's overview, src/store/rollup.rs). New tables only, so no upgrade
+-- step: on an existing database the rollup job starts from its first log, in batches.
+-- Logs counted per minute (of the time their id carries), never a scan of logs for a page.
+-- The cursor is the last log counted; it moves in the same transaction as the counts, so a
+-- crash neither counts a log twice nor skips one. Rows older than 8 days are deleted by
+-- retention; deleting logs never changes them.
+CREATE TABLE IF NOT EXISTS rollup_cursor (
+    id              INTEGER PRIMARY KEY CHECK (id = 1),
+    last_log_id     TEXT NOT NULL
+);
+-- Calls per minute and automation. last_status_code and last_call_error are those of the
+-- minute's last call (error NULL: it succeeded); last_error_code that of its last failure.
+CREATE TABLE IF NOT EXISTS rollup_minutes (
+    minute              INTEGER NOT NULL,       -- Unix ms / 60000
+    automation_id       TEXT NOT NULL,
+    succeeded           INTEGER NOT NULL CHECK (succeeded >= 0),
+    failed              INTEGER NOT NULL CHECK (failed >= 0),
+    last_status_code    INTEGER NOT NULL,
+    last_call_error     TEXT,
+    last_error_code     TEXT,
+    PRIMARY KEY (minute, automation_id)
+) WITHOUT ROWID;
+-- By automation, covering the counts: an automation's day sums 1,440 index entries without a
+-- lookup of each row.
+CREATE INDEX IF NOT EXISTS rollup_minutes_automation
+    ON rollup_minutes(automation_id, minute, succeeded, failed);
+-- Calls per minute by duration, in the fixed log-scale buckets of src/store/rollup.rs
+-- (LATENCY_BOUNDS_MS; the last bucket is everything above its last bound).
+CREATE TABLE IF NOT EXISTS rollup_latency (
+    minute          INTEGER NOT NULL,
+    bucket          INTEGER NOT NULL CHECK (bucket BETWEEN 0 AND 26),
+    calls           INTEGER NOT NULL CHECK (calls >= 0),
+    PRIMARY KEY (minute, bucket)
+) WITHOUT ROWID;
+-- Failed calls per minute by error code.
+CREATE TABLE IF NOT EXISTS rollup_errors (
+    minute          INTEGER NOT NULL,
+    error_code      TEXT NOT NULL,
+    calls           INTEGER NOT NULL CHECK (calls >= 0),
+    PRIMARY KEY (minute, error_code)
+) WITHOUT ROWID;

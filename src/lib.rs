@@ -24,6 +24,7 @@ pub mod receive;
 pub mod redact;
 pub mod relay;
 pub mod retention;
+pub mod rollup;
 pub mod server;
 pub mod sheets;
 pub mod startup;

@@ -1,5 +1,6 @@
 //! The retention task: every `retention.interval_ms`, deletes the logs, messages and content
-//! past their windows (`[retention]`), then gives the freed pages back to the file system.
+//! past their windows (`[retention]`) and the overview's rollup past its own, then gives the
+//! freed pages back to the file system.
 //!
 //! Each batch is one short write of the single writer, with a pause after it, so the
 //! writes of ingest and delivery go in between: a pass of any size never holds the writer
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use crate::config::RetentionConfig;
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreResult, ROLLUP_KEEP_MS};
 use crate::time::UnixMs;
 
 /// Runs passes until the task is aborted (at shutdown).
@@ -85,7 +86,18 @@ impl Task<'_> {
                 self.pause().await;
             }
         }
+        self.delete_old_rollup(now, limit).await?;
         self.give_back_free_pages().await
+    }
+
+    /// The overview's rollup keeps a fixed window ([`ROLLUP_KEEP_MS`]), whatever the logs'
+    /// (it counts calls, and deleting logs never changes it), so it stays bounded.
+    async fn delete_old_rollup(&self, now: UnixMs, limit: usize) -> StoreResult<()> {
+        let before = now.minus_ms(ROLLUP_KEEP_MS);
+        while self.store.delete_rollup_before(before, limit).await? >= limit {
+            self.pause().await;
+        }
+        Ok(())
     }
 
     /// Gives the free pages back, a few at a time, while there are some and their number

@@ -43,6 +43,7 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
         config.retention.clone(),
         metrics.clone(),
     ));
+    let rollup = tokio::spawn(crate::rollup::run(store.clone()));
     let relay = Relay::new(store.clone(), dispatcher.clone());
     let workflows = Workflows::new(
         &apps,
@@ -95,6 +96,7 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
     dispatcher.shutdown(grace).await;
     maintenance.abort();
     retention.abort();
+    rollup.abort();
     let _ = dispatch_loop.await;
     store.close().await;
     tracing::info!("stopped");

@@ -8,6 +8,7 @@ mod automations;
 mod keys;
 mod log_detail;
 mod logs;
+mod overview;
 mod pages;
 mod retry;
 mod runs;
@@ -113,8 +114,9 @@ pub fn router(app: AppState) -> anyhow::Result<Router> {
         keys_revoke_role: route_role(Method::DELETE, KEY_ROUTE)?,
     };
     Ok(Router::new()
-        .route("/console", get(|| async { Redirect::to("/console/logs") }))
-        .route("/console/", get(|| async { Redirect::to("/console/logs") }))
+        .route("/console", get(|| async { Redirect::to("/console/overview") }))
+        .route("/console/", get(|| async { Redirect::to("/console/overview") }))
+        .route("/console/overview", get(overview::show))
         .route("/console/sign-in", get(session::sign_in_page).post(session::sign_in))
         .route("/console/sign-out", post(session::sign_out))
         .route("/console/logs", get(logs::list))

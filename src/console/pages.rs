@@ -29,6 +29,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("run.html", include_str!("templates/run.html")),
     ("sheets.html", include_str!("templates/sheets.html")),
     ("sheet.html", include_str!("templates/sheet.html")),
+    ("overview.html", include_str!("templates/overview.html")),
 ];
 
 /// The compiled templates.

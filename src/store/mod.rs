@@ -27,6 +27,8 @@ mod recover;
 mod replay;
 mod reruns;
 mod retention;
+mod rollup;
+mod rollup_reads;
 mod run_pages;
 mod runs;
 mod schema;
@@ -58,6 +60,8 @@ pub use recover::{BackgroundJob, CancelOutcome, RecoverFilter, RecoverJob, Still
 pub use replay::ReplayJob;
 pub use reruns::RerunDelivery;
 pub use retention::{BodiesBatch, FileStats, MessagesBatch};
+pub use rollup::{Latency, LatencyBound, LATENCY_BOUNDS_MS, MINUTE_MS, ROLLUP_KEEP_MS};
+pub use rollup_reads::{AutomationHealth, MinuteCounts, Overview};
 pub use run_pages::RunCursor;
 pub use runs::{NodeRun, NodeStatus, RunFilter, RunOutcome, RunRecord, RunStatus};
 /// The schema version this build writes (`PRAGMA user_version`).

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 14;
+pub const VERSION: i64 = 15;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -38,6 +38,9 @@ pub const VERSION: i64 = 14;
 /// idempotent schema creates: no upgrade step.
 /// Version 14 adds `workflow_runs.nodes`, the node executions of a run stored when it ends:
 /// the runs stored before it have none (`[]`).
+/// Version 15 adds the overview's per-minute rollup (src/store/rollup.rs), new tables only:
+/// no upgrade step; the rollup job counts an existing database's logs from the first, in
+/// bounded batches.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),

@@ -11,6 +11,7 @@ mod helpers;
 mod keys;
 #[path = "../support/log_copies.rs"]
 mod log_copies;
+mod overview;
 mod pages;
 mod retry;
 mod runs;

@@ -7,7 +7,8 @@
 //!     [--concurrency C] [--same-payload] [--synchronous normal|full] [--logs N] [--rate R] [--duration S] [--out DIR]
 //! ```
 //! Scenarios: raw, forward (a storage-free forwarder: the ceiling of one call in and one
-//! out per message), ingest, e2e, rerun, logs-query, workflow (blocking runs of the demo app
+//! out per message), ingest, e2e, rerun, logs-query, console (p50/p99 per console page with
+//! `--logs` logs stored), workflow (blocking runs of the demo app
 //! with their completion webhooks), sse (time to the first byte of a streaming run), sink
 //! (signed appends to the sheets sink, then 100-row reads from the middle of the sheet),
 //! fanout (each message to 10 automations), failing (a healthy automation beside one whose
@@ -21,9 +22,10 @@
 //! 1 KB, as real completions do; `--same-payload` repeats one payload, the variant reported
 //! beside it to show what content addressing saves. `--synchronous full` starts every relay
 //! with `store.synchronous = "full"` (an fsync per commit: a commit survives power loss).
-//! Default: all but logs-query, retention and soak (long). Each scenario also writes `DIR/<scenario>.json` (default
+//! Default: all but logs-query, console, retention and soak (long). Each scenario also writes `DIR/<scenario>.json` (default
 //! `target/bench`) with its figures, settings, the machine and the commit.
 
+mod console;
 mod forward;
 mod load;
 mod logs_query;
@@ -52,7 +54,7 @@ pub struct Settings {
     pub concurrency: usize,
     /// The payloads posted: their size, and whether every message repeats one payload.
     pub payloads: payloads::Payloads,
-    /// Logs stored before `logs-query` and `retention`.
+    /// Logs stored before `logs-query`, `console` and `retention`.
     pub logs: usize,
     /// Offered messages per second in `steady`, `retention` and `soak`.
     pub rate: usize,
@@ -121,12 +123,12 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             },
-            "raw" | "ingest" | "e2e" | "rerun" | "logs-query" | "workflow" | "sse" | "sink"
-            | "fanout" | "failing" | "steady" | "forward" | "retention" | "soak" => {
+            "raw" | "ingest" | "e2e" | "rerun" | "logs-query" | "console" | "workflow" | "sse"
+            | "sink" | "fanout" | "failing" | "steady" | "forward" | "retention" | "soak" => {
                 wanted.push(arg)
             }
             other => {
-                eprintln!("unknown argument {other}; scenarios: raw forward ingest e2e rerun logs-query workflow sse sink fanout failing steady retention soak");
+                eprintln!("unknown argument {other}; scenarios: raw forward ingest e2e rerun logs-query console workflow sse sink fanout failing steady retention soak");
                 return ExitCode::from(2);
             }
         }

@@ -23,6 +23,7 @@ pub async fn run(name: &str, s: &Settings) -> anyhow::Result<Row> {
         "e2e" => e2e(s).await,
         "rerun" => rerun(s).await,
         "logs-query" => crate::logs_query::pages(s).await,
+        "console" => crate::console::pages(s).await,
         "steady" => crate::steady::steady(s).await,
         "retention" => crate::retention::backlog(s).await,
         "soak" => crate::soak::soak(s).await,
