@@ -217,7 +217,9 @@ async fn a_bulk_retry_without_csrf_or_by_a_viewer_or_with_a_bad_filter_creates_n
         ("error_code", "E_NOPE"),
         ("automation_id", "nope"),
     ] {
-        let fields = [("csrf", csrf.as_str()), ("since", "1h"), (field, value)];
+        let since = if field == "since" { value } else { "1h" };
+        let mut fields = vec![("csrf", csrf.as_str()), ("since", since)];
+        fields.extend((field != "since").then_some((field, value)));
         for path in ["/console/retry", "/console/retry/confirm"] {
             let page = admin.post(path, &fields, &[]).await;
             assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path} {field}: {}", page.text);
