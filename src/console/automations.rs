@@ -1,5 +1,5 @@
 //! The automations page: each automation with the outcome of its last call (one indexed
-//! read per automation), a link to its logs, and the operator's Enable / Disable and "Send a
+//! read per automation), its health over 24 hours (from the per-minute rollup), a link to its logs, and the operator's Enable / Disable and "Send a
 //! test call" buttons, through the API's own services
 //! ([`crate::api::automations::switch`], [`crate::api::test_call::send_test_call`]); the
 //! admin's New, Edit and "Rotate secret" are in [`super::automation_forms`].
@@ -18,6 +18,7 @@ use crate::api::test_call::send_test_call;
 use crate::api::ApiError;
 use crate::ids;
 use crate::store::{Automation, AutomationFilter, LogFilter, PageRequest};
+use crate::time::UnixMs;
 
 /// Automations per page.
 const PAGE_SIZE: u32 = 50;
@@ -63,8 +64,21 @@ pub(super) async fn list(State(console): State<Console>, signed: Signed, uri: Ur
         Ok(page) => page,
         Err(e) => return console.failed(e),
     };
+    let ids = page.items.iter().map(|a| a.id.clone()).collect();
+    let health = match console.app.store.automation_health(ids, UnixMs::now()).await {
+        Ok(health) => health,
+        Err(e) => return console.failed(e),
+    };
     let mut rows = Vec::with_capacity(page.items.len());
     for a in &page.items {
+        let health = health.get(&a.id).map(|h| {
+            json!({
+                "calls": h.succeeded + h.failed,
+                "failed": h.failed,
+                "ratio": h.success_ratio().map(|r| format!("{:.1} %", r * 100.0)),
+                "last_error_code": h.last_error_code,
+            })
+        });
         let last = match last_call(&console, a).await {
             Ok(last) => last,
             Err(e) => return console.failed(e),
@@ -76,6 +90,7 @@ pub(super) async fn list(State(console): State<Console>, signed: Signed, uri: Ur
             "webhook_url": a.settings.webhook_url,
             "enabled": a.settings.enabled,
             "last": last,
+            "health": health,
         }));
     }
     let role = signed.principal.role;

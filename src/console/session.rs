@@ -22,6 +22,8 @@ use crate::time::UnixMs;
 
 /// The session cookie's name.
 const COOKIE: &str = "hr_console";
+/// Where a signed-in browser lands: the overview.
+const HOME: &str = "/console/overview";
 /// Where a request without a valid session is sent.
 const SIGN_IN: &str = "/console/sign-in";
 /// The form field (or, for htmx, the header) carrying the CSRF token.
@@ -133,8 +135,7 @@ impl Console {
         match HeaderValue::from_str(&cookie) {
             Ok(value) => {
                 let mut response =
-                    Redirect::to(if token.is_empty() { SIGN_IN } else { "/console/logs" })
-                        .into_response();
+                    Redirect::to(if token.is_empty() { SIGN_IN } else { HOME }).into_response();
                 response.headers_mut().insert(header::SET_COOKIE, value);
                 response
             }
@@ -228,7 +229,7 @@ pub(super) fn csrf_refusal(
 
 pub(super) async fn sign_in_page(State(console): State<Console>, headers: HeaderMap) -> Response {
     match console.session(&headers).await {
-        Ok(Some(_)) => Redirect::to("/console/logs").into_response(),
+        Ok(Some(_)) => Redirect::to(HOME).into_response(),
         Ok(None) => console.pages.render(StatusCode::OK, "sign_in.html", &json!({})),
         Err(answer) => answer,
     }

@@ -182,3 +182,31 @@ async fn past_fifty_automations_the_list_has_an_older_page_and_a_bad_cursor_is_r
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
     assert!(bad.text.contains("is not an automation id"), "{}", bad.text);
 }
+
+/// The 24 h column comes from the per-minute rollup: the share of calls that succeeded, of
+/// how many, and the last error's code; an automation without a call says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_automation_shows_its_success_ratio_over_a_day_and_its_last_error() {
+    let relay = Relay::start(ONE_ATTEMPT);
+    let flaky = Receiver::failing_first(3, 503).await;
+    let flaky_id = automation(&relay, &flaky, "flaky").await;
+    let quiet_id = automation(&relay, &Receiver::ok().await, "quiet").await;
+    for n in 0..4 {
+        relay.send_message("flaky", json!({"n": n})).await;
+        relay.wait_logs_at_least(&format!("automation_id={flaky_id}"), n + 1).await;
+    }
+    let mut browser = Browser::new(&relay);
+    browser.sign_in(ADMIN).await;
+    let row = relay
+        .wait_for(crate::common::WAIT, "the rollup to count the calls", || async {
+            let page = browser.get("/console/automations").await;
+            let row = row_of(&page, &flaky_id).to_string();
+            row.contains("25.0 %").then_some(row)
+        })
+        .await;
+    assert!(row.contains("25.0 %</span> of 4"), "{row}");
+    assert!(row.contains("last error E_HTTP_STATUS"), "{row}");
+    let page = browser.get("/console/automations").await;
+    let quiet = row_of(&page, &quiet_id);
+    assert!(quiet.contains("<td class=\"health\">no call</td>"), "{quiet}");
+}

@@ -145,8 +145,18 @@ async fn operate(driver: &WebDriver, relay: &Relay, log: &str, fixed: &AtomicBoo
         .await;
     driver.find(By::Id("key")).await.expect("key field").send_keys(ADMIN).await.expect("type");
     driver.find(By::Id("sign-in")).await.expect("button").click().await.expect("sign in");
-    wait_until("the logs page", || async { source(driver).await.contains("signed in as admin") })
-        .await;
+    wait_until("the overview", || async {
+        let url = driver.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+        url.ends_with("/console/overview") && source(driver).await.contains("signed in as admin")
+    })
+    .await;
+    let logs = driver.find(By::Css("nav a[href='/console/logs']")).await.expect("the Logs link");
+    logs.click().await.expect("open the logs");
+    wait_until("the logs page", || async {
+        let url = driver.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+        url.ends_with("/console/logs")
+    })
+    .await;
 
     let class = driver.find(By::Css("#f-status_class option[value='5xx']")).await.expect("5xx");
     class.click().await.expect("choose 5xx");
@@ -269,7 +279,8 @@ async fn every_page_fits(driver: &WebDriver, relay: &Relay, log: &str) {
     driver.find(By::Id("sign-in")).await.expect("button").click().await.expect("sign in");
     wait_until("signed in", || async { source(driver).await.contains("signed in as admin") }).await;
     let pages = [
-        "/console/logs".to_string(),
+        "/console/overview".to_string(),
+        "/console/logs".into(),
         format!("/console/logs/{log}"),
         "/console/automations".into(),
         "/console/automations/new".into(),

@@ -23,7 +23,7 @@ async fn a_good_key_gets_a_strict_http_only_cookie_and_a_bad_one_none() {
 
     let signed = browser.sign_in(ADMIN).await;
     assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.text);
-    assert_eq!(signed.location(), "/console/logs");
+    assert_eq!(signed.location(), "/console/overview");
     let cookie = signed.header("set-cookie").to_string();
     for flag in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age=43200"] {
         assert!(cookie.contains(flag), "{flag} missing: {cookie}");
