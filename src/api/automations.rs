@@ -37,7 +37,7 @@ const RESERVED_HEADERS: &[&str] = &[
 /// Create or update body; on update every field is optional and absent ones keep their value.
 /// Any other field is refused: a misspelt one (`enable` for `enabled`) must not be ignored.
 /// The console's forms fill the same fields, so they are judged by the same rules.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AutomationBody {
     pub(crate) name: Option<String>,
@@ -49,11 +49,13 @@ pub(crate) struct AutomationBody {
     pub(crate) enabled: Option<bool>,
     /// `Some(None)`: every event type.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(nullable)]
     pub(crate) event_types: Option<Option<Vec<String>>>,
     /// Accepted and ignored: retab 0.0.49's `endpoints.create` sends the model's computed
     /// `"object": "automation.endpoint"`. (uiform's and retab's `endpoints.update` send only
     /// fields above, uiform's with `null` for those not given.)
     #[serde(rename = "object")]
+    #[schema(value_type = Option<String>)]
     pub(crate) _object: Option<serde::de::IgnoredAny>,
 }
 

@@ -20,8 +20,9 @@ const MAX_NAME_BYTES: usize = 256;
 
 /// A key to create. `name` and `role` are optional here only so that a missing one is
 /// answered naming it (serde's own error names no field).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = KeyCreateBody)]
 pub(crate) struct CreateBody {
     pub(crate) name: Option<String>,
     pub(crate) role: Option<String>,

@@ -21,14 +21,15 @@ use crate::store::{
 };
 use crate::time::UnixMs;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct MessageBody<'a> {
+pub(super) struct MessageBody<'a> {
     processor_id: Option<String>,
     automation_id: Option<String>,
     event_type: Option<String>,
     /// Kept as the producer's bytes: sent and signed exactly as received, never re-encoded.
     #[serde(borrow)]
+    #[schema(value_type = Option<Object>)]
     payload: Option<&'a RawValue>,
 }
 
