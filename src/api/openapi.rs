@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use axum::http::{header, HeaderValue};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use utoipa::openapi::extensions::ExtensionsBuilder;
@@ -324,52 +324,46 @@ pub(super) async fn openapi_json() -> Response {
     axum::Json(body).into_response()
 }
 
-/// `GET /docs`: Swagger UI over `/openapi.json`, from the assets vendored in the binary.
+/// `GET /docs`: Swagger UI over `/openapi.json`, one page with the stylesheet and scripts
+/// of the Swagger UI distribution `utoipa-swagger-ui` embeds (feature `vendored`: the
+/// crate's own copy, never downloaded), so it works offline and takes one route.
 pub(super) async fn docs_page() -> Response {
-    let page = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>hookrelay API</title>
-<link rel="stylesheet" href="/docs/swagger-ui.css"></head>
-<body><div id="swagger-ui"></div>
-<script src="/docs/swagger-ui-bundle.js"></script>
-<script src="/docs/docs-init.js"></script></body></html>"#;
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+    static PAGE: OnceLock<Result<String, String>> = OnceLock::new();
+    match PAGE.get_or_init(docs_html) {
+        Ok(page) => {
+            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page.as_str()).into_response()
+        }
+        Err(e) => super::ApiError::internal(e).into_response(),
+    }
 }
 
-/// The page's script: no inline script, so a strict Content-Security-Policy can hold.
-pub(super) async fn docs_init() -> Response {
-    let script = "window.ui = SwaggerUIBundle({url: '/openapi.json', dom_id: '#swagger-ui'});";
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], script).into_response()
+/// The page. The vendored files hold no `</style` or `</script` (checked here), so they
+/// can sit inline.
+fn docs_html() -> Result<String, String> {
+    let css = vendored("swagger-ui.css")?;
+    let bundle = vendored("swagger-ui-bundle.js")?;
+    if css.contains("</style") || bundle.contains("</script") {
+        return Err("a vendored Swagger UI file would end its inline element".into());
+    }
+    Ok(format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>hookrelay API</title><style>{css}</style></head>\n<body><div id=\"swagger-ui\"></div>\n\
+         <script>{bundle}</script>\n\
+         <script>window.ui = SwaggerUIBundle({{url: '/openapi.json', dom_id: '#swagger-ui'}});</script>\n\
+         </body></html>\n"
+    ))
 }
 
-/// `GET /docs/swagger-ui.css`.
-pub(super) async fn docs_css() -> Response {
-    vendored("swagger-ui.css")
-}
-
-/// `GET /docs/swagger-ui-bundle.js`.
-pub(super) async fn docs_bundle() -> Response {
-    vendored("swagger-ui-bundle.js")
-}
-
-/// A file of the Swagger UI distribution `utoipa-swagger-ui` embeds (feature `vendored`:
-/// built from the crate's own copy, never downloaded).
-fn vendored(file: &str) -> Response {
+/// A text file of the vendored Swagger UI distribution.
+fn vendored(file: &str) -> Result<String, String> {
     let config = std::sync::Arc::new(utoipa_swagger_ui::Config::from("/openapi.json"));
     match utoipa_swagger_ui::serve(file, config) {
-        Ok(Some(f)) => {
-            let mut response = f.bytes.into_owned().into_response();
-            let content_type = HeaderValue::from_str(&f.content_type)
-                .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-            response.headers_mut().insert(header::CONTENT_TYPE, content_type);
-            if f.gzpipped {
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            }
-            response
+        Ok(Some(f)) if !f.gzpipped => {
+            String::from_utf8(f.bytes.into_owned()).map_err(|e| format!("vendored {file}: {e}"))
         }
-        Ok(None) => super::ApiError::not_found("file").into_response(),
-        Err(e) => super::ApiError::internal(e).into_response(),
+        Ok(Some(_)) => Err(format!("vendored {file} is gzipped")),
+        Ok(None) => Err(format!("vendored {file} is missing")),
+        Err(e) => Err(format!("vendored {file}: {e}")),
     }
 }
 

@@ -126,9 +126,6 @@ pub(super) fn table(max_concurrent_uploads: usize) -> Vec<Route> {
         route(GET, "/metrics", Public, ops::metrics),
         route(GET, "/openapi.json", Public, openapi::openapi_json),
         route(GET, "/docs", Public, openapi::docs_page),
-        route(GET, "/docs/docs-init.js", Public, openapi::docs_init),
-        route(GET, "/docs/swagger-ui.css", Public, openapi::docs_css),
-        route(GET, "/docs/swagger-ui-bundle.js", Public, openapi::docs_bundle),
     ]
 }
 
