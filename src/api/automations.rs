@@ -39,6 +39,8 @@ const RESERVED_HEADERS: &[&str] = &[
 /// The console's forms fill the same fields, so they are judged by the same rules.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(description = "An automation to create (`name`, `processor_id`, `webhook_url` required) \
+    or the fields to change (absent ones keep their value). Any other field is refused.")]
 pub(crate) struct AutomationBody {
     pub(crate) name: Option<String>,
     pub(crate) processor_id: Option<String>,
@@ -47,9 +49,9 @@ pub(crate) struct AutomationBody {
     pub(crate) need_validation: Option<bool>,
     pub(crate) default_language: Option<String>,
     pub(crate) enabled: Option<bool>,
-    /// `Some(None)`: every event type.
+    /// The event types it receives: `null` (`Some(None)`) is every one.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(nullable)]
+    #[schema(nullable, min_items = 1, max_items = 64)]
     pub(crate) event_types: Option<Option<Vec<String>>>,
     /// Accepted and ignored: retab 0.0.49's `endpoints.create` sends the model's computed
     /// `"object": "automation.endpoint"`. (uiform's and retab's `endpoints.update` send only

@@ -16,6 +16,7 @@ pub(crate) mod logs;
 pub(crate) mod logs_view;
 mod messages;
 pub mod openapi;
+mod openapi_docs;
 mod openapi_ops;
 mod openapi_schemas;
 mod ops;

@@ -1,4 +1,4 @@
-//! The OpenAPI 3.1 document, served at `GET /openapi.json`, and its docs page at `/docs`.
+//! The OpenAPI 3.1 document at `GET /openapi.json` (its docs page: [`super::openapi_docs`]).
 //!
 //! Its paths come from the route table ([`super::routes::table`]), the one list the router
 //! is built from: every route served is in the document, with its method, path parameters,
@@ -10,7 +10,6 @@
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use utoipa::openapi::extensions::ExtensionsBuilder;
@@ -30,8 +29,9 @@ use utoipa::OpenApi as _;
 use super::openapi_ops::{doc_of, OpDoc};
 use super::openapi_schemas as s;
 use super::routes::{table, Credential, Route};
-use super::{automations, keys, messages, recover, rerun, ApiErrorCode};
+use super::{automations, keys, messages, rerun, ApiErrorCode};
 use crate::auth::Role;
+use crate::outbound::ErrorCode;
 
 /// The extension naming the role a keyed route needs (`viewer`, `operator`, `admin`), or
 /// the kind of credential of the others (`app`, `sink`, `public`).
@@ -46,8 +46,8 @@ const ERROR_SCHEMA: &str = "Error";
     automations::AutomationBody,
     keys::CreateBody,
     messages::MessageBody,
-    recover::RecoverBody,
     rerun::RerunBody,
+    s::AutomationCreateBody,
     s::Automation,
     s::AutomationCreated,
     s::AutomationList,
@@ -182,6 +182,37 @@ fn string_schema() -> Schema {
     Schema::Object(ObjectBuilder::new().schema_type(Type::String).build())
 }
 
+/// What a query parameter takes: the values its parser accepts (an empty value is refused
+/// by every parser but the free-text filters').
+fn query_schema(name: &str) -> Schema {
+    let triggers = ["initial", "retry", "rerun", "recover", "replay", "test"];
+    let error_codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    let schema = match name {
+        "before" | "after" => json!({"type": "string", "minLength": 1,
+            "description": "A cursor: an id from `list_metadata`. Give `before` or `after`, not both."}),
+        "limit" => json!({"type": "integer", "minimum": 1,
+            "description": "Page size, at most `limits.max_list_limit` (default 10 a page)."}),
+        "order" => json!({"type": "string", "enum": ["asc", "desc"]}),
+        "status" => {
+            json!({"type": "string", "enum": ["pending", "succeeded", "exhausted", "failed"]})
+        }
+        "status_code" => json!({"type": "integer", "minimum": 0, "maximum": 599,
+            "description": "0 (no HTTP response) or an HTTP status, 100 to 599."}),
+        "status_class" => json!({"type": "string", "enum": ["2xx", "3xx", "4xx", "5xx"]}),
+        "success" => json!({"type": "boolean"}),
+        "trigger" => json!({"type": "string", "enum": triggers}),
+        "error_code" => json!({"type": "string", "enum": error_codes}),
+        "created_after" | "created_before" => json!({"type": "string", "format": "date-time",
+            "description": "An RFC 3339 time (Unix seconds are accepted too)."}),
+        "event_type" => json!({"type": "string", "minLength": 1, "maxLength": 128}),
+        "url_contains" => json!({"type": "string", "minLength": 1, "maxLength": 200}),
+        "schema_id" | "schema_data_id" => json!({"type": "string",
+            "description": "Accepted and ignored (the uiform and retab SDKs send it)."}),
+        _ => json!({"type": "string"}),
+    };
+    serde_json::from_value(schema).unwrap_or_else(|_| string_schema())
+}
+
 fn operation(route: &Route) -> Operation {
     let method = route.method.as_str();
     let doc = doc_of(method, route.path);
@@ -210,7 +241,7 @@ fn operation(route: &Route) -> Operation {
                 .name(*name)
                 .parameter_in(ParameterIn::Query)
                 .required(Required::False)
-                .schema(Some(string_schema())),
+                .schema(Some(query_schema(name))),
         );
     }
     if let Some((schema, required)) = doc.and_then(|d| d.body) {
@@ -322,49 +353,6 @@ pub(super) async fn openapi_json() -> Response {
     static JSON: OnceLock<Value> = OnceLock::new();
     let body = JSON.get_or_init(|| serde_json::to_value(document()).unwrap_or(Value::Null));
     axum::Json(body).into_response()
-}
-
-/// `GET /docs`: Swagger UI over `/openapi.json`, one page with the stylesheet and scripts
-/// of the Swagger UI distribution `utoipa-swagger-ui` embeds (feature `vendored`: the
-/// crate's own copy, never downloaded), so it works offline and takes one route.
-pub(super) async fn docs_page() -> Response {
-    static PAGE: OnceLock<Result<String, String>> = OnceLock::new();
-    match PAGE.get_or_init(docs_html) {
-        Ok(page) => {
-            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page.as_str()).into_response()
-        }
-        Err(e) => super::ApiError::internal(e).into_response(),
-    }
-}
-
-/// The page. The vendored files hold no `</style` or `</script` (checked here), so they
-/// can sit inline.
-fn docs_html() -> Result<String, String> {
-    let css = vendored("swagger-ui.css")?;
-    let bundle = vendored("swagger-ui-bundle.js")?;
-    if css.contains("</style") || bundle.contains("</script") {
-        return Err("a vendored Swagger UI file would end its inline element".into());
-    }
-    Ok(format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>hookrelay API</title><style>{css}</style></head>\n<body><div id=\"swagger-ui\"></div>\n\
-         <script>{bundle}</script>\n\
-         <script>window.ui = SwaggerUIBundle({{url: '/openapi.json', dom_id: '#swagger-ui'}});</script>\n\
-         </body></html>\n"
-    ))
-}
-
-/// A text file of the vendored Swagger UI distribution.
-fn vendored(file: &str) -> Result<String, String> {
-    let config = std::sync::Arc::new(utoipa_swagger_ui::Config::from("/openapi.json"));
-    match utoipa_swagger_ui::serve(file, config) {
-        Ok(Some(f)) if !f.gzpipped => {
-            String::from_utf8(f.bytes.into_owned()).map_err(|e| format!("vendored {file}: {e}"))
-        }
-        Ok(Some(_)) => Err(format!("vendored {file} is gzipped")),
-        Ok(None) => Err(format!("vendored {file} is missing")),
-        Err(e) => Err(format!("vendored {file}: {e}")),
-    }
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ const fn op(
 #[rustfmt::skip] // One entry per line, as a table.
 pub(super) const DOCS: &[OpDoc] = &[
     op("GET", ENDPOINTS, "List automations", AUTOMATION_QUERY, None, 200, "AutomationList"),
-    op("POST", ENDPOINTS, "Create an automation (its secret is shown)", NONE, Some(("AutomationBody", true)), 201, "AutomationCreated"),
+    op("POST", ENDPOINTS, "Create an automation (its secret is shown)", NONE, Some(("AutomationCreateBody", true)), 201, "AutomationCreated"),
     op("GET", "/v1/processors/automations/endpoints/{id}", "Get an automation", NONE, None, 200, "Automation"),
     op("PUT", "/v1/processors/automations/endpoints/{id}", "Update an automation (absent fields keep their value)", NONE, Some(("AutomationBody", true)), 200, "Automation"),
     op("DELETE", "/v1/processors/automations/endpoints/{id}", "Delete an automation", NONE, None, 200, "AutomationDeleted"),

@@ -44,14 +44,38 @@ pub struct Automation {
     updated_at: String,
 }
 
-/// A new automation: as [`Automation`], with its signing secret (`whsec_…`), shown here and
-/// by `GET …/secret`.
+/// A new automation, with its signing secret (`whsec_…`), also shown by `GET …/secret`.
 #[derive(ToSchema)]
 pub struct AutomationCreated {
     #[serde(flatten)]
     automation: Automation,
     #[schema(pattern = "^whsec_")]
     secret: String,
+}
+
+/// An automation to create: the create's stricter reading of the handler's
+/// `AutomationBody` (same fields, checked by a test), whose `name`, `processor_id` and
+/// `webhook_url` are required here. Any other field is refused.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutomationCreateBody {
+    #[schema(min_length = 1, max_length = 256, pattern = "\\S")]
+    name: String,
+    #[schema(min_length = 1, max_length = 256, pattern = "\\S")]
+    processor_id: String,
+    /// An absolute http(s) URL with a host, without credentials.
+    #[schema(max_length = 2048, pattern = "^https?://[^/?#@\\s\\\\]+([/?#]\\S*)?$")]
+    webhook_url: String,
+    /// Extra headers sent with every call (not the ones hookrelay sets itself).
+    webhook_headers: Option<BTreeMap<String, String>>,
+    need_validation: Option<bool>,
+    default_language: Option<String>,
+    enabled: Option<bool>,
+    /// The event types it receives (1 to 64 names); `null` or absent: every one.
+    #[schema(min_items = 1, max_items = 64)]
+    event_types: Option<Vec<String>>,
+    /// Accepted and ignored (retab 0.0.49 sends `automation.endpoint`).
+    object: Option<String>,
 }
 
 /// A page of automations.
@@ -108,7 +132,7 @@ pub struct ApiKey {
     revoked_at: Option<String>,
 }
 
-/// A new API key: as [`ApiKey`], with the key itself, shown this once.
+/// A new API key, with the key itself, shown this once.
 #[derive(ToSchema)]
 pub struct ApiKeyCreated {
     #[serde(flatten)]

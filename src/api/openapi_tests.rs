@@ -25,6 +25,18 @@ fn every_documented_operation_is_served() {
     }
 }
 
+/// The create's body schema has the handler's fields exactly (it only requires more).
+#[test]
+fn the_create_body_has_the_update_body_fields() {
+    let doc = doc_json();
+    let keys = |name: &str| -> BTreeSet<String> {
+        let props = doc["components"]["schemas"][name]["properties"].as_object().expect(name);
+        props.keys().cloned().collect()
+    };
+    assert_eq!(keys("AutomationCreateBody"), keys("AutomationBody"));
+    assert_eq!(keys("AutomationBody").len(), 9);
+}
+
 /// Every `$ref` of the document names a schema it holds.
 #[test]
 fn every_reference_resolves() {

@@ -41,7 +41,7 @@ impl Target {
 #[serde(deny_unknown_fields)]
 pub(super) struct RerunBody {
     /// `original` (default: the logged URL) or `current` (the automation's URL now).
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<super::openapi_schemas::RerunTarget>)]
     target: Option<Value>,
 }
 
