@@ -27,9 +27,10 @@ use utoipa::openapi::{
 use utoipa::OpenApi as _;
 
 use super::openapi_ops::{doc_of, OpDoc};
+use super::openapi_recover as r;
 use super::openapi_schemas as s;
 use super::routes::{table, Credential, Route};
-use super::{automations, keys, messages, rerun, ApiErrorCode};
+use super::{automations, keys, messages, recover, rerun, ApiErrorCode};
 use crate::auth::Role;
 use crate::outbound::ErrorCode;
 
@@ -65,6 +66,11 @@ const ERROR_SCHEMA: &str = "Error";
     s::AutomationLog,
     s::AutomationLogList,
     s::RerunResult,
+    recover::RecoverBody,
+    r::RecoverJob,
+    r::RecoverJobProgress,
+    r::RecoverDryRun,
+    r::RecoverJobList,
 )))]
 struct Schemas;
 
@@ -256,6 +262,12 @@ fn operation(route: &Route) -> Operation {
     }
     let (status, success) = success(route, doc);
     op = op.response(status.to_string(), success);
+    for (status, schema) in doc.map_or(&[][..], |d| d.also) {
+        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name(*schema))).build();
+        let answer =
+            ResponseBuilder::new().description("Success").content("application/json", content);
+        op = op.response(status.to_string(), answer.build());
+    }
     for status in error_statuses(route) {
         let answer = error_response(&status);
         op = op.response(status, answer);

@@ -4,6 +4,7 @@
 //! success answer's. A route without an entry here is still documented, from its row, with
 //! a generic JSON answer; an entry for a route the router does not serve fails a test.
 
+use super::extract::PageParams;
 use super::extract::{NoParams, QueryParams};
 use super::{automations, logs, messages};
 
@@ -23,6 +24,8 @@ pub(super) struct OpDoc {
     pub status: u16,
     /// The success body's schema.
     pub answer: &'static str,
+    /// Other success answers: status and schema.
+    pub also: &'static [(u16, &'static str)],
 }
 
 const NONE: &[&[&str]] = NoParams::ACCEPTED;
@@ -30,6 +33,8 @@ const AUTOMATION_QUERY: &[&[&str]] = <automations::ListQuery as QueryParams>::AC
 const MESSAGE_QUERY: &[&[&str]] = <messages::MessageQuery as QueryParams>::ACCEPTED;
 const DELIVERY_QUERY: &[&[&str]] = <messages::DeliveryQuery as QueryParams>::ACCEPTED;
 const LOG_QUERY: &[&[&str]] = <logs::ListQuery as QueryParams>::ACCEPTED;
+const PAGE_QUERY: &[&[&str]] = <PageParams as QueryParams>::ACCEPTED;
+const RECOVER: &str = "/v1/processors/automations/logs/recover";
 const ENDPOINTS: &str = "/v1/processors/automations/endpoints";
 
 /// An entry: `method path`, summary, query, body, status, answer.
@@ -42,7 +47,7 @@ const fn op(
     status: u16,
     answer: &'static str,
 ) -> OpDoc {
-    OpDoc { method, path, summary, query, body, status, answer }
+    OpDoc { method, path, summary, query, body, status, answer, also: &[] }
 }
 
 /// The documented operations.
@@ -68,6 +73,10 @@ pub(super) const DOCS: &[OpDoc] = &[
     op("GET", "/v1/processors/{processor_id}/automations/logs", "List a processor's automation logs (retab 0.0.37-0.0.49)", LOG_QUERY, None, 200, "AutomationLogList"),
     op("GET", "/v1/processors/{processor_id}/automations/logs/{log_id}", "Get a processor's automation log", NONE, None, 200, "AutomationLog"),
     op("POST", "/v1/processors/{processor_id}/automations/logs/{log_id}/rerun", "Rerun a processor's logged call (the body is optional)", NONE, Some(("RerunBody", false)), 200, "RerunResult"),
+    OpDoc { also: &[(200, "RecoverDryRun")], ..op("POST", RECOVER, "Start a recover job (202), or with `dry_run` count what it would take (200)", NONE, Some(("RecoverBody", true)), 202, "RecoverJobProgress") },
+    op("GET", RECOVER, "List recover jobs", PAGE_QUERY, None, 200, "RecoverJobList"),
+    op("GET", "/v1/processors/automations/logs/recover/{job_id}", "Get a recover job's progress", NONE, None, 200, "RecoverJobProgress"),
+    op("POST", "/v1/processors/automations/logs/recover/{job_id}/cancel", "Cancel a running recover job (409 `job_ended` once it has ended)", NONE, None, 200, "RecoverJob"),
     op("POST", "/v1/keys", "Create an API key (the key is shown this once)", NONE, Some(("KeyCreateBody", true)), 201, "ApiKeyCreated"),
     op("GET", "/v1/keys", "List the stored API keys", NONE, None, 200, "ApiKeyList"),
     op("DELETE", "/v1/keys/{id}", "Revoke an API key", NONE, None, 200, "ApiKey"),

@@ -15,7 +15,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::common::{Receiver, Relay, KEY};
-use crate::helpers::{send, Resp, ENDPOINTS, LOGS};
+use crate::helpers::{rfc3339_ago, send, Resp, ENDPOINTS, LOGS};
 
 /// `GET /openapi.json`, without a key.
 async fn document(relay: &Relay) -> Value {
@@ -251,6 +251,26 @@ async fn real_answers_validate_against_the_documented_schemas() {
     let r = call(&relay, Method::GET, "/v1/processors/p1/automations/logs", None).await;
     c.check("GET", scoped, &r);
 
+    let recover = "/v1/processors/automations/logs/recover";
+    let window = json!({"since": rfc3339_ago(3600), "dry_run": true});
+    let dry = call(&relay, Method::POST, recover, Some(window)).await;
+    assert_eq!((dry.status, &dry.body["dry_run"]), (200, &json!(true)), "{}", dry.text);
+    c.check("POST", recover, &dry);
+    let job = call(&relay, Method::POST, recover, Some(json!({"since": rfc3339_ago(3600)}))).await;
+    assert_eq!(job.status, 202, "{}", job.text);
+    c.check("POST", recover, &job);
+    let job_id = job.body["id"].as_str().expect("job id");
+    c.check("GET", recover, &call(&relay, Method::GET, recover, None).await);
+    let one_job = format!("{recover}/{{job_id}}");
+    c.check(
+        "GET",
+        &one_job,
+        &call(&relay, Method::GET, &format!("{recover}/{job_id}"), None).await,
+    );
+    let cancel = call(&relay, Method::POST, &format!("{recover}/{job_id}/cancel"), None).await;
+    assert!([200, 409].contains(&cancel.status), "{}", cancel.text);
+    c.check("POST", &format!("{one_job}/cancel"), &cancel);
+
     let key =
         call(&relay, Method::POST, "/v1/keys", Some(json!({"name": "k", "role": "viewer"}))).await;
     assert_eq!(key.status, 201, "{}", key.text);
@@ -279,7 +299,7 @@ async fn real_answers_validate_against_the_documented_schemas() {
     c.check("GET", ENDPOINTS, &no_key);
 
     c.check("DELETE", one, &call(&relay, Method::DELETE, &at(""), None).await);
-    assert_eq!(c.checked, 24);
+    assert_eq!(c.checked, 29);
 }
 
 /// A schema that forbids what a real answer holds is caught: the checker is not vacuous.
