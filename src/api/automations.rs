@@ -37,8 +37,10 @@ const RESERVED_HEADERS: &[&str] = &[
 /// Create or update body; on update every field is optional and absent ones keep their value.
 /// Any other field is refused: a misspelt one (`enable` for `enabled`) must not be ignored.
 /// The console's forms fill the same fields, so they are judged by the same rules.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(description = "An automation to create (`name`, `processor_id`, `webhook_url` required) \
+    or the fields to change (absent ones keep their value). Any other field is refused.")]
 pub(crate) struct AutomationBody {
     pub(crate) name: Option<String>,
     pub(crate) processor_id: Option<String>,
@@ -47,13 +49,15 @@ pub(crate) struct AutomationBody {
     pub(crate) need_validation: Option<bool>,
     pub(crate) default_language: Option<String>,
     pub(crate) enabled: Option<bool>,
-    /// `Some(None)`: every event type.
+    /// The event types it receives: `null` (`Some(None)`) is every one.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(nullable, min_items = 1, max_items = 64)]
     pub(crate) event_types: Option<Option<Vec<String>>>,
     /// Accepted and ignored: retab 0.0.49's `endpoints.create` sends the model's computed
     /// `"object": "automation.endpoint"`. (uiform's and retab's `endpoints.update` send only
     /// fields above, uiform's with `null` for those not given.)
     #[serde(rename = "object")]
+    #[schema(value_type = Option<String>)]
     pub(crate) _object: Option<serde::de::IgnoredAny>,
 }
 

@@ -20,11 +20,16 @@ const MAX_NAME_BYTES: usize = 256;
 
 /// A key to create. `name` and `role` are optional here only so that a missing one is
 /// answered naming it (serde's own error names no field).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = KeyCreateBody, description = "An API key to create. Any other field is refused.")]
 pub(crate) struct CreateBody {
+    #[schema(required, nullable = false, min_length = 1, max_length = 256, pattern = "\\S")]
     pub(crate) name: Option<String>,
+    #[schema(required, nullable = false, value_type = super::openapi_schemas::KeyRole)]
     pub(crate) role: Option<String>,
+    /// When it stops working (RFC 3339, in the future); `null`: never.
+    #[schema(format = DateTime)]
     pub(crate) expires_at: Option<String>,
 }
 

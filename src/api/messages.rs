@@ -21,14 +21,17 @@ use crate::store::{
 };
 use crate::time::UnixMs;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct MessageBody<'a> {
+#[schema(description = "A message: to `processor_id`'s automations, or to one `automation_id` \
+    (one of the two is required). Any other field is refused.")]
+pub(super) struct MessageBody<'a> {
     processor_id: Option<String>,
     automation_id: Option<String>,
     event_type: Option<String>,
     /// Kept as the producer's bytes: sent and signed exactly as received, never re-encoded.
     #[serde(borrow)]
+    #[schema(required, nullable = false, value_type = Object)]
     payload: Option<&'a RawValue>,
 }
 

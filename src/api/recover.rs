@@ -21,13 +21,16 @@ use crate::time::UnixMs;
 
 /// A recover request: the window and the logs filters, as the API's body and the console's
 /// bulk retry form give them (both read by [`start`], so both mean the same).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(description = "A recover job: the window (`since` required, RFC 3339) and the logs \
+    list's filters. Any other field is refused.")]
 pub(crate) struct RecoverBody {
     pub(crate) since: String,
     pub(crate) until: Option<String>,
     pub(crate) automation_id: Option<String>,
     /// A number or its digits, as in the logs list's query.
+    #[schema(value_type = Option<i64>)]
     pub(crate) status_code: Option<Value>,
     pub(crate) status_class: Option<String>,
     pub(crate) error_code: Option<String>,

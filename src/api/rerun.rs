@@ -37,9 +37,11 @@ impl Target {
 
 /// A rerun's body. Any other field is refused, and `target` given twice too, so that a
 /// misspelt or ambiguous option is not silently ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RerunBody {
+pub(super) struct RerunBody {
+    /// `original` (default: the logged URL) or `current` (the automation's URL now).
+    #[schema(value_type = Option<super::openapi_schemas::RerunTarget>)]
     target: Option<Value>,
 }
 

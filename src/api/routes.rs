@@ -8,8 +8,8 @@ use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
 
 use super::{
-    automations, expunge, files, keys, logs, messages, ops, recover, replay, rerun, sheet_signer,
-    sheet_values, sheets, sink, test_call, workflows, AppState,
+    automations, expunge, files, keys, logs, messages, openapi, openapi_docs, ops, recover, replay,
+    rerun, sheet_signer, sheet_values, sheets, sink, test_call, workflows, AppState,
 };
 use crate::auth::Role;
 
@@ -124,6 +124,8 @@ pub(super) fn table(max_concurrent_uploads: usize) -> Vec<Route> {
         route(GET, "/healthz", Public, ops::healthz),
         route(GET, "/readyz", Public, ops::readyz),
         route(GET, "/metrics", Public, ops::metrics),
+        route(GET, "/openapi.json", Public, openapi::openapi_json),
+        route(GET, "/docs", Public, openapi_docs::docs_page),
     ]
 }
 

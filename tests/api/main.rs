@@ -32,6 +32,7 @@ mod malformed_json;
 mod message_views;
 mod messages;
 mod no_body;
+mod openapi;
 mod recover;
 mod recover_cancel;
 mod recover_concurrent;
