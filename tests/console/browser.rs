@@ -1,8 +1,10 @@
 //! The console in a real browser (Debian's chromium, driven over WebDriver by chromedriver):
 //! sign in, find a failed delivery through the filters, read the receiver's answer (a
 //! `<script>` in it shown as text and never run), fix the receiver, bulk-retry the failures
-//! and watch the progress reach the end, rerun in place and see it succeed, sign out. A failure saves a screenshot under `target/`. Without a browser the
-//! test is skipped with a reason, except under `CI=true`, where that is a failure.
+//! and watch the progress reach the end, rerun in place and see it succeed, sign out; a viewer
+//! then sees the log with no button; and every page fits a phone and a laptop. A failure
+//! saves a screenshot under `target/`. Without a browser the tests are skipped with a reason,
+//! except under `CI=true`, where that is a failure.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -138,8 +140,8 @@ async fn bulk_retry(driver: &WebDriver, relay: &Relay) {
     assert_eq!(bar.attr("value").await.expect("value").as_deref(), Some("1"));
 }
 
-/// The scenario; `fixed` switches the receiver to answering 200.
-async fn operate(driver: &WebDriver, relay: &Relay, log: &str, fixed: &AtomicBool) {
+/// The scenario; `fixed` switches the receiver to answering 200; `viewer` is a viewer's key.
+async fn operate(driver: &WebDriver, relay: &Relay, log: &str, fixed: &AtomicBool, viewer: &str) {
     driver.goto(relay.url("/console/logs")).await.expect("goto");
     wait_until("the sign-in page", || async { text_of(driver, "sign-in").await == "Sign in" })
         .await;
@@ -203,6 +205,25 @@ async fn operate(driver: &WebDriver, relay: &Relay, log: &str, fixed: &AtomicBoo
         url.ends_with("/console/sign-in")
     })
     .await;
+
+    // A viewer reads the same log but is offered no button it could not use.
+    driver.find(By::Id("key")).await.expect("key field").send_keys(viewer).await.expect("type");
+    driver.find(By::Id("sign-in")).await.expect("button").click().await.expect("sign in");
+    wait_until("signed in as viewer", || async {
+        source(driver).await.contains("signed in as viewer")
+    })
+    .await;
+    driver.goto(relay.url(&format!("/console/logs/{log}"))).await.expect("goto");
+    wait_until("the log's detail", || async { !text_of(driver, "outcome").await.is_empty() }).await;
+    let buttons = driver.find_all(By::Css("main button")).await.expect("buttons");
+    assert!(buttons.is_empty(), "a viewer is offered {} button(s) on a log", buttons.len());
+    driver.goto(relay.url("/console/automations")).await.expect("goto");
+    wait_until("the automations page", || async {
+        source(driver).await.contains("<h1>Automations")
+    })
+    .await;
+    let buttons = driver.find_all(By::Css("main button")).await.expect("buttons");
+    assert!(buttons.is_empty(), "a viewer is offered {} button(s) on automations", buttons.len());
 }
 
 /// A headless chromium session on its own chromedriver and profile.
@@ -267,7 +288,8 @@ async fn an_operator_finds_a_failure_reruns_it_and_signs_out_in_a_browser() {
     let log = one_log(&relay, &receiver, "browser").await;
 
     let browser = Browser::start(&chromedriver, &chromium).await;
-    browser.run(operate(&browser.driver, &relay, &log, &fixed)).await;
+    let (viewer, _) = crate::helpers::key_of(&relay, "viewer").await;
+    browser.run(operate(&browser.driver, &relay, &log, &fixed, &viewer)).await;
     assert_eq!(receiver.count(), 3, "the initial call, the bulk retry and the rerun");
 }
 
