@@ -150,11 +150,18 @@ pub(super) async fn rerun(
     if let Some(refused) = action_refusal(&console, &signed, &headers, &body, console.rerun_role) {
         return refused;
     }
+    let in_place = headers.contains_key("hx-request");
     let record = match send_rerun(&console.app, log_id, None, Target::Original).await {
         Ok((record, _)) => record,
+        // In place, the refusal replaces the result (htmx swaps error answers too: see the
+        // `responseHandling` of base.html), not a whole page inside the log's.
+        Err(e) if in_place => {
+            let context = json!({"status": e.status().as_u16(), "message": e.message});
+            return console.pages.render(e.status(), "rerun_refused.html", &context);
+        }
         Err(e) => return api_error_page(&console, &e),
     };
-    if headers.contains_key("hx-request") {
+    if in_place {
         let context = json!({"log": detail(&console, &record)});
         return console.pages.render(StatusCode::OK, "rerun_result.html", &context);
     }

@@ -18,6 +18,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("log_rows.html", include_str!("templates/log_rows.html")),
     ("log_tail.html", include_str!("templates/log_tail.html")),
     ("rerun_result.html", include_str!("templates/rerun_result.html")),
+    ("rerun_refused.html", include_str!("templates/rerun_refused.html")),
     ("retry.html", include_str!("templates/retry.html")),
     ("retry_job.html", include_str!("templates/retry_job.html")),
     ("retry_progress.html", include_str!("templates/retry_progress.html")),

@@ -63,6 +63,26 @@ async fn a_rerun_without_the_csrf_token_is_refused_and_sends_nothing() {
         in_place.text
     );
     assert_eq!(receiver.count(), 3);
+
+    // Refused in place (its automation deleted): the refusal, as a fragment, not a page.
+    let automation = relay.all_logs("").await[0]["automation_id"].as_str().expect("id").to_string();
+    let deleted = relay
+        .req(reqwest::Method::DELETE, &format!("/v1/processors/automations/endpoints/{automation}"))
+        .send()
+        .await
+        .expect("delete");
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    let refused = browser
+        .post(&rerun, &[], &[("x-csrf-token", &detail.csrf()), ("hx-request", "true")])
+        .await;
+    assert!(refused.status.is_client_error(), "{}: {}", refused.status, refused.text);
+    assert!(
+        refused.text.contains("id=\"rerun-outcome\" role=\"alert\">Rerun refused ("),
+        "{}",
+        refused.text
+    );
+    assert!(!refused.text.contains("<html"), "{}", refused.text);
+    assert_eq!(receiver.count(), 3, "a refused rerun called the receiver");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
