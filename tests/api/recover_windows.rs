@@ -124,8 +124,11 @@ async fn recover_jobs_are_listed_newest_first_in_cursor_pages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recover_over_deliveries_still_retrying_says_when_they_can_be_recovered() {
     let receiver = Receiver::failing_first(usize::MAX, 500).await;
-    let slow =
-        common::FAST_RETRIES.replace("initial_backoff_ms = 200", "initial_backoff_ms = 60000");
+    // Retries 10 minutes away (the cap too: FAST_RETRIES caps them at 2 s, which a loaded
+    // machine reached before the test's last check, and the retries were counted).
+    let slow = common::FAST_RETRIES
+        .replace("initial_backoff_ms = 200", "initial_backoff_ms = 600000")
+        .replace("max_backoff_ms = 2000", "max_backoff_ms = 600000");
     let relay = Relay::start(&format!("{slow}max_age_secs = 3600\n"));
     let automation = relay.create_automation("proc_retrying", &receiver.url("/r")).await;
     relay.send_message("proc_retrying", json!({"n": 1})).await;
