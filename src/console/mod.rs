@@ -151,8 +151,29 @@ pub fn router(app: AppState) -> anyhow::Result<Router> {
         .route("/console/assets/{name}", get(asset))
         .route("/console/{*rest}", get(not_found).post(not_found))
         .with_state(console.clone())
-        .layer(middleware::from_fn_with_state(console, refuse_cross_site))
+        .layer(middleware::from_fn_with_state(console.clone(), refuse_cross_site))
+        .layer(axum::extract::DefaultBodyLimit::max(FORM_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(console, too_large_as_a_page))
         .layer(middleware::from_fn(security_headers)))
+}
+
+/// The largest console form body: the largest form is an automation's, whose headers take at
+/// most 32 of 4 KiB; nothing the console takes comes near, so nothing larger is read.
+const FORM_BODY_LIMIT: usize = 256 * 1024;
+
+/// A body over the size limit is refused by the framework before any handler, in plain
+/// text: the console answers its own error page instead, as for every other refusal.
+async fn too_large_as_a_page(
+    axum::extract::State(console): axum::extract::State<Console>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(req).await;
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return response;
+    }
+    let message = "This form is larger than the server takes. Nothing was changed.";
+    console.pages.error(StatusCode::PAYLOAD_TOO_LARGE, message)
 }
 
 /// Refuses a POST a browser sent from another site (`Sec-Fetch-Site: cross-site` or

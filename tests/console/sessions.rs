@@ -146,3 +146,21 @@ async fn a_form_posted_from_another_site_is_refused_sign_in_included() {
     assert_eq!(own.status, StatusCode::SEE_OTHER, "{}", own.text);
     assert_eq!(browser.get("/console/logs").await.location(), "/console/sign-in");
 }
+
+/// A form over the body limit is refused with the console's own page (413), not the
+/// framework's plain text, and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_over_the_body_limit_gets_the_consoles_page() {
+    let relay = Relay::start("");
+    let mut browser = Browser::new(&relay);
+    browser.sign_in(ADMIN).await;
+    let csrf = browser.get("/console/automations/new").await.csrf();
+    let name = "n".repeat(300 * 1024);
+    let fields = [("csrf", csrf.as_str()), ("name", &name), ("processor_id", "p")];
+    let refused = browser.post("/console/automations/new", &fields, &[]).await;
+    assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", refused.text);
+    assert!(refused.header("content-type").starts_with("text/html"), "{}", refused.text);
+    assert!(refused.text.contains("larger than the server takes"), "{}", refused.text);
+    let list = relay.get_json("/v1/processors/automations/endpoints").await;
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(0), "{list}");
+}
