@@ -71,11 +71,14 @@ pub struct FileStats {
 
 impl Store {
     /// Deletes up to `limit` of the oldest logs recorded before `before`, by id range on the
-    /// primary key; returns how many.
+    /// primary key; returns how many. Only logs the overview's rollup has counted (at or
+    /// before its cursor) go: with a window shorter than the rollup's pace, logs deleted
+    /// first were never counted.
     pub async fn delete_logs_before(&self, before: UnixMs, limit: usize) -> StoreResult<usize> {
         self.write(move |c| {
             Ok(c.prepare_cached(
                 "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE id >= ?1 AND id < ?2 \
+                 AND id <= (SELECT last_log_id FROM rollup_cursor WHERE id = 1) \
                  ORDER BY id LIMIT ?3)",
             )?
             .execute(params![

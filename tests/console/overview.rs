@@ -213,3 +213,39 @@ async fn a_kill_or_an_upgrade_neither_double_counts_nor_skips_a_log() {
     relay.wait_logs_at_least(&format!("automation_id={broken}"), 6).await;
     assert_eq!(assert_counted_once(&relay).await, first + 1);
 }
+
+/// Retention deletes only logs the rollup has counted: with logs kept one second and
+/// deleted as fast as retention can, the overview still counts every call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_deleted_by_a_short_retention_are_counted_first() {
+    let toml = format!(
+        "{ONE_ATTEMPT}\n[retention]\nlogs_secs = 1\ninterval_ms = 1\nbatch_rows = 10000\n\
+         batch_pause_ms = 0\n"
+    );
+    let relay = Relay::start(&toml);
+    let ok = Receiver::ok().await;
+    automation(&relay, "fast", "fast", &ok.url("/hook")).await;
+    const CALLS: i64 = 400;
+    for i in 0..CALLS {
+        relay.send_message("fast", json!({"n": i})).await;
+    }
+    let db = relay.dir.path().join("hookrelay.db");
+    let counted = relay
+        .wait_for(Duration::from_secs(30), "every call counted and its log deleted", || {
+            let (db, ok) = (db.clone(), ok.clone());
+            async move {
+                let db = Connection::open(db).expect("open db");
+                let (counted, logs): (i64, i64) = db
+                    .query_row(
+                        "SELECT (SELECT coalesce(sum(succeeded + failed), 0) FROM rollup_minutes), \
+                         (SELECT count(*) FROM logs)",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .expect("totals");
+                (ok.count() as i64 == CALLS && logs == 0).then_some(counted)
+            }
+        })
+        .await;
+    assert_eq!(counted, CALLS, "calls whose logs went before they were counted");
+}
