@@ -242,6 +242,10 @@ pub(super) async fn sign_in(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(problem) = malformed_form(&body) {
+        let context = json!({"error": format!("This form could not be read: {problem}.")});
+        return console.pages.render(StatusCode::BAD_REQUEST, "sign_in.html", &context);
+    }
     let key = form_field(&body, "key").unwrap_or_default();
     let key = key.trim();
     let now = UnixMs::now();

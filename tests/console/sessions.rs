@@ -164,3 +164,21 @@ async fn a_form_over_the_body_limit_gets_the_consoles_page() {
     let list = relay.get_json("/v1/processors/automations/endpoints").await;
     assert_eq!(list["data"].as_array().map(Vec::len), Some(0), "{list}");
 }
+
+/// Sign-in reads its form as strictly as every other: a key given twice or not UTF-8 text is
+/// a 400 that names the field, and signs nobody in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_form_with_the_key_twice_or_not_utf8_signs_nobody_in() {
+    let relay = Relay::start("");
+    let browser = Browser::new(&relay);
+    let bodies = [
+        (format!("key={ADMIN}&key=x").into_bytes(), "field `key` is given twice"),
+        (b"key=%ff%fe".to_vec(), "field `key` is not UTF-8 text"),
+    ];
+    for (body, said) in bodies {
+        let refused = browser.post_raw("/console/sign-in", body).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+        assert!(refused.text.contains(said), "{said}: {}", refused.text);
+        assert!(refused.header("set-cookie").is_empty(), "signed in");
+    }
+}
