@@ -75,7 +75,7 @@ pub(super) async fn list(State(console): State<Console>, signed: Signed, uri: Ur
             json!({
                 "calls": h.succeeded + h.failed,
                 "failed": h.failed,
-                "ratio": h.success_ratio().map(|r| format!("{:.1} %", r * 100.0)),
+                "ratio": super::overview::ratio(h.succeeded, h.failed),
                 "last_error_code": h.last_error_code,
             })
         });

@@ -28,14 +28,6 @@ pub struct AutomationHealth {
     pub last_error_code: Option<String>,
 }
 
-impl AutomationHealth {
-    /// Succeeded calls over all calls, `None` without calls.
-    pub fn success_ratio(&self) -> Option<f64> {
-        let total = self.succeeded + self.failed;
-        (total > 0).then(|| self.succeeded as f64 / total as f64)
-    }
-}
-
 /// Calls in one minute, all automations together.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MinuteCounts {
