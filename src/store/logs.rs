@@ -324,7 +324,16 @@ impl LogRecord {
 impl NewLog {
     /// The record this log reads back as once stored under `id`, given the bodies it refers
     /// to by hash.
-    pub fn into_record(self, id: LogId, request_body: Vec<u8>, snapshot: Vec<u8>) -> LogRecord {
+    pub fn into_record(mut self, id: LogId, request_body: Vec<u8>, snapshot: Vec<u8>) -> LogRecord {
+        // As read back: the implied request headers in place (a rerun's or a test call's
+        // answer shows the log it stored, the same as the list will).
+        if self.request_headers_implied {
+            let (message, at) = (self.message_id.as_str(), self.request_at);
+            if let Some(whole) = implied_headers::put_back(&self.request_headers, message, at) {
+                self.request_headers = whole;
+                self.request_headers_implied = false;
+            }
+        }
         LogRecord {
             id,
             log: self,

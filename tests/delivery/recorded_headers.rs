@@ -56,8 +56,19 @@ async fn deliver_and_compare(toml: &str, redacted: Option<&str>) -> Vec<(String,
         let signed = ["user-agent", "content-type", "webhook-id", "webhook-timestamp"];
         assert_eq!(names, [&signed[..], &["webhook-signature", "x-plain"]].concat(), "{log}");
     }
+    // A rerun answers the log it stored: the same as the list shows it (headers included).
+    let first = logs[0]["id"].as_str().expect("id");
+    let rerun = format!("/v1/processors/automations/logs/{first}/rerun");
+    let (status, answer) = relay.post_json(&rerun, &json!({})).await;
+    assert_eq!(status, 200, "{answer}");
+    let listed = relay.all_logs("&trigger=rerun").await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let call = listed[0]["external_request_log"].as_object().expect("the log's call");
+    for (key, value) in call {
+        assert_eq!(&answer[key], value, "{key}: the rerun's answer and its log");
+    }
     let db = rusqlite::Connection::open(relay.dir.path().join("hookrelay.db")).expect("db");
-    db.prepare("SELECT request_headers, request_headers_implied FROM logs")
+    db.prepare("SELECT request_headers, request_headers_implied FROM logs WHERE trigger <> 'rerun'")
         .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
         .expect("logs")
 }
