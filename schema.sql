@@ -241,7 +241,13 @@ CREATE TABLE IF NOT EXISTS workflow_runs (
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS workflow_runs_task ON workflow_runs(task_id);
 CREATE INDEX IF NOT EXISTS workflow_runs_app ON workflow_runs(app_id, created_at);
-CREATE INDEX IF NOT EXISTS workflow_runs_running ON workflow_runs(status) WHERE status = 'running';
+-- Runs by status (version 16): the console's status filter over every app, in id order, and
+-- the runs left running by a crash, found at start-up. Replaces version 2's
+-- workflow_runs_running (status = 'running' only).
+CREATE INDEX IF NOT EXISTS workflow_runs_status ON workflow_runs(status);
+-- One app's runs in one status, in creation order (the console's filters, and the Dify API's
+-- GET /v1/workflows/logs?status=).
+CREATE INDEX IF NOT EXISTS workflow_runs_app_status ON workflow_runs(app_id, status, created_at);
 CREATE UNIQUE INDEX IF NOT EXISTS workflow_runs_idempotency ON workflow_runs(app_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 

@@ -20,15 +20,15 @@ use serde_json::{json, Map, Value};
 use super::session::Signed;
 use super::Console;
 use crate::store::{
-    MessageDetail, MessageFilter, NodeRun, PageRequest, RunCursor, RunRecord, StoreError,
-    StoreResult,
+    MessageDetail, MessageFilter, NodeRun, PageRequest, RunCursor, RunPageFilter, RunRecord,
+    RunStatus, StoreError, StoreResult,
 };
 use crate::time::UnixMs;
 
 /// Runs per page.
 const PAGE_SIZE: u32 = 50;
 /// The filters and cursors the list takes.
-const PARAMS: &[&str] = &["app_id", "before", "after"];
+const PARAMS: &[&str] = &["app_id", "status", "before", "after"];
 /// Longest app id the filter takes (config app ids are far shorter).
 const MAX_APP_ID: usize = 128;
 /// How long after a run's end its completion message can have been given its id: the id is
@@ -47,13 +47,15 @@ fn problem(field: &str, message: impl Into<String>) -> Problem {
     Problem { field: field.to_string(), message: message.into() }
 }
 
-/// The list's query: app filter and cursor, each checked (a 400 names the bad one).
-fn parse(pairs: &[(String, String)]) -> Result<(Option<String>, RunCursor), Problem> {
+/// The list's query: filters and cursor, each checked (a 400 names the bad one).
+fn parse(pairs: &[(String, String)]) -> Result<(RunPageFilter, RunCursor), Problem> {
     let mut app_id = None;
+    let mut status = None;
     let (mut before, mut after) = (None, None);
     for (name, value) in pairs {
         let slot = match name.as_str() {
             "app_id" => &mut app_id,
+            "status" => &mut status,
             "before" => &mut before,
             "after" => &mut after,
             _ => {
@@ -74,13 +76,19 @@ fn parse(pairs: &[(String, String)]) -> Result<(Option<String>, RunCursor), Prob
             return Err(problem(name, "not a workflow run id (a UUID)"));
         }
     }
+    let status = match status {
+        None => None,
+        Some(s) => Some(RunStatus::parse(&s).ok_or_else(|| {
+            problem("status", format!("`{s}` is not one of running, succeeded, failed, stopped"))
+        })?),
+    };
     let cursor = match (before, after) {
         (Some(_), Some(_)) => return Err(problem("before", "give either before or after")),
         (Some(id), None) => RunCursor::Before(id),
         (None, Some(id)) => RunCursor::After(id),
         (None, None) => RunCursor::Newest,
     };
-    Ok((app_id, cursor))
+    Ok((RunPageFilter { app_id, status }, cursor))
 }
 
 /// The query pairs of `uri` that have a value: a filter form sends its empty fields too.
@@ -92,11 +100,15 @@ pub(super) fn given_pairs(uri: &Uri) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The list of `app_id`'s runs (or all runs), from `cursor` (or the newest).
-fn link(app_id: Option<&str>, cursor: Option<(&str, &str)>) -> String {
+/// The list of `app_id`'s runs (or all runs) in `status` (or any), from `cursor` (or the
+/// newest).
+fn link(app_id: Option<&str>, status: Option<RunStatus>, cursor: Option<(&str, &str)>) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     if let Some(app) = app_id {
         query.append_pair("app_id", app);
+    }
+    if let Some(status) = status {
+        query.append_pair("status", status.as_str());
     }
     if let Some((name, id)) = cursor {
         query.append_pair(name, id);
@@ -108,7 +120,7 @@ fn row(run: &RunRecord) -> Value {
     json!({
         "id": run.id,
         "app_id": run.app_id,
-        "app_link": link(Some(&run.app_id), None),
+        "app_link": link(Some(&run.app_id), None, None),
         "status": run.status.as_str(),
         "user": run.user,
         "created_at": run.created_at.rfc3339(),
@@ -124,22 +136,22 @@ pub(super) async fn list(State(console): State<Console>, signed: Signed, uri: Ur
     for (name, value) in &pairs {
         context["filters"][name] = value.clone().into();
     }
-    let (app_id, cursor) = match parse(&pairs) {
+    let (filter, cursor) = match parse(&pairs) {
         Ok(parsed) => parsed,
         Err(p) => {
             context["problem"] = json!({"field": p.field, "message": p.message});
             return console.pages.render(StatusCode::BAD_REQUEST, "runs.html", &context);
         }
     };
-    let page = console.app.store.run_page(app_id.clone(), cursor, PAGE_SIZE).await;
-    let page = match page {
+    let (app, status) = (filter.app_id.clone(), filter.status);
+    let page = match console.app.store.run_page(filter, cursor, PAGE_SIZE).await {
         Ok(page) => page,
         Err(e) => return console.failed(e),
     };
-    let app = app_id.as_deref();
+    let link_to = |cursor| link(app.as_deref(), status, Some(cursor));
     context["runs"] = page.items.iter().map(row).collect();
-    context["newer"] = page.before.as_deref().map(|id| link(app, Some(("before", id)))).into();
-    context["older"] = page.after.as_deref().map(|id| link(app, Some(("after", id)))).into();
+    context["newer"] = page.before.as_deref().map(|id| link_to(("before", id))).into();
+    context["older"] = page.after.as_deref().map(|id| link_to(("after", id))).into();
     console.pages.render(StatusCode::OK, "runs.html", &context)
 }
 
@@ -202,7 +214,7 @@ fn detail(run: &RunRecord) -> Value {
     json!({
         "id": run.id,
         "app_id": run.app_id,
-        "app_link": link(Some(&run.app_id), None),
+        "app_link": link(Some(&run.app_id), None, None),
         "task_id": run.task_id,
         "status": run.status.as_str(),
         "user": run.user,

@@ -62,7 +62,7 @@ pub use reruns::RerunDelivery;
 pub use retention::{BodiesBatch, FileStats, MessagesBatch};
 pub use rollup::{Latency, LatencyBound, LATENCY_BOUNDS_MS, MINUTE_MS, ROLLUP_KEEP_MS};
 pub use rollup_reads::{AutomationHealth, MinuteCounts, Overview};
-pub use run_pages::RunCursor;
+pub use run_pages::{RunCursor, RunPageFilter};
 pub use runs::{NodeRun, NodeStatus, RunFilter, RunOutcome, RunRecord, RunStatus};
 /// The schema version this build writes (`PRAGMA user_version`).
 pub use schema::VERSION as SCHEMA_VERSION;

@@ -1,14 +1,25 @@
-//! Workflow runs of every app (or of one), newest first, by cursor: the console's runs list.
-//! Neither order sorts: across apps the primary key gives it (run ids are UUIDv7, so id order
-//! is creation order), and within one app `workflow_runs_app` (app id, creation time, then
-//! the key) does. The Dify API's own list (`Store::list_runs`) pages by number within one app.
+//! Workflow runs of every app (or of one), of any status (or of one), newest first, by
+//! cursor: the console's runs list. No order sorts: across apps the primary key gives it
+//! (run ids are UUIDv7, so id order is creation order) or, for one status,
+//! `workflow_runs_status` (status, then the key); within one app `workflow_runs_app` (app id,
+//! creation time, then the key) or, for one status, `workflow_runs_app_status` does. The Dify
+//! API's own list (`Store::list_runs`) pages by number within one app.
 
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
 
 use super::page::Page;
 use super::runs::{from_row, COLUMNS};
-use super::{RunRecord, Store, StoreResult};
+use super::{RunRecord, RunStatus, Store, StoreResult};
+
+/// Which runs a page lists.
+#[derive(Debug, Clone, Default)]
+pub struct RunPageFilter {
+    /// One app's runs, or every app's.
+    pub app_id: Option<String>,
+    /// Runs in one status, or in any.
+    pub status: Option<RunStatus>,
+}
 
 /// Where a page of runs starts: after (older than) or before (newer than) a run id.
 #[derive(Debug, Clone)]
@@ -30,12 +41,16 @@ fn key(app_id: Option<&str>) -> (&'static str, &'static str) {
     }
 }
 
-fn where_clause(app_id: Option<&str>, extra: Option<String>) -> (String, Vec<Value>) {
+fn where_clause(filter: &RunPageFilter, extra: Option<String>) -> (String, Vec<Value>) {
     let mut parts = Vec::new();
     let mut values = Vec::new();
-    if let Some(app) = app_id {
+    if let Some(app) = &filter.app_id {
         parts.push("app_id = ?".to_string());
-        values.push(Value::Text(app.to_string()));
+        values.push(Value::Text(app.clone()));
+    }
+    if let Some(status) = filter.status {
+        parts.push("status = ?".to_string());
+        values.push(Value::Text(status.as_str().to_string()));
     }
     parts.extend(extra);
     let clause =
@@ -43,14 +58,15 @@ fn where_clause(app_id: Option<&str>, extra: Option<String>) -> (String, Vec<Val
     (clause, values)
 }
 
-fn page_sql(app_id: Option<&str>, cursor: &RunCursor, limit: u32) -> (String, Vec<Value>) {
+fn page_sql(filter: &RunPageFilter, cursor: &RunCursor, limit: u32) -> (String, Vec<Value>) {
+    let app_id = filter.app_id.as_deref();
     let (key, bound) = key(app_id);
     let (cmp, order, id) = match cursor {
         RunCursor::Newest => ("", "DESC", None),
         RunCursor::After(id) => ("<", "DESC", Some(id)),
         RunCursor::Before(id) => (">", "ASC", Some(id)),
     };
-    let (clause, mut values) = where_clause(app_id, id.map(|_| format!("{key} {cmp} {bound}")));
+    let (clause, mut values) = where_clause(filter, id.map(|_| format!("{key} {cmp} {bound}")));
     values.extend(id.map(|id| Value::Text(id.clone())));
     let order_by = match app_id {
         Some(_) => format!("created_at {order}, id {order}"),
@@ -65,11 +81,11 @@ fn page_sql(app_id: Option<&str>, cursor: &RunCursor, limit: u32) -> (String, Ve
 
 fn read(
     conn: &Connection,
-    app_id: Option<&str>,
+    filter: &RunPageFilter,
     cursor: &RunCursor,
     limit: u32,
 ) -> StoreResult<Page<RunRecord>> {
-    let (sql, values) = page_sql(app_id, cursor, limit);
+    let (sql, values) = page_sql(filter, cursor, limit);
     let mut items = conn
         .prepare_cached(&sql)?
         .query_map(params_from_iter(values), from_row)?
@@ -80,8 +96,8 @@ fn read(
     // beyond the first one scanned.
     let other_side = match (cursor, items.first()) {
         (RunCursor::Newest, _) | (_, None) => false,
-        (RunCursor::After(_), Some(first)) => exists(conn, app_id, ">", &first.id)?,
-        (RunCursor::Before(_), Some(first)) => exists(conn, app_id, "<", &first.id)?,
+        (RunCursor::After(_), Some(first)) => exists(conn, filter, ">", &first.id)?,
+        (RunCursor::Before(_), Some(first)) => exists(conn, filter, "<", &first.id)?,
     };
     let backward = matches!(cursor, RunCursor::Before(_));
     if backward {
@@ -97,23 +113,23 @@ fn read(
     Ok(Page { items, before, after })
 }
 
-fn exists(conn: &Connection, app_id: Option<&str>, cmp: &str, id: &str) -> StoreResult<bool> {
-    let (key, bound) = key(app_id);
-    let (clause, mut values) = where_clause(app_id, Some(format!("{key} {cmp} {bound}")));
+fn exists(conn: &Connection, filter: &RunPageFilter, cmp: &str, id: &str) -> StoreResult<bool> {
+    let (key, bound) = key(filter.app_id.as_deref());
+    let (clause, mut values) = where_clause(filter, Some(format!("{key} {cmp} {bound}")));
     values.push(Value::Text(id.to_string()));
     let sql = format!("SELECT EXISTS (SELECT 1 FROM workflow_runs{clause})");
     Ok(conn.prepare_cached(&sql)?.query_row(params_from_iter(values), |r| r.get(0))?)
 }
 
 impl Store {
-    /// A page of `limit` runs (of app `app_id`, or of every app), newest first, from `cursor`.
+    /// A page of `limit` runs matching `filter`, newest first, from `cursor`.
     pub async fn run_page(
         &self,
-        app_id: Option<String>,
+        filter: RunPageFilter,
         cursor: RunCursor,
         limit: u32,
     ) -> StoreResult<Page<RunRecord>> {
-        self.read(move |c| read(c, app_id.as_deref(), &cursor, limit)).await
+        self.read(move |c| read(c, &filter, &cursor, limit)).await
     }
 }
 
@@ -128,9 +144,13 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         super::super::schema::apply(&conn).unwrap();
         let id = || "0193a7c4-0000-7000-8000-000000000000".to_string();
-        for app in [None, Some("demo")] {
+        let filters = [None, Some("demo")].into_iter().flat_map(|app| {
+            [None, Some(RunStatus::Failed)]
+                .map(|status| RunPageFilter { app_id: app.map(str::to_string), status })
+        });
+        for filter in filters {
             for cursor in [RunCursor::Newest, RunCursor::After(id()), RunCursor::Before(id())] {
-                let (sql, values) = page_sql(app, &cursor, 10);
+                let (sql, values) = page_sql(&filter, &cursor, 10);
                 let plan: Vec<String> = conn
                     .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
                     .unwrap()
@@ -139,11 +159,13 @@ mod tests {
                     .collect::<Result<_, _>>()
                     .unwrap();
                 // The first page of all runs scans the table itself, in key order.
-                let in_order = |p: &String| match app {
-                    Some(_) => p.contains("workflow_runs_app"),
-                    None => p.contains("PRIMARY KEY") || p == "SCAN workflow_runs",
+                let in_order = |p: &String| match (&filter.app_id, filter.status) {
+                    (Some(_), None) => p.contains("workflow_runs_app "),
+                    (Some(_), Some(_)) => p.contains("workflow_runs_app_status "),
+                    (None, Some(_)) => p.contains("workflow_runs_status "),
+                    (None, None) => p.contains("PRIMARY KEY") || p == "SCAN workflow_runs",
                 };
-                assert!(plan.first().is_some_and(in_order), "{app:?} {cursor:?}: {plan:?}");
+                assert!(plan.first().is_some_and(in_order), "{filter:?} {cursor:?}: {plan:?}");
                 assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{cursor:?}: {plan:?}");
             }
         }

@@ -1,4 +1,4 @@
-//! Workflow runs in the console: the list (newest first, by cursor, by app), a run's detail
+//! Workflow runs in the console: the list (newest first, by cursor, by app, by status), a run's detail
 //! (inputs, outputs, timings, its nodes, the deliveries of its completion with links to
 //! their logs), stored text shown escaped, 404s, bad filters, and sign-in.
 
@@ -177,7 +177,9 @@ async fn runs_are_paged_newest_first_and_filtered_by_app() {
     let demo_back = browser.get(&href(&demo_older.text, "/console/runs?app_id=demo&before=")).await;
     assert_eq!(listed(&demo_back.text), demo_newest[..50].to_vec());
 
-    for (query, field) in [("after=42", "after"), ("status=failed", "status")] {
+    for (query, field) in
+        [("after=42", "after"), ("status=lost", "status"), ("state=failed", "state")]
+    {
         let page = browser.get(&format!("/console/runs?{query}")).await;
         assert_eq!(page.status, StatusCode::BAD_REQUEST, "{query}");
         assert!(page.text.contains(&format!("data-field=\"{field}\"")), "{query}: {}", page.text);
@@ -253,4 +255,52 @@ async fn a_failed_run_shows_its_error_as_text() {
     let escaped = node_error.replace('&', "&amp;").replace('/', "&#x2f;");
     assert!(row.contains(&format!("node-error\">{escaped}<")), "{escaped}: {row}");
     assert!(node_row(&detail.text, 1).contains("node-status\">succeeded<"));
+}
+
+/// A blocking run of the failing app with `key`; asserts it failed. Its id.
+async fn failed_run(relay: &Relay, key: &str) -> String {
+    let resp = crate::common::client()
+        .post(relay.url("/v1/workflows/run"))
+        .bearer_auth(key)
+        .json(&json!({"inputs": {}, "response_mode": "blocking", "user": "console-test"}))
+        .send()
+        .await
+        .expect("send");
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["data"]["status"], "failed", "{body}");
+    body["workflow_run_id"].as_str().expect("run id").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_are_filtered_by_status_alone_or_with_their_app_across_pages() {
+    let broken_key = "app-broken-key-0123456789";
+    let relay = Relay::start(&format!("{}{}", demo_app(), failing_app(broken_key)));
+    let mut failed = Vec::new();
+    let mut succeeded = Vec::new();
+    for i in 0..52 {
+        failed.push(failed_run(&relay, broken_key).await);
+        if i % 10 == 0 {
+            succeeded.push(run(&relay, DEMO_KEY, json!({"name": format!("n{i}")})).await);
+        }
+    }
+    failed.reverse();
+    succeeded.reverse();
+    let mut browser = Browser::new(&relay);
+    browser.sign_in(&key_of(&relay, "viewer").await.0).await;
+
+    for prefix in ["/console/runs?status=failed", "/console/runs?app_id=broken&status=failed"] {
+        let first = browser.get(prefix).await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+        assert_eq!(listed(&first.text), failed[..50].to_vec(), "{prefix}");
+        assert!(first.text.contains("value=\"failed\" selected"), "{prefix}: the filter shown");
+        let older = browser.get(&href(&first.text, &format!("{prefix}&after="))).await;
+        assert_eq!(listed(&older.text), failed[50..].to_vec(), "{prefix}: the second page");
+        let back = browser.get(&href(&older.text, &format!("{prefix}&before="))).await;
+        assert_eq!(listed(&back.text), failed[..50].to_vec(), "{prefix}: back");
+    }
+    let ok = browser.get("/console/runs?status=succeeded").await;
+    assert_eq!(listed(&ok.text), succeeded, "succeeded runs only");
+    let none = browser.get("/console/runs?app_id=demo&status=failed").await;
+    assert!(listed(&none.text).is_empty(), "the demo app has no failed run");
+    assert!(none.text.contains("No run of this app in status failed."), "{}", none.text);
 }
