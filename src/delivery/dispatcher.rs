@@ -20,7 +20,10 @@ use crate::config::DeliveryConfig;
 use crate::ids::DeliveryId;
 use crate::metrics::Metrics;
 use crate::outbound::Sender;
-use crate::store::{Accepted, ClaimRequest, ClaimedDelivery, Receipt, Store, StoreResult};
+use crate::store::{
+    Accepted, ClaimRequest, ClaimedDelivery, DeliveryOrder, DeliveryStatus, Receipt, Store,
+    StoreResult,
+};
 use crate::time::UnixMs;
 
 #[path = "dispatcher_attempt.rs"]
@@ -352,6 +355,10 @@ impl Dispatcher {
                 continue;
             };
             let outcome = self.attempt(&delivery, payload).await;
+            // The end of a FIFO head makes the next of its line due (see `store::fifo`):
+            // the claim loop takes it at once rather than at its next poll.
+            let line_moves = delivery.automation.settings.ordering == DeliveryOrder::Fifo
+                && outcome.status != DeliveryStatus::Pending;
             next = self.capacity.lanes.finish(&automation_id);
             let lease_until = UnixMs::now().plus_ms(self.lease_ms());
             let mark = next.as_ref().filter(|n| !n.started).map(|n| (n.id.clone(), lease_until));
@@ -359,6 +366,9 @@ impl Dispatcher {
                 Ok(marked) => {
                     if let Some(n) = next.as_mut() {
                         n.started |= marked;
+                    }
+                    if line_moves {
+                        self.wake();
                     }
                 }
                 // The claim lease makes it due again later; nothing is lost.

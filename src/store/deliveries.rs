@@ -81,7 +81,8 @@ pub struct DeliveryRow {
     pub status: DeliveryStatus,
     /// Attempts made.
     pub attempts: u32,
-    /// Next attempt while pending.
+    /// Next attempt while pending; `None` also for a FIFO delivery waiting its turn (its
+    /// time comes when the one before it ends: see `store::fifo`).
     pub next_attempt_at: Option<UnixMs>,
     /// Latest attempt's log.
     pub last_log_id: Option<LogId>,
@@ -215,7 +216,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
         automation_id: decode::value(r, 2, "deliveries", &id)?,
         status,
         attempts: r.get(4)?,
-        next_attempt_at: (status == DeliveryStatus::Pending).then(|| r.get(5)).transpose()?,
+        next_attempt_at: (status == DeliveryStatus::Pending)
+            .then(|| r.get(5))
+            .transpose()?
+            .filter(|at| *at != super::WAITING_AT),
         last_log_id: decode::value(r, 6, "deliveries", &id)?,
         last_error_code: r.get(9)?,
         last_error_message: r.get(10)?,

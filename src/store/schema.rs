@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 15;
+pub const VERSION: i64 = 16;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -41,6 +41,10 @@ pub const VERSION: i64 = 15;
 /// Version 15 adds the overview's per-minute rollup (src/store/rollup.rs), new tables only:
 /// no upgrade step; the rollup job counts an existing database's logs from the first, in
 /// bounded batches.
+/// Version 16 adds FIFO automations (src/store/fifo.rs): `automations.ordering` (the
+/// automations stored before it stay `parallel`), `deliveries.fifo` (theirs are parallel
+/// deliveries, 0), and the index and triggers holding each FIFO automation's line, which the
+/// idempotent schema creates.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),
@@ -85,6 +89,14 @@ const UPGRADES: &[(i64, &str)] = &[
         11,
         "ALTER TABLE logs ADD COLUMN request_headers_implied INTEGER NOT NULL DEFAULT 0 \
              CHECK (request_headers_implied IN (0, 1));",
+    ),
+    // Version 16: FIFO automations (see automations.ordering and deliveries.fifo in schema.sql).
+    (
+        15,
+        "ALTER TABLE automations ADD COLUMN ordering TEXT NOT NULL DEFAULT 'parallel' \
+             CHECK (ordering IN ('parallel', 'fifo')); \
+         ALTER TABLE deliveries ADD COLUMN fifo INTEGER NOT NULL DEFAULT 0 \
+             CHECK (fifo IN (0, 1));",
     ),
 ];
 
