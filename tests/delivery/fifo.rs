@@ -258,3 +258,78 @@ async fn an_ordering_that_is_none_is_refused_and_changes_nothing() {
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(relay.get_json(&path).await["ordering"], "fifo");
 }
+
+/// Disabling keeps today's rule: each pending delivery ends `failed` (with a log, no call)
+/// at its next attempt. For a FIFO line that is the head at its retry, then each one behind
+/// it in turn, at once; none of them is called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_fifo_automation_ends_its_whole_line_failed() {
+    let line = LineReceiver::start(Duration::from_millis(10), |seq, _| seq == 0).await;
+    let relay = Relay::start(&delivery_toml(&[("initial_backoff_ms", "1500")]));
+    let fifo = create(&relay, "proc_off", &line.url(), Some("fifo")).await;
+    let id = fifo["id"].as_str().unwrap().to_string();
+    send(&relay, "proc_off", 4).await;
+    relay
+        .wait_for(WAIT, "message 0's first try", || async {
+            (line.calls().len() == 1).then_some(())
+        })
+        .await;
+    let resp = relay
+        .req(reqwest::Method::PUT, &format!("{ENDPOINTS}/{id}"))
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(resp.status().as_u16(), 200);
+    let ended = relay
+        .wait_for(WAIT, "the whole line to end", || async {
+            let all = relay.deliveries_of(&id).await;
+            all.iter().all(|d| d["status"] != "pending").then_some(all)
+        })
+        .await;
+    assert_eq!(ended.len(), 4);
+    assert!(ended.iter().all(|d| d["status"] == "failed"), "{ended:?}");
+    let calls = line.calls();
+    assert_eq!(calls.len(), 1, "only message 0's first try was sent: {calls:?}");
+    let logs = relay.all_logs("").await;
+    let disabled = logs.iter().filter(|l| l["error_code"] == "E_AUTOMATION_DISABLED").count();
+    assert_eq!(disabled, 4, "one log per delivery");
+}
+
+/// Made parallel, a FIFO automation lets its whole line go at once: the messages waiting
+/// behind a head that keeps failing are delivered without waiting for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_automation_made_parallel_lets_its_line_go() {
+    let line = LineReceiver::start(Duration::from_millis(10), |seq, _| seq == 0).await;
+    let relay = Relay::start(&delivery_toml(&[("initial_backoff_ms", "60000")]));
+    let fifo = create(&relay, "proc_switch", &line.url(), Some("fifo")).await;
+    let id = fifo["id"].as_str().unwrap().to_string();
+    send(&relay, "proc_switch", 4).await;
+    relay
+        .wait_for(WAIT, "message 0's first try", || async {
+            (line.calls().len() == 1).then_some(())
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(line.calls().len(), 1, "the line waits behind message 0");
+    let waiting = relay.deliveries_of(&id).await;
+    assert!(
+        waiting.iter().filter(|d| d["next_attempt_at"].is_null()).count() == 3,
+        "three wait their turn, with no time of their own: {waiting:?}"
+    );
+    let resp = relay
+        .req(reqwest::Method::PUT, &format!("{ENDPOINTS}/{id}"))
+        .json(&json!({"ordering": "parallel"}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(resp.status().as_u16(), 200);
+    relay
+        .wait_for(WAIT, "messages 1 to 3 delivered", || async {
+            (line.successes() == 3).then_some(())
+        })
+        .await;
+    let seqs: Vec<u64> = line.calls().iter().map(|c| c.seq).collect();
+    assert_eq!(seqs[0], 0);
+    assert_eq!(seqs.len(), 4, "message 0 keeps its own retry schedule: {seqs:?}");
+}

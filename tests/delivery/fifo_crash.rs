@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 use crate::common::{self, Receiver, Relay, KEY};
 
-const SENDERS: usize = 3;
+const SENDERS: usize = 6;
 const KILLS: usize = 4;
 const PROCESSOR: &str = "proc_fifo_crash";
 
@@ -83,7 +83,7 @@ async fn sender(index: usize, load: Arc<Load>) {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(Duration::from_millis(15)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
@@ -154,6 +154,11 @@ async fn kill9_under_load_keeps_a_fifo_automation_in_ingest_order() {
     let lost: Vec<&String> = acked.iter().filter(|id| !seen_ids.contains(id)).collect();
     assert!(lost.is_empty(), "acknowledged messages never delivered: {lost:?}");
     let duplicates = seen.len() - seen_ids.len();
+    eprintln!(
+        "fifo crash: {} acknowledged, {} calls, {duplicates} duplicates, kills {kills:?}",
+        acked.len(),
+        seen.len()
+    );
     assert!(duplicates <= KILLS, "{duplicates} duplicates for {KILLS} kills");
     let failed = relay.get_json("/v1/deliveries?status=exhausted&limit=1").await;
     assert!(failed["data"].as_array().unwrap().is_empty(), "{failed}");
