@@ -173,6 +173,20 @@ fn mark_started(conn: &Connection, id: &DeliveryId, lease_until: UnixMs) -> Stor
     Ok(marked == 1)
 }
 
+/// Records `outcome` and, with `next`, marks that held delivery started (see
+/// [`Store::record_outcome`]); says whether it was.
+pub(super) fn record_and_mark(
+    conn: &Connection,
+    outcome: &Outcome,
+    next: Option<(DeliveryId, UnixMs)>,
+) -> StoreResult<bool> {
+    record(conn, outcome)?;
+    match next {
+        Some((id, lease_until)) => mark_started(conn, &id, lease_until),
+        None => Ok(false),
+    }
+}
+
 fn record(conn: &Connection, outcome: &Outcome) -> StoreResult<()> {
     if let Some(snapshot) = &outcome.snapshot {
         snapshot.put(conn)?;
@@ -251,14 +265,7 @@ impl Store {
         next: Option<(DeliveryId, UnixMs)>,
     ) -> StoreResult<bool> {
         // Unguarded: after its first write only a storage failure can stop it.
-        self.write_unguarded(move |c| {
-            record(c, &outcome)?;
-            match next {
-                Some((id, lease_until)) => mark_started(c, &id, lease_until),
-                None => Ok(false),
-            }
-        })
-        .await
+        self.write_unguarded(move |c| record_and_mark(c, &outcome, next)).await
     }
 
     /// The stored payload of message `message_id`, with hash `hash` (a delivery's, read as
