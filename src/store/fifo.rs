@@ -7,9 +7,11 @@
 //! created), and every one of the line but its head waits with `next_attempt_at` =
 //! [`WAITING_AT`], past every real time, so no claim ever sees it. Triggers (schema.sql,
 //! version 16) move the line on whichever code ends, deletes, stores or re-queues a
-//! delivery, so no write path can forget to. The claim query is the parallel one: only a
-//! head is ever due, and at most one delivery per FIFO automation is ever claimed, so its
-//! calls are one at a time whatever `per_automation_concurrency` says.
+//! delivery, so no write path can forget to. The claim loop's query is the parallel one:
+//! only a head is ever due, and at most one delivery per FIFO automation is ever claimed, so
+//! its calls are one at a time whatever `per_automation_concurrency` says. When a head ends,
+//! the dispatcher claims the next of its line in the write recording it
+//! (`ClaimRequest::line`, one seek of this line's index), so a message costs one write.
 //!
 //! Ingest hands new deliveries straight to the dispatcher (see `messages`); a FIFO one goes
 //! that way only when its line was empty, otherwise it is stored waiting. Reruns and test
