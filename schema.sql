@@ -82,7 +82,9 @@ CREATE TABLE IF NOT EXISTS automations (
         CHECK (previous_secret IS NULL OR previous_secret LIKE 'whsec_%'),
     previous_secret_until INTEGER,
     created_at          INTEGER NOT NULL,
-    updated_at          INTEGER NOT NULL
+    updated_at          INTEGER NOT NULL,
+    -- Version 17: 'fifo' sends its messages one at a time in ingest order (see deliveries_fifo).
+    ordering            TEXT NOT NULL DEFAULT 'parallel' CHECK (ordering IN ('parallel', 'fifo'))
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS automations_processor ON automations(processor_id, id);
 
@@ -133,7 +135,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
     recover_job_id      TEXT,                   -- the recover or replay job that queued it
     last_log_id         TEXT,
     created_at          INTEGER NOT NULL,
-    updated_at          INTEGER NOT NULL
+    updated_at          INTEGER NOT NULL,
+    -- Version 17: 1 for a delivery of an automation whose ordering was 'fifo' when it was
+    -- created; it then keeps its place in its automation's line (see deliveries_fifo).
+    fifo                INTEGER NOT NULL DEFAULT 0 CHECK (fifo IN (0, 1))
 ) WITHOUT ROWID;
 -- Due deliveries in due order, with their automation and claim: a claim passes over those of
 -- saturated automations and those held in memory (see src/store/claims.rs) without reading
@@ -446,3 +451,57 @@ CREATE TABLE IF NOT EXISTS rollup_errors (
     calls           INTEGER NOT NULL CHECK (calls >= 0),
     PRIMARY KEY (minute, error_code)
 ) WITHOUT ROWID;
+
+-- Version 17 (FIFO automations, src/store/fifo.rs). An automation's pending FIFO deliveries
+-- (fifo = 1) form a line held here, not in memory: at most one of them is ever due or in
+-- flight (its head); every other waits its turn with next_attempt_at = 253402300799999
+-- (9999-12-31T23:59:59.999Z, "waiting"), past every real time, so no claim ever sees it and
+-- the claim query is the one parallel deliveries use. A head waiting for a retry keeps the
+-- others waiting. The triggers keep the line on every path, whichever code writes:
+-- a FIFO delivery stored, or made pending again (a recover), while another pending one of
+-- its automation exists waits; when the head leaves 'pending' (succeeded, exhausted, failed)
+-- or is deleted, the lowest-id waiting one becomes due now, unless a head remains (a
+-- recovered delivery waits behind the head in flight, then goes before later ones, since
+-- ids are in creation order). Parallel deliveries (fifo = 0) are in neither the index nor
+-- any trigger's work: each trigger's WHEN reads only the row's own columns.
+CREATE INDEX IF NOT EXISTS deliveries_fifo ON deliveries(automation_id, next_attempt_at, id)
+    WHERE status = 'pending' AND fifo = 1;
+CREATE TRIGGER IF NOT EXISTS deliveries_fifo_stored AFTER INSERT ON deliveries
+    WHEN NEW.fifo = 1 AND NEW.status = 'pending' AND EXISTS (SELECT 1 FROM deliveries
+        INDEXED BY deliveries_fifo WHERE automation_id = NEW.automation_id
+        AND status = 'pending' AND fifo = 1 AND id != NEW.id)
+BEGIN
+    UPDATE deliveries SET next_attempt_at = 253402300799999, claimed = 0 WHERE id = NEW.id;
+END;
+CREATE TRIGGER IF NOT EXISTS deliveries_fifo_requeued AFTER UPDATE OF status ON deliveries
+    WHEN NEW.fifo = 1 AND NEW.status = 'pending' AND OLD.status != 'pending' AND EXISTS (
+        SELECT 1 FROM deliveries INDEXED BY deliveries_fifo
+        WHERE automation_id = NEW.automation_id AND status = 'pending' AND fifo = 1
+        AND id != NEW.id)
+BEGIN
+    UPDATE deliveries SET next_attempt_at = 253402300799999, claimed = 0 WHERE id = NEW.id;
+END;
+CREATE TRIGGER IF NOT EXISTS deliveries_fifo_ended AFTER UPDATE OF status ON deliveries
+    WHEN OLD.fifo = 1 AND OLD.status = 'pending' AND NEW.status != 'pending'
+BEGIN
+    UPDATE deliveries
+    SET next_attempt_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+    WHERE id = (SELECT id FROM deliveries INDEXED BY deliveries_fifo
+        WHERE automation_id = OLD.automation_id AND status = 'pending' AND fifo = 1
+        AND next_attempt_at = 253402300799999 ORDER BY id LIMIT 1)
+    AND NOT EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_fifo
+        WHERE automation_id = OLD.automation_id AND status = 'pending' AND fifo = 1
+        AND next_attempt_at < 253402300799999);
+END;
+CREATE TRIGGER IF NOT EXISTS deliveries_fifo_deleted AFTER DELETE ON deliveries
+    WHEN OLD.fifo = 1 AND OLD.status = 'pending'
+BEGIN
+    UPDATE deliveries
+    SET next_attempt_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+    WHERE id = (SELECT id FROM deliveries INDEXED BY deliveries_fifo
+        WHERE automation_id = OLD.automation_id AND status = 'pending' AND fifo = 1
+        AND next_attempt_at = 253402300799999 ORDER BY id LIMIT 1)
+    AND NOT EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_fifo
+        WHERE automation_id = OLD.automation_id AND status = 'pending' AND fifo = 1
+        AND next_attempt_at < 253402300799999);
+END;

@@ -16,7 +16,7 @@ use super::{ApiError, ApiResult, AppState};
 use crate::delivery::signing;
 use crate::ids::{self, AutomationId};
 use crate::redact::{HeaderRedaction, REDACTED};
-use crate::store::{Automation, AutomationFilter, AutomationSettings};
+use crate::store::{Automation, AutomationFilter, AutomationSettings, DeliveryOrder};
 use crate::time::UnixMs;
 
 /// A rotated-out secret keeps signing this long, so receivers can switch over.
@@ -53,6 +53,11 @@ pub(crate) struct AutomationBody {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(nullable, min_items = 1, max_items = 64)]
     pub(crate) event_types: Option<Option<Vec<String>>>,
+    /// `parallel` (the default) or `fifo`: one message at a time, in ingest order. `null` is
+    /// refused rather than read as "keep": it names no ordering.
+    #[serde(default, deserialize_with = "ordering_field")]
+    #[schema(value_type = super::openapi_schemas::AutomationOrdering)]
+    pub(crate) ordering: Option<DeliveryOrder>,
     /// Accepted and ignored: retab 0.0.49's `endpoints.create` sends the model's computed
     /// `"object": "automation.endpoint"`. (uiform's and retab's `endpoints.update` send only
     /// fields above, uiform's with `null` for those not given.)
@@ -66,6 +71,17 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Option<Vec<String>>>, D::Error> {
     Option::<Vec<String>>::deserialize(d).map(Some)
+}
+
+/// `ordering` as given: `parallel` or `fifo`, anything else (`null`, a number, another name)
+/// refused with the field named (the decoder blames the field this fails on).
+fn ordering_field<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<DeliveryOrder>, D::Error> {
+    let value = Value::deserialize(d)?;
+    value.as_str().and_then(DeliveryOrder::parse).map(Some).ok_or_else(|| {
+        serde::de::Error::custom(format!("must be \"parallel\" or \"fifo\", not {value}"))
+    })
 }
 
 /// The automation as the API shows it (uiform `Endpoint` plus hookrelay's fields), header
@@ -84,6 +100,7 @@ pub(super) fn automation_json(a: &Automation, rule: &HeaderRedaction) -> Value {
         "default_language": a.settings.default_language,
         "enabled": a.settings.enabled,
         "event_types": a.settings.event_types,
+        "ordering": a.settings.ordering.as_str(),
         "created_at": a.created_at.rfc3339(),
         "updated_at": a.updated_at.rfc3339(),
     })
@@ -237,6 +254,10 @@ fn merged_input(
         default_language,
         enabled: body.enabled.or(current.map(|c| c.settings.enabled)).unwrap_or(true),
         event_types,
+        ordering: body
+            .ordering
+            .or(current.map(|c| c.settings.ordering))
+            .unwrap_or(DeliveryOrder::Parallel),
     })
 }
 

@@ -54,6 +54,7 @@ const ERROR_SCHEMA: &str = "Error";
     s::AutomationList,
     s::AutomationDeleted,
     s::AutomationSecret,
+    s::AutomationOrdering,
     s::ApiKey,
     s::ApiKeyCreated,
     s::ApiKeyList,

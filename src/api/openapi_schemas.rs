@@ -38,6 +38,7 @@ pub struct Automation {
     /// The event types it receives; `null`: every one.
     #[schema(required)]
     event_types: Option<Vec<String>>,
+    ordering: AutomationOrdering,
     #[schema(format = DateTime)]
     created_at: String,
     #[schema(format = DateTime)]
@@ -74,8 +75,21 @@ pub struct AutomationCreateBody {
     /// The event types it receives (1 to 64 names); `null` or absent: every one.
     #[schema(min_items = 1, max_items = 64)]
     event_types: Option<Vec<String>>,
+    /// Absent: `parallel`.
+    #[serde(default)]
+    ordering: AutomationOrdering,
     /// Accepted and ignored (retab 0.0.49 sends `automation.endpoint`).
     object: Option<String>,
+}
+
+/// How an automation's deliveries go out: `parallel`, or `fifo` (one message at a time, in
+/// ingest order: message n+1 is sent only once message n succeeded or ended exhausted or
+/// failed; reruns and test calls are outside the order).
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AutomationOrdering {
+    Parallel,
+    Fifo,
 }
 
 /// A page of automations.

@@ -23,7 +23,7 @@ use crate::api::automations::{
 use crate::api::ApiError;
 use crate::auth::Role;
 use crate::redact::HeaderRedaction;
-use crate::store::Automation;
+use crate::store::{Automation, DeliveryOrder};
 
 /// The form's fields as typed, kept to show them again with an error.
 #[derive(Debug, Serialize)]
@@ -38,12 +38,21 @@ struct FormInput {
     default_language: String,
     need_validation: bool,
     enabled: bool,
+    /// `parallel` or `fifo`; empty (a form without the field) keeps the stored one.
+    ordering: String,
 }
 
 /// The form fields an API error may name; an error naming another (none does) is shown above
 /// the form.
-const FIELDS: &[&str] =
-    &["name", "processor_id", "webhook_url", "webhook_headers", "event_types", "default_language"];
+const FIELDS: &[&str] = &[
+    "name",
+    "processor_id",
+    "webhook_url",
+    "webhook_headers",
+    "event_types",
+    "default_language",
+    "ordering",
+];
 
 impl FormInput {
     /// An empty create form, with the API's defaults.
@@ -57,12 +66,18 @@ impl FormInput {
             default_language: "en".into(),
             need_validation: false,
             enabled: true,
+            ordering: DeliveryOrder::Parallel.as_str().into(),
         }
     }
 
     /// The posted form (a checkbox not sent is unchecked).
     fn posted(body: &[u8]) -> Self {
-        let mut input = Self { default_language: String::new(), enabled: false, ..Self::blank() };
+        let mut input = Self {
+            default_language: String::new(),
+            enabled: false,
+            ordering: String::new(),
+            ..Self::blank()
+        };
         for (key, value) in url::form_urlencoded::parse(body) {
             let value = value.into_owned();
             match key.as_ref() {
@@ -74,6 +89,7 @@ impl FormInput {
                 "default_language" => input.default_language = value,
                 "need_validation" => input.need_validation = true,
                 "enabled" => input.enabled = true,
+                "ordering" => input.ordering = value,
                 _ => {}
             }
         }
@@ -95,6 +111,7 @@ impl FormInput {
             default_language: s.default_language.clone(),
             need_validation: s.need_validation,
             enabled: s.enabled,
+            ordering: s.ordering.as_str().into(),
         }
     }
 
@@ -105,6 +122,15 @@ impl FormInput {
         } else {
             Some(self.event_types.split(',').map(|t| t.trim().to_string()).collect())
         };
+        let ordering = match self.ordering.as_str() {
+            "" => None,
+            given => Some(DeliveryOrder::parse(given).ok_or_else(|| {
+                ApiError::invalid(
+                    "ordering",
+                    format!("must be \"parallel\" or \"fifo\", not `{given}`"),
+                )
+            })?),
+        };
         Ok(AutomationBody {
             name: Some(self.name.clone()),
             processor_id: Some(self.processor_id.clone()),
@@ -114,6 +140,7 @@ impl FormInput {
             default_language: Some(self.default_language.clone()),
             enabled: Some(self.enabled),
             event_types: Some(event_types),
+            ordering,
             ..Default::default()
         })
     }

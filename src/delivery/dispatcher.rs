@@ -20,12 +20,17 @@ use crate::config::DeliveryConfig;
 use crate::ids::DeliveryId;
 use crate::metrics::Metrics;
 use crate::outbound::Sender;
-use crate::store::{Accepted, ClaimRequest, ClaimedDelivery, Receipt, Store, StoreResult};
+use crate::store::{
+    Accepted, ClaimRequest, ClaimedDelivery, DeliveryOrder, DeliveryStatus, Receipt, Store,
+    StoreResult,
+};
 use crate::time::UnixMs;
 
 #[path = "dispatcher_attempt.rs"]
 mod dispatcher_attempt;
 use dispatcher_attempt::Body;
+#[path = "dispatcher_line.rs"]
+mod dispatcher_line;
 
 /// Most deliveries claimed in one write.
 const CLAIM_BATCH: usize = 512;
@@ -295,6 +300,7 @@ impl Dispatcher {
                 scan: want * SCAN_PER_WANTED,
                 saturated: lanes.saturated(),
                 intake: ticket.clone(),
+                line: None,
             };
             let claimed = match self.store.claim_due(request).await {
                 Ok(c) => c,
@@ -335,7 +341,7 @@ impl Dispatcher {
     /// A held delivery (see `store::claims`) is called only once the database records its
     /// call as started: the write recording the call before it in the lane does so (the
     /// lane's next delivery is taken before that write), and failing that, a write of its own.
-    async fn run_lane(&self, first: ClaimedDelivery, _global: OwnedSemaphorePermit) {
+    async fn run_lane(self: &Arc<Self>, first: ClaimedDelivery, _global: OwnedSemaphorePermit) {
         let mut next = Some(first);
         while let Some(mut delivery) = next.take() {
             let automation_id = delivery.automation.id.clone();
@@ -352,19 +358,17 @@ impl Dispatcher {
                 continue;
             };
             let outcome = self.attempt(&delivery, payload).await;
+            // The end of a FIFO head makes the next of its line due (see `store::fifo`),
+            // taken in the write recording it.
+            let line = (delivery.automation.settings.ordering == DeliveryOrder::Fifo
+                && outcome.status != DeliveryStatus::Pending)
+                .then(|| automation_id.clone());
             next = self.capacity.lanes.finish(&automation_id);
             let lease_until = UnixMs::now().plus_ms(self.lease_ms());
             let mark = next.as_ref().filter(|n| !n.started).map(|n| (n.id.clone(), lease_until));
-            match self.store.record_outcome(outcome, mark).await {
-                Ok(marked) => {
-                    if let Some(n) = next.as_mut() {
-                        n.started |= marked;
-                    }
-                }
-                // The claim lease makes it due again later; nothing is lost.
-                Err(e) => {
-                    tracing::error!(delivery = %delivery.id, error = %e, "recording an attempt failed")
-                }
+            let marked = self.record(outcome, mark, line).await;
+            if let Some(n) = next.as_mut() {
+                n.started |= marked;
             }
         }
     }

@@ -45,6 +45,7 @@ fn delivery(automation: &str, n: usize) -> ClaimedDelivery {
                 default_language: "en".into(),
                 enabled: true,
                 event_types: None,
+                ordering: crate::store::DeliveryOrder::Parallel,
             },
             secret: "whsec_dGVzdHRlc3R0ZXN0dGVzdA==".into(),
             previous_secret: None,

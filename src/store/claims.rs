@@ -19,7 +19,8 @@ use rusqlite::{params, Connection};
 use super::cache::AutomationCache;
 use super::recover::BackgroundJob;
 use super::{
-    bodies, decode, messages, BodyHash, ClaimedDelivery, Store, StoreError, StoreResult, Trigger,
+    bodies, decode, deliveries, messages, BodyHash, ClaimedDelivery, Outcome, Store, StoreError,
+    StoreResult, Trigger,
 };
 use crate::delivery::ticket::Intake;
 use crate::ids::{AutomationId, DeliveryId, MessageId};
@@ -67,20 +68,33 @@ fn claim(
         request.saturated.iter().map(|a| a.hex_digits()).collect::<Vec<_>>(),
     )
     .to_string();
-    let candidates = conn
-        .prepare_cached(
-            "SELECT id, automation_id, message_id, attempts, next_trigger, recover_job_id, \
-             created_at FROM deliveries \
-             WHERE status = 'pending' AND next_attempt_at <= ?1 AND claimed != 2 \
-             AND automation_id NOT IN (SELECT unhex(value) FROM json_each(?2)) \
-             ORDER BY next_attempt_at LIMIT ?3",
-        )?
-        .query_map(params![now, saturated, request.scan as i64], |r| {
-            let id: Value = r.get(0)?;
-            let columns = due_columns(r, &shown(&id)).map_err(StoreError::from);
-            Ok((id, r.get::<_, Value>(1)?, columns))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let candidate = |r: &rusqlite::Row<'_>| {
+        let id: Value = r.get(0)?;
+        let columns = due_columns(r, &shown(&id)).map_err(StoreError::from);
+        Ok((id, r.get::<_, Value>(1)?, columns))
+    };
+    let candidates = match &request.line {
+        None => conn
+            .prepare_cached(
+                "SELECT id, automation_id, message_id, attempts, next_trigger, recover_job_id, \
+                 created_at FROM deliveries \
+                 WHERE status = 'pending' AND next_attempt_at <= ?1 AND claimed != 2 \
+                 AND automation_id NOT IN (SELECT unhex(value) FROM json_each(?2)) \
+                 ORDER BY next_attempt_at LIMIT ?3",
+            )?
+            .query_map(params![now, saturated, request.scan as i64], candidate)?
+            .collect::<Result<Vec<_>, _>>()?,
+        // The head of one FIFO line, by its index (see `fifo`).
+        Some(automation_id) => conn
+            .prepare_cached(
+                "SELECT id, automation_id, message_id, attempts, next_trigger, recover_job_id, \
+                 created_at FROM deliveries INDEXED BY deliveries_fifo \
+                 WHERE automation_id = ?1 AND status = 'pending' AND fifo = 1 \
+                 AND next_attempt_at <= ?2 AND claimed != 2 LIMIT 1",
+            )?
+            .query_map(params![automation_id, now], candidate)?
+            .collect::<Result<Vec<_>, _>>()?,
+    };
 
     let lease_until = now.plus_ms(request.intake.lease_ms());
     let mut hashes: HashMap<MessageId, (BodyHash, bool)> = HashMap::new();
@@ -264,6 +278,9 @@ pub struct ClaimRequest {
     pub saturated: Vec<AutomationId>,
     /// Decides about each candidate.
     pub intake: std::sync::Arc<dyn Intake>,
+    /// Only the head of this automation's FIFO line, if due (see `fifo`); `None`: every due
+    /// delivery.
+    pub line: Option<AutomationId>,
 }
 
 impl Store {
@@ -271,5 +288,23 @@ impl Store {
     pub async fn claim_due(&self, request: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
         let cache = self.cache.clone();
         self.write(move |c| claim(c, &mut cache.lock(), &request, UnixMs::now())).await
+    }
+
+    /// [`Store::record_outcome`], then the claim `request` in the same write: the end of a
+    /// FIFO head makes the next of its line due (see `fifo`), and claiming it there costs
+    /// no write of its own. Returns whether `next` was marked, and what was claimed.
+    pub async fn record_outcome_and_claim(
+        &self,
+        outcome: Outcome,
+        next: Option<(DeliveryId, UnixMs)>,
+        request: ClaimRequest,
+    ) -> StoreResult<(bool, Vec<ClaimedDelivery>)> {
+        let cache = self.cache.clone();
+        // Unguarded as `record_outcome`: after its first write only a storage failure stops it.
+        self.write_unguarded(move |c| {
+            let marked = deliveries::record_and_mark(c, &outcome, next)?;
+            Ok((marked, claim(c, &mut cache.lock(), &request, UnixMs::now())?))
+        })
+        .await
     }
 }

@@ -101,11 +101,12 @@ fn expunge(conn: &Connection, message_id: &MessageId, now: UnixMs) -> StoreResul
             now
         }
     };
+    // A FIFO delivery waiting its turn keeps waiting: it ends when its turn comes.
     conn.prepare_cached(
         "UPDATE deliveries SET next_attempt_at = ?2 \
-         WHERE message_id = ?1 AND status = 'pending' AND claimed = 0",
+         WHERE message_id = ?1 AND status = 'pending' AND claimed = 0 AND next_attempt_at != ?3",
     )?
-    .execute(params![message_id, now])?;
+    .execute(params![message_id, now, super::WAITING_AT])?;
     Ok(expunged_at)
 }
 

@@ -81,7 +81,8 @@ pub struct DeliveryRow {
     pub status: DeliveryStatus,
     /// Attempts made.
     pub attempts: u32,
-    /// Next attempt while pending.
+    /// Next attempt while pending; `None` also for a FIFO delivery waiting its turn (its
+    /// time comes when the one before it ends: see `store::fifo`).
     pub next_attempt_at: Option<UnixMs>,
     /// Latest attempt's log.
     pub last_log_id: Option<LogId>,
@@ -172,6 +173,20 @@ fn mark_started(conn: &Connection, id: &DeliveryId, lease_until: UnixMs) -> Stor
     Ok(marked == 1)
 }
 
+/// Records `outcome` and, with `next`, marks that held delivery started (see
+/// [`Store::record_outcome`]); says whether it was.
+pub(super) fn record_and_mark(
+    conn: &Connection,
+    outcome: &Outcome,
+    next: Option<(DeliveryId, UnixMs)>,
+) -> StoreResult<bool> {
+    record(conn, outcome)?;
+    match next {
+        Some((id, lease_until)) => mark_started(conn, &id, lease_until),
+        None => Ok(false),
+    }
+}
+
 fn record(conn: &Connection, outcome: &Outcome) -> StoreResult<()> {
     if let Some(snapshot) = &outcome.snapshot {
         snapshot.put(conn)?;
@@ -215,7 +230,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
         automation_id: decode::value(r, 2, "deliveries", &id)?,
         status,
         attempts: r.get(4)?,
-        next_attempt_at: (status == DeliveryStatus::Pending).then(|| r.get(5)).transpose()?,
+        next_attempt_at: (status == DeliveryStatus::Pending)
+            .then(|| r.get(5))
+            .transpose()?
+            .filter(|at| *at != super::WAITING_AT),
         last_log_id: decode::value(r, 6, "deliveries", &id)?,
         last_error_code: r.get(9)?,
         last_error_message: r.get(10)?,
@@ -247,14 +265,7 @@ impl Store {
         next: Option<(DeliveryId, UnixMs)>,
     ) -> StoreResult<bool> {
         // Unguarded: after its first write only a storage failure can stop it.
-        self.write_unguarded(move |c| {
-            record(c, &outcome)?;
-            match next {
-                Some((id, lease_until)) => mark_started(c, &id, lease_until),
-                None => Ok(false),
-            }
-        })
-        .await
+        self.write_unguarded(move |c| record_and_mark(c, &outcome, next)).await
     }
 
     /// The stored payload of message `message_id`, with hash `hash` (a delivery's, read as

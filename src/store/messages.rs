@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use super::cache::{AutomationCache, Target};
 use super::claims::Take;
+use super::fifo::{self, DeliveryOrder, WAITING_AT};
 use super::{
     bodies, Automation, BodyHash, ClaimedDelivery, Conflict, Store, StoreError, StoreResult,
     Trigger,
@@ -221,7 +222,9 @@ struct StoredMessage {
 
 /// Inserts one delivery per target: the ones `intake` takes are stored claimed (a call
 /// leased, a hold due now) and handed over ready, so the dispatcher need not re-read them;
-/// the others are stored unclaimed for its claim loop.
+/// the others are stored unclaimed for its claim loop. A FIFO automation's delivery is
+/// offered to `intake` only when its line is empty; otherwise it is stored waiting its turn
+/// (see `fifo`), and neither handed over nor due.
 fn insert_deliveries(
     conn: &Connection,
     cache: &AutomationCache,
@@ -233,27 +236,32 @@ fn insert_deliveries(
     let lease_until = now.plus_ms(intake.lease_ms());
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, message_id, automation_id, status, attempts, next_attempt_at, \
-         claimed, next_trigger, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5, 'initial', ?6, ?6)",
+         claimed, next_trigger, created_at, updated_at, fifo) \
+         VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5, 'initial', ?6, ?6, ?7)",
     )?;
     let mut deliveries = Vec::with_capacity(targets.len());
     let mut ready = Vec::with_capacity(targets.len());
     let mut unclaimed = false;
     for target in targets {
         let delivery_id = DeliveryId::new();
-        let taken = intake.take(&target.automation.id, &delivery_id);
+        let in_line = target.automation.settings.ordering == DeliveryOrder::Fifo;
+        let waits = in_line && fifo::line_busy(conn, &target.automation.id)?;
+        let taken = if waits { None } else { intake.take(&target.automation.id, &delivery_id) };
         let next_attempt_at = match taken {
             Some(Take::Call) => lease_until,
-            Some(Take::Hold) | None => now,
+            Some(Take::Hold) => now,
+            None if waits => WAITING_AT,
+            None => now,
         };
-        unclaimed |= taken.is_none();
+        unclaimed |= taken.is_none() && !waits;
         insert.execute(params![
             delivery_id,
             message.id,
             target.automation.id,
             next_attempt_at,
             taken.map_or(0, Take::claimed),
-            now
+            now,
+            in_line
         ])?;
         deliveries.push((delivery_id.clone(), target.automation.id.clone()));
         if let Some(taken) = taken {

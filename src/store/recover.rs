@@ -240,12 +240,15 @@ fn by_status(
 fn still_retrying(conn: &Connection, job: &RecoverJob, now: UnixMs) -> StoreResult<StillRetrying> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT count(*), min(CASE WHEN claimed = 1 THEN ?9 ELSE next_attempt_at END), \
+            "SELECT count(*), min(CASE WHEN claimed = 1 THEN ?9 \
+             WHEN next_attempt_at = {waiting} THEN NULL ELSE next_attempt_at END), \
              max(created_at) FROM deliveries \
              WHERE status = 'pending' AND updated_at >= ?1 AND created_at < ?2 \
              AND (?3 IS NULL OR automation_id = ?3) AND NOT EXISTS (SELECT 1 \
              FROM recover_job_deliveries WHERE job_id = ?4 AND delivery_id = deliveries.id) \
-             AND {LAST_ATTEMPT}"
+             AND {LAST_ATTEMPT}",
+            // A FIFO delivery waiting its turn has no time of its own (see `fifo`).
+            waiting = super::WAITING_AT.as_ms()
         ))?
         .query_row(match_params!(job.since, job.until, job.filter, job.id, now), |r| {
             Ok(StillRetrying {

@@ -192,16 +192,25 @@ pub(super) fn replay_chunk(conn: &Connection, id: &ReplayJobId, chunk: i64) -> S
     let tag = BackgroundJob::Replay(id.clone());
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, message_id, automation_id, status, attempts, next_attempt_at, \
-         claimed, next_trigger, recover_job_id, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, 'pending', 0, ?4, 0, 'replay', ?5, ?4, ?4)",
+         claimed, next_trigger, recover_job_id, created_at, updated_at, fifo) \
+         VALUES (?1, ?2, ?3, 'pending', 0, ?4, 0, 'replay', ?5, ?4, ?4, ?6)",
     )?;
+    // A FIFO automation's replayed deliveries join the end of its line (see `fifo`).
+    let in_line = automation.settings.ordering == super::DeliveryOrder::Fifo;
     let (mut examined, mut made) = (0, 0);
     let mut last = None;
     for (message_id, missing) in &rows {
         examined += 1;
         last = Some(message_id);
         if *missing {
-            insert.execute(params![DeliveryId::new(), message_id, automation.id, now, tag])?;
+            insert.execute(params![
+                DeliveryId::new(),
+                message_id,
+                automation.id,
+                now,
+                tag,
+                in_line
+            ])?;
             made += 1;
             if made == take {
                 break;

@@ -22,6 +22,7 @@ fn automation(id: &str, enabled: bool) -> Automation {
             default_language: "en".into(),
             enabled,
             event_types: None,
+            ordering: crate::store::DeliveryOrder::Parallel,
         },
         secret: "whsec_AAAAAAAAAAAAAAAAAAAAAA==".into(),
         previous_secret: None,

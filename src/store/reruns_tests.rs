@@ -27,6 +27,7 @@ fn automation() -> Automation {
             default_language: "en".into(),
             enabled: true,
             event_types: None,
+            ordering: crate::store::DeliveryOrder::Parallel,
         },
         secret: crate::delivery::signing::new_secret(),
         previous_secret: None,

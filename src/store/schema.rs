@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 16;
+pub const VERSION: i64 = 17;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -43,6 +43,10 @@ pub const VERSION: i64 = 16;
 /// bounded batches.
 /// Version 16 replaces the index of running runs by two on status (the runs list's status
 /// filter); the schema creates them.
+/// Version 17 adds FIFO automations (src/store/fifo.rs): `automations.ordering` (the
+/// automations stored before it stay `parallel`), `deliveries.fifo` (theirs are parallel
+/// deliveries, 0), and the index and triggers holding each FIFO automation's line, which the
+/// idempotent schema creates.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),
@@ -90,6 +94,14 @@ const UPGRADES: &[(i64, &str)] = &[
     ),
     // Version 16: runs indexed by status (see workflow_runs in schema.sql).
     (15, "DROP INDEX IF EXISTS workflow_runs_running;"),
+    // Version 17: FIFO automations (see automations.ordering and deliveries.fifo in schema.sql).
+    (
+        16,
+        "ALTER TABLE automations ADD COLUMN ordering TEXT NOT NULL DEFAULT 'parallel' \
+             CHECK (ordering IN ('parallel', 'fifo')); \
+         ALTER TABLE deliveries ADD COLUMN fifo INTEGER NOT NULL DEFAULT 0 \
+             CHECK (fifo IN (0, 1));",
+    ),
 ];
 
 /// Version 14's step (see the doc of [`SCHEMA`]), kept out of [`UPGRADES`] because its table

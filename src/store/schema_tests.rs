@@ -38,6 +38,14 @@ fn names(conn: &Connection, sql: &str) -> Vec<String> {
         .unwrap()
 }
 
+/// Takes version 17's columns, index and triggers (FIFO automations) out of a new database,
+/// to make it one of an older version.
+const UNDO_V17: &str =
+    "DROP TRIGGER deliveries_fifo_stored; DROP TRIGGER deliveries_fifo_requeued; \
+    DROP TRIGGER deliveries_fifo_ended; DROP TRIGGER deliveries_fifo_deleted; \
+    DROP INDEX deliveries_fifo; \
+    ALTER TABLE automations DROP COLUMN ordering; ALTER TABLE deliveries DROP COLUMN fifo;";
+
 fn open_at(version: i64, schema: &str) -> Connection {
     let conn = Connection::open_in_memory().unwrap();
     conn.execute_batch(schema).unwrap();
@@ -172,10 +180,10 @@ fn a_version_4_database_gets_the_log_filters() {
 fn a_version_12_database_gets_the_delivery_index_of_logs() {
     let conn = Connection::open_in_memory().unwrap();
     apply(&conn).unwrap();
-    conn.execute_batch(
-        "DROP INDEX logs_delivery; ALTER TABLE workflow_runs DROP COLUMN nodes; \
-         PRAGMA user_version = 12;",
-    )
+    conn.execute_batch(&format!(
+        "{UNDO_V17} DROP INDEX logs_delivery; ALTER TABLE workflow_runs DROP COLUMN nodes; \
+         PRAGMA user_version = 12;"
+    ))
     .unwrap();
     apply(&conn).unwrap();
     let indexes = names(&conn, "SELECT name FROM sqlite_master WHERE type = 'index'");
@@ -191,12 +199,12 @@ fn a_version_12_database_gets_the_delivery_index_of_logs() {
 fn a_version_13_database_gives_its_runs_no_nodes() {
     let conn = Connection::open_in_memory().unwrap();
     apply(&conn).unwrap();
-    conn.execute_batch(
-        "ALTER TABLE workflow_runs DROP COLUMN nodes; PRAGMA user_version = 13;
+    conn.execute_batch(&format!(
+        "{UNDO_V17} ALTER TABLE workflow_runs DROP COLUMN nodes; PRAGMA user_version = 13;
          INSERT INTO workflow_runs (id, app_id, task_id, status, inputs, outputs, error, user,
              files, elapsed_time, total_tokens, total_steps, created_at, finished_at)
-         VALUES ('r1', 'demo', 't1', 'succeeded', '{}', '{}', NULL, 'u', '[]', 0.5, 0, 3, 0, 1);",
-    )
+         VALUES ('r1', 'demo', 't1', 'succeeded', '{{}}', '{{}}', NULL, 'u', '[]', 0.5, 0, 3, 0, 1);"
+    ))
     .unwrap();
     apply(&conn).unwrap();
     assert_eq!(names(&conn, "SELECT nodes FROM workflow_runs"), ["[]"]);
@@ -260,4 +268,48 @@ fn a_value_the_constraints_refuse_stops_the_upgrade() {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     assert_eq!(version, 5);
     assert_eq!(names(&conn, "SELECT status FROM deliveries"), ["sent"]);
+}
+
+/// A version 16 database: its automations become parallel, its deliveries are parallel ones,
+/// and the line's index and triggers exist.
+#[test]
+fn a_version_16_database_stays_parallel() {
+    let conn = Connection::open_in_memory().unwrap();
+    apply(&conn).unwrap();
+    conn.execute_batch(&format!("{UNDO_V17} PRAGMA user_version = 16;")).unwrap();
+    conn.execute(
+        "INSERT INTO automations (id, name, processor_id, webhook_url, webhook_headers, \
+         need_validation, default_language, enabled, secret, created_at, updated_at) \
+         VALUES (?1, 'a', 'p', 'http://x/', '{}', 0, 'en', 1, 'whsec_x', 0, 0)",
+        ["endp_0000000000000000000000000000000a"],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO messages (id, processor_id, payload_hash, created_at) VALUES ('m', 'p', x'00', 0)",
+        [],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO deliveries (id, message_id, automation_id, status, attempts, next_attempt_at, \
+         next_trigger, created_at, updated_at) VALUES ('d', 'm', ?1, 'pending', 0, 1, 'initial', 1, 1)",
+        ["endp_0000000000000000000000000000000a"],
+    )
+    .unwrap();
+    apply(&conn).unwrap();
+    let ordering: crate::store::DeliveryOrder =
+        conn.query_row("SELECT ordering FROM automations", [], |r| r.get(0)).unwrap();
+    assert_eq!(ordering, crate::store::DeliveryOrder::Parallel);
+    let fifo: bool = conn.query_row("SELECT fifo FROM deliveries", [], |r| r.get(0)).unwrap();
+    assert!(!fifo);
+    let objects: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name LIKE 'deliveries_fifo%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(objects, 5, "the index and its four triggers");
+    let set = "UPDATE automations SET ordering = ?1";
+    assert!(conn.execute(set, ["lifo"]).is_err(), "the CHECK refuses another ordering");
+    conn.execute(set, ["fifo"]).unwrap();
 }

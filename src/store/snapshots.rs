@@ -94,6 +94,7 @@ mod tests {
                 default_language: "en".into(),
                 enabled: true,
                 event_types: None,
+                ordering: crate::store::DeliveryOrder::Parallel,
             },
             secret: "whsec_x".into(),
             previous_secret: None,

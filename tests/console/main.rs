@@ -5,6 +5,7 @@ use hookrelay_testkit as common;
 // receivers answered, roles, the logs explorer's filters; and the same in a real browser.
 
 mod automation_forms;
+mod automation_ordering;
 mod automations;
 mod browser;
 mod helpers;

@@ -9,6 +9,8 @@ mod helpers;
 
 mod disabled;
 mod fan_out;
+mod fifo;
+mod fifo_crash;
 mod lanes;
 mod memory;
 mod recorded_headers;

@@ -92,6 +92,7 @@ fn automation(k: usize, created_at: UnixMs) -> Automation {
             default_language: "en".into(),
             enabled: true,
             event_types: None,
+            ordering: hookrelay::store::DeliveryOrder::Parallel,
         },
         secret: "whsec_c2VlZA==".into(),
         previous_secret: None,
