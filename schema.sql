@@ -82,7 +82,12 @@ CREATE TABLE IF NOT EXISTS automations (
         CHECK (previous_secret IS NULL OR previous_secret LIKE 'whsec_%'),
     previous_secret_until INTEGER,
     created_at          INTEGER NOT NULL,
-    updated_at          INTEGER NOT NULL
+    updated_at          INTEGER NOT NULL,
+    -- Version 16: at most this many calls start in any second (src/delivery/rate_limit.rs);
+    -- NULL = no limit.
+    rate_limit_per_sec  INTEGER
+        CHECK (rate_limit_per_sec IS NULL OR (typeof(rate_limit_per_sec) = 'integer'
+            AND rate_limit_per_sec BETWEEN 1 AND 10000))
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS automations_processor ON automations(processor_id, id);
 

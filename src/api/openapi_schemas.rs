@@ -38,6 +38,9 @@ pub struct Automation {
     /// The event types it receives; `null`: every one.
     #[schema(required)]
     event_types: Option<Vec<String>>,
+    /// At most this many calls start in any second; `null`: no limit.
+    #[schema(required, minimum = 1, maximum = 10000)]
+    rate_limit_per_sec: Option<u32>,
     #[schema(format = DateTime)]
     created_at: String,
     #[schema(format = DateTime)]
@@ -74,6 +77,10 @@ pub struct AutomationCreateBody {
     /// The event types it receives (1 to 64 names); `null` or absent: every one.
     #[schema(min_items = 1, max_items = 64)]
     event_types: Option<Vec<String>>,
+    /// At most this many calls start in any second (1 to 10 000); `null` or absent: no
+    /// limit.
+    #[schema(minimum = 1, maximum = 10000)]
+    rate_limit_per_sec: Option<u32>,
     /// Accepted and ignored (retab 0.0.49 sends `automation.endpoint`).
     object: Option<String>,
 }

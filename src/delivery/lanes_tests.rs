@@ -45,6 +45,7 @@ fn delivery(automation: &str, n: usize) -> ClaimedDelivery {
                 default_language: "en".into(),
                 enabled: true,
                 event_types: None,
+                rate_limit_per_sec: None,
             },
             secret: "whsec_dGVzdHRlc3R0ZXN0dGVzdA==".into(),
             previous_secret: None,

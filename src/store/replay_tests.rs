@@ -22,6 +22,7 @@ fn automation(id: &str, enabled: bool) -> Automation {
             default_language: "en".into(),
             enabled,
             event_types: None,
+            rate_limit_per_sec: None,
         },
         secret: "whsec_AAAAAAAAAAAAAAAAAAAAAA==".into(),
         previous_secret: None,

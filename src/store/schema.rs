@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 15;
+pub const VERSION: i64 = 16;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -41,6 +41,8 @@ pub const VERSION: i64 = 15;
 /// Version 15 adds the overview's per-minute rollup (src/store/rollup.rs), new tables only:
 /// no upgrade step; the rollup job counts an existing database's logs from the first, in
 /// bounded batches.
+/// Version 16 adds `automations.rate_limit_per_sec`: the automations stored before it have
+/// no limit (NULL).
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),
@@ -85,6 +87,13 @@ const UPGRADES: &[(i64, &str)] = &[
         11,
         "ALTER TABLE logs ADD COLUMN request_headers_implied INTEGER NOT NULL DEFAULT 0 \
              CHECK (request_headers_implied IN (0, 1));",
+    ),
+    // Version 16: a rate limit per automation (see automations in schema.sql).
+    (
+        15,
+        "ALTER TABLE automations ADD COLUMN rate_limit_per_sec INTEGER \
+             CHECK (rate_limit_per_sec IS NULL OR (typeof(rate_limit_per_sec) = 'integer' \
+             AND rate_limit_per_sec BETWEEN 1 AND 10000));",
     ),
 ];
 

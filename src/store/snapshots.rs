@@ -94,6 +94,7 @@ mod tests {
                 default_language: "en".into(),
                 enabled: true,
                 event_types: None,
+                rate_limit_per_sec: None,
             },
             secret: "whsec_x".into(),
             previous_secret: None,

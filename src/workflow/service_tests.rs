@@ -70,6 +70,7 @@ async fn world() -> World {
             default_language: "en".into(),
             enabled: true,
             event_types: None,
+            rate_limit_per_sec: None,
         },
         secret: crate::delivery::signing::new_secret(),
         previous_secret: None,

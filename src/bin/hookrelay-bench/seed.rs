@@ -92,6 +92,7 @@ fn automation(k: usize, created_at: UnixMs) -> Automation {
             default_language: "en".into(),
             enabled: true,
             event_types: None,
+            rate_limit_per_sec: None,
         },
         secret: "whsec_c2VlZA==".into(),
         previous_secret: None,
