@@ -54,9 +54,9 @@ pub(crate) struct AutomationBody {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(nullable, min_items = 1, max_items = 64)]
     pub(crate) event_types: Option<Option<Vec<String>>>,
-    /// At most this many calls start in any second (1 to 10 000); `null` is no limit. Read
-    /// as any JSON value and judged by [`rate_limit`], so that `"5"`, `1.5` or `0` are
-    /// refused with the same message naming the field.
+    // Read as any JSON value and judged by `rate_limit`, so that `"5"`, `1.5` or `0` are
+    // refused with the same message naming the field.
+    /// At most this many calls start in any second (1 to 10 000); `null` removes the limit.
     #[serde(default, deserialize_with = "any_or_null")]
     #[schema(value_type = Option<u32>, nullable, minimum = 1, maximum = 10000)]
     pub(crate) rate_limit_per_sec: Option<Option<Value>>,

@@ -34,7 +34,7 @@ fn the_create_body_has_the_update_body_fields() {
         props.keys().cloned().collect()
     };
     assert_eq!(keys("AutomationCreateBody"), keys("AutomationBody"));
-    assert_eq!(keys("AutomationBody").len(), 9);
+    assert_eq!(keys("AutomationBody").len(), 10);
 }
 
 /// Every `$ref` of the document names a schema it holds.
@@ -104,3 +104,4 @@ fn every_error_answer_is_the_error_schema() {
     }
     assert!(errors > 300, "{errors}");
 }
+
