@@ -104,4 +104,3 @@ fn every_error_answer_is_the_error_schema() {
     }
     assert!(errors > 300, "{errors}");
 }
-

@@ -1,8 +1,8 @@
 //! The automation create and edit forms, and "Rotate secret". A form's fields are the API's
 //! body fields, handed to the API's own create, update and rotate services
 //! ([`crate::api::automations`]): the same rules judge them, and an error names the same
-//! field the API would. Headers and event types are typed as text; turning that text into
-//! the API's map and list is all this file decides.
+//! field the API would. Headers, event types and the rate limit are typed as text; turning
+//! that text into the API's map, list and number is all this file decides.
 
 use std::collections::BTreeMap;
 
@@ -38,12 +38,21 @@ struct FormInput {
     default_language: String,
     need_validation: bool,
     enabled: bool,
+    /// Calls per second; empty for no limit.
+    rate_limit_per_sec: String,
 }
 
 /// The form fields an API error may name; an error naming another (none does) is shown above
 /// the form.
-const FIELDS: &[&str] =
-    &["name", "processor_id", "webhook_url", "webhook_headers", "event_types", "default_language"];
+const FIELDS: &[&str] = &[
+    "name",
+    "processor_id",
+    "webhook_url",
+    "webhook_headers",
+    "event_types",
+    "default_language",
+    "rate_limit_per_sec",
+];
 
 impl FormInput {
     /// An empty create form, with the API's defaults.
@@ -57,6 +66,7 @@ impl FormInput {
             default_language: "en".into(),
             need_validation: false,
             enabled: true,
+            rate_limit_per_sec: String::new(),
         }
     }
 
@@ -74,6 +84,7 @@ impl FormInput {
                 "default_language" => input.default_language = value,
                 "need_validation" => input.need_validation = true,
                 "enabled" => input.enabled = true,
+                "rate_limit_per_sec" => input.rate_limit_per_sec = value,
                 _ => {}
             }
         }
@@ -95,6 +106,10 @@ impl FormInput {
             default_language: s.default_language.clone(),
             need_validation: s.need_validation,
             enabled: s.enabled,
+            rate_limit_per_sec: s
+                .rate_limit_per_sec
+                .map(|l| l.per_sec().to_string())
+                .unwrap_or_default(),
         }
     }
 
@@ -105,6 +120,13 @@ impl FormInput {
         } else {
             Some(self.event_types.split(',').map(|t| t.trim().to_string()).collect())
         };
+        // Digits go as a number; other text as typed, for the API to refuse naming the field.
+        let rate = self.rate_limit_per_sec.trim();
+        let rate_limit_per_sec = match rate.parse::<u64>() {
+            _ if rate.is_empty() => None,
+            Ok(n) => Some(json!(n)),
+            Err(_) => Some(json!(rate)),
+        };
         Ok(AutomationBody {
             name: Some(self.name.clone()),
             processor_id: Some(self.processor_id.clone()),
@@ -114,6 +136,7 @@ impl FormInput {
             default_language: Some(self.default_language.clone()),
             enabled: Some(self.enabled),
             event_types: Some(event_types),
+            rate_limit_per_sec: Some(rate_limit_per_sec),
             ..Default::default()
         })
     }
