@@ -16,7 +16,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{sleep, sleep_until, timeout_at, Instant};
 
 use super::Dispatcher;
-use crate::delivery::rate_limit::RateLimit;
+use crate::delivery::rate_limit::{CallerWaits, RateLimit};
 use crate::delivery::NoSlot;
 use crate::ids::{AutomationId, DeliveryId};
 use crate::store::{Automation, ClaimedDelivery, StoreError};
@@ -114,15 +114,17 @@ impl Dispatcher {
     /// Waits until a call outside the dispatcher (a rerun, a test call) to `id` may start
     /// under its rate limit, taking the next start that comes free (not in line behind the
     /// deliveries: a person waits for it), until `deadline`; gives `global` back while it
-    /// waits and returns the global slot to call with.
+    /// waits. Returns the global slot to call with and, under a limit, the room held for
+    /// the call, whose start is recorded as it goes ([`CallerWaits::start`]).
     pub(in crate::delivery) async fn rate_start(
         &self,
         id: &AutomationId,
         global: OwnedSemaphorePermit,
         deadline: Instant,
-    ) -> Result<OwnedSemaphorePermit, NoSlot> {
+    ) -> Result<(OwnedSemaphorePermit, Option<CallerWaits>), NoSlot> {
+        let Some(limit) = self.rate_limit_of(id, None).await else { return Ok((global, None)) };
         let mut global = Some(global);
-        let _waits = self.rate_windows.caller_waits(id);
+        let waits = self.rate_windows.caller_waits(id, limit);
         loop {
             let slot = match global.take() {
                 Some(slot) => slot,
@@ -136,9 +138,8 @@ impl Dispatcher {
                     }
                 }
             };
-            let Some(limit) = self.rate_limit_of(id, None).await else { return Ok(slot) };
-            match self.rate_windows.try_start(id, limit, Instant::now(), true) {
-                Ok(()) => return Ok(slot),
+            match self.rate_windows.caller_could_start(id, limit, Instant::now()) {
+                Ok(()) => return Ok((slot, Some(waits))),
                 Err(at) if at > deadline => {
                     return Err(NoSlot::RateLimited { per_sec: limit.per_sec() })
                 }

@@ -115,6 +115,28 @@ impl RateWindows {
         now: Instant,
         caller: bool,
     ) -> Result<(), Instant> {
+        self.start_at(id, limit, now, caller, true)
+    }
+
+    /// Whether a caller (see [`RateWindows::caller_waits`]) could start a call to `id` at
+    /// `now`, as [`RateWindows::try_start`] answers, without recording a start.
+    pub fn caller_could_start(
+        &self,
+        id: &AutomationId,
+        limit: RateLimit,
+        now: Instant,
+    ) -> Result<(), Instant> {
+        self.start_at(id, limit, now, true, false)
+    }
+
+    fn start_at(
+        &self,
+        id: &AutomationId,
+        limit: RateLimit,
+        now: Instant,
+        caller: bool,
+        record: bool,
+    ) -> Result<(), Instant> {
         let mut windows = self.lock();
         let window = Self::window(&mut windows, id, now);
         let starts = &mut window.starts;
@@ -124,7 +146,9 @@ impl RateWindows {
         let ahead = if caller { 0 } else { window.callers };
         let allowed = limit.per_sec() as usize;
         if starts.len() + ahead < allowed {
-            starts.push_back(now);
+            if record {
+                starts.push_back(now);
+            }
             return Ok(());
         }
         // The starts that must leave the window first: more than `allowed` may count after
@@ -134,11 +158,12 @@ impl RateWindows {
         Err(starts.get(leaving - 1).map_or(now + WINDOW, |t| *t + WINDOW))
     }
 
-    /// Counts a rerun or test call waiting for a start of `id` until the guard is dropped.
-    pub fn caller_waits(self: &Arc<Self>, id: &AutomationId) -> CallerWaits {
+    /// Counts a rerun or test call waiting for a start of `id` under `limit` until the
+    /// guard is dropped or [`CallerWaits::start`]s.
+    pub fn caller_waits(self: &Arc<Self>, id: &AutomationId, limit: RateLimit) -> CallerWaits {
         let mut windows = self.lock();
         Self::window(&mut windows, id, Instant::now()).callers += 1;
-        CallerWaits { windows: self.clone(), id: id.clone() }
+        CallerWaits { windows: self.clone(), id: id.clone(), limit }
     }
 
     /// The line of `id`'s deliveries waiting to start (see the module doc).
@@ -148,10 +173,23 @@ impl RateWindows {
     }
 }
 
-/// A rerun or test call waiting for a start (see [`RateWindows::caller_waits`]).
+/// A rerun or test call waiting for a start (see [`RateWindows::caller_waits`]): while it
+/// lives, deliveries leave it room.
 pub struct CallerWaits {
     windows: Arc<RateWindows>,
     id: AutomationId,
+    limit: RateLimit,
+}
+
+impl CallerWaits {
+    /// Records the call's start, as it is about to go (after the write recording it in
+    /// flight, so the start counted is the call's own); waits for one first in the rare
+    /// case that another caller took the room this one saw.
+    pub async fn start(self) {
+        while let Err(at) = self.windows.try_start(&self.id, self.limit, Instant::now(), true) {
+            tokio::time::sleep_until(at).await;
+        }
+    }
 }
 
 impl Drop for CallerWaits {

@@ -13,6 +13,7 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit};
 use tokio::time::{timeout_at, Instant};
 
 use super::lanes::SlotOrWait;
+use super::rate_limit::CallerWaits;
 use super::ticket::Capacity;
 use super::Dispatcher;
 use crate::ids::AutomationId;
@@ -75,9 +76,22 @@ impl Drop for InLine {
 }
 
 /// A lane slot and a global slot for one call; both are given back when it is dropped.
+/// Under a rate limit it also holds room for the call's start: [`CallSlot::start`] records
+/// it just before the call.
 pub struct CallSlot {
     _lane: LaneSlot,
     _global: OwnedSemaphorePermit,
+    rate: Option<CallerWaits>,
+}
+
+impl CallSlot {
+    /// Records the call's start under its automation's rate limit: call it last, just
+    /// before the call goes out.
+    pub async fn start(&mut self) {
+        if let Some(rate) = self.rate.take() {
+            rate.start().await;
+        }
+    }
 }
 
 impl Dispatcher {
@@ -112,7 +126,7 @@ impl Dispatcher {
             Ok(Err(_)) => return Err(NoSlot::ShuttingDown),
             Err(_) => return Err(NoSlot::Busy { waited_ms }),
         };
-        let global = self.rate_start(automation_id, global, deadline).await?;
-        Ok(CallSlot { _lane: lane, _global: global })
+        let (global, rate) = self.rate_start(automation_id, global, deadline).await?;
+        Ok(CallSlot { _lane: lane, _global: global, rate })
     }
 }
