@@ -11,13 +11,15 @@ use crate::common::{self, Receiver, Relay, ENDPOINTS};
 use crate::helpers::{delivery_toml, queue};
 
 /// What the receiver's clock may see of the relay's pace beyond the limit: the time from the
-/// relay taking a start to the call arriving varies, by a few milliseconds on an open
-/// connection but up to about a hundred for the first calls, which open theirs (a debug
-/// build on a busy machine), so N + 1 arrivals are required to span a second less this.
-const SLACK: Duration = Duration::from_millis(150);
+/// relay starting a call to its arrival varies, by a few milliseconds on an open connection,
+/// by about a hundred for the first calls, which open theirs, and by more while the machine
+/// runs other tests (a debug build), so N + 1 arrivals are only required to span a second
+/// less this. It still catches a token bucket's burst (N at once, then one every 1/N s: N +
+/// 3 within 700 ms); the exact check is on the relay's own record ([`LOG_SLACK_MS`]).
+const SLACK: Duration = Duration::from_millis(300);
 
-/// The same for the relay's own record of each call (its log's `request_at`, in ms), which
-/// it takes a few milliseconds after the start: what lies between is signing the call.
+/// The same for the relay's own record of each call (its log's `request_at`, in ms), taken a
+/// few milliseconds after the start: what lies between is signing the call.
 const LOG_SLACK_MS: i64 = 50;
 
 /// The most of `times` (µs from any origin) in any window of one second less `slack_us`.
@@ -234,6 +236,11 @@ async fn bad_limits_are_refused_and_a_limit_outlives_a_restart() {
     calls_within(&receiver, 14, Duration::from_secs(5)).await;
     let calls = receiver.calls();
     assert_eq!(busiest_second(&calls), 7, "more than 7 calls within a second after a restart");
+    assert_eq!(
+        busiest_logged_second(&relay, &id).await,
+        7,
+        "more than 7 calls started in a second"
+    );
     let span = calls[13].at.duration_since(calls[0].at);
     assert!(span >= Duration::from_secs(1) - SLACK, "14 calls in {span:?} at 7/s");
 }
