@@ -84,7 +84,12 @@ CREATE TABLE IF NOT EXISTS automations (
     created_at          INTEGER NOT NULL,
     updated_at          INTEGER NOT NULL,
     -- Version 17: 'fifo' sends its messages one at a time in ingest order (see deliveries_fifo).
-    ordering            TEXT NOT NULL DEFAULT 'parallel' CHECK (ordering IN ('parallel', 'fifo'))
+    ordering            TEXT NOT NULL DEFAULT 'parallel' CHECK (ordering IN ('parallel', 'fifo')),
+    -- Version 18: at most this many calls start in any second (src/delivery/rate_limit.rs);
+    -- NULL = no limit.
+    rate_limit_per_sec  INTEGER
+        CHECK (rate_limit_per_sec IS NULL OR (typeof(rate_limit_per_sec) = 'integer'
+            AND rate_limit_per_sec BETWEEN 1 AND 10000))
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS automations_processor ON automations(processor_id, id);
 

@@ -13,6 +13,7 @@ use super::extract::{
     list_body, path_id, ApiQuery, JsonBody, NoBody, NoQuery, PageParams, QueryParams,
 };
 use super::{ApiError, ApiResult, AppState};
+use crate::delivery::rate_limit::{RateLimit, MAX_PER_SEC};
 use crate::delivery::signing;
 use crate::ids::{self, AutomationId};
 use crate::redact::{HeaderRedaction, REDACTED};
@@ -58,6 +59,12 @@ pub(crate) struct AutomationBody {
     #[serde(default, deserialize_with = "ordering_field")]
     #[schema(value_type = super::openapi_schemas::AutomationOrdering)]
     pub(crate) ordering: Option<DeliveryOrder>,
+    // Read as any JSON value and judged by `rate_limit`, so that `"5"`, `1.5` or `0` are
+    // refused with the same message naming the field.
+    /// At most this many calls start in any second (1 to 10 000); `null` removes the limit.
+    #[serde(default, deserialize_with = "any_or_null")]
+    #[schema(value_type = Option<u32>, nullable, minimum = 1, maximum = 10000)]
+    pub(crate) rate_limit_per_sec: Option<Option<Value>>,
     /// Accepted and ignored: retab 0.0.49's `endpoints.create` sends the model's computed
     /// `"object": "automation.endpoint"`. (uiform's and retab's `endpoints.update` send only
     /// fields above, uiform's with `null` for those not given.)
@@ -84,6 +91,25 @@ fn ordering_field<'de, D: serde::Deserializer<'de>>(
     })
 }
 
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`), taking any value.
+fn any_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Value>>, D::Error> {
+    Option::<Value>::deserialize(d).map(Some)
+}
+
+/// The rate limit `given` (a whole number of calls per second, or `null`: none).
+fn rate_limit(given: Option<Value>) -> ApiResult<Option<RateLimit>> {
+    let Some(value) = given else { return Ok(None) };
+    value.as_u64().and_then(RateLimit::new).map(Some).ok_or_else(|| {
+        ApiError::invalid(
+            "rate_limit_per_sec",
+            format!(
+                "must be a whole number of calls per second from 1 to {MAX_PER_SEC}, or null \
+                 for no limit (got {value})"
+            ),
+        )
+    })
+}
+
 /// The automation as the API shows it (uiform `Endpoint` plus hookrelay's fields), header
 /// secrets redacted by `rule`.
 pub(super) fn automation_json(a: &Automation, rule: &HeaderRedaction) -> Value {
@@ -101,6 +127,7 @@ pub(super) fn automation_json(a: &Automation, rule: &HeaderRedaction) -> Value {
         "enabled": a.settings.enabled,
         "event_types": a.settings.event_types,
         "ordering": a.settings.ordering.as_str(),
+        "rate_limit_per_sec": a.settings.rate_limit_per_sec.map(RateLimit::per_sec),
         "created_at": a.created_at.rfc3339(),
         "updated_at": a.updated_at.rfc3339(),
     })
@@ -242,6 +269,10 @@ fn merged_input(
         .or_else(|| current.map(|c| c.settings.default_language.clone()))
         .unwrap_or_else(|| "en".into());
     check_text("default_language", &default_language, 16)?;
+    let rate_limit_per_sec = match body.rate_limit_per_sec {
+        Some(given) => rate_limit(given)?,
+        None => current.and_then(|c| c.settings.rate_limit_per_sec),
+    };
     Ok(AutomationSettings {
         name,
         processor_id,
@@ -258,6 +289,7 @@ fn merged_input(
             .ordering
             .or(current.map(|c| c.settings.ordering))
             .unwrap_or(DeliveryOrder::Parallel),
+        rate_limit_per_sec,
     })
 }
 

@@ -142,7 +142,7 @@ impl From<StoreError> for ApiError {
 impl From<NoSlot> for ApiError {
     fn from(e: NoSlot) -> Self {
         let code = match e {
-            NoSlot::Busy { .. } => ApiErrorCode::ConcurrencyLimit,
+            NoSlot::Busy { .. } | NoSlot::RateLimited { .. } => ApiErrorCode::ConcurrencyLimit,
             NoSlot::ShuttingDown => ApiErrorCode::Unavailable,
         };
         Self::new(code, e.to_string())

@@ -39,6 +39,9 @@ pub struct Automation {
     #[schema(required)]
     event_types: Option<Vec<String>>,
     ordering: AutomationOrdering,
+    /// At most this many calls start in any second; `null`: no limit.
+    #[schema(required, minimum = 1, maximum = 10000)]
+    rate_limit_per_sec: Option<u32>,
     #[schema(format = DateTime)]
     created_at: String,
     #[schema(format = DateTime)]
@@ -78,6 +81,10 @@ pub struct AutomationCreateBody {
     /// Absent: `parallel`.
     #[serde(default)]
     ordering: AutomationOrdering,
+    /// At most this many calls start in any second (1 to 10 000); `null` or absent: no
+    /// limit.
+    #[schema(minimum = 1, maximum = 10000)]
+    rate_limit_per_sec: Option<u32>,
     /// Accepted and ignored (retab 0.0.49 sends `automation.endpoint`).
     object: Option<String>,
 }

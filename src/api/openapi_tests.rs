@@ -34,7 +34,7 @@ fn the_create_body_has_the_update_body_fields() {
         props.keys().cloned().collect()
     };
     assert_eq!(keys("AutomationCreateBody"), keys("AutomationBody"));
-    assert_eq!(keys("AutomationBody").len(), 10);
+    assert_eq!(keys("AutomationBody").len(), 11);
 }
 
 /// Every `$ref` of the document names a schema it holds.

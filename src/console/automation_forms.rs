@@ -1,8 +1,8 @@
 //! The automation create and edit forms, and "Rotate secret". A form's fields are the API's
 //! body fields, handed to the API's own create, update and rotate services
 //! ([`crate::api::automations`]): the same rules judge them, and an error names the same
-//! field the API would. Headers and event types are typed as text; turning that text into
-//! the API's map and list is all this file decides.
+//! field the API would. Headers, event types and the rate limit are typed as text; turning
+//! that text into the API's map, list and number is all this file decides.
 
 use std::collections::BTreeMap;
 
@@ -40,6 +40,8 @@ struct FormInput {
     enabled: bool,
     /// `parallel` or `fifo`; empty (a form without the field) keeps the stored one.
     ordering: String,
+    /// Calls per second; empty for no limit.
+    rate_limit_per_sec: String,
 }
 
 /// The form fields an API error may name; an error naming another (none does) is shown above
@@ -52,6 +54,7 @@ const FIELDS: &[&str] = &[
     "event_types",
     "default_language",
     "ordering",
+    "rate_limit_per_sec",
 ];
 
 impl FormInput {
@@ -67,6 +70,7 @@ impl FormInput {
             need_validation: false,
             enabled: true,
             ordering: DeliveryOrder::Parallel.as_str().into(),
+            rate_limit_per_sec: String::new(),
         }
     }
 
@@ -90,6 +94,7 @@ impl FormInput {
                 "need_validation" => input.need_validation = true,
                 "enabled" => input.enabled = true,
                 "ordering" => input.ordering = value,
+                "rate_limit_per_sec" => input.rate_limit_per_sec = value,
                 _ => {}
             }
         }
@@ -112,6 +117,10 @@ impl FormInput {
             need_validation: s.need_validation,
             enabled: s.enabled,
             ordering: s.ordering.as_str().into(),
+            rate_limit_per_sec: s
+                .rate_limit_per_sec
+                .map(|l| l.per_sec().to_string())
+                .unwrap_or_default(),
         }
     }
 
@@ -131,6 +140,13 @@ impl FormInput {
                 )
             })?),
         };
+        // Digits go as a number; other text as typed, for the API to refuse naming the field.
+        let rate = self.rate_limit_per_sec.trim();
+        let rate_limit_per_sec = match rate.parse::<u64>() {
+            _ if rate.is_empty() => None,
+            Ok(n) => Some(json!(n)),
+            Err(_) => Some(json!(rate)),
+        };
         Ok(AutomationBody {
             name: Some(self.name.clone()),
             processor_id: Some(self.processor_id.clone()),
@@ -141,6 +157,7 @@ impl FormInput {
             enabled: Some(self.enabled),
             event_types: Some(event_types),
             ordering,
+            rate_limit_per_sec: Some(rate_limit_per_sec),
             ..Default::default()
         })
     }

@@ -13,6 +13,7 @@ use tokio::time::{sleep, timeout};
 
 use super::failure_log::FailureLog;
 use super::lanes::{Admit, Bounds, Lanes};
+use super::rate_limit::RateWindows;
 use super::retry::RetryPolicy;
 use super::ticket::Intake;
 use super::ticket::{Capacity, Returned, Ticket};
@@ -31,6 +32,9 @@ mod dispatcher_attempt;
 use dispatcher_attempt::Body;
 #[path = "dispatcher_line.rs"]
 mod dispatcher_line;
+
+#[path = "dispatcher_rate.rs"]
+mod dispatcher_rate;
 
 /// Most deliveries claimed in one write.
 const CLAIM_BATCH: usize = 512;
@@ -57,6 +61,8 @@ pub struct Dispatcher {
     returns: tokio::sync::Mutex<mpsc::UnboundedReceiver<Returned>>,
     stopping: AtomicBool,
     running: AtomicBool,
+    /// The recent starts of rate-limited automations (see `dispatcher_rate`).
+    rate_windows: Arc<RateWindows>,
 }
 
 impl Dispatcher {
@@ -92,6 +98,7 @@ impl Dispatcher {
             returns: tokio::sync::Mutex::new(returns_rx),
             stopping: AtomicBool::new(false),
             running: AtomicBool::new(false),
+            rate_windows: Arc::default(),
         })
     }
 
@@ -341,7 +348,8 @@ impl Dispatcher {
     /// A held delivery (see `store::claims`) is called only once the database records its
     /// call as started: the write recording the call before it in the lane does so (the
     /// lane's next delivery is taken before that write), and failing that, a write of its own.
-    async fn run_lane(self: &Arc<Self>, first: ClaimedDelivery, _global: OwnedSemaphorePermit) {
+    /// A rate-limited one may give the global slot back while it waits for its start.
+    async fn run_lane(self: &Arc<Self>, first: ClaimedDelivery, mut global: OwnedSemaphorePermit) {
         let mut next = Some(first);
         while let Some(mut delivery) = next.take() {
             let automation_id = delivery.automation.id.clone();
@@ -357,6 +365,13 @@ impl Dispatcher {
                 next = self.capacity.lanes.finish(&automation_id);
                 continue;
             };
+            let Some(slot) = self.rate_turn(&delivery, global).await else {
+                // Stopping: this one and the rest of its lane go back to the database.
+                self.release_unsent(vec![delivery.id.clone()]).await;
+                self.capacity.free_slot(&automation_id, None);
+                return;
+            };
+            global = slot;
             let outcome = self.attempt(&delivery, payload).await;
             // The end of a FIFO head makes the next of its line due (see `store::fifo`),
             // taken in the write recording it.

@@ -46,6 +46,7 @@ fn delivery(automation: &str, n: usize) -> ClaimedDelivery {
                 enabled: true,
                 event_types: None,
                 ordering: crate::store::DeliveryOrder::Parallel,
+                rate_limit_per_sec: None,
             },
             secret: "whsec_dGVzdHRlc3R0ZXN0dGVzdA==".into(),
             previous_secret: None,

@@ -1,10 +1,11 @@
-//! Delivery: the dispatcher with its lanes and call slots, Standard Webhooks signing, the
-//! retry policy, and recover jobs. The calls themselves go through [`crate::outbound`].
+//! Delivery: the dispatcher with its lanes, call slots and rate limits, Standard Webhooks
+//! signing, the retry policy, and recover jobs. The calls themselves go through [`crate::outbound`].
 
 pub mod attempt;
 pub mod dispatcher;
 pub mod failure_log;
 pub mod lanes;
+pub mod rate_limit;
 pub mod recover;
 pub mod retry;
 pub mod signing;

@@ -3,7 +3,8 @@
 //! `per_automation_concurrency`, nor all receivers past `global_concurrency`. A caller
 //! waits in line for its automation's next free slot (ahead of the deliveries queued in
 //! memory: a person waits for each), then for a global one, at most
-//! `delivery.call_slot_wait_ms` in all.
+//! `delivery.call_slot_wait_ms` in all. They also count against their automation's rate
+//! limit, and wait for it within the same time (see `dispatcher_rate`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit};
 use tokio::time::{timeout_at, Instant};
 
 use super::lanes::SlotOrWait;
+use super::rate_limit::CallerWaits;
 use super::ticket::Capacity;
 use super::Dispatcher;
 use crate::ids::AutomationId;
@@ -28,6 +30,15 @@ pub enum NoSlot {
     Busy {
         /// How long the call waited.
         waited_ms: u64,
+    },
+    /// The automation's rate limit allows no call before the wait would end.
+    #[error(
+        "the automation's rate_limit_per_sec ({per_sec}) allows no call before \
+         delivery.call_slot_wait_ms is over; try again later"
+    )]
+    RateLimited {
+        /// The limit.
+        per_sec: u32,
     },
     /// The relay is shutting down.
     #[error("the server is shutting down")]
@@ -65,9 +76,22 @@ impl Drop for InLine {
 }
 
 /// A lane slot and a global slot for one call; both are given back when it is dropped.
+/// Under a rate limit it also holds room for the call's start: [`CallSlot::start`] records
+/// it just before the call.
 pub struct CallSlot {
     _lane: LaneSlot,
     _global: OwnedSemaphorePermit,
+    rate: Option<CallerWaits>,
+}
+
+impl CallSlot {
+    /// Records the call's start under its automation's rate limit: call it last, just
+    /// before the call goes out.
+    pub async fn start(&mut self) {
+        if let Some(rate) = self.rate.take() {
+            rate.start().await;
+        }
+    }
 }
 
 impl Dispatcher {
@@ -97,10 +121,12 @@ impl Dispatcher {
             }
         };
         let global = self.capacity.global.clone().acquire_owned();
-        match timeout_at(deadline, global).await {
-            Ok(Ok(global)) => Ok(CallSlot { _lane: lane, _global: global }),
-            Ok(Err(_)) => Err(NoSlot::ShuttingDown),
-            Err(_) => Err(NoSlot::Busy { waited_ms }),
-        }
+        let global = match timeout_at(deadline, global).await {
+            Ok(Ok(global)) => global,
+            Ok(Err(_)) => return Err(NoSlot::ShuttingDown),
+            Err(_) => return Err(NoSlot::Busy { waited_ms }),
+        };
+        let (global, rate) = self.rate_start(automation_id, global, deadline).await?;
+        Ok(CallSlot { _lane: lane, _global: global, rate })
     }
 }

@@ -117,10 +117,11 @@ impl OneCalls {
             snapshot_hash: snapshot.hash,
         };
         let body = Bytes::from(call.body);
-        let slot = self.dispatcher.call_slot(&automation.id).await?;
+        let mut slot = self.dispatcher.call_slot(&automation.id).await?;
         // Committed before the call starts: a crash during the call leaves it to be logged
         // E_INTERRUPTED at the next start (see `store::calls_in_flight`).
         let in_flight = self.store.start_call(starting, snapshot.clone()).await?;
+        slot.start().await;
         let (log, _) = attempt::call(
             &self.sender,
             &self.user_agent,

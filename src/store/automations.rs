@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::fifo::{self, DeliveryOrder};
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{decode, Store, StoreError, StoreResult};
+use crate::delivery::rate_limit::RateLimit;
 use crate::delivery::signing::is_valid_secret;
 use crate::ids::AutomationId;
 use crate::redact::HeaderRedaction;
@@ -53,6 +54,8 @@ pub struct AutomationSettings {
     pub event_types: Option<Vec<String>>,
     /// Parallel (the default) or one at a time in ingest order (see `store::fifo`).
     pub ordering: DeliveryOrder,
+    /// At most this many calls start in any second; `None` = no limit.
+    pub rate_limit_per_sec: Option<RateLimit>,
 }
 
 /// List filters.
@@ -91,7 +94,7 @@ impl Automation {
 
 const COLUMNS: &str = "id, name, processor_id, webhook_url, webhook_headers, need_validation, \
     default_language, enabled, event_types, secret, previous_secret, previous_secret_until, \
-    created_at, updated_at, ordering";
+    created_at, updated_at, ordering, rate_limit_per_sec";
 
 /// What a stored secret must be: one that signs (a malformed one would send calls with an
 /// empty signature).
@@ -110,6 +113,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Automation> {
             enabled: decode::flag(r, 7, "automations", &id)?,
             event_types: decode::json_or_null(r, 8, "automations", &id)?,
             ordering: decode::value(r, 14, "automations", &id)?,
+            rate_limit_per_sec: decode::value(r, 15, "automations", &id)?,
         },
         secret: decode::checked(
             r,
@@ -142,7 +146,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
 pub(super) fn insert(conn: &Connection, a: &Automation) -> StoreResult<()> {
     let event_types = a.settings.event_types.as_ref().map(to_json).transpose()?;
     conn.prepare_cached(&format!(
-        "INSERT INTO automations ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+        "INSERT INTO automations ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
     ))?
     .execute(params![
         a.id,
@@ -159,7 +163,8 @@ pub(super) fn insert(conn: &Connection, a: &Automation) -> StoreResult<()> {
         a.previous_secret_until,
         a.created_at,
         a.updated_at,
-        a.settings.ordering
+        a.settings.ordering,
+        a.settings.rate_limit_per_sec
     ])?;
     Ok(())
 }
@@ -185,7 +190,8 @@ pub(super) fn update(
         .prepare_cached(
             "UPDATE automations SET name = ?2, processor_id = ?3, webhook_url = ?4, \
              webhook_headers = ?5, need_validation = ?6, default_language = ?7, enabled = ?8, \
-             event_types = ?9, updated_at = ?10, ordering = ?11 WHERE id = ?1",
+             event_types = ?9, updated_at = ?10, ordering = ?11, rate_limit_per_sec = ?12 \
+             WHERE id = ?1",
         )?
         .execute(params![
             id,
@@ -198,7 +204,8 @@ pub(super) fn update(
             settings.enabled,
             event_types,
             now,
-            settings.ordering
+            settings.ordering,
+            settings.rate_limit_per_sec
         ])?;
     if changed == 0 {
         return Err(StoreError::NotFound("automation"));

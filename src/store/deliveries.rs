@@ -274,6 +274,22 @@ impl Store {
         self.read(move |c| content::payload(c, &message_id, &hash).map(Bytes::from)).await
     }
 
+    /// Moves the lease of delivery `id`, whose call may have started (`claimed` 1), to
+    /// `lease_until`: one that waits for its rate limit must not be taken for a stuck call.
+    /// False when it is no longer pending under such a claim.
+    pub async fn extend_lease(&self, id: DeliveryId, lease_until: UnixMs) -> StoreResult<bool> {
+        self.write(move |c| {
+            let moved = c
+                .prepare_cached(
+                    "UPDATE deliveries SET next_attempt_at = ?2 \
+                     WHERE id = ?1 AND claimed = 1 AND status = 'pending'",
+                )?
+                .execute(params![id, lease_until])?;
+            Ok(moved == 1)
+        })
+        .await
+    }
+
     /// Marks held delivery `id` as possibly sent, under a lease until `lease_until`; its call
     /// may start only once this is committed. False when it is no longer held.
     pub async fn mark_started(&self, id: DeliveryId, lease_until: UnixMs) -> StoreResult<bool> {

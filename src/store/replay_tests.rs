@@ -23,6 +23,7 @@ fn automation(id: &str, enabled: bool) -> Automation {
             enabled,
             event_types: None,
             ordering: crate::store::DeliveryOrder::Parallel,
+            rate_limit_per_sec: None,
         },
         secret: "whsec_AAAAAAAAAAAAAAAAAAAAAA==".into(),
         previous_secret: None,

@@ -28,6 +28,7 @@ fn automation() -> Automation {
             enabled: true,
             event_types: None,
             ordering: crate::store::DeliveryOrder::Parallel,
+            rate_limit_per_sec: None,
         },
         secret: crate::delivery::signing::new_secret(),
         previous_secret: None,

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 17;
+pub const VERSION: i64 = 18;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -47,6 +47,8 @@ pub const VERSION: i64 = 17;
 /// automations stored before it stay `parallel`), `deliveries.fifo` (theirs are parallel
 /// deliveries, 0), and the index and triggers holding each FIFO automation's line, which the
 /// idempotent schema creates.
+/// Version 18 adds `automations.rate_limit_per_sec`: the automations stored before it have
+/// no limit (NULL).
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),
@@ -101,6 +103,13 @@ const UPGRADES: &[(i64, &str)] = &[
              CHECK (ordering IN ('parallel', 'fifo')); \
          ALTER TABLE deliveries ADD COLUMN fifo INTEGER NOT NULL DEFAULT 0 \
              CHECK (fifo IN (0, 1));",
+    ),
+    // Version 18: a rate limit per automation (see automations in schema.sql).
+    (
+        17,
+        "ALTER TABLE automations ADD COLUMN rate_limit_per_sec INTEGER \
+             CHECK (rate_limit_per_sec IS NULL OR (typeof(rate_limit_per_sec) = 'integer' \
+             AND rate_limit_per_sec BETWEEN 1 AND 10000));",
     ),
 ];
 

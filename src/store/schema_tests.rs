@@ -40,6 +40,8 @@ fn names(conn: &Connection, sql: &str) -> Vec<String> {
 
 /// Takes version 17's columns, index and triggers (FIFO automations) out of a new database,
 /// to make it one of an older version.
+/// Takes version 18's column (rate limits) out of a new database, making it look older.
+const UNDO_V18: &str = "ALTER TABLE automations DROP COLUMN rate_limit_per_sec;";
 const UNDO_V17: &str =
     "DROP TRIGGER deliveries_fifo_stored; DROP TRIGGER deliveries_fifo_requeued; \
     DROP TRIGGER deliveries_fifo_ended; DROP TRIGGER deliveries_fifo_deleted; \
@@ -181,8 +183,8 @@ fn a_version_12_database_gets_the_delivery_index_of_logs() {
     let conn = Connection::open_in_memory().unwrap();
     apply(&conn).unwrap();
     conn.execute_batch(&format!(
-        "{UNDO_V17} DROP INDEX logs_delivery; ALTER TABLE workflow_runs DROP COLUMN nodes; \
-         PRAGMA user_version = 12;"
+        "{UNDO_V18} {UNDO_V17} DROP INDEX logs_delivery; \
+         ALTER TABLE workflow_runs DROP COLUMN nodes; PRAGMA user_version = 12;"
     ))
     .unwrap();
     apply(&conn).unwrap();
@@ -200,7 +202,8 @@ fn a_version_13_database_gives_its_runs_no_nodes() {
     let conn = Connection::open_in_memory().unwrap();
     apply(&conn).unwrap();
     conn.execute_batch(&format!(
-        "{UNDO_V17} ALTER TABLE workflow_runs DROP COLUMN nodes; PRAGMA user_version = 13;
+        "{UNDO_V18} {UNDO_V17} ALTER TABLE workflow_runs DROP COLUMN nodes;
+         PRAGMA user_version = 13;
          INSERT INTO workflow_runs (id, app_id, task_id, status, inputs, outputs, error, user,
              files, elapsed_time, total_tokens, total_steps, created_at, finished_at)
          VALUES ('r1', 'demo', 't1', 'succeeded', '{{}}', '{{}}', NULL, 'u', '[]', 0.5, 0, 3, 0, 1);"
@@ -276,7 +279,7 @@ fn a_value_the_constraints_refuse_stops_the_upgrade() {
 fn a_version_16_database_stays_parallel() {
     let conn = Connection::open_in_memory().unwrap();
     apply(&conn).unwrap();
-    conn.execute_batch(&format!("{UNDO_V17} PRAGMA user_version = 16;")).unwrap();
+    conn.execute_batch(&format!("{UNDO_V18} {UNDO_V17} PRAGMA user_version = 16;")).unwrap();
     conn.execute(
         "INSERT INTO automations (id, name, processor_id, webhook_url, webhook_headers, \
          need_validation, default_language, enabled, secret, created_at, updated_at) \
@@ -312,4 +315,34 @@ fn a_version_16_database_stays_parallel() {
     let set = "UPDATE automations SET ordering = ?1";
     assert!(conn.execute(set, ["lifo"]).is_err(), "the CHECK refuses another ordering");
     conn.execute(set, ["fifo"]).unwrap();
+}
+
+/// A version 17 database's automations get version 18's rate limit column, empty (no
+/// limit); a limit outside 1 to 10 000 is refused.
+#[test]
+fn a_version_17_database_leaves_its_automations_unlimited() {
+    let conn = Connection::open_in_memory().unwrap();
+    apply(&conn).unwrap();
+    conn.execute_batch(
+        "ALTER TABLE automations DROP COLUMN rate_limit_per_sec; PRAGMA user_version = 17;
+         INSERT INTO automations (id, name, processor_id, webhook_url, webhook_headers,
+             need_validation, default_language, enabled, event_types, secret, created_at,
+             updated_at)
+         VALUES ('a1', 'n', 'p', 'http://x/', '{}', 0, 'en', 1, NULL, 'whsec_x', 0, 0);",
+    )
+    .unwrap();
+    apply(&conn).unwrap();
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(version, VERSION);
+    let limit: Option<i64> =
+        conn.query_row("SELECT rate_limit_per_sec FROM automations", [], |r| r.get(0)).unwrap();
+    assert_eq!(limit, None);
+    let set = "UPDATE automations SET rate_limit_per_sec = ?1";
+    for allowed in [1, 10_000] {
+        conn.execute(set, [allowed]).unwrap();
+    }
+    for refused in [0, -1, 10_001] {
+        assert!(conn.execute(set, [refused]).is_err(), "{refused} stored");
+    }
+    assert!(conn.execute(set, [1.5]).is_err(), "1.5 stored");
 }

@@ -95,6 +95,7 @@ mod tests {
                 enabled: true,
                 event_types: None,
                 ordering: crate::store::DeliveryOrder::Parallel,
+                rate_limit_per_sec: None,
             },
             secret: "whsec_x".into(),
             previous_secret: None,

@@ -71,6 +71,7 @@ async fn world() -> World {
             enabled: true,
             event_types: None,
             ordering: crate::store::DeliveryOrder::Parallel,
+            rate_limit_per_sec: None,
         },
         secret: crate::delivery::signing::new_secret(),
         previous_secret: None,

@@ -356,3 +356,44 @@ async fn a_form_with_a_field_twice_or_text_not_utf8_is_refused_and_changes_nothi
     let keys = relay.get_json("/v1/keys").await;
     assert_eq!(keys["data"].as_array().map(Vec::len), Some(0), "{keys}");
 }
+
+// The rate limit is a field of the form: typed digits set it, a refused value is shown next
+// to it as the API words it and changes nothing, and an empty field removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_form_sets_changes_and_removes_a_rate_limit() {
+    let relay = Relay::start("");
+    let mut browser = Browser::new(&relay);
+    browser.sign_in(ADMIN).await;
+    let csrf = browser.get("/console/automations/new").await.csrf();
+    let mut form = fields(&csrf, "https://example.com/hook");
+    form.push(("rate_limit_per_sec", " 5 "));
+    let created = browser.post("/console/automations/new", &form, &[]).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    let all = automations(&relay).await;
+    assert_eq!(all[0]["rate_limit_per_sec"], 5, "{all:?}");
+    let id = all[0]["id"].as_str().expect("id");
+    let path = format!("/console/automations/{id}/edit");
+    let page = browser.get(&path).await;
+    assert_csp_and_labels(&page);
+    assert!(page.text.contains("name=\"rate_limit_per_sec\" type=\"text\" value=\"5\""));
+    let csrf = page.csrf();
+
+    for bad in ["0", "1.5", "fast"] {
+        let mut form = fields(&csrf, "https://example.com/hook");
+        form.push(("rate_limit_per_sec", bad));
+        let refused = browser.post(&path, &form, &[]).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}: {}", refused.text);
+        let text = unescaped(&refused);
+        assert!(text.contains("id=\"rate_limit_per_sec-error\""), "{bad}: {text}");
+        assert!(text.contains(&format!("value=\"{bad}\"")), "{bad}: the value typed is lost");
+        let now = relay.get_json(&format!("{ENDPOINTS}/{id}")).await;
+        assert_eq!(now["rate_limit_per_sec"], 5, "{bad}: a refused edit changed it");
+    }
+
+    let mut form = fields(&csrf, "https://example.com/hook");
+    form.push(("rate_limit_per_sec", ""));
+    let saved = browser.post(&path, &form, &[]).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text);
+    let now = relay.get_json(&format!("{ENDPOINTS}/{id}")).await;
+    assert_eq!(now["rate_limit_per_sec"], Value::Null, "{now}");
+}

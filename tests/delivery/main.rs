@@ -2,8 +2,9 @@ use hookrelay_testkit as common;
 
 // End-to-end delivery behaviour: retries on the persisted schedule, exhaustion,
 // `Retry-After`, timeouts, the response-body cap, redirects, the SSRF guard, secret
-// rotation, header redaction, disabled automations, fan-out and graceful shutdown. Every
-// test runs the real binary against receivers on 127.0.0.1 with its own SQLite file.
+// rotation, header redaction, disabled automations, fan-out, rate limits and graceful
+// shutdown. Every test runs the real binary against receivers on 127.0.0.1 with its own
+// SQLite file.
 
 mod helpers;
 
@@ -13,6 +14,7 @@ mod fifo;
 mod fifo_crash;
 mod lanes;
 mod memory;
+mod rate_limits;
 mod recorded_headers;
 mod redaction;
 mod responses;

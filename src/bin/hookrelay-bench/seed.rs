@@ -93,6 +93,7 @@ fn automation(k: usize, created_at: UnixMs) -> Automation {
             enabled: true,
             event_types: None,
             ordering: hookrelay::store::DeliveryOrder::Parallel,
+            rate_limit_per_sec: None,
         },
         secret: "whsec_c2VlZA==".into(),
         previous_secret: None,

@@ -1,0 +1,111 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{RateLimit, RateWindows, MAX_PER_SEC};
+use crate::ids::AutomationId;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn a_limit_is_a_whole_number_from_one_to_the_maximum() {
+    assert_eq!(RateLimit::new(0), None);
+    assert_eq!(RateLimit::new(1).map(RateLimit::per_sec), Some(1));
+    assert_eq!(RateLimit::new(u64::from(MAX_PER_SEC)).map(RateLimit::per_sec), Some(MAX_PER_SEC));
+    assert_eq!(RateLimit::new(u64::from(MAX_PER_SEC) + 1), None);
+    assert_eq!(RateLimit::new(u64::MAX), None);
+}
+
+#[test]
+fn at_most_n_starts_in_any_second() {
+    let windows = RateWindows::default();
+    let a = AutomationId::new();
+    let limit = RateLimit::new(3).expect("a limit");
+    let t0 = Instant::now();
+    for i in 0..3 {
+        assert_eq!(windows.try_start(&a, limit, t0 + ms(i), false), Ok(()), "start {i}");
+    }
+    // The fourth waits until the first is a second old, to the instant.
+    assert_eq!(windows.try_start(&a, limit, t0 + ms(500), false), Err(t0 + ms(1000)));
+    assert_eq!(windows.try_start(&a, limit, t0 + ms(999), false), Err(t0 + ms(1000)));
+    assert_eq!(windows.try_start(&a, limit, t0 + ms(1000), false), Ok(()));
+    assert_eq!(windows.try_start(&a, limit, t0 + ms(1000), false), Err(t0 + ms(1001)));
+    // Another automation has its own window.
+    let b = AutomationId::new();
+    assert_eq!(windows.try_start(&b, limit, t0 + ms(1000), false), Ok(()));
+}
+
+#[test]
+fn a_lowered_limit_waits_for_the_older_starts_to_leave_the_window() {
+    let windows = RateWindows::default();
+    let a = AutomationId::new();
+    let t0 = Instant::now();
+    let five = RateLimit::new(5).expect("a limit");
+    for i in 0..5 {
+        assert_eq!(windows.try_start(&a, five, t0 + ms(i * 100), false), Ok(()));
+    }
+    let two = RateLimit::new(2).expect("a limit");
+    // Five count; the next start may come once only one does (the one at 400 ms).
+    assert_eq!(windows.try_start(&a, two, t0 + ms(450), false), Err(t0 + ms(1300)));
+    assert_eq!(windows.try_start(&a, two, t0 + ms(1300), false), Ok(()));
+    assert_eq!(windows.try_start(&a, two, t0 + ms(1300), false), Err(t0 + ms(1400)));
+}
+
+#[test]
+fn idle_windows_are_dropped_past_the_bound() {
+    let windows = RateWindows::default();
+    let limit = RateLimit::new(1).expect("a limit");
+    let t0 = Instant::now();
+    let busy = AutomationId::new();
+    assert_eq!(windows.try_start(&busy, limit, t0 + ms(10_000), false), Ok(()));
+    for i in 0..super::PRUNE_AT as u64 * 2 {
+        assert_eq!(windows.try_start(&AutomationId::new(), limit, t0 + ms(i * 10), false), Ok(()));
+    }
+    let held = windows.lock().len();
+    assert!(held <= super::PRUNE_AT, "{held} windows kept");
+    // The window whose start still counts was kept.
+    assert_eq!(windows.try_start(&busy, limit, t0 + ms(10_500), false), Err(t0 + ms(11_000)));
+}
+
+#[test]
+fn deliveries_leave_room_for_the_callers_waiting() {
+    let windows = Arc::new(RateWindows::default());
+    let a = AutomationId::new();
+    let two = RateLimit::new(2).expect("a limit");
+    let t0 = Instant::now();
+    let waits = windows.caller_waits(&a, two);
+    assert_eq!(windows.try_start(&a, two, t0, false), Ok(()));
+    // One start left, kept for the caller: the delivery asks again once the first leaves.
+    assert_eq!(windows.try_start(&a, two, t0 + ms(10), false), Err(t0 + ms(1000)));
+    assert_eq!(windows.try_start(&a, two, t0 + ms(10), true), Ok(()));
+    drop(waits);
+    assert_eq!(windows.try_start(&a, two, t0 + ms(1000), false), Ok(()));
+    // More callers than the limit: a delivery asks again a second on.
+    let waiting: Vec<_> = (0..3).map(|_| windows.caller_waits(&a, two)).collect();
+    assert_eq!(windows.try_start(&a, two, t0 + ms(1010), false), Err(t0 + ms(2010)));
+    assert_eq!(windows.try_start(&a, two, t0 + ms(1010), true), Ok(()));
+    assert_eq!(windows.try_start(&a, two, t0 + ms(1020), true), Err(t0 + ms(2000)));
+    drop(waiting);
+}
+
+#[tokio::test]
+async fn a_caller_records_its_start_only_as_it_goes() {
+    let windows = Arc::new(RateWindows::default());
+    let a = AutomationId::new();
+    let one = RateLimit::new(1).expect("a limit");
+    let waits = windows.caller_waits(&a, one);
+    let t0 = Instant::now();
+    assert_eq!(windows.caller_could_start(&a, one, t0), Ok(()));
+    assert_eq!(windows.caller_could_start(&a, one, t0), Ok(()), "a look records nothing");
+    assert!(windows.try_start(&a, one, t0, false).is_err(), "the room is kept for the caller");
+    waits.start().await;
+    assert!(t0.elapsed() < ms(500), "it waited");
+    let later = Instant::now() + ms(1);
+    assert!(windows.try_start(&a, one, later, false).is_err(), "its start counts");
+    // Another caller that finds the room taken waits for the next start.
+    windows.caller_waits(&a, one).start().await;
+    assert!(t0.elapsed() >= ms(1000), "the second caller started after {:?}", t0.elapsed());
+}
