@@ -13,13 +13,22 @@ use crate::ids::{self, SpreadsheetId};
 use crate::store::{Spreadsheet, Worksheet};
 use crate::time::UnixMs;
 
-#[derive(Debug, Deserialize)]
+/// A spreadsheet to create. Any other field is refused.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SpreadsheetCreateBody)]
 pub(super) struct CreateBody {
+    /// 1 to 256 bytes of UTF-8, not only blanks.
+    #[schema(min_length = 1, max_length = 64, pattern = "\\S")]
     title: String,
+    /// Its worksheets' titles (1 to 100, distinct, each 1 to 100 bytes of UTF-8, not only
+    /// blanks); absent: one, `Sheet1`.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 100)]
     sheets: Option<Vec<String>>,
+    /// A `whsec_` secret the sink then requires calls to be signed with.
     #[serde(default)]
+    #[schema(pattern = "^whsec_")]
     webhook_secret: Option<String>,
 }
 
