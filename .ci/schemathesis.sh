@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 SCHEMATHESIS_VERSION=4.32.5
 EXAMPLES="${SCHEMATHESIS_EXAMPLES:-25}"
 SEED="${SCHEMATHESIS_SEED:-14}"
+CHECKS="${SCHEMATHESIS_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance}"
 ADMIN_KEY="schemathesis-admin-key-0123456789"
 APP_KEY="app-demo-key-0123456789"
 APP_ROUTES='^/v1/(workflows/|parameters$|files/)'
@@ -59,7 +60,7 @@ PY
   fi
   # One worker: with two, threads describing Hypothesis strategies at once trip a CPython 3.11
   # `ast.parse` race ("AST constructor recursion depth mismatch"), a runtime error at random.
-  local common=(--checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
+  local common=(--checks "$CHECKS"
     --max-examples "$EXAMPLES" --seed "$SEED" --workers 1 --no-shrink
     --request-timeout 20 --output-truncate false --warnings off)
   local st=.venv-schemathesis/bin/schemathesis
@@ -81,7 +82,7 @@ PY
 }
 
 export -f inner
-export work bin ADMIN_KEY APP_KEY APP_ROUTES EXAMPLES SEED
+export work bin ADMIN_KEY APP_KEY APP_ROUTES EXAMPLES SEED CHECKS
 map_root=()
 if [ "$(id -u)" -ne 0 ]; then map_root=(--map-root-user); fi
 start=$(date +%s)

@@ -27,6 +27,7 @@ use utoipa::openapi::{
 use utoipa::OpenApi as _;
 
 use super::openapi_extra as x;
+use super::openapi_fields;
 use super::openapi_ops::{doc_of, query_required, query_schema, OpDoc};
 use super::openapi_recover as r;
 use super::openapi_schemas as s;
@@ -128,6 +129,16 @@ fn build() -> OpenApi {
     doc.paths = paths;
     let components = doc.components.get_or_insert_with(Default::default);
     components.schemas.insert(ERROR_SCHEMA.into(), RefOr::T(error_schema()));
+    for r in openapi_fields::refinements() {
+        if let Some(schema) = components.schemas.get_mut(r.schema) {
+            let refined = serde_json::to_value(&*schema)
+                .map(|base| openapi_fields::refine(base, &r))
+                .and_then(serde_json::from_value);
+            if let Ok(refined) = refined {
+                *schema = refined;
+            }
+        }
+    }
     components.security_schemes =
         security_schemes().into_iter().map(|(n, s)| (n, RefOr::T(s))).collect();
     doc

@@ -310,6 +310,7 @@ pub struct UploadForm {
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
     /// The end user uploading (1 to 256 characters).
+    #[schema(min_length = 1, max_length = 256)]
     user: String,
 }
 

@@ -18,13 +18,11 @@ use crate::time::UnixMs;
 #[serde(deny_unknown_fields)]
 #[schema(as = SpreadsheetCreateBody)]
 pub(super) struct CreateBody {
-    /// 1 to 256 bytes of UTF-8, not only blanks.
+    /// 1 to 256 bytes of UTF-8, not only blanks (its blanks around are dropped).
     #[schema(min_length = 1, max_length = 64, pattern = "\\S")]
     title: String,
-    /// Its worksheets' titles (1 to 100, distinct, each 1 to 100 bytes of UTF-8, not only
-    /// blanks); absent: one, `Sheet1`.
     #[serde(default)]
-    #[schema(min_items = 1, max_items = 100)]
+    #[schema(schema_with = super::openapi_fields::sheet_titles)]
     sheets: Option<Vec<String>>,
     /// A `whsec_` secret the sink then requires calls to be signed with.
     #[serde(default)]
