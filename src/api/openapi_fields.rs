@@ -17,6 +17,8 @@ const TEXT_PATTERN: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u0
 /// with a host, without credentials, blanks or control characters.
 const URL_PATTERN: &str = "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\\\\\\s\\u0000-\\u001f\\u007f-\\u009f]+([/?#][^\\s\\u0000-\\u001f\\u007f-\\u009f]*)?$";
 
+/// `value` as a schema. The sources are constants of this file, each checked to parse
+/// whole by `every_field_schema_keeps_its_keywords`; an unparsed one would read as any value.
 fn schema(value: Value) -> Schema {
     serde_json::from_value(value).unwrap_or_else(|_| Schema::Object(Object::new()))
 }
@@ -92,7 +94,7 @@ pub fn header_map() -> Schema {
             spaces and tabs, at most 4096 bytes. A value shown as `[REDACTED]` keeps the \
             stored one.",
         "maxProperties": 32,
-        "propertyNames": {"pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
+        "propertyNames": {"type": "string", "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
         "additionalProperties": {"type": "string", "maxLength": 4096,
             "pattern": "^[\\t\\u0020-\\u007e]*$"},
     }))
@@ -140,8 +142,10 @@ pub fn refinements() -> Vec<Refinement> {
         schema: "MessageBody",
         // Exactly one of the two: neither, or both, is refused (400 naming the field).
         one_of: Some(json!([
-            {"type": "object", "required": ["processor_id"]},
-            {"type": "object", "required": ["automation_id"]},
+            {"type": "object", "required": ["processor_id"],
+                "properties": {"processor_id": {"type": "string"}}},
+            {"type": "object", "required": ["automation_id"],
+                "properties": {"automation_id": {"type": "string"}}},
         ])),
         keywords: json!({
             "properties": {
@@ -176,5 +180,36 @@ pub fn merged(base: Value, extra: &Value) -> Value {
             Value::Object(base)
         }
         (_, extra) => extra.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each field schema keeps every keyword of its source: one utoipa cannot read (a
+    /// `propertyNames` without a `type`, say) would fall back to any value, silently.
+    #[test]
+    fn every_field_schema_keeps_its_keywords() {
+        let schemas: [(&str, fn() -> Schema); 8] = [
+            ("name", name),
+            ("name_or_null", name_or_null),
+            ("language_or_null", language_or_null),
+            ("webhook_url", webhook_url),
+            ("webhook_url_or_null", webhook_url_or_null),
+            ("header_map", header_map),
+            ("event_types", event_types),
+            ("sheet_titles", sheet_titles),
+        ];
+        for (what, schema) in schemas {
+            let value = serde_json::to_value(schema()).expect("serializes");
+            let keys = value.as_object().map_or(0, |o| o.len());
+            assert!(keys >= 4, "{what}: keywords lost: {value}");
+            assert!(value["description"].is_string(), "{what}: {value}");
+        }
+        let headers = serde_json::to_value(header_map()).expect("serializes");
+        assert_eq!(headers["propertyNames"]["pattern"], "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$");
+        assert_eq!(headers["additionalProperties"]["maxLength"], 4096);
+        assert_eq!(headers["maxProperties"], 32);
     }
 }

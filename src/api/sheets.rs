@@ -24,9 +24,12 @@ pub(super) struct CreateBody {
     #[serde(default)]
     #[schema(schema_with = super::openapi_fields::sheet_titles)]
     sheets: Option<Vec<String>>,
-    /// A `whsec_` secret the sink then requires calls to be signed with.
+    /// A `whsec_` secret the sink then requires calls to be signed with: `whsec_` and the
+    /// base64 of at least 16 bytes (padding optional).
     #[serde(default)]
-    #[schema(pattern = "^whsec_")]
+    #[schema(
+        pattern = "^whsec_(?:[A-Za-z0-9+/]{4}){5}(?:(?:[A-Za-z0-9+/]{4})+(?:[A-Za-z0-9+/][AQgw]|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048])?|[A-Za-z0-9+/][AQgw]|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048])=*$"
+    )]
     webhook_secret: Option<String>,
 }
 
