@@ -206,11 +206,14 @@ fn credential(c: Credential) -> (&'static [&'static str], &'static str, String) 
             ),
         ),
         Credential::App => (&["AppKey"], "app", "Needs a workflow app's key.".into()),
+        // The key schemes first: schemathesis's `ignored_auth` spoils the first scheme only;
+        // were it the signature, the admin key it still sends would rightly be taken.
         Credential::Sink => (
-            &["SinkSignature", "ApiKey", "BearerApiKey"],
+            &["ApiKey", "BearerApiKey", "SinkSignature"],
             "sink",
             format!(
-                "A signature of the spreadsheet's signer, or an API key of the {} role.",
+                "A signed spreadsheet (a webhook secret or a signer automation) takes only \
+                 calls signed with its secret; an unsigned one, an API key of the {} role.",
                 Role::Admin.as_str()
             ),
         ),

@@ -303,8 +303,10 @@ pub struct WorkflowParameters {
     system_parameters: BTreeMap<String, Value>,
 }
 
-/// The multipart form of an upload.
+/// The multipart form of an upload. (Other parts are read and ignored, as Dify does, but
+/// are not part of the form.)
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UploadForm {
     /// The file (one), within the app's kinds and size limits.
     #[schema(value_type = String, format = Binary)]

@@ -191,7 +191,8 @@ mod tests {
     /// `propertyNames` without a `type`, say) would fall back to any value, silently.
     #[test]
     fn every_field_schema_keeps_its_keywords() {
-        let schemas: [(&str, fn() -> Schema); 8] = [
+        type Source = fn() -> Schema;
+        let schemas: [(&str, Source); 8] = [
             ("name", name),
             ("name_or_null", name_or_null),
             ("language_or_null", language_or_null),

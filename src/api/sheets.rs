@@ -63,7 +63,7 @@ pub(super) async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let title = body.title.trim().to_string();
     if title.is_empty() || title.len() > 256 {
-        return Err(ApiError::invalid("title", "1 to 256 characters"));
+        return Err(ApiError::invalid("title", "1 to 256 bytes of UTF-8"));
     }
     let titles = body.sheets.unwrap_or_else(|| vec!["Sheet1".into()]);
     if titles.is_empty() || titles.len() > 100 {
@@ -73,7 +73,7 @@ pub(super) async fn create(
         if t.trim().is_empty() || t.len() > 100 || titles[..i].contains(t) {
             return Err(ApiError::invalid(
                 format!("sheets.{i}"),
-                "titles are 1 to 100 characters and distinct",
+                "titles are 1 to 100 bytes of UTF-8 and distinct",
             ));
         }
     }

@@ -32,7 +32,7 @@ fn expected(credential: Credential) -> (Vec<&'static str>, String) {
     match credential {
         Credential::Key(role) => (vec!["ApiKey", "BearerApiKey"], role.as_str().to_string()),
         Credential::App => (vec!["AppKey"], "app".into()),
-        Credential::Sink => (vec!["SinkSignature", "ApiKey", "BearerApiKey"], "sink".into()),
+        Credential::Sink => (vec!["ApiKey", "BearerApiKey", "SinkSignature"], "sink".into()),
         Credential::Public => (vec![], "public".into()),
     }
 }
