@@ -359,7 +359,9 @@ pub struct AutomationLog {
     extraction_id: Option<Value>,
     automation_id: String,
     processor_id: String,
-    delivery_id: String,
+    /// The delivery it is a call of; `null` for a call of none (a test call, a rerun of one).
+    #[schema(required)]
+    delivery_id: Option<String>,
     message_id: String,
     /// 1-based attempt within the delivery (a rerun: 1).
     attempt: i64,

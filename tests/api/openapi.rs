@@ -93,15 +93,15 @@ async fn every_served_route_is_in_the_document_with_its_parameters_and_role() {
 }
 
 /// Validates answers against the document's schemas.
-struct Contract {
-    doc: Value,
-    checked: usize,
+pub(crate) struct Contract {
+    pub(crate) doc: Value,
+    pub(crate) checked: usize,
 }
 
 impl Contract {
     /// `r`, an answer to `method template`, must be documented with its status, and its body
     /// must validate against that answer's schema.
-    fn check(&mut self, method: &str, template: &str, r: &Resp) {
+    pub(crate) fn check(&mut self, method: &str, template: &str, r: &Resp) {
         let ctx = format!("{method} {template} -> {}", r.status);
         let responses = &self.doc["paths"][template][method.to_ascii_lowercase()]["responses"];
         let answer = match &responses[r.status.to_string()] {
