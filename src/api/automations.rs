@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::extract::{
     list_body, path_id, ApiQuery, JsonBody, NoBody, NoQuery, PageParams, QueryParams,
 };
+use super::openapi_fields as f;
 use super::{ApiError, ApiResult, AppState};
 use crate::delivery::rate_limit::{RateLimit, MAX_PER_SEC};
 use crate::delivery::signing;
@@ -43,16 +44,21 @@ const RESERVED_HEADERS: &[&str] = &[
 #[schema(description = "An automation to create (`name`, `processor_id`, `webhook_url` required) \
     or the fields to change (absent ones keep their value). Any other field is refused.")]
 pub(crate) struct AutomationBody {
+    #[schema(schema_with = f::name_or_null)]
     pub(crate) name: Option<String>,
+    #[schema(schema_with = f::name_or_null)]
     pub(crate) processor_id: Option<String>,
+    #[schema(schema_with = f::webhook_url_or_null)]
     pub(crate) webhook_url: Option<String>,
+    #[schema(schema_with = f::header_map)]
     pub(crate) webhook_headers: Option<BTreeMap<String, String>>,
     pub(crate) need_validation: Option<bool>,
+    #[schema(schema_with = f::language_or_null)]
     pub(crate) default_language: Option<String>,
     pub(crate) enabled: Option<bool>,
     /// The event types it receives: `null` (`Some(None)`) is every one.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(nullable, min_items = 1, max_items = 64)]
+    #[schema(schema_with = f::event_types)]
     pub(crate) event_types: Option<Option<Vec<String>>>,
     /// `parallel` (the default) or `fifo`: one message at a time, in ingest order. `null` is
     /// refused rather than read as "keep": it names no ordering.

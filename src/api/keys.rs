@@ -24,7 +24,8 @@ const MAX_NAME_BYTES: usize = 256;
 #[serde(deny_unknown_fields)]
 #[schema(as = KeyCreateBody, description = "An API key to create. Any other field is refused.")]
 pub(crate) struct CreateBody {
-    #[schema(required, nullable = false, min_length = 1, max_length = 256, pattern = "\\S")]
+    /// 1 to 256 bytes of UTF-8, not only blanks, no control character.
+    #[schema(required, nullable = false, schema_with = super::openapi_fields::name)]
     pub(crate) name: Option<String>,
     #[schema(required, nullable = false, value_type = super::openapi_schemas::KeyRole)]
     pub(crate) role: Option<String>,

@@ -85,7 +85,7 @@ fn parse_trigger(value: String) -> ApiResult<Trigger> {
 /// The length `POST /v1/messages` allows an event type: a value outside it matches nothing.
 pub(super) fn parse_event_type(value: String) -> ApiResult<String> {
     if value.is_empty() || value.len() > 128 {
-        return Err(ApiError::invalid("event_type", "1 to 128 characters"));
+        return Err(ApiError::invalid("event_type", "1 to 128 bytes of UTF-8"));
     }
     Ok(value)
 }

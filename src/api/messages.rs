@@ -99,12 +99,12 @@ pub(super) async fn ingest(
             ))
         }
         (Some(p), _) if p.is_empty() || p.len() > 256 => {
-            return Err(ApiError::invalid("processor_id", "1 to 256 characters"))
+            return Err(ApiError::invalid("processor_id", "1 to 256 bytes of UTF-8"))
         }
         _ => {}
     }
     if body.event_type.as_ref().is_some_and(|t| t.is_empty() || t.len() > 128) {
-        return Err(ApiError::invalid("event_type", "1 to 128 characters"));
+        return Err(ApiError::invalid("event_type", "1 to 128 bytes of UTF-8"));
     }
     // The relay's own messages (test calls) are told apart by this prefix: replay-missing
     // never sends them to other automations, so a producer's message must not wear it.

@@ -17,6 +17,8 @@ pub(crate) mod logs_view;
 mod messages;
 pub mod openapi;
 mod openapi_docs;
+mod openapi_extra;
+mod openapi_fields;
 mod openapi_ops;
 mod openapi_recover;
 mod openapi_schemas;

@@ -26,13 +26,17 @@ use utoipa::openapi::{
 };
 use utoipa::OpenApi as _;
 
-use super::openapi_ops::{doc_of, OpDoc};
+use super::openapi_extra as x;
+use super::openapi_fields;
+use super::openapi_ops::{doc_of, query_required, query_schema, OpDoc};
 use super::openapi_recover as r;
 use super::openapi_schemas as s;
 use super::routes::{table, Credential, Route};
-use super::{automations, keys, messages, recover, rerun, ApiErrorCode};
+use super::{
+    automations, keys, messages, recover, replay, rerun, sheet_signer, sheets, workflow_inputs,
+    workflows, ApiErrorCode,
+};
 use crate::auth::Role;
-use crate::outbound::ErrorCode;
 
 /// The extension naming the role a keyed route needs (`viewer`, `operator`, `admin`), or
 /// the kind of credential of the others (`app`, `sink`, `public`).
@@ -72,6 +76,33 @@ const ERROR_SCHEMA: &str = "Error";
     r::RecoverJobProgress,
     r::RecoverDryRun,
     r::RecoverJobList,
+    replay::ReplayBody,
+    sheets::CreateBody,
+    sheet_signer::SignerBody,
+    workflows::RunBody,
+    workflows::StopBody,
+    workflow_inputs::FileItem,
+    x::ReplayJob,
+    x::ContentExpunged,
+    x::Spreadsheet,
+    x::SpreadsheetList,
+    x::SpreadsheetDeleted,
+    x::SheetValues,
+    x::SheetAppended,
+    x::SheetRow,
+    x::WorkflowRunResult,
+    x::WorkflowRunStarted,
+    x::WorkflowRunDetail,
+    x::WorkflowStopped,
+    x::WorkflowLogList,
+    x::WorkflowParameters,
+    x::UploadForm,
+    x::UploadedFile,
+    x::Health,
+    x::Readiness,
+    x::OpenApiDocument,
+    x::Text,
+    x::Binary,
 )))]
 struct Schemas;
 
@@ -99,6 +130,16 @@ fn build() -> OpenApi {
     doc.paths = paths;
     let components = doc.components.get_or_insert_with(Default::default);
     components.schemas.insert(ERROR_SCHEMA.into(), RefOr::T(error_schema()));
+    for r in openapi_fields::refinements() {
+        if let Some(schema) = components.schemas.get_mut(r.schema) {
+            let refined = serde_json::to_value(&*schema)
+                .map(|base| openapi_fields::refine(base, &r))
+                .and_then(serde_json::from_value);
+            if let Ok(refined) = refined {
+                *schema = refined;
+            }
+        }
+    }
     components.security_schemes =
         security_schemes().into_iter().map(|(n, s)| (n, RefOr::T(s))).collect();
     doc
@@ -166,11 +207,14 @@ fn credential(c: Credential) -> (&'static [&'static str], &'static str, String) 
             ),
         ),
         Credential::App => (&["AppKey"], "app", "Needs a workflow app's key.".into()),
+        // The key schemes first: schemathesis's `ignored_auth` spoils the first scheme only;
+        // were it the signature, the admin key it still sends would rightly be taken.
         Credential::Sink => (
-            &["SinkSignature", "ApiKey", "BearerApiKey"],
+            &["ApiKey", "BearerApiKey", "SinkSignature"],
             "sink",
             format!(
-                "A signature of the spreadsheet's signer, or an API key of the {} role.",
+                "A signed spreadsheet (a webhook secret or a signer automation) takes only \
+                 calls signed with its secret; an unsigned one, an API key of the {} role.",
                 Role::Admin.as_str()
             ),
         ),
@@ -185,39 +229,8 @@ pub fn path_params(path: &str) -> Vec<&str> {
         .collect()
 }
 
-fn string_schema() -> Schema {
+pub(super) fn string_schema() -> Schema {
     Schema::Object(ObjectBuilder::new().schema_type(Type::String).build())
-}
-
-/// What a query parameter takes: the values its parser accepts (an empty value is refused
-/// by every parser but the free-text filters').
-fn query_schema(name: &str) -> Schema {
-    let triggers = ["initial", "retry", "rerun", "recover", "replay", "test"];
-    let error_codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
-    let schema = match name {
-        "before" | "after" => json!({"type": "string", "minLength": 1,
-            "description": "A cursor: an id from `list_metadata`. Give `before` or `after`, not both."}),
-        "limit" => json!({"type": "integer", "minimum": 1,
-            "description": "Page size, at most `limits.max_list_limit` (default 10 a page)."}),
-        "order" => json!({"type": "string", "enum": ["asc", "desc"]}),
-        "status" => {
-            json!({"type": "string", "enum": ["pending", "succeeded", "exhausted", "failed"]})
-        }
-        "status_code" => json!({"type": "integer", "minimum": 0, "maximum": 599,
-            "description": "0 (no HTTP response) or an HTTP status, 100 to 599."}),
-        "status_class" => json!({"type": "string", "enum": ["2xx", "3xx", "4xx", "5xx"]}),
-        "success" => json!({"type": "boolean"}),
-        "trigger" => json!({"type": "string", "enum": triggers}),
-        "error_code" => json!({"type": "string", "enum": error_codes}),
-        "created_after" | "created_before" => json!({"type": "string", "format": "date-time",
-            "description": "An RFC 3339 time (Unix seconds are accepted too)."}),
-        "event_type" => json!({"type": "string", "minLength": 1, "maxLength": 128}),
-        "url_contains" => json!({"type": "string", "minLength": 1, "maxLength": 200}),
-        "schema_id" | "schema_data_id" => json!({"type": "string",
-            "description": "Accepted and ignored (the uiform and retab SDKs send it)."}),
-        _ => json!({"type": "string"}),
-    };
-    serde_json::from_value(schema).unwrap_or_else(|_| string_schema())
 }
 
 fn operation(route: &Route) -> Operation {
@@ -247,31 +260,36 @@ fn operation(route: &Route) -> Operation {
             ParameterBuilder::new()
                 .name(*name)
                 .parameter_in(ParameterIn::Query)
-                .required(Required::False)
-                .schema(Some(query_schema(name))),
+                .required(if query_required(route.path, name) {
+                    Required::True
+                } else {
+                    Required::False
+                })
+                .schema(Some(query_schema(route.path, name))),
         );
     }
-    if let Some((schema, required)) = doc.and_then(|d| d.body) {
-        let required = if required { Required::True } else { Required::False };
-        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build();
-        op = op.request_body(Some(
-            RequestBodyBuilder::new()
-                .content("application/json", content)
-                .required(Some(required))
-                .build(),
-        ));
+    if let Some(d) = doc {
+        if let Some((schema, required)) = d.body {
+            let required = if required { Required::True } else { Required::False };
+            op = op.request_body(Some(
+                RequestBodyBuilder::new()
+                    .content(d.body_type, content(schema))
+                    .required(Some(required))
+                    .build(),
+            ));
+        }
     }
     let (status, success) = success(route, doc);
     op = op.response(status.to_string(), success);
-    for (status, schema) in doc.map_or(&[][..], |d| d.also) {
-        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name(*schema))).build();
-        let answer =
-            ResponseBuilder::new().description("Success").content("application/json", content);
-        op = op.response(status.to_string(), answer.build());
-    }
     for status in error_statuses(route) {
         let answer = error_response(&status);
         op = op.response(status, answer);
+    }
+    // After the errors: an `also` at an error status (`/readyz`'s 503) replaces `Error`.
+    for (status, schema) in doc.map_or(&[][..], |d| d.also) {
+        let described = if *status < 400 { "Success" } else { "Not ready" };
+        let answer = ResponseBuilder::new().description(described).content(JSON, content(schema));
+        op = op.response(status.to_string(), answer.build());
     }
     op.build()
 }
@@ -298,21 +316,28 @@ fn tag_of(path: &str) -> &'static str {
     }
 }
 
-/// The success answer: the entry's schema, or any JSON (text for `/metrics`, HTML for the
-/// docs page).
+/// JSON, the content type of most bodies and of every error.
+const JSON: &str = "application/json";
+
+/// A content of the schema named `schema`.
+fn content(schema: &str) -> utoipa::openapi::Content {
+    ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build()
+}
+
+/// The success answer: the entry's schema (in each of its content types), or any JSON for
+/// a route without an entry (`every_route_has_an_entry` fails on one).
 fn success(route: &Route, doc: Option<&OpDoc>) -> (u16, utoipa::openapi::Response) {
-    let (status, content_type, schema): (u16, &str, RefOr<Schema>) = match (doc, route.path) {
-        (Some(d), _) => (d.status, "application/json", Ref::from_schema_name(d.answer).into()),
-        (None, "/metrics") => (200, "text/plain", string_schema().into()),
-        (None, p) if p.starts_with("/docs") => (200, "text/html", string_schema().into()),
-        (None, _) => (200, "application/json", Schema::Object(Object::new()).into()),
+    let Some(d) = doc else {
+        let any = ContentBuilder::new().schema(Some(Schema::Object(Object::new()))).build();
+        let r = ResponseBuilder::new().description(format!("{} (not described)", route.path));
+        return (200, r.content(JSON, any).build());
     };
-    let description = if doc.is_some() { "Success" } else { "Success (body not yet described)" };
-    let response = ResponseBuilder::new()
-        .description(description)
-        .content(content_type, ContentBuilder::new().schema(Some(schema)).build())
-        .build();
-    (status, response)
+    let mut response =
+        ResponseBuilder::new().description("Success").content(d.answer_type, content(d.answer));
+    if let Some((content_type, schema)) = d.alternative {
+        response = response.content(content_type, content(schema));
+    }
+    (d.status, response.build())
 }
 
 /// The error statuses a route documents: its credential's, the ones every route can answer,
@@ -338,8 +363,7 @@ fn error_response(status: &str) -> utoipa::openapi::Response {
         .map(|c| format!("`{}`: {}", c.as_str(), c.meaning()))
         .collect();
     let description = if codes.is_empty() { "Error".to_string() } else { codes.join("\n\n") };
-    let content = ContentBuilder::new().schema(Some(Ref::from_schema_name(ERROR_SCHEMA))).build();
-    ResponseBuilder::new().description(description).content("application/json", content).build()
+    ResponseBuilder::new().description(description).content(JSON, content(ERROR_SCHEMA)).build()
 }
 
 /// `{code, message, status, field?}`, with every registered code.

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::openapi_fields as f;
+
 /// The cursors of a list page: ids to pass as `before` / `after`, `null` at an end.
 #[derive(ToSchema)]
 pub struct ListMetadata {
@@ -63,20 +65,19 @@ pub struct AutomationCreated {
 #[derive(ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AutomationCreateBody {
-    #[schema(min_length = 1, max_length = 256, pattern = "\\S")]
+    #[schema(schema_with = f::name)]
     name: String,
-    #[schema(min_length = 1, max_length = 256, pattern = "\\S")]
+    #[schema(schema_with = f::name)]
     processor_id: String,
-    /// An absolute http(s) URL with a host, without credentials.
-    #[schema(max_length = 2048, pattern = "^https?://[^/?#@\\s\\\\]+([/?#]\\S*)?$")]
+    #[schema(schema_with = f::webhook_url)]
     webhook_url: String,
-    /// Extra headers sent with every call (not the ones hookrelay sets itself).
+    #[schema(schema_with = f::header_map)]
     webhook_headers: Option<BTreeMap<String, String>>,
     need_validation: Option<bool>,
+    #[schema(schema_with = f::language_or_null)]
     default_language: Option<String>,
     enabled: Option<bool>,
-    /// The event types it receives (1 to 64 names); `null` or absent: every one.
-    #[schema(min_items = 1, max_items = 64)]
+    #[schema(schema_with = f::event_types)]
     event_types: Option<Vec<String>>,
     /// Absent: `parallel`.
     #[serde(default)]
@@ -379,7 +380,9 @@ pub struct AutomationLog {
     extraction_id: Option<Value>,
     automation_id: String,
     processor_id: String,
-    delivery_id: String,
+    /// The delivery it is a call of; `null` for a call of none (a test call, a rerun of one).
+    #[schema(required)]
+    delivery_id: Option<String>,
     message_id: String,
     /// 1-based attempt within the delivery (a rerun: 1).
     attempt: i64,

@@ -26,6 +26,9 @@ use crate::time::UnixMs;
 #[schema(description = "A recover job: the window (`since` required, RFC 3339) and the logs \
     list's filters. Any other field is refused.")]
 pub(crate) struct RecoverBody {
+    /// An RFC 3339 time, Unix seconds, or a duration back from now (`90s`, `30m`, `1h`,
+    /// `2d`): not before 2000, not in the future.
+    #[schema(min_length = 1)]
     pub(crate) since: String,
     pub(crate) until: Option<String>,
     pub(crate) automation_id: Option<String>,

@@ -18,10 +18,14 @@ use crate::store::{BackgroundJob, ReplayJob};
 use crate::time::UnixMs;
 
 /// The window of messages to look at, by when they were accepted; `until` defaults to now.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ReplayBody {
+    /// An RFC 3339 time, Unix seconds, or a duration back from now (`90s`, `30m`, `1h`,
+    /// `2d`): not before 2000, not in the future.
+    #[schema(min_length = 1)]
     since: String,
+    /// As `since`, and after it; absent: now.
     until: Option<String>,
 }
 

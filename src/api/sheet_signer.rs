@@ -21,9 +21,12 @@ use crate::ids::{AutomationId, SpreadsheetId};
 use crate::outbound::Sender;
 use crate::store::StoreError;
 
-#[derive(Debug, Deserialize)]
+/// The automation whose signed calls the sink is to accept. Any other field is refused.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SignerBody {
+    /// An automation that sends to this spreadsheet's sink on this relay.
+    #[schema(required, nullable = false)]
     automation_id: Option<String>,
 }
 

@@ -13,13 +13,23 @@ use crate::ids::{self, SpreadsheetId};
 use crate::store::{Spreadsheet, Worksheet};
 use crate::time::UnixMs;
 
-#[derive(Debug, Deserialize)]
+/// A spreadsheet to create. Any other field is refused.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SpreadsheetCreateBody)]
 pub(super) struct CreateBody {
+    /// 1 to 256 bytes of UTF-8, not only blanks (its blanks around are dropped).
+    #[schema(min_length = 1, max_length = 64, pattern = "\\S")]
     title: String,
     #[serde(default)]
+    #[schema(schema_with = super::openapi_fields::sheet_titles)]
     sheets: Option<Vec<String>>,
+    /// A `whsec_` secret the sink then requires calls to be signed with: `whsec_` and the
+    /// base64 of at least 16 bytes (padding optional).
     #[serde(default)]
+    #[schema(
+        pattern = "^whsec_(?:[A-Za-z0-9+/]{4}){5}(?:(?:[A-Za-z0-9+/]{4})+(?:[A-Za-z0-9+/][AQgw]|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048])?|[A-Za-z0-9+/][AQgw]|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048])=*$"
+    )]
     webhook_secret: Option<String>,
 }
 
@@ -53,7 +63,7 @@ pub(super) async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let title = body.title.trim().to_string();
     if title.is_empty() || title.len() > 256 {
-        return Err(ApiError::invalid("title", "1 to 256 characters"));
+        return Err(ApiError::invalid("title", "1 to 256 bytes of UTF-8"));
     }
     let titles = body.sheets.unwrap_or_else(|| vec!["Sheet1".into()]);
     if titles.is_empty() || titles.len() > 100 {
@@ -63,7 +73,7 @@ pub(super) async fn create(
         if t.trim().is_empty() || t.len() > 100 || titles[..i].contains(t) {
             return Err(ApiError::invalid(
                 format!("sheets.{i}"),
-                "titles are 1 to 100 characters and distinct",
+                "titles are 1 to 100 bytes of UTF-8 and distinct",
             ));
         }
     }

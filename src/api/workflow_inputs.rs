@@ -44,13 +44,21 @@ impl<'de> Deserialize<'de> for RunInputs {
 /// dify-client sends `type`, `transfer_method` and `upload_file_id` or `url`); any other,
 /// or one given twice, is refused rather than ignored. Values stay JSON for
 /// [`validate_files`], which words their problems as Dify does.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WorkflowFileItem)]
 pub struct FileItem {
+    /// `document`, `image`, `audio`, `video` or `custom`, as the app allows.
     #[serde(rename = "type")]
+    #[schema(value_type = Option<String>)]
     kind: Option<Value>,
+    /// `remote_url` (with `url`) or `local_file` (with `upload_file_id`).
+    #[schema(value_type = Option<String>)]
     transfer_method: Option<Value>,
+    #[schema(value_type = Option<String>)]
     url: Option<Value>,
+    /// An id `POST /v1/files/upload` answered.
+    #[schema(value_type = Option<String>)]
     upload_file_id: Option<Value>,
 }
 

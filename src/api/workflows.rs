@@ -56,18 +56,36 @@ pub(super) async fn require_app_key(
 }
 
 /// A run's body; any other field is refused, so a misspelt one is not silently ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RunBody {
+#[schema(as = WorkflowRunBody)]
+pub(super) struct RunBody {
+    /// The app's inputs by name (each once), checked against its form.
+    #[schema(required, nullable = false, value_type = Option<Object>)]
     inputs: Option<RunInputs>,
+    /// `blocking` (the default), `streaming` or `async`.
+    #[schema(value_type = Option<WorkflowResponseMode>)]
     response_mode: Option<String>,
+    /// The end user running it: 1 to 256 bytes of UTF-8.
+    #[schema(required, nullable = false, min_length = 1, max_length = 64)]
     user: Option<String>,
     #[serde(default)]
     files: Vec<FileItem>,
     /// Accepted and ignored: Dify's Workflow API documents a `trace_id` (for its tracing
     /// integrations, which the relay has none of), so Dify clients may send it.
     #[serde(rename = "trace_id")]
+    #[schema(value_type = Option<String>)]
     _trace_id: Option<serde::de::IgnoredAny>,
+}
+
+/// How a run answers.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // Read by `utoipa::ToSchema` only; the handler matches the names.
+pub(super) enum WorkflowResponseMode {
+    Blocking,
+    Streaming,
+    Async,
 }
 
 /// A run's query: Dify also takes `trace_id` here, accepted and ignored as in the body.
@@ -211,9 +229,12 @@ pub(super) async fn show_run(
     Ok(Json(run_detail(&run)))
 }
 
-#[derive(Debug, Deserialize)]
+/// Who stops a run: the end user who started it. Any other field is refused.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct StopBody {
+#[schema(as = WorkflowStopBody)]
+pub(super) struct StopBody {
+    #[schema(required, nullable = false, min_length = 1)]
     user: Option<String>,
 }
 

@@ -33,6 +33,7 @@ mod message_views;
 mod messages;
 mod no_body;
 mod openapi;
+mod openapi_truth;
 mod recover;
 mod recover_cancel;
 mod recover_concurrent;

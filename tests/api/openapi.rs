@@ -18,7 +18,7 @@ use crate::common::{Receiver, Relay, KEY};
 use crate::helpers::{rfc3339_ago, send, Resp, ENDPOINTS, LOGS};
 
 /// `GET /openapi.json`, without a key.
-async fn document(relay: &Relay) -> Value {
+pub(crate) async fn document(relay: &Relay) -> Value {
     let r = send(relay, Method::GET, "/openapi.json", &[], None).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let content_type = r.headers.get("content-type").and_then(|v| v.to_str().ok());
@@ -32,7 +32,7 @@ fn expected(credential: Credential) -> (Vec<&'static str>, String) {
     match credential {
         Credential::Key(role) => (vec!["ApiKey", "BearerApiKey"], role.as_str().to_string()),
         Credential::App => (vec!["AppKey"], "app".into()),
-        Credential::Sink => (vec!["SinkSignature", "ApiKey", "BearerApiKey"], "sink".into()),
+        Credential::Sink => (vec!["ApiKey", "BearerApiKey", "SinkSignature"], "sink".into()),
         Credential::Public => (vec![], "public".into()),
     }
 }
@@ -93,15 +93,15 @@ async fn every_served_route_is_in_the_document_with_its_parameters_and_role() {
 }
 
 /// Validates answers against the document's schemas.
-struct Contract {
-    doc: Value,
-    checked: usize,
+pub(crate) struct Contract {
+    pub(crate) doc: Value,
+    pub(crate) checked: usize,
 }
 
 impl Contract {
     /// `r`, an answer to `method template`, must be documented with its status, and its body
     /// must validate against that answer's schema.
-    fn check(&mut self, method: &str, template: &str, r: &Resp) {
+    pub(crate) fn check(&mut self, method: &str, template: &str, r: &Resp) {
         let ctx = format!("{method} {template} -> {}", r.status);
         let responses = &self.doc["paths"][template][method.to_ascii_lowercase()]["responses"];
         let answer = match &responses[r.status.to_string()] {
@@ -186,7 +186,7 @@ impl Contract {
 }
 
 /// `method path` with the admin key and an optional JSON body.
-async fn call(relay: &Relay, method: Method, path: &str, body: Option<Value>) -> Resp {
+pub(crate) async fn call(relay: &Relay, method: Method, path: &str, body: Option<Value>) -> Resp {
     let headers = [("Api-Key", KEY.to_string())];
     send(relay, method, path, &headers, body.map(|b| b.to_string())).await
 }

@@ -340,3 +340,30 @@ async fn every_console_page_fits_a_phone_and_a_laptop_without_scrolling_sideways
     let browser = Browser::start(&chromedriver, &chromium).await;
     browser.run(every_page_fits(&browser.driver, &relay, &log)).await;
 }
+
+/// `/docs` under its Content-Security-Policy, which lets scripts run by their hash only:
+/// Swagger UI still runs, and shows the document's title and every operation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_docs_page_runs_under_its_content_security_policy() {
+    let Some((chromedriver, chromium)) = browser_tools() else { return };
+    let relay = Relay::start("");
+    let browser = Browser::start(&chromedriver, &chromium).await;
+    let driver = &browser.driver;
+    browser
+        .run(async {
+            driver.goto(relay.url("/docs")).await.expect("goto /docs");
+            wait_until("Swagger UI's title", || async {
+                let title = driver.find(By::Css(".swagger-ui .info .title")).await;
+                match title {
+                    Ok(t) => t.text().await.is_ok_and(|t| t.starts_with("hookrelay")),
+                    Err(_) => false,
+                }
+            })
+            .await;
+            wait_until("every operation", || async {
+                driver.find_all(By::Css(".opblock")).await.is_ok_and(|ops| ops.len() >= 50)
+            })
+            .await;
+        })
+        .await;
+}
