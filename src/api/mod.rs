@@ -2,6 +2,7 @@
 //! check of [`access`].
 
 pub mod access;
+mod automation_health;
 pub(crate) mod automations;
 mod codes;
 mod error;
@@ -17,6 +18,7 @@ pub(crate) mod logs_view;
 mod messages;
 pub mod openapi;
 mod openapi_docs;
+mod openapi_health;
 mod openapi_ops;
 mod openapi_recover;
 mod openapi_schemas;

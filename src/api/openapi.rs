@@ -26,6 +26,7 @@ use utoipa::openapi::{
 };
 use utoipa::OpenApi as _;
 
+use super::openapi_health as h;
 use super::openapi_ops::{doc_of, OpDoc};
 use super::openapi_recover as r;
 use super::openapi_schemas as s;
@@ -71,6 +72,8 @@ const ERROR_SCHEMA: &str = "Error";
     r::RecoverJobProgress,
     r::RecoverDryRun,
     r::RecoverJobList,
+    h::AutomationHealth,
+    h::AutomationEventList,
 )))]
 struct Schemas;
 

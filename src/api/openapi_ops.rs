@@ -6,7 +6,7 @@
 
 use super::extract::PageParams;
 use super::extract::{NoParams, QueryParams};
-use super::{automations, logs, messages};
+use super::{automation_health, automations, logs, messages};
 
 /// The documentation of one operation.
 pub(super) struct OpDoc {
@@ -34,6 +34,7 @@ const MESSAGE_QUERY: &[&[&str]] = <messages::MessageQuery as QueryParams>::ACCEP
 const DELIVERY_QUERY: &[&[&str]] = <messages::DeliveryQuery as QueryParams>::ACCEPTED;
 const LOG_QUERY: &[&[&str]] = <logs::ListQuery as QueryParams>::ACCEPTED;
 const PAGE_QUERY: &[&[&str]] = <PageParams as QueryParams>::ACCEPTED;
+const EVENTS_QUERY: &[&[&str]] = <automation_health::EventsQuery as QueryParams>::ACCEPTED;
 const RECOVER: &str = "/v1/processors/automations/logs/recover";
 const ENDPOINTS: &str = "/v1/processors/automations/endpoints";
 
@@ -62,6 +63,8 @@ pub(super) const DOCS: &[OpDoc] = &[
     op("POST", "/v1/processors/automations/endpoints/{id}/disable", "Disable an automation", NONE, None, 200, "Automation"),
     op("GET", "/v1/processors/automations/endpoints/{id}/secret", "Get an automation's signing secret", NONE, None, 200, "AutomationSecret"),
     op("POST", "/v1/processors/automations/endpoints/{id}/secret/rotate", "Rotate the signing secret (the old one signs 24 h more)", NONE, None, 200, "AutomationSecret"),
+    op("GET", "/v1/processors/automations/endpoints/{id}/health", "An automation's health: its run of attempts, its calls of the last hour and day", NONE, None, 200, "AutomationHealth"),
+    op("GET", "/v1/processors/automations/endpoints/{id}/events", "An automation's enable/disable trail (who, why, when)", EVENTS_QUERY, None, 200, "AutomationEventList"),
     op("POST", "/v1/messages", "Ingest a message: 202 once it and its deliveries are committed", NONE, Some(("MessageBody", true)), 202, "MessageReceipt"),
     op("GET", "/v1/messages", "List messages", MESSAGE_QUERY, None, 200, "MessageList"),
     op("GET", "/v1/messages/{id}", "Get a message, its payload and its deliveries", NONE, None, 200, "MessageDetail"),

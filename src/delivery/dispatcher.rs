@@ -356,9 +356,12 @@ impl Dispatcher {
             let lease_until = UnixMs::now().plus_ms(self.lease_ms());
             let mark = next.as_ref().filter(|n| !n.started).map(|n| (n.id.clone(), lease_until));
             match self.store.record_outcome(outcome, mark).await {
-                Ok(marked) => {
+                Ok(recorded) => {
                     if let Some(n) = next.as_mut() {
-                        n.started |= marked;
+                        n.started |= recorded.marked;
+                    }
+                    if recorded.queued {
+                        self.wake();
                     }
                 }
                 // The claim lease makes it due again later; nothing is lost.

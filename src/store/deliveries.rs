@@ -10,7 +10,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::automations::Automation;
 use super::cache::AutomationCache;
 use super::calls_in_flight::{interrupted_log, InterruptedCall, StartingCall};
+use super::health::{self, Caused};
 use super::logs::{self, NewLog, Trigger};
+use super::operational::Operations;
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::recover::BackgroundJob;
 use super::{content, decode, BodyHash, DeliveryStatus, Snapshot, Store, StoreError, StoreResult};
@@ -66,6 +68,18 @@ pub struct Outcome {
     /// The snapshot the log refers to, when it is not stored yet (the automation was read
     /// again just before the call).
     pub snapshot: Option<Snapshot>,
+    /// Whether the call was made (not: the automation disabled, the payload gone): only a
+    /// call made counts in the automation's health (`health`).
+    pub called: bool,
+}
+
+/// What [`Store::record_outcome`] did beside recording.
+#[derive(Debug, Clone, Copy)]
+pub struct Recorded {
+    /// Whether the next held delivery was marked started.
+    pub marked: bool,
+    /// Whether operational webhooks were queued (the claim loop sends them).
+    pub queued: bool,
 }
 
 /// A delivery as listed.
@@ -172,7 +186,7 @@ fn mark_started(conn: &Connection, id: &DeliveryId, lease_until: UnixMs) -> Stor
     Ok(marked == 1)
 }
 
-fn record(conn: &Connection, outcome: &Outcome) -> StoreResult<()> {
+fn record(conn: &Connection, ops: &Operations, outcome: &Outcome) -> StoreResult<Caused> {
     if let Some(snapshot) = &outcome.snapshot {
         snapshot.put(conn)?;
     }
@@ -197,7 +211,7 @@ fn record(conn: &Connection, outcome: &Outcome) -> StoreResult<()> {
         conn.prepare_cached("UPDATE deliveries SET attempts = ?2, claimed = 0 WHERE id = ?1")?
             .execute(params![outcome.delivery_id, outcome.log.attempt])?;
     }
-    Ok(())
+    health::after_attempt(conn, ops, outcome, &log_id)
 }
 
 /// The last error is read from the last log (one primary-key lookup per row shown) rather
@@ -238,21 +252,28 @@ pub(super) fn of_message(
 }
 
 impl Store {
-    /// Writes an attempt's log and moves its delivery on, in one write; with `next`, marks
-    /// that held delivery started in the same write (see [`Store::mark_started`]), and says
-    /// whether it was.
+    /// Writes an attempt's log and moves its delivery on, in one write, with what the outcome
+    /// causes (the automation's health, operational webhooks, an automatic disable: see
+    /// `health`); with `next`, marks that held delivery started in the same write (see
+    /// [`Store::mark_started`]), and says whether it was.
     pub async fn record_outcome(
         &self,
         outcome: Outcome,
         next: Option<(DeliveryId, UnixMs)>,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Recorded> {
+        let ops = self.operations();
+        let cache = self.cache.clone();
         // Unguarded: after its first write only a storage failure can stop it.
         self.write_unguarded(move |c| {
-            record(c, &outcome)?;
-            match next {
-                Some((id, lease_until)) => mark_started(c, &id, lease_until),
-                None => Ok(false),
+            let caused = record(c, &ops, &outcome)?;
+            if caused.disabled {
+                cache.lock().clear();
             }
+            let marked = match next {
+                Some((id, lease_until)) => mark_started(c, &id, lease_until)?,
+                None => false,
+            };
+            Ok(Recorded { marked, queued: caused.queued })
         })
         .await
     }

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 15;
+pub const VERSION: i64 = 16;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -41,6 +41,8 @@ pub const VERSION: i64 = 15;
 /// Version 15 adds the overview's per-minute rollup (src/store/rollup.rs), new tables only:
 /// no upgrade step; the rollup job counts an existing database's logs from the first, in
 /// bounded batches.
+/// Version 16 adds endpoint health, the enable/disable trail and the operational automation
+/// (see schema.sql), new tables only: no upgrade step.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),

@@ -41,6 +41,8 @@ pub(crate) const MATRIX: &[(&str, &str, Kind)] = &[
     ("POST", "/v1/processors/automations/endpoints/{id}/disable", OPERATOR),
     ("GET", "/v1/processors/automations/endpoints/{id}/secret", ADMIN),
     ("POST", "/v1/processors/automations/endpoints/{id}/secret/rotate", ADMIN),
+    ("GET", "/v1/processors/automations/endpoints/{id}/health", VIEWER),
+    ("GET", "/v1/processors/automations/endpoints/{id}/events", VIEWER),
     ("POST", "/v1/processors/automations/tests/webhook/{id}", OPERATOR),
     ("POST", "/v1/processors/automations/endpoints/{id}/replay-missing", ADMIN),
     ("GET", "/v1/processors/automations/endpoints/{id}/replay-missing/{job_id}", VIEWER),

@@ -11,6 +11,7 @@ mod disabled;
 mod fan_out;
 mod lanes;
 mod memory;
+mod operational;
 mod recorded_headers;
 mod redaction;
 mod responses;
