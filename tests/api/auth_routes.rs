@@ -119,7 +119,7 @@ fn every_served_route_is_in_the_auth_matrix() {
     assert!(missing.is_empty(), "routes served but not in the auth MATRIX: {missing:#?}");
     assert!(stale.is_empty(), "MATRIX routes the router does not serve: {stale:#?}");
     // The table is not read vacuously: every kind, and the counts stated in the report.
-    assert_eq!(served.len(), 51, "{served:#?}");
+    assert_eq!(served.len(), 53, "{served:#?}");
     for kind in [VIEWER, OPERATOR, ADMIN, Kind::App, Kind::Sink, Kind::Public] {
         assert!(served.iter().any(|r| r.2 == kind), "no {kind:?} route found");
     }
