@@ -178,10 +178,13 @@ pub(super) fn disable_failing(
         return Ok((false, false));
     }
     let automation = automations::get(conn, id)?.ok_or(StoreError::NotFound("automation"))?;
-    let hours = now.since(failing_since) as f64 / 3_600_000.0;
+    let hours = |ms: i64| ms as f64 / 3_600_000.0;
+    let limit = ops.disable_after_ms.unwrap_or_default();
     let reason = format!(
-        "every attempt failed since {} ({hours:.3} h, operational.disable_after_hours)",
-        failing_since.rfc3339()
+        "every attempt failed since {} ({} h; operational.disable_after_hours = {})",
+        failing_since.rfc3339(),
+        hours(now.since(failing_since)),
+        hours(limit)
     );
     let switch = Switch {
         automation: &automation,

@@ -4,6 +4,7 @@
 //! way; deliveries that fail, exhaust and recover send Svix's per-message events. Every
 //! operational call is checked with the Standard Webhooks algorithm (testkit's own verifier).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::http::StatusCode;
@@ -232,4 +233,48 @@ async fn deliveries_send_failing_exhausted_and_recovered_and_none_about_the_oper
     );
     let ratio = day["success_ratio"].as_f64().unwrap();
     assert!((ratio - 1.0 / 3.0).abs() < 1e-9, "{health}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operational_event_queued_before_a_crash_is_sent_after_it() {
+    // The operational endpoint is down until the relay has been killed (-9) and restarted.
+    let up = Arc::new(AtomicBool::new(false));
+    let flag = up.clone();
+    let ops = Receiver::with(Arc::new(move |_| match flag.load(Ordering::SeqCst) {
+        true => StatusCode::OK.into_response(),
+        false => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }))
+    .await;
+    let secret = signing::new_secret();
+    let failing = Receiver::failing_first(usize::MAX, 500).await;
+    let toml = format!(
+        "{}{}",
+        delivery_toml(&[("max_attempts", "100"), ("backoff_multiplier", "1.0")]),
+        operational_toml(&ops.url("/ops"), &secret, "0.0002", 1000)
+    );
+    let mut relay = Relay::start(&toml);
+    let automation = relay.create_automation("proc_crash", &failing.url("/f")).await;
+    let id = automation["id"].as_str().unwrap().to_string();
+    relay.send_message("proc_crash", json!({"n": 1})).await;
+    let list = relay.get_json(&format!("{ENDPOINTS}?processor_id=hookrelay.operational")).await;
+    let op_id = list["data"][0]["id"].as_str().expect("the operational automation").to_string();
+    let query = format!("automation_id={op_id}&event_type=endpoint.disabled");
+    let tried = relay.wait_logs_at_least(&query, 1).await;
+    assert_eq!(tried[0]["external_request_log"]["status_code"], 503);
+
+    relay.kill9();
+    up.store(true, Ordering::SeqCst);
+    relay.restart();
+    let disabled = wait_event(&relay, &ops, &secret, "endpoint.disabled", &id).await;
+    assert_eq!(disabled["data"]["trigger"], "automatic");
+    // One event, retried under one webhook-id (receivers de-duplicate on it).
+    let ids: std::collections::BTreeSet<String> = ops
+        .calls()
+        .iter()
+        .filter(|c| c.body.windows(17).any(|w| w == b"endpoint.disabled"))
+        .map(|c| c.headers["webhook-id"].to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(events_of(&relay, &id).await.len(), 1);
+    assert_eq!(relay.get_json(&format!("{ENDPOINTS}/{id}")).await["enabled"], false);
 }
