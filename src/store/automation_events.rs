@@ -181,7 +181,7 @@ pub(super) fn disable_failing(
     let hours = |ms: i64| ms as f64 / 3_600_000.0;
     let limit = ops.disable_after_ms.unwrap_or_default();
     let reason = format!(
-        "every attempt failed since {} ({} h; operational.disable_after_hours = {})",
+        "every attempt failed since {} ({:.4} h; operational.disable_after_hours = {})",
         failing_since.rfc3339(),
         hours(now.since(failing_since)),
         hours(limit)

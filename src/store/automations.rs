@@ -304,9 +304,9 @@ impl Store {
             let updated = update(c, &id, &settings, now)?;
             if was_enabled.is_some_and(|was| was != updated.settings.enabled) {
                 let reason = if updated.settings.enabled {
-                    "enabled through the API"
+                    "enabled through the API or the console"
                 } else {
-                    "disabled through the API"
+                    "disabled through the API or the console"
                 };
                 let switch = Switch {
                     automation: &updated,
