@@ -85,22 +85,26 @@ async fn a_failing_automation_is_disabled_with_a_trail_and_reenabled_the_same_wa
     assert!(trail[0]["reason"].as_str().unwrap().contains("disable_after_hours"), "{trail:?}");
     assert!(trail[0]["id"].as_str().unwrap().starts_with("aevt_"));
 
-    // The health says so too.
-    let health = relay.get_json(&format!("{ENDPOINTS}/{id}/health")).await;
-    assert_eq!(health["enabled"], false, "{health}");
-    assert_eq!(health["disabled_reason"], trail[0]["reason"], "{health}");
-    assert!(health["consecutive_failures"].as_i64().unwrap() >= 3, "{health}");
-    assert!(health["last_failure_at"].is_string() && health["last_success_at"].is_null());
-    let hour = &health["windows"][0];
-    assert_eq!((hour["hours"].as_i64(), hour["succeeded"].as_i64()), (Some(1), Some(0)));
-    assert_eq!(hour["status_classes"]["5xx"], hour["failed"], "{health}");
-    assert!(hour["failed"].as_i64().unwrap() >= 3, "{health}");
-    assert_eq!(hour["success_ratio"], 0.0, "{health}");
-
     // Its pending delivery keeps today's rule: it ends failed, not sent again.
     let d = relay.wait_delivery_ends(&delivery, "failed").await;
     let logs = relay.logs_of(&delivery).await;
     assert_eq!(logs.last().unwrap()["error_code"], "E_AUTOMATION_DISABLED", "{d}");
+    // The health says so too: every attempt sent failed 503; the last log, not sent, had
+    // no answer (and does not count as a failure of the endpoint).
+    let health = relay.get_json(&format!("{ENDPOINTS}/{id}/health")).await;
+    assert_eq!(health["enabled"], false, "{health}");
+    assert_eq!(health["disabled_reason"], trail[0]["reason"], "{health}");
+    let failures = health["consecutive_failures"].as_i64().unwrap();
+    assert!(failures >= 3, "{health}");
+    assert_eq!(failures as usize, failing.count(), "{health}");
+    assert!(health["last_failure_at"].is_string() && health["last_success_at"].is_null());
+    let hour = &health["windows"][0];
+    assert_eq!((hour["hours"].as_i64(), hour["succeeded"].as_i64()), (Some(1), Some(0)));
+    assert_eq!(hour["status_classes"]["5xx"], failures, "{health}");
+    assert_eq!(hour["status_classes"]["no_response"], 1, "{health}");
+    assert_eq!(hour["failed"], failures + 1, "{health}");
+    assert_eq!(hour["success_ratio"], 0.0, "{health}");
+
     // One `failing` for the delivery, at its third attempt; none about anything else.
     let failing_events: Vec<_> = events(&ops, &secret)
         .into_iter()
