@@ -1,5 +1,6 @@
 //! `/v1/processors/automations/endpoints/{id}/health` and `…/events`: how an automation's
-//! calls are going, and the trail of its enables and disables (who, why, when).
+//! calls are going, and the trail of its enables and disables (who, why, when); and how the
+//! API shows and guards the operational automation.
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -8,10 +9,31 @@ use serde_json::{json, Value};
 
 use super::automations::automation_id;
 use super::extract::{list_body, ApiQuery, NoQuery, PageParams, QueryParams};
-use super::{ApiResult, AppState};
-use crate::ids::{AutomationEvent as EventKind, IdKind};
-use crate::store::{AutomationEvent, EndpointHealth};
+use super::{ApiError, ApiResult, AppState};
+use crate::ids::{AutomationEvent as EventKind, AutomationId, IdKind};
+use crate::store::{Automation, AutomationEvent, EndpointHealth};
 use crate::time::UnixMs;
+
+/// [`automation_json`] with `operational`: whether it is the relay's own automation for
+/// `[operational] webhook_url`.
+pub(super) fn shown(state: &AppState, a: &Automation) -> Value {
+    let mut body = super::automations::automation_json(a, &state.config.security.redact_headers);
+    body["operational"] = state.store.operations().is_operational(&a.id).into();
+    body
+}
+
+/// 403 for a change the operational automation does not take: it is set by `[operational]`
+/// in the config, and an edit, a rotation or a delete through the API would be undone or
+/// break it. Enabling and disabling it are allowed.
+pub(super) fn refuse_operational(state: &AppState, id: &AutomationId, what: &str) -> ApiResult<()> {
+    if state.store.operations().is_operational(id) {
+        return Err(ApiError::forbidden(format!(
+            "automation {id} is the relay's operational automation, set by [operational] in \
+             the configuration: it cannot be {what} through the API (only enabled or disabled)"
+        )));
+    }
+    Ok(())
+}
 
 fn health_json(h: &EndpointHealth) -> Value {
     json!({

@@ -9,6 +9,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::automation_health::{refuse_operational, shown};
 use super::extract::{
     list_body, path_id, ApiQuery, JsonBody, NoBody, NoQuery, PageParams, QueryParams,
 };
@@ -88,27 +89,6 @@ pub(super) fn automation_json(a: &Automation, rule: &HeaderRedaction) -> Value {
         "created_at": a.created_at.rfc3339(),
         "updated_at": a.updated_at.rfc3339(),
     })
-}
-
-/// [`automation_json`] with `operational`: whether it is the relay's own automation for
-/// `[operational] webhook_url`.
-fn shown(state: &AppState, a: &Automation) -> Value {
-    let mut body = automation_json(a, &state.config.security.redact_headers);
-    body["operational"] = state.store.operations().is_operational(&a.id).into();
-    body
-}
-
-/// 403 for a change the operational automation does not take: it is set by `[operational]`
-/// in the config, and an edit, a rotation or a delete through the API would be undone or
-/// break it. Enabling and disabling it are allowed.
-fn refuse_operational(state: &AppState, id: &AutomationId, what: &str) -> ApiResult<()> {
-    if state.store.operations().is_operational(id) {
-        return Err(ApiError::forbidden(format!(
-            "automation {id} is the relay's operational automation, set by [operational] in \
-             the configuration: it cannot be {what} through the API (only enabled or disabled)"
-        )));
-    }
-    Ok(())
 }
 
 fn check_text(field: &str, value: &str, max: usize) -> ApiResult<()> {
