@@ -510,3 +510,36 @@ BEGIN
         WHERE automation_id = OLD.automation_id AND status = 'pending' AND fifo = 1
         AND next_attempt_at < 253402300799999);
 END;
+-- Version 19 (endpoint health and operational events, src/store/health.rs,
+-- src/store/automation_events.rs, src/store/operational.rs). New tables only, so no upgrade
+-- step: an automation without a health row has had no call recorded since.
+-- An automation's run of calls, written with each dispatcher attempt's outcome (reruns and
+-- test calls are an operator's, and do not count). failing_since: the first failed attempt
+-- after the last success (NULL after a success, and after an enable, which restarts the
+-- clock of the automatic disable).
+CREATE TABLE IF NOT EXISTS automation_health (
+    automation_id           TEXT PRIMARY KEY REFERENCES automations(id) ON DELETE CASCADE,
+    last_success_at         INTEGER,
+    last_failure_at         INTEGER,
+    consecutive_failures    INTEGER NOT NULL DEFAULT 0 CHECK (consecutive_failures >= 0),
+    failing_since           INTEGER,
+    disabled_reason         TEXT            -- why it was last disabled, while it is
+) WITHOUT ROWID;
+-- Every enable and disable of an automation: who (`system`, `config_key`, or the key's id),
+-- why, when. Kept after the automation is deleted (the trail outlives it).
+CREATE TABLE IF NOT EXISTS automation_events (
+    id              TEXT PRIMARY KEY,
+    automation_id   TEXT NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN ('enabled', 'disabled')),
+    actor           TEXT NOT NULL
+        CHECK (actor IN ('system', 'config_key') OR actor LIKE 'key\_%' ESCAPE '\'),
+    reason          TEXT NOT NULL,
+    at              INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS automation_events_automation ON automation_events(automation_id, id);
+-- The automation the relay owns for [operational] webhook_url: at most one (id = 1), and it
+-- cannot be deleted while it is (ON DELETE RESTRICT); the API refuses to change it.
+CREATE TABLE IF NOT EXISTS operational_automation (
+    id              INTEGER PRIMARY KEY CHECK (id = 1),
+    automation_id   TEXT NOT NULL UNIQUE REFERENCES automations(id) ON DELETE RESTRICT
+);

@@ -8,6 +8,7 @@ mod delivery;
 #[cfg(test)]
 mod example_tests;
 mod limits;
+mod operational;
 mod retention;
 mod security;
 mod toml_errors;
@@ -20,6 +21,7 @@ use serde::Deserialize;
 pub use console::ConsoleConfig;
 pub use delivery::DeliveryConfig;
 pub use limits::{LimitsConfig, MAX_JSON_DEPTH_CEILING};
+pub use operational::OperationalConfig;
 pub use retention::RetentionConfig;
 pub use security::SecurityConfig;
 
@@ -107,6 +109,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// The operator console's sessions.
     pub console: ConsoleConfig,
+    /// Endpoint health: automatic disable, operational webhooks.
+    pub operational: OperationalConfig,
     /// Workflow apps served by the Dify-compatible API (`[[apps]]`), kept unread: the
     /// workflow module reads and checks them from [`Config::source`] at start-up, so the
     /// relay core does not depend on it.
@@ -206,6 +210,7 @@ impl Default for Config {
             workflow: WorkflowConfig::default(),
             metrics: MetricsConfig::default(),
             console: ConsoleConfig::default(),
+            operational: OperationalConfig::default(),
             apps: Vec::new(),
             source: String::new(),
         }
@@ -319,6 +324,7 @@ impl Config {
         self.limits.validate()?;
         self.retention.validate()?;
         self.console.validate()?;
+        self.operational.validate()?;
         if self.metrics.automation_labels > MAX_AUTOMATION_LABELS {
             let problem = format!("must be at most {MAX_AUTOMATION_LABELS}");
             return Err(bad("metrics.automation_labels", problem));

@@ -79,6 +79,8 @@ id_kinds! {
     Spreadsheet = "ss_", SpreadsheetId;
     /// API key ids (`/v1/keys`); not the key itself, which is shown once and never stored.
     ApiKey = "key_", ApiKeyId;
+    /// Enable/disable events of an automation (its trail).
+    AutomationEvent = "aevt_", AutomationEventId;
 }
 
 /// A valid id of kind `K`: `K::PREFIX` followed by 32 lowercase hex digits. Serialized as

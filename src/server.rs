@@ -27,6 +27,7 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
     let store = Store::open(&config.database, &config.store, &config.security.redact_headers)
         .with_context(|| format!("cannot open database {}", config.database.display()))?;
     let keys = api_keys(&config, &store).await?;
+    operations(&config, &store).await?;
     let metrics = Arc::new(Metrics::new(&config.metrics));
     let sender = Arc::new(
         Sender::new(&config.delivery, &config.security).context("cannot build the HTTP client")?,
@@ -100,6 +101,29 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
     let _ = dispatch_loop.await;
     store.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Tells the store what `[operational]` asks (the automatic disable, the operational
+/// automation and its events), creating or re-pointing that automation.
+async fn operations(config: &Config, store: &Store) -> anyhow::Result<()> {
+    let ops = &config.operational;
+    let webhook = ops.webhook_url.clone().map(|url| (url, ops.secret.clone()));
+    let installed = store
+        .configure_operations(ops.disable_after_ms(), ops.failing_after_attempts, webhook)
+        .await
+        .context("cannot set up the operational automation")?;
+    if let Some((id, generated)) = installed {
+        tracing::info!(automation = %id, "operational webhooks go through automation {id}");
+        if generated {
+            tracing::warn!(
+                automation = %id,
+                "operational.secret is not set: a signing secret was generated for the \
+                 operational webhooks; read it with GET \
+                 /v1/processors/automations/endpoints/{id}/secret"
+            );
+        }
+    }
     Ok(())
 }
 

@@ -42,6 +42,9 @@ fn invalid_config_exits_non_zero_naming_the_key() {
         ("database = \"file:x?mode=memory\"\n", &[], "database"),
         ("database = \" \"\n", &[], "database"),
         ("database = \"x.db \"\n", &[], "database"),
+        ("[operational]\ndisable_after_hours = -1\n", &[], "operational.disable_after_hours"),
+        ("[operational]\nwebhook_url = \"ftp://x.example/\"\n", &[], "operational.webhook_url"),
+        ("[operational]\nfailing_after_attempts = 0\n", &[], "operational.failing_after_attempts"),
         ("[[apps]]\nid = \"a\"\nname = 7\n", &[], "apps[0].name"),
         (
             "[[apps]]\nid = \"a\"\n[[apps.nodes]]\nid = \"s\"\ntype = \"start\"\nfoo = 1\n",

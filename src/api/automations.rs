@@ -5,20 +5,22 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::automation_health::{refuse_operational, shown};
 use super::extract::{
     list_body, path_id, ApiQuery, JsonBody, NoBody, NoQuery, PageParams, QueryParams,
 };
 use super::openapi_fields as f;
 use super::{ApiError, ApiResult, AppState};
+use crate::auth::Principal;
 use crate::delivery::rate_limit::{RateLimit, MAX_PER_SEC};
 use crate::delivery::signing;
 use crate::ids::{self, AutomationId};
 use crate::redact::{HeaderRedaction, REDACTED};
-use crate::store::{Automation, AutomationFilter, AutomationSettings, DeliveryOrder};
+use crate::store::{Actor, Automation, AutomationFilter, AutomationSettings, DeliveryOrder};
 use crate::time::UnixMs;
 
 /// A rotated-out secret keeps signing this long, so receivers can switch over.
@@ -305,7 +307,7 @@ pub(super) async fn create(
     JsonBody(body): JsonBody<AutomationBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let automation = create_automation(&state, body).await?;
-    let mut body = automation_json(&automation, &state.config.security.redact_headers);
+    let mut body = shown(&state, &automation);
     body["secret"] = automation.secret.clone().into();
     Ok((StatusCode::CREATED, Json(body)))
 }
@@ -352,8 +354,7 @@ pub(super) async fn list(
     let filter =
         AutomationFilter { name: q.name, webhook_url: q.webhook_url, processor_id: q.processor_id };
     let page = state.store.list_automations(filter, page).await?;
-    let rule = &state.config.security.redact_headers;
-    let items = page.items.iter().map(|a| automation_json(a, rule)).collect();
+    let items = page.items.iter().map(|a| shown(&state, a)).collect();
     Ok(Json(list_body(items, page.before, page.after)))
 }
 
@@ -368,33 +369,41 @@ pub(super) async fn show(
     _: NoQuery,
 ) -> ApiResult<Json<Value>> {
     let automation = state.store.automation(automation_id(id)?).await?;
-    Ok(Json(automation_json(&automation, &state.config.security.redact_headers)))
+    Ok(Json(shown(&state, &automation)))
 }
 
 pub(super) async fn update(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     _: NoQuery,
     JsonBody(body): JsonBody<AutomationBody>,
 ) -> ApiResult<Json<Value>> {
-    apply_update(&state, id, body).await
+    apply_update(&state, id, body, &principal).await
 }
 
 /// Enables (`ON`) or disables the automation: the update `{"enabled": ON}` alone, which an
 /// operator may make (a PUT needs an admin).
 pub(super) async fn set_enabled<const ON: bool>(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     _: NoQuery,
     _: NoBody,
 ) -> ApiResult<Json<Value>> {
-    switch(&state, id, ON).await
+    switch(&state, id, ON, &principal).await
 }
 
-/// Enables or disables the automation `id`: what the API's enable/disable and the console's
-/// buttons both do.
-pub(crate) async fn switch(state: &AppState, id: String, enabled: bool) -> ApiResult<Json<Value>> {
-    apply_update(state, id, AutomationBody { enabled: Some(enabled), ..Default::default() }).await
+/// Enables or disables the automation `id` for `principal`: what the API's enable/disable
+/// and the console's buttons both do (the change is recorded in its trail).
+pub(crate) async fn switch(
+    state: &AppState,
+    id: String,
+    enabled: bool,
+    principal: &Principal,
+) -> ApiResult<Json<Value>> {
+    let body = AutomationBody { enabled: Some(enabled), ..Default::default() };
+    apply_update(state, id, body, principal).await
 }
 
 /// PUT's update, also enable/disable's, answered as the API shows an automation.
@@ -402,21 +411,34 @@ async fn apply_update(
     state: &AppState,
     id: String,
     body: AutomationBody,
+    principal: &Principal,
 ) -> ApiResult<Json<Value>> {
-    let updated = update_automation(state, id, body).await?;
-    Ok(Json(automation_json(&updated, &state.config.security.redact_headers)))
+    let updated = update_automation(state, id, body, principal).await?;
+    Ok(Json(shown(state, &updated)))
 }
 
-/// Merges `body` over the automation `id`, validates the result and stores it: the API's
-/// update, also the console's edit form.
+/// Merges `body` over the automation `id`, validates the result and stores it as made by
+/// `principal` (an enable or disable is recorded with its key): the API's update, also the
+/// console's edit form.
 pub(crate) async fn update_automation(
     state: &AppState,
     id: String,
     body: AutomationBody,
+    principal: &Principal,
 ) -> ApiResult<Automation> {
     let current = state.store.automation(automation_id(id)?).await?;
+    // Compared whole (its Debug form), so a field added to the body later is covered too.
+    let only_enabled =
+        AutomationBody { enabled: body.enabled, _object: body._object, ..Default::default() };
+    if format!("{body:?}") != format!("{only_enabled:?}") {
+        refuse_operational(state, &current.id, "edited")?;
+    }
     let input = merged_input(body, Some(&current), state.config.limits.max_webhook_headers)?;
-    Ok(state.store.update_automation(current.id, input).await?)
+    let actor = Actor::of_key(principal.key_id.as_ref());
+    let updated = state.store.update_automation(current.id, input, actor).await?;
+    // An enable or disable may have queued an operational webhook.
+    state.dispatcher.wake();
+    Ok(updated)
 }
 
 pub(super) async fn remove(
@@ -426,6 +448,7 @@ pub(super) async fn remove(
     _: NoBody,
 ) -> ApiResult<Json<Value>> {
     let id = automation_id(id)?;
+    refuse_operational(&state, &id, "deleted")?;
     state.store.delete_automation(id.clone()).await?;
     Ok(Json(json!({"object": "automation.endpoint", "id": id, "deleted": true})))
 }
@@ -457,5 +480,6 @@ pub(super) async fn rotate(
 /// [`ROTATION_OVERLAP_MS`]: the API's rotate, also the console's button.
 pub(crate) async fn rotate_secret(state: &AppState, id: String) -> ApiResult<Automation> {
     let id = automation_id(id)?;
+    refuse_operational(state, &id, "given a new secret (set operational.secret)")?;
     Ok(state.store.rotate_automation_secret(id, signing::new_secret(), ROTATION_OVERLAP_MS).await?)
 }

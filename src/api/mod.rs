@@ -2,6 +2,7 @@
 //! check of [`access`].
 
 pub mod access;
+mod automation_health;
 pub(crate) mod automations;
 mod codes;
 mod error;
@@ -19,6 +20,7 @@ pub mod openapi;
 mod openapi_docs;
 mod openapi_extra;
 mod openapi_fields;
+mod openapi_health;
 mod openapi_ops;
 mod openapi_recover;
 mod openapi_schemas;

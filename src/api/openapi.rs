@@ -28,6 +28,7 @@ use utoipa::OpenApi as _;
 
 use super::openapi_extra as x;
 use super::openapi_fields;
+use super::openapi_health as h;
 use super::openapi_ops::{doc_of, query_required, query_schema, OpDoc};
 use super::openapi_recover as r;
 use super::openapi_schemas as s;
@@ -103,6 +104,8 @@ const ERROR_SCHEMA: &str = "Error";
     x::OpenApiDocument,
     x::Text,
     x::Binary,
+    h::AutomationHealth,
+    h::AutomationEventList,
 )))]
 struct Schemas;
 

@@ -10,7 +10,7 @@ use serde_json::json;
 use utoipa::openapi::schema::Schema;
 
 use super::openapi::string_schema;
-use super::{automations, logs, messages, sheet_values, sink, workflows};
+use super::{automation_health, automations, logs, messages, sheet_values, sink, workflows};
 use crate::outbound::ErrorCode;
 
 /// The documentation of one operation.
@@ -54,6 +54,7 @@ const SINK_QUERY: &[&[&str]] = &[sink::SINK_PARAMS];
 const JSON: &str = "application/json";
 const REPLAY: &str = "/v1/processors/automations/endpoints/{id}/replay-missing";
 const SHEET: &str = "/v1/spreadsheets/{id}";
+const EVENTS_QUERY: &[&[&str]] = <automation_health::EventsQuery as QueryParams>::ACCEPTED;
 const RECOVER: &str = "/v1/processors/automations/logs/recover";
 const ENDPOINTS: &str = "/v1/processors/automations/endpoints";
 
@@ -94,6 +95,8 @@ pub(super) const DOCS: &[OpDoc] = &[
     op("POST", "/v1/processors/automations/endpoints/{id}/disable", "Disable an automation", NONE, None, 200, "Automation"),
     op("GET", "/v1/processors/automations/endpoints/{id}/secret", "Get an automation's signing secret", NONE, None, 200, "AutomationSecret"),
     op("POST", "/v1/processors/automations/endpoints/{id}/secret/rotate", "Rotate the signing secret (the old one signs 24 h more)", NONE, None, 200, "AutomationSecret"),
+    op("GET", "/v1/processors/automations/endpoints/{id}/health", "An automation's health: its run of attempts, its calls of the last hour and day", NONE, None, 200, "AutomationHealth"),
+    op("GET", "/v1/processors/automations/endpoints/{id}/events", "An automation's enable/disable trail (who, why, when)", EVENTS_QUERY, None, 200, "AutomationEventList"),
     op("POST", "/v1/messages", "Ingest a message: 202 once it and its deliveries are committed", NONE, Some(("MessageBody", true)), 202, "MessageReceipt"),
     op("GET", "/v1/messages", "List messages", MESSAGE_QUERY, None, 200, "MessageList"),
     op("GET", "/v1/messages/{id}", "Get a message, its payload and its deliveries", NONE, None, 200, "MessageDetail"),

@@ -48,6 +48,9 @@ pub struct Automation {
     created_at: String,
     #[schema(format = DateTime)]
     updated_at: String,
+    /// Whether it is the relay's own automation for `[operational] webhook_url`: set by the
+    /// configuration, it can only be enabled or disabled through the API.
+    operational: bool,
 }
 
 /// A new automation, with its signing secret (`whsec_…`), also shown by `GET …/secret`.

@@ -8,8 +8,9 @@ use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
 
 use super::{
-    automations, expunge, files, keys, logs, messages, openapi, openapi_docs, ops, recover, replay,
-    rerun, sheet_signer, sheet_values, sheets, sink, test_call, workflows, AppState,
+    automation_health, automations, expunge, files, keys, logs, messages, openapi, openapi_docs,
+    ops, recover, replay, rerun, sheet_signer, sheet_values, sheets, sink, test_call, workflows,
+    AppState,
 };
 use crate::auth::Role;
 
@@ -84,6 +85,8 @@ pub(super) fn table(max_concurrent_uploads: usize) -> Vec<Route> {
         route(POST, "/v1/processors/automations/endpoints/{id}/disable", OPERATOR, automations::set_enabled::<false>),
         route(GET, "/v1/processors/automations/endpoints/{id}/secret", ADMIN, automations::secret),
         route(POST, "/v1/processors/automations/endpoints/{id}/secret/rotate", ADMIN, automations::rotate),
+        route(GET, "/v1/processors/automations/endpoints/{id}/health", VIEWER, automation_health::health),
+        route(GET, "/v1/processors/automations/endpoints/{id}/events", VIEWER, automation_health::events),
         route(POST, "/v1/processors/automations/tests/webhook/{id}", OPERATOR, test_call::test_webhook),
         route(POST, "/v1/processors/automations/endpoints/{id}/replay-missing", ADMIN, replay::create),
         route(GET, "/v1/processors/automations/endpoints/{id}/replay-missing/{job_id}", VIEWER, replay::show),

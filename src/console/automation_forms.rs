@@ -290,7 +290,9 @@ pub(super) async fn update(
     }
     let input = FormInput::posted(&body);
     let updated = match input.body() {
-        Ok(api_body) => update_automation(&console.app, id.clone(), api_body).await,
+        Ok(api_body) => {
+            update_automation(&console.app, id.clone(), api_body, &signed.principal).await
+        }
         Err(e) => Err(e),
     };
     match updated {

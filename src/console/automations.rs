@@ -131,7 +131,7 @@ pub(super) async fn set_enabled<const ON: bool>(
     if let Some(refused) = action_refusal(&console, &signed, &headers, &body, role) {
         return refused;
     }
-    match switch(&console.app, id, ON).await {
+    match switch(&console.app, id, ON, &signed.principal).await {
         Ok(_) => Redirect::to("/console/automations").into_response(),
         Err(e) => action_error(&console, &e),
     }

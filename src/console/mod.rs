@@ -3,6 +3,7 @@
 //! API key, a session acts with that key's role, judged by the API's own check
 //! ([`crate::api::access::authorize`]) against the role the API's route table names.
 
+mod automation_detail;
 mod automation_forms;
 mod automations;
 mod keys;
@@ -129,6 +130,7 @@ pub fn router(app: AppState) -> anyhow::Result<Router> {
         .route("/console/retry/{job_id}/progress", get(retry::progress))
         .route("/console/retry/{job_id}/cancel", post(retry::cancel))
         .route("/console/automations", get(automations::list))
+        .route("/console/automations/{id}", get(automation_detail::show))
         .route("/console/automations/{id}/enable", post(automations::set_enabled::<true>))
         .route("/console/automations/{id}/disable", post(automations::set_enabled::<false>))
         .route("/console/automations/{id}/test", post(automations::test_call))

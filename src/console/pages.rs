@@ -23,6 +23,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("retry_job.html", include_str!("templates/retry_job.html")),
     ("retry_progress.html", include_str!("templates/retry_progress.html")),
     ("automations.html", include_str!("templates/automations.html")),
+    ("automation.html", include_str!("templates/automation.html")),
     ("automation_form.html", include_str!("templates/automation_form.html")),
     ("secret_once.html", include_str!("templates/secret_once.html")),
     ("keys.html", include_str!("templates/keys.html")),

@@ -138,6 +138,7 @@ impl Dispatcher {
             });
         }
         let snapshot = current.and_then(|(_, snapshot)| snapshot);
-        Outcome { delivery_id: d.id.clone(), log, status, next_attempt_at, snapshot }
+        let called = sendable;
+        Outcome { delivery_id: d.id.clone(), log, status, next_attempt_at, snapshot, called }
     }
 }

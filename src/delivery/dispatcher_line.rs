@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::Dispatcher;
 use crate::delivery::ticket::Ticket;
 use crate::ids::{AutomationId, DeliveryId};
-use crate::store::{ClaimRequest, Outcome};
+use crate::store::{ClaimRequest, Outcome, Recorded};
 use crate::time::UnixMs;
 
 impl Dispatcher {
@@ -24,7 +24,7 @@ impl Dispatcher {
     ) -> bool {
         let delivery = outcome.delivery_id.clone();
         let recorded = match line {
-            None => self.store.record_outcome(outcome, mark).await,
+            None => self.store.record_outcome(outcome, mark).await.map(|r| self.woken(r)),
             Some(automation_id) => {
                 let ticket = Arc::new(Ticket::new(self.capacity.clone(), self.lease_ms(), None));
                 let request = ClaimRequest {
@@ -35,12 +35,12 @@ impl Dispatcher {
                     line: Some(automation_id),
                 };
                 match self.store.record_outcome_and_claim(outcome, mark, request).await {
-                    Ok((marked, claimed)) => {
+                    Ok((recorded, claimed)) => {
                         if claimed.is_empty() {
                             self.wake();
                         }
                         self.admit(&ticket, claimed, false);
-                        Ok(marked)
+                        Ok(self.woken(recorded))
                     }
                     Err(e) => Err(e),
                 }
@@ -51,5 +51,14 @@ impl Dispatcher {
             tracing::error!(delivery = %delivery, error = %e, "recording an attempt failed");
             false
         })
+    }
+
+    /// Wakes the claim loop for the operational webhooks `recorded` queued; whether the next
+    /// held delivery was marked started.
+    fn woken(&self, recorded: Recorded) -> bool {
+        if recorded.queued {
+            self.wake();
+        }
+        recorded.marked
     }
 }

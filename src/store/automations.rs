@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::fifo::{self, DeliveryOrder};
+use super::automation_events::{self, Actor, Switch};
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{decode, Store, StoreError, StoreResult};
 use crate::delivery::rate_limit::RateLimit;
@@ -254,13 +255,15 @@ pub(super) fn rotate_secret(
     get(conn, id)?.ok_or(StoreError::NotFound("automation"))
 }
 
-/// Enabled automations of `processor_id` (a flag neither 0 nor 1 is read too, and is an error).
+/// Enabled automations of `processor_id` (a flag neither 0 nor 1 is read too, and is an error);
+/// never the operational one, which gets only the relay's own events.
 pub(super) fn enabled_of_processor(
     conn: &Connection,
     processor_id: &str,
 ) -> StoreResult<Vec<Automation>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM automations WHERE processor_id = ?1 AND enabled != 0 ORDER BY id"
+        "SELECT {COLUMNS} FROM automations WHERE processor_id = ?1 AND enabled != 0 \
+         AND id NOT IN (SELECT automation_id FROM operational_automation) ORDER BY id"
     ))?;
     let all = stmt.query_map([processor_id], from_row)?.collect::<Result<Vec<_>, _>>()?;
     Ok(all)
@@ -301,16 +304,37 @@ impl Store {
         self.read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("automation"))).await
     }
 
-    /// Replaces an automation's settable fields.
+    /// Replaces an automation's settable fields; a change of `enabled` is recorded as made
+    /// by `actor`, in the same write (see `automation_events`).
     pub async fn update_automation(
         &self,
         id: AutomationId,
         settings: AutomationSettings,
+        actor: Actor,
     ) -> StoreResult<Automation> {
         let cache = self.cache.clone();
+        let ops = self.operations();
         self.write(move |c| {
             cache.lock().clear();
-            update(c, &id, &settings, UnixMs::now())
+            let now = UnixMs::now();
+            let was_enabled = get(c, &id)?.map(|a| a.settings.enabled);
+            let updated = update(c, &id, &settings, now)?;
+            if was_enabled.is_some_and(|was| was != updated.settings.enabled) {
+                let reason = if updated.settings.enabled {
+                    "enabled through the API or the console"
+                } else {
+                    "disabled through the API or the console"
+                };
+                let switch = Switch {
+                    automation: &updated,
+                    actor: &actor,
+                    reason,
+                    failing_since: None,
+                    now,
+                };
+                automation_events::record(c, &ops, &switch)?;
+            }
+            Ok(updated)
         })
         .await
     }

@@ -292,18 +292,19 @@ impl Store {
 
     /// [`Store::record_outcome`], then the claim `request` in the same write: the end of a
     /// FIFO head makes the next of its line due (see `fifo`), and claiming it there costs
-    /// no write of its own. Returns whether `next` was marked, and what was claimed.
+    /// no write of its own. Returns what recording did, and what was claimed.
     pub async fn record_outcome_and_claim(
         &self,
         outcome: Outcome,
         next: Option<(DeliveryId, UnixMs)>,
         request: ClaimRequest,
-    ) -> StoreResult<(bool, Vec<ClaimedDelivery>)> {
+    ) -> StoreResult<(Recorded, Vec<ClaimedDelivery>)> {
+        let ops = self.operations();
         let cache = self.cache.clone();
         // Unguarded as `record_outcome`: after its first write only a storage failure stops it.
         self.write_unguarded(move |c| {
-            let marked = deliveries::record_and_mark(c, &outcome, next)?;
-            Ok((marked, claim(c, &mut cache.lock(), &request, UnixMs::now())?))
+            let recorded = deliveries::record_and_mark(c, &ops, &cache, &outcome, next)?;
+            Ok((recorded, claim(c, &mut cache.lock(), &request, UnixMs::now())?))
         })
         .await
     }

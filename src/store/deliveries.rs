@@ -8,9 +8,11 @@ use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::automations::Automation;
-use super::cache::AutomationCache;
+use super::cache::{AutomationCache, SharedCache};
 use super::calls_in_flight::{interrupted_log, InterruptedCall, StartingCall};
+use super::health::{self, Caused};
 use super::logs::{self, NewLog, Trigger};
+use super::operational::Operations;
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::recover::BackgroundJob;
 use super::{content, decode, BodyHash, DeliveryStatus, Snapshot, Store, StoreError, StoreResult};
@@ -66,6 +68,18 @@ pub struct Outcome {
     /// The snapshot the log refers to, when it is not stored yet (the automation was read
     /// again just before the call).
     pub snapshot: Option<Snapshot>,
+    /// Whether the call was made (not: the automation disabled, the payload gone): only a
+    /// call made counts in the automation's health (`health`).
+    pub called: bool,
+}
+
+/// What [`Store::record_outcome`] did beside recording.
+#[derive(Debug, Clone, Copy)]
+pub struct Recorded {
+    /// Whether the next held delivery was marked started.
+    pub marked: bool,
+    /// Whether operational webhooks were queued (the claim loop sends them).
+    pub queued: bool,
 }
 
 /// A delivery as listed.
@@ -173,21 +187,27 @@ fn mark_started(conn: &Connection, id: &DeliveryId, lease_until: UnixMs) -> Stor
     Ok(marked == 1)
 }
 
-/// Records `outcome` and, with `next`, marks that held delivery started (see
-/// [`Store::record_outcome`]); says whether it was.
+/// Records `outcome` with what it causes (see `health`; a disable clears `cache`) and, with
+/// `next`, marks that held delivery started (see [`Store::record_outcome`]).
 pub(super) fn record_and_mark(
     conn: &Connection,
+    ops: &Operations,
+    cache: &SharedCache,
     outcome: &Outcome,
     next: Option<(DeliveryId, UnixMs)>,
-) -> StoreResult<bool> {
-    record(conn, outcome)?;
-    match next {
-        Some((id, lease_until)) => mark_started(conn, &id, lease_until),
-        None => Ok(false),
+) -> StoreResult<Recorded> {
+    let caused = record(conn, ops, outcome)?;
+    if caused.disabled {
+        cache.lock().clear();
     }
+    let marked = match next {
+        Some((id, lease_until)) => mark_started(conn, &id, lease_until)?,
+        None => false,
+    };
+    Ok(Recorded { marked, queued: caused.queued })
 }
 
-fn record(conn: &Connection, outcome: &Outcome) -> StoreResult<()> {
+fn record(conn: &Connection, ops: &Operations, outcome: &Outcome) -> StoreResult<Caused> {
     if let Some(snapshot) = &outcome.snapshot {
         snapshot.put(conn)?;
     }
@@ -212,7 +232,7 @@ fn record(conn: &Connection, outcome: &Outcome) -> StoreResult<()> {
         conn.prepare_cached("UPDATE deliveries SET attempts = ?2, claimed = 0 WHERE id = ?1")?
             .execute(params![outcome.delivery_id, outcome.log.attempt])?;
     }
-    Ok(())
+    health::after_attempt(conn, ops, outcome, &log_id)
 }
 
 /// The last error is read from the last log (one primary-key lookup per row shown) rather
@@ -256,16 +276,19 @@ pub(super) fn of_message(
 }
 
 impl Store {
-    /// Writes an attempt's log and moves its delivery on, in one write; with `next`, marks
-    /// that held delivery started in the same write (see [`Store::mark_started`]), and says
-    /// whether it was.
+    /// Writes an attempt's log and moves its delivery on, in one write, with what the outcome
+    /// causes (the automation's health, operational webhooks, an automatic disable: see
+    /// `health`); with `next`, marks that held delivery started in the same write (see
+    /// [`Store::mark_started`]), and says whether it was.
     pub async fn record_outcome(
         &self,
         outcome: Outcome,
         next: Option<(DeliveryId, UnixMs)>,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Recorded> {
+        let ops = self.operations();
+        let cache = self.cache.clone();
         // Unguarded: after its first write only a storage failure can stop it.
-        self.write_unguarded(move |c| record_and_mark(c, &outcome, next)).await
+        self.write_unguarded(move |c| record_and_mark(c, &ops, &cache, &outcome, next)).await
     }
 
     /// The stored payload of message `message_id`, with hash `hash` (a delivery's, read as

@@ -2,6 +2,7 @@
 //! and one module per table family. Callers hand closures to [`Store::write`] and
 //! [`Store::read`]; nothing else touches a connection.
 
+mod automation_events;
 mod automations;
 mod bodies;
 mod cache;
@@ -15,6 +16,7 @@ mod delivery_status;
 mod failure;
 mod fifo;
 mod files;
+mod health;
 pub mod implied_headers;
 mod keys;
 mod lock;
@@ -22,6 +24,7 @@ mod log_filters;
 mod logs;
 mod message_views;
 mod messages;
+mod operational;
 mod page;
 mod readers;
 mod recover;
@@ -40,6 +43,7 @@ mod snapshots;
 mod stored_ids;
 mod writer;
 
+pub use automation_events::{Actor, AutomationEvent};
 pub use automations::{Automation, AutomationFilter, AutomationSettings};
 pub use bodies::{body_hash, BodyHash, USE_REFRESH_MS};
 pub use cache::Target;
@@ -47,16 +51,18 @@ pub use calls_in_flight::{InFlight, StartingCall};
 pub use claims::{ClaimRequest, Take};
 pub use content::GoneReason;
 pub use decode::CorruptValue;
-pub use deliveries::{ClaimedDelivery, DeliveryRow, Outcome};
+pub use deliveries::{ClaimedDelivery, DeliveryRow, Outcome, Recorded};
 pub use delivery_status::DeliveryStatus;
 pub use failure::StorageFailure;
 pub use fifo::{DeliveryOrder, WAITING_AT};
 pub use files::UploadFile;
+pub use health::{EndpointHealth, HealthWindow};
 pub use keys::StoredKey;
 pub use log_filters::LogFilter;
 pub use logs::{GoneBodies, LogRecord, NewLog, Trigger};
 pub use message_views::{MessageDetail, MessageFilter, MessageRow};
 pub use messages::{Accepted, Handover, IngestResult, NewMessage, Receipt};
+pub use operational::{Operations, OPERATIONAL_NAME, OPERATIONAL_PROCESSOR};
 pub use page::{Conditions, Page, PageRequest, SCAN_BUDGET};
 pub use recover::{BackgroundJob, CancelOutcome, RecoverFilter, RecoverJob, StillRetrying};
 pub use replay::ReplayJob;
@@ -166,6 +172,8 @@ pub struct Store {
     readers: Readers,
     cache: cache::SharedCache,
     rule: HeaderRedaction,
+    /// What the writes need of `[operational]`, set once at start-up (see `operational`).
+    ops: std::sync::Arc<std::sync::OnceLock<Operations>>,
     /// Held while any clone of the store lives.
     _lock: std::sync::Arc<lock::DatabaseLock>,
 }
@@ -200,7 +208,8 @@ impl Store {
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
             readers.push(open_connection(path, flags, config)?);
         }
-        Ok(Self { writer, readers: Readers::new(readers), cache, rule: rule.clone(), _lock })
+        let ops = Default::default();
+        Ok(Self { writer, readers: Readers::new(readers), cache, rule: rule.clone(), ops, _lock })
     }
 
     /// Runs `f` inside the next group-commit transaction, in a savepoint of its own: when it

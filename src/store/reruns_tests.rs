@@ -174,6 +174,7 @@ async fn the_outcome_of_an_attempt_in_flight_does_not_reopen_a_settled_delivery(
         log: failed,
         status: DeliveryStatus::Pending,
         snapshot: None,
+        called: true,
     };
     w.store.record_outcome(outcome, None).await.expect("outcome");
     assert_eq!(w.stored().await, ("succeeded".into(), 2, 0, Some(rerun_log)));

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 18;
+pub const VERSION: i64 = 19;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -49,6 +49,8 @@ pub const VERSION: i64 = 18;
 /// idempotent schema creates.
 /// Version 18 adds `automations.rate_limit_per_sec`: the automations stored before it have
 /// no limit (NULL).
+/// Version 19 adds endpoint health, the enable/disable trail and the operational automation
+/// (see schema.sql), new tables only: no upgrade step.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),

@@ -149,6 +149,12 @@ impl Fixture {
         let a = relay.create_automation(PROCESSOR, &receiver.url("/hook")).await;
         let automation = a["id"].as_str().expect("automation id").to_string();
         let secret = a["secret"].as_str().expect("secret").to_string();
+        // Disabled and enabled again, so its enable/disable trail has rows to show.
+        for action in ["disable", "enable"] {
+            let (status, j) =
+                relay.post_json(&format!("{ENDPOINTS}/{automation}/{action}"), &json!({})).await;
+            assert_eq!(status, 200, "{j}");
+        }
         let msg = relay.send_message(PROCESSOR, json!({"m": "message-canary-3318"})).await;
         let message = msg["id"].as_str().expect("message id").to_string();
         let delivery = msg["delivery_ids"][0].as_str().expect("delivery id").to_string();

@@ -203,7 +203,7 @@ async fn every_route_refuses_every_wrong_key_and_shows_nothing() {
     let sink = refuse_sink(&fx).await;
     eprintln!("auth matrix: {admin} admin, {app} app, {sink} sink refusals");
     let per_role = Role::ALL.map(|role| routes_of(Kind::Key(role)).count());
-    assert_eq!(per_role, [17, 7, 15], "viewer, operator and admin routes");
+    assert_eq!(per_role, [19, 7, 15], "viewer, operator and admin routes");
     assert_eq!(routes_of(Kind::App).count(), 6);
 
     // Nothing any refused request asked for happened: what is stored before an answer, now;

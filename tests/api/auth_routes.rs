@@ -41,6 +41,8 @@ pub(crate) const MATRIX: &[(&str, &str, Kind)] = &[
     ("POST", "/v1/processors/automations/endpoints/{id}/disable", OPERATOR),
     ("GET", "/v1/processors/automations/endpoints/{id}/secret", ADMIN),
     ("POST", "/v1/processors/automations/endpoints/{id}/secret/rotate", ADMIN),
+    ("GET", "/v1/processors/automations/endpoints/{id}/health", VIEWER),
+    ("GET", "/v1/processors/automations/endpoints/{id}/events", VIEWER),
     ("POST", "/v1/processors/automations/tests/webhook/{id}", OPERATOR),
     ("POST", "/v1/processors/automations/endpoints/{id}/replay-missing", ADMIN),
     ("GET", "/v1/processors/automations/endpoints/{id}/replay-missing/{job_id}", VIEWER),
@@ -117,7 +119,7 @@ fn every_served_route_is_in_the_auth_matrix() {
     assert!(missing.is_empty(), "routes served but not in the auth MATRIX: {missing:#?}");
     assert!(stale.is_empty(), "MATRIX routes the router does not serve: {stale:#?}");
     // The table is not read vacuously: every kind, and the counts stated in the report.
-    assert_eq!(served.len(), 51, "{served:#?}");
+    assert_eq!(served.len(), 53, "{served:#?}");
     for kind in [VIEWER, OPERATOR, ADMIN, Kind::App, Kind::Sink, Kind::Public] {
         assert!(served.iter().any(|r| r.2 == kind), "no {kind:?} route found");
     }

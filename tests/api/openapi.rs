@@ -214,6 +214,14 @@ async fn real_answers_validate_against_the_documented_schemas() {
         assert_eq!(r.status, 200, "{}", r.text);
         c.check("POST", &format!("{one}{action}"), &r);
     }
+    for (suffix, n) in [("/health", None), ("/events", Some(2))] {
+        let r = call(&relay, Method::GET, &at(suffix), None).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        if let Some(n) = n {
+            assert_eq!(r.body["data"].as_array().map(Vec::len), Some(n), "{}", r.text);
+        }
+        c.check("GET", &format!("{one}{suffix}"), &r);
+    }
     c.check(
         "GET",
         &format!("{one}/secret"),
@@ -299,7 +307,7 @@ async fn real_answers_validate_against_the_documented_schemas() {
     c.check("GET", ENDPOINTS, &no_key);
 
     c.check("DELETE", one, &call(&relay, Method::DELETE, &at(""), None).await);
-    assert_eq!(c.checked, 29);
+    assert_eq!(c.checked, 31);
 }
 
 /// A schema that forbids what a real answer holds is caught: the checker is not vacuous.

@@ -4,6 +4,7 @@ use hookrelay_testkit as common;
 // cookie flags, expiry, revocation, sign-out), CSRF, security headers, escaping of what
 // receivers answered, roles, the logs explorer's filters; and the same in a real browser.
 
+mod automation_detail;
 mod automation_forms;
 mod automation_ordering;
 mod automations;

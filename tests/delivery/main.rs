@@ -15,6 +15,7 @@ mod fifo_crash;
 mod lanes;
 mod memory;
 mod rate_limits;
+mod operational;
 mod recorded_headers;
 mod redaction;
 mod responses;

@@ -1,0 +1,232 @@
+//! Endpoint health: each dispatcher attempt's outcome moves its automation's run of
+//! successes and failures (`automation_health`), in the write that records the attempt, and
+//! with it come what that outcome causes: the per-message operational webhooks
+//! (`message.attempt.failing`, `…exhausted`, `…recovered`) and the automatic disable of an
+//! automation whose every attempt has failed for `operational.disable_after_hours`. One write,
+//! so a crash can neither lose nor repeat any of them.
+//!
+//! Only attempts actually sent count: one not sent (the automation disabled, the payload
+//! gone) says nothing of the endpoint. Reruns and test calls are an operator's and do not
+//! count either; the counts per status class of [`Store::endpoint_health`] are of every call.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::json;
+
+use super::automation_events;
+use super::deliveries::Outcome;
+use super::operational::{self, Operations};
+use super::{DeliveryStatus, Store, StoreError, StoreResult};
+use crate::ids::{AutomationId, LogId};
+use crate::time::UnixMs;
+
+/// What recording an attempt's outcome caused beside it.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Caused {
+    /// Operational webhooks were queued (the dispatcher is to be woken).
+    pub queued: bool,
+    /// The automation was disabled (the automation cache must be cleared).
+    pub disabled: bool,
+}
+
+/// Moves the health of `outcome`'s automation on, and queues or does what it causes (see the
+/// module doc). `log_id` is the attempt's log.
+pub(super) fn after_attempt(
+    conn: &Connection,
+    ops: &Operations,
+    outcome: &Outcome,
+    log_id: &LogId,
+) -> StoreResult<Caused> {
+    let mut caused = Caused::default();
+    if !outcome.called {
+        return Ok(caused);
+    }
+    let log = &outcome.log;
+    let id = &log.automation_id;
+    let now = log.response_at;
+    let ok = log.error_code.is_none();
+    // The row is made only for an automation that exists (one deleted while its call was in
+    // flight has none, and its foreign key would fail the whole group commit).
+    let failing_since: Option<UnixMs> = if ok {
+        conn.prepare_cached(
+            "INSERT INTO automation_health (automation_id, last_success_at) \
+             SELECT id, ?2 FROM automations WHERE id = ?1 \
+             ON CONFLICT (automation_id) DO UPDATE SET last_success_at = ?2, \
+             consecutive_failures = 0, failing_since = NULL",
+        )?
+        .execute(params![id, now])?;
+        None
+    } else {
+        conn.prepare_cached(
+            "INSERT INTO automation_health (automation_id, last_failure_at, consecutive_failures, \
+             failing_since) SELECT id, ?2, 1, ?2 FROM automations WHERE id = ?1 \
+             ON CONFLICT (automation_id) DO UPDATE SET last_failure_at = ?2, \
+             consecutive_failures = consecutive_failures + 1, \
+             failing_since = coalesce(failing_since, ?2) RETURNING failing_since",
+        )?
+        .query_row(params![id, now], |r| r.get(0))
+        .optional()?
+    };
+    if !ops.is_operational(id) {
+        let n = ops.failing_after_attempts;
+        let mut events = Vec::new();
+        if !ok && n > 0 && log.attempt == n {
+            events.push("message.attempt.failing");
+        }
+        if outcome.status == DeliveryStatus::Exhausted {
+            events.push("message.attempt.exhausted");
+        }
+        if ok && n > 0 && log.attempt > n {
+            events.push("message.attempt.recovered");
+        }
+        for event in events {
+            let data = json!({
+                "appId": log.processor_id,
+                "endpointId": id,
+                "msgId": log.message_id,
+                "deliveryId": outcome.delivery_id,
+                "lastAttempt": {
+                    "id": log_id,
+                    "attempt": log.attempt,
+                    "timestamp": now.rfc3339(),
+                    "responseStatusCode": log.status_code,
+                    "errorCode": log.error_code.map(|c| c.as_str()),
+                },
+            });
+            caused.queued |= operational::emit(conn, ops, event, data, now)?;
+        }
+    }
+    if let (Some(limit), Some(since)) = (ops.disable_after_ms, failing_since) {
+        if now.since(since) >= limit {
+            let (disabled, queued) = automation_events::disable_failing(conn, ops, id, since, now)?;
+            caused.disabled = disabled;
+            caused.queued |= queued;
+        }
+    }
+    Ok(caused)
+}
+
+/// An automation's calls over one window, read from its logs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HealthWindow {
+    /// The window, in hours back from now.
+    pub hours: u32,
+    /// Calls made.
+    pub total: i64,
+    /// Calls that succeeded (a 2xx answer, whole).
+    pub succeeded: i64,
+    /// Calls that failed.
+    pub failed: i64,
+    /// `succeeded / total`; `None` without a call.
+    pub success_ratio: Option<f64>,
+    /// Calls by status class: `no_response`, `1xx` … `5xx` (each present, 0 or more).
+    pub status_classes: BTreeMap<&'static str, i64>,
+}
+
+/// What `GET …/endpoints/{id}/health` shows.
+#[derive(Debug, Clone)]
+pub struct EndpointHealth {
+    /// The automation.
+    pub automation_id: AutomationId,
+    /// Whether it is enabled now.
+    pub enabled: bool,
+    /// Why it was disabled, while it is.
+    pub disabled_reason: Option<String>,
+    /// Its last successful attempt.
+    pub last_success_at: Option<UnixMs>,
+    /// Its last failed attempt.
+    pub last_failure_at: Option<UnixMs>,
+    /// Failed attempts since its last success.
+    pub consecutive_failures: i64,
+    /// The first failure since its last success (or since it was last enabled).
+    pub failing_since: Option<UnixMs>,
+    /// The last hour and the last 24 hours.
+    pub windows: Vec<HealthWindow>,
+}
+
+/// The windows [`Store::endpoint_health`] counts, in hours.
+const WINDOWS_HOURS: [u32; 2] = [1, 24];
+
+/// The name of status class `class` (`status_code / 100`; 0: no answer).
+fn class_name(class: i64) -> Option<&'static str> {
+    ["no_response", "1xx", "2xx", "3xx", "4xx", "5xx"].get(usize::try_from(class).ok()?).copied()
+}
+
+/// The calls of automation `id` over each of [`WINDOWS_HOURS`], in one pass over its logs
+/// of the last day (an index range: the automation's logs since then).
+fn windows(conn: &Connection, id: &AutomationId, now: UnixMs) -> StoreResult<Vec<HealthWindow>> {
+    let mut windows: Vec<HealthWindow> = WINDOWS_HOURS
+        .iter()
+        .map(|&hours| HealthWindow {
+            hours,
+            total: 0,
+            succeeded: 0,
+            failed: 0,
+            success_ratio: None,
+            status_classes: (0..6).filter_map(class_name).map(|c| (c, 0)).collect(),
+        })
+        .collect();
+    let since = |hours: u32| LogId::time_bound(now.as_ms() - i64::from(hours) * 3_600_000);
+    let mut stmt = conn.prepare_cached(
+        "SELECT status_class, error_code IS NULL, id >= ?3, count(*) FROM logs \
+         WHERE automation_id = ?1 AND id >= ?2 GROUP BY 1, 2, 3",
+    )?;
+    let rows = stmt.query_map(params![id, since(24), since(1)], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?, r.get::<_, bool>(2)?, r.get::<_, i64>(3)?))
+    })?;
+    for row in rows {
+        let (class, ok, last_hour, calls) = row?;
+        let name = class_name(class)
+            .ok_or_else(|| StoreError::Corrupt(format!("logs.status_class {class}")))?;
+        for w in windows.iter_mut().filter(|w| w.hours == 24 || last_hour) {
+            w.total += calls;
+            if ok {
+                w.succeeded += calls;
+            } else {
+                w.failed += calls;
+            }
+            *w.status_classes.entry(name).or_default() += calls;
+        }
+    }
+    for w in &mut windows {
+        w.success_ratio = (w.total > 0).then(|| w.succeeded as f64 / w.total as f64);
+    }
+    Ok(windows)
+}
+
+impl Store {
+    /// The health of automation `id` now: its run of attempts and its calls of the last hour
+    /// and day.
+    pub async fn endpoint_health(&self, id: AutomationId) -> StoreResult<EndpointHealth> {
+        self.read(move |c| {
+            let enabled: bool = c
+                .prepare_cached("SELECT enabled FROM automations WHERE id = ?1")?
+                .query_row([&id], |r| r.get(0))
+                .optional()?
+                .ok_or(StoreError::NotFound("automation"))?;
+            type Row = (Option<String>, Option<UnixMs>, Option<UnixMs>, i64, Option<UnixMs>);
+            let row: Option<Row> = c
+                .prepare_cached(
+                    "SELECT disabled_reason, last_success_at, last_failure_at, \
+                     consecutive_failures, failing_since FROM automation_health \
+                     WHERE automation_id = ?1",
+                )?
+                .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+                .optional()?;
+            let (disabled_reason, last_success_at, last_failure_at, consecutive_failures, since) =
+                row.unwrap_or_default();
+            Ok(EndpointHealth {
+                windows: windows(c, &id, UnixMs::now())?,
+                automation_id: id,
+                enabled,
+                disabled_reason: disabled_reason.filter(|_| !enabled),
+                last_success_at,
+                last_failure_at,
+                consecutive_failures,
+                failing_since: since,
+            })
+        })
+        .await
+    }
+}
