@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::fifo::{self, DeliveryOrder};
 use super::automation_events::{self, Actor, Switch};
+use super::fifo::{self, DeliveryOrder};
 use super::page::{read_page, Conditions, Page, PageRequest};
 use super::{decode, Store, StoreError, StoreResult};
 use crate::delivery::rate_limit::RateLimit;

@@ -19,8 +19,8 @@ use rusqlite::{params, Connection};
 use super::cache::AutomationCache;
 use super::recover::BackgroundJob;
 use super::{
-    bodies, decode, deliveries, messages, BodyHash, ClaimedDelivery, Outcome, Store, StoreError,
-    StoreResult, Trigger,
+    bodies, decode, deliveries, messages, BodyHash, ClaimedDelivery, Outcome, Recorded, Store,
+    StoreError, StoreResult, Trigger,
 };
 use crate::delivery::ticket::Intake;
 use crate::ids::{AutomationId, DeliveryId, MessageId};

@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 
 use super::automations::{self, Automation, AutomationSettings};
-use super::{bodies, Store, StoreResult};
+use super::{bodies, DeliveryOrder, Store, StoreResult};
 use crate::delivery::signing;
 use crate::ids::{AutomationId, DeliveryId, MessageId};
 use crate::time::UnixMs;
@@ -135,6 +135,8 @@ fn install(
             default_language: "en".into(),
             enabled: true,
             event_types: Some(EVENT_TYPES.iter().map(|t| t.to_string()).collect()),
+            ordering: DeliveryOrder::Parallel,
+            rate_limit_per_sec: None,
         },
         secret: secret.map_or_else(signing::new_secret, str::to_string),
         previous_secret: None,
