@@ -15,7 +15,7 @@ use super::extract::{
     QueryParams,
 };
 use super::{ApiError, ApiResult, AppState};
-use crate::ids;
+use crate::ids::{self, AutomationId};
 use crate::store::{
     DeliveryRow, DeliveryStatus, IngestResult, MessageFilter, MessageRow, NewMessage,
 };
@@ -116,9 +116,13 @@ pub(super) async fn ingest(
             ),
         ));
     }
+    let automation_id = body.automation_id.map(|a| path_id(a, "automation")).transpose()?;
+    if let Some(id) = &automation_id {
+        refuse_operational_message(&state, id)?;
+    }
     let message = NewMessage {
         processor_id: body.processor_id,
-        automation_id: body.automation_id.map(|a| path_id(a, "automation")).transpose()?,
+        automation_id,
         event_type: body.event_type,
         payload: payload.get().as_bytes().to_vec(),
         idempotency_key,
@@ -286,4 +290,17 @@ pub(super) async fn show_message(
     };
     // Serialized here, while the payload it borrows lives.
     Ok(Json(view).into_response())
+}
+
+/// 403 for a message addressed to the operational automation: it would reach the operational
+/// receiver signed with the operational secret, as if the relay had sent it.
+fn refuse_operational_message(state: &AppState, id: &AutomationId) -> ApiResult<()> {
+    if state.store.operations().is_operational(id) {
+        return Err(ApiError::forbidden(format!(
+            "automation {id} is the relay's operational automation: it takes only the relay's \
+             own operational events"
+        ))
+        .with_field("automation_id"));
+    }
+    Ok(())
 }

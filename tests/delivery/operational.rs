@@ -154,6 +154,24 @@ async fn a_failing_automation_is_disabled_with_a_trail_and_reenabled_the_same_wa
     }
     let shown = relay.get_json(&one).await;
     assert_eq!(shown["webhook_url"], ops.url("/ops"), "nothing changed");
+    // Nor can a producer send it a message: it would reach the operational receiver signed
+    // with the operational secret, as if the relay had sent it.
+    let before = ops.calls().len();
+    let stored = || async {
+        let page = relay.get_json("/v1/messages?processor_id=hookrelay.operational").await;
+        page["data"].as_array().expect("data").len()
+    };
+    let stored_before = stored().await;
+    let forged = json!({"automation_id": op_id, "payload": {"type": "endpoint.disabled"}});
+    let (status, body) = relay.post_json("/v1/messages", &forged).await;
+    assert_eq!(
+        (status, &body["code"], &body["field"]),
+        (403, &json!("forbidden"), &json!("automation_id")),
+        "{body}"
+    );
+    assert_eq!(stored().await, stored_before, "no message stored");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(ops.calls().len(), before, "nothing more reached the operational receiver");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
