@@ -456,6 +456,18 @@ CREATE TABLE IF NOT EXISTS rollup_errors (
     calls           INTEGER NOT NULL CHECK (calls >= 0),
     PRIMARY KEY (minute, error_code)
 ) WITHOUT ROWID;
+-- Version 20 (the health endpoint's windows, src/store/health.rs). Calls per automation,
+-- minute, status class (0: no answer) and outcome (1: no error code). A new table only, so
+-- no upgrade step: on an existing database it counts the logs the rollup counts from then on.
+-- Keyed by automation first, so a day of one automation is one range of the key.
+CREATE TABLE IF NOT EXISTS rollup_classes (
+    automation_id   TEXT NOT NULL,
+    minute          INTEGER NOT NULL,
+    status_class    INTEGER NOT NULL CHECK (status_class BETWEEN 0 AND 5),
+    succeeded       INTEGER NOT NULL CHECK (succeeded IN (0, 1)),
+    calls           INTEGER NOT NULL CHECK (calls >= 0),
+    PRIMARY KEY (automation_id, minute, status_class, succeeded)
+) WITHOUT ROWID;
 
 -- Version 17 (FIFO automations, src/store/fifo.rs). An automation's pending FIFO deliveries
 -- (fifo = 1) form a line held here, not in memory: at most one of them is ever due or in

@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
 
-use super::automation_events;
 use super::deliveries::Outcome;
 use super::operational::{self, Operations};
+use super::{automation_events, health_windows};
 use super::{DeliveryStatus, Store, StoreError, StoreResult};
 use crate::ids::{AutomationId, LogId};
 use crate::time::UnixMs;
@@ -145,56 +145,6 @@ pub struct EndpointHealth {
     pub windows: Vec<HealthWindow>,
 }
 
-/// The windows [`Store::endpoint_health`] counts, in hours.
-const WINDOWS_HOURS: [u32; 2] = [1, 24];
-
-/// The name of status class `class` (`status_code / 100`; 0: no answer).
-fn class_name(class: i64) -> Option<&'static str> {
-    ["no_response", "1xx", "2xx", "3xx", "4xx", "5xx"].get(usize::try_from(class).ok()?).copied()
-}
-
-/// The calls of automation `id` over each of [`WINDOWS_HOURS`], in one pass over its logs
-/// of the last day (an index range: the automation's logs since then).
-fn windows(conn: &Connection, id: &AutomationId, now: UnixMs) -> StoreResult<Vec<HealthWindow>> {
-    let mut windows: Vec<HealthWindow> = WINDOWS_HOURS
-        .iter()
-        .map(|&hours| HealthWindow {
-            hours,
-            total: 0,
-            succeeded: 0,
-            failed: 0,
-            success_ratio: None,
-            status_classes: (0..6).filter_map(class_name).map(|c| (c, 0)).collect(),
-        })
-        .collect();
-    let since = |hours: u32| LogId::time_bound(now.as_ms() - i64::from(hours) * 3_600_000);
-    let mut stmt = conn.prepare_cached(
-        "SELECT status_class, error_code IS NULL, id >= ?3, count(*) FROM logs \
-         WHERE automation_id = ?1 AND id >= ?2 GROUP BY 1, 2, 3",
-    )?;
-    let rows = stmt.query_map(params![id, since(24), since(1)], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?, r.get::<_, bool>(2)?, r.get::<_, i64>(3)?))
-    })?;
-    for row in rows {
-        let (class, ok, last_hour, calls) = row?;
-        let name = class_name(class)
-            .ok_or_else(|| StoreError::Corrupt(format!("logs.status_class {class}")))?;
-        for w in windows.iter_mut().filter(|w| w.hours == 24 || last_hour) {
-            w.total += calls;
-            if ok {
-                w.succeeded += calls;
-            } else {
-                w.failed += calls;
-            }
-            *w.status_classes.entry(name).or_default() += calls;
-        }
-    }
-    for w in &mut windows {
-        w.success_ratio = (w.total > 0).then(|| w.succeeded as f64 / w.total as f64);
-    }
-    Ok(windows)
-}
-
 impl Store {
     /// The health of automation `id` now: its run of attempts and its calls of the last hour
     /// and day.
@@ -217,7 +167,7 @@ impl Store {
             let (disabled_reason, last_success_at, last_failure_at, consecutive_failures, since) =
                 row.unwrap_or_default();
             Ok(EndpointHealth {
-                windows: windows(c, &id, UnixMs::now())?,
+                windows: health_windows::windows(c, &id, UnixMs::now())?,
                 automation_id: id,
                 enabled,
                 disabled_reason: disabled_reason.filter(|_| !enabled),

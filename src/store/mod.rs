@@ -17,6 +17,7 @@ mod failure;
 mod fifo;
 mod files;
 mod health;
+mod health_windows;
 pub mod implied_headers;
 mod keys;
 mod lock;

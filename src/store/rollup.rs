@@ -1,6 +1,7 @@
 //! The per-minute rollup of the logs behind the console's overview and the automations'
 //! health: calls per minute and automation (succeeded, failed, the last status and error),
-//! per minute and latency bucket, and per minute and error code. A page reads at most a
+//! per automation, minute, status class and outcome (the health endpoint's windows), per
+//! minute and latency bucket, and per minute and error code. A page reads at most a
 //! day of minutes from these tables, however many logs are stored.
 //!
 //! The logs are counted by a background job ([`Store::roll_up_logs`]), never by the write that
@@ -107,6 +108,7 @@ struct MinuteRow {
 #[derive(Default)]
 struct Counts {
     calls: BTreeMap<(i64, AutomationId), MinuteRow>,
+    classes: BTreeMap<(AutomationId, i64, u16, bool), i64>,
     latency: BTreeMap<(i64, usize), i64>,
     errors: BTreeMap<(i64, String), i64>,
 }
@@ -115,6 +117,9 @@ impl Counts {
     /// Adds logs in id order, so each minute's "last" is its newest log.
     fn add(&mut self, log: Counted) {
         let minute = log.id.time_of().div_euclid(MINUTE_MS);
+        let class =
+            (log.automation_id.clone(), minute, log.status_code / 100, log.error_code.is_none());
+        *self.classes.entry(class).or_default() += 1;
         let entry = self.calls.entry((minute, log.automation_id)).or_default();
         match &log.error_code {
             None => entry.succeeded += 1,
@@ -150,6 +155,15 @@ impl Counts {
                 row.last_call_error,
                 row.last_error_code
             ])?;
+        }
+        let mut classes = c.prepare_cached(
+            "INSERT INTO rollup_classes (automation_id, minute, status_class, succeeded, calls) \
+             VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (automation_id, minute, status_class, succeeded) \
+             DO UPDATE SET calls = calls + excluded.calls",
+        )?;
+        for ((automation, minute, class, succeeded), n) in &self.classes {
+            classes.execute(params![automation, minute, class, succeeded, n])?;
         }
         let mut latency = c.prepare_cached(
             "INSERT INTO rollup_latency (minute, bucket, calls) VALUES (?1, ?2, ?3) \
@@ -238,6 +252,7 @@ impl Store {
             let mut deleted = 0;
             for (table, key) in [
                 ("rollup_minutes", "minute, automation_id"),
+                ("rollup_classes", "automation_id, minute, status_class, succeeded"),
                 ("rollup_latency", "minute, bucket"),
                 ("rollup_errors", "minute, error_code"),
             ] {

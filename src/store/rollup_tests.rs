@@ -157,3 +157,36 @@ async fn old_rollup_rows_are_deleted_in_batches() {
     assert_eq!(left, 2);
     store.close().await;
 }
+
+/// The health windows count every log of the automation once, whether the rollup has counted
+/// it yet or not; once it has, from the rollup alone (the logs deleted, the counts stay).
+#[tokio::test]
+async fn health_windows_count_each_log_once_from_the_rollup_or_after_its_cursor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let (a, other) = (AutomationId::new(), AutomationId::new());
+    for call in [(200, 5.0, None), (503, 9.0, Some(HTTP)), (0, 2.0, Some(DNS)), (201, 4.0, None)] {
+        log(&store, &a, call).await;
+    }
+    log(&store, &other, (500, 1.0, Some(HTTP))).await;
+    let windows = |store: Store, a: AutomationId| async move {
+        let now = UnixMs::now();
+        store.read(move |c| super::super::health_windows::windows(c, &a, now)).await.expect("read")
+    };
+    let expect = |ws: Vec<super::super::health::HealthWindow>, stage: &str| {
+        assert_eq!(ws.iter().map(|w| w.hours).collect::<Vec<_>>(), [1, 24], "{stage}");
+        for w in ws {
+            assert_eq!((w.total, w.succeeded, w.failed), (4, 2, 2), "{stage}: {w:?}");
+            let classes: Vec<(&str, i64)> =
+                w.status_classes.iter().map(|(k, v)| (*k, *v)).filter(|(_, v)| *v > 0).collect();
+            assert_eq!(classes, [("2xx", 2), ("5xx", 1), ("no_response", 1)], "{stage}");
+        }
+    };
+    expect(windows(store.clone(), a.clone()).await, "none rolled up");
+    assert_eq!(store.roll_up_logs(2).await.expect("roll up"), 2);
+    expect(windows(store.clone(), a.clone()).await, "half rolled up");
+    assert_eq!(store.roll_up_logs(100).await.expect("roll up"), 3);
+    expect(windows(store.clone(), a.clone()).await, "all rolled up");
+    store.write(|c| Ok(c.execute("DELETE FROM logs", [])?)).await.expect("delete logs");
+    expect(windows(store.clone(), a.clone()).await, "read from the rollup alone");
+}

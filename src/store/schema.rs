@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 19;
+pub const VERSION: i64 = 20;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -51,6 +51,8 @@ pub const VERSION: i64 = 19;
 /// no limit (NULL).
 /// Version 19 adds endpoint health, the enable/disable trail and the operational automation
 /// (see schema.sql), new tables only: no upgrade step.
+/// Version 20 adds the rollup of calls by automation, minute and status class (the health
+/// endpoint's windows), a new table only: no upgrade step; it counts from the upgrade on.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),

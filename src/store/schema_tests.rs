@@ -38,10 +38,10 @@ fn names(conn: &Connection, sql: &str) -> Vec<String> {
         .unwrap()
 }
 
-/// Takes version 17's columns, index and triggers (FIFO automations) out of a new database,
-/// to make it one of an older version.
 /// Takes version 18's column (rate limits) out of a new database, making it look older.
 const UNDO_V18: &str = "ALTER TABLE automations DROP COLUMN rate_limit_per_sec;";
+/// Takes version 17's columns, index and triggers (FIFO automations) out of a new database,
+/// to make it one of an older version.
 const UNDO_V17: &str =
     "DROP TRIGGER deliveries_fifo_stored; DROP TRIGGER deliveries_fifo_requeued; \
     DROP TRIGGER deliveries_fifo_ended; DROP TRIGGER deliveries_fifo_deleted; \
