@@ -221,15 +221,7 @@ target = "end"
 async fn a_failed_run_shows_its_error_as_text() {
     let key = "app-broken-key-0123456789";
     let relay = Relay::start(&failing_app(key));
-    let resp = crate::common::client()
-        .post(relay.url("/v1/workflows/run"))
-        .bearer_auth(key)
-        .json(&json!({"inputs": {}, "response_mode": "blocking", "user": "console-test"}))
-        .send()
-        .await
-        .expect("send");
-    let body: Value = resp.json().await.expect("json");
-    assert_eq!(body["data"]["status"], "failed", "{body}");
+    let body = failed_run(&relay, key).await;
     let error = body["data"]["error"].as_str().expect("an error");
     assert!(error.contains("a=1&b=2"), "the error names the URL: {error}");
     let run_id = body["workflow_run_id"].as_str().expect("run id");
@@ -257,8 +249,8 @@ async fn a_failed_run_shows_its_error_as_text() {
     assert!(node_row(&detail.text, 1).contains("node-status\">succeeded<"));
 }
 
-/// A blocking run of the failing app with `key`; asserts it failed. Its id.
-async fn failed_run(relay: &Relay, key: &str) -> String {
+/// A blocking run of the failing app with `key`; asserts it failed. Dify's answer.
+async fn failed_run(relay: &Relay, key: &str) -> Value {
     let resp = crate::common::client()
         .post(relay.url("/v1/workflows/run"))
         .bearer_auth(key)
@@ -268,7 +260,7 @@ async fn failed_run(relay: &Relay, key: &str) -> String {
         .expect("send");
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["data"]["status"], "failed", "{body}");
-    body["workflow_run_id"].as_str().expect("run id").to_string()
+    body
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,7 +270,8 @@ async fn runs_are_filtered_by_status_alone_or_with_their_app_across_pages() {
     let mut failed = Vec::new();
     let mut succeeded = Vec::new();
     for i in 0..52 {
-        failed.push(failed_run(&relay, broken_key).await);
+        let answer = failed_run(&relay, broken_key).await;
+        failed.push(answer["workflow_run_id"].as_str().expect("run id").to_string());
         if i % 10 == 0 {
             succeeded.push(run(&relay, DEMO_KEY, json!({"name": format!("n{i}")})).await);
         }
