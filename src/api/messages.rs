@@ -18,6 +18,7 @@ use super::{ApiError, ApiResult, AppState};
 use crate::ids::{self, AutomationId};
 use crate::store::{
     DeliveryRow, DeliveryStatus, IngestResult, MessageFilter, MessageRow, NewMessage,
+    OPERATIONAL_PROCESSOR,
 };
 use crate::time::UnixMs;
 
@@ -119,6 +120,12 @@ pub(super) async fn ingest(
     let automation_id = body.automation_id.map(|a| path_id(a, "automation")).transpose()?;
     if let Some(id) = &automation_id {
         refuse_operational_message(&state, id)?;
+    }
+    if body.processor_id.as_deref() == Some(OPERATIONAL_PROCESSOR) {
+        return Err(ApiError::invalid(
+            "processor_id",
+            format!("`{OPERATIONAL_PROCESSOR}` is reserved for the relay's operational events"),
+        ));
     }
     let message = NewMessage {
         processor_id: body.processor_id,

@@ -57,6 +57,7 @@ pub(super) async fn create(
     JsonBody(body): JsonBody<ReplayBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let id = automation_id(id)?;
+    super::automation_health::refuse_operational(&state, &id, "replayed to")?;
     let (since, until) = window(&body.since, body.until.as_deref(), UnixMs::now())?;
     let cap = i64::from(state.config.delivery.recover_max_deliveries);
     let job = state.store.create_replay_job(id, since, until, cap).await?;

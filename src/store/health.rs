@@ -97,8 +97,10 @@ pub(super) fn after_attempt(
             caused.queued |= operational::emit(conn, ops, event, data, now)?;
         }
     }
+    // The operational automation is never disabled for failing: while it were, the events
+    // of the outage (its own receiver's, or any other) would not even be queued.
     if let (Some(limit), Some(since)) = (ops.disable_after_ms, failing_since) {
-        if now.since(since) >= limit {
+        if now.since(since) >= limit && !ops.is_operational(id) {
             let (disabled, queued) = automation_events::disable_failing(conn, ops, id, since, now)?;
             caused.disabled = disabled;
             caused.queued |= queued;
@@ -107,7 +109,7 @@ pub(super) fn after_attempt(
     Ok(caused)
 }
 
-/// An automation's calls over one window, read from its logs.
+/// An automation's calls over one window.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct HealthWindow {
     /// The window, in hours back from now.

@@ -170,6 +170,14 @@ async fn a_failing_automation_is_disabled_with_a_trail_and_reenabled_the_same_wa
         "{body}"
     );
     assert_eq!(stored().await, stored_before, "no message stored");
+    // Nor under its processor, nor by a replay to it.
+    let posed = json!({"processor_id": "hookrelay.operational", "payload": {"forged": true}});
+    let (status, body) = relay.post_json("/v1/messages", &posed).await;
+    assert_eq!((status, &body["field"]), (400, &json!("processor_id")), "{body}");
+    let replay = format!("{ENDPOINTS}/{op_id}/replay-missing");
+    let (status, body) = relay.post_json(&replay, &json!({"since": "1h"})).await;
+    assert_eq!((status, &body["code"]), (403, &json!("forbidden")), "{body}");
+    assert_eq!(stored().await, stored_before, "no message stored");
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(ops.calls().len(), before, "nothing more reached the operational receiver");
 }
@@ -299,4 +307,47 @@ async fn an_operational_event_queued_before_a_crash_is_sent_after_it() {
     assert_eq!(ids.len(), 1, "{ids:?}");
     assert_eq!(events_of(&relay, &id).await.len(), 1);
     assert_eq!(relay.get_json(&format!("{ENDPOINTS}/{id}")).await["enabled"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_operational_endpoint_is_never_disabled_and_its_events_keep_being_queued() {
+    // Every operational call fails, for longer than disable_after_hours (0.0003 h = 1.08 s).
+    let ops = Receiver::with(Arc::new(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())).await;
+    let secret = signing::new_secret();
+    let toml = format!(
+        "{}{}",
+        delivery_toml(&[("max_attempts", "20"), ("backoff_multiplier", "1.0")]),
+        operational_toml(&ops.url("/ops"), &secret, "0.0003", 4)
+    );
+    let relay = Relay::start(&toml);
+    let fine = Receiver::ok().await;
+    let toggled = relay.create_automation("proc_t", &fine.url("/t")).await;
+    let toggled = toggled["id"].as_str().unwrap().to_string();
+    let list = relay.get_json(&format!("{ENDPOINTS}?processor_id=hookrelay.operational")).await;
+    let op_id = list["data"][0]["id"].as_str().expect("the operational automation").to_string();
+    let queued = || async {
+        let page =
+            relay.get_json("/v1/messages?processor_id=hookrelay.operational&limit=100").await;
+        page["data"].as_array().expect("data").len()
+    };
+    let relay = &relay;
+    let flip = |on: bool| {
+        let path = format!("{ENDPOINTS}/{toggled}/{}", if on { "enable" } else { "disable" });
+        async move { relay.post_json(&path, &json!({})).await }
+    };
+    flip(false).await;
+    relay
+        .wait_for(WAIT, "operational calls failing for longer than the threshold", || async {
+            let failed = ops.calls().len() >= 3;
+            let first = ops.calls().first().map(|c| c.at);
+            (failed && first.is_some_and(|t| t.elapsed().as_millis() > 1_500)).then_some(())
+        })
+        .await;
+    for on in [true, false, true] {
+        flip(on).await;
+    }
+    assert_eq!(queued().await, 4, "every enable and disable queued its event");
+    let op = relay.get_json(&format!("{ENDPOINTS}/{op_id}")).await;
+    assert_eq!(op["enabled"], true, "the operational automation stays enabled: {op}");
+    assert!(events_of(relay, &op_id).await.is_empty(), "no disable in its trail");
 }
