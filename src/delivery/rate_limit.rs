@@ -118,15 +118,16 @@ impl RateWindows {
         self.start_at(id, limit, now, caller, true)
     }
 
-    /// Whether a caller (see [`RateWindows::caller_waits`]) could start a call to `id` at
-    /// `now`, as [`RateWindows::try_start`] answers, without recording a start.
-    pub fn caller_could_start(
+    /// Whether a call to `id` could start at `now`, as [`RateWindows::try_start`] answers,
+    /// without recording a start: a start is recorded only once the call is about to go.
+    pub fn could_start(
         &self,
         id: &AutomationId,
         limit: RateLimit,
         now: Instant,
+        caller: bool,
     ) -> Result<(), Instant> {
-        self.start_at(id, limit, now, true, false)
+        self.start_at(id, limit, now, caller, false)
     }
 
     fn start_at(

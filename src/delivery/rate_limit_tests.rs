@@ -98,8 +98,8 @@ async fn a_caller_records_its_start_only_as_it_goes() {
     let one = RateLimit::new(1).expect("a limit");
     let waits = windows.caller_waits(&a, one);
     let t0 = Instant::now();
-    assert_eq!(windows.caller_could_start(&a, one, t0), Ok(()));
-    assert_eq!(windows.caller_could_start(&a, one, t0), Ok(()), "a look records nothing");
+    assert_eq!(windows.could_start(&a, one, t0, true), Ok(()));
+    assert_eq!(windows.could_start(&a, one, t0, true), Ok(()), "a look records nothing");
     assert!(windows.try_start(&a, one, t0, false).is_err(), "the room is kept for the caller");
     waits.start().await;
     assert!(t0.elapsed() < ms(500), "it waited");

@@ -247,6 +247,7 @@ fn insert_deliveries(
         let in_line = target.automation.settings.ordering == DeliveryOrder::Fifo;
         let waits = in_line && fifo::line_busy(conn, &target.automation.id)?;
         let taken = if waits { None } else { intake.take(&target.automation.id, &delivery_id) };
+        let taken = taken.map(|t| t.stored_for(&target.automation));
         let next_attempt_at = match taken {
             Some(Take::Call) => lease_until,
             Some(Take::Hold) => now,

@@ -15,6 +15,7 @@ mod fifo_crash;
 mod lanes;
 mod memory;
 mod operational;
+mod rate_limit_stops;
 mod rate_limits;
 mod recorded_headers;
 mod redaction;

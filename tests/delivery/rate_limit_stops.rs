@@ -1,0 +1,87 @@
+//! A delivery waiting for its automation's rate limit has not started its call: a stop
+//! (SIGTERM) or a crash (`kill -9`) during the wait puts it back in the queue with no log,
+//! instead of logging an attempt it never made (`E_INTERRUPTED`). The backlog spans every
+//! place a delivery can wait: lanes taking their turn, the lanes' backlogs in memory, and the
+//! database beyond both.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::common::{Receiver, Relay, ENDPOINTS};
+use crate::helpers::{delivery_toml, queue};
+
+const MESSAGES: usize = 24;
+
+/// Waits until `receiver` has at least `n` calls.
+async fn calls_reach(receiver: &Receiver, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.count() < n {
+        assert!(Instant::now() < deadline, "{} of {n} calls", receiver.count());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The logs of automation `id` that say their call was interrupted.
+async fn interrupted(relay: &Relay, id: &str) -> usize {
+    relay.all_logs(&format!("automation_id={id}&error_code=E_INTERRUPTED")).await.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_waiting_for_their_rate_limit_are_not_logged_interrupted() {
+    // 4 lanes with 2 places each behind them: 24 messages fill both and leave the rest in
+    // the database.
+    let toml =
+        delivery_toml(&[("per_automation_concurrency", "4"), ("per_automation_backlog", "8")]);
+    let mut relay = Relay::start(&toml);
+    let receiver = Receiver::ok().await;
+    let body = json!({"name": "paced", "processor_id": "proc_paced",
+        "webhook_url": receiver.url("/hook"), "rate_limit_per_sec": 4});
+    let (status, created) = relay.post_json(ENDPOINTS, &body).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    queue(&relay, "proc_paced", MESSAGES).await;
+
+    calls_reach(&receiver, 3).await;
+    assert!(relay.terminate().success(), "a clean stop");
+    relay.restart();
+    assert_eq!(interrupted(&relay, &id).await, 0, "after a stop: calls never made logged");
+
+    // Between two seconds' calls (at most 4 start in any second, and they take a few
+    // milliseconds): every delivery left is waiting for its turn.
+    calls_reach(&receiver, 10).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    relay.restart();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let calls = loop {
+        let calls = calls_by_message(&receiver);
+        if calls.len() == MESSAGES || Instant::now() > deadline {
+            break calls;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(calls.len(), MESSAGES, "every message delivered");
+    // Every logged attempt, an interrupted one included, is a call the receiver got.
+    let mut logged: HashMap<String, usize> = HashMap::new();
+    for log in relay.all_logs(&format!("automation_id={id}")).await {
+        let message = log["message_id"].as_str().expect("message_id").to_string();
+        *logged.entry(message).or_default() += 1;
+    }
+    for (message, logged) in logged {
+        let received = calls.get(&message).copied().unwrap_or(0);
+        assert!(logged <= received, "{message}: {logged} attempts logged, {received} made");
+    }
+}
+
+/// How many calls the receiver got for each message (its `webhook-id`).
+fn calls_by_message(receiver: &Receiver) -> HashMap<String, usize> {
+    let mut calls = HashMap::new();
+    for call in receiver.calls() {
+        if let Some(id) = call.headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
+            *calls.entry(id.to_string()).or_default() += 1;
+        }
+    }
+    calls
+}
