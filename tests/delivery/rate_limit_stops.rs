@@ -5,8 +5,10 @@
 //! database beyond both.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use serde_json::json;
 
 use crate::common::{Receiver, Relay, ENDPOINTS};
@@ -84,4 +86,67 @@ fn calls_by_message(receiver: &Receiver) -> HashMap<String, usize> {
         }
     }
     calls
+}
+
+/// A receiver on 127.0.0.1 that answers 200 after `delay`, recording each call's arrival.
+async fn slow_receiver(delay: Duration) -> (String, Arc<Mutex<Vec<Instant>>>) {
+    let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let seen = arrivals.clone();
+    let app = Router::new().fallback(move || {
+        let seen = seen.clone();
+        async move {
+            seen.lock().expect("lock").push(Instant::now());
+            tokio::time::sleep(delay).await;
+            "{\"ok\":true}"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/slow"), arrivals)
+}
+
+// A limit set while deliveries are already marked started (each call's record marks the next
+// of its lane): the one that must then wait is taken back to held first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_started_delivery_that_must_wait_for_a_new_limit_is_held_first() {
+    let toml = delivery_toml(&[("per_automation_concurrency", "1")]);
+    let mut relay = Relay::start(&toml);
+    let (url, arrivals) = slow_receiver(Duration::from_millis(400)).await;
+    let body = json!({"name": "later", "processor_id": "proc_later", "webhook_url": url});
+    let (status, created) = relay.post_json(ENDPOINTS, &body).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    queue(&relay, "proc_later", 5).await;
+    let arrived = |n: usize| {
+        let arrivals = arrivals.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Some(at) = arrivals.lock().expect("lock").get(n - 1) {
+                    return *at;
+                }
+                assert!(Instant::now() < deadline, "call {n} never came");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    arrived(1).await;
+    let resp = relay
+        .req(reqwest::Method::PUT, &format!("{ENDPOINTS}/{id}"))
+        .json(&json!({"rate_limit_per_sec": 1}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(resp.status(), 200);
+    // The second call starts at once (nothing counted yet); the third, marked started by
+    // the second's record, must then wait until a second after the second started.
+    let second = arrived(2).await;
+    tokio::time::sleep_until((second + Duration::from_millis(700)).into()).await;
+    assert_eq!(arrivals.lock().expect("lock").len(), 2, "the third call came within a second");
+    assert!(relay.terminate().success(), "a clean stop");
+    relay.restart();
+    assert_eq!(interrupted(&relay, &id).await, 0, "a call never made logged interrupted");
 }
