@@ -41,9 +41,9 @@ fn names(conn: &Connection, sql: &str) -> Vec<String> {
 /// Takes version 18's column (rate limits) out of a new database, making it look older.
 const UNDO_V18: &str = "ALTER TABLE automations DROP COLUMN rate_limit_per_sec;";
 /// Takes version 17's columns, index and triggers (FIFO automations) out of a new database,
-/// to make it one of an older version.
-const UNDO_V17: &str =
-    "DROP TRIGGER deliveries_fifo_stored; DROP TRIGGER deliveries_fifo_requeued; \
+/// to make it one of an older version (with version 21's trigger, which reads its column).
+const UNDO_V17: &str = "DROP TRIGGER deliveries_fifo_kept_waiting; \
+    DROP TRIGGER deliveries_fifo_stored; DROP TRIGGER deliveries_fifo_requeued; \
     DROP TRIGGER deliveries_fifo_ended; DROP TRIGGER deliveries_fifo_deleted; \
     DROP INDEX deliveries_fifo; \
     ALTER TABLE automations DROP COLUMN ordering; ALTER TABLE deliveries DROP COLUMN fifo;";
