@@ -522,6 +522,19 @@ BEGIN
         WHERE automation_id = OLD.automation_id AND status = 'pending' AND fifo = 1
         AND next_attempt_at < 253402300799999);
 END;
+-- Version 21: a waiting delivery made due by anything but the line (a copy the dispatcher
+-- held in memory handed back, after its automation was made FIFO and its backlog lined up,
+-- src/store/fifo.rs) while its line has a head waits again: only the head's end moves a line.
+CREATE TRIGGER IF NOT EXISTS deliveries_fifo_kept_waiting AFTER UPDATE OF next_attempt_at
+    ON deliveries
+    WHEN NEW.fifo = 1 AND NEW.status = 'pending' AND OLD.next_attempt_at = 253402300799999
+    AND NEW.next_attempt_at < 253402300799999 AND EXISTS (
+        SELECT 1 FROM deliveries INDEXED BY deliveries_fifo
+        WHERE automation_id = NEW.automation_id AND status = 'pending' AND fifo = 1
+        AND next_attempt_at < 253402300799999 AND id != NEW.id)
+BEGIN
+    UPDATE deliveries SET next_attempt_at = 253402300799999, claimed = 0 WHERE id = NEW.id;
+END;
 -- Version 19 (endpoint health and operational events, src/store/health.rs,
 -- src/store/automation_events.rs, src/store/operational.rs). New tables only, so no upgrade
 -- step: an automation without a health row has had no call recorded since.

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 20;
+pub const VERSION: i64 = 21;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -53,6 +53,8 @@ pub const VERSION: i64 = 20;
 /// (see schema.sql), new tables only: no upgrade step.
 /// Version 20 adds the rollup of calls by automation, minute and status class (the health
 /// endpoint's windows), a new table only: no upgrade step; it counts from the upgrade on.
+/// Version 21 adds a trigger keeping a waiting FIFO delivery waiting while its line has a
+/// head (see `store::fifo::line_up`), which the idempotent schema creates: no upgrade step.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),

@@ -41,9 +41,9 @@ fn names(conn: &Connection, sql: &str) -> Vec<String> {
 /// Takes version 18's column (rate limits) out of a new database, making it look older.
 const UNDO_V18: &str = "ALTER TABLE automations DROP COLUMN rate_limit_per_sec;";
 /// Takes version 17's columns, index and triggers (FIFO automations) out of a new database,
-/// to make it one of an older version.
-const UNDO_V17: &str =
-    "DROP TRIGGER deliveries_fifo_stored; DROP TRIGGER deliveries_fifo_requeued; \
+/// to make it one of an older version (with version 21's trigger, which reads its column).
+const UNDO_V17: &str = "DROP TRIGGER deliveries_fifo_kept_waiting; \
+    DROP TRIGGER deliveries_fifo_stored; DROP TRIGGER deliveries_fifo_requeued; \
     DROP TRIGGER deliveries_fifo_ended; DROP TRIGGER deliveries_fifo_deleted; \
     DROP INDEX deliveries_fifo; \
     ALTER TABLE automations DROP COLUMN ordering; ALTER TABLE deliveries DROP COLUMN fifo;";
@@ -311,7 +311,7 @@ fn a_version_16_database_stays_parallel() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(objects, 5, "the index and its four triggers");
+    assert_eq!(objects, 6, "the index and its four triggers, and version 21's");
     let set = "UPDATE automations SET ordering = ?1";
     assert!(conn.execute(set, ["lifo"]).is_err(), "the CHECK refuses another ordering");
     conn.execute(set, ["fifo"]).unwrap();

@@ -12,6 +12,7 @@ mod disabled;
 mod fan_out;
 mod fifo;
 mod fifo_crash;
+mod fifo_switch;
 mod lanes;
 mod memory;
 mod operational;
