@@ -134,9 +134,13 @@ async fn wait_arrived(relay: &Relay, receiver: &GateReceiver, n: usize, what: &s
 async fn a_parallel_backlog_made_fifo_goes_one_at_a_time_in_ingest_order() {
     let receiver = GateReceiver::start(Duration::from_millis(30)).await;
     let concurrency = CONCURRENCY.to_string();
+    // The claim loop polls only every ten minutes: the calls in flight when the ordering
+    // changed must hand over to the line themselves (claimed under `parallel`, they know of
+    // the switch only by reading their automation again).
     let relay = Relay::start(&delivery_toml(&[
         ("per_automation_concurrency", &concurrency),
         ("request_timeout_ms", CALL_TIMEOUT_MS),
+        ("poll_interval_ms", "600000"),
     ]));
     let id = create(&relay, "proc_lined", &receiver.url(), "parallel").await;
     send(&relay, "proc_lined").await;
