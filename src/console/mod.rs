@@ -58,6 +58,8 @@ struct Console {
     keys_list_role: Role,
     keys_create_role: Role,
     keys_revoke_role: Role,
+    /// The overview's figures, shared by every viewer for a few seconds.
+    overview: Arc<overview::SharedFigures>,
 }
 
 /// The API route whose role the Rerun button takes.
@@ -114,6 +116,7 @@ pub fn router(app: AppState) -> anyhow::Result<Router> {
         keys_list_role: route_role(Method::GET, KEYS_ROUTE)?,
         keys_create_role: post_role(KEYS_ROUTE)?,
         keys_revoke_role: route_role(Method::DELETE, KEY_ROUTE)?,
+        overview: Arc::default(),
     };
     Ok(Router::new()
         .route("/console", get(|| async { Redirect::to("/console/overview") }))
