@@ -187,6 +187,9 @@ async fn a_sign_in_form_with_the_key_twice_or_not_utf8_signs_nobody_in() {
     }
 }
 
+/// A forged sign-in: the form's fields, and the token cookie sent with it.
+type Forgery<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>);
+
 /// Login CSRF in a browser that sends neither `Sec-Fetch-Site` nor `Origin` (older browsers,
 /// some privacy settings): a sign-in post without the sign-in page's token, with a token but
 /// no cookie, or with a token its cookie does not match, is refused (403, no session, the
@@ -207,7 +210,7 @@ async fn a_sign_in_post_without_the_sign_in_pages_token_signs_nobody_in() {
     assert_eq!(set_cookie(&page, "hr_sign_in").as_deref(), Some(token.as_str()), "{set}");
 
     let other = "ab".repeat(32);
-    let forgeries: [(&[(&str, &str)], Option<&str>); 5] = [
+    let forgeries: [Forgery; 5] = [
         (&[("key", ADMIN)], None),
         (&[("key", ADMIN)], Some(&token)),
         (&[("csrf", &token), ("key", ADMIN)], None),
