@@ -60,7 +60,10 @@ CREATE TABLE IF NOT EXISTS bodies (
     hash        BLOB NOT NULL UNIQUE,
     data        BLOB NOT NULL,
     used_at     INTEGER NOT NULL,
-    shared      INTEGER NOT NULL DEFAULT 0 CHECK (shared IN (0, 1))
+    shared      INTEGER NOT NULL DEFAULT 0 CHECK (shared IN (0, 1)),
+    -- Version 21: how data holds the blob: 0 as it was given, 1 compressed with raw deflate
+    -- (src/store/bodies.rs). The hash is always the hash of the blob as given.
+    encoding    INTEGER NOT NULL DEFAULT 0 CHECK (encoding IN (0, 1))
 );
 CREATE INDEX IF NOT EXISTS bodies_used ON bodies(used_at);
 

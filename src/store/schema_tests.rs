@@ -346,3 +346,28 @@ fn a_version_17_database_leaves_its_automations_unlimited() {
     }
     assert!(conn.execute(set, [1.5]).is_err(), "1.5 stored");
 }
+
+/// A version 20 database gets `bodies.encoding`: the bodies stored before it read back as
+/// they were stored (0), and a body stored after the upgrade is compressed.
+#[test]
+fn a_version_20_database_keeps_its_bodies_as_given() {
+    let conn = Connection::open_in_memory().unwrap();
+    apply(&conn).unwrap();
+    let before = vec![b'a'; 4096];
+    conn.execute_batch("ALTER TABLE bodies DROP COLUMN encoding; PRAGMA user_version = 20;")
+        .unwrap();
+    conn.execute(
+        "INSERT INTO bodies (hash, data, used_at) VALUES (?1, ?2, 0)",
+        rusqlite::params![&crate::store::body_hash(&before)[..], &before],
+    )
+    .unwrap();
+    apply(&conn).unwrap();
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(version, VERSION);
+    let hash = crate::store::body_hash(&before);
+    assert_eq!(super::super::bodies::find(&conn, &hash).unwrap(), Some(before));
+    let after = vec![b'b'; 4096];
+    super::super::bodies::put(&conn, &after).unwrap();
+    let encodings = names(&conn, "SELECT CAST(encoding AS TEXT) FROM bodies ORDER BY rowid");
+    assert_eq!(encodings, ["0", "1"]);
+}
