@@ -16,7 +16,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{sleep_until, timeout_at, Instant};
 
 use super::Dispatcher;
-use crate::delivery::rate_limit::{CallerWaits, RateLimit};
+use crate::delivery::rate_limit::{RateLimit, Reservation};
 use crate::delivery::NoSlot;
 use crate::ids::AutomationId;
 use crate::store::{Automation, ClaimedDelivery, StoreError};
@@ -140,16 +140,16 @@ impl Dispatcher {
     /// under its rate limit, taking the next start that comes free (not in line behind the
     /// deliveries: a person waits for it), until `deadline`; gives `global` back while it
     /// waits. Returns the global slot to call with and, under a limit, the room held for
-    /// the call, whose start is recorded as it goes ([`CallerWaits::start`]).
+    /// the call, whose start is recorded as it goes ([`Reservation::start`]). The limit is
+    /// read again after each wait: an update applies to callers already waiting.
     pub(in crate::delivery) async fn rate_start(
         &self,
         id: &AutomationId,
         global: OwnedSemaphorePermit,
         deadline: Instant,
-    ) -> Result<(OwnedSemaphorePermit, Option<CallerWaits>), NoSlot> {
-        let Some(limit) = self.rate_limit_of(id, None).await else { return Ok((global, None)) };
+    ) -> Result<(OwnedSemaphorePermit, Option<Reservation>), NoSlot> {
         let mut global = Some(global);
-        let waits = self.rate_windows.caller_waits(id, limit);
+        let _waits = self.rate_windows.caller_waits(id);
         loop {
             let slot = match global.take() {
                 Some(slot) => slot,
@@ -163,8 +163,9 @@ impl Dispatcher {
                     }
                 }
             };
-            match self.rate_windows.could_start(id, limit, Instant::now(), true) {
-                Ok(()) => return Ok((slot, Some(waits))),
+            let Some(limit) = self.rate_limit_of(id, None).await else { return Ok((slot, None)) };
+            match self.rate_windows.try_reserve(id, limit, Instant::now()) {
+                Ok(room) => return Ok((slot, Some(room))),
                 Err(at) if at > deadline => {
                     return Err(NoSlot::RateLimited { per_sec: limit.per_sec() })
                 }

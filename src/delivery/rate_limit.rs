@@ -159,12 +159,40 @@ impl RateWindows {
         Err(starts.get(leaving - 1).map_or(now + WINDOW, |t| *t + WINDOW))
     }
 
-    /// Counts a rerun or test call waiting for a start of `id` under `limit` until the
-    /// guard is dropped or [`CallerWaits::start`]s.
-    pub fn caller_waits(self: &Arc<Self>, id: &AutomationId, limit: RateLimit) -> CallerWaits {
+    /// Counts a rerun or test call waiting for a start of `id` until the guard is dropped:
+    /// meanwhile deliveries leave it room.
+    pub fn caller_waits(self: &Arc<Self>, id: &AutomationId) -> CallerWaits {
         let mut windows = self.lock();
         Self::window(&mut windows, id, Instant::now()).callers += 1;
-        CallerWaits { windows: self.clone(), id: id.clone(), limit }
+        CallerWaits { windows: self.clone(), id: id.clone() }
+    }
+
+    /// Takes room for a rerun or test call to `id` at `now` if `limit` allows one, as
+    /// [`RateWindows::try_start`] answers for a caller; the room is held (counted as a start
+    /// at `now`) until the [`Reservation`] starts or is dropped. Taken before the write that
+    /// records the call in flight, so a caller never waits for its start after that write.
+    pub fn try_reserve(
+        self: &Arc<Self>,
+        id: &AutomationId,
+        limit: RateLimit,
+        now: Instant,
+    ) -> Result<Reservation, Instant> {
+        self.start_at(id, limit, now, true, true)?;
+        Ok(Reservation { windows: self.clone(), id: id.clone(), at: Some(now) })
+    }
+
+    /// Moves the start recorded at `from` for `id` to `to` (a reservation starting), or
+    /// takes it out (`to` none: a reservation given up).
+    fn move_start(&self, id: &AutomationId, from: Instant, to: Option<Instant>) {
+        let mut windows = self.lock();
+        let Some(window) = windows.get_mut(id) else { return };
+        if let Some(at) = window.starts.iter().position(|t| *t == from) {
+            window.starts.remove(at);
+        }
+        if let Some(to) = to {
+            let at = window.starts.partition_point(|t| *t <= to);
+            window.starts.insert(at, to);
+        }
     }
 
     /// The line of `id`'s deliveries waiting to start (see the module doc).
@@ -179,24 +207,38 @@ impl RateWindows {
 pub struct CallerWaits {
     windows: Arc<RateWindows>,
     id: AutomationId,
-    limit: RateLimit,
-}
-
-impl CallerWaits {
-    /// Records the call's start, as it is about to go (after the write recording it in
-    /// flight, so the start counted is the call's own); waits for one first in the rare
-    /// case that another caller took the room this one saw.
-    pub async fn start(self) {
-        while let Err(at) = self.windows.try_start(&self.id, self.limit, Instant::now(), true) {
-            tokio::time::sleep_until(at).await;
-        }
-    }
 }
 
 impl Drop for CallerWaits {
     fn drop(&mut self) {
         if let Some(window) = self.windows.lock().get_mut(&self.id) {
             window.callers = window.callers.saturating_sub(1);
+        }
+    }
+}
+
+/// Room held for a rerun or test call's start (see [`RateWindows::try_reserve`]).
+pub struct Reservation {
+    windows: Arc<RateWindows>,
+    id: AutomationId,
+    /// The start it holds, until it starts.
+    at: Option<Instant>,
+}
+
+impl Reservation {
+    /// Records the call's start as now, as it is about to go (after the write recording it
+    /// in flight, so the start counted is the call's own). Never waits: the room is held.
+    pub fn start(mut self) {
+        if let Some(at) = self.at.take() {
+            self.windows.move_start(&self.id, at, Some(Instant::now()));
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(at) = self.at.take() {
+            self.windows.move_start(&self.id, at, None);
         }
     }
 }

@@ -16,6 +16,7 @@ mod fifo_switch;
 mod lanes;
 mod memory;
 mod operational;
+mod rate_limit_callers;
 mod rate_limit_stops;
 mod rate_limits;
 mod recorded_headers;
