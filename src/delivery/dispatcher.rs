@@ -97,7 +97,7 @@ impl Dispatcher {
             returns: tokio::sync::Mutex::new(returns_rx),
             stopping: AtomicBool::new(false),
             running: AtomicBool::new(false),
-            rate_windows: Arc::default(),
+            rate_windows: Arc::new(RateWindows::after_start()),
         })
     }
 

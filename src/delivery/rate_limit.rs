@@ -85,9 +85,19 @@ impl Window {
 #[derive(Default)]
 pub struct RateWindows {
     windows: Mutex<HashMap<AutomationId, Window>>,
+    /// No call to a limited automation starts before this (see [`RateWindows::after_start`]).
+    quiet_until: Option<Instant>,
 }
 
 impl RateWindows {
+    /// The windows of a relay starting now. The starts of the process before it are not
+    /// known (the windows are kept in memory), so for one [`WINDOW`] no call to a limited
+    /// automation starts: every start of the one before then lies more than a window
+    /// before any start of this one, and a restart never lets 2N calls start in a second.
+    pub fn after_start() -> Self {
+        Self { windows: Mutex::default(), quiet_until: Some(Instant::now() + WINDOW) }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<AutomationId, Window>> {
         // Start times and counts only: a panic leaves nothing half-done.
         self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -138,6 +148,9 @@ impl RateWindows {
         caller: bool,
         record: bool,
     ) -> Result<(), Instant> {
+        if let Some(quiet_until) = self.quiet_until.filter(|until| now < *until) {
+            return Err(quiet_until);
+        }
         let mut windows = self.lock();
         let window = Self::window(&mut windows, id, now);
         let starts = &mut window.starts;

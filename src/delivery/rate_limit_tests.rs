@@ -112,3 +112,15 @@ fn a_caller_holds_its_room_until_it_starts_or_gives_it_up() {
     assert!(free >= started + ms(1000) && free < started + ms(1010), "{:?}", free - started);
     assert_eq!(windows.try_start(&a, one, free, false), Ok(()));
 }
+
+#[test]
+fn no_limited_call_starts_in_the_first_second_after_a_start() {
+    let windows = Arc::new(RateWindows::after_start());
+    let a = AutomationId::new();
+    let five = RateLimit::new(5).expect("a limit");
+    let now = Instant::now();
+    let Err(first) = windows.try_start(&a, five, now, false) else { panic!("a start at once") };
+    assert!(first > now + ms(900) && first <= now + ms(1000), "{:?}", first - now);
+    assert!(windows.try_reserve(&a, five, now).is_err(), "a caller waits too");
+    assert_eq!(windows.try_start(&a, five, first, false), Ok(()));
+}

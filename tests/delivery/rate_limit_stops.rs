@@ -150,3 +150,25 @@ async fn a_started_delivery_that_must_wait_for_a_new_limit_is_held_first() {
     relay.restart();
     assert_eq!(interrupted(&relay, &id).await, 0, "a call never made logged interrupted");
 }
+
+// The windows are kept in memory: the calls started just before a kill -9 and those after the
+// restart together still make at most N in any second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_lets_no_more_than_the_limit_start_in_a_second() {
+    let mut relay = Relay::start(&delivery_toml(&[]));
+    let receiver = Receiver::ok().await;
+    let body = json!({"name": "paced", "processor_id": "proc_restarted",
+        "webhook_url": receiver.url("/hook"), "rate_limit_per_sec": 2});
+    let (status, created) = relay.post_json(ENDPOINTS, &body).await;
+    assert_eq!(status, 201, "{created}");
+    queue(&relay, "proc_restarted", 6).await;
+    calls_reach(&receiver, 2).await;
+    relay.restart();
+    calls_reach(&receiver, 6).await;
+    let calls = receiver.calls();
+    for (i, call) in calls.iter().enumerate().skip(2) {
+        let apart = call.at.duration_since(calls[i - 2].at);
+        // The receiver's clock: a few ms of network time either side.
+        assert!(apart >= Duration::from_millis(950), "calls {} and {i} {apart:?} apart", i - 2);
+    }
+}
