@@ -50,19 +50,25 @@ impl Signed {
     }
 }
 
-fn random_hex() -> String {
+/// 32 random bytes as lowercase hex: a session, CSRF or sign-in token.
+pub(super) fn random_hex() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+/// The value of the browser's cookie `name`, if it sent one.
+pub(super) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+    cookie_value(headers, COOKIE)
 }
 
 /// The value of the urlencoded form field `name` in `body`.

@@ -13,11 +13,10 @@
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use rand::RngCore;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use super::session::form_field;
+use super::session::{cookie_value, form_field, random_hex};
 use super::Console;
 
 /// The cookie holding the token.
@@ -32,21 +31,9 @@ const MAX_AGE_SECS: u64 = 3600;
 /// A token's length: 32 random bytes as hex.
 const TOKEN_LEN: usize = 64;
 
-/// A new token: 32 random bytes as lowercase hex.
-fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The token of the browser's sign-in cookie, if it holds one of the form this module makes.
 fn cookie_token(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+    cookie_value(headers, COOKIE)
         .filter(|t| t.len() == TOKEN_LEN && t.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
@@ -78,7 +65,7 @@ pub(super) fn page(
     status: StatusCode,
     error: Option<&str>,
 ) -> Response {
-    let token = cookie_token(headers).map_or_else(new_token, String::from);
+    let token = cookie_token(headers).map_or_else(random_hex, String::from);
     let context = json!({"error": error, "sign_in_csrf": token, "csrf_field": FIELD});
     let mut response = console.pages.render(status, "sign_in.html", &context);
     match HeaderValue::from_str(&cookie(console, headers, Some(&token))) {

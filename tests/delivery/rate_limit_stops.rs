@@ -5,12 +5,12 @@
 //! database beyond both.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use serde_json::json;
 
+use crate::common::slow::slow_receiver;
 use crate::common::{Receiver, Relay, ENDPOINTS};
 use crate::helpers::{delivery_toml, queue};
 
@@ -88,49 +88,28 @@ fn calls_by_message(receiver: &Receiver) -> HashMap<String, usize> {
     calls
 }
 
-/// A receiver on 127.0.0.1 that answers 200 after `delay`, recording each call's arrival.
-async fn slow_receiver(delay: Duration) -> (String, Arc<Mutex<Vec<Instant>>>) {
-    let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
-    let seen = arrivals.clone();
-    let app = Router::new().fallback(move || {
-        let seen = seen.clone();
-        async move {
-            seen.lock().expect("lock").push(Instant::now());
-            tokio::time::sleep(delay).await;
-            "{\"ok\":true}"
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/slow"), arrivals)
-}
-
 // A limit set while deliveries are already marked started (each call's record marks the next
 // of its lane): the one that must then wait is taken back to held first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_started_delivery_that_must_wait_for_a_new_limit_is_held_first() {
     let toml = delivery_toml(&[("per_automation_concurrency", "1")]);
     let mut relay = Relay::start(&toml);
-    let (url, arrivals) = slow_receiver(Duration::from_millis(400)).await;
+    let (url, calls) = slow_receiver(Duration::from_millis(400)).await;
     let body = json!({"name": "later", "processor_id": "proc_later", "webhook_url": url});
     let (status, created) = relay.post_json(ENDPOINTS, &body).await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().expect("id").to_string();
     queue(&relay, "proc_later", 5).await;
+    // When the n-th call was seen to arrive (within the 5 ms of a look).
     let arrived = |n: usize| {
-        let arrivals = arrivals.clone();
+        let calls = calls.clone();
         async move {
             let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Some(at) = arrivals.lock().expect("lock").get(n - 1) {
-                    return *at;
-                }
+            while calls.load(Ordering::SeqCst) < n {
                 assert!(Instant::now() < deadline, "call {n} never came");
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
+            Instant::now()
         }
     };
     arrived(1).await;
@@ -145,7 +124,7 @@ async fn a_started_delivery_that_must_wait_for_a_new_limit_is_held_first() {
     // the second's record, must then wait until a second after the second started.
     let second = arrived(2).await;
     tokio::time::sleep_until((second + Duration::from_millis(700)).into()).await;
-    assert_eq!(arrivals.lock().expect("lock").len(), 2, "the third call came within a second");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "the third call came within a second");
     assert!(relay.terminate().success(), "a clean stop");
     relay.restart();
     assert_eq!(interrupted(&relay, &id).await, 0, "a call never made logged interrupted");
