@@ -22,7 +22,8 @@ use crate::ids::DeliveryId;
 use crate::metrics::Metrics;
 use crate::outbound::Sender;
 use crate::store::{
-    Accepted, ClaimRequest, ClaimedDelivery, DeliveryStatus, Receipt, Store, StoreResult,
+    Accepted, ClaimRequest, ClaimedDelivery, DeliveryOrder, DeliveryStatus, Receipt, Store,
+    StoreResult,
 };
 use crate::time::UnixMs;
 
@@ -373,10 +374,11 @@ impl Dispatcher {
                 next = self.capacity.lanes.finish(&automation_id);
                 continue;
             }
-            let outcome = self.attempt(&delivery, payload).await;
+            let (outcome, ordering) = self.attempt(&delivery, payload).await;
             // The end of a FIFO head makes the next of its line due (see `store::fifo`),
             // taken in the write recording it.
-            let line = (outcome.status != DeliveryStatus::Pending && self.in_line(&delivery).await)
+            let line = (ordering == DeliveryOrder::Fifo
+                && outcome.status != DeliveryStatus::Pending)
                 .then(|| automation_id.clone());
             next = self.capacity.lanes.finish(&automation_id);
             let lease_until = UnixMs::now().plus_ms(self.lease_ms());

@@ -14,7 +14,8 @@ use crate::metrics::DeliveryOutcome;
 use crate::outbound::CallResult;
 use crate::outbound::ErrorCode;
 use crate::store::{
-    Automation, ClaimedDelivery, DeliveryStatus, GoneReason, Outcome, Snapshot, StoreError, Trigger,
+    Automation, ClaimedDelivery, DeliveryOrder, DeliveryStatus, GoneReason, Outcome, Snapshot,
+    StoreError, Trigger,
 };
 
 /// What an attempt has to send.
@@ -69,8 +70,14 @@ impl Dispatcher {
     }
 
     /// One attempt with `body`: the call (or, not sent, a gone payload or a disabled
-    /// automation); returns its log and the delivery's next state, to be written together.
-    pub(super) async fn attempt(&self, d: &ClaimedDelivery, body: Body) -> Outcome {
+    /// automation); returns its log and the delivery's next state, to be written together,
+    /// and the ordering of the automation as it was called (read again if it changed since
+    /// `d` was claimed: a switch to `fifo` applies to the hand-over after this call).
+    pub(super) async fn attempt(
+        &self,
+        d: &ClaimedDelivery,
+        body: Body,
+    ) -> (Outcome, DeliveryOrder) {
         self.metrics.in_flight.inc();
         let current = self.current_automation(d).await;
         let context = CallContext {
@@ -137,8 +144,11 @@ impl Dispatcher {
                 },
             });
         }
+        let ordering = automation.settings.ordering;
         let snapshot = current.and_then(|(_, snapshot)| snapshot);
         let called = sendable;
-        Outcome { delivery_id: d.id.clone(), log, status, next_attempt_at, snapshot, called }
+        let outcome =
+            Outcome { delivery_id: d.id.clone(), log, status, next_attempt_at, snapshot, called };
+        (outcome, ordering)
     }
 }
