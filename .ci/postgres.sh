@@ -130,7 +130,7 @@ pg_stop_if_ours() {
 # Stops the cluster if it runs and removes its directory; silent when there is none.
 pg_stop_quiet() {
     if [ -d "$pg_dir/data" ]; then
-        pg_as_owner "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -m immediate -w stop >/dev/null 2>&1
+        pg_as_owner "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -m immediate -w stop >/dev/null 2>&1 || true
     fi
     rm -rf "$pg_dir"
 }
