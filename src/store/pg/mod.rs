@@ -14,10 +14,6 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use migrate::{Migrated, VERSION};
 
-/// How many connections one instance keeps at most (the dispatcher's claims, the API's
-/// reads and writes, the background jobs).
-pub const DEFAULT_POOL_SIZE: usize = 16;
-
 /// How long a request waits for a free connection, or for a new one to be made, before the
 /// store answers that the database is unavailable.
 const POOL_WAIT: Duration = Duration::from_secs(5);

@@ -43,7 +43,7 @@ fn valid_rows() -> String {
          INSERT INTO rollup_minutes (minute, automation_id, succeeded, failed, last_status_code)
              VALUES (0, {A}, 1, 0, 200);
          INSERT INTO rollup_latency (minute, bucket, calls) VALUES (0, 0, 1);
-         INSERT INTO rollup_errors (minute, error_code, calls) VALUES (0, 'E_TIMEOUT', 1);
+         INSERT INTO rollup_errors (minute, error_code, calls) VALUES (0, 'some_code', 1);
          INSERT INTO rollup_classes (automation_id, minute, status_class, succeeded, calls)
              VALUES ({A}, 0, 2, true, 1);
          INSERT INTO automation_health (automation_id) VALUES ({A});
