@@ -8,6 +8,7 @@ use tokio_postgres::NoTls;
 use super::{is_postgres_url, Migrated, Pg, PgError, VERSION};
 
 mod checks;
+mod fifo;
 
 /// The server's URL, or None (after saying why) when these tests are skipped.
 fn server() -> Option<String> {
