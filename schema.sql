@@ -60,7 +60,10 @@ CREATE TABLE IF NOT EXISTS bodies (
     hash        BLOB NOT NULL UNIQUE,
     data        BLOB NOT NULL,
     used_at     INTEGER NOT NULL,
-    shared      INTEGER NOT NULL DEFAULT 0 CHECK (shared IN (0, 1))
+    shared      INTEGER NOT NULL DEFAULT 0 CHECK (shared IN (0, 1)),
+    -- Version 21: how data holds the blob: 0 as it was given, 1 compressed with raw deflate
+    -- (src/store/bodies.rs). The hash is always the hash of the blob as given.
+    encoding    INTEGER NOT NULL DEFAULT 0 CHECK (encoding IN (0, 1))
 );
 CREATE INDEX IF NOT EXISTS bodies_used ON bodies(used_at);
 
@@ -521,6 +524,19 @@ BEGIN
     AND NOT EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_fifo
         WHERE automation_id = OLD.automation_id AND status = 'pending' AND fifo = 1
         AND next_attempt_at < 253402300799999);
+END;
+-- Version 21: a waiting delivery made due by anything but the line (a copy the dispatcher
+-- held in memory handed back, after its automation was made FIFO and its backlog lined up,
+-- src/store/fifo.rs) while its line has a head waits again: only the head's end moves a line.
+CREATE TRIGGER IF NOT EXISTS deliveries_fifo_kept_waiting AFTER UPDATE OF next_attempt_at
+    ON deliveries
+    WHEN NEW.fifo = 1 AND NEW.status = 'pending' AND OLD.next_attempt_at = 253402300799999
+    AND NEW.next_attempt_at < 253402300799999 AND EXISTS (
+        SELECT 1 FROM deliveries INDEXED BY deliveries_fifo
+        WHERE automation_id = NEW.automation_id AND status = 'pending' AND fifo = 1
+        AND next_attempt_at < 253402300799999 AND id != NEW.id)
+BEGIN
+    UPDATE deliveries SET next_attempt_at = 253402300799999, claimed = 0 WHERE id = NEW.id;
 END;
 -- Version 19 (endpoint health and operational events, src/store/health.rs,
 -- src/store/automation_events.rs, src/store/operational.rs). New tables only, so no upgrade

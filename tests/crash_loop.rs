@@ -8,11 +8,11 @@
 use hookrelay_testkit as common;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{Receiver, Relay, KEY};
+use common::crash::{self, Load, Senders};
+use common::{Receiver, Relay};
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
@@ -41,77 +41,6 @@ global_concurrency = 64
 per_automation_concurrency = 64
 "#;
 
-/// The seed of this run: `CRASH_LOOP_SEED` when set, random otherwise.
-fn seed() -> u64 {
-    std::env::var("CRASH_LOOP_SEED")
-        .ok()
-        .map(|s| s.parse().expect("CRASH_LOOP_SEED is a u64"))
-        .unwrap_or_else(rand::random)
-}
-
-/// What the senders share with the test.
-#[derive(Default)]
-struct Load {
-    /// The relay's current base URL (changes at each restart).
-    base: RwLock<String>,
-    /// Message ids answered 202.
-    acked: Mutex<Vec<String>>,
-    /// POSTs that failed to connect or were cut (retried).
-    conn_errors: AtomicUsize,
-    /// Answers other than 202 (retried).
-    other_status: AtomicUsize,
-    stop: AtomicBool,
-}
-
-/// One sender: posts 1 KB messages until `stop`, each retried (against the current base URL)
-/// until it is answered 202.
-async fn sender(index: usize, load: Arc<Load>) {
-    let client = common::client();
-    let pad = "x".repeat(960);
-    let mut seq = 0usize;
-    while !load.stop.load(Ordering::SeqCst) {
-        let body = json!({
-            "processor_id": PROCESSOR,
-            "payload": {"sender": index, "seq": seq, "pad": pad},
-        });
-        seq += 1;
-        while !load.stop.load(Ordering::SeqCst) {
-            let base = load.base.read().unwrap().clone();
-            let sent = client
-                .post(format!("{base}/v1/messages"))
-                .header("Api-Key", KEY)
-                .timeout(Duration::from_secs(5))
-                .json(&body)
-                .send()
-                .await;
-            match sent {
-                Ok(resp) if resp.status().as_u16() == 202 => {
-                    match resp
-                        .json::<Value>()
-                        .await
-                        .ok()
-                        .and_then(|v| v["id"].as_str().map(str::to_string))
-                    {
-                        Some(id) => {
-                            load.acked.lock().unwrap().push(id);
-                            break;
-                        }
-                        // Cut while reading the answer: not acknowledged, send again.
-                        None => load.conn_errors.fetch_add(1, Ordering::SeqCst),
-                    };
-                }
-                Ok(_) => {
-                    load.other_status.fetch_add(1, Ordering::SeqCst);
-                }
-                Err(_) => {
-                    load.conn_errors.fetch_add(1, Ordering::SeqCst);
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
-
 /// Calls per `webhook-id` a receiver got.
 fn calls_by_id(receiver: &Receiver) -> HashMap<String, usize> {
     let mut out = HashMap::new();
@@ -135,8 +64,7 @@ async fn none_with_status(relay: &Relay, status: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn repeated_kill9_under_load_loses_nothing_acknowledged() {
-    let seed = seed();
-    eprintln!("crash loop seed: {seed} (replay with CRASH_LOOP_SEED={seed})");
+    let seed = crash::seed("CRASH_LOOP_SEED", "crash loop");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let started = Instant::now();
     let receivers = [Receiver::ok().await, Receiver::ok().await];
@@ -147,37 +75,25 @@ async fn repeated_kill9_under_load_loses_nothing_acknowledged() {
         automation_ids.push(created["id"].as_str().expect("id").to_string());
     }
 
-    let load = Arc::new(Load::default());
-    *load.base.write().unwrap() = relay.base.clone();
-    let senders: Vec<_> = (0..SENDERS).map(|i| tokio::spawn(sender(i, load.clone()))).collect();
+    let load = Load::new(&relay.base);
+    let senders = Senders { processor: PROCESSOR, count: SENDERS, pad: 960, pause: Duration::ZERO }
+        .start(&load);
 
     // Kill at random instants, restart after a random down time; senders keep going.
-    let mut kill_log = Vec::new();
-    for _ in 0..KILLS {
-        let up = rng.random_range(400..1800u64);
-        let down = rng.random_range(0..300u64);
-        tokio::time::sleep(Duration::from_millis(up)).await;
-        let acked = load.acked.lock().unwrap().len();
-        let calls: usize = receivers.iter().map(Receiver::count).sum();
-        tokio::task::block_in_place(|| relay.kill9());
-        kill_log.push((up, down, acked, calls));
-        tokio::time::sleep(Duration::from_millis(down)).await;
-        tokio::task::block_in_place(|| relay.restart());
-        *load.base.write().unwrap() = relay.base.clone();
-    }
+    let kill_log =
+        crash::kill_loop(&mut relay, &load, &mut rng, KILLS, (400..1800, 0..300), || {
+            receivers.iter().map(Receiver::count).sum()
+        })
+        .await;
     // Keep the load on a little after the last restart, then stop sending.
     tokio::time::sleep(Duration::from_millis(rng.random_range(300..800u64))).await;
-    load.stop.store(true, Ordering::SeqCst);
-    for s in senders {
-        s.await.expect("sender task");
-    }
-    let acked: Vec<String> = load.acked.lock().unwrap().clone();
+    let acked = crash::stop(&load, senders).await;
     let acked_ids: HashSet<String> = acked.iter().cloned().collect();
     assert_eq!(acked_ids.len(), acked.len(), "message ids are unique");
     assert!(acked.len() > 100, "too little load to mean anything: {} acknowledged", acked.len());
     let calls_during_load: usize = receivers.iter().map(Receiver::count).sum();
     assert!(
-        kill_log.iter().filter(|k| k.2 > 0).count() >= KILLS - 1,
+        kill_log.iter().filter(|k| k.acked > 0).count() >= KILLS - 1,
         "kills happened before any load: {kill_log:?}"
     );
 
@@ -333,8 +249,7 @@ const APP_KEY: &str = "app-crashloop-key-0123456789";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_during_an_async_workflow_run_fails_it_with_its_webhook() {
-    let seed = seed();
-    eprintln!("workflow crash seed: {seed} (replay with CRASH_LOOP_SEED={seed})");
+    let seed = crash::seed("CRASH_LOOP_SEED", "workflow crash");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let (slow_url, slow_calls) = common::slow::slow_receiver(Duration::from_secs(2)).await;
     let app = format!(

@@ -62,8 +62,9 @@ pub(crate) struct AutomationBody {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(schema_with = f::event_types)]
     pub(crate) event_types: Option<Option<Vec<String>>>,
-    /// `parallel` (the default) or `fifo`: one message at a time, in ingest order. `null` is
-    /// refused rather than read as "keep": it names no ordering.
+    /// `parallel` (the default) or `fifo`: one message at a time, in ingest order; a change
+    /// applies to the messages already waiting (see `store::fifo`). `null` is refused rather
+    /// than read as "keep": it names no ordering.
     #[serde(default, deserialize_with = "ordering_field")]
     #[schema(value_type = super::openapi_schemas::AutomationOrdering)]
     pub(crate) ordering: Option<DeliveryOrder>,

@@ -38,6 +38,8 @@ pub struct AutomationHealth {
     /// Why it was disabled, while it is (`null` when enabled).
     #[schema(required)]
     disabled_reason: Option<String>,
+    /// Its last successful attempt, to the second: while it keeps succeeding, this moves
+    /// once a second at most.
     #[schema(required, format = DateTime)]
     last_success_at: Option<String>,
     #[schema(required, format = DateTime)]

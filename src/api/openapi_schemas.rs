@@ -95,7 +95,9 @@ pub struct AutomationCreateBody {
 
 /// How an automation's deliveries go out: `parallel`, or `fifo` (one message at a time, in
 /// ingest order: message n+1 is sent only once message n succeeded or ended exhausted or
-/// failed; reruns and test calls are outside the order).
+/// failed; reruns and test calls are outside the order). A change applies to the messages
+/// already waiting: made `fifo`, those not yet being sent line up in ingest order (calls in
+/// flight finish as they are); made `parallel`, the waiting ones go at once.
 #[derive(ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AutomationOrdering {

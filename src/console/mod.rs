@@ -15,6 +15,7 @@ mod retry;
 mod runs;
 mod session;
 mod sheets;
+mod sign_in_token;
 
 use std::sync::Arc;
 
@@ -57,6 +58,8 @@ struct Console {
     keys_list_role: Role,
     keys_create_role: Role,
     keys_revoke_role: Role,
+    /// The overview's figures, shared by every viewer for a few seconds.
+    overview: Arc<overview::SharedFigures>,
 }
 
 /// The API route whose role the Rerun button takes.
@@ -113,6 +116,7 @@ pub fn router(app: AppState) -> anyhow::Result<Router> {
         keys_list_role: route_role(Method::GET, KEYS_ROUTE)?,
         keys_create_role: post_role(KEYS_ROUTE)?,
         keys_revoke_role: route_role(Method::DELETE, KEY_ROUTE)?,
+        overview: Arc::default(),
     };
     Ok(Router::new()
         .route("/console", get(|| async { Redirect::to("/console/overview") }))
@@ -180,9 +184,10 @@ async fn too_large_as_a_page(
 
 /// Refuses a POST a browser sent from another site (`Sec-Fetch-Site: cross-site` or
 /// `same-site`, or an `Origin: null` of a sandboxed frame or a redirect), before any
-/// handler runs: the CSRF token guards each signed-in action, and this also guards sign-in,
-/// which has no session and so no token (a forged sign-in would put the victim in the
-/// attacker's session). Clients that are not browsers send neither header and pass.
+/// handler runs: the CSRF token guards each signed-in action, and this also guards sign-in
+/// (a forged sign-in would put the victim in the attacker's session), beside the sign-in
+/// form's own token for browsers that send neither header ([`sign_in_token`]). Clients that
+/// are not browsers send neither header and pass.
 async fn refuse_cross_site(
     axum::extract::State(console): axum::extract::State<Console>,
     req: Request,

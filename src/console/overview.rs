@@ -3,12 +3,19 @@
 //! automations failing most and the errors by code. Everything but the backlog (the same
 //! figures `/metrics` reads) comes from the per-minute rollup (`store::rollup`), so the page
 //! costs the same with a million logs as with ten.
+//!
+//! The figures are computed at most once per [`FRESH_FOR`] and shared by every viewer
+//! ([`SharedFigures`]), their reads run side by side: under a saturated CPU each read waits
+//! its turn for a thread, so a page of a dozen reads one after another took a dozen waits.
 
 use std::fmt::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use futures_util::future::try_join_all;
 use serde_json::{json, Value};
 
 use super::session::Signed;
@@ -25,10 +32,36 @@ const PLOT_HEIGHT: f64 = 120.0;
 /// Width of one minute in the hour chart (its bar and gap), in SVG units.
 const HOUR_SLOT: f64 = 10.0;
 
+/// How long one computation of the figures is shown: the rollup counts a pass every 2 s and
+/// its figures are per minute, so a viewer loses nothing; the backlog is as old at most.
+const FRESH_FOR: Duration = Duration::from_secs(2);
+
+/// The overview's figures, computed at most once per [`FRESH_FOR`] and shared by every viewer
+/// and role (they hold nothing a viewer may not see). Viewers arriving while they are computed
+/// wait for that computation rather than starting their own.
+#[derive(Default)]
+pub(super) struct SharedFigures(tokio::sync::Mutex<Option<(Instant, Arc<Value>)>>);
+
+impl SharedFigures {
+    /// The figures computed less than [`FRESH_FOR`] ago, or new ones.
+    async fn get(&self, console: &Console) -> Result<Arc<Value>, StoreError> {
+        let mut shared = self.0.lock().await;
+        if let Some((at, figures)) = shared.as_ref() {
+            if at.elapsed() < FRESH_FOR {
+                return Ok(figures.clone());
+            }
+        }
+        let figures = Arc::new(figures(console).await?);
+        *shared = Some((Instant::now(), figures.clone()));
+        Ok(figures)
+    }
+}
+
 /// The overview, for any signed-in role.
 pub(super) async fn show(State(console): State<Console>, signed: Signed) -> Response {
-    match context(&console).await {
-        Ok(mut context) => {
+    match console.overview.get(&console).await {
+        Ok(figures) => {
+            let mut context = Value::clone(&figures);
             context["session"] = signed.context();
             console.pages.render(StatusCode::OK, "overview.html", &context)
         }
@@ -36,26 +69,32 @@ pub(super) async fn show(State(console): State<Console>, signed: Signed) -> Resp
     }
 }
 
-async fn context(console: &Console) -> Result<Value, StoreError> {
+/// Every figure of the page; its reads run side by side.
+async fn figures(console: &Console) -> Result<Value, StoreError> {
     let store = &console.app.store;
     let now = UnixMs::now();
-    let overview = store.overview(now, FAILING).await?;
-    let (pending, due) = store.backlog().await?;
-    let oldest_due = store.oldest_due_at().await?;
+    let (overview, (pending, due), oldest_due) =
+        tokio::try_join!(store.overview(now, FAILING), store.backlog(), store.oldest_due_at())?;
     let this_minute = now.as_ms().div_euclid(MINUTE_MS);
     let day = per_minute(&overview.minutes, this_minute, 24 * 60);
     let hour = &day[day.len() - 60..];
-    let mut failing = Vec::with_capacity(overview.failing.len());
-    for health in &overview.failing {
-        failing.push(json!({
-            "id": health.automation_id,
-            "name": name_of(console, &health.automation_id).await?,
-            "failed": health.failed,
-            "succeeded": health.succeeded,
-            "ratio": ratio(health.succeeded, health.failed),
-            "last_error_code": health.last_error_code,
-        }));
-    }
+    let names =
+        try_join_all(overview.failing.iter().map(|h| name_of(console, &h.automation_id))).await?;
+    let failing: Vec<Value> = overview
+        .failing
+        .iter()
+        .zip(names)
+        .map(|(health, name)| {
+            json!({
+                "id": health.automation_id,
+                "name": name,
+                "failed": health.failed,
+                "succeeded": health.succeeded,
+                "ratio": ratio(health.succeeded, health.failed),
+                "last_error_code": health.last_error_code,
+            })
+        })
+        .collect();
     let errors: Vec<Value> = overview
         .errors
         .iter()

@@ -15,6 +15,7 @@
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
+use chrono::{SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Map, Value};
 
 use super::session::Signed;
@@ -231,8 +232,9 @@ fn detail(run: &RunRecord) -> Value {
     })
 }
 
-/// The rows of the node table: times as RFC 3339 and milliseconds; an unfinished node (the
-/// run ended while it ran) has no elapsed time.
+/// The rows of the node table: start times as RFC 3339 to the millisecond (to the second for
+/// nodes stored before their milliseconds were, rather than inventing `.000`), elapsed times
+/// in milliseconds; an unfinished node (the run ended while it ran) has no elapsed time.
 fn node_rows(nodes: &[NodeRun]) -> Vec<Value> {
     nodes
         .iter()
@@ -243,12 +245,22 @@ fn node_rows(nodes: &[NodeRun]) -> Vec<Value> {
                 "title": n.title,
                 "node_type": n.node_type,
                 "status": n.status,
-                "started_at": UnixMs::from_ms(n.started_at.saturating_mul(1000)).rfc3339(),
+                "started_at": started_text(n),
                 "elapsed_ms": n.elapsed_time.map(|s| format!("{:.1}", s * 1000.0)),
                 "error": n.error,
             })
         })
         .collect()
+}
+
+/// When node `n` started, as RFC 3339 UTC with milliseconds when stored, else seconds.
+fn started_text(n: &NodeRun) -> String {
+    let (ms, format) = match n.started_at_ms {
+        Some(ms) => (ms, SecondsFormat::Millis),
+        None => (n.started_at.saturating_mul(1000), SecondsFormat::Secs),
+    };
+    let at = Utc.timestamp_millis_opt(ms).single().unwrap_or_default();
+    at.to_rfc3339_opts(format, true)
 }
 
 /// A run's detail; an unknown id is the console's 404 page.

@@ -13,7 +13,7 @@ use rand::RngCore;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use super::Console;
+use super::{sign_in_token, Console};
 use crate::api::access::authenticate;
 use crate::api::ApiError;
 use crate::auth::{key_hash, Principal, Role};
@@ -50,19 +50,25 @@ impl Signed {
     }
 }
 
-fn random_hex() -> String {
+/// 32 random bytes as lowercase hex: a session, CSRF or sign-in token.
+pub(super) fn random_hex() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+/// The value of the browser's cookie `name`, if it sent one.
+pub(super) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+    cookie_value(headers, COOKIE)
 }
 
 /// The value of the urlencoded form field `name` in `body`.
@@ -119,15 +125,7 @@ impl Console {
 
     /// The `Set-Cookie` value for `token` (empty and expired: sign-out).
     fn cookie(&self, headers: &HeaderMap, token: &str, max_age_secs: u64) -> Response {
-        let forwarded_https = headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
-        let secure = if self.app.config.console.trust_forwarded_proto && forwarded_https {
-            "; Secure"
-        } else {
-            ""
-        };
+        let secure = self.secure_attribute(headers);
         let cookie = format!(
             "{COOKIE}={token}; Path=/console; Max-Age={max_age_secs}; HttpOnly; \
              SameSite=Strict{secure}"
@@ -140,6 +138,19 @@ impl Console {
                 response
             }
             Err(e) => self.failed(e),
+        }
+    }
+
+    /// `"; Secure"` for cookies set over TLS (as a trusted proxy's `X-Forwarded-Proto` says).
+    pub(super) fn secure_attribute(&self, headers: &HeaderMap) -> &'static str {
+        let forwarded_https = headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+        if self.app.config.console.trust_forwarded_proto && forwarded_https {
+            "; Secure"
+        } else {
+            ""
         }
     }
 }
@@ -230,21 +241,30 @@ pub(super) fn csrf_refusal(
 pub(super) async fn sign_in_page(State(console): State<Console>, headers: HeaderMap) -> Response {
     match console.session(&headers).await {
         Ok(Some(_)) => Redirect::to(HOME).into_response(),
-        Ok(None) => console.pages.render(StatusCode::OK, "sign_in.html", &json!({})),
+        Ok(None) => sign_in_token::page(&console, &headers, StatusCode::OK, None),
         Err(answer) => answer,
     }
 }
 
 /// Signs in with the key in the form: any valid API key (not an app key), judged by the
-/// API's own check.
+/// API's own check, once the form shows it came from this console's sign-in page (its
+/// token, [`sign_in_token`]).
 pub(super) async fn sign_in(
     State(console): State<Console>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let refuse = |status, error: &str| sign_in_token::page(&console, &headers, status, Some(error));
     if let Some(problem) = malformed_form(&body) {
-        let context = json!({"error": format!("This form could not be read: {problem}.")});
-        return console.pages.render(StatusCode::BAD_REQUEST, "sign_in.html", &context);
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            &format!("This form could not be read: {problem}."),
+        );
+    }
+    if !sign_in_token::presented(&headers, &body) {
+        let error = "This sign-in form has expired or did not come from this console. \
+                     Nobody was signed in; enter the key again.";
+        return refuse(StatusCode::FORBIDDEN, error);
     }
     let key = form_field(&body, "key").unwrap_or_default();
     let key = key.trim();
@@ -261,10 +281,7 @@ pub(super) async fn sign_in(
     };
     let principal = match principal {
         Ok(principal) => principal,
-        Err(e) => {
-            let context = json!({"error": e.message});
-            return console.pages.render(StatusCode::UNAUTHORIZED, "sign_in.html", &context);
-        }
+        Err(e) => return refuse(StatusCode::UNAUTHORIZED, &e.message),
     };
     let limits = &console.app.config.console;
     let store = &console.app.store;
@@ -287,7 +304,12 @@ pub(super) async fn sign_in(
     if let Err(e) = store.add_session(key_hash(&token), session).await {
         return console.failed(e);
     }
-    console.cookie(&headers, &token, limits.session_absolute_secs)
+    let mut signed_in = console.cookie(&headers, &token, limits.session_absolute_secs);
+    // The sign-in token has served: the cookie goes (the next sign-in page makes another).
+    if let Ok(ended) = HeaderValue::from_str(&sign_in_token::cookie(&console, &headers, None)) {
+        signed_in.headers_mut().append(header::SET_COOKIE, ended);
+    }
+    signed_in
 }
 
 /// Ends the session (with its CSRF token, so no other site can sign anyone out).

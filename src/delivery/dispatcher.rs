@@ -22,8 +22,7 @@ use crate::ids::DeliveryId;
 use crate::metrics::Metrics;
 use crate::outbound::Sender;
 use crate::store::{
-    Accepted, ClaimRequest, ClaimedDelivery, DeliveryOrder, DeliveryStatus, Receipt, Store,
-    StoreResult,
+    Accepted, ClaimRequest, ClaimedDelivery, DeliveryStatus, Receipt, Store, StoreResult,
 };
 use crate::time::UnixMs;
 
@@ -98,7 +97,7 @@ impl Dispatcher {
             returns: tokio::sync::Mutex::new(returns_rx),
             stopping: AtomicBool::new(false),
             running: AtomicBool::new(false),
-            rate_windows: Arc::default(),
+            rate_windows: Arc::new(RateWindows::after_start()),
         })
     }
 
@@ -348,39 +347,44 @@ impl Dispatcher {
     /// A held delivery (see `store::claims`) is called only once the database records its
     /// call as started: the write recording the call before it in the lane does so (the
     /// lane's next delivery is taken before that write), and failing that, a write of its own.
-    /// A rate-limited one may give the global slot back while it waits for its start.
+    /// A rate-limited one is held while it waits for its start, giving the global slot back,
+    /// and marked started in a write of its own once its turn comes.
     async fn run_lane(self: &Arc<Self>, first: ClaimedDelivery, mut global: OwnedSemaphorePermit) {
         let mut next = Some(first);
         while let Some(mut delivery) = next.take() {
             let automation_id = delivery.automation.id.clone();
-            if !delivery.started {
-                delivery.started = self.mark_started(&delivery.id).await;
-            }
+            // Read before the turn, so that the start a rate limit records is the call's.
             let payload = match delivery.payload.take() {
-                Some(payload) if delivery.started => Some(Body::Send(payload)),
-                None if delivery.started => self.read_payload(&delivery).await,
-                _ => None,
+                Some(payload) => Some(Body::Send(payload)),
+                None => self.read_payload(&delivery).await,
             };
             let Some(payload) = payload else {
                 next = self.capacity.lanes.finish(&automation_id);
                 continue;
             };
-            let Some(slot) = self.rate_turn(&delivery, global).await else {
+            let Some(slot) = self.take_turn(&mut delivery, global).await else {
                 // Stopping: this one and the rest of its lane go back to the database.
                 self.release_unsent(vec![delivery.id.clone()]).await;
                 self.capacity.free_slot(&automation_id, None);
                 return;
             };
             global = slot;
+            if !delivery.started {
+                next = self.capacity.lanes.finish(&automation_id);
+                continue;
+            }
             let outcome = self.attempt(&delivery, payload).await;
             // The end of a FIFO head makes the next of its line due (see `store::fifo`),
             // taken in the write recording it.
-            let line = (delivery.automation.settings.ordering == DeliveryOrder::Fifo
-                && outcome.status != DeliveryStatus::Pending)
+            let line = (outcome.status != DeliveryStatus::Pending && self.in_line(&delivery).await)
                 .then(|| automation_id.clone());
             next = self.capacity.lanes.finish(&automation_id);
             let lease_until = UnixMs::now().plus_ms(self.lease_ms());
-            let mark = next.as_ref().filter(|n| !n.started).map(|n| (n.id.clone(), lease_until));
+            // Not a rate-limited one: it is marked when its turn comes (see `take_turn`).
+            let mark = next
+                .as_ref()
+                .filter(|n| !n.started && n.automation.settings.rate_limit_per_sec.is_none())
+                .map(|n| (n.id.clone(), lease_until));
             let marked = self.record(outcome, mark, line).await;
             if let Some(n) = next.as_mut() {
                 n.started |= marked;

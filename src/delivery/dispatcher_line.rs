@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::Dispatcher;
 use crate::delivery::ticket::Ticket;
 use crate::ids::{AutomationId, DeliveryId};
-use crate::store::{ClaimRequest, Outcome, Recorded};
+use crate::store::{ClaimRequest, ClaimedDelivery, DeliveryOrder, Outcome, Recorded};
 use crate::time::UnixMs;
 
 impl Dispatcher {
@@ -51,6 +51,21 @@ impl Dispatcher {
             tracing::error!(delivery = %delivery, error = %e, "recording an attempt failed");
             false
         })
+    }
+
+    /// Whether `d`'s automation delivers in FIFO order now: the copy held while no automation
+    /// has changed since, else read again (a copy claimed before a switch to `fifo` must
+    /// still hand over to the line, or the line waits for the claim loop's next poll).
+    pub(super) async fn in_line(&self, d: &ClaimedDelivery) -> bool {
+        let ordering = if self.store.automations_version() == d.automation_version {
+            d.automation.settings.ordering
+        } else {
+            match self.store.automation(d.automation.id.clone()).await {
+                Ok(automation) => automation.settings.ordering,
+                Err(_) => d.automation.settings.ordering,
+            }
+        };
+        ordering == DeliveryOrder::Fifo
     }
 
     /// Wakes the claim loop for the operational webhooks `recorded` queued; whether the next

@@ -1,30 +1,25 @@
 //! The dispatcher's side of rate limits (see [`crate::delivery::rate_limit`]): a call to a
 //! limited automation starts only when its window allows, the start recorded as the call
-//! is about to go (after the claim, the payload and the global slot), so the times the
-//! window counts are the calls' own.
+//! is about to go (after the claim, the payload, the global slot and the write marking it
+//! started), so the times the window counts are the calls' own.
 //!
 //! A delivery that must wait keeps its lane slot (so its automation's other deliveries
 //! wait in its lane's backlog, or in the database once that is full, and the claim loop
 //! passes over it as saturated) but gives its global slot back: a limited automation never
-//! holds up the others. Its claim's lease is renewed while it waits, so it is never taken
-//! for a stuck call and claimed again.
+//! holds up the others. While it waits it is held (`claimed` 2, see `store::claims`), not
+//! started: a crash or a stop during the wait puts it back in the queue with no log, and no
+//! lease can run out under it.
 
-use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
 
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::{sleep, sleep_until, timeout_at, Instant};
+use tokio::time::{sleep_until, timeout_at, Instant};
 
 use super::Dispatcher;
-use crate::delivery::rate_limit::{CallerWaits, RateLimit};
+use crate::delivery::rate_limit::{RateLimit, Reservation};
 use crate::delivery::NoSlot;
-use crate::ids::{AutomationId, DeliveryId};
+use crate::ids::AutomationId;
 use crate::store::{Automation, ClaimedDelivery, StoreError};
-use crate::time::UnixMs;
-
-/// How often the lease of a delivery waiting for its start is renewed: well within the
-/// slack a lease has past the call's own timeout.
-const LEASE_RENEWAL: Duration = Duration::from_secs(20);
 
 impl Dispatcher {
     /// The rate limit of automation `id` as it is now: `held`'s (a copy taken at an
@@ -50,18 +45,21 @@ impl Dispatcher {
         }
     }
 
-    /// Waits until delivery `d` may start under its automation's rate limit, in line behind
-    /// the deliveries of that automation that came first, and returns the global slot to
-    /// call with (`global` when it did not wait); `None` when the relay stops meanwhile (the
-    /// caller releases `d`).
-    pub(super) async fn rate_turn(
+    /// Takes delivery `d`'s turn: waits until it may start under its automation's rate
+    /// limit, in line behind the deliveries of that automation that came first, and marks
+    /// it started (see `store::claims`) unless it was; returns the global slot to call with
+    /// (`global` when it did not wait). `d.started` says whether to call it: false when it
+    /// was released or its automation deleted meanwhile. `None` when the relay stops
+    /// meanwhile (the caller releases `d`).
+    pub(super) async fn take_turn(
         &self,
-        d: &ClaimedDelivery,
+        d: &mut ClaimedDelivery,
         global: OwnedSemaphorePermit,
     ) -> Option<OwnedSemaphorePermit> {
-        let id = &d.automation.id;
-        let held = Some((&*d.automation, d.automation_version));
+        let automation = Arc::clone(&d.automation);
+        let (id, held) = (&automation.id, Some((&*automation, d.automation_version)));
         if self.rate_limit_of(id, held).await.is_none() {
+            self.mark_if_held(d).await;
             return Some(global);
         }
         let turn = self.rate_windows.turn(id);
@@ -69,8 +67,11 @@ impl Dispatcher {
         let _turn = match turn.clone().try_lock_owned() {
             Ok(turn) => turn,
             Err(_) => {
+                if !self.hold_to_wait(d).await {
+                    return global;
+                }
                 global = None;
-                self.leased(&d.id, turn.lock_owned()).await
+                turn.lock_owned().await
             }
         };
         loop {
@@ -79,34 +80,58 @@ impl Dispatcher {
             }
             let slot = match global.take() {
                 Some(slot) => slot,
-                None => {
-                    self.leased(&d.id, self.capacity.global.clone().acquire_owned()).await.ok()?
-                }
+                None => self.capacity.global.clone().acquire_owned().await.ok()?,
             };
             // Read again after each wait: an update may have changed or removed the limit.
-            let Some(limit) = self.rate_limit_of(id, held).await else { return Some(slot) };
-            match self.rate_windows.try_start(id, limit, Instant::now(), false) {
-                Ok(()) => return Some(slot),
-                Err(at) => {
-                    drop(slot);
-                    self.leased(&d.id, sleep_until(at)).await;
+            let Some(limit) = self.rate_limit_of(id, held).await else {
+                self.mark_if_held(d).await;
+                return Some(slot);
+            };
+            let windows = &self.rate_windows;
+            let wait = match windows.could_start(id, limit, Instant::now(), false) {
+                Ok(()) => {
+                    if !self.mark_if_held(d).await {
+                        return Some(slot);
+                    }
+                    // Another start may have come between (a rerun's): then it waits again.
+                    match windows.try_start(id, limit, Instant::now(), false) {
+                        Ok(()) => return Some(slot),
+                        Err(at) => at,
+                    }
                 }
+                Err(at) => at,
+            };
+            if !self.hold_to_wait(d).await {
+                return Some(slot);
             }
+            drop(slot);
+            sleep_until(wait).await;
         }
     }
 
-    /// Runs `wait`, renewing delivery `id`'s lease every [`LEASE_RENEWAL`] until it ends.
-    async fn leased<F: Future>(&self, id: &DeliveryId, wait: F) -> F::Output {
-        tokio::pin!(wait);
-        loop {
-            tokio::select! {
-                out = &mut wait => return out,
-                () = sleep(LEASE_RENEWAL) => {
-                    let until = UnixMs::now().plus_ms(self.lease_ms());
-                    if let Err(e) = self.store.extend_lease(id.clone(), until).await {
-                        tracing::warn!(delivery = %id, error = %e, "renewing the lease of a delivery waiting for its rate limit failed");
-                    }
-                }
+    /// Marks delivery `d` started unless it is; false when it must not be called.
+    async fn mark_if_held(&self, d: &mut ClaimedDelivery) -> bool {
+        if !d.started {
+            d.started = self.mark_started(&d.id).await;
+        }
+        d.started
+    }
+
+    /// Before delivery `d` waits for its turn: takes it back to held if it was started (see
+    /// [`crate::store::Store::hold_unstarted`]). False, with `d.started` false, when it must
+    /// not be called: no longer pending under its claim, or the write failed (then it is
+    /// released, as when marking it started fails).
+    async fn hold_to_wait(&self, d: &mut ClaimedDelivery) -> bool {
+        if !d.started {
+            return true;
+        }
+        d.started = false;
+        match self.store.hold_unstarted(d.id.clone()).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::error!(delivery = %d.id, error = %e, "holding a delivery while it waits for its rate limit failed; not calling it");
+                self.release_unsent(vec![d.id.clone()]).await;
+                false
             }
         }
     }
@@ -115,16 +140,16 @@ impl Dispatcher {
     /// under its rate limit, taking the next start that comes free (not in line behind the
     /// deliveries: a person waits for it), until `deadline`; gives `global` back while it
     /// waits. Returns the global slot to call with and, under a limit, the room held for
-    /// the call, whose start is recorded as it goes ([`CallerWaits::start`]).
+    /// the call, whose start is recorded as it goes ([`Reservation::start`]). The limit is
+    /// read again after each wait: an update applies to callers already waiting.
     pub(in crate::delivery) async fn rate_start(
         &self,
         id: &AutomationId,
         global: OwnedSemaphorePermit,
         deadline: Instant,
-    ) -> Result<(OwnedSemaphorePermit, Option<CallerWaits>), NoSlot> {
-        let Some(limit) = self.rate_limit_of(id, None).await else { return Ok((global, None)) };
+    ) -> Result<(OwnedSemaphorePermit, Option<Reservation>), NoSlot> {
         let mut global = Some(global);
-        let waits = self.rate_windows.caller_waits(id, limit);
+        let _waits = self.rate_windows.caller_waits(id);
         loop {
             let slot = match global.take() {
                 Some(slot) => slot,
@@ -138,8 +163,9 @@ impl Dispatcher {
                     }
                 }
             };
-            match self.rate_windows.caller_could_start(id, limit, Instant::now()) {
-                Ok(()) => return Ok((slot, Some(waits))),
+            let Some(limit) = self.rate_limit_of(id, None).await else { return Ok((slot, None)) };
+            match self.rate_windows.try_reserve(id, limit, Instant::now()) {
+                Ok(room) => return Ok((slot, Some(room))),
                 Err(at) if at > deadline => {
                     return Err(NoSlot::RateLimited { per_sec: limit.per_sec() })
                 }

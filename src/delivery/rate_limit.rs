@@ -85,9 +85,19 @@ impl Window {
 #[derive(Default)]
 pub struct RateWindows {
     windows: Mutex<HashMap<AutomationId, Window>>,
+    /// No call to a limited automation starts before this (see [`RateWindows::after_start`]).
+    quiet_until: Option<Instant>,
 }
 
 impl RateWindows {
+    /// The windows of a relay starting now. The starts of the process before it are not
+    /// known (the windows are kept in memory), so for one [`WINDOW`] no call to a limited
+    /// automation starts: every start of the one before then lies more than a window
+    /// before any start of this one, and a restart never lets 2N calls start in a second.
+    pub fn after_start() -> Self {
+        Self { windows: Mutex::default(), quiet_until: Some(Instant::now() + WINDOW) }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<AutomationId, Window>> {
         // Start times and counts only: a panic leaves nothing half-done.
         self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -118,15 +128,16 @@ impl RateWindows {
         self.start_at(id, limit, now, caller, true)
     }
 
-    /// Whether a caller (see [`RateWindows::caller_waits`]) could start a call to `id` at
-    /// `now`, as [`RateWindows::try_start`] answers, without recording a start.
-    pub fn caller_could_start(
+    /// Whether a call to `id` could start at `now`, as [`RateWindows::try_start`] answers,
+    /// without recording a start: a start is recorded only once the call is about to go.
+    pub fn could_start(
         &self,
         id: &AutomationId,
         limit: RateLimit,
         now: Instant,
+        caller: bool,
     ) -> Result<(), Instant> {
-        self.start_at(id, limit, now, true, false)
+        self.start_at(id, limit, now, caller, false)
     }
 
     fn start_at(
@@ -137,6 +148,9 @@ impl RateWindows {
         caller: bool,
         record: bool,
     ) -> Result<(), Instant> {
+        if let Some(quiet_until) = self.quiet_until.filter(|until| now < *until) {
+            return Err(quiet_until);
+        }
         let mut windows = self.lock();
         let window = Self::window(&mut windows, id, now);
         let starts = &mut window.starts;
@@ -158,12 +172,40 @@ impl RateWindows {
         Err(starts.get(leaving - 1).map_or(now + WINDOW, |t| *t + WINDOW))
     }
 
-    /// Counts a rerun or test call waiting for a start of `id` under `limit` until the
-    /// guard is dropped or [`CallerWaits::start`]s.
-    pub fn caller_waits(self: &Arc<Self>, id: &AutomationId, limit: RateLimit) -> CallerWaits {
+    /// Counts a rerun or test call waiting for a start of `id` until the guard is dropped:
+    /// meanwhile deliveries leave it room.
+    pub fn caller_waits(self: &Arc<Self>, id: &AutomationId) -> CallerWaits {
         let mut windows = self.lock();
         Self::window(&mut windows, id, Instant::now()).callers += 1;
-        CallerWaits { windows: self.clone(), id: id.clone(), limit }
+        CallerWaits { windows: self.clone(), id: id.clone() }
+    }
+
+    /// Takes room for a rerun or test call to `id` at `now` if `limit` allows one, as
+    /// [`RateWindows::try_start`] answers for a caller; the room is held (counted as a start
+    /// at `now`) until the [`Reservation`] starts or is dropped. Taken before the write that
+    /// records the call in flight, so a caller never waits for its start after that write.
+    pub fn try_reserve(
+        self: &Arc<Self>,
+        id: &AutomationId,
+        limit: RateLimit,
+        now: Instant,
+    ) -> Result<Reservation, Instant> {
+        self.start_at(id, limit, now, true, true)?;
+        Ok(Reservation { windows: self.clone(), id: id.clone(), at: Some(now) })
+    }
+
+    /// Moves the start recorded at `from` for `id` to `to` (a reservation starting), or
+    /// takes it out (`to` none: a reservation given up).
+    fn move_start(&self, id: &AutomationId, from: Instant, to: Option<Instant>) {
+        let mut windows = self.lock();
+        let Some(window) = windows.get_mut(id) else { return };
+        if let Some(at) = window.starts.iter().position(|t| *t == from) {
+            window.starts.remove(at);
+        }
+        if let Some(to) = to {
+            let at = window.starts.partition_point(|t| *t <= to);
+            window.starts.insert(at, to);
+        }
     }
 
     /// The line of `id`'s deliveries waiting to start (see the module doc).
@@ -178,24 +220,38 @@ impl RateWindows {
 pub struct CallerWaits {
     windows: Arc<RateWindows>,
     id: AutomationId,
-    limit: RateLimit,
-}
-
-impl CallerWaits {
-    /// Records the call's start, as it is about to go (after the write recording it in
-    /// flight, so the start counted is the call's own); waits for one first in the rare
-    /// case that another caller took the room this one saw.
-    pub async fn start(self) {
-        while let Err(at) = self.windows.try_start(&self.id, self.limit, Instant::now(), true) {
-            tokio::time::sleep_until(at).await;
-        }
-    }
 }
 
 impl Drop for CallerWaits {
     fn drop(&mut self) {
         if let Some(window) = self.windows.lock().get_mut(&self.id) {
             window.callers = window.callers.saturating_sub(1);
+        }
+    }
+}
+
+/// Room held for a rerun or test call's start (see [`RateWindows::try_reserve`]).
+pub struct Reservation {
+    windows: Arc<RateWindows>,
+    id: AutomationId,
+    /// The start it holds, until it starts.
+    at: Option<Instant>,
+}
+
+impl Reservation {
+    /// Records the call's start as now, as it is about to go (after the write recording it
+    /// in flight, so the start counted is the call's own). Never waits: the room is held.
+    pub fn start(mut self) {
+        if let Some(at) = self.at.take() {
+            self.windows.move_start(&self.id, at, Some(Instant::now()));
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(at) = self.at.take() {
+            self.windows.move_start(&self.id, at, None);
         }
     }
 }

@@ -76,7 +76,7 @@ fn deliveries_leave_room_for_the_callers_waiting() {
     let a = AutomationId::new();
     let two = RateLimit::new(2).expect("a limit");
     let t0 = Instant::now();
-    let waits = windows.caller_waits(&a, two);
+    let waits = windows.caller_waits(&a);
     assert_eq!(windows.try_start(&a, two, t0, false), Ok(()));
     // One start left, kept for the caller: the delivery asks again once the first leaves.
     assert_eq!(windows.try_start(&a, two, t0 + ms(10), false), Err(t0 + ms(1000)));
@@ -84,28 +84,43 @@ fn deliveries_leave_room_for_the_callers_waiting() {
     drop(waits);
     assert_eq!(windows.try_start(&a, two, t0 + ms(1000), false), Ok(()));
     // More callers than the limit: a delivery asks again a second on.
-    let waiting: Vec<_> = (0..3).map(|_| windows.caller_waits(&a, two)).collect();
+    let waiting: Vec<_> = (0..3).map(|_| windows.caller_waits(&a)).collect();
     assert_eq!(windows.try_start(&a, two, t0 + ms(1010), false), Err(t0 + ms(2010)));
     assert_eq!(windows.try_start(&a, two, t0 + ms(1010), true), Ok(()));
     assert_eq!(windows.try_start(&a, two, t0 + ms(1020), true), Err(t0 + ms(2000)));
     drop(waiting);
 }
 
-#[tokio::test]
-async fn a_caller_records_its_start_only_as_it_goes() {
+#[test]
+fn a_caller_holds_its_room_until_it_starts_or_gives_it_up() {
     let windows = Arc::new(RateWindows::default());
     let a = AutomationId::new();
     let one = RateLimit::new(1).expect("a limit");
-    let waits = windows.caller_waits(&a, one);
     let t0 = Instant::now();
-    assert_eq!(windows.caller_could_start(&a, one, t0), Ok(()));
-    assert_eq!(windows.caller_could_start(&a, one, t0), Ok(()), "a look records nothing");
-    assert!(windows.try_start(&a, one, t0, false).is_err(), "the room is kept for the caller");
-    waits.start().await;
-    assert!(t0.elapsed() < ms(500), "it waited");
-    let later = Instant::now() + ms(1);
-    assert!(windows.try_start(&a, one, later, false).is_err(), "its start counts");
-    // Another caller that finds the room taken waits for the next start.
-    windows.caller_waits(&a, one).start().await;
-    assert!(t0.elapsed() >= ms(1000), "the second caller started after {:?}", t0.elapsed());
+    let room = windows.try_reserve(&a, one, t0).expect("room");
+    assert!(windows.try_reserve(&a, one, t0 + ms(5)).is_err(), "a second caller waits");
+    assert!(windows.try_start(&a, one, t0 + ms(5), false).is_err(), "so does a delivery");
+    drop(room);
+    let room = windows.try_reserve(&a, one, t0 + ms(10)).expect("given up, the room is free");
+    // Started later than reserved: the start counted is the call's own.
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    let started = Instant::now();
+    room.start();
+    let Err(free) = windows.try_start(&a, one, started + ms(990), false) else {
+        panic!("a start within a second of the call's own")
+    };
+    assert!(free >= started + ms(1000) && free < started + ms(1010), "{:?}", free - started);
+    assert_eq!(windows.try_start(&a, one, free, false), Ok(()));
+}
+
+#[test]
+fn no_limited_call_starts_in_the_first_second_after_a_start() {
+    let windows = Arc::new(RateWindows::after_start());
+    let a = AutomationId::new();
+    let five = RateLimit::new(5).expect("a limit");
+    let now = Instant::now();
+    let Err(first) = windows.try_start(&a, five, now, false) else { panic!("a start at once") };
+    assert!(first > now + ms(900) && first <= now + ms(1000), "{:?}", first - now);
+    assert!(windows.try_reserve(&a, five, now).is_err(), "a caller waits too");
+    assert_eq!(windows.try_start(&a, five, first, false), Ok(()));
 }

@@ -13,7 +13,7 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit};
 use tokio::time::{timeout_at, Instant};
 
 use super::lanes::SlotOrWait;
-use super::rate_limit::CallerWaits;
+use super::rate_limit::Reservation;
 use super::ticket::Capacity;
 use super::Dispatcher;
 use crate::ids::AutomationId;
@@ -81,15 +81,15 @@ impl Drop for InLine {
 pub struct CallSlot {
     _lane: LaneSlot,
     _global: OwnedSemaphorePermit,
-    rate: Option<CallerWaits>,
+    rate: Option<Reservation>,
 }
 
 impl CallSlot {
     /// Records the call's start under its automation's rate limit: call it last, just
     /// before the call goes out.
-    pub async fn start(&mut self) {
+    pub fn start(&mut self) {
         if let Some(rate) = self.rate.take() {
-            rate.start().await;
+            rate.start();
         }
     }
 }

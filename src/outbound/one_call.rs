@@ -121,7 +121,7 @@ impl OneCalls {
         // Committed before the call starts: a crash during the call leaves it to be logged
         // E_INTERRUPTED at the next start (see `store::calls_in_flight`).
         let in_flight = self.store.start_call(starting, snapshot.clone()).await?;
-        slot.start().await;
+        slot.start();
         let (log, _) = attempt::call(
             &self.sender,
             &self.user_agent,

@@ -178,14 +178,20 @@ pub(super) fn get(conn: &Connection, id: &AutomationId) -> StoreResult<Option<Au
         .optional()?)
 }
 
-/// Replaces the user-settable fields; the secret and creation time are kept. Made parallel,
-/// its FIFO line (if any) goes at once (see `store::fifo`).
+/// Replaces the user-settable fields; the secret and creation time are kept. A change of
+/// ordering applies to its backlog in the same write (see `store::fifo`): made FIFO, its
+/// pending deliveries not yet in flight line up in ingest order; made parallel, its FIFO line
+/// (if any) goes at once.
 pub(super) fn update(
     conn: &Connection,
     id: &AutomationId,
     settings: &AutomationSettings,
     now: UnixMs,
 ) -> StoreResult<Automation> {
+    let was: Option<DeliveryOrder> = conn
+        .prepare_cached("SELECT ordering FROM automations WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
     let event_types = settings.event_types.as_ref().map(to_json).transpose()?;
     let changed = conn
         .prepare_cached(
@@ -211,8 +217,12 @@ pub(super) fn update(
     if changed == 0 {
         return Err(StoreError::NotFound("automation"));
     }
-    if settings.ordering == DeliveryOrder::Parallel {
-        fifo::dissolve(conn, id, now)?;
+    match settings.ordering {
+        DeliveryOrder::Parallel => fifo::dissolve(conn, id, now)?,
+        DeliveryOrder::Fifo if was != Some(DeliveryOrder::Fifo) => {
+            fifo::line_up(conn, id)?;
+        }
+        DeliveryOrder::Fifo => {}
     }
     get(conn, id)?.ok_or(StoreError::NotFound("automation"))
 }

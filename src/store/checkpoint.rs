@@ -108,8 +108,7 @@ mod tests {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 for i in 0..bodies_written / 32 {
-                    let mut body = vec![0u8; 4096];
-                    body[..16].copy_from_slice(&((task * 1_000_000 + i) as u128).to_le_bytes());
+                    let body = bodies::incompressible((task * 1_000_000 + i) as u64, 4096);
                     store.write(move |c| bodies::put(c, &body).map(|_| ())).await.expect("write");
                 }
             }));
@@ -123,7 +122,7 @@ mod tests {
         for task in tasks {
             task.await.expect("task");
         }
-        // Each 4 KB body takes a page of its own.
+        // Each 4 KB body (incompressible, so stored at its size) takes a page of its own.
         let written = bodies_written as u64 * crate::store::PAGE_SIZE as u64;
         assert!(written > 2 * bound, "the test writes well past the bound");
         assert!(largest <= bound, "WAL reached {largest} bytes, bound {bound}");

@@ -19,8 +19,8 @@ use rusqlite::{params, Connection};
 use super::cache::AutomationCache;
 use super::recover::BackgroundJob;
 use super::{
-    bodies, decode, deliveries, messages, BodyHash, ClaimedDelivery, Outcome, Recorded, Store,
-    StoreError, StoreResult, Trigger,
+    bodies, decode, deliveries, messages, Automation, BodyHash, ClaimedDelivery, Outcome, Recorded,
+    Store, StoreError, StoreResult, Trigger,
 };
 use crate::delivery::ticket::Intake;
 use crate::ids::{AutomationId, DeliveryId, MessageId};
@@ -36,6 +36,16 @@ pub enum Take {
 }
 
 impl Take {
+    /// How a delivery of `automation` taken this way is stored: one to call at once is held
+    /// instead when the automation is rate limited, since its call starts only when its
+    /// turn comes, and is marked started then (see `delivery::dispatcher_rate`).
+    pub(super) fn stored_for(self, automation: &Automation) -> Take {
+        match self {
+            Take::Call if automation.settings.rate_limit_per_sec.is_some() => Take::Hold,
+            taken => taken,
+        }
+    }
+
     /// The `claimed` value it is stored with (see the module doc).
     pub(super) fn claimed(self) -> i64 {
         match self {
@@ -136,6 +146,7 @@ fn claim(
             Err(e) => return Err(e),
         };
         let Some(taken) = request.intake.take(&automation_id, &id) else { continue };
+        let taken = taken.stored_for(&due.target.automation);
         conn.prepare_cached(
             "UPDATE deliveries SET claimed = ?3, \
              next_attempt_at = CASE WHEN ?3 = 1 THEN ?2 ELSE next_attempt_at END WHERE id = ?1",

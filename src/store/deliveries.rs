@@ -297,18 +297,20 @@ impl Store {
         self.read(move |c| content::payload(c, &message_id, &hash).map(Bytes::from)).await
     }
 
-    /// Moves the lease of delivery `id`, whose call may have started (`claimed` 1), to
-    /// `lease_until`: one that waits for its rate limit must not be taken for a stuck call.
-    /// False when it is no longer pending under such a claim.
-    pub async fn extend_lease(&self, id: DeliveryId, lease_until: UnixMs) -> StoreResult<bool> {
+    /// Takes delivery `id` back from started (`claimed` 1) to held (2), due now, before it
+    /// waits for its automation's rate limit: its call has not begun, so a crash or a stop
+    /// during the wait puts it back in the queue with no log instead of logging an attempt
+    /// never made, and a held delivery has no lease to run out. False when it is no longer
+    /// pending under such a claim.
+    pub async fn hold_unstarted(&self, id: DeliveryId) -> StoreResult<bool> {
         self.write(move |c| {
-            let moved = c
+            let held = c
                 .prepare_cached(
-                    "UPDATE deliveries SET next_attempt_at = ?2 \
+                    "UPDATE deliveries SET claimed = 2, next_attempt_at = ?2 \
                      WHERE id = ?1 AND claimed = 1 AND status = 'pending'",
                 )?
-                .execute(params![id, lease_until])?;
-            Ok(moved == 1)
+                .execute(params![id, UnixMs::now()])?;
+            Ok(held == 1)
         })
         .await
     }

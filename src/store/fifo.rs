@@ -18,14 +18,20 @@
 //! calls are outside the line (a person asked for them). A recover job's deliveries of a
 //! FIFO automation go back into the line at their place (by id, i.e. creation order): behind
 //! the call in flight, before every later message. A replay job's new deliveries join the
-//! end of the line. Changing `ordering` applies to the deliveries created from then on,
-//! except that a FIFO automation made parallel lets its whole line go at once.
+//! end of the line.
+//!
+//! Changing `ordering` applies to the backlog too, in the write storing the change. Made
+//! FIFO ([`line_up`]), an automation's pending deliveries whose call has not started join
+//! its line in id order (creation order: ingest order for the messages' own deliveries).
+//! Those already in flight finish as they are, beside the line's head, and one of them that
+//! fails retries as the parallel delivery it was. Made parallel ([`dissolve`]), its whole
+//! line goes at once.
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::decode;
 use super::StoreResult;
-use crate::ids::AutomationId;
+use crate::ids::{AutomationId, DeliveryId};
 use crate::time::UnixMs;
 
 decode::stored_enum! {
@@ -68,6 +74,41 @@ pub(super) fn dissolve(
     )?
     .execute(params![automation_id, WAITING_AT, now])?;
     Ok(())
+}
+
+/// Puts the pending deliveries of `automation_id` whose call has not started into its FIFO
+/// line, in id order: its ordering became `fifo`. The first of them is the head (due when it
+/// was due) unless the line already has one; every other waits its turn. Those held in the
+/// dispatcher's memory (`claimed` 2) are taken back: their copy there is dropped when its
+/// turn comes, since marking it started finds it no longer held, and the
+/// `deliveries_fifo_kept_waiting` trigger keeps one handed back (a shutdown) waiting. Those
+/// in flight (`claimed` 1) are left as they are (see the module doc). Returns how many joined.
+/// Walks the pending deliveries (the `deliveries_due` index), not the automation's history.
+pub(super) fn line_up(conn: &Connection, automation_id: &AutomationId) -> StoreResult<usize> {
+    let has_head = conn
+        .prepare_cached(
+            "SELECT 1 FROM deliveries INDEXED BY deliveries_fifo \
+             WHERE automation_id = ?1 AND status = 'pending' AND fifo = 1 \
+             AND next_attempt_at < ?2 LIMIT 1",
+        )?
+        .exists(params![automation_id, WAITING_AT])?;
+    let first: Option<DeliveryId> = conn
+        .prepare_cached(
+            "SELECT id FROM deliveries INDEXED BY deliveries_due \
+             WHERE status = 'pending' AND automation_id = ?1 AND fifo = 0 AND claimed != 1 \
+             ORDER BY id LIMIT 1",
+        )?
+        .query_row([automation_id], |r| r.get(0))
+        .optional()?;
+    let Some(first) = first else { return Ok(0) };
+    let head = (!has_head).then_some(first);
+    Ok(conn
+        .prepare_cached(
+            "UPDATE deliveries INDEXED BY deliveries_due SET fifo = 1, claimed = 0, \
+             next_attempt_at = CASE WHEN id IS ?3 THEN next_attempt_at ELSE ?2 END \
+             WHERE status = 'pending' AND automation_id = ?1 AND fifo = 0 AND claimed != 1",
+        )?
+        .execute(params![automation_id, WAITING_AT, head])?)
 }
 
 #[cfg(test)]

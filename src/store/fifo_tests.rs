@@ -125,6 +125,49 @@ fn parallel_deliveries_never_wait_and_a_dissolved_line_goes_at_once() {
     assert!(!line_busy(&conn, &automation()).unwrap());
 }
 
+/// Made FIFO, the backlog lines up in id order: the first not in flight is the head (due
+/// when it was), held and unclaimed ones wait, the one in flight is left as it is; the line
+/// then moves one at a time, and a waiting one handed back by the dispatcher waits again.
+#[test]
+fn a_backlog_made_fifo_lines_up_in_id_order() {
+    let conn = database();
+    let ids: Vec<_> = (0..5).map(|_| store(&conn, false)).collect();
+    // ids[0] in flight, ids[1] and ids[2] held in memory, the rest unclaimed.
+    conn.execute(
+        "UPDATE deliveries SET claimed = 1, next_attempt_at = 50 WHERE id = ?1",
+        [&ids[0]],
+    )
+    .unwrap();
+    conn.execute("UPDATE deliveries SET claimed = 2 WHERE id IN (?1, ?2)", params![ids[1], ids[2]])
+        .unwrap();
+    assert_eq!(line_up(&conn, &automation()).unwrap(), 4);
+    assert_eq!(due(&conn, &ids), [true, true, false, false, false]);
+    let (fifo, claimed): (Vec<bool>, Vec<i64>) = ids
+        .iter()
+        .map(|id| {
+            conn.query_row("SELECT fifo, claimed FROM deliveries WHERE id = ?1", [id], |r| {
+                Ok((r.get::<_, bool>(0)?, r.get::<_, i64>(1)?))
+            })
+            .unwrap()
+        })
+        .unzip();
+    assert_eq!(fifo, [false, true, true, true, true], "the call in flight stays parallel");
+    assert_eq!(claimed, [1, 0, 0, 0, 0], "the held ones are taken back");
+    // The dispatcher hands its copy of ids[2] back (a shutdown): it waits again.
+    conn.execute("UPDATE deliveries SET claimed = 0, next_attempt_at = 9 WHERE id = ?1", [&ids[2]])
+        .unwrap();
+    assert_eq!(due(&conn, &ids[1..]), [true, false, false, false]);
+    set_status(&conn, &ids[1], "succeeded");
+    assert_eq!(due(&conn, &ids[2..]), [true, false, false]);
+    set_status(&conn, &ids[0], "succeeded");
+    assert_eq!(due(&conn, &ids[2..]), [true, false, false], "the parallel one moves nothing");
+    // Lined up again (nothing left to line up), the line keeps its one head.
+    assert_eq!(line_up(&conn, &automation()).unwrap(), 0);
+    let late = store(&conn, false);
+    assert_eq!(line_up(&conn, &automation()).unwrap(), 1);
+    assert_eq!(due(&conn, &[ids[2].clone(), ids[3].clone(), late]), [true, false, false]);
+}
+
 /// The lookups use the line's index, never a walk of the automation's history.
 #[test]
 fn the_lookups_seek_the_line_index() {

@@ -21,6 +21,13 @@ use super::{DeliveryStatus, Store, StoreError, StoreResult};
 use crate::ids::{AutomationId, LogId};
 use crate::time::UnixMs;
 
+/// How stale an automation's `last_success_at` may be while it keeps succeeding: a success
+/// that ends no run of failures moves it only once it is this old, so an automation
+/// delivering thousands of messages a second costs one health write a second, not one per
+/// delivery (as API keys note their last use to the minute). A first success, and any success
+/// after a failure, is written at once: the failure counts and the disable clock never lag.
+pub(super) const LAST_SUCCESS_RESOLUTION_MS: i64 = 1_000;
+
 /// What recording an attempt's outcome caused beside it.
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Caused {
@@ -47,15 +54,19 @@ pub(super) fn after_attempt(
     let now = log.response_at;
     let ok = log.error_code.is_none();
     // The row is made only for an automation that exists (one deleted while its call was in
-    // flight has none, and its foreign key would fail the whole group commit).
+    // flight has none, and its foreign key would fail the whole group commit). A success
+    // writes only what it changes: a run of failures it ends, or `last_success_at` once it is
+    // [`LAST_SUCCESS_RESOLUTION_MS`] old (see there).
     let failing_since: Option<UnixMs> = if ok {
         conn.prepare_cached(
             "INSERT INTO automation_health (automation_id, last_success_at) \
              SELECT id, ?2 FROM automations WHERE id = ?1 \
              ON CONFLICT (automation_id) DO UPDATE SET last_success_at = ?2, \
-             consecutive_failures = 0, failing_since = NULL",
+             consecutive_failures = 0, failing_since = NULL \
+             WHERE consecutive_failures > 0 OR failing_since IS NOT NULL \
+             OR last_success_at IS NULL OR last_success_at <= ?2 - ?3",
         )?
-        .execute(params![id, now])?;
+        .execute(params![id, now, LAST_SUCCESS_RESOLUTION_MS])?;
         None
     } else {
         conn.prepare_cached(
@@ -182,3 +193,7 @@ impl Store {
         .await
     }
 }
+
+#[cfg(test)]
+#[path = "health_tests.rs"]
+mod tests;

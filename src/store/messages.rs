@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::bodies::Prepared;
 use super::cache::{AutomationCache, Target};
 use super::claims::Take;
 use super::fifo::{self, DeliveryOrder, WAITING_AT};
@@ -94,6 +95,19 @@ pub(super) fn ingest(
     intake: &dyn Intake,
     now: UnixMs,
 ) -> StoreResult<Accepted> {
+    ingest_prepared(conn, cache, msg, None, intake, now)
+}
+
+/// [`ingest`] with the payload's hash and stored form made beforehand (`payload`), so that
+/// the single writer neither hashes nor compresses it.
+fn ingest_prepared(
+    conn: &Connection,
+    cache: &mut AutomationCache,
+    msg: NewMessage,
+    payload: Option<Prepared>,
+    intake: &dyn Intake,
+    now: UnixMs,
+) -> StoreResult<Accepted> {
     // Only a keyed request needs its fingerprint (a copy and a hash of the payload).
     let request_hash =
         msg.idempotency_key.as_ref().map(|_| bodies::body_hash(&request_fingerprint(&msg)));
@@ -109,7 +123,10 @@ pub(super) fn ingest(
     let (processor_id, targets) = addressed_targets(conn, cache, &msg)?;
 
     let message_id = MessageId::new();
-    let payload_hash = bodies::put(conn, &msg.payload)?;
+    let payload_hash = match &payload {
+        Some(prepared) => bodies::put_prepared(conn, prepared)?,
+        None => bodies::put(conn, &msg.payload)?,
+    };
     insert_message(conn, &message_id, &processor_id, &msg, &payload_hash, now)?;
     let stored =
         StoredMessage { id: message_id, payload: Bytes::from(msg.payload), payload_hash, now };
@@ -247,6 +264,7 @@ fn insert_deliveries(
         let in_line = target.automation.settings.ordering == DeliveryOrder::Fifo;
         let waits = in_line && fifo::line_busy(conn, &target.automation.id)?;
         let taken = if waits { None } else { intake.take(&target.automation.id, &delivery_id) };
+        let taken = taken.map(|t| t.stored_for(&target.automation));
         let next_attempt_at = match taken {
             Some(Take::Call) => lease_until,
             Some(Take::Hold) => now,
@@ -342,9 +360,17 @@ impl Store {
         intake: Arc<dyn Intake>,
     ) -> StoreResult<Accepted> {
         let cache = self.cache.clone();
+        let payload = Prepared::of(&msg.payload);
         // Unguarded: everything that can refuse a message is checked before its first write.
         self.write_unguarded(move |c| {
-            ingest(c, &mut cache.lock(), msg, intake.as_ref(), UnixMs::now())
+            ingest_prepared(
+                c,
+                &mut cache.lock(),
+                msg,
+                Some(payload),
+                intake.as_ref(),
+                UnixMs::now(),
+            )
         })
         .await
     }

@@ -244,9 +244,7 @@ mod tests {
         store
             .write(|c| {
                 for i in 0..3_000u32 {
-                    let mut body = vec![0u8; 4096];
-                    body[..4].copy_from_slice(&i.to_le_bytes());
-                    bodies::put(c, &body)?;
+                    bodies::put(c, &bodies::incompressible(u64::from(i), 4096))?;
                 }
                 Ok(())
             })

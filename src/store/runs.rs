@@ -118,8 +118,12 @@ pub struct NodeRun {
     pub index: u32,
     /// How it ended.
     pub status: NodeStatus,
-    /// When it started: Unix seconds, as the event's `created_at`.
+    /// When it started: Unix seconds, as the event's `created_at` (Dify's API has seconds).
     pub started_at: i64,
+    /// When it started, in Unix milliseconds (the console shows this). `None` in nodes
+    /// stored before it was (version 20 and older), which only have [`Self::started_at`].
+    #[serde(default)]
+    pub started_at_ms: Option<i64>,
     /// Seconds it took; `None` when [`NodeStatus::Unfinished`].
     pub elapsed_time: Option<f64>,
     /// Why it failed.

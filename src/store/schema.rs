@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 20;
+pub const VERSION: i64 = 22;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -53,6 +53,10 @@ pub const VERSION: i64 = 20;
 /// (see schema.sql), new tables only: no upgrade step.
 /// Version 20 adds the rollup of calls by automation, minute and status class (the health
 /// endpoint's windows), a new table only: no upgrade step; it counts from the upgrade on.
+/// Version 21 adds a trigger keeping a waiting FIFO delivery waiting while its line has a
+/// head (see `store::fifo::line_up`), which the idempotent schema creates: no upgrade step.
+/// Version 22 adds `bodies.encoding` ([`BODIES_ENCODING`]): the bodies stored before it stay
+/// as they were given (0), readable as ever; those stored from then on are compressed.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),
@@ -126,6 +130,16 @@ const RUN_NODES: (i64, &str) = (
          CHECK (json_valid(nodes) AND json_type(nodes) = 'array');",
 );
 
+/// Version 22's step, kept out of [`UPGRADES`] because the `bodies` of a database older than
+/// 7 is set aside and made anew by the schema, column included. Keyed like a step. It runs
+/// only where the column is missing: upgrade tests make a new database look older by taking
+/// out what later versions added, and a column of compressed rows cannot be taken out.
+const BODIES_ENCODING: (i64, &str) = (
+    21,
+    "ALTER TABLE bodies ADD COLUMN encoding INTEGER NOT NULL DEFAULT 0 \
+         CHECK (encoding IN (0, 1));",
+);
+
 /// Version 7's copy of the bodies set aside by its upgrade step: every one counts as used at
 /// the upgrade, so content retention starts counting from there, and as shared, since who
 /// else stored it was never recorded (an expunge then leaves it to retention).
@@ -194,6 +208,9 @@ fn upgrade(conn: &Connection, found: i64) -> StoreResult<()> {
     if found >= 2 && RUN_NODES.0 >= found {
         tx.execute_batch(RUN_NODES.1)?;
     }
+    if found >= 7 && BODIES_ENCODING.0 >= found && !has_column(&tx, "bodies", "encoding")? {
+        tx.execute_batch(BODIES_ENCODING.1)?;
+    }
     let rebuilt = if found != 0 && found < 6 { set_aside(&tx)? } else { Vec::new() };
     tx.execute_batch(SCHEMA)?;
     rebuild(&tx, &rebuilt)?;
@@ -206,6 +223,13 @@ fn upgrade(conn: &Connection, found: i64) -> StoreResult<()> {
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()?;
     Ok(())
+}
+
+/// Whether `table` has `column`.
+fn has_column(conn: &Connection, table: &str, column: &str) -> StoreResult<bool> {
+    Ok(conn
+        .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?
+        .exists([table, column])?)
 }
 
 /// Renames each table of [`REBUILT`] the database has out of the way, and drops its indexes

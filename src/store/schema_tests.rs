@@ -41,9 +41,9 @@ fn names(conn: &Connection, sql: &str) -> Vec<String> {
 /// Takes version 18's column (rate limits) out of a new database, making it look older.
 const UNDO_V18: &str = "ALTER TABLE automations DROP COLUMN rate_limit_per_sec;";
 /// Takes version 17's columns, index and triggers (FIFO automations) out of a new database,
-/// to make it one of an older version.
-const UNDO_V17: &str =
-    "DROP TRIGGER deliveries_fifo_stored; DROP TRIGGER deliveries_fifo_requeued; \
+/// to make it one of an older version (with version 21's trigger, which reads its column).
+const UNDO_V17: &str = "DROP TRIGGER deliveries_fifo_kept_waiting; \
+    DROP TRIGGER deliveries_fifo_stored; DROP TRIGGER deliveries_fifo_requeued; \
     DROP TRIGGER deliveries_fifo_ended; DROP TRIGGER deliveries_fifo_deleted; \
     DROP INDEX deliveries_fifo; \
     ALTER TABLE automations DROP COLUMN ordering; ALTER TABLE deliveries DROP COLUMN fifo;";
@@ -311,7 +311,7 @@ fn a_version_16_database_stays_parallel() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(objects, 5, "the index and its four triggers");
+    assert_eq!(objects, 6, "the index and its four triggers, and version 21's");
     let set = "UPDATE automations SET ordering = ?1";
     assert!(conn.execute(set, ["lifo"]).is_err(), "the CHECK refuses another ordering");
     conn.execute(set, ["fifo"]).unwrap();
@@ -345,4 +345,29 @@ fn a_version_17_database_leaves_its_automations_unlimited() {
         assert!(conn.execute(set, [refused]).is_err(), "{refused} stored");
     }
     assert!(conn.execute(set, [1.5]).is_err(), "1.5 stored");
+}
+
+/// A version 20 database gets `bodies.encoding`: the bodies stored before it read back as
+/// they were stored (0), and a body stored after the upgrade is compressed.
+#[test]
+fn a_version_20_database_keeps_its_bodies_as_given() {
+    let conn = Connection::open_in_memory().unwrap();
+    apply(&conn).unwrap();
+    let before = vec![b'a'; 4096];
+    conn.execute_batch("ALTER TABLE bodies DROP COLUMN encoding; PRAGMA user_version = 20;")
+        .unwrap();
+    conn.execute(
+        "INSERT INTO bodies (hash, data, used_at) VALUES (?1, ?2, 0)",
+        rusqlite::params![&crate::store::body_hash(&before)[..], &before],
+    )
+    .unwrap();
+    apply(&conn).unwrap();
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(version, VERSION);
+    let hash = crate::store::body_hash(&before);
+    assert_eq!(super::super::bodies::find(&conn, &hash).unwrap(), Some(before));
+    let after = vec![b'b'; 4096];
+    super::super::bodies::put(&conn, &after).unwrap();
+    let encodings = names(&conn, "SELECT CAST(encoding AS TEXT) FROM bodies ORDER BY rowid");
+    assert_eq!(encodings, ["0", "1"]);
 }

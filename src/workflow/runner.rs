@@ -231,7 +231,8 @@ fn emit_node_started(
 ) -> (Value, NodeRun) {
     let execution_id = uuid::Uuid::now_v7().to_string();
     let title = node.title.clone().unwrap_or_else(|| node.id.clone());
-    let created_at = UnixMs::now().as_secs();
+    let started_at = UnixMs::now();
+    let created_at = started_at.as_secs();
     let common = json!({
         "id": execution_id, "node_id": node.id, "node_type": node.kind.type_name(), "title": title,
         "index": index, "predecessor_node_id": predecessor, "created_at": created_at,
@@ -246,6 +247,7 @@ fn emit_node_started(
         index,
         status: NodeStatus::Unfinished,
         started_at: created_at,
+        started_at_ms: Some(started_at.as_ms()),
         elapsed_time: None,
         error: None,
     };

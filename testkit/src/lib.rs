@@ -12,6 +12,7 @@ use serde_json::Value;
 
 mod api;
 pub mod apps;
+pub mod crash;
 mod receiver;
 mod relay;
 pub mod signing;

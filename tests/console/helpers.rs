@@ -37,11 +37,15 @@ impl Page {
     }
 }
 
-/// A browser-like client of the console, holding one session cookie.
+/// A browser-like client of the console, holding one session cookie and the sign-in form's
+/// token cookie.
 pub(crate) struct Browser {
     client: reqwest::Client,
     base: String,
     pub cookie: Option<String>,
+    /// The sign-in page's token cookie (`hr_sign_in`), sent with every request as a browser
+    /// would (the server scopes it to the sign-in path).
+    pub sign_in_cookie: Option<String>,
 }
 
 impl Browser {
@@ -53,14 +57,16 @@ impl Browser {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("client");
-        Self { client, base: relay.url(""), cookie: None }
+        Self { client, base: relay.url(""), cookie: None, sign_in_cookie: None }
     }
 
     async fn answer(&self, req: reqwest::RequestBuilder) -> Page {
-        let req = match &self.cookie {
-            Some(c) => req.header("cookie", format!("hr_console={c}")),
-            None => req,
-        };
+        let cookies: Vec<String> =
+            [("hr_console", &self.cookie), ("hr_sign_in", &self.sign_in_cookie)]
+                .into_iter()
+                .filter_map(|(name, value)| Some(format!("{name}={}", value.as_ref()?)))
+                .collect();
+        let req = if cookies.is_empty() { req } else { req.header("cookie", cookies.join("; ")) };
         let resp = req.send().await.expect("send");
         let (status, headers) = (resp.status(), resp.headers().clone());
         Page { status, headers, text: resp.text().await.expect("text") }
@@ -68,7 +74,16 @@ impl Browser {
 
     /// GET `path`.
     pub async fn get(&self, path: &str) -> Page {
-        self.answer(self.client.get(format!("{}{path}", self.base))).await
+        self.get_with(path, &[]).await
+    }
+
+    /// GET `path` with extra `headers`.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Page {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        self.answer(req).await
     }
 
     /// POST the form `fields` to `path`, with extra `headers`.
@@ -101,19 +116,46 @@ impl Browser {
         self.answer(req).await
     }
 
-    /// Signs in with `key`; keeps the session cookie. The sign-in answer.
-    pub async fn sign_in(&mut self, key: &str) -> Page {
-        let page = self.post("/console/sign-in", &[("key", key)], &[]).await;
+    /// Opens the sign-in page and keeps its token cookie, as a browser would: the token its
+    /// form carries.
+    pub async fn sign_in_token(&mut self) -> String {
+        let page = self.get("/console/sign-in").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        self.sign_in_cookie = set_cookie(&page, "hr_sign_in");
+        assert!(self.sign_in_cookie.is_some(), "the sign-in page set no token cookie");
+        page.csrf()
+    }
+
+    /// Signs in with `key` through the sign-in page's form, with extra `headers`; keeps the
+    /// session cookie. The sign-in answer.
+    pub async fn sign_in_with(&mut self, key: &str, headers: &[(&str, &str)]) -> Page {
+        let token = self.sign_in_token().await;
+        let page = self.post("/console/sign-in", &[("csrf", &token), ("key", key)], headers).await;
         self.cookie = session_cookie(&page);
+        if self.cookie.is_some() {
+            self.sign_in_cookie = None;
+        }
         page
     }
+
+    /// Signs in with `key` through the sign-in page's form; keeps the session cookie. The
+    /// sign-in answer.
+    pub async fn sign_in(&mut self, key: &str) -> Page {
+        self.sign_in_with(key, &[]).await
+    }
+}
+
+/// The value the `Set-Cookie` headers of `page` give cookie `name`, unless they end it.
+pub(crate) fn set_cookie(page: &Page, name: &str) -> Option<String> {
+    page.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find_map(|set| {
+        let value = set.strip_prefix(name)?.strip_prefix('=')?.split(';').next()?;
+        (!value.is_empty()).then(|| value.to_string())
+    })
 }
 
 /// The session token a `Set-Cookie` of `page` sets, if any.
 pub(crate) fn session_cookie(page: &Page) -> Option<String> {
-    let set = page.header("set-cookie");
-    let value = set.strip_prefix("hr_console=")?.split(';').next()?;
-    (!value.is_empty()).then(|| value.to_string())
+    set_cookie(page, "hr_console")
 }
 
 /// A key of `role`, made with the admin key: (key, id).

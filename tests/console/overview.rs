@@ -202,12 +202,13 @@ async fn a_kill_or_an_upgrade_neither_double_counts_nor_skips_a_log() {
     // A database from before the rollup (schema 14): counted from its first log on start.
     relay.terminate();
     let db = Connection::open(relay.dir.path().join("hookrelay.db")).expect("open db");
-    // Versions 15 to 20 taken out: the rollup, the rate limit, and FIFO's column, index and
+    // Versions 15 to 21 taken out: the rollup, the rate limit, and FIFO's column, index and
     // triggers (which the upgrade adds again).
     db.execute_batch(
         "DROP TABLE rollup_cursor; DROP TABLE rollup_minutes; DROP TABLE rollup_latency; \
          DROP TABLE rollup_errors; DROP TABLE rollup_classes; \
          ALTER TABLE automations DROP COLUMN rate_limit_per_sec; \
+         DROP TRIGGER deliveries_fifo_kept_waiting; \
          DROP TRIGGER deliveries_fifo_stored; DROP TRIGGER deliveries_fifo_requeued; \
          DROP TRIGGER deliveries_fifo_ended; DROP TRIGGER deliveries_fifo_deleted; \
          DROP INDEX deliveries_fifo; ALTER TABLE automations DROP COLUMN ordering; \

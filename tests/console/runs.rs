@@ -297,3 +297,78 @@ async fn runs_are_filtered_by_status_alone_or_with_their_app_across_pages() {
     assert!(listed(&none.text).is_empty(), "the demo app has no failed run");
     assert!(none.text.contains("No run of this app in status failed."), "{}", none.text);
 }
+
+/// An app calling `url` three times in a row (each node an http-request), then ending.
+fn three_calls_app(key: &str, url: &str) -> String {
+    let mut app = format!(
+        "\n[[apps]]\nid = \"calls\"\napi_keys = [\"{key}\"]\n\
+         [[apps.nodes]]\nid = \"start\"\ntype = \"start\"\n"
+    );
+    for call in ["one", "two", "three"] {
+        app +=
+            &format!("[[apps.nodes]]\nid = \"{call}\"\ntype = \"http-request\"\nurl = \"{url}\"\n");
+    }
+    app += "[[apps.nodes]]\nid = \"end\"\ntype = \"end\"\noutputs = []\n";
+    for (from, to) in [("start", "one"), ("one", "two"), ("two", "three"), ("three", "end")] {
+        app += &format!("[[apps.edges]]\nsource = \"{from}\"\ntarget = \"{to}\"\n");
+    }
+    app
+}
+
+/// The start time the node row shows, in Unix milliseconds; panics unless it has them.
+fn started_ms(row: &str) -> i64 {
+    let at = row.find("datetime=\"").expect("a start time") + 10;
+    let text = &row[at..at + row[at..].find('"').expect("end")];
+    assert_eq!(text.len(), "2026-01-01T00:00:00.000Z".len(), "not to the millisecond: {text}");
+    chrono::DateTime::parse_from_rfc3339(text).expect("RFC 3339").timestamp_millis()
+}
+
+/// Nodes taking well under a second show distinct start times, in order, to the millisecond
+/// (Dify's `created_at` has seconds, so they would all show the same second), each at least
+/// the previous node's elapsed time after it. Nodes stored before their milliseconds were
+/// show whole seconds, without an invented `.000`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_start_times_are_shown_to_the_millisecond() {
+    let key = "app-calls-key-0123456789";
+    let (url, calls) =
+        crate::common::slow::slow_receiver(std::time::Duration::from_millis(30)).await;
+    let relay = Relay::start(&three_calls_app(key, &url));
+    let run_id = run(&relay, key, json!({})).await;
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+    let mut browser = Browser::new(&relay);
+    browser.sign_in(&key_of(&relay, "viewer").await.0).await;
+    let detail = browser.get(&format!("/console/runs/{run_id}")).await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.text);
+    let stored = stored_nodes(&relay, &run_id);
+    let started: Vec<i64> = (1..=5).map(|i| started_ms(node_row(&detail.text, i))).collect();
+    for (i, node) in stored.iter().enumerate() {
+        assert_eq!(node["started_at_ms"].as_i64(), Some(started[i]), "{node}");
+        assert_eq!(node["started_at"].as_i64(), Some(started[i].div_euclid(1000)), "{node}");
+    }
+    assert!(started[0] <= started[1], "{started:?}");
+    assert!(started[4] - started[0] < 1000, "the run took a second or more: {started:?}");
+    for i in 1..4 {
+        let elapsed_ms = stored[i]["elapsed_time"].as_f64().expect("elapsed") * 1000.0;
+        assert!(elapsed_ms >= 30.0, "{}", stored[i]);
+        let gap = started[i + 1] - started[i];
+        assert!(
+            gap as f64 >= elapsed_ms.floor(),
+            "node {} started {gap} ms after {}",
+            i + 2,
+            i + 1
+        );
+    }
+
+    // A run stored by an older relay: its nodes have seconds only.
+    let db = rusqlite::Connection::open(relay.dir.path().join("hookrelay.db")).expect("open db");
+    db.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+    let older = "UPDATE workflow_runs SET nodes = (SELECT json_group_array(json_remove(value, \
+                 '$.started_at_ms')) FROM json_each(nodes)) WHERE id = ?1";
+    assert_eq!(db.execute(older, [&run_id]).expect("update"), 1);
+    let older = browser.get(&format!("/console/runs/{run_id}")).await;
+    assert_eq!(older.status, StatusCode::OK, "{}", older.text);
+    let row = node_row(&older.text, 2);
+    let seconds = chrono::DateTime::from_timestamp(started[1].div_euclid(1000), 0).expect("time");
+    let shown = seconds.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert!(row.contains(&format!("datetime=\"{shown}\"")), "{shown}: {row}");
+}

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 
 use crate::common::Relay;
-use crate::helpers::{key_of, session_cookie, Browser, ADMIN};
+use crate::helpers::{key_of, session_cookie, set_cookie, Browser, ADMIN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_good_key_gets_a_strict_http_only_cookie_and_a_bad_one_none() {
@@ -18,7 +18,7 @@ async fn a_good_key_gets_a_strict_http_only_cookie_and_a_bad_one_none() {
     let app_key = browser.sign_in("app-demo-key-0123456789").await;
     assert_eq!(app_key.status, StatusCode::UNAUTHORIZED, "{}", app_key.text);
     assert!(app_key.text.contains("an app key cannot use this API"), "{}", app_key.text);
-    assert!(refused.header("set-cookie").is_empty(), "a cookie for a bad key");
+    assert!(session_cookie(&refused).is_none(), "a session for a bad key");
     assert_eq!(browser.get("/console/logs").await.location(), "/console/sign-in");
 
     let signed = browser.sign_in(ADMIN).await;
@@ -36,21 +36,25 @@ async fn a_good_key_gets_a_strict_http_only_cookie_and_a_bad_one_none() {
     assert!(logs.text.contains("signed in as admin"), "{}", logs.text);
 
     // Behind a TLS-terminating proxy, trusted by the config: Secure.
-    let proxied = browser
-        .post("/console/sign-in", &[("key", ADMIN)], &[("x-forwarded-proto", "https")])
-        .await;
+    browser.cookie = None;
+    let proxied = browser.sign_in_with(ADMIN, &[("x-forwarded-proto", "https")]).await;
     assert!(proxied.header("set-cookie").contains("; Secure"), "{}", proxied.header("set-cookie"));
+    browser.cookie = None;
+    let page = browser.get_with("/console/sign-in", &[("x-forwarded-proto", "https")]).await;
+    let token_cookie = page.header("set-cookie");
+    assert!(token_cookie.starts_with("hr_sign_in="), "{token_cookie}");
+    assert!(token_cookie.contains("; Secure"), "{token_cookie}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forwarded_proto_is_ignored_unless_trusted() {
     let relay = Relay::start("");
-    let browser = Browser::new(&relay);
-    let signed = browser
-        .post("/console/sign-in", &[("key", ADMIN)], &[("x-forwarded-proto", "https")])
-        .await;
+    let mut browser = Browser::new(&relay);
+    let signed = browser.sign_in_with(ADMIN, &[("x-forwarded-proto", "https")]).await;
     assert!(session_cookie(&signed).is_some(), "{}", signed.text);
-    assert!(!signed.header("set-cookie").contains("Secure"), "{}", signed.header("set-cookie"));
+    for set in signed.headers.get_all("set-cookie") {
+        assert!(!set.to_str().expect("text").contains("Secure"), "{set:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,20 +126,20 @@ async fn revoking_the_key_ends_its_sessions_and_sign_out_needs_the_csrf_token() 
 async fn a_form_posted_from_another_site_is_refused_sign_in_included() {
     let relay = Relay::start("");
     let mut browser = Browser::new(&relay);
+    // Even with the sign-in form's own token and cookie: the headers alone refuse it.
+    let token = browser.sign_in_token().await;
     for headers in [
         [("sec-fetch-site", "cross-site")],
         [("sec-fetch-site", "same-site")],
         [("origin", "null")],
     ] {
-        let forged = browser.post("/console/sign-in", &[("key", ADMIN)], &headers).await;
+        let fields = [("csrf", token.as_str()), ("key", ADMIN)];
+        let forged = browser.post("/console/sign-in", &fields, &headers).await;
         assert_eq!(forged.status, StatusCode::FORBIDDEN, "{headers:?}: {}", forged.text);
         assert!(forged.header("set-cookie").is_empty(), "{headers:?} signed in");
     }
-    let same = browser
-        .post("/console/sign-in", &[("key", ADMIN)], &[("sec-fetch-site", "same-origin")])
-        .await;
+    let same = browser.sign_in_with(ADMIN, &[("sec-fetch-site", "same-origin")]).await;
     assert_eq!(same.status, StatusCode::SEE_OTHER, "{}", same.text);
-    browser.cookie = session_cookie(&same);
     let csrf = browser.get("/console/logs").await.csrf();
 
     let out = [("csrf", csrf.as_str())];
@@ -179,6 +183,68 @@ async fn a_sign_in_form_with_the_key_twice_or_not_utf8_signs_nobody_in() {
         let refused = browser.post_raw("/console/sign-in", body).await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
         assert!(refused.text.contains(said), "{said}: {}", refused.text);
-        assert!(refused.header("set-cookie").is_empty(), "signed in");
+        assert!(session_cookie(&refused).is_none(), "signed in");
     }
+}
+
+/// A forged sign-in: the form's fields, and the token cookie sent with it.
+type Forgery<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>);
+
+/// Login CSRF in a browser that sends neither `Sec-Fetch-Site` nor `Origin` (older browsers,
+/// some privacy settings): a sign-in post without the sign-in page's token, with a token but
+/// no cookie, or with a token its cookie does not match, is refused (403, no session, the
+/// form served again with a token); the page's own token and cookie sign in, and the token's
+/// cookie then ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_post_without_the_sign_in_pages_token_signs_nobody_in() {
+    let relay = Relay::start("");
+    let mut browser = Browser::new(&relay);
+    let page = browser.get("/console/sign-in").await;
+    let set = page.header("set-cookie").to_string();
+    for flag in
+        ["hr_sign_in=", "HttpOnly", "SameSite=Strict", "Path=/console/sign-in", "Max-Age=3600"]
+    {
+        assert!(set.contains(flag), "{flag} missing: {set}");
+    }
+    let token = page.csrf();
+    assert_eq!(set_cookie(&page, "hr_sign_in").as_deref(), Some(token.as_str()), "{set}");
+
+    let other = "ab".repeat(32);
+    let forgeries: [Forgery; 5] = [
+        (&[("key", ADMIN)], None),
+        (&[("key", ADMIN)], Some(&token)),
+        (&[("csrf", &token), ("key", ADMIN)], None),
+        (&[("csrf", &other), ("key", ADMIN)], Some(&token)),
+        (&[("csrf", ""), ("key", ADMIN)], Some("")),
+    ];
+    for (fields, cookie) in forgeries {
+        browser.sign_in_cookie = cookie.map(String::from);
+        let refused = browser.post("/console/sign-in", fields, &[]).await;
+        let case = format!("{fields:?} with cookie {cookie:?}");
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{case}: {}", refused.text);
+        assert!(refused.text.contains("did not come from this console"), "{case}");
+        assert!(session_cookie(&refused).is_none(), "{case} signed in");
+        // The form comes back usable: a token in the field and in the cookie.
+        assert_eq!(set_cookie(&refused, "hr_sign_in"), Some(refused.csrf()), "{case}");
+        assert_eq!(browser.get("/console/logs").await.location(), "/console/sign-in", "{case}");
+    }
+
+    // A wrong key with a good token: 401, and the same token stays usable.
+    browser.sign_in_cookie = Some(token.clone());
+    let wrong = browser.post("/console/sign-in", &[("csrf", &token), ("key", "nope")], &[]).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.text);
+    assert_eq!(wrong.csrf(), token, "the form changed its token");
+    let signed = browser.post("/console/sign-in", &[("csrf", &token), ("key", ADMIN)], &[]).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.text);
+    assert_eq!(signed.location(), "/console/overview");
+    browser.cookie = session_cookie(&signed);
+    assert!(browser.cookie.is_some(), "no session");
+    let ended: Vec<_> = signed.headers.get_all("set-cookie").iter().collect();
+    assert!(
+        ended.iter().any(|v| v
+            .to_str()
+            .is_ok_and(|v| v.starts_with("hr_sign_in=;") && v.contains("Max-Age=0"))),
+        "the token's cookie outlived the sign-in: {ended:?}"
+    );
+    assert_eq!(browser.get("/console/logs").await.status, StatusCode::OK);
 }

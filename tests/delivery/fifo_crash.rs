@@ -1,6 +1,7 @@
 //! The FIFO line survives `kill -9`: under load (senders posting concurrently), the relay is
 //! killed at seeded random instants and restarted on the same database, and the receiver of a
-//! FIFO automation still sees the messages in ingest order. Mirrors tests/crash_loop.rs.
+//! FIFO automation still sees the messages in ingest order. Mirrors tests/crash_loop.rs (their
+//! senders and kill loop are testkit's `crash`).
 //! Replay a failure with `FIFO_CRASH_SEED=<seed printed>`.
 //!
 //! The rule checked: ingest order is message id order (ids are made by the one writer, each
@@ -13,14 +14,13 @@
 //! reruns are outside the order.)
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
-use serde_json::{json, Value};
+use rand::SeedableRng;
+use serde_json::json;
 
-use crate::common::{self, Receiver, Relay, KEY};
+use crate::common::crash::{self, Load, Senders};
+use crate::common::{self, Receiver, Relay};
 
 const SENDERS: usize = 6;
 const KILLS: usize = 4;
@@ -38,59 +38,9 @@ request_timeout_ms = 5000
 connect_timeout_ms = 1000
 "#;
 
-fn seed() -> u64 {
-    std::env::var("FIFO_CRASH_SEED")
-        .ok()
-        .map(|s| s.parse().expect("FIFO_CRASH_SEED is a u64"))
-        .unwrap_or_else(rand::random)
-}
-
-#[derive(Default)]
-struct Load {
-    base: RwLock<String>,
-    acked: Mutex<Vec<String>>,
-    stop: AtomicBool,
-}
-
-/// Posts messages until `stop`, each retried against the current address until answered 202.
-async fn sender(index: usize, load: Arc<Load>) {
-    let client = common::client();
-    let mut seq = 0usize;
-    while !load.stop.load(Ordering::SeqCst) {
-        let body = json!({"processor_id": PROCESSOR, "payload": {"sender": index, "seq": seq}});
-        seq += 1;
-        while !load.stop.load(Ordering::SeqCst) {
-            let base = load.base.read().unwrap().clone();
-            let sent = client
-                .post(format!("{base}/v1/messages"))
-                .header("Api-Key", KEY)
-                .timeout(Duration::from_secs(5))
-                .json(&body)
-                .send()
-                .await;
-            if let Ok(resp) = sent {
-                if resp.status().as_u16() == 202 {
-                    if let Some(id) = resp
-                        .json::<Value>()
-                        .await
-                        .ok()
-                        .and_then(|v| v["id"].as_str().map(String::from))
-                    {
-                        load.acked.lock().unwrap().push(id);
-                        break;
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill9_under_load_keeps_a_fifo_automation_in_ingest_order() {
-    let seed = seed();
-    eprintln!("fifo crash seed: {seed} (replay with FIFO_CRASH_SEED={seed})");
+    let seed = crash::seed("FIFO_CRASH_SEED", "fifo crash");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let receiver = Receiver::ok().await;
     let mut relay = Relay::start(CONFIG);
@@ -103,28 +53,19 @@ async fn kill9_under_load_keeps_a_fifo_automation_in_ingest_order() {
         .await;
     assert_eq!(status, 201, "{created}");
 
-    let load = Arc::new(Load::default());
-    *load.base.write().unwrap() = relay.base.clone();
-    let senders: Vec<_> = (0..SENDERS).map(|i| tokio::spawn(sender(i, load.clone()))).collect();
-    let mut kills = Vec::new();
-    for _ in 0..KILLS {
-        let (up, down) = (rng.random_range(400..1500u64), rng.random_range(0..300u64));
-        tokio::time::sleep(Duration::from_millis(up)).await;
-        kills.push((up, down, load.acked.lock().unwrap().len(), receiver.count()));
-        tokio::task::block_in_place(|| relay.kill9());
-        tokio::time::sleep(Duration::from_millis(down)).await;
-        tokio::task::block_in_place(|| relay.restart());
-        *load.base.write().unwrap() = relay.base.clone();
-    }
+    let load = Load::new(&relay.base);
+    let senders =
+        Senders { processor: PROCESSOR, count: SENDERS, pad: 0, pause: Duration::from_millis(2) }
+            .start(&load);
+    let kills = crash::kill_loop(&mut relay, &load, &mut rng, KILLS, (400..1500, 0..300), || {
+        receiver.count()
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    load.stop.store(true, Ordering::SeqCst);
-    for s in senders {
-        s.await.expect("sender");
-    }
-    let acked: Vec<String> = load.acked.lock().unwrap().clone();
+    let acked = crash::stop(&load, senders).await;
     assert!(acked.len() > 50, "too little load: {} acknowledged ({kills:?})", acked.len());
     assert!(
-        kills.iter().filter(|k| k.3 > 0).count() >= KILLS - 1,
+        kills.iter().filter(|k| k.calls > 0).count() >= KILLS - 1,
         "kills before any call: {kills:?}"
     );
 

@@ -13,8 +13,17 @@ use crate::servers::{Echo, SlowServer};
 const KEY: &str = "app-steps-key-0123456789";
 const SLOW_KEY: &str = "app-slow-steps-key-0123456789";
 /// The fields a stored node has: those of its `node_finished` but inputs and outputs.
-const FIELDS: &[&str] =
-    &["elapsed_time", "error", "index", "node_id", "node_type", "started_at", "status", "title"];
+const FIELDS: &[&str] = &[
+    "elapsed_time",
+    "error",
+    "index",
+    "node_id",
+    "node_type",
+    "started_at",
+    "started_at_ms",
+    "status",
+    "title",
+];
 
 /// start → greet (template, titled) → call (http GET `url`) → end.
 fn app(url: &str) -> String {
@@ -85,6 +94,9 @@ fn assert_same(stored: &[Value], finished: &[Value]) {
             assert_eq!(node[field], event[field], "{field} of {node}\nevent {event}");
         }
         assert_eq!(node["started_at"], event["created_at"], "{node}\nevent {event}");
+        // The console's start time to the millisecond: within the second the event says.
+        let ms = node["started_at_ms"].as_i64().expect("started_at_ms");
+        assert_eq!(Some(ms / 1000), event["created_at"].as_i64(), "{node}\nevent {event}");
     }
 }
 

@@ -34,21 +34,7 @@ pub async fn pages(s: &Settings) -> anyhow::Result<Row> {
     crate::seed::seed_logs(&dir.join("hookrelay.db"), s.logs, s.payloads, dates).await?;
     let relay = Relay::start(Some(dir))?;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-    let form =
-        url::form_urlencoded::Serializer::new(String::new()).append_pair("key", KEY).finish();
-    let signed = http
-        .post(format!("{}/console/sign-in", relay.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
-        .await?;
-    let cookie = signed
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .context("sign-in set no cookie")?
-        .to_string();
+    let cookie = sign_in(&http, &relay.base).await?;
     let get = |path: &str| http.get(format!("{}{path}", relay.base)).header("cookie", &cookie);
 
     // The last day's logs are the last ones counted; once counted, a pass finds nothing new
@@ -108,4 +94,38 @@ pub async fn pages(s: &Settings) -> anyhow::Result<Row> {
 fn day_calls(page: &str) -> Option<i64> {
     let at = page.find("id=\"day-calls\">")? + "id=\"day-calls\">".len();
     page[at..].split('<').next()?.trim().parse().ok()
+}
+
+/// Signs in as a browser does: the sign-in page's token cookie and field, then the form.
+/// The session's `Cookie` header value.
+async fn sign_in(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let url = format!("{base}/console/sign-in");
+    let page = http.get(&url).send().await?.error_for_status()?;
+    let token_cookie = first_cookie(page.headers(), "hr_sign_in=").context("no sign-in token")?;
+    let text = page.text().await?;
+    let marker = "name=\"csrf\" value=\"";
+    let at = text.find(marker).context("no token in the sign-in form")? + marker.len();
+    let token = text.get(at..at + 64).context("a short sign-in token")?;
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf", token)
+        .append_pair("key", KEY)
+        .finish();
+    let signed = http
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", token_cookie)
+        .body(form)
+        .send()
+        .await?;
+    first_cookie(signed.headers(), "hr_console=").context("sign-in set no cookie")
+}
+
+/// The `name=value` of the first `Set-Cookie` starting with `prefix`.
+fn first_cookie(headers: &reqwest::header::HeaderMap, prefix: &str) -> Option<String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter(|v| v.starts_with(prefix))
+        .find_map(|v| v.split(';').next().map(String::from))
 }

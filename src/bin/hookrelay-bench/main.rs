@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cargo build --release && target/release/hookrelay-bench [SCENARIO…] [--messages N]
-//!     [--concurrency C] [--same-payload] [--synchronous normal|full] [--logs N] [--rate R] [--duration S] [--out DIR]
+//!     [--concurrency C] [--same-payload] [--synchronous normal|full] [--logs N] [--rate R] [--duration S]
+//!     [--receiver-delay-ms D] [--out DIR]
 //! ```
 //! Scenarios: raw, forward (a storage-free forwarder: the ceiling of one call in and one
 //! out per message), ingest, e2e, rerun, logs-query, console (p50/p99 per console page with
@@ -17,15 +18,19 @@
 //! 40 days old, deleted by the relay's default retention at start-up while the steady load
 //! runs, then the same load again once they are gone), soak (the steady load for
 //! `--duration`, 600 s by default, under 60 s retention windows, sampling the database's size
-//! every 10 s).
+//! every 10 s), fifo (one FIFO automation whose receiver answers after `--receiver-delay-ms`,
+//! 10 ms by default, 2,000 messages unless `--messages` is given: messages/s delivered against
+//! the ceiling 1 / receiver latency measured in the same run, and the ingest order checked).
 //! Every message carries a unique payload (sequence number, random run id, varied text) of
 //! 1 KB, as real completions do; `--same-payload` repeats one payload, the variant reported
 //! beside it to show what content addressing saves. `--synchronous full` starts every relay
 //! with `store.synchronous = "full"` (an fsync per commit: a commit survives power loss).
-//! Default: all but logs-query, console, retention and soak (long). Each scenario also writes `DIR/<scenario>.json` (default
+//! Default: all but logs-query, console, retention, soak (long) and fifo (bounded by its
+//! receiver's delay by design). Each scenario also writes `DIR/<scenario>.json` (default
 //! `target/bench`) with its figures, settings, the machine and the commit.
 
 mod console;
+mod fifo;
 mod forward;
 mod load;
 mod logs_query;
@@ -50,6 +55,10 @@ use std::process::ExitCode;
 pub struct Settings {
     /// Messages (or calls) per scenario.
     pub messages: usize,
+    /// Whether `--messages` was given (a scenario with a default of its own then uses it).
+    pub messages_given: bool,
+    /// How long `fifo`'s receiver takes to answer each call, milliseconds.
+    pub receiver_delay_ms: u64,
     /// Concurrent senders.
     pub concurrency: usize,
     /// The payloads posted: their size, and whether every message repeats one payload.
@@ -65,6 +74,8 @@ pub struct Settings {
 fn main() -> ExitCode {
     let mut settings = Settings {
         messages: 50_000,
+        messages_given: false,
+        receiver_delay_ms: 10,
         concurrency: 32,
         payloads: payloads::Payloads { bytes: 1024, same: false },
         logs: 1_000_000,
@@ -84,7 +95,14 @@ fn main() -> ExitCode {
         };
         match arg.as_str() {
             "--messages" => match number("--messages") {
-                Some(n) => settings.messages = n,
+                Some(n) => {
+                    settings.messages = n;
+                    settings.messages_given = true;
+                }
+                None => return ExitCode::from(2),
+            },
+            "--receiver-delay-ms" => match number("--receiver-delay-ms") {
+                Some(n) => settings.receiver_delay_ms = n as u64,
                 None => return ExitCode::from(2),
             },
             "--concurrency" => match number("--concurrency") {
@@ -124,11 +142,10 @@ fn main() -> ExitCode {
                 }
             },
             "raw" | "ingest" | "e2e" | "rerun" | "logs-query" | "console" | "workflow" | "sse"
-            | "sink" | "fanout" | "failing" | "steady" | "forward" | "retention" | "soak" => {
-                wanted.push(arg)
-            }
+            | "sink" | "fanout" | "failing" | "steady" | "forward" | "retention" | "soak"
+            | "fifo" => wanted.push(arg),
             other => {
-                eprintln!("unknown argument {other}; scenarios: raw forward ingest e2e rerun logs-query console workflow sse sink fanout failing steady retention soak");
+                eprintln!("unknown argument {other}; scenarios: raw forward ingest e2e rerun logs-query console workflow sse sink fanout failing steady retention soak fifo");
                 return ExitCode::from(2);
             }
         }

@@ -32,6 +32,7 @@ pub async fn run(name: &str, s: &Settings) -> anyhow::Result<Row> {
         "sink" => crate::sink::appends(s).await,
         "fanout" => crate::spread::fanout(s).await,
         "failing" => crate::spread::failing(s).await,
+        "fifo" => crate::fifo::line(s).await,
         other => bail!("unknown scenario {other}"),
     }
 }

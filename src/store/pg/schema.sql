@@ -43,7 +43,9 @@ CREATE TABLE bodies (
     hash        bytea PRIMARY KEY,
     data        bytea NOT NULL,
     used_at     bigint NOT NULL,
-    shared      boolean NOT NULL DEFAULT false
+    shared      boolean NOT NULL DEFAULT false,
+    -- How `data` is stored (SQLite version 22): 0 as given, 1 raw deflate.
+    encoding    smallint NOT NULL DEFAULT 0 CHECK (encoding IN (0, 1))
 );
 CREATE INDEX bodies_used ON bodies(used_at);
 
@@ -449,3 +451,22 @@ CREATE TRIGGER deliveries_fifo_ended AFTER UPDATE OF status ON deliveries
     EXECUTE FUNCTION hr_fifo_next();
 CREATE TRIGGER deliveries_fifo_deleted AFTER DELETE ON deliveries
     FOR EACH ROW WHEN (OLD.fifo AND OLD.status = 'pending') EXECUTE FUNCTION hr_fifo_next();
+
+-- A waiting one handed back due (a stale in-memory copy released after a switch to fifo,
+-- SQLite version 21's deliveries_fifo_kept_waiting) keeps waiting while its line has a head.
+CREATE FUNCTION hr_fifo_keep_waiting() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM hr_fifo_lock(NEW.automation_id);
+    IF EXISTS (SELECT 1 FROM deliveries WHERE automation_id = NEW.automation_id
+            AND status = 'pending' AND fifo AND next_attempt_at < 253402300799999
+            AND id <> NEW.id) THEN
+        NEW.next_attempt_at := 253402300799999;
+        NEW.claimed := 0;
+        NEW.claimed_by := NULL;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER deliveries_fifo_kept_waiting BEFORE UPDATE OF next_attempt_at ON deliveries
+    FOR EACH ROW WHEN (NEW.fifo AND NEW.status = 'pending'
+        AND OLD.next_attempt_at = 253402300799999 AND NEW.next_attempt_at < 253402300799999)
+    EXECUTE FUNCTION hr_fifo_keep_waiting();

@@ -15,6 +15,7 @@ const M: &str = r"'\x00000000000000000000000000000002'::bytea";
 fn valid_rows() -> String {
     format!(
         "INSERT INTO api_keys (key_hash, name, created_at, id, role) VALUES ('\\x01', 'k', 0, {A}, 'viewer');
+         INSERT INTO bodies (hash, data, used_at) VALUES ('\\x01', '\\x01', 0);
          INSERT INTO automations (id, name, processor_id, webhook_url, webhook_headers, need_validation,
              default_language, enabled, secret, created_at, updated_at)
              VALUES ({A}, 'a', 'p', 'http://r', '{{}}', false, 'en', true, 'whsec_x', 0, 0);
@@ -59,6 +60,7 @@ fn valid_rows() -> String {
 const CASES: &[(&str, &str)] = &[
     ("hr_id_check", r"UPDATE messages SET automation_id = '\x0001'"),
     ("api_keys_role_check", "UPDATE api_keys SET role = 'root'"),
+    ("bodies_encoding_check", "UPDATE bodies SET encoding = 2"),
     ("automations_webhook_headers_check", "UPDATE automations SET webhook_headers = '[]'"),
     ("automations_event_types_check", "UPDATE automations SET event_types = '{}'"),
     ("automations_secret_check", "UPDATE automations SET secret = 'whsecXabc'"),
