@@ -2,7 +2,8 @@
 //! automation is due (its head), the others wait at WAITING_AT; the next one becomes due when
 //! the head ends or is deleted; and two transactions storing FIFO deliveries of one
 //! automation at once still make one head (the per-automation advisory lock), which
-//! PostgreSQL's concurrent writers would otherwise break.
+//! PostgreSQL's concurrent writers would otherwise break; a waiting one handed back due keeps
+//! waiting while its line has a head.
 
 use tokio_postgres::Client;
 
@@ -67,6 +68,26 @@ async fn a_fifo_line_has_one_head_and_moves_on_when_it_ends() {
     assert_eq!(due(&client).await, [3], "a recovered delivery waits behind the head");
     set_status(&client, 3, "failed").await;
     assert_eq!(due(&client).await, [1], "then goes before later ones (lowest id)");
+    drop(client);
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_waiting_one_handed_back_due_keeps_waiting_behind_the_head() {
+    let Some(server) = server() else { return };
+    let db = Fresh::new(&server).await;
+    drop(Pg::open(&db.url, 1).await.unwrap());
+    let client = admin(&db.url).await;
+    for n in 1..=3 {
+        store(&client, n).await;
+    }
+    // A stale copy of 3 released (due now) while 1 is the head: it keeps waiting.
+    let release = r"UPDATE deliveries SET next_attempt_at = 7, claimed = 0
+                    WHERE id = '\x00000000000000000000000000000003'";
+    assert_eq!(client.execute(release, &[]).await.unwrap(), 1);
+    assert_eq!(due(&client).await, [1], "one head only");
+    set_status(&client, 1, "succeeded").await;
+    assert_eq!(due(&client).await, [2], "the line goes on in id order");
     drop(client);
     db.drop_now().await;
 }
