@@ -27,6 +27,7 @@ mod message_views;
 mod messages;
 mod operational;
 mod page;
+pub mod pg;
 mod readers;
 mod recover;
 mod replay;

@@ -1,0 +1,195 @@
+//! PostgreSQL storage (issue 15), for several instances sharing one outbox: a connection
+//! pool opened from a `postgres://` URL, with TLS through rustls (ring) when the URL's
+//! `sslmode` asks for it, and the schema applied at open ([`migrate`]). The store's table
+//! families are not yet written against it: docs/postgres.md says how they will be.
+
+mod migrate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::config::Host;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+pub use migrate::{Migrated, VERSION};
+
+/// How long a request waits for a free connection, or for a new one to be made, before the
+/// store answers that the database is unavailable.
+const POOL_WAIT: Duration = Duration::from_secs(5);
+
+/// Why the PostgreSQL store could not be opened or used. No variant ever carries the URL's
+/// password: connections are named by [`Target`].
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// The `database` setting is not a connection string tokio-postgres reads.
+    #[error("database: not a valid PostgreSQL connection string ({0})")]
+    Url(String),
+    /// The TLS configuration could not be built (no usable root certificates).
+    #[error("database: cannot set up TLS: {0}")]
+    Tls(#[from] rustls::Error),
+    /// No connection could be made or taken from the pool.
+    #[error("database {target}: {reason}")]
+    Unavailable {
+        /// Where the relay tried to connect.
+        target: Target,
+        /// What failed.
+        reason: String,
+    },
+    /// The database holds a schema newer than this build knows.
+    #[error("database {target}: schema version {found} is newer than this build ({VERSION})")]
+    NewerSchema {
+        /// Where the database is.
+        target: Target,
+        /// The version it holds.
+        found: i64,
+    },
+    /// A statement failed.
+    #[error("database {target}: {}", describe(source))]
+    Query {
+        /// Where the database is.
+        target: Target,
+        /// The server's or the driver's error.
+        source: tokio_postgres::Error,
+    },
+}
+
+/// A database named without its password, for messages and logs: `user@host:port/dbname`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target(String);
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Target {
+    fn of(config: &tokio_postgres::Config) -> Self {
+        let hosts: Vec<String> = config
+            .get_hosts()
+            .iter()
+            .enumerate()
+            .map(|(i, host)| {
+                let port =
+                    config.get_ports().get(i).or(config.get_ports().first()).unwrap_or(&5432);
+                match host {
+                    Host::Tcp(name) => format!("{name}:{port}"),
+                    Host::Unix(dir) => format!("{}:{port}", dir.display()),
+                }
+            })
+            .collect();
+        Target(format!(
+            "{}@{}/{}",
+            config.get_user().unwrap_or("?"),
+            hosts.join(","),
+            config.get_dbname().unwrap_or("?")
+        ))
+    }
+}
+
+/// An open PostgreSQL store: a pool of connections to a database whose schema is current.
+#[derive(Clone)]
+pub struct Pg {
+    pool: Pool,
+    target: Target,
+}
+
+impl std::fmt::Debug for Pg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pg").field("target", &self.target).finish_non_exhaustive()
+    }
+}
+
+/// True when a `database` setting names PostgreSQL rather than an SQLite file.
+pub fn is_postgres_url(database: &str) -> bool {
+    database.starts_with("postgres://") || database.starts_with("postgresql://")
+}
+
+impl Pg {
+    /// Opens a pool of at most `pool_size` connections to `url` and brings the database's
+    /// schema to [`VERSION`] (see [`migrate`]). Fails when the URL is malformed, the database
+    /// cannot be reached or refuses the credentials, or holds a newer schema. TLS follows the
+    /// URL's `sslmode` (`disable`, `prefer` — the default —, `require`), with the system's
+    /// root certificates.
+    pub async fn open(url: &str, pool_size: usize) -> Result<(Self, Migrated), PgError> {
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e: tokio_postgres::Error| PgError::Url(e.to_string()))?;
+        let target = Target::of(&config);
+        let manager = Manager::from_config(
+            config,
+            tls()?,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(POOL_WAIT))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| PgError::Unavailable { target: target.clone(), reason: e.to_string() })?;
+        let pg = Pg { pool, target };
+        let migrated = migrate::apply(&pg).await?;
+        Ok((pg, migrated))
+    }
+
+    /// Where this store's database is (without its password).
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Answers when a connection can be taken and a statement run (`/readyz`).
+    pub async fn check(&self) -> Result<(), PgError> {
+        let client = self.client().await?;
+        client.simple_query("SELECT 1").await.map_err(|e| self.query_error(e))?;
+        Ok(())
+    }
+
+    /// The schema version the database holds.
+    pub async fn schema_version(&self) -> Result<i64, PgError> {
+        let client = self.client().await?;
+        migrate::current(&client).await.map_err(|e| self.query_error(e))
+    }
+
+    /// A connection from the pool.
+    async fn client(&self) -> Result<deadpool_postgres::Client, PgError> {
+        self.pool.get().await.map_err(|e| PgError::Unavailable {
+            target: self.target.clone(),
+            reason: match e {
+                deadpool_postgres::PoolError::Backend(e) => describe(&e),
+                other => other.to_string(),
+            },
+        })
+    }
+
+    fn query_error(&self, source: tokio_postgres::Error) -> PgError {
+        PgError::Query { target: self.target.clone(), source }
+    }
+}
+
+/// A driver error as a person reads it: tokio-postgres shows a server's error as "db error",
+/// with the server's message only in its source.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {} ({})", db.severity(), db.message(), db.code().code()),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// The TLS connector: rustls with ring (the provider the relay's HTTP client uses; no
+/// aws-lc, no OpenSSL), verifying the server against the platform's roots.
+fn tls() -> Result<MakeRustlsConnect, PgError> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_platform_verifier()?
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
+#[cfg(test)]
+mod tests;
