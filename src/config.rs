@@ -4,6 +4,7 @@
 //! cannot silently fall back to a default.
 
 mod console;
+mod database;
 mod delivery;
 #[cfg(test)]
 mod example_tests;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use console::ConsoleConfig;
+pub use database::{Database, PostgresUrl};
 pub use delivery::DeliveryConfig;
 pub use limits::{LimitsConfig, MAX_JSON_DEPTH_CEILING};
 pub use operational::OperationalConfig;
@@ -67,7 +69,8 @@ fn bad(key: &str, problem: impl Into<String>) -> ConfigError {
 pub const ENVIRONMENT_HELP: &str = "\
 Environment (each overrides its key in the file; [default] when neither sets it):
   HOOKRELAY_LISTEN                 address to listen on, host:port [default: 127.0.0.1:8080]
-  HOOKRELAY_DATABASE               SQLite database file, created when missing [default: ./hookrelay.db]
+  HOOKRELAY_DATABASE               SQLite database file, created when missing, or a PostgreSQL
+                                   postgres://user:password@host:port/db URL [default: ./hookrelay.db]
   HOOKRELAY_API_KEYS               admin API keys, comma-separated, each at least 16 characters
                                    [default: none; a key is generated and printed at first start]
   HOOKRELAY_ALLOW_PRIVATE_TARGETS  true: calls may reach any address, not only globally
@@ -85,8 +88,8 @@ demo apps, whose app keys are public.";
 pub struct Config {
     /// Address the HTTP API listens on.
     pub listen: SocketAddr,
-    /// SQLite database file; created when missing.
-    pub database: PathBuf,
+    /// SQLite database file (created when missing), or a PostgreSQL `postgres://` URL.
+    pub database: Database,
     /// Admin API keys. When empty, a key is generated at first start and only its hash kept.
     pub api_keys: Vec<String>,
     /// `organization_id` reported on AutomationLogs.
@@ -198,7 +201,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            database: PathBuf::from("./hookrelay.db"),
+            database: Database::Sqlite(PathBuf::from("./hookrelay.db")),
             api_keys: Vec::new(),
             organization_id: "org_hookrelay".into(),
             log_format: LogFormat::Text,
@@ -262,7 +265,7 @@ impl Config {
                 .map_err(|_| bad("HOOKRELAY_LISTEN", format!("`{v}` is not host:port")))?;
         }
         if let Some(v) = get("HOOKRELAY_DATABASE") {
-            self.database = PathBuf::from(v);
+            self.database = Database::from_setting(&v);
         }
         if let Some(v) = get("HOOKRELAY_API_KEYS") {
             self.api_keys =
@@ -338,19 +341,8 @@ impl Config {
         if self.api_keys.iter().any(|k| k.len() < 16) {
             return Err(bad("api_keys", "every key must be at least 16 characters"));
         }
-        // SQLite opens "", ":memory:" and `file:` URIs such as "file::memory:" as a private
-        // database per connection, gone at exit: the readers would not see the writer's
-        // tables ("no such table" at start-up). A name with surrounding blanks is a typo.
-        let database = self.database.to_string_lossy();
-        if database.trim().is_empty() || database == ":memory:" || database.starts_with("file:") {
-            return Err(bad(
-                "database",
-                "must name a database file, not \"\", \":memory:\" or a file: URI (SQLite \
-                 would open a private, temporary database for each connection, lost at exit)",
-            ));
-        }
-        if database.trim() != database {
-            return Err(bad("database", "must not begin or end with blanks"));
+        if let Some(problem) = self.database.problem() {
+            return Err(bad("database", problem));
         }
         if self.organization_id.is_empty() {
             return Err(bad("organization_id", "must not be empty"));

@@ -10,12 +10,12 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, Services};
 use crate::auth::{self, Keys, Role};
-use crate::config::Config;
+use crate::config::{Config, Database};
 use crate::delivery::{recover, Dispatcher};
 use crate::metrics::Metrics;
 use crate::outbound::{OneCalls, Sender};
 use crate::relay::Relay;
-use crate::store::Store;
+use crate::store::{Store, StoreError, StoreResult};
 use crate::workflow::app::AppDefinition;
 use crate::workflow::service::Workflows;
 
@@ -24,8 +24,7 @@ const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Runs the relay until a shutdown signal.
 pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()> {
-    let store = Store::open(&config.database, &config.store, &config.security.redact_headers)
-        .with_context(|| format!("cannot open database {}", config.database.display()))?;
+    let store = open_store(&config).await?;
     let keys = api_keys(&config, &store).await?;
     operations(&config, &store).await?;
     let metrics = Arc::new(Metrics::new(&config.metrics));
@@ -35,7 +34,7 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
     let dispatcher =
         Dispatcher::new(store.clone(), sender.clone(), config.delivery.clone(), metrics.clone());
     let dispatch_loop = tokio::spawn(dispatcher.clone().run());
-    for job in store.unfinished_recover_jobs().await? {
+    for job in not_yet(store.unfinished_recover_jobs().await)? {
         recover::spawn(store.clone(), dispatcher.clone(), job);
     }
     let maintenance = tokio::spawn(maintain(store.clone()));
@@ -53,7 +52,7 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
         relay.clone(),
         config.limits.max_body_bytes,
     );
-    let interrupted = workflows.fail_interrupted_runs().await?;
+    let interrupted = not_yet(workflows.fail_interrupted_runs().await)?;
     if interrupted > 0 {
         tracing::warn!(
             runs = interrupted,
@@ -102,6 +101,34 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Connections each instance keeps to PostgreSQL, at most.
+const POSTGRES_POOL_SIZE: usize = 16;
+
+/// Opens the store `database` names: an SQLite file, or a PostgreSQL database (whose errors
+/// name it without the password).
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let rule = &config.security.redact_headers;
+    match &config.database {
+        Database::Sqlite(path) => Store::open(path, &config.store, rule)
+            .with_context(|| format!("cannot open database {}", path.display())),
+        Database::Postgres(url) => Store::open_postgres(url.secret(), POSTGRES_POOL_SIZE, rule)
+            .await
+            .context("cannot open the PostgreSQL database"),
+    }
+}
+
+/// A start-up step's result, where a step the PostgreSQL store cannot take yet (issue 15 adds
+/// the table families one by one) has nothing to do: it is skipped, saying so.
+fn not_yet<T: Default>(result: StoreResult<T>) -> StoreResult<T> {
+    match result {
+        Err(StoreError::NotOnPostgres(method)) => {
+            tracing::warn!("{method} is not yet available on PostgreSQL: skipped at start-up");
+            Ok(T::default())
+        }
+        other => other,
+    }
 }
 
 /// Tells the store what `[operational]` asks (the automatic disable, the operational
@@ -206,9 +233,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_admin_key_is_generated_only_when_none_is_valid() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = Config { database: dir.path().join("k.db"), ..Config::default() };
-        let store = Store::open(&config.database, &config.store, &config.security.redact_headers)
-            .expect("open");
+        let config =
+            Config { database: Database::Sqlite(dir.path().join("k.db")), ..Config::default() };
+        let store = open_store(&config).await.expect("open");
         api_keys(&config, &store).await.expect("first start");
         let first = stored_keys(&store).await;
         assert_eq!(first.len(), 1, "{first:?}");

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::config::{Config, EXAMPLE};
+use crate::config::{Config, Database, EXAMPLE};
 use crate::workflow::app::AppDefinition;
 use crate::workflow::definitions;
 
@@ -16,7 +16,11 @@ pub fn log_settings(config: &Config, apps: &[AppDefinition], file: Option<&Path>
             "built-in configuration (config.example.toml: the defaults and its demo apps)"
         ),
     }
-    tracing::info!(path = %absolute(&config.database), "database");
+    match &config.database {
+        Database::Sqlite(path) => tracing::info!(path = %absolute(path), "database"),
+        // Shown without its password (see `Database`'s Display).
+        postgres => tracing::info!(url = %postgres, "database (PostgreSQL)"),
+    }
     let security = &config.security;
     if security.allow_private_targets {
         tracing::warn!(

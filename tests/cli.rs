@@ -172,7 +172,7 @@ fn serve_help_lists_the_environment_and_defaults() {
     let defaults = hookrelay::config::Config::default();
     for default in [
         format!("[default: {}]", defaults.listen),
-        format!("[default: {}]", defaults.database.display()),
+        format!("[default: {}]", defaults.database),
         "[default: info]".to_string(),
         "[default: text]".to_string(),
         "[default: false]".to_string(),

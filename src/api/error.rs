@@ -134,6 +134,13 @@ impl From<StoreError> for ApiError {
             StoreError::Closed => {
                 Self::new(ApiErrorCode::Unavailable, "the server is shutting down")
             }
+            StoreError::Postgres(crate::store::pg::PgError::Unavailable { .. }) => {
+                tracing::warn!(error = %e, "the database is unavailable");
+                Self::new(
+                    ApiErrorCode::Unavailable,
+                    "the database is unavailable; nothing was written. Retry later",
+                )
+            }
             other => ApiError::internal(other),
         }
     }

@@ -204,11 +204,14 @@ impl Store {
         id: AutomationId,
         page: PageRequest,
     ) -> StoreResult<Page<AutomationEvent>> {
-        self.read(move |c| {
-            let mut cond = Conditions::default();
-            cond.push_id::<ids::Automation>("automation_id", id.as_str());
-            read_page(c, "automation_events", COLUMNS, &cond, &page, from_row, |e| e.id.as_str())
-        })
-        .await
+        self.on_sqlite("automation_events")?
+            .read(move |c| {
+                let mut cond = Conditions::default();
+                cond.push_id::<ids::Automation>("automation_id", id.as_str());
+                read_page(c, "automation_events", COLUMNS, &cond, &page, from_row, |e| {
+                    e.id.as_str()
+                })
+            })
+            .await
     }
 }

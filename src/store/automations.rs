@@ -302,16 +302,19 @@ impl Store {
     /// Stores a new automation.
     pub async fn create_automation(&self, automation: Automation) -> StoreResult<Automation> {
         let cache = self.cache.clone();
-        self.write(move |c| {
-            cache.lock().clear();
-            insert(c, &automation).map(|()| automation)
-        })
-        .await
+        self.on_sqlite("create_automation")?
+            .write(move |c| {
+                cache.lock().clear();
+                insert(c, &automation).map(|()| automation)
+            })
+            .await
     }
 
     /// Reads one automation.
     pub async fn automation(&self, id: AutomationId) -> StoreResult<Automation> {
-        self.read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("automation"))).await
+        self.on_sqlite("automation")?
+            .read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("automation")))
+            .await
     }
 
     /// Replaces an automation's settable fields; a change of `enabled` is recorded as made
@@ -324,29 +327,30 @@ impl Store {
     ) -> StoreResult<Automation> {
         let cache = self.cache.clone();
         let ops = self.operations();
-        self.write(move |c| {
-            cache.lock().clear();
-            let now = UnixMs::now();
-            let was_enabled = get(c, &id)?.map(|a| a.settings.enabled);
-            let updated = update(c, &id, &settings, now)?;
-            if was_enabled.is_some_and(|was| was != updated.settings.enabled) {
-                let reason = if updated.settings.enabled {
-                    "enabled through the API or the console"
-                } else {
-                    "disabled through the API or the console"
-                };
-                let switch = Switch {
-                    automation: &updated,
-                    actor: &actor,
-                    reason,
-                    failing_since: None,
-                    now,
-                };
-                automation_events::record(c, &ops, &switch)?;
-            }
-            Ok(updated)
-        })
-        .await
+        self.on_sqlite("update_automation")?
+            .write(move |c| {
+                cache.lock().clear();
+                let now = UnixMs::now();
+                let was_enabled = get(c, &id)?.map(|a| a.settings.enabled);
+                let updated = update(c, &id, &settings, now)?;
+                if was_enabled.is_some_and(|was| was != updated.settings.enabled) {
+                    let reason = if updated.settings.enabled {
+                        "enabled through the API or the console"
+                    } else {
+                        "disabled through the API or the console"
+                    };
+                    let switch = Switch {
+                        automation: &updated,
+                        actor: &actor,
+                        reason,
+                        failing_since: None,
+                        now,
+                    };
+                    automation_events::record(c, &ops, &switch)?;
+                }
+                Ok(updated)
+            })
+            .await
     }
 
     /// Which of `ids` are automations that exist (one indexed lookup each).
@@ -354,28 +358,30 @@ impl Store {
         &self,
         ids: Vec<String>,
     ) -> StoreResult<std::collections::HashSet<String>> {
-        self.read(move |c| {
-            let mut exists = c.prepare_cached("SELECT 1 FROM automations WHERE id = ?1")?;
-            let mut found = std::collections::HashSet::new();
-            for id in ids {
-                let Ok(typed) = AutomationId::parse(&id) else { continue };
-                if exists.exists([&typed])? {
-                    found.insert(id);
+        self.on_sqlite("existing_automations")?
+            .read(move |c| {
+                let mut exists = c.prepare_cached("SELECT 1 FROM automations WHERE id = ?1")?;
+                let mut found = std::collections::HashSet::new();
+                for id in ids {
+                    let Ok(typed) = AutomationId::parse(&id) else { continue };
+                    if exists.exists([&typed])? {
+                        found.insert(id);
+                    }
                 }
-            }
-            Ok(found)
-        })
-        .await
+                Ok(found)
+            })
+            .await
     }
 
     /// Deletes an automation (see [`delete`]).
     pub async fn delete_automation(&self, id: AutomationId) -> StoreResult<()> {
         let cache = self.cache.clone();
-        self.write(move |c| {
-            cache.lock().clear();
-            delete(c, &id, UnixMs::now())
-        })
-        .await
+        self.on_sqlite("delete_automation")?
+            .write(move |c| {
+                cache.lock().clear();
+                delete(c, &id, UnixMs::now())
+            })
+            .await
     }
 
     /// Rotates the signing secret; the old one signs for `overlap_ms` more.
@@ -386,12 +392,13 @@ impl Store {
         overlap_ms: i64,
     ) -> StoreResult<Automation> {
         let cache = self.cache.clone();
-        self.write(move |c| {
-            cache.lock().clear();
-            let now = UnixMs::now();
-            rotate_secret(c, &id, &new_secret, now.plus_ms(overlap_ms), now)
-        })
-        .await
+        self.on_sqlite("rotate_automation_secret")?
+            .write(move |c| {
+                cache.lock().clear();
+                let now = UnixMs::now();
+                rotate_secret(c, &id, &new_secret, now.plus_ms(overlap_ms), now)
+            })
+            .await
     }
 
     /// One page of automations.
@@ -400,7 +407,7 @@ impl Store {
         filter: AutomationFilter,
         page: PageRequest,
     ) -> StoreResult<Page<Automation>> {
-        self.read(move |c| list(c, &filter, &page)).await
+        self.on_sqlite("list_automations")?.read(move |c| list(c, &filter, &page)).await
     }
 }
 

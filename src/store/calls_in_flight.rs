@@ -174,7 +174,7 @@ impl Store {
         call: StartingCall,
         snapshot: Snapshot,
     ) -> StoreResult<InFlight> {
-        self.write(move |c| start(c, &call, &snapshot)).await
+        self.on_sqlite("start_call")?.write(move |c| start(c, &call, &snapshot)).await
     }
 
     /// Stores the log of call `in_flight` and forgets it was in flight, in one write; a rerun
@@ -186,6 +186,6 @@ impl Store {
         log: NewLog,
         snapshot: Snapshot,
     ) -> StoreResult<(LogId, Option<RerunDelivery>)> {
-        self.write(move |c| finish(c, in_flight, log, &snapshot)).await
+        self.on_sqlite("finish_call")?.write(move |c| finish(c, in_flight, log, &snapshot)).await
     }
 }

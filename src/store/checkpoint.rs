@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{open_connection, StoreResult};
+use super::sqlite::open_connection;
+use super::StoreResult;
 use crate::config::StoreConfig;
 
 /// WAL size after which the writer checkpoints itself (32 MB, whatever the page size).
@@ -123,7 +124,7 @@ mod tests {
             task.await.expect("task");
         }
         // Each 4 KB body (incompressible, so stored at its size) takes a page of its own.
-        let written = bodies_written as u64 * crate::store::PAGE_SIZE as u64;
+        let written = bodies_written as u64 * crate::store::sqlite::PAGE_SIZE as u64;
         assert!(written > 2 * bound, "the test writes well past the bound");
         assert!(largest <= bound, "WAL reached {largest} bytes, bound {bound}");
         store.close().await;

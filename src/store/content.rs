@@ -114,6 +114,6 @@ impl super::Store {
     /// Erases message `id`'s content (see [`expunge`]); [`StoreError::NotFound`] for an
     /// unknown message.
     pub async fn expunge_message(&self, id: MessageId) -> StoreResult<UnixMs> {
-        self.write(move |c| expunge(c, &id, UnixMs::now())).await
+        self.on_sqlite("expunge_message")?.write(move |c| expunge(c, &id, UnixMs::now())).await
     }
 }

@@ -64,93 +64,98 @@ impl Store {
     /// (the admin key generated at first start by a version 7 database) is given one here,
     /// once, so that it can be listed and revoked like any other.
     pub async fn active_keys(&self) -> StoreResult<Vec<ActiveKey>> {
-        self.write(|c| {
-            let unnamed: Vec<Vec<u8>> = c
-                .prepare_cached("SELECT key_hash FROM api_keys WHERE id IS NULL")?
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            for hash in unnamed {
-                c.prepare_cached("UPDATE api_keys SET id = ?1 WHERE key_hash = ?2")?
-                    .execute(params![ApiKeyId::new(), hash])?;
-            }
-            let mut stmt = c.prepare_cached(
-                "SELECT key_hash, id, role, expires_at FROM api_keys WHERE revoked_at IS NULL",
-            )?;
-            let keys = stmt
-                .query_map([], |r| {
-                    let id: ApiKeyId = decode::value(r, 1, "api_keys", "?")?;
-                    let row = id.to_string();
-                    let hash: Vec<u8> = decode::value(r, 0, "api_keys", &row)?;
-                    let hash = <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
-                        decode::corrupt(r, 0, "api_keys", &row, "not 32 bytes".into())
-                    })?;
-                    Ok(ActiveKey {
-                        hash,
-                        role: decode::value(r, 2, "api_keys", &row)?,
-                        expires_at: decode::value(r, 3, "api_keys", &row)?,
-                        id: Some(id),
-                    })
-                })?
-                .collect::<Result<_, _>>()?;
-            Ok(keys)
-        })
-        .await
+        self.on_sqlite("active_keys")?
+            .write(|c| {
+                let unnamed: Vec<Vec<u8>> = c
+                    .prepare_cached("SELECT key_hash FROM api_keys WHERE id IS NULL")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                for hash in unnamed {
+                    c.prepare_cached("UPDATE api_keys SET id = ?1 WHERE key_hash = ?2")?
+                        .execute(params![ApiKeyId::new(), hash])?;
+                }
+                let mut stmt = c.prepare_cached(
+                    "SELECT key_hash, id, role, expires_at FROM api_keys WHERE revoked_at IS NULL",
+                )?;
+                let keys = stmt
+                    .query_map([], |r| {
+                        let id: ApiKeyId = decode::value(r, 1, "api_keys", "?")?;
+                        let row = id.to_string();
+                        let hash: Vec<u8> = decode::value(r, 0, "api_keys", &row)?;
+                        let hash = <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
+                            decode::corrupt(r, 0, "api_keys", &row, "not 32 bytes".into())
+                        })?;
+                        Ok(ActiveKey {
+                            hash,
+                            role: decode::value(r, 2, "api_keys", &row)?,
+                            expires_at: decode::value(r, 3, "api_keys", &row)?,
+                            id: Some(id),
+                        })
+                    })?
+                    .collect::<Result<_, _>>()?;
+                Ok(keys)
+            })
+            .await
     }
 
     /// Stores a new key by its hash.
     pub async fn add_key(&self, hash: [u8; 32], key: StoredKey) -> StoreResult<()> {
-        self.write(move |c| {
-            c.prepare_cached(
-                "INSERT INTO api_keys (key_hash, name, created_at, id, role, expires_at) \
+        self.on_sqlite("add_key")?
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO api_keys (key_hash, name, created_at, id, role, expires_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                hash.to_vec(),
-                key.name,
-                key.created_at,
-                key.id,
-                key.role,
-                key.expires_at
-            ])?;
-            Ok(())
-        })
-        .await
+                )?
+                .execute(params![
+                    hash.to_vec(),
+                    key.name,
+                    key.created_at,
+                    key.id,
+                    key.role,
+                    key.expires_at
+                ])?;
+                Ok(())
+            })
+            .await
     }
 
     /// A page of the stored keys, revoked ones included (they are never deleted, so the
     /// list grows without bound: it is paged like every other).
     pub async fn list_keys(&self, page: PageRequest) -> StoreResult<Page<StoredKey>> {
-        self.read(move |c| {
-            let mut conditions = Conditions::default();
-            conditions.push_literal("id IS NOT NULL".into());
-            read_page(c, "api_keys", COLUMNS, &conditions, &page, stored_key, |k| k.id.as_str())
-        })
-        .await
+        self.on_sqlite("list_keys")?
+            .read(move |c| {
+                let mut conditions = Conditions::default();
+                conditions.push_literal("id IS NOT NULL".into());
+                read_page(c, "api_keys", COLUMNS, &conditions, &page, stored_key, |k| k.id.as_str())
+            })
+            .await
     }
 
     /// Marks the key `id` revoked at `now` (a key already revoked keeps its first time).
     pub async fn revoke_key(&self, id: ApiKeyId, now: UnixMs) -> StoreResult<StoredKey> {
-        self.write(move |c| {
-            c.prepare_cached(
-                "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
-            )?
-            .execute(params![id, now])?;
-            let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1");
-            c.prepare_cached(&sql)?
-                .query_row(params![id], stored_key)
-                .optional()?
-                .ok_or(StoreError::NotFound("key"))
-        })
-        .await
+        self.on_sqlite("revoke_key")?
+            .write(move |c| {
+                c.prepare_cached(
+                    "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+                )?
+                .execute(params![id, now])?;
+                let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1");
+                c.prepare_cached(&sql)?
+                    .query_row(params![id], stored_key)
+                    .optional()?
+                    .ok_or(StoreError::NotFound("key"))
+            })
+            .await
     }
 
     /// Records that the key `id` was used at `now` (called at most once a minute per key).
     pub async fn note_key_used(&self, id: ApiKeyId, now: UnixMs) -> StoreResult<()> {
-        self.write(move |c| {
-            c.prepare_cached("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1")?
-                .execute(params![id, now])?;
-            Ok(())
-        })
-        .await
+        self.on_sqlite("note_key_used")?
+            .write(move |c| {
+                c.prepare_cached("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1")?
+                    .execute(params![id, now])?;
+                Ok(())
+            })
+            .await
     }
 }

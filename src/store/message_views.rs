@@ -112,17 +112,18 @@ impl Store {
         filter: MessageFilter,
         page: PageRequest,
     ) -> StoreResult<Page<MessageRow>> {
-        self.read(move |c| {
-            read_page(c, "messages", COLUMNS, &conditions(&filter), &page, from_row, |m| {
-                m.id.as_str()
+        self.on_sqlite("list_messages")?
+            .read(move |c| {
+                read_page(c, "messages", COLUMNS, &conditions(&filter), &page, from_row, |m| {
+                    m.id.as_str()
+                })
             })
-        })
-        .await
+            .await
     }
 
     /// One message with its payload and deliveries.
     pub async fn message(&self, id: MessageId) -> StoreResult<MessageDetail> {
-        self.read(move |c| detail(c, &id)).await
+        self.on_sqlite("message")?.read(move |c| detail(c, &id)).await
     }
 }
 

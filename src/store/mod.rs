@@ -1,6 +1,6 @@
-//! SQLite storage: one writer thread with group commit, a pool of read-only connections,
-//! and one module per table family. Callers hand closures to [`Store::write`] and
-//! [`Store::read`]; nothing else touches a connection.
+//! Storage: one module per table family, on one of two backends (see [`Backend`]): SQLite
+//! (`sqlite`: one writer thread with group commit, a pool of read-only connections) or
+//! PostgreSQL (`pg`: a connection pool shared by several instances).
 
 mod automation_events;
 mod automations;
@@ -42,6 +42,7 @@ mod sessions;
 mod sheet_signers;
 mod sheets;
 mod snapshots;
+mod sqlite;
 mod stored_ids;
 mod writer;
 
@@ -82,12 +83,10 @@ pub use snapshots::Snapshot;
 
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
-use crate::config::{StoreConfig, Synchronous};
+use crate::config::StoreConfig;
 use crate::redact::HeaderRedaction;
-use readers::Readers;
-use writer::Writer;
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +132,14 @@ pub enum StoreError {
     /// Another process holds the database (see `lock`).
     #[error("{0}")]
     InUse(String),
+    /// PostgreSQL could not be reached, refused, or failed a statement (never naming the
+    /// password: see [`pg::PgError`]).
+    #[error(transparent)]
+    Postgres(#[from] pg::PgError),
+    /// The method named is not yet written for PostgreSQL (issue 15 is adding the table
+    /// families one by one; docs/postgres.md lists which).
+    #[error("{0} is not yet available on PostgreSQL")]
+    NotOnPostgres(&'static str),
 }
 
 /// Why a write conflicts with the current state.
@@ -170,93 +177,96 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Handle to the database: cheap to clone, safe to share.
 #[derive(Clone)]
 pub struct Store {
-    writer: Writer,
-    readers: Readers,
+    backend: Backend,
     cache: cache::SharedCache,
     rule: HeaderRedaction,
     /// What the writes need of `[operational]`, set once at start-up (see `operational`).
     ops: std::sync::Arc<std::sync::OnceLock<Operations>>,
-    /// Held while any clone of the store lives.
-    _lock: std::sync::Arc<lock::DatabaseLock>,
+}
+
+/// Where the store keeps its tables. Each public method of [`Store`] is a match on it: an
+/// enum rather than a trait object keeps the SQLite path statically dispatched (no boxed
+/// futures on the hot path). Per table family, the PostgreSQL SQL sits in `pg/<family>.rs`
+/// beside the SQLite SQL of `<family>.rs`.
+#[derive(Clone)]
+enum Backend {
+    /// An embedded SQLite file (one server per file).
+    Sqlite(sqlite::Sqlite),
+    /// A PostgreSQL database, shared by every instance.
+    Postgres(pg::Pg),
 }
 
 impl Store {
-    /// Opens (creating or upgrading) the database at `path` and starts the writer thread;
-    /// automation snapshots are stored with header secrets redacted by `rule`.
+    /// Opens (creating or upgrading) the SQLite database at `path` and starts the writer
+    /// thread; automation snapshots are stored with header secrets redacted by `rule`.
     pub fn open(path: &Path, config: &StoreConfig, rule: &HeaderRedaction) -> StoreResult<Self> {
-        let lock = lock::DatabaseLock::acquire(path)?;
-        let conn = open_connection(path, OpenFlags::default(), config)?;
-        schema::apply(&conn)?;
-        let interrupted = deliveries::release_claims(&conn, rule)? + release_calls(&conn)?;
-        if interrupted > 0 {
-            tracing::warn!(
-                calls = interrupted,
-                "calls in flight when the relay last stopped were logged {}; their deliveries \
-                 are due again, reruns and test calls are not repeated (the receivers may \
-                 have got them)",
-                crate::outbound::ErrorCode::Interrupted
-            );
-        }
         let cache = cache::SharedCache::new(rule.clone());
         let cleared = cache.clone();
         let on_rollback = Box::new(move || cleared.lock().clear());
-        let checkpoint_pages = checkpoint::writer_checkpoint_pages(&conn)?;
-        conn.pragma_update(None, "wal_autocheckpoint", checkpoint_pages)?;
-        let writer = Writer::start(conn, config.max_batch, on_rollback)?;
-        let _lock = std::sync::Arc::new(lock);
-        checkpoint::start(path, config, &_lock)?;
-        let mut readers = Vec::with_capacity(config.reader_connections);
-        for _ in 0..config.reader_connections {
-            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            readers.push(open_connection(path, flags, config)?);
+        let sqlite = sqlite::Sqlite::open(path, config, rule, on_rollback)?;
+        Ok(Self::with(Backend::Sqlite(sqlite), cache, rule))
+    }
+
+    /// Opens a pool of at most `pool_size` connections to the PostgreSQL database at `url`,
+    /// bringing its schema up to date (see [`pg::Pg::open`]). No lock file: several
+    /// instances sharing the database is the point.
+    pub async fn open_postgres(
+        url: &str,
+        pool_size: usize,
+        rule: &HeaderRedaction,
+    ) -> StoreResult<Self> {
+        let (pg, _) = pg::Pg::open(url, pool_size).await?;
+        let cache = cache::SharedCache::new(rule.clone());
+        Ok(Self::with(Backend::Postgres(pg), cache, rule))
+    }
+
+    fn with(backend: Backend, cache: cache::SharedCache, rule: &HeaderRedaction) -> Self {
+        Self { backend, cache, rule: rule.clone(), ops: Default::default() }
+    }
+
+    /// The SQLite backend, for a method not yet written for PostgreSQL: on PostgreSQL the
+    /// error [`StoreError::NotOnPostgres`] naming `method`.
+    fn on_sqlite(&self, method: &'static str) -> StoreResult<&sqlite::Sqlite> {
+        match &self.backend {
+            Backend::Sqlite(s) => Ok(s),
+            Backend::Postgres(_) => Err(StoreError::NotOnPostgres(method)),
         }
-        let ops = Default::default();
-        Ok(Self { writer, readers: Readers::new(readers), cache, rule: rule.clone(), ops, _lock })
+    }
+
+    /// Whether the store is PostgreSQL (for the tests that look at the SQL itself).
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
     }
 
     /// Runs `f` inside the next group-commit transaction, in a savepoint of its own: when it
     /// returns an error, its writes are rolled back and the rest of the batch commits.
-    /// Resolves only after the batch is committed.
+    /// Resolves only after the batch is committed. SQLite only (tests and the bench).
     pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.write_in(f, true).await
+        self.on_sqlite("write")?.write(f).await
     }
 
-    /// Like [`Store::write`] without the savepoint, for the hot path. Only for writes that
-    /// can fail after their first change solely through a storage failure: such a failure
-    /// rolls back the whole group-commit transaction (see `writer`'s module doc).
-    pub(crate) async fn write_unguarded<T, F>(&self, f: F) -> StoreResult<T>
-    where
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.write_in(f, false).await
-    }
-
-    async fn write_in<T, F>(&self, f: F, guarded: bool) -> StoreResult<T>
-    where
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.writer.write(f, guarded).await
-    }
-
-    /// How many group-commit transactions were rolled back since start (each one failed
-    /// writes that were not at fault; a healthy relay keeps this at zero).
-    pub fn rollbacks(&self) -> u64 {
-        self.writer.rollbacks()
-    }
-
-    /// Runs `f` on a read-only connection from the pool (on a blocking thread).
+    /// Runs `f` on a read-only connection from the pool (on a blocking thread). SQLite only
+    /// (tests and the bench).
     pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.readers.read(f).await
+        self.on_sqlite("read")?.read(f).await
+    }
+
+    /// How many group-commit transactions were rolled back since start (each one failed
+    /// writes that were not at fault; a healthy relay keeps this at zero). Always zero on
+    /// PostgreSQL, which has no group commit.
+    pub fn rollbacks(&self) -> u64 {
+        match &self.backend {
+            Backend::Sqlite(s) => s.rollbacks(),
+            Backend::Postgres(_) => 0,
+        }
     }
 
     /// The version of the automations: it changes whenever any automation may have changed,
@@ -271,57 +281,32 @@ impl Store {
     }
 
     /// Whether writes are failing: the database refused a write as a whole (a full disk, a
-    /// lock held by another process) within the last few seconds.
+    /// lock held by another process) within the last few seconds. On PostgreSQL a failing
+    /// server shows in [`Store::ping`] instead.
     pub fn writes_failing(&self) -> bool {
-        self.writer.failing()
+        match &self.backend {
+            Backend::Sqlite(s) => s.writes_failing(),
+            Backend::Postgres(_) => false,
+        }
     }
 
-    /// Whether the database answers a trivial query.
+    /// Whether the database answers a trivial query (on PostgreSQL: a connection of the
+    /// pool does).
     pub async fn ping(&self) -> bool {
-        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await.is_ok()
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                s.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await.is_ok()
+            }
+            Backend::Postgres(p) => p.check().await.is_ok(),
+        }
     }
 
-    /// Stops accepting writes and waits for the writer to commit what it has.
+    /// Stops accepting writes and waits for the writer to commit what it has (on
+    /// PostgreSQL: closes the pool; every write has committed by the time it answered).
     pub async fn close(&self) {
-        self.writer.close().await;
+        match &self.backend {
+            Backend::Sqlite(s) => s.close().await,
+            Backend::Postgres(p) => p.close(),
+        }
     }
-}
-
-/// Logs the reruns and test calls left in flight `E_INTERRUPTED` (see `calls_in_flight`).
-fn release_calls(conn: &Connection) -> StoreResult<usize> {
-    let tx = conn.unchecked_transaction()?;
-    let released = calls_in_flight::release(&tx)?;
-    tx.commit()?;
-    Ok(released)
-}
-
-/// Page size of a new database. A payload is stored whole in a row of `bodies`, and a 4 KB
-/// page (SQLite's default) holds three 1 KB payloads and leaves a quarter of itself empty;
-/// an 8 KB page holds seven. Measured with unique 1 KB payloads (`hookrelay-bench e2e`):
-/// 2,533 → 2,340 bytes per delivered message, throughput unchanged within the machine's
-/// noise; 16 KB saved 46 bytes more but writes twice the WAL per page touched.
-const PAGE_SIZE: i64 = 8192;
-
-fn open_connection(path: &Path, flags: OpenFlags, config: &StoreConfig) -> StoreResult<Connection> {
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(std::time::Duration::from_millis(config.busy_timeout_ms))?;
-    let synchronous = match config.synchronous {
-        Synchronous::Full => "FULL",
-        Synchronous::Normal => "NORMAL",
-    };
-    if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
-        // Both take effect only on a database with no table yet (a new one), so they come
-        // before anything is written; an older database keeps its own (changing either would
-        // take a full VACUUM). Freed pages can then be given back (see `retention`).
-        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
-        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-    }
-    conn.execute_batch(&format!(
-        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; PRAGMA temp_store = MEMORY; \
-         PRAGMA cache_size = -32000; PRAGMA mmap_size = {};",
-        config.mmap_size_mb.saturating_mul(1024 * 1024)
-    ))?;
-    conn.set_prepared_statement_cache_capacity(64);
-    Ok(conn)
 }

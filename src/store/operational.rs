@@ -167,18 +167,19 @@ impl Store {
             Some((url, secret)) => {
                 let cache = self.cache.clone();
                 Some(
-                    self.write(move |c| {
-                        cache.lock().clear();
-                        install(c, &url, secret.as_deref())
-                    })
-                    .await?,
+                    self.on_sqlite("configure_operations")?
+                        .write(move |c| {
+                            cache.lock().clear();
+                            install(c, &url, secret.as_deref())
+                        })
+                        .await?,
                 )
             }
             None => None,
         };
         let marked = match &installed {
             Some((id, _)) => Some(id.clone()),
-            None => self.read(marked).await?,
+            None => self.on_sqlite("configure_operations")?.read(marked).await?,
         };
         let ops = Operations { disable_after_ms, failing_after_attempts, webhook: marked, sends };
         let _ = self.ops.set(ops);

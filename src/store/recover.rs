@@ -286,7 +286,10 @@ impl Store {
         filter: RecoverFilter,
         cap: i64,
     ) -> StoreResult<RecoverJob> {
-        let id = self.write(move |c| create(c, since, until, &filter, cap)).await?;
+        let id = self
+            .on_sqlite("create_recover_job")?
+            .write(move |c| create(c, since, until, &filter, cap))
+            .await?;
         self.recover_job(id).await
     }
 
@@ -295,47 +298,55 @@ impl Store {
     /// examined (see [`super::replay`]).
     pub async fn requeue_chunk(&self, job: BackgroundJob, chunk: i64) -> StoreResult<i64> {
         match job {
-            BackgroundJob::Recover(id) => self.write(move |c| requeue_chunk(c, &id, chunk)).await,
+            BackgroundJob::Recover(id) => {
+                self.on_sqlite("requeue_chunk")?.write(move |c| requeue_chunk(c, &id, chunk)).await
+            }
             BackgroundJob::Replay(id) => {
-                self.write(move |c| super::replay::replay_chunk(c, &id, chunk)).await
+                self.on_sqlite("requeue_chunk")?
+                    .write(move |c| super::replay::replay_chunk(c, &id, chunk))
+                    .await
             }
         }
     }
 
     /// A job with its progress.
     pub async fn recover_job(&self, id: RecoverJobId) -> StoreResult<RecoverJob> {
-        self.read(move |c| progress(c, &id)).await
+        self.on_sqlite("recover_job")?.read(move |c| progress(c, &id)).await
     }
 
     /// The deliveries of job `job`'s window that still retry (see [`still_retrying`]).
     pub async fn still_retrying(&self, job: RecoverJob) -> StoreResult<StillRetrying> {
-        self.read(move |c| still_retrying(c, &job, UnixMs::now())).await
+        self.on_sqlite("still_retrying")?
+            .read(move |c| still_retrying(c, &job, UnixMs::now()))
+            .await
     }
 
     /// One page of recover jobs with their progress.
     pub async fn list_recover_jobs(&self, page: PageRequest) -> StoreResult<Page<RecoverJob>> {
-        self.read(move |c| {
-            // Replay jobs share the table; they are listed with their automation.
-            let mut recover_only = Conditions::default();
-            recover_only.push_literal("kind = 'recover'".into());
-            let ids = read_page(
-                c,
-                "recover_jobs",
-                "id",
-                &recover_only,
-                &page,
-                |r| decode::key::<crate::ids::RecoverJob>(r, 0, "recover_jobs"),
-                |id| id.as_str(),
-            )?;
-            let items = ids.items.iter().map(|id| progress(c, id)).collect::<StoreResult<_>>()?;
-            Ok(Page { items, before: ids.before, after: ids.after })
-        })
-        .await
+        self.on_sqlite("list_recover_jobs")?
+            .read(move |c| {
+                // Replay jobs share the table; they are listed with their automation.
+                let mut recover_only = Conditions::default();
+                recover_only.push_literal("kind = 'recover'".into());
+                let ids = read_page(
+                    c,
+                    "recover_jobs",
+                    "id",
+                    &recover_only,
+                    &page,
+                    |r| decode::key::<crate::ids::RecoverJob>(r, 0, "recover_jobs"),
+                    |id| id.as_str(),
+                )?;
+                let items =
+                    ids.items.iter().map(|id| progress(c, id)).collect::<StoreResult<_>>()?;
+                Ok(Page { items, before: ids.before, after: ids.after })
+            })
+            .await
     }
 
     /// Jobs interrupted before they re-queued (a replay job: created) everything, resumed
     /// at start-up.
     pub async fn unfinished_recover_jobs(&self) -> StoreResult<Vec<BackgroundJob>> {
-        self.read(unfinished).await
+        self.on_sqlite("unfinished_recover_jobs")?.read(unfinished).await
     }
 }

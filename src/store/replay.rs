@@ -283,13 +283,16 @@ impl Store {
         until: UnixMs,
         cap: i64,
     ) -> StoreResult<ReplayJob> {
-        let id = self.write(move |c| insert_job(c, &automation_id, since, until, cap)).await?;
+        let id = self
+            .on_sqlite("create_replay_job")?
+            .write(move |c| insert_job(c, &automation_id, since, until, cap))
+            .await?;
         self.replay_job(id).await
     }
 
     /// A replay job with its progress.
     pub async fn replay_job(&self, id: ReplayJobId) -> StoreResult<ReplayJob> {
-        self.read(move |c| progress(c, &id)).await
+        self.on_sqlite("replay_job")?.read(move |c| progress(c, &id)).await
     }
 }
 

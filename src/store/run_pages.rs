@@ -129,7 +129,7 @@ impl Store {
         cursor: RunCursor,
         limit: u32,
     ) -> StoreResult<Page<RunRecord>> {
-        self.read(move |c| read(c, &filter, &cursor, limit)).await
+        self.on_sqlite("run_page")?.read(move |c| read(c, &filter, &cursor, limit)).await
     }
 }
 

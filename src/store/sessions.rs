@@ -42,33 +42,35 @@ fn hash_of(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
 impl Store {
     /// Stores a new session under the hash of its token.
     pub async fn add_session(&self, token_hash: [u8; 32], s: ConsoleSession) -> StoreResult<()> {
-        self.write(move |c| {
-            let (key_id, config_key_hash) = match s.key {
-                SessionKey::Stored(id) => (Some(id), None),
-                SessionKey::Configured(hash) => (None, Some(hash.to_vec())),
-            };
-            c.prepare_cached(
-                "INSERT INTO console_sessions (token_hash, key_id, config_key_hash, role, \
+        self.on_sqlite("add_session")?
+            .write(move |c| {
+                let (key_id, config_key_hash) = match s.key {
+                    SessionKey::Stored(id) => (Some(id), None),
+                    SessionKey::Configured(hash) => (None, Some(hash.to_vec())),
+                };
+                c.prepare_cached(
+                    "INSERT INTO console_sessions (token_hash, key_id, config_key_hash, role, \
                  csrf_token, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                token_hash.to_vec(),
-                key_id,
-                config_key_hash,
-                s.role,
-                s.csrf_token,
-                s.created_at,
-                s.last_seen_at
-            ])?;
-            Ok(())
-        })
-        .await
+                )?
+                .execute(params![
+                    token_hash.to_vec(),
+                    key_id,
+                    config_key_hash,
+                    s.role,
+                    s.csrf_token,
+                    s.created_at,
+                    s.last_seen_at
+                ])?;
+                Ok(())
+            })
+            .await
     }
 
     /// The session whose token hashes to `token_hash`, if any.
     pub async fn session(&self, token_hash: [u8; 32]) -> StoreResult<Option<ConsoleSession>> {
-        self.read(move |c| {
-            let row = c
+        self.on_sqlite("session")?
+            .read(move |c| {
+                let row = c
                 .prepare_cached(
                     "SELECT key_id, config_key_hash, role, csrf_token, created_at, last_seen_at \
                      FROM console_sessions WHERE token_hash = ?1",
@@ -83,42 +85,45 @@ impl Store {
                     Ok((key_id, config_key_hash, role, csrf_token, created_at, last_seen_at))
                 })
                 .optional()?;
-            let Some((key_id, config_key_hash, role, csrf_token, created_at, last_seen_at)) = row
-            else {
-                return Ok(None);
-            };
-            let key = match (key_id, config_key_hash) {
-                (Some(id), _) => SessionKey::Stored(id),
-                (None, Some(hash)) => SessionKey::Configured(hash_of(hash)?),
-                (None, None) => {
-                    return Err(StoreError::Corrupt("a console session names no key".into()))
-                }
-            };
-            Ok(Some(ConsoleSession { key, role, csrf_token, created_at, last_seen_at }))
-        })
-        .await
+                let Some((key_id, config_key_hash, role, csrf_token, created_at, last_seen_at)) =
+                    row
+                else {
+                    return Ok(None);
+                };
+                let key = match (key_id, config_key_hash) {
+                    (Some(id), _) => SessionKey::Stored(id),
+                    (None, Some(hash)) => SessionKey::Configured(hash_of(hash)?),
+                    (None, None) => {
+                        return Err(StoreError::Corrupt("a console session names no key".into()))
+                    }
+                };
+                Ok(Some(ConsoleSession { key, role, csrf_token, created_at, last_seen_at }))
+            })
+            .await
     }
 
     /// Notes that the session was used at `now`.
     pub async fn touch_session(&self, token_hash: [u8; 32], now: UnixMs) -> StoreResult<()> {
-        self.write(move |c| {
-            c.prepare_cached(
-                "UPDATE console_sessions SET last_seen_at = ?2 WHERE token_hash = ?1",
-            )?
-            .execute(params![token_hash.to_vec(), now])?;
-            Ok(())
-        })
-        .await
+        self.on_sqlite("touch_session")?
+            .write(move |c| {
+                c.prepare_cached(
+                    "UPDATE console_sessions SET last_seen_at = ?2 WHERE token_hash = ?1",
+                )?
+                .execute(params![token_hash.to_vec(), now])?;
+                Ok(())
+            })
+            .await
     }
 
     /// Ends the session (sign-out, or found expired).
     pub async fn end_session(&self, token_hash: [u8; 32]) -> StoreResult<()> {
-        self.write(move |c| {
-            c.prepare_cached("DELETE FROM console_sessions WHERE token_hash = ?1")?
-                .execute(params![token_hash.to_vec()])?;
-            Ok(())
-        })
-        .await
+        self.on_sqlite("end_session")?
+            .write(move |c| {
+                c.prepare_cached("DELETE FROM console_sessions WHERE token_hash = ?1")?
+                    .execute(params![token_hash.to_vec()])?;
+                Ok(())
+            })
+            .await
     }
 
     /// Deletes the sessions made before `created_before` or unused since `seen_before`
@@ -128,14 +133,15 @@ impl Store {
         created_before: UnixMs,
         seen_before: UnixMs,
     ) -> StoreResult<usize> {
-        self.write(move |c| {
-            let n = c
-                .prepare_cached(
-                    "DELETE FROM console_sessions WHERE created_at < ?1 OR last_seen_at < ?2",
-                )?
-                .execute(params![created_before, seen_before])?;
-            Ok(n)
-        })
-        .await
+        self.on_sqlite("end_expired_sessions")?
+            .write(move |c| {
+                let n = c
+                    .prepare_cached(
+                        "DELETE FROM console_sessions WHERE created_at < ?1 OR last_seen_at < ?2",
+                    )?
+                    .execute(params![created_before, seen_before])?;
+                Ok(n)
+            })
+            .await
     }
 }

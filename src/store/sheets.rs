@@ -186,7 +186,7 @@ fn append(
 impl Store {
     /// Stores a new spreadsheet and its worksheets.
     pub async fn create_spreadsheet(&self, sheet: Spreadsheet) -> StoreResult<Spreadsheet> {
-        self.write(move |c| {
+        self.on_sqlite("create_spreadsheet")?.write(move |c| {
             c.prepare_cached(
                 "INSERT INTO spreadsheets (id, title, webhook_secret, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
@@ -204,41 +204,46 @@ impl Store {
 
     /// One spreadsheet with its worksheets.
     pub async fn spreadsheet(&self, id: SpreadsheetId) -> StoreResult<Spreadsheet> {
-        self.read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("spreadsheet"))).await
+        self.on_sqlite("spreadsheet")?
+            .read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("spreadsheet")))
+            .await
     }
 
     /// One page of spreadsheets (without their worksheets' contents).
     pub async fn list_spreadsheets(&self, page: PageRequest) -> StoreResult<Page<Spreadsheet>> {
-        self.read(move |c| {
-            let page = read_page(
-                c,
-                "spreadsheets",
-                "id",
-                &Conditions::default(),
-                &page,
-                |r| decode::key::<crate::ids::Spreadsheet>(r, 0, "spreadsheets"),
-                |id| id.as_str(),
-            )?;
-            let items = page
-                .items
-                .iter()
-                .map(|id| get(c, id)?.ok_or(StoreError::NotFound("spreadsheet")))
-                .collect::<StoreResult<Vec<_>>>()?;
-            Ok(Page { items, before: page.before, after: page.after })
-        })
-        .await
+        self.on_sqlite("list_spreadsheets")?
+            .read(move |c| {
+                let page = read_page(
+                    c,
+                    "spreadsheets",
+                    "id",
+                    &Conditions::default(),
+                    &page,
+                    |r| decode::key::<crate::ids::Spreadsheet>(r, 0, "spreadsheets"),
+                    |id| id.as_str(),
+                )?;
+                let items = page
+                    .items
+                    .iter()
+                    .map(|id| get(c, id)?.ok_or(StoreError::NotFound("spreadsheet")))
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok(Page { items, before: page.before, after: page.after })
+            })
+            .await
     }
 
     /// Deletes a spreadsheet; its worksheets, rows and signer link go with it (the schema's
     /// `ON DELETE CASCADE`).
     pub async fn delete_spreadsheet(&self, id: SpreadsheetId) -> StoreResult<()> {
-        self.write(move |c| {
-            if c.prepare_cached("DELETE FROM spreadsheets WHERE id = ?1")?.execute([&id])? == 0 {
-                return Err(StoreError::NotFound("spreadsheet"));
-            }
-            Ok(())
-        })
-        .await
+        self.on_sqlite("delete_spreadsheet")?
+            .write(move |c| {
+                if c.prepare_cached("DELETE FROM spreadsheets WHERE id = ?1")?.execute([&id])? == 0
+                {
+                    return Err(StoreError::NotFound("spreadsheet"));
+                }
+                Ok(())
+            })
+            .await
     }
 
     /// Appends a row (see [`append`]); returns the stored answer and whether it is a replay.
@@ -254,10 +259,19 @@ impl Store {
     where
         F: Fn(&Appended) -> String + Send + 'static,
     {
-        self.write(move |c| {
-            append(c, &spreadsheet_id, sheet_id, webhook_id.as_deref(), &row, max_columns, &answer)
-        })
-        .await
+        self.on_sqlite("append_row")?
+            .write(move |c| {
+                append(
+                    c,
+                    &spreadsheet_id,
+                    sheet_id,
+                    webhook_id.as_deref(),
+                    &row,
+                    max_columns,
+                    &answer,
+                )
+            })
+            .await
     }
 
     /// Data rows `first..=last` of a worksheet.
@@ -268,7 +282,7 @@ impl Store {
         first: u32,
         last: u32,
     ) -> StoreResult<Vec<SheetRow>> {
-        self.read(move |c| {
+        self.on_sqlite("sheet_rows")?.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT row_number, cells, likelihoods FROM sheet_rows \
                  WHERE spreadsheet_id = ?1 AND sheet_id = ?2 AND row_number BETWEEN ?3 AND ?4 ORDER BY row_number",

@@ -69,7 +69,7 @@ fn sent_headers(conn: &Connection, log_id: &LogId) -> StoreResult<BTreeMap<Strin
 impl Store {
     /// See [`sent_headers`].
     pub async fn sent_headers(&self, log_id: LogId) -> StoreResult<BTreeMap<String, String>> {
-        self.read(move |c| sent_headers(c, &log_id)).await
+        self.on_sqlite("sent_headers")?.read(move |c| sent_headers(c, &log_id)).await
     }
 }
 

@@ -65,6 +65,13 @@ impl std::fmt::Display for Target {
 }
 
 impl Target {
+    /// The database `url` names, or why it names none ([`PgError::Url`]).
+    pub fn of_url(url: &str) -> Result<Self, PgError> {
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e: tokio_postgres::Error| PgError::Url(e.to_string()))?;
+        Ok(Self::of(&config))
+    }
+
     fn of(config: &tokio_postgres::Config) -> Self {
         let hosts: Vec<String> = config
             .get_hosts()
@@ -143,6 +150,11 @@ impl Pg {
         let client = self.client().await?;
         client.simple_query("SELECT 1").await.map_err(|e| self.query_error(e))?;
         Ok(())
+    }
+
+    /// Closes the pool: no new connection is made, idle ones are closed.
+    pub fn close(&self) {
+        self.pool.close();
     }
 
     /// The schema version the database holds.
