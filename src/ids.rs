@@ -117,8 +117,8 @@ impl<K: IdKind> Id<K> {
         Id { text, bytes, kind: PhantomData }
     }
 
-    /// The id whose stored form is `bytes`.
-    fn from_bytes(bytes: [u8; 16]) -> Self {
+    /// The id whose stored form is `bytes` (either backend's).
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
         let mut text = String::with_capacity(K::PREFIX.len() + SUFFIX_LEN);
         text.push_str(K::PREFIX);
         text.push_str(Uuid::from_bytes(bytes).simple().encode_lower(&mut Uuid::encode_buffer()));
@@ -277,6 +277,26 @@ impl<'de, K: IdKind> Deserialize<'de> for Id<K> {
         let text = String::deserialize(deserializer)?;
         Self::try_from(text).map_err(serde::de::Error::custom)
     }
+}
+
+/// Bound as PostgreSQL's `hr_id` (a bytea domain of 16 bytes, see src/store/pg/schema.sql):
+/// the same 16 bytes as in SQLite. A parameter PostgreSQL infers as the domain is accepted
+/// as well as plain bytea (tokio-postgres checks the exact type otherwise).
+impl<K: IdKind> tokio_postgres::types::ToSql for Id<K> {
+    fn to_sql(
+        &self,
+        ty: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        tokio_postgres::types::ToSql::to_sql(&self.bytes.as_slice(), ty, out)
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        use tokio_postgres::types::{Kind, Type};
+        *ty == Type::BYTEA || matches!(ty.kind(), Kind::Domain(inner) if *inner == Type::BYTEA)
+    }
+
+    tokio_postgres::types::to_sql_checked!();
 }
 
 impl<K: IdKind> ToSql for Id<K> {

@@ -91,7 +91,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<AutomationEvent> {
 }
 
 /// A change of an automation's `enabled` flag, to record.
-pub(super) struct Switch<'a> {
+pub(crate) struct Switch<'a> {
     /// The automation, as it is after the change.
     pub automation: &'a Automation,
     /// Who made it.

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::automation_events::{self, Actor, Switch};
+use super::column::Column;
 use super::fifo::{self, DeliveryOrder};
 use super::page::{read_page, Conditions, Page, PageRequest};
-use super::{decode, Store, StoreError, StoreResult};
+use super::{StoreError, StoreResult};
 use crate::delivery::rate_limit::RateLimit;
 use crate::delivery::signing::is_valid_secret;
 use crate::ids::AutomationId;
@@ -93,50 +93,61 @@ impl Automation {
     }
 }
 
-const COLUMNS: &str = "id, name, processor_id, webhook_url, webhook_headers, need_validation, \
+pub(super) const COLUMNS: &str =
+    "id, name, processor_id, webhook_url, webhook_headers, need_validation, \
     default_language, enabled, event_types, secret, previous_secret, previous_secret_until, \
     created_at, updated_at, ordering, rate_limit_per_sec";
 
 /// What a stored secret must be: one that signs (a malformed one would send calls with an
 /// empty signature).
-const A_SECRET: &str = "a whsec_ secret of at least 16 bytes";
+pub(super) const A_SECRET: &str = "a whsec_ secret of at least 16 bytes";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Automation> {
-    let id: AutomationId = decode::key(r, 0, "automations")?;
+/// An automation from its row (columns in the order of [`COLUMNS`]), on either backend.
+pub(super) fn from_row<R: Column>(r: &R) -> Result<Automation, R::Error> {
+    const T: &str = "automations";
+    let id: AutomationId = r.key(0, T)?;
     Ok(Automation {
         settings: AutomationSettings {
-            name: r.get(1)?,
-            processor_id: r.get(2)?,
-            webhook_url: r.get(3)?,
-            webhook_headers: decode::json(r, 4, "automations", &id)?,
-            need_validation: decode::flag(r, 5, "automations", &id)?,
-            default_language: r.get(6)?,
-            enabled: decode::flag(r, 7, "automations", &id)?,
-            event_types: decode::json_or_null(r, 8, "automations", &id)?,
-            ordering: decode::value(r, 14, "automations", &id)?,
-            rate_limit_per_sec: decode::value(r, 15, "automations", &id)?,
+            name: r.text(1, T, &id)?,
+            processor_id: r.text(2, T, &id)?,
+            webhook_url: r.text(3, T, &id)?,
+            webhook_headers: r.json(4, T, &id)?,
+            need_validation: r.flag(5, T, &id)?,
+            default_language: r.text(6, T, &id)?,
+            enabled: r.flag(7, T, &id)?,
+            event_types: r.json_or_null(8, T, &id)?,
+            ordering: r.parsed(14, T, &id, DeliveryOrder::parse)?,
+            rate_limit_per_sec: r
+                .opt_int(15, T, &id)?
+                .map(|n| {
+                    u64::try_from(n)
+                        .ok()
+                        .and_then(RateLimit::new)
+                        .ok_or_else(|| r.corrupt(15, T, &id, format!("{n} is out of range")))
+                })
+                .transpose()?,
         },
-        secret: decode::checked(
-            r,
-            9,
-            "automations",
-            &id,
-            |s: &String| is_valid_secret(s),
-            A_SECRET,
-        )?,
-        previous_secret: decode::checked(
-            r,
-            10,
-            "automations",
-            &id,
-            |s: &Option<String>| s.as_deref().is_none_or(is_valid_secret),
-            A_SECRET,
-        )?,
-        previous_secret_until: r.get(11)?,
-        created_at: r.get(12)?,
-        updated_at: r.get(13)?,
+        secret: r.checked_text(9, T, &id, is_valid_secret, A_SECRET)?,
+        previous_secret: r
+            .opt_text(10, T, &id)?
+            .map(|s| {
+                if is_valid_secret(&s) {
+                    Ok(s)
+                } else {
+                    Err(r.corrupt(10, T, &id, format!("not {A_SECRET}")))
+                }
+            })
+            .transpose()?,
+        previous_secret_until: r.opt_time(11, T, &id)?,
+        created_at: r.time(12, T, &id)?,
+        updated_at: r.time(13, T, &id)?,
         id,
     })
+}
+
+/// [`from_row`] for a rusqlite row mapping.
+fn sqlite_row(r: &Row<'_>) -> rusqlite::Result<Automation> {
+    from_row(r)
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
@@ -174,7 +185,7 @@ pub(super) fn insert(conn: &Connection, a: &Automation) -> StoreResult<()> {
 pub(super) fn get(conn: &Connection, id: &AutomationId) -> StoreResult<Option<Automation>> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM automations WHERE id = ?1"))?
-        .query_row([id], from_row)
+        .query_row([id], sqlite_row)
         .optional()?)
 }
 
@@ -275,7 +286,7 @@ pub(super) fn enabled_of_processor(
         "SELECT {COLUMNS} FROM automations WHERE processor_id = ?1 AND enabled != 0 \
          AND id NOT IN (SELECT automation_id FROM operational_automation) ORDER BY id"
     ))?;
-    let all = stmt.query_map([processor_id], from_row)?.collect::<Result<Vec<_>, _>>()?;
+    let all = stmt.query_map([processor_id], sqlite_row)?.collect::<Result<Vec<_>, _>>()?;
     Ok(all)
 }
 
@@ -285,6 +296,11 @@ pub(super) fn list(
     filter: &AutomationFilter,
     page: &PageRequest,
 ) -> StoreResult<Page<Automation>> {
+    read_page(conn, "automations", COLUMNS, &conditions(filter), page, sqlite_row, |a| &a.id)
+}
+
+/// The conditions of a list of automations under `filter` (both backends).
+pub(super) fn conditions(filter: &AutomationFilter) -> Conditions {
     let mut conditions = Conditions::default();
     if let Some(name) = &filter.name {
         conditions.push("name = ?", name.clone());
@@ -295,120 +311,7 @@ pub(super) fn list(
     if let Some(p) = &filter.processor_id {
         conditions.push("processor_id = ?", p.clone());
     }
-    read_page(conn, "automations", COLUMNS, &conditions, page, from_row, |a| &a.id)
-}
-
-impl Store {
-    /// Stores a new automation.
-    pub async fn create_automation(&self, automation: Automation) -> StoreResult<Automation> {
-        let cache = self.cache.clone();
-        self.on_sqlite("create_automation")?
-            .write(move |c| {
-                cache.lock().clear();
-                insert(c, &automation).map(|()| automation)
-            })
-            .await
-    }
-
-    /// Reads one automation.
-    pub async fn automation(&self, id: AutomationId) -> StoreResult<Automation> {
-        self.on_sqlite("automation")?
-            .read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("automation")))
-            .await
-    }
-
-    /// Replaces an automation's settable fields; a change of `enabled` is recorded as made
-    /// by `actor`, in the same write (see `automation_events`).
-    pub async fn update_automation(
-        &self,
-        id: AutomationId,
-        settings: AutomationSettings,
-        actor: Actor,
-    ) -> StoreResult<Automation> {
-        let cache = self.cache.clone();
-        let ops = self.operations();
-        self.on_sqlite("update_automation")?
-            .write(move |c| {
-                cache.lock().clear();
-                let now = UnixMs::now();
-                let was_enabled = get(c, &id)?.map(|a| a.settings.enabled);
-                let updated = update(c, &id, &settings, now)?;
-                if was_enabled.is_some_and(|was| was != updated.settings.enabled) {
-                    let reason = if updated.settings.enabled {
-                        "enabled through the API or the console"
-                    } else {
-                        "disabled through the API or the console"
-                    };
-                    let switch = Switch {
-                        automation: &updated,
-                        actor: &actor,
-                        reason,
-                        failing_since: None,
-                        now,
-                    };
-                    automation_events::record(c, &ops, &switch)?;
-                }
-                Ok(updated)
-            })
-            .await
-    }
-
-    /// Which of `ids` are automations that exist (one indexed lookup each).
-    pub async fn existing_automations(
-        &self,
-        ids: Vec<String>,
-    ) -> StoreResult<std::collections::HashSet<String>> {
-        self.on_sqlite("existing_automations")?
-            .read(move |c| {
-                let mut exists = c.prepare_cached("SELECT 1 FROM automations WHERE id = ?1")?;
-                let mut found = std::collections::HashSet::new();
-                for id in ids {
-                    let Ok(typed) = AutomationId::parse(&id) else { continue };
-                    if exists.exists([&typed])? {
-                        found.insert(id);
-                    }
-                }
-                Ok(found)
-            })
-            .await
-    }
-
-    /// Deletes an automation (see [`delete`]).
-    pub async fn delete_automation(&self, id: AutomationId) -> StoreResult<()> {
-        let cache = self.cache.clone();
-        self.on_sqlite("delete_automation")?
-            .write(move |c| {
-                cache.lock().clear();
-                delete(c, &id, UnixMs::now())
-            })
-            .await
-    }
-
-    /// Rotates the signing secret; the old one signs for `overlap_ms` more.
-    pub async fn rotate_automation_secret(
-        &self,
-        id: AutomationId,
-        new_secret: String,
-        overlap_ms: i64,
-    ) -> StoreResult<Automation> {
-        let cache = self.cache.clone();
-        self.on_sqlite("rotate_automation_secret")?
-            .write(move |c| {
-                cache.lock().clear();
-                let now = UnixMs::now();
-                rotate_secret(c, &id, &new_secret, now.plus_ms(overlap_ms), now)
-            })
-            .await
-    }
-
-    /// One page of automations.
-    pub async fn list_automations(
-        &self,
-        filter: AutomationFilter,
-        page: PageRequest,
-    ) -> StoreResult<Page<Automation>> {
-        self.on_sqlite("list_automations")?.read(move |c| list(c, &filter, &page)).await
-    }
+    conditions
 }
 
 impl Automation {

@@ -4,11 +4,13 @@
 
 mod automation_events;
 mod automations;
+mod automations_store;
 mod bodies;
 mod cache;
 mod calls_in_flight;
 mod checkpoint;
 mod claims;
+mod column;
 mod content;
 mod decode;
 mod deliveries;

@@ -11,7 +11,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 
 use super::automations::{self, Automation, AutomationSettings};
-use super::{bodies, DeliveryOrder, Store, StoreResult};
+use super::column::Column;
+use super::pg::OrStore;
+use super::{bodies, Backend, DeliveryOrder, Store, StoreResult};
 use crate::delivery::signing;
 use crate::ids::{AutomationId, DeliveryId, MessageId};
 use crate::time::UnixMs;
@@ -166,8 +168,9 @@ impl Store {
         let installed = match webhook {
             Some((url, secret)) => {
                 let cache = self.cache.clone();
+                let method = "configure_operations with operational.webhook_url";
                 Some(
-                    self.on_sqlite("configure_operations")?
+                    self.on_sqlite(method)?
                         .write(move |c| {
                             cache.lock().clear();
                             install(c, &url, secret.as_deref())
@@ -177,9 +180,15 @@ impl Store {
             }
             None => None,
         };
-        let marked = match &installed {
-            Some((id, _)) => Some(id.clone()),
-            None => self.on_sqlite("configure_operations")?.read(marked).await?,
+        let marked = match (&installed, &self.backend) {
+            (Some((id, _)), _) => Some(id.clone()),
+            (None, Backend::Sqlite(s)) => s.read(marked).await?,
+            (None, Backend::Postgres(p)) => {
+                let client = p.client().await?;
+                let sql = "SELECT automation_id FROM operational_automation WHERE id = 1";
+                let row = client.query_opt(sql, &[]).await.at(p)?;
+                row.as_ref().map(|r| r.key(0, "operational_automation")).transpose()?
+            }
         };
         let ops = Operations { disable_after_ms, failing_after_attempts, webhook: marked, sends };
         let _ = self.ops.set(ops);

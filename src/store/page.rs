@@ -39,10 +39,10 @@ pub const SCAN_BUDGET: u32 = 10_000;
 /// Filters as SQL conditions (`"automation_id = ?"`) with their bound values, ANDed.
 #[derive(Debug, Default)]
 pub struct Conditions {
-    sql: Vec<String>,
-    values: Vec<Value>,
+    pub(super) sql: Vec<String>,
+    pub(super) values: Vec<Value>,
     /// Conditions no index serves, tested on at most [`SCAN_BUDGET`] rows a page.
-    unindexed: Vec<(String, Value)>,
+    pub(super) unindexed: Vec<(String, Value)>,
 }
 
 impl Conditions {
@@ -57,7 +57,7 @@ impl Conditions {
     pub fn push_id<K: IdKind>(&mut self, column: &str, text: &str) {
         match Id::<K>::parse(text) {
             Ok(id) => self.push(&format!("{column} = ?"), id),
-            Err(_) => self.push_literal("0".into()),
+            Err(_) => self.push_literal("1 = 0".into()),
         }
     }
 

@@ -1,9 +1,15 @@
 //! PostgreSQL storage (issue 15), for several instances sharing one outbox: a connection
 //! pool opened from a `postgres://` URL, with TLS through rustls (ring) when the URL's
-//! `sslmode` asks for it, and the schema applied at open ([`migrate`]). The store's table
-//! families are not yet written against it: docs/postgres.md says how they will be.
+//! `sslmode` asks for it, and the schema applied at open ([`migrate`]). Each table family
+//! written for it has its module here, beside the SQLite one of `store` (docs/postgres.md
+//! lists which are).
 
+pub(crate) mod automation_events;
+pub(crate) mod automations;
+mod column;
+pub(crate) mod keys;
 mod migrate;
+pub(crate) mod page;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -164,7 +170,7 @@ impl Pg {
     }
 
     /// A connection from the pool.
-    async fn client(&self) -> Result<deadpool_postgres::Client, PgError> {
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Client, PgError> {
         self.pool.get().await.map_err(|e| PgError::Unavailable {
             target: self.target.clone(),
             reason: match e {
@@ -176,6 +182,18 @@ impl Pg {
 
     fn query_error(&self, source: tokio_postgres::Error) -> PgError {
         PgError::Query { target: self.target.clone(), source }
+    }
+}
+
+/// A statement's failure as the store's error, naming the database.
+pub(crate) trait OrStore<T> {
+    /// The result, its error naming `pg`'s database.
+    fn at(self, pg: &Pg) -> crate::store::StoreResult<T>;
+}
+
+impl<T> OrStore<T> for Result<T, tokio_postgres::Error> {
+    fn at(self, pg: &Pg) -> crate::store::StoreResult<T> {
+        self.map_err(|e| crate::store::StoreError::Postgres(pg.query_error(e)))
     }
 }
 

@@ -1,0 +1,54 @@
+//! The enable/disable trail on PostgreSQL: `store::automation_events::record`'s SQL, beside it.
+
+use tokio_postgres::GenericClient;
+
+use super::{OrStore, Pg};
+use crate::ids::AutomationEventId;
+use crate::store::automation_events::Switch;
+use crate::store::{Operations, StoreError, StoreResult};
+
+/// Records `switch` (the automation's flag already changed in this transaction): the trail's
+/// row and the health row's disabled reason. The operational webhook such a change sends
+/// (`[operational] webhook_url`) needs ingest, not yet written for PostgreSQL: with one
+/// configured, the change is refused (and rolled back) rather than sent without it.
+pub(crate) async fn record(
+    pg: &Pg,
+    c: &(impl GenericClient + Sync),
+    ops: &Operations,
+    switch: &Switch<'_>,
+) -> StoreResult<()> {
+    let a = switch.automation;
+    if ops.sends && ops.webhook.is_some() && !ops.is_operational(&a.id) {
+        return Err(StoreError::NotOnPostgres("an operational event (operational.webhook_url)"));
+    }
+    let kind = if a.settings.enabled { "enabled" } else { "disabled" };
+    c.execute(
+        "INSERT INTO automation_events (id, automation_id, kind, actor, reason, at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &AutomationEventId::new(),
+            &a.id,
+            &kind,
+            &switch.actor.as_text(),
+            &switch.reason,
+            &switch.now.as_ms(),
+        ],
+    )
+    .await
+    .at(pg)?;
+    let disabled_reason = (!a.settings.enabled).then_some(switch.reason);
+    c.execute(
+        "INSERT INTO automation_health (automation_id, disabled_reason) VALUES ($1, $2) \
+         ON CONFLICT (automation_id) DO UPDATE SET disabled_reason = excluded.disabled_reason, \
+         failing_since = CASE WHEN excluded.disabled_reason IS NULL THEN NULL \
+         ELSE automation_health.failing_since END",
+        &[&a.id, &disabled_reason],
+    )
+    .await
+    .at(pg)?;
+    tracing::warn!(
+        automation = %a.id, actor = %switch.actor.as_text(), reason = %switch.reason,
+        "automation {kind}"
+    );
+    Ok(())
+}

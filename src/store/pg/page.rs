@@ -1,0 +1,157 @@
+//! Cursor pagination on PostgreSQL: `store::page`'s [`read_page`](crate::store::page) with
+//! the same [`Conditions`], cursors and answers, in PostgreSQL's SQL (numbered parameters,
+//! each cast to its type so that a `bytea` id compares with an `hr_id` column).
+
+use rusqlite::types::Value;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, Row};
+
+use super::{OrStore, Pg};
+use crate::store::page::{Conditions, Page, PageRequest};
+use crate::store::{StoreError, StoreResult};
+
+/// A bound value of a condition (rusqlite's [`Value`] as a PostgreSQL parameter).
+enum Param {
+    Int(i64),
+    Text(String),
+    Bytes(Vec<u8>),
+    Null(Option<i64>),
+}
+
+impl Param {
+    fn of(value: &Value) -> StoreResult<Self> {
+        Ok(match value {
+            Value::Integer(n) => Param::Int(*n),
+            Value::Text(t) => Param::Text(t.clone()),
+            Value::Blob(b) => Param::Bytes(b.clone()),
+            Value::Null => Param::Null(None),
+            Value::Real(_) => {
+                return Err(StoreError::NotOnPostgres("a page filter on a real number"))
+            }
+        })
+    }
+
+    /// `$n` cast to this value's type.
+    fn placeholder(&self, n: usize) -> String {
+        let ty = match self {
+            Param::Int(_) | Param::Null(_) => "bigint",
+            Param::Text(_) => "text",
+            Param::Bytes(_) => "bytea",
+        };
+        format!("${n}::{ty}")
+    }
+
+    fn as_sql(&self) -> &(dyn ToSql + Sync) {
+        match self {
+            Param::Int(n) => n,
+            Param::Text(t) => t,
+            Param::Bytes(b) => b,
+            Param::Null(n) => n,
+        }
+    }
+}
+
+/// SQL and parameters built together: each `?` of a condition becomes the next `$n`.
+#[derive(Default)]
+struct Query {
+    params: Vec<Param>,
+}
+
+impl Query {
+    /// `sql` with its `?` placeholders numbered, binding `values` in order.
+    fn condition(&mut self, sql: &str, values: &mut impl Iterator<Item = Param>) -> String {
+        let mut out = String::with_capacity(sql.len() + 8);
+        for (i, part) in sql.split('?').enumerate() {
+            if i > 0 {
+                if let Some(param) = values.next() {
+                    out.push_str(&param.placeholder(self.params.len() + 1));
+                    self.params.push(param);
+                }
+            }
+            out.push_str(part);
+        }
+        out
+    }
+
+    /// ` WHERE …` of `conditions` plus `extra` (one `?`, bound to `extra_value`).
+    fn where_clause(
+        &mut self,
+        conditions: &Conditions,
+        extra: Option<(&str, Param)>,
+    ) -> StoreResult<String> {
+        let values: Vec<Param> =
+            conditions.values.iter().map(Param::of).collect::<Result<_, _>>()?;
+        let mut values = values.into_iter();
+        let mut parts = Vec::new();
+        for sql in &conditions.sql {
+            parts.push(self.condition(sql, &mut values));
+        }
+        if let Some((sql, value)) = extra {
+            parts.push(self.condition(sql, &mut std::iter::once(value)));
+        }
+        Ok(if parts.is_empty() { String::new() } else { format!(" WHERE {}", parts.join(" AND ")) })
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params.iter().map(Param::as_sql).collect()
+    }
+}
+
+/// One page of `SELECT {columns} FROM {table}` under `conditions` (see `store::page`).
+/// Conditions no index serves (the scan budget) are not yet read on PostgreSQL.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn read_page<T>(
+    pg: &Pg,
+    client: &(impl GenericClient + Sync),
+    table: &str,
+    columns: &str,
+    conditions: &Conditions,
+    request: &PageRequest,
+    map: impl Fn(&Row) -> StoreResult<T>,
+    id_of: impl Fn(&T) -> &str,
+) -> StoreResult<Page<T>> {
+    if !conditions.unindexed.is_empty() {
+        return Err(StoreError::NotOnPostgres("a list filter no index serves"));
+    }
+    let forward = request.before.is_none();
+    let scan_desc = request.desc == forward;
+    let cursor = if forward { request.after.as_deref() } else { request.before.as_deref() };
+    let (toward, away) = if scan_desc { ("id < ?", "id > ?") } else { ("id > ?", "id < ?") };
+    let cursor_param = |c: &str| Param::of(&crate::ids::stored_value(c));
+
+    let mut query = Query::default();
+    let extra = cursor.map(|c| cursor_param(c).map(|p| (toward, p))).transpose()?;
+    let clause = query.where_clause(conditions, extra)?;
+    let order = if scan_desc { "DESC" } else { "ASC" };
+    let sql = format!(
+        "SELECT {columns} FROM {table}{clause} ORDER BY id {order} LIMIT {}",
+        i64::from(request.limit) + 1
+    );
+    let rows = client.query(sql.as_str(), &query.params()).await.at(pg)?;
+    let mut items = rows.iter().map(&map).collect::<StoreResult<Vec<T>>>()?;
+    let more = items.len() > request.limit as usize;
+    items.truncate(request.limit as usize);
+
+    // Is there anything on the other side of the scan, beyond the first item scanned?
+    let other_side = match (cursor, items.first()) {
+        (Some(_), Some(first)) => {
+            let mut query = Query::default();
+            let clause =
+                query.where_clause(conditions, Some((away, cursor_param(id_of(first))?)))?;
+            let sql = format!("SELECT EXISTS (SELECT 1 FROM {table}{clause})");
+            client.query_one(sql.as_str(), &query.params()).await.at(pg)?.get::<_, bool>(0)
+        }
+        _ => false,
+    };
+    if !forward {
+        items.reverse();
+    }
+    let first = items.first().map(|i| id_of(i).to_string());
+    let last = items.last().map(|i| id_of(i).to_string());
+    let (before, after) = if forward {
+        (first.filter(|_| other_side), last.filter(|_| more))
+    } else {
+        (first.filter(|_| more), last.filter(|_| other_side))
+    };
+    Ok(Page { items, before, after })
+}
