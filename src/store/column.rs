@@ -34,10 +34,20 @@ pub(crate) trait Column {
     ) -> Result<Option<i64>, Self::Error>;
     /// A flag (SQLite: 0 or 1, anything else corrupt; PostgreSQL: boolean).
     fn flag(&self, idx: usize, table: &'static str, id: &str) -> Result<bool, Self::Error>;
-    /// Bytes.
-    fn bytes(&self, idx: usize, table: &'static str, id: &str) -> Result<Vec<u8>, Self::Error>;
+    /// Bytes or NULL.
+    fn opt_bytes(
+        &self,
+        idx: usize,
+        table: &'static str,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>, Self::Error>;
     /// The error saying column `idx` of row `id` is wrong for `reason`.
     fn corrupt(&self, idx: usize, table: &'static str, id: &str, reason: String) -> Self::Error;
+
+    /// Bytes.
+    fn bytes(&self, idx: usize, table: &'static str, id: &str) -> Result<Vec<u8>, Self::Error> {
+        self.opt_bytes(idx, table, id)?.ok_or_else(|| self.corrupt(idx, table, id, "NULL".into()))
+    }
 
     /// An integer.
     fn int(&self, idx: usize, table: &'static str, id: &str) -> Result<i64, Self::Error> {
@@ -66,6 +76,21 @@ pub(crate) trait Column {
             self.corrupt(idx, table, &format!("{bytes:?}"), "not a stored id (16 bytes)".into())
         })?;
         Ok(Id::from_bytes(stored))
+    }
+
+    /// An id of kind `K` (16 bytes) that refers to another row, or NULL.
+    fn opt_id<K: IdKind>(
+        &self,
+        idx: usize,
+        table: &'static str,
+        id: &str,
+    ) -> Result<Option<Id<K>>, Self::Error> {
+        let Some(bytes) = self.opt_bytes(idx, table, id)? else { return Ok(None) };
+        let stored: [u8; 16] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| self.corrupt(idx, table, id, "not a stored id (16 bytes)".into()))?;
+        Ok(Some(Id::from_bytes(stored)))
     }
 
     /// Text that `parse` reads (a stored enum name); anything else is corrupt.
@@ -147,7 +172,12 @@ impl Column for rusqlite::Row<'_> {
         decode::flag(self, idx, table, id)
     }
 
-    fn bytes(&self, idx: usize, table: &'static str, id: &str) -> rusqlite::Result<Vec<u8>> {
+    fn opt_bytes(
+        &self,
+        idx: usize,
+        table: &'static str,
+        id: &str,
+    ) -> rusqlite::Result<Option<Vec<u8>>> {
         decode::value(self, idx, table, id)
     }
 

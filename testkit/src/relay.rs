@@ -1,5 +1,6 @@
-//! The relay process: the real `hookrelay` binary started on a fresh config and SQLite file,
-//! killed, terminated and restarted on the same database.
+//! The relay process: the real `hookrelay` binary started on a fresh config and SQLite file
+//! (or PostgreSQL database, see `postgres`), killed, terminated and restarted on the same
+//! database.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::postgres::FreshDatabase;
 use crate::KEY;
 
 /// The `hookrelay` binary Cargo built for the test binary running: it sits next to the
@@ -31,6 +33,9 @@ pub struct Relay {
     fd_limit: Option<u32>,
     /// What the relay wrote on stderr, when captured (see [`Relay::start_capturing_log`]).
     log: Option<Arc<Mutex<String>>>,
+    /// Its PostgreSQL database, when the suites run against PostgreSQL (see `postgres`);
+    /// dropped after the process is killed.
+    _postgres: Option<FreshDatabase>,
 }
 
 impl Relay {
@@ -91,14 +96,31 @@ impl Relay {
     ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("config.toml");
-        let db = db.map(PathBuf::from).unwrap_or_else(|| dir.path().join("hookrelay.db"));
+        // A test naming its database file runs on SQLite whatever the backend selected.
+        let postgres = match db {
+            None => crate::postgres::selected().map(|server| FreshDatabase::create(&server)),
+            Some(_) => None,
+        };
+        let database = match (&postgres, db) {
+            (Some(fresh), _) => fresh.url.clone(),
+            (None, Some(db)) => db.display().to_string(),
+            (None, None) => dir.path().join("hookrelay.db").display().to_string(),
+        };
         let toml = format!(
-            "listen = \"127.0.0.1:0\"\ndatabase = {:?}\napi_keys = [{:?}]\n{extra_toml}",
-            db, KEY
+            "listen = \"127.0.0.1:0\"\ndatabase = {database:?}\napi_keys = [{KEY:?}]\n{extra_toml}"
         );
         std::fs::write(&config, toml).expect("write config");
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Self { child: None, dir, base: String::new(), config, env, fd_limit, log: None }
+        Self {
+            child: None,
+            dir,
+            base: String::new(),
+            config,
+            env,
+            fd_limit,
+            log: None,
+            _postgres: postgres,
+        }
     }
 
     fn spawn(&mut self) {

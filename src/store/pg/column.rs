@@ -52,7 +52,12 @@ impl Column for Row {
         get(self, idx, table, id)
     }
 
-    fn bytes(&self, idx: usize, table: &'static str, id: &str) -> Result<Vec<u8>, StoreError> {
+    fn opt_bytes(
+        &self,
+        idx: usize,
+        table: &'static str,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         get(self, idx, table, id)
     }
 
