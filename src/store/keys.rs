@@ -77,6 +77,10 @@ pub(super) fn active_key<R: Column>(r: &R) -> Result<ActiveKey, R::Error> {
     })
 }
 
+fn key_id(k: &StoredKey) -> &str {
+    k.id.as_str()
+}
+
 fn sqlite_key(r: &Row<'_>) -> rusqlite::Result<StoredKey> {
     stored_key(r)
 }
@@ -158,15 +162,16 @@ impl Store {
             }
             Backend::Postgres(p) => {
                 let client = p.client().await?;
+                let conditions = listed();
                 pg::page::read_page(
                     p,
                     &**client,
                     "api_keys",
                     COLUMNS,
-                    &listed(),
+                    &conditions,
                     &page,
-                    |r| stored_key(r),
-                    |k| k.id.as_str(),
+                    stored_key,
+                    key_id,
                 )
                 .await
             }
