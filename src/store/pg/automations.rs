@@ -142,8 +142,8 @@ async fn line_up(pg: &Pg, c: &(impl GenericClient + Sync), id: &AutomationId) ->
     c.execute(
         "WITH has_head AS (SELECT EXISTS (SELECT 1 FROM deliveries WHERE automation_id = $1 \
            AND status = 'pending' AND fifo AND next_attempt_at < $2) AS yes), \
-         first AS (SELECT min(id) AS id FROM deliveries WHERE status = 'pending' \
-           AND automation_id = $1 AND NOT fifo AND claimed <> 1) \
+         first AS (SELECT id FROM deliveries WHERE status = 'pending' \
+           AND automation_id = $1 AND NOT fifo AND claimed <> 1 ORDER BY id LIMIT 1) \
          UPDATE deliveries d SET fifo = true, claimed = 0, claimed_by = NULL, \
            next_attempt_at = CASE WHEN NOT has_head.yes AND d.id = first.id \
              THEN d.next_attempt_at ELSE $2 END \

@@ -9,6 +9,7 @@ use super::{is_postgres_url, Migrated, Pg, PgError, VERSION};
 
 mod checks;
 mod fifo;
+mod store;
 
 /// The server's URL, or None (after saying why) when these tests are skipped.
 fn server() -> Option<String> {
