@@ -7,9 +7,11 @@ use rusqlite::{params, Connection, Row};
 use serde_json::json;
 
 use super::automations::{self, Automation};
+use super::column::Column;
 use super::operational::{self, Operations};
 use super::page::{read_page, Conditions, Page, PageRequest};
-use super::{decode, Store, StoreError, StoreResult};
+use super::pg;
+use super::{Backend, Store, StoreError, StoreResult};
 use crate::ids::{self, ApiKeyId, AutomationEventId, AutomationId};
 use crate::time::UnixMs;
 
@@ -78,16 +80,25 @@ pub struct AutomationEvent {
 
 const COLUMNS: &str = "id, automation_id, kind, actor, reason, at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<AutomationEvent> {
-    let id: AutomationEventId = decode::key(r, 0, "automation_events")?;
+fn from_row<R: Column>(r: &R) -> Result<AutomationEvent, R::Error> {
+    const T: &str = "automation_events";
+    let id: AutomationEventId = r.key(0, T)?;
     Ok(AutomationEvent {
-        automation_id: decode::value(r, 1, "automation_events", &id)?,
-        kind: r.get(2)?,
-        actor: r.get(3)?,
-        reason: r.get(4)?,
-        at: r.get(5)?,
+        automation_id: r.key(1, T)?,
+        kind: r.text(2, T, &id)?,
+        actor: r.text(3, T, &id)?,
+        reason: r.text(4, T, &id)?,
+        at: r.time(5, T, &id)?,
         id,
     })
+}
+
+fn sqlite_row(r: &Row<'_>) -> rusqlite::Result<AutomationEvent> {
+    from_row(r)
+}
+
+fn event_id(e: &AutomationEvent) -> &str {
+    e.id.as_str()
 }
 
 /// A change of an automation's `enabled` flag, to record.
@@ -204,14 +215,21 @@ impl Store {
         id: AutomationId,
         page: PageRequest,
     ) -> StoreResult<Page<AutomationEvent>> {
-        self.on_sqlite("automation_events")?
-            .read(move |c| {
-                let mut cond = Conditions::default();
-                cond.push_id::<ids::Automation>("automation_id", id.as_str());
-                read_page(c, "automation_events", COLUMNS, &cond, &page, from_row, |e| {
-                    e.id.as_str()
+        let mut cond = Conditions::default();
+        cond.push_id::<ids::Automation>("automation_id", id.as_str());
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                s.read(move |c| {
+                    read_page(c, "automation_events", COLUMNS, &cond, &page, sqlite_row, event_id)
                 })
-            })
-            .await
+                .await
+            }
+            Backend::Postgres(p) => {
+                let client = p.client().await?;
+                let table = "automation_events";
+                pg::page::read_page(p, &**client, table, COLUMNS, &cond, &page, from_row, event_id)
+                    .await
+            }
+        }
     }
 }

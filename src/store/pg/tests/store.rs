@@ -97,6 +97,14 @@ async fn automations_round_trip_page_switch_rotate_and_delete() {
     assert_eq!(trail.get::<_, &str>(0), "disabled");
     assert_eq!(trail.get::<_, &str>(1), "config_key");
     assert!(trail.get::<_, Option<&str>>(2).is_some_and(|r| r.contains("disabled")));
+    let events = store.automation_events(ids[0].clone(), page(None)).await.unwrap();
+    assert_eq!(events.items.len(), 1);
+    assert_eq!(
+        (events.items[0].kind.as_str(), &events.items[0].automation_id),
+        ("disabled", &ids[0])
+    );
+    let none = store.automation_events(ids[1].clone(), page(None)).await.unwrap();
+    assert!(none.items.is_empty() && none.after.is_none());
 
     let rotated = store
         .rotate_automation_secret(ids[1].clone(), "whsec_EBAQEBAQEBAQEBAQEBAQEA==".into(), 60_000)
