@@ -73,11 +73,12 @@ impl Query {
         out
     }
 
-    /// ` WHERE …` of `conditions` plus `extra` (one `?`, bound to `extra_value`).
+    /// ` WHERE …` of `conditions` plus `extra` (a condition with at most one `?`, and its
+    /// value).
     fn where_clause(
         &mut self,
         conditions: &Conditions,
-        extra: Option<(&str, Param)>,
+        extra: Option<(&str, Option<Param>)>,
     ) -> StoreResult<String> {
         let values: Vec<Param> =
             conditions.values.iter().map(Param::of).collect::<Result<_, _>>()?;
@@ -87,13 +88,24 @@ impl Query {
             parts.push(self.condition(sql, &mut values));
         }
         if let Some((sql, value)) = extra {
-            parts.push(self.condition(sql, &mut std::iter::once(value)));
+            parts.push(self.condition(sql, &mut value.into_iter()));
         }
         Ok(if parts.is_empty() { String::new() } else { format!(" WHERE {}", parts.join(" AND ")) })
     }
 
     fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
         self.params.iter().map(Param::as_sql).collect()
+    }
+}
+
+/// The condition `cmp` (`"id < ?"` or `"id > ?"`) against the cursor `text`. A cursor that
+/// is no stored id is text, which SQLite sorts before every blob: nothing is below it and
+/// everything above it. The same answer here (bytea and text do not compare).
+fn bound(cmp: &'static str, text: &str) -> (&'static str, Option<Param>) {
+    match crate::ids::stored_value(text) {
+        Value::Blob(bytes) => (cmp, Some(Param::Bytes(bytes))),
+        _ if cmp.contains('<') => ("false", None),
+        _ => ("true", None),
     }
 }
 
@@ -117,11 +129,9 @@ pub(crate) async fn read_page<T>(
     let scan_desc = request.desc == forward;
     let cursor = if forward { request.after.as_deref() } else { request.before.as_deref() };
     let (toward, away) = if scan_desc { ("id < ?", "id > ?") } else { ("id > ?", "id < ?") };
-    let cursor_param = |c: &str| Param::of(&crate::ids::stored_value(c));
 
     let mut query = Query::default();
-    let extra = cursor.map(|c| cursor_param(c).map(|p| (toward, p))).transpose()?;
-    let clause = query.where_clause(conditions, extra)?;
+    let clause = query.where_clause(conditions, cursor.map(|c| bound(toward, c)))?;
     let order = if scan_desc { "DESC" } else { "ASC" };
     let sql = format!(
         "SELECT {columns} FROM {table}{clause} ORDER BY id {order} LIMIT {}",
@@ -136,8 +146,7 @@ pub(crate) async fn read_page<T>(
     let other_side = match (cursor, items.first()) {
         (Some(_), Some(first)) => {
             let mut query = Query::default();
-            let clause =
-                query.where_clause(conditions, Some((away, cursor_param(id_of(first))?)))?;
+            let clause = query.where_clause(conditions, Some(bound(away, id_of(first))))?;
             let sql = format!("SELECT EXISTS (SELECT 1 FROM {table}{clause})");
             client.query_one(sql.as_str(), &query.params()).await.at(pg)?.get::<_, bool>(0)
         }

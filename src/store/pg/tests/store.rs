@@ -80,6 +80,9 @@ async fn automations_round_trip_page_switch_rotate_and_delete() {
         }
     }
     assert_eq!(seen, ids);
+    // A cursor that is no id sorts before every id, as on SQLite: after it comes the first.
+    let p = store.list_automations(filter.clone(), page(Some("bogus".into()))).await.unwrap();
+    assert_eq!(p.items.iter().map(|a| &a.id).collect::<Vec<_>>(), [&ids[0]]);
 
     let mut off = read.settings.clone();
     off.enabled = false;
