@@ -185,6 +185,8 @@ pub struct StoreConfig {
     /// How long a write waits for a lock another process holds on the database before it is
     /// refused (`database_locked`), in ms.
     pub busy_timeout_ms: u64,
+    /// PostgreSQL only: connections this instance keeps to the database, at most (1 to 1000).
+    pub postgres_pool_size: usize,
 }
 
 /// SQLite `synchronous` level.
@@ -228,6 +230,7 @@ impl Default for StoreConfig {
             synchronous: Synchronous::Normal,
             mmap_size_mb: 0,
             busy_timeout_ms: 5000,
+            postgres_pool_size: 16,
         }
     }
 }
@@ -331,6 +334,9 @@ impl Config {
         if self.metrics.automation_labels > MAX_AUTOMATION_LABELS {
             let problem = format!("must be at most {MAX_AUTOMATION_LABELS}");
             return Err(bad("metrics.automation_labels", problem));
+        }
+        if !(1..=1000).contains(&self.store.postgres_pool_size) {
+            return Err(bad("store.postgres_pool_size", "must be between 1 and 1000"));
         }
         if self.store.mmap_size_mb > 4096 {
             return Err(bad("store.mmap_size_mb", "must be at most 4096"));

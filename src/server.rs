@@ -114,9 +114,6 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Connections each instance keeps to PostgreSQL, at most.
-const POSTGRES_POOL_SIZE: usize = 16;
-
 /// Opens the store `database` names: an SQLite file, or a PostgreSQL database (whose errors
 /// name it without the password).
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -124,9 +121,11 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
     match &config.database {
         Database::Sqlite(path) => Store::open(path, &config.store, rule)
             .with_context(|| format!("cannot open database {}", path.display())),
-        Database::Postgres(url) => Store::open_postgres(url.secret(), POSTGRES_POOL_SIZE, rule)
-            .await
-            .context("cannot open the PostgreSQL database"),
+        Database::Postgres(url) => {
+            Store::open_postgres(url.secret(), config.store.postgres_pool_size, rule)
+                .await
+                .context("cannot open the PostgreSQL database")
+        }
     }
 }
 

@@ -32,6 +32,7 @@ fn invalid_config_exits_non_zero_naming_the_key() {
         ("[delivery]\nmax_attempts = [3]\n", &[], "delivery.max_attempts"),
         ("[delivery]\nuser_agent = \"bad\\nagent\"\n", &[], "delivery.user_agent"),
         ("[store]\nmmap_size_mb = 5000\n", &[], "store.mmap_size_mb"),
+        ("[store]\npostgres_pool_size = 0\n", &[], "store.postgres_pool_size"),
         ("[security]\nallowed_cidrs = [\"10.0.0.0/99\"]\n", &[], "security.allowed_cidrs[0]"),
         ("", &[("HOOKRELAY_ALLOW_PRIVATE_TARGETS", "maybe")], "HOOKRELAY_ALLOW_PRIVATE_TARGETS"),
         ("", &[("HOOKRELAY_API_KEYS", "short")], "api_keys"),
