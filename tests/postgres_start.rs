@@ -178,3 +178,32 @@ async fn two_instances_share_one_database() {
     assert!(files.is_empty(), "no SQLite file or lock file: {files:?}");
     drop((a, b));
 }
+
+/// The database going away while the relay runs: requests answer 503 `unavailable` and
+/// `/readyz` says the database is not ready; the process stays up.
+#[tokio::test]
+async fn a_database_gone_while_running_answers_503() {
+    let Some(server) = server() else { return };
+    let db = FreshDatabase::create(&server);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut relay, base) = serve(&db.url, dir.path());
+    let http = hookrelay_testkit::client();
+    let list = format!("{base}/v1/processors/automations/endpoints");
+    let before = http.get(&list).header("Api-Key", KEY).send().await.expect("list");
+    assert_eq!(before.status(), 200);
+
+    let name = db.url.rsplit('/').next().expect("a database name").to_string();
+    let (client, connection) = tokio_postgres::connect(&server, NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    client.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.expect("drop");
+
+    let after = http.get(&list).header("Api-Key", KEY).send().await.expect("list");
+    assert_eq!(after.status(), 503);
+    let body: serde_json::Value = after.json().await.expect("json");
+    assert_eq!(body["code"], "unavailable", "{body}");
+    let ready = http.get(format!("{base}/readyz")).send().await.expect("readyz");
+    assert_eq!(ready.status(), 503);
+    let ready: serde_json::Value = ready.json().await.expect("json");
+    assert_eq!(ready["database"], false, "{ready}");
+    assert!(relay.0.try_wait().expect("try_wait").is_none(), "the relay is still running");
+}
