@@ -235,7 +235,7 @@ impl Store {
         }
     }
 
-    /// Whether the store is PostgreSQL (for the tests that look at the SQL itself).
+    /// Whether the store is PostgreSQL (start-up leaves out what it cannot do yet).
     pub fn is_postgres(&self) -> bool {
         matches!(self.backend, Backend::Postgres(_))
     }
