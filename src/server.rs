@@ -186,7 +186,11 @@ async fn api_keys(config: &Config, store: &Store) -> anyhow::Result<Keys> {
             revoked_at: None,
         };
         let hash = auth::key_hash(&key);
-        store.add_key(hash, stored.clone()).await?;
+        if !store.add_first_admin_key(hash, stored.clone(), now).await? {
+            // Another instance sharing the database generated one meanwhile (PostgreSQL).
+            let configured = config.api_keys.iter().map(|k| Keys::config_key(k));
+            return Ok(Keys::new(configured.chain(store.active_keys().await?)));
+        }
         println!("No API key configured. Generated admin key (shown once; only its hash is stored):\n  {key}");
         keys.add(auth::ActiveKey {
             hash,

@@ -207,3 +207,49 @@ async fn a_database_gone_while_running_answers_503() {
     assert_eq!(ready["database"], false, "{ready}");
     assert!(relay.0.try_wait().expect("try_wait").is_none(), "the relay is still running");
 }
+
+/// Two instances starting together on an empty database with no key configured: one of
+/// them generates the admin key and prints it, and both accept it.
+#[tokio::test]
+async fn two_instances_starting_together_generate_one_admin_key() {
+    let Some(server) = server() else { return };
+    let db = FreshDatabase::create(&server);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = || {
+        let mut cmd = command(&db.url);
+        cmd.env_remove("HOOKRELAY_API_KEYS").current_dir(dir.path()).stdout(Stdio::piped());
+        let mut child = Running(cmd.spawn().expect("spawn hookrelay"));
+        let stdout = child.0.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            let (mut base, mut key) = (String::new(), None);
+            let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+            let mut announced = false;
+            for line in lines.by_ref() {
+                if announced {
+                    key = Some(line.trim().to_string());
+                }
+                announced = line.starts_with("No API key configured");
+                if let Some(url) = line.strip_prefix("hookrelay listening on ") {
+                    base = url.trim().to_string();
+                    break;
+                }
+            }
+            std::thread::spawn(move || for _ in lines {});
+            (child, base, key)
+        })
+    };
+    let (a, b) = (start(), start());
+    let (a, b) = (a.join().expect("a"), b.join().expect("b"));
+    let keys: Vec<&String> = [&a.2, &b.2].into_iter().flatten().collect();
+    assert_eq!(keys.len(), 1, "one instance generates the key: {keys:?}");
+    let http = hookrelay_testkit::client();
+    for base in [&a.1, &b.1] {
+        let r = http
+            .get(format!("{base}/v1/processors/automations/endpoints"))
+            .header("Api-Key", keys[0].as_str())
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(r.status(), 200, "{base} accepts the generated key");
+    }
+}

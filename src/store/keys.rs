@@ -77,6 +77,10 @@ pub(super) fn active_key<R: Column>(r: &R) -> Result<ActiveKey, R::Error> {
     })
 }
 
+/// The advisory lock under which an instance stores the admin key generated at its start
+/// (any constant no other lock uses: "hrfirst" in ASCII).
+const FIRST_START_LOCK: i64 = 0x68_72_66_69_72_73_74;
+
 fn key_id(k: &StoredKey) -> &str {
     k.id.as_str()
 }
@@ -146,6 +150,41 @@ impl Store {
             }
             Backend::Postgres(p) => pg::keys::add(p, &**p.client().await?, &hash, &key).await,
         }
+    }
+
+    /// Stores the admin key generated at start (see `server::api_keys`) unless a valid
+    /// admin key is stored by now; answers whether it was stored. On SQLite one server owns
+    /// the database, so it always is. On PostgreSQL instances starting together on an empty
+    /// database would each generate one: a transaction-scoped advisory lock makes them
+    /// check and store one after the other, so only the first stores (and prints) its key.
+    pub async fn add_first_admin_key(
+        &self,
+        hash: [u8; 32],
+        key: StoredKey,
+        now: UnixMs,
+    ) -> StoreResult<bool> {
+        let p = match &self.backend {
+            Backend::Sqlite(_) => return self.add_key(hash, key).await.map(|()| true),
+            Backend::Postgres(p) => p,
+        };
+        let mut client = p.client().await?;
+        let tx = client.transaction().await.at(p)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FIRST_START_LOCK]).await.at(p)?;
+        let admin = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM api_keys WHERE role = 'admin' AND id IS NOT NULL \
+                 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1))",
+                &[&now.as_ms()],
+            )
+            .await
+            .at(p)?
+            .get::<_, bool>(0);
+        if admin {
+            return Ok(false);
+        }
+        pg::keys::add(p, &*tx, &hash, &key).await?;
+        tx.commit().await.at(p)?;
+        Ok(true)
     }
 
     /// A page of the stored keys, revoked ones included (they are never deleted, so the
