@@ -174,7 +174,8 @@ impl Store {
         call: StartingCall,
         snapshot: Snapshot,
     ) -> StoreResult<InFlight> {
-        self.on_sqlite("start_call")?.write(move |c| start(c, &call, &snapshot)).await
+        let db = self.on_sqlite("start_call")?;
+        db.write(move |c| start(c, &call, &snapshot)).await
     }
 
     /// Stores the log of call `in_flight` and forgets it was in flight, in one write; a rerun
@@ -186,6 +187,7 @@ impl Store {
         log: NewLog,
         snapshot: Snapshot,
     ) -> StoreResult<(LogId, Option<RerunDelivery>)> {
-        self.on_sqlite("finish_call")?.write(move |c| finish(c, in_flight, log, &snapshot)).await
+        let db = self.on_sqlite("finish_call")?;
+        db.write(move |c| finish(c, in_flight, log, &snapshot)).await
     }
 }

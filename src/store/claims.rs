@@ -298,9 +298,8 @@ impl Store {
     /// Claims due deliveries as the request's intake takes them; see [`ClaimRequest`].
     pub async fn claim_due(&self, request: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
         let cache = self.cache.clone();
-        self.on_sqlite("claim_due")?
-            .write(move |c| claim(c, &mut cache.lock(), &request, UnixMs::now()))
-            .await
+        let db = self.on_sqlite("claim_due")?;
+        db.write(move |c| claim(c, &mut cache.lock(), &request, UnixMs::now())).await
     }
 
     /// [`Store::record_outcome`], then the claim `request` in the same write: the end of a
@@ -315,11 +314,11 @@ impl Store {
         let ops = self.operations();
         let cache = self.cache.clone();
         // Unguarded as `record_outcome`: after its first write only a storage failure stops it.
-        self.on_sqlite("record_outcome_and_claim")?
-            .write_unguarded(move |c| {
-                let recorded = deliveries::record_and_mark(c, &ops, &cache, &outcome, next)?;
-                Ok((recorded, claim(c, &mut cache.lock(), &request, UnixMs::now())?))
-            })
-            .await
+        let db = self.on_sqlite("record_outcome_and_claim")?;
+        db.write_unguarded(move |c| {
+            let recorded = deliveries::record_and_mark(c, &ops, &cache, &outcome, next)?;
+            Ok((recorded, claim(c, &mut cache.lock(), &request, UnixMs::now())?))
+        })
+        .await
     }
 }

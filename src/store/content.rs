@@ -114,6 +114,7 @@ impl super::Store {
     /// Erases message `id`'s content (see [`expunge`]); [`StoreError::NotFound`] for an
     /// unknown message.
     pub async fn expunge_message(&self, id: MessageId) -> StoreResult<UnixMs> {
-        self.on_sqlite("expunge_message")?.write(move |c| expunge(c, &id, UnixMs::now())).await
+        let db = self.on_sqlite("expunge_message")?;
+        db.write(move |c| expunge(c, &id, UnixMs::now())).await
     }
 }

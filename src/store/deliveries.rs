@@ -288,17 +288,15 @@ impl Store {
         let ops = self.operations();
         let cache = self.cache.clone();
         // Unguarded: after its first write only a storage failure can stop it.
-        self.on_sqlite("record_outcome")?
-            .write_unguarded(move |c| record_and_mark(c, &ops, &cache, &outcome, next))
-            .await
+        let db = self.on_sqlite("record_outcome")?;
+        db.write_unguarded(move |c| record_and_mark(c, &ops, &cache, &outcome, next)).await
     }
 
     /// The stored payload of message `message_id`, with hash `hash` (a delivery's, read as
     /// its call starts); [`StoreError::ContentGone`] when it is no longer stored.
     pub async fn payload(&self, message_id: MessageId, hash: BodyHash) -> StoreResult<Bytes> {
-        self.on_sqlite("payload")?
-            .read(move |c| content::payload(c, &message_id, &hash).map(Bytes::from))
-            .await
+        let db = self.on_sqlite("payload")?;
+        db.read(move |c| content::payload(c, &message_id, &hash).map(Bytes::from)).await
     }
 
     /// Takes delivery `id` back from started (`claimed` 1) to held (2), due now, before it
@@ -307,39 +305,40 @@ impl Store {
     /// never made, and a held delivery has no lease to run out. False when it is no longer
     /// pending under such a claim.
     pub async fn hold_unstarted(&self, id: DeliveryId) -> StoreResult<bool> {
-        self.on_sqlite("hold_unstarted")?
-            .write(move |c| {
-                let held = c
-                    .prepare_cached(
-                        "UPDATE deliveries SET claimed = 2, next_attempt_at = ?2 \
+        let db = self.on_sqlite("hold_unstarted")?;
+        db.write(move |c| {
+            let held = c
+                .prepare_cached(
+                    "UPDATE deliveries SET claimed = 2, next_attempt_at = ?2 \
                      WHERE id = ?1 AND claimed = 1 AND status = 'pending'",
-                    )?
-                    .execute(params![id, UnixMs::now()])?;
-                Ok(held == 1)
-            })
-            .await
+                )?
+                .execute(params![id, UnixMs::now()])?;
+            Ok(held == 1)
+        })
+        .await
     }
 
     /// Marks held delivery `id` as possibly sent, under a lease until `lease_until`; its call
     /// may start only once this is committed. False when it is no longer held.
     pub async fn mark_started(&self, id: DeliveryId, lease_until: UnixMs) -> StoreResult<bool> {
-        self.on_sqlite("mark_started")?.write(move |c| mark_started(c, &id, lease_until)).await
+        let db = self.on_sqlite("mark_started")?;
+        db.write(move |c| mark_started(c, &id, lease_until)).await
     }
 
     /// Hands claimed deliveries back untried, due now (the dispatcher had no room for them).
     pub async fn release_deliveries(&self, ids: Vec<DeliveryId>) -> StoreResult<()> {
-        self.on_sqlite("release_deliveries")?
-            .write(move |c| {
-                let now = UnixMs::now();
-                let mut stmt = c.prepare_cached(
-                    "UPDATE deliveries SET claimed = 0, next_attempt_at = ?2 WHERE id = ?1",
-                )?;
-                for id in ids {
-                    stmt.execute(params![id, now])?;
-                }
-                Ok(())
-            })
-            .await
+        let db = self.on_sqlite("release_deliveries")?;
+        db.write(move |c| {
+            let now = UnixMs::now();
+            let mut stmt = c.prepare_cached(
+                "UPDATE deliveries SET claimed = 0, next_attempt_at = ?2 WHERE id = ?1",
+            )?;
+            for id in ids {
+                stmt.execute(params![id, now])?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// When the oldest delivery due and not yet sent came due: pending and not in
@@ -347,43 +346,43 @@ impl Store {
     /// due time). Walks the deliveries_due index from its start; deliveries in flight, whose
     /// next_attempt_at is their lease's end, sort after the due ones.
     pub async fn oldest_due_at(&self) -> StoreResult<Option<UnixMs>> {
-        self.on_sqlite("oldest_due_at")?
-            .read(|c| {
-                let now = UnixMs::now();
-                Ok(c.prepare_cached(
+        let db = self.on_sqlite("oldest_due_at")?;
+        db.read(|c| {
+            let now = UnixMs::now();
+            Ok(c.prepare_cached(
                 "SELECT next_attempt_at FROM deliveries WHERE status = 'pending' AND claimed <> 1 \
                  AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT 1",
             )?
             .query_row([now], |r| r.get(0))
             .optional()?)
-            })
-            .await
+        })
+        .await
     }
 
     /// Counts of pending deliveries: (all pending, due now and not in flight).
     pub async fn backlog(&self) -> StoreResult<(i64, i64)> {
-        self.on_sqlite("backlog")?
-            .read(|c| {
-                let now = UnixMs::now();
-                Ok(c.prepare_cached(
-                    "SELECT count(*), coalesce(sum(next_attempt_at <= ?1 AND claimed = 0), 0) \
+        let db = self.on_sqlite("backlog")?;
+        db.read(|c| {
+            let now = UnixMs::now();
+            Ok(c.prepare_cached(
+                "SELECT count(*), coalesce(sum(next_attempt_at <= ?1 AND claimed = 0), 0) \
                  FROM deliveries WHERE status = 'pending'",
-                )?
-                .query_row([now], |r| Ok((r.get(0)?, r.get(1)?)))?)
-            })
-            .await
+            )?
+            .query_row([now], |r| Ok((r.get(0)?, r.get(1)?)))?)
+        })
+        .await
     }
 
     /// One delivery.
     pub async fn delivery(&self, id: DeliveryId) -> StoreResult<DeliveryRow> {
-        self.on_sqlite("delivery")?
-            .read(move |c| {
-                c.prepare_cached(&format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?1"))?
-                    .query_row([id], from_row)
-                    .optional()?
-                    .ok_or(StoreError::NotFound("delivery"))
-            })
-            .await
+        let db = self.on_sqlite("delivery")?;
+        db.read(move |c| {
+            c.prepare_cached(&format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?1"))?
+                .query_row([id], from_row)
+                .optional()?
+                .ok_or(StoreError::NotFound("delivery"))
+        })
+        .await
     }
 
     /// One page of deliveries, filtered by status, automation and message.
@@ -394,20 +393,20 @@ impl Store {
         message_id: Option<String>,
         page: PageRequest,
     ) -> StoreResult<Page<DeliveryRow>> {
-        self.on_sqlite("list_deliveries")?
-            .read(move |c| {
-                let mut cond = Conditions::default();
-                if let Some(s) = status {
-                    cond.push_literal(format!("status = '{}'", s.as_str()));
-                }
-                if let Some(a) = automation_id {
-                    cond.push_id::<ids::Automation>("automation_id", &a);
-                }
-                if let Some(m) = message_id {
-                    cond.push_id::<Message>("message_id", &m);
-                }
-                read_page(c, "deliveries", COLUMNS, &cond, &page, from_row, |d| d.id.as_str())
-            })
-            .await
+        let db = self.on_sqlite("list_deliveries")?;
+        db.read(move |c| {
+            let mut cond = Conditions::default();
+            if let Some(s) = status {
+                cond.push_literal(format!("status = '{}'", s.as_str()));
+            }
+            if let Some(a) = automation_id {
+                cond.push_id::<ids::Automation>("automation_id", &a);
+            }
+            if let Some(m) = message_id {
+                cond.push_id::<Message>("message_id", &m);
+            }
+            read_page(c, "deliveries", COLUMNS, &cond, &page, from_row, |d| d.id.as_str())
+        })
+        .await
     }
 }

@@ -30,7 +30,8 @@ pub struct UploadFile {
 impl Store {
     /// Stores an upload and its content.
     pub async fn insert_upload(&self, file: UploadFile, data: Vec<u8>) -> StoreResult<UploadFile> {
-        self.on_sqlite("insert_upload")?.write(move |c| {
+        let db = self.on_sqlite("insert_upload")?;
+        db.write(move |c| {
             let hash = bodies::put(c, &data)?;
             c.prepare_cached(
                 "INSERT INTO upload_files (id, app_id, name, size, extension, mime_type, created_by, data_hash, created_at) \
@@ -54,7 +55,8 @@ impl Store {
 
     /// An upload of `app_id` with its content.
     pub async fn upload(&self, app_id: String, id: String) -> StoreResult<(UploadFile, Vec<u8>)> {
-        self.on_sqlite("upload")?.read(move |c| {
+        let db = self.on_sqlite("upload")?;
+        db.read(move |c| {
             let found = c
                 .prepare_cached(
                     "SELECT id, app_id, name, size, extension, mime_type, created_by, created_at, data_hash \

@@ -162,43 +162,36 @@ impl Store {
     /// The health of automation `id` now: its run of attempts and its calls of the last hour
     /// and day.
     pub async fn endpoint_health(&self, id: AutomationId) -> StoreResult<EndpointHealth> {
-        self.on_sqlite("endpoint_health")?
-            .read(move |c| {
-                let enabled: bool = c
-                    .prepare_cached("SELECT enabled FROM automations WHERE id = ?1")?
-                    .query_row([&id], |r| r.get(0))
-                    .optional()?
-                    .ok_or(StoreError::NotFound("automation"))?;
-                type Row = (Option<String>, Option<UnixMs>, Option<UnixMs>, i64, Option<UnixMs>);
-                let row: Option<Row> = c
-                    .prepare_cached(
-                        "SELECT disabled_reason, last_success_at, last_failure_at, \
+        let db = self.on_sqlite("endpoint_health")?;
+        db.read(move |c| {
+            let enabled: bool = c
+                .prepare_cached("SELECT enabled FROM automations WHERE id = ?1")?
+                .query_row([&id], |r| r.get(0))
+                .optional()?
+                .ok_or(StoreError::NotFound("automation"))?;
+            type Row = (Option<String>, Option<UnixMs>, Option<UnixMs>, i64, Option<UnixMs>);
+            let row: Option<Row> = c
+                .prepare_cached(
+                    "SELECT disabled_reason, last_success_at, last_failure_at, \
                      consecutive_failures, failing_since FROM automation_health \
                      WHERE automation_id = ?1",
-                    )?
-                    .query_row([&id], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                    })
-                    .optional()?;
-                let (
-                    disabled_reason,
-                    last_success_at,
-                    last_failure_at,
-                    consecutive_failures,
-                    since,
-                ) = row.unwrap_or_default();
-                Ok(EndpointHealth {
-                    windows: health_windows::windows(c, &id, UnixMs::now())?,
-                    automation_id: id,
-                    enabled,
-                    disabled_reason: disabled_reason.filter(|_| !enabled),
-                    last_success_at,
-                    last_failure_at,
-                    consecutive_failures,
-                    failing_since: since,
-                })
+                )?
+                .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+                .optional()?;
+            let (disabled_reason, last_success_at, last_failure_at, consecutive_failures, since) =
+                row.unwrap_or_default();
+            Ok(EndpointHealth {
+                windows: health_windows::windows(c, &id, UnixMs::now())?,
+                automation_id: id,
+                enabled,
+                disabled_reason: disabled_reason.filter(|_| !enabled),
+                last_success_at,
+                last_failure_at,
+                consecutive_failures,
+                failing_since: since,
             })
-            .await
+        })
+        .await
     }
 }
 

@@ -274,12 +274,12 @@ impl Store {
     /// Records a call that belongs to no delivery (a test call), with the snapshot of the
     /// automation it was made for (`log.snapshot_hash` must be its hash); returns its id.
     pub async fn insert_log(&self, log: NewLog, snapshot: Snapshot) -> StoreResult<LogId> {
-        self.on_sqlite("insert_log")?
-            .write(move |c| {
-                snapshot.put(c)?;
-                insert(c, &log)
-            })
-            .await
+        let db = self.on_sqlite("insert_log")?;
+        db.write(move |c| {
+            snapshot.put(c)?;
+            insert(c, &log)
+        })
+        .await
     }
 
     /// Records `log` under a chosen `id`, as a past log: for seeding a database with logs of
@@ -291,17 +291,18 @@ impl Store {
         log: NewLog,
         snapshot: Snapshot,
     ) -> StoreResult<()> {
-        self.on_sqlite("insert_log_as")?
-            .write(move |c| {
-                snapshot.put(c)?;
-                insert_as(c, &id, &log)
-            })
-            .await
+        let db = self.on_sqlite("insert_log_as")?;
+        db.write(move |c| {
+            snapshot.put(c)?;
+            insert_as(c, &id, &log)
+        })
+        .await
     }
 
     /// Reads one log with its bodies.
     pub async fn log(&self, id: LogId) -> StoreResult<LogRecord> {
-        self.on_sqlite("log")?.read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("log"))).await
+        let db = self.on_sqlite("log")?;
+        db.read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("log"))).await
     }
 
     /// One page of logs with their bodies.
@@ -310,7 +311,8 @@ impl Store {
         filter: LogFilter,
         page: PageRequest,
     ) -> StoreResult<Page<LogRecord>> {
-        self.on_sqlite("list_logs")?.read(move |c| list(c, &filter, &page)).await
+        let db = self.on_sqlite("list_logs")?;
+        db.read(move |c| list(c, &filter, &page)).await
     }
 }
 

@@ -112,18 +112,19 @@ impl Store {
         filter: MessageFilter,
         page: PageRequest,
     ) -> StoreResult<Page<MessageRow>> {
-        self.on_sqlite("list_messages")?
-            .read(move |c| {
-                read_page(c, "messages", COLUMNS, &conditions(&filter), &page, from_row, |m| {
-                    m.id.as_str()
-                })
+        let db = self.on_sqlite("list_messages")?;
+        db.read(move |c| {
+            read_page(c, "messages", COLUMNS, &conditions(&filter), &page, from_row, |m| {
+                m.id.as_str()
             })
-            .await
+        })
+        .await
     }
 
     /// One message with its payload and deliveries.
     pub async fn message(&self, id: MessageId) -> StoreResult<MessageDetail> {
-        self.on_sqlite("message")?.read(move |c| detail(c, &id)).await
+        let db = self.on_sqlite("message")?;
+        db.read(move |c| detail(c, &id)).await
     }
 }
 

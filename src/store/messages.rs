@@ -362,18 +362,18 @@ impl Store {
         let cache = self.cache.clone();
         let payload = Prepared::of(&msg.payload);
         // Unguarded: everything that can refuse a message is checked before its first write.
-        self.on_sqlite("ingest")?
-            .write_unguarded(move |c| {
-                ingest_prepared(
-                    c,
-                    &mut cache.lock(),
-                    msg,
-                    Some(payload),
-                    intake.as_ref(),
-                    UnixMs::now(),
-                )
-            })
-            .await
+        let db = self.on_sqlite("ingest")?;
+        db.write_unguarded(move |c| {
+            ingest_prepared(
+                c,
+                &mut cache.lock(),
+                msg,
+                Some(payload),
+                intake.as_ref(),
+                UnixMs::now(),
+            )
+        })
+        .await
     }
 
     /// Stores a message addressed to `automation` that gets no delivery (the automation
@@ -387,7 +387,8 @@ impl Store {
     ) -> StoreResult<(MessageId, BodyHash)> {
         let (processor_id, automation_id) =
             (automation.settings.processor_id.clone(), automation.id.clone());
-        self.on_sqlite("insert_bare_message")?.write(move |c| {
+        let db = self.on_sqlite("insert_bare_message")?;
+        db.write(move |c| {
             let id = MessageId::new();
             let hash = bodies::put(c, &payload)?;
             c.prepare_cached(
@@ -409,12 +410,12 @@ impl Store {
 
     /// Forgets idempotency keys older than the window.
     pub async fn purge_idempotency_keys(&self) -> StoreResult<usize> {
-        self.on_sqlite("purge_idempotency_keys")?
-            .write(|c| {
-                let cutoff = UnixMs::now().minus_ms(IDEMPOTENCY_WINDOW_MS);
-                Ok(c.prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
-                    .execute([cutoff])?)
-            })
-            .await
+        let db = self.on_sqlite("purge_idempotency_keys")?;
+        db.write(|c| {
+            let cutoff = UnixMs::now().minus_ms(IDEMPOTENCY_WINDOW_MS);
+            Ok(c.prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
+                .execute([cutoff])?)
+        })
+        .await
     }
 }

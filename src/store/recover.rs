@@ -302,51 +302,50 @@ impl Store {
                 self.on_sqlite("requeue_chunk")?.write(move |c| requeue_chunk(c, &id, chunk)).await
             }
             BackgroundJob::Replay(id) => {
-                self.on_sqlite("requeue_chunk")?
-                    .write(move |c| super::replay::replay_chunk(c, &id, chunk))
-                    .await
+                let db = self.on_sqlite("requeue_chunk")?;
+                db.write(move |c| super::replay::replay_chunk(c, &id, chunk)).await
             }
         }
     }
 
     /// A job with its progress.
     pub async fn recover_job(&self, id: RecoverJobId) -> StoreResult<RecoverJob> {
-        self.on_sqlite("recover_job")?.read(move |c| progress(c, &id)).await
+        let db = self.on_sqlite("recover_job")?;
+        db.read(move |c| progress(c, &id)).await
     }
 
     /// The deliveries of job `job`'s window that still retry (see [`still_retrying`]).
     pub async fn still_retrying(&self, job: RecoverJob) -> StoreResult<StillRetrying> {
-        self.on_sqlite("still_retrying")?
-            .read(move |c| still_retrying(c, &job, UnixMs::now()))
-            .await
+        let db = self.on_sqlite("still_retrying")?;
+        db.read(move |c| still_retrying(c, &job, UnixMs::now())).await
     }
 
     /// One page of recover jobs with their progress.
     pub async fn list_recover_jobs(&self, page: PageRequest) -> StoreResult<Page<RecoverJob>> {
-        self.on_sqlite("list_recover_jobs")?
-            .read(move |c| {
-                // Replay jobs share the table; they are listed with their automation.
-                let mut recover_only = Conditions::default();
-                recover_only.push_literal("kind = 'recover'".into());
-                let ids = read_page(
-                    c,
-                    "recover_jobs",
-                    "id",
-                    &recover_only,
-                    &page,
-                    |r| decode::key::<crate::ids::RecoverJob>(r, 0, "recover_jobs"),
-                    |id| id.as_str(),
-                )?;
-                let items =
-                    ids.items.iter().map(|id| progress(c, id)).collect::<StoreResult<_>>()?;
-                Ok(Page { items, before: ids.before, after: ids.after })
-            })
-            .await
+        let db = self.on_sqlite("list_recover_jobs")?;
+        db.read(move |c| {
+            // Replay jobs share the table; they are listed with their automation.
+            let mut recover_only = Conditions::default();
+            recover_only.push_literal("kind = 'recover'".into());
+            let ids = read_page(
+                c,
+                "recover_jobs",
+                "id",
+                &recover_only,
+                &page,
+                |r| decode::key::<crate::ids::RecoverJob>(r, 0, "recover_jobs"),
+                |id| id.as_str(),
+            )?;
+            let items = ids.items.iter().map(|id| progress(c, id)).collect::<StoreResult<_>>()?;
+            Ok(Page { items, before: ids.before, after: ids.after })
+        })
+        .await
     }
 
     /// Jobs interrupted before they re-queued (a replay job: created) everything, resumed
     /// at start-up.
     pub async fn unfinished_recover_jobs(&self) -> StoreResult<Vec<BackgroundJob>> {
-        self.on_sqlite("unfinished_recover_jobs")?.read(unfinished).await
+        let db = self.on_sqlite("unfinished_recover_jobs")?;
+        db.read(unfinished).await
     }
 }

@@ -292,7 +292,8 @@ impl Store {
 
     /// A replay job with its progress.
     pub async fn replay_job(&self, id: ReplayJobId) -> StoreResult<ReplayJob> {
-        self.on_sqlite("replay_job")?.read(move |c| progress(c, &id)).await
+        let db = self.on_sqlite("replay_job")?;
+        db.read(move |c| progress(c, &id)).await
     }
 }
 

@@ -75,20 +75,20 @@ impl Store {
     /// before its cursor) go: with a window shorter than the rollup's pace, logs deleted
     /// first were never counted.
     pub async fn delete_logs_before(&self, before: UnixMs, limit: usize) -> StoreResult<usize> {
-        self.on_sqlite("delete_logs_before")?
-            .write(move |c| {
-                Ok(c.prepare_cached(
-                    "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE id >= ?1 AND id < ?2 \
+        let db = self.on_sqlite("delete_logs_before")?;
+        db.write(move |c| {
+            Ok(c.prepare_cached(
+                "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE id >= ?1 AND id < ?2 \
                  AND id <= (SELECT last_log_id FROM rollup_cursor WHERE id = 1) \
                  ORDER BY id LIMIT ?3)",
-                )?
-                .execute(params![
-                    LogId::time_bound(0),
-                    LogId::time_bound(before.as_ms()),
-                    limit as i64
-                ])?)
-            })
-            .await
+            )?
+            .execute(params![
+                LogId::time_bound(0),
+                LogId::time_bound(before.as_ms()),
+                limit as i64
+            ])?)
+        })
+        .await
     }
 
     /// Examines up to `limit` messages created before `before`, in id order after `after`,
@@ -100,38 +100,38 @@ impl Store {
         after: Option<MessageId>,
         limit: usize,
     ) -> StoreResult<MessagesBatch> {
-        self.on_sqlite("delete_messages_before")?
-            .write(move |c| {
-                let after = after.unwrap_or_else(|| MessageId::time_bound(0));
-                let examined: Vec<(MessageId, bool)> = c
-                    .prepare_cached(
-                        "SELECT id, EXISTS (SELECT 1 FROM deliveries d \
+        let db = self.on_sqlite("delete_messages_before")?;
+        db.write(move |c| {
+            let after = after.unwrap_or_else(|| MessageId::time_bound(0));
+            let examined: Vec<(MessageId, bool)> = c
+                .prepare_cached(
+                    "SELECT id, EXISTS (SELECT 1 FROM deliveries d \
                      WHERE d.message_id = m.id AND d.status = 'pending') \
                      FROM messages m WHERE id > ?1 AND id < ?2 ORDER BY id LIMIT ?3",
-                    )?
-                    .query_map(
-                        params![after, MessageId::time_bound(before.as_ms()), limit as i64],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )?
-                    .collect::<Result<_, _>>()?;
-                let mut batch = MessagesBatch {
-                    examined: examined.len(),
-                    last: examined.last().map(|(id, _)| id.clone()),
-                    ..MessagesBatch::default()
-                };
-                // Deliveries first, counted: a foreign-key cascade would delete them unseen.
-                let mut deliveries =
-                    c.prepare_cached("DELETE FROM deliveries WHERE message_id = ?1")?;
-                let mut messages = c.prepare_cached("DELETE FROM messages WHERE id = ?1")?;
-                for (id, pending) in &examined {
-                    if !pending {
-                        batch.deliveries += deliveries.execute([id])?;
-                        batch.messages += messages.execute([id])?;
-                    }
+                )?
+                .query_map(
+                    params![after, MessageId::time_bound(before.as_ms()), limit as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?
+                .collect::<Result<_, _>>()?;
+            let mut batch = MessagesBatch {
+                examined: examined.len(),
+                last: examined.last().map(|(id, _)| id.clone()),
+                ..MessagesBatch::default()
+            };
+            // Deliveries first, counted: a foreign-key cascade would delete them unseen.
+            let mut deliveries =
+                c.prepare_cached("DELETE FROM deliveries WHERE message_id = ?1")?;
+            let mut messages = c.prepare_cached("DELETE FROM messages WHERE id = ?1")?;
+            for (id, pending) in &examined {
+                if !pending {
+                    batch.deliveries += deliveries.execute([id])?;
+                    batch.messages += messages.execute([id])?;
                 }
-                Ok(batch)
-            })
-            .await
+            }
+            Ok(batch)
+        })
+        .await
     }
 
     /// The payloads of messages with a pending delivery that may have been last used before
@@ -140,17 +140,17 @@ impl Store {
     /// the pending deliveries' own index, so its cost is the backlog's, never the table's.
     pub async fn pending_payloads(&self, before: UnixMs) -> StoreResult<Arc<HashSet<Vec<u8>>>> {
         let newest = MessageId::time_bound(before.plus_ms(USED_AT_SLACK_MS).as_ms());
-        self.on_sqlite("pending_payloads")?
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT DISTINCT m.payload_hash FROM deliveries d INDEXED BY deliveries_due \
+        let db = self.on_sqlite("pending_payloads")?;
+        db.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT DISTINCT m.payload_hash FROM deliveries d INDEXED BY deliveries_due \
                  JOIN messages m ON m.id = d.message_id \
                  WHERE d.status = 'pending' AND d.message_id < ?1",
-                )?;
-                let hashes = stmt.query_map([newest], |r| r.get(0))?.collect::<Result<_, _>>()?;
-                Ok(Arc::new(hashes))
-            })
-            .await
+            )?;
+            let hashes = stmt.query_map([newest], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(Arc::new(hashes))
+        })
+        .await
     }
 
     /// Examines up to `limit` bodies last used before `before`, in `used_at` order after
@@ -163,35 +163,34 @@ impl Store {
         limit: usize,
         keep: Arc<HashSet<Vec<u8>>>,
     ) -> StoreResult<BodiesBatch> {
-        self.on_sqlite("delete_bodies_before")?
-            .write(move |c| {
-                let (after_used, after_row) = after.unwrap_or((i64::MIN, i64::MIN));
-                let examined: Vec<(i64, i64, Vec<u8>)> = c
-                    .prepare_cached(
-                        "SELECT used_at, rowid, hash FROM bodies WHERE used_at < ?1 \
+        let db = self.on_sqlite("delete_bodies_before")?;
+        db.write(move |c| {
+            let (after_used, after_row) = after.unwrap_or((i64::MIN, i64::MIN));
+            let examined: Vec<(i64, i64, Vec<u8>)> = c
+                .prepare_cached(
+                    "SELECT used_at, rowid, hash FROM bodies WHERE used_at < ?1 \
                      AND (used_at, rowid) > (?2, ?3) ORDER BY used_at, rowid LIMIT ?4",
-                    )?
-                    .query_map(params![before, after_used, after_row, limit as i64], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })?
-                    .collect::<Result<_, _>>()?;
-                let mut batch = BodiesBatch {
-                    examined: examined.len(),
-                    last: examined.last().map(|(used, row, _)| (*used, *row)),
-                    ..BodiesBatch::default()
-                };
-                let mut files =
-                    c.prepare_cached("DELETE FROM upload_files WHERE data_hash = ?1")?;
-                let mut bodies = c.prepare_cached("DELETE FROM bodies WHERE rowid = ?1")?;
-                for (_, rowid, hash) in &examined {
-                    if !keep.contains(hash) {
-                        batch.upload_files += files.execute([hash])?;
-                        batch.bodies += bodies.execute([rowid])?;
-                    }
+                )?
+                .query_map(params![before, after_used, after_row, limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            let mut batch = BodiesBatch {
+                examined: examined.len(),
+                last: examined.last().map(|(used, row, _)| (*used, *row)),
+                ..BodiesBatch::default()
+            };
+            let mut files = c.prepare_cached("DELETE FROM upload_files WHERE data_hash = ?1")?;
+            let mut bodies = c.prepare_cached("DELETE FROM bodies WHERE rowid = ?1")?;
+            for (_, rowid, hash) in &examined {
+                if !keep.contains(hash) {
+                    batch.upload_files += files.execute([hash])?;
+                    batch.bodies += bodies.execute([rowid])?;
                 }
-                Ok(batch)
-            })
-            .await
+            }
+            Ok(batch)
+        })
+        .await
     }
 
     /// Gives up to [`VACUUM_PAGES`] free pages back to the file system (a database made with
@@ -200,31 +199,31 @@ impl Store {
     /// `execute_batch` does, it gave back one page per write, and a pass spent minutes on the
     /// pages a burst of deletes had freed before it deleted anything else.
     pub async fn give_back_free_pages(&self) -> StoreResult<i64> {
-        self.on_sqlite("give_back_free_pages")?
-            .write(|c| {
-                let mut vacuum =
-                    c.prepare_cached(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"))?;
-                let mut steps = vacuum.raw_query();
-                while steps.next()?.is_some() {}
-                Ok(c.pragma_query_value(None, "freelist_count", |r| r.get(0))?)
-            })
-            .await
+        let db = self.on_sqlite("give_back_free_pages")?;
+        db.write(|c| {
+            let mut vacuum =
+                c.prepare_cached(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"))?;
+            let mut steps = vacuum.raw_query();
+            while steps.next()?.is_some() {}
+            Ok(c.pragma_query_value(None, "freelist_count", |r| r.get(0))?)
+        })
+        .await
     }
 
     /// The database file's size and free pages.
     pub async fn file_stats(&self) -> StoreResult<FileStats> {
-        self.on_sqlite("file_stats")?
-            .read(|c| {
-                let pragma = |name: &str| -> StoreResult<i64> {
-                    Ok(c.pragma_query_value(None, name, |r| r.get(0))?)
-                };
-                Ok(FileStats {
-                    size_bytes: pragma("page_count")?.saturating_mul(pragma("page_size")?),
-                    free_pages: pragma("freelist_count")?,
-                    incremental_vacuum: pragma("auto_vacuum")? == INCREMENTAL,
-                })
+        let db = self.on_sqlite("file_stats")?;
+        db.read(|c| {
+            let pragma = |name: &str| -> StoreResult<i64> {
+                Ok(c.pragma_query_value(None, name, |r| r.get(0))?)
+            };
+            Ok(FileStats {
+                size_bytes: pragma("page_count")?.saturating_mul(pragma("page_size")?),
+                free_pages: pragma("freelist_count")?,
+                incremental_vacuum: pragma("auto_vacuum")? == INCREMENTAL,
             })
-            .await
+        })
+        .await
     }
 }
 

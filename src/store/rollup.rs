@@ -229,45 +229,45 @@ impl Store {
         let n = logs.len();
         let mut counts = Counts::default();
         logs.into_iter().for_each(|log| counts.add(log));
-        self.on_sqlite("roll_up_logs")?
-            .write(move |c| {
-                if cursor(c)? != from {
-                    return Ok(0);
-                }
-                counts.upsert(c)?;
-                c.prepare_cached(
-                    "INSERT INTO rollup_cursor (id, last_log_id) VALUES (1, ?1) \
+        let db = self.on_sqlite("roll_up_logs")?;
+        db.write(move |c| {
+            if cursor(c)? != from {
+                return Ok(0);
+            }
+            counts.upsert(c)?;
+            c.prepare_cached(
+                "INSERT INTO rollup_cursor (id, last_log_id) VALUES (1, ?1) \
                  ON CONFLICT (id) DO UPDATE SET last_log_id = excluded.last_log_id",
-                )?
-                .execute([&last])?;
-                Ok(n)
-            })
-            .await
+            )?
+            .execute([&last])?;
+            Ok(n)
+        })
+        .await
     }
 
     /// Deletes up to `limit` rows of each rollup table older than `before`; returns how many
     /// in all (fewer than `limit`: done).
     pub async fn delete_rollup_before(&self, before: UnixMs, limit: usize) -> StoreResult<usize> {
         let minute = before.as_ms().div_euclid(MINUTE_MS);
-        self.on_sqlite("delete_rollup_before")?
-            .write(move |c| {
-                let mut deleted = 0;
-                for (table, key) in [
-                    ("rollup_minutes", "minute, automation_id"),
-                    ("rollup_classes", "automation_id, minute, status_class, succeeded"),
-                    ("rollup_latency", "minute, bucket"),
-                    ("rollup_errors", "minute, error_code"),
-                ] {
-                    deleted += c
-                        .prepare_cached(&format!(
-                            "DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} \
+        let db = self.on_sqlite("delete_rollup_before")?;
+        db.write(move |c| {
+            let mut deleted = 0;
+            for (table, key) in [
+                ("rollup_minutes", "minute, automation_id"),
+                ("rollup_classes", "automation_id, minute, status_class, succeeded"),
+                ("rollup_latency", "minute, bucket"),
+                ("rollup_errors", "minute, error_code"),
+            ] {
+                deleted += c
+                    .prepare_cached(&format!(
+                        "DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} \
                          WHERE minute < ?1 ORDER BY minute LIMIT ?2)"
-                        ))?
-                        .execute(params![minute, limit as i64])?;
-                }
-                Ok(deleted)
-            })
-            .await
+                    ))?
+                    .execute(params![minute, limit as i64])?;
+            }
+            Ok(deleted)
+        })
+        .await
     }
 }
 

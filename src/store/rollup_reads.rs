@@ -67,49 +67,45 @@ impl Store {
         now: UnixMs,
     ) -> StoreResult<HashMap<AutomationId, AutomationHealth>> {
         let since = now.minus_ms(24 * 3600 * 1000).as_ms().div_euclid(MINUTE_MS);
-        self.on_sqlite("automation_health")?
-            .read(move |c| {
-                let mut found = HashMap::new();
-                for id in ids {
-                    if let Some(health) = health_of(c, &id, since)? {
-                        found.insert(id, health);
-                    }
+        let db = self.on_sqlite("automation_health")?;
+        db.read(move |c| {
+            let mut found = HashMap::new();
+            for id in ids {
+                if let Some(health) = health_of(c, &id, since)? {
+                    found.insert(id, health);
                 }
-                Ok(found)
-            })
-            .await
+            }
+            Ok(found)
+        })
+        .await
     }
 
     /// The overview's figures for the day before `now`, from the rollup only.
     pub async fn overview(&self, now: UnixMs, failing: usize) -> StoreResult<Overview> {
         let this_minute = now.as_ms().div_euclid(MINUTE_MS);
         let (day, hour) = (this_minute - 24 * 60 + 1, this_minute - 59);
-        self.on_sqlite("overview")?
-            .read(move |c| {
-                let minutes = c
-                    .prepare_cached(
-                        "SELECT minute, sum(succeeded), sum(failed) FROM rollup_minutes \
+        let db = self.on_sqlite("overview")?;
+        db.read(move |c| {
+            let minutes = c
+                .prepare_cached(
+                    "SELECT minute, sum(succeeded), sum(failed) FROM rollup_minutes \
                      WHERE minute >= ?1 GROUP BY minute ORDER BY minute",
-                    )?
-                    .query_map([day], |r| {
-                        Ok(MinuteCounts {
-                            minute: r.get(0)?,
-                            succeeded: r.get(1)?,
-                            failed: r.get(2)?,
-                        })
-                    })?
-                    .collect::<Result<_, _>>()?;
-                let errors = c
-                    .prepare_cached(
-                        "SELECT error_code, sum(calls) AS n FROM rollup_errors WHERE minute >= ?1 \
+                )?
+                .query_map([day], |r| {
+                    Ok(MinuteCounts { minute: r.get(0)?, succeeded: r.get(1)?, failed: r.get(2)? })
+                })?
+                .collect::<Result<_, _>>()?;
+            let errors = c
+                .prepare_cached(
+                    "SELECT error_code, sum(calls) AS n FROM rollup_errors WHERE minute >= ?1 \
                      GROUP BY error_code ORDER BY n DESC, error_code",
-                    )?
-                    .query_map([day], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<_, _>>()?;
-                // `+automation_id`: grouped through the minute range of the primary key (a day's
-                // rows), not by walking the automation index over every minute kept (8 days):
-                // 16 ms against 420 ms with 10 automations.
-                let worst: Vec<(AutomationId, i64, i64)> = c
+                )?
+                .query_map([day], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            // `+automation_id`: grouped through the minute range of the primary key (a day's
+            // rows), not by walking the automation index over every minute kept (8 days):
+            // 16 ms against 420 ms with 10 automations.
+            let worst: Vec<(AutomationId, i64, i64)> = c
                 .prepare_cached(
                     "SELECT automation_id, sum(succeeded), sum(failed) AS n FROM rollup_minutes \
                      WHERE minute >= ?1 GROUP BY +automation_id HAVING n > 0 \
@@ -117,21 +113,21 @@ impl Store {
                 )?
                 .query_map(params![day, failing as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<Result<_, _>>()?;
-                let mut failing = Vec::with_capacity(worst.len());
-                for (id, succeeded, failed) in worst {
-                    failing.push(with_last(c, id, day, succeeded, failed)?);
-                }
-                let counted_until = cursor(c)?.map(|id| UnixMs::from_ms(id.time_of()));
-                Ok(Overview {
-                    minutes,
-                    latency_hour: latency(c, hour)?,
-                    latency_day: latency(c, day)?,
-                    errors,
-                    failing,
-                    counted_until,
-                })
+            let mut failing = Vec::with_capacity(worst.len());
+            for (id, succeeded, failed) in worst {
+                failing.push(with_last(c, id, day, succeeded, failed)?);
+            }
+            let counted_until = cursor(c)?.map(|id| UnixMs::from_ms(id.time_of()));
+            Ok(Overview {
+                minutes,
+                latency_hour: latency(c, hour)?,
+                latency_day: latency(c, day)?,
+                errors,
+                failing,
+                counted_until,
             })
-            .await
+        })
+        .await
     }
 }
 

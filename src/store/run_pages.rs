@@ -129,7 +129,8 @@ impl Store {
         cursor: RunCursor,
         limit: u32,
     ) -> StoreResult<Page<RunRecord>> {
-        self.on_sqlite("run_page")?.read(move |c| read(c, &filter, &cursor, limit)).await
+        let db = self.on_sqlite("run_page")?;
+        db.read(move |c| read(c, &filter, &cursor, limit)).await
     }
 }
 

@@ -186,7 +186,8 @@ impl Store {
         run: RunRecord,
         idempotency_key: Option<String>,
     ) -> StoreResult<(RunRecord, bool)> {
-        self.on_sqlite("create_run")?.write(move |c| {
+        let db = self.on_sqlite("create_run")?;
+        db.write(move |c| {
             if let Some(key) = &idempotency_key {
                 let existing = c
                     .prepare_cached(&format!(
@@ -233,7 +234,8 @@ impl Store {
             tracing::warn!(run = %run_id, error = %e, "the run's nodes are not stored");
             "[]".into()
         });
-        self.on_sqlite("finish_run")?.write(move |c| {
+        let db = self.on_sqlite("finish_run")?;
+        db.write(move |c| {
             let changed = c
                 .prepare_cached(
                     "UPDATE workflow_runs SET status = ?2, outputs = ?3, error = ?4, elapsed_time = ?5, \
@@ -264,36 +266,33 @@ impl Store {
 
     /// One run.
     pub async fn run(&self, id: String) -> StoreResult<RunRecord> {
-        self.on_sqlite("run")?
-            .read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("workflow run")))
-            .await
+        let db = self.on_sqlite("run")?;
+        db.read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("workflow run"))).await
     }
 
     /// The node executions stored with a run (none for a run that has not ended, nor for
     /// one that ended before they were stored).
     pub async fn run_nodes(&self, id: String) -> StoreResult<Vec<NodeRun>> {
-        self.on_sqlite("run_nodes")?
-            .read(move |c| {
-                c.prepare_cached("SELECT id, nodes FROM workflow_runs WHERE id = ?1")?
-                    .query_row([&id], |r| decode::json(r, 1, "workflow_runs", &id))
-                    .optional()?
-                    .ok_or(StoreError::NotFound("workflow run"))
-            })
-            .await
+        let db = self.on_sqlite("run_nodes")?;
+        db.read(move |c| {
+            c.prepare_cached("SELECT id, nodes FROM workflow_runs WHERE id = ?1")?
+                .query_row([&id], |r| decode::json(r, 1, "workflow_runs", &id))
+                .optional()?
+                .ok_or(StoreError::NotFound("workflow run"))
+        })
+        .await
     }
 
     /// One run by task id.
     pub async fn run_by_task(&self, task_id: String) -> StoreResult<RunRecord> {
-        self.on_sqlite("run_by_task")?
-            .read(move |c| {
-                c.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM workflow_runs WHERE task_id = ?1"
-                ))?
+        let db = self.on_sqlite("run_by_task")?;
+        db.read(move |c| {
+            c.prepare_cached(&format!("SELECT {COLUMNS} FROM workflow_runs WHERE task_id = ?1"))?
                 .query_row([task_id], from_row)
                 .optional()?
                 .ok_or(StoreError::NotFound("task"))
-            })
-            .await
+        })
+        .await
     }
 
     /// Runs left `running` (by a crash).
@@ -301,7 +300,8 @@ impl Store {
     /// A run that cannot be read is left as it is, logged at ERROR: it cannot be failed with
     /// its webhook, and it must not keep the relay from starting or the others from ending.
     pub async fn running_runs(&self) -> StoreResult<Vec<RunRecord>> {
-        self.on_sqlite("running_runs")?.read(|c| {
+        let db = self.on_sqlite("running_runs")?;
+        db.read(|c| {
             let ids = c
                 .prepare_cached("SELECT id FROM workflow_runs WHERE status = 'running'")?
                 .query_map([], |r| r.get::<_, String>(0))?
@@ -330,7 +330,8 @@ impl Store {
         page: u32,
         limit: u32,
     ) -> StoreResult<(Vec<RunRecord>, u64)> {
-        self.on_sqlite("list_runs")?.read(move |c| {
+        let db = self.on_sqlite("list_runs")?;
+        db.read(move |c| {
             let mut sql = String::from(" FROM workflow_runs WHERE app_id = ?1");
             let mut values: Vec<rusqlite::types::Value> = vec![app_id.into()];
             let mut add = |cond: &str, v: rusqlite::types::Value| {

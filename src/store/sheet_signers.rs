@@ -85,15 +85,13 @@ impl Store {
         spreadsheet_id: SpreadsheetId,
         automation_id: AutomationId,
     ) -> StoreResult<()> {
-        self.on_sqlite("set_sheet_signer")?
-            .write(move |c| set(c, &spreadsheet_id, &automation_id, UnixMs::now()))
-            .await
+        let db = self.on_sqlite("set_sheet_signer")?;
+        db.write(move |c| set(c, &spreadsheet_id, &automation_id, UnixMs::now())).await
     }
 
     /// Unlinks the signer of spreadsheet `spreadsheet_id` (see [`unlink`]).
     pub async fn unlink_sheet_signer(&self, spreadsheet_id: SpreadsheetId) -> StoreResult<()> {
-        self.on_sqlite("unlink_sheet_signer")?
-            .write(move |c| unlink(c, &spreadsheet_id, UnixMs::now()))
-            .await
+        let db = self.on_sqlite("unlink_sheet_signer")?;
+        db.write(move |c| unlink(c, &spreadsheet_id, UnixMs::now())).await
     }
 }

@@ -186,7 +186,8 @@ fn append(
 impl Store {
     /// Stores a new spreadsheet and its worksheets.
     pub async fn create_spreadsheet(&self, sheet: Spreadsheet) -> StoreResult<Spreadsheet> {
-        self.on_sqlite("create_spreadsheet")?.write(move |c| {
+        let db = self.on_sqlite("create_spreadsheet")?;
+        db.write(move |c| {
             c.prepare_cached(
                 "INSERT INTO spreadsheets (id, title, webhook_secret, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
@@ -204,46 +205,44 @@ impl Store {
 
     /// One spreadsheet with its worksheets.
     pub async fn spreadsheet(&self, id: SpreadsheetId) -> StoreResult<Spreadsheet> {
-        self.on_sqlite("spreadsheet")?
-            .read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("spreadsheet")))
-            .await
+        let db = self.on_sqlite("spreadsheet")?;
+        db.read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("spreadsheet"))).await
     }
 
     /// One page of spreadsheets (without their worksheets' contents).
     pub async fn list_spreadsheets(&self, page: PageRequest) -> StoreResult<Page<Spreadsheet>> {
-        self.on_sqlite("list_spreadsheets")?
-            .read(move |c| {
-                let page = read_page(
-                    c,
-                    "spreadsheets",
-                    "id",
-                    &Conditions::default(),
-                    &page,
-                    |r| decode::key::<crate::ids::Spreadsheet>(r, 0, "spreadsheets"),
-                    |id| id.as_str(),
-                )?;
-                let items = page
-                    .items
-                    .iter()
-                    .map(|id| get(c, id)?.ok_or(StoreError::NotFound("spreadsheet")))
-                    .collect::<StoreResult<Vec<_>>>()?;
-                Ok(Page { items, before: page.before, after: page.after })
-            })
-            .await
+        let db = self.on_sqlite("list_spreadsheets")?;
+        db.read(move |c| {
+            let page = read_page(
+                c,
+                "spreadsheets",
+                "id",
+                &Conditions::default(),
+                &page,
+                |r| decode::key::<crate::ids::Spreadsheet>(r, 0, "spreadsheets"),
+                |id| id.as_str(),
+            )?;
+            let items = page
+                .items
+                .iter()
+                .map(|id| get(c, id)?.ok_or(StoreError::NotFound("spreadsheet")))
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Page { items, before: page.before, after: page.after })
+        })
+        .await
     }
 
     /// Deletes a spreadsheet; its worksheets, rows and signer link go with it (the schema's
     /// `ON DELETE CASCADE`).
     pub async fn delete_spreadsheet(&self, id: SpreadsheetId) -> StoreResult<()> {
-        self.on_sqlite("delete_spreadsheet")?
-            .write(move |c| {
-                if c.prepare_cached("DELETE FROM spreadsheets WHERE id = ?1")?.execute([&id])? == 0
-                {
-                    return Err(StoreError::NotFound("spreadsheet"));
-                }
-                Ok(())
-            })
-            .await
+        let db = self.on_sqlite("delete_spreadsheet")?;
+        db.write(move |c| {
+            if c.prepare_cached("DELETE FROM spreadsheets WHERE id = ?1")?.execute([&id])? == 0 {
+                return Err(StoreError::NotFound("spreadsheet"));
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Appends a row (see [`append`]); returns the stored answer and whether it is a replay.
@@ -259,19 +258,11 @@ impl Store {
     where
         F: Fn(&Appended) -> String + Send + 'static,
     {
-        self.on_sqlite("append_row")?
-            .write(move |c| {
-                append(
-                    c,
-                    &spreadsheet_id,
-                    sheet_id,
-                    webhook_id.as_deref(),
-                    &row,
-                    max_columns,
-                    &answer,
-                )
-            })
-            .await
+        let db = self.on_sqlite("append_row")?;
+        db.write(move |c| {
+            append(c, &spreadsheet_id, sheet_id, webhook_id.as_deref(), &row, max_columns, &answer)
+        })
+        .await
     }
 
     /// Data rows `first..=last` of a worksheet.
@@ -282,7 +273,8 @@ impl Store {
         first: u32,
         last: u32,
     ) -> StoreResult<Vec<SheetRow>> {
-        self.on_sqlite("sheet_rows")?.read(move |c| {
+        let db = self.on_sqlite("sheet_rows")?;
+        db.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT row_number, cells, likelihoods FROM sheet_rows \
                  WHERE spreadsheet_id = ?1 AND sheet_id = ?2 AND row_number BETWEEN ?3 AND ?4 ORDER BY row_number",

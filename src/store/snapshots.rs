@@ -69,7 +69,8 @@ fn sent_headers(conn: &Connection, log_id: &LogId) -> StoreResult<BTreeMap<Strin
 impl Store {
     /// See [`sent_headers`].
     pub async fn sent_headers(&self, log_id: LogId) -> StoreResult<BTreeMap<String, String>> {
-        self.on_sqlite("sent_headers")?.read(move |c| sent_headers(c, &log_id)).await
+        let db = self.on_sqlite("sent_headers")?;
+        db.read(move |c| sent_headers(c, &log_id)).await
     }
 }
 

@@ -40,18 +40,18 @@ impl Store {
         filter: RecoverFilter,
         cap: i64,
     ) -> StoreResult<(i64, bool)> {
-        self.on_sqlite("count_recoverable")?
-            .read(move |c| {
-                let matched =
-                    count_matching(c, since, until, &filter, &RecoverJobId::new(), cap + 1)?;
-                Ok((matched.min(cap), matched > cap))
-            })
-            .await
+        let db = self.on_sqlite("count_recoverable")?;
+        db.read(move |c| {
+            let matched = count_matching(c, since, until, &filter, &RecoverJobId::new(), cap + 1)?;
+            Ok((matched.min(cap), matched > cap))
+        })
+        .await
     }
 
     /// Cancels a running recover job: it re-queues no further chunk, and is not resumed at
     /// the next start. The deliveries it re-queued already are still sent.
     pub async fn cancel_recover_job(&self, id: RecoverJobId) -> StoreResult<CancelOutcome> {
-        self.on_sqlite("cancel_recover_job")?.write(move |c| cancel(c, &id, UnixMs::now())).await
+        let db = self.on_sqlite("cancel_recover_job")?;
+        db.write(move |c| cancel(c, &id, UnixMs::now())).await
     }
 }
