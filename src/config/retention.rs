@@ -12,8 +12,6 @@ const MAX_RETENTION_SECS: u64 = 100 * 365 * 86_400;
 /// Most rows one batch deletes: each batch is one short write of the single writer, which
 /// every ingest waits behind, so it must stay small.
 const MAX_BATCH_ROWS: usize = 10_000;
-/// Longest time one batch may hold the writer, ms: longer would stall every ingest behind it.
-const MAX_BATCH_HOLD_MS: u64 = 1_000;
 /// Longest pause between two batches, ms: a longer one would leave retention all but off
 /// without saying so (a pass of many batches would take days).
 const MAX_BATCH_PAUSE_MS: u64 = 60_000;
@@ -38,9 +36,6 @@ pub struct RetentionConfig {
     pub payload_secs: u64,
     /// Most rows one batch deletes; each batch is a write of its own.
     pub batch_rows: usize,
-    /// How long one batch may hold the single writer, milliseconds: the rows per batch
-    /// adapt to it (at most `batch_rows`), as a row's cost differs by table and machine.
-    pub batch_hold_ms: u64,
     /// Pause between two batches, milliseconds, so that other writes go first.
     pub batch_pause_ms: u64,
     /// Time between the end of one pass and the start of the next, milliseconds.
@@ -54,8 +49,7 @@ impl Default for RetentionConfig {
             logs_secs: thirty_days,
             messages_secs: thirty_days,
             payload_secs: thirty_days,
-            batch_rows: 500,
-            batch_hold_ms: 2,
+            batch_rows: 100,
             batch_pause_ms: 5,
             interval_ms: 600_000,
         }
@@ -88,10 +82,6 @@ impl RetentionConfig {
         if self.batch_rows == 0 || self.batch_rows > MAX_BATCH_ROWS {
             return Err(bad("retention.batch_rows", format!("must be 1 to {MAX_BATCH_ROWS}")));
         }
-        if self.batch_hold_ms == 0 || self.batch_hold_ms > MAX_BATCH_HOLD_MS {
-            let problem = format!("must be 1 to {MAX_BATCH_HOLD_MS}");
-            return Err(bad("retention.batch_hold_ms", problem));
-        }
         if self.batch_pause_ms > MAX_BATCH_PAUSE_MS {
             let problem = format!("must be at most {MAX_BATCH_PAUSE_MS} (1 minute)");
             return Err(bad("retention.batch_pause_ms", problem));
@@ -118,7 +108,6 @@ mod tests {
             ("messages_secs = -5", "retention.messages_secs"),
             ("payload_secs = 1.5", "retention.payload_secs"),
             ("batch_rows = -1", "retention.batch_rows"),
-            ("batch_hold_ms = 1.5", "retention.batch_hold_ms"),
             ("interval_ms = \"1s\"", "retention.interval_ms"),
         ] {
             let e = Config::from_toml(&format!("[retention]\n{toml}\n")).unwrap_err();
@@ -129,8 +118,6 @@ mod tests {
             ("payload_secs = 599", "retention.payload_secs"),
             ("batch_rows = 0", "retention.batch_rows"),
             ("batch_rows = 10001", "retention.batch_rows"),
-            ("batch_hold_ms = 0", "retention.batch_hold_ms"),
-            ("batch_hold_ms = 1001", "retention.batch_hold_ms"),
             ("interval_ms = 0", "retention.interval_ms"),
             ("interval_ms = 86400001", "retention.interval_ms"),
             ("batch_pause_ms = 60001", "retention.batch_pause_ms"),

@@ -17,7 +17,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use rusqlite::params;
 
@@ -30,22 +29,8 @@ use crate::time::UnixMs;
 /// message is at most that much newer. Twice that, for the clock.
 const USED_AT_SLACK_MS: i64 = 2 * USE_REFRESH_MS;
 
-/// What a batch did, and how long its statements held the single writer (its share of the
-/// group commit comes on top): the retention task sizes the next batch by it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Held<T> {
-    /// What the batch did.
-    pub done: T,
-    /// How long it ran on the writer.
-    pub held: Duration,
-}
-
-/// Runs `batch`, timing it.
-fn timed<T>(batch: impl FnOnce() -> StoreResult<T>) -> StoreResult<Held<T>> {
-    let start = Instant::now();
-    let done = batch()?;
-    Ok(Held { done, held: start.elapsed() })
-}
+/// Pages one `incremental_vacuum` write gives back (4 MiB with 4 KiB pages): a short write.
+const VACUUM_PAGES: i64 = 1024;
 
 /// What one batch of messages did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -89,24 +74,18 @@ impl Store {
     /// primary key; returns how many. Only logs the overview's rollup has counted (at or
     /// before its cursor) go: with a window shorter than the rollup's pace, logs deleted
     /// first were never counted.
-    pub async fn delete_logs_before(
-        &self,
-        before: UnixMs,
-        limit: usize,
-    ) -> StoreResult<Held<usize>> {
+    pub async fn delete_logs_before(&self, before: UnixMs, limit: usize) -> StoreResult<usize> {
         self.write(move |c| {
-            timed(|| {
-                Ok(c.prepare_cached(
-                    "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE id >= ?1 AND id < ?2 \
+            Ok(c.prepare_cached(
+                "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE id >= ?1 AND id < ?2 \
                  AND id <= (SELECT last_log_id FROM rollup_cursor WHERE id = 1) \
                  ORDER BY id LIMIT ?3)",
-                )?
-                .execute(params![
-                    LogId::time_bound(0),
-                    LogId::time_bound(before.as_ms()),
-                    limit as i64
-                ])?)
-            })
+            )?
+            .execute(params![
+                LogId::time_bound(0),
+                LogId::time_bound(before.as_ms()),
+                limit as i64
+            ])?)
         })
         .await
     }
@@ -119,38 +98,36 @@ impl Store {
         before: UnixMs,
         after: Option<MessageId>,
         limit: usize,
-    ) -> StoreResult<Held<MessagesBatch>> {
+    ) -> StoreResult<MessagesBatch> {
         self.write(move |c| {
-            timed(|| {
-                let after = after.unwrap_or_else(|| MessageId::time_bound(0));
-                let examined: Vec<(MessageId, bool)> = c
-                    .prepare_cached(
-                        "SELECT id, EXISTS (SELECT 1 FROM deliveries d \
+            let after = after.unwrap_or_else(|| MessageId::time_bound(0));
+            let examined: Vec<(MessageId, bool)> = c
+                .prepare_cached(
+                    "SELECT id, EXISTS (SELECT 1 FROM deliveries d \
                      WHERE d.message_id = m.id AND d.status = 'pending') \
                      FROM messages m WHERE id > ?1 AND id < ?2 ORDER BY id LIMIT ?3",
-                    )?
-                    .query_map(
-                        params![after, MessageId::time_bound(before.as_ms()), limit as i64],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )?
-                    .collect::<Result<_, _>>()?;
-                let mut batch = MessagesBatch {
-                    examined: examined.len(),
-                    last: examined.last().map(|(id, _)| id.clone()),
-                    ..MessagesBatch::default()
-                };
-                // Deliveries first, counted: a foreign-key cascade would delete them unseen.
-                let mut deliveries =
-                    c.prepare_cached("DELETE FROM deliveries WHERE message_id = ?1")?;
-                let mut messages = c.prepare_cached("DELETE FROM messages WHERE id = ?1")?;
-                for (id, pending) in &examined {
-                    if !pending {
-                        batch.deliveries += deliveries.execute([id])?;
-                        batch.messages += messages.execute([id])?;
-                    }
+                )?
+                .query_map(
+                    params![after, MessageId::time_bound(before.as_ms()), limit as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?
+                .collect::<Result<_, _>>()?;
+            let mut batch = MessagesBatch {
+                examined: examined.len(),
+                last: examined.last().map(|(id, _)| id.clone()),
+                ..MessagesBatch::default()
+            };
+            // Deliveries first, counted: a foreign-key cascade would delete them unseen.
+            let mut deliveries =
+                c.prepare_cached("DELETE FROM deliveries WHERE message_id = ?1")?;
+            let mut messages = c.prepare_cached("DELETE FROM messages WHERE id = ?1")?;
+            for (id, pending) in &examined {
+                if !pending {
+                    batch.deliveries += deliveries.execute([id])?;
+                    batch.messages += messages.execute([id])?;
                 }
-                Ok(batch)
-            })
+            }
+            Ok(batch)
         })
         .await
     }
@@ -182,52 +159,48 @@ impl Store {
         after: Option<(i64, i64)>,
         limit: usize,
         keep: Arc<HashSet<Vec<u8>>>,
-    ) -> StoreResult<Held<BodiesBatch>> {
+    ) -> StoreResult<BodiesBatch> {
         self.write(move |c| {
-            timed(|| {
-                let (after_used, after_row) = after.unwrap_or((i64::MIN, i64::MIN));
-                let examined: Vec<(i64, i64, Vec<u8>)> = c
-                    .prepare_cached(
-                        "SELECT used_at, rowid, hash FROM bodies WHERE used_at < ?1 \
+            let (after_used, after_row) = after.unwrap_or((i64::MIN, i64::MIN));
+            let examined: Vec<(i64, i64, Vec<u8>)> = c
+                .prepare_cached(
+                    "SELECT used_at, rowid, hash FROM bodies WHERE used_at < ?1 \
                      AND (used_at, rowid) > (?2, ?3) ORDER BY used_at, rowid LIMIT ?4",
-                    )?
-                    .query_map(params![before, after_used, after_row, limit as i64], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })?
-                    .collect::<Result<_, _>>()?;
-                let mut batch = BodiesBatch {
-                    examined: examined.len(),
-                    last: examined.last().map(|(used, row, _)| (*used, *row)),
-                    ..BodiesBatch::default()
-                };
-                let mut files =
-                    c.prepare_cached("DELETE FROM upload_files WHERE data_hash = ?1")?;
-                let mut bodies = c.prepare_cached("DELETE FROM bodies WHERE rowid = ?1")?;
-                for (_, rowid, hash) in &examined {
-                    if !keep.contains(hash) {
-                        batch.upload_files += files.execute([hash])?;
-                        batch.bodies += bodies.execute([rowid])?;
-                    }
+                )?
+                .query_map(params![before, after_used, after_row, limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            let mut batch = BodiesBatch {
+                examined: examined.len(),
+                last: examined.last().map(|(used, row, _)| (*used, *row)),
+                ..BodiesBatch::default()
+            };
+            let mut files = c.prepare_cached("DELETE FROM upload_files WHERE data_hash = ?1")?;
+            let mut bodies = c.prepare_cached("DELETE FROM bodies WHERE rowid = ?1")?;
+            for (_, rowid, hash) in &examined {
+                if !keep.contains(hash) {
+                    batch.upload_files += files.execute([hash])?;
+                    batch.bodies += bodies.execute([rowid])?;
                 }
-                Ok(batch)
-            })
+            }
+            Ok(batch)
         })
         .await
     }
 
-    /// Gives up to `pages` free pages back to the file system (a database made with
+    /// Gives up to [`VACUUM_PAGES`] free pages back to the file system (a database made with
     /// `auto_vacuum = INCREMENTAL`; elsewhere a no-op); returns the free pages left. The
     /// pragma gives back one page per step, so it is stepped to its end: run once, as
     /// `execute_batch` does, it gave back one page per write, and a pass spent minutes on the
     /// pages a burst of deletes had freed before it deleted anything else.
-    pub async fn give_back_free_pages(&self, pages: usize) -> StoreResult<Held<i64>> {
-        self.write(move |c| {
-            timed(|| {
-                let mut vacuum = c.prepare(&format!("PRAGMA incremental_vacuum({pages})"))?;
-                let mut steps = vacuum.raw_query();
-                while steps.next()?.is_some() {}
-                Ok(c.pragma_query_value(None, "freelist_count", |r| r.get(0))?)
-            })
+    pub async fn give_back_free_pages(&self) -> StoreResult<i64> {
+        self.write(|c| {
+            let mut vacuum =
+                c.prepare_cached(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"))?;
+            let mut steps = vacuum.raw_query();
+            while steps.next()?.is_some() {}
+            Ok(c.pragma_query_value(None, "freelist_count", |r| r.get(0))?)
         })
         .await
     }
@@ -279,11 +252,9 @@ mod tests {
             .expect("store bodies");
         store.write(|c| Ok(c.execute("DELETE FROM bodies", [])?)).await.expect("delete");
         let freed = store.file_stats().await.expect("stats").free_pages;
-        let pages = 1024;
-        assert!(freed > 2 * pages, "{freed} free pages");
-        let step = store.give_back_free_pages(pages as usize).await.expect("vacuum");
-        assert_eq!(step.done, freed - pages, "one step gives back {pages} pages");
-        assert!(step.held > Duration::ZERO);
+        assert!(freed > 2 * VACUUM_PAGES, "{freed} free pages");
+        let left = store.give_back_free_pages().await.expect("vacuum");
+        assert_eq!(left, freed - VACUUM_PAGES, "one step gives back {VACUUM_PAGES} pages");
         store.close().await;
     }
 }
