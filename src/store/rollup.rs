@@ -228,7 +228,12 @@ impl Store {
         let Some(last) = logs.last().map(|l| l.id.clone()) else { return Ok(0) };
         let n = logs.len();
         let mut counts = Counts::default();
-        logs.into_iter().for_each(|log| counts.add(log));
+        // Older logs move the cursor uncounted: retention would delete their counts at once,
+        // and a database upgraded with months of logs would write them all first.
+        let oldest_kept = UnixMs::now().minus_ms(ROLLUP_KEEP_MS).as_ms();
+        logs.into_iter()
+            .filter(|log| log.id.time_of() >= oldest_kept)
+            .for_each(|log| counts.add(log));
         let db = self.on_sqlite("roll_up_logs")?;
         db.write(move |c| {
             if cursor(c)? != from {

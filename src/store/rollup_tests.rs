@@ -16,6 +16,16 @@ fn open(dir: &tempfile::TempDir) -> Store {
 
 /// Stores a log of `automation` under a new id, as the writer does: (status, ms, error).
 async fn log(store: &Store, automation: &AutomationId, call: (u16, f64, Option<&str>)) {
+    log_as(store, automation, call, LogId::new()).await;
+}
+
+/// Stores a log of `automation` under `id`: (status, ms, error).
+async fn log_as(
+    store: &Store,
+    automation: &AutomationId,
+    call: (u16, f64, Option<&str>),
+    id: LogId,
+) {
     let (automation, error) = (automation.clone(), call.2.map(str::to_string));
     store
         .write(move |c| {
@@ -25,14 +35,7 @@ async fn log(store: &Store, automation: &AutomationId, call: (u16, f64, Option<&
                  status_code, response_headers, response_truncated, duration_ms, error_code, \
                  snapshot_hash) VALUES (?1, ?2, ?3, 'p', 1, 'initial', 'http://x', '{}', x'00', \
                  0, 0, ?4, '{}', 0, ?5, ?6, x'00')",
-                params![
-                    LogId::new(),
-                    crate::ids::MessageId::new(),
-                    automation,
-                    call.0,
-                    call.1,
-                    error
-                ],
+                params![id, crate::ids::MessageId::new(), automation, call.0, call.1, error],
             )?;
             Ok(())
         })
@@ -124,6 +127,42 @@ async fn batches_catch_up_from_the_first_log_and_count_each_once() {
     assert!(health[&bad].succeeded == 0 && health[&bad].failed > 0, "{:?}", health[&bad]);
     assert_eq!(health[&bad].last_status_code, Some(0));
     assert_eq!(health[&bad].last_call_error.as_deref(), Some(CONNECTION));
+    store.close().await;
+}
+
+/// A database upgraded with months of logs: those older than the rollup keeps move its
+/// cursor without a count, which retention would delete at once.
+#[tokio::test]
+async fn logs_older_than_the_rollup_keeps_are_passed_over_uncounted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let automation = AutomationId::new();
+    let old = UnixMs::now().minus_ms(ROLLUP_KEEP_MS + 3_600_000).as_ms();
+    for i in 0..5 {
+        log_as(&store, &automation, (500, 9.0, Some(HTTP)), LogId::time_bound(old + i)).await;
+    }
+    log(&store, &automation, (200, 9.0, None)).await;
+    assert_eq!(store.roll_up_logs(100).await.expect("roll up"), 6, "the cursor passes all");
+    assert_eq!(store.roll_up_logs(100).await.expect("again"), 0);
+    let rows: i64 = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) + coalesce(sum(failed), 0) FROM rollup_minutes",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .expect("count");
+    assert_eq!(rows, 1, "one minute row, of the recent success, and no failure counted");
+    let o = store.overview(UnixMs::now(), 10).await.expect("overview");
+    assert_eq!(
+        o.minutes
+            .iter()
+            .map(|m| (m.succeeded, m.failed))
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)),
+        (1, 0)
+    );
     store.close().await;
 }
 

@@ -71,6 +71,13 @@ pub struct Settings {
     pub duration_secs: Option<usize>,
 }
 
+/// `section.key=value` as `(section, key, value)`.
+fn parse_set(arg: &str) -> Option<(String, String, String)> {
+    let (path, value) = arg.split_once('=')?;
+    let (section, key) = path.split_once('.')?;
+    Some((section.trim().into(), key.trim().into(), value.trim().into()))
+}
+
 fn main() -> ExitCode {
     let mut settings = Settings {
         messages: 50_000,
@@ -84,6 +91,7 @@ fn main() -> ExitCode {
     };
     let mut out = std::path::PathBuf::from("target/bench");
     let mut wanted = Vec::new();
+    let mut sets = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = |name: &str| -> Option<usize> {
@@ -134,6 +142,13 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             },
+            "--set" => match args.next().as_deref().and_then(parse_set) {
+                Some(set) => sets.push(set),
+                None => {
+                    eprintln!("--set needs section.key=value (the value as TOML)");
+                    return ExitCode::from(2);
+                }
+            },
             "--out" => match args.next() {
                 Some(dir) => out = dir.into(),
                 None => {
@@ -150,6 +165,7 @@ fn main() -> ExitCode {
             }
         }
     }
+    let _ = relay::SET.set(sets);
     if wanted.is_empty() {
         wanted = [
             "raw", "forward", "ingest", "e2e", "fanout", "failing", "steady", "rerun", "workflow",

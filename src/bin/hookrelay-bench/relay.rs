@@ -10,6 +10,10 @@ use anyhow::{anyhow, bail, Context};
 /// `--synchronous full` was given).
 pub static SYNCHRONOUS: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
 
+/// `--set section.key=value` from the command line, applied after a scenario's own
+/// overrides: one binary run with other settings, for a comparison within one build.
+pub static SET: std::sync::OnceLock<Vec<(String, String, String)>> = std::sync::OnceLock::new();
+
 /// Admin key the benchmark relay is started with.
 pub const KEY: &str = "bench-admin-key-0123456789";
 
@@ -58,7 +62,12 @@ impl Relay {
                 &format!("synchronous = {:?}", SYNCHRONOUS.get().copied().unwrap_or("normal")),
                 1,
             );
-        let toml = overrides.iter().try_fold(toml, |toml, o| set_key(&toml, o))?;
+        let given = SET.get().map(Vec::as_slice).unwrap_or_default();
+        let toml = overrides
+            .iter()
+            .map(|(section, key, value)| (*section, *key, value.as_str()))
+            .chain(given.iter().map(|(s, k, v)| (s.as_str(), k.as_str(), v.as_str())))
+            .try_fold(toml, |toml, o| set_key(&toml, o))?;
         std::fs::write(&config, toml)?;
         let mut child = Command::new(&exe)
             .args(["serve", "--config"])
@@ -129,7 +138,7 @@ pub type Override = (&'static str, &'static str, String);
 /// `toml` with the line of `key` in `[section]` replaced by `key = value`. The key must be
 /// there: appending it instead would make a duplicate key, which TOML rejects, and a key the
 /// example lost should fail the run rather than be silently ignored.
-fn set_key(toml: &str, (section, key, value): &Override) -> anyhow::Result<String> {
+fn set_key(toml: &str, (section, key, value): (&str, &str, &str)) -> anyhow::Result<String> {
     let header = format!("[{section}]");
     let mut in_section = false;
     let mut found = false;
