@@ -55,8 +55,8 @@ pub(super) fn put_prepared(conn: &Connection, blob: &Prepared) -> StoreResult<Bo
 /// A blob's hash and stored form, made before the write that stores it.
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    hash: BodyHash,
-    encoded: Encoded,
+    pub(super) hash: BodyHash,
+    pub(super) encoded: Encoded,
 }
 
 impl Prepared {
@@ -68,9 +68,9 @@ impl Prepared {
 
 /// A blob as a row stores it: `data` and `encoding`.
 #[derive(Debug, Clone)]
-struct Encoded {
-    data: Vec<u8>,
-    encoding: i64,
+pub(super) struct Encoded {
+    pub(super) data: Vec<u8>,
+    pub(super) encoding: i64,
 }
 
 impl Encoded {
@@ -111,20 +111,25 @@ pub(super) fn find(conn: &Connection, hash: &[u8]) -> StoreResult<Option<Vec<u8>
         .prepare_cached("SELECT data, encoding FROM bodies WHERE hash = ?1")?
         .query_row([hash], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))
         .optional()?;
-    match row {
-        None => Ok(None),
-        Some((data, RAW)) => Ok(Some(data)),
-        Some((data, DEFLATE)) => inflate(&data).map(Some),
-        Some((_, other)) => Err(StoreError::Corrupt(format!(
+    row.map(|(data, encoding)| decode(data, encoding)).transpose()
+}
+
+/// The blob a row's `data` stored with `encoding` holds; an encoding this build does not know
+/// is corrupt.
+pub(super) fn decode(data: Vec<u8>, encoding: i64) -> StoreResult<Vec<u8>> {
+    match encoding {
+        RAW => Ok(data),
+        DEFLATE => inflate(&data),
+        other => Err(StoreError::Corrupt(format!(
             "a stored body has encoding {other}, which this build does not know"
         ))),
     }
 }
 
 /// `bodies.encoding`: the blob as given.
-const RAW: i64 = 0;
+pub(super) const RAW: i64 = 0;
 /// `bodies.encoding`: the blob compressed with raw deflate (no zlib or gzip header).
-const DEFLATE: i64 = 1;
+pub(super) const DEFLATE: i64 = 1;
 
 /// Blobs shorter than this are stored as they are: deflate's block overhead and the call
 /// cost more than the few bytes it could save.
@@ -212,6 +217,21 @@ pub(super) fn incompressible(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// A JSON payload as the bench posts them: 1 KB of words.
+#[cfg(test)]
+pub(super) fn json_payload() -> Vec<u8> {
+    let words = ["invoice", "total", "customer", "shipped", "amount", "vendor", "tax"];
+    let mut text = String::from("{\"seq\":17,\"run_id\":\"9f3a61c2b8e04d75\",\"note\":\"");
+    let mut i = 0usize;
+    while text.len() < 1020 {
+        text.push_str(words[(i * 7 + i / 3) % words.len()]);
+        text.push(' ');
+        i += 1;
+    }
+    text.push_str("\"}");
+    text.into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use rusqlite::Connection;
@@ -235,20 +255,6 @@ mod tests {
             )
             .expect("stored");
         (encoding, usize::try_from(len).expect("a length"))
-    }
-
-    /// A JSON payload as the bench posts them: 1 KB of words.
-    fn json_payload() -> Vec<u8> {
-        let words = ["invoice", "total", "customer", "shipped", "amount", "vendor", "tax"];
-        let mut text = String::from("{\"seq\":17,\"run_id\":\"9f3a61c2b8e04d75\",\"note\":\"");
-        let mut i = 0usize;
-        while text.len() < 1020 {
-            text.push_str(words[(i * 7 + i / 3) % words.len()]);
-            text.push(' ');
-            i += 1;
-        }
-        text.push_str("\"}");
-        text.into_bytes()
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub(crate) mod automation_events;
 pub(crate) mod automations;
+pub(crate) mod bodies;
 mod column;
 pub(crate) mod keys;
 mod migrate;

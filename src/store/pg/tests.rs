@@ -7,6 +7,7 @@ use tokio_postgres::NoTls;
 
 use super::{is_postgres_url, Migrated, Pg, PgError, VERSION};
 
+mod bodies;
 mod checks;
 mod fifo;
 mod store;
