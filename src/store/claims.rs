@@ -59,7 +59,7 @@ impl Take {
 /// before it is looked at again: it is never sent without what could not be read (its
 /// headers may carry the receiver's credentials), it must not hold up the deliveries behind
 /// it, and it goes once the value is repaired.
-const UNREADABLE_WAIT_MS: i64 = 60_000;
+pub(super) const UNREADABLE_WAIT_MS: i64 = 60_000;
 
 /// Claims due deliveries, oldest due first, as `intake` takes them, until `want` are taken.
 /// Deliveries of the `saturated` automations are passed over in the query, and at most
@@ -297,8 +297,20 @@ pub struct ClaimRequest {
 impl Store {
     /// Claims due deliveries as the request's intake takes them; see [`ClaimRequest`].
     pub async fn claim_due(&self, request: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                let mut client = p.client().await?;
+                let tx = client.transaction().await.map_err(|e| p.failed(e))?;
+                let version = self.cache.version();
+                let now = UnixMs::now();
+                let claimed =
+                    super::pg::claims::claim(p, &tx, &self.rule, version, &request, now).await?;
+                tx.commit().await.map_err(|e| p.failed(e))?;
+                return Ok(claimed);
+            }
+        };
         let cache = self.cache.clone();
-        let db = self.on_sqlite("claim_due")?;
         db.write(move |c| claim(c, &mut cache.lock(), &request, UnixMs::now())).await
     }
 
@@ -313,8 +325,23 @@ impl Store {
     ) -> StoreResult<(Recorded, Vec<ClaimedDelivery>)> {
         let ops = self.operations();
         let cache = self.cache.clone();
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                let mut client = p.client().await?;
+                let tx = client.transaction().await.map_err(|e| p.failed(e))?;
+                let recorded =
+                    super::pg::claims::record_and_mark(p, &tx, &ops, &cache, &outcome, next)
+                        .await?;
+                let version = self.cache.version();
+                let now = UnixMs::now();
+                let claimed =
+                    super::pg::claims::claim(p, &tx, &self.rule, version, &request, now).await?;
+                tx.commit().await.map_err(|e| p.failed(e))?;
+                return Ok((recorded, claimed));
+            }
+        };
         // Unguarded as `record_outcome`: after its first write only a storage failure stops it.
-        let db = self.on_sqlite("record_outcome_and_claim")?;
         db.write_unguarded(move |c| {
             let recorded = deliveries::record_and_mark(c, &ops, &cache, &outcome, next)?;
             Ok((recorded, claim(c, &mut cache.lock(), &request, UnixMs::now())?))

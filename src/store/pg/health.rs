@@ -1,0 +1,91 @@
+//! Endpoint health on PostgreSQL: `store::health::after_attempt`'s writes, beside it. The
+//! per-message operational webhooks are not queued here: an operational webhook cannot be
+//! configured on PostgreSQL yet (`configure_operations` refuses one), so there is never one
+//! to queue to; the automatic disable is recorded through `pg::automation_events`.
+
+use tokio_postgres::types::ToSql;
+
+use super::{automation_events, automations, OrStore, Pg};
+use crate::store::automation_events::{Actor, Switch};
+use crate::store::deliveries::Outcome;
+use crate::store::health::LAST_SUCCESS_RESOLUTION_MS;
+use crate::store::{Operations, StoreResult};
+use crate::time::UnixMs;
+
+/// Moves the health of `outcome`'s automation on (only for a call made) and disables it when
+/// every attempt failed for `operational.disable_after_hours`; returns whether it did.
+pub(crate) async fn after_attempt(
+    pg: &Pg,
+    tx: &deadpool_postgres::Transaction<'_>,
+    ops: &Operations,
+    outcome: &Outcome,
+) -> StoreResult<bool> {
+    if !outcome.called {
+        return Ok(false);
+    }
+    let log = &outcome.log;
+    let id = &log.automation_id;
+    let now = log.response_at;
+    if log.error_code.is_none() {
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO automation_health (automation_id, last_success_at) \
+                 SELECT id, $2 FROM automations WHERE id = $1 \
+                 ON CONFLICT (automation_id) DO UPDATE SET last_success_at = $2, \
+                 consecutive_failures = 0, failing_since = NULL \
+                 WHERE automation_health.consecutive_failures > 0 \
+                 OR automation_health.failing_since IS NOT NULL \
+                 OR automation_health.last_success_at IS NULL \
+                 OR automation_health.last_success_at <= $2 - $3",
+            )
+            .await
+            .at(pg)?;
+        let params: [&(dyn ToSql + Sync); 3] = [id, &now.as_ms(), &LAST_SUCCESS_RESOLUTION_MS];
+        tx.execute(&stmt, &params).await.at(pg)?;
+        return Ok(false);
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO automation_health (automation_id, last_failure_at, \
+             consecutive_failures, failing_since) SELECT id, $2, 1, $2 FROM automations \
+             WHERE id = $1 ON CONFLICT (automation_id) DO UPDATE SET last_failure_at = $2, \
+             consecutive_failures = automation_health.consecutive_failures + 1, \
+             failing_since = coalesce(automation_health.failing_since, $2) \
+             RETURNING failing_since",
+        )
+        .await
+        .at(pg)?;
+    let params: [&(dyn ToSql + Sync); 2] = [id, &now.as_ms()];
+    let since = tx.query_opt(&stmt, &params).await.at(pg)?;
+    let since = since.and_then(|r| r.get::<_, Option<i64>>(0)).map(UnixMs::from_ms);
+    let (Some(limit), Some(since)) = (ops.disable_after_ms, since) else { return Ok(false) };
+    if now.since(since) < limit || ops.is_operational(id) {
+        return Ok(false);
+    }
+    let changed = tx
+        .execute(
+            "UPDATE automations SET enabled = false, updated_at = $2 WHERE id = $1 AND enabled",
+            &[id, &now.as_ms()],
+        )
+        .await
+        .at(pg)?;
+    let Some(automation) = automations::get(pg, &**tx, id).await?.filter(|_| changed == 1) else {
+        return Ok(false);
+    };
+    let hours = |ms: i64| ms as f64 / 3_600_000.0;
+    let reason = format!(
+        "every attempt failed since {} ({:.4} h; operational.disable_after_hours = {})",
+        since.rfc3339(),
+        hours(now.since(since)),
+        hours(limit)
+    );
+    let switch = Switch {
+        automation: &automation,
+        actor: &Actor::System,
+        reason: &reason,
+        failing_since: Some(since),
+        now,
+    };
+    automation_events::record(pg, &**tx, ops, &switch).await?;
+    Ok(true)
+}
