@@ -300,14 +300,8 @@ impl Store {
         let db = match &self.backend {
             super::Backend::Sqlite(db) => db,
             super::Backend::Postgres(p) => {
-                let mut client = p.client().await?;
-                let tx = client.transaction().await.map_err(|e| p.failed(e))?;
                 let version = self.cache.version();
-                let now = UnixMs::now();
-                let claimed =
-                    super::pg::claims::claim(p, &tx, &self.rule, version, &request, now).await?;
-                tx.commit().await.map_err(|e| p.failed(e))?;
-                return Ok(claimed);
+                return super::pg::claims::claim_due(p, &self.rule, version, &request).await;
             }
         };
         let cache = self.cache.clone();
@@ -328,17 +322,9 @@ impl Store {
         let db = match &self.backend {
             super::Backend::Sqlite(db) => db,
             super::Backend::Postgres(p) => {
-                let mut client = p.client().await?;
-                let tx = client.transaction().await.map_err(|e| p.failed(e))?;
-                let recorded =
-                    super::pg::claims::record_and_mark(p, &tx, &ops, &cache, &outcome, next)
-                        .await?;
-                let version = self.cache.version();
-                let now = UnixMs::now();
-                let claimed =
-                    super::pg::claims::claim(p, &tx, &self.rule, version, &request, now).await?;
-                tx.commit().await.map_err(|e| p.failed(e))?;
-                return Ok((recorded, claimed));
+                let then = Some((&self.rule, self.cache.version(), &request));
+                return super::pg::claims::record_outcome(p, &ops, &cache, &outcome, next, then)
+                    .await;
             }
         };
         // Unguarded as `record_outcome`: after its first write only a storage failure stops it.

@@ -290,13 +290,9 @@ impl Store {
         let db = match &self.backend {
             super::Backend::Sqlite(db) => db,
             super::Backend::Postgres(p) => {
-                let mut client = p.client().await?;
-                let tx = client.transaction().await.map_err(|e| p.failed(e))?;
                 let recorded =
-                    super::pg::claims::record_and_mark(p, &tx, &ops, &cache, &outcome, next)
-                        .await?;
-                tx.commit().await.map_err(|e| p.failed(e))?;
-                return Ok(recorded);
+                    super::pg::claims::record_outcome(p, &ops, &cache, &outcome, next, None);
+                return Ok(recorded.await?.0);
             }
         };
         // Unguarded: after its first write only a storage failure can stop it.

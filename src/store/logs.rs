@@ -278,8 +278,8 @@ impl Store {
             super::Backend::Sqlite(db) => db,
             super::Backend::Postgres(p) => {
                 let mut client = p.client().await?;
+                super::pg::snapshots::put(p, &**client, &snapshot).await?;
                 let tx = client.transaction().await.map_err(|e| p.failed(e))?;
-                super::pg::snapshots::put(p, &*tx, &snapshot).await?;
                 let id = super::pg::logs::insert(p, &tx, &log).await?;
                 tx.commit().await.map_err(|e| p.failed(e))?;
                 return Ok(id);
@@ -305,8 +305,8 @@ impl Store {
             super::Backend::Sqlite(db) => db,
             super::Backend::Postgres(p) => {
                 let mut client = p.client().await?;
+                super::pg::snapshots::put(p, &**client, &snapshot).await?;
                 let tx = client.transaction().await.map_err(|e| p.failed(e))?;
-                super::pg::snapshots::put(p, &*tx, &snapshot).await?;
                 super::pg::logs::insert_as(p, &tx, &id, &log).await?;
                 return tx.commit().await.map_err(|e| p.failed(e));
             }

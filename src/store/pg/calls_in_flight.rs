@@ -19,8 +19,8 @@ pub(crate) async fn start(
     snapshot: &Snapshot,
 ) -> StoreResult<InFlight> {
     let mut client = pg.client().await?;
+    snapshots::put(pg, &**client, snapshot).await?;
     let tx = client.transaction().await.at(pg)?;
-    snapshots::put(pg, &*tx, snapshot).await?;
     let params: [&(dyn ToSql + Sync); 10] = [
         &call.message_id,
         &call.automation_id,
@@ -57,9 +57,9 @@ pub(crate) async fn finish(
         return Err(StoreError::NotOnPostgres("finish_call (a rerun)"));
     }
     let mut client = pg.client().await?;
+    snapshots::put(pg, &**client, snapshot).await?;
     let tx = client.transaction().await.at(pg)?;
     tx.execute("DELETE FROM calls_in_flight WHERE id = $1", &[&in_flight.0]).await.at(pg)?;
-    snapshots::put(pg, &*tx, snapshot).await?;
     let id = logs::insert(pg, &tx, log).await?;
     tx.commit().await.at(pg)?;
     Ok(id)

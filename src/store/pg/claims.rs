@@ -69,16 +69,35 @@ fn candidate(r: &Row, id: DeliveryId) -> StoreResult<Candidate> {
     })
 }
 
+/// What a claim handed out, and the targets whose snapshots it refers to (stored once the
+/// claim commits: see `pg::snapshots::put_all`).
+type Claimed = (Vec<ClaimedDelivery>, Vec<Arc<Target>>);
+
+/// `Store::claim_due` on PostgreSQL: a claim in a transaction of its own.
+pub(in crate::store) async fn claim_due(
+    pg: &Pg,
+    rule: &HeaderRedaction,
+    version: u64,
+    request: &ClaimRequest,
+) -> StoreResult<Vec<ClaimedDelivery>> {
+    let mut client = pg.client().await?;
+    let tx = client.transaction().await.at(pg)?;
+    let (claimed, snapshot_of) = claim(pg, &tx, rule, version, request, UnixMs::now()).await?;
+    tx.commit().await.at(pg)?;
+    snapshots::put_all(pg, &**client, &snapshot_of).await?;
+    Ok(claimed)
+}
+
 /// Claims due deliveries as `request`'s intake takes them, in `tx` (see
 /// `store::claims::claim`, whose rules these are).
-pub(crate) async fn claim(
+async fn claim(
     pg: &Pg,
     tx: &deadpool_postgres::Transaction<'_>,
     rule: &HeaderRedaction,
     version: u64,
     request: &ClaimRequest,
     now: UnixMs,
-) -> StoreResult<Vec<ClaimedDelivery>> {
+) -> StoreResult<Claimed> {
     let rows = match &request.line {
         None => {
             let stmt = tx
@@ -114,6 +133,7 @@ pub(crate) async fn claim(
     let mut taken_ids: Vec<Vec<u8>> = Vec::new();
     let mut taken_claims: Vec<i16> = Vec::new();
     let mut claimed = Vec::with_capacity(request.want.min(rows.len()));
+    let mut snapshot_of = Vec::new();
     for row in &rows {
         if claimed.len() == request.want {
             break;
@@ -141,9 +161,6 @@ pub(crate) async fn claim(
                     Err(e) => return Err(e),
                 };
                 targets.insert(due.automation_id.clone(), found.clone());
-                if let Some(target) = &found {
-                    snapshots::put(pg, &**tx, target.snapshot()).await?;
-                }
                 found
             }
         };
@@ -165,6 +182,9 @@ pub(crate) async fn claim(
                 "a claim's lease ran out (its instance died or stalled): the delivery is \
                  claimed again, and its call may be made twice (at-least-once)"
             );
+        }
+        if !snapshot_of.iter().any(|t: &Arc<Target>| t.automation.id == due.automation_id) {
+            snapshot_of.push(target.clone());
         }
         taken_ids.push(id.stored_bytes().to_vec());
         taken_claims.push(taken.claimed() as i16);
@@ -206,7 +226,7 @@ pub(crate) async fn claim(
             [&taken_ids, &taken_claims, &pg.instance(), &lease_until.as_ms()];
         tx.execute(&stmt, &params).await.at(pg)?;
     }
-    Ok(claimed)
+    Ok((claimed, snapshot_of))
 }
 
 /// Puts a due delivery that cannot be read back by [`UNREADABLE_WAIT_MS`], saying why.
@@ -227,21 +247,37 @@ async fn wait_unreadable(
     Ok(())
 }
 
-/// `store::deliveries::record_and_mark` on PostgreSQL, in `tx`.
-pub(in crate::store) async fn record_and_mark(
+/// `Store::record_outcome` on PostgreSQL (see `store::deliveries::record_and_mark`), and with
+/// `then`, the claim of `Store::record_outcome_and_claim` in the same transaction. The
+/// outcome's snapshot is stored before it, the claim's after it (see `pg::snapshots`).
+pub(in crate::store) async fn record_outcome(
     pg: &Pg,
-    tx: &deadpool_postgres::Transaction<'_>,
     ops: &Operations,
     cache: &SharedCache,
     outcome: &Outcome,
     next: Option<(DeliveryId, UnixMs)>,
-) -> StoreResult<Recorded> {
-    if deliveries::record(pg, tx, ops, outcome).await? {
-        cache.lock().clear();
+    then: Option<(&HeaderRedaction, u64, &ClaimRequest)>,
+) -> StoreResult<(Recorded, Vec<ClaimedDelivery>)> {
+    let mut client = pg.client().await?;
+    if let Some(snapshot) = &outcome.snapshot {
+        snapshots::put(pg, &**client, snapshot).await?;
     }
+    let tx = client.transaction().await.at(pg)?;
+    let disabled = deliveries::record(pg, &tx, ops, outcome).await?;
     let marked = match next {
-        Some((id, lease_until)) => deliveries::mark_started(pg, tx, &id, lease_until).await?,
+        Some((id, lease_until)) => deliveries::mark_started(pg, &tx, &id, lease_until).await?,
         None => false,
     };
-    Ok(Recorded { marked, queued: false })
+    let (claimed, snapshot_of) = match then {
+        Some((rule, version, request)) => {
+            claim(pg, &tx, rule, version, request, UnixMs::now()).await?
+        }
+        None => Default::default(),
+    };
+    tx.commit().await.at(pg)?;
+    if disabled {
+        cache.lock().clear();
+    }
+    snapshots::put_all(pg, &**client, &snapshot_of).await?;
+    Ok((Recorded { marked, queued: false }, claimed))
 }

@@ -6,7 +6,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 
 use super::page::read_page;
-use super::{health, logs, snapshots, Cached, OrStore, Pg};
+use super::{health, logs, Cached, OrStore, Pg};
 use crate::ids::{self, DeliveryId, Message, MessageId};
 use crate::store::column::Column;
 use crate::store::deliveries::{DeliveryRow, Outcome, COLUMNS};
@@ -149,7 +149,8 @@ pub(crate) async fn backlog(pg: &Pg, c: &impl Cached) -> StoreResult<(i64, i64)>
     Ok((row.get(0), row.get(1)))
 }
 
-/// `store::deliveries::record` on PostgreSQL: the log, the delivery moved on, the health;
+/// `store::deliveries::record` on PostgreSQL (the outcome's snapshot, if any, stored before
+/// the transaction: see `pg::snapshots`): the log, the delivery moved on, the health;
 /// returns whether the automation was disabled. The delivery moves only while this instance
 /// holds it (or nobody does: its automation was deleted or lined up meanwhile, as on
 /// SQLite); one another instance took over after this one's lease ran out keeps its new
@@ -160,9 +161,9 @@ pub(crate) async fn record(
     ops: &Operations,
     outcome: &Outcome,
 ) -> StoreResult<bool> {
-    if let Some(snapshot) = &outcome.snapshot {
-        snapshots::put(pg, &**tx, snapshot).await?;
-    }
+    // The health first: the log's id is taken under a lock held to the commit (see
+    // `pg::logs::insert`), so as little as possible comes after it.
+    let disabled = health::after_attempt(pg, tx, ops, outcome).await?;
     let log_id = logs::insert(pg, tx, &outcome.log).await?;
     let moved = tx
         .prepare_cached(
@@ -203,5 +204,5 @@ pub(crate) async fn record(
             );
         }
     }
-    health::after_attempt(pg, tx, ops, outcome).await
+    Ok(disabled)
 }

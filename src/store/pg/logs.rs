@@ -22,12 +22,20 @@ const COLUMNS: &str = "id, delivery_id, message_id, automation_id, processor_id,
     response_at, status_code, response_headers::text, response_body_hash, response_truncated, \
     duration_ms, error_code, error_message, snapshot_hash, request_headers_implied";
 
-/// Inserts `log` under a new id, returned (see `store::logs::insert`).
+/// Inserts `log` under a new id, returned (see `store::logs::insert`). Readers must see the
+/// logs as a growing prefix of the id order (a client following the list with `after=<last
+/// id seen>` never has a log commit below its cursor): SQLite's single writer gives that;
+/// here the id is taken under a transaction-scoped advisory lock (class 2), held until the
+/// transaction ends, so transactions writing logs take ids and commit in the same order.
+/// Callers write the log as late in their transaction as they can: what follows it runs
+/// under that lock.
 pub(crate) async fn insert(
     pg: &Pg,
     c: &deadpool_postgres::Transaction<'_>,
     log: &NewLog,
 ) -> StoreResult<LogId> {
+    let lock = c.prepare_cached("SELECT pg_advisory_xact_lock(2, 0)").await.at(pg)?;
+    c.execute(&lock, &[]).await.at(pg)?;
     let id = LogId::new();
     insert_as(pg, c, &id, log).await?;
     Ok(id)

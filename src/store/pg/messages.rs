@@ -64,7 +64,7 @@ pub(crate) async fn ingest(
     .await?;
     let stored =
         StoredMessage { id: message_id, payload: Bytes::from(msg.payload), payload_hash, now };
-    let (deliveries, handover) =
+    let (deliveries, handover, taken) =
         insert_deliveries(pg, &tx, version, intake, &stored, targets).await?;
     let result = IngestResult {
         message_id: stored.id,
@@ -87,6 +87,7 @@ pub(crate) async fn ingest(
         tx.batch_execute("NOTIFY hookrelay_due").await.at(pg)?;
     }
     tx.commit().await.at(pg)?;
+    snapshots::put_all(pg, &**client, &taken).await?;
     Ok(Accepted { receipt: Receipt { result, replayed: false }, handover })
 }
 
@@ -203,7 +204,8 @@ async fn insert_message(
 /// `store::messages::insert_deliveries` on PostgreSQL. A FIFO delivery is offered to the
 /// intake only when its line looks empty; the trigger has the last word (another instance
 /// may have lined one up meanwhile): a delivery it made wait comes back unclaimed and is
-/// not handed over (the intake's room for it is given back with the ticket).
+/// not handed over (the intake's room for it is given back with the ticket). Returns the
+/// targets whose snapshots the deliveries handed over refer to, stored after the commit.
 async fn insert_deliveries(
     pg: &Pg,
     tx: &deadpool_postgres::Transaction<'_>,
@@ -211,7 +213,7 @@ async fn insert_deliveries(
     intake: &dyn Intake,
     message: &StoredMessage,
     targets: Vec<Arc<Target>>,
-) -> StoreResult<(Vec<(DeliveryId, AutomationId)>, Handover)> {
+) -> StoreResult<(Vec<(DeliveryId, AutomationId)>, Handover, Vec<Arc<Target>>)> {
     let now = message.now;
     let lease_until = now.plus_ms(intake.lease_ms());
     let insert = tx
@@ -226,6 +228,7 @@ async fn insert_deliveries(
     let mut deliveries = Vec::with_capacity(targets.len());
     let mut ready = Vec::with_capacity(targets.len());
     let mut unclaimed = false;
+    let mut taken_targets = Vec::new();
     for target in targets {
         let delivery_id = DeliveryId::new();
         let automation = &target.automation;
@@ -256,7 +259,6 @@ async fn insert_deliveries(
         unclaimed |= taken.is_none() && !waits;
         deliveries.push((delivery_id.clone(), automation.id.clone()));
         if let Some(taken) = taken {
-            snapshots::put(pg, &**tx, target.snapshot()).await?;
             ready.push(ClaimedDelivery {
                 id: delivery_id,
                 message_id: message.id.clone(),
@@ -271,9 +273,10 @@ async fn insert_deliveries(
                 created_at: now,
                 started: taken == Take::Call,
             });
+            taken_targets.push(target);
         }
     }
-    Ok((deliveries, Handover { ready, unclaimed }))
+    Ok((deliveries, Handover { ready, unclaimed }, taken_targets))
 }
 
 /// Whether automation `id`'s FIFO line has a pending delivery (see `store::fifo::line_busy`).

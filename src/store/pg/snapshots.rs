@@ -1,15 +1,18 @@
 //! Automation snapshots on PostgreSQL: `store::snapshots`' SQL, beside it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use tokio_postgres::GenericClient;
 
 use super::{bodies, OrStore, Pg};
 use crate::ids::LogId;
+use crate::store::cache::Target;
 use crate::store::{Snapshot, StoreError, StoreResult};
 
 /// Stores the shown snapshot and the headers sent with it, once per hash, the headers only
-/// while the automation exists (see `Snapshot::put`).
+/// while the automation exists (see `Snapshot::put`). Outside the delivery path's
+/// transactions: see [`put_all`].
 pub(crate) async fn put(
     pg: &Pg,
     c: &(impl GenericClient + Sync),
@@ -24,6 +27,22 @@ pub(crate) async fn put(
     )
     .await
     .at(pg)?;
+    Ok(())
+}
+
+/// Stores the snapshots of `targets`, each in a transaction of its own: called after the
+/// transaction that handed their deliveries out commits, before the deliveries are called
+/// (their logs refer to them). Never inside a transaction of the delivery path: two
+/// transactions each storing a new snapshot and another new body in the other order would
+/// deadlock at the unique index of `bodies`; alone, a transaction stores at most one body.
+pub(crate) async fn put_all(
+    pg: &Pg,
+    c: &(impl GenericClient + Sync),
+    targets: &[Arc<Target>],
+) -> StoreResult<()> {
+    for target in targets {
+        put(pg, c, target.snapshot()).await?;
+    }
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use super::{is_postgres_url, Migrated, Pg, PgError, VERSION};
 
 mod bodies;
 mod checks;
+mod delivery;
 mod fifo;
 mod store;
 
