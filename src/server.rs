@@ -33,17 +33,22 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
     );
     let dispatcher =
         Dispatcher::new(store.clone(), sender.clone(), config.delivery.clone(), metrics.clone());
+    let woken = Arc::downgrade(&dispatcher);
+    store.on_due_elsewhere(move || {
+        if let Some(dispatcher) = woken.upgrade() {
+            dispatcher.wake();
+        }
+    });
     let dispatch_loop = tokio::spawn(dispatcher.clone().run());
     for job in not_yet(store.unfinished_recover_jobs().await)? {
         recover::spawn(store.clone(), dispatcher.clone(), job);
     }
     let background = if store.is_postgres() {
-        // Their table families are not yet written for PostgreSQL (issue 15, step 4 and 5).
+        // Their table families are not yet written for PostgreSQL (issue 15, step 5).
         tracing::warn!(
-            "PostgreSQL: idempotency-key purging, retention and the rollup are not yet \
-             available; they do not run"
+            "PostgreSQL: retention and the rollup are not yet available; they do not run"
         );
-        Vec::new()
+        vec![tokio::spawn(maintain(store.clone()))]
     } else {
         vec![
             tokio::spawn(maintain(store.clone())),

@@ -119,7 +119,10 @@ pub(crate) async fn release(pg: &Pg, c: &impl Cached, ids: &[DeliveryId]) -> Sto
         .at(pg)?;
     let ids: Vec<&[u8]> = ids.iter().map(|id| id.stored_bytes().as_slice()).collect();
     let params: [&(dyn ToSql + Sync); 3] = [&ids, &UnixMs::now().as_ms(), &pg.instance()];
-    c.execute(&stmt, &params).await.at(pg)?;
+    if c.execute(&stmt, &params).await.at(pg)? > 0 {
+        // Due now, for any instance (see `pg::listen`).
+        c.batch_execute("NOTIFY hookrelay_due").await.at(pg)?;
+    }
     Ok(())
 }
 
@@ -170,7 +173,7 @@ pub(crate) async fn record(
             "UPDATE deliveries SET status = $2, attempts = $3, next_attempt_at = $4, claimed = 0, \
              claimed_by = NULL, next_trigger = 'retry', last_log_id = $5, updated_at = $6 \
              WHERE id = $1 AND status <> 'succeeded' \
-             AND (claimed_by IS NULL OR claimed_by = $7::text::uuid)",
+             AND (claimed_by IS NULL OR claimed_by = $7::text::uuid) RETURNING fifo",
         )
         .await
         .at(pg)?;
@@ -184,7 +187,14 @@ pub(crate) async fn record(
         &outcome.log.response_at.as_ms(),
         &pg.instance(),
     ];
-    if tx.execute(&moved, &params).await.at(pg)? == 0 {
+    let moved = tx.query_opt(&moved, &params).await.at(pg)?;
+    if moved.as_ref().is_some_and(|r| r.get::<_, bool>(0))
+        && outcome.status != DeliveryStatus::Pending
+    {
+        // The head of a FIFO line ended: the trigger made the next one due.
+        tx.batch_execute("NOTIFY hookrelay_due").await.at(pg)?;
+    }
+    if moved.is_none() {
         // Ended `succeeded` meanwhile (a rerun), or taken over: the attempt counts, and a
         // claim of this instance's ends.
         let kept = tx

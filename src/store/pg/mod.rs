@@ -14,12 +14,14 @@ pub(crate) mod deliveries;
 pub(crate) mod health;
 mod instances;
 pub(crate) mod keys;
+mod listen;
 pub(crate) mod logs;
 pub(crate) mod message_views;
 pub(crate) mod messages;
 mod migrate;
 pub(crate) mod page;
 pub(crate) mod snapshots;
+mod takeover;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,6 +122,9 @@ impl Target {
 pub struct Pg {
     pool: Pool,
     target: Target,
+    /// Where and how to connect, for the listening connection (outside the pool: see
+    /// [`listen`]).
+    config: Arc<tokio_postgres::Config>,
     /// This instance's id in `instances` (a uuid drawn at open, as text: it is bound as
     /// `$n::text::uuid`), naming its claims in `deliveries.claimed_by`.
     instance: Arc<str>,
@@ -146,6 +151,7 @@ impl Pg {
         let config: tokio_postgres::Config =
             url.parse().map_err(|e: tokio_postgres::Error| PgError::Url(e.to_string()))?;
         let target = Target::of(&config);
+        let listen_config = Arc::new(config.clone());
         let manager = Manager::from_config(
             config,
             tls()?,
@@ -159,7 +165,7 @@ impl Pg {
             .build()
             .map_err(|e| PgError::Unavailable { target: target.clone(), reason: e.to_string() })?;
         let instance = uuid::Uuid::now_v7().to_string().into();
-        let pg = Pg { pool, target, instance };
+        let pg = Pg { pool, target, config: listen_config, instance };
         let migrated = migrate::apply(&pg).await?;
         instances::register(&pg).await?;
         Ok((pg, migrated))
