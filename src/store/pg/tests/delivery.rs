@@ -246,3 +246,55 @@ async fn a_lease_that_ran_out_is_taken_over_and_left_to_its_new_holder() {
     drop((one, two));
     db.drop_now().await;
 }
+
+/// An instance that stops beating is dead to the others: one of them hands its started
+/// claim back with an `E_INTERRUPTED` log of the attempt, due now, and deletes its row.
+/// Another instance's ingest leaving a delivery unclaimed wakes this one (`NOTIFY`).
+#[tokio::test]
+async fn a_dead_instances_claims_are_taken_over_and_another_instances_ingest_wakes() {
+    let Some(server) = server() else { return };
+    let db = Fresh::new(&server).await;
+    let (one, two) = (open(&db).await, open(&db).await);
+    one.create_automation(automation("proc_pg")).await.unwrap();
+    let woken = Arc::new(tokio::sync::Notify::new());
+    let wake = woken.clone();
+    two.on_due_elsewhere(move || wake.notify_one());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let notified = woken.notified();
+    let msg = message("proc_pg", r#"{"wake":1}"#, None);
+    one.ingest(msg, intake(None, 30_000)).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(2), notified)
+        .await
+        .expect("the other instance's ingest woke this one");
+
+    let msg = message("proc_pg", r#"{"dead":1}"#, None);
+    let accepted = one.ingest(msg, intake(Some(Take::Call), 600_000)).await.unwrap();
+    let id = accepted.handover.ready[0].id.clone();
+    let c = admin(&db.url).await;
+    let sql = "SELECT count(*) FROM instances";
+    assert_eq!(c.query_one(sql, &[]).await.unwrap().get::<_, i64>(0), 2);
+    // `one` stops beating (as if killed): its heartbeat is made old, and stays so.
+    let stopped = "UPDATE instances SET started_at = 0, heartbeat_at = 0 WHERE id = \
+                   (SELECT claimed_by FROM deliveries WHERE claimed = 1)";
+    let mut taken_over = false;
+    for _ in 0..40 {
+        c.execute(stopped, &[]).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        if two.delivery(id.clone()).await.unwrap().last_log_id.is_some() {
+            taken_over = true;
+            break;
+        }
+    }
+    assert!(taken_over, "the survivor took the dead instance's claim over");
+    let row = two.delivery(id.clone()).await.unwrap();
+    assert_eq!(row.status, DeliveryStatus::Pending);
+    assert_eq!(row.attempts, 1, "the interrupted attempt counts");
+    let interrupted = crate::outbound::ErrorCode::Interrupted.as_str();
+    assert_eq!(row.last_error_code.as_deref(), Some(interrupted));
+    assert!(row.next_attempt_at.is_some_and(|at| at <= UnixMs::now()), "due now");
+    assert_eq!(c.query_one(sql, &[]).await.unwrap().get::<_, i64>(0), 1, "its row is gone");
+    let sql = "SELECT count(*) FROM deliveries WHERE claimed <> 0";
+    assert_eq!(c.query_one(sql, &[]).await.unwrap().get::<_, i64>(0), 0);
+    drop((one, two));
+    db.drop_now().await;
+}
