@@ -9,7 +9,8 @@ use crate::ids::MessageId;
 use crate::store::column::Column;
 use crate::store::message_views::{conditions, MessageDetail, MessageFilter, MessageRow};
 use crate::store::page::{Page, PageRequest};
-use crate::store::{GoneReason, StoreError, StoreResult};
+use crate::store::{GoneReason, StoreError, StoreResult, WAITING_AT};
+use crate::time::UnixMs;
 
 /// `store::message_views`' columns, the count cast to bigint.
 const COLUMNS: &str = "id, processor_id, automation_id, event_type, created_at, \
@@ -87,4 +88,48 @@ pub(crate) async fn is_expunged(
         .await
         .at(pg)?;
     Ok(row.and_then(|r| r.get::<_, Option<i64>>(0)).is_some())
+}
+
+/// `store::content::expunge` on PostgreSQL: deletes message `id`'s payload body unless
+/// another stored the same bytes (`shared`), marks the message, and makes its unclaimed
+/// pending deliveries due now (a FIFO one waiting its turn keeps waiting). Returns when it
+/// was first expunged.
+pub(crate) async fn expunge(pg: &Pg, id: &MessageId, now: UnixMs) -> StoreResult<UnixMs> {
+    let mut client = pg.client().await?;
+    let tx = client.transaction().await.at(pg)?;
+    let row = tx
+        .query_opt(
+            "SELECT payload_hash, content_expunged_at FROM messages WHERE id = $1 FOR UPDATE",
+            &[id],
+        )
+        .await
+        .at(pg)?
+        .ok_or(StoreError::NotFound("message"))?;
+    let hash = row.bytes(0, "messages", id)?;
+    tx.execute("DELETE FROM bodies WHERE hash = $1 AND NOT shared", &[&hash]).await.at(pg)?;
+    let expunged_at = match row.opt_time(1, "messages", id)? {
+        Some(at) => at,
+        None => {
+            tx.execute(
+                "UPDATE messages SET content_expunged_at = $2 WHERE id = $1",
+                &[id, &now.as_ms()],
+            )
+            .await
+            .at(pg)?;
+            now
+        }
+    };
+    let due = tx
+        .execute(
+            "UPDATE deliveries SET next_attempt_at = $2 WHERE message_id = $1 \
+             AND status = 'pending' AND claimed = 0 AND next_attempt_at <> $3",
+            &[id, &now.as_ms(), &WAITING_AT.as_ms()],
+        )
+        .await
+        .at(pg)?;
+    if due > 0 {
+        tx.batch_execute("NOTIFY hookrelay_due").await.at(pg)?;
+    }
+    tx.commit().await.at(pg)?;
+    Ok(expunged_at)
 }
