@@ -10,6 +10,7 @@ use super::{is_postgres_url, Migrated, Pg, PgError, VERSION};
 mod bodies;
 mod checks;
 mod fifo;
+mod sheets;
 mod store;
 
 /// The server's URL, or None (after saying why) when these tests are skipped.
