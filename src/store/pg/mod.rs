@@ -11,6 +11,7 @@ mod column;
 pub(crate) mod keys;
 mod migrate;
 pub(crate) mod page;
+pub(crate) mod runs;
 pub(crate) mod sheets;
 
 use std::sync::Arc;

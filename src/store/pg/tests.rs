@@ -10,6 +10,7 @@ use super::{is_postgres_url, Migrated, Pg, PgError, VERSION};
 mod bodies;
 mod checks;
 mod fifo;
+mod runs;
 mod sheets;
 mod store;
 
