@@ -276,7 +276,8 @@ impl Store {
         let db = match &self.backend {
             Backend::Sqlite(s) => s,
             Backend::Postgres(p) => {
-                let found = pg::sheets::get(p, &**p.client().await?, &id).await?;
+                let client = p.client().await?;
+                let found = pg::sheets::get(p, &client, &id).await?;
                 return found.ok_or(StoreError::NotFound("spreadsheet"));
             }
         };

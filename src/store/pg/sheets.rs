@@ -4,8 +4,9 @@
 //! row `FOR UPDATE` (appends to one worksheet wait for each other, appends to others do not)
 //! and bumps `last_row` in the transaction that inserts the row.
 
+use deadpool_postgres::ClientWrapper;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::GenericClient;
+use tokio_postgres::Row;
 
 use super::{OrStore, Pg};
 use crate::ids::{AutomationId, SpreadsheetId};
@@ -21,6 +22,18 @@ use crate::time::UnixMs;
 
 /// `sheets::WORKSHEET_COLUMNS`, the JSON read as its text.
 const WORKSHEET_COLUMNS: &str = "sheet_id, title, header::text, last_row";
+
+/// An append's statements, prepared once per pooled connection (`prepare_cached`): the
+/// sink's appends are frequent, and an unprepared statement costs a round trip more.
+const LOCK_WORKSHEET: &str = "SELECT sheet_id, title, header::text, last_row FROM worksheets \
+    WHERE spreadsheet_id = $1 AND sheet_id = $2 FOR UPDATE";
+const EARLIER_APPEND: &str = "SELECT append_result::text FROM sheet_rows \
+    WHERE spreadsheet_id = $1 AND sheet_id = $2 AND webhook_id = $3";
+const INSERT_ROW: &str = "INSERT INTO sheet_rows (spreadsheet_id, sheet_id, row_number, cells, \
+    likelihoods, webhook_id, append_result) \
+    VALUES ($1, $2, $3, $4::text::json, $5::text::json, $6, $7::text::json)";
+const BUMP_WORKSHEET: &str = "UPDATE worksheets SET header = $3::text::json, last_row = $4 \
+    WHERE spreadsheet_id = $1 AND sheet_id = $2";
 
 /// The unique index that keeps one row per webhook-id and worksheet.
 const WEBHOOK_INDEX: &str = "sheet_rows_webhook";
@@ -63,11 +76,21 @@ pub(crate) async fn create(pg: &Pg, sheet: Spreadsheet) -> StoreResult<Spreadshe
     Ok(sheet)
 }
 
+/// Runs `sql` (prepared once per pooled connection) with the spreadsheet id `id`.
+async fn by_id(
+    c: &ClientWrapper,
+    sql: &str,
+    id: &SpreadsheetId,
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let statement = c.prepare_cached(sql).await?;
+    c.query(&statement, &[id]).await
+}
+
 /// The worksheets and the signer of spreadsheet `id`, read together (the two statements
 /// are pipelined: one round trip).
 async fn parts(
     pg: &Pg,
-    c: &(impl GenericClient + Sync),
+    c: &ClientWrapper,
     id: &SpreadsheetId,
 ) -> StoreResult<(Vec<Worksheet>, Option<Automation>)> {
     let worksheets = format!(
@@ -78,36 +101,31 @@ async fn parts(
          (SELECT automation_id FROM spreadsheet_signers WHERE spreadsheet_id = $1)",
         super::automations::COLUMNS
     );
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [id];
-    let (sheets, signer) = tokio::try_join!(
-        c.query(worksheets.as_str(), &params),
-        c.query_opt(signer.as_str(), &params)
-    )
-    .at(pg)?;
+    let (sheets, signer) =
+        tokio::try_join!(by_id(c, &worksheets, id), by_id(c, &signer, id)).at(pg)?;
     let sheets = sheets.iter().map(|r| worksheet_from_row(r, id)).collect::<StoreResult<_>>()?;
-    Ok((sheets, signer.as_ref().map(automation_from_row).transpose()?))
+    Ok((sheets, signer.first().map(automation_from_row).transpose()?))
 }
 
 /// One spreadsheet with its worksheets and signer (three statements, one round trip).
 pub(crate) async fn get(
     pg: &Pg,
-    c: &(impl GenericClient + Sync),
+    c: &ClientWrapper,
     id: &SpreadsheetId,
 ) -> StoreResult<Option<Spreadsheet>> {
     let sql = format!("SELECT {SPREADSHEET_COLUMNS} FROM spreadsheets WHERE id = $1");
-    let head = async { c.query_opt(sql.as_str(), &[id]).await.at(pg) };
+    let head = async { by_id(c, &sql, id).await.at(pg) };
     let (head, (worksheets, signer)) = tokio::try_join!(head, parts(pg, c, id))?;
-    let Some(head) = head else { return Ok(None) };
-    Ok(Some(Spreadsheet { worksheets, signer, ..spreadsheet_from_row(&head)? }))
+    let Some(head) = head.first() else { return Ok(None) };
+    Ok(Some(Spreadsheet { worksheets, signer, ..spreadsheet_from_row(head)? }))
 }
 
 /// One page of spreadsheets, each with its worksheets and signer.
 pub(crate) async fn list(pg: &Pg, page: &PageRequest) -> StoreResult<Page<Spreadsheet>> {
     let client = pg.client().await?;
-    let c = &**client;
     let mut page = super::page::read_page(
         pg,
-        c,
+        &**client,
         "spreadsheets",
         SPREADSHEET_COLUMNS,
         &Conditions::default(),
@@ -117,7 +135,7 @@ pub(crate) async fn list(pg: &Pg, page: &PageRequest) -> StoreResult<Page<Spread
     )
     .await?;
     for sheet in &mut page.items {
-        (sheet.worksheets, sheet.signer) = parts(pg, c, &sheet.id).await?;
+        (sheet.worksheets, sheet.signer) = parts(pg, &client, &sheet.id).await?;
     }
     Ok(page)
 }
@@ -151,32 +169,22 @@ pub(crate) async fn append(
     let mut raced = false;
     loop {
         let tx = client.transaction().await.at(pg)?;
-        let sql = format!(
-            "SELECT {WORKSHEET_COLUMNS} FROM worksheets \
-             WHERE spreadsheet_id = $1 AND sheet_id = $2 FOR UPDATE"
-        );
-        let Some(sheet) = tx.query_opt(sql.as_str(), &[spreadsheet_id, &key]).await.at(pg)? else {
+        let lock = tx.prepare_cached(LOCK_WORKSHEET).await.at(pg)?;
+        let Some(sheet) = tx.query_opt(&lock, &[spreadsheet_id, &key]).await.at(pg)? else {
             return Err(StoreError::NotFound("worksheet"));
         };
         if let Some(id) = webhook_id {
-            let earlier = tx
-                .query_opt(
-                    "SELECT append_result::text FROM sheet_rows \
-                     WHERE spreadsheet_id = $1 AND sheet_id = $2 AND webhook_id = $3",
-                    &[spreadsheet_id, &key, &id],
-                )
-                .await
-                .at(pg)?;
+            let earlier = tx.prepare_cached(EARLIER_APPEND).await.at(pg)?;
+            let earlier = tx.query_opt(&earlier, &[spreadsheet_id, &key, &id]).await.at(pg)?;
             if let Some(earlier) = earlier {
                 return Ok((earlier.text(0, "sheet_rows", id)?, true));
             }
         }
         let planned = plan(worksheet_from_row(&sheet, spreadsheet_id)?, row, max_columns, &answer)?;
+        let insert = tx.prepare_cached(INSERT_ROW).await.at(pg)?;
         let inserted = tx
             .execute(
-                "INSERT INTO sheet_rows (spreadsheet_id, sheet_id, row_number, cells, \
-                 likelihoods, webhook_id, append_result) \
-                 VALUES ($1, $2, $3, $4::text::json, $5::text::json, $6, $7::text::json)",
+                &insert,
                 &[
                     spreadsheet_id,
                     &key,
@@ -195,13 +203,10 @@ pub(crate) async fn append(
             }
             other => other.at(pg)?,
         };
-        tx.execute(
-            "UPDATE worksheets SET header = $3::text::json, last_row = $4 \
-             WHERE spreadsheet_id = $1 AND sheet_id = $2",
-            &[spreadsheet_id, &key, &planned.header, &i64::from(planned.row)],
-        )
-        .await
-        .at(pg)?;
+        let bump = tx.prepare_cached(BUMP_WORKSHEET).await.at(pg)?;
+        tx.execute(&bump, &[spreadsheet_id, &key, &planned.header, &i64::from(planned.row)])
+            .await
+            .at(pg)?;
         tx.commit().await.at(pg)?;
         return Ok((planned.result, false));
     }
