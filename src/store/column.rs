@@ -41,6 +41,8 @@ pub(crate) trait Column {
         table: &'static str,
         id: &str,
     ) -> Result<Option<Vec<u8>>, Self::Error>;
+    /// A real number (SQLite: REAL or INTEGER; PostgreSQL: double precision).
+    fn real(&self, idx: usize, table: &'static str, id: &str) -> Result<f64, Self::Error>;
     /// The error saying column `idx` of row `id` is wrong for `reason`.
     fn corrupt(&self, idx: usize, table: &'static str, id: &str, reason: String) -> Self::Error;
 
@@ -52,6 +54,12 @@ pub(crate) trait Column {
     /// An integer.
     fn int(&self, idx: usize, table: &'static str, id: &str) -> Result<i64, Self::Error> {
         self.opt_int(idx, table, id)?.ok_or_else(|| self.corrupt(idx, table, id, "NULL".into()))
+    }
+
+    /// An integer from 0 to `u32::MAX` (a row number, a count); any other is corrupt.
+    fn uint(&self, idx: usize, table: &'static str, id: &str) -> Result<u32, Self::Error> {
+        let n = self.int(idx, table, id)?;
+        u32::try_from(n).map_err(|_| self.corrupt(idx, table, id, format!("{n} is out of range")))
     }
 
     /// A time (Unix ms).
@@ -178,6 +186,10 @@ impl Column for rusqlite::Row<'_> {
         table: &'static str,
         id: &str,
     ) -> rusqlite::Result<Option<Vec<u8>>> {
+        decode::value(self, idx, table, id)
+    }
+
+    fn real(&self, idx: usize, table: &'static str, id: &str) -> rusqlite::Result<f64> {
         decode::value(self, idx, table, id)
     }
 

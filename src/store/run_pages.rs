@@ -5,12 +5,11 @@
 //! creation time, then the key) or, for one status, `workflow_runs_app_status` does. The Dify
 //! API's own list (`Store::list_runs`) pages by number within one app.
 
-use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
 
 use super::page::Page;
 use super::runs::{from_row, COLUMNS};
-use super::{RunRecord, RunStatus, Store, StoreResult};
+use super::{pg, Backend, RunRecord, RunStatus, Store, StoreResult};
 
 /// Which runs a page lists.
 #[derive(Debug, Clone, Default)]
@@ -41,16 +40,16 @@ fn key(app_id: Option<&str>) -> (&'static str, &'static str) {
     }
 }
 
-fn where_clause(filter: &RunPageFilter, extra: Option<String>) -> (String, Vec<Value>) {
+fn where_clause(filter: &RunPageFilter, extra: Option<String>) -> (String, Vec<String>) {
     let mut parts = Vec::new();
     let mut values = Vec::new();
     if let Some(app) = &filter.app_id {
         parts.push("app_id = ?".to_string());
-        values.push(Value::Text(app.clone()));
+        values.push(app.clone());
     }
     if let Some(status) = filter.status {
         parts.push("status = ?".to_string());
-        values.push(Value::Text(status.as_str().to_string()));
+        values.push(status.as_str().to_string());
     }
     parts.extend(extra);
     let clause =
@@ -58,7 +57,14 @@ fn where_clause(filter: &RunPageFilter, extra: Option<String>) -> (String, Vec<V
     (clause, values)
 }
 
-fn page_sql(filter: &RunPageFilter, cursor: &RunCursor, limit: u32) -> (String, Vec<Value>) {
+/// The query of a page of `columns` (`?` placeholders, every value text): one more run than
+/// `limit`, to tell whether there are more.
+pub(super) fn page_sql(
+    columns: &str,
+    filter: &RunPageFilter,
+    cursor: &RunCursor,
+    limit: u32,
+) -> (String, Vec<String>) {
     let app_id = filter.app_id.as_deref();
     let (key, bound) = key(app_id);
     let (cmp, order, id) = match cursor {
@@ -67,38 +73,45 @@ fn page_sql(filter: &RunPageFilter, cursor: &RunCursor, limit: u32) -> (String, 
         RunCursor::Before(id) => (">", "ASC", Some(id)),
     };
     let (clause, mut values) = where_clause(filter, id.map(|_| format!("{key} {cmp} {bound}")));
-    values.extend(id.map(|id| Value::Text(id.clone())));
+    values.extend(id.cloned());
     let order_by = match app_id {
         Some(_) => format!("created_at {order}, id {order}"),
         None => format!("id {order}"),
     };
     let sql = format!(
-        "SELECT {COLUMNS} FROM workflow_runs{clause} ORDER BY {order_by} LIMIT {}",
+        "SELECT {columns} FROM workflow_runs{clause} ORDER BY {order_by} LIMIT {}",
         u64::from(limit) + 1
     );
     (sql, values)
 }
 
-fn read(
-    conn: &Connection,
+/// Whether a page reached by `cursor`, whose first run scanned is `first`, has neighbours
+/// on the side it came from: the query (as [`page_sql`]'s) answering it, if one is needed.
+pub(super) fn other_side_sql(
     filter: &RunPageFilter,
     cursor: &RunCursor,
+    first: &str,
+) -> Option<(String, Vec<String>)> {
+    let cmp = match cursor {
+        RunCursor::Newest => return None,
+        RunCursor::After(_) => ">",
+        RunCursor::Before(_) => "<",
+    };
+    let (key, bound) = key(filter.app_id.as_deref());
+    let (clause, mut values) = where_clause(filter, Some(format!("{key} {cmp} {bound}")));
+    values.push(first.to_string());
+    Some((format!("SELECT EXISTS (SELECT 1 FROM workflow_runs{clause})"), values))
+}
+
+/// The page of `items` read by [`page_sql`] (at most `limit` + 1, in scan order).
+pub(super) fn assemble(
+    mut items: Vec<RunRecord>,
+    cursor: &RunCursor,
     limit: u32,
-) -> StoreResult<Page<RunRecord>> {
-    let (sql, values) = page_sql(filter, cursor, limit);
-    let mut items = conn
-        .prepare_cached(&sql)?
-        .query_map(params_from_iter(values), from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
+    other_side: bool,
+) -> Page<RunRecord> {
     let more_in_scan = items.len() > limit as usize;
     items.truncate(limit as usize);
-    // A page reached by a cursor has neighbours on the side it came from, if any run is
-    // beyond the first one scanned.
-    let other_side = match (cursor, items.first()) {
-        (RunCursor::Newest, _) | (_, None) => false,
-        (RunCursor::After(_), Some(first)) => exists(conn, filter, ">", &first.id)?,
-        (RunCursor::Before(_), Some(first)) => exists(conn, filter, "<", &first.id)?,
-    };
     let backward = matches!(cursor, RunCursor::Before(_));
     if backward {
         items.reverse();
@@ -110,15 +123,30 @@ fn read(
     } else {
         (first.filter(|_| other_side), last.filter(|_| more_in_scan))
     };
-    Ok(Page { items, before, after })
+    Page { items, before, after }
 }
 
-fn exists(conn: &Connection, filter: &RunPageFilter, cmp: &str, id: &str) -> StoreResult<bool> {
-    let (key, bound) = key(filter.app_id.as_deref());
-    let (clause, mut values) = where_clause(filter, Some(format!("{key} {cmp} {bound}")));
-    values.push(Value::Text(id.to_string()));
-    let sql = format!("SELECT EXISTS (SELECT 1 FROM workflow_runs{clause})");
-    Ok(conn.prepare_cached(&sql)?.query_row(params_from_iter(values), |r| r.get(0))?)
+fn read(
+    conn: &Connection,
+    filter: &RunPageFilter,
+    cursor: &RunCursor,
+    limit: u32,
+) -> StoreResult<Page<RunRecord>> {
+    let (sql, values) = page_sql(COLUMNS, filter, cursor, limit);
+    let items = conn
+        .prepare_cached(&sql)?
+        .query_map(params_from_iter(values), |r| from_row(r))?
+        .collect::<Result<Vec<_>, _>>()?;
+    // A page reached by a cursor has neighbours on the side it came from, if any run is
+    // beyond the first one scanned.
+    let scanned_first = items.first().filter(|_| limit > 0);
+    let other_side = match scanned_first.and_then(|r| other_side_sql(filter, cursor, &r.id)) {
+        Some((sql, values)) => {
+            conn.prepare_cached(&sql)?.query_row(params_from_iter(values), |r| r.get(0))?
+        }
+        None => false,
+    };
+    Ok(assemble(items, cursor, limit, other_side))
 }
 
 impl Store {
@@ -129,7 +157,10 @@ impl Store {
         cursor: RunCursor,
         limit: u32,
     ) -> StoreResult<Page<RunRecord>> {
-        let db = self.on_sqlite("run_page")?;
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => return pg::runs::page(p, &filter, &cursor, limit).await,
+        };
         db.read(move |c| read(c, &filter, &cursor, limit)).await
     }
 }
@@ -151,7 +182,7 @@ mod tests {
         });
         for filter in filters {
             for cursor in [RunCursor::Newest, RunCursor::After(id()), RunCursor::Before(id())] {
-                let (sql, values) = page_sql(&filter, &cursor, 10);
+                let (sql, values) = page_sql(COLUMNS, &filter, &cursor, 10);
                 let plan: Vec<String> = conn
                     .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
                     .unwrap()

@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{Map, Value};
 
+use super::column::Column;
 use super::messages::{self, Accepted, NewMessage};
-use super::{decode, Conflict, Store, StoreError, StoreResult};
+use super::{decode, pg, Backend, Conflict, Store, StoreError, StoreResult};
 use crate::delivery::ticket::Intake;
 use crate::time::UnixMs;
 
@@ -135,23 +136,24 @@ pub(super) const COLUMNS: &str =
     "id, app_id, task_id, status, inputs, outputs, error, user, files, elapsed_time, \
     total_tokens, total_steps, created_at, finished_at";
 
-/// A run from a row of [`COLUMNS`].
-pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<RunRecord> {
-    let id: String = r.get(0)?;
+/// A run from a row of [`COLUMNS`] (on PostgreSQL, `pg::runs::COLUMNS`).
+pub(super) fn from_row<R: Column>(r: &R) -> Result<RunRecord, R::Error> {
+    const T: &str = "workflow_runs";
+    let id = r.text(0, T, "?")?;
     Ok(RunRecord {
-        app_id: r.get(1)?,
-        task_id: r.get(2)?,
-        status: decode::value(r, 3, "workflow_runs", &id)?,
-        inputs: decode::json(r, 4, "workflow_runs", &id)?,
-        outputs: decode::json_or_null(r, 5, "workflow_runs", &id)?,
-        error: r.get(6)?,
-        user: r.get(7)?,
-        files: decode::json(r, 8, "workflow_runs", &id)?,
-        elapsed_time: r.get(9)?,
-        total_tokens: r.get::<_, i64>(10)?.max(0) as u64,
-        total_steps: r.get(11)?,
-        created_at: r.get(12)?,
-        finished_at: r.get(13)?,
+        app_id: r.text(1, T, &id)?,
+        task_id: r.text(2, T, &id)?,
+        status: r.parsed(3, T, &id, RunStatus::parse)?,
+        inputs: r.json(4, T, &id)?,
+        outputs: r.json_or_null(5, T, &id)?,
+        error: r.opt_text(6, T, &id)?,
+        user: r.text(7, T, &id)?,
+        files: r.json(8, T, &id)?,
+        elapsed_time: r.real(9, T, &id)?,
+        total_tokens: r.int(10, T, &id)?.max(0) as u64,
+        total_steps: r.uint(11, T, &id)?,
+        created_at: r.time(12, T, &id)?,
+        finished_at: r.opt_time(13, T, &id)?,
         id,
     })
 }
@@ -159,7 +161,7 @@ pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<RunRecord> {
 fn get(conn: &Connection, id: &str) -> StoreResult<Option<RunRecord>> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM workflow_runs WHERE id = ?1"))?
-        .query_row([id], from_row)
+        .query_row([id], |r| from_row(r))
         .optional()?)
 }
 
@@ -186,14 +188,17 @@ impl Store {
         run: RunRecord,
         idempotency_key: Option<String>,
     ) -> StoreResult<(RunRecord, bool)> {
-        let db = self.on_sqlite("create_run")?;
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => return pg::runs::create(p, run, idempotency_key).await,
+        };
         db.write(move |c| {
             if let Some(key) = &idempotency_key {
                 let existing = c
                     .prepare_cached(&format!(
                         "SELECT {COLUMNS} FROM workflow_runs WHERE app_id = ?1 AND idempotency_key = ?2"
                     ))?
-                    .query_row(params![run.app_id, key], from_row)
+                    .query_row(params![run.app_id, key], |r| from_row(r))
                     .optional()?;
                 if let Some(existing) = existing {
                     return Ok((existing, false));
@@ -220,7 +225,8 @@ impl Store {
     }
 
     /// Records a run's final state and ingests its completion in the same transaction. For
-    /// `relay::Relay`, like [`Store::ingest`].
+    /// `relay::Relay`, like [`Store::ingest`]. Not yet on PostgreSQL: its run-row part is
+    /// written (`pg::runs::finish`), ingest is not yet.
     pub(crate) async fn finish_run(
         &self,
         run_id: String,
@@ -266,14 +272,23 @@ impl Store {
 
     /// One run.
     pub async fn run(&self, id: String) -> StoreResult<RunRecord> {
-        let db = self.on_sqlite("run")?;
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => {
+                let found = pg::runs::get(p, &**p.client().await?, &id).await?;
+                return found.ok_or(StoreError::NotFound("workflow run"));
+            }
+        };
         db.read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("workflow run"))).await
     }
 
     /// The node executions stored with a run (none for a run that has not ended, nor for
     /// one that ended before they were stored).
     pub async fn run_nodes(&self, id: String) -> StoreResult<Vec<NodeRun>> {
-        let db = self.on_sqlite("run_nodes")?;
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => return pg::runs::nodes(p, &id).await,
+        };
         db.read(move |c| {
             c.prepare_cached("SELECT id, nodes FROM workflow_runs WHERE id = ?1")?
                 .query_row([&id], |r| decode::json(r, 1, "workflow_runs", &id))
@@ -285,22 +300,29 @@ impl Store {
 
     /// One run by task id.
     pub async fn run_by_task(&self, task_id: String) -> StoreResult<RunRecord> {
-        let db = self.on_sqlite("run_by_task")?;
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => return pg::runs::by_task(p, &task_id).await,
+        };
         db.read(move |c| {
             c.prepare_cached(&format!("SELECT {COLUMNS} FROM workflow_runs WHERE task_id = ?1"))?
-                .query_row([task_id], from_row)
+                .query_row([task_id], |r| from_row(r))
                 .optional()?
                 .ok_or(StoreError::NotFound("task"))
         })
         .await
     }
 
-    /// Runs left `running` (by a crash).
+    /// Runs left `running` (by a crash). On PostgreSQL, where other instances run runs of
+    /// their own, only the runs whose instance is gone (see `pg::runs::left_running`).
     ///
     /// A run that cannot be read is left as it is, logged at ERROR: it cannot be failed with
     /// its webhook, and it must not keep the relay from starting or the others from ending.
     pub async fn running_runs(&self) -> StoreResult<Vec<RunRecord>> {
-        let db = self.on_sqlite("running_runs")?;
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => return pg::runs::left_running(p).await,
+        };
         db.read(|c| {
             let ids = c
                 .prepare_cached("SELECT id FROM workflow_runs WHERE status = 'running'")?
@@ -330,7 +352,10 @@ impl Store {
         page: u32,
         limit: u32,
     ) -> StoreResult<(Vec<RunRecord>, u64)> {
-        let db = self.on_sqlite("list_runs")?;
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => return pg::runs::list(p, &app_id, &filter, page, limit).await,
+        };
         db.read(move |c| {
             let mut sql = String::from(" FROM workflow_runs WHERE app_id = ?1");
             let mut values: Vec<rusqlite::types::Value> = vec![app_id.into()];
@@ -365,7 +390,7 @@ impl Store {
             let offset = i64::from(page.saturating_sub(1)) * i64::from(limit);
             let query = format!("SELECT {COLUMNS}{sql} ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}");
             let mut stmt = c.prepare_cached(&query)?;
-            let runs = stmt.query_map(rusqlite::params_from_iter(values.iter()), from_row)?.collect::<Result<Vec<_>, _>>()?;
+            let runs = stmt.query_map(rusqlite::params_from_iter(values.iter()), |r| from_row(r))?.collect::<Result<Vec<_>, _>>()?;
             Ok((runs, total.max(0) as u64))
         })
         .await

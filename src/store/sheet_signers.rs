@@ -7,7 +7,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::automations::{self, Automation};
-use super::{Store, StoreError, StoreResult};
+use super::{pg, Backend, Store, StoreError, StoreResult};
 use crate::ids::{AutomationId, SpreadsheetId};
 use crate::time::UnixMs;
 
@@ -85,13 +85,24 @@ impl Store {
         spreadsheet_id: SpreadsheetId,
         automation_id: AutomationId,
     ) -> StoreResult<()> {
-        let db = self.on_sqlite("set_sheet_signer")?;
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => {
+                return pg::sheets::set_signer(p, &spreadsheet_id, &automation_id, UnixMs::now())
+                    .await
+            }
+        };
         db.write(move |c| set(c, &spreadsheet_id, &automation_id, UnixMs::now())).await
     }
 
     /// Unlinks the signer of spreadsheet `spreadsheet_id` (see [`unlink`]).
     pub async fn unlink_sheet_signer(&self, spreadsheet_id: SpreadsheetId) -> StoreResult<()> {
-        let db = self.on_sqlite("unlink_sheet_signer")?;
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => {
+                return pg::sheets::unlink_signer(p, &spreadsheet_id, UnixMs::now()).await
+            }
+        };
         db.write(move |c| unlink(c, &spreadsheet_id, UnixMs::now())).await
     }
 }

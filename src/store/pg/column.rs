@@ -61,6 +61,10 @@ impl Column for Row {
         get(self, idx, table, id)
     }
 
+    fn real(&self, idx: usize, table: &'static str, id: &str) -> Result<f64, StoreError> {
+        get(self, idx, table, id)
+    }
+
     fn corrupt(&self, idx: usize, table: &'static str, id: &str, reason: String) -> StoreError {
         let column = self.columns().get(idx).map_or_else(|| idx.to_string(), |c| c.name().into());
         StoreError::CorruptValue(Box::new(CorruptValue {

@@ -20,6 +20,8 @@ pub(crate) mod message_views;
 pub(crate) mod messages;
 mod migrate;
 pub(crate) mod page;
+pub(crate) mod runs;
+pub(crate) mod sheets;
 pub(crate) mod snapshots;
 mod takeover;
 

@@ -11,6 +11,8 @@ mod bodies;
 mod checks;
 mod delivery;
 mod fifo;
+mod runs;
+mod sheets;
 mod store;
 
 /// The server's URL, or None (after saying why) when these tests are skipped.

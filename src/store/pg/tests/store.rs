@@ -17,7 +17,7 @@ use crate::time::UnixMs;
 
 const SECRET: &str = "whsec_AAAAAAAAAAAAAAAAAAAAAA==";
 
-fn automation(id: AutomationId, processor: &str) -> Automation {
+pub(super) fn automation(id: AutomationId, processor: &str) -> Automation {
     Automation {
         id,
         settings: AutomationSettings {
@@ -40,7 +40,7 @@ fn automation(id: AutomationId, processor: &str) -> Automation {
     }
 }
 
-async fn open(db: &Fresh) -> Store {
+pub(super) async fn open(db: &Fresh) -> Store {
     Store::open_postgres(&db.url, 2, &HeaderRedaction::default()).await.unwrap()
 }
 
