@@ -37,23 +37,43 @@ pub(crate) async fn ingest(
     payload: Prepared,
     intake: &dyn Intake,
 ) -> StoreResult<Accepted> {
-    let now = UnixMs::now();
     let mut client = pg.client().await?;
     let tx = client.transaction().await.at(pg)?;
+    let (accepted, taken) =
+        ingest_in(pg, &tx, rule, version, msg, payload, intake, UnixMs::now()).await?;
+    tx.commit().await.at(pg)?;
+    snapshots::put_all(pg, &**client, &taken).await?;
+    Ok(accepted)
+}
+
+/// Stores `msg` at `now` in the caller's transaction `tx` (see [`ingest`]; a finished run's
+/// completion is ingested with its run row). Returns the answer and the targets whose
+/// snapshots the handed-over deliveries refer to: the caller stores them after its commit
+/// (`snapshots::put_all`). A replayed Idempotency-Key writes nothing.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn ingest_in(
+    pg: &Pg,
+    tx: &deadpool_postgres::Transaction<'_>,
+    rule: &HeaderRedaction,
+    version: u64,
+    msg: NewMessage,
+    payload: Prepared,
+    intake: &dyn Intake,
+    now: UnixMs,
+) -> StoreResult<(Accepted, Vec<Arc<Target>>)> {
     let request_hash = msg.idempotency_key.as_ref().map(|_| body_hash(&request_fingerprint(&msg)));
     if let (Some(key), Some(request_hash)) = (&msg.idempotency_key, &request_hash) {
-        if let Some(result) = claim_key(pg, &tx, key, request_hash, now).await? {
-            // Rolled back as it drops: nothing was written.
+        if let Some(result) = claim_key(pg, tx, key, request_hash, now).await? {
             let receipt = Receipt { result, replayed: true };
-            return Ok(Accepted { receipt, handover: Handover::default() });
+            return Ok((Accepted { receipt, handover: Handover::default() }, Vec::new()));
         }
     }
-    let (processor_id, targets) = addressed_targets(pg, &tx, rule, &msg).await?;
+    let (processor_id, targets) = addressed_targets(pg, tx, rule, &msg).await?;
     let message_id = MessageId::new();
-    let payload_hash = bodies::put_prepared(pg, &*tx, &payload).await?;
+    let payload_hash = bodies::put_prepared(pg, &**tx, &payload).await?;
     insert_message(
         pg,
-        &tx,
+        tx,
         &message_id,
         &processor_id,
         msg.event_type.as_deref(),
@@ -65,7 +85,7 @@ pub(crate) async fn ingest(
     let stored =
         StoredMessage { id: message_id, payload: Bytes::from(msg.payload), payload_hash, now };
     let (deliveries, handover, taken) =
-        insert_deliveries(pg, &tx, version, intake, &stored, targets).await?;
+        insert_deliveries(pg, tx, version, intake, &stored, targets).await?;
     let result = IngestResult {
         message_id: stored.id,
         processor_id,
@@ -86,9 +106,7 @@ pub(crate) async fn ingest(
         // Delivered at commit, to every instance's listener (see `pg::listen`).
         tx.batch_execute("NOTIFY hookrelay_due").await.at(pg)?;
     }
-    tx.commit().await.at(pg)?;
-    snapshots::put_all(pg, &**client, &taken).await?;
-    Ok(Accepted { receipt: Receipt { result, replayed: false }, handover })
+    Ok((Accepted { receipt: Receipt { result, replayed: false }, handover }, taken))
 }
 
 /// Takes `key` for this request, or reads the answer it gave: `None` when this transaction

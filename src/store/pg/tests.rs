@@ -11,6 +11,7 @@ mod bodies;
 mod checks;
 mod delivery;
 mod fifo;
+mod finish_run;
 mod runs;
 mod sheets;
 mod store;

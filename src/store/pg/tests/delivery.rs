@@ -17,7 +17,7 @@ use crate::store::{
 };
 use crate::time::UnixMs;
 
-fn automation(processor: &str) -> Automation {
+pub(super) fn automation(processor: &str) -> Automation {
     Automation {
         id: AutomationId::new(),
         settings: AutomationSettings {
@@ -44,7 +44,7 @@ async fn open(db: &Fresh) -> Store {
     Store::open_postgres(&db.url, 8, &HeaderRedaction::default()).await.unwrap()
 }
 
-fn message(processor: &str, payload: &str, key: Option<&str>) -> NewMessage {
+pub(super) fn message(processor: &str, payload: &str, key: Option<&str>) -> NewMessage {
     NewMessage {
         processor_id: Some(processor.into()),
         automation_id: None,
@@ -54,7 +54,7 @@ fn message(processor: &str, payload: &str, key: Option<&str>) -> NewMessage {
     }
 }
 
-fn intake(take: Option<Take>, lease_ms: i64) -> Arc<dyn Intake> {
+pub(super) fn intake(take: Option<Take>, lease_ms: i64) -> Arc<dyn Intake> {
     Arc::new(FixedIntake { take, lease_ms })
 }
 
