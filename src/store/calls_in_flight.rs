@@ -195,8 +195,7 @@ impl Store {
         let db = match &self.backend {
             super::Backend::Sqlite(db) => db,
             super::Backend::Postgres(p) => {
-                let id = super::pg::calls_in_flight::finish(p, in_flight, &log, &snapshot).await?;
-                return Ok((id, None));
+                return super::pg::calls_in_flight::finish(p, in_flight, log, &snapshot).await;
             }
         };
         db.write(move |c| finish(c, in_flight, log, &snapshot)).await

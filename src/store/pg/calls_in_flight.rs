@@ -1,15 +1,14 @@
 //! Calls in flight outside the dispatcher on PostgreSQL: `store::calls_in_flight`'s SQL,
 //! beside it. The row names this instance (`started_by`), so a survivor can tell whose
-//! interrupted call it is. A rerun's log is recorded with its delivery (`store::reruns`),
-//! which is not yet written for PostgreSQL.
+//! interrupted call it is. A rerun's log is recorded with its delivery (`pg::reruns`).
 
 use tokio_postgres::types::ToSql;
 
-use super::{logs, snapshots, OrStore, Pg};
+use super::{logs, reruns, snapshots, OrStore, Pg};
 use crate::ids::LogId;
 use crate::store::calls_in_flight::{InFlight, StartingCall};
 use crate::store::logs::{NewLog, Trigger};
-use crate::store::{Snapshot, StoreError, StoreResult};
+use crate::store::{RerunDelivery, Snapshot, StoreResult};
 use crate::time::UnixMs;
 
 /// Records `call` as started (with its snapshot), before it starts.
@@ -46,21 +45,23 @@ pub(crate) async fn start(
     Ok(InFlight(row.get(0)))
 }
 
-/// Deletes the row of `in_flight` and stores its log.
+/// Deletes the row of `in_flight` and stores its log; a rerun also settles the delivery it
+/// repeated (`pg::reruns`), which it returns.
 pub(crate) async fn finish(
     pg: &Pg,
     in_flight: InFlight,
-    log: &NewLog,
+    log: NewLog,
     snapshot: &Snapshot,
-) -> StoreResult<LogId> {
-    if log.trigger == Trigger::Rerun {
-        return Err(StoreError::NotOnPostgres("finish_call (a rerun)"));
-    }
+) -> StoreResult<(LogId, Option<RerunDelivery>)> {
     let mut client = pg.client().await?;
     snapshots::put(pg, &**client, snapshot).await?;
     let tx = client.transaction().await.at(pg)?;
     tx.execute("DELETE FROM calls_in_flight WHERE id = $1", &[&in_flight.0]).await.at(pg)?;
-    let id = logs::insert(pg, &tx, log).await?;
+    let done = if log.trigger == Trigger::Rerun {
+        reruns::record(pg, &tx, log).await?
+    } else {
+        (logs::insert(pg, &tx, &log).await?, None)
+    };
     tx.commit().await.at(pg)?;
-    Ok(id)
+    Ok(done)
 }
