@@ -8,7 +8,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::page::{read_page, Conditions, Page, PageRequest};
-use super::{decode, DeliveryStatus, Store, StoreError, StoreResult};
+use super::{decode, pg, Backend, DeliveryStatus, Store, StoreError, StoreResult};
 use crate::ids::{DeliveryId, RecoverJobId};
 use crate::outbound::ErrorCode;
 use crate::time::UnixMs;
@@ -144,8 +144,9 @@ fn requeue_chunk(conn: &Connection, id: &RecoverJobId, chunk: i64) -> StoreResul
     Ok(n)
 }
 
-/// The columns [`read_job`] reads.
-const JOB_COLUMNS: &str = "id, since, until, automation_id, total, capped, requeued, created_at, \
+/// The columns [`read_job`] reads (and `pg::recover`'s).
+pub(crate) const JOB_COLUMNS: &str =
+    "id, since, until, automation_id, total, capped, requeued, created_at, \
     status_code, status_class, error_code, event_type, cancelled_at";
 
 /// A job's row, without its progress counts.
@@ -218,12 +219,12 @@ pub(super) fn tagged_counts(conn: &Connection, id: &BackgroundJob) -> StoreResul
 }
 
 /// Sums (status, count) rows as (succeeded, failed or exhausted, pending).
-fn by_status(
-    counts: impl Iterator<Item = rusqlite::Result<(DeliveryStatus, i64)>>,
+pub(crate) fn by_status<E: Into<StoreError>>(
+    counts: impl Iterator<Item = Result<(DeliveryStatus, i64), E>>,
 ) -> StoreResult<(i64, i64, i64)> {
     let (mut done, mut failed, mut pending) = (0, 0, 0);
     for row in counts {
-        let (status, n) = row?;
+        let (status, n) = row.map_err(Into::into)?;
         match status {
             DeliveryStatus::Succeeded => done += n,
             DeliveryStatus::Pending => pending += n,
@@ -286,10 +287,10 @@ impl Store {
         filter: RecoverFilter,
         cap: i64,
     ) -> StoreResult<RecoverJob> {
-        let id = self
-            .on_sqlite("create_recover_job")?
-            .write(move |c| create(c, since, until, &filter, cap))
-            .await?;
+        let id = match &self.backend {
+            Backend::Sqlite(db) => db.write(move |c| create(c, since, until, &filter, cap)).await?,
+            Backend::Postgres(p) => pg::recover::create(p, since, until, &filter, cap).await?,
+        };
         self.recover_job(id).await
     }
 
@@ -298,9 +299,10 @@ impl Store {
     /// examined (see [`super::replay`]).
     pub async fn requeue_chunk(&self, job: BackgroundJob, chunk: i64) -> StoreResult<i64> {
         match job {
-            BackgroundJob::Recover(id) => {
-                self.on_sqlite("requeue_chunk")?.write(move |c| requeue_chunk(c, &id, chunk)).await
-            }
+            BackgroundJob::Recover(id) => match &self.backend {
+                Backend::Sqlite(db) => db.write(move |c| requeue_chunk(c, &id, chunk)).await,
+                Backend::Postgres(p) => pg::recover::requeue_chunk(p, &id, chunk).await,
+            },
             BackgroundJob::Replay(id) => {
                 let db = self.on_sqlite("requeue_chunk")?;
                 db.write(move |c| super::replay::replay_chunk(c, &id, chunk)).await
@@ -310,19 +312,28 @@ impl Store {
 
     /// A job with its progress.
     pub async fn recover_job(&self, id: RecoverJobId) -> StoreResult<RecoverJob> {
-        let db = self.on_sqlite("recover_job")?;
+        let db = match &self.backend {
+            Backend::Sqlite(db) => db,
+            Backend::Postgres(p) => return pg::recover::job(p, &id).await,
+        };
         db.read(move |c| progress(c, &id)).await
     }
 
     /// The deliveries of job `job`'s window that still retry (see [`still_retrying`]).
     pub async fn still_retrying(&self, job: RecoverJob) -> StoreResult<StillRetrying> {
-        let db = self.on_sqlite("still_retrying")?;
+        let db = match &self.backend {
+            Backend::Sqlite(db) => db,
+            Backend::Postgres(p) => return pg::recover::still_retrying(p, &job).await,
+        };
         db.read(move |c| still_retrying(c, &job, UnixMs::now())).await
     }
 
     /// One page of recover jobs with their progress.
     pub async fn list_recover_jobs(&self, page: PageRequest) -> StoreResult<Page<RecoverJob>> {
-        let db = self.on_sqlite("list_recover_jobs")?;
+        let db = match &self.backend {
+            Backend::Sqlite(db) => db,
+            Backend::Postgres(p) => return pg::recover::list(p, &page).await,
+        };
         db.read(move |c| {
             // Replay jobs share the table; they are listed with their automation.
             let mut recover_only = Conditions::default();
@@ -345,7 +356,10 @@ impl Store {
     /// Jobs interrupted before they re-queued (a replay job: created) everything, resumed
     /// at start-up.
     pub async fn unfinished_recover_jobs(&self) -> StoreResult<Vec<BackgroundJob>> {
-        let db = self.on_sqlite("unfinished_recover_jobs")?;
+        let db = match &self.backend {
+            Backend::Sqlite(db) => db,
+            Backend::Postgres(p) => return pg::recover::unfinished(p).await,
+        };
         db.read(unfinished).await
     }
 }

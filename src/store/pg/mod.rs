@@ -20,6 +20,7 @@ pub(crate) mod message_views;
 pub(crate) mod messages;
 mod migrate;
 pub(crate) mod page;
+pub(crate) mod recover;
 mod reruns;
 pub(crate) mod runs;
 pub(crate) mod sheets;

@@ -12,6 +12,7 @@ mod checks;
 mod delivery;
 mod fifo;
 mod finish_run;
+mod recover;
 mod runs;
 mod sheets;
 mod store;

@@ -26,10 +26,10 @@ impl std::fmt::Display for BackgroundJob {
 const RECOVER_TAG: u8 = 1;
 const REPLAY_TAG: u8 = 2;
 
-/// Stored as a kind byte and the id's 16 bytes (`deliveries.recover_job_id` holds either
-/// kind, and a stored id alone does not say which).
-impl rusqlite::types::ToSql for BackgroundJob {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+impl BackgroundJob {
+    /// As stored: a kind byte and the id's 16 bytes (`deliveries.recover_job_id` holds
+    /// either kind, and a stored id alone does not say which).
+    pub(crate) fn stored(&self) -> Vec<u8> {
         let (tag, id) = match self {
             BackgroundJob::Recover(id) => (RECOVER_TAG, id.stored_bytes()),
             BackgroundJob::Replay(id) => (REPLAY_TAG, id.stored_bytes()),
@@ -37,7 +37,14 @@ impl rusqlite::types::ToSql for BackgroundJob {
         let mut bytes = Vec::with_capacity(17);
         bytes.push(tag);
         bytes.extend_from_slice(id);
-        Ok(rusqlite::types::ToSqlOutput::Owned(rusqlite::types::Value::Blob(bytes)))
+        bytes
+    }
+}
+
+/// Stored as [`BackgroundJob::stored`].
+impl rusqlite::types::ToSql for BackgroundJob {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Owned(rusqlite::types::Value::Blob(self.stored())))
     }
 }
 

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection};
 use super::matching::count_matching;
 use super::{progress, RecoverFilter, RecoverJob};
 use crate::ids::RecoverJobId;
-use crate::store::{Store, StoreResult};
+use crate::store::{pg, Backend, Store, StoreResult};
 use crate::time::UnixMs;
 
 /// What a cancel did.
@@ -40,7 +40,10 @@ impl Store {
         filter: RecoverFilter,
         cap: i64,
     ) -> StoreResult<(i64, bool)> {
-        let db = self.on_sqlite("count_recoverable")?;
+        let db = match &self.backend {
+            Backend::Sqlite(db) => db,
+            Backend::Postgres(p) => return pg::recover::count(p, since, until, &filter, cap).await,
+        };
         db.read(move |c| {
             let matched = count_matching(c, since, until, &filter, &RecoverJobId::new(), cap + 1)?;
             Ok((matched.min(cap), matched > cap))
@@ -51,7 +54,10 @@ impl Store {
     /// Cancels a running recover job: it re-queues no further chunk, and is not resumed at
     /// the next start. The deliveries it re-queued already are still sent.
     pub async fn cancel_recover_job(&self, id: RecoverJobId) -> StoreResult<CancelOutcome> {
-        let db = self.on_sqlite("cancel_recover_job")?;
+        let db = match &self.backend {
+            Backend::Sqlite(db) => db,
+            Backend::Postgres(p) => return pg::recover::cancel(p, &id).await,
+        };
         db.write(move |c| cancel(c, &id, UnixMs::now())).await
     }
 }

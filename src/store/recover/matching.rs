@@ -46,7 +46,7 @@ pub struct RecoverFilter {
 
 impl RecoverFilter {
     /// The error code as stored in `logs.error_code`.
-    pub(super) fn error_code_str(&self) -> Option<&'static str> {
+    pub(crate) fn error_code_str(&self) -> Option<&'static str> {
         self.error_code.map(ErrorCode::as_str)
     }
 }
