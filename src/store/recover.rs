@@ -303,10 +303,12 @@ impl Store {
                 Backend::Sqlite(db) => db.write(move |c| requeue_chunk(c, &id, chunk)).await,
                 Backend::Postgres(p) => pg::recover::requeue_chunk(p, &id, chunk).await,
             },
-            BackgroundJob::Replay(id) => {
-                let db = self.on_sqlite("requeue_chunk")?;
-                db.write(move |c| super::replay::replay_chunk(c, &id, chunk)).await
-            }
+            BackgroundJob::Replay(id) => match &self.backend {
+                Backend::Sqlite(db) => {
+                    db.write(move |c| super::replay::replay_chunk(c, &id, chunk)).await
+                }
+                Backend::Postgres(p) => pg::replay::chunk(p, &id, chunk).await,
+            },
         }
     }
 

@@ -23,11 +23,11 @@ use crate::time::UnixMs;
 
 /// The event type of the automation test call: its messages are never replayed (those
 /// stored before schema version 5 do not say which automation they were addressed to).
-const TEST_EVENT_TYPE: &str = "hookrelay.test";
+pub(crate) const TEST_EVENT_TYPE: &str = "hookrelay.test";
 
 /// Messages examined per write, per delivery it may create: bounds a chunk's time in the
 /// writer however few of a window's messages are missing a delivery.
-const SCAN_PER_DELIVERY: i64 = 4;
+pub(crate) const SCAN_PER_DELIVERY: i64 = 4;
 
 /// Whether a row of `messages` should have a delivery to the automation and has none: it
 /// was posted to its processor (not addressed to one automation, not a test call), the
@@ -41,9 +41,9 @@ const MISSING: &str = "automation_id IS NULL AND event_type IS NOT :test_event_t
         WHERE d.message_id = messages.id AND d.automation_id = :automation_id)";
 
 /// Why a replay job ended.
-const COMPLETED: &str = "completed";
-const AUTOMATION_DISABLED: &str = "automation_disabled";
-const AUTOMATION_DELETED: &str = "automation_deleted";
+pub(crate) const COMPLETED: &str = "completed";
+pub(crate) const AUTOMATION_DISABLED: &str = "automation_disabled";
+pub(crate) const AUTOMATION_DELETED: &str = "automation_deleted";
 
 /// A replay job and its progress. No total is counted up front: that would scan the whole
 /// window in the request (a day of a busy processor is hundreds of millions of messages);
@@ -283,16 +283,23 @@ impl Store {
         until: UnixMs,
         cap: i64,
     ) -> StoreResult<ReplayJob> {
-        let id = self
-            .on_sqlite("create_replay_job")?
-            .write(move |c| insert_job(c, &automation_id, since, until, cap))
-            .await?;
+        let id = match &self.backend {
+            super::Backend::Sqlite(db) => {
+                db.write(move |c| insert_job(c, &automation_id, since, until, cap)).await?
+            }
+            super::Backend::Postgres(p) => {
+                super::pg::replay::create(p, &automation_id, since, until, cap).await?
+            }
+        };
         self.replay_job(id).await
     }
 
     /// A replay job with its progress.
     pub async fn replay_job(&self, id: ReplayJobId) -> StoreResult<ReplayJob> {
-        let db = self.on_sqlite("replay_job")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => return super::pg::replay::job(p, &id).await,
+        };
         db.read(move |c| progress(c, &id)).await
     }
 }

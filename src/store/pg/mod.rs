@@ -21,6 +21,7 @@ pub(crate) mod messages;
 mod migrate;
 pub(crate) mod page;
 pub(crate) mod recover;
+pub(crate) mod replay;
 mod reruns;
 pub(crate) mod runs;
 pub(crate) mod sheets;
