@@ -69,6 +69,7 @@ pub(super) async fn ingest_in(
         }
     }
     let (processor_id, targets) = addressed_targets(pg, tx, rule, &msg).await?;
+    lock_lines(pg, tx, &targets).await?;
     let message_id = MessageId::new();
     let payload_hash = bodies::put_prepared(pg, &**tx, &payload).await?;
     insert_message(
@@ -107,6 +108,26 @@ pub(super) async fn ingest_in(
         tx.batch_execute("NOTIFY hookrelay_due").await.at(pg)?;
     }
     Ok((Accepted { receipt: Receipt { result, replayed: false }, handover }, taken))
+}
+
+/// Takes the FIFO line lock of each FIFO target (the triggers' `hr_fifo_lock`, held to the
+/// commit), in automation-id order as `targets` is, before the message's and deliveries'
+/// ids are made: transactions adding to one line then take ids and commit in the same
+/// order, so the line (promoted by id) is in ingest order. With ids made before the lock, a
+/// later id could commit first and become the head, or be promoted before an earlier one
+/// committed.
+async fn lock_lines(
+    pg: &Pg,
+    tx: &deadpool_postgres::Transaction<'_>,
+    targets: &[Arc<Target>],
+) -> StoreResult<()> {
+    for target in targets {
+        if target.automation.settings.ordering == DeliveryOrder::Fifo {
+            let lock = tx.prepare_cached("SELECT hr_fifo_lock($1)").await.at(pg)?;
+            tx.execute(&lock, &[&target.automation.id]).await.at(pg)?;
+        }
+    }
+    Ok(())
 }
 
 /// Takes `key` for this request, or reads the answer it gave: `None` when this transaction

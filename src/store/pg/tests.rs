@@ -11,6 +11,7 @@ mod bodies;
 mod checks;
 mod delivery;
 mod fifo;
+mod fifo_order;
 mod finish_run;
 mod recover;
 mod runs;
