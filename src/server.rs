@@ -75,6 +75,19 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
             "workflow runs interrupted by the last stop were marked failed"
         );
     }
+    // Runs of another instance that died (PostgreSQL): failed, with their webhook, by the
+    // survivor that adopts them (`Store::lost_runs`; never on SQLite).
+    tokio::spawn({
+        let (store, workflows) = (store.clone(), workflows.clone());
+        async move {
+            loop {
+                store.lost_runs().await;
+                if let Err(e) = workflows.fail_interrupted_runs().await {
+                    tracing::warn!(error = %e, "the runs of a lost instance could not be failed");
+                }
+            }
+        }
+    });
 
     let listener = TcpListener::bind(config.listen)
         .await

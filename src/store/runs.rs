@@ -328,6 +328,17 @@ impl Store {
         .await
     }
 
+    /// Resolves when runs of a lost instance may wait to be failed ([`Store::running_runs`]
+    /// then finds them): never on SQLite, where only a crash of this relay leaves runs
+    /// running and the start finds them; on PostgreSQL after each heartbeat's interval,
+    /// since any instance's death can.
+    pub async fn lost_runs(&self) {
+        match &self.backend {
+            Backend::Sqlite(_) => std::future::pending().await,
+            Backend::Postgres(_) => tokio::time::sleep(pg::runs::LOST_RUNS_EVERY).await,
+        }
+    }
+
     /// Runs left `running` (by a crash). On PostgreSQL, where other instances run runs of
     /// their own, only the runs whose instance is gone (see `pg::runs::left_running`).
     ///

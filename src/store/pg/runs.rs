@@ -170,18 +170,26 @@ pub(crate) async fn by_task(pg: &Pg, task_id: &str) -> StoreResult<RunRecord> {
     row.as_ref().map(from_row).transpose()?.ok_or(StoreError::NotFound("task"))
 }
 
-/// The runs left `running` by an instance that is gone: `run_by` names no instance. Other
-/// instances' runs are not among them (on SQLite every `running` run at start-up was left
-/// by a crash; here most are running elsewhere). A run naming no instance (`run_by` NULL)
-/// is not either: nothing tells whether its instance lives. A run that cannot be read is
-/// left as it is, logged at ERROR (see `Store::running_runs`).
+/// How often an instance looks for runs of a lost instance (its heartbeat's interval).
+pub(crate) const LOST_RUNS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The runs left `running` by an instance that is gone (`run_by` names no instance), adopted
+/// by this one (`run_by` set to it) in the same statement: of survivors looking at once, each
+/// run goes to one (the second's update waits on the row, then finds it named by a live
+/// instance), which fails it with its webhook once; if it dies first, the run is lost again
+/// and adopted by another. Other instances' runs are not among them (on SQLite every
+/// `running` run at start-up was left by a crash; here most are running elsewhere). A run
+/// naming no instance (`run_by` NULL) is not either: nothing tells whether its instance
+/// lives. A run that cannot be read is left as it is, logged at ERROR (see
+/// `Store::running_runs`).
 pub(crate) async fn left_running(pg: &Pg) -> StoreResult<Vec<RunRecord>> {
     let client = pg.client().await?;
     let sql = format!(
-        "SELECT {COLUMNS} FROM workflow_runs r WHERE status = 'running' AND run_by IS NOT NULL \
-         AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = r.run_by)"
+        "UPDATE workflow_runs r SET run_by = $1::text::uuid WHERE status = 'running' \
+         AND run_by IS NOT NULL AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = r.run_by) \
+         RETURNING {COLUMNS}"
     );
-    let rows = client.query(sql.as_str(), &[]).await.at(pg)?;
+    let rows = client.query(sql.as_str(), &[&pg.instance()]).await.at(pg)?;
     let mut runs = Vec::with_capacity(rows.len());
     for row in &rows {
         match from_row(row) {

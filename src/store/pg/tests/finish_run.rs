@@ -1,6 +1,7 @@
 //! `Store::finish_run` on PostgreSQL: a run names the instance running it from its creation,
 //! and ends with its completion message in one transaction: finished twice, the second is
 //! refused and ingests nothing; a completion that cannot be stored leaves the run running.
+//! A lost instance's run is adopted by one survivor.
 
 use super::delivery::{automation, intake, message};
 use super::runs::{outcome, record};
@@ -63,5 +64,29 @@ async fn a_run_ends_once_with_its_completion_and_names_its_instance_while_runnin
     assert_eq!(count(&db, "SELECT count(*) FROM messages").await, 1, "one completion");
     assert_eq!(count(&db, "SELECT count(*) FROM deliveries").await, 1);
     drop(store);
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_lost_instances_run_is_adopted_by_one_survivor() {
+    let Some(server) = server() else { return };
+    let db = Fresh::new(&server).await;
+    let rule = Default::default();
+    let one = Store::open_postgres(&db.url, 2, &rule).await.unwrap();
+    let two = Store::open_postgres(&db.url, 2, &rule).await.unwrap();
+    let (run, _) = one.create_run(record("app", "u", 1_000), None).await.unwrap();
+    assert!(one.running_runs().await.unwrap().is_empty(), "its instance lives");
+    admin(&db.url)
+        .await
+        .batch_execute("UPDATE workflow_runs SET run_by = gen_random_uuid()")
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(one.running_runs(), two.running_runs());
+    let found: Vec<String> = a.unwrap().into_iter().chain(b.unwrap()).map(|r| r.id).collect();
+    assert_eq!(found, [run.id], "one survivor adopts it");
+    let named = "SELECT count(*) FROM workflow_runs r JOIN instances i ON i.id = r.run_by";
+    assert_eq!(count(&db, named).await, 1, "it names its adopter");
+    assert!(two.running_runs().await.unwrap().is_empty(), "adopted: not lost any more");
+    drop((one, two));
     db.drop_now().await;
 }
