@@ -37,24 +37,20 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
     for job in not_yet(store.unfinished_recover_jobs().await)? {
         recover::spawn(store.clone(), dispatcher.clone(), job);
     }
-    let background = if store.is_postgres() {
-        // Their table families are not yet written for PostgreSQL (issue 15, step 4 and 5).
-        tracing::warn!(
-            "PostgreSQL: idempotency-key purging, retention and the rollup are not yet \
-             available; they do not run"
-        );
-        Vec::new()
+    let mut background = vec![
+        tokio::spawn(crate::retention::run(
+            store.clone(),
+            config.retention.clone(),
+            metrics.clone(),
+        )),
+        tokio::spawn(crate::rollup::run(store.clone())),
+    ];
+    if store.is_postgres() {
+        // Its table family is not yet written for PostgreSQL (issue 15, step 4).
+        tracing::warn!("PostgreSQL: idempotency-key purging is not yet available; it does not run");
     } else {
-        vec![
-            tokio::spawn(maintain(store.clone())),
-            tokio::spawn(crate::retention::run(
-                store.clone(),
-                config.retention.clone(),
-                metrics.clone(),
-            )),
-            tokio::spawn(crate::rollup::run(store.clone())),
-        ]
-    };
+        background.push(tokio::spawn(maintain(store.clone())));
+    }
     let relay = Relay::new(store.clone(), dispatcher.clone());
     let workflows = Workflows::new(
         &apps,

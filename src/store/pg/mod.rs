@@ -8,9 +8,14 @@ pub(crate) mod automation_events;
 pub(crate) mod automations;
 pub(crate) mod bodies;
 mod column;
+pub(crate) mod duties;
+pub(crate) mod health;
 pub(crate) mod keys;
 mod migrate;
 pub(crate) mod page;
+pub(crate) mod retention;
+pub(crate) mod rollup;
+pub(crate) mod rollup_reads;
 pub(crate) mod runs;
 pub(crate) mod sheets;
 

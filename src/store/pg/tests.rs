@@ -10,6 +10,8 @@ use super::{is_postgres_url, Migrated, Pg, PgError, VERSION};
 mod bodies;
 mod checks;
 mod fifo;
+mod ops;
+mod retention;
 mod runs;
 mod sheets;
 mod store;
