@@ -11,10 +11,13 @@ use super::store::{automation, open};
 use super::{admin, server, Fresh};
 use crate::config::StoreConfig;
 use crate::ids::{AutomationId, LogId, MessageId};
+use crate::outbound::ErrorCode;
 use crate::redact::HeaderRedaction;
 use crate::store::pg::{duties, rollup, Pg};
 use crate::store::{Duty, Store};
 use crate::time::UnixMs;
+
+const TIMEOUT: &str = ErrorCode::Timeout.as_str();
 
 /// One call of the fixture: (automation, minutes ago, status, ms, error code).
 type Call = (usize, i64, u16, f64, Option<&'static str>);
@@ -27,7 +30,7 @@ const CALLS: [Call; 12] = [
     (0, 90, 200, 3.0, None),
     (0, 30, 503, 900.0, Some("http_status")),
     (0, 30, 200, 8.0, None),
-    (1, 200, 0, 30_000.0, Some("timeout")),
+    (1, 200, 0, 30_000.0, Some(TIMEOUT)),
     (1, 45, 0, 5.0, Some("connection")),
     (1, 2, 404, 70.0, Some("http_status")),
     (1, 2, 200, 20.0, None),
