@@ -110,8 +110,9 @@ impl Task<'_> {
         Ok(())
     }
 
-    /// Gives the free pages back, a few at a time, while there are some and their number
-    /// goes down (without incremental auto-vacuum it does not: the pragma does nothing).
+    /// Gives the free pages past the share kept for reuse back, a few at a time, while
+    /// there are some and their number goes down (without incremental auto-vacuum it does
+    /// not: the pragma does nothing).
     async fn give_back_free_pages(&self) -> StoreResult<()> {
         if !self.store.file_stats().await?.incremental_vacuum {
             return Ok(());

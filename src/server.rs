@@ -33,11 +33,18 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
     );
     let dispatcher =
         Dispatcher::new(store.clone(), sender.clone(), config.delivery.clone(), metrics.clone());
+    let woken = Arc::downgrade(&dispatcher);
+    store.on_due_elsewhere(move || {
+        if let Some(dispatcher) = woken.upgrade() {
+            dispatcher.wake();
+        }
+    });
     let dispatch_loop = tokio::spawn(dispatcher.clone().run());
     for job in not_yet(store.unfinished_recover_jobs().await)? {
         recover::spawn(store.clone(), dispatcher.clone(), job);
     }
-    let mut background = vec![
+    let background = vec![
+        tokio::spawn(maintain(store.clone())),
         tokio::spawn(crate::retention::run(
             store.clone(),
             config.retention.clone(),
@@ -45,12 +52,6 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
         )),
         tokio::spawn(crate::rollup::run(store.clone())),
     ];
-    if store.is_postgres() {
-        // Its table family is not yet written for PostgreSQL (issue 15, step 4).
-        tracing::warn!("PostgreSQL: idempotency-key purging is not yet available; it does not run");
-    } else {
-        background.push(tokio::spawn(maintain(store.clone())));
-    }
     let relay = Relay::new(store.clone(), dispatcher.clone());
     let workflows = Workflows::new(
         &apps,

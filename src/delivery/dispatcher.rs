@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::outbound::Sender;
 use crate::store::{
     Accepted, ClaimRequest, ClaimedDelivery, DeliveryOrder, DeliveryStatus, Receipt, Store,
-    StoreError, StoreResult,
+    StoreResult,
 };
 use crate::time::UnixMs;
 
@@ -61,8 +61,6 @@ pub struct Dispatcher {
     returns: tokio::sync::Mutex<mpsc::UnboundedReceiver<Returned>>,
     stopping: AtomicBool,
     running: AtomicBool,
-    /// Whether the claim loop said that the store cannot claim yet (PostgreSQL, issue 15).
-    said_not_yet: AtomicBool,
     /// The recent starts of rate-limited automations (see `dispatcher_rate`).
     rate_windows: Arc<RateWindows>,
 }
@@ -99,7 +97,6 @@ impl Dispatcher {
             stop: Notify::new(),
             returns: tokio::sync::Mutex::new(returns_rx),
             stopping: AtomicBool::new(false),
-            said_not_yet: AtomicBool::new(false),
             running: AtomicBool::new(false),
             rate_windows: Arc::new(RateWindows::after_start()),
         })
@@ -314,17 +311,6 @@ impl Dispatcher {
             };
             let claimed = match self.store.claim_due(request).await {
                 Ok(c) => c,
-                Err(StoreError::NotOnPostgres(what)) => {
-                    // Said once: deliveries are not yet written for PostgreSQL (issue 15).
-                    if !self.said_not_yet.swap(true, Ordering::Relaxed) {
-                        tracing::warn!(
-                            "{what} is not yet available on PostgreSQL: nothing is delivered"
-                        );
-                    }
-                    drop(ticket);
-                    sleep(poll).await;
-                    continue;
-                }
                 Err(e) => {
                     tracing::error!(error = %e, "claiming due deliveries failed");
                     drop(ticket);

@@ -32,6 +32,29 @@ mod sealed {
     /// Nameable only here, so only this module implements [`super::Intake`].
     pub trait Sealed {}
     impl Sealed for super::Ticket {}
+    #[cfg(test)]
+    impl Sealed for super::FixedIntake {}
+}
+
+/// For the store's tests, which run without a dispatcher: takes every delivery the same way
+/// (or none) under a given lease, and holds no room.
+#[cfg(test)]
+pub(crate) struct FixedIntake {
+    /// How each delivery is taken; `None`: left unclaimed.
+    pub take: Option<Take>,
+    /// The lease of a delivery taken to call.
+    pub lease_ms: i64,
+}
+
+#[cfg(test)]
+impl Intake for FixedIntake {
+    fn lease_ms(&self) -> i64 {
+        self.lease_ms
+    }
+
+    fn take(&self, _: &AutomationId, _: &DeliveryId) -> Option<Take> {
+        self.take
+    }
 }
 
 /// Work handed to the dispatcher by code that cannot wait for it.

@@ -46,12 +46,19 @@ pub struct Target {
 }
 
 impl Target {
-    fn new(automation: Automation, rule: &HeaderRedaction) -> Arc<Self> {
+    /// `automation` with its snapshot redacted by `rule` (PostgreSQL reads automations
+    /// uncached, see `pg::messages`, and makes these as it reads).
+    pub(super) fn new(automation: Automation, rule: &HeaderRedaction) -> Arc<Self> {
         Arc::new(Self {
             snapshot: Snapshot::of(&automation, rule),
             automation: Arc::new(automation),
             stored_at: AtomicI64::new(i64::MIN),
         })
+    }
+
+    /// The snapshot its deliveries' logs refer to.
+    pub(super) fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
     }
 }
 

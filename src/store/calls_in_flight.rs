@@ -39,7 +39,7 @@ pub struct StartingCall {
 
 /// The row of a call in flight, to hand back when its log is stored.
 #[derive(Debug, Clone, Copy)]
-pub struct InFlight(i64);
+pub struct InFlight(pub(super) i64);
 
 /// What an interrupted call's log says beside the interruption itself: the call, and what
 /// only its log records.
@@ -174,7 +174,12 @@ impl Store {
         call: StartingCall,
         snapshot: Snapshot,
     ) -> StoreResult<InFlight> {
-        let db = self.on_sqlite("start_call")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                return super::pg::calls_in_flight::start(p, &call, &snapshot).await
+            }
+        };
         db.write(move |c| start(c, &call, &snapshot)).await
     }
 
@@ -187,7 +192,13 @@ impl Store {
         log: NewLog,
         snapshot: Snapshot,
     ) -> StoreResult<(LogId, Option<RerunDelivery>)> {
-        let db = self.on_sqlite("finish_call")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                let id = super::pg::calls_in_flight::finish(p, in_flight, &log, &snapshot).await?;
+                return Ok((id, None));
+            }
+        };
         db.write(move |c| finish(c, in_flight, log, &snapshot)).await
     }
 }

@@ -59,7 +59,7 @@ impl Take {
 /// before it is looked at again: it is never sent without what could not be read (its
 /// headers may carry the receiver's credentials), it must not hold up the deliveries behind
 /// it, and it goes once the value is repaired.
-const UNREADABLE_WAIT_MS: i64 = 60_000;
+pub(super) const UNREADABLE_WAIT_MS: i64 = 60_000;
 
 /// Claims due deliveries, oldest due first, as `intake` takes them, until `want` are taken.
 /// Deliveries of the `saturated` automations are passed over in the query, and at most
@@ -297,8 +297,14 @@ pub struct ClaimRequest {
 impl Store {
     /// Claims due deliveries as the request's intake takes them; see [`ClaimRequest`].
     pub async fn claim_due(&self, request: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                let version = self.cache.version();
+                return super::pg::claims::claim_due(p, &self.rule, version, &request).await;
+            }
+        };
         let cache = self.cache.clone();
-        let db = self.on_sqlite("claim_due")?;
         db.write(move |c| claim(c, &mut cache.lock(), &request, UnixMs::now())).await
     }
 
@@ -313,8 +319,15 @@ impl Store {
     ) -> StoreResult<(Recorded, Vec<ClaimedDelivery>)> {
         let ops = self.operations();
         let cache = self.cache.clone();
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                let then = Some((&self.rule, self.cache.version(), &request));
+                return super::pg::claims::record_outcome(p, &ops, &cache, &outcome, next, then)
+                    .await;
+            }
+        };
         // Unguarded as `record_outcome`: after its first write only a storage failure stops it.
-        let db = self.on_sqlite("record_outcome_and_claim")?;
         db.write_unguarded(move |c| {
             let recorded = deliveries::record_and_mark(c, &ops, &cache, &outcome, next)?;
             Ok((recorded, claim(c, &mut cache.lock(), &request, UnixMs::now())?))

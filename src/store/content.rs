@@ -114,7 +114,12 @@ impl super::Store {
     /// Erases message `id`'s content (see [`expunge`]); [`StoreError::NotFound`] for an
     /// unknown message.
     pub async fn expunge_message(&self, id: MessageId) -> StoreResult<UnixMs> {
-        let db = self.on_sqlite("expunge_message")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                return super::pg::message_views::expunge(p, &id, UnixMs::now()).await
+            }
+        };
         db.write(move |c| expunge(c, &id, UnixMs::now())).await
     }
 }

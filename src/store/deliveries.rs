@@ -237,7 +237,7 @@ fn record(conn: &Connection, ops: &Operations, outcome: &Outcome) -> StoreResult
 
 /// The last error is read from the last log (one primary-key lookup per row shown) rather
 /// than copied onto the delivery, which would cost a wider row on every attempt's write.
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "id, message_id, automation_id, status, attempts, next_attempt_at, last_log_id, created_at, updated_at, \
      (SELECT error_code FROM logs WHERE logs.id = deliveries.last_log_id), \
      (SELECT error_message FROM logs WHERE logs.id = deliveries.last_log_id)";
@@ -287,15 +287,30 @@ impl Store {
     ) -> StoreResult<Recorded> {
         let ops = self.operations();
         let cache = self.cache.clone();
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                let recorded =
+                    super::pg::claims::record_outcome(p, &ops, &cache, &outcome, next, None);
+                return Ok(recorded.await?.0);
+            }
+        };
         // Unguarded: after its first write only a storage failure can stop it.
-        let db = self.on_sqlite("record_outcome")?;
         db.write_unguarded(move |c| record_and_mark(c, &ops, &cache, &outcome, next)).await
     }
 
     /// The stored payload of message `message_id`, with hash `hash` (a delivery's, read as
     /// its call starts); [`StoreError::ContentGone`] when it is no longer stored.
     pub async fn payload(&self, message_id: MessageId, hash: BodyHash) -> StoreResult<Bytes> {
-        let db = self.on_sqlite("payload")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                let client = p.client().await?;
+                return super::pg::message_views::payload(p, &**client, &message_id, &hash)
+                    .await
+                    .map(Bytes::from);
+            }
+        };
         db.read(move |c| content::payload(c, &message_id, &hash).map(Bytes::from)).await
     }
 
@@ -305,7 +320,12 @@ impl Store {
     /// never made, and a held delivery has no lease to run out. False when it is no longer
     /// pending under such a claim.
     pub async fn hold_unstarted(&self, id: DeliveryId) -> StoreResult<bool> {
-        let db = self.on_sqlite("hold_unstarted")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                return super::pg::deliveries::hold_unstarted(p, &p.client().await?, &id).await
+            }
+        };
         db.write(move |c| {
             let held = c
                 .prepare_cached(
@@ -321,13 +341,24 @@ impl Store {
     /// Marks held delivery `id` as possibly sent, under a lease until `lease_until`; its call
     /// may start only once this is committed. False when it is no longer held.
     pub async fn mark_started(&self, id: DeliveryId, lease_until: UnixMs) -> StoreResult<bool> {
-        let db = self.on_sqlite("mark_started")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                let client = p.client().await?;
+                return super::pg::deliveries::mark_started(p, &client, &id, lease_until).await;
+            }
+        };
         db.write(move |c| mark_started(c, &id, lease_until)).await
     }
 
     /// Hands claimed deliveries back untried, due now (the dispatcher had no room for them).
     pub async fn release_deliveries(&self, ids: Vec<DeliveryId>) -> StoreResult<()> {
-        let db = self.on_sqlite("release_deliveries")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                return super::pg::deliveries::release(p, &p.client().await?, &ids).await
+            }
+        };
         db.write(move |c| {
             let now = UnixMs::now();
             let mut stmt = c.prepare_cached(
@@ -346,7 +377,12 @@ impl Store {
     /// due time). Walks the deliveries_due index from its start; deliveries in flight, whose
     /// next_attempt_at is their lease's end, sort after the due ones.
     pub async fn oldest_due_at(&self) -> StoreResult<Option<UnixMs>> {
-        let db = self.on_sqlite("oldest_due_at")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                return super::pg::deliveries::oldest_due_at(p, &p.client().await?).await
+            }
+        };
         db.read(|c| {
             let now = UnixMs::now();
             Ok(c.prepare_cached(
@@ -361,7 +397,12 @@ impl Store {
 
     /// Counts of pending deliveries: (all pending, due now and not in flight).
     pub async fn backlog(&self) -> StoreResult<(i64, i64)> {
-        let db = self.on_sqlite("backlog")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                return super::pg::deliveries::backlog(p, &p.client().await?).await
+            }
+        };
         db.read(|c| {
             let now = UnixMs::now();
             Ok(c.prepare_cached(
@@ -375,7 +416,12 @@ impl Store {
 
     /// One delivery.
     pub async fn delivery(&self, id: DeliveryId) -> StoreResult<DeliveryRow> {
-        let db = self.on_sqlite("delivery")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                return super::pg::deliveries::get(p, &**p.client().await?, &id).await
+            }
+        };
         db.read(move |c| {
             c.prepare_cached(&format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?1"))?
                 .query_row([id], from_row)
@@ -393,7 +439,21 @@ impl Store {
         message_id: Option<String>,
         page: PageRequest,
     ) -> StoreResult<Page<DeliveryRow>> {
-        let db = self.on_sqlite("list_deliveries")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                let client = p.client().await?;
+                return super::pg::deliveries::list(
+                    p,
+                    &**client,
+                    status,
+                    automation_id,
+                    message_id,
+                    &page,
+                )
+                .await;
+            }
+        };
         db.read(move |c| {
             let mut cond = Conditions::default();
             if let Some(s) = status {

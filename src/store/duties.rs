@@ -33,9 +33,7 @@ impl Store {
     pub async fn hold_duty(&self, duty: Duty, lease: Duration) -> StoreResult<bool> {
         match &self.backend {
             Backend::Sqlite(_) => Ok(true),
-            Backend::Postgres(p) => {
-                pg::duties::hold(p, duty.as_str(), pg::duties::this_instance(), lease).await
-            }
+            Backend::Postgres(p) => pg::duties::hold(p, duty.as_str(), p.instance(), lease).await,
         }
     }
 }

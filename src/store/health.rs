@@ -164,7 +164,9 @@ impl Store {
     pub async fn endpoint_health(&self, id: AutomationId) -> StoreResult<EndpointHealth> {
         let db = match &self.backend {
             Backend::Sqlite(s) => s,
-            Backend::Postgres(p) => return pg::health::endpoint_health(p, id, UnixMs::now()).await,
+            Backend::Postgres(p) => {
+                return pg::health_reads::endpoint_health(p, id, UnixMs::now()).await
+            }
         };
         db.read(move |c| {
             let enabled: bool = c

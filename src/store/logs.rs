@@ -274,7 +274,17 @@ impl Store {
     /// Records a call that belongs to no delivery (a test call), with the snapshot of the
     /// automation it was made for (`log.snapshot_hash` must be its hash); returns its id.
     pub async fn insert_log(&self, log: NewLog, snapshot: Snapshot) -> StoreResult<LogId> {
-        let db = self.on_sqlite("insert_log")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                let mut client = p.client().await?;
+                super::pg::snapshots::put(p, &**client, &snapshot).await?;
+                let tx = client.transaction().await.map_err(|e| p.failed(e))?;
+                let id = super::pg::logs::insert(p, &tx, &log).await?;
+                tx.commit().await.map_err(|e| p.failed(e))?;
+                return Ok(id);
+            }
+        };
         db.write(move |c| {
             snapshot.put(c)?;
             insert(c, &log)
@@ -291,7 +301,16 @@ impl Store {
         log: NewLog,
         snapshot: Snapshot,
     ) -> StoreResult<()> {
-        let db = self.on_sqlite("insert_log_as")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                let mut client = p.client().await?;
+                super::pg::snapshots::put(p, &**client, &snapshot).await?;
+                let tx = client.transaction().await.map_err(|e| p.failed(e))?;
+                super::pg::logs::insert_as(p, &tx, &id, &log).await?;
+                return tx.commit().await.map_err(|e| p.failed(e));
+            }
+        };
         db.write(move |c| {
             snapshot.put(c)?;
             insert_as(c, &id, &log)
@@ -301,7 +320,12 @@ impl Store {
 
     /// Reads one log with its bodies.
     pub async fn log(&self, id: LogId) -> StoreResult<LogRecord> {
-        let db = self.on_sqlite("log")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                return super::pg::logs::get(p, &**p.client().await?, &id).await
+            }
+        };
         db.read(move |c| get(c, &id)?.ok_or(StoreError::NotFound("log"))).await
     }
 
@@ -311,7 +335,12 @@ impl Store {
         filter: LogFilter,
         page: PageRequest,
     ) -> StoreResult<Page<LogRecord>> {
-        let db = self.on_sqlite("list_logs")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                return super::pg::logs::list(p, &**p.client().await?, &filter, &page).await
+            }
+        };
         db.read(move |c| list(c, &filter, &page)).await
     }
 }

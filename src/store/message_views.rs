@@ -73,7 +73,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
     })
 }
 
-fn conditions(filter: &MessageFilter) -> Conditions {
+pub(super) fn conditions(filter: &MessageFilter) -> Conditions {
     let mut c = Conditions::default();
     if let Some(p) = &filter.processor_id {
         c.push("processor_id = ?", p.clone());
@@ -112,7 +112,13 @@ impl Store {
         filter: MessageFilter,
         page: PageRequest,
     ) -> StoreResult<Page<MessageRow>> {
-        let db = self.on_sqlite("list_messages")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                return super::pg::message_views::list(p, &**p.client().await?, &filter, &page)
+                    .await
+            }
+        };
         db.read(move |c| {
             read_page(c, "messages", COLUMNS, &conditions(&filter), &page, from_row, |m| {
                 m.id.as_str()
@@ -123,7 +129,12 @@ impl Store {
 
     /// One message with its payload and deliveries.
     pub async fn message(&self, id: MessageId) -> StoreResult<MessageDetail> {
-        let db = self.on_sqlite("message")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                return super::pg::message_views::detail(p, &**p.client().await?, &id).await
+            }
+        };
         db.read(move |c| detail(c, &id)).await
     }
 }

@@ -230,11 +230,11 @@ fn insert_message(
 }
 
 /// A message just inserted, as each of its new deliveries refers to it.
-struct StoredMessage {
-    id: MessageId,
-    payload: Bytes,
-    payload_hash: BodyHash,
-    now: UnixMs,
+pub(super) struct StoredMessage {
+    pub(super) id: MessageId,
+    pub(super) payload: Bytes,
+    pub(super) payload_hash: BodyHash,
+    pub(super) now: UnixMs,
 }
 
 /// Inserts one delivery per target: the ones `intake` takes are stored claimed (a call
@@ -323,7 +323,7 @@ fn remember_answer(
 }
 
 /// What identifies "the same request" for idempotency: target, event type and payload.
-fn request_fingerprint(msg: &NewMessage) -> Vec<u8> {
+pub(super) fn request_fingerprint(msg: &NewMessage) -> Vec<u8> {
     let mut out = Vec::with_capacity(msg.payload.len() + 64);
     let automation_id = msg.automation_id.as_deref();
     for part in [msg.processor_id.as_deref(), automation_id, msg.event_type.as_deref()] {
@@ -359,10 +359,18 @@ impl Store {
         msg: NewMessage,
         intake: Arc<dyn Intake>,
     ) -> StoreResult<Accepted> {
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                let payload = Prepared::of(&msg.payload);
+                let version = self.cache.version();
+                return super::pg::messages::ingest(p, &self.rule, version, msg, payload, &*intake)
+                    .await;
+            }
+        };
         let cache = self.cache.clone();
         let payload = Prepared::of(&msg.payload);
         // Unguarded: everything that can refuse a message is checked before its first write.
-        let db = self.on_sqlite("ingest")?;
         db.write_unguarded(move |c| {
             ingest_prepared(
                 c,
@@ -387,7 +395,16 @@ impl Store {
     ) -> StoreResult<(MessageId, BodyHash)> {
         let (processor_id, automation_id) =
             (automation.settings.processor_id.clone(), automation.id.clone());
-        let db = self.on_sqlite("insert_bare_message")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                let (processor, automation) = (&processor_id, &automation_id);
+                return super::pg::messages::insert_bare(
+                    p, processor, automation, event_type, &payload,
+                )
+                .await;
+            }
+        };
         db.write(move |c| {
             let id = MessageId::new();
             let hash = bodies::put(c, &payload)?;
@@ -410,7 +427,12 @@ impl Store {
 
     /// Forgets idempotency keys older than the window.
     pub async fn purge_idempotency_keys(&self) -> StoreResult<usize> {
-        let db = self.on_sqlite("purge_idempotency_keys")?;
+        let db = match &self.backend {
+            super::Backend::Sqlite(db) => db,
+            super::Backend::Postgres(p) => {
+                return super::pg::messages::purge_idempotency_keys(p).await
+            }
+        };
         db.write(|c| {
             let cutoff = UnixMs::now().minus_ms(IDEMPOTENCY_WINDOW_MS);
             Ok(c.prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?

@@ -220,6 +220,7 @@ impl Store {
         rule: &HeaderRedaction,
     ) -> StoreResult<Self> {
         let (pg, _) = pg::Pg::open(url, pool_size).await?;
+        pg.start_beating(rule.clone());
         let cache = cache::SharedCache::new(rule.clone());
         Ok(Self::with(Backend::Postgres(pg), cache, rule))
     }
@@ -234,6 +235,15 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(s) => Ok(s),
             Backend::Postgres(_) => Err(StoreError::NotOnPostgres(method)),
+        }
+    }
+
+    /// Runs `wake` whenever another instance may have made deliveries due now (PostgreSQL's
+    /// `NOTIFY`, see `pg::listen`), for the dispatcher's claim loop. Nothing on SQLite: one
+    /// server per file, whose own writes wake its dispatcher in memory.
+    pub fn on_due_elsewhere(&self, wake: impl Fn() + Send + Sync + 'static) {
+        if let Backend::Postgres(p) = &self.backend {
+            p.listen(wake);
         }
     }
 
@@ -306,11 +316,15 @@ impl Store {
     }
 
     /// Stops accepting writes and waits for the writer to commit what it has (on
-    /// PostgreSQL: closes the pool; every write has committed by the time it answered).
+    /// PostgreSQL: hands this instance's claims back, as SQLite does at the next start, and
+    /// closes the pool; every write has committed by the time it answered).
     pub async fn close(&self) {
         match &self.backend {
             Backend::Sqlite(s) => s.close().await,
-            Backend::Postgres(p) => p.close(),
+            Backend::Postgres(p) => {
+                p.leave(&self.rule).await;
+                p.close();
+            }
         }
     }
 }

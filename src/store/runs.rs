@@ -225,8 +225,7 @@ impl Store {
     }
 
     /// Records a run's final state and ingests its completion in the same transaction. For
-    /// `relay::Relay`, like [`Store::ingest`]. Not yet on PostgreSQL: its run-row part is
-    /// written (`pg::runs::finish`), ingest is not yet.
+    /// `relay::Relay`, like [`Store::ingest`].
     pub(crate) async fn finish_run(
         &self,
         run_id: String,
@@ -240,7 +239,23 @@ impl Store {
             tracing::warn!(run = %run_id, error = %e, "the run's nodes are not stored");
             "[]".into()
         });
-        let db = self.on_sqlite("finish_run")?;
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => {
+                let version = self.cache.version();
+                return pg::runs::finish_with_completion(
+                    p,
+                    &self.rule,
+                    version,
+                    &run_id,
+                    &outcome,
+                    &nodes,
+                    completion,
+                    intake.as_ref(),
+                )
+                .await;
+            }
+        };
         db.write(move |c| {
             let changed = c
                 .prepare_cached(

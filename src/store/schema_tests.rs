@@ -371,3 +371,100 @@ fn a_version_20_database_keeps_its_bodies_as_given() {
     let encodings = names(&conn, "SELECT CAST(encoding AS TEXT) FROM bodies ORDER BY rowid");
     assert_eq!(encodings, ["0", "1"]);
 }
+
+/// The opcodes SQLite runs for `sql`, its parameters bound to NULL.
+fn opcodes(conn: &Connection, sql: &str) -> Vec<String> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+    let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+    stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get(1))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Whether writing a row of each table builds a temporary index (`OpenEphemeral`): a CHECK
+/// with an `IN` list of three or more values does, for every row (see
+/// [`CHECKS_WITHOUT_LISTS`]). Returns the tables that do.
+fn tables_checked_through_a_temporary_index(conn: &Connection) -> Vec<String> {
+    let tables = names(conn, "SELECT name FROM sqlite_master WHERE type = 'table'");
+    assert!(tables.len() > 20, "{tables:?}");
+    tables
+        .into_iter()
+        .filter(|table| {
+            let columns = names(
+                conn,
+                &format!("SELECT name FROM pragma_table_xinfo('{table}') WHERE hidden = 0"),
+            );
+            let insert = format!(
+                "INSERT INTO {table} ({}) VALUES ({})",
+                columns.join(", "),
+                vec!["?"; columns.len()].join(", ")
+            );
+            opcodes(conn, &insert).iter().any(|op| op == "OpenEphemeral")
+        })
+        .collect()
+}
+
+/// Writing a row of any table of a new database builds no temporary index.
+#[test]
+fn no_check_builds_a_temporary_index_when_a_row_is_written() {
+    let conn = Connection::open_in_memory().unwrap();
+    apply(&conn).unwrap();
+    assert_eq!(tables_checked_through_a_temporary_index(&conn), Vec::<String>::new());
+}
+
+/// A version 22 database (CHECKs with IN lists) gets version 23's definitions, the same
+/// text as a new database's, in place: its rows stay, and the rules still hold.
+#[test]
+fn a_version_22_database_gets_its_checks_spelled_without_lists() {
+    let fresh = Connection::open_in_memory().unwrap();
+    apply(&fresh).unwrap();
+    let conn = Connection::open_in_memory().unwrap();
+    apply(&conn).unwrap();
+    let version: i64 = conn.pragma_query_value(None, "schema_version", |r| r.get(0)).unwrap();
+    conn.pragma_update(None, "writable_schema", true).unwrap();
+    for (table, old, new) in CHECKS_WITHOUT_LISTS {
+        let undone = conn
+            .execute(
+                "UPDATE sqlite_schema SET sql = replace(sql, ?3, ?2) WHERE name = ?1",
+                [table, old, new],
+            )
+            .unwrap();
+        assert_eq!(undone, 1, "{table}: {new}");
+    }
+    conn.pragma_update(None, "schema_version", version + 1).unwrap();
+    conn.pragma_update(None, "writable_schema", false).unwrap();
+    conn.pragma_update(None, "user_version", 22).unwrap();
+    let older = tables_checked_through_a_temporary_index(&conn);
+    for table in ["api_keys", "console_sessions", "deliveries", "logs", "recover_jobs"] {
+        assert!(older.contains(&table.to_string()), "{table} in {older:?}");
+    }
+    conn.execute_batch(
+        "INSERT INTO messages (id, payload_hash, created_at) VALUES (x'01', x'02', 0); \
+         INSERT INTO deliveries (id, message_id, automation_id, status, attempts, \
+             next_attempt_at, claimed, next_trigger, created_at, updated_at) \
+         VALUES (x'03', x'01', x'04', 'pending', 0, 0, 0, 'initial', 0, 0);",
+    )
+    .unwrap();
+
+    apply(&conn).unwrap();
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(version, VERSION);
+    assert_eq!(tables_checked_through_a_temporary_index(&conn), Vec::<String>::new());
+    let definitions = "SELECT name || ': ' || sql FROM sqlite_master WHERE type = 'table' \
+        ORDER BY name";
+    assert_eq!(names(&fresh, definitions), names(&conn, definitions));
+    let kept: i64 = conn.query_row("SELECT count(*) FROM deliveries", [], |r| r.get(0)).unwrap();
+    assert_eq!(kept, 1);
+    let set = |column: &str, value: &dyn rusqlite::ToSql| {
+        conn.execute(&format!("UPDATE deliveries SET {column} = ?1"), [value])
+    };
+    assert!(set("status", &"bogus").is_err(), "an unknown status stored");
+    assert!(set("claimed", &3).is_err(), "claimed = 3 stored");
+    assert!(set("next_trigger", &"rerun").is_err(), "a delivery's trigger cannot be rerun");
+    set("status", &"exhausted").unwrap();
+    set("claimed", &2).unwrap();
+    set("next_trigger", &"replay").unwrap();
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+}

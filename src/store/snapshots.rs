@@ -20,9 +20,9 @@ use crate::redact::HeaderRedaction;
 pub struct Snapshot {
     /// Hash of the shown snapshot; logs refer to it.
     pub hash: BodyHash,
-    shown: Vec<u8>,
-    automation_id: AutomationId,
-    sent_headers: String,
+    pub(super) shown: Vec<u8>,
+    pub(super) automation_id: AutomationId,
+    pub(super) sent_headers: String,
 }
 
 impl Snapshot {
@@ -69,8 +69,12 @@ fn sent_headers(conn: &Connection, log_id: &LogId) -> StoreResult<BTreeMap<Strin
 impl Store {
     /// See [`sent_headers`].
     pub async fn sent_headers(&self, log_id: LogId) -> StoreResult<BTreeMap<String, String>> {
-        let db = self.on_sqlite("sent_headers")?;
-        db.read(move |c| sent_headers(c, &log_id)).await
+        match &self.backend {
+            super::Backend::Sqlite(db) => db.read(move |c| sent_headers(c, &log_id)).await,
+            super::Backend::Postgres(p) => {
+                super::pg::snapshots::sent_headers(p, &**p.client().await?, &log_id).await
+            }
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Router;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::common::{self, Relay, KEY};
 
@@ -177,4 +177,30 @@ pub(crate) async fn slowest_arrival(
         .into_iter()
         .max()
         .unwrap_or_default()
+}
+
+/// Posts `count` messages to `processor` all at once; returns each message id with the
+/// moment its 202 arrived.
+pub(crate) async fn burst(relay: &Relay, processor: &str, count: usize) -> Vec<(String, Instant)> {
+    let client = common::client();
+    let posts: Vec<_> = (0..count)
+        .map(|n| {
+            let request = client
+                .post(relay.url("/v1/messages"))
+                .header("Api-Key", KEY)
+                .json(&json!({"processor_id": processor, "payload": {"n": n}}));
+            tokio::spawn(async move {
+                let resp = request.send().await.expect("post");
+                assert_eq!(resp.status(), 202, "message {n}");
+                let acked = Instant::now();
+                let body: Value = resp.json().await.expect("json");
+                (body["id"].as_str().expect("id").to_string(), acked)
+            })
+        })
+        .collect();
+    let mut acknowledged = Vec::with_capacity(count);
+    for post in posts {
+        acknowledged.push(post.await.expect("post task"));
+    }
+    acknowledged
 }

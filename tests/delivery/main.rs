@@ -9,6 +9,7 @@ use hookrelay_testkit as common;
 mod helpers;
 
 mod disabled;
+mod failing_neighbours;
 mod fan_out;
 mod fifo;
 mod fifo_crash;

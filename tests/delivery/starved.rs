@@ -1,10 +1,8 @@
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::{json, Value};
-
-use crate::common::{self, Relay, KEY};
+use crate::common::Relay;
 use crate::helpers::{
-    black_hole, delivery_toml, lane_backlog, queue, slowest_arrival, timed_receiver,
+    black_hole, burst, delivery_toml, lane_backlog, queue, slowest_arrival, timed_receiver,
 };
 
 /// Small bounds, so that two stalled automations fill the whole shared backlog with their
@@ -27,32 +25,6 @@ const ARRIVALS_WAIT: Duration = Duration::from_secs(60);
 const STALLED_EACH: usize = 300;
 /// Messages posted at once to the healthy automation.
 const BURST: usize = 200;
-
-/// Posts `count` messages to `processor` all at once; returns each message id with the
-/// moment its 202 arrived.
-async fn burst(relay: &Relay, processor: &str, count: usize) -> Vec<(String, Instant)> {
-    let client = common::client();
-    let posts: Vec<_> = (0..count)
-        .map(|n| {
-            let request = client
-                .post(relay.url("/v1/messages"))
-                .header("Api-Key", KEY)
-                .json(&json!({"processor_id": processor, "payload": {"n": n}}));
-            tokio::spawn(async move {
-                let resp = request.send().await.expect("post");
-                assert_eq!(resp.status(), 202, "message {n}");
-                let acked = Instant::now();
-                let body: Value = resp.json().await.expect("json");
-                (body["id"].as_str().expect("id").to_string(), acked)
-            })
-        })
-        .collect();
-    let mut acknowledged = Vec::with_capacity(count);
-    for post in posts {
-        acknowledged.push(post.await.expect("post task"));
-    }
-    acknowledged
-}
 
 // Two receivers that never answer fill the whole shared backlog between them; a burst to a
 // healthy automation still goes out: each call that ends with deliveries of its automation

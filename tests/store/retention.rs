@@ -180,19 +180,23 @@ async fn a_new_database_gives_the_pages_retention_freed_back_to_the_file_system(
 
     let relay =
         Relay::start_with_database(&db, &RETENTION.replace("batch_rows = 2", "batch_rows = 200"));
-    let after = relay
+    // The gauges are set after each pass (0 before the first), and the relay's own writes
+    // move the pages in use a little between passes: wait for the gauges to show the file.
+    let (free, in_use) = relay
         .wait_for(Duration::from_secs(15), "the freed pages to be given back", || async {
             let deleted =
                 relay.metric("hookrelay_retention_deleted_rows_total{table=\"bodies\"}").await;
-            let free = relay.metric("hookrelay_database_free_pages").await;
-            let size = relay.metric("hookrelay_database_size_bytes").await as i64;
-            // The gauges are set after each pass (0 before the first).
-            (deleted == 1000.0 && free == 0.0 && size > 0 && size < before - 7_000_000)
-                .then_some(size)
+            let free = relay.metric("hookrelay_database_free_pages").await as i64;
+            let shown = relay.metric("hookrelay_database_size_bytes").await as i64;
+            let file_free = count(&conn, "PRAGMA freelist_count");
+            let in_use = count(&conn, "PRAGMA page_count") - file_free;
+            (deleted == 1000.0 && shown == size(&conn) && free == file_free)
+                .then_some((free, in_use))
         })
         .await;
-    assert_eq!(size(&conn), after, "what the metric shows");
-    assert_eq!(count(&conn, "PRAGMA freelist_count"), 0);
+    assert!(size(&conn) < before - 7_000_000, "{} bytes left of {before}", size(&conn));
+    // At most a tenth of the pages in use stay free, for reuse: the other 990 went.
+    assert!(free <= in_use / 10, "{free} free pages, {in_use} in use");
     // The uploaded file went with its content, the other one stayed.
     let files: String =
         conn.query_row("SELECT group_concat(id) FROM upload_files", [], |r| r.get(0)).expect("ids");

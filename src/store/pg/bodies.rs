@@ -21,26 +21,40 @@ pub(crate) async fn put(
     put_prepared(pg, c, &Prepared::of(data)).await
 }
 
-/// [`put`] of a blob hashed and compressed beforehand, in one statement. An identical blob's
-/// row is updated only when SQLite's would be (not yet `shared`, or its `used_at`
-/// [`USE_REFRESH_MS`] old). Two transactions storing the same new blob make one row: the
-/// unique index makes the second wait for the first's commit, then it takes the conflict
-/// branch. The conflicting row stays locked until the transaction ends even when it is not
-/// updated (`ON CONFLICT DO UPDATE` locks it), which a long transaction must allow for.
+/// [`put`] of a blob hashed and compressed beforehand. A new blob is one statement; an
+/// identical blob's row is then updated only when SQLite's would be (not yet `shared`, or
+/// its `used_at` [`USE_REFRESH_MS`] old), by a second statement. Two statements rather than
+/// one `ON CONFLICT … DO UPDATE`, which locks the conflicting row to the end of the
+/// transaction even when it changes nothing: the snapshot and the common response bodies
+/// (`{"ok":true}`) are put by nearly every transaction of the delivery path, which would
+/// then queue behind each other, and deadlock when two put two such blobs in opposite
+/// orders. Two transactions storing the same new blob make one row: the unique index makes
+/// the second wait for the first's commit; its update then sees the row (a new statement
+/// reads what committed before it) and marks it `shared`.
 pub(crate) async fn put_prepared(
     pg: &Pg,
     c: &(impl GenericClient + Sync),
     blob: &Prepared,
 ) -> StoreResult<BodyHash> {
-    c.execute(
-        "INSERT INTO bodies (hash, data, used_at, encoding) \
-         VALUES ($1, $2, (extract(epoch FROM clock_timestamp()) * 1000)::bigint, $3::bigint::smallint) \
-         ON CONFLICT (hash) DO UPDATE SET used_at = EXCLUDED.used_at, shared = true \
-         WHERE NOT bodies.shared OR bodies.used_at < EXCLUDED.used_at - $4",
-        &[&blob.hash.as_slice(), &blob.encoded.data, &blob.encoded.encoding, &USE_REFRESH_MS],
-    )
-    .await
-    .at(pg)?;
+    let inserted = c
+        .execute(
+            "INSERT INTO bodies (hash, data, used_at, encoding) \
+             VALUES ($1, $2, (extract(epoch FROM clock_timestamp()) * 1000)::bigint, \
+             $3::bigint::smallint) ON CONFLICT (hash) DO NOTHING",
+            &[&blob.hash.as_slice(), &blob.encoded.data, &blob.encoded.encoding],
+        )
+        .await
+        .at(pg)?;
+    if inserted == 0 {
+        c.execute(
+            "UPDATE bodies SET used_at = now.ms, shared = true \
+             FROM (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms) now \
+             WHERE hash = $1 AND (NOT shared OR used_at < now.ms - $2)",
+            &[&blob.hash.as_slice(), &USE_REFRESH_MS],
+        )
+        .await
+        .at(pg)?;
+    }
     Ok(blob.hash)
 }
 

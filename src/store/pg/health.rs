@@ -1,84 +1,91 @@
-//! An automation's health on PostgreSQL: `store::health`'s and `store::health_windows`'
-//! reads, beside them. The windows are tallied and turned into figures by the same
-//! functions; only the SQL differs (`sum` of a bigint is numeric here, so it is cast back).
+//! Endpoint health on PostgreSQL: `store::health::after_attempt`'s writes, beside it. The
+//! per-message operational webhooks are not queued here: an operational webhook cannot be
+//! configured on PostgreSQL yet (`configure_operations` refuses one), so there is never one
+//! to queue to; the automatic disable is recorded through `pg::automation_events`.
 
-use tokio_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 
-use super::rollup::cursor;
-use super::{OrStore, Pg};
-use crate::ids::{AutomationId, LogId};
-use crate::store::column::Column;
-use crate::store::health::EndpointHealth;
-use crate::store::health_windows::{figures, logs_after, start_minutes, Tally};
-use crate::store::rollup::MINUTE_MS;
-use crate::store::{HealthWindow, StoreError, StoreResult};
+use super::{automation_events, automations, OrStore, Pg};
+use crate::store::automation_events::{Actor, Switch};
+use crate::store::deliveries::Outcome;
+use crate::store::health::LAST_SUCCESS_RESOLUTION_MS;
+use crate::store::{Operations, StoreResult};
 use crate::time::UnixMs;
 
-/// The health of automation `id` at `now`: its run of attempts and its calls of the last
-/// hour and day.
-pub(crate) async fn endpoint_health(
+/// Moves the health of `outcome`'s automation on (only for a call made) and disables it when
+/// every attempt failed for `operational.disable_after_hours`; returns whether it did.
+pub(crate) async fn after_attempt(
     pg: &Pg,
-    id: AutomationId,
-    now: UnixMs,
-) -> StoreResult<EndpointHealth> {
-    let client = pg.client().await?;
-    let row = client
-        .query_opt(
-            "SELECT a.enabled, h.disabled_reason, h.last_success_at, h.last_failure_at, \
-             coalesce(h.consecutive_failures, 0), h.failing_since FROM automations a \
-             LEFT JOIN automation_health h ON h.automation_id = a.id WHERE a.id = $1::bytea",
-            &[&id],
-        )
-        .await
-        .at(pg)?
-        .ok_or(StoreError::NotFound("automation"))?;
-    let key = id.to_string();
-    let enabled = row.flag(0, "automations", &key)?;
-    let disabled_reason = row.opt_text(1, "automation_health", &key)?;
-    Ok(EndpointHealth {
-        windows: windows(pg, &**client, &id, now).await?,
-        enabled,
-        disabled_reason: disabled_reason.filter(|_| !enabled),
-        last_success_at: row.opt_time(2, "automation_health", &key)?,
-        last_failure_at: row.opt_time(3, "automation_health", &key)?,
-        consecutive_failures: row.int(4, "automation_health", &key)?,
-        failing_since: row.opt_time(5, "automation_health", &key)?,
-        automation_id: id,
-    })
-}
-
-/// The calls of automation `id` over the windows up to `now`: the rollup's minutes up to
-/// its cursor, the logs after it (see `health_windows`).
-async fn windows(
-    pg: &Pg,
-    c: &(impl GenericClient + Sync),
-    id: &AutomationId,
-    now: UnixMs,
-) -> StoreResult<Vec<HealthWindow>> {
-    let (day, hour) = start_minutes(now);
-    let mut tally = Tally::new();
-    let rolled = c
-        .query(
-            "SELECT status_class, succeeded, minute >= $3, sum(calls)::bigint FROM rollup_classes \
-             WHERE automation_id = $1::bytea AND minute >= $2 GROUP BY 1, 2, 3",
-            &[id, &day, &hour],
-        )
-        .await
-        .at(pg)?;
-    let after = logs_after(cursor(pg, c).await?, day);
-    let hour_id = LogId::time_bound(hour * MINUTE_MS);
-    let recent = c
-        .query(
-            "SELECT status_class, error_code IS NULL, id >= $3::bytea, count(*) FROM logs \
-             WHERE automation_id = $1::bytea AND id > $2::bytea GROUP BY 1, 2, 3",
-            &[id, &after, &hour_id],
-        )
-        .await
-        .at(pg)?;
-    for row in rolled.iter().chain(&recent) {
-        let class: i32 = row.try_get(0).at(pg)?;
-        let key = (i64::from(class), row.try_get(1).at(pg)?, row.try_get(2).at(pg)?);
-        *tally.entry(key).or_default() += row.try_get::<_, i64>(3).at(pg)?;
+    tx: &deadpool_postgres::Transaction<'_>,
+    ops: &Operations,
+    outcome: &Outcome,
+) -> StoreResult<bool> {
+    if !outcome.called {
+        return Ok(false);
     }
-    figures(&tally)
+    let log = &outcome.log;
+    let id = &log.automation_id;
+    let now = log.response_at;
+    if log.error_code.is_none() {
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO automation_health (automation_id, last_success_at) \
+                 SELECT id, $2 FROM automations WHERE id = $1 \
+                 ON CONFLICT (automation_id) DO UPDATE SET last_success_at = $2, \
+                 consecutive_failures = 0, failing_since = NULL \
+                 WHERE automation_health.consecutive_failures > 0 \
+                 OR automation_health.failing_since IS NOT NULL \
+                 OR automation_health.last_success_at IS NULL \
+                 OR automation_health.last_success_at <= $2 - $3",
+            )
+            .await
+            .at(pg)?;
+        let params: [&(dyn ToSql + Sync); 3] = [id, &now.as_ms(), &LAST_SUCCESS_RESOLUTION_MS];
+        tx.execute(&stmt, &params).await.at(pg)?;
+        return Ok(false);
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO automation_health (automation_id, last_failure_at, \
+             consecutive_failures, failing_since) SELECT id, $2, 1, $2 FROM automations \
+             WHERE id = $1 ON CONFLICT (automation_id) DO UPDATE SET last_failure_at = $2, \
+             consecutive_failures = automation_health.consecutive_failures + 1, \
+             failing_since = coalesce(automation_health.failing_since, $2) \
+             RETURNING failing_since",
+        )
+        .await
+        .at(pg)?;
+    let params: [&(dyn ToSql + Sync); 2] = [id, &now.as_ms()];
+    let since = tx.query_opt(&stmt, &params).await.at(pg)?;
+    let since = since.and_then(|r| r.get::<_, Option<i64>>(0)).map(UnixMs::from_ms);
+    let (Some(limit), Some(since)) = (ops.disable_after_ms, since) else { return Ok(false) };
+    if now.since(since) < limit || ops.is_operational(id) {
+        return Ok(false);
+    }
+    let changed = tx
+        .execute(
+            "UPDATE automations SET enabled = false, updated_at = $2 WHERE id = $1 AND enabled",
+            &[id, &now.as_ms()],
+        )
+        .await
+        .at(pg)?;
+    let Some(automation) = automations::get(pg, &**tx, id).await?.filter(|_| changed == 1) else {
+        return Ok(false);
+    };
+    let hours = |ms: i64| ms as f64 / 3_600_000.0;
+    let reason = format!(
+        "every attempt failed since {} ({:.4} h; operational.disable_after_hours = {})",
+        since.rfc3339(),
+        hours(now.since(since)),
+        hours(limit)
+    );
+    let switch = Switch {
+        automation: &automation,
+        actor: &Actor::System,
+        reason: &reason,
+        failing_since: Some(since),
+        now,
+    };
+    automation_events::record(pg, &**tx, ops, &switch).await?;
+    Ok(true)
 }

@@ -7,10 +7,19 @@
 pub(crate) mod automation_events;
 pub(crate) mod automations;
 pub(crate) mod bodies;
+pub(crate) mod calls_in_flight;
+pub(crate) mod claims;
 mod column;
+pub(crate) mod deliveries;
 pub(crate) mod duties;
 pub(crate) mod health;
+pub(crate) mod health_reads;
+mod instances;
 pub(crate) mod keys;
+mod listen;
+pub(crate) mod logs;
+pub(crate) mod message_views;
+pub(crate) mod messages;
 mod migrate;
 pub(crate) mod page;
 pub(crate) mod retention;
@@ -18,6 +27,8 @@ pub(crate) mod rollup;
 pub(crate) mod rollup_reads;
 pub(crate) mod runs;
 pub(crate) mod sheets;
+pub(crate) mod snapshots;
+mod takeover;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +38,10 @@ use tokio_postgres::config::Host;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use migrate::{Migrated, VERSION};
+
+/// A connection or transaction of the pool, with its statement cache (`prepare_cached`): the
+/// hot families (ingest, claims, outcomes) prepare each statement once per connection.
+pub(crate) use deadpool_postgres::GenericClient as Cached;
 
 /// How long a request waits for a free connection, or for a new one to be made, before the
 /// store answers that the database is unavailable.
@@ -114,6 +129,12 @@ impl Target {
 pub struct Pg {
     pool: Pool,
     target: Target,
+    /// Where and how to connect, for the listening connection (outside the pool: see
+    /// [`listen`]).
+    config: Arc<tokio_postgres::Config>,
+    /// This instance's id in `instances` (a uuid drawn at open, as text: it is bound as
+    /// `$n::text::uuid`), naming its claims in `deliveries.claimed_by`.
+    instance: Arc<str>,
 }
 
 impl std::fmt::Debug for Pg {
@@ -137,6 +158,7 @@ impl Pg {
         let config: tokio_postgres::Config =
             url.parse().map_err(|e: tokio_postgres::Error| PgError::Url(e.to_string()))?;
         let target = Target::of(&config);
+        let listen_config = Arc::new(config.clone());
         let manager = Manager::from_config(
             config,
             tls()?,
@@ -149,14 +171,21 @@ impl Pg {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| PgError::Unavailable { target: target.clone(), reason: e.to_string() })?;
-        let pg = Pg { pool, target };
+        let instance = uuid::Uuid::now_v7().to_string().into();
+        let pg = Pg { pool, target, config: listen_config, instance };
         let migrated = migrate::apply(&pg).await?;
+        instances::register(&pg).await?;
         Ok((pg, migrated))
     }
 
     /// Where this store's database is (without its password).
     pub fn target(&self) -> &Target {
         &self.target
+    }
+
+    /// This instance's id (see [`Pg::open`]), for `$n::text::uuid`.
+    pub(crate) fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// Answers when a connection can be taken and a statement run (`/readyz`).
@@ -186,6 +215,11 @@ impl Pg {
                 other => other.to_string(),
             },
         })
+    }
+
+    /// A statement's failure as the store's error, naming this database.
+    pub(crate) fn failed(&self, source: tokio_postgres::Error) -> crate::store::StoreError {
+        crate::store::StoreError::Postgres(self.query_error(source))
     }
 
     fn query_error(&self, source: tokio_postgres::Error) -> PgError {

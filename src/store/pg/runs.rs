@@ -7,8 +7,12 @@ use serde_json::Value;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::GenericClient;
 
-use super::{OrStore, Pg};
+use super::{messages, snapshots, OrStore, Pg};
+use crate::delivery::ticket::Intake;
+use crate::redact::HeaderRedaction;
+use crate::store::bodies::Prepared;
 use crate::store::column::Column;
+use crate::store::messages::{Accepted, NewMessage};
 use crate::store::page::Page;
 use crate::store::run_pages::{assemble, other_side_sql, page_sql, RunCursor, RunPageFilter};
 use crate::store::runs::{from_row, NodeRun, RunFilter, RunOutcome, RunRecord};
@@ -34,8 +38,8 @@ pub(crate) async fn create(
         .execute(
             "INSERT INTO workflow_runs (id, app_id, task_id, status, inputs, outputs, error, \
              \"user\", files, elapsed_time, total_tokens, total_steps, created_at, finished_at, \
-             idempotency_key) VALUES ($1, $2, $3, 'running', $4::text::json, NULL, NULL, $5, \
-             $6::text::json, 0, 0, 0, $7, NULL, $8) \
+             idempotency_key, run_by) VALUES ($1, $2, $3, 'running', $4::text::json, NULL, NULL, \
+             $5, $6::text::json, 0, 0, 0, $7, NULL, $8, $9::text::uuid) \
              ON CONFLICT (app_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
             &[
                 &run.id,
@@ -46,6 +50,7 @@ pub(crate) async fn create(
                 &files,
                 &run.created_at.as_ms(),
                 &idempotency_key,
+                &pg.instance(),
             ],
         )
         .await
@@ -61,12 +66,43 @@ pub(crate) async fn create(
     Ok((from_row(&existing)?, false))
 }
 
+/// `Store::finish_run` on PostgreSQL: the run's final state ([`finish`]) and its completion
+/// message (`pg::messages::ingest_in`, at the run's `finished_at`) in one transaction, so a
+/// run never ends without its webhook nor sends it twice.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn finish_with_completion(
+    pg: &Pg,
+    rule: &HeaderRedaction,
+    version: u64,
+    run_id: &str,
+    outcome: &RunOutcome,
+    nodes: &str,
+    completion: NewMessage,
+    intake: &dyn Intake,
+) -> StoreResult<Accepted> {
+    let payload = Prepared::of(&completion.payload);
+    let mut client = pg.client().await?;
+    let tx = client.transaction().await.at(pg)?;
+    finish(pg, &*tx, run_id, outcome, nodes).await?;
+    let (accepted, taken) = messages::ingest_in(
+        pg,
+        &tx,
+        rule,
+        version,
+        completion,
+        payload,
+        intake,
+        outcome.finished_at,
+    )
+    .await?;
+    tx.commit().await.at(pg)?;
+    snapshots::put_all(pg, &**client, &taken).await?;
+    Ok(accepted)
+}
+
 /// Records a run's final state in the caller's transaction: the run-row part of
-/// `Store::finish_run`, whose completion message is ingested in the same transaction (ingest
-/// on PostgreSQL is not yet written). The run stops naming an instance (`run_by`); a run
-/// that is no longer `running` is a [`Conflict::RunNotRunning`]. Unused until then but
-/// for its test: `finish_run` on PostgreSQL is this, ingest, and the commit.
-#[allow(dead_code)]
+/// `Store::finish_run`. The run stops naming an instance (`run_by`); a run that is no
+/// longer `running` is a [`Conflict::RunNotRunning`].
 pub(crate) async fn finish(
     pg: &Pg,
     c: &(impl GenericClient + Sync),

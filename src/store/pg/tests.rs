@@ -9,7 +9,9 @@ use super::{is_postgres_url, Migrated, Pg, PgError, VERSION};
 
 mod bodies;
 mod checks;
+mod delivery;
 mod fifo;
+mod finish_run;
 mod ops;
 mod retention;
 mod runs;

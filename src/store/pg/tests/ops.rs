@@ -229,7 +229,8 @@ async fn a_held_duty_goes_to_another_instance_only_when_its_lease_ends() {
     let Some(server) = server() else { return };
     let db = Fresh::new(&server).await;
     let (pg, _) = Pg::open(&db.url, 4).await.unwrap();
-    let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let (a, b) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
+    let (a, b) = (a.as_str(), b.as_str());
     let lease = Duration::from_millis(1_500);
     assert!(duties::hold(&pg, "rollup", a, lease).await.unwrap(), "free: taken");
     assert!(!duties::hold(&pg, "rollup", b, lease).await.unwrap(), "held by a");
@@ -243,8 +244,8 @@ async fn a_held_duty_goes_to_another_instance_only_when_its_lease_ends() {
     assert!(!duties::hold(&pg, "rollup", a, lease).await.unwrap(), "now b's");
 
     // Many asking at once on a free duty: one holds it.
-    let ids: Vec<uuid::Uuid> = (0..8).map(|_| uuid::Uuid::now_v7()).collect();
-    let asks = ids.iter().map(|id| duties::hold(&pg, "operational", *id, lease));
+    let ids: Vec<String> = (0..8).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let asks = ids.iter().map(|id| duties::hold(&pg, "operational", id, lease));
     let held = futures_util::future::join_all(asks).await;
     assert_eq!(held.iter().filter(|h| *h.as_ref().unwrap()).count(), 1, "{held:?}");
 

@@ -18,7 +18,7 @@ fn object(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap()
 }
 
-fn record(app: &str, user: &str, created_at: i64) -> RunRecord {
+pub(super) fn record(app: &str, user: &str, created_at: i64) -> RunRecord {
     RunRecord {
         id: uuid::Uuid::now_v7().to_string(),
         app_id: app.into(),
@@ -37,7 +37,7 @@ fn record(app: &str, user: &str, created_at: i64) -> RunRecord {
     }
 }
 
-fn outcome(status: RunStatus) -> RunOutcome {
+pub(super) fn outcome(status: RunStatus) -> RunOutcome {
     RunOutcome {
         status,
         outputs: Some(object(json!({"answer": "Salut"}))),
@@ -222,8 +222,9 @@ async fn only_the_runs_of_an_instance_that_is_gone_are_left_running() {
         .batch_execute(&format!(
             "INSERT INTO instances (id, started_at, heartbeat_at, host) VALUES ('{instance}', 1, 1, 'h'); \
              UPDATE workflow_runs SET run_by = '{instance}' WHERE id = '{}'; \
-             UPDATE workflow_runs SET run_by = gen_random_uuid() WHERE id = '{}'",
-            live.id, gone.id
+             UPDATE workflow_runs SET run_by = gen_random_uuid() WHERE id = '{}'; \
+             UPDATE workflow_runs SET run_by = NULL WHERE id = '{}'",
+            live.id, gone.id, unnamed.id
         ))
         .await
         .unwrap();
