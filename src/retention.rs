@@ -6,13 +6,17 @@
 //! writes of ingest and delivery go in between: a pass of any size never holds the writer
 //! for longer than one batch. Logs go first, then messages, then content, so that content is
 //! judged after what referred to it is gone.
+//!
+//! One instance at a time runs passes: the one holding the `retention` duty (always this one
+//! on SQLite). It asks at the start of a pass and renews the hold between batches; the lease
+//! outlasts the interval, so the holder keeps the duty from pass to pass while it lives.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::RetentionConfig;
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreResult, ROLLUP_KEEP_MS};
+use crate::store::{Duty, Store, StoreResult, ROLLUP_KEEP_MS};
 use crate::time::UnixMs;
 
 /// Runs passes until the task is aborted (at shutdown).
@@ -28,8 +32,14 @@ pub async fn run(store: Store, config: RetentionConfig, metrics: Arc<Metrics>) {
     }
     loop {
         let task = Task { store: &store, config: &config, metrics: &metrics };
-        if let Err(e) = task.pass().await {
-            tracing::warn!(error = %e, "retention pass failed; the next one starts over");
+        match task.hold().await {
+            Ok(true) => {
+                if let Err(e) = task.pass().await {
+                    tracing::warn!(error = %e, "retention pass failed; the next one starts over");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "taking the retention duty failed; retried"),
         }
         task.refresh_file_stats().await;
         tokio::time::sleep(Duration::from_millis(config.interval_ms)).await;
@@ -118,8 +128,22 @@ impl Task<'_> {
         }
     }
 
+    /// Takes or renews the `retention` duty, for an interval and a minute: past the next
+    /// pass's start.
+    async fn hold(&self) -> StoreResult<bool> {
+        let lease = Duration::from_millis(self.config.interval_ms) + Duration::from_secs(60);
+        self.store.hold_duty(Duty::Retention, lease).await
+    }
+
+    /// Pauses between batches, renewing the duty. A pass that lost it meanwhile (its lease
+    /// ran out during a long pause of the database) still ends: each batch re-checks what it
+    /// deletes, so two passes at once delete nothing twice and nothing kept; and a renewal
+    /// that fails is for the next pass to find out.
     async fn pause(&self) {
         tokio::time::sleep(Duration::from_millis(self.config.batch_pause_ms)).await;
+        if let Err(e) = self.hold().await {
+            tracing::debug!(error = %e, "renewing the retention duty failed");
+        }
     }
 
     async fn refresh_file_stats(&self) {

@@ -43,23 +43,15 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
     for job in not_yet(store.unfinished_recover_jobs().await)? {
         recover::spawn(store.clone(), dispatcher.clone(), job);
     }
-    let background = if store.is_postgres() {
-        // Their table families are not yet written for PostgreSQL (issue 15, step 5).
-        tracing::warn!(
-            "PostgreSQL: retention and the rollup are not yet available; they do not run"
-        );
-        vec![tokio::spawn(maintain(store.clone()))]
-    } else {
-        vec![
-            tokio::spawn(maintain(store.clone())),
-            tokio::spawn(crate::retention::run(
-                store.clone(),
-                config.retention.clone(),
-                metrics.clone(),
-            )),
-            tokio::spawn(crate::rollup::run(store.clone())),
-        ]
-    };
+    let background = vec![
+        tokio::spawn(maintain(store.clone())),
+        tokio::spawn(crate::retention::run(
+            store.clone(),
+            config.retention.clone(),
+            metrics.clone(),
+        )),
+        tokio::spawn(crate::rollup::run(store.clone())),
+    ];
     let relay = Relay::new(store.clone(), dispatcher.clone());
     let workflows = Workflows::new(
         &apps,

@@ -17,7 +17,7 @@ use serde_json::json;
 use super::deliveries::Outcome;
 use super::operational::{self, Operations};
 use super::{automation_events, health_windows};
-use super::{DeliveryStatus, Store, StoreError, StoreResult};
+use super::{pg, Backend, DeliveryStatus, Store, StoreError, StoreResult};
 use crate::ids::{AutomationId, LogId};
 use crate::time::UnixMs;
 
@@ -162,7 +162,12 @@ impl Store {
     /// The health of automation `id` now: its run of attempts and its calls of the last hour
     /// and day.
     pub async fn endpoint_health(&self, id: AutomationId) -> StoreResult<EndpointHealth> {
-        let db = self.on_sqlite("endpoint_health")?;
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => {
+                return pg::health_reads::endpoint_health(p, id, UnixMs::now()).await
+            }
+        };
         db.read(move |c| {
             let enabled: bool = c
                 .prepare_cached("SELECT enabled FROM automations WHERE id = ?1")?

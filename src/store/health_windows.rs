@@ -23,7 +23,28 @@ fn class_name(class: i64) -> Option<&'static str> {
 }
 
 /// Calls counted by (status class, succeeded, in the last hour).
-type Tally = BTreeMap<(i64, bool, bool), i64>;
+pub(super) type Tally = BTreeMap<(i64, bool, bool), i64>;
+
+/// The minutes the day's and the hour's windows start in, for `now`.
+pub(super) fn start_minutes(now: UnixMs) -> (i64, i64) {
+    let start_minute = |hours: u32| (now.as_ms() - i64::from(hours) * 3_600_000) / MINUTE_MS;
+    (start_minute(24), start_minute(1))
+}
+
+/// The first log id the logs are read from: after the rollup's cursor (`cursor`), never
+/// before the day's first minute (`day`).
+pub(super) fn logs_after(cursor: Option<LogId>, day: i64) -> LogId {
+    let since = LogId::time_bound(day * MINUTE_MS);
+    match cursor {
+        Some(c) => c.max(since),
+        None => since,
+    }
+}
+
+/// Each of [`WINDOWS_HOURS`] from the day's `tally`.
+pub(super) fn figures(tally: &Tally) -> StoreResult<Vec<HealthWindow>> {
+    WINDOWS_HOURS.iter().map(|&hours| window(hours, tally)).collect()
+}
 
 /// The calls of automation `id` over each of [`WINDOWS_HOURS`] up to `now`.
 pub(super) fn windows(
@@ -31,8 +52,7 @@ pub(super) fn windows(
     id: &AutomationId,
     now: UnixMs,
 ) -> StoreResult<Vec<HealthWindow>> {
-    let start_minute = |hours: u32| (now.as_ms() - i64::from(hours) * 3_600_000) / MINUTE_MS;
-    let (day, hour) = (start_minute(24), start_minute(1));
+    let (day, hour) = start_minutes(now);
     let mut tally = Tally::new();
     let mut rolled = conn.prepare_cached(
         "SELECT status_class, succeeded, minute >= ?3, sum(calls) FROM rollup_classes \
@@ -45,20 +65,19 @@ pub(super) fn windows(
         let (key, calls) = row?;
         *tally.entry(key).or_default() += calls;
     }
-    let since = |minute: i64| LogId::time_bound(minute * MINUTE_MS);
-    let after = rollup::cursor(conn)?.map_or_else(|| since(day), |c| c.max(since(day)));
+    let after = logs_after(rollup::cursor(conn)?, day);
     let mut recent = conn.prepare_cached(
         "SELECT status_class, error_code IS NULL, id >= ?3, count(*) FROM logs \
          WHERE automation_id = ?1 AND id > ?2 GROUP BY 1, 2, 3",
     )?;
-    let rows = recent.query_map(params![id, after, since(hour)], |r| {
+    let rows = recent.query_map(params![id, after, LogId::time_bound(hour * MINUTE_MS)], |r| {
         Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get::<_, i64>(3)?))
     })?;
     for row in rows {
         let (key, calls) = row?;
         *tally.entry(key).or_default() += calls;
     }
-    WINDOWS_HOURS.iter().map(|&hours| window(hours, &tally)).collect()
+    figures(&tally)
 }
 
 /// One window's figures from `tally` (the day's calls; the last hour's are flagged).

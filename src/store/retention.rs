@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use rusqlite::params;
 
-use super::{Store, StoreResult, USE_REFRESH_MS};
+use super::{pg, Backend, Store, StoreResult, USE_REFRESH_MS};
 use crate::ids::{LogId, MessageId};
 use crate::time::UnixMs;
 
@@ -75,7 +75,8 @@ pub struct FileStats {
     pub size_bytes: i64,
     /// Pages on the freelist (freed by deletes, not yet given back or reused).
     pub free_pages: i64,
-    /// Whether freed pages can be given back (`auto_vacuum = INCREMENTAL`).
+    /// Whether freed pages can be given back (`auto_vacuum = INCREMENTAL`; always on
+    /// PostgreSQL, whose autovacuum does it: its free pages are always 0).
     pub incremental_vacuum: bool,
 }
 
@@ -85,7 +86,10 @@ impl Store {
     /// before its cursor) go: with a window shorter than the rollup's pace, logs deleted
     /// first were never counted.
     pub async fn delete_logs_before(&self, before: UnixMs, limit: usize) -> StoreResult<usize> {
-        let db = self.on_sqlite("delete_logs_before")?;
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => return pg::retention::delete_logs(p, before, limit).await,
+        };
         db.write(move |c| {
             Ok(c.prepare_cached(
                 "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE id >= ?1 AND id < ?2 \
@@ -110,7 +114,12 @@ impl Store {
         after: Option<MessageId>,
         limit: usize,
     ) -> StoreResult<MessagesBatch> {
-        let db = self.on_sqlite("delete_messages_before")?;
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => {
+                return pg::retention::delete_messages(p, before, after, limit).await
+            }
+        };
         db.write(move |c| {
             let after = after.unwrap_or_else(|| MessageId::time_bound(0));
             let examined: Vec<(MessageId, bool)> = c
@@ -150,7 +159,10 @@ impl Store {
     /// the pending deliveries' own index, so its cost is the backlog's, never the table's.
     pub async fn pending_payloads(&self, before: UnixMs) -> StoreResult<Arc<HashSet<Vec<u8>>>> {
         let newest = MessageId::time_bound(before.plus_ms(USED_AT_SLACK_MS).as_ms());
-        let db = self.on_sqlite("pending_payloads")?;
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => return pg::retention::pending_payloads(p, newest).await,
+        };
         db.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT DISTINCT m.payload_hash FROM deliveries d INDEXED BY deliveries_due \
@@ -173,7 +185,12 @@ impl Store {
         limit: usize,
         keep: Arc<HashSet<Vec<u8>>>,
     ) -> StoreResult<BodiesBatch> {
-        let db = self.on_sqlite("delete_bodies_before")?;
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => {
+                return pg::retention::delete_bodies(p, before, after, limit, keep).await
+            }
+        };
         db.write(move |c| {
             let (after_used, after_row) = after.unwrap_or((i64::MIN, i64::MIN));
             let examined: Vec<(i64, i64, Vec<u8>)> = c
@@ -209,7 +226,11 @@ impl Store {
     /// nothing. The pragma gives back one page per step, so it is stepped to its end: run
     /// once, as `execute_batch` does, it gave back one page per write.
     pub async fn give_back_free_pages(&self) -> StoreResult<i64> {
-        let db = self.on_sqlite("give_back_free_pages")?;
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            // Autovacuum makes freed space reusable; the relay has nothing to give back.
+            Backend::Postgres(_) => return Ok(0),
+        };
         db.write(|c| {
             let excess = |c: &rusqlite::Connection| -> StoreResult<i64> {
                 let pragma = |name: &str| -> StoreResult<i64> {
@@ -231,9 +252,13 @@ impl Store {
         .await
     }
 
-    /// The database file's size and free pages.
+    /// The database file's size and free pages (PostgreSQL: the database's size, no free
+    /// pages).
     pub async fn file_stats(&self) -> StoreResult<FileStats> {
-        let db = self.on_sqlite("file_stats")?;
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => return pg::retention::file_stats(p).await,
+        };
         db.read(|c| {
             let pragma = |name: &str| -> StoreResult<i64> {
                 Ok(c.pragma_query_value(None, name, |r| r.get(0))?)

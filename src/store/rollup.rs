@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Store, StoreResult};
+use super::{pg, Backend, Store, StoreResult};
 use crate::ids::{AutomationId, LogId};
 use crate::time::UnixMs;
 
@@ -86,34 +86,46 @@ impl Latency {
 }
 
 /// One log's part in the rollup.
-struct Counted {
-    id: LogId,
-    automation_id: AutomationId,
-    status_code: u16,
-    duration_ms: f64,
-    error_code: Option<String>,
+pub(super) struct Counted {
+    pub(super) id: LogId,
+    pub(super) automation_id: AutomationId,
+    pub(super) status_code: u16,
+    pub(super) duration_ms: f64,
+    pub(super) error_code: Option<String>,
 }
 
 /// One (minute, automation) row of a batch: its columns in `rollup_minutes`.
 #[derive(Default)]
-struct MinuteRow {
-    succeeded: i64,
-    failed: i64,
-    last_status_code: u16,
-    last_call_error: Option<String>,
-    last_error_code: Option<String>,
+pub(super) struct MinuteRow {
+    pub(super) succeeded: i64,
+    pub(super) failed: i64,
+    pub(super) last_status_code: u16,
+    pub(super) last_call_error: Option<String>,
+    pub(super) last_error_code: Option<String>,
 }
 
 /// A batch's counts, keyed as the tables are.
 #[derive(Default)]
-struct Counts {
-    calls: BTreeMap<(i64, AutomationId), MinuteRow>,
-    classes: BTreeMap<(AutomationId, i64, u16, bool), i64>,
-    latency: BTreeMap<(i64, usize), i64>,
-    errors: BTreeMap<(i64, String), i64>,
+pub(super) struct Counts {
+    pub(super) calls: BTreeMap<(i64, AutomationId), MinuteRow>,
+    pub(super) classes: BTreeMap<(AutomationId, i64, u16, bool), i64>,
+    pub(super) latency: BTreeMap<(i64, usize), i64>,
+    pub(super) errors: BTreeMap<(i64, String), i64>,
 }
 
 impl Counts {
+    /// The counts of `logs` (in id order) that are within [`ROLLUP_KEEP_MS`] of `now`. Older
+    /// logs move the cursor uncounted: retention would delete their counts at once, and a
+    /// database upgraded with months of logs would write them all first.
+    pub(super) fn of(logs: Vec<Counted>, now: UnixMs) -> Self {
+        let mut counts = Counts::default();
+        let oldest_kept = now.minus_ms(ROLLUP_KEEP_MS).as_ms();
+        logs.into_iter()
+            .filter(|log| log.id.time_of() >= oldest_kept)
+            .for_each(|log| counts.add(log));
+        counts
+    }
+
     /// Adds logs in id order, so each minute's "last" is its newest log.
     fn add(&mut self, log: Counted) {
         let minute = log.id.time_of().div_euclid(MINUTE_MS);
@@ -183,6 +195,14 @@ impl Counts {
     }
 }
 
+/// The rollup's tables, each with its key.
+pub(super) const ROLLUP_TABLES: [(&str, &str); 4] = [
+    ("rollup_minutes", "minute, automation_id"),
+    ("rollup_classes", "automation_id, minute, status_class, succeeded"),
+    ("rollup_latency", "minute, bucket"),
+    ("rollup_errors", "minute, error_code"),
+];
+
 /// The last log counted, `None` before the first pass.
 pub(super) fn cursor(c: &Connection) -> StoreResult<Option<LogId>> {
     Ok(c.prepare_cached("SELECT last_log_id FROM rollup_cursor WHERE id = 1")?
@@ -218,6 +238,9 @@ impl Store {
     /// caught up). The logs are read on a reader; the write counts them only if the cursor
     /// is still where they were read from, so two passes at once cannot count a log twice.
     pub async fn roll_up_logs(&self, limit: usize) -> StoreResult<usize> {
+        if let Backend::Postgres(p) = &self.backend {
+            return pg::rollup::roll_up(p, limit, UnixMs::now()).await;
+        }
         let (from, logs) = self
             .read(move |c| {
                 let from = cursor(c)?;
@@ -227,13 +250,7 @@ impl Store {
             .await?;
         let Some(last) = logs.last().map(|l| l.id.clone()) else { return Ok(0) };
         let n = logs.len();
-        let mut counts = Counts::default();
-        // Older logs move the cursor uncounted: retention would delete their counts at once,
-        // and a database upgraded with months of logs would write them all first.
-        let oldest_kept = UnixMs::now().minus_ms(ROLLUP_KEEP_MS).as_ms();
-        logs.into_iter()
-            .filter(|log| log.id.time_of() >= oldest_kept)
-            .for_each(|log| counts.add(log));
+        let counts = Counts::of(logs, UnixMs::now());
         let db = self.on_sqlite("roll_up_logs")?;
         db.write(move |c| {
             if cursor(c)? != from {
@@ -254,15 +271,13 @@ impl Store {
     /// in all (fewer than `limit`: done).
     pub async fn delete_rollup_before(&self, before: UnixMs, limit: usize) -> StoreResult<usize> {
         let minute = before.as_ms().div_euclid(MINUTE_MS);
-        let db = self.on_sqlite("delete_rollup_before")?;
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => return pg::rollup::delete_before(p, minute, limit).await,
+        };
         db.write(move |c| {
             let mut deleted = 0;
-            for (table, key) in [
-                ("rollup_minutes", "minute, automation_id"),
-                ("rollup_classes", "automation_id, minute, status_class, succeeded"),
-                ("rollup_latency", "minute, bucket"),
-                ("rollup_errors", "minute, error_code"),
-            ] {
+            for (table, key) in ROLLUP_TABLES {
                 deleted += c
                     .prepare_cached(&format!(
                         "DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} \

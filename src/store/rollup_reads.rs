@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::rollup::{cursor, Latency, MINUTE_MS};
-use super::{Store, StoreResult};
+use super::{pg, Backend, Store, StoreResult};
 use crate::ids::AutomationId;
 use crate::time::UnixMs;
 
@@ -66,8 +66,13 @@ impl Store {
         ids: Vec<AutomationId>,
         now: UnixMs,
     ) -> StoreResult<HashMap<AutomationId, AutomationHealth>> {
-        let since = now.minus_ms(24 * 3600 * 1000).as_ms().div_euclid(MINUTE_MS);
-        let db = self.on_sqlite("automation_health")?;
+        let since = health_since(now);
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => {
+                return pg::rollup_reads::automation_health(p, ids, since).await
+            }
+        };
         db.read(move |c| {
             let mut found = HashMap::new();
             for id in ids {
@@ -82,9 +87,11 @@ impl Store {
 
     /// The overview's figures for the day before `now`, from the rollup only.
     pub async fn overview(&self, now: UnixMs, failing: usize) -> StoreResult<Overview> {
-        let this_minute = now.as_ms().div_euclid(MINUTE_MS);
-        let (day, hour) = (this_minute - 24 * 60 + 1, this_minute - 59);
-        let db = self.on_sqlite("overview")?;
+        let (day, hour) = overview_minutes(now);
+        let db = match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => return pg::rollup_reads::overview(p, day, hour, failing).await,
+        };
         db.read(move |c| {
             let minutes = c
                 .prepare_cached(
@@ -140,12 +147,31 @@ fn latency(c: &Connection, since: i64) -> StoreResult<Latency> {
     let rows = stmt.query_map([since], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
     for row in rows {
         let (bucket, n) = row?;
-        // The table's CHECK holds buckets to the array's range.
-        if let Some(slot) = usize::try_from(bucket).ok().and_then(|b| merged.counts.get_mut(b)) {
+        merged.add(bucket, n);
+    }
+    Ok(merged)
+}
+
+impl Latency {
+    /// Adds `n` calls to stored bucket `bucket` (the tables' CHECK holds buckets to the
+    /// array's range; one outside it is left out).
+    pub(super) fn add(&mut self, bucket: i64, n: i64) {
+        if let Some(slot) = usize::try_from(bucket).ok().and_then(|b| self.counts.get_mut(b)) {
             *slot += n;
         }
     }
-    Ok(merged)
+}
+
+/// The first minute of the day before `now` (24 h back) for the Automations page's health.
+pub(super) fn health_since(now: UnixMs) -> i64 {
+    now.minus_ms(24 * 3600 * 1000).as_ms().div_euclid(MINUTE_MS)
+}
+
+/// The first minutes of the overview's day and hour before `now` (the minute of `now`
+/// included in both).
+pub(super) fn overview_minutes(now: UnixMs) -> (i64, i64) {
+    let this_minute = now.as_ms().div_euclid(MINUTE_MS);
+    (this_minute - 24 * 60 + 1, this_minute - 59)
 }
 
 /// `id`'s calls in the minutes from `since` on, `None` without any.
