@@ -93,10 +93,13 @@ impl Dispatcher {
                     if !self.mark_if_held(d).await {
                         return Some(slot);
                     }
-                    // Another start may have come between (a rerun's): then it waits again.
-                    match windows.try_start(id, limit, Instant::now(), false) {
-                        Ok(()) => return Some(slot),
-                        Err(at) => at,
+                    match self.shared_start(id, limit).await {
+                        Some(at) => at,
+                        // Another start may have come between (a rerun's): then it waits again.
+                        None => match windows.try_start(id, limit, Instant::now(), false) {
+                            Ok(()) => return Some(slot),
+                            Err(at) => at,
+                        },
                     }
                 }
                 Err(at) => at,
@@ -164,15 +167,32 @@ impl Dispatcher {
                 }
             };
             let Some(limit) = self.rate_limit_of(id, None).await else { return Ok((slot, None)) };
-            match self.rate_windows.try_reserve(id, limit, Instant::now()) {
-                Ok(room) => return Ok((slot, Some(room))),
-                Err(at) if at > deadline => {
-                    return Err(NoSlot::RateLimited { per_sec: limit.per_sec() })
-                }
-                Err(at) => {
-                    drop(slot);
-                    sleep_until(at).await;
-                }
+            let wait = match self.rate_windows.try_reserve(id, limit, Instant::now()) {
+                Ok(room) => match self.shared_start(id, limit).await {
+                    None => return Ok((slot, Some(room))),
+                    Some(at) => at,
+                },
+                Err(at) => at,
+            };
+            if wait > deadline {
+                return Err(NoSlot::RateLimited { per_sec: limit.per_sec() });
+            }
+            drop(slot);
+            sleep_until(wait).await;
+        }
+    }
+
+    /// Takes the start of a call to `id` from the window the instances share (see
+    /// [`crate::store::Store::take_shared_start`]): `None` when it may start now, else when
+    /// to ask again. A database that cannot answer makes the call wait a second: a limit is
+    /// never passed for want of an answer.
+    async fn shared_start(&self, id: &AutomationId, limit: RateLimit) -> Option<Instant> {
+        match self.store.take_shared_start(id, limit).await {
+            Ok(None) => None,
+            Ok(Some(wait)) => Some(Instant::now() + wait),
+            Err(e) => {
+                tracing::warn!(automation = %id, error = %e, "cannot take a start from the shared rate window; waiting a second");
+                Some(Instant::now() + std::time::Duration::from_secs(1))
             }
         }
     }

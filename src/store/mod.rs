@@ -31,6 +31,7 @@ mod messages;
 mod operational;
 mod page;
 pub mod pg;
+mod rate_starts;
 mod readers;
 mod recover;
 mod replay;

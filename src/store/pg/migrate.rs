@@ -10,17 +10,22 @@ use super::{Pg, PgError};
 
 /// The schema this build writes. The same number as the SQLite schema's version: a version
 /// that changes the schema changes both backends (a test holds the two equal).
-pub const VERSION: i64 = 23;
+pub const VERSION: i64 = 24;
 
-/// The whole schema at [`VERSION`], applied to an empty database.
+/// The whole schema at [`SCHEMA_VERSION`], applied to an empty database; the steps after
+/// it ([`MIGRATIONS`]) then bring it to [`VERSION`], so each later change is written once.
 const SCHEMA: &str = include_str!("schema.sql");
+
+/// The version `schema.sql` is at.
+const SCHEMA_VERSION: i64 = 23;
 
 /// Steps from older versions, keyed by the version they upgrade from, run in order on a
 /// database that has one (as in src/store/schema.rs). The first PostgreSQL schema is version
 /// 22 (no PostgreSQL database was made at an earlier one). Version 23 changed only how
 /// SQLite's CHECKs are spelled (no IN lists, which SQLite checks through a temporary index;
-/// PostgreSQL does not): nothing to do here.
-const MIGRATIONS: &[(i64, &str)] = &[(22, "")];
+/// PostgreSQL does not): nothing to do here. Version 24 adds the shared window of rate
+/// limits (`rate_starts.sql`).
+const MIGRATIONS: &[(i64, &str)] = &[(22, ""), (23, include_str!("rate_starts.sql"))];
 
 /// The advisory lock key serialising migrations: "hookrela" in ASCII, so that it is unlikely
 /// to meet another application's key on a shared server.
@@ -83,13 +88,14 @@ pub(super) async fn current(client: &impl GenericClient) -> Result<i64, tokio_po
 }
 
 async fn upgrade(tx: &impl GenericClient, found: i64) -> Result<(), tokio_postgres::Error> {
+    let mut found = found;
     if found == 0 {
         tx.batch_execute(SCHEMA).await?;
-    } else {
-        for (from, sql) in MIGRATIONS {
-            if *from >= found {
-                tx.batch_execute(sql).await?;
-            }
+        found = SCHEMA_VERSION;
+    }
+    for (from, sql) in MIGRATIONS {
+        if *from >= found {
+            tx.batch_execute(sql).await?;
         }
     }
     let now = chrono::Utc::now().timestamp_millis();

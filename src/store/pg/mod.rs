@@ -22,6 +22,7 @@ pub(crate) mod message_views;
 pub(crate) mod messages;
 mod migrate;
 pub(crate) mod page;
+pub(crate) mod rate_starts;
 pub(crate) mod recover;
 pub(crate) mod replay;
 mod reruns;
