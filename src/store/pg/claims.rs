@@ -13,7 +13,7 @@ use rusqlite::types::{FromSql, ValueRef};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-use super::{automations, bodies, deliveries, snapshots, OrStore, Pg};
+use super::{automations, bodies, deliveries, listen, snapshots, OrStore, Pg};
 use crate::ids::{AutomationId, DeliveryId, MessageId};
 use crate::redact::HeaderRedaction;
 use crate::store::cache::{SharedCache, Target};
@@ -264,6 +264,9 @@ pub(in crate::store) async fn record_outcome(
     }
     let tx = client.transaction().await.at(pg)?;
     let disabled = deliveries::record(pg, &tx, ops, outcome).await?;
+    if disabled {
+        listen::automations_changed(pg, &*tx).await?;
+    }
     let marked = match next {
         Some((id, lease_until)) => deliveries::mark_started(pg, &tx, &id, lease_until).await?,
         None => false,
