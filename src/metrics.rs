@@ -78,6 +78,18 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// These metrics with the counters `store` keeps registered too: claims taken again after
+    /// their lease ran out (`hookrelay_lease_expiries_total`, PostgreSQL; 0 on SQLite).
+    pub fn with_store(mut self, store: &crate::store::Store) -> Self {
+        self.registry.register(
+            "lease_expiries",
+            "Deliveries claimed again after their claim's lease ran out (its instance died or \
+             stalled): their call may have been made twice",
+            store.lease_expiries(),
+        );
+        self
+    }
+
     /// The metrics, registered, with `config`'s bound on per-automation series.
     pub fn new(config: &MetricsConfig) -> Self {
         let mut registry = Registry::with_prefix("hookrelay");

@@ -27,7 +27,7 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
     let store = open_store(&config).await?;
     let keys = api_keys(&config, &store).await?;
     operations(&config, &store).await?;
-    let metrics = Arc::new(Metrics::new(&config.metrics));
+    let metrics = Arc::new(Metrics::new(&config.metrics).with_store(&store));
     let sender = Arc::new(
         Sender::new(&config.delivery, &config.security).context("cannot build the HTTP client")?,
     );

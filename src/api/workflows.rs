@@ -255,7 +255,11 @@ pub(super) async fn stop(
     if run.app_id != app.id || run.user != user {
         return Err(ApiError::not_found("task"));
     }
-    state.workflows.stop(&task_id);
+    // A run another instance runs (PostgreSQL) is stopped by that instance's listener. The
+    // answer does not wait for the stop, as a local stop's does not (Dify's contract).
+    if !state.workflows.stop(&task_id) && run.status == RunStatus::Running {
+        state.store.stop_elsewhere(&task_id).await?;
+    }
     Ok(Json(json!({"result": "success"})))
 }
 

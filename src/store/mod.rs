@@ -244,7 +244,7 @@ impl Store {
     /// server per file, whose own writes wake its dispatcher in memory.
     pub fn on_due_elsewhere(&self, wake: impl Fn() + Send + Sync + 'static) {
         if let Backend::Postgres(p) = &self.backend {
-            p.listen(wake);
+            p.listen(wake, self.cache.clone());
         }
     }
 

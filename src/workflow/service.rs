@@ -7,11 +7,11 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use futures_util::FutureExt;
 use serde_json::{Map, Value};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 
 use super::app::AppDefinition;
 use super::completion;
@@ -63,14 +63,19 @@ impl Workflows {
                 by_key.insert(key_hash(key), app.clone());
             }
         }
-        Arc::new(Self {
+        let stops = store.stop_requests();
+        let this = Arc::new(Self {
             apps: by_key,
             store,
             sender,
             relay,
             running: Mutex::new(HashMap::new()),
             max_body_bytes,
-        })
+        });
+        if let Some(stops) = stops {
+            tokio::spawn(stop_when_asked(Arc::downgrade(&this), stops));
+        }
+        this
     }
 
     /// The app an app key selects. The key is hashed first, so the lookup reveals nothing
@@ -172,7 +177,8 @@ impl Workflows {
         outcome
     }
 
-    /// Asks a running task to stop; false when no such task runs here.
+    /// Asks a running task to stop; false when no such task runs here (on PostgreSQL it may
+    /// run on another instance: see `Store::stop_elsewhere`).
     pub fn stop(&self, task_id: &str) -> bool {
         let running = self.running.lock().ok();
         match running.as_ref().and_then(|r| r.get(task_id)) {
@@ -221,6 +227,25 @@ impl Workflows {
             self.finish(&spec, &failed, payload).await;
         }
         Ok(count)
+    }
+}
+
+/// Stops each task another instance asks every instance to stop (PostgreSQL's
+/// `hookrelay_stop`, see `Store::stop_requests`) when it runs here, until the service is gone.
+async fn stop_when_asked(service: Weak<Workflows>, mut stops: broadcast::Receiver<Arc<str>>) {
+    loop {
+        match stops.recv().await {
+            Ok(task_id) => match service.upgrade() {
+                Some(service) => {
+                    service.stop(&task_id);
+                }
+                None => return,
+            },
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "stop requests from other instances were dropped unread");
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
     }
 }
 

@@ -14,6 +14,7 @@ mod bounds;
 mod completion;
 mod examples;
 mod failures;
+mod instances;
 mod llm;
 mod logs;
 mod node_runs;

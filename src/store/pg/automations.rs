@@ -5,7 +5,7 @@
 use tokio_postgres::types::ToSql;
 use tokio_postgres::GenericClient;
 
-use super::{OrStore, Pg};
+use super::{listen, OrStore, Pg};
 use crate::ids::AutomationId;
 use crate::store::automations::{from_row, Automation, AutomationFilter, AutomationSettings};
 use crate::store::fifo::{DeliveryOrder, WAITING_AT};
@@ -53,12 +53,16 @@ pub(crate) async fn insert(
         &s.ordering.as_str(),
         &rate(s),
     ];
+    // One statement (one transaction without the caller's): the notification goes out at
+    // the insert's commit, and only then (see `pg::listen`).
     c.execute(
-        "INSERT INTO automations (id, name, processor_id, webhook_url, webhook_headers, \
-         need_validation, default_language, enabled, event_types, secret, previous_secret, \
-         previous_secret_until, created_at, updated_at, ordering, rate_limit_per_sec) \
+        "WITH i AS (INSERT INTO automations (id, name, processor_id, webhook_url, \
+         webhook_headers, need_validation, default_language, enabled, event_types, secret, \
+         previous_secret, previous_secret_until, created_at, updated_at, ordering, \
+         rate_limit_per_sec) \
          VALUES ($1, $2, $3, $4, $5::text::json, $6, $7, $8, $9::text::json, $10, $11, $12, \
-         $13, $14, $15, $16)",
+         $13, $14, $15, $16) RETURNING 1) \
+         SELECT pg_notify('hookrelay_automations', '') FROM i",
         &params,
     )
     .await
@@ -132,6 +136,7 @@ pub(crate) async fn update(
         DeliveryOrder::Fifo if was != Some(DeliveryOrder::Fifo) => line_up(pg, c, id).await?,
         DeliveryOrder::Fifo => {}
     }
+    listen::automations_changed(pg, c).await?;
     get(pg, c, id).await?.ok_or(StoreError::NotFound("automation"))
 }
 
@@ -156,7 +161,8 @@ async fn line_up(pg: &Pg, c: &(impl GenericClient + Sync), id: &AutomationId) ->
     Ok(())
 }
 
-/// Deletes an automation (see `store::automations::delete`).
+/// Deletes an automation (see `store::automations::delete`), in the caller's transaction,
+/// announcing the change at its commit.
 pub(crate) async fn delete(
     pg: &Pg,
     c: &(impl GenericClient + Sync),
@@ -173,10 +179,11 @@ pub(crate) async fn delete(
     )
     .await
     .at(pg)?;
-    Ok(())
+    listen::automations_changed(pg, c).await
 }
 
-/// Makes `new_secret` current; the old one keeps signing until `previous_until`.
+/// Makes `new_secret` current; the old one keeps signing until `previous_until`. The change
+/// is announced at its commit (one statement).
 pub(crate) async fn rotate_secret(
     pg: &Pg,
     c: &(impl GenericClient + Sync),
@@ -187,8 +194,9 @@ pub(crate) async fn rotate_secret(
 ) -> StoreResult<Automation> {
     let changed = c
         .execute(
-            "UPDATE automations SET previous_secret = secret, previous_secret_until = $3, \
-             secret = $2, updated_at = $4 WHERE id = $1",
+            "WITH r AS (UPDATE automations SET previous_secret = secret, \
+             previous_secret_until = $3, secret = $2, updated_at = $4 WHERE id = $1 \
+             RETURNING 1) SELECT pg_notify('hookrelay_automations', '') FROM r",
             &[id, &new_secret, &previous_until.as_ms(), &now.as_ms()],
         )
         .await

@@ -3,7 +3,9 @@
 //! take disjoint sets without waiting on each other; a claim names this instance in
 //! `claimed_by`, and one to call at once (`claimed = 1`) carries its lease in
 //! `next_attempt_at`. A lease that ran out (its instance died or stalled) is claimed again
-//! like a due delivery: the at-least-once case, logged.
+//! like a due delivery: the at-least-once case. Its old attempt gets an `E_INTERRUPTED` log
+//! (as a dead instance's started claim does, see `pg::takeover`), the new one is the next
+//! attempt, and `hookrelay_lease_expiries_total` counts it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,10 +15,11 @@ use rusqlite::types::{FromSql, ValueRef};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-use super::{automations, bodies, deliveries, snapshots, OrStore, Pg};
+use super::{automations, bodies, deliveries, listen, logs, snapshots, OrStore, Pg};
 use crate::ids::{AutomationId, DeliveryId, MessageId};
 use crate::redact::HeaderRedaction;
 use crate::store::cache::{SharedCache, Target};
+use crate::store::calls_in_flight::{interrupted_log, InterruptedCall, StartingCall};
 use crate::store::claims::{ClaimRequest, Take, UNREADABLE_WAIT_MS};
 use crate::store::column::Column;
 use crate::store::recover::BackgroundJob;
@@ -69,9 +72,10 @@ fn candidate(r: &Row, id: DeliveryId) -> StoreResult<Candidate> {
     })
 }
 
-/// What a claim handed out, and the targets whose snapshots it refers to (stored once the
-/// claim commits: see `pg::snapshots::put_all`).
-type Claimed = (Vec<ClaimedDelivery>, Vec<Arc<Target>>);
+/// What a claim handed out, the targets whose snapshots it refers to (stored once the claim
+/// commits: see `pg::snapshots::put_all`), and how many of its claims had run out of lease
+/// (counted once it commits).
+type Claimed = (Vec<ClaimedDelivery>, Vec<Arc<Target>>, u64);
 
 /// `Store::claim_due` on PostgreSQL: a claim in a transaction of its own.
 pub(in crate::store) async fn claim_due(
@@ -82,8 +86,10 @@ pub(in crate::store) async fn claim_due(
 ) -> StoreResult<Vec<ClaimedDelivery>> {
     let mut client = pg.client().await?;
     let tx = client.transaction().await.at(pg)?;
-    let (claimed, snapshot_of) = claim(pg, &tx, rule, version, request, UnixMs::now()).await?;
+    let (claimed, snapshot_of, expired) =
+        claim(pg, &tx, rule, version, request, UnixMs::now()).await?;
     tx.commit().await.at(pg)?;
+    pg.lease_expiries.inc_by(expired);
     snapshots::put_all(pg, &**client, &snapshot_of).await?;
     Ok(claimed)
 }
@@ -134,6 +140,7 @@ async fn claim(
     let mut taken_claims: Vec<i16> = Vec::new();
     let mut claimed = Vec::with_capacity(request.want.min(rows.len()));
     let mut snapshot_of = Vec::new();
+    let mut expired = 0;
     for row in &rows {
         if claimed.len() == request.want {
             break;
@@ -174,15 +181,23 @@ async fn claim(
             .at(pg)?;
             continue;
         };
+        if due.lease_ran_out && !log_lock_free(pg, tx).await? {
+            continue;
+        }
         let Some(taken) = request.intake.take(&due.automation_id, &id) else { continue };
         let taken = taken.stored_for(&target.automation);
-        if due.lease_ran_out {
+        let (attempts, trigger) = if due.lease_ran_out {
             tracing::warn!(
                 delivery = %id,
                 "a claim's lease ran out (its instance died or stalled): the delivery is \
                  claimed again, and its call may be made twice (at-least-once)"
             );
-        }
+            interrupt(pg, tx, &due, &target, now).await?;
+            expired += 1;
+            (due.attempts + 1, Trigger::Retry)
+        } else {
+            (due.attempts, due.trigger)
+        };
         if !snapshot_of.iter().any(|t: &Arc<Target>| t.automation.id == due.automation_id) {
             snapshot_of.push(target.clone());
         }
@@ -206,8 +221,8 @@ async fn claim(
             snapshot_hash: target.snapshot().hash,
             payload,
             payload_hash: due.payload_hash,
-            attempt: due.attempts + 1,
-            trigger: due.trigger,
+            attempt: attempts + 1,
+            trigger,
             recover_job_id: due.recover_job_id,
             created_at: due.created_at,
             started: taken == Take::Call,
@@ -226,7 +241,55 @@ async fn claim(
             [&taken_ids, &taken_claims, &pg.instance(), &lease_until.as_ms()];
         tx.execute(&stmt, &params).await.at(pg)?;
     }
-    Ok((claimed, snapshot_of))
+    Ok((claimed, snapshot_of, expired))
+}
+
+/// Takes the log lock (`pg::logs`, class 2) if no other transaction holds it. An attempt's
+/// outcome takes that lock before its delivery's row, and a claim holds its candidates'
+/// rows already: waiting for the lock here could deadlock with the late outcome of the very
+/// claim that ran out. A candidate passed over is claimed by a later pass.
+async fn log_lock_free(pg: &Pg, tx: &deadpool_postgres::Transaction<'_>) -> StoreResult<bool> {
+    let stmt = tx.prepare_cached("SELECT pg_try_advisory_xact_lock(2, 0)").await.at(pg)?;
+    Ok(tx.query_one(&stmt, &[]).await.at(pg)?.get(0))
+}
+
+/// The attempt of `due` whose lease ran out, logged `E_INTERRUPTED` (its outcome, if it ever
+/// comes, is logged too, see `pg::deliveries::record`) and counted as made.
+async fn interrupt(
+    pg: &Pg,
+    tx: &deadpool_postgres::Transaction<'_>,
+    due: &Candidate,
+    target: &Target,
+    now: UnixMs,
+) -> StoreResult<()> {
+    let automation = &target.automation;
+    snapshots::put(pg, &**tx, target.snapshot()).await?;
+    let log = interrupted_log(InterruptedCall {
+        call: StartingCall {
+            message_id: due.message_id.clone(),
+            automation_id: automation.id.clone(),
+            processor_id: automation.settings.processor_id.clone(),
+            trigger: due.trigger,
+            rerun_of: None,
+            webhook_url: automation.settings.webhook_url.clone(),
+            request_body_hash: due.payload_hash,
+        },
+        delivery_id: Some(due.id.clone()),
+        attempt: due.attempts + 1,
+        snapshot_hash: target.snapshot().hash,
+        at: now,
+    });
+    let log_id = logs::insert(pg, tx, &log).await?;
+    let attempts = i32::try_from(due.attempts + 1).unwrap_or(i32::MAX);
+    let params: [&(dyn ToSql + Sync); 4] = [&due.id, &attempts, &log_id, &now.as_ms()];
+    tx.execute(
+        "UPDATE deliveries SET attempts = $2, next_trigger = 'retry', last_log_id = $3, \
+         updated_at = $4 WHERE id = $1",
+        &params,
+    )
+    .await
+    .at(pg)?;
+    Ok(())
 }
 
 /// Puts a due delivery that cannot be read back by [`UNREADABLE_WAIT_MS`], saying why.
@@ -264,20 +327,36 @@ pub(in crate::store) async fn record_outcome(
     }
     let tx = client.transaction().await.at(pg)?;
     let disabled = deliveries::record(pg, &tx, ops, outcome).await?;
+    if disabled {
+        listen::automations_changed(pg, &*tx).await?;
+    }
     let marked = match next {
         Some((id, lease_until)) => deliveries::mark_started(pg, &tx, &id, lease_until).await?,
         None => false,
     };
-    let (claimed, snapshot_of) = match then {
+    let (claimed, snapshot_of, expired) = match then {
         Some((rule, version, request)) => {
             claim(pg, &tx, rule, version, request, UnixMs::now()).await?
         }
         None => Default::default(),
     };
     tx.commit().await.at(pg)?;
+    pg.lease_expiries.inc_by(expired);
     if disabled {
         cache.lock().clear();
     }
     snapshots::put_all(pg, &**client, &snapshot_of).await?;
     Ok((Recorded { marked, queued: false }, claimed))
+}
+
+impl crate::store::Store {
+    /// Claims taken again after their lease ran out (PostgreSQL; see the module doc), for
+    /// `/metrics`. A counter nothing moves on SQLite, where one process holds every claim of
+    /// its file and releases them at its start.
+    pub fn lease_expiries(&self) -> prometheus_client::metrics::counter::Counter {
+        match &self.backend {
+            crate::store::Backend::Sqlite(_) => Default::default(),
+            crate::store::Backend::Postgres(p) => p.lease_expiries.clone(),
+        }
+    }
 }

@@ -139,6 +139,10 @@ pub struct Pg {
     /// This instance's id in `instances` (a uuid drawn at open, as text: it is bound as
     /// `$n::text::uuid`), naming its claims in `deliveries.claimed_by`.
     instance: Arc<str>,
+    /// Stop requests for workflow tasks heard by the listener (see [`listen`]).
+    stops: tokio::sync::broadcast::Sender<Arc<str>>,
+    /// Claims taken again after their lease ran out (see [`claims`]), for `/metrics`.
+    lease_expiries: prometheus_client::metrics::counter::Counter,
 }
 
 impl std::fmt::Debug for Pg {
@@ -176,7 +180,9 @@ impl Pg {
             .build()
             .map_err(|e| PgError::Unavailable { target: target.clone(), reason: e.to_string() })?;
         let instance = uuid::Uuid::now_v7().to_string().into();
-        let pg = Pg { pool, target, config: listen_config, instance };
+        let (stops, _) = tokio::sync::broadcast::channel(listen::STOPS_QUEUED);
+        let lease_expiries = Default::default();
+        let pg = Pg { pool, target, config: listen_config, instance, stops, lease_expiries };
         let migrated = migrate::apply(&pg).await?;
         instances::register(&pg).await?;
         Ok((pg, migrated))

@@ -13,6 +13,7 @@ mod delivery;
 mod fifo;
 mod fifo_order;
 mod finish_run;
+mod lease_expiry;
 mod ops;
 mod rate_starts;
 mod recover;

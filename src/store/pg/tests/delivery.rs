@@ -40,7 +40,7 @@ pub(super) fn automation(processor: &str) -> Automation {
     }
 }
 
-async fn open(db: &Fresh) -> Store {
+pub(super) async fn open(db: &Fresh) -> Store {
     Store::open_postgres(&db.url, 8, &HeaderRedaction::default()).await.unwrap()
 }
 
@@ -58,7 +58,7 @@ pub(super) fn intake(take: Option<Take>, lease_ms: i64) -> Arc<dyn Intake> {
     Arc::new(FixedIntake { take, lease_ms })
 }
 
-fn request(want: usize, take: Take, lease_ms: i64) -> ClaimRequest {
+pub(super) fn request(want: usize, take: Take, lease_ms: i64) -> ClaimRequest {
     ClaimRequest {
         want,
         scan: want * 4,
@@ -73,7 +73,7 @@ async fn count(db: &Fresh, sql: &str) -> i64 {
 }
 
 /// The outcome of a successful call of `d`.
-fn succeeded(d: &ClaimedDelivery) -> Outcome {
+pub(super) fn succeeded(d: &ClaimedDelivery) -> Outcome {
     let now = UnixMs::now();
     Outcome {
         delivery_id: d.id.clone(),
@@ -198,10 +198,10 @@ async fn two_instances_never_claim_the_same_delivery() {
     db.drop_now().await;
 }
 
-/// A claim whose lease ran out is claimed again by another instance. The first one's late
-/// outcome is logged (the call was made) but leaves the delivery to its new holder; its
-/// release changes nothing either. The new holder's outcome ends it, with its log and
-/// response body read back.
+/// A claim whose lease ran out is claimed again by another instance (its old attempt logged
+/// `E_INTERRUPTED`, see `lease_expiry`). The first one's late outcome is logged (the call
+/// was made) but leaves the delivery to its new holder; its release changes nothing either.
+/// The new holder's outcome ends it, with its log and response body read back.
 #[tokio::test]
 async fn a_lease_that_ran_out_is_taken_over_and_left_to_its_new_holder() {
     let Some(server) = server() else { return };
@@ -224,15 +224,18 @@ async fn a_lease_that_ran_out_is_taken_over_and_left_to_its_new_holder() {
     let row = one.delivery(first.id.clone()).await.unwrap();
     assert_eq!(row.status, DeliveryStatus::Pending, "left to the new holder");
     assert_eq!(count(&db, "SELECT count(*) FROM deliveries WHERE claimed = 1").await, 1);
-    assert_eq!(count(&db, "SELECT count(*) FROM logs").await, 1, "the late attempt is logged");
+    let late = "SELECT count(*) FROM logs WHERE error_code IS NULL";
+    assert_eq!(count(&db, late).await, 1, "the late attempt is logged");
 
     two.record_outcome(succeeded(&taken[0]), None).await.unwrap();
     let row = two.delivery(first.id.clone()).await.unwrap();
     assert_eq!(row.status, DeliveryStatus::Succeeded);
-    assert_eq!(row.attempts, 1);
+    assert_eq!(row.attempts, 2, "the interrupted attempt and the new holder's");
     assert_eq!(count(&db, "SELECT count(*) FROM deliveries WHERE claimed <> 0").await, 0);
     let page = PageRequest { before: None, after: None, limit: 10, desc: true };
     let logs = two.list_logs(LogFilter::default(), page).await.unwrap().items;
+    assert_eq!(logs.len(), 3, "two answered calls and the interrupted attempt");
+    let logs: Vec<_> = logs.into_iter().filter(|l| l.log.error_code.is_none()).collect();
     assert_eq!(logs.len(), 2);
     for log in &logs {
         assert_eq!(log.request_body.as_deref(), Some(br#"{"lease":true}"#.as_slice()));
