@@ -7,9 +7,9 @@
 use tokio_postgres::types::ToSql;
 
 use super::{automation_events, automations, operational, OrStore, Pg};
+use crate::ids::LogId;
 use crate::store::automation_events::{Actor, Switch};
 use crate::store::deliveries::Outcome;
-use crate::ids::LogId;
 use crate::store::health::{attempt_events, LAST_SUCCESS_RESOLUTION_MS};
 use crate::store::{Operations, StoreResult};
 use crate::time::UnixMs;

@@ -13,6 +13,7 @@ mod delivery;
 mod fifo;
 mod fifo_order;
 mod finish_run;
+mod operational;
 mod ops;
 mod recover;
 mod retention;
