@@ -121,7 +121,8 @@ async fn an_event_is_queued_once_by_the_write_causing_it_and_claimed_by_one_inst
         one.record_outcome(failed(&x, now), None),
         two.record_outcome(failed(&y, now), None)
     );
-    (a.unwrap(), b.unwrap());
+    a.unwrap();
+    b.unwrap();
 
     let events = |kind: &str| {
         format!(
@@ -132,7 +133,7 @@ async fn an_event_is_queued_once_by_the_write_causing_it_and_claimed_by_one_inst
     assert_eq!(count(&db, &events("endpoint.disabled")).await, 1, "one disable, one event");
     assert_eq!(count(&db, &events("message.attempt.failing")).await, 3, "one per attempt");
     assert_eq!(count(&db, "SELECT count(*) FROM automation_events").await, 1);
-    assert_eq!(one.automation(target.id.clone()).await.unwrap().settings.enabled, false);
+    assert!(!one.automation(target.id.clone()).await.unwrap().settings.enabled, "disabled");
 
     let (a, b) = tokio::join!(one.claim_due(request(10)), two.claim_due(request(10)));
     let claimed: Vec<ClaimedDelivery> = a.unwrap().into_iter().chain(b.unwrap()).collect();
