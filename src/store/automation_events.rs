@@ -4,7 +4,7 @@
 //! three is ever without the others.
 
 use rusqlite::{params, Connection, Row};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::automations::{self, Automation};
 use super::column::Column;
@@ -150,8 +150,18 @@ pub(super) fn record(
         automation = %a.id, actor = %switch.actor.as_text(), reason = %switch.reason,
         "automation {}", kind.as_str()
     );
+    match switch_event(ops, switch) {
+        Some((event_type, data)) => operational::emit(conn, ops, event_type, data, switch.now),
+        None => Ok(false),
+    }
+}
+
+/// The operational webhook `switch` causes (`endpoint.enabled` or `endpoint.disabled`, with
+/// Svix's data), unless its automation is the operational one.
+pub(super) fn switch_event(ops: &Operations, switch: &Switch<'_>) -> Option<(&'static str, Value)> {
+    let a = switch.automation;
     if ops.is_operational(&a.id) {
-        return Ok(false);
+        return None;
     }
     let mut data = json!({
         "appId": a.settings.processor_id,
@@ -159,16 +169,13 @@ pub(super) fn record(
         "actor": switch.actor.as_text(),
         "reason": switch.reason,
     });
-    if kind == EventKind::Disabled {
+    if !a.settings.enabled {
         data["trigger"] =
             if switch.actor == &Actor::System { "automatic" } else { "manual" }.into();
         data["failSince"] = switch.failing_since.map(UnixMs::rfc3339).into();
     }
-    let event_type = match kind {
-        EventKind::Enabled => "endpoint.enabled",
-        EventKind::Disabled => "endpoint.disabled",
-    };
-    operational::emit(conn, ops, event_type, data, switch.now)
+    let event_type = if a.settings.enabled { "endpoint.enabled" } else { "endpoint.disabled" };
+    Some((event_type, data))
 }
 
 /// Disables automation `id` for the relay, if it is still enabled, with the trail and webhook

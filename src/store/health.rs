@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::deliveries::Outcome;
 use super::operational::{self, Operations};
@@ -79,34 +79,8 @@ pub(super) fn after_attempt(
         .query_row(params![id, now], |r| r.get(0))
         .optional()?
     };
-    if !ops.is_operational(id) {
-        let n = ops.failing_after_attempts;
-        let mut events = Vec::new();
-        if !ok && n > 0 && log.attempt == n {
-            events.push("message.attempt.failing");
-        }
-        if outcome.status == DeliveryStatus::Exhausted {
-            events.push("message.attempt.exhausted");
-        }
-        if ok && n > 0 && log.attempt > n {
-            events.push("message.attempt.recovered");
-        }
-        for event in events {
-            let data = json!({
-                "appId": log.processor_id,
-                "endpointId": id,
-                "msgId": log.message_id,
-                "deliveryId": outcome.delivery_id,
-                "lastAttempt": {
-                    "id": log_id,
-                    "attempt": log.attempt,
-                    "timestamp": now.rfc3339(),
-                    "responseStatusCode": log.status_code,
-                    "errorCode": log.error_code.map(|c| c.as_str()),
-                },
-            });
-            caused.queued |= operational::emit(conn, ops, event, data, now)?;
-        }
+    for (event, data) in attempt_events(ops, outcome, log_id) {
+        caused.queued |= operational::emit(conn, ops, event, data, now)?;
     }
     // The operational automation is never disabled for failing: while it were, the events
     // of the outage (its own receiver's, or any other) would not even be queued.
@@ -118,6 +92,47 @@ pub(super) fn after_attempt(
         }
     }
     Ok(caused)
+}
+
+/// The per-message operational webhooks `outcome` (an attempt actually made, logged as
+/// `log_id`) causes: `message.attempt.failing` at attempt `failing_after_attempts`,
+/// `…exhausted`, `…recovered` after a failing run; none about the operational automation.
+pub(super) fn attempt_events(
+    ops: &Operations,
+    outcome: &Outcome,
+    log_id: &LogId,
+) -> Vec<(&'static str, Value)> {
+    let log = &outcome.log;
+    let id = &log.automation_id;
+    if !outcome.called || ops.is_operational(id) {
+        return Vec::new();
+    }
+    let ok = log.error_code.is_none();
+    let n = ops.failing_after_attempts;
+    let mut events = Vec::new();
+    if !ok && n > 0 && log.attempt == n {
+        events.push("message.attempt.failing");
+    }
+    if outcome.status == DeliveryStatus::Exhausted {
+        events.push("message.attempt.exhausted");
+    }
+    if ok && n > 0 && log.attempt > n {
+        events.push("message.attempt.recovered");
+    }
+    let data = json!({
+        "appId": log.processor_id,
+        "endpointId": id,
+        "msgId": log.message_id,
+        "deliveryId": outcome.delivery_id,
+        "lastAttempt": {
+            "id": log_id,
+            "attempt": log.attempt,
+            "timestamp": log.response_at.rfc3339(),
+            "responseStatusCode": log.status_code,
+            "errorCode": log.error_code.map(|c| c.as_str()),
+        },
+    });
+    events.into_iter().map(|e| (e, data.clone())).collect()
 }
 
 /// An automation's calls over one window.

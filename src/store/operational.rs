@@ -11,9 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 
 use super::automations::{self, Automation, AutomationSettings};
-use super::column::Column;
-use super::pg::OrStore;
-use super::{bodies, Backend, DeliveryOrder, Store, StoreResult};
+use super::{bodies, pg, Backend, DeliveryOrder, Store, StoreResult};
 use crate::delivery::signing;
 use crate::ids::{AutomationId, DeliveryId, MessageId};
 use crate::time::UnixMs;
@@ -92,6 +90,32 @@ pub(super) fn emit(
     Ok(true)
 }
 
+/// The operational automation as first made: enabled, parallel, subscribed to
+/// [`EVENT_TYPES`], signed with `secret` or a new one.
+pub(super) fn new_automation(url: &str, secret: Option<&str>) -> Automation {
+    let now = UnixMs::now();
+    Automation {
+        id: AutomationId::new(),
+        settings: AutomationSettings {
+            name: OPERATIONAL_NAME.into(),
+            processor_id: OPERATIONAL_PROCESSOR.into(),
+            webhook_url: url.into(),
+            webhook_headers: BTreeMap::new(),
+            need_validation: false,
+            default_language: "en".into(),
+            enabled: true,
+            event_types: Some(EVENT_TYPES.iter().map(|t| t.to_string()).collect()),
+            ordering: DeliveryOrder::Parallel,
+            rate_limit_per_sec: None,
+        },
+        secret: secret.map_or_else(signing::new_secret, str::to_string),
+        previous_secret: None,
+        previous_secret_until: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// The operational automation, if the relay made one.
 fn marked(conn: &Connection) -> StoreResult<Option<AutomationId>> {
     Ok(conn
@@ -126,26 +150,7 @@ fn install(
         }
         return Ok((id, false));
     }
-    let automation = Automation {
-        id: AutomationId::new(),
-        settings: AutomationSettings {
-            name: OPERATIONAL_NAME.into(),
-            processor_id: OPERATIONAL_PROCESSOR.into(),
-            webhook_url: url.into(),
-            webhook_headers: BTreeMap::new(),
-            need_validation: false,
-            default_language: "en".into(),
-            enabled: true,
-            event_types: Some(EVENT_TYPES.iter().map(|t| t.to_string()).collect()),
-            ordering: DeliveryOrder::Parallel,
-            rate_limit_per_sec: None,
-        },
-        secret: secret.map_or_else(signing::new_secret, str::to_string),
-        previous_secret: None,
-        previous_secret_until: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let automation = new_automation(url, secret);
     automations::insert(conn, &automation)?;
     conn.execute(
         "INSERT INTO operational_automation (id, automation_id) VALUES (1, ?1)",
@@ -165,29 +170,29 @@ impl Store {
         webhook: Option<(String, Option<String>)>,
     ) -> StoreResult<Option<(AutomationId, bool)>> {
         let sends = webhook.is_some();
-        let installed = match webhook {
-            Some((url, secret)) => {
+        let installed = match (webhook, &self.backend) {
+            (Some((url, secret)), Backend::Sqlite(s)) => {
                 let cache = self.cache.clone();
-                let method = "configure_operations with operational.webhook_url";
                 Some(
-                    self.on_sqlite(method)?
-                        .write(move |c| {
-                            cache.lock().clear();
-                            install(c, &url, secret.as_deref())
-                        })
-                        .await?,
+                    s.write(move |c| {
+                        cache.lock().clear();
+                        install(c, &url, secret.as_deref())
+                    })
+                    .await?,
                 )
             }
-            None => None,
+            (Some((url, secret)), Backend::Postgres(p)) => {
+                let installed = pg::operational::install(p, &url, secret.as_deref()).await?;
+                self.cache.lock().clear();
+                Some(installed)
+            }
+            (None, _) => None,
         };
         let marked = match (&installed, &self.backend) {
             (Some((id, _)), _) => Some(id.clone()),
             (None, Backend::Sqlite(s)) => s.read(marked).await?,
             (None, Backend::Postgres(p)) => {
-                let client = p.client().await?;
-                let sql = "SELECT automation_id FROM operational_automation WHERE id = 1";
-                let row = client.query_opt(sql, &[]).await.at(p)?;
-                row.as_ref().map(|r| r.key(0, "operational_automation")).transpose()?
+                pg::operational::marked(p, &**p.client().await?).await?
             }
         };
         let ops = Operations { disable_after_ms, failing_after_attempts, webhook: marked, sends };

@@ -2,15 +2,15 @@
 
 use tokio_postgres::GenericClient;
 
-use super::{OrStore, Pg};
+use super::{operational, OrStore, Pg};
 use crate::ids::AutomationEventId;
-use crate::store::automation_events::Switch;
-use crate::store::{Operations, StoreError, StoreResult};
+use crate::store::automation_events::{switch_event, Switch};
+use crate::store::{Operations, StoreResult};
 
 /// Records `switch` (the automation's flag already changed in this transaction): the trail's
-/// row and the health row's disabled reason. The operational webhook such a change sends
-/// (`[operational] webhook_url`) needs ingest, not yet written for PostgreSQL: with one
-/// configured, the change is refused (and rolled back) rather than sent without it.
+/// row, the health row's disabled reason and the operational webhook it causes
+/// (`store::automation_events::switch_event`), all in the caller's transaction: the
+/// instance making the change queues the event, once, committed with it.
 pub(crate) async fn record(
     pg: &Pg,
     c: &(impl GenericClient + Sync),
@@ -18,9 +18,6 @@ pub(crate) async fn record(
     switch: &Switch<'_>,
 ) -> StoreResult<()> {
     let a = switch.automation;
-    if ops.sends && ops.webhook.is_some() && !ops.is_operational(&a.id) {
-        return Err(StoreError::NotOnPostgres("an operational event (operational.webhook_url)"));
-    }
     let kind = if a.settings.enabled { "enabled" } else { "disabled" };
     c.execute(
         "INSERT INTO automation_events (id, automation_id, kind, actor, reason, at) \
@@ -50,5 +47,8 @@ pub(crate) async fn record(
         automation = %a.id, actor = %switch.actor.as_text(), reason = %switch.reason,
         "automation {kind}"
     );
+    if let Some((event_type, data)) = switch_event(ops, switch) {
+        operational::emit(pg, c, ops, event_type, data, switch.now).await?;
+    }
     Ok(())
 }

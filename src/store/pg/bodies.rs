@@ -46,16 +46,40 @@ pub(crate) async fn put_prepared(
         .await
         .at(pg)?;
     if inserted == 0 {
-        c.execute(
-            "UPDATE bodies SET used_at = now.ms, shared = true \
-             FROM (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms) now \
-             WHERE hash = $1 AND (NOT shared OR used_at < now.ms - $2)",
-            &[&blob.hash.as_slice(), &USE_REFRESH_MS],
-        )
-        .await
-        .at(pg)?;
+        touch(pg, c, &blob.hash).await?;
     }
     Ok(blob.hash)
+}
+
+/// Whether blob `hash` is stored; when it is, its use is noted as [`put`] notes a repeat.
+/// For content large enough that compressing it costs more than this round trip (uploads).
+pub(crate) async fn refresh(
+    pg: &Pg,
+    c: &(impl GenericClient + Sync),
+    hash: &BodyHash,
+) -> StoreResult<bool> {
+    let stored = c
+        .query_opt("SELECT 1 FROM bodies WHERE hash = $1", &[&hash.as_slice()])
+        .await
+        .at(pg)?
+        .is_some();
+    if stored {
+        touch(pg, c, hash).await?;
+    }
+    Ok(stored)
+}
+
+/// Marks the stored blob `hash` `shared` and used now, unless it is so already (see [`put`]).
+async fn touch(pg: &Pg, c: &(impl GenericClient + Sync), hash: &BodyHash) -> StoreResult<()> {
+    c.execute(
+        "UPDATE bodies SET used_at = now.ms, shared = true \
+         FROM (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms) now \
+         WHERE hash = $1 AND (NOT shared OR used_at < now.ms - $2)",
+        &[&hash.as_slice(), &USE_REFRESH_MS],
+    )
+    .await
+    .at(pg)?;
+    Ok(())
 }
 
 /// Reads a stored blob back as it was given, `None` when it is missing (content retention or

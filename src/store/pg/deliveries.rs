@@ -168,6 +168,7 @@ pub(crate) async fn record(
     // `pg::logs::insert`), so as little as possible comes after it.
     let disabled = health::after_attempt(pg, tx, ops, outcome).await?;
     let log_id = logs::insert(pg, tx, &outcome.log).await?;
+    health::queue_attempt_events(pg, tx, ops, outcome, &log_id).await?;
     let moved = tx
         .prepare_cached(
             "UPDATE deliveries SET status = $2, attempts = $3, next_attempt_at = $4, claimed = 0, \

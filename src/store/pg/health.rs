@@ -1,14 +1,16 @@
-//! Endpoint health on PostgreSQL: `store::health::after_attempt`'s writes, beside it. The
-//! per-message operational webhooks are not queued here: an operational webhook cannot be
-//! configured on PostgreSQL yet (`configure_operations` refuses one), so there is never one
-//! to queue to; the automatic disable is recorded through `pg::automation_events`.
+//! Endpoint health on PostgreSQL: `store::health::after_attempt`'s writes, beside it, in the
+//! transaction recording the attempt: the health row and the automatic disable (recorded, with
+//! its `endpoint.disabled` webhook, through `pg::automation_events`) before the attempt's log,
+//! and the per-message operational webhooks ([`queue_attempt_events`]) after it, as they name
+//! the log. The instance recording the attempt queues them, once.
 
 use tokio_postgres::types::ToSql;
 
-use super::{automation_events, automations, OrStore, Pg};
+use super::{automation_events, automations, operational, OrStore, Pg};
+use crate::ids::LogId;
 use crate::store::automation_events::{Actor, Switch};
 use crate::store::deliveries::Outcome;
-use crate::store::health::LAST_SUCCESS_RESOLUTION_MS;
+use crate::store::health::{attempt_events, LAST_SUCCESS_RESOLUTION_MS};
 use crate::store::{Operations, StoreResult};
 use crate::time::UnixMs;
 
@@ -88,4 +90,19 @@ pub(crate) async fn after_attempt(
     };
     automation_events::record(pg, &**tx, ops, &switch).await?;
     Ok(true)
+}
+
+/// Queues the per-message operational webhooks of `outcome` (`store::health::attempt_events`),
+/// its log being `log_id`, in the caller's transaction.
+pub(crate) async fn queue_attempt_events(
+    pg: &Pg,
+    tx: &deadpool_postgres::Transaction<'_>,
+    ops: &Operations,
+    outcome: &Outcome,
+    log_id: &LogId,
+) -> StoreResult<()> {
+    for (event, data) in attempt_events(ops, outcome, log_id) {
+        operational::emit(pg, &**tx, ops, event, data, outcome.log.response_at).await?;
+    }
+    Ok(())
 }

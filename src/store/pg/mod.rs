@@ -21,6 +21,7 @@ pub(crate) mod logs;
 pub(crate) mod message_views;
 pub(crate) mod messages;
 mod migrate;
+pub(crate) mod operational;
 pub(crate) mod page;
 pub(crate) mod rate_starts;
 pub(crate) mod recover;

@@ -184,10 +184,19 @@ pub(crate) const LOST_RUNS_EVERY: std::time::Duration = std::time::Duration::fro
 /// `Store::running_runs`).
 pub(crate) async fn left_running(pg: &Pg) -> StoreResult<Vec<RunRecord>> {
     let client = pg.client().await?;
+    // `r.run_by = lost.run_by`, not the `NOT EXISTS` alone: a survivor whose update waited
+    // on a row another adopted meanwhile rechecks only the row's new version against the
+    // same (anti-)join result (READ COMMITTED's re-check), so the `NOT EXISTS` still held
+    // and both adopted it (seen as two survivors' runs in a loaded test run); the new
+    // `run_by` no longer equals the one found lost, and the row is left to its adopter.
+    let columns = COLUMNS.split(", ").map(|c| format!("r.{c}")).collect::<Vec<_>>().join(", ");
     let sql = format!(
-        "UPDATE workflow_runs r SET run_by = $1::text::uuid WHERE status = 'running' \
-         AND run_by IS NOT NULL AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = r.run_by) \
-         RETURNING {COLUMNS}"
+        "UPDATE workflow_runs r SET run_by = $1::text::uuid \
+         FROM (SELECT id, run_by FROM workflow_runs w WHERE status = 'running' \
+         AND run_by IS NOT NULL \
+         AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = w.run_by)) lost \
+         WHERE r.id = lost.id AND r.run_by = lost.run_by AND r.status = 'running' \
+         RETURNING {columns}"
     );
     let rows = client.query(sql.as_str(), &[&pg.instance()]).await.at(pg)?;
     let mut runs = Vec::with_capacity(rows.len());

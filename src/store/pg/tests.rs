@@ -14,6 +14,7 @@ mod fifo;
 mod fifo_order;
 mod finish_run;
 mod lease_expiry;
+mod operational;
 mod ops;
 mod rate_starts;
 mod recover;

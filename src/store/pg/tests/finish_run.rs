@@ -81,7 +81,17 @@ async fn a_lost_instances_run_is_adopted_by_one_survivor() {
         .batch_execute("UPDATE workflow_runs SET run_by = gen_random_uuid()")
         .await
         .unwrap();
-    let (a, b) = tokio::join!(one.running_runs(), two.running_runs());
+    // Both survivors' updates queue on the run's row (held here), so the second one's
+    // update runs after the first adopted the run: it must find it adopted, not lost.
+    let mut holder = admin(&db.url).await;
+    let hold = holder.transaction().await.unwrap();
+    hold.execute("SELECT 1 FROM workflow_runs FOR UPDATE", &[]).await.unwrap();
+    let (a, b) = (one.clone(), two.clone());
+    let a = tokio::spawn(async move { a.running_runs().await });
+    let b = tokio::spawn(async move { b.running_runs().await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    hold.commit().await.unwrap();
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
     let found: Vec<String> = a.unwrap().into_iter().chain(b.unwrap()).map(|r| r.id).collect();
     assert_eq!(found, [run.id], "one survivor adopts it");
     let named = "SELECT count(*) FROM workflow_runs r JOIN instances i ON i.id = r.run_by";
