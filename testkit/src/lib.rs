@@ -13,6 +13,7 @@ use serde_json::Value;
 mod api;
 pub mod apps;
 pub mod crash;
+pub mod instances;
 pub mod postgres;
 mod receiver;
 mod relay;

@@ -101,12 +101,17 @@ pub(super) async fn release(
 
 /// Takes over what the dead instances left (see the module doc), each under its row's lock
 /// (`SKIP LOCKED`: two survivors never take over the same one), and deletes their rows.
+/// Silence is counted from the server's start at the earliest: while it was down nobody
+/// could beat, so an instance is not dead for a heartbeat the restart made old.
 pub(super) async fn take_over_dead(pg: &Pg, rule: &HeaderRedaction) -> StoreResult<()> {
     let mut client = pg.client().await?;
     let tx = client.transaction().await.at(pg)?;
     let dead = tx
         .query(
-            "SELECT id::text FROM instances WHERE heartbeat_at < $1 AND id <> $2::text::uuid \
+            "SELECT id::text FROM instances \
+             WHERE greatest(heartbeat_at, (extract(epoch FROM pg_postmaster_start_time()) \
+                   * 1000)::bigint) < $1 \
+               AND id <> $2::text::uuid \
              FOR UPDATE SKIP LOCKED",
             &[&UnixMs::now().minus_ms(DEAD_AFTER_MS).as_ms(), &pg.instance()],
         )
