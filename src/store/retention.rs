@@ -207,11 +207,7 @@ impl Store {
     pub async fn give_back_free_pages(&self) -> StoreResult<i64> {
         self.write(|c| {
             let excess = |c: &rusqlite::Connection| -> StoreResult<i64> {
-                let pragma = |name: &str| -> StoreResult<i64> {
-                    Ok(c.pragma_query_value(None, name, |r| r.get(0))?)
-                };
-                let free = pragma("freelist_count")?;
-                let in_use = pragma("page_count")? - free;
+                let (in_use, free) = pages(c)?;
                 Ok((free - in_use * KEPT_FREE_PER_100_IN_USE / 100).max(0))
             };
             let to_give = excess(c)?.min(VACUUM_PAGES);
@@ -229,17 +225,25 @@ impl Store {
     /// The database file's size and free pages.
     pub async fn file_stats(&self) -> StoreResult<FileStats> {
         self.read(|c| {
-            let pragma = |name: &str| -> StoreResult<i64> {
-                Ok(c.pragma_query_value(None, name, |r| r.get(0))?)
-            };
             Ok(FileStats {
-                size_bytes: pragma("page_count")?.saturating_mul(pragma("page_size")?),
-                free_pages: pragma("freelist_count")?,
-                incremental_vacuum: pragma("auto_vacuum")? == INCREMENTAL,
+                size_bytes: pragma(c, "page_count")?.saturating_mul(pragma(c, "page_size")?),
+                free_pages: pragma(c, "freelist_count")?,
+                incremental_vacuum: pragma(c, "auto_vacuum")? == INCREMENTAL,
             })
         })
         .await
     }
+}
+
+/// The integer value of PRAGMA `name`.
+fn pragma(c: &rusqlite::Connection, name: &str) -> StoreResult<i64> {
+    Ok(c.pragma_query_value(None, name, |r| r.get(0))?)
+}
+
+/// (pages in use, free pages) of the database file.
+fn pages(c: &rusqlite::Connection) -> StoreResult<(i64, i64)> {
+    let free = pragma(c, "freelist_count")?;
+    Ok((pragma(c, "page_count")? - free, free))
 }
 
 /// `PRAGMA auto_vacuum`'s value for incremental.
@@ -273,16 +277,7 @@ mod tests {
 
     /// (pages in use, free pages).
     async fn pages(store: &Store) -> (i64, i64) {
-        store
-            .read(|c| {
-                let pragma = |name: &str| -> StoreResult<i64> {
-                    Ok(c.pragma_query_value(None, name, |r| r.get(0))?)
-                };
-                let free = pragma("freelist_count")?;
-                Ok((pragma("page_count")? - free, free))
-            })
-            .await
-            .expect("page counts")
+        store.read(super::pages).await.expect("page counts")
     }
 
     /// One step gives back as many free pages as it says, not one, and never more: each
