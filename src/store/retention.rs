@@ -233,11 +233,7 @@ impl Store {
         };
         db.write(|c| {
             let excess = |c: &rusqlite::Connection| -> StoreResult<i64> {
-                let pragma = |name: &str| -> StoreResult<i64> {
-                    Ok(c.pragma_query_value(None, name, |r| r.get(0))?)
-                };
-                let free = pragma("freelist_count")?;
-                let in_use = pragma("page_count")? - free;
+                let (in_use, free) = pages(c)?;
                 Ok((free - in_use * KEPT_FREE_PER_100_IN_USE / 100).max(0))
             };
             let to_give = excess(c)?.min(VACUUM_PAGES);
@@ -260,17 +256,25 @@ impl Store {
             Backend::Postgres(p) => return pg::retention::file_stats(p).await,
         };
         db.read(|c| {
-            let pragma = |name: &str| -> StoreResult<i64> {
-                Ok(c.pragma_query_value(None, name, |r| r.get(0))?)
-            };
             Ok(FileStats {
-                size_bytes: pragma("page_count")?.saturating_mul(pragma("page_size")?),
-                free_pages: pragma("freelist_count")?,
-                incremental_vacuum: pragma("auto_vacuum")? == INCREMENTAL,
+                size_bytes: pragma(c, "page_count")?.saturating_mul(pragma(c, "page_size")?),
+                free_pages: pragma(c, "freelist_count")?,
+                incremental_vacuum: pragma(c, "auto_vacuum")? == INCREMENTAL,
             })
         })
         .await
     }
+}
+
+/// The integer value of PRAGMA `name`.
+fn pragma(c: &rusqlite::Connection, name: &str) -> StoreResult<i64> {
+    Ok(c.pragma_query_value(None, name, |r| r.get(0))?)
+}
+
+/// (pages in use, free pages) of the database file.
+fn pages(c: &rusqlite::Connection) -> StoreResult<(i64, i64)> {
+    let free = pragma(c, "freelist_count")?;
+    Ok((pragma(c, "page_count")? - free, free))
 }
 
 /// `PRAGMA auto_vacuum`'s value for incremental.
@@ -304,16 +308,7 @@ mod tests {
 
     /// (pages in use, free pages).
     async fn pages(store: &Store) -> (i64, i64) {
-        store
-            .read(|c| {
-                let pragma = |name: &str| -> StoreResult<i64> {
-                    Ok(c.pragma_query_value(None, name, |r| r.get(0))?)
-                };
-                let free = pragma("freelist_count")?;
-                Ok((pragma("page_count")? - free, free))
-            })
-            .await
-            .expect("page counts")
+        store.read(super::pages).await.expect("page counts")
     }
 
     /// One step gives back as many free pages as it says, not one, and never more: each

@@ -49,8 +49,8 @@ pub(crate) fn gap_ms(calls: &[common::Received], i: usize) -> u128 {
     calls[i + 1].at.duration_since(calls[i].at).as_millis()
 }
 
-/// A receiver that answers 200 only after `delay` (asynchronously, so it never blocks
-/// the test runtime). Records when each call arrived.
+/// A receiver that answers only after `delay` (asynchronously, so it never blocks the test
+/// runtime), 200 unless made with [`SlowReceiver::answering`]. Records when each call arrived.
 #[derive(Clone)]
 pub(crate) struct SlowReceiver {
     pub(crate) addr: std::net::SocketAddr,
@@ -60,6 +60,11 @@ pub(crate) struct SlowReceiver {
 
 impl SlowReceiver {
     pub(crate) async fn start(delay: Duration) -> Self {
+        Self::answering(delay, StatusCode::OK).await
+    }
+
+    /// A slow receiver that answers `status`.
+    pub(crate) async fn answering(delay: Duration, status: StatusCode) -> Self {
         let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
         let answered: Arc<AtomicUsize> = Arc::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -71,7 +76,7 @@ impl SlowReceiver {
                 a.lock().expect("lock").push(Instant::now());
                 tokio::time::sleep(delay).await;
                 done.fetch_add(1, Ordering::SeqCst);
-                (StatusCode::OK, "{\"slow\":true}").into_response()
+                (status, "{\"slow\":true}").into_response()
             }
         });
         tokio::spawn(async move {
