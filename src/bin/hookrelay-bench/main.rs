@@ -5,8 +5,14 @@
 //! ```text
 //! cargo build --release && target/release/hookrelay-bench [SCENARIO…] [--messages N]
 //!     [--concurrency C] [--same-payload] [--synchronous normal|full] [--logs N] [--rate R] [--duration S]
-//!     [--receiver-delay-ms D] [--out DIR]
+//!     [--receiver-delay-ms D] [--out DIR] [--database postgres://… [--instances N]]
 //! ```
+//! `--database postgres://user:pass@host/db` runs each scenario's relays on a fresh database
+//! of that server (created beside `db`, dropped after the run; the user must be allowed to
+//! create databases), `--instances N` relays on it with the producers spread round-robin over
+//! them and one receiver; e2e then also reports the server's CPU per delivery (its processes,
+//! from /proc: run the bench on the database's machine) and the lock waits sampled from
+//! `pg_stat_activity`/`pg_locks`. Only e2e, ingest, raw and forward run there (e2e by default).
 //! Scenarios: raw, forward (a storage-free forwarder: the ceiling of one call in and one
 //! out per message), ingest, e2e, rerun, logs-query, console (p50/p99 per console page with
 //! `--logs` logs stored), workflow (blocking runs of the demo app
@@ -35,6 +41,7 @@ mod forward;
 mod load;
 mod logs_query;
 mod payloads;
+mod postgres;
 mod receiver;
 mod relay;
 mod report;
@@ -129,6 +136,24 @@ fn main() -> ExitCode {
                 Some(n) => settings.duration_secs = Some(n.max(1)),
                 None => return ExitCode::from(2),
             },
+            "--database" => match args.next() {
+                Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                    let _ = postgres::SERVER.set(url);
+                }
+                _ => {
+                    eprintln!("--database needs a postgres://user:pass@host/db URL");
+                    return ExitCode::from(2);
+                }
+            },
+            "--instances" => match number("--instances") {
+                Some(n) if n >= 1 => {
+                    let _ = postgres::INSTANCES.set(n);
+                }
+                _ => {
+                    eprintln!("--instances needs a number of at least 1");
+                    return ExitCode::from(2);
+                }
+            },
             "--same-payload" => settings.payloads.same = true,
             "--synchronous" => match args.next().as_deref() {
                 Some("full") => {
@@ -166,6 +191,13 @@ fn main() -> ExitCode {
         }
     }
     let _ = relay::SET.set(sets);
+    if postgres::instances() > 1 && postgres::SERVER.get().is_none() {
+        eprintln!("--instances above 1 needs --database postgres://… (SQLite allows one server)");
+        return ExitCode::from(2);
+    }
+    if wanted.is_empty() && postgres::SERVER.get().is_some() {
+        wanted.push("e2e".to_string());
+    }
     if wanted.is_empty() {
         wanted = [
             "raw", "forward", "ingest", "e2e", "fanout", "failing", "steady", "rerun", "workflow",

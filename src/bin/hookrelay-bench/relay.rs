@@ -4,7 +4,11 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
+use std::sync::Arc;
+
 use anyhow::{anyhow, bail, Context};
+
+use crate::postgres::FreshDatabase;
 
 /// `store.synchronous` every relay of this run is started with ("normal" unless
 /// `--synchronous full` was given).
@@ -22,6 +26,9 @@ pub struct Relay {
     child: Child,
     pub base: String,
     pub dir: PathBuf,
+    /// The PostgreSQL database it runs on (`--database`), shared by a run's instances and
+    /// dropped after the last of them.
+    pub database: Option<Arc<FreshDatabase>>,
 }
 
 impl Relay {
@@ -34,6 +41,31 @@ impl Relay {
     /// Like [`Relay::start`], with the keys in `overrides` (`(section, key, value)`, value as
     /// TOML) set to other values than config.example.toml's.
     pub fn start_with(db_dir: Option<PathBuf>, overrides: &[Override]) -> anyhow::Result<Self> {
+        let database = match crate::postgres::SERVER.get() {
+            Some(server) => Some(Arc::new(FreshDatabase::create(server)?)),
+            None => None,
+        };
+        Self::start_on(db_dir, overrides, database)
+    }
+
+    /// The relays of one run: `--instances` of them on one fresh PostgreSQL database with
+    /// `--database`, else one on SQLite.
+    pub fn start_instances() -> anyhow::Result<Vec<Self>> {
+        let first = Self::start(None)?;
+        let mut all = Vec::with_capacity(crate::postgres::instances());
+        for _ in 1..crate::postgres::instances() {
+            all.push(Self::start_on(None, &[], first.database.clone())?);
+        }
+        all.insert(0, first);
+        Ok(all)
+    }
+
+    /// Like [`Relay::start_with`], on `database` when given (else SQLite in its directory).
+    fn start_on(
+        db_dir: Option<PathBuf>,
+        overrides: &[Override],
+        database: Option<Arc<FreshDatabase>>,
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?.with_file_name("hookrelay");
         let dir = match db_dir {
             Some(d) => d,
@@ -52,7 +84,10 @@ impl Relay {
             .replacen("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"", 1)
             .replacen(
                 "database = \"./hookrelay.db\"",
-                &format!("database = {:?}", dir.join("hookrelay.db")),
+                &match &database {
+                    Some(db) => format!("database = {:?}", db.url),
+                    None => format!("database = {:?}", dir.join("hookrelay.db")),
+                },
                 1,
             )
             .replacen("api_keys = []", &format!("api_keys = [{KEY:?}]"), 1)
@@ -85,7 +120,12 @@ impl Relay {
             }
         };
         std::thread::spawn(move || for _ in lines {});
-        Ok(Self { child, base, dir })
+        Ok(Self { child, base, dir, database })
+    }
+
+    /// The figures of a run's instances summed ([`RelayStats::sum`]).
+    pub fn sum_stats(relays: &[Relay]) -> Option<RelayStats> {
+        RelayStats::sum(relays.iter().map(Relay::stats).collect())
     }
 
     /// What the relay used so far: peak RSS, CPU time (all threads, and the writer's), and
@@ -203,6 +243,19 @@ pub struct RelayStats {
 }
 
 impl RelayStats {
+    /// Several instances' figures as one: memory and CPU summed, the stored figures (one
+    /// database) taken from the first.
+    pub fn sum(all: Vec<RelayStats>) -> Option<RelayStats> {
+        let mut all = all.into_iter();
+        let mut total = all.next()?;
+        for other in all {
+            total.peak_rss_mb += other.peak_rss_mb;
+            total.cpu_ms += other.cpu_ms;
+            total.writer_cpu_ms += other.writer_cpu_ms;
+        }
+        Some(total)
+    }
+
     /// Database bytes per stored log (0 without logs).
     pub fn bytes_per_log(&self) -> f64 {
         if self.logs == 0 {

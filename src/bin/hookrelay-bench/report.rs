@@ -61,6 +61,8 @@ impl Row {
                 "payload_bytes": settings.payloads.bytes, "payload": settings.payloads.label(),
                 "synchronous": crate::relay::SYNCHRONOUS.get().copied().unwrap_or("normal"), "logs": settings.logs, "rate": settings.rate,
                 "duration_secs": settings.duration_secs,
+                "backend": if crate::postgres::SERVER.get().is_some() { "postgres" } else { "sqlite" },
+                "instances": crate::postgres::instances(),
             },
             "machine": machine(),
             "commit": commit(),

@@ -14,8 +14,19 @@ use crate::receiver::Receiver;
 use crate::relay::{Relay, KEY};
 use crate::Settings;
 
+/// The scenarios `--database postgres://…` runs (the others read the SQLite file, e.g.
+/// `dbstat`, or were not tried on PostgreSQL).
+pub const ON_POSTGRES: [&str; 4] = ["e2e", "ingest", "raw", "forward"];
+
 /// Runs scenario `name`.
 pub async fn run(name: &str, s: &Settings) -> anyhow::Result<Row> {
+    if crate::postgres::SERVER.get().is_some() && !ON_POSTGRES.contains(&name) {
+        bail!(
+            "not on PostgreSQL yet (it reads the SQLite file or has not been tried there); \
+             with --database run {}",
+            ON_POSTGRES.join(" ")
+        );
+    }
     match name {
         "raw" => raw(s).await,
         "forward" => crate::forward::forward(s).await,
@@ -97,13 +108,27 @@ pub(crate) async fn push_messages(
     base: &str,
     s: &Settings,
 ) -> anyhow::Result<(Duration, Vec<Duration>, HashMap<String, Instant>)> {
+    push_messages_over(http, &[base.to_string()], s).await
+}
+
+/// Like [`push_messages`], message i to `bases[i % bases.len()]` (producers spread
+/// round-robin over a run's instances).
+pub(crate) async fn push_messages_over(
+    http: &reqwest::Client,
+    bases: &[String],
+    s: &Settings,
+) -> anyhow::Result<(Duration, Vec<Duration>, HashMap<String, Instant>)> {
     let started: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let url = format!("{base}/v1/messages");
+    let urls: Arc<Vec<String>> =
+        Arc::new(bases.iter().map(|b| format!("{b}/v1/messages")).collect());
+    if urls.is_empty() {
+        bail!("no relay to post to");
+    }
     let payloads = s.payloads;
     let (http, record) = (http.clone(), started.clone());
     let (elapsed, lat) = closed_loop(s.messages, s.concurrency, move |i| {
         let (http, url, body, record) =
-            (http.clone(), url.clone(), payloads.message(i), record.clone());
+            (http.clone(), urls[i % urls.len()].clone(), payloads.message(i), record.clone());
         async move {
             let t = Instant::now();
             let id = post_message(&http, &url, body).await?;
@@ -191,14 +216,25 @@ async fn ingest(s: &Settings) -> anyhow::Result<Row> {
 
 async fn e2e(s: &Settings) -> anyhow::Result<Row> {
     let receiver = Receiver::start().await?;
-    let relay = Relay::start(None)?;
+    let relays = Relay::start_instances()?;
+    let relay = relays.first().context("no relay started")?;
     let http = client()?;
-    create_automation(&http, &relay, "proc_bench", &format!("http://{}/hook", receiver.addr))
+    create_automation(&http, relay, "proc_bench", &format!("http://{}/hook", receiver.addr))
         .await?;
+    let watch = match (crate::postgres::SERVER.get(), &relay.database) {
+        (Some(server), Some(db)) => Some(crate::postgres::Watch::start(server, &db.url).await?),
+        _ => None,
+    };
+    let bases: Vec<String> = relays.iter().map(|r| r.base.clone()).collect();
     let t0 = Instant::now();
-    let (_, mut api_lat, started) = push_messages(&http, &relay.base, s).await?;
+    let (_, mut api_lat, started) = push_messages_over(&http, &bases, s).await?;
     wait_drained(&http, &relay.base, &receiver, s.messages).await?;
     let elapsed = t0.elapsed();
+    let stats = Relay::sum_stats(&relays);
+    let postgres = match watch {
+        Some(w) => Some(w.finish(s.messages, stats.as_ref().map_or(0.0, |r| r.cpu_ms)).await?),
+        None => None,
+    };
     let arrivals = receiver.arrivals.lock().map_err(|_| anyhow!("lock"))?;
     let mut lat: Vec<Duration> = started
         .iter()
@@ -206,15 +242,30 @@ async fn e2e(s: &Settings) -> anyhow::Result<Row> {
         .collect();
     let duplicates = arrivals.calls - arrivals.first.len();
     let api = percentiles(&mut api_lat);
+    if let Some(pg) = &postgres {
+        println!(
+            "postgres: {} instance(s), relay {:.0} + postgres {:.0} = {:.0} cpu_us/delivery, \
+             lock waits in {} of {} active-backend samples, deadlocks {}",
+            relays.len(),
+            pg["relay_cpu_us_per_delivery"].as_f64().unwrap_or(0.0),
+            pg["cpu_us_per_delivery"].as_f64().unwrap_or(0.0),
+            pg["relay_plus_postgres_cpu_us_per_delivery"].as_f64().unwrap_or(0.0),
+            pg["lock_wait_samples"],
+            pg["active_backend_samples"],
+            pg["stat_database"]["deadlocks"],
+        );
+    }
     Ok(Row {
         scenario: "e2e".into(),
         count: s.messages,
         per_second: s.messages as f64 / elapsed.as_secs_f64(),
         latency_ms: percentiles(&mut lat),
-        relay: Some(relay.stats()),
+        relay: stats,
         extra: json!({
             "concurrency": s.concurrency, "payload_bytes": s.payloads.bytes, "duplicates": duplicates,
             "api_p50_ms": api.0, "api_p99_ms": api.1,
+            "backend": if postgres.is_some() { "postgres" } else { "sqlite" },
+            "instances": relays.len(), "postgres": postgres,
         }),
     })
 }
