@@ -29,10 +29,17 @@ pub(crate) async fn after_attempt(
     let id = &log.automation_id;
     let now = log.response_at;
     if log.error_code.is_none() {
+        // The NOT EXISTS reads the row without locking it and produces no row to insert when
+        // the success changes nothing: ON CONFLICT … DO UPDATE … WHERE would lock the row
+        // before testing its WHERE and hold the lock to the commit, so every outcome of one
+        // automation, on every instance, would wait for the one before it to commit.
         let stmt = tx
             .prepare_cached(
                 "INSERT INTO automation_health (automation_id, last_success_at) \
-                 SELECT id, $2 FROM automations WHERE id = $1 \
+                 SELECT id, $2 FROM automations WHERE id = $1 AND NOT EXISTS ( \
+                 SELECT 1 FROM automation_health h WHERE h.automation_id = $1 \
+                 AND h.consecutive_failures = 0 AND h.failing_since IS NULL \
+                 AND h.last_success_at > $2::bigint - $3::bigint) \
                  ON CONFLICT (automation_id) DO UPDATE SET last_success_at = $2, \
                  consecutive_failures = 0, failing_since = NULL \
                  WHERE automation_health.consecutive_failures > 0 \

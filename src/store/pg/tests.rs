@@ -13,6 +13,7 @@ mod delivery;
 mod fifo;
 mod fifo_order;
 mod finish_run;
+mod health;
 mod lease_expiry;
 mod operational;
 mod ops;
