@@ -29,23 +29,23 @@ pub(crate) async fn after_attempt(
     let id = &log.automation_id;
     let now = log.response_at;
     if log.error_code.is_none() {
-        // The NOT EXISTS reads the row without locking it and produces no row to insert when
-        // the success changes nothing: ON CONFLICT … DO UPDATE … WHERE would lock the row
-        // before testing its WHERE and hold the lock to the commit, so every outcome of one
-        // automation, on every instance, would wait for the one before it to commit.
+        // Written so that a success changing nothing locks nothing. An UPDATE whose WHERE no
+        // longer holds once a concurrent writer commits skips the row without keeping a lock,
+        // and the INSERT runs only for a missing row, doing nothing on a conflict. (INSERT …
+        // ON CONFLICT DO UPDATE … WHERE locks the row before testing its WHERE and holds it
+        // to the commit: every outcome of one automation, on every instance, then waited for
+        // the previous one's commit.)
         let stmt = tx
             .prepare_cached(
-                "INSERT INTO automation_health (automation_id, last_success_at) \
+                "WITH refreshed AS (UPDATE automation_health SET last_success_at = $2, \
+                 consecutive_failures = 0, failing_since = NULL WHERE automation_id = $1 \
+                 AND (consecutive_failures > 0 OR failing_since IS NOT NULL \
+                 OR last_success_at IS NULL OR last_success_at <= $2::bigint - $3::bigint) \
+                 RETURNING 1) \
+                 INSERT INTO automation_health (automation_id, last_success_at) \
                  SELECT id, $2 FROM automations WHERE id = $1 AND NOT EXISTS ( \
-                 SELECT 1 FROM automation_health h WHERE h.automation_id = $1 \
-                 AND h.consecutive_failures = 0 AND h.failing_since IS NULL \
-                 AND h.last_success_at > $2::bigint - $3::bigint) \
-                 ON CONFLICT (automation_id) DO UPDATE SET last_success_at = $2, \
-                 consecutive_failures = 0, failing_since = NULL \
-                 WHERE automation_health.consecutive_failures > 0 \
-                 OR automation_health.failing_since IS NOT NULL \
-                 OR automation_health.last_success_at IS NULL \
-                 OR automation_health.last_success_at <= $2 - $3",
+                 SELECT 1 FROM automation_health h WHERE h.automation_id = $1) \
+                 ON CONFLICT (automation_id) DO NOTHING",
             )
             .await
             .at(pg)?;
