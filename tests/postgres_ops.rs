@@ -12,26 +12,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hookrelay::ids::{LogId, MessageId};
-use hookrelay_testkit::postgres::FreshDatabase;
+use hookrelay_testkit::postgres::{required_server as server, FreshDatabase};
 use tokio_postgres::NoTls;
 
 const KEY: &str = "pg-ops-key-0123456789";
 const ENDPOINTS: &str = "/v1/processors/automations/endpoints";
-
-fn server() -> Option<String> {
-    match std::env::var("HOOKRELAY_TEST_DATABASE") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "HOOKRELAY_TEST_DATABASE is unset under CI=true: the PostgreSQL tests are \
-                 required in CI (`source .ci/postgres.sh`)"
-            );
-            eprintln!("SKIPPED: HOOKRELAY_TEST_DATABASE is unset (`source .ci/postgres.sh`)");
-            None
-        }
-    }
-}
 
 /// A relay process, killed when dropped (also when a test fails).
 struct Running(Child);

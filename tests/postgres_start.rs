@@ -10,26 +10,10 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 
-use hookrelay_testkit::postgres::FreshDatabase;
+use hookrelay_testkit::postgres::{required_server as server, FreshDatabase};
 use tokio_postgres::NoTls;
 
 const KEY: &str = "pg-start-key-0123456789";
-
-/// The test server's URL, or None (after saying why) when these tests are skipped.
-fn server() -> Option<String> {
-    match std::env::var("HOOKRELAY_TEST_DATABASE") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "HOOKRELAY_TEST_DATABASE is unset under CI=true: the PostgreSQL tests are \
-                 required in CI (`source .ci/postgres.sh`)"
-            );
-            eprintln!("SKIPPED: HOOKRELAY_TEST_DATABASE is unset (`source .ci/postgres.sh`)");
-            None
-        }
-    }
-}
 
 fn command(database: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookrelay"));

@@ -22,6 +22,24 @@ pub fn selected() -> Option<String> {
     }
 }
 
+/// The test server's URL for tests that need PostgreSQL whatever the backend selected (several
+/// instances, start-up failures); `None`, after saying why, when it is not set: they are
+/// skipped, except under `CI=true`, where that is a failure.
+pub fn required_server() -> Option<String> {
+    match std::env::var("HOOKRELAY_TEST_DATABASE") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "HOOKRELAY_TEST_DATABASE is unset under CI=true: the PostgreSQL tests are \
+                 required in CI (`source .ci/postgres.sh`)"
+            );
+            eprintln!("SKIPPED: HOOKRELAY_TEST_DATABASE is unset (`source .ci/postgres.sh`)");
+            None
+        }
+    }
+}
+
 /// A new, empty database on the test server, dropped when this is.
 pub struct FreshDatabase {
     server: String,

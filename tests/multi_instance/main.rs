@@ -9,24 +9,9 @@
 //! server goes away.
 
 use hookrelay_testkit as common;
+use hookrelay_testkit::postgres::required_server as server;
 
 mod kill;
 mod outage;
 mod receiver;
 mod sheets;
-
-/// The test server's URL, or None (after saying why) when these tests are skipped.
-fn server() -> Option<String> {
-    match std::env::var("HOOKRELAY_TEST_DATABASE") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "HOOKRELAY_TEST_DATABASE is unset under CI=true: the PostgreSQL tests are \
-                 required in CI (`source .ci/postgres.sh`)"
-            );
-            eprintln!("SKIPPED: HOOKRELAY_TEST_DATABASE is unset (`source .ci/postgres.sh`)");
-            None
-        }
-    }
-}
