@@ -5,12 +5,12 @@
 
 use std::collections::HashSet;
 
-use super::delivery::{automation, intake, message};
+use super::delivery::{automation, intake, message, succeeded};
 use super::{admin, server, Fresh};
 use crate::ids::AutomationId;
 use crate::outbound::ErrorCode;
 use crate::redact::HeaderRedaction;
-use crate::store::{ClaimRequest, ClaimedDelivery, DeliveryStatus, NewLog, Outcome, Store, Take};
+use crate::store::{ClaimRequest, ClaimedDelivery, DeliveryStatus, Outcome, Store, Take};
 use crate::time::UnixMs;
 
 const URL: &str = "http://127.0.0.1:9/ops";
@@ -35,36 +35,14 @@ fn request(want: usize) -> ClaimRequest {
 
 /// A failed first attempt of `d` answered at `at`, retried a minute later.
 fn failed(d: &ClaimedDelivery, at: UnixMs) -> Outcome {
-    Outcome {
-        delivery_id: d.id.clone(),
-        log: NewLog {
-            delivery_id: Some(d.id.clone()),
-            message_id: d.message_id.clone(),
-            automation_id: d.automation.id.clone(),
-            processor_id: d.automation.settings.processor_id.clone(),
-            attempt: d.attempt,
-            trigger: d.trigger,
-            rerun_of: None,
-            webhook_url: d.automation.settings.webhook_url.clone(),
-            request_headers: "{}".into(),
-            request_headers_implied: false,
-            request_body_hash: d.payload_hash,
-            request_at: at,
-            response_at: at,
-            status_code: 500,
-            response_headers: "{}".into(),
-            response_body: None,
-            response_truncated: false,
-            duration_ms: 1.0,
-            error_code: Some(ErrorCode::HttpStatus),
-            error_message: Some("receiver answered HTTP 500".into()),
-            snapshot_hash: d.snapshot_hash,
-        },
-        status: DeliveryStatus::Pending,
-        next_attempt_at: at.plus_ms(60_000),
-        snapshot: None,
-        called: true,
-    }
+    let mut outcome = succeeded(d);
+    let log = &mut outcome.log;
+    (log.request_at, log.response_at, log.status_code, log.response_body) = (at, at, 500, None);
+    log.error_code = Some(ErrorCode::HttpStatus);
+    log.error_message = Some("receiver answered HTTP 500".into());
+    outcome.status = DeliveryStatus::Pending;
+    outcome.next_attempt_at = at.plus_ms(60_000);
+    outcome
 }
 
 #[tokio::test]
