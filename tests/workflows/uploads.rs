@@ -199,6 +199,13 @@ async fn every_part_of_the_form_is_bounded() {
     let text = format!("{user_part}{}", file_part_and_end(&long_name).trim_start_matches("\r\n"));
     let answer = upload(&relay, DOCS_KEY, text.into(), None).await;
     assert_refused(answer, 400, "invalid_param", "file", "file name is longer than 255");
+    let long_type = format!("application/{}", "t".repeat(300));
+    let typed = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n\
+         Content-Type: {long_type}\r\n\r\n%PDF-1.4 hello\r\n--{BOUNDARY}--\r\n"
+    );
+    let answer = upload(&relay, DOCS_KEY, format!("{user_part}{typed}").into(), None).await;
+    assert_refused(answer, 400, "invalid_param", "file", "content type is longer than 255");
     let many: String = (0..17).map(|i| format!("{}{i}\r\n", part_head("extra", None))).collect();
     let text = format!("{many}{}", file_part_and_end("a.pdf").trim_start_matches("\r\n"));
     let answer = upload(&relay, DOCS_KEY, text.into(), None).await;
