@@ -111,6 +111,20 @@ impl<K: IdKind> Id<K> {
         Self::from_valid(new_id(K::PREFIX))
     }
 
+    /// A new id made at `ms` (Unix milliseconds) at the earliest: [`Id::new`], unless this
+    /// host's clock is behind `ms` (another clock's reading, PostgreSQL's), then a version 7
+    /// uuid of `ms` itself.
+    pub fn new_not_before(ms: i64) -> Self {
+        let id = Self::new();
+        if id.time_of() >= ms {
+            return id;
+        }
+        let ms = u64::try_from(ms).unwrap_or_default();
+        let at =
+            uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, (ms % 1000) as u32 * 1_000_000);
+        Self::from_bytes(Uuid::new_v7(at).into_bytes())
+    }
+
     /// An id from text already known to be valid for `K`.
     fn from_valid(text: String) -> Self {
         let bytes = suffix_bytes(&text[K::PREFIX.len()..]);

@@ -125,3 +125,15 @@ fn typed_ids_order_by_creation_and_carry_their_time() {
     assert_eq!(LogId::time_bound(1_700_000_000_123).time_of(), 1_700_000_000_123);
     assert_eq!(LogId::time_bound(-5).time_of(), 0, "times before 1970 clamp to 0");
 }
+
+#[test]
+fn an_id_not_before_a_later_clock_takes_that_clocks_time() {
+    let now = LogId::new().time_of();
+    let ahead = now + 600_000;
+    let made = LogId::new_not_before(ahead);
+    assert_eq!(made.time_of(), ahead);
+    assert!(made > LogId::time_bound(ahead - 1));
+    let behind = LogId::new_not_before(now - 600_000);
+    assert!(behind.time_of() >= now, "an earlier bound changes nothing");
+    assert_ne!(LogId::new_not_before(ahead), made, "two ids of one bound differ");
+}

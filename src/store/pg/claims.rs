@@ -15,7 +15,7 @@ use rusqlite::types::{FromSql, ValueRef};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-use super::{automations, bodies, deliveries, listen, logs, snapshots, OrStore, Pg};
+use super::{automations, bodies, deliveries, health, listen, logs, snapshots, OrStore, Pg};
 use crate::ids::{AutomationId, DeliveryId, MessageId};
 use crate::redact::HeaderRedaction;
 use crate::store::cache::{SharedCache, Target};
@@ -181,9 +181,6 @@ async fn claim(
             .at(pg)?;
             continue;
         };
-        if due.lease_ran_out && !log_lock_free(pg, tx).await? {
-            continue;
-        }
         let Some(taken) = request.intake.take(&due.automation_id, &id) else { continue };
         let taken = taken.stored_for(&target.automation);
         let (attempts, trigger) = if due.lease_ran_out {
@@ -242,15 +239,6 @@ async fn claim(
         tx.execute(&stmt, &params).await.at(pg)?;
     }
     Ok((claimed, snapshot_of, expired))
-}
-
-/// Takes the log lock (`pg::logs`, class 2) if no other transaction holds it. An attempt's
-/// outcome takes that lock before its delivery's row, and a claim holds its candidates'
-/// rows already: waiting for the lock here could deadlock with the late outcome of the very
-/// claim that ran out. A candidate passed over is claimed by a later pass.
-async fn log_lock_free(pg: &Pg, tx: &deadpool_postgres::Transaction<'_>) -> StoreResult<bool> {
-    let stmt = tx.prepare_cached("SELECT pg_try_advisory_xact_lock(2, 0)").await.at(pg)?;
-    Ok(tx.query_one(&stmt, &[]).await.at(pg)?.get(0))
 }
 
 /// The attempt of `due` whose lease ran out, logged `E_INTERRUPTED` (its outcome, if it ever
@@ -345,6 +333,7 @@ pub(in crate::store) async fn record_outcome(
     if disabled {
         cache.lock().clear();
     }
+    health::after_success(pg, &client, outcome).await?;
     snapshots::put_all(pg, &**client, &snapshot_of).await?;
     Ok((Recorded { marked, queued: false }, claimed))
 }

@@ -164,8 +164,6 @@ pub(crate) async fn record(
     ops: &Operations,
     outcome: &Outcome,
 ) -> StoreResult<bool> {
-    // The health first: the log's id is taken under a lock held to the commit (see
-    // `pg::logs::insert`), so as little as possible comes after it.
     let disabled = health::after_attempt(pg, tx, ops, outcome).await?;
     let log_id = logs::insert(pg, tx, &outcome.log).await?;
     health::queue_attempt_events(pg, tx, ops, outcome, &log_id).await?;

@@ -1,12 +1,13 @@
-//! Endpoint health on PostgreSQL: `store::health::after_attempt`'s writes, beside it, in the
-//! transaction recording the attempt: the health row and the automatic disable (recorded, with
-//! its `endpoint.disabled` webhook, through `pg::automation_events`) before the attempt's log,
-//! and the per-message operational webhooks ([`queue_attempt_events`]) after it, as they name
-//! the log. The instance recording the attempt queues them, once.
+//! Endpoint health on PostgreSQL: `store::health::after_attempt`'s writes, beside it. After a
+//! failure, in the transaction recording the attempt: the health row and the automatic
+//! disable (recorded, with its `endpoint.disabled` webhook, through `pg::automation_events`)
+//! before the attempt's log, and the per-message operational webhooks ([`queue_attempt_events`])
+//! after the log, as they name it; after a success, once that transaction commits
+//! ([`after_success`]). The instance recording the attempt queues them, once.
 
 use tokio_postgres::types::ToSql;
 
-use super::{automation_events, automations, operational, OrStore, Pg};
+use super::{automation_events, automations, operational, Cached, OrStore, Pg};
 use crate::ids::LogId;
 use crate::store::automation_events::{Actor, Switch};
 use crate::store::deliveries::Outcome;
@@ -14,45 +15,21 @@ use crate::store::health::{attempt_events, LAST_SUCCESS_RESOLUTION_MS};
 use crate::store::{Operations, StoreResult};
 use crate::time::UnixMs;
 
-/// Moves the health of `outcome`'s automation on (only for a call made) and disables it when
-/// every attempt failed for `operational.disable_after_hours`; returns whether it did.
+/// Moves the health of `outcome`'s automation on after a failed call, in the transaction
+/// recording it, and disables the automation when every attempt failed for
+/// `operational.disable_after_hours`; returns whether it did. A success is [`after_success`].
 pub(crate) async fn after_attempt(
     pg: &Pg,
     tx: &deadpool_postgres::Transaction<'_>,
     ops: &Operations,
     outcome: &Outcome,
 ) -> StoreResult<bool> {
-    if !outcome.called {
+    if !outcome.called || outcome.log.error_code.is_none() {
         return Ok(false);
     }
     let log = &outcome.log;
     let id = &log.automation_id;
     let now = log.response_at;
-    if log.error_code.is_none() {
-        // Written so that a success changing nothing locks nothing. An UPDATE whose WHERE no
-        // longer holds once a concurrent writer commits skips the row without keeping a lock,
-        // and the INSERT runs only for a missing row, doing nothing on a conflict. (INSERT …
-        // ON CONFLICT DO UPDATE … WHERE locks the row before testing its WHERE and holds it
-        // to the commit: every outcome of one automation, on every instance, then waited for
-        // the previous one's commit.)
-        let stmt = tx
-            .prepare_cached(
-                "WITH refreshed AS (UPDATE automation_health SET last_success_at = $2, \
-                 consecutive_failures = 0, failing_since = NULL WHERE automation_id = $1 \
-                 AND (consecutive_failures > 0 OR failing_since IS NOT NULL \
-                 OR last_success_at IS NULL OR last_success_at <= $2::bigint - $3::bigint) \
-                 RETURNING 1) \
-                 INSERT INTO automation_health (automation_id, last_success_at) \
-                 SELECT id, $2 FROM automations WHERE id = $1 AND NOT EXISTS ( \
-                 SELECT 1 FROM automation_health h WHERE h.automation_id = $1) \
-                 ON CONFLICT (automation_id) DO NOTHING",
-            )
-            .await
-            .at(pg)?;
-        let params: [&(dyn ToSql + Sync); 3] = [id, &now.as_ms(), &LAST_SUCCESS_RESOLUTION_MS];
-        tx.execute(&stmt, &params).await.at(pg)?;
-        return Ok(false);
-    }
     let stmt = tx
         .prepare_cached(
             "INSERT INTO automation_health (automation_id, last_failure_at, \
@@ -97,6 +74,41 @@ pub(crate) async fn after_attempt(
     };
     automation_events::record(pg, &**tx, ops, &switch).await?;
     Ok(true)
+}
+
+/// Moves the health of `outcome`'s automation on after a successful call: a statement of
+/// its own, after the outcome's transaction commits, so that the row is locked only while
+/// it changes (once a second at most, [`LAST_SUCCESS_RESOLUTION_MS`], or after failures),
+/// never while the rest of a transaction runs. A crash between the two leaves the health a
+/// success behind, which the next one mends; a failure answered after this success, recorded
+/// meanwhile, is not undone by it. Written so that a success changing nothing
+/// locks nothing: an UPDATE whose WHERE no longer holds once a concurrent writer commits
+/// skips the row, and the INSERT runs only for a missing row, doing nothing on a conflict.
+/// (`INSERT … ON CONFLICT DO UPDATE … WHERE` locks the row before testing its WHERE.)
+pub(crate) async fn after_success(pg: &Pg, c: &impl Cached, outcome: &Outcome) -> StoreResult<()> {
+    if !outcome.called || outcome.log.error_code.is_some() {
+        return Ok(());
+    }
+    let stmt = c
+        .prepare_cached(
+            "WITH refreshed AS (UPDATE automation_health SET last_success_at = $2, \
+             consecutive_failures = 0, failing_since = NULL WHERE automation_id = $1 \
+             AND (consecutive_failures > 0 OR failing_since IS NOT NULL \
+             OR last_success_at IS NULL OR last_success_at <= $2::bigint - $3::bigint) \
+             AND (last_failure_at IS NULL OR last_failure_at <= $2) \
+             RETURNING 1) \
+             INSERT INTO automation_health (automation_id, last_success_at) \
+             SELECT id, $2 FROM automations WHERE id = $1 AND NOT EXISTS ( \
+             SELECT 1 FROM automation_health h WHERE h.automation_id = $1) \
+             ON CONFLICT (automation_id) DO NOTHING",
+        )
+        .await
+        .at(pg)?;
+    let log = &outcome.log;
+    let params: [&(dyn ToSql + Sync); 3] =
+        [&log.automation_id, &log.response_at.as_ms(), &LAST_SUCCESS_RESOLUTION_MS];
+    c.execute(&stmt, &params).await.at(pg)?;
+    Ok(())
 }
 
 /// Queues the per-message operational webhooks of `outcome` (`store::health::attempt_events`),

@@ -22,23 +22,49 @@ const COLUMNS: &str = "id, delivery_id, message_id, automation_id, processor_id,
     response_at, status_code, response_headers::text, response_body_hash, response_truncated, \
     duration_ms, error_code, error_message, snapshot_hash, request_headers_implied";
 
+/// The high 16 bits ("lg") of the advisory lock key a transaction writing a log holds; the
+/// low 48 bits are the millisecond, on PostgreSQL's clock, its log's id is made at the
+/// earliest. A bigint key, so it never meets the two-integer keys of classes 1 to 3.
+const WRITER_TAG: i64 = 0x6C67 << 48;
+
 /// Inserts `log` under a new id, returned (see `store::logs::insert`). Readers must see the
-/// logs as a growing prefix of the id order (a client following the list with `after=<last
-/// id seen>` never has a log commit below its cursor): SQLite's single writer gives that;
-/// here the id is taken under a transaction-scoped advisory lock (class 2), held until the
-/// transaction ends, so transactions writing logs take ids and commit in the same order.
-/// Callers write the log as late in their transaction as they can: what follows it runs
-/// under that lock.
+/// logs as a growing prefix of the id order (a client following a list with `after=<last
+/// id seen>` never has a log commit below its cursor): SQLite's single writer gives that.
+/// Here writers do not wait for each other: each first holds, to its commit, a shared
+/// advisory lock whose key says the millisecond its id is made at the earliest (the
+/// database's clock, so another instance's clock cannot put it below), and readers list
+/// only ids below the earliest of those ([`horizon`]).
 pub(crate) async fn insert(
     pg: &Pg,
     c: &deadpool_postgres::Transaction<'_>,
     log: &NewLog,
 ) -> StoreResult<LogId> {
-    let lock = c.prepare_cached("SELECT pg_advisory_xact_lock(2, 0)").await.at(pg)?;
-    c.execute(&lock, &[]).await.at(pg)?;
-    let id = LogId::new();
+    let register = c
+        .prepare_cached(
+            "WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms), \
+             held AS (SELECT pg_advisory_xact_lock_shared($1::bigint | ms) FROM now) \
+             SELECT ms FROM now, held",
+        )
+        .await
+        .at(pg)?;
+    let from: i64 = c.query_one(&register, &[&WRITER_TAG]).await.at(pg)?.get(0);
+    let id = LogId::new_not_before(from);
     insert_as(pg, c, &id, log).await?;
     Ok(id)
+}
+
+/// The millisecond below which every log that will ever be is committed: the earliest a
+/// writer still in progress may make its id at, else now (the database's clock: a writer
+/// registering later reads a later time). Read in a statement before the page it bounds,
+/// so that the page's snapshot sees every writer that had finished by then.
+pub(crate) async fn horizon(pg: &Pg, c: &(impl GenericClient + Sync)) -> StoreResult<i64> {
+    let sql = "SELECT least((extract(epoch FROM clock_timestamp()) * 1000)::bigint, \
+             (SELECT min(((l.classid::bigint << 32) | l.objid::bigint) & $2::bigint) \
+             FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+             WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND d.datname = current_database() \
+             AND ((l.classid::bigint << 32) | l.objid::bigint) >> 48 = $1::bigint >> 48))";
+    let mask: i64 = (1 << 48) - 1;
+    Ok(c.query_one(sql, &[&WRITER_TAG, &mask]).await.at(pg)?.get(0))
 }
 
 /// Inserts `log` under `id`, and its response body.
@@ -201,7 +227,8 @@ pub(crate) async fn list(
     filter: &LogFilter,
     page: &PageRequest,
 ) -> StoreResult<Page<LogRecord>> {
-    let cond = conditions(filter);
+    let mut cond = conditions(filter);
+    cond.push("id < ?", LogId::time_bound(horizon(pg, c).await?));
     let page =
         read_page(pg, c, "logs", COLUMNS, &cond, page, from_row, |s| s.0.id.as_str()).await?;
     let mut items = Vec::with_capacity(page.items.len());

@@ -15,6 +15,7 @@ mod fifo_order;
 mod finish_run;
 mod health;
 mod lease_expiry;
+mod log_order;
 mod operational;
 mod ops;
 mod rate_starts;
