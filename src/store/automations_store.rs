@@ -95,7 +95,7 @@ impl Store {
                         failing_since: None,
                         now,
                     };
-                    pg::automation_events::record(p, &*tx, &ops, &switch).await?;
+                    pg::automation_events::record(p, &tx, &ops, &switch).await?;
                 }
                 tx.commit().await.at(p)?;
                 cache.lock().clear();

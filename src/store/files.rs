@@ -112,11 +112,11 @@ async fn insert_upload_pg(p: &pg::Pg, file: UploadFile, data: Vec<u8>) -> StoreR
         tokio::task::spawn_blocking(move || (body_hash(&data), data)).await.map_err(blocking)?;
     let mut client = p.client().await?;
     let tx = client.transaction().await.at(p)?;
-    if !pg::bodies::refresh(p, &*tx, &hash).await? {
+    if !pg::bodies::refresh(p, &tx, &hash).await? {
         let blob = tokio::task::spawn_blocking(move || bodies::Prepared::of(&data))
             .await
             .map_err(blocking)?;
-        pg::bodies::put_prepared(p, &*tx, &blob).await?;
+        pg::bodies::put_prepared(p, &tx, &blob).await?;
     }
     tx.execute(
         "INSERT INTO upload_files (id, app_id, name, size, extension, mime_type, created_by, data_hash, created_at) \

@@ -278,7 +278,7 @@ impl Store {
             super::Backend::Sqlite(db) => db,
             super::Backend::Postgres(p) => {
                 let mut client = p.client().await?;
-                super::pg::snapshots::put(p, &**client, &snapshot).await?;
+                super::pg::snapshots::put(p, &client, &snapshot).await?;
                 let tx = client.transaction().await.map_err(|e| p.failed(e))?;
                 let id = super::pg::logs::insert(p, &tx, &log).await?;
                 tx.commit().await.map_err(|e| p.failed(e))?;
@@ -305,7 +305,7 @@ impl Store {
             super::Backend::Sqlite(db) => db,
             super::Backend::Postgres(p) => {
                 let mut client = p.client().await?;
-                super::pg::snapshots::put(p, &**client, &snapshot).await?;
+                super::pg::snapshots::put(p, &client, &snapshot).await?;
                 let tx = client.transaction().await.map_err(|e| p.failed(e))?;
                 super::pg::logs::insert_as(p, &tx, &id, &log).await?;
                 return tx.commit().await.map_err(|e| p.failed(e));

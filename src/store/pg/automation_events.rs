@@ -1,8 +1,6 @@
 //! The enable/disable trail on PostgreSQL: `store::automation_events::record`'s SQL, beside it.
 
-use tokio_postgres::GenericClient;
-
-use super::{operational, OrStore, Pg};
+use super::{operational, Cached, OrStore, Pg};
 use crate::ids::AutomationEventId;
 use crate::store::automation_events::{switch_event, Switch};
 use crate::store::{Operations, StoreResult};
@@ -13,7 +11,7 @@ use crate::store::{Operations, StoreResult};
 /// instance making the change queues the event, once, committed with it.
 pub(crate) async fn record(
     pg: &Pg,
-    c: &(impl GenericClient + Sync),
+    c: &impl Cached,
     ops: &Operations,
     switch: &Switch<'_>,
 ) -> StoreResult<()> {

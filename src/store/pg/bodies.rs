@@ -2,9 +2,10 @@
 //! compression and the encodings are `store::bodies`' own, so a blob reads back the same from
 //! either backend.
 
+use tokio_postgres::types::ToSql;
 use tokio_postgres::GenericClient;
 
-use super::{OrStore, Pg};
+use super::{Cached, OrStore, Pg};
 use crate::store::bodies::{decode, Prepared, USE_REFRESH_MS};
 use crate::store::column::Column;
 use crate::store::{BodyHash, StoreResult};
@@ -13,11 +14,7 @@ use crate::store::{BodyHash, StoreResult};
 /// (the blob counts as used now; a repeat marks it `shared`); returns its hash. Unlike on
 /// SQLite the blob is compressed before looking: a lookup first would cost a round trip, more
 /// than compressing a payload (about 6 us a KB).
-pub(crate) async fn put(
-    pg: &Pg,
-    c: &(impl GenericClient + Sync),
-    data: &[u8],
-) -> StoreResult<BodyHash> {
+pub(crate) async fn put(pg: &Pg, c: &impl Cached, data: &[u8]) -> StoreResult<BodyHash> {
     put_prepared(pg, c, &Prepared::of(data)).await
 }
 
@@ -33,18 +30,20 @@ pub(crate) async fn put(
 /// reads what committed before it) and marks it `shared`.
 pub(crate) async fn put_prepared(
     pg: &Pg,
-    c: &(impl GenericClient + Sync),
+    c: &impl Cached,
     blob: &Prepared,
 ) -> StoreResult<BodyHash> {
-    let inserted = c
-        .execute(
+    let stmt = c
+        .prepare_cached(
             "INSERT INTO bodies (hash, data, used_at, encoding) \
              VALUES ($1, $2, (extract(epoch FROM clock_timestamp()) * 1000)::bigint, \
              $3::bigint::smallint) ON CONFLICT (hash) DO NOTHING",
-            &[&blob.hash.as_slice(), &blob.encoded.data, &blob.encoded.encoding],
         )
         .await
         .at(pg)?;
+    let params: [&(dyn ToSql + Sync); 3] =
+        [&blob.hash.as_slice(), &blob.encoded.data, &blob.encoded.encoding];
+    let inserted = c.execute(&stmt, &params).await.at(pg)?;
     if inserted == 0 {
         touch(pg, c, &blob.hash).await?;
     }
@@ -53,11 +52,7 @@ pub(crate) async fn put_prepared(
 
 /// Whether blob `hash` is stored; when it is, its use is noted as [`put`] notes a repeat.
 /// For content large enough that compressing it costs more than this round trip (uploads).
-pub(crate) async fn refresh(
-    pg: &Pg,
-    c: &(impl GenericClient + Sync),
-    hash: &BodyHash,
-) -> StoreResult<bool> {
+pub(crate) async fn refresh(pg: &Pg, c: &impl Cached, hash: &BodyHash) -> StoreResult<bool> {
     let stored = c
         .query_opt("SELECT 1 FROM bodies WHERE hash = $1", &[&hash.as_slice()])
         .await
@@ -70,15 +65,17 @@ pub(crate) async fn refresh(
 }
 
 /// Marks the stored blob `hash` `shared` and used now, unless it is so already (see [`put`]).
-async fn touch(pg: &Pg, c: &(impl GenericClient + Sync), hash: &BodyHash) -> StoreResult<()> {
-    c.execute(
-        "UPDATE bodies SET used_at = now.ms, shared = true \
-         FROM (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms) now \
-         WHERE hash = $1 AND (NOT shared OR used_at < now.ms - $2)",
-        &[&hash.as_slice(), &USE_REFRESH_MS],
-    )
-    .await
-    .at(pg)?;
+async fn touch(pg: &Pg, c: &impl Cached, hash: &BodyHash) -> StoreResult<()> {
+    let stmt = c
+        .prepare_cached(
+            "UPDATE bodies SET used_at = now.ms, shared = true \
+             FROM (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms) now \
+             WHERE hash = $1 AND (NOT shared OR used_at < now.ms - $2)",
+        )
+        .await
+        .at(pg)?;
+    let params: [&(dyn ToSql + Sync); 2] = [&hash.as_slice(), &USE_REFRESH_MS];
+    c.execute(&stmt, &params).await.at(pg)?;
     Ok(())
 }
 

@@ -18,7 +18,7 @@ pub(crate) async fn start(
     snapshot: &Snapshot,
 ) -> StoreResult<InFlight> {
     let mut client = pg.client().await?;
-    snapshots::put(pg, &**client, snapshot).await?;
+    snapshots::put_committed(pg, &client, snapshot).await?;
     let tx = client.transaction().await.at(pg)?;
     let params: [&(dyn ToSql + Sync); 10] = [
         &call.message_id,
@@ -54,7 +54,7 @@ pub(crate) async fn finish(
     snapshot: &Snapshot,
 ) -> StoreResult<(LogId, Option<RerunDelivery>)> {
     let mut client = pg.client().await?;
-    snapshots::put(pg, &**client, snapshot).await?;
+    snapshots::put_committed(pg, &client, snapshot).await?;
     let tx = client.transaction().await.at(pg)?;
     tx.execute("DELETE FROM calls_in_flight WHERE id = $1", &[&in_flight.0]).await.at(pg)?;
     let done = if log.trigger == Trigger::Rerun {

@@ -90,7 +90,7 @@ pub(in crate::store) async fn claim_due(
         claim(pg, &tx, rule, version, request, UnixMs::now()).await?;
     tx.commit().await.at(pg)?;
     pg.lease_expiries.inc_by(expired);
-    snapshots::put_all(pg, &**client, &snapshot_of).await?;
+    snapshots::put_all(pg, &client, &snapshot_of).await?;
     Ok(claimed)
 }
 
@@ -251,7 +251,7 @@ async fn interrupt(
     now: UnixMs,
 ) -> StoreResult<()> {
     let automation = &target.automation;
-    snapshots::put(pg, &**tx, target.snapshot()).await?;
+    snapshots::put(pg, tx, target.snapshot()).await?;
     let log = interrupted_log(InterruptedCall {
         call: StartingCall {
             message_id: due.message_id.clone(),
@@ -311,7 +311,7 @@ pub(in crate::store) async fn record_outcome(
 ) -> StoreResult<(Recorded, Vec<ClaimedDelivery>)> {
     let mut client = pg.client().await?;
     if let Some(snapshot) = &outcome.snapshot {
-        snapshots::put(pg, &**client, snapshot).await?;
+        snapshots::put_committed(pg, &client, snapshot).await?;
     }
     let tx = client.transaction().await.at(pg)?;
     let disabled = deliveries::record(pg, &tx, ops, outcome).await?;
@@ -334,7 +334,7 @@ pub(in crate::store) async fn record_outcome(
         cache.lock().clear();
     }
     health::after_success(pg, &client, outcome).await?;
-    snapshots::put_all(pg, &**client, &snapshot_of).await?;
+    snapshots::put_all(pg, &client, &snapshot_of).await?;
     Ok((Recorded { marked, queued: false }, claimed))
 }
 

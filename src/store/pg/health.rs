@@ -72,7 +72,7 @@ pub(crate) async fn after_attempt(
         failing_since: Some(since),
         now,
     };
-    automation_events::record(pg, &**tx, ops, &switch).await?;
+    automation_events::record(pg, tx, ops, &switch).await?;
     Ok(true)
 }
 
@@ -121,7 +121,7 @@ pub(crate) async fn queue_attempt_events(
     log_id: &LogId,
 ) -> StoreResult<()> {
     for (event, data) in attempt_events(ops, outcome, log_id) {
-        operational::emit(pg, &**tx, ops, event, data, outcome.log.response_at).await?;
+        operational::emit(pg, tx, ops, event, data, outcome.log.response_at).await?;
     }
     Ok(())
 }

@@ -115,7 +115,7 @@ pub(crate) async fn insert_as(
     ];
     c.execute(&stmt, &params).await.at(pg)?;
     if let Some(body) = &log.response_body {
-        bodies::put(pg, &**c, body).await?;
+        bodies::put(pg, c, body).await?;
     }
     Ok(())
 }

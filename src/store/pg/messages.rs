@@ -42,7 +42,7 @@ pub(crate) async fn ingest(
     let (accepted, taken) =
         ingest_in(pg, &tx, rule, version, msg, payload, intake, UnixMs::now()).await?;
     tx.commit().await.at(pg)?;
-    snapshots::put_all(pg, &**client, &taken).await?;
+    snapshots::put_all(pg, &client, &taken).await?;
     Ok(accepted)
 }
 
@@ -71,7 +71,7 @@ pub(super) async fn ingest_in(
     let (processor_id, targets) = addressed_targets(pg, tx, rule, &msg).await?;
     lock_lines(pg, tx, &targets).await?;
     let message_id = MessageId::new();
-    let payload_hash = bodies::put_prepared(pg, &**tx, &payload).await?;
+    let payload_hash = bodies::put_prepared(pg, tx, &payload).await?;
     insert_message(
         pg,
         tx,
@@ -341,7 +341,7 @@ pub(crate) async fn insert_bare(
     let mut client = pg.client().await?;
     let tx = client.transaction().await.at(pg)?;
     let id = MessageId::new();
-    let hash = bodies::put(pg, &*tx, payload).await?;
+    let hash = bodies::put(pg, &tx, payload).await?;
     let now = UnixMs::now();
     insert_message(pg, &tx, &id, processor_id, Some(event_type), &hash, Some(automation_id), now)
         .await?;

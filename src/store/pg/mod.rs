@@ -144,6 +144,8 @@ pub struct Pg {
     stops: tokio::sync::broadcast::Sender<Arc<str>>,
     /// Claims taken again after their lease ran out (see [`claims`]), for `/metrics`.
     lease_expiries: prometheus_client::metrics::counter::Counter,
+    /// The snapshots this instance stored lately (see [`snapshots::Stored`]).
+    stored_snapshots: Arc<snapshots::Stored>,
 }
 
 impl std::fmt::Debug for Pg {
@@ -183,7 +185,16 @@ impl Pg {
         let instance = uuid::Uuid::now_v7().to_string().into();
         let (stops, _) = tokio::sync::broadcast::channel(listen::STOPS_QUEUED);
         let lease_expiries = Default::default();
-        let pg = Pg { pool, target, config: listen_config, instance, stops, lease_expiries };
+        let stored_snapshots = Default::default();
+        let pg = Pg {
+            pool,
+            target,
+            config: listen_config,
+            instance,
+            stops,
+            lease_expiries,
+            stored_snapshots,
+        };
         let migrated = migrate::apply(&pg).await?;
         instances::register(&pg).await?;
         Ok((pg, migrated))

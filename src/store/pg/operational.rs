@@ -9,7 +9,7 @@
 use serde_json::{json, Value};
 use tokio_postgres::GenericClient;
 
-use super::{automations, bodies, OrStore, Pg};
+use super::{automations, bodies, Cached, OrStore, Pg};
 use crate::ids::{AutomationId, DeliveryId, MessageId};
 use crate::store::column::Column;
 use crate::store::operational::{new_automation, Operations, OPERATIONAL_PROCESSOR};
@@ -81,7 +81,7 @@ pub(crate) async fn install(
 /// was queued.
 pub(crate) async fn emit(
     pg: &Pg,
-    c: &(impl GenericClient + Sync),
+    c: &impl Cached,
     ops: &Operations,
     event_type: &str,
     data: Value,

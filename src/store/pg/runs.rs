@@ -96,7 +96,7 @@ pub(crate) async fn finish_with_completion(
     )
     .await?;
     tx.commit().await.at(pg)?;
-    snapshots::put_all(pg, &**client, &taken).await?;
+    snapshots::put_all(pg, &client, &taken).await?;
     Ok(accepted)
 }
 

@@ -62,7 +62,7 @@ pub(super) async fn release(
             continue;
         };
         let snapshot = Snapshot::of(&automation, rule);
-        snapshots::put(pg, &**tx, &snapshot).await?;
+        snapshots::put(pg, tx, &snapshot).await?;
         let call = StartingCall {
             message_id,
             automation_id,

@@ -37,7 +37,7 @@ async fn a_json_payload_is_stored_compressed_and_read_back_byte_for_byte() {
     let (pg, _) = Pg::open(&db.url, 1).await.unwrap();
     let client = pg.client().await.unwrap();
     let payload = json_payload();
-    let hash = bodies::put(&pg, &**client, &payload).await.unwrap();
+    let hash = bodies::put(&pg, &client, &payload).await.unwrap();
     assert_eq!(hash, body_hash(&payload), "the hash is the payload's, not the stored bytes'");
     let (encoding, len, _, shared) = stored(&db.url, &hash).await;
     assert_eq!((encoding, shared), (DEFLATE, false));
@@ -55,7 +55,7 @@ async fn short_and_incompressible_blobs_are_stored_as_given() {
     let (pg, _) = Pg::open(&db.url, 1).await.unwrap();
     let client = pg.client().await.unwrap();
     for blob in [b"{\"a\":1}".to_vec(), incompressible(7, 2048), Vec::new()] {
-        let hash = bodies::put_prepared(&pg, &**client, &Prepared::of(&blob)).await.unwrap();
+        let hash = bodies::put_prepared(&pg, &client, &Prepared::of(&blob)).await.unwrap();
         let (encoding, len, _, _) = stored(&db.url, &hash).await;
         assert_eq!((encoding, len), (RAW, blob.len()));
         assert_eq!(bodies::find(&pg, &**client, &hash).await.unwrap(), Some(blob));
@@ -73,7 +73,7 @@ async fn a_repeated_blob_is_stored_once_marked_shared_and_refreshed_by_the_rule(
     let (pg, _) = Pg::open(&db.url, 1).await.unwrap();
     let client = pg.client().await.unwrap();
     let payload = json_payload();
-    let first = bodies::put(&pg, &**client, &payload).await.unwrap();
+    let first = bodies::put(&pg, &client, &payload).await.unwrap();
     let set_used_at = |at: i64| {
         let url = db.url.clone();
         async move {
@@ -81,7 +81,7 @@ async fn a_repeated_blob_is_stored_once_marked_shared_and_refreshed_by_the_rule(
         }
     };
     set_used_at(1_000).await;
-    let again = bodies::put(&pg, &**client, &payload).await.unwrap();
+    let again = bodies::put(&pg, &client, &payload).await.unwrap();
     assert_eq!((first, rows(&db.url).await), (again, 1));
     let (_, _, used_at, shared) = stored(&db.url, &first).await;
     assert!(shared, "a repeat marks the blob shared");
@@ -90,11 +90,11 @@ async fn a_repeated_blob_is_stored_once_marked_shared_and_refreshed_by_the_rule(
     // Shared and used less than USE_REFRESH_MS ago: left alone.
     let recent = UnixMs::now().as_ms() - USE_REFRESH_MS / 2;
     set_used_at(recent).await;
-    bodies::put(&pg, &**client, &payload).await.unwrap();
+    bodies::put(&pg, &client, &payload).await.unwrap();
     assert_eq!(stored(&db.url, &first).await.2, recent);
     // Shared and used USE_REFRESH_MS ago: refreshed.
     set_used_at(UnixMs::now().as_ms() - USE_REFRESH_MS - 1_000).await;
-    bodies::put(&pg, &**client, &payload).await.unwrap();
+    bodies::put(&pg, &client, &payload).await.unwrap();
     assert!(stored(&db.url, &first).await.2 > recent);
     assert_eq!(bodies::find(&pg, &**client, &first).await.unwrap(), Some(payload));
     drop((client, pg));
@@ -108,8 +108,8 @@ async fn an_unknown_encoding_or_a_stream_that_does_not_inflate_is_reported_corru
     let (pg, _) = Pg::open(&db.url, 1).await.unwrap();
     let client = pg.client().await.unwrap();
     let payload = json_payload();
-    let hash = bodies::put(&pg, &**client, &payload).await.unwrap();
-    let other = bodies::put(&pg, &**client, &payload[1..]).await.unwrap();
+    let hash = bodies::put(&pg, &client, &payload).await.unwrap();
+    let other = bodies::put(&pg, &client, &payload[1..]).await.unwrap();
     // The schema refuses an unknown encoding; a database written by a newer build may not.
     let admin = admin(&db.url).await;
     admin.batch_execute("ALTER TABLE bodies DROP CONSTRAINT bodies_encoding_check").await.unwrap();
@@ -143,13 +143,13 @@ async fn two_transactions_storing_the_same_new_blob_make_one_row() {
     let payload = json_payload();
     let mut first = pg.client().await.unwrap();
     let tx = first.transaction().await.unwrap();
-    let hash = bodies::put(&pg, &*tx, &payload).await.unwrap();
+    let hash = bodies::put(&pg, &tx, &payload).await.unwrap();
     let second = tokio::spawn({
         let (pg, payload) = (pg.clone(), payload.clone());
         async move {
             let mut client = pg.client().await.unwrap();
             let tx = client.transaction().await.unwrap();
-            let hash = bodies::put(&pg, &*tx, &payload).await.unwrap();
+            let hash = bodies::put(&pg, &tx, &payload).await.unwrap();
             tx.commit().await.unwrap();
             hash
         }
