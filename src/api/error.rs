@@ -141,6 +141,15 @@ impl From<StoreError> for ApiError {
                     "the database is unavailable; nothing was written. Retry later",
                 )
             }
+            StoreError::Postgres(crate::store::pg::PgError::Lost { .. }) => {
+                tracing::warn!(error = %e, "the connection to the database was lost");
+                Self::new(
+                    ApiErrorCode::Unavailable,
+                    "the connection to the database was lost: what was being written may or \
+                     may not have been committed. Retry later (a message retried with its \
+                     Idempotency-Key is never taken twice)",
+                )
+            }
             other => ApiError::internal(other),
         }
     }

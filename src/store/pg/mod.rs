@@ -78,6 +78,15 @@ pub enum PgError {
         /// The version it holds.
         found: i64,
     },
+    /// The connection was lost while a statement ran (the server shut down or ended it, the
+    /// network failed): whether a commit in flight took effect is unknown.
+    #[error("database {target}: the connection was lost ({reason})")]
+    Lost {
+        /// Where the database is.
+        target: Target,
+        /// What ended it.
+        reason: String,
+    },
     /// A statement failed.
     #[error("database {target}: {}", describe(source))]
     Query {
@@ -245,7 +254,11 @@ impl Pg {
     }
 
     fn query_error(&self, source: tokio_postgres::Error) -> PgError {
-        PgError::Query { target: self.target.clone(), source }
+        let target = self.target.clone();
+        if connection_lost(&source) {
+            return PgError::Lost { target, reason: describe(&source) };
+        }
+        PgError::Query { target, source }
     }
 }
 
@@ -259,6 +272,17 @@ impl<T> OrStore<T> for Result<T, tokio_postgres::Error> {
     fn at(self, pg: &Pg) -> crate::store::StoreResult<T> {
         self.map_err(|e| crate::store::StoreError::Postgres(pg.query_error(e)))
     }
+}
+
+/// Whether `e` ended the connection rather than the statement: the driver found it closed or
+/// could not read or write it, or the server sent a connection exception (class 08) or an
+/// operator intervention that ends sessions (57P01 admin shutdown, 57P02 crash shutdown,
+/// 57P03 cannot connect now, …).
+fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    let code = e.code().map(|c| c.code());
+    e.is_closed()
+        || code.is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
+        || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
 }
 
 /// A driver error as a person reads it: tokio-postgres shows a server's error as "db error",

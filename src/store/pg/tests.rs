@@ -5,7 +5,8 @@
 
 use tokio_postgres::NoTls;
 
-use super::{is_postgres_url, Migrated, Pg, PgError, VERSION};
+use super::{is_postgres_url, Migrated, OrStore, Pg, PgError, VERSION};
+use crate::store::StoreError;
 
 mod bodies;
 mod checks;
@@ -204,4 +205,34 @@ async fn sslmode_require_goes_through_rustls() {
     let err = Pg::open(url.as_str(), 1).await.unwrap_err();
     assert!(matches!(err, PgError::Unavailable { .. }), "{err}");
     assert!(err.to_string().to_lowercase().contains("tls"), "{err}");
+}
+
+/// A statement whose connection the server ends (an administrator, a shutdown) is a lost
+/// connection, which the API answers 503 `unavailable`, never a fault of the relay's own.
+#[tokio::test]
+async fn a_connection_ended_by_the_server_mid_statement_is_lost_not_a_fault() {
+    use axum::response::IntoResponse;
+
+    let Some(server) = server() else { return };
+    let db = Fresh::new(&server).await;
+    let (pg, _) = Pg::open(&db.url, 1).await.unwrap();
+    let client = pg.client().await.unwrap();
+    let pid: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    let sleeping = tokio::spawn(async move {
+        let slept = client.batch_execute("SELECT pg_sleep(30)").await;
+        slept.at(&pg).map(|_| ())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let ended: bool = admin(&server)
+        .await
+        .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ended);
+    let err = sleeping.await.unwrap().unwrap_err();
+    assert!(matches!(&err, StoreError::Postgres(PgError::Lost { .. })), "{err}");
+    let answer = crate::api::ApiError::from(err).into_response();
+    assert_eq!(answer.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+    db.drop_now().await;
 }
