@@ -62,6 +62,18 @@ async fn body_excerpt(response: reqwest::Response) -> String {
     String::from_utf8_lossy(&bytes).chars().take(ERROR_BODY_CHARS).collect()
 }
 
+/// `text` as a run records it (its `error`, a node's): each NUL replaced by U+FFFD. An llm
+/// or upstream server's answer may hold NUL, which PostgreSQL's text columns refuse (the
+/// write would fail and leave the run `running`) and SQLite's keep; replaced where the text
+/// is made, it is the same on both backends, in the run's events and in its webhook.
+pub fn recorded(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}
+
 /// Why a node failed while running.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {

@@ -11,6 +11,7 @@ pub mod files;
 pub mod graph;
 mod node_keys;
 pub mod nodes;
+mod retry;
 pub mod runner;
 pub mod service;
 pub mod sse;

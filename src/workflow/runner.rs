@@ -125,7 +125,7 @@ pub async fn run(
         } else {
             None
         },
-        error: error.map(|e| e.to_string()),
+        error: error.map(|e| super::error::recorded(e.to_string())),
         elapsed_time: started.elapsed().as_secs_f64(),
         total_tokens: progress.tokens,
         prompt_tokens: progress.prompt_tokens,
@@ -196,7 +196,7 @@ async fn walk(
                 }
             }
             Err(source) => {
-                let error = source.to_string();
+                let error = super::error::recorded(source.to_string());
                 complete_record(progress, elapsed, Some(error.clone()));
                 emit_node_failed(events, finished, error);
                 return Err(RunError::Node { node: node.id.clone(), source });

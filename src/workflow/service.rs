@@ -1,8 +1,9 @@
 //! The workflow service: finds the app of an app key, starts runs in their own tasks (a run
 //! goes on when its client disconnects), stops them, and on each final state commits the
 //! run and its completion together through [`Relay`], which hands the deliveries to the
-//! dispatcher. A run
-//! whose code panics ends `failed` like any other failure: it never stays `running`.
+//! dispatcher. A run whose code panics ends `failed` like any other failure, and a final
+//! state the database could not take at once (away, full) is written again until it is: a
+//! run never stays `running`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,6 +18,7 @@ use super::app::AppDefinition;
 use super::completion;
 use super::error::RunError;
 use super::events::{EventSender, Events};
+use super::retry;
 use super::runner::{self, RunOutcome, RunSpec, RunStatus};
 use crate::auth::key_hash;
 use crate::outbound::Sender;
@@ -188,7 +190,12 @@ impl Workflows {
     }
 
     /// Commits the final state with its completion body `payload` (whose deliveries go out
-    /// at once).
+    /// at once). A write the database refused for being away or full is tried again, with
+    /// [`retry::Backoff`]'s waits, until it is stored (see [`retry::is_passing`] for which
+    /// failures those are): the run then ends and its webhook goes out once the database
+    /// answers. The tries end with the process. Any other failure is logged and not tried
+    /// again, nor is a run found ended already on a later try (an earlier try committed but
+    /// its answer was lost, or another instance failed the run meanwhile).
     async fn finish(&self, spec: &RunSpec, outcome: &RunOutcome, payload: Vec<u8>) {
         let message = NewMessage {
             processor_id: Some(spec.app.id.clone()),
@@ -197,8 +204,37 @@ impl Workflows {
             payload,
             idempotency_key: None,
         };
-        if let Err(e) = self.relay.finish_run(spec.run_id.clone(), outcome.clone(), message).await {
-            tracing::error!(run = %spec.run_id, error = %e, "recording a finished run failed")
+        let mut backoff = retry::Backoff::new();
+        for attempt in 1u32.. {
+            let run_id = spec.run_id.clone();
+            let Err(e) = self.relay.finish_run(run_id, outcome.clone(), message.clone()).await
+            else {
+                if attempt > 1 {
+                    tracing::info!(run = %spec.run_id, attempt, "a finished run was recorded");
+                }
+                return;
+            };
+            let run = &spec.run_id;
+            match e {
+                StoreError::Conflict(Conflict::RunNotRunning, _) if attempt > 1 => {
+                    tracing::info!(run = %run, attempt, "a finished run had been recorded already");
+                    return;
+                }
+                e if retry::is_passing(&e) => {
+                    if attempt == 1 {
+                        tracing::warn!(run = %run, error = %e,
+                            "recording a finished run failed; trying again until it is stored");
+                    } else {
+                        tracing::debug!(run = %run, attempt, error = %e,
+                            "recording a finished run failed again");
+                    }
+                    tokio::time::sleep(backoff.next_wait()).await;
+                }
+                e => {
+                    tracing::error!(run = %run, error = %e, "recording a finished run failed");
+                    return;
+                }
+            }
         }
     }
 

@@ -1,12 +1,15 @@
 //! The llm node against a fake OpenAI-compatible server on 127.0.0.1: what the node sends
 //! (model, substituted messages, key, stream, response_format), text streamed as text_chunk
-//! events while the model answers, structured output, and tokens counted into the run.
+//! events while the model answers, structured output, tokens counted into the run, and error
+//! answers failing the run (one holding a NUL byte too).
 
 use serde_json::{json, Value};
 
 use crate::common::{Receiver, Relay};
 use crate::helpers::{edges, wait_calls, App};
-use crate::servers::{FakeLlm, PLAIN_CHUNKS, PLAIN_USAGE, STRUCTURED_REPLY, STRUCTURED_USAGE};
+use crate::servers::{
+    FakeLlm, NUL_MODEL, PLAIN_CHUNKS, PLAIN_USAGE, STRUCTURED_REPLY, STRUCTURED_USAGE,
+};
 
 const KEY: &str = "app-llm-key-0123456789";
 const SCHEMA: &str = r#"{ type = "object", properties = { summary = { type = "string" }, topics = { type = "array", items = { type = "string" } } }, required = ["summary", "topics"], additionalProperties = false }"#;
@@ -229,4 +232,60 @@ async fn an_llm_error_fails_the_run_with_the_models_answer() {
     assert_eq!(data["total_tokens"], PLAIN_USAGE.0 + PLAIN_USAGE.1, "the first node's tokens");
     assert_eq!(llm.calls().len(), 2);
     assert!(llm.calls()[1].headers.get("authorization").is_none());
+}
+
+const NUL_KEY: &str = "app-nul-key-0123456789";
+
+/// start → l (llm answering 500 with a NUL in its body) → end.
+fn nul_app(llm: &FakeLlm) -> String {
+    format!(
+        r#"
+[[apps]]
+id = "nul"
+api_keys = ["{NUL_KEY}"]
+[[apps.nodes]]
+id = "start"
+type = "start"
+[[apps.nodes]]
+id = "l"
+type = "llm"
+base_url = "{base}"
+api_key = "sk-inline-key"
+model = "{NUL_MODEL}"
+messages = [{{ role = "user", text = "Hello" }}]
+[[apps.nodes]]
+id = "end"
+type = "end"
+outputs = [{{ variable = "text", value_selector = ["l", "text"] }}]
+{}"#,
+        edges(&[("start", "l"), ("l", "end")]),
+        base = llm.base_url(),
+    )
+}
+
+/// F6: an error body holding a NUL byte fails the run like any other, on both backends
+/// (PostgreSQL's text columns refuse NUL: the run stayed `running`, without its webhook). The
+/// NUL is recorded as U+FFFD everywhere the run's error shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_llm_error_body_holding_a_nul_fails_the_run_with_its_webhook() {
+    let llm = FakeLlm::start().await;
+    let relay = Relay::start(&nul_app(&llm));
+    let receiver = Receiver::ok().await;
+    relay.create_automation("nul", &receiver.url("/done")).await;
+    let api = App::new(&relay, NUL_KEY);
+    let (status, body) =
+        api.run(&json!({"inputs": {}, "user": "u-nul", "response_mode": "async"})).await;
+    assert_eq!(status, 202, "{body}");
+    let run_id = body["workflow_run_id"].as_str().expect("id");
+
+    let expected = "node l: llm answered HTTP 500: {\"error\":\"bad\u{FFFD}thing\"}";
+    let detail = api.wait_finished(run_id).await;
+    assert_eq!(detail["status"], "failed", "{detail}");
+    assert_eq!(detail["error"], expected, "{detail}");
+    let calls = wait_calls(&relay, &receiver, 1).await;
+    let metadata = &calls[0].1["metadata"];
+    assert_eq!(metadata["workflow_run_id"], run_id, "{metadata}");
+    assert_eq!(metadata["status"], "failed", "{metadata}");
+    assert_eq!(metadata["error"], expected, "{metadata}");
+    assert_eq!(llm.calls().len(), 1);
 }

@@ -19,6 +19,7 @@ mod llm;
 mod logs;
 mod node_runs;
 mod nodes;
+mod outage;
 mod output_bounds;
 mod run_body;
 mod runs;

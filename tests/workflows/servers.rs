@@ -206,10 +206,16 @@ pub(crate) const STRUCTURED_REPLY: &str =
     r#"{"summary":"Owls hunt silently at night.","topics":["owls","night"]}"#;
 pub(crate) const STRUCTURED_USAGE: (u64, u64) = (30, 14);
 
+/// The model for which the fake LLM answers 500 with [`NUL_ERROR_BODY`].
+pub(crate) const NUL_MODEL: &str = "fake-nul-error";
+/// Its error body: JSON holding a NUL byte, which PostgreSQL's text columns cannot hold.
+pub(crate) const NUL_ERROR_BODY: &[u8] = b"{\"error\":\"bad\0thing\"}";
+
 /// An OpenAI-compatible `POST /v1/chat/completions`. It insists on `stream: true` and a bearer
-/// key, and answers `text/event-stream` chunks (`chat.completion.chunk`, role first, content
-/// deltas, a `finish_reason` chunk, a `usage` chunk with empty choices, then `[DONE]`). When
-/// gated, the first call's stream holds after its first content chunk until released.
+/// key, answers 500 with [`NUL_ERROR_BODY`] for [`NUL_MODEL`], and otherwise answers
+/// `text/event-stream` chunks (`chat.completion.chunk`, role first, content deltas, a
+/// `finish_reason` chunk, a `usage` chunk with empty choices, then `[DONE]`). When gated, the
+/// first call's stream holds after its first content chunk until released.
 #[derive(Clone)]
 pub(crate) struct FakeLlm {
     pub addr: SocketAddr,
@@ -277,6 +283,10 @@ async fn completions(
         return error(StatusCode::BAD_REQUEST, "this fake only streams");
     }
     let model = request["model"].as_str().unwrap_or("").to_string();
+    if model == NUL_MODEL {
+        let json = [("content-type", "application/json")];
+        return (StatusCode::INTERNAL_SERVER_ERROR, json, NUL_ERROR_BODY).into_response();
+    }
     let structured = request["response_format"]["type"] == "json_schema";
     let (pieces, (prompt, completion)): (Vec<String>, _) = if structured {
         let chars: Vec<char> = STRUCTURED_REPLY.chars().collect();

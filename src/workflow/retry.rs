@@ -1,0 +1,96 @@
+//! Which failures of a finished run's write are tried again, and how long to wait between
+//! tries. A run ends only when its final state and completion are committed together: a
+//! write refused because the database is away or full is tried again until it is stored, so
+//! the run leaves `running` and its webhook goes out once the database answers.
+
+use std::time::Duration;
+
+use crate::store::pg::PgError;
+use crate::store::{StorageFailure, StoreError};
+
+/// The wait before the second try; each later wait doubles, up to [`LONGEST_WAIT`].
+const FIRST_WAIT: Duration = Duration::from_millis(100);
+/// The longest wait between two tries: the run ends at most this long after the database
+/// answers again.
+const LONGEST_WAIT: Duration = Duration::from_secs(5);
+
+/// The waits between tries: 100 ms, doubling to 5 s, then 5 s each.
+#[derive(Debug)]
+pub(super) struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    /// A backoff whose first wait is [`FIRST_WAIT`].
+    pub(super) fn new() -> Self {
+        Self { next: FIRST_WAIT }
+    }
+
+    /// The wait before the next try.
+    pub(super) fn next_wait(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (self.next * 2).min(LONGEST_WAIT);
+        wait
+    }
+}
+
+/// Whether a write that failed with `e` may succeed unchanged later: the database was away,
+/// full or busy, not the write at fault. Tried again:
+/// - SQLite: a full disk, or the write lock held by another process
+///   ([`StorageFailure::DiskFull`], [`StorageFailure::Locked`]);
+/// - PostgreSQL: no connection to be had ([`PgError::Unavailable`]), a connection lost
+///   mid-statement (closed, or an I/O error), and the server's answers that it is going
+///   away or starting (`57P01`–`57P03`), lost the connection (class `08`), ran short of
+///   resources such as disk space (class `53`), or rolled the transaction back for a
+///   concurrent one (class `40`: serialization failure, deadlock).
+///
+/// Everything else is the write's own fault and fails the same way every time (a value the
+/// column refuses, a constraint, a closed store at shutdown): it is not tried again.
+pub(super) fn is_passing(e: &StoreError) -> bool {
+    if let Some(failure) = e.storage_failure() {
+        return matches!(failure, StorageFailure::DiskFull | StorageFailure::Locked);
+    }
+    match e {
+        StoreError::Postgres(PgError::Unavailable { .. }) => true,
+        StoreError::Postgres(PgError::Query { source, .. }) => match source.code() {
+            Some(state) => {
+                let code = state.code();
+                matches!(code.get(..2), Some("08" | "40" | "53"))
+                    || matches!(code, "57P01" | "57P02" | "57P03")
+            }
+            None => {
+                source.is_closed()
+                    || std::error::Error::source(source)
+                        .is_some_and(|cause| cause.is::<std::io::Error>())
+            }
+        },
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::pg::Target;
+    use crate::store::Conflict;
+
+    #[test]
+    fn waits_double_from_100_ms_to_5_s() {
+        let mut backoff = Backoff::new();
+        let waits: Vec<u64> = (0..9).map(|_| backoff.next_wait().as_millis() as u64).collect();
+        assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
+    }
+
+    #[test]
+    fn a_database_away_or_full_is_tried_again_and_the_writes_own_fault_is_not() {
+        let target = Target::of_url("postgres://u@127.0.0.1:5432/db").expect("a URL");
+        let away = PgError::Unavailable { target, reason: "Connection refused".into() };
+        assert!(is_passing(&StoreError::Postgres(away)));
+        assert!(is_passing(&StoreError::Commit(StorageFailure::DiskFull)));
+        assert!(is_passing(&StoreError::Commit(StorageFailure::Locked)));
+        assert!(!is_passing(&StoreError::Commit(StorageFailure::Other("I/O".into()))));
+        assert!(!is_passing(&StoreError::Closed));
+        let ended = StoreError::Conflict(Conflict::RunNotRunning, "run r is not running".into());
+        assert!(!is_passing(&ended));
+    }
+}
