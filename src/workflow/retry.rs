@@ -39,10 +39,10 @@ impl Backoff {
 /// - SQLite: a full disk, or the write lock held by another process
 ///   ([`StorageFailure::DiskFull`], [`StorageFailure::Locked`]);
 /// - PostgreSQL: no connection to be had ([`PgError::Unavailable`]), a connection lost
-///   mid-statement (closed, or an I/O error), and the server's answers that it is going
-///   away or starting (`57P01`–`57P03`), lost the connection (class `08`), ran short of
-///   resources such as disk space (class `53`), or rolled the transaction back for a
-///   concurrent one (class `40`: serialization failure, deadlock).
+///   mid-statement ([`PgError::Lost`]: closed, an I/O error, the server going away), and the
+///   server's answers that it ran short of resources such as disk space (class `53`) or
+///   rolled the transaction back for a concurrent one (class `40`: serialization failure,
+///   deadlock).
 ///
 /// Everything else is the write's own fault and fails the same way every time (a value the
 /// column refuses, a constraint, a closed store at shutdown): it is not tried again.
@@ -51,19 +51,10 @@ pub(super) fn is_passing(e: &StoreError) -> bool {
         return matches!(failure, StorageFailure::DiskFull | StorageFailure::Locked);
     }
     match e {
-        StoreError::Postgres(PgError::Unavailable { .. }) => true,
-        StoreError::Postgres(PgError::Query { source, .. }) => match source.code() {
-            Some(state) => {
-                let code = state.code();
-                matches!(code.get(..2), Some("08" | "40" | "53"))
-                    || matches!(code, "57P01" | "57P02" | "57P03")
-            }
-            None => {
-                source.is_closed()
-                    || std::error::Error::source(source)
-                        .is_some_and(|cause| cause.is::<std::io::Error>())
-            }
-        },
+        StoreError::Postgres(PgError::Unavailable { .. } | PgError::Lost { .. }) => true,
+        StoreError::Postgres(PgError::Query { source, .. }) => {
+            source.code().is_some_and(|state| matches!(state.code().get(..2), Some("40" | "53")))
+        }
         _ => false,
     }
 }
@@ -86,6 +77,9 @@ mod tests {
         let target = Target::of_url("postgres://u@127.0.0.1:5432/db").expect("a URL");
         let away = PgError::Unavailable { target, reason: "Connection refused".into() };
         assert!(is_passing(&StoreError::Postgres(away)));
+        let target = Target::of_url("postgres://u@127.0.0.1:5432/db").expect("a URL");
+        let lost = PgError::Lost { target, reason: "connection closed".into() };
+        assert!(is_passing(&StoreError::Postgres(lost)));
         assert!(is_passing(&StoreError::Commit(StorageFailure::DiskFull)));
         assert!(is_passing(&StoreError::Commit(StorageFailure::Locked)));
         assert!(!is_passing(&StoreError::Commit(StorageFailure::Other("I/O".into()))));
