@@ -60,41 +60,6 @@ async fn url_contains_narrows_the_logs_to_the_urls_holding_it() {
     assert_eq!(r.body["data"].as_array().map(Vec::len), Some(3), "{}", r.text);
 }
 
-/// `log_copies::copy_newest` on the relay's PostgreSQL database.
-async fn copy_newest_on_postgres(url: &str, url_part: &str, n: i64) -> usize {
-    let (client, connection) =
-        tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
-    tokio::spawn(connection);
-    let newest: Vec<u8> = client
-        .query_one("SELECT id::bytea FROM logs ORDER BY id DESC LIMIT 1", &[])
-        .await
-        .expect("id")
-        .get(0);
-    let mut ms = [0u8; 8];
-    ms[2..].copy_from_slice(&newest[..6]);
-    let prefix = (u64::from_be_bytes(ms) + 1).to_be_bytes()[2..].to_vec();
-    let copied = client
-        .execute(
-            "WITH original AS (SELECT * FROM logs WHERE strpos(webhook_url, $3) > 0 LIMIT 1)
-             INSERT INTO logs (id, delivery_id, message_id, automation_id, processor_id,
-                 attempt, trigger, rerun_of, webhook_url, request_headers, request_body_hash,
-                 request_at, response_at, status_code, response_headers, response_body_hash,
-                 response_truncated, duration_ms, error_code, error_message, snapshot_hash,
-                 event_type, request_headers_implied)
-             SELECT ($2::bytea || '\\x0000'::bytea || int8send(i))::hr_id, delivery_id,
-                 message_id, automation_id, processor_id, attempt, trigger, rerun_of,
-                 webhook_url, request_headers, request_body_hash, request_at, response_at,
-                 status_code, response_headers, response_body_hash, response_truncated,
-                 duration_ms, error_code, error_message, snapshot_hash, event_type,
-                 request_headers_implied
-             FROM generate_series(1::bigint, $1::bigint) AS i, original",
-            &[&n, &prefix, &url_part],
-        )
-        .await
-        .expect("copies");
-    copied as usize
-}
-
 /// A rare `url_contains` tests at most `SCAN_BUDGET` logs a page: behind more logs than
 /// that which do not match, the first page holds none, with a cursor, and following the
 /// cursors finds the match. Without the bound that page reads the whole table.
@@ -112,13 +77,7 @@ async fn a_rare_url_contains_reads_a_bounded_number_of_logs_a_page_and_its_curso
 
     // Copies of the common log, newer than it: ids one millisecond later, in order.
     let budget = i64::from(hookrelay::store::SCAN_BUDGET);
-    let copies = match relay.postgres_url() {
-        Some(url) => copy_newest_on_postgres(url, "/common/", budget + 500).await,
-        None => {
-            let db = relay.dir.path().join("hookrelay.db");
-            crate::log_copies::copy_newest(&db, "/common/", budget + 500)
-        }
-    };
+    let copies = crate::log_copies::copy_newest_of(&relay, "/common/", budget + 500).await;
     assert_eq!(copies as i64, budget + 500);
     relay.restart();
 
