@@ -26,6 +26,7 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
 use super::extract::NoQuery;
+use super::stored_text::refuse_nul;
 use super::upload_body::{metered, Meter, Refusal, FRAMING_BUDGET};
 use super::{ApiError, ApiErrorCode, ApiResult, AppState};
 use crate::store::UploadFile;
@@ -235,6 +236,9 @@ async fn read_file(
                 format!("the {what} is longer than {MAX_NAME_CHARS} characters"),
             ));
         }
+        if value.contains('\0') {
+            return Err(ApiError::invalid("file", format!("the {what} must not contain NUL")));
+        }
     }
     let extension = extension_of(&name);
     let kind =
@@ -274,6 +278,7 @@ async fn read_user(meter: &Meter, field: &mut Field<'_>) -> Result<String, ApiEr
     if user.chars().count() > MAX_USER_CHARS {
         return Err(too_long());
     }
+    refuse_nul("user", &user)?;
     Ok(user)
 }
 

@@ -14,6 +14,7 @@ use super::extract::{
     body_bytes, decode_object, list_body, parse_time_param, path_id, ApiQuery, NoQuery, PageParams,
     QueryParams,
 };
+use super::stored_text::refuse_nul_in;
 use super::{ApiError, ApiResult, AppState};
 use crate::ids::{self, AutomationId};
 use crate::store::{
@@ -107,6 +108,8 @@ pub(super) async fn ingest(
     if body.event_type.as_ref().is_some_and(|t| t.is_empty() || t.len() > 128) {
         return Err(ApiError::invalid("event_type", "1 to 128 bytes of UTF-8"));
     }
+    refuse_nul_in("processor_id", body.processor_id.as_deref())?;
+    refuse_nul_in("event_type", body.event_type.as_deref())?;
     // The relay's own messages (test calls) are told apart by this prefix: replay-missing
     // never sends them to other automations, so a producer's message must not wear it.
     if body.event_type.as_ref().is_some_and(|t| t.starts_with(RESERVED_EVENT_PREFIX)) {

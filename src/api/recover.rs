@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::extract::{list_body, path_id, ApiQuery, JsonBody, NoBody, NoQuery, PageParams};
 use super::logs::{parse_class, parse_error_code, parse_event_type, parse_status_code};
 use super::recover_window::window;
+use super::stored_text::refuse_nul_in;
 use super::{ApiError, ApiErrorCode, ApiResult, AppState};
 use crate::delivery::recover;
 use crate::ids::{self, AutomationId};
@@ -45,6 +46,8 @@ pub(crate) struct RecoverBody {
 /// The body's filters, read by the logs list's parsers so that each means what it means
 /// there (and is refused with the same 400).
 fn filter(body: &RecoverBody) -> ApiResult<RecoverFilter> {
+    // A recover job stores its filters.
+    refuse_nul_in("event_type", body.event_type.as_deref())?;
     let status_code = match &body.status_code {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => parse_status_code(Some(&n.to_string()))?,

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{list_body, path_id, ApiQuery, JsonBody, NoBody, NoQuery, PageParams};
+use super::stored_text::refuse_nul;
 use super::{ApiError, ApiResult, AppState};
 use crate::ids::{self, SpreadsheetId};
 use crate::store::{Spreadsheet, Worksheet};
@@ -65,6 +66,7 @@ pub(super) async fn create(
     if title.is_empty() || title.len() > 256 {
         return Err(ApiError::invalid("title", "1 to 256 bytes of UTF-8"));
     }
+    refuse_nul("title", &title)?;
     let titles = body.sheets.unwrap_or_else(|| vec!["Sheet1".into()]);
     if titles.is_empty() || titles.len() > 100 {
         return Err(ApiError::invalid("sheets", "1 to 100 worksheet titles"));
@@ -76,6 +78,7 @@ pub(super) async fn create(
                 "titles are 1 to 100 bytes of UTF-8 and distinct",
             ));
         }
+        refuse_nul(&format!("sheets.{i}"), t)?;
     }
     if let Some(secret) = &body.webhook_secret {
         if !crate::delivery::signing::is_valid_secret(secret) {

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{body_bytes, decode_object, ApiQuery, NoQuery, QueryParams};
+use super::stored_text::refuse_nul;
 use super::workflow_inputs::{validate_inputs, FileItem, RunInputs};
 use super::{ApiError, ApiResult, AppState};
 use crate::auth;
@@ -116,6 +117,7 @@ pub(super) async fn run(
     if user.len() > 256 {
         return Err(ApiError::invalid("user", "at most 256 characters"));
     }
+    refuse_nul("user", &user)?;
     let mode = body.response_mode.unwrap_or_else(|| "blocking".into());
     if !matches!(mode.as_str(), "blocking" | "streaming" | "async") {
         return Err(ApiError::invalid("response_mode", "must be blocking, streaming or async"));
@@ -332,7 +334,11 @@ pub(super) async fn logs(
         user: q.created_by_end_user_session_id,
     };
     // Runs are made by end users only: asking for an account's runs matches none.
-    let (runs, total) = if q.created_by_account.is_some() {
+    // Nor does a filter holding NUL, which no stored text holds (see `stored_text`).
+    let nul = [&filter.keyword, &filter.user]
+        .iter()
+        .any(|f| f.as_ref().is_some_and(|t| t.contains('\0')));
+    let (runs, total) = if q.created_by_account.is_some() || nul {
         (Vec::new(), 0)
     } else {
         state.store.list_runs(app.id.clone(), filter, page, limit).await?

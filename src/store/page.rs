@@ -48,8 +48,12 @@ pub struct Conditions {
 impl Conditions {
     /// Adds a condition with one `?` placeholder.
     pub fn push(&mut self, sql: &str, value: impl Into<Value>) {
+        let value = value.into();
+        if holds_nul(&value) {
+            return self.push_literal("1 = 0".into());
+        }
         self.sql.push(sql.to_string());
-        self.values.push(value.into());
+        self.values.push(value);
     }
 
     /// Adds `column = ?` for `text`, a filter's id of kind `K`; text that is no such id
@@ -66,7 +70,11 @@ impl Conditions {
     /// hold fewer items than its limit, or none, with a cursor to go on from the last row
     /// tested. Without the bound a rare match would read the whole table for one page.
     pub fn push_unindexed(&mut self, sql: &str, value: impl Into<Value>) {
-        self.unindexed.push((sql.to_string(), value.into()));
+        let value = value.into();
+        if holds_nul(&value) {
+            return self.push_literal("1 = 0".into());
+        }
+        self.unindexed.push((sql.to_string(), value));
     }
 
     /// Adds a condition without parameters. Only for SQL built from trusted constants: a
@@ -229,6 +237,13 @@ pub(super) fn first_page_plan(
         .query_map(params_from_iter(values), |r| r.get::<_, String>(3))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(steps.join("; "))
+}
+
+/// Whether `value` is text holding the NUL character. The API stores no such text (and
+/// PostgreSQL's text cannot hold it): a filter on it matches nothing, on either backend,
+/// rather than failing on PostgreSQL.
+fn holds_nul(value: &Value) -> bool {
+    matches!(value, Value::Text(t) if t.contains('\0'))
 }
 
 fn exists(

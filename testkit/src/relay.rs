@@ -177,6 +177,11 @@ impl Relay {
         }
     }
 
+    /// The URL of its PostgreSQL database, when it runs on one.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self._postgres.as_ref().map(|fresh| fresh.url.as_str())
+    }
+
     /// Sends SIGTERM and waits for a clean exit; returns the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");

@@ -32,6 +32,7 @@ mod malformed_json;
 mod message_views;
 mod messages;
 mod no_body;
+mod nul;
 mod openapi;
 mod openapi_truth;
 mod recover;

@@ -77,8 +77,7 @@ async fn a_rare_url_contains_reads_a_bounded_number_of_logs_a_page_and_its_curso
 
     // Copies of the common log, newer than it: ids one millisecond later, in order.
     let budget = i64::from(hookrelay::store::SCAN_BUDGET);
-    let db = relay.dir.path().join("hookrelay.db");
-    let copies = crate::log_copies::copy_newest(&db, "/common/", budget + 500);
+    let copies = crate::log_copies::copy_newest_of(&relay, "/common/", budget + 500).await;
     assert_eq!(copies as i64, budget + 500);
     relay.restart();
 

@@ -303,8 +303,7 @@ async fn the_live_tail_goes_on_past_the_scan_budget_and_skips_no_match() {
     let first = one_log(&relay, &receiver, "common").await;
     relay.terminate();
     let budget = i64::from(hookrelay::store::SCAN_BUDGET);
-    let db = relay.dir.path().join("hookrelay.db");
-    crate::log_copies::copy_newest(&db, "/hook", budget + 200);
+    crate::log_copies::copy_newest_of(&relay, "/hook", budget + 200).await;
     relay.restart();
     let rare = relay.create_automation("rare", &receiver.url("/rare")).await;
     relay.send_message("rare", serde_json::json!({"n": 1})).await;

@@ -248,3 +248,25 @@ async fn parameters_describe_the_form_and_the_file_settings() {
         crate::helpers::App::new(&relay, "app-nope-0123456789").get("/v1/parameters").await;
     assert_dify_error(status, &body, 401, "unauthorized", "parameters with a wrong key");
 }
+
+/// Attack F5: the NUL character, which PostgreSQL's text cannot hold, is never a 500. A run's
+/// `user` holding it is a 400 naming `user`, and a logs filter holding it matches nothing,
+/// on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_in_a_runs_user_is_refused_and_in_a_logs_filter_matches_nothing() {
+    let relay = Relay::start(&config());
+    let api = App::new(&relay, KEY);
+    let body = json!({"inputs": {"word": "w"}, "response_mode": "blocking", "user": "u\u{0}"});
+    let (status, refused) = api.run(&body).await;
+    assert_dify_error(status, &refused, 400, "invalid_param", "a user holding NUL");
+    assert!(refused["message"].as_str().is_some_and(|m| m.contains("user")), "{refused}");
+    assert_eq!(api.logs("").await["total"], 0, "nothing was stored");
+
+    api.blocking(json!({"word": "w"}), "u").await;
+    for query in ["?keyword=%00", "?keyword=w%00", "?created_by_end_user_session_id=u%00"] {
+        let page = api.logs(query).await;
+        assert_eq!(page["total"], 0, "{query}: {page}");
+        assert_eq!(page["data"], json!([]), "{query}: {page}");
+    }
+    assert_eq!(api.logs("?keyword=w").await["total"], 1, "the run is found without the NUL");
+}

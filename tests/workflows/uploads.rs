@@ -247,3 +247,13 @@ async fn a_run_using_an_upload_whose_bytes_are_gone_is_a_410_naming_it() {
     assert_eq!(body["code"], "missing_payload", "{body}");
     assert_eq!(body["field"], "files[0]", "{body}");
 }
+
+/// Attack F5: a `user` part holding NUL (which PostgreSQL's text cannot hold) is a 400
+/// naming it on both backends, not a 500 on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_holding_nul_is_refused_naming_it() {
+    let relay = Relay::start(&config());
+    let user = format!("{}some\0one{}", part_head("user", None), file_part_and_end("a.pdf"));
+    let answer = upload(&relay, DOCS_KEY, user.into(), None).await;
+    assert_refused(answer, 400, "invalid_param", "user", "NUL");
+}

@@ -7,7 +7,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 
 use super::{OrStore, Pg};
-use crate::store::page::{Conditions, Page, PageRequest};
+use crate::store::page::{Conditions, Page, PageRequest, SCAN_BUDGET};
 use crate::store::{StoreError, StoreResult};
 
 /// A bound value of a condition (rusqlite's [`Value`] as a PostgreSQL parameter).
@@ -109,8 +109,14 @@ fn bound(cmp: &'static str, text: &str) -> (&'static str, Option<Param>) {
     }
 }
 
-/// One page of `SELECT {columns} FROM {table}` under `conditions` (see `store::page`).
-/// Conditions no index serves (the scan budget) are not yet read on PostgreSQL.
+/// SQLite's `instr(haystack, needle)` as PostgreSQL spells it: `strpos` takes the same
+/// arguments and answers the same (1-based position, 0 when absent, case-sensitive).
+fn in_postgres(sql: &str) -> String {
+    sql.replace("instr(", "strpos(")
+}
+
+/// One page of `SELECT {columns} FROM {table}` under `conditions` (see `store::page`):
+/// conditions no index serves are tested on at most [`SCAN_BUDGET`] rows, as on SQLite.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn read_page<T>(
     pg: &Pg,
@@ -122,9 +128,6 @@ pub(crate) async fn read_page<T>(
     map: impl Fn(&Row) -> StoreResult<T>,
     id_of: impl Fn(&T) -> &str,
 ) -> StoreResult<Page<T>> {
-    if !conditions.unindexed.is_empty() {
-        return Err(StoreError::NotOnPostgres("a list filter no index serves"));
-    }
     let forward = request.before.is_none();
     let scan_desc = request.desc == forward;
     let cursor = if forward { request.after.as_deref() } else { request.before.as_deref() };
@@ -133,14 +136,37 @@ pub(crate) async fn read_page<T>(
     let mut query = Query::default();
     let clause = query.where_clause(conditions, cursor.map(|c| bound(toward, c)))?;
     let order = if scan_desc { "DESC" } else { "ASC" };
-    let sql = format!(
-        "SELECT {columns} FROM {table}{clause} ORDER BY id {order} LIMIT {}",
-        i64::from(request.limit) + 1
-    );
+    let limit = i64::from(request.limit) + 1;
+    let sql = if conditions.unindexed.is_empty() {
+        format!("SELECT {columns} FROM {table}{clause} ORDER BY id {order} LIMIT {limit}")
+    } else {
+        let mut tests = Vec::new();
+        for (sql, value) in &conditions.unindexed {
+            tests.push(query.condition(&in_postgres(sql), &mut [Param::of(value)?].into_iter()));
+        }
+        format!(
+            "SELECT {columns} FROM (SELECT * FROM {table}{clause} ORDER BY id {order} \
+             LIMIT {SCAN_BUDGET}) AS budget WHERE {} ORDER BY id {order} LIMIT {limit}",
+            tests.join(" AND ")
+        )
+    };
     let rows = client.query(sql.as_str(), &query.params()).await.at(pg)?;
     let mut items = rows.iter().map(&map).collect::<StoreResult<Vec<T>>>()?;
     let more = items.len() > request.limit as usize;
     items.truncate(request.limit as usize);
+    // A page cut short by the scan budget goes on from the last row it tested.
+    let scan_edge = if conditions.unindexed.is_empty() || more {
+        None
+    } else {
+        let mut query = Query::default();
+        let clause = query.where_clause(conditions, cursor.map(|c| bound(toward, c)))?;
+        let sql = format!(
+            "SELECT {columns} FROM {table}{clause} ORDER BY id {order} LIMIT 1 OFFSET {}",
+            SCAN_BUDGET - 1
+        );
+        let row = client.query_opt(sql.as_str(), &query.params()).await.at(pg)?;
+        row.as_ref().map(&map).transpose()?.map(|edge| id_of(&edge).to_string())
+    };
 
     // Is there anything on the other side of the scan, beyond the first item scanned?
     let other_side = match (cursor, items.first()) {
@@ -158,9 +184,9 @@ pub(crate) async fn read_page<T>(
     let first = items.first().map(|i| id_of(i).to_string());
     let last = items.last().map(|i| id_of(i).to_string());
     let (before, after) = if forward {
-        (first.filter(|_| other_side), last.filter(|_| more))
+        (first.filter(|_| other_side), last.filter(|_| more).or(scan_edge))
     } else {
-        (first.filter(|_| more), last.filter(|_| other_side))
+        (first.filter(|_| more).or(scan_edge), last.filter(|_| other_side))
     };
     Ok(Page { items, before, after })
 }
