@@ -59,6 +59,23 @@ fn message_json(r: &IngestResult) -> Value {
 /// Event types the relay writes itself (`hookrelay.test`); refused at ingest.
 const RESERVED_EVENT_PREFIX: &str = "hookrelay.";
 
+/// The request's `Idempotency-Key`, if it has one: visible ASCII, 1 to
+/// [`MAX_IDEMPOTENCY_KEY`] characters, else a 400 naming it (a key that is not one must never
+/// be ignored: the retry it was meant for would be taken twice).
+pub(super) fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            format!("must be 1 to {MAX_IDEMPOTENCY_KEY} characters"),
+        ));
+    }
+    Ok(Some(key.to_string()))
+}
+
 /// Answers 202 only after the message and its deliveries are committed.
 pub(super) async fn ingest(
     State(state): State<AppState>,
@@ -66,21 +83,7 @@ pub(super) async fn ingest(
     _: NoQuery,
     req: Request,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
-    let idempotency_key = match headers.get("idempotency-key") {
-        Some(v) => {
-            let key = v
-                .to_str()
-                .map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
-            if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
-                return Err(ApiError::invalid(
-                    "Idempotency-Key",
-                    format!("must be 1 to {MAX_IDEMPOTENCY_KEY} characters"),
-                ));
-            }
-            Some(key.to_string())
-        }
-        None => None,
-    };
+    let idempotency_key = idempotency_key(&headers)?;
     let bytes = body_bytes(req, &state).await?;
     let body: MessageBody<'_> = decode_object(&bytes, state.config.limits.max_json_depth)?;
     let payload = body.payload.ok_or_else(|| ApiError::invalid("payload", "is required"))?;

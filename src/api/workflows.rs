@@ -104,8 +104,7 @@ pub(super) async fn run(
     _: ApiQuery<RunQuery>,
     req: Request,
 ) -> ApiResult<Response> {
-    let idempotency_key =
-        headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let idempotency_key = super::messages::idempotency_key(&headers)?;
     let bytes = body_bytes(req, &state).await?;
     let body: RunBody = decode_object(&bytes, state.config.limits.max_json_depth)?;
     let RunInputs(inputs) =

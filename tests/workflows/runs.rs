@@ -281,6 +281,38 @@ async fn an_idempotency_key_returns_the_same_run() {
     assert_eq!(api.runs_total().await, 2);
 }
 
+/// A key that is not one is refused, never ignored: ignored, the retry it was meant for
+/// would make a second run and a second webhook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_that_is_not_one_is_refused_naming_it() {
+    let echo = Echo::start().await;
+    let relay = Relay::start(&app(&echo));
+    let api = App::new(&relay, KEY);
+    let long = "k".repeat(257);
+    let keys = [
+        reqwest::header::HeaderValue::from_bytes(b"a\xff\xfe").expect("obs-text"),
+        reqwest::header::HeaderValue::from_str(&long).expect("ascii"),
+    ];
+    for key in keys {
+        let refused = api
+            .request(reqwest::Method::POST, "/v1/workflows/run")
+            .header("Idempotency-Key", key)
+            .json(
+                &json!({"inputs": {"name": "Ida"}, "user": "u-idem", "response_mode": "blocking"}),
+            )
+            .send()
+            .await
+            .expect("send");
+        let status = refused.status().as_u16();
+        let body: Value = refused.json().await.expect("json");
+        crate::helpers::assert_dify_error(status, &body, 400, "invalid_param", "a bad key");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains("Idempotency-Key"), "{body}");
+    }
+    assert_eq!(api.runs_total().await, 0, "no run was made");
+    assert!(echo.seen().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streaming_replay_still_answers_an_event_stream() {
     let echo = Echo::start().await;
