@@ -333,7 +333,11 @@ pub(in crate::store) async fn record_outcome(
     if disabled {
         cache.lock().clear();
     }
-    health::after_success(pg, &client, outcome).await?;
+    // The outcome is committed: a health refresh that fails must not make it look unrecorded
+    // (a caller would record it again); the next success refreshes the row.
+    if let Err(e) = health::after_success(pg, &client, outcome).await {
+        tracing::warn!(automation = %outcome.log.automation_id, error = %e, "refreshing endpoint health after a success failed");
+    }
     snapshots::put_all(pg, &client, &snapshot_of).await?;
     Ok((Recorded { marked, queued: false }, claimed))
 }
