@@ -3,12 +3,14 @@
 //! not two (the record, then a claim of its own), so its throughput stays close to what
 //! the receiver's latency allows.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::Dispatcher;
 use crate::delivery::ticket::Ticket;
 use crate::ids::{AutomationId, DeliveryId};
-use crate::store::{ClaimRequest, Outcome, Recorded};
+use crate::store::retry::{is_passing, Backoff};
+use crate::store::{ClaimRequest, Outcome, Recorded, StoreResult};
 use crate::time::UnixMs;
 
 impl Dispatcher {
@@ -16,6 +18,11 @@ impl Dispatcher {
     /// whether it was. With `line` (the automation whose FIFO head `outcome` ended), the next
     /// of that line is claimed in that write too and started or queued; when none was taken
     /// (none left, or no room for it), the claim loop is woken to look again.
+    ///
+    /// A write the database refused for a passing reason (away, full, locked: see
+    /// `store::retry::is_passing`) is tried again with a backoff while the claim's lease
+    /// lasts and the dispatcher is not stopping: dropped, the call the receiver answered
+    /// would have no log and be made again once the lease ran out.
     pub(super) async fn record(
         self: &Arc<Self>,
         outcome: Outcome,
@@ -23,34 +30,51 @@ impl Dispatcher {
         line: Option<AutomationId>,
     ) -> bool {
         let delivery = outcome.delivery_id.clone();
-        let recorded = match line {
-            None => self.store.record_outcome(outcome, mark).await.map(|r| self.woken(r)),
-            Some(automation_id) => {
-                let ticket = Arc::new(Ticket::new(self.capacity.clone(), self.lease_ms(), None));
-                let request = ClaimRequest {
-                    want: 1,
-                    scan: 1,
-                    saturated: Vec::new(),
-                    intake: ticket.clone(),
-                    line: Some(automation_id),
-                };
-                match self.store.record_outcome_and_claim(outcome, mark, request).await {
-                    Ok((recorded, claimed)) => {
-                        if claimed.is_empty() {
-                            self.wake();
-                        }
-                        self.admit(&ticket, claimed, false);
-                        Ok(self.woken(recorded))
-                    }
-                    Err(e) => Err(e),
-                }
+        let lease_ends = outcome.log.request_at.as_ms().saturating_add(self.lease_ms());
+        let mut backoff = Backoff::new();
+        loop {
+            let error = match self.record_once(outcome.clone(), mark.clone(), line.clone()).await {
+                Ok(marked) => return marked,
+                Err(e) => e,
+            };
+            let wait = backoff.next_wait();
+            let in_lease =
+                UnixMs::now().as_ms().saturating_add(wait.as_millis() as i64) < lease_ends;
+            if !is_passing(&error) || !in_lease || self.stopping.load(Ordering::Relaxed) {
+                // The claim lease makes the delivery due again later; nothing is lost.
+                tracing::error!(delivery = %delivery, error = %error, "recording an attempt failed");
+                return false;
             }
+            tracing::warn!(delivery = %delivery, error = %error, "recording an attempt was refused; trying again");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One try of [`Dispatcher::record`].
+    async fn record_once(
+        self: &Arc<Self>,
+        outcome: Outcome,
+        mark: Option<(DeliveryId, UnixMs)>,
+        line: Option<AutomationId>,
+    ) -> StoreResult<bool> {
+        let Some(automation_id) = line else {
+            return self.store.record_outcome(outcome, mark).await.map(|r| self.woken(r));
         };
-        // On an error the claim lease makes the delivery due again later; nothing is lost.
-        recorded.unwrap_or_else(|e| {
-            tracing::error!(delivery = %delivery, error = %e, "recording an attempt failed");
-            false
-        })
+        let ticket = Arc::new(Ticket::new(self.capacity.clone(), self.lease_ms(), None));
+        let request = ClaimRequest {
+            want: 1,
+            scan: 1,
+            saturated: Vec::new(),
+            intake: ticket.clone(),
+            line: Some(automation_id),
+        };
+        let (recorded, claimed) =
+            self.store.record_outcome_and_claim(outcome, mark, request).await?;
+        if claimed.is_empty() {
+            self.wake();
+        }
+        self.admit(&ticket, claimed, false);
+        Ok(self.woken(recorded))
     }
 
     /// Wakes the claim loop for the operational webhooks `recorded` queued; whether the next

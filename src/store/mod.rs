@@ -37,6 +37,7 @@ mod recover;
 mod replay;
 mod reruns;
 mod retention;
+pub(crate) mod retry;
 mod rollup;
 mod rollup_reads;
 mod run_pages;

@@ -11,7 +11,6 @@ pub mod files;
 pub mod graph;
 mod node_keys;
 pub mod nodes;
-mod retry;
 pub mod runner;
 pub mod service;
 pub mod sse;

@@ -18,11 +18,11 @@ use super::app::AppDefinition;
 use super::completion;
 use super::error::RunError;
 use super::events::{EventSender, Events};
-use super::retry;
 use super::runner::{self, RunOutcome, RunSpec, RunStatus};
 use crate::auth::key_hash;
 use crate::outbound::Sender;
 use crate::relay::Relay;
+use crate::store::retry;
 use crate::store::{Conflict, NewMessage, RunRecord, Store, StoreError, StoreResult};
 use crate::time::UnixMs;
 

@@ -199,10 +199,10 @@ async fn stalling_receiver(stall: Duration) -> (String, Arc<Mutex<Vec<String>>>,
     (url, answered, first_arrived)
 }
 
-/// A delivery held in memory behind its automation's call in flight (`claimed` 2) whose
-/// start cannot be recorded, and whose release then fails too (a lock held by another
-/// process, past the busy timeout), is released once the database takes writes again and
-/// sent, without a restart. Given up after one try, it stayed held until the next start.
+/// A delivery held in memory behind its automation's call in flight (`claimed` 2) while the
+/// writes that would start or release it are refused (a lock held by another process, past
+/// the busy timeout) is sent once the database takes writes again, without a restart. Given
+/// up after one try, it stayed held until the next start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_delivery_whose_release_was_refused_is_sent_once_writes_are_taken_again() {
     let (url, answered, first_arrived) = stalling_receiver(Duration::from_secs(2)).await;
@@ -228,9 +228,13 @@ async fn a_held_delivery_whose_release_was_refused_is_sent_once_writes_are_taken
         .expect("the held delivery");
     assert_eq!(claimed, 2, "held in memory behind the call in flight");
     other.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
-    // The first call ends; its outcome, the held one's start and then its release are all
-    // refused (each after the busy timeout), between claims refused the same way.
-    let refused = ["could not hand unsent deliveries back", "releasing unsent deliveries failed"];
+    // The first call ends; its outcome (tried again while the lease lasts), or the held
+    // one's start and then its release, are refused (each after the busy timeout).
+    let refused = [
+        "recording an attempt was refused",
+        "could not hand unsent deliveries back",
+        "releasing unsent deliveries failed",
+    ];
     relay
         .wait_for(Duration::from_secs(30), "the release to be refused", || async {
             let log = relay.log();
@@ -248,4 +252,44 @@ async fn a_held_delivery_whose_release_was_refused_is_sent_once_writes_are_taken
         .lock()
         .expect("lock")
         .contains(&first["id"].as_str().expect("id").to_string()));
+}
+
+/// A call the receiver answered whose outcome the database refuses for a while (a lock held
+/// by another process, past the busy timeout) is recorded once writes are taken again: its
+/// log shows the answer, and the receiver is not called a second time. Dropped, it had no
+/// log and was sent again once its lease ran out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answered_call_whose_outcome_was_refused_is_logged_once_writes_are_taken_again() {
+    let (url, answered, first_arrived) = stalling_receiver(Duration::from_secs(2)).await;
+    let relay = Relay::start_capturing_log(
+        "[delivery]\npoll_interval_ms = 50\nrequest_timeout_ms = 10000\n\
+         [store]\nbusy_timeout_ms = 500\n",
+        &[],
+    );
+    relay.create_automation("proc_refused", &url).await;
+    let sent = relay.send_message("proc_refused", json!({"n": 1})).await;
+    let id = sent["id"].as_str().expect("id").to_string();
+    first_arrived.notified().await;
+
+    let db_path: &Path = &relay.dir.path().join("hookrelay.db");
+    let other = rusqlite::Connection::open(db_path).expect("open db");
+    other.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
+    relay
+        .wait_for(Duration::from_secs(30), "the outcome to be refused", || async {
+            relay.log().contains("recording an attempt was refused").then_some(())
+        })
+        .await;
+    other.execute_batch("ROLLBACK").expect("release the lock");
+
+    let logs = relay
+        .wait_for(Duration::from_secs(15), "the answered call's log", || async {
+            let logs: Vec<Value> =
+                relay.all_logs("").await.into_iter().filter(|l| l["message_id"] == id).collect();
+            (!logs.is_empty()).then_some(logs)
+        })
+        .await;
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert_eq!(logs[0]["external_request_log"]["status_code"], 200, "{logs:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(*answered.lock().expect("lock"), [id], "called once");
 }

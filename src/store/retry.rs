@@ -1,12 +1,14 @@
-//! Which failures of a finished run's write are tried again, and how long to wait between
-//! tries. A run ends only when its final state and completion are committed together: a
-//! write refused because the database is away or full is tried again until it is stored, so
-//! the run leaves `running` and its webhook goes out once the database answers.
+//! Which failures of a write are tried again, and how long to wait between tries: a write
+//! refused because the database is away, full or locked may succeed unchanged later. A
+//! workflow run's finish (its final state and completion, committed together) is tried until
+//! it is stored, so the run leaves `running` with its webhook once the database answers; an
+//! attempt's outcome while its claim's lease lasts (`delivery::dispatcher_line`), so a call
+//! the receiver answered is logged once rather than made again.
 
 use std::time::Duration;
 
-use crate::store::pg::PgError;
-use crate::store::{StorageFailure, StoreError};
+use super::pg::PgError;
+use super::{StorageFailure, StoreError};
 
 /// The wait before the second try; each later wait doubles, up to [`LONGEST_WAIT`].
 const FIRST_WAIT: Duration = Duration::from_millis(100);
@@ -16,18 +18,18 @@ const LONGEST_WAIT: Duration = Duration::from_secs(5);
 
 /// The waits between tries: 100 ms, doubling to 5 s, then 5 s each.
 #[derive(Debug)]
-pub(super) struct Backoff {
+pub(crate) struct Backoff {
     next: Duration,
 }
 
 impl Backoff {
     /// A backoff whose first wait is [`FIRST_WAIT`].
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { next: FIRST_WAIT }
     }
 
     /// The wait before the next try.
-    pub(super) fn next_wait(&mut self) -> Duration {
+    pub(crate) fn next_wait(&mut self) -> Duration {
         let wait = self.next;
         self.next = (self.next * 2).min(LONGEST_WAIT);
         wait
@@ -46,7 +48,7 @@ impl Backoff {
 ///
 /// Everything else is the write's own fault and fails the same way every time (a value the
 /// column refuses, a constraint, a closed store at shutdown): it is not tried again.
-pub(super) fn is_passing(e: &StoreError) -> bool {
+pub(crate) fn is_passing(e: &StoreError) -> bool {
     if let Some(failure) = e.storage_failure() {
         return matches!(failure, StorageFailure::DiskFull | StorageFailure::Locked);
     }
