@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::Dispatcher;
 use crate::delivery::ticket::Ticket;
 use crate::ids::{AutomationId, DeliveryId};
-use crate::store::retry::{is_passing, Backoff};
+use crate::store::retry::{surely_unwritten, Backoff};
 use crate::store::{ClaimRequest, Outcome, Recorded, StoreResult};
 use crate::time::UnixMs;
 
@@ -19,28 +19,32 @@ impl Dispatcher {
     /// of that line is claimed in that write too and started or queued; when none was taken
     /// (none left, or no room for it), the claim loop is woken to look again.
     ///
-    /// A write the database refused for a passing reason (away, full, locked: see
-    /// `store::retry::is_passing`) is tried again with a backoff while the claim's lease
-    /// lasts and the dispatcher is not stopping: dropped, the call the receiver answered
-    /// would have no log and be made again once the lease ran out.
+    /// A write the database refused for a passing reason that surely stored nothing (away,
+    /// full, locked: see `store::retry::surely_unwritten`) is tried again with a backoff while
+    /// the claim's lease lasts and the dispatcher is not stopping: dropped, the call the
+    /// receiver answered would have no log and be made again once the lease ran out. A
+    /// connection lost mid-write is not tried again: its COMMIT may have been carried out,
+    /// and a second write would log the call twice; the lease makes it due again instead.
     pub(super) async fn record(
         self: &Arc<Self>,
         outcome: Outcome,
         mark: Option<(DeliveryId, UnixMs)>,
         line: Option<AutomationId>,
     ) -> bool {
+        let outcome = Arc::new(outcome);
         let delivery = outcome.delivery_id.clone();
         let lease_ends = outcome.log.request_at.as_ms().saturating_add(self.lease_ms());
         let mut backoff = Backoff::new();
         loop {
-            let error = match self.record_once(outcome.clone(), mark.clone(), line.clone()).await {
-                Ok(marked) => return marked,
-                Err(e) => e,
-            };
+            let error =
+                match self.record_once(Arc::clone(&outcome), mark.clone(), line.clone()).await {
+                    Ok(marked) => return marked,
+                    Err(e) => e,
+                };
             let wait = backoff.next_wait();
             let in_lease =
                 UnixMs::now().as_ms().saturating_add(wait.as_millis() as i64) < lease_ends;
-            if !is_passing(&error) || !in_lease || self.stopping.load(Ordering::Relaxed) {
+            if !surely_unwritten(&error) || !in_lease || self.stopping.load(Ordering::Relaxed) {
                 // The claim lease makes the delivery due again later; nothing is lost.
                 tracing::error!(delivery = %delivery, error = %error, "recording an attempt failed");
                 return false;
@@ -53,7 +57,7 @@ impl Dispatcher {
     /// One try of [`Dispatcher::record`].
     async fn record_once(
         self: &Arc<Self>,
-        outcome: Outcome,
+        outcome: Arc<Outcome>,
         mark: Option<(DeliveryId, UnixMs)>,
         line: Option<AutomationId>,
     ) -> StoreResult<bool> {

@@ -11,6 +11,7 @@
 //! never time out: they leave memory only by being called or released.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use rusqlite::types::{FromSql, Value};
@@ -313,7 +314,7 @@ impl Store {
     /// no write of its own. Returns what recording did, and what was claimed.
     pub async fn record_outcome_and_claim(
         &self,
-        outcome: Outcome,
+        outcome: Arc<Outcome>,
         next: Option<(DeliveryId, UnixMs)>,
         request: ClaimRequest,
     ) -> StoreResult<(Recorded, Vec<ClaimedDelivery>)> {

@@ -282,7 +282,7 @@ impl Store {
     /// [`Store::mark_started`]), and says whether it was.
     pub async fn record_outcome(
         &self,
-        outcome: Outcome,
+        outcome: Arc<Outcome>,
         next: Option<(DeliveryId, UnixMs)>,
     ) -> StoreResult<Recorded> {
         let ops = self.operations();

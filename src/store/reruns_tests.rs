@@ -176,7 +176,7 @@ async fn the_outcome_of_an_attempt_in_flight_does_not_reopen_a_settled_delivery(
         snapshot: None,
         called: true,
     };
-    w.store.record_outcome(outcome, None).await.expect("outcome");
+    w.store.record_outcome(outcome.into(), None).await.expect("outcome");
     assert_eq!(w.stored().await, ("succeeded".into(), 2, 0, Some(rerun_log)));
     let due = w.store.oldest_due_at().await.expect("due");
     assert_eq!(due, None, "the settled delivery is due again");

@@ -61,6 +61,15 @@ pub(crate) fn is_passing(e: &StoreError) -> bool {
     }
 }
 
+/// Whether a write that failed with `e` surely stored nothing and may succeed unchanged
+/// later: [`is_passing`], but for a connection lost mid-statement ([`PgError::Lost`]), which
+/// may have ended after a COMMIT the server carried out. Such a write is tried again only
+/// where writing it twice does no harm; an attempt's outcome is not one (its log would be
+/// written twice).
+pub(crate) fn surely_unwritten(e: &StoreError) -> bool {
+    is_passing(e) && !matches!(e, StoreError::Postgres(PgError::Lost { .. }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,9 +90,11 @@ mod tests {
         assert!(is_passing(&StoreError::Postgres(away)));
         let target = Target::of_url("postgres://u@127.0.0.1:5432/db").expect("a URL");
         let lost = PgError::Lost { target, reason: "connection closed".into() };
-        assert!(is_passing(&StoreError::Postgres(lost)));
-        assert!(is_passing(&StoreError::Commit(StorageFailure::DiskFull)));
-        assert!(is_passing(&StoreError::Commit(StorageFailure::Locked)));
+        let lost = StoreError::Postgres(lost);
+        assert!(is_passing(&lost));
+        assert!(!surely_unwritten(&lost), "a lost COMMIT may have been carried out");
+        assert!(surely_unwritten(&StoreError::Commit(StorageFailure::DiskFull)));
+        assert!(surely_unwritten(&StoreError::Commit(StorageFailure::Locked)));
         assert!(!is_passing(&StoreError::Commit(StorageFailure::Other("I/O".into()))));
         assert!(!is_passing(&StoreError::Closed));
         let ended = StoreError::Conflict(Conflict::RunNotRunning, "run r is not running".into());

@@ -219,7 +219,7 @@ async fn a_lease_that_ran_out_is_taken_over_and_left_to_its_new_holder() {
     assert_eq!(taken[0].id, first.id);
     assert!(one.claim_due(request(10, Take::Call, 60_000)).await.unwrap().is_empty());
 
-    one.record_outcome(succeeded(&first), None).await.unwrap();
+    one.record_outcome(succeeded(&first).into(), None).await.unwrap();
     one.release_deliveries(vec![first.id.clone()]).await.unwrap();
     let row = one.delivery(first.id.clone()).await.unwrap();
     assert_eq!(row.status, DeliveryStatus::Pending, "left to the new holder");
@@ -227,7 +227,7 @@ async fn a_lease_that_ran_out_is_taken_over_and_left_to_its_new_holder() {
     let late = "SELECT count(*) FROM logs WHERE error_code IS NULL";
     assert_eq!(count(&db, late).await, 1, "the late attempt is logged");
 
-    two.record_outcome(succeeded(&taken[0]), None).await.unwrap();
+    two.record_outcome(succeeded(&taken[0]).into(), None).await.unwrap();
     let row = two.delivery(first.id.clone()).await.unwrap();
     assert_eq!(row.status, DeliveryStatus::Succeeded);
     assert_eq!(row.attempts, 2, "the interrupted attempt and the new holder's");

@@ -20,7 +20,7 @@ async fn a_success_within_the_second_does_not_wait_for_the_health_rows_lock() {
         claimed.extend(accepted.handover.ready);
     }
     let [first, second] = <[ClaimedDelivery; 2]>::try_from(claimed).unwrap();
-    store.record_outcome(succeeded(&first), None).await.unwrap();
+    store.record_outcome(succeeded(&first).into(), None).await.unwrap();
 
     // Another transaction holds the health row, as a concurrent outcome's would.
     let mut holder = admin(&db.url).await;
@@ -35,7 +35,7 @@ async fn a_success_within_the_second_does_not_wait_for_the_health_rows_lock() {
     assert_eq!(locked, 1, "the first success made the row");
     let recorded = tokio::time::timeout(
         Duration::from_secs(5),
-        store.record_outcome(succeeded(&second), None),
+        store.record_outcome(succeeded(&second).into(), None),
     )
     .await;
     assert!(recorded.is_ok(), "a success that changes nothing waited for the row's lock");

@@ -43,7 +43,7 @@ async fn a_lease_that_ran_out_is_logged_interrupted_and_counted() {
     assert_eq!(log.request_body.as_deref(), Some(br#"{"lease":1}"#.as_slice()));
 
     // The new holder's outcome ends it as attempt 2.
-    two.record_outcome(succeeded(&again), None).await.unwrap();
+    two.record_outcome(succeeded(&again).into(), None).await.unwrap();
     let row = two.delivery(first.id.clone()).await.unwrap();
     assert_eq!((row.status, row.attempts), (DeliveryStatus::Succeeded, 2));
 

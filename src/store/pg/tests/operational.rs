@@ -93,11 +93,11 @@ async fn an_event_is_queued_once_by_the_write_causing_it_and_claimed_by_one_inst
     let now = UnixMs::now();
     // The run of failures starts; then both instances record a failure past the limit at once.
     let first = first.remove(0);
-    one.record_outcome(failed(&first, now.minus_ms(1_000)), None).await.unwrap();
+    one.record_outcome(failed(&first, now.minus_ms(1_000)).into(), None).await.unwrap();
     let (x, y) = (second.remove(0), second.remove(0));
     let (a, b) = tokio::join!(
-        one.record_outcome(failed(&x, now), None),
-        two.record_outcome(failed(&y, now), None)
+        one.record_outcome(failed(&x, now).into(), None),
+        two.record_outcome(failed(&y, now).into(), None)
     );
     a.unwrap();
     b.unwrap();
