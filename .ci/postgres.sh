@@ -8,6 +8,7 @@
 #                                     # started it)
 #   bash .ci/postgres.sh start        # start (or reuse) it, print `export HOOKRELAY_TEST_DATABASE=…`
 #   bash .ci/postgres.sh stop         # stop it and remove its directory
+#   bash .ci/postgres.sh install      # only install Debian's PostgreSQL if missing
 #   bash .ci/postgres.sh run -- CMD…  # start (or reuse) it, run CMD with the variable set,
 #                                     # stop it (if it started it)
 #
@@ -157,6 +158,7 @@ else
             echo "export HOOKRELAY_TEST_DATABASE='$HOOKRELAY_TEST_DATABASE'"
             ;;
         stop) pg_stop ;;
+        install) pg_install ;;
         run)
             shift
             [ "${1:-}" = "--" ] && shift
@@ -165,7 +167,7 @@ else
             "$@"
             ;;
         *)
-            echo "usage: $0 [start|stop|run -- CMD...]" >&2
+            echo "usage: $0 [start|stop|install|run -- CMD...]" >&2
             exit 2
             ;;
     esac

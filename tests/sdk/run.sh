@@ -8,6 +8,7 @@
 #   bash tests/sdk/run.sh            # from anywhere; venvs live at the repo root
 #   PYTEST_ARGS="-k rerun" bash tests/sdk/run.sh
 #   HOOKRELAY_BIN=target/release/hookrelay bash tests/sdk/run.sh   # use a prebuilt binary
+#   SDK_VENVS_ONLY=1 bash tests/sdk/run.sh   # only make the venvs (CI, while it compiles)
 #
 # Creates ./.venv-sdk (uiform, dify-client, standardwebhooks, pytest; dify-client only needs
 # `requests`, which uiform already pulls in) and ./.venv-retab (retab 0.0.49 and
@@ -63,6 +64,10 @@ say "pip install (.venv-retab) took $(elapsed "$t0")"
 if [[ $RETAB_OK == 0 ]]; then
     echo "!! SKIPPING the retab 0.0.49 part: retab==0.0.49 could not be installed/imported here." >&2
     echo "!! The uiform part still runs; the processor-scoped family is NOT verified by this run." >&2
+fi
+
+if [[ -n "${SDK_VENVS_ONLY:-}" ]]; then
+    exit 0
 fi
 
 # --- 3. binary and server -------------------------------------------------------------------
