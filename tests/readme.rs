@@ -152,17 +152,39 @@ fn every_shell_block_of_the_readme_runs_as_written() {
 }
 
 /// The README's first command, `cargo run --release -- serve`, once failed because two
-/// binaries exist; `cargo run` must pick the relay (checked with the debug profile, which
-/// this test run has already built).
+/// binaries exist: `cargo run` picks the package's `default-run` binary, which must be the
+/// relay. Read from `cargo metadata` (what cargo itself decides with) rather than by `cargo
+/// run`, whose build without the dev-dependencies' features recompiled the crate for a
+/// minute; the binary so named is then asked for `serve --help`.
 #[test]
 fn cargo_run_picks_the_relay_binary() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["run", "--quiet", "--", "serve", "--help"])
+        .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
-        .expect("cargo run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        .expect("cargo metadata");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
+    let package = metadata["packages"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "hookrelay"))
+        .expect("the hookrelay package");
+    let bins: Vec<&str> = package["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .filter(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin")))
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(bins.len() > 1, "several binaries, so cargo run needs default-run: {bins:?}");
+    assert_eq!(package["default_run"], "hookrelay", "cargo run's binary, of {bins:?}");
+
+    let help = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args(["serve", "--help"])
+        .output()
+        .expect("hookrelay serve --help");
+    let stdout = String::from_utf8_lossy(&help.stdout);
+    assert!(help.status.success(), "{}", String::from_utf8_lossy(&help.stderr));
     assert!(stdout.contains("--config"), "serve's help: {stdout}");
 }
