@@ -45,7 +45,7 @@ impl Store {
     pub async fn automation(&self, id: AutomationId) -> StoreResult<Automation> {
         let found = match &self.backend {
             Backend::Sqlite(s) => s.read(move |c| automations::get(c, &id)).await?,
-            Backend::Postgres(p) => pg::automations::get(p, &**p.client().await?, &id).await?,
+            Backend::Postgres(p) => pg::automations::get(p, &p.client().await?, &id).await?,
         };
         found.ok_or(StoreError::NotFound("automation"))
     }
@@ -85,8 +85,8 @@ impl Store {
                 let mut client = p.client().await?;
                 let tx = client.transaction().await.at(p)?;
                 let now = UnixMs::now();
-                let was = pg::automations::get(p, &*tx, &id).await?;
-                let updated = pg::automations::update(p, &*tx, &id, &settings, now).await?;
+                let was = pg::automations::get(p, &tx, &id).await?;
+                let updated = pg::automations::update(p, &tx, &id, &settings, now).await?;
                 if was.is_some_and(|was| was.settings.enabled != updated.settings.enabled) {
                     let switch = Switch {
                         automation: &updated,
@@ -144,7 +144,7 @@ impl Store {
             Backend::Postgres(p) => {
                 let mut client = p.client().await?;
                 let tx = client.transaction().await.at(p)?;
-                pg::automations::delete(p, &*tx, &id, UnixMs::now()).await?;
+                pg::automations::delete(p, &tx, &id, UnixMs::now()).await?;
                 tx.commit().await.at(p)?;
                 cache.lock().clear();
                 Ok(())
@@ -173,7 +173,7 @@ impl Store {
             Backend::Postgres(p) => {
                 let client = p.client().await?;
                 let rotated =
-                    pg::automations::rotate_secret(p, &**client, &id, &new_secret, until, now)
+                    pg::automations::rotate_secret(p, &client, &id, &new_secret, until, now)
                         .await?;
                 cache.lock().clear();
                 Ok(rotated)

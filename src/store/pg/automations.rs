@@ -5,7 +5,7 @@
 use tokio_postgres::types::ToSql;
 use tokio_postgres::GenericClient;
 
-use super::{listen, OrStore, Pg};
+use super::{listen, Cached, OrStore, Pg};
 use crate::ids::AutomationId;
 use crate::store::automations::{from_row, Automation, AutomationFilter, AutomationSettings};
 use crate::store::fifo::{DeliveryOrder, WAITING_AT};
@@ -73,11 +73,14 @@ pub(crate) async fn insert(
 /// Reads one automation.
 pub(crate) async fn get(
     pg: &Pg,
-    c: &(impl GenericClient + Sync),
+    c: &impl Cached,
     id: &AutomationId,
 ) -> StoreResult<Option<Automation>> {
-    let sql = format!("SELECT {COLUMNS} FROM automations WHERE id = $1");
-    let row = c.query_opt(sql.as_str(), &[id]).await.at(pg)?;
+    let stmt = c
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM automations WHERE id = $1"))
+        .await
+        .at(pg)?;
+    let row = c.query_opt(&stmt, &[id]).await.at(pg)?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -86,7 +89,7 @@ pub(crate) async fn get(
 /// instances apply one after the other, each to its FIFO line.
 pub(crate) async fn update(
     pg: &Pg,
-    c: &(impl GenericClient + Sync),
+    c: &impl Cached,
     id: &AutomationId,
     settings: &AutomationSettings,
     now: UnixMs,
@@ -142,7 +145,7 @@ pub(crate) async fn update(
 
 /// `store::fifo::line_up` on PostgreSQL: the pending deliveries not in flight join the
 /// line in id order; the first is the head unless the line has one.
-async fn line_up(pg: &Pg, c: &(impl GenericClient + Sync), id: &AutomationId) -> StoreResult<()> {
+async fn line_up(pg: &Pg, c: &impl Cached, id: &AutomationId) -> StoreResult<()> {
     let waiting = WAITING_AT.as_ms();
     c.execute(
         "WITH has_head AS (SELECT EXISTS (SELECT 1 FROM deliveries WHERE automation_id = $1 \
@@ -165,7 +168,7 @@ async fn line_up(pg: &Pg, c: &(impl GenericClient + Sync), id: &AutomationId) ->
 /// announcing the change at its commit.
 pub(crate) async fn delete(
     pg: &Pg,
-    c: &(impl GenericClient + Sync),
+    c: &impl Cached,
     id: &AutomationId,
     now: UnixMs,
 ) -> StoreResult<()> {
@@ -186,7 +189,7 @@ pub(crate) async fn delete(
 /// is announced at its commit (one statement).
 pub(crate) async fn rotate_secret(
     pg: &Pg,
-    c: &(impl GenericClient + Sync),
+    c: &impl Cached,
     id: &AutomationId,
     new_secret: &str,
     previous_until: UnixMs,

@@ -159,7 +159,7 @@ async fn claim(
         let target = match targets.get(&due.automation_id) {
             Some(found) => found.clone(),
             None => {
-                let found = match automations::get(pg, &**tx, &due.automation_id).await {
+                let found = match automations::get(pg, tx, &due.automation_id).await {
                     Ok(found) => found.map(|a| Target::new(a, rule)),
                     Err(e) if e.is_unreadable_row() => {
                         wait_unreadable(pg, tx, &id, &e, now).await?;
@@ -316,7 +316,7 @@ pub(in crate::store) async fn record_outcome(
     let tx = client.transaction().await.at(pg)?;
     let disabled = deliveries::record(pg, &tx, ops, outcome).await?;
     if disabled {
-        listen::automations_changed(pg, &*tx).await?;
+        listen::automations_changed(pg, &tx).await?;
     }
     let marked = match next {
         Some((id, lease_until)) => deliveries::mark_started(pg, &tx, &id, lease_until).await?,

@@ -55,7 +55,7 @@ pub(crate) async fn after_attempt(
         )
         .await
         .at(pg)?;
-    let Some(automation) = automations::get(pg, &**tx, id).await?.filter(|_| changed == 1) else {
+    let Some(automation) = automations::get(pg, tx, id).await?.filter(|_| changed == 1) else {
         return Ok(false);
     };
     let hours = |ms: i64| ms as f64 / 3_600_000.0;

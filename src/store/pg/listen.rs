@@ -20,9 +20,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::sync::broadcast;
-use tokio_postgres::{AsyncMessage, GenericClient};
+use tokio_postgres::AsyncMessage;
 
-use super::{describe, tls, OrStore, Pg};
+use super::{describe, tls, Cached, OrStore, Pg};
 use crate::store::cache::SharedCache;
 use crate::store::{Backend, Store, StoreResult};
 
@@ -39,10 +39,7 @@ const AUTOMATIONS: &str = "hookrelay_automations";
 pub(super) const STOPS_QUEUED: usize = 64;
 
 /// Announces, in `c`'s transaction, that an automation changed (see the module doc).
-pub(in crate::store) async fn automations_changed(
-    pg: &Pg,
-    c: &(impl GenericClient + Sync),
-) -> StoreResult<()> {
+pub(in crate::store) async fn automations_changed(pg: &Pg, c: &impl Cached) -> StoreResult<()> {
     c.batch_execute("NOTIFY hookrelay_automations").await.at(pg)
 }
 

@@ -184,7 +184,7 @@ async fn addressed_targets(
     match (&msg.automation_id, &msg.processor_id) {
         (Some(id), _) => {
             let a =
-                automations::get(pg, &**tx, id).await?.ok_or(StoreError::NotFound("automation"))?;
+                automations::get(pg, tx, id).await?.ok_or(StoreError::NotFound("automation"))?;
             if !a.settings.enabled {
                 return Err(StoreError::Conflict(
                     Conflict::AutomationDisabled,

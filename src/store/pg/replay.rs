@@ -34,7 +34,7 @@ pub(crate) async fn create(
     cap: i64,
 ) -> StoreResult<ReplayJobId> {
     let client = pg.client().await?;
-    let automation = automations::get(pg, &**client, automation_id)
+    let automation = automations::get(pg, &client, automation_id)
         .await?
         .ok_or(StoreError::NotFound("automation"))?;
     if !automation.settings.enabled {
@@ -88,7 +88,7 @@ pub(crate) async fn chunk(pg: &Pg, id: &ReplayJobId, chunk: i64) -> StoreResult<
     if row.opt_text(6, t, id)?.is_some() {
         return Ok(0);
     }
-    let automation = match automations::get(pg, &*tx, &automation_id).await? {
+    let automation = match automations::get(pg, &tx, &automation_id).await? {
         None => return end(pg, tx, id, AUTOMATION_DELETED).await,
         Some(a) if !a.settings.enabled => return end(pg, tx, id, AUTOMATION_DISABLED).await,
         Some(a) => a,

@@ -51,7 +51,7 @@ pub(super) async fn release(
         let attempts = u32::try_from(r.int(3, "deliveries", &id)?).unwrap_or(0);
         let trigger = r.parsed(4, "deliveries", &id, Trigger::parse)?;
         let hash = r.bytes(5, "deliveries", &id)?;
-        let Some(automation) = automations::get(pg, &**tx, &automation_id).await? else {
+        let Some(automation) = automations::get(pg, tx, &automation_id).await? else {
             tx.execute(
                 "UPDATE deliveries SET status = 'failed', claimed = 0, claimed_by = NULL, \
                  updated_at = $2 WHERE id = $1",
