@@ -4,6 +4,7 @@
 
 use super::delivery::{automation, intake, message};
 use super::{admin, server, Fresh};
+use crate::ids::RecoverJobId;
 use crate::store::{BackgroundJob, RecoverFilter, Store};
 use crate::time::UnixMs;
 
@@ -134,5 +135,37 @@ async fn a_lost_job_is_adopted_by_one_survivor_and_resumed_where_it_was() {
     let job = two.replay_job(replay_id).await.unwrap();
     assert_eq!((job.created, job.ended.as_deref()), (N, Some("completed")));
     drop((one, two, three));
+    db.drop_now().await;
+}
+
+/// A database at version 24 (no `run_by`) is upgraded; an unfinished job stored before it
+/// names no instance, and the first instance to look for lost jobs adopts it, once.
+#[tokio::test]
+async fn a_job_stored_before_jobs_named_their_instance_is_adopted_after_the_upgrade() {
+    let Some(server) = server() else { return };
+    let db = Fresh::new(&server).await;
+    let old = admin(&db.url).await;
+    old.batch_execute(include_str!("../schema.sql")).await.unwrap();
+    old.batch_execute(include_str!("../rate_starts.sql")).await.unwrap();
+    old.batch_execute(
+        "CREATE TABLE schema_versions (version integer PRIMARY KEY, applied_at bigint NOT NULL); \
+         INSERT INTO schema_versions VALUES (24, 0)",
+    )
+    .await
+    .unwrap();
+    let id = RecoverJobId::new();
+    old.execute(
+        "INSERT INTO recover_jobs (id, since, until, total, requeued, capped, created_at) \
+         VALUES ($1, 0, 1, 5, 0, false, 0)",
+        &[&id],
+    )
+    .await
+    .unwrap();
+    let store = Store::open_postgres(&db.url, 2, &Default::default()).await.unwrap();
+    let version = "SELECT max(version)::bigint FROM schema_versions";
+    assert_eq!(count(&db, version).await, crate::store::pg::VERSION);
+    assert_eq!(store.unfinished_recover_jobs().await.unwrap(), [BackgroundJob::Recover(id)]);
+    assert!(store.unfinished_recover_jobs().await.unwrap().is_empty(), "adopted: not lost");
+    drop((old, store));
     db.drop_now().await;
 }
