@@ -20,7 +20,7 @@ use crate::common::{Relay, ENDPOINTS};
 const PROCESSOR: &str = "proc_recover_takeover";
 /// Automations on the processor: each message makes one delivery to each.
 const AUTOMATIONS: usize = 4;
-const MESSAGES: usize = 75;
+const MESSAGES: usize = 50;
 const DELIVERIES: usize = AUTOMATIONS * MESSAGES;
 const RECOVER: &str = "/v1/processors/automations/logs/recover";
 
