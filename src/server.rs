@@ -44,6 +44,7 @@ pub async fn run(config: Config, apps: Vec<AppDefinition>) -> anyhow::Result<()>
         recover::spawn(store.clone(), dispatcher.clone(), job);
     }
     let background = vec![
+        tokio::spawn(recover::adopt_lost(store.clone(), dispatcher.clone())),
         tokio::spawn(maintain(store.clone())),
         tokio::spawn(crate::retention::run(
             store.clone(),

@@ -356,12 +356,24 @@ impl Store {
     }
 
     /// Jobs interrupted before they re-queued (a replay job: created) everything, resumed
-    /// at start-up.
+    /// at start-up. On PostgreSQL, where other instances run jobs of their own, only the
+    /// jobs no live instance runs, adopted by this one (see `pg::job_owner::adopt`).
     pub async fn unfinished_recover_jobs(&self) -> StoreResult<Vec<BackgroundJob>> {
         let db = match &self.backend {
             Backend::Sqlite(db) => db,
-            Backend::Postgres(p) => return pg::recover::unfinished(p).await,
+            Backend::Postgres(p) => return pg::job_owner::adopt(p).await,
         };
         db.read(unfinished).await
+    }
+
+    /// Resolves when jobs of a lost instance may wait to be adopted
+    /// ([`Store::unfinished_recover_jobs`] then finds them): never on SQLite, where only a
+    /// stop of this relay interrupts a job and the start resumes it; on PostgreSQL after
+    /// each heartbeat's interval, since any instance's death can.
+    pub async fn lost_recover_jobs(&self) {
+        match &self.backend {
+            Backend::Sqlite(_) => std::future::pending().await,
+            Backend::Postgres(_) => tokio::time::sleep(pg::job_owner::LOST_JOBS_EVERY).await,
+        }
     }
 }

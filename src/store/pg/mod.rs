@@ -15,6 +15,7 @@ pub(crate) mod duties;
 pub(crate) mod health;
 pub(crate) mod health_reads;
 mod instances;
+pub(crate) mod job_owner;
 pub(crate) mod keys;
 mod listen;
 pub(crate) mod logs;

@@ -1,15 +1,15 @@
-//! Recover jobs on PostgreSQL: `store::recover`'s SQL, beside it. A chunk runs in one
-//! transaction that first locks the job's row `FOR UPDATE SKIP LOCKED`: of instances running
-//! one job at once (the one that created it, others that resumed it at start-up), one runs
-//! each chunk; one that finds the row locked leaves the job to its holder (its chunk is 0,
-//! which ends its runner; an instance that dies holding it leaves the job to the next start).
-//! A cancel waits for that lock, so a chunk either ran before it or sees it.
+//! Recover jobs on PostgreSQL: `store::recover`'s SQL, beside it. A job is run by one
+//! instance, the one its row names (`run_by`, see `job_owner`): the one that created it,
+//! or the survivor that adopted it after its instance died. A chunk runs in one transaction
+//! that first locks the job's row and checks it is this instance's (another's chunk is 0,
+//! which ends this runner). A cancel waits for that lock, so a chunk either ran before it or
+//! sees it.
 
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 
 use super::page::read_page;
-use super::{OrStore, Pg};
+use super::{job_owner, OrStore, Pg};
 use crate::ids::{DeliveryId, RecoverJobId};
 use crate::outbound::ErrorCode;
 use crate::store::column::Column;
@@ -106,7 +106,7 @@ pub(crate) async fn create(
     let id = RecoverJobId::new();
     let matched = count_matching(pg, &**client, since, until, filter, &id, cap + 1).await?;
     let b = Bound::of(filter);
-    let params: [&(dyn ToSql + Sync); 11] = [
+    let params: [&(dyn ToSql + Sync); 12] = [
         &id,
         &since.as_ms(),
         &until.as_ms(),
@@ -118,12 +118,13 @@ pub(crate) async fn create(
         &b.status_class,
         &b.error_code,
         &filter.event_type,
+        &pg.instance(),
     ];
     client
         .execute(
             "INSERT INTO recover_jobs (id, since, until, automation_id, total, requeued, capped, \
-             created_at, status_code, status_class, error_code, event_type) \
-             VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11)",
+             created_at, status_code, status_class, error_code, event_type, run_by) \
+             VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12::text::uuid)",
             &params,
         )
         .await
@@ -132,21 +133,15 @@ pub(crate) async fn create(
 }
 
 /// Re-queues up to `chunk` more deliveries of job `id` (see the module doc); returns how
-/// many (0 once it is cancelled or done, or while another instance runs a chunk of it).
+/// many (0 once it is cancelled or done, or when another instance runs it).
 pub(crate) async fn requeue_chunk(pg: &Pg, id: &RecoverJobId, chunk: i64) -> StoreResult<i64> {
     let mut client = pg.client().await?;
     let tx = client.transaction().await.at(pg)?;
-    let sql = format!(
-        "SELECT {JOB_COLUMNS} FROM recover_jobs WHERE id = $1 AND kind = 'recover' \
-         FOR UPDATE SKIP LOCKED"
-    );
-    let Some(row) = tx.query_opt(sql.as_str(), &[id]).await.at(pg)? else {
-        let exists = tx
-            .query_opt("SELECT 1 FROM recover_jobs WHERE id = $1 AND kind = 'recover'", &[id])
-            .await
-            .at(pg)?;
-        return exists.map(|_| 0).ok_or(StoreError::NotFound("recover job"));
-    };
+    if !job_owner::lock_mine(pg, &tx, id, "recover", "recover job").await? {
+        return Ok(0);
+    }
+    let sql = format!("SELECT {JOB_COLUMNS} FROM recover_jobs WHERE id = $1");
+    let row = tx.query_one(sql.as_str(), &[id]).await.at(pg)?;
     let job = read_job(&row)?;
     let take = chunk.min(job.total - job.requeued);
     if take <= 0 || job.cancelled_at.is_some() {
@@ -325,28 +320,6 @@ pub(crate) async fn still_retrying(pg: &Pg, job: &RecoverJob) -> StoreResult<Sti
         next_attempt_at: at(r.get(1)).map(|at| at.max(now)),
         newest_created_at: at(r.get(2)),
     })
-}
-
-/// `Store::unfinished_recover_jobs` on PostgreSQL.
-pub(crate) async fn unfinished(pg: &Pg) -> StoreResult<Vec<BackgroundJob>> {
-    let client = pg.client().await?;
-    let rows = client
-        .query(
-            "SELECT id, kind = 'replay' FROM recover_jobs WHERE (kind = 'recover' \
-             AND requeued < total AND cancelled_at IS NULL) OR (kind = 'replay' AND ended IS NULL)",
-            &[],
-        )
-        .await
-        .at(pg)?;
-    rows.iter()
-        .map(|r| {
-            Ok(if r.get(1) {
-                BackgroundJob::Replay(r.key(0, "recover_jobs")?)
-            } else {
-                BackgroundJob::Recover(r.key(0, "recover_jobs")?)
-            })
-        })
-        .collect()
 }
 
 /// `Store::cancel_recover_job` on PostgreSQL: the job's row locked first (waiting for a

@@ -1,12 +1,13 @@
 //! Replay jobs on PostgreSQL: `store::replay`'s SQL, beside it. As a recover job's, a chunk
-//! locks the job's row `FOR UPDATE SKIP LOCKED` (see `pg::recover`); a delivery ingest made
+//! locks the job's row and runs only on the instance the row names (see `job_owner`: its
+//! creator, or the survivor that adopted it after its instance died); a delivery ingest made
 //! meanwhile for the same message is kept (`ON CONFLICT … DO NOTHING`: one per message and
 //! automation, as the unique index holds), and not counted.
 
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 
-use super::{automations, recover::status_counts, OrStore, Pg};
+use super::{automations, job_owner, recover::status_counts, OrStore, Pg};
 use crate::ids::{AutomationId, DeliveryId, MessageId, ReplayJobId};
 use crate::store::column::Column;
 use crate::store::recover::BackgroundJob;
@@ -47,12 +48,20 @@ pub(crate) async fn create(
         ));
     }
     let id = ReplayJobId::new();
-    let params: [&(dyn ToSql + Sync); 6] =
-        [&id, &since.as_ms(), &until.as_ms(), automation_id, &cap, &UnixMs::now().as_ms()];
+    let params: [&(dyn ToSql + Sync); 7] = [
+        &id,
+        &since.as_ms(),
+        &until.as_ms(),
+        automation_id,
+        &cap,
+        &UnixMs::now().as_ms(),
+        &pg.instance(),
+    ];
     client
         .execute(
             "INSERT INTO recover_jobs (id, kind, since, until, automation_id, total, requeued, \
-             capped, created_at) VALUES ($1, 'replay', $2, $3, $4, $5, 0, false, $6)",
+             capped, created_at, run_by) \
+             VALUES ($1, 'replay', $2, $3, $4, $5, 0, false, $6, $7::text::uuid)",
             &params,
         )
         .await
@@ -61,25 +70,21 @@ pub(crate) async fn create(
 }
 
 /// `store::replay::replay_chunk` on PostgreSQL: returns how many messages it examined (0
-/// when the job has nothing left, or while another instance runs a chunk of it).
+/// when the job has nothing left, or when another instance runs it).
 pub(crate) async fn chunk(pg: &Pg, id: &ReplayJobId, chunk: i64) -> StoreResult<i64> {
     let mut client = pg.client().await?;
     let tx = client.transaction().await.at(pg)?;
+    if !job_owner::lock_mine(pg, &tx, id, "replay", "replay job").await? {
+        return Ok(0);
+    }
     let row = tx
-        .query_opt(
+        .query_one(
             "SELECT automation_id, since, until, total, requeued, cursor, ended \
-             FROM recover_jobs WHERE id = $1 AND kind = 'replay' FOR UPDATE SKIP LOCKED",
+             FROM recover_jobs WHERE id = $1",
             &[id],
         )
         .await
         .at(pg)?;
-    let Some(row) = row else {
-        let exists = tx
-            .query_opt("SELECT 1 FROM recover_jobs WHERE id = $1 AND kind = 'replay'", &[id])
-            .await
-            .at(pg)?;
-        return exists.map(|_| 0).ok_or(StoreError::NotFound("replay job"));
-    };
     let t = "recover_jobs";
     let automation_id: AutomationId = row.key(0, t)?;
     let (since, until) = (row.time(1, t, id)?, row.time(2, t, id)?);
