@@ -18,13 +18,14 @@ const PAYLOAD_BYTES: usize = 900_000;
 const PRODUCERS: usize = 8;
 /// How much the relay's anonymous memory may grow while the [`MORE`] deliveries join the
 /// backlog (KiB): under half of what their payloads would hold, about twice the most the
-/// allocator was seen to keep of the bodies posted meanwhile (68-110 MiB). Beside other sessions' builds (load 7-8)
-/// it grew by 68 MiB as the relay is, by 388 MiB with the waiting deliveries holding their
-/// payloads (a scratch change). What the allocator keeps grows with the machine's load, not
-/// with the backlog: in a scratch build counting the relay's allocations, its live heap went
-/// from 69 to 74 MiB while 300 more were posted and its RssAnon from 134 to 216 MiB, all of
-/// it in mimalloc's arena (freed pages of the 900 KB bodies, the jump coming as the relay's
-/// threads grew from 7 to 10, its blocking pool); SQLite held 2.4 MB and glibc's heap 3.5 MB throughout.
+/// allocator was seen to keep of the bodies posted meanwhile (68-110 MiB). Beside other
+/// sessions' builds (load 7-8) it grew by 68 MiB as the relay is, by 388 MiB with the
+/// waiting deliveries holding their payloads (a scratch change). What the allocator keeps
+/// grows with the machine's load, not with the backlog: in a scratch build counting the
+/// relay's allocations, its live heap went from 69 to 74 MiB while 300 more were posted and
+/// its RssAnon from 134 to 216 MiB, all of it in mimalloc's arena (freed pages of the 900 KB
+/// bodies, the jump coming as the relay's threads grew from 7 to 10, its blocking pool);
+/// SQLite held 2.4 MB and glibc's heap 3.5 MB throughout.
 const GROWTH_KIB: u64 = 200 * 1024;
 /// Samples of the relay's memory taken each time, [`SAMPLE_EVERY`] apart: the least is its
 /// level, without a body being parsed at that instant.
