@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 24;
+pub const VERSION: i64 = 25;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -61,6 +61,8 @@ pub const VERSION: i64 = 24;
 /// ([`CHECKS_WITHOUT_LISTS`]): the same rules, checked without a temporary index.
 /// Version 24 adds PostgreSQL's shared window of rate limits (`pg/rate_starts.sql`); nothing
 /// changes on SQLite, whose one process keeps the whole window in memory.
+/// Version 25 stamps PostgreSQL's shared starts as their calls arrive
+/// (`pg/rate_starts_stamped.sql`); again nothing on SQLite.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),

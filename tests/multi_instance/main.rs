@@ -1,7 +1,8 @@
 //! Several hookrelay instances on one PostgreSQL database share one outbox safely (issue 15,
 //! step 5), proven on the real binary: three instances under load with one `kill -9`ed and
-//! restarted (`kill`), sheet rows contiguous across instances (`sheets`), and the database
-//! going away and coming back under two instances (`outage`).
+//! restarted (`kill`), sheet rows contiguous across instances (`sheets`), the database
+//! going away and coming back under two instances (`outage`), and one rate limit kept by two
+//! instances as the receiver sees it (`rate_limit`).
 //!
 //! They need the server `HOOKRELAY_TEST_DATABASE` names (`source .ci/postgres.sh`); without
 //! it they are skipped, saying so, except under `CI=true`, where they fail. `outage` stops
@@ -13,5 +14,6 @@ use hookrelay_testkit::postgres::required_server as server;
 
 mod kill;
 mod outage;
+mod rate_limit;
 mod receiver;
 mod sheets;

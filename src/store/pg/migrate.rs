@@ -10,7 +10,7 @@ use super::{Pg, PgError};
 
 /// The schema this build writes. The same number as the SQLite schema's version: a version
 /// that changes the schema changes both backends (a test holds the two equal).
-pub const VERSION: i64 = 24;
+pub const VERSION: i64 = 25;
 
 /// The whole schema at [`SCHEMA_VERSION`], applied to an empty database; the steps after
 /// it ([`MIGRATIONS`]) then bring it to [`VERSION`], so each later change is written once.
@@ -24,8 +24,13 @@ const SCHEMA_VERSION: i64 = 23;
 /// 22 (no PostgreSQL database was made at an earlier one). Version 23 changed only how
 /// SQLite's CHECKs are spelled (no IN lists, which SQLite checks through a temporary index;
 /// PostgreSQL does not): nothing to do here. Version 24 adds the shared window of rate
-/// limits (`rate_starts.sql`).
-const MIGRATIONS: &[(i64, &str)] = &[(22, ""), (23, include_str!("rate_starts.sql"))];
+/// limits (`rate_starts.sql`); version 25 counts a shared start from when its call arrived
+/// (`rate_starts_stamped.sql`).
+const MIGRATIONS: &[(i64, &str)] = &[
+    (22, ""),
+    (23, include_str!("rate_starts.sql")),
+    (24, include_str!("rate_starts_stamped.sql")),
+];
 
 /// The advisory lock key serialising migrations: "hookrela" in ASCII, so that it is unlikely
 /// to meet another application's key on a shared server.
