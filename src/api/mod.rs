@@ -35,7 +35,7 @@ mod sheet_signer;
 pub(crate) mod sheet_values;
 mod sheets;
 mod sink;
-mod stored_text;
+pub(crate) mod stored_text;
 pub(crate) mod test_call;
 mod upload_body;
 mod workflow_inputs;

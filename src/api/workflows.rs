@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{body_bytes, decode_object, ApiQuery, NoQuery, QueryParams};
-use super::stored_text::refuse_nul;
+use super::stored_text::{refuse_nul, refuse_nul_id};
 use super::workflow_inputs::{validate_inputs, FileItem, RunInputs};
 use super::{ApiError, ApiResult, AppState};
 use crate::auth;
@@ -223,6 +223,7 @@ pub(super) async fn show_run(
     Path(id): Path<String>,
     _: NoQuery,
 ) -> ApiResult<Json<Value>> {
+    refuse_nul_id("workflow run", &id)?;
     let run = state.store.run(id).await?;
     if run.app_id != app.id {
         return Err(ApiError::not_found("workflow run"));
@@ -252,6 +253,7 @@ pub(super) async fn stop(
         .user
         .filter(|u| !u.is_empty())
         .ok_or_else(|| ApiError::invalid("user", "user is required"))?;
+    refuse_nul_id("task", &task_id)?;
     let run = state.store.run_by_task(task_id.clone()).await?;
     if run.app_id != app.id || run.user != user {
         return Err(ApiError::not_found("task"));

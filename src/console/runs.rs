@@ -20,6 +20,7 @@ use serde_json::{json, Map, Value};
 
 use super::session::Signed;
 use super::Console;
+use crate::api::stored_text::refuse_nul_id;
 use crate::store::{
     MessageDetail, MessageFilter, NodeRun, PageRequest, RunCursor, RunPageFilter, RunRecord,
     RunStatus, StoreError, StoreResult,
@@ -269,11 +270,13 @@ pub(super) async fn show(
     signed: Signed,
     Path(run_id): Path<String>,
 ) -> Response {
+    let not_found = || console.pages.error(StatusCode::NOT_FOUND, "There is no run with this id.");
+    if refuse_nul_id("workflow run", &run_id).is_err() {
+        return not_found();
+    }
     let run = match console.app.store.run(run_id).await {
         Ok(run) => run,
-        Err(StoreError::NotFound(_)) => {
-            return console.pages.error(StatusCode::NOT_FOUND, "There is no run with this id.")
-        }
+        Err(StoreError::NotFound(_)) => return not_found(),
         Err(e) => return console.failed(e),
     };
     let nodes = match console.app.store.run_nodes(run.id.clone()).await {

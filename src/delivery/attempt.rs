@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use super::rate_limit_stamp::{stamped, StartStamp};
 use super::signing;
 use crate::ids::{DeliveryId, LogId, MessageId};
 use crate::outbound::{CallResult, Sender};
@@ -84,6 +85,7 @@ pub struct CallContext {
 
 /// Signs and sends `body` to `url` for `automation`; returns the log to store, request and
 /// response header secrets redacted, and the `Retry-After` the receiver asked for, if any.
+/// A start taken from the shared rate window is stamped as the call arrives (`stamp`).
 pub async fn call(
     sender: &Sender,
     user_agent: &str,
@@ -91,12 +93,13 @@ pub async fn call(
     url: &str,
     body: Bytes,
     context: CallContext,
+    stamp: Option<StartStamp>,
 ) -> (NewLog, Option<std::time::Duration>) {
     let sink_spreadsheet = sender.own_sink_spreadsheet(url);
     let now = UnixMs::now();
     let headers =
         signed_headers(automation, &context.message_id, &body, now, sink_spreadsheet.as_deref());
-    let mut result = sender.post(url, &headers, body).await;
+    let mut result = stamped(sender.post(url, &headers, body), stamp).await;
     let retry_after = result.retry_after;
     let rule = sender.redaction();
     result.response_headers = rule.redact_json(&result.response_headers);

@@ -363,7 +363,7 @@ impl Dispatcher {
                 next = self.capacity.lanes.finish(&automation_id);
                 continue;
             };
-            let Some(slot) = self.take_turn(&mut delivery, global).await else {
+            let Some((slot, stamp)) = self.take_turn(&mut delivery, global).await else {
                 // Stopping: this one and the rest of its lane go back to the database.
                 self.release_unsent(vec![delivery.id.clone()]).await;
                 self.capacity.free_slot(&automation_id, None);
@@ -374,7 +374,7 @@ impl Dispatcher {
                 next = self.capacity.lanes.finish(&automation_id);
                 continue;
             }
-            let (outcome, ordering) = self.attempt(&delivery, payload).await;
+            let (outcome, ordering) = self.attempt(&delivery, payload, stamp).await;
             // The end of a FIFO head makes the next of its line due (see `store::fifo`),
             // taken in the write recording it.
             let line = (ordering == DeliveryOrder::Fifo

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::Dispatcher;
 use crate::delivery::attempt::{self, CallContext};
 use crate::delivery::failure_log::{AfterFailure, FailedAttempt};
+use crate::delivery::rate_limit_stamp::StartStamp;
 use crate::delivery::retry::Next;
 use crate::metrics::DeliveryOutcome;
 use crate::outbound::CallResult;
@@ -73,10 +74,13 @@ impl Dispatcher {
     /// automation); returns its log and the delivery's next state, to be written together,
     /// and the ordering of the automation as it was called (read again if it changed since
     /// `d` was claimed: a switch to `fifo` applies to the hand-over after this call).
+    /// `stamp`, the start taken from the shared rate window, is stamped as the call arrives;
+    /// a call not sent leaves it counting from its take.
     pub(super) async fn attempt(
         &self,
         d: &ClaimedDelivery,
         body: Body,
+        stamp: Option<StartStamp>,
     ) -> (Outcome, DeliveryOrder) {
         self.metrics.in_flight.inc();
         let current = self.current_automation(d).await;
@@ -111,7 +115,8 @@ impl Dispatcher {
             }
             Body::Send(payload) => {
                 let ua = &self.config.user_agent;
-                attempt::call(&self.sender, ua, automation, url, payload, context.clone()).await
+                let context = context.clone();
+                attempt::call(&self.sender, ua, automation, url, payload, context, stamp).await
             }
         };
         self.metrics.in_flight.dec();

@@ -1,7 +1,9 @@
 //! The dispatcher's side of rate limits (see [`crate::delivery::rate_limit`]): a call to a
 //! limited automation starts only when its window allows, the start recorded as the call
 //! is about to go (after the claim, the payload, the global slot and the write marking it
-//! started), so the times the window counts are the calls' own.
+//! started), so the times the window counts are the calls' own; on PostgreSQL the start
+//! taken from the shared window is stamped again as the call arrives
+//! (`rate_limit_stamp`).
 //!
 //! A delivery that must wait keeps its lane slot (so its automation's other deliveries
 //! wait in its lane's backlog, or in the database once that is full, and the claim loop
@@ -17,6 +19,7 @@ use tokio::time::{sleep_until, timeout_at, Instant};
 
 use super::Dispatcher;
 use crate::delivery::rate_limit::{RateLimit, Reservation};
+use crate::delivery::rate_limit_stamp::StartStamp;
 use crate::delivery::NoSlot;
 use crate::ids::AutomationId;
 use crate::store::{Automation, ClaimedDelivery, StoreError};
@@ -48,19 +51,20 @@ impl Dispatcher {
     /// Takes delivery `d`'s turn: waits until it may start under its automation's rate
     /// limit, in line behind the deliveries of that automation that came first, and marks
     /// it started (see `store::claims`) unless it was; returns the global slot to call with
-    /// (`global` when it did not wait). `d.started` says whether to call it: false when it
-    /// was released or its automation deleted meanwhile. `None` when the relay stops
-    /// meanwhile (the caller releases `d`).
+    /// (`global` when it did not wait) and the start taken from the shared window, to stamp
+    /// as the call arrives. `d.started` says whether to call it: false when it was released
+    /// or its automation deleted meanwhile. `None` when the relay stops meanwhile (the caller
+    /// releases `d`).
     pub(super) async fn take_turn(
         &self,
         d: &mut ClaimedDelivery,
         global: OwnedSemaphorePermit,
-    ) -> Option<OwnedSemaphorePermit> {
+    ) -> Option<(OwnedSemaphorePermit, Option<StartStamp>)> {
         let automation = Arc::clone(&d.automation);
         let (id, held) = (&automation.id, Some((&*automation, d.automation_version)));
         if self.rate_limit_of(id, held).await.is_none() {
             self.mark_if_held(d).await;
-            return Some(global);
+            return Some((global, None));
         }
         let turn = self.rate_windows.turn(id);
         let mut global = Some(global);
@@ -68,7 +72,7 @@ impl Dispatcher {
             Ok(turn) => turn,
             Err(_) => {
                 if !self.hold_to_wait(d).await {
-                    return global;
+                    return global.map(|slot| (slot, None));
                 }
                 global = None;
                 turn.lock_owned().await
@@ -85,19 +89,20 @@ impl Dispatcher {
             // Read again after each wait: an update may have changed or removed the limit.
             let Some(limit) = self.rate_limit_of(id, held).await else {
                 self.mark_if_held(d).await;
-                return Some(slot);
+                return Some((slot, None));
             };
             let windows = &self.rate_windows;
             let wait = match windows.could_start(id, limit, Instant::now(), false) {
                 Ok(()) => {
                     if !self.mark_if_held(d).await {
-                        return Some(slot);
+                        return Some((slot, None));
                     }
                     match self.shared_start(id, limit).await {
-                        Some(at) => at,
-                        // Another start may have come between (a rerun's): then it waits again.
-                        None => match windows.try_start(id, limit, Instant::now(), false) {
-                            Ok(()) => return Some(slot),
+                        Err(at) => at,
+                        // Another start may have come between (a rerun's): then it waits again,
+                        // the shared start taken left to count from its take.
+                        Ok(stamp) => match windows.try_start(id, limit, Instant::now(), false) {
+                            Ok(()) => return Some((slot, stamp)),
                             Err(at) => at,
                         },
                     }
@@ -105,7 +110,7 @@ impl Dispatcher {
                 Err(at) => at,
             };
             if !self.hold_to_wait(d).await {
-                return Some(slot);
+                return Some((slot, None));
             }
             drop(slot);
             sleep_until(wait).await;
@@ -143,14 +148,15 @@ impl Dispatcher {
     /// under its rate limit, taking the next start that comes free (not in line behind the
     /// deliveries: a person waits for it), until `deadline`; gives `global` back while it
     /// waits. Returns the global slot to call with and, under a limit, the room held for
-    /// the call, whose start is recorded as it goes ([`Reservation::start`]). The limit is
-    /// read again after each wait: an update applies to callers already waiting.
+    /// the call, whose start is recorded as it goes ([`Reservation::start`]), with the start
+    /// taken from the shared window, to stamp as the call arrives. The limit is read again
+    /// after each wait: an update applies to callers already waiting.
     pub(in crate::delivery) async fn rate_start(
         &self,
         id: &AutomationId,
         global: OwnedSemaphorePermit,
         deadline: Instant,
-    ) -> Result<(OwnedSemaphorePermit, Option<Reservation>), NoSlot> {
+    ) -> Result<(OwnedSemaphorePermit, Option<(Reservation, Option<StartStamp>)>), NoSlot> {
         let mut global = Some(global);
         let _waits = self.rate_windows.caller_waits(id);
         loop {
@@ -169,8 +175,8 @@ impl Dispatcher {
             let Some(limit) = self.rate_limit_of(id, None).await else { return Ok((slot, None)) };
             let wait = match self.rate_windows.try_reserve(id, limit, Instant::now()) {
                 Ok(room) => match self.shared_start(id, limit).await {
-                    None => return Ok((slot, Some(room))),
-                    Some(at) => at,
+                    Ok(stamp) => return Ok((slot, Some((room, stamp)))),
+                    Err(at) => at,
                 },
                 Err(at) => at,
             };
@@ -183,16 +189,23 @@ impl Dispatcher {
     }
 
     /// Takes the start of a call to `id` from the window the instances share (see
-    /// [`crate::store::Store::take_shared_start`]): `None` when it may start now, else when
-    /// to ask again. A database that cannot answer makes the call wait a second: a limit is
-    /// never passed for want of an answer.
-    async fn shared_start(&self, id: &AutomationId, limit: RateLimit) -> Option<Instant> {
+    /// [`crate::store::Store::take_shared_start`]): `Ok` when it may start now, with the
+    /// start to stamp as it arrives (none on SQLite), else when to ask again. A database that
+    /// cannot answer makes the call wait a second: a limit is never passed for want of an
+    /// answer.
+    async fn shared_start(
+        &self,
+        id: &AutomationId,
+        limit: RateLimit,
+    ) -> Result<Option<StartStamp>, Instant> {
         match self.store.take_shared_start(id, limit).await {
-            Ok(None) => None,
-            Ok(Some(wait)) => Some(Instant::now() + wait),
+            Ok(Ok(start)) => {
+                Ok(start.map(|start| StartStamp::new(self.store.clone(), id.clone(), start)))
+            }
+            Ok(Err(wait)) => Err(Instant::now() + wait),
             Err(e) => {
                 tracing::warn!(automation = %id, error = %e, "cannot take a start from the shared rate window; waiting a second");
-                Some(Instant::now() + std::time::Duration::from_secs(1))
+                Err(Instant::now() + std::time::Duration::from_secs(1))
             }
         }
     }

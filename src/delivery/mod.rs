@@ -6,6 +6,7 @@ pub mod dispatcher;
 pub mod failure_log;
 pub mod lanes;
 pub mod rate_limit;
+pub mod rate_limit_stamp;
 pub mod recover;
 pub mod retry;
 pub mod signing;

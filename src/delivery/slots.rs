@@ -14,6 +14,7 @@ use tokio::time::{timeout_at, Instant};
 
 use super::lanes::SlotOrWait;
 use super::rate_limit::Reservation;
+use super::rate_limit_stamp::StartStamp;
 use super::ticket::Capacity;
 use super::Dispatcher;
 use crate::ids::AutomationId;
@@ -81,16 +82,17 @@ impl Drop for InLine {
 pub struct CallSlot {
     _lane: LaneSlot,
     _global: OwnedSemaphorePermit,
-    rate: Option<Reservation>,
+    rate: Option<(Reservation, Option<StartStamp>)>,
 }
 
 impl CallSlot {
     /// Records the call's start under its automation's rate limit: call it last, just
-    /// before the call goes out.
-    pub fn start(&mut self) {
-        if let Some(rate) = self.rate.take() {
-            rate.start();
-        }
+    /// before the call goes out. Returns the start taken from the shared window, to stamp
+    /// as the call arrives (see [`crate::delivery::attempt::call`]).
+    pub fn start(&mut self) -> Option<StartStamp> {
+        let (rate, stamp) = self.rate.take()?;
+        rate.start();
+        stamp
     }
 }
 

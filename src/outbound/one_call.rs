@@ -121,7 +121,7 @@ impl OneCalls {
         // Committed before the call starts: a crash during the call leaves it to be logged
         // E_INTERRUPTED at the next start (see `store::calls_in_flight`).
         let in_flight = self.store.start_call(starting, snapshot.clone()).await?;
-        slot.start();
+        let stamp = slot.start();
         let (log, _) = attempt::call(
             &self.sender,
             &self.user_agent,
@@ -129,6 +129,7 @@ impl OneCalls {
             &call.url,
             body.clone(),
             context,
+            stamp,
         )
         .await;
         drop(slot);

@@ -73,6 +73,7 @@ pub use message_views::{MessageDetail, MessageFilter, MessageRow};
 pub use messages::{Accepted, Handover, IngestResult, NewMessage, Receipt};
 pub use operational::{Operations, OPERATIONAL_NAME, OPERATIONAL_PROCESSOR};
 pub use page::{Conditions, Page, PageRequest, SCAN_BUDGET};
+pub use rate_starts::SharedStart;
 pub use recover::{BackgroundJob, CancelOutcome, RecoverFilter, RecoverJob, StillRetrying};
 pub use replay::ReplayJob;
 pub use reruns::RerunDelivery;

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{stored_ids, StoreError, StoreResult};
 
 /// The schema this build writes.
-pub const VERSION: i64 = 25;
+pub const VERSION: i64 = 26;
 
 /// `schema.sql` is the whole current schema, written idempotently; upgrades from older
 /// versions run first, in order, each keyed by the version it upgrades from. Version 2 only
@@ -63,6 +63,8 @@ pub const VERSION: i64 = 25;
 /// changes on SQLite, whose one process keeps the whole window in memory.
 /// Version 25 adds PostgreSQL's `recover_jobs.run_by` (the instance running a job, which a
 /// survivor adopts when it dies); nothing changes on SQLite, where one process runs them all.
+/// Version 26 stamps PostgreSQL's shared starts as their calls arrive
+/// (`pg/rate_starts_stamped.sql`); again nothing on SQLite.
 const SCHEMA: &str = include_str!("../../schema.sql");
 const UPGRADES: &[(i64, &str)] = &[
     (2, "DROP INDEX IF EXISTS deliveries_due;"),

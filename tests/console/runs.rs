@@ -176,6 +176,10 @@ async fn runs_are_paged_newest_first_and_filtered_by_app() {
     assert_eq!(listed(&demo_older.text), demo_newest[50..].to_vec());
     let demo_back = browser.get(&href(&demo_older.text, "/console/runs?app_id=demo&before=")).await;
     assert_eq!(listed(&demo_back.text), demo_newest[..50].to_vec());
+    // A run id holding NUL (which PostgreSQL's text cannot hold) names no run, as on SQLite.
+    let nul = browser.get(&format!("/console/runs/{}%00", demo_runs[0])).await;
+    assert_eq!(nul.status, StatusCode::NOT_FOUND, "{}", nul.text);
+    assert!(nul.text.contains("There is no run with this id."), "{}", nul.text);
 
     for (query, field) in
         [("after=42", "after"), ("status=lost", "status"), ("state=failed", "state")]

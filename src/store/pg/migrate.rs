@@ -10,7 +10,7 @@ use super::{Pg, PgError};
 
 /// The schema this build writes. The same number as the SQLite schema's version: a version
 /// that changes the schema changes both backends (a test holds the two equal).
-pub const VERSION: i64 = 25;
+pub const VERSION: i64 = 26;
 
 /// The whole schema at [`SCHEMA_VERSION`], applied to an empty database; the steps after
 /// it ([`MIGRATIONS`]) then bring it to [`VERSION`], so each later change is written once.
@@ -25,9 +25,14 @@ const SCHEMA_VERSION: i64 = 23;
 /// SQLite's CHECKs are spelled (no IN lists, which SQLite checks through a temporary index;
 /// PostgreSQL does not): nothing to do here. Version 24 adds the shared window of rate
 /// limits (`rate_starts.sql`). Version 25 adds the instance running each recover or replay
-/// job ([`JOB_RUN_BY`]).
-const MIGRATIONS: &[(i64, &str)] =
-    &[(22, ""), (23, include_str!("rate_starts.sql")), (24, JOB_RUN_BY)];
+/// job ([`JOB_RUN_BY`]); version 26 counts a shared start from when its call arrived
+/// (`rate_starts_stamped.sql`).
+const MIGRATIONS: &[(i64, &str)] = &[
+    (22, ""),
+    (23, include_str!("rate_starts.sql")),
+    (24, JOB_RUN_BY),
+    (25, include_str!("rate_starts_stamped.sql")),
+];
 
 /// `recover_jobs.run_by`: the instance that runs the job (see `job_owner`). The jobs stored
 /// before it name none: the first instance to look for lost jobs adopts those unfinished.

@@ -1,6 +1,7 @@
 //! The rate window instances share: of starts asked for at once from two stores (two
 //! instances' pools), no more than the limit are taken in any second of the database's
-//! clock (the one the window counts on), and a refused start is told when to ask again.
+//! clock (the one the window counts on), and a refused start is told when to ask again; a
+//! start stamped as its call arrived counts from the stamp.
 
 use std::time::{Duration, Instant};
 
@@ -16,8 +17,8 @@ async fn take_until(store: Store, id: AutomationId, limit: RateLimit, until: Ins
     let mut taken = 0;
     while Instant::now() < until {
         match store.take_shared_start(&id, limit).await.unwrap() {
-            None => taken += 1,
-            Some(wait) => {
+            Ok(_) => taken += 1,
+            Err(wait) => {
                 assert!(
                     wait <= Duration::from_secs(1),
                     "asked to wait {wait:?}, beyond the window"
@@ -70,5 +71,25 @@ async fn two_instances_taking_starts_at_once_share_one_limit() {
         assert!(six[5] - six[0] >= 1000, "6 starts within {} ms: {starts:?}", six[5] - six[0]);
     }
     assert!(count >= 10, "the limit is used, not only kept: {count} starts in 3.5 s");
+    db.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stamped_start_counts_from_its_stamp() {
+    let Some(server) = server() else { return };
+    let db = Fresh::new(&server).await;
+    let store = open(&db).await;
+    let id = AutomationId::new();
+    store.create_automation(automation(id.clone(), "stamped")).await.unwrap();
+    let one = RateLimit::new(1).unwrap();
+    let taken = store.take_shared_start(&id, one).await.unwrap();
+    let start = taken.expect("the first start is taken").expect("a shared start to stamp");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    store.stamp_shared_start(&id, start).await.unwrap();
+    // Counted from the take, the next start would come ~600 ms later; from the stamp, ~1 s.
+    let refused = store.take_shared_start(&id, one).await.unwrap();
+    let wait = refused.expect_err("a second start within the second waits");
+    assert!(wait >= Duration::from_millis(900), "counted from the take: wait {wait:?}");
+    assert!(wait <= Duration::from_secs(1), "beyond the window: wait {wait:?}");
     db.drop_now().await;
 }
