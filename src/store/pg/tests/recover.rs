@@ -12,6 +12,22 @@ async fn count(db: &Fresh, sql: &str) -> i64 {
     admin(&db.url).await.query_one(sql, &[]).await.unwrap().get(0)
 }
 
+/// Ingests `n` messages to `proc_pg` through `store`, then marks every delivery exhausted at
+/// 1 s (inside the jobs' window).
+async fn exhausted(store: &Store, db: &Fresh, n: i64) {
+    for i in 0..n {
+        store
+            .ingest(message("proc_pg", &format!("{{\"n\":{i}}}"), None), intake(None, 0))
+            .await
+            .unwrap();
+    }
+    admin(&db.url)
+        .await
+        .batch_execute("UPDATE deliveries SET status = 'exhausted', updated_at = 1000")
+        .await
+        .unwrap();
+}
+
 /// Runs `job` chunk by chunk until a chunk re-queues nothing; returns how many it did.
 async fn run(store: Store, job: BackgroundJob) -> i64 {
     let mut total = 0;
@@ -32,16 +48,7 @@ async fn two_instances_running_one_job_requeue_each_delivery_once() {
     let two = Store::open_postgres(&db.url, 4, &rule).await.unwrap();
     one.create_automation(automation("proc_pg")).await.unwrap();
     const N: i64 = 60;
-    for i in 0..N {
-        one.ingest(message("proc_pg", &format!("{{\"n\":{i}}}"), None), intake(None, 0))
-            .await
-            .unwrap();
-    }
-    admin(&db.url)
-        .await
-        .batch_execute("UPDATE deliveries SET status = 'exhausted', updated_at = 1000")
-        .await
-        .unwrap();
+    exhausted(&one, &db, N).await;
     let (since, until) = (UnixMs::from_ms(0), UnixMs::from_ms(2_000));
     let job = one.create_recover_job(since, until, RecoverFilter::default(), 1_000).await.unwrap();
     assert_eq!((job.total, job.requeued), (N, 0));
@@ -76,16 +83,7 @@ async fn a_lost_job_is_adopted_by_one_survivor_and_resumed_where_it_was() {
     let three = Store::open_postgres(&db.url, 4, &rule).await.unwrap();
     one.create_automation(automation("proc_pg")).await.unwrap();
     const N: i64 = 12;
-    for i in 0..N {
-        one.ingest(message("proc_pg", &format!("{{\"n\":{i}}}"), None), intake(None, 0))
-            .await
-            .unwrap();
-    }
-    admin(&db.url)
-        .await
-        .batch_execute("UPDATE deliveries SET status = 'exhausted', updated_at = 1000")
-        .await
-        .unwrap();
+    exhausted(&one, &db, N).await;
     let later = automation("proc_pg");
     one.create_automation(later.clone()).await.unwrap();
     let recover = one
